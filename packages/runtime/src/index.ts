@@ -1,0 +1,12 @@
+// @graft/runtime: what a compiled model needs at run time and nothing else. Imports nothing.
+export { FeedError, toFeedArray, validateFeed, validateLabels } from "./feeds.js";
+export type { FeedArray, FeedArrayOf, FeedDtype, FeedSpec } from "./feeds.js";
+export { SAFETENSORS_MAX_HEADER_BYTES, WeightsError, decodeSafetensors, encodeSafetensors } from "./safetensors.js";
+export type {
+  DecodedTensor,
+  SafetensorsData,
+  SafetensorsDtype,
+  SafetensorsFile,
+  SafetensorsTensorInput,
+  SafetensorsTensorSpec,
+} from "./safetensors.js";
