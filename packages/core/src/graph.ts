@@ -1,0 +1,159 @@
+/**
+ * @file The graph IR: nodes in topological order with node ids = indices, built from tensor
+ * handles, and turned back into handles for passes that construct new nodes with the DSL.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import { error, type Diagnostic, type Diagnostics } from "./diagnostics.js";
+import { isFloat } from "./dtype.js";
+import type { SourceLoc } from "./loc.js";
+import type { OpAttrs, OpCall } from "./ops/attrs.js";
+import { formatType, shapeEquals, type TensorType } from "./shape.js";
+import { makeTensor, Tensor, withCall } from "./tensor.js";
+
+export type NodeId = number;
+
+/** One node of the IR. `op`/`attrs` are a discriminated union, so `node.op === "softmax"` narrows `node.attrs`. */
+export type Node = OpCall & {
+  readonly id: NodeId;
+  readonly inputs: readonly NodeId[];
+  readonly type: TensorType;
+  readonly loc: SourceLoc | undefined;
+};
+
+/** A named output of a graph. */
+export interface GraphOutput {
+  readonly name: string;
+  readonly id: NodeId;
+}
+
+/** An immutable, type-checked dataflow graph. Nodes are topologically sorted; `nodes[i].id === i`. */
+export interface Graph {
+  readonly name: string;
+  readonly nodes: readonly Node[];
+  readonly outputs: readonly GraphOutput[];
+  /** The scalar loss, when the model declares one (also listed in outputs as "loss"). */
+  readonly loss: NodeId | undefined;
+}
+
+/** A model as the user declares it: named outputs and an optional scalar loss. */
+export interface Model {
+  readonly name: string;
+  readonly outputs: Readonly<Record<string, Tensor>>;
+  readonly loss: Tensor | undefined;
+}
+
+/** Declares a model. `graft check`/`print`/`compile` take a module whose default export is one. */
+export const model = (spec: { readonly name?: string; readonly outputs?: Readonly<Record<string, Tensor>>; readonly loss?: Tensor }): Model => ({
+  name: spec.name ?? "model",
+  outputs: { ...(spec.outputs ?? {}) },
+  loss: spec.loss,
+});
+
+/** True when a value looks like a Model (for loading user modules). */
+export const isModel = (value: unknown): value is Model =>
+  typeof value === "object" && value !== null && "outputs" in value && "name" in value && typeof (value as { name: unknown }).name === "string";
+
+const leafKey = (tensor: Tensor): string | undefined =>
+  tensor.call.op === "input" ? `input:${tensor.call.attrs.name}` : tensor.call.op === "param" ? `param:${tensor.call.attrs.name}` : undefined;
+
+/**
+ * Builds the IR from named output handles: a topological order of everything they depend on.
+ * Leaves with the same name are one node (they must agree on type); every diagnostic recorded on
+ * a handle is returned, with the user's locations.
+ */
+export const graphFromTensors = (name: string, outputs: ReadonlyArray<{ readonly name: string; readonly tensor: Tensor }>, loss: Tensor | undefined): E.Either<Diagnostics, Graph> => {
+  const diagnostics: Diagnostic[] = [];
+  const ids = new Map<Tensor, NodeId>();
+  const leaves = new Map<string, { readonly id: NodeId; readonly tensor: Tensor }>();
+  const nodes: Node[] = [];
+  const roots = [...outputs.map((output) => output.tensor), ...(loss === undefined ? [] : [loss])];
+  // iterative post-order DFS (graphs can be deep)
+  const stack: Array<{ readonly tensor: Tensor; expanded: boolean }> = roots.map((tensor) => ({ tensor, expanded: false })).reverse();
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1] as { readonly tensor: Tensor; expanded: boolean };
+    if (ids.has(top.tensor)) {
+      stack.pop();
+      continue;
+    }
+    if (!top.expanded) {
+      top.expanded = true;
+      for (const input of [...top.tensor.inputs].reverse()) if (!ids.has(input)) stack.push({ tensor: input, expanded: false });
+      continue;
+    }
+    stack.pop();
+    const tensor = top.tensor;
+    diagnostics.push(...tensor.diagnostics);
+    const key = leafKey(tensor);
+    const existing = key === undefined ? undefined : leaves.get(key);
+    if (existing !== undefined) {
+      const same = existing.tensor.type !== undefined && tensor.type !== undefined && shapeEquals(existing.tensor.type.shape, tensor.type.shape) && existing.tensor.type.dtype === tensor.type.dtype;
+      if (!same)
+        diagnostics.push(
+          error("duplicate-leaf", `${tensor.call.op} '${key?.split(":")[1] ?? ""}' is declared twice with different types: ${describe(existing.tensor)} and ${describe(tensor)}`, tensor.loc),
+        );
+      ids.set(tensor, existing.id);
+      continue;
+    }
+    const id = nodes.length;
+    ids.set(tensor, id);
+    if (key !== undefined) leaves.set(key, { id, tensor });
+    if (tensor.type !== undefined)
+      nodes.push({ ...tensor.call, id, inputs: tensor.inputs.map((input) => ids.get(input) ?? -1), type: tensor.type, loc: tensor.loc } as Node);
+    else nodes.push({ ...tensor.call, id, inputs: tensor.inputs.map((input) => ids.get(input) ?? -1), type: { shape: [], dtype: "f32" }, loc: tensor.loc } as Node);
+  }
+  if (loss !== undefined && loss.type !== undefined && (loss.type.shape.length !== 0 || !isFloat(loss.type.dtype)))
+    diagnostics.push(error("loss", `the loss must be a float scalar, got ${formatType(loss.type)} (reduce it, e.g. mean(...))`, loss.loc));
+  if (diagnostics.some((d) => d.severity === "error")) return E.left(diagnostics);
+  const namedOutputs = outputs.map((output) => ({ name: output.name, id: ids.get(output.tensor) ?? -1 }));
+  const lossId = loss === undefined ? undefined : ids.get(loss);
+  return E.right({
+    name,
+    nodes,
+    outputs: lossId === undefined || namedOutputs.some((o) => o.name === "loss") ? namedOutputs : [...namedOutputs, { name: "loss", id: lossId }],
+    loss: lossId,
+  });
+};
+
+const describe = (tensor: Tensor): string => (tensor.type === undefined ? "<ill-typed>" : formatType(tensor.type));
+
+/** Type-checks a model and builds its IR. */
+export const buildGraph = (m: Model): E.Either<Diagnostics, Graph> =>
+  graphFromTensors(m.name, Object.entries(m.outputs).map(([name, tensor]) => ({ name, tensor })), m.loss);
+
+/** Type-checks a model: Right with no diagnostics, or Left with them. */
+export const check = (m: Model): E.Either<Diagnostics, Graph> => buildGraph(m);
+
+/**
+ * Rebuilds tensor handles for every node (index = node id), keeping each node's location, so a
+ * pass can build new nodes with the DSL and turn the result back into a Graph.
+ */
+export const tensorsOf = (graph: Graph): Tensor[] => {
+  const tensors: Tensor[] = [];
+  for (const node of graph.nodes) {
+    const inputs = node.inputs.map((id) => tensors[id]).filter((t): t is Tensor => t !== undefined);
+    tensors.push(withCall(node, (op, attrs) => makeTensor(op, attrs as OpAttrs[typeof op], inputs, node.loc)));
+  }
+  return tensors;
+};
+
+/** The input leaves of a graph, in node order. */
+export const graphInputs = (graph: Graph): ReadonlyArray<Extract<Node, { op: "input" }>> =>
+  graph.nodes.filter((node): node is Extract<Node, { op: "input" }> => node.op === "input");
+
+/** The param leaves of a graph, in node order. */
+export const graphParams = (graph: Graph): ReadonlyArray<Extract<Node, { op: "param" }>> =>
+  graph.nodes.filter((node): node is Extract<Node, { op: "param" }> => node.op === "param");
+
+/** The node of a named output. */
+export const outputNode = (graph: Graph, name: string): Node | undefined => {
+  const output = graph.outputs.find((o) => o.name === name);
+  return output === undefined ? undefined : graph.nodes[output.id];
+};
+
+/** Number of consumers of every node (outputs count as consumers). */
+export const useCounts = (graph: Graph): number[] => {
+  const counts = new Array<number>(graph.nodes.length).fill(0);
+  for (const node of graph.nodes) for (const input of node.inputs) counts[input] = (counts[input] ?? 0) + 1;
+  for (const output of graph.outputs) counts[output.id] = (counts[output.id] ?? 0) + 1;
+  return counts;
+};

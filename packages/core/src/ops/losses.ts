@@ -1,0 +1,282 @@
+/**
+ * @file Loss rows with PyTorch's semantics: nll_loss, cross_entropy (computed as
+ * logsumexp(x) − x[y] per row), their backward ops, and binary_cross_entropy_with_logits.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import { isFloat, isInteger } from "../dtype.js";
+import { forEachRow, rowLayout, type NDArray } from "../ndarray.js";
+import { formatShape, formatType, shapeEquals, type Shape, type TensorType } from "../shape.js";
+import { crossEntropyBackward, dimSize, div, expand, mul, nllLoss, nllLossBackward, sigmoid, sub } from "../api.js";
+import type { CrossEntropyAttrs, NllLossAttrs, Reduction } from "./attrs.js";
+import type { OpDef } from "./def.js";
+import { checkDim, ok, requireFloat } from "./rules.js";
+
+// ----- shape and dtype rules ------------------------------------------------------------------
+
+const withoutDim = (shape: Shape, dim: number): Shape => shape.filter((_, axis) => axis !== dim);
+
+interface LossInputs {
+  readonly input: TensorType;
+  readonly target: TensorType;
+  readonly weight: TensorType | undefined;
+}
+
+/** Checks input/target/weight of nll_loss and cross_entropy; returns the per-row (reduction none) shape. */
+const checkLossInputs = (types: readonly TensorType[], attrs: NllLossAttrs & { readonly target?: "index" | "prob"; readonly labelSmoothing?: number }): E.Either<string, LossInputs> => {
+  const [input, target, weight] = types;
+  if (input === undefined || target === undefined) return E.left("missing input");
+  const float = requireFloat(input, "input (logits or log-probabilities)");
+  if (E.isLeft(float)) return float;
+  if (input.shape.length === 0) return E.left(`input must have a class dim, got ${formatType(input)}`);
+  const dim = checkDim(input.shape, attrs.dim);
+  if (E.isLeft(dim)) return dim;
+  const classes = input.shape[attrs.dim];
+  const rowShape = withoutDim(input.shape, attrs.dim);
+  if (attrs.target === "prob") {
+    if (!isFloat(target.dtype) || !shapeEquals(target.shape, input.shape))
+      return E.left(`probability target must be ${input.dtype}${formatShape(input.shape)} like the input, got ${formatType(target)}`);
+  } else if (!isInteger(target.dtype)) {
+    const probHint = attrs.target === undefined ? "" : ` or class probabilities ${input.dtype}${formatShape(input.shape)}`;
+    return E.left(`target must be integer class labels i32${formatShape(rowShape)}${probHint}, got ${formatType(target)}`);
+  } else if (!shapeEquals(target.shape, rowShape)) {
+    return E.left(`target shape ${formatShape(target.shape)} does not match input ${formatType(input)} without its class dim ${attrs.dim}: expected ${formatShape(rowShape)}`);
+  }
+  if (attrs.weighted) {
+    if (weight === undefined) return E.left("missing class weight");
+    if (weight.shape.length !== 1 || weight.shape[0] !== classes || weight.dtype !== input.dtype)
+      return E.left(`class weight must be ${input.dtype}[${classes}] (one per class), got ${formatType(weight)}`);
+  } else if (weight !== undefined) return E.left("unexpected weight input");
+  const smoothing = attrs.labelSmoothing ?? 0;
+  if (!(smoothing >= 0 && smoothing <= 1)) return E.left(`labelSmoothing must be in [0, 1], got ${smoothing}`);
+  return E.right({ input, target, weight });
+};
+
+const lossOutput = (inputs: LossInputs, attrs: { readonly dim: number; readonly reduction: Reduction }): E.Either<string, TensorType> =>
+  ok(attrs.reduction === "none" ? withoutDim(inputs.input.shape, attrs.dim) : [], inputs.input.dtype);
+
+/** Backward ops take (input, target, grad[, weight]) and return the input's type. */
+const checkBackwardInputs = (types: readonly TensorType[], attrs: NllLossAttrs & { readonly target?: "index" | "prob" }): E.Either<string, TensorType> => {
+  const [input, target, grad, weight] = types;
+  if (input === undefined || target === undefined || grad === undefined) return E.left("missing input");
+  const checked = checkLossInputs(weight === undefined ? [input, target] : [input, target, weight], attrs);
+  if (E.isLeft(checked)) return checked;
+  const gradShape = attrs.reduction === "none" ? withoutDim(input.shape, attrs.dim) : [];
+  return shapeEquals(grad.shape, gradShape) ? ok(input.shape, input.dtype) : E.left(`grad must have shape ${formatShape(gradShape)}, got ${formatType(grad)}`);
+};
+
+// ----- reference semantics ----------------------------------------------------------------------
+
+const labelError = (op: string, row: number, label: number, classes: number, ignoreIndex: number): RangeError =>
+  new RangeError(`${op}: target at row ${row} is ${label}, expected 0 ≤ target < ${classes} (or ignore_index ${ignoreIndex})`);
+
+/** Per-row losses (unreduced) and the mean denominator, in PyTorch's definition. */
+interface RowLosses {
+  readonly losses: Float64Array;
+  readonly denominator: number;
+}
+
+const reduce = (rows: RowLosses, reduction: Reduction): Float64Array => {
+  if (reduction === "none") return rows.losses;
+  let total = 0;
+  for (const value of rows.losses) total += value;
+  return Float64Array.of(reduction === "sum" ? total : total / rows.denominator);
+};
+
+/** Scale of row `row`'s gradient given the upstream cotangent. */
+const rowScale = (grad: NDArray, reduction: Reduction, row: number, denominator: number): number =>
+  reduction === "none" ? (grad.data[row] as number) : reduction === "sum" ? (grad.data[0] as number) : (grad.data[0] as number) / denominator;
+
+const weightOf = (weight: NDArray | undefined, c: number): number => (weight === undefined ? 1 : (weight.data[c] as number));
+
+const nllRows = (logProbs: NDArray, target: NDArray, weight: NDArray | undefined, attrs: NllLossAttrs): RowLosses => {
+  const layout = rowLayout(logProbs.shape, attrs.dim);
+  const losses = new Float64Array(layout.outer * layout.inner);
+  let denominator = 0;
+  forEachRow(layout, (base, stride, row) => {
+    const label = target.data[row] as number;
+    if (label === attrs.ignoreIndex) return;
+    if (label < 0 || label >= layout.size) throw labelError("nll_loss", row, label, layout.size, attrs.ignoreIndex);
+    const w = weightOf(weight, label);
+    losses[row] = -w * (logProbs.data[base + label * stride] as number);
+    denominator += w;
+  });
+  return { losses, denominator };
+};
+
+/** Row statistics for cross-entropy: the max-shifted logsumexp of each row. */
+const rowLse = (x: NDArray, base: number, stride: number, size: number): number => {
+  let max = -Infinity;
+  for (let c = 0; c < size; c++) {
+    const v = x.data[base + c * stride] as number;
+    if (v > max || Number.isNaN(v)) max = v;
+  }
+  const shift = Number.isFinite(max) ? max : 0;
+  let total = 0;
+  for (let c = 0; c < size; c++) total += Math.exp((x.data[base + c * stride] as number) - shift);
+  return Math.log(total) + shift;
+};
+
+const crossEntropyRows = (x: NDArray, target: NDArray, weight: NDArray | undefined, attrs: CrossEntropyAttrs): RowLosses => {
+  const layout = rowLayout(x.shape, attrs.dim);
+  const classes = layout.size;
+  const eps = attrs.labelSmoothing;
+  const losses = new Float64Array(layout.outer * layout.inner);
+  let denominator = attrs.target === "prob" ? layout.outer * layout.inner : 0;
+  forEachRow(layout, (base, stride, row) => {
+    if (attrs.target === "index") {
+      const label = target.data[row] as number;
+      if (label === attrs.ignoreIndex) return;
+      if (label < 0 || label >= classes) throw labelError("cross_entropy", row, label, classes, attrs.ignoreIndex);
+      const lse = rowLse(x, base, stride, classes);
+      const wLabel = weightOf(weight, label);
+      // CE = LSE(x) − x[y], weighted
+      let loss = (1 - eps) * wLabel * (lse - (x.data[base + label * stride] as number));
+      if (eps > 0) {
+        let smooth = 0;
+        for (let c = 0; c < classes; c++) smooth += weightOf(weight, c) * (lse - (x.data[base + c * stride] as number));
+        loss += (eps / classes) * smooth;
+      }
+      losses[row] = loss;
+      denominator += wLabel;
+    } else {
+      const lse = rowLse(x, base, stride, classes);
+      let loss = 0;
+      for (let c = 0; c < classes; c++) {
+        const t = (1 - eps) * (target.data[base + c * stride] as number) + eps / classes;
+        if (t !== 0) loss += weightOf(weight, c) * t * (lse - (x.data[base + c * stride] as number));
+      }
+      losses[row] = loss;
+    }
+  });
+  return { losses, denominator };
+};
+
+/** ∂CE/∂x = scale · (softmax(x)·Σ wₜtₜ − w⊙t) with t the (smoothed) target; no max recomputation beyond the LSE. */
+const crossEntropyGrad = (x: NDArray, target: NDArray, grad: NDArray, weight: NDArray | undefined, attrs: CrossEntropyAttrs): Float64Array => {
+  const { denominator } = crossEntropyRows(x, target, weight, { ...attrs, labelSmoothing: 0 });
+  const layout = rowLayout(x.shape, attrs.dim);
+  const classes = layout.size;
+  const eps = attrs.labelSmoothing;
+  const out = new Float64Array(x.data.length);
+  let weightTotal = 0;
+  for (let c = 0; c < classes; c++) weightTotal += weightOf(weight, c);
+  forEachRow(layout, (base, stride, row) => {
+    const label = attrs.target === "index" ? (target.data[row] as number) : 0;
+    if (attrs.target === "index" && label === attrs.ignoreIndex) return;
+    const scale = rowScale(grad, attrs.reduction, row, denominator);
+    const lse = rowLse(x, base, stride, classes);
+    // total target mass Σ_c w_c t_c of this row
+    let mass: number;
+    if (attrs.target === "index") mass = (1 - eps) * weightOf(weight, label) + (eps / classes) * weightTotal;
+    else {
+      mass = 0;
+      for (let c = 0; c < classes; c++) mass += weightOf(weight, c) * ((1 - eps) * (target.data[base + c * stride] as number) + eps / classes);
+    }
+    for (let c = 0; c < classes; c++) {
+      const p = Math.exp((x.data[base + c * stride] as number) - lse);
+      const t = attrs.target === "index" ? (1 - eps) * (c === label ? 1 : 0) + eps / classes : (1 - eps) * (target.data[base + c * stride] as number) + eps / classes;
+      out[base + c * stride] = scale * (p * mass - weightOf(weight, c) * t);
+    }
+  });
+  return out;
+};
+
+const bceValue = (x: number, t: number): number => Math.max(x, 0) - x * t + Math.log1p(Math.exp(-Math.abs(x)));
+
+/** Prints the class dim and only the options that differ from PyTorch's defaults. */
+const formatLossAttrs = (attrs: NllLossAttrs & { readonly labelSmoothing?: number; readonly target?: "index" | "prob" }): string =>
+  [
+    `dim=${attrs.dim}`,
+    attrs.reduction === "mean" ? "" : `reduction=${attrs.reduction}`,
+    attrs.ignoreIndex === -100 ? "" : `ignore_index=${attrs.ignoreIndex}`,
+    (attrs.labelSmoothing ?? 0) === 0 ? "" : `label_smoothing=${attrs.labelSmoothing}`,
+    attrs.target === "prob" ? "target=prob" : "",
+    attrs.weighted ? "weighted" : "",
+  ]
+    .filter((part) => part !== "")
+    .join(", ");
+
+export const lossOps: {
+  readonly nll_loss: OpDef<"nll_loss">;
+  readonly nll_loss_backward: OpDef<"nll_loss_backward">;
+  readonly cross_entropy: OpDef<"cross_entropy">;
+  readonly cross_entropy_backward: OpDef<"cross_entropy_backward">;
+  readonly binary_cross_entropy_with_logits: OpDef<"binary_cross_entropy_with_logits">;
+} = {
+  nll_loss: {
+    kind: "loss",
+    formatAttrs: formatLossAttrs,
+    arity: [2, 3],
+    infer: (types, attrs) => E.chain((inputs: LossInputs) => lossOutput(inputs, attrs))(checkLossInputs(types, attrs)),
+    evaluate: ([logProbs, target, weight], attrs) => (logProbs === undefined || target === undefined ? new Float64Array(0) : reduce(nllRows(logProbs, target, weight, attrs), attrs.reduction)),
+    gradient: {
+      rule: ({ grad, inputs: [logProbs, target, weight], attrs }) => [logProbs && target && nllLossBackward(logProbs, target, grad, attrs, weight), undefined, undefined],
+    },
+  },
+  nll_loss_backward: {
+    kind: "loss",
+    formatAttrs: formatLossAttrs,
+    arity: [3, 4],
+    infer: (types, attrs) => checkBackwardInputs(types, attrs),
+    evaluate: ([logProbs, target, grad, weight], attrs) => {
+      if (logProbs === undefined || target === undefined || grad === undefined) return new Float64Array(0);
+      const { denominator } = nllRows(logProbs, target, weight, attrs);
+      const layout = rowLayout(logProbs.shape, attrs.dim);
+      const out = new Float64Array(logProbs.data.length);
+      forEachRow(layout, (base, stride, row) => {
+        const label = target.data[row] as number;
+        if (label === attrs.ignoreIndex) return;
+        out[base + label * stride] = -weightOf(weight, label) * rowScale(grad, attrs.reduction, row, denominator);
+      });
+      return out;
+    },
+    // linear in grad: its transpose is nll_loss of the cotangent
+    gradient: {
+      rule: ({ grad, inputs: [, target, , weight], attrs }) => [undefined, undefined, target && nllLoss(grad, target, { ...attrs, ...(weight === undefined ? {} : { weight }) }), undefined],
+    },
+  },
+  cross_entropy: {
+    kind: "loss",
+    formatAttrs: formatLossAttrs,
+    arity: [2, 3],
+    infer: (types, attrs) => E.chain((inputs: LossInputs) => lossOutput(inputs, attrs))(checkLossInputs(types, attrs)),
+    evaluate: ([x, target, weight], attrs) => (x === undefined || target === undefined ? new Float64Array(0) : reduce(crossEntropyRows(x, target, weight, attrs), attrs.reduction)),
+    // (softmax(x) − target) · scale, from the row's logsumexp
+    gradient: {
+      rule: ({ grad, inputs: [x, target, weight], attrs }) => [x && target && crossEntropyBackward(x, target, grad, attrs, weight), undefined, undefined],
+    },
+  },
+  cross_entropy_backward: {
+    kind: "loss",
+    formatAttrs: formatLossAttrs,
+    arity: [3, 4],
+    infer: (types, attrs) => checkBackwardInputs(types, attrs),
+    evaluate: ([x, target, grad, weight], attrs) =>
+      x === undefined || target === undefined || grad === undefined ? new Float64Array(0) : crossEntropyGrad(x, target, grad, weight, attrs),
+    gradient: { none: "second derivatives of the fused cross_entropy are not implemented; differentiate log_softmax + nll_loss instead" },
+  },
+  binary_cross_entropy_with_logits: {
+    kind: "loss",
+    arity: [2, 2],
+    infer: ([x, t], attrs) => {
+      if (x === undefined || t === undefined) return E.left("missing input");
+      const float = requireFloat(x, "logits");
+      if (E.isLeft(float)) return float;
+      if (t.dtype !== x.dtype || !shapeEquals(t.shape, x.shape)) return E.left(`target must be ${formatType(x)} like the logits, got ${formatType(t)}`);
+      return ok(attrs.reduction === "none" ? x.shape : [], x.dtype);
+    },
+    evaluate: ([x, t], attrs) => {
+      if (x === undefined || t === undefined) return new Float64Array(0);
+      const losses = x.data.map((v, i) => bceValue(v, t.data[i] as number));
+      return reduce({ losses, denominator: losses.length }, attrs.reduction);
+    },
+    // (σ(x) − t) · g, scaled by 1/n for the mean
+    gradient: {
+      rule: ({ grad, inputs: [x, t], attrs }) => {
+        if (x === undefined || t === undefined) return [undefined, undefined];
+        const g = attrs.reduction === "none" ? grad : expand(attrs.reduction === "mean" ? div(grad, dimSize(x)) : grad, x.shape);
+        return [mul(sub(sigmoid(x), t), g), undefined];
+      },
+    },
+  },
+};

@@ -1,0 +1,30 @@
+/**
+ * @file The op table: one row per op with its shape/dtype rule, float64 reference semantics
+ * and gradient rule. Its type is a mapped type over every op name, so a missing row or a
+ * missing gradient is a compile error. Adding an op is adding one row (and its tests).
+ */
+import type { OpTable } from "./def.js";
+import { binaryOps, selectOps, unaryOps } from "./elementwise.js";
+import { indexingOps } from "./indexing.js";
+import { leafOps } from "./leaves.js";
+import { linalgOps } from "./linalg.js";
+import { lossOps } from "./losses.js";
+import { reduceOps } from "./reduce.js";
+import { shapeOps } from "./shape-ops.js";
+import { softmaxOps } from "./softmax.js";
+
+export const opTable: OpTable = {
+  ...leafOps,
+  ...unaryOps,
+  ...binaryOps,
+  ...selectOps,
+  ...reduceOps,
+  ...shapeOps,
+  ...linalgOps,
+  ...indexingOps,
+  ...softmaxOps,
+  ...lossOps,
+};
+
+/** Every op name, in table order. */
+export const opNames = Object.keys(opTable) as ReadonlyArray<keyof OpTable>;

@@ -1,0 +1,86 @@
+/**
+ * @file Tensor handles: immutable nodes of the user's dataflow graph. Creating one infers its
+ * type with the op table right away and never throws: a type error is recorded on the handle
+ * (with the user's source location) and reported by `check`/`buildGraph`.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import { error, type Diagnostic } from "./diagnostics.js";
+import { captureLoc, type SourceLoc } from "./loc.js";
+import type { OpAttrs, OpCall, OpName } from "./ops/attrs.js";
+import type { OpDef } from "./ops/def.js";
+import { opTable } from "./ops/table.js";
+import { formatType, type Shape, type TensorType } from "./shape.js";
+import type { Dtype } from "./dtype.js";
+
+/** An immutable handle on one node of a graph under construction. */
+export class Tensor {
+  /** The op and its attributes. */
+  readonly call: OpCall;
+  readonly inputs: readonly Tensor[];
+  /** The user's call site. */
+  readonly loc: SourceLoc | undefined;
+  /** The inferred type, or undefined when this node (or one it depends on) is ill-typed. */
+  readonly type: TensorType | undefined;
+  /** This node's own diagnostics (not its inputs'). */
+  readonly diagnostics: readonly Diagnostic[];
+
+  constructor(call: OpCall, inputs: readonly Tensor[], loc: SourceLoc | undefined, type: TensorType | undefined, diagnostics: readonly Diagnostic[]) {
+    this.call = call;
+    this.inputs = inputs;
+    this.loc = loc;
+    this.type = type;
+    this.diagnostics = diagnostics;
+    Object.freeze(this);
+  }
+
+  get op(): OpName {
+    return this.call.op;
+  }
+
+  /** The static shape; `[]` for an ill-typed node (check diagnostics first). */
+  get shape(): Shape {
+    return this.type?.shape ?? [];
+  }
+
+  get dtype(): Dtype | undefined {
+    return this.type?.dtype;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  toString(): string {
+    return `Tensor(${this.call.op} : ${this.type === undefined ? "<ill-typed>" : formatType(this.type)})`;
+  }
+}
+
+/** Looks up the row of `op` keeping its attribute type (the one cast that correlates op and attrs). */
+export const rowOf = <K extends OpName>(op: K): OpDef<K> => opTable[op] as OpDef<K>;
+
+/** Dispatches on a call with its op and attrs correlated. */
+export const withCall = <R>(call: OpCall, f: <K extends OpName>(op: K, attrs: OpAttrs[K]) => R): R =>
+  f(call.op, call.attrs as OpAttrs[typeof call.op]);
+
+/** Infers the type of `op(inputs)`; Left carries the message without location. */
+export const inferCall = (call: OpCall, inputTypes: readonly TensorType[]): E.Either<string, TensorType> =>
+  withCall(call, (op, attrs) => {
+    const row = rowOf(op);
+    const [min, max] = row.arity;
+    if (inputTypes.length < min || inputTypes.length > max) {
+      const expected = min === max ? `${min}` : `${min} to ${max}`;
+      return E.left(`${op}: expected ${expected} inputs, got ${inputTypes.length}`);
+    }
+    return E.mapLeft((message: string) => `${op}: ${message}`)(row.infer(inputTypes, attrs));
+  });
+
+/** Creates a node. Never throws; an ill-typed node carries its diagnostic. */
+export const makeTensor = <K extends OpName>(op: K, attrs: OpAttrs[K], inputs: readonly Tensor[], loc: SourceLoc | undefined = captureLoc()): Tensor => {
+  const call = { op, attrs } as OpCall;
+  const inputTypes = inputs.map((input) => input.type);
+  if (!inputTypes.every((type): type is TensorType => type !== undefined)) return new Tensor(call, inputs, loc, undefined, []);
+  const inferred = inferCall(call, inputTypes);
+  return E.isRight(inferred)
+    ? new Tensor(call, inputs, loc, inferred.right, [])
+    : new Tensor(call, inputs, loc, undefined, [error("type", inferred.left, loc)]);
+};
