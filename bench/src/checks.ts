@@ -1,0 +1,194 @@
+/**
+ * Cross-checks: the numbers each system reports after its first run, the float64
+ * reference values they are compared with, and the comparison itself.
+ *
+ * A system pulls its results back to JS (float32) and summarises them with the helpers
+ * here (`checksum`, `mlpTrainChecks`, ...); the summaries are computed in float64 in JS,
+ * so only the system's own float32 arithmetic differs from the reference.
+ */
+import type { CeData, GemmData, MlpData, WorkloadData } from "./data.js";
+import type { BenchCase } from "./harness.js";
+import { matmul, mlpLogits, mlpParams64, mlpTrainStep, softmaxCrossEntropy, toF64 } from "./reference.js";
+
+/** Numbers a system reports for cross-checking, by name (e.g. `"loss"`, `"out.norm"`). */
+export type CheckValues = Record<string, number>;
+
+/** An expected check value and its absolute tolerance. */
+export interface Expected {
+  readonly value: number;
+  readonly tol: number;
+}
+
+/** Expected values by name; a system must report every one of them. */
+export type ExpectedValues = Record<string, Expected>;
+
+/** Fixed pseudo-random weight in [-0.5, 0.5) for element `i` of a weighted checksum. */
+function probe(i: number): number {
+  return (Math.imul(i + 1, 0x9e3779b1) >>> 0) / 4294967296 - 0.5;
+}
+
+/**
+ * Summaries of an array: `sum`, L2 `norm`, and `wsum`, a sum weighted by fixed
+ * pseudo-random numbers (catches permuted or transposed results that sum and norm miss).
+ */
+export function checksum(prefix: string, values: ArrayLike<number>): CheckValues {
+  let sum = 0;
+  let sq = 0;
+  let wsum = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] ?? 0;
+    sum += v;
+    sq += v * v;
+    wsum += v * probe(i);
+  }
+  return { [`${prefix}.sum`]: sum, [`${prefix}.norm`]: Math.sqrt(sq), [`${prefix}.wsum`]: wsum };
+}
+
+/**
+ * Expected checksums of a float64 array with tolerances scaled to float32 rounding:
+ * with `rtol` the relative error allowed per element (in the L2 sense), each summary's
+ * tolerance is its Cauchy-Schwarz bound `rtol * ||x|| * ||probe||` plus a tiny floor.
+ */
+export function expectedChecksum(prefix: string, values: Float64Array, rtol: number): ExpectedValues {
+  const sums = checksum(prefix, values);
+  const norm = sums[`${prefix}.norm`] ?? 0;
+  let probeSq = 0;
+  for (let i = 0; i < values.length; i++) probeSq += probe(i) * probe(i);
+  const floor = 1e-30;
+  return {
+    [`${prefix}.sum`]: { value: sums[`${prefix}.sum`] ?? 0, tol: rtol * norm * Math.sqrt(values.length) + floor },
+    [`${prefix}.norm`]: { value: norm, tol: rtol * norm + floor },
+    [`${prefix}.wsum`]: { value: sums[`${prefix}.wsum`] ?? 0, tol: rtol * norm * Math.sqrt(probeSq) + floor },
+  };
+}
+
+/** Names of the MLP parameters in check keys: `w0..w3`, `b0..b3`. */
+export function mlpParamNames(data: MlpData): string[] {
+  const layers = data.sizes.length - 1;
+  const names: string[] = [];
+  for (let l = 0; l < layers; l++) names.push(`w${l}`);
+  for (let l = 0; l < layers; l++) names.push(`b${l}`);
+  return names;
+}
+
+/**
+ * Check values of `mlp_train_step` after exactly one step from the initial state: the
+ * step's `loss`, and checksums of each parameter's update `delta_<name> = p_after - p_init`
+ * (computed here in float64 against the shared initial values).
+ * @param loss the loss the step computed (at the initial parameters)
+ * @param weights the parameters after the step, `[in, out]` layout like `MlpData.weights`
+ * @param biases the biases after the step
+ */
+export function mlpTrainChecks(
+  data: MlpData,
+  loss: number,
+  weights: readonly ArrayLike<number>[],
+  biases: readonly ArrayLike<number>[],
+): CheckValues {
+  const names = mlpParamNames(data);
+  const after = [...weights, ...biases];
+  const before = [...data.weights, ...data.biases];
+  let out: CheckValues = { loss };
+  names.forEach((name, k) => {
+    const a = after[k];
+    const b = before[k];
+    if (a === undefined || b === undefined) return;
+    const delta = new Float64Array(b.length);
+    for (let i = 0; i < b.length; i++) delta[i] = (a[i] ?? 0) - (b[i] ?? 0);
+    out = { ...out, ...checksum(`delta_${name}`, delta) };
+  });
+  return out;
+}
+
+/** Check values of `softmax_ce`: the mean loss and checksums of the gradient wrt the logits. */
+export function ceChecks(loss: number, grad: ArrayLike<number>): CheckValues {
+  return { loss, ...checksum("grad", grad) };
+}
+
+/** Check values of `sgemm`: checksums of C. */
+export function gemmChecks(c: ArrayLike<number>): CheckValues {
+  return checksum("c", c);
+}
+
+/** Check values of `inference`: checksums of the logits. */
+export function inferenceChecks(logits: ArrayLike<number>): CheckValues {
+  return checksum("logits", logits);
+}
+
+function expectedMlpTrain(data: MlpData): ExpectedValues {
+  const ref = mlpTrainStep(data);
+  const names = mlpParamNames(data);
+  const after = [...ref.params.weights, ...ref.params.biases];
+  const before = [...data.weights, ...data.biases];
+  let out: ExpectedValues = { loss: { value: ref.loss, tol: 1e-4 * Math.abs(ref.loss) + 1e-6 } };
+  names.forEach((name, k) => {
+    const a = after[k];
+    const b = before[k];
+    if (a === undefined || b === undefined) return;
+    const delta = new Float64Array(b.length);
+    // Delta against the float32 initial values, exactly as systems compute it.
+    for (let i = 0; i < b.length; i++) delta[i] = (a[i] ?? 0) - (b[i] ?? 0);
+    // Adam's first step moves each element by ~lr*sign(g); 2e-3 relative leaves room for
+    // float32 rounding of p_after and sign flips of a few near-zero gradients.
+    out = { ...out, ...expectedChecksum(`delta_${name}`, delta, 2e-3) };
+  });
+  return out;
+}
+
+function expectedCe(data: CeData): ExpectedValues {
+  const ref = softmaxCrossEntropy(toF64(data.logits), data.labels, data.rows, data.classes);
+  return { loss: { value: ref.loss, tol: 1e-4 * Math.abs(ref.loss) + 1e-6 }, ...expectedChecksum("grad", ref.grad, 1e-4) };
+}
+
+function expectedGemm(data: GemmData): ExpectedValues {
+  const c = matmul(toF64(data.a), toF64(data.b), data.m, data.k, data.n);
+  return expectedChecksum("c", c, 1e-4);
+}
+
+function expectedInference(data: MlpData): ExpectedValues {
+  return expectedChecksum("logits", mlpLogits(mlpParams64(data), data), 1e-4);
+}
+
+/** The float64 reference's expected check values for a case ({} when nothing is checked). */
+export function expectedFor(c: BenchCase, data: WorkloadData): ExpectedValues {
+  switch (c.workload) {
+    case "mlp_train_step":
+      if (data.kind !== "mlp") throw new Error("mlp_train_step needs MLP data");
+      return expectedMlpTrain(data);
+    case "softmax_ce":
+      if (data.kind !== "ce") throw new Error("softmax_ce needs CE data");
+      return expectedCe(data);
+    case "sgemm":
+      if (data.kind !== "gemm") throw new Error("sgemm needs GEMM data");
+      return expectedGemm(data);
+    case "inference":
+      if (data.kind !== "mlp") throw new Error("inference needs MLP data");
+      return expectedInference(data);
+    case "compile":
+      return {};
+  }
+}
+
+/** Outcome of comparing a system's check values with the reference. */
+export interface Agreement {
+  readonly agrees: boolean;
+  /** One line per mismatching or missing value (empty when `agrees`). */
+  readonly problems: string[];
+}
+
+/** Compares every expected value; missing or non-finite values disagree. */
+export function compareChecks(expected: ExpectedValues, got: CheckValues): Agreement {
+  const problems: string[] = [];
+  for (const [name, exp] of Object.entries(expected)) {
+    const v = got[name];
+    if (v === undefined) {
+      problems.push(`${name}: missing (expected ${exp.value.toPrecision(8)})`);
+      continue;
+    }
+    const err = Math.abs(v - exp.value);
+    if (!Number.isFinite(v) || !(err <= exp.tol)) {
+      problems.push(`${name}: got ${v.toPrecision(8)}, expected ${exp.value.toPrecision(8)} ± ${exp.tol.toPrecision(3)}`);
+    }
+  }
+  return { agrees: problems.length === 0, problems };
+}

@@ -1,0 +1,239 @@
+/**
+ * The benchmark harness: what a system must implement (`System`), and how a prepared run
+ * is checked against the float64 reference, warmed up and timed.
+ *
+ * Protocol for one (case, system):
+ * 1. `prepare(case, data)` builds everything outside the timed region (uploads data,
+ *    compiles, creates optimizer state). It returns `"unsupported"` when the system does not
+ *    implement the workload.
+ * 2. `run()` once on the freshly prepared state (its time is reported as `first_ms`, which
+ *    includes lazy compilation for JIT peers), then `check()` exactly once. For stateful
+ *    workloads (`mlp_train_step`) the check therefore sees exactly one step from the shared
+ *    initial state. The check is compared with the reference; a system that disagrees is
+ *    still timed but flagged DISAGREES, and its time is not used for ratios.
+ * 3. Warm-up runs, then timed runs: each `run()` must have finished its work (results
+ *    computed and readable) when it returns or its promise resolves.
+ * 4. `dispose()`.
+ */
+import type { Agreement, CheckValues, ExpectedValues } from "./checks.js";
+import { compareChecks } from "./checks.js";
+import type { WorkloadData } from "./data.js";
+import { wasmHeapBytes } from "./wasm-memory.js";
+
+/** The benchmark workloads. */
+export type WorkloadName = "mlp_train_step" | "softmax_ce" | "sgemm" | "inference" | "compile";
+
+/** All workloads, in report order. */
+export const WORKLOADS: readonly WorkloadName[] = ["mlp_train_step", "softmax_ce", "sgemm", "inference", "compile"];
+
+/** One benchmark case: a workload and a case within it (e.g. `"batch 32"`). */
+export interface BenchCase {
+  readonly workload: WorkloadName;
+  readonly caseName: string;
+}
+
+/** A system's run of one case, prepared and ready to be timed. */
+export interface PreparedRun {
+  /** Does the measured work once; the work must be complete when it returns/resolves. */
+  run(): void | Promise<void>;
+  /** Numbers to cross-check with the reference; called once, after exactly one `run()`. */
+  check(): Promise<CheckValues>;
+  /** Frees what `prepare` allocated. */
+  dispose?(): void | Promise<void>;
+  /**
+   * Optional count of live tensors/buffers owned by the system (e.g. tfjs
+   * `tf.memory().numTensors`); the harness flags a leak when it grows across timed runs.
+   */
+  liveCount?(): number;
+}
+
+/** How a system is configured, printed in reports. */
+export interface SystemInfo {
+  /** e.g. `"tfjs 4.22.0, wasm backend"`. */
+  readonly backend: string;
+  /** Threads the system computes with. */
+  readonly threads: number;
+  /** Whether WASM SIMD kernels are used (`"n/a"` for pure JS). */
+  readonly simd: boolean | "n/a";
+  /** Free-form details: the binary loaded, flags, how completion is awaited. */
+  readonly notes?: string;
+}
+
+/** A benchmarked system: a peer (tfjs, jax-js, ...) or one of graft's back ends. */
+export interface System {
+  /** Name in reports, e.g. `"tfjs-wasm"`, `"jax-js"`, `"graft-wasm"`, `"graft-js"`, `"graft-wasm-2t"`. */
+  readonly name: string;
+  /** Peers are what every system's speed is compared with (ratio columns). */
+  readonly peer: boolean;
+  /** One-time initialisation before any `prepare`; throwing marks the system unavailable. */
+  setup?(): Promise<SystemInfo>;
+  /** Builds a run of the case on the shared data, or says the workload is unsupported. */
+  prepare(c: BenchCase, data: WorkloadData): Promise<PreparedRun | "unsupported">;
+}
+
+/** How many warm-up and timed runs to do. */
+export interface RepPolicy {
+  readonly warmupMin: number;
+  readonly warmupMax: number;
+  /** Stop warming up after this long (once `warmupMin` runs are done). */
+  readonly warmupMs: number;
+  readonly minReps: number;
+  readonly maxReps: number;
+  /** Stop timing after this long (once `minReps` runs are done). */
+  readonly budgetMs: number;
+}
+
+/** Default policy: ~3 s of timed runs per (case, system), at least 5 and at most 300. */
+export const FULL_POLICY: RepPolicy = { warmupMin: 2, warmupMax: 20, warmupMs: 400, minReps: 5, maxReps: 300, budgetMs: 3000 };
+
+/** `--quick`: ~0.5 s of timed runs per (case, system), at least 3. */
+export const QUICK_POLICY: RepPolicy = { warmupMin: 1, warmupMax: 5, warmupMs: 100, minReps: 3, maxReps: 30, budgetMs: 500 };
+
+/** Outcome of one (case, system). */
+export type MeasurementStatus = "ok" | "unsupported" | "unavailable" | "error";
+
+/** Timings and agreement of one (case, system). */
+export interface Measurement {
+  readonly workload: WorkloadName;
+  readonly caseName: string;
+  readonly system: string;
+  readonly status: MeasurementStatus;
+  /** Why a run is unavailable or failed. */
+  readonly error?: string;
+  /** Timed samples in ms (empty unless `status` is "ok"). */
+  readonly samples: readonly number[];
+  readonly medianMs: number;
+  readonly minMs: number;
+  readonly maxMs: number;
+  /** Time of the very first run (includes lazy/JIT compilation). */
+  readonly firstMs: number;
+  readonly warmupRuns: number;
+  readonly agreement: Agreement;
+  /** GFLOP/s at the median time, when the case has a FLOP count. */
+  readonly gflops?: number;
+  /** Leak warnings: live count or WASM heap growth during the timed runs. */
+  readonly leak?: string;
+}
+
+/** Median of a non-empty list. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (n === 0) return NaN;
+  const hi = s[Math.floor(n / 2)] ?? NaN;
+  return n % 2 === 1 ? hi : ((s[n / 2 - 1] ?? NaN) + hi) / 2;
+}
+
+async function runOnce(p: PreparedRun): Promise<number> {
+  const t0 = performance.now();
+  const r = p.run();
+  if (r !== undefined) await r;
+  return performance.now() - t0;
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message.split("\n")[0] ?? e.message;
+  if (typeof e === "object" && e !== null && "message" in e) return String((e as { message: unknown }).message);
+  return String(e);
+}
+
+/** A measurement that was not taken (unsupported, unavailable, or failed). */
+export function notMeasured(c: BenchCase, system: string, status: MeasurementStatus, error?: string): Measurement {
+  return {
+    workload: c.workload,
+    caseName: c.caseName,
+    system,
+    status,
+    ...(error !== undefined ? { error } : {}),
+    samples: [],
+    medianMs: NaN,
+    minMs: NaN,
+    maxMs: NaN,
+    firstMs: NaN,
+    warmupRuns: 0,
+    agreement: { agrees: false, problems: [] },
+  };
+}
+
+/** Inputs of `measure`. */
+export interface MeasureOptions {
+  readonly policy: RepPolicy;
+  readonly expected: ExpectedValues;
+  /** FLOPs of one run, for GFLOP/s. */
+  readonly flops?: number;
+  /** Progress lines (to stderr). */
+  readonly log: (line: string) => void;
+}
+
+/** Prepares, checks, warms up and times one system on one case. */
+export async function measure(sys: System, c: BenchCase, data: WorkloadData, opts: MeasureOptions): Promise<Measurement> {
+  const { policy, log } = opts;
+  let prepared: PreparedRun | "unsupported";
+  try {
+    prepared = await sys.prepare(c, data);
+  } catch (e) {
+    log(`  ${sys.name}: prepare failed: ${errorText(e)}`);
+    return notMeasured(c, sys.name, "error", `prepare: ${errorText(e)}`);
+  }
+  if (prepared === "unsupported") return notMeasured(c, sys.name, "unsupported");
+  const p = prepared;
+  try {
+    const firstMs = await runOnce(p);
+    const agreement = compareChecks(opts.expected, await p.check());
+    if (!agreement.agrees) log(`  ${sys.name}: DISAGREES with the reference:\n    ${agreement.problems.join("\n    ")}`);
+
+    // Warm-up.
+    let warmupRuns = 0;
+    const warmStart = performance.now();
+    const warmSamples: number[] = [firstMs];
+    while (warmupRuns < policy.warmupMax && (warmupRuns < policy.warmupMin || performance.now() - warmStart < policy.warmupMs)) {
+      warmSamples.push(await runOnce(p));
+      warmupRuns++;
+    }
+    // Slow systems: fewer minimum reps when minReps runs would take far over budget.
+    const est = median(warmSamples.slice(1).length > 0 ? warmSamples.slice(1) : warmSamples);
+    const minReps = est * policy.minReps > 3 * policy.budgetMs ? Math.min(3, policy.minReps) : policy.minReps;
+
+    const liveBefore = p.liveCount?.();
+    const heapBefore = wasmHeapBytes();
+    const samples: number[] = [];
+    const start = performance.now();
+    while (samples.length < policy.maxReps && (samples.length < minReps || performance.now() - start < policy.budgetMs)) {
+      samples.push(await runOnce(p));
+    }
+    const liveAfter = p.liveCount?.();
+    const heapAfter = wasmHeapBytes();
+    const leaks: string[] = [];
+    if (liveBefore !== undefined && liveAfter !== undefined && liveAfter > liveBefore) {
+      leaks.push(`live count ${liveBefore} -> ${liveAfter} over ${samples.length} runs`);
+    }
+    if (heapAfter > heapBefore) leaks.push(`WASM heaps grew ${((heapAfter - heapBefore) / 2 ** 20).toFixed(1)} MiB over ${samples.length} runs`);
+    if (leaks.length > 0) log(`  ${sys.name}: possible leak: ${leaks.join("; ")}`);
+
+    const med = median(samples);
+    return {
+      workload: c.workload,
+      caseName: c.caseName,
+      system: sys.name,
+      status: "ok",
+      samples,
+      medianMs: med,
+      minMs: Math.min(...samples),
+      maxMs: Math.max(...samples),
+      firstMs,
+      warmupRuns: warmupRuns + 1,
+      agreement,
+      ...(opts.flops !== undefined ? { gflops: opts.flops / (med * 1e6) } : {}),
+      ...(leaks.length > 0 ? { leak: leaks.join("; ") } : {}),
+    };
+  } catch (e) {
+    log(`  ${sys.name}: run failed: ${errorText(e)}`);
+    return notMeasured(c, sys.name, "error", `run: ${errorText(e)}`);
+  } finally {
+    try {
+      await p.dispose?.();
+    } catch (e) {
+      log(`  ${sys.name}: dispose failed: ${errorText(e)}`);
+    }
+  }
+}
