@@ -1,0 +1,18 @@
+/**
+ * @file The pass registry: every named pass is a pure `Graph → Either<Diagnostics, Graph>`,
+ * printable before/after with `graft print --after <name> model.ts`. Passes run in this order.
+ */
+import type * as E from "fp-ts/lib/Either.js";
+import type { Diagnostics, Graph } from "@graft/core";
+
+export type Pass = (graph: Graph) => E.Either<Diagnostics, Graph>;
+
+export interface NamedPass {
+  readonly name: string;
+  readonly description: string;
+  readonly run: Pass;
+}
+
+/** The pipeline, in order. Each pass module appends its entry here (one line each). */
+export const pipeline: readonly NamedPass[] = [
+];
