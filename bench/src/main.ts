@@ -6,9 +6,13 @@
  *   pnpm bench --only sgemm         only some workloads (repeatable, or comma-separated)
  *   pnpm bench --systems jax-js     only some systems (comma-separated names)
  *   pnpm bench --quick              fewer runs (~0.5 s per case and system)
+ *   pnpm bench --out results.jsonl  also write the JSON lines to a file
  *
+ * For clean JSON on stdout through pnpm, silence pnpm's script banner: `pnpm -s bench --json`.
  * Progress and diagnostics go to stderr; stdout carries only the table or the JSON lines.
  */
+import os from "node:os";
+import { appendFileSync, writeFileSync } from "node:fs";
 import type { ExpectedValues } from "./checks.js";
 import { expectedFor } from "./checks.js";
 import type { Measurement, RepPolicy, System, SystemInfo, WorkloadName } from "./harness.js";
@@ -23,9 +27,10 @@ interface Options {
   readonly quick: boolean;
   readonly only: WorkloadName[];
   readonly systems: string[];
+  readonly out: string | undefined;
 }
 
-const USAGE = `usage: pnpm bench [--json] [--quick] [--only <workload>[,<workload>]] [--systems <name>[,<name>]]
+const USAGE = `usage: pnpm bench [--json] [--quick] [--only <workload>[,<workload>]] [--systems <name>[,<name>]] [--out <file.jsonl>]
 workloads: ${WORKLOADS.join(", ")}
 systems:   ${SYSTEMS.map((s) => s.name).join(", ")}`;
 
@@ -38,6 +43,7 @@ function parseArgs(argv: readonly string[]): Options {
   let quick = false;
   const only: WorkloadName[] = [];
   const systems: string[] = [];
+  let out: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? "";
     const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
@@ -67,6 +73,9 @@ function parseArgs(argv: readonly string[]): Options {
           systems.push(s);
         }
         break;
+      case "--out":
+        out = value();
+        break;
       case "--help":
       case "-h":
         process.stdout.write(USAGE + "\n");
@@ -76,11 +85,15 @@ function parseArgs(argv: readonly string[]): Options {
         throw new Error(`unknown argument "${a}"\n${USAGE}`);
     }
   }
-  return { json, quick, only, systems };
+  return { json, quick, only, systems, out };
 }
 
 function log(line: string): void {
   process.stderr.write(line + "\n");
+}
+
+function loadAverage(): string {
+  return (os.loadavg()[0] ?? NaN).toFixed(2);
 }
 
 async function main(): Promise<void> {
@@ -97,7 +110,9 @@ async function main(): Promise<void> {
   const chosen = SYSTEMS.filter((s) => opts.systems.length === 0 || opts.systems.includes(s.name));
   const infos = new Map<System, SystemInfo>();
   const setupErrors = new Map<System, string>();
+  if (opts.out !== undefined) writeFileSync(opts.out, "");
   log(`machine: ${machineInfo()}`);
+  const loadStart = loadAverage();
   for (const sys of chosen) {
     try {
       if (sys.setup !== undefined) infos.set(sys, await sys.setup());
@@ -131,17 +146,20 @@ async function main(): Promise<void> {
             `${m.samples.length} runs, first ${m.firstMs.toFixed(1)} ms)${m.agreement.agrees ? "" : " DISAGREES"}`,
         );
         if (opts.json) process.stdout.write(jsonLine(m) + "\n");
+        if (opts.out !== undefined) appendFileSync(opts.out, jsonLine(m) + "\n");
       } else {
         log(`  ${sys.name}: ${m.status}${m.error !== undefined ? `: ${m.error}` : ""}`);
       }
     }
   }
-  log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const loadEnd = loadAverage();
+  log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s; load average (1 min) ${loadStart} at start, ${loadEnd} at end`);
 
   if (!opts.json) {
     const peers = chosen.filter((s) => s.peer).map((s) => s.name);
     const lines = [
       `machine: ${machineInfo()}`,
+      `load average (1 min): ${loadStart} at start, ${loadEnd} at end (other processes on the machine skew times)`,
       ...chosen.map((s) => `- ${systemLine(s, infos.get(s), setupErrors.get(s))}`),
       "",
       humanTable(results, peers),
