@@ -9,7 +9,7 @@ import type { Dtype } from "./dtype.js";
 import { graphInputs, graphParams, type Graph } from "./graph.js";
 import { initValues } from "./init.js";
 import { roundToF32, type NDArray } from "./ndarray.js";
-import { concretize, formatShape, sizeOf, type Shape } from "./shape.js";
+import { concretize, formatShape, formatType, sizeOf, symbolsOf, type Shape } from "./shape.js";
 import { rowOf, withCall } from "./tensor.js";
 
 export type Feeds = Readonly<Record<string, NDArray>>;
@@ -81,6 +81,10 @@ export const evaluateGraph = (graph: Graph, feeds: Feeds, params: Feeds, options
   const roundF32 = options.precision === "f32";
   const values: NDArray[] = [];
   for (const node of graph.nodes) {
+    // a symbol no input carries (e.g. full(["n"], 0)) has no size to take from the feeds
+    const unbound = symbolsOf(node.type.shape).find((symbol) => !bindings.has(symbol));
+    if (unbound !== undefined)
+      return E.left([error("feed", `${node.op}: symbolic dim '${unbound}' of ${formatType(node.type)} is not a dim of any input, so no feed binds it`, node.loc)]);
     const shape = resolve(node.type.shape, bindings);
     const dtype = node.type.dtype;
     let data: Float64Array;
