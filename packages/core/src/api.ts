@@ -3,12 +3,15 @@
  * Every function records the caller's source location; none of them throws on ill-typed
  * input (the error is reported by `check`).
  */
+import { error } from "./diagnostics.js";
 import type { Dtype } from "./dtype.js";
 import { isFloat } from "./dtype.js";
 import { kaimingUniform, zeros, type Init } from "./init.js";
 import { flattenNested, nestedShape, type NDArray, type NestedNumbers } from "./ndarray.js";
 import type { CrossEntropyAttrs, NllLossAttrs, Reduction } from "./ops/attrs.js";
-import { normalizeAxis, type Dim, type Shape } from "./shape.js";
+import { captureLoc } from "./loc.js";
+import type { OpCall } from "./ops/attrs.js";
+import { formatShape, formatType, normalizeAxis, type Dim, type Shape } from "./shape.js";
 import { makeTensor, Tensor } from "./tensor.js";
 
 /** A tensor, or a JS number standing for a scalar of the other operand's dtype. */
@@ -23,11 +26,31 @@ export const input = (name: string, shape: Shape, dtype: Dtype = "f32"): Tensor 
 export const param = (name: string, shape: readonly number[], init: Init = zeros, dtype: Dtype = "f32"): Tensor =>
   makeTensor("param", { name, shape: [...shape], dtype, init }, []);
 
+/**
+ * An ill-typed node for a call the DSL rejects before the op table sees it (a dim out of range,
+ * a ragged array): it carries `message` at the caller's location, like an op-table type error.
+ */
+const rejected = (call: OpCall, inputs: readonly Tensor[], message: string): Tensor => {
+  const loc = captureLoc();
+  return new Tensor(call, inputs, loc, undefined, [error("type", message, loc)]);
+};
+
+/** `dim 5 out of range for shape [1,3] (expected -2 ≤ dim < 2)`, as the op table words it. */
+const dimRangeMessage = (op: string, dim: number, shape: Shape, rank = shape.length): string =>
+  `${op}: dim ${dim} out of range for shape ${formatShape(shape)} (expected ${-rank} ≤ dim < ${rank})`;
+
 /** A constant from a number, a nested array or an NDArray. */
 export const constant = (value: NestedNumbers | NDArray, dtype: Dtype = "f32"): Tensor => {
   if (typeof value === "object" && value !== null && "data" in value)
     return makeTensor("constant", { value: Array.from(value.data), shape: [...value.shape], dtype }, []);
-  return makeTensor("constant", { value: flattenNested(value), shape: nestedShape(value), dtype }, []);
+  let shape: number[];
+  try {
+    shape = nestedShape(value);
+  } catch (thrown) {
+    const message = thrown instanceof Error ? thrown.message : String(thrown);
+    return rejected({ op: "constant", attrs: { value: [], shape: [], dtype } }, [], `constant: ${message}`);
+  }
+  return makeTensor("constant", { value: flattenNested(value), shape, dtype }, []);
 };
 
 /** A tensor of `shape` filled with `value` (the shape may have symbolic dims). */
@@ -131,10 +154,18 @@ export const reshape = (x: Tensor, shape: Shape): Tensor => makeTensor("reshape"
 /** Alias of reshape, as in PyTorch. */
 export const view = reshape;
 
-/** Flattens dims startDim..endDim into one. */
+/** Flattens dims startDim..endDim into one (a scalar becomes `[1]`, as in PyTorch). */
 export const flatten = (x: Tensor, startDim = 0, endDim = -1): Tensor => {
-  const start = axisOf(x, startDim);
-  const end = axisOf(x, endDim);
+  if (x.type !== undefined && x.rank === 0) return reshape(x, [1]);
+  const start = normalizeAxis(startDim, x.rank);
+  const end = normalizeAxis(endDim, x.rank);
+  const reshapeCall: OpCall = { op: "reshape", attrs: { shape: [] } };
+  if (x.type !== undefined) {
+    if (start === undefined) return rejected(reshapeCall, [x], dimRangeMessage("flatten", startDim, x.shape));
+    if (end === undefined) return rejected(reshapeCall, [x], dimRangeMessage("flatten", endDim, x.shape));
+    if (start > end) return rejected(reshapeCall, [x], `flatten: startDim ${startDim} comes after endDim ${endDim} in ${formatType(x.type)}`);
+  }
+  if (start === undefined || end === undefined) return reshape(x, []);
   const shape = x.shape;
   const middle = shape.slice(start, end + 1);
   const merged: Dim = middle.every((dim) => typeof dim === "number") ? middle.reduce<number>((p, d) => p * (d as number), 1) : middle.length === 1 ? (middle[0] as Dim) : -1;
@@ -156,16 +187,24 @@ export const transpose = (x: Tensor, dim0 = -2, dim1 = -1): Tensor => {
 /** Broadcasts to `shape` (PyTorch's expand / broadcast_to). */
 export const expand = (x: Tensor, shape: Shape): Tensor => makeTensor("expand", { shape: [...shape] }, [x]);
 
-/** Inserts a size-1 dim at `dim`. */
+/** Inserts a size-1 dim at `dim` (−rank−1 ≤ dim ≤ rank). */
 export const unsqueeze = (x: Tensor, dim: number): Tensor => {
   const rank = x.rank + 1;
-  const axis = normalizeAxis(dim, rank) ?? dim;
+  const axis = normalizeAxis(dim, rank);
+  if (axis === undefined)
+    return x.type === undefined ? reshape(x, []) : rejected({ op: "reshape", attrs: { shape: [] } }, [x], dimRangeMessage("unsqueeze", dim, x.shape, rank));
   return reshape(x, [...x.shape.slice(0, axis), 1, ...x.shape.slice(axis)]);
 };
 
-/** Removes a size-1 dim at `dim`. */
+/** Removes the dim `dim`, which must have size 1. */
 export const squeeze = (x: Tensor, dim: number): Tensor => {
-  const axis = axisOf(x, dim);
+  const axis = normalizeAxis(dim, x.rank);
+  if (x.type !== undefined && x.rank > 0) {
+    const reshapeCall: OpCall = { op: "reshape", attrs: { shape: [] } };
+    if (axis === undefined) return rejected(reshapeCall, [x], dimRangeMessage("squeeze", dim, x.shape));
+    const size = x.shape[axis];
+    if (size !== 1) return rejected(reshapeCall, [x], `squeeze: dim ${dim} of ${formatType(x.type)} has size ${String(size)}, expected 1`);
+  }
   return reshape(x, x.shape.filter((_, i) => i !== axis));
 };
 
