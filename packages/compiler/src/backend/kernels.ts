@@ -1,0 +1,201 @@
+/**
+ * @file The kernel IR both back ends compile: a static schedule of kernels over buffers.
+ * Elementwise chains are expression trees read through strided views (broadcast, transpose and
+ * unit-dim reshapes cost nothing); reductions absorb their elementwise producers; matmuls take
+ * transposed operands as strides and carry a bias/ReLU epilogue; softmax-family and loss ops are
+ * row kernels.
+ */
+import type { CrossEntropyAttrs, Dtype, NllLossAttrs, NodeId, Reduction } from "@graft/core";
+
+export type BufferId = number;
+
+export type BufferKind = "state" | "input" | "output" | "temp" | "const";
+
+export interface BufferInfo {
+  readonly id: BufferId;
+  readonly kind: BufferKind;
+  readonly dtype: Dtype;
+  /** Number of elements. */
+  readonly size: number;
+  /** State/input/output name. */
+  readonly name?: string;
+  /** Initial values of a const buffer. */
+  readonly values?: readonly number[];
+}
+
+/** Strided access of a buffer over a kernel's iteration space (one stride per iteration axis). */
+export interface Access {
+  readonly buffer: BufferId;
+  readonly offset: number;
+  readonly strides: readonly number[];
+}
+
+export type UnaryOp = "neg" | "exp" | "log" | "sqrt" | "abs" | "sign" | "relu" | "sigmoid" | "log_sigmoid" | "tanh";
+export type BinaryOp = "add" | "sub" | "mul" | "div" | "pow" | "maximum" | "minimum" | "eq" | "ne" | "lt" | "le" | "gt" | "ge";
+
+/** An elementwise expression over a kernel's iteration space. Comparisons yield 0/1. */
+export type Expr =
+  | { readonly kind: "read"; readonly access: Access; readonly dtype: Dtype }
+  | { readonly kind: "const"; readonly value: number }
+  /** The iteration index along an axis, as a number. */
+  | { readonly kind: "iota"; readonly axis: number }
+  | { readonly kind: "unary"; readonly op: UnaryOp; readonly arg: Expr }
+  | { readonly kind: "binary"; readonly op: BinaryOp; readonly lhs: Expr; readonly rhs: Expr; readonly integer: boolean }
+  | { readonly kind: "select"; readonly cond: Expr; readonly then: Expr; readonly else: Expr }
+  /** Conversion to an integer or bool value (float → i32 truncates; → bool is ≠ 0); float targets need no code. */
+  | { readonly kind: "cast"; readonly to: "i32" | "bool"; readonly arg: Expr };
+
+/** A row layout: `outer × size × inner`, element c of row (o, i) at o·size·inner + c·inner + i. */
+export interface Rows {
+  readonly outer: number;
+  readonly size: number;
+  readonly inner: number;
+}
+
+export type Kernel =
+  /** out[i] = expr(i) over `shape`, out contiguous. */
+  | { readonly kind: "map"; readonly out: BufferId; readonly shape: readonly number[]; readonly expr: Expr; readonly nodes: readonly NodeId[] }
+  /**
+   * out[kept] = reduce over the reduced axes of expr(i), over the input iteration `shape`.
+   * `outStrides` has 0 on reduced axes. `scale` multiplies the result (1/count for mean).
+   */
+  | {
+      readonly kind: "reduce";
+      readonly op: "sum" | "max" | "min";
+      readonly out: BufferId;
+      readonly shape: readonly number[];
+      readonly reducedAxes: readonly number[];
+      readonly outStrides: readonly number[];
+      readonly outSize: number;
+      readonly expr: Expr;
+      readonly scale: number;
+      readonly nodes: readonly NodeId[];
+    }
+  /** C[b] = A[b] @ B[b] (+ bias row) (ReLU), with A, B given by strides (transposes are free). */
+  | {
+      readonly kind: "matmul";
+      readonly out: BufferId;
+      readonly batch: number;
+      readonly m: number;
+      readonly n: number;
+      readonly k: number;
+      /** Element offsets and strides: a[b][i][p] at a.offset + b·aBatch + i·aRow + p·aCol. */
+      readonly a: { readonly buffer: BufferId; readonly offset: number; readonly batchStride: number; readonly rowStride: number; readonly colStride: number };
+      readonly b: { readonly buffer: BufferId; readonly offset: number; readonly batchStride: number; readonly rowStride: number; readonly colStride: number };
+      readonly bias: { readonly buffer: BufferId; readonly offset: number } | undefined;
+      readonly relu: boolean;
+      readonly nodes: readonly NodeId[];
+    }
+  | { readonly kind: "softmax"; readonly log: boolean; readonly x: BufferId; readonly out: BufferId; readonly rows: Rows; readonly nodes: readonly NodeId[] }
+  | { readonly kind: "logsumexp"; readonly x: BufferId; readonly out: BufferId; readonly rows: Rows; readonly nodes: readonly NodeId[] }
+  | { readonly kind: "argmax"; readonly x: BufferId; readonly out: BufferId; readonly rows: Rows; readonly nodes: readonly NodeId[] }
+  | {
+      readonly kind: "cross_entropy";
+      readonly x: BufferId;
+      readonly target: BufferId;
+      readonly weight: BufferId | undefined;
+      readonly out: BufferId;
+      /** Per-row logsumexp, written for the backward kernel to reuse (no max recomputation). */
+      readonly lse: BufferId | undefined;
+      readonly rows: Rows;
+      readonly attrs: CrossEntropyAttrs;
+      readonly nodes: readonly NodeId[];
+    }
+  | {
+      readonly kind: "cross_entropy_backward";
+      readonly x: BufferId;
+      readonly target: BufferId;
+      readonly grad: BufferId;
+      readonly weight: BufferId | undefined;
+      readonly out: BufferId;
+      /** Saved per-row logsumexp from the forward kernel, when there is one. */
+      readonly lse: BufferId | undefined;
+      readonly rows: Rows;
+      readonly attrs: CrossEntropyAttrs;
+      readonly nodes: readonly NodeId[];
+    }
+  | { readonly kind: "nll_loss"; readonly x: BufferId; readonly target: BufferId; readonly weight: BufferId | undefined; readonly out: BufferId; readonly rows: Rows; readonly attrs: NllLossAttrs; readonly nodes: readonly NodeId[] }
+  | {
+      readonly kind: "nll_loss_backward";
+      readonly x: BufferId;
+      readonly target: BufferId;
+      readonly grad: BufferId;
+      readonly weight: BufferId | undefined;
+      readonly out: BufferId;
+      readonly rows: Rows;
+      readonly attrs: NllLossAttrs;
+      readonly nodes: readonly NodeId[];
+    }
+  | { readonly kind: "bce_logits"; readonly x: BufferId; readonly target: BufferId; readonly out: BufferId; readonly size: number; readonly reduction: Reduction; readonly nodes: readonly NodeId[] }
+  /** gather (scatter=false) or scatter_add (scatter=true) along `dim` with contiguous operands. */
+  | {
+      readonly kind: "gather";
+      readonly scatter: boolean;
+      readonly source: BufferId;
+      readonly index: BufferId;
+      readonly out: BufferId;
+      readonly indexShape: readonly number[];
+      readonly sourceShape: readonly number[];
+      readonly dim: number;
+      readonly nodes: readonly NodeId[];
+    }
+  /** Copies `size` elements (state updates, aliasing outputs). */
+  | { readonly kind: "copy"; readonly from: BufferId; readonly to: BufferId; readonly size: number; readonly nodes: readonly NodeId[] };
+
+/** The buffers a kernel reads. */
+export const kernelReads = (kernel: Kernel): BufferId[] => {
+  const fromExpr = (expr: Expr): BufferId[] => {
+    switch (expr.kind) {
+      case "read":
+        return [expr.access.buffer];
+      case "const":
+      case "iota":
+        return [];
+      case "unary":
+      case "cast":
+        return fromExpr(expr.arg);
+      case "binary":
+        return [...fromExpr(expr.lhs), ...fromExpr(expr.rhs)];
+      case "select":
+        return [...fromExpr(expr.cond), ...fromExpr(expr.then), ...fromExpr(expr.else)];
+    }
+  };
+  const optional = (id: BufferId | undefined): BufferId[] => (id === undefined ? [] : [id]);
+  switch (kernel.kind) {
+    case "map":
+    case "reduce":
+      return fromExpr(kernel.expr);
+    case "matmul":
+      return [kernel.a.buffer, kernel.b.buffer, ...optional(kernel.bias?.buffer)];
+    case "softmax":
+    case "logsumexp":
+    case "argmax":
+      return [kernel.x];
+    case "cross_entropy":
+      return [kernel.x, kernel.target, ...optional(kernel.weight)];
+    case "cross_entropy_backward":
+      return [kernel.x, kernel.target, kernel.grad, ...optional(kernel.weight), ...optional(kernel.lse)];
+    case "nll_loss":
+      return [kernel.x, kernel.target, ...optional(kernel.weight)];
+    case "nll_loss_backward":
+      return [kernel.x, kernel.target, kernel.grad, ...optional(kernel.weight)];
+    case "bce_logits":
+      return [kernel.x, kernel.target];
+    case "gather":
+      return [kernel.source, kernel.index];
+    case "copy":
+      return [kernel.from];
+  }
+};
+
+/** The buffers a kernel writes. */
+export const kernelWrites = (kernel: Kernel): BufferId[] => {
+  switch (kernel.kind) {
+    case "copy":
+      return [kernel.to];
+    case "cross_entropy":
+      return kernel.lse === undefined ? [kernel.out] : [kernel.out, kernel.lse];
+    default:
+      return [kernel.out];
+  }
+};

@@ -1,0 +1,568 @@
+/**
+ * @file Scheduling: lowers a graph specialised to concrete dims into kernels over buffers.
+ *
+ * - Elementwise nodes with one consumer are inlined into it as expressions (fusion); views
+ *   (transpose, expand, unit-dim reshape) are strides, never copies.
+ * - A node becomes a buffer when it is a leaf, an output, a non-elementwise op, used more than
+ *   once, or when a consumer needs memory (matmul operands, row-kernel inputs).
+ * - `matmul → add(bias row) → relu` becomes one matmul kernel with an epilogue, and
+ *   `transpose(matmul(a, b))` is computed as `matmul(bᵀ, aᵀ)` (weight gradients).
+ * - cross_entropy and its backward on the same logits share a per-row logsumexp buffer.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import {
+  concretize,
+  error,
+  sizeOf,
+  stridesOf,
+  useCounts,
+  type Diagnostics,
+  type Graph,
+  type Node,
+  type NodeId,
+} from "@graft/core";
+import type { Access, BufferId, BufferInfo, Expr, Kernel, Rows } from "./kernels.js";
+
+export interface LoweredIo {
+  readonly name: string;
+  readonly buffer: BufferId;
+  readonly shape: readonly number[];
+  readonly dtype: Node["type"]["dtype"];
+}
+
+/** A function lowered to kernels: buffers (state by name), the schedule, and its I/O. */
+export interface LoweredFunction {
+  readonly buffers: readonly BufferInfo[];
+  readonly kernels: readonly Kernel[];
+  readonly inputs: readonly LoweredIo[];
+  readonly outputs: readonly LoweredIo[];
+  /** Param name → buffer. */
+  readonly state: ReadonlyMap<string, BufferId>;
+  /** Label inputs and the class count they index (validated before each run). */
+  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex: number | undefined }>;
+}
+
+interface NodeView {
+  readonly buffer: BufferId;
+  readonly offset: number;
+  /** One stride per dim of the node's shape. */
+  readonly strides: readonly number[];
+}
+
+const ELEMENTWISE = new Set(["neg", "exp", "log", "sqrt", "abs", "sign", "relu", "sigmoid", "log_sigmoid", "tanh", "cast", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "where", "one_hot"]);
+const VIEW_OPS = new Set(["transpose", "expand", "reshape"]);
+const COMPILED_DTYPES = new Set(["f32", "i32", "bool"]);
+
+/** Removing size-1 dims leaves the same sequence: a reshape that only adds or drops unit dims. */
+const isUnitReshape = (from: readonly number[], to: readonly number[]): boolean => {
+  const a = from.filter((d) => d !== 1);
+  const b = to.filter((d) => d !== 1);
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+};
+
+const isContiguous = (view: NodeView, shape: readonly number[]): boolean => {
+  const expected = stridesOf(shape);
+  return shape.every((size, axis) => size === 1 || view.strides[axis] === expected[axis]);
+};
+
+/** Static check that every node can be compiled by the JS/WASM back ends. */
+export const checkCompilable = (graph: Graph): Diagnostics =>
+  graph.nodes.flatMap((node) =>
+    COMPILED_DTYPES.has(node.type.dtype)
+      ? []
+      : [error("backend", `${node.op} produces ${node.type.dtype}: the compiled back ends compute in f32/i32/bool (f64 is for the reference interpreter)`, node.loc)],
+  );
+
+/** Lowers one graph with concrete dims `bindings` to kernels. */
+export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>): E.Either<Diagnostics, LoweredFunction> => {
+  const unsupported = checkCompilable(graph);
+  if (unsupported.length > 0) return E.left(unsupported);
+  const shapes = graph.nodes.map((node) => concretize(node.type.shape, bindings));
+  const shapeOf = (id: NodeId): number[] => shapes[id] ?? [];
+  const nodeOf = (id: NodeId): Node => graph.nodes[id] as Node;
+  const uses = useCounts(graph);
+  const consumers: NodeId[][] = graph.nodes.map(() => []);
+  for (const node of graph.nodes) for (const input of node.inputs) consumers[input]?.push(node.id);
+  const outputIds = new Set(graph.outputs.map((o) => o.id));
+
+  const buffers: BufferInfo[] = [];
+  const kernels: Kernel[] = [];
+  const views = new Map<NodeId, NodeView>();
+  const state = new Map<string, BufferId>();
+  const inputs: LoweredIo[] = [];
+  const labels: Array<{ input: string; numClasses: number; ignoreIndex: number | undefined }> = [];
+  const newBuffer = (info: Omit<BufferInfo, "id">): BufferId => {
+    buffers.push({ ...info, id: buffers.length });
+    return buffers.length - 1;
+  };
+  const contiguousView = (buffer: BufferId, shape: readonly number[]): NodeView => ({ buffer, offset: 0, strides: stridesOf(shape) });
+
+  // ----- epilogue fusion: matmul → add(bias row) → relu ------------------------------------------
+  const absorbed = new Set<NodeId>();
+  const epilogues = new Map<NodeId, { matmul: NodeId; bias: NodeId | undefined; relu: boolean }>();
+  for (const node of graph.nodes) {
+    if (node.op !== "matmul" || uses[node.id] !== 1 || outputIds.has(node.id)) continue;
+    const [consumer] = consumers[node.id] ?? [];
+    const addNode = consumer === undefined ? undefined : nodeOf(consumer);
+    if (addNode === undefined || addNode.op !== "add") continue;
+    const biasId = addNode.inputs[0] === node.id ? addNode.inputs[1] : addNode.inputs[0];
+    if (biasId === undefined || addNode.inputs[0] === addNode.inputs[1]) continue;
+    const biasShape = shapeOf(biasId);
+    const outShape = shapeOf(node.id);
+    const n = outShape[outShape.length - 1] as number;
+    const biasIsRow = biasShape.length <= outShape.length && sizeOf(biasShape) === n && biasShape[biasShape.length - 1] === n && shapeOf(addNode.id).join() === outShape.join();
+    if (!biasIsRow) continue;
+    let last: NodeId = addNode.id;
+    let relu = false;
+    const [afterAdd] = consumers[addNode.id] ?? [];
+    if (uses[addNode.id] === 1 && !outputIds.has(addNode.id) && afterAdd !== undefined && nodeOf(afterAdd).op === "relu") {
+      relu = true;
+      last = afterAdd;
+      absorbed.add(addNode.id);
+    }
+    absorbed.add(node.id);
+    epilogues.set(last, { matmul: node.id, bias: biasId, relu });
+  }
+
+  // ----- shared logsumexp between cross_entropy and its backward -----------------------------------
+  const lseBuffers = new Map<string, BufferId>();
+  const lseKey = (node: Node): string => {
+    if (node.op !== "cross_entropy" && node.op !== "cross_entropy_backward") return "";
+    const { dim, reduction, ignoreIndex, labelSmoothing, target, weighted } = node.attrs;
+    return JSON.stringify([node.inputs[0], node.inputs[1], weighted ? node.inputs[node.op === "cross_entropy" ? 2 : 3] : -1, dim, reduction, ignoreIndex, labelSmoothing, target]);
+  };
+  const backwardKeys = new Set(graph.nodes.filter((n) => n.op === "cross_entropy_backward").map(lseKey));
+  const forwardByKey = new Map(graph.nodes.filter((n) => n.op === "cross_entropy" && (uses[n.id] ?? 0) > 0).map((n) => [lseKey(n), n.id]));
+
+  // ----- operand access ---------------------------------------------------------------------------
+
+  /** Whether a node stays an expression (not materialised) when its consumer is elementwise. */
+  const inlinable = (node: Node): boolean => {
+    if (views.has(node.id)) return false;
+    if (node.op === "constant") return node.attrs.value.length === 1;
+    if (node.op === "dim_size") return true;
+    if (VIEW_OPS.has(node.op)) return true;
+    return ELEMENTWISE.has(node.op) && uses[node.id] === 1 && !outputIds.has(node.id);
+  };
+
+  /** The strided view of a node without computing anything, when it is one. */
+  const viewOf = (id: NodeId): NodeView | undefined => {
+    const existing = views.get(id);
+    if (existing !== undefined) return existing;
+    const node = nodeOf(id);
+    const input = node.inputs[0];
+    if (input === undefined) return undefined;
+    const inShape = shapeOf(input);
+    const outShape = shapeOf(id);
+    if (node.op === "transpose") {
+      const base = viewOf(input);
+      return base && { ...base, strides: node.attrs.perm.map((axis) => base.strides[axis] ?? 0) };
+    }
+    if (node.op === "expand") {
+      const base = viewOf(input);
+      if (base === undefined) return undefined;
+      const lead = outShape.length - inShape.length;
+      return { ...base, strides: outShape.map((size, axis) => (axis < lead || (inShape[axis - lead] === 1 && size !== 1) ? 0 : (base.strides[axis - lead] ?? 0))) };
+    }
+    if (node.op === "reshape") {
+      const base = viewOf(input);
+      if (base === undefined) return undefined;
+      if (isUnitReshape(inShape, outShape)) {
+        const kept = base.strides.filter((_, axis) => inShape[axis] !== 1);
+        let next = 0;
+        return { ...base, strides: outShape.map((size) => (size === 1 ? 0 : (kept[next++] ?? 0))) };
+      }
+      return isContiguous(base, inShape) ? { ...base, strides: stridesOf(outShape) } : undefined;
+    }
+    return undefined;
+  };
+
+  /** A node as an expression over an iteration space; `map[d]` is the iteration axis of node dim d (-1: index 0). */
+  const exprOf = (id: NodeId, map: readonly number[], rank: number): Expr => {
+    const node = nodeOf(id);
+    const shape = shapeOf(id);
+    const view = views.get(id) ?? (inlinable(node) ? viewOf(id) : undefined);
+    if (view !== undefined) {
+      const strides = new Array<number>(rank).fill(0);
+      map.forEach((axis, d) => {
+        if (axis >= 0 && shape[d] !== 1) strides[axis] = (strides[axis] as number) + (view.strides[d] ?? 0);
+      });
+      return { kind: "read", access: { buffer: view.buffer, offset: view.offset, strides }, dtype: node.type.dtype };
+    }
+    if (!inlinable(node)) {
+      materialize(id);
+      return exprOf(id, map, rank);
+    }
+    const inputMap = (inputId: NodeId): number[] => {
+      const inShape = shapeOf(inputId);
+      const lead = shape.length - inShape.length;
+      return inShape.map((size, d) => (size === 1 && shape[d + lead] !== 1 ? -1 : (map[d + lead] ?? -1)));
+    };
+    const arg = (index: number): Expr => {
+      const inputId = node.inputs[index] as NodeId;
+      return exprOf(inputId, inputMap(inputId), rank);
+    };
+    switch (node.op) {
+      case "constant":
+        return { kind: "const", value: node.attrs.value[0] ?? 0 };
+      case "dim_size":
+        return { kind: "const", value: sizeOf(node.attrs.dims.map((axis) => shapeOf(node.inputs[0] as NodeId)[axis] ?? 1)) };
+      case "neg":
+      case "exp":
+      case "log":
+      case "sqrt":
+      case "abs":
+      case "sign":
+      case "relu":
+      case "sigmoid":
+      case "log_sigmoid":
+      case "tanh":
+        return { kind: "unary", op: node.op, arg: arg(0) };
+      case "add":
+      case "sub":
+      case "mul":
+      case "div":
+      case "pow":
+      case "maximum":
+      case "minimum":
+      case "eq":
+      case "ne":
+      case "lt":
+      case "le":
+      case "gt":
+      case "ge":
+        return { kind: "binary", op: node.op, lhs: arg(0), rhs: arg(1), integer: nodeOf(node.inputs[0] as NodeId).type.dtype !== "f32" };
+      case "where":
+        return { kind: "select", cond: arg(0), then: arg(1), else: arg(2) };
+      case "cast":
+        return node.attrs.dtype === "f32" ? arg(0) : { kind: "cast", to: node.attrs.dtype === "bool" ? "bool" : "i32", arg: arg(0) };
+      case "one_hot": {
+        const labelId = node.inputs[0] as NodeId;
+        const label = exprOf(labelId, map.slice(0, -1), rank);
+        const axis = map[map.length - 1] ?? -1;
+        const index: Expr = axis < 0 ? { kind: "const", value: 0 } : { kind: "iota", axis };
+        return { kind: "select", cond: { kind: "binary", op: "eq", lhs: label, rhs: index, integer: true }, then: { kind: "const", value: 1 }, else: { kind: "const", value: 0 } };
+      }
+      case "transpose": {
+        const inMap = new Array<number>(shape.length).fill(-1);
+        node.attrs.perm.forEach((axis, d) => (inMap[axis] = map[d] ?? -1));
+        return exprOf(node.inputs[0] as NodeId, inMap, rank);
+      }
+      case "expand":
+        return arg(0);
+      case "reshape": {
+        const inputId = node.inputs[0] as NodeId;
+        const inShape = shapeOf(inputId);
+        if (isUnitReshape(inShape, shape)) {
+          const kept = map.filter((_, d) => shape[d] !== 1);
+          let next = 0;
+          return exprOf(inputId, inShape.map((size) => (size === 1 ? -1 : (kept[next++] ?? -1))), rank);
+        }
+        // a general reshape needs its input in memory, contiguous
+        materializeContiguous(inputId);
+        views.set(id, { ...(views.get(inputId) as NodeView), strides: stridesOf(shape) });
+        return exprOf(id, map, rank);
+      }
+      default:
+        materialize(id);
+        return exprOf(id, map, rank);
+    }
+  };
+
+  const identity = (rank: number): number[] => Array.from({ length: rank }, (_, i) => i);
+
+  /** Makes `id` a contiguous buffer (a copy kernel when it is only a strided view). */
+  const materializeContiguous = (id: NodeId): NodeView => {
+    const existing = views.get(id) ?? viewOf(id);
+    if (existing !== undefined && isContiguous(existing, shapeOf(id))) {
+      views.set(id, existing);
+      return existing;
+    }
+    if (existing === undefined) {
+      materialize(id);
+      const made = views.get(id) as NodeView;
+      if (isContiguous(made, shapeOf(id))) return made;
+    }
+    const shape = shapeOf(id);
+    const node = nodeOf(id);
+    const out = newBuffer({ kind: "temp", dtype: node.type.dtype, size: sizeOf(shape) });
+    const source = views.get(id) ?? (viewOf(id) as NodeView);
+    kernels.push({ kind: "map", out, shape, expr: { kind: "read", access: { buffer: source.buffer, offset: source.offset, strides: [...source.strides] }, dtype: node.type.dtype }, nodes: [id] });
+    const view = contiguousView(out, shape);
+    views.set(id, view);
+    return view;
+  };
+
+  const contiguousBuffer = (id: NodeId): BufferId => materializeContiguous(id).buffer;
+
+  const rowsOf = (shape: readonly number[], first: number, last = first): Rows => ({
+    outer: sizeOf(shape.slice(0, first)),
+    size: sizeOf(shape.slice(first, last + 1)),
+    inner: sizeOf(shape.slice(last + 1)),
+  });
+
+  const matmulOperand = (id: NodeId, rank: number) => {
+    let view = viewOf(id);
+    const shape = shapeOf(id);
+    const isMatrixLayout = (v: NodeView): boolean => {
+      const row = v.strides[shape.length - 2] ?? 0;
+      const col = v.strides[shape.length - 1] ?? 0;
+      const rows = shape[shape.length - 2] ?? 1;
+      const cols = shape[shape.length - 1] ?? 1;
+      return (col === 1 && (row === cols || rows === 1)) || (row === 1 && (col === rows || cols === 1));
+    };
+    if (view === undefined || !isMatrixLayout(view)) view = materializeContiguous(id);
+    const batchDims = shape.length - 2;
+    void rank;
+    // a single batch stride suffices when batch dims collapse (rank ≤ 3 or contiguous batches)
+    const batchStride = batchDims === 0 ? 0 : (view.strides[batchDims - 1] ?? 0);
+    return { buffer: view.buffer, offset: view.offset, batchStride, rowStride: view.strides[shape.length - 2] ?? 0, colStride: view.strides[shape.length - 1] ?? 0 };
+  };
+
+  const emitMatmul = (id: NodeId, aId: NodeId, bId: NodeId, out: BufferId, bias: NodeId | undefined, relu: boolean, swap: boolean, covered: readonly NodeId[]): void => {
+    // swap: compute (a@b)ᵀ = bᵀ@aᵀ straight into `out`
+    const aShape = shapeOf(aId);
+    const bShape = shapeOf(bId);
+    const outShape = shapeOf(id);
+    const rank = outShape.length;
+    let a = matmulOperand(aId, rank);
+    let b = matmulOperand(bId, rank);
+    let m = aShape[aShape.length - 2] as number;
+    let n = bShape[bShape.length - 1] as number;
+    const k = aShape[aShape.length - 1] as number;
+    if (swap) {
+      const transposedA = { ...b, rowStride: b.colStride, colStride: b.rowStride };
+      const transposedB = { ...a, rowStride: a.colStride, colStride: a.rowStride };
+      a = transposedA;
+      b = transposedB;
+      [m, n] = [n, m];
+    }
+    const batch = sizeOf(outShape.slice(0, -2));
+    if (batch > 1 && shapeOf(aId).length > 3) {
+      // several batch dims: only the contiguous, non-broadcast case is supported by one stride
+      a = { ...a, batchStride: sizeOf(aShape.slice(0, -2)) === batch ? m * k : 0 };
+      b = { ...b, batchStride: sizeOf(bShape.slice(0, -2)) === batch ? k * n : 0 };
+    }
+    const biasView = bias === undefined ? undefined : { buffer: contiguousBuffer(bias), offset: 0 };
+    kernels.push({ kind: "matmul", out, batch, m, n, k, a, b, bias: biasView, relu, nodes: [id, ...covered] });
+  };
+
+  /** Emits the kernel computing node `id` into a new contiguous buffer. */
+  const materialize = (id: NodeId): void => {
+    if (views.has(id)) return;
+    const node = nodeOf(id);
+    const shape = shapeOf(id);
+    const dtype = node.type.dtype;
+    const size = sizeOf(shape);
+    const isOutput = outputIds.has(id);
+    const newOut = (): BufferId => newBuffer({ kind: isOutput ? "output" : "temp", dtype, size });
+    const done = (buffer: BufferId): void => void views.set(id, contiguousView(buffer, shape));
+    const epilogue = epilogues.get(id);
+    if (epilogue !== undefined) {
+      const matmulNode = nodeOf(epilogue.matmul);
+      const out = newOut();
+      emitMatmul(epilogue.matmul, matmulNode.inputs[0] as NodeId, matmulNode.inputs[1] as NodeId, out, epilogue.bias, epilogue.relu, false, epilogue.relu ? [node.inputs[0] as NodeId, id] : [id]);
+      done(out);
+      return;
+    }
+    switch (node.op) {
+      case "input": {
+        const buffer = newBuffer({ kind: "input", dtype, size, name: node.attrs.name });
+        inputs.push({ name: node.attrs.name, buffer, shape, dtype });
+        done(buffer);
+        return;
+      }
+      case "param": {
+        const buffer = newBuffer({ kind: "state", dtype, size, name: node.attrs.name });
+        state.set(node.attrs.name, buffer);
+        done(buffer);
+        return;
+      }
+      case "constant": {
+        const values = node.attrs.value.length === 1 ? new Array<number>(size).fill(node.attrs.value[0] ?? 0) : [...node.attrs.value];
+        done(newBuffer({ kind: "const", dtype, size, values }));
+        return;
+      }
+      case "matmul": {
+        const out = newOut();
+        emitMatmul(id, node.inputs[0] as NodeId, node.inputs[1] as NodeId, out, undefined, false, false, []);
+        done(out);
+        return;
+      }
+      case "transpose": {
+        // transpose(matmul(a, b)) over the last two dims = bᵀ @ aᵀ, written directly
+        const inputId = node.inputs[0] as NodeId;
+        const inputNode = nodeOf(inputId);
+        const r = shape.length;
+        const swapsLastTwo = r >= 2 && node.attrs.perm.every((axis, d) => (d < r - 2 ? axis === d : d === r - 2 ? axis === r - 1 : axis === r - 2));
+        if (swapsLastTwo && inputNode.op === "matmul" && uses[inputId] === 1 && !outputIds.has(inputId) && !views.has(inputId)) {
+          const out = newOut();
+          emitMatmul(inputId, inputNode.inputs[0] as NodeId, inputNode.inputs[1] as NodeId, out, undefined, false, true, [id]);
+          done(out);
+          return;
+        }
+        break;
+      }
+      case "sum":
+      case "mean":
+      case "max":
+      case "min": {
+        const inputId = node.inputs[0] as NodeId;
+        const inShape = shapeOf(inputId);
+        const rank = inShape.length;
+        const out = newOut();
+        const dims = node.attrs.dims;
+        const outStrides = new Array<number>(rank).fill(0);
+        let stride = 1;
+        for (let axis = rank - 1; axis >= 0; axis--) {
+          if (dims.includes(axis)) continue;
+          outStrides[axis] = stride;
+          stride *= inShape[axis] as number;
+        }
+        const count = sizeOf(dims.map((axis) => inShape[axis] ?? 1));
+        const expr = exprOf(inputId, identity(rank), rank);
+        kernels.push({
+          kind: "reduce",
+          op: node.op === "mean" ? "sum" : node.op,
+          out,
+          shape: inShape,
+          reducedAxes: [...dims],
+          outStrides,
+          outSize: size,
+          expr,
+          scale: node.op === "mean" ? 1 / count : 1,
+          nodes: [id],
+        });
+        done(out);
+        return;
+      }
+      case "logsumexp": {
+        const inputId = node.inputs[0] as NodeId;
+        const dims = [...node.attrs.dims].sort((p, q) => p - q);
+        const first = dims[0] ?? 0;
+        const last = dims[dims.length - 1] ?? first;
+        if (last - first + 1 !== dims.length) break;
+        const x = contiguousBuffer(inputId);
+        const out = newOut();
+        kernels.push({ kind: "logsumexp", x, out, rows: rowsOf(shapeOf(inputId), first, last), nodes: [id] });
+        done(out);
+        return;
+      }
+      case "softmax":
+      case "log_softmax": {
+        const x = contiguousBuffer(node.inputs[0] as NodeId);
+        const out = newOut();
+        kernels.push({ kind: "softmax", log: node.op === "log_softmax", x, out, rows: rowsOf(shape, node.attrs.dim), nodes: [id] });
+        done(out);
+        return;
+      }
+      case "argmax": {
+        const inputId = node.inputs[0] as NodeId;
+        const x = contiguousBuffer(inputId);
+        const out = newOut();
+        kernels.push({ kind: "argmax", x, out, rows: rowsOf(shapeOf(inputId), node.attrs.dim), nodes: [id] });
+        done(out);
+        return;
+      }
+      case "cross_entropy": {
+        const [xId, tId, wId] = node.inputs as [NodeId, NodeId, NodeId | undefined];
+        const x = contiguousBuffer(xId);
+        const target = contiguousBuffer(tId);
+        const weight = wId === undefined ? undefined : contiguousBuffer(wId);
+        const rows = rowsOf(shapeOf(xId), node.attrs.dim);
+        const key = lseKey(node);
+        const lse = backwardKeys.has(key) ? newBuffer({ kind: "temp", dtype: "f32", size: rows.outer * rows.inner }) : undefined;
+        if (lse !== undefined) lseBuffers.set(key, lse);
+        const out = newOut();
+        kernels.push({ kind: "cross_entropy", x, target, weight, out, lse, rows, attrs: node.attrs, nodes: [id] });
+        if (node.attrs.target === "index") labels.push(labelInput(tId, rows.size, node.attrs.ignoreIndex));
+        done(out);
+        return;
+      }
+      case "cross_entropy_backward": {
+        const [xId, tId, gId, wId] = node.inputs as [NodeId, NodeId, NodeId, NodeId | undefined];
+        // the forward kernel writes the logsumexp this one reuses, so it runs first
+        const forward = forwardByKey.get(lseKey(node));
+        if (forward !== undefined) materialize(forward);
+        const rows = rowsOf(shapeOf(xId), node.attrs.dim);
+        const x = contiguousBuffer(xId);
+        const target = contiguousBuffer(tId);
+        const grad = contiguousBuffer(gId);
+        const weight = wId === undefined ? undefined : contiguousBuffer(wId);
+        const out = newOut();
+        kernels.push({ kind: "cross_entropy_backward", x, target, grad, weight, out, lse: lseBuffers.get(lseKey(node)), rows, attrs: node.attrs, nodes: [id] });
+        done(out);
+        return;
+      }
+      case "nll_loss":
+      case "nll_loss_backward": {
+        const [xId, tId, third, fourth] = node.inputs as [NodeId, NodeId, NodeId | undefined, NodeId | undefined];
+        const rows = rowsOf(shapeOf(xId), node.attrs.dim);
+        const x = contiguousBuffer(xId);
+        const target = contiguousBuffer(tId);
+        const out = newOut();
+        if (node.op === "nll_loss") {
+          const weight = third === undefined ? undefined : contiguousBuffer(third);
+          kernels.push({ kind: "nll_loss", x, target, weight, out, rows, attrs: node.attrs, nodes: [id] });
+          labels.push(labelInput(tId, rows.size, node.attrs.ignoreIndex));
+        } else {
+          const grad = contiguousBuffer(third as NodeId);
+          const weight = fourth === undefined ? undefined : contiguousBuffer(fourth);
+          kernels.push({ kind: "nll_loss_backward", x, target, grad, weight, out, rows, attrs: node.attrs, nodes: [id] });
+        }
+        done(out);
+        return;
+      }
+      case "binary_cross_entropy_with_logits": {
+        const [xId, tId] = node.inputs as [NodeId, NodeId];
+        const x = contiguousBuffer(xId);
+        const target = contiguousBuffer(tId);
+        const out = newOut();
+        kernels.push({ kind: "bce_logits", x, target, out, size: sizeOf(shapeOf(xId)), reduction: node.attrs.reduction, nodes: [id] });
+        done(out);
+        return;
+      }
+      case "gather":
+      case "scatter_add": {
+        const scatter = node.op === "scatter_add";
+        const [first, second] = node.inputs as [NodeId, NodeId];
+        const indexId = scatter ? first : second;
+        const sourceId = scatter ? second : first;
+        const source = contiguousBuffer(sourceId);
+        const index = contiguousBuffer(indexId);
+        const out = newOut();
+        kernels.push({ kind: "gather", scatter, source, index, out, indexShape: shapeOf(indexId), sourceShape: scatter ? shape : shapeOf(sourceId), dim: node.attrs.dim, nodes: [id] });
+        done(out);
+        return;
+      }
+      default:
+        break;
+    }
+    // elementwise root, or a view that must become memory
+    const out = newOut();
+    kernels.push({ kind: "map", out, shape, expr: exprOf(id, identity(shape.length), shape.length), nodes: [id] });
+    done(out);
+  };
+
+  const labelInput = (targetId: NodeId, numClasses: number, ignoreIndex: number) => {
+    const node = nodeOf(targetId);
+    return { input: node.op === "input" ? node.attrs.name : `%${targetId}`, numClasses, ignoreIndex: ignoreIndex as number | undefined };
+  };
+
+  // materialise leaves first (stable buffer ids for I/O), then every node that needs memory
+  for (const node of graph.nodes) if (node.op === "input" || node.op === "param") materialize(node.id);
+  for (const node of graph.nodes) {
+    if (absorbed.has(node.id) || views.has(node.id)) continue;
+    const needsMemory = outputIds.has(node.id) || epilogues.has(node.id) || !(inlinable(node) || (consumers[node.id] ?? []).length === 0);
+    if (needsMemory && (uses[node.id] ?? 0) > 0) materialize(node.id);
+  }
+  const outputs: LoweredIo[] = [];
+  for (const output of graph.outputs) {
+    const view = materializeContiguous(output.id);
+    const node = nodeOf(output.id);
+    outputs.push({ name: output.name, buffer: view.buffer, shape: shapeOf(output.id), dtype: node.type.dtype });
+  }
+  return E.right({ buffers, kernels, inputs, outputs, state, labels: labels.filter((l) => !l.input.startsWith("%")) });
+};
+
+export type { Access };
