@@ -59,8 +59,10 @@ export interface GemmTuning {
   readonly ncPanels: number;
   /** Rows per row block (packed); rounded up to a multiple of `mr`. */
   readonly mc: number;
-  /** Unroll factor of the k loop. */
+  /** Unroll factor of the k loop (1 is best under V8, which unrolls small loops itself). */
   readonly unroll: number;
+  /** Pack each MC×KC block of op(A) into the scratch area (packed strategy only). */
+  readonly packA: boolean;
 }
 
 /** The parameters of every generated GEMM function, in order. All are byte offsets or row indices. */
@@ -100,6 +102,10 @@ export function planGemm(spec: GemmSpec, overrides: Partial<GemmTuning> = {}): G
     // Few rows: a wide one-row tile keeps enough independent accumulator chains in flight.
     mr = overrides.mr ?? 1;
     nv = overrides.nv ?? (spec.n >= 24 ? 6 : Math.max(1, Math.ceil(spec.n / 4)));
+  } else if (spec.useRelaxedSimd) {
+    // A fused multiply-add chain is 4 cycles long: 9 accumulators keep both FMA pipes busy.
+    mr = overrides.mr ?? 3;
+    nv = overrides.nv ?? 3;
   } else {
     mr = overrides.mr ?? 4;
     nv = overrides.nv ?? 2;
@@ -121,7 +127,8 @@ export function planGemm(spec: GemmSpec, overrides: Partial<GemmTuning> = {}): G
     kc,
     ncPanels,
     mc: Math.ceil(mc / mr) * mr,
-    unroll: overrides.unroll ?? 4,
+    unroll: overrides.unroll ?? 1,
+    packA: strategy === "packed" && (overrides.packA ?? true),
   };
   checkTuning(tuning, spec);
   return tuning;
@@ -134,13 +141,27 @@ export function planGemm(spec: GemmSpec, overrides: Partial<GemmTuning> = {}): G
  */
 export function gemmScratchBytes(spec: GemmSpec, overrides: Partial<GemmTuning> = {}): number {
   const tuning = planGemm(spec, overrides);
-  if (tuning.strategy === "direct") return 0;
+  const layout = scratchLayout(spec, tuning);
+  return layout.packedBBytes + layout.packedABytes;
+}
+
+/** Where the packed operands live in the scratch area. */
+interface ScratchLayout {
+  /** Bytes of the packed B block (the packed A block follows, 64-byte aligned). */
+  readonly packedBBytes: number;
+  readonly packedABytes: number;
+}
+
+function scratchLayout(spec: GemmSpec, tuning: GemmTuning): ScratchLayout {
+  if (tuning.strategy === "direct") return { packedBBytes: 0, packedABytes: 0 };
   const panelWidth = 4 * tuning.nv;
   const fullPanels = Math.floor(spec.n / panelWidth);
   const edgeVectors = Math.ceil((spec.n % panelWidth) / 4);
   const blockPanels = Math.min(tuning.ncPanels, fullPanels);
   const kc = Math.min(tuning.kc, spec.k);
-  return kc * (blockPanels * panelWidth + edgeVectors * 4) * F32;
+  const packedBBytes = Math.ceil((kc * (blockPanels * panelWidth + edgeVectors * 4) * F32) / 64) * 64;
+  const packedABytes = tuning.packA ? kc * Math.min(tuning.mc, spec.m) * F32 : 0;
+  return { packedBBytes, packedABytes };
 }
 
 /** Floating-point operations of one full GEMM (2·m·n·k), for GFLOP/s figures. */
@@ -193,6 +214,7 @@ const get = (name: string): string => `(local.get $${name})`;
 const i32 = (value: number): string => `(i32.const ${value | 0})`;
 const set = (name: string, expr: string): string => `(local.set $${name} ${expr})`;
 const add = (x: string, y: string): string => `(i32.add ${x} ${y})`;
+const i32sub = (x: string, y: string): string => `(i32.sub ${x} ${y})`;
 const mul = (x: string, y: string): string => `(i32.mul ${x} ${y})`;
 /** `base + offset` where offset is a constant; folds zero. */
 const plus = (base: string, offset: number): string => (offset === 0 ? base : add(base, i32(offset)));
@@ -250,13 +272,45 @@ interface TileShape {
   readonly bPartialLoad: boolean;
 }
 
+/** How the micro-kernel addresses op(A). */
+interface AAccess {
+  /** i32 expression: A's address for the tile whose first row is `$row`, at the block's first k step. */
+  readonly tileStart: string;
+  /** Byte offset of row `r` of a tile of `rows` rows, from the tile's address. */
+  readonly rowOffset: (rows: number, r: number) => number;
+  /** Bytes between consecutive k steps of a tile of `rows` rows. */
+  readonly stepBytes: (rows: number) => number;
+}
+
+/** op(A) read in place from the caller's matrix. */
+function aInPlace(spec: GemmSpec, kStartExpr: string): AAccess {
+  return spec.transA
+    ? {
+        tileStart: add(get("a"), mul(add(mul(kStartExpr, i32(spec.m)), get("row")), i32(F32))),
+        rowOffset: (_rows, r) => r * F32,
+        stepBytes: () => spec.m * F32,
+      }
+    : {
+        tileStart: add(get("a"), mul(add(mul(get("row"), i32(spec.k)), kStartExpr), i32(F32))),
+        rowOffset: (_rows, r) => r * spec.k * F32,
+        stepBytes: () => F32,
+      };
+}
+
+/**
+ * op(A) packed by {@link emitPackA} at `$apack`: the row block's tiles one after the other, each
+ * `rows` floats per k step, so a tile starting at `$row` is `(row - rowBlock)·kc` floats in.
+ */
+const aPacked: AAccess = {
+  tileStart: add(get("apack"), mul(mul(i32sub(get("row"), get("rowBlock")), get("kc")), i32(F32))),
+  rowOffset: (_rows, r) => r * F32,
+  stepBytes: (rows) => rows * F32,
+};
+
 interface KernelContext {
   readonly spec: GemmSpec;
   readonly tuning: GemmTuning;
-  /** Bytes between consecutive rows of A as the kernel sees them (its k-step addresses are contiguous when untransposed). */
-  readonly aRowOffset: (row: number) => number;
-  /** Bytes between consecutive k steps of A. */
-  readonly aStepBytes: number;
+  readonly a: AAccess;
   /** Whether the accumulators start from C (`null`: decided at run time by local `$loadC`). */
   readonly loadCStatically: boolean | null;
   /** Whether the epilogue runs (`null`: at run time by local `$lastK`). */
@@ -304,7 +358,7 @@ function emitTile(w: WatWriter, ctx: KernelContext, tile: TileShape): void {
       w.line(set(`b${v}`, load));
     }
     for (let r = 0; r < tile.rows; r++) {
-      const aOffset = ctx.aRowOffset(r) + step * ctx.aStepBytes;
+      const aOffset = ctx.a.rowOffset(tile.rows, r) + step * ctx.a.stepBytes(tile.rows);
       w.line(set("av", `(v128.load32_splat${memarg(aOffset)} ${get("pa")})`));
       for (let v = 0; v < tile.vectors; v++) {
         const sum = spec.useRelaxedSimd
@@ -323,7 +377,7 @@ function emitTile(w: WatWriter, ctx: KernelContext, tile: TileShape): void {
     w.ifElse(`(i32.lt_u ${get("pb")} ${get("pbEnd")})`, () => {
       w.doWhile("$kUnrolled", `(i32.lt_u ${get("pb")} ${get("pbEnd")})`, () => {
         for (let step = 0; step < unroll; step++) kStep(step);
-        w.line(set("pa", plus(get("pa"), unroll * ctx.aStepBytes)));
+        w.line(set("pa", plus(get("pa"), unroll * ctx.a.stepBytes(tile.rows))));
         w.line(set("pb", plus(get("pb"), unroll * tile.bStepBytes)));
       });
     });
@@ -332,7 +386,7 @@ function emitTile(w: WatWriter, ctx: KernelContext, tile: TileShape): void {
   w.ifElse(`(i32.lt_u ${get("pb")} ${get("pbEnd")})`, () => {
     w.doWhile("$kSingle", `(i32.lt_u ${get("pb")} ${get("pbEnd")})`, () => {
       kStep(0);
-      w.line(set("pa", plus(get("pa"), ctx.aStepBytes)));
+      w.line(set("pa", plus(get("pa"), ctx.a.stepBytes(tile.rows))));
       w.line(set("pb", plus(get("pb"), tile.bStepBytes)));
     });
   });
@@ -384,13 +438,10 @@ function emitRowRangeClamp(w: WatWriter, m: number): void {
  * `$rowBlockEnd`, then single rows. Sets `$ap` and `$cp` per tile; `$bp`, `$biasp` and the
  * column (`columnExpr`, in elements) are the caller's.
  */
-function emitRowTiles(w: WatWriter, ctx: KernelContext, columnExpr: string, vectors: number, lastLanes: number, bStepBytes: number, bPartialLoad: boolean, kStartExpr: string): void {
+function emitRowTiles(w: WatWriter, ctx: KernelContext, columnExpr: string, vectors: number, lastLanes: number, bStepBytes: number, bPartialLoad: boolean): void {
   const { spec, tuning } = ctx;
   const setTilePointers = (): void => {
-    const aStart = spec.transA
-      ? add(mul(kStartExpr, i32(spec.m * F32)), mul(get("row"), i32(F32)))
-      : add(mul(get("row"), i32(spec.k * F32)), mul(kStartExpr, i32(F32)));
-    w.line(set("ap", add(get("a"), aStart)));
+    w.line(set("ap", ctx.a.tileStart));
     w.line(set("cp", add(get("c"), mul(add(mul(get("row"), i32(spec.n)), columnExpr), i32(F32)))));
   };
   const mr = tuning.mr;
@@ -424,8 +475,7 @@ function emitDirectBody(w: WatWriter, spec: GemmSpec, tuning: GemmTuning): void 
   const ctx: KernelContext = {
     spec,
     tuning,
-    aRowOffset: (row) => (spec.transA ? row * F32 : row * spec.k * F32),
-    aStepBytes: spec.transA ? spec.m * F32 : F32,
+    a: aInPlace(spec, i32(0)),
     loadCStatically: spec.accumulate,
     epilogueStatically: true,
   };
@@ -436,7 +486,7 @@ function emitDirectBody(w: WatWriter, spec: GemmSpec, tuning: GemmTuning): void 
     w.line(set("biasp", add(get("bias"), mul(columnExpr, i32(F32)))));
     w.line(set("row", get("rowStart")));
     w.line(set("rowBlockEnd", get("rowEnd")));
-    emitRowTiles(w, ctx, columnExpr, vectors, lastLanes, spec.n * F32, partial, i32(0));
+    emitRowTiles(w, ctx, columnExpr, vectors, lastLanes, spec.n * F32, partial);
   };
   if (fullPanels > 0) {
     w.line(set("panel", i32(0)));
@@ -498,62 +548,25 @@ function emitPackB(w: WatWriter, spec: GemmSpec, tuning: GemmTuning, fullPanels:
     return;
   }
 
-  // B is stored n×k: panel column j is row j of storage. Transpose 4 storage rows × 4 k steps
-  // at a time with shuffles; the k remainder goes element by element.
-  const rowBytesB = spec.k * F32;
-  const shuffle = (x: string, y: string, lanes: readonly number[]): string => {
-    const bytes: number[] = [];
-    for (const lane of lanes) for (let byte = 0; byte < 4; byte++) bytes.push(lane * 4 + byte);
-    return `(i8x16.shuffle ${bytes.join(" ")} ${x} ${y})`;
-  };
-  w.line(set("kcQuads", `(i32.and ${get("kc")} ${i32(-4)})`));
+  // B is stored n×k: panel column j is row j of storage, so each group of 4 panel columns is an
+  // interleave of 4 storage rows.
   if (fullPanels > 0) {
     w.line(set("panel", i32(0)));
     w.ifElse(`(i32.lt_s ${get("panel")} ${get("blockPanels")})`, () => {
       w.doWhile("$packPanels", `(i32.lt_s ${get("panel")} ${get("blockPanels")})`, () => {
         for (let group = 0; group < tuning.nv; group++) {
           // First storage row of this group of 4 columns, at k0.
-          w.line(
-            set(
-              "src",
-              add(get("b"), mul(add(mul(add(add(get("col0"), mul(get("panel"), i32(panelWidth))), i32(group * 4)), i32(spec.k)), get("k0")), i32(F32))),
-            ),
-          );
+          const firstColumn = add(add(get("col0"), mul(get("panel"), i32(panelWidth))), i32(group * 4));
+          w.line(set("src", add(get("b"), mul(add(mul(firstColumn, i32(spec.k)), get("k0")), i32(F32)))));
           w.line(set("dst", add(add(get("scratch"), mul(get("panel"), get("panelBytes"))), i32(group * V128))));
-          w.line(set("p", i32(0)));
-          w.ifElse(`(i32.lt_s ${get("p")} ${get("kcQuads")})`, () => {
-            w.doWhile("$transpose", `(i32.lt_s ${get("p")} ${get("kcQuads")})`, () => {
-              // x_r = storage row r at k steps p..p+3; y_t = k step p+t of the 4 columns.
-              for (let r = 0; r < 4; r++) w.line(set(`x${r}`, `(v128.load${memarg(r * rowBytesB)} align=4 ${get("src")})`));
-              w.line(set("t0", shuffle(get("x0"), get("x1"), [0, 4, 1, 5])));
-              w.line(set("t1", shuffle(get("x2"), get("x3"), [0, 4, 1, 5])));
-              w.line(set("t2", shuffle(get("x0"), get("x1"), [2, 6, 3, 7])));
-              w.line(set("t3", shuffle(get("x2"), get("x3"), [2, 6, 3, 7])));
-              w.line(`(v128.store align=4 ${get("dst")} ${shuffle(get("t0"), get("t1"), [0, 1, 4, 5])})`);
-              w.line(`(v128.store${memarg(panelRowBytes)} align=4 ${get("dst")} ${shuffle(get("t0"), get("t1"), [2, 3, 6, 7])})`);
-              w.line(`(v128.store${memarg(2 * panelRowBytes)} align=4 ${get("dst")} ${shuffle(get("t2"), get("t3"), [0, 1, 4, 5])})`);
-              w.line(`(v128.store${memarg(3 * panelRowBytes)} align=4 ${get("dst")} ${shuffle(get("t2"), get("t3"), [2, 3, 6, 7])})`);
-              w.line(set("src", plus(get("src"), V128)));
-              w.line(set("dst", plus(get("dst"), 4 * panelRowBytes)));
-              w.line(set("p", plus(get("p"), 4)));
-            });
-          });
-          w.ifElse(`(i32.lt_s ${get("p")} ${get("kc")})`, () => {
-            w.doWhile("$transposeTail", `(i32.lt_s ${get("p")} ${get("kc")})`, () => {
-              for (let r = 0; r < 4; r++) {
-                w.line(`(f32.store${memarg(r * F32)} ${get("dst")} (f32.load${memarg(r * rowBytesB)} ${get("src")}))`);
-              }
-              w.line(set("src", plus(get("src"), F32)));
-              w.line(set("dst", plus(get("dst"), panelRowBytes)));
-              w.line(set("p", plus(get("p"), 1)));
-            });
-          });
+          emitInterleave(w, spec.k * F32, 4, panelRowBytes);
         }
         w.line(set("panel", plus(get("panel"), 1)));
       });
     });
   }
   if (edgeWidth > 0) {
+    const rowBytesB = spec.k * F32;
     w.ifElse(get("lastColBlock"), () => {
       w.line(set("src", add(get("b"), mul(add(i32(fullPanels * panelWidth * spec.k), get("k0")), i32(F32)))));
       w.line(set("dst", edgePanelStart));
@@ -571,6 +584,130 @@ function emitPackB(w: WatWriter, spec: GemmSpec, tuning: GemmTuning, fullPanels:
   }
 }
 
+/** `i8x16.shuffle` selecting f32 lanes (0..3 from `x`, 4..7 from `y`). */
+function shuffleF32(x: string, y: string, lanes: readonly number[]): string {
+  const bytes: number[] = [];
+  for (const lane of lanes) for (let byte = 0; byte < 4; byte++) bytes.push(lane * 4 + byte);
+  return `(i8x16.shuffle ${bytes.join(" ")} ${x} ${y})`;
+}
+
+/**
+ * Interleaves `rows` (1..4) source rows, `$kc` floats each starting at `$src` and
+ * `sourceRowBytes` apart, into `$dst`: k step p goes to `$dst + p·destStepBytes`, as `rows`
+ * consecutive floats. Works 4 k steps at a time with a 4×4 shuffle transpose (a missing 4th row
+ * re-reads the last one; its lanes are never stored), then element by element. Clobbers `$p`,
+ * `$src`, `$dst`, `$x0..3`, `$t0..3`; needs `$kcQuads` = `$kc` rounded down to 4.
+ */
+function emitInterleave(w: WatWriter, sourceRowBytes: number, rows: number, destStepBytes: number): void {
+  w.line(set("p", i32(0)));
+  w.ifElse(`(i32.lt_s ${get("p")} ${get("kcQuads")})`, () => {
+    w.doWhile("$transpose", `(i32.lt_s ${get("p")} ${get("kcQuads")})`, () => {
+      // x_r = source row r at k steps p..p+3; y_t = k step p+t of the rows.
+      for (let r = 0; r < 4; r++) {
+        w.line(set(`x${r}`, `(v128.load${memarg(Math.min(r, rows - 1) * sourceRowBytes)} align=4 ${get("src")})`));
+      }
+      w.line(set("t0", shuffleF32(get("x0"), get("x1"), [0, 4, 1, 5])));
+      w.line(set("t1", shuffleF32(get("x2"), get("x3"), [0, 4, 1, 5])));
+      w.line(set("t2", shuffleF32(get("x0"), get("x1"), [2, 6, 3, 7])));
+      w.line(set("t3", shuffleF32(get("x2"), get("x3"), [2, 6, 3, 7])));
+      storeLanes(w, get("dst"), 0, rows, shuffleF32(get("t0"), get("t1"), [0, 1, 4, 5]));
+      storeLanes(w, get("dst"), destStepBytes, rows, shuffleF32(get("t0"), get("t1"), [2, 3, 6, 7]));
+      storeLanes(w, get("dst"), 2 * destStepBytes, rows, shuffleF32(get("t2"), get("t3"), [0, 1, 4, 5]));
+      storeLanes(w, get("dst"), 3 * destStepBytes, rows, shuffleF32(get("t2"), get("t3"), [2, 3, 6, 7]));
+      w.line(set("src", plus(get("src"), V128)));
+      w.line(set("dst", plus(get("dst"), 4 * destStepBytes)));
+      w.line(set("p", plus(get("p"), 4)));
+    });
+  });
+  w.ifElse(`(i32.lt_s ${get("p")} ${get("kc")})`, () => {
+    w.doWhile("$transposeTail", `(i32.lt_s ${get("p")} ${get("kc")})`, () => {
+      for (let r = 0; r < rows; r++) {
+        w.line(`(f32.store${memarg(r * F32)} ${get("dst")} (f32.load${memarg(r * sourceRowBytes)} ${get("src")}))`);
+      }
+      w.line(set("src", plus(get("src"), F32)));
+      w.line(set("dst", plus(get("dst"), destStepBytes)));
+      w.line(set("p", plus(get("p"), 1)));
+    });
+  });
+}
+
+/**
+ * Packs op(A)[rowBlock : rowBlockEnd, k0 : k0+kc] at `$apack` in the layout {@link aPacked}
+ * reads: full `mr`-row tiles as `mr` floats per k step, then each leftover row as `kc`
+ * contiguous floats.
+ */
+function emitPackA(w: WatWriter, spec: GemmSpec, tuning: GemmTuning): void {
+  const mr = tuning.mr;
+  const tileBytes = (rows: number): string => mul(get("kc"), i32(rows * F32));
+  const rowAddress = (rowExpr: string): string =>
+    spec.transA
+      ? add(get("a"), mul(add(mul(get("k0"), i32(spec.m)), rowExpr), i32(F32)))
+      : add(get("a"), mul(add(mul(rowExpr, i32(spec.k)), get("k0")), i32(F32)));
+  w.line(set("row", get("rowBlock")));
+  w.line(set("tileBase", get("apack")));
+  if (mr > 1) {
+    const fullTile = `(i32.le_s ${plus(get("row"), mr)} ${get("rowBlockEnd")})`;
+    w.ifElse(fullTile, () => {
+      w.doWhile("$packATiles", fullTile, () => {
+        for (let group = 0; group * 4 < mr; group++) {
+          const rows = Math.min(4, mr - group * 4);
+          w.line(set("src", rowAddress(plus(get("row"), group * 4))));
+          w.line(set("dst", plus(get("tileBase"), group * V128)));
+          if (spec.transA) {
+            // The tile's rows are contiguous in each stored row of A: one (partial) vector per k step.
+            w.line(set("p", i32(0)));
+            w.doWhile("$packACopy", `(i32.lt_s ${get("p")} ${get("kc")})`, () => {
+              storeLanes(w, get("dst"), 0, rows, loadLanes(get("src"), 0, rows));
+              w.line(set("src", plus(get("src"), spec.m * F32)));
+              w.line(set("dst", plus(get("dst"), mr * F32)));
+              w.line(set("p", plus(get("p"), 1)));
+            });
+          } else {
+            emitInterleave(w, spec.k * F32, rows, mr * F32);
+          }
+        }
+        w.line(set("tileBase", add(get("tileBase"), tileBytes(mr))));
+        w.line(set("row", plus(get("row"), mr)));
+      });
+    });
+  }
+  const moreRows = `(i32.lt_s ${get("row")} ${get("rowBlockEnd")})`;
+  w.ifElse(moreRows, () => {
+    w.doWhile("$packARows", moreRows, () => {
+      w.line(set("src", rowAddress(get("row"))));
+      w.line(set("dst", get("tileBase")));
+      w.line(set("p", i32(0)));
+      if (spec.transA) {
+        w.doWhile("$packAGather", `(i32.lt_s ${get("p")} ${get("kc")})`, () => {
+          w.line(`(f32.store ${get("dst")} (f32.load ${get("src")}))`);
+          w.line(set("src", plus(get("src"), spec.m * F32)));
+          w.line(set("dst", plus(get("dst"), F32)));
+          w.line(set("p", plus(get("p"), 1)));
+        });
+      } else {
+        w.ifElse(`(i32.lt_s ${get("p")} ${get("kcQuads")})`, () => {
+          w.doWhile("$packACopy", `(i32.lt_s ${get("p")} ${get("kcQuads")})`, () => {
+            w.line(`(v128.store align=4 ${get("dst")} (v128.load align=4 ${get("src")}))`);
+            w.line(set("src", plus(get("src"), V128)));
+            w.line(set("dst", plus(get("dst"), V128)));
+            w.line(set("p", plus(get("p"), 4)));
+          });
+        });
+        w.ifElse(`(i32.lt_s ${get("p")} ${get("kc")})`, () => {
+          w.doWhile("$packACopyTail", `(i32.lt_s ${get("p")} ${get("kc")})`, () => {
+            w.line(`(f32.store ${get("dst")} (f32.load ${get("src")}))`);
+            w.line(set("src", plus(get("src"), F32)));
+            w.line(set("dst", plus(get("dst"), F32)));
+            w.line(set("p", plus(get("p"), 1)));
+          });
+        });
+      }
+      w.line(set("tileBase", add(get("tileBase"), tileBytes(1))));
+      w.line(set("row", plus(get("row"), 1)));
+    });
+  });
+}
+
 function emitPackedBody(w: WatWriter, spec: GemmSpec, tuning: GemmTuning): void {
   const panelWidth = 4 * tuning.nv;
   const panelRowBytes = panelWidth * F32;
@@ -582,12 +719,12 @@ function emitPackedBody(w: WatWriter, spec: GemmSpec, tuning: GemmTuning): void 
   const ctx: KernelContext = {
     spec,
     tuning,
-    aRowOffset: (row) => (spec.transA ? row * F32 : row * spec.k * F32),
-    aStepBytes: spec.transA ? spec.m * F32 : F32,
+    a: tuning.packA ? aPacked : aInPlace(spec, get("k0")),
     loadCStatically: spec.accumulate ? true : spec.k <= kcMax ? false : null,
     epilogueStatically: spec.k <= kcMax ? true : null,
   };
 
+  w.line(set("apack", plus(get("scratch"), scratchLayout(spec, tuning).packedBBytes)));
   // Column blocks: panels [panel0, panel0 + blockPanels); the last block also owns the edge.
   w.line(set("panel0", i32(0)));
   w.doWhile("$colBlocks", `(i32.lt_s ${get("panel0")} ${i32(fullPanels)})`, () => {
@@ -601,6 +738,7 @@ function emitPackedBody(w: WatWriter, spec: GemmSpec, tuning: GemmTuning): void 
       w.line(set("kc", `(select ${i32(kcMax)} (i32.sub ${i32(spec.k)} ${get("k0")}) (i32.le_s ${plus(get("k0"), kcMax)} ${i32(spec.k)}))`));
       w.line(set("kcMain", `(i32.sub ${get("kc")} (i32.rem_u ${get("kc")} ${i32(tuning.unroll)}))`));
       w.line(set("panelBytes", mul(get("kc"), i32(panelRowBytes))));
+      w.line(set("kcQuads", `(i32.and ${get("kc")} ${i32(-4)})`));
       if (!spec.accumulate) w.line(set("loadC", `(i32.ne ${get("k0")} ${i32(0)})`));
       if (ctx.epilogueStatically === null) w.line(set("lastK", `(i32.ge_s ${add(get("k0"), get("kc"))} ${i32(spec.k)})`));
 
@@ -610,6 +748,7 @@ function emitPackedBody(w: WatWriter, spec: GemmSpec, tuning: GemmTuning): void 
       w.line(set("rowBlock", get("rowStart")));
       w.doWhile("$rowBlocks", `(i32.lt_s ${get("rowBlock")} ${get("rowEnd")})`, () => {
         w.line(set("rowBlockEnd", `(select ${plus(get("rowBlock"), tuning.mc)} ${get("rowEnd")} (i32.le_s ${plus(get("rowBlock"), tuning.mc)} ${get("rowEnd")}))`));
+        if (tuning.packA) emitPackA(w, spec, tuning);
         if (fullPanels > 0) {
           w.line(set("panel", i32(0)));
           w.ifElse(`(i32.lt_s ${get("panel")} ${get("blockPanels")})`, () => {
@@ -618,7 +757,7 @@ function emitPackedBody(w: WatWriter, spec: GemmSpec, tuning: GemmTuning): void 
               w.line(set("column", add(get("col0"), mul(get("panel"), i32(panelWidth)))));
               w.line(set("biasp", add(get("bias"), mul(get("column"), i32(F32)))));
               w.line(set("row", get("rowBlock")));
-              emitRowTiles(w, ctx, get("column"), tuning.nv, 4, panelRowBytes, false, get("k0"));
+              emitRowTiles(w, ctx, get("column"), tuning.nv, 4, panelRowBytes, false);
               w.line(set("panel", plus(get("panel"), 1)));
             });
           });
@@ -629,7 +768,7 @@ function emitPackedBody(w: WatWriter, spec: GemmSpec, tuning: GemmTuning): void 
             w.line(set("column", i32(fullPanels * panelWidth)));
             w.line(set("biasp", add(get("bias"), i32(fullPanels * panelWidth * F32))));
             w.line(set("row", get("rowBlock")));
-            emitRowTiles(w, ctx, get("column"), edgeVectors, edgeLastLanes, edgeVectors * V128, false, get("k0"));
+            emitRowTiles(w, ctx, get("column"), edgeVectors, edgeLastLanes, edgeVectors * V128, false);
           });
         }
         w.line(set("rowBlock", get("rowBlockEnd")));
@@ -685,6 +824,8 @@ export function emitGemmFunction(name: string, spec: GemmSpec, overrides: Partia
         "src",
         "dst",
         "dstEnd",
+        "apack",
+        "tileBase",
       ], ["x0", "x1", "x2", "x3", "t0", "t1", "t2", "t3"]);
       emitRowRangeClamp(w, spec.m);
       emitPackedBody(w, spec, tuning);

@@ -1,0 +1,207 @@
+// Microbenchmark of the WebAssembly SIMD GEMM kernels (src/backend/wasm/gemm.ts).
+//
+//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/bench-gemm.ts [options]
+//   node --experimental-wasm-relaxed-simd packages/compiler/bin/run-ts.mjs ... --relaxed
+//
+// Options:
+//   --relaxed            use f32x4.relaxed_madd (the engine must support relaxed SIMD)
+//   --filter=TEXT        only shapes whose label contains TEXT
+//   --runs=N             timed samples per shape (default 15, at least 10)
+//   --tuning=JSON        tuning overrides for every shape, e.g. '{"mr":5,"nv":2}'
+//
+// Every shape is first checked against a float64 JS matmul of the same data; then it is warmed
+// up (V8 compiles wasm with its baseline compiler first and tiers hot functions up to TurboFan,
+// and a call in progress never switches tier) and timed. Small shapes are timed in batches of
+// calls so that one sample lasts at least ~2 ms. Prints the median time per call and GFLOP/s.
+
+import { cpus } from "node:os";
+import { emitGemmModule, gemmFlops, gemmScratchBytes, planGemm, type GemmSpec, type GemmTuning } from "../src/backend/wasm/gemm.js";
+import { detectWasmFeatures } from "../src/backend/wasm/features.js";
+import { assembleWat } from "../src/backend/wasm/wat.js";
+
+interface BenchShape {
+  readonly label: string;
+  readonly spec: GemmSpec;
+}
+
+interface CliOptions {
+  readonly relaxed: boolean;
+  readonly filter: string;
+  readonly runs: number;
+  readonly tuning: Partial<GemmTuning>;
+}
+
+function parseCli(argv: readonly string[]): CliOptions {
+  let relaxed = false;
+  let filter = "";
+  let runs = 15;
+  let tuning: Partial<GemmTuning> = {};
+  for (const arg of argv) {
+    if (arg === "--relaxed") relaxed = true;
+    else if (arg.startsWith("--filter=")) filter = arg.slice("--filter=".length);
+    else if (arg.startsWith("--runs=")) runs = Math.max(10, Number(arg.slice("--runs=".length)));
+    else if (arg.startsWith("--tuning=")) tuning = JSON.parse(arg.slice("--tuning=".length)) as Partial<GemmTuning>;
+    else throw new Error(`unknown option ${arg}`);
+  }
+  return { relaxed, filter, runs, tuning };
+}
+
+function gemmSpec(m: number, n: number, k: number, flags: Partial<GemmSpec>, relaxed: boolean): GemmSpec {
+  return { m, n, k, transA: false, transB: false, bias: false, relu: false, accumulate: false, useRelaxedSimd: relaxed, ...flags };
+}
+
+/** The shapes of the brief: a big square GEMM and the forward/backward matmuls of the MNIST MLP. */
+function benchShapes(relaxed: boolean): BenchShape[] {
+  const shapes: BenchShape[] = [{ label: "square 1024x1024x1024", spec: gemmSpec(1024, 1024, 1024, {}, relaxed) }];
+  const layers: ReadonlyArray<readonly [number, number, boolean]> = [
+    [784, 256, true],
+    [256, 128, true],
+    [128, 64, true],
+    [64, 10, false],
+  ];
+  for (const batch of [256, 32, 1]) {
+    for (const [fanIn, fanOut, relu] of layers) {
+      const layer = `${batch}x${fanIn}->${fanOut}`;
+      // Forward: X (batch×in) @ W (in×out) + b, relu.
+      shapes.push({ label: `fwd  ${layer}  X@W+b${relu ? ",relu" : ""}`, spec: gemmSpec(batch, fanOut, fanIn, { bias: true, relu }, relaxed) });
+      // Input gradient: G (batch×out) @ Wᵀ, W stored in×out = n×k.
+      shapes.push({ label: `dX   ${layer}  G@W^T`, spec: gemmSpec(batch, fanIn, fanOut, { transB: true }, relaxed) });
+      // Weight gradient: Xᵀ (in×batch) @ G (batch×out), X stored batch×in = k×m.
+      shapes.push({ label: `dW   ${layer}  X^T@G`, spec: gemmSpec(fanIn, fanOut, batch, { transA: true }, relaxed) });
+    }
+  }
+  return shapes;
+}
+
+function fillRandom(view: Float32Array, seed: number): void {
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < view.length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    view[i] = ((state >>> 0) / 2 ** 32) * 2 - 1;
+  }
+}
+
+/** Float64 reference of the whole spec (epilogue included). */
+function referenceGemm(spec: GemmSpec, a: Float32Array, b: Float32Array, bias: Float32Array, cBefore: Float32Array): Float64Array {
+  const { m, n, k } = spec;
+  const out = new Float64Array(m * n);
+  const row = new Float64Array(n);
+  for (let i = 0; i < m; i++) {
+    row.fill(0);
+    for (let p = 0; p < k; p++) {
+      const aValue = a[spec.transA ? p * m + i : i * k + p] ?? 0;
+      for (let j = 0; j < n; j++) row[j] = (row[j] ?? 0) + aValue * (b[spec.transB ? j * k + p : p * n + j] ?? 0);
+    }
+    for (let j = 0; j < n; j++) {
+      let value = (row[j] ?? 0) + (spec.accumulate ? (cBefore[i * n + j] ?? 0) : 0) + (spec.bias ? (bias[j] ?? 0) : 0);
+      if (spec.relu && value < 0) value = 0;
+      out[i * n + j] = value;
+    }
+  }
+  return out;
+}
+
+const align64 = (bytes: number): number => Math.ceil(bytes / 64) * 64;
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? NaN) : ((sorted[middle - 1] ?? NaN) + (sorted[middle] ?? NaN)) / 2;
+}
+
+interface BenchResult {
+  readonly label: string;
+  readonly medianMs: number;
+  readonly gflops: number;
+  readonly maxRelativeError: number;
+  readonly plan: string;
+}
+
+async function benchOne(shape: BenchShape, options: CliOptions): Promise<BenchResult> {
+  const { spec } = shape;
+  const tuning = planGemm(spec, options.tuning);
+  const scratchBytes = gemmScratchBytes(spec, options.tuning);
+  const aOffset = 64;
+  const bOffset = align64(aOffset + spec.m * spec.k * 4);
+  const cOffset = align64(bOffset + spec.k * spec.n * 4);
+  const biasOffset = align64(cOffset + spec.m * spec.n * 4);
+  const scratchOffset = align64(biasOffset + spec.n * 4);
+  const totalBytes = scratchOffset + scratchBytes + 64;
+  const pages = Math.ceil(totalBytes / 65536);
+  const memory = new WebAssembly.Memory({ initial: pages });
+  const text = emitGemmModule([{ name: "gemm", spec, tuning: options.tuning }], { memoryPages: pages });
+  const bytes = await assembleWat(text, { relaxedSimd: spec.useRelaxedSimd });
+  const { instance } = await WebAssembly.instantiate(new Uint8Array(bytes), { env: { memory } });
+  const exported = instance.exports["gemm"];
+  if (typeof exported !== "function") throw new Error("module does not export gemm");
+  const gemm = exported as (a: number, b: number, c: number, bias: number, rowStart: number, rowEnd: number, scratch: number) => void;
+  const run = (): void => gemm(aOffset, bOffset, cOffset, biasOffset, 0, spec.m, scratchOffset);
+
+  const a = new Float32Array(memory.buffer, aOffset, spec.m * spec.k);
+  const b = new Float32Array(memory.buffer, bOffset, spec.k * spec.n);
+  const c = new Float32Array(memory.buffer, cOffset, spec.m * spec.n);
+  const bias = new Float32Array(memory.buffer, biasOffset, spec.n);
+  fillRandom(a, 1);
+  fillRandom(b, 2);
+  fillRandom(c, 3);
+  fillRandom(bias, 4);
+
+  // Correctness on the first (cold, baseline-compiled) call.
+  const expected = referenceGemm(spec, a, b, bias, c.slice());
+  run();
+  let maxRelativeError = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const want = expected[i] ?? 0;
+    const error = Math.abs((c[i] ?? NaN) - want) / (Math.abs(want) + Math.sqrt(spec.k) * 1e-2);
+    if (!(error <= maxRelativeError)) maxRelativeError = error;
+  }
+  if (!(maxRelativeError < 1e-4)) throw new Error(`${shape.label}: result differs from the float64 reference (max relative error ${maxRelativeError})`);
+
+  // Warm-up: long enough for V8 to tier the function up to TurboFan.
+  const warmUntil = performance.now() + 300;
+  let warmCalls = 0;
+  let callMs = Infinity;
+  while (warmCalls < 5 || performance.now() < warmUntil) {
+    const start = performance.now();
+    run();
+    callMs = Math.min(callMs, performance.now() - start);
+    warmCalls++;
+  }
+  const callsPerSample = Math.max(1, Math.ceil(2 / Math.max(callMs, 1e-4)));
+  const samples: number[] = [];
+  for (let sample = 0; sample < options.runs; sample++) {
+    const start = performance.now();
+    for (let call = 0; call < callsPerSample; call++) run();
+    samples.push((performance.now() - start) / callsPerSample);
+  }
+  const medianMs = median(samples);
+  return {
+    label: shape.label,
+    medianMs,
+    gflops: gemmFlops(spec) / (medianMs * 1e6),
+    maxRelativeError,
+    plan: `${tuning.strategy} ${tuning.mr}x${4 * tuning.nv} kc=${tuning.kc} nc=${4 * tuning.nv * tuning.ncPanels}`,
+  };
+}
+
+async function main(): Promise<void> {
+  const options = parseCli(process.argv.slice(2));
+  const features = detectWasmFeatures();
+  if (options.relaxed && !features.relaxedSimd) throw new Error("--relaxed needs an engine with relaxed SIMD (node --experimental-wasm-relaxed-simd)");
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  console.log(`graft wasm GEMM bench — ${new Date().toISOString()} — node ${process.version} — ${cpu} — features ${JSON.stringify(features)}`);
+  console.log(`relaxed_madd=${options.relaxed} runs=${options.runs} tuning=${JSON.stringify(options.tuning)}`);
+  console.log(`${"shape".padEnd(36)} ${"m×n×k".padEnd(16)} ${"median ms".padStart(10)} ${"GFLOP/s".padStart(8)}  plan`);
+  for (const shape of benchShapes(options.relaxed)) {
+    if (!shape.label.includes(options.filter)) continue;
+    const result = await benchOne(shape, options);
+    const dims = `${shape.spec.m}×${shape.spec.n}×${shape.spec.k}`;
+    console.log(
+      `${result.label.padEnd(36)} ${dims.padEnd(16)} ${result.medianMs.toFixed(4).padStart(10)} ${result.gflops.toFixed(2).padStart(8)}  ${result.plan}`,
+    );
+  }
+}
+
+await main();
