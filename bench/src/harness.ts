@@ -6,17 +6,18 @@
  * 1. `prepare(case, data)` builds everything outside the timed region (uploads data,
  *    compiles, creates optimizer state). It returns `"unsupported"` when the system does not
  *    implement the workload.
- * 2. `run()` once on the freshly prepared state (its time is reported as `first_ms`, which
- *    includes lazy compilation for JIT peers), then `check()` exactly once. For stateful
- *    workloads (`mlp_train_step`) the check therefore sees exactly one step from the shared
- *    initial state. The check is compared with the reference; a system that disagrees is
- *    still timed but flagged DISAGREES, and its time is not used for ratios.
+ * 2. `run()` `CHECK_RUNS[workload]` times on the freshly prepared state (1, or 2 for
+ *    `mlp_train_step`; the first run's time is reported as `first_ms`, which includes lazy
+ *    compilation for JIT peers), then `check()` exactly once. For stateful workloads the
+ *    check therefore sees exactly that many steps from the shared initial state. The check
+ *    is compared with the reference; a system that disagrees is still timed but flagged
+ *    DISAGREES, and its time is not used for ratios.
  * 3. Warm-up runs, then timed runs: each `run()` must have finished its work (results
  *    computed and readable) when it returns or its promise resolves.
  * 4. `dispose()`.
  */
 import type { Agreement, CheckValues, ExpectedValues } from "./checks.js";
-import { compareChecks } from "./checks.js";
+import { CHECK_RUNS, compareChecks } from "./checks.js";
 import type { WorkloadData } from "./data.js";
 import { wasmHeapBytes } from "./wasm-memory.js";
 
@@ -36,7 +37,7 @@ export interface BenchCase {
 export interface PreparedRun {
   /** Does the measured work once; the work must be complete when it returns/resolves. */
   run(): void | Promise<void>;
-  /** Numbers to cross-check with the reference; called once, after exactly one `run()`. */
+  /** Numbers to cross-check with the reference; called once, after exactly `CHECK_RUNS[workload]` runs. */
   check(): Promise<CheckValues>;
   /** Frees what `prepare` allocated. */
   dispose?(): void | Promise<void>;
@@ -179,6 +180,7 @@ export async function measure(sys: System, c: BenchCase, data: WorkloadData, opt
   const p = prepared;
   try {
     const firstMs = await runOnce(p);
+    for (let i = 1; i < CHECK_RUNS[c.workload]; i++) await runOnce(p);
     const agreement = compareChecks(opts.expected, await p.check());
     if (!agreement.agrees) log(`  ${sys.name}: DISAGREES with the reference:\n    ${agreement.problems.join("\n    ")}`);
 

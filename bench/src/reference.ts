@@ -203,22 +203,27 @@ export function adamStep(params: Float64Array[], grads: readonly Float64Array[],
   }
 }
 
-/** Result of one reference training step from the case's initial parameters. */
+/** Result of reference training steps from the case's initial parameters. */
 export interface TrainStepResult {
-  /** Loss at the initial parameters (the one the step computes). */
+  /** Loss computed by the last step (at the parameters before that step). */
   readonly loss: number;
-  /** Parameters after the step. */
+  /** Parameters after the steps. */
   readonly params: MlpParams64;
-  /** Gradients at the initial parameters. */
-  readonly grads: MlpParams64;
 }
 
-/** One full training step (forward, backward, Adam update) from the case's initial state. */
-export function mlpTrainStep(data: MlpData): TrainStepResult {
+/**
+ * `steps` full training steps (forward, backward, Adam update) on the case's batch from
+ * its initial state (fresh Adam moments).
+ */
+export function mlpTrainSteps(data: MlpData, steps: number): TrainStepResult {
   const params = mlpParams64(data);
-  const { loss, grads } = mlpLossAndGrads(params, data);
   const flat = [...params.weights, ...params.biases];
   const state = adamInit(flat);
-  adamStep(flat, [...grads.weights, ...grads.biases], state, data.adam);
-  return { loss, params, grads };
+  let loss = NaN;
+  for (let s = 0; s < steps; s++) {
+    const r = mlpLossAndGrads(params, data);
+    loss = r.loss;
+    adamStep(flat, [...r.grads.weights, ...r.grads.biases], state, data.adam);
+  }
+  return { loss, params };
 }

@@ -2,6 +2,7 @@
  * Output of the benchmark: a human table (Markdown, so it pastes into RESULTS.md) and JSON
  * lines, one object per measured (case, system).
  */
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import type { Measurement, System, SystemInfo } from "./harness.js";
 
@@ -97,11 +98,24 @@ export function jsonLine(m: Measurement): string {
   return JSON.stringify(obj);
 }
 
+/** CPU family/model and widest SIMD from /proc/cpuinfo (Linux), e.g. "family 26 model 2, AVX-512". */
+function cpuDetails(): string {
+  try {
+    const info = readFileSync("/proc/cpuinfo", "utf8");
+    const field = (name: string): string | undefined => new RegExp(`^${name}\\s*:\\s*(.*)$`, "m").exec(info)?.[1]?.trim();
+    const flags = new Set((field("flags") ?? "").split(/\s+/));
+    const simd = flags.has("avx512f") ? "AVX-512" : flags.has("avx2") ? "AVX2" : flags.has("sse4_2") ? "SSE4.2" : "?";
+    return `family ${field("cpu family") ?? "?"} model ${field("model") ?? "?"}, ${simd}`;
+  } catch {
+    return os.arch();
+  }
+}
+
 /** The machine, for report headers: CPU model, logical cores, Node version, OS. */
 export function machineInfo(): string {
   const cpus = os.cpus();
   const model = cpus[0]?.model.trim() ?? "unknown CPU";
-  return `${model}, ${cpus.length} logical cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
+  return `${model} (${cpuDetails()}), ${cpus.length} logical cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 }
 
 /** One line describing a system's configuration. */

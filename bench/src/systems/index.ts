@@ -8,10 +8,12 @@
  */
 import type { System } from "../harness.js";
 import { jaxJs } from "./jax-js.js";
+import { ortCpu } from "./ort-cpu.js";
 import { tfjsWasm } from "./tfjs-wasm.js";
 
 /** Every system `pnpm bench` runs (peers and graft's back ends). */
 export const SYSTEMS: readonly System[] = [
   tfjsWasm,
   jaxJs,
+  ortCpu,
 ];

@@ -220,12 +220,14 @@ export const jaxJs: System = {
     if (!devices.includes("wasm")) throw new Error(`jax-js: no wasm device (got ${devices.join(", ")})`);
     defaultDevice("wasm");
     const workers = typeof SharedArrayBuffer !== "undefined" && typeof (globalThis as { Worker?: unknown }).Worker !== "undefined";
+    const relaxed = relaxedSimd();
     return {
       backend: "jax-js 0.1.25, wasm device, jit",
       threads: workers ? navigatorThreads() : 1,
       simd: true,
       notes:
         `global Worker ${workers ? "present (multi-threaded)" : "absent in Node 20 (single-threaded)"}; ` +
+        `relaxed-SIMD madd ${relaxed ? "available" : "not available in this Node (plain f32x4 mul+add)"}; ` +
         "kernels generated per jit with f32x4 SIMD paths; one-hot labels prepared outside timing; completion via blockUntilReady",
     };
   },
@@ -244,6 +246,18 @@ export const jaxJs: System = {
     }
   },
 };
+
+/** The probe jax-js uses to pick relaxed-SIMD fused multiply-add (f32x4.relaxed_madd). */
+function relaxedSimd(): boolean {
+  const hex = "0061736d0100000001080160037b7b7b017b030201000a0d010b00200020012002fd85020b";
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  try {
+    return WebAssembly.validate(bytes);
+  } catch {
+    return false;
+  }
+}
 
 function navigatorThreads(): number {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
