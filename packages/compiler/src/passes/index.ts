@@ -4,6 +4,7 @@
  */
 import type * as E from "fp-ts/lib/Either.js";
 import type { Diagnostics, Graph } from "@graft/core";
+import { grad } from "./grad.js";
 
 export type Pass = (graph: Graph) => E.Either<Diagnostics, Graph>;
 
@@ -15,4 +16,5 @@ export interface NamedPass {
 
 /** The pipeline, in order. Each pass module appends its entry here (one line each). */
 export const pipeline: readonly NamedPass[] = [
+  { name: "grad", description: "reverse-mode autodiff: adds grad:<param> outputs for every float param (needs a scalar loss)", run: (graph) => grad(graph) },
 ];
