@@ -10,3 +10,6 @@ export type {
   SafetensorsTensorInput,
   SafetensorsTensorSpec,
 } from "./safetensors.js";
+export { bufferArena, wasmArena, runFunction, readSlot, writeSlot } from "./session.js";
+export type { Arena, ArenaDtype, FunctionImage, Slot } from "./session.js";
+export * as jsKernels from "./kernels-js.js";

@@ -60,6 +60,8 @@ const isUnitReshape = (from: readonly number[], to: readonly number[]): boolean 
   return a.length === b.length && a.every((d, i) => d === b[i]);
 };
 
+const formatShapeOf = (shape: readonly number[]): string => `[${shape.join(",")}]`;
+
 const isContiguous = (view: NodeView, shape: readonly number[]): boolean => {
   const expected = stridesOf(shape);
   return shape.every((size, axis) => size === 1 || view.strides[axis] === expected[axis]);
@@ -193,6 +195,13 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
       materialize(id);
       return exprOf(id, map, rank);
     }
+    return expandExpr(id, map, rank);
+  };
+
+  /** The expression of a node's own op (its inputs through exprOf). */
+  const expandExpr = (id: NodeId, map: readonly number[], rank: number): Expr => {
+    const node = nodeOf(id);
+    const shape = shapeOf(id);
     const inputMap = (inputId: NodeId): number[] => {
       const inShape = shapeOf(inputId);
       const lead = shape.length - inShape.length;
@@ -264,8 +273,7 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
         return exprOf(id, map, rank);
       }
       default:
-        materialize(id);
-        return exprOf(id, map, rank);
+        throw new Error(`internal: ${node.op} is not an elementwise expression`);
     }
   };
 
@@ -538,9 +546,17 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
       default:
         break;
     }
+    if (node.op === "reshape" && !isOutput) {
+      // a reshape of contiguous memory is the same memory
+      const inputView = materializeContiguous(node.inputs[0] as NodeId);
+      views.set(id, { ...inputView, strides: stridesOf(shape) });
+      return;
+    }
+    if (!ELEMENTWISE.has(node.op) && !VIEW_OPS.has(node.op) && node.op !== "dim_size")
+      throw new Error(`internal: no kernel for ${node.op} at ${formatShapeOf(shape)}`);
     // elementwise root, or a view that must become memory
     const out = newOut();
-    kernels.push({ kind: "map", out, shape, expr: exprOf(id, identity(shape.length), shape.length), nodes: [id] });
+    kernels.push({ kind: "map", out, shape, expr: expandExpr(id, identity(shape.length), shape.length), nodes: [id] });
     done(out);
   };
 

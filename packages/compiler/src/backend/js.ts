@@ -1,0 +1,278 @@
+/**
+ * @file The JS back end's code generator: straight-line loops over Float32Array/Int32Array views
+ * of the arena for map and reduce kernels (fused expression trees, no per-element closures), and
+ * calls into the runtime's library kernels for matmul, softmax-family and loss rows.
+ */
+import type { BufferInfo, Expr, Kernel } from "./kernels.js";
+
+interface Context {
+  readonly offsets: readonly number[];
+  readonly buffers: readonly BufferInfo[];
+}
+
+const arrayOf = (ctx: Context, buffer: number): "F" | "I" => ((ctx.buffers[buffer]?.dtype ?? "f32") === "f32" ? "F" : "I");
+const at = (ctx: Context, buffer: number): number => ctx.offsets[buffer] ?? 0;
+
+/** `base + i0*s0 + …`, dropping zero strides. */
+const indexExpression = (base: number, strides: readonly number[], loopVars: readonly string[]): string =>
+  [String(base), ...strides.flatMap((stride, axis) => (stride === 0 ? [] : [stride === 1 ? (loopVars[axis] as string) : `${loopVars[axis]}*${stride}`]))].join("+");
+
+/** Emits statements computing `expr` into temporaries; returns the name of the result. */
+const emitExpr = (ctx: Context, expr: Expr, loopVars: readonly string[], lines: string[], counter: { next: number }): string => {
+  const temp = (code: string): string => {
+    const name = `t${counter.next++}`;
+    lines.push(`const ${name}=${code};`);
+    return name;
+  };
+  const sub = (e: Expr): string => emitExpr(ctx, e, loopVars, lines, counter);
+  switch (expr.kind) {
+    case "read":
+      return temp(`${arrayOf(ctx, expr.access.buffer)}[${indexExpression(at(ctx, expr.access.buffer) + expr.access.offset, expr.access.strides, loopVars)}]`);
+    case "const":
+      return Number.isNaN(expr.value) ? "NaN" : expr.value === Infinity ? "Infinity" : expr.value === -Infinity ? "-Infinity" : `(${expr.value})`;
+    case "iota":
+      return loopVars[expr.axis] ?? "0";
+    case "unary": {
+      const a = sub(expr.arg);
+      switch (expr.op) {
+        case "neg":
+          return temp(`-${a}`);
+        case "exp":
+        case "log":
+        case "sqrt":
+        case "abs":
+        case "sign":
+        case "tanh":
+          return temp(`Math.${expr.op}(${a})`);
+        case "relu":
+          return temp(`(${a}>0||${a}!==${a}?${a}:0)`);
+        case "sigmoid":
+          return temp(`1/(1+Math.exp(-${a}))`);
+        case "log_sigmoid":
+          return temp(`Math.min(${a},0)-Math.log1p(Math.exp(-Math.abs(${a})))`);
+      }
+      break;
+    }
+    case "binary": {
+      const a = sub(expr.lhs);
+      const b = sub(expr.rhs);
+      const int = expr.integer;
+      switch (expr.op) {
+        case "add":
+          return temp(int ? `(${a}+${b})|0` : `${a}+${b}`);
+        case "sub":
+          return temp(int ? `(${a}-${b})|0` : `${a}-${b}`);
+        case "mul":
+          return temp(int ? `Math.imul(${a},${b})` : `${a}*${b}`);
+        case "div":
+          return temp(int ? `Math.trunc(${a}/${b})|0` : `${a}/${b}`);
+        case "pow":
+          return temp(`Math.pow(${a},${b})`);
+        case "maximum":
+          return temp(`Math.max(${a},${b})`);
+        case "minimum":
+          return temp(`Math.min(${a},${b})`);
+        case "eq":
+          return temp(`${a}===${b}?1:0`);
+        case "ne":
+          return temp(`${a}!==${b}?1:0`);
+        case "lt":
+          return temp(`${a}<${b}?1:0`);
+        case "le":
+          return temp(`${a}<=${b}?1:0`);
+        case "gt":
+          return temp(`${a}>${b}?1:0`);
+        case "ge":
+          return temp(`${a}>=${b}?1:0`);
+      }
+      break;
+    }
+    case "select": {
+      const c = sub(expr.cond);
+      const t = sub(expr.then);
+      const e = sub(expr.else);
+      return temp(`${c}!==0?${t}:${e}`);
+    }
+    case "cast": {
+      const a = sub(expr.arg);
+      return temp(expr.to === "i32" ? `Math.trunc(${a})|0` : `${a}!==0?1:0`);
+    }
+  }
+  throw new Error("unreachable expression kind");
+};
+
+const usesIota = (expr: Expr): boolean => {
+  switch (expr.kind) {
+    case "iota":
+      return true;
+    case "read":
+    case "const":
+      return false;
+    case "unary":
+    case "cast":
+      return usesIota(expr.arg);
+    case "binary":
+      return usesIota(expr.lhs) || usesIota(expr.rhs);
+    case "select":
+      return usesIota(expr.cond) || usesIota(expr.then) || usesIota(expr.else);
+  }
+};
+
+const accessesOf = (expr: Expr): Array<{ strides: readonly number[] }> => {
+  switch (expr.kind) {
+    case "read":
+      return [expr.access];
+    case "const":
+    case "iota":
+      return [];
+    case "unary":
+    case "cast":
+      return accessesOf(expr.arg);
+    case "binary":
+      return [...accessesOf(expr.lhs), ...accessesOf(expr.rhs)];
+    case "select":
+      return [...accessesOf(expr.cond), ...accessesOf(expr.then), ...accessesOf(expr.else)];
+  }
+};
+
+/** Rewrites every access's strides through `f`. */
+const mapStrides = (expr: Expr, f: (strides: readonly number[]) => readonly number[]): Expr => {
+  switch (expr.kind) {
+    case "read":
+      return { ...expr, access: { ...expr.access, strides: f(expr.access.strides) } };
+    case "const":
+    case "iota":
+      return expr;
+    case "unary":
+    case "cast":
+      return { ...expr, arg: mapStrides(expr.arg, f) };
+    case "binary":
+      return { ...expr, lhs: mapStrides(expr.lhs, f), rhs: mapStrides(expr.rhs, f) };
+    case "select":
+      return { ...expr, cond: mapStrides(expr.cond, f), then: mapStrides(expr.then, f), else: mapStrides(expr.else, f) };
+  }
+};
+
+/**
+ * Merges adjacent iteration axes that every access (and a contiguous output) walks contiguously,
+ * so most kernels become one flat loop. Returns the new shape and the rewritten expression.
+ */
+export const collapseAxes = (shape: readonly number[], expr: Expr, keep: (axis: number) => boolean = () => false): { shape: number[]; expr: Expr } => {
+  if (shape.length <= 1 || usesIota(expr)) return { shape: [...shape], expr };
+  const accesses = accessesOf(expr);
+  const groups: number[][] = [[0]];
+  for (let axis = 1; axis < shape.length; axis++) {
+    const group = groups[groups.length - 1] as number[];
+    const previous = group[group.length - 1] as number;
+    const mergeable = !keep(axis) && !keep(previous) && accesses.every((a) => (a.strides[previous] ?? 0) === (a.strides[axis] ?? 0) * (shape[axis] ?? 1));
+    if (mergeable) group.push(axis);
+    else groups.push([axis]);
+  }
+  if (groups.length === shape.length) return { shape: [...shape], expr };
+  const newShape = groups.map((g) => g.reduce((p, axis) => p * (shape[axis] ?? 1), 1));
+  return { shape: newShape, expr: mapStrides(expr, (strides) => groups.map((g) => strides[g[g.length - 1] as number] ?? 0)) };
+};
+
+/** Nested loops over `shape`, loop variables i<first>, i<first+1>, … */
+const loops = (shape: readonly number[], body: string[], first = 0): string[] => {
+  let lines = body;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const v = `i${first + d}`;
+    lines = [`for(let ${v}=0;${v}<${shape[d]};${v}++){`, ...lines, "}"];
+  }
+  return lines;
+};
+
+const REDUCTIONS = { 0: "0", 1: "1", 2: "2" } as const;
+const reductionCode = (reduction: "mean" | "sum" | "none"): string => (reduction === "mean" ? REDUCTIONS[0] : reduction === "sum" ? REDUCTIONS[1] : REDUCTIONS[2]);
+
+/** JS source of one kernel: a `function(F,I,lib){…}` expression. */
+export const jsKernelSource = (kernel: Kernel, offsets: readonly number[], buffers: readonly BufferInfo[]): string => {
+  const ctx: Context = { offsets, buffers };
+  const o = (buffer: number | undefined): number => (buffer === undefined ? -1 : at(ctx, buffer));
+  const body: string[] = [];
+  switch (kernel.kind) {
+    case "map": {
+      const { shape, expr } = collapseAxes(kernel.shape, kernel.expr);
+      const loopVars = shape.map((_, axis) => `i${axis}`);
+      const lines: string[] = [];
+      const result = emitExpr(ctx, expr, loopVars, lines, { next: 0 });
+      body.push(`let o=${o(kernel.out)};`, ...loops(shape, [...lines, `${arrayOf(ctx, kernel.out)}[o++]=${result};`]));
+      break;
+    }
+    case "reduce": {
+      const out = arrayOf(ctx, kernel.out);
+      const init = kernel.op === "sum" ? "0" : kernel.op === "max" ? "-Infinity" : "Infinity";
+      const rank = kernel.shape.length;
+      const trailing = kernel.reducedAxes.length > 0 && kernel.reducedAxes.every((axis) => axis >= rank - kernel.reducedAxes.length);
+      const loopVars = kernel.shape.map((_, axis) => `i${axis}`);
+      const combine = (acc: string, v: string): string =>
+        kernel.op === "sum" ? `${acc}+=${v};` : `if(${v}${kernel.op === "max" ? ">" : "<"}${acc}||${v}!==${v})${acc}=${v};`;
+      const lines: string[] = [];
+      const value = emitExpr(ctx, kernel.expr, loopVars, lines, { next: 0 });
+      const scale = kernel.scale === 1 ? "" : `*${kernel.scale}`;
+      if (trailing) {
+        // accumulate each output in a register
+        const keptShape = kernel.shape.slice(0, rank - kernel.reducedAxes.length);
+        const inner = loops(kernel.shape.slice(keptShape.length), [...lines, combine("acc", value)], keptShape.length);
+        body.push(`let o=${o(kernel.out)};`, ...loops(keptShape, [`let acc=${init};`, ...inner, `${out}[o++]=acc${scale};`]));
+      } else {
+        const outIndex = indexExpression(o(kernel.out), kernel.outStrides, loopVars);
+        body.push(`${out}.fill(${init},${o(kernel.out)},${o(kernel.out) + kernel.outSize});`);
+        body.push(...loops(kernel.shape, [...lines, `{const k=${outIndex};let acc=${out}[k];${combine("acc", value)}${out}[k]=acc;}`]));
+        if (scale !== "") body.push(`for(let j=${o(kernel.out)};j<${o(kernel.out) + kernel.outSize};j++)${out}[j]*=${kernel.scale};`);
+      }
+      break;
+    }
+    case "matmul":
+      body.push(
+        `lib.matmul(F,${o(kernel.out)},${kernel.batch},${kernel.m},${kernel.n},${kernel.k},${o(kernel.a.buffer) + kernel.a.offset},${kernel.a.batchStride},${kernel.a.rowStride},${kernel.a.colStride},${o(kernel.b.buffer) + kernel.b.offset},${kernel.b.batchStride},${kernel.b.rowStride},${kernel.b.colStride},${kernel.bias === undefined ? -1 : o(kernel.bias.buffer) + kernel.bias.offset},${kernel.relu ? 1 : 0});`,
+      );
+      break;
+    case "softmax":
+      body.push(`lib.softmaxRows(F,${o(kernel.x)},${o(kernel.out)},${kernel.rows.outer},${kernel.rows.size},${kernel.rows.inner},${kernel.log ? 1 : 0});`);
+      break;
+    case "logsumexp":
+      body.push(`lib.lseRows(F,${o(kernel.x)},${o(kernel.out)},${kernel.rows.outer},${kernel.rows.size},${kernel.rows.inner});`);
+      break;
+    case "argmax":
+      body.push(`lib.argmaxRows(F,I,${o(kernel.x)},${o(kernel.out)},${kernel.rows.outer},${kernel.rows.size},${kernel.rows.inner});`);
+      break;
+    case "cross_entropy": {
+      const a = kernel.attrs;
+      body.push(
+        `lib.crossEntropy(F,I,${o(kernel.x)},${o(kernel.target)},${o(kernel.weight)},${o(kernel.out)},${o(kernel.lse)},${kernel.rows.outer},${kernel.rows.size},${kernel.rows.inner},${reductionCode(a.reduction)},${a.ignoreIndex},${a.labelSmoothing},${a.target === "prob" ? 1 : 0});`,
+      );
+      break;
+    }
+    case "cross_entropy_backward": {
+      const a = kernel.attrs;
+      body.push(
+        `lib.crossEntropyBackward(F,I,${o(kernel.x)},${o(kernel.target)},${o(kernel.grad)},${o(kernel.weight)},${o(kernel.out)},${o(kernel.lse)},${kernel.rows.outer},${kernel.rows.size},${kernel.rows.inner},${reductionCode(a.reduction)},${a.ignoreIndex},${a.labelSmoothing},${a.target === "prob" ? 1 : 0});`,
+      );
+      break;
+    }
+    case "nll_loss":
+      body.push(
+        `lib.nllLoss(F,I,${o(kernel.x)},${o(kernel.target)},${o(kernel.weight)},${o(kernel.out)},${kernel.rows.outer},${kernel.rows.size},${kernel.rows.inner},${reductionCode(kernel.attrs.reduction)},${kernel.attrs.ignoreIndex});`,
+      );
+      break;
+    case "nll_loss_backward":
+      body.push(
+        `lib.nllLossBackward(F,I,${o(kernel.x)},${o(kernel.target)},${o(kernel.grad)},${o(kernel.weight)},${o(kernel.out)},${kernel.rows.outer},${kernel.rows.size},${kernel.rows.inner},${reductionCode(kernel.attrs.reduction)},${kernel.attrs.ignoreIndex});`,
+      );
+      break;
+    case "bce_logits":
+      body.push(`lib.bceLogits(F,${o(kernel.x)},${o(kernel.target)},${o(kernel.out)},${kernel.size},${reductionCode(kernel.reduction)});`);
+      break;
+    case "gather":
+      body.push(
+        `lib.gather(F,I,${o(kernel.source)},${o(kernel.index)},${o(kernel.out)},[${kernel.indexShape.join(",")}],[${kernel.sourceShape.join(",")}],${kernel.dim},${kernel.scatter ? 1 : 0},${(buffers[kernel.source]?.dtype ?? "f32") === "f32" ? 0 : 1});`,
+      );
+      break;
+    case "copy":
+      body.push(`I.copyWithin(${o(kernel.to)},${o(kernel.from)},${o(kernel.from) + kernel.size});`);
+      break;
+  }
+  return `function(F,I,lib){\n${body.join("\n")}\n}`;
+};

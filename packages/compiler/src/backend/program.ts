@@ -1,0 +1,133 @@
+/**
+ * @file Compiling a ProgramSpec for a back end: specialise each function to the concrete dims of
+ * its feeds (cached), lower it to kernels, plan memory, and hand the plan to the back end's code
+ * generator. Sessions share one arena whose state region is fixed for all specialisations.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import { pipe } from "fp-ts/lib/function.js";
+import { bindDims, error, GraftError, graphParams, initParams, type Diagnostics, type Dtype } from "@graft/core";
+import { readSlot, runFunction, writeSlot, type Arena, type ArenaDtype, type FeedArray, type FunctionImage, type Slot } from "@graft/runtime";
+import { lowerGraph, type LoweredFunction } from "./lower.js";
+import { planMemory, planState, type MemoryPlan, type StateLayout } from "./memory.js";
+import type { BackendName, HostArray, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, Session, SessionOptions } from "./types.js";
+
+/** A function lowered and placed in memory at concrete dims: everything a code generator needs. */
+export interface FunctionPlan {
+  readonly name: string;
+  /** The bindings of symbolic dims, as a cache key. */
+  readonly key: string;
+  readonly lowered: LoweredFunction;
+  readonly memory: MemoryPlan;
+  /** The runtime image without its `run` (added by the back end). */
+  readonly image: Omit<FunctionImage, "run">;
+}
+
+const arenaDtype = (dtype: Dtype): ArenaDtype => (dtype === "f64" ? "f32" : dtype);
+
+/** The persistent state of a program: every param of every function, by name. */
+export const programState = (spec: ProgramSpec): StateLayout =>
+  planState(spec.functions.flatMap((fn) => graphParams(fn.graph).map((node) => ({ name: node.attrs.name, dtype: node.type.dtype, shape: node.type.shape as readonly number[] }))));
+
+const bindingsKey = (bindings: ReadonlyMap<string, number>): string =>
+  [...bindings.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+
+/** Lowers and plans one function at `bindings`. */
+export const planFunction = (fn: ProgramFunction, bindings: ReadonlyMap<string, number>, state: StateLayout): E.Either<Diagnostics, FunctionPlan> =>
+  pipe(
+    lowerGraph(fn.graph, bindings),
+    E.map((lowered) => {
+      const memory = planMemory(lowered, state);
+      const offset = (buffer: number): number => memory.offsets[buffer] ?? 0;
+      const updateSources = new Set(fn.updates.map((u) => u.output));
+      const slot = (io: LoweredFunction["inputs"][number]): Slot => ({ name: io.name, dtype: arenaDtype(io.dtype), shape: io.shape, offset: offset(io.buffer) });
+      const updates = fn.updates.flatMap((update) => {
+        const source = lowered.outputs.find((o) => o.name === update.output);
+        const target = state.slots.find((s) => s.name === update.param);
+        return source === undefined || target === undefined ? [] : [{ from: offset(source.buffer), to: target.offset, size: target.size }];
+      });
+      const image: Omit<FunctionImage, "run"> = {
+        name: fn.name,
+        inputs: lowered.inputs.map(slot),
+        outputs: lowered.outputs.filter((o) => !updateSources.has(o.name)).map(slot),
+        consts: lowered.buffers.flatMap((b) => (b.kind === "const" && b.values !== undefined ? [{ offset: offset(b.id), dtype: arenaDtype(b.dtype), values: b.values }] : [])),
+        labels: lowered.labels,
+        updates,
+        elements: memory.elements,
+      };
+      return { name: fn.name, key: bindingsKey(bindings), lowered, memory, image };
+    }),
+  );
+
+/** What a back end supplies to a compiled session. */
+export interface CodeGenerator {
+  readonly name: BackendName;
+  readonly arena: (elements: number) => Arena;
+  /** Compiles a plan's kernels into a runnable schedule (synchronously: specialisations appear mid-run). */
+  readonly compile: (plan: FunctionPlan) => (F: Float32Array, I: Int32Array) => void;
+}
+
+const toHost = (dtype: Dtype, shape: readonly number[], data: FeedArray): HostTensor => ({ shape, dtype, data: data as HostArray });
+
+/** A session over compiled kernels: specialises functions to feed shapes on first use and caches them. */
+export const createCompiledSession = (spec: ProgramSpec, generator: CodeGenerator, options: SessionOptions = {}): Session => {
+  const state = programState(spec);
+  const arena = generator.arena(state.elements);
+  const previous: { last: FunctionImage | undefined } = { last: undefined };
+  const cache = new Map<string, FunctionImage>();
+  const stateSlots: Slot[] = state.slots.map((s) => ({ name: s.name, dtype: arenaDtype(s.dtype), shape: s.shape, offset: s.offset }));
+  // initial state from the params' initialisers
+  for (const fn of spec.functions) {
+    const values = initParams(fn.graph, options.seed ?? 0);
+    for (const slot of stateSlots) {
+      const value = values[slot.name];
+      if (value !== undefined) writeSlot(arena, slot, slot.dtype === "f32" ? Float32Array.from(value.data) : Int32Array.from(value.data));
+    }
+  }
+  const specialise = (name: string, feeds: HostFeeds): FunctionImage => {
+    const fn = spec.functions.find((f) => f.name === name);
+    if (fn === undefined) throw new GraftError([error("function", `unknown function ${name}; this program has ${spec.functions.map((f) => f.name).join(", ")}`)]);
+    const bound = bindDims(fn.graph, Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, { shape: v.shape, dtype: v.dtype }])));
+    if (E.isLeft(bound)) throw new GraftError(bound.left);
+    const key = `${name}|${bindingsKey(bound.right)}`;
+    const cached = cache.get(key);
+    if (cached !== undefined) return cached;
+    const plan = planFunction(fn, bound.right, state);
+    if (E.isLeft(plan)) throw new GraftError(plan.left);
+    const image: FunctionImage = { ...plan.right.image, run: generator.compile(plan.right) };
+    cache.set(key, image);
+    return image;
+  };
+  return {
+    backend: generator.name,
+    run(name: string, feeds: HostFeeds): Record<string, HostTensor> {
+      const image = specialise(name, feeds);
+      const data = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.data]));
+      const outputs = runFunction(arena, image, data, previous);
+      return Object.fromEntries(image.outputs.map((slot) => [slot.name, toHost(slot.dtype, slot.shape, outputs[slot.name] as FeedArray)]));
+    },
+    getState(): Record<string, HostTensor> {
+      return Object.fromEntries(stateSlots.map((slot) => [slot.name, toHost(slot.dtype, slot.shape, readSlot(arena, slot))]));
+    },
+    setState(values: Readonly<Record<string, HostTensor>>): void {
+      const problems: string[] = [];
+      for (const [name, value] of Object.entries(values)) {
+        const slot = stateSlots.find((s) => s.name === name);
+        if (slot === undefined) problems.push(`unknown state ${name}`);
+        else if (value.data.length !== slot.shape.reduce((a, b) => a * b, 1) || value.shape.join() !== slot.shape.join())
+          problems.push(`state ${name}: expected shape [${slot.shape.join(",")}], got [${value.shape.join(",")}] (${value.data.length} values)`);
+        else if ((slot.dtype === "f32") !== value.data instanceof Float32Array) problems.push(`state ${name}: expected ${slot.dtype} data`);
+      }
+      if (problems.length > 0) throw new GraftError(problems.map((message) => error("state", message)));
+      for (const [name, value] of Object.entries(values)) {
+        const slot = stateSlots.find((s) => s.name === name);
+        if (slot !== undefined) writeSlot(arena, slot, value.data as FeedArray);
+      }
+    },
+    dispose(): void {
+      cache.clear();
+    },
+  };
+};

@@ -1,0 +1,278 @@
+// Library kernels of the JS back end: row kernels (softmax family, losses), gather/scatter and
+// matmul, over Float32Array (F) and Int32Array (I) views of one arena. Offsets are in elements.
+// Imports nothing (inlined into bundles). Reductions: 0 = mean, 1 = sum, 2 = none.
+
+export type F32 = Float32Array;
+export type I32 = Int32Array;
+
+/** softmax (log = 0) or log_softmax (log = 1) of rows `outer × size × inner`, max-shifted. */
+export function softmaxRows(F: F32, x: number, out: number, outer: number, size: number, inner: number, log: number): void {
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++) {
+      const base = o * size * inner + i;
+      let max = -Infinity;
+      for (let c = 0; c < size; c++) {
+        const v = F[x + base + c * inner] as number;
+        if (v > max || v !== v) max = v;
+      }
+      const shift = max === -Infinity ? 0 : max;
+      let total = 0;
+      for (let c = 0; c < size; c++) total += Math.exp((F[x + base + c * inner] as number) - shift);
+      if (log) {
+        const lt = Math.log(total);
+        for (let c = 0; c < size; c++) F[out + base + c * inner] = (F[x + base + c * inner] as number) - shift - lt;
+      } else {
+        const inv = 1 / total;
+        for (let c = 0; c < size; c++) F[out + base + c * inner] = Math.exp((F[x + base + c * inner] as number) - shift) * inv;
+      }
+    }
+}
+
+function rowLse(F: F32, at: number, size: number, stride: number): number {
+  let max = -Infinity;
+  for (let c = 0; c < size; c++) {
+    const v = F[at + c * stride] as number;
+    if (v > max || v !== v) max = v;
+  }
+  const shift = max === Infinity || max === -Infinity ? 0 : max;
+  let total = 0;
+  for (let c = 0; c < size; c++) total += Math.exp((F[at + c * stride] as number) - shift);
+  return Math.log(total) + shift;
+}
+
+/** logsumexp of every row. */
+export function lseRows(F: F32, x: number, out: number, outer: number, size: number, inner: number): void {
+  for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) F[out + o * inner + i] = rowLse(F, x + o * size * inner + i, size, inner);
+}
+
+/** Index of the first maximum of every row (NaN counts as the maximum). */
+export function argmaxRows(F: F32, I: I32, x: number, out: number, outer: number, size: number, inner: number): void {
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++) {
+      const base = x + o * size * inner + i;
+      let best = 0;
+      let bestValue = -Infinity;
+      for (let c = 0; c < size; c++) {
+        const v = F[base + c * inner] as number;
+        if (v !== v) {
+          best = c;
+          break;
+        }
+        if (v > bestValue) {
+          bestValue = v;
+          best = c;
+        }
+      }
+      I[out + o * inner + i] = best;
+    }
+}
+
+function weightSum(F: F32, w: number, size: number): number {
+  if (w < 0) return size;
+  let total = 0;
+  for (let c = 0; c < size; c++) total += F[w + c] as number;
+  return total;
+}
+
+/** Σ w[y] over non-ignored rows (the mean denominator of index targets). */
+function labelWeightTotal(F: F32, I: I32, t: number, w: number, rows: number, ignoreIndex: number): number {
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    const y = I[t + r] as number;
+    if (y !== ignoreIndex) total += w < 0 ? 1 : (F[w + y] as number);
+  }
+  return total;
+}
+
+/**
+ * cross_entropy = LSE(x) − x[y] per row (index targets, prob = 0) or −Σ t·log_softmax (prob = 1),
+ * with class weights (w ≥ 0), ignore_index, label smoothing eps. Writes the per-row LSE to `lse` when ≥ 0.
+ */
+export function crossEntropy(F: F32, I: I32, x: number, t: number, w: number, out: number, lse: number, outer: number, size: number, inner: number, reduction: number, ignoreIndex: number, eps: number, prob: number): void {
+  let total = 0;
+  let denominator = 0;
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++) {
+      const row = o * inner + i;
+      const base = o * size * inner + i;
+      let loss = 0;
+      if (!prob) {
+        const y = I[t + row] as number;
+        if (y === ignoreIndex) {
+          if (lse >= 0) F[lse + row] = 0;
+          if (reduction === 2) F[out + row] = 0;
+          continue;
+        }
+        const l = rowLse(F, x + base, size, inner);
+        if (lse >= 0) F[lse + row] = l;
+        const wy = w < 0 ? 1 : (F[w + y] as number);
+        loss = (1 - eps) * wy * (l - (F[x + base + y * inner] as number));
+        if (eps > 0) {
+          let smooth = 0;
+          for (let c = 0; c < size; c++) smooth += (w < 0 ? 1 : (F[w + c] as number)) * (l - (F[x + base + c * inner] as number));
+          loss += (eps / size) * smooth;
+        }
+        denominator += wy;
+      } else {
+        const l = rowLse(F, x + base, size, inner);
+        if (lse >= 0) F[lse + row] = l;
+        for (let c = 0; c < size; c++) {
+          const tc = (1 - eps) * (F[t + base + c * inner] as number) + eps / size;
+          if (tc !== 0) loss += (w < 0 ? 1 : (F[w + c] as number)) * tc * (l - (F[x + base + c * inner] as number));
+        }
+        denominator += 1;
+      }
+      if (reduction === 2) F[out + row] = loss;
+      else total += loss;
+    }
+  if (reduction === 0) F[out] = total / denominator;
+  else if (reduction === 1) F[out] = total;
+}
+
+/** ∂cross_entropy/∂x = scale·(softmax(x)·Σ w t − w⊙t), reusing the saved LSE when lse ≥ 0. */
+export function crossEntropyBackward(F: F32, I: I32, x: number, t: number, g: number, w: number, out: number, lse: number, outer: number, size: number, inner: number, reduction: number, ignoreIndex: number, eps: number, prob: number): void {
+  const rows = outer * inner;
+  const denominator = reduction !== 0 ? 1 : prob ? rows : labelWeightTotal(F, I, t, w, rows, ignoreIndex);
+  const wTotal = weightSum(F, w, size);
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++) {
+      const row = o * inner + i;
+      const base = o * size * inner + i;
+      const y = prob ? -1 : (I[t + row] as number);
+      if (!prob && y === ignoreIndex) {
+        for (let c = 0; c < size; c++) F[out + base + c * inner] = 0;
+        continue;
+      }
+      const scale = (reduction === 2 ? (F[g + row] as number) : (F[g] as number)) / denominator;
+      const l = lse >= 0 ? (F[lse + row] as number) : rowLse(F, x + base, size, inner);
+      let mass: number;
+      if (!prob) mass = (1 - eps) * (w < 0 ? 1 : (F[w + y] as number)) + (eps / size) * wTotal;
+      else {
+        mass = 0;
+        for (let c = 0; c < size; c++) mass += (w < 0 ? 1 : (F[w + c] as number)) * ((1 - eps) * (F[t + base + c * inner] as number) + eps / size);
+      }
+      for (let c = 0; c < size; c++) {
+        const p = Math.exp((F[x + base + c * inner] as number) - l);
+        const tc = prob ? (1 - eps) * (F[t + base + c * inner] as number) + eps / size : (c === y ? 1 - eps : 0) + eps / size;
+        F[out + base + c * inner] = scale * (p * mass - (w < 0 ? 1 : (F[w + c] as number)) * tc);
+      }
+    }
+}
+
+/** nll_loss of log-probabilities with integer targets. */
+export function nllLoss(F: F32, I: I32, x: number, t: number, w: number, out: number, outer: number, size: number, inner: number, reduction: number, ignoreIndex: number): void {
+  let total = 0;
+  let denominator = 0;
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++) {
+      const row = o * inner + i;
+      const y = I[t + row] as number;
+      let loss = 0;
+      if (y !== ignoreIndex) {
+        const wy = w < 0 ? 1 : (F[w + y] as number);
+        loss = -wy * (F[x + o * size * inner + i + y * inner] as number);
+        denominator += wy;
+      }
+      if (reduction === 2) F[out + row] = loss;
+      else total += loss;
+    }
+  if (reduction === 0) F[out] = total / denominator;
+  else if (reduction === 1) F[out] = total;
+}
+
+/** ∂nll_loss/∂logp: −w[y]·scale at the target class, 0 elsewhere. */
+export function nllLossBackward(F: F32, I: I32, x: number, t: number, g: number, w: number, out: number, outer: number, size: number, inner: number, reduction: number, ignoreIndex: number): void {
+  const rows = outer * inner;
+  const denominator = reduction === 0 ? labelWeightTotal(F, I, t, w, rows, ignoreIndex) : 1;
+  F.fill(0, out, out + outer * size * inner);
+  void x;
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++) {
+      const row = o * inner + i;
+      const y = I[t + row] as number;
+      if (y === ignoreIndex) continue;
+      const scale = (reduction === 2 ? (F[g + row] as number) : (F[g] as number)) / denominator;
+      F[out + o * size * inner + i + y * inner] = -(w < 0 ? 1 : (F[w + y] as number)) * scale;
+    }
+}
+
+/** binary_cross_entropy_with_logits: max(x,0) − x·t + log1p(exp(−|x|)). */
+export function bceLogits(F: F32, x: number, t: number, out: number, n: number, reduction: number): void {
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const v = F[x + i] as number;
+    const loss = Math.max(v, 0) - v * (F[t + i] as number) + Math.log1p(Math.exp(-Math.abs(v)));
+    if (reduction === 2) F[out + i] = loss;
+    else total += loss;
+  }
+  if (reduction === 0) F[out] = total / n;
+  else if (reduction === 1) F[out] = total;
+}
+
+/**
+ * gather (scatter = 0): out[p] = src[p with p[dim] = index[p]]; scatter_add (scatter = 1):
+ * out = 0; out[p with p[dim] = index[p]] += src[p]. `int` = 1 when the values are i32.
+ */
+export function gather(F: F32, I: I32, source: number, index: number, out: number, indexShape: readonly number[], sourceShape: readonly number[], dim: number, scatter: number, int: number): void {
+  const rank = indexShape.length;
+  const strides = new Array<number>(rank).fill(1);
+  for (let a = rank - 2; a >= 0; a--) strides[a] = (strides[a + 1] as number) * (sourceShape[a + 1] as number);
+  let count = 1;
+  for (let a = 0; a < rank; a++) count *= indexShape[a] as number;
+  const V: F32 | I32 = int ? I : F;
+  if (scatter) {
+    let total = 1;
+    for (let a = 0; a < rank; a++) total *= sourceShape[a] as number;
+    V.fill(0, out, out + total);
+  }
+  const coords = new Array<number>(rank).fill(0);
+  for (let flat = 0; flat < count; flat++) {
+    const k = I[index + flat] as number;
+    let at = 0;
+    for (let a = 0; a < rank; a++) at += (a === dim ? k : (coords[a] as number)) * (strides[a] as number);
+    if (scatter) V[out + at] = (V[out + at] as number) + (V[source + flat] as number);
+    else V[out + flat] = V[source + at] as number;
+    for (let a = rank - 1; a >= 0; a--) {
+      coords[a] = (coords[a] as number) + 1;
+      if ((coords[a] as number) < (indexShape[a] as number)) break;
+      coords[a] = 0;
+    }
+  }
+}
+
+/**
+ * C[b] = A[b] @ B[b] (+ bias) (relu), A and B given by element strides (transposes are free).
+ * Row-major B uses an i-p-j loop (contiguous inner loop); transposed B uses dot products.
+ */
+export function matmul(F: F32, out: number, batch: number, m: number, n: number, k: number, a: number, aBatch: number, aRow: number, aCol: number, b: number, bBatch: number, bRow: number, bCol: number, bias: number, relu: number): void {
+  const acc = new Float64Array(n);
+  for (let s = 0; s < batch; s++) {
+    const aBase = a + s * aBatch;
+    const bBase = b + s * bBatch;
+    const cBase = out + s * m * n;
+    for (let i = 0; i < m; i++) {
+      const aRowBase = aBase + i * aRow;
+      if (bCol === 1) {
+        acc.fill(0);
+        for (let p = 0; p < k; p++) {
+          const av = F[aRowBase + p * aCol] as number;
+          const bp = bBase + p * bRow;
+          for (let j = 0; j < n; j++) acc[j] = (acc[j] as number) + av * (F[bp + j] as number);
+        }
+      } else {
+        for (let j = 0; j < n; j++) {
+          const bj = bBase + j * bCol;
+          let sum = 0;
+          for (let p = 0; p < k; p++) sum += (F[aRowBase + p * aCol] as number) * (F[bj + p * bRow] as number);
+          acc[j] = sum;
+        }
+      }
+      const cRow = cBase + i * n;
+      for (let j = 0; j < n; j++) {
+        let v = acc[j] as number;
+        if (bias >= 0) v += F[bias + j] as number;
+        F[cRow + j] = relu && !(v > 0) && v === v ? 0 : v;
+      }
+    }
+  }
+}

@@ -1,0 +1,141 @@
+// The runtime core: one arena (state at fixed offsets, then scratch), feeds copied in after full
+// validation, a static schedule of kernels, outputs copied out, state updates applied last.
+// Imports only sibling runtime files (inlined into bundles).
+import { FeedError, toFeedArray, validateLabels, type FeedArray, type FeedDtype } from "./feeds.js";
+
+/** Arena dtypes: f32 lives in the Float32Array view, i32 and bool in the Int32Array view. */
+export type ArenaDtype = "f32" | "i32" | "bool";
+
+export interface Slot {
+  readonly name: string;
+  readonly dtype: ArenaDtype;
+  readonly shape: readonly number[];
+  /** Element offset in the arena. */
+  readonly offset: number;
+}
+
+/** One compiled function at concrete shapes. */
+export interface FunctionImage {
+  readonly name: string;
+  readonly inputs: readonly Slot[];
+  readonly outputs: readonly Slot[];
+  readonly consts: ReadonlyArray<{ readonly offset: number; readonly dtype: ArenaDtype; readonly values: readonly number[] }>;
+  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex?: number | undefined }>;
+  /** After the kernels: copy `size` elements from `from` to `to` (state updates). */
+  readonly updates: ReadonlyArray<{ readonly from: number; readonly to: number; readonly size: number }>;
+  /** Arena elements this function needs. */
+  readonly elements: number;
+  /** Runs every kernel in order. */
+  readonly run: (F: Float32Array, I: Int32Array) => void;
+}
+
+/** Where the arena lives: a growable ArrayBuffer (JS) or a WebAssembly.Memory. */
+export interface Arena {
+  /** Makes room for `elements` 4-byte elements, keeping the contents. */
+  ensure(elements: number): void;
+  readonly f32: Float32Array;
+  readonly i32: Int32Array;
+}
+
+/** An arena over a plain ArrayBuffer, grown by copying. */
+export function bufferArena(initialElements: number): Arena {
+  let buffer = new ArrayBuffer(Math.max(initialElements, 16) * 4);
+  let f32 = new Float32Array(buffer);
+  let i32 = new Int32Array(buffer);
+  return {
+    ensure(elements: number): void {
+      if (elements * 4 <= buffer.byteLength) return;
+      const bigger = new ArrayBuffer(Math.max(elements * 4, buffer.byteLength * 2));
+      new Uint8Array(bigger).set(new Uint8Array(buffer));
+      buffer = bigger;
+      f32 = new Float32Array(buffer);
+      i32 = new Int32Array(buffer);
+    },
+    get f32() {
+      return f32;
+    },
+    get i32() {
+      return i32;
+    },
+  };
+}
+
+/** An arena over a WebAssembly.Memory (64 KiB pages), grown with memory.grow. */
+export function wasmArena(memory: WebAssembly.Memory): Arena {
+  let f32 = new Float32Array(memory.buffer);
+  let i32 = new Int32Array(memory.buffer);
+  const refresh = (): void => {
+    if (f32.buffer !== memory.buffer) {
+      f32 = new Float32Array(memory.buffer);
+      i32 = new Int32Array(memory.buffer);
+    }
+  };
+  return {
+    ensure(elements: number): void {
+      const bytes = elements * 4;
+      if (bytes > memory.buffer.byteLength) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+      refresh();
+    },
+    get f32() {
+      refresh();
+      return f32;
+    },
+    get i32() {
+      refresh();
+      return i32;
+    },
+  };
+}
+
+const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+function hostArray(dtype: ArenaDtype, arena: Arena, offset: number, size: number): FeedArray {
+  if (dtype === "f32") return arena.f32.slice(offset, offset + size);
+  if (dtype === "i32") return arena.i32.slice(offset, offset + size);
+  return Uint8Array.from(arena.i32.subarray(offset, offset + size), (v) => (v !== 0 ? 1 : 0));
+}
+
+/**
+ * Runs `fn` on `feeds`. Every feed and label is validated before anything is written, so bad
+ * input throws a FeedError and leaves the arena and state unchanged.
+ * @returns the outputs (copies), state updates applied.
+ */
+export function runFunction(arena: Arena, fn: FunctionImage, feeds: Readonly<Record<string, unknown>>, previous: { last: FunctionImage | undefined }): Record<string, FeedArray> {
+  const known = new Set(fn.inputs.map((slot) => slot.name));
+  for (const name of Object.keys(feeds))
+    if (!known.has(name)) throw new FeedError(name, `unknown input ${name}; ${fn.name} takes ${[...known].join(", ") || "no inputs"}`);
+  const arrays = fn.inputs.map((slot) => toFeedArray(slot.name, { shape: slot.shape, dtype: slot.dtype as FeedDtype }, feeds[slot.name]));
+  for (const label of fn.labels) {
+    const index = fn.inputs.findIndex((slot) => slot.name === label.input);
+    const array = arrays[index];
+    if (array instanceof Int32Array) validateLabels(label.input, array, label.numClasses, label.ignoreIndex);
+  }
+  arena.ensure(fn.elements);
+  const F = arena.f32;
+  const I = arena.i32;
+  if (previous.last !== fn) {
+    for (const c of fn.consts) (c.dtype === "f32" ? F : I).set(c.values, c.offset);
+    previous.last = fn;
+  }
+  fn.inputs.forEach((slot, index) => {
+    const array = arrays[index] as FeedArray;
+    if (slot.dtype === "f32") F.set(array as Float32Array, slot.offset);
+    else I.set(array as Int32Array | Uint8Array, slot.offset);
+  });
+  fn.run(F, I);
+  const result: Record<string, FeedArray> = {};
+  for (const slot of fn.outputs) result[slot.name] = hostArray(slot.dtype, arena, slot.offset, sizeOf(slot.shape));
+  for (const update of fn.updates) I.copyWithin(update.to, update.from, update.from + update.size);
+  return result;
+}
+
+/** Reads a state slot (a copy). */
+export function readSlot(arena: Arena, slot: Slot): FeedArray {
+  return hostArray(slot.dtype, arena, slot.offset, sizeOf(slot.shape));
+}
+
+/** Writes a state slot from a validated array. */
+export function writeSlot(arena: Arena, slot: Slot, data: FeedArray): void {
+  if (slot.dtype === "f32") arena.f32.set(data as Float32Array, slot.offset);
+  else arena.i32.set(data as Int32Array | Uint8Array, slot.offset);
+}
