@@ -77,6 +77,11 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
  * spaces to a multiple of 8 bytes; tensor data is stored contiguously in the given order.
  * Throws `WeightsError` for a data array of the wrong type or length, a bad shape, a
  * duplicate or reserved name, a BOOL element other than 0/1, or a non-string metadata value.
+ *
+ * The data section starts at a multiple of 8 bytes, and the format allows no padding between
+ * tensors, so a tensor is aligned to its element size in the file only if the bytes before it
+ * are. When mixing dtypes, list wider ones first (F64, then F32/I32, then BOOL), as the
+ * reference writer does; readers that copy (like decodeSafetensors) do not care.
  */
 export function encodeSafetensors(
   tensors: ReadonlyArray<SafetensorsTensorInput>,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { FeedError, toFeedArray, validateFeed, validateLabels } from "../src/index.js";
 import type { FeedSpec } from "../src/feeds.js";
@@ -175,5 +176,13 @@ describe("validateLabels", () => {
         else expect(run).toThrow(`label at row ${firstBad} is ${values[firstBad]},`);
       }),
     );
+  });
+});
+
+describe("runtime contract", () => {
+  it("feeds.ts imports nothing: it is inlined into standalone bundles", () => {
+    const source = readFileSync(new URL("../src/feeds.ts", import.meta.url), "utf8");
+    expect(source).not.toMatch(/^\s*(import|export)\b[^;]*\bfrom\s/m);
+    expect(source).not.toMatch(/\b(require|import)\s*\(/);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import {
   SAFETENSORS_MAX_HEADER_BYTES,
@@ -485,5 +486,13 @@ describe("encodeSafetensors: bad tensors", () => {
     expect(encodeError([{ ...ok, name: "a\ud800" }]).message).toBe(
       'cannot encode safetensors: tensor "a\\ud800" contains an unpaired UTF-16 surrogate, which is not valid UTF-8',
     );
+  });
+});
+
+describe("runtime contract", () => {
+  it("safetensors.ts imports nothing: it is inlined into standalone bundles", () => {
+    const source = readFileSync(new URL("../src/safetensors.ts", import.meta.url), "utf8");
+    expect(source).not.toMatch(/^\s*(import|export)\b[^;]*\bfrom\s/m);
+    expect(source).not.toMatch(/\b(require|import)\s*\(/);
   });
 });
