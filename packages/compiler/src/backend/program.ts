@@ -86,6 +86,7 @@ export const createCompiledSession = (spec: ProgramSpec, generator: CodeGenerato
       if (value !== undefined) writeSlot(arena, slot, slot.dtype === "f32" ? Float32Array.from(value.data) : Int32Array.from(value.data));
     }
   }
+  const allInputs = new Set(spec.functions.flatMap((f) => f.graph.nodes.flatMap((node) => (node.op === "input" ? [node.attrs.name] : []))));
   const specialise = (name: string, feeds: HostFeeds): FunctionImage => {
     const fn = spec.functions.find((f) => f.name === name);
     if (fn === undefined) throw new GraftError([error("function", `unknown function ${name}; this program has ${spec.functions.map((f) => f.name).join(", ")}`)]);
@@ -103,8 +104,13 @@ export const createCompiledSession = (spec: ProgramSpec, generator: CodeGenerato
   return {
     backend: generator.name,
     run(name: string, feeds: HostFeeds): Record<string, HostTensor> {
-      const image = specialise(name, feeds);
-      const data = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.data]));
+      // feeds for other functions' inputs (e.g. labels passed to forward) are ignored; unknown names are errors
+      const taken = new Set(spec.functions.find((f) => f.name === name)?.graph.nodes.flatMap((node) => (node.op === "input" ? [node.attrs.name] : [])) ?? []);
+      const unknown = Object.keys(feeds).filter((k) => !taken.has(k) && !allInputs.has(k));
+      if (unknown.length > 0) throw new GraftError(unknown.map((k) => error("feed", `unknown input ${k}; ${name} takes ${[...taken].join(", ") || "no inputs"}`)));
+      const used: HostFeeds = Object.fromEntries(Object.entries(feeds).filter(([k]) => taken.has(k)));
+      const image = specialise(name, used);
+      const data = Object.fromEntries(Object.entries(used).map(([k, v]) => [k, v.data]));
       const outputs = runFunction(arena, image, data, previous);
       return Object.fromEntries(image.outputs.map((slot) => [slot.name, toHost(slot.dtype, slot.shape, outputs[slot.name] as FeedArray)]));
     },

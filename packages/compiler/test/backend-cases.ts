@@ -1,0 +1,132 @@
+/**
+ * @file Shared agreement cases for the compiled back ends: small models covering every op of the
+ * op table, with deterministic feeds. Each back end must match the reference interpreter run at
+ * f32 precision.
+ */
+import * as C from "@graft/core";
+import type { Graph, NDArray } from "@graft/core";
+import type { HostFeeds } from "../src/backend/types.js";
+
+export interface AgreementCase {
+  readonly name: string;
+  readonly model: C.Model;
+  readonly feeds: Readonly<Record<string, NDArray>>;
+}
+
+const seeded = (seed: number) => C.mulberry32(seed);
+export const randomArray = (shape: readonly number[], seed: number, scale = 2): NDArray => {
+  const random = seeded(seed);
+  const size = shape.reduce((a, b) => a * b, 1);
+  return { shape, dtype: "f32", data: Float64Array.from({ length: size }, () => Math.fround((random() - 0.5) * scale)) };
+};
+export const labels = (values: readonly number[]): NDArray => ({ shape: [values.length], dtype: "i32", data: Float64Array.from(values) });
+
+const x = (shape: C.Shape = ["batch", 5]) => C.input("x", shape);
+const y = () => C.input("y", ["batch"], "i32");
+const feedsXY = (rows = 4, cols = 5, seed = 1, ys: readonly number[] = [0, 2, 1, 4]) => ({ x: randomArray([rows, cols], seed), y: labels(ys.slice(0, rows)) });
+
+export const agreementCases = (): AgreementCase[] => {
+  const cases: AgreementCase[] = [];
+  const add = (name: string, outputs: Record<string, C.Tensor>, feeds: Record<string, NDArray>, loss?: C.Tensor) =>
+    cases.push({ name, model: C.model({ name, outputs, ...(loss === undefined ? {} : { loss }) }), feeds });
+  {
+    const a = x();
+    add("unary-batch", { neg: C.neg(a), exp: C.exp(a), log: C.log(C.abs(a)), sqrt: C.sqrt(C.abs(a)), abs: C.abs(a), sign: C.sign(a), relu: C.relu(a), sigmoid: C.sigmoid(a), log_sigmoid: C.logSigmoid(a), tanh: C.tanh(a) }, { x: feedsXY().x });
+  }
+  {
+    const a = x();
+    const b = C.input("b", [5]);
+    add(
+      "binary-broadcast",
+      { add: C.add(a, b), sub: C.sub(b, a), mul: C.mul(a, 3), div: C.div(a, C.add(C.abs(b), 1)), pow: C.pow(C.abs(a), 1.5), max: C.maximum(a, b), min: C.minimum(a, 0.1), eq: C.cast(C.eq(a, a), "f32"), lt: C.cast(C.lt(a, b), "f32"), ge: C.ge(a, b), where: C.where(C.gt(a, 0), a, C.mul(b, 2)) },
+      { x: randomArray([4, 5], 2), b: randomArray([5], 3) },
+    );
+  }
+  {
+    const a = C.input("x", [2, 3, 4]);
+    add(
+      "reductions",
+      { sum0: C.sum(a, 0), sum12: C.sum(a, [1, 2]), meank: C.mean(a, 1, true), max2: C.max(a, 2), min01: C.min(a, [0, 1]), lse: C.logsumexp(a, 2), lse12: C.logsumexp(a, [1, 2], true), argmax: C.argmax(a, 1), all: C.sum(a) },
+      { x: randomArray([2, 3, 4], 4) },
+    );
+  }
+  {
+    const a = C.input("x", [2, 3, 4]);
+    add(
+      "shape",
+      { t: C.permute(a, [2, 0, 1]), r: C.reshape(a, [6, -1]), e: C.expand(C.reshape(C.sum(a, 2), [2, 3, 1]), [2, 3, 4]), flat: C.mul(C.flatten(C.transpose(a, 1, 2)), 2), sq: C.squeeze(C.unsqueeze(a, 0), 0) },
+      { x: randomArray([2, 3, 4], 5) },
+    );
+  }
+  {
+    const a = x();
+    const w = C.param("w", [3, 5], C.uniform(-1, 1));
+    const bias = C.param("bias", [3], C.uniform(-1, 1));
+    const m = C.input("m", [2, 5, 3]);
+    add(
+      "matmul",
+      { linear: C.linear(a, w, bias), relu: C.relu(C.linear(a, w, bias)), at: C.matmul(C.transpose(a), a), tt: C.transpose(C.matmul(a, C.transpose(w))), batched: C.matmul(m, C.transpose(m, 1, 2)), bcast: C.matmul(m, w), vec: C.matmul(a, C.reshape(C.sum(w, 0), [5])) },
+      { x: randomArray([4, 5], 6), m: randomArray([2, 5, 3], 7) },
+    );
+  }
+  {
+    const a = x([4, 5]);
+    const idx = C.input("idx", [4, 2], "i32");
+    const yStatic = C.input("y", [4], "i32");
+    add("indexing", { onehot: C.oneHot(yStatic, 5), gather: C.gather(a, 1, idx), scatter: C.scatterAdd([4, 5], 1, idx, C.gather(a, 1, idx)), pick: C.pick(a, yStatic) }, {
+      x: randomArray([4, 5], 8),
+      y: labels([0, 2, 1, 4]),
+      idx: { shape: [4, 2], dtype: "i32", data: Float64Array.from([0, 1, 4, 4, 2, 0, 3, 3]) },
+    });
+  }
+  {
+    const a = C.input("x", [3, 4, 2]);
+    add("softmax", { s0: C.softmax(a, 0), s1: C.softmax(a, 1), ls2: C.logSoftmax(a, 2), ls1: C.logSoftmax(a, 1) }, { x: randomArray([3, 4, 2], 9, 20) });
+    const inf: NDArray = { shape: [2, 3], dtype: "f32", data: Float64Array.from([-Infinity, 1, 2, 300, 200, 500]) };
+    const b = C.input("x", [2, 3]);
+    add("softmax-extreme", { s: C.softmax(b, 1), ls: C.logSoftmax(b, 1), lse: C.logsumexp(b, 1) }, { x: inf });
+  }
+  for (const reduction of ["mean", "sum", "none"] as const) {
+    const a = x();
+    const t = y();
+    const w = C.input("w", [5]);
+    const p = C.input("p", ["batch", 5]);
+    const outputs = {
+      ce: C.crossEntropy(a, t, { reduction }),
+      ceW: C.crossEntropy(a, t, { reduction, weight: w, ignoreIndex: 2 }),
+      ceS: C.crossEntropy(a, t, { reduction, labelSmoothing: 0.2, weight: w }),
+      ceP: C.crossEntropy(a, C.softmax(p, 1), { reduction, labelSmoothing: 0.1 }),
+      nll: C.nllLoss(C.logSoftmax(a, 1), t, { reduction, weight: w, ignoreIndex: 1 }),
+      bce: C.binaryCrossEntropyWithLogits(a, C.sigmoid(p), { reduction }),
+    };
+    add(`losses-${reduction}`, outputs, { ...feedsXY(), w: randomArray([5], 11, 1).data.length === 5 ? { shape: [5], dtype: "f32", data: Float64Array.from([0.5, 1, 2, 0.25, 1.5]) } : randomArray([5], 11), p: randomArray([4, 5], 12, 4) });
+    const g = reduction === "none" ? C.input("g", ["batch"]) : C.input("g", []);
+    const attrs = (outputs.ceS.call.op === "cross_entropy" ? outputs.ceS.call.attrs : undefined) as C.CrossEntropyAttrs;
+    const nllAttrs = (outputs.nll.call.op === "nll_loss" ? outputs.nll.call.attrs : undefined) as C.NllLossAttrs;
+    add(
+      `loss-backward-${reduction}`,
+      { dce: C.crossEntropyBackward(a, t, g, attrs, w), dnll: C.nllLossBackward(C.logSoftmax(a, 1), t, g, nllAttrs, w) },
+      { ...feedsXY(), w: { shape: [5], dtype: "f32", data: Float64Array.from([0.5, 1, 2, 0.25, 1.5]) }, g: reduction === "none" ? randomArray([4], 13) : { shape: [], dtype: "f32", data: Float64Array.of(0.7) } },
+    );
+  }
+  {
+    const a = C.input("x", [2, 5, 3]);
+    const t = C.input("t", [2, 3], "i32");
+    add("ce-spatial", { ce: C.crossEntropy(a, t), ceDim: C.crossEntropy(C.transpose(a, 1, 2), t, { dim: 2 }) }, { x: randomArray([2, 5, 3], 14), t: { shape: [2, 3], dtype: "i32", data: Float64Array.from([0, 4, 2, -100, 1, 3]) } });
+  }
+  return cases;
+};
+
+export const hostFeeds = (feeds: Readonly<Record<string, NDArray>>): HostFeeds =>
+  Object.fromEntries(
+    Object.entries(feeds).map(([name, array]) => [
+      name,
+      { shape: array.shape, dtype: array.dtype, data: array.dtype === "f32" ? Float32Array.from(array.data) : array.dtype === "i32" ? Int32Array.from(array.data) : Uint8Array.from(array.data) },
+    ]),
+  );
+
+export const graphOf = (model: C.Model): Graph => {
+  const built = C.buildGraph(model);
+  if (built._tag === "Left") throw new Error(C.formatDiagnostics(built.left));
+  return built.right;
+};

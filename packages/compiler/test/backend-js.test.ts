@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import * as fc from "fast-check";
+import * as C from "@graft/core";
+import { jsBackend } from "../src/backend/js-backend.js";
+import { agreementCases, graphOf, hostFeeds, randomArray } from "./backend-cases.js";
+import type { Backend } from "../src/backend/types.js";
+
+/** Relative-or-absolute closeness with NaN/inf equality. */
+export const expectClose = (actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, label: string): void => {
+  expect(actual.length, `${label}: length`).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i] as number;
+    const e = expected[i] as number;
+    if (Number.isNaN(e) || !Number.isFinite(e)) {
+      expect(Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e)), `${label}[${i}]: ${a} vs ${e}`).toBe(true);
+      continue;
+    }
+    expect(Math.abs(a - e), `${label}[${i}]: ${a} vs ${e}`).toBeLessThanOrEqual(tolerance * Math.max(1, Math.abs(e)));
+  }
+};
+
+export const agreementSuite = (backend: () => Promise<Backend>, tolerance: number): void => {
+  for (const testCase of agreementCases()) {
+    it(`${testCase.name} matches the reference interpreter`, async () => {
+      const graph = graphOf(testCase.model);
+      const params = C.initParams(graph, 3);
+      const reference = C.run(graph, testCase.feeds, params, { precision: "f32" });
+      const session = await (await backend()).createSession({ functions: [{ name: "f", graph, updates: [] }] }, { seed: 3 });
+      const outputs = session.run("f", hostFeeds(testCase.feeds));
+      for (const [name, expected] of Object.entries(reference)) {
+        const actual = outputs[name];
+        expect(actual, `output ${name}`).toBeDefined();
+        expect(actual?.shape).toEqual(expected.shape);
+        expectClose(actual?.data ?? [], expected.data, tolerance, `${testCase.name}.${name}`);
+      }
+    });
+  }
+
+  it("random elementwise graphs with broadcasting match the reference", async () => {
+    const ops = ["add", "sub", "mul", "maximum", "exp", "tanh", "sigmoid", "relu", "neg"] as const;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom(...ops), fc.nat(3)), { minLength: 2, maxLength: 8 }), fc.nat(1000), async (steps, seed) => {
+        const leaves = [C.input("a", [3, 4]), C.input("b", [4]), C.input("c", [3, 1])];
+        const values: C.Tensor[] = [...leaves];
+        for (const [op, pick] of steps) {
+          const lhs = values[values.length - 1] as C.Tensor;
+          const rhs = values[pick % values.length] as C.Tensor;
+          values.push(op === "exp" ? C.exp(C.tanh(lhs)) : op === "tanh" ? C.tanh(lhs) : op === "sigmoid" ? C.sigmoid(lhs) : op === "relu" ? C.relu(lhs) : op === "neg" ? C.neg(lhs) : C[op](lhs, rhs));
+        }
+        const graph = graphOf(C.model({ name: "random", outputs: { out: values[values.length - 1] as C.Tensor, sum: C.sum(values[values.length - 1] as C.Tensor, 0) } }));
+        const used = new Set(graph.nodes.flatMap((n) => (n.op === "input" ? [n.attrs.name] : [])));
+        const feeds = Object.fromEntries(Object.entries({ a: randomArray([3, 4], seed), b: randomArray([4], seed + 1), c: randomArray([3, 1], seed + 2) }).filter(([k]) => used.has(k)));
+        const reference = C.run(graph, feeds, {}, { precision: "f32" });
+        const session = await (await backend()).createSession({ functions: [{ name: "f", graph, updates: [] }] });
+        const outputs = session.run("f", hostFeeds(feeds));
+        for (const name of ["out", "sum"]) expectClose(outputs[name]?.data ?? [], reference[name]?.data ?? [], tolerance, name);
+      }),
+      { seed: 7, numRuns: 40 },
+    );
+  });
+
+  it("a bad feed throws before anything changes, and state survives", async () => {
+    const xIn = C.input("x", ["batch", 3]);
+    const w = C.param("w", [3, 2], C.uniform(-1, 1));
+    const yIn = C.input("y", ["batch"], "i32");
+    const graph = graphOf(C.model({ name: "m", outputs: { z: C.matmul(xIn, w) }, loss: C.crossEntropy(C.matmul(xIn, w), yIn) }));
+    const session = await (await backend()).createSession({ functions: [{ name: "f", graph, updates: [{ param: "w", output: "z" }] }] });
+    const before = session.getState();
+    expect(() => session.run("f", { x: { shape: [2, 4], dtype: "f32", data: new Float32Array(8) }, y: { shape: [2], dtype: "i32", data: new Int32Array(2) } })).toThrow(/input x: expected shape \[batch,3\], got \[2,4\]/);
+    expect(() => session.run("f", { x: { shape: [2, 3], dtype: "f32", data: new Float32Array(6) }, y: { shape: [2], dtype: "i32", data: Int32Array.from([0, 5]) } })).toThrow(/input y: label at row 1 is 5, expected 0 ≤ label < 2/);
+    expect(() => session.run("f", { x: { shape: [2, 3], dtype: "f32", data: new Float32Array(6) } })).toThrow(/missing feed for input y/);
+    expect(session.getState()).toEqual(before);
+  });
+};
+
+describe("JS back end", () => {
+  agreementSuite(async () => jsBackend, 2e-6);
+});
