@@ -46,9 +46,11 @@ import type { Pass } from "./index.js";
 /** The name of each rewrite rule, as reported in {@link FuseResult.rewrites}. */
 export type FuseRule = "log-softmax" | "nll-to-cross-entropy" | "one-hot-to-cross-entropy" | "gather-to-cross-entropy";
 
-/** One rewrite that took effect, in terms of the input graph's node ids. */
+/** One rewrite that took effect, in the node ids of the graph its round started from. */
 export interface Rewrite {
   readonly rule: FuseRule;
+  /** 0 for rewrites of the input graph itself; later rounds see the previous round's output. */
+  readonly round: number;
   /** The node that was replaced (its value is now computed by the fused op). */
   readonly root: NodeId;
   /** Every node of the matched pattern, the root included. */
@@ -459,7 +461,7 @@ export const fuseGraph = (graph: Graph): E.Either<Diagnostics, FuseResult> => {
     rewrites.push(
       ...rebuilt.right.applied.flatMap((root): Rewrite[] => {
         const match = live.get(root);
-        return match === undefined ? [] : [{ rule: match.rule, root, covers: match.covers, loc: source.nodes[root]?.loc }];
+        return match === undefined ? [] : [{ rule: match.rule, round, root, covers: match.covers, loc: source.nodes[root]?.loc }];
       }),
     );
     current = rebuilt.right.graph;

@@ -4,6 +4,7 @@
  */
 import type * as E from "fp-ts/lib/Either.js";
 import type { Diagnostics, Graph } from "@graft/core";
+import { fuse } from "./fuse.js";
 import { grad } from "./grad.js";
 
 export type Pass = (graph: Graph) => E.Either<Diagnostics, Graph>;
@@ -16,5 +17,6 @@ export interface NamedPass {
 
 /** The pipeline, in order. Each pass module appends its entry here (one line each). */
 export const pipeline: readonly NamedPass[] = [
+  { name: "fuse", description: "canonicalize the softmax family: log(softmax) → log_softmax; nll(log_softmax), one-hot and gather cross-entropy → cross_entropy", run: fuse },
   { name: "grad", description: "reverse-mode autodiff: adds grad:<param> outputs for every float param (needs a scalar loss)", run: (graph) => grad(graph) },
 ];
