@@ -1,0 +1,108 @@
+/**
+ * @file Adam and AdamW with PyTorch's exact update rule (`torch.optim.Adam` / `AdamW`, 2.x,
+ * single-tensor path):
+ *
+ * ```
+ * t ← t + 1
+ * g ← −g                                   if maximize
+ * p ← p · (1 − lr · weight_decay)          AdamW (decoupled weight decay), first
+ * g ← g + weight_decay · p                 Adam with weight_decay ≠ 0
+ * m ← lerp(m, g, 1 − β1)                   = β1·m + (1 − β1)·g
+ * v ← β2 · v + (1 − β2) · g · g
+ * v̂ ← max(v̂, v)                            amsgrad only
+ * denom ← √v / √(1 − β2ᵗ) + eps            (√v̂ with amsgrad)
+ * p ← p − (lr / (1 − β1ᵗ)) · m / denom
+ * ```
+ * State: `adam.m.<param>`, `adam.v.<param>` (`adam.vmax.<param>` with amsgrad) and the step
+ * counter `adam.step` (prefix `adamw` for AdamW).
+ */
+import { add, error, maximum, mul, neg, pow, scalar, sqrt, sub, div, type Diagnostic, type Diagnostics, type Tensor } from "@graft/core";
+import type { OptimizerRule, ParamUpdate, ParamUpdateContext } from "./step.js";
+
+/** Adam's hyper-parameters, with PyTorch's names (camelCase) and defaults. */
+export interface AdamOptions {
+  /** Learning rate (default 1e-3). */
+  readonly lr?: number;
+  /** β1 (default 0.9). */
+  readonly beta1?: number;
+  /** β2 (default 0.999). */
+  readonly beta2?: number;
+  /** Added to the denominator (default 1e-8). */
+  readonly eps?: number;
+  /** Default 0 for Adam, 1e-2 for AdamW. */
+  readonly weightDecay?: number;
+  readonly amsgrad?: boolean;
+  readonly maximize?: boolean;
+}
+
+/** A configured Adam or AdamW optimizer (plain data; `adamRule` gives its update). */
+export interface AdamOptimizer {
+  readonly kind: "adam" | "adamw";
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly amsgrad: boolean;
+  readonly maximize: boolean;
+}
+
+const configure = (kind: "adam" | "adamw", options: AdamOptions): AdamOptimizer => ({
+  kind,
+  lr: options.lr ?? 1e-3,
+  beta1: options.beta1 ?? 0.9,
+  beta2: options.beta2 ?? 0.999,
+  eps: options.eps ?? 1e-8,
+  weightDecay: options.weightDecay ?? (kind === "adamw" ? 1e-2 : 0),
+  amsgrad: options.amsgrad ?? false,
+  maximize: options.maximize ?? false,
+});
+
+/** `torch.optim.Adam` (L2 weight decay added to the gradient). */
+export const adam = (options: AdamOptions = {}): AdamOptimizer => configure("adam", options);
+
+/** `torch.optim.AdamW` (decoupled weight decay, default 1e-2). */
+export const adamw = (options: AdamOptions = {}): AdamOptimizer => configure("adamw", options);
+
+/** PyTorch's checks: lr, eps, weight_decay ≥ 0 and 0 ≤ β < 1. */
+export const validateAdam = (options: AdamOptimizer): Diagnostics => {
+  const bad = (what: string, value: number, expected: string): Diagnostic => error("optimizer/options", `${options.kind}: invalid ${what} ${value} (expected ${expected})`);
+  const found: Array<Diagnostic | undefined> = [
+    Number.isFinite(options.lr) && options.lr >= 0 ? undefined : bad("learning rate", options.lr, "a finite number ≥ 0"),
+    Number.isFinite(options.eps) && options.eps >= 0 ? undefined : bad("epsilon", options.eps, "a finite number ≥ 0"),
+    options.beta1 >= 0 && options.beta1 < 1 ? undefined : bad("beta1", options.beta1, "0 ≤ beta1 < 1"),
+    options.beta2 >= 0 && options.beta2 < 1 ? undefined : bad("beta2", options.beta2, "0 ≤ beta2 < 1"),
+    Number.isFinite(options.weightDecay) && options.weightDecay >= 0 ? undefined : bad("weight_decay", options.weightDecay, "a finite number ≥ 0"),
+  ];
+  return found.filter((d): d is Diagnostic => d !== undefined);
+};
+
+/** PyTorch's `torch.lerp(start, end, weight)` formula for a scalar weight. */
+const lerp = (start: Tensor, end: Tensor, weight: number): Tensor =>
+  weight < 0.5 ? add(start, mul(sub(end, start), weight)) : sub(end, mul(sub(end, start), 1 - weight));
+
+/** Adam's (or AdamW's) update of one param. */
+export const adamUpdate = (options: AdamOptimizer) => (context: ParamUpdateContext): ParamUpdate => {
+  const dtype = context.param.dtype ?? "f32";
+  const t = add(context.step, scalar(1, dtype));
+  let p = context.param;
+  let g = options.maximize ? neg(context.grad) : context.grad;
+  if (options.weightDecay !== 0) {
+    if (options.kind === "adamw") p = mul(p, 1 - options.lr * options.weightDecay);
+    else g = add(g, mul(p, options.weightDecay));
+  }
+  const m = lerp(context.slot("m"), g, 1 - options.beta1);
+  // exp_avg_sq.mul_(β2).addcmul_(g, g, value=1 − β2): v·β2 + ((1 − β2)·g)·g
+  const v = add(mul(context.slot("v"), options.beta2), mul(mul(g, 1 - options.beta2), g));
+  const biasCorrection1 = sub(scalar(1, dtype), pow(scalar(options.beta1, dtype), t));
+  const biasCorrection2 = sub(scalar(1, dtype), pow(scalar(options.beta2, dtype), t));
+  const stepSize = div(scalar(options.lr, dtype), biasCorrection1);
+  const vmax = options.amsgrad ? maximum(context.slot("vmax"), v) : undefined;
+  const denom = add(div(sqrt(vmax ?? v), sqrt(biasCorrection2)), options.eps);
+  // param.addcdiv_(m, denom, value=−step_size): p + (−step_size·m)/denom
+  const next = sub(p, div(mul(m, stepSize), denom));
+  return { param: next, slots: vmax === undefined ? { m, v } : { m, v, vmax } };
+};
+
+/** The rule `applyOptimizer` runs for Adam / AdamW. */
+export const adamRule = (options: AdamOptimizer): OptimizerRule => ({ prefix: options.kind, validate: () => validateAdam(options), update: adamUpdate(options) });

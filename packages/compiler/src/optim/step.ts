@@ -1,0 +1,165 @@
+/**
+ * @file The machinery shared by every optimizer: turns a graph with `grad:<param>` outputs into
+ * one pure training-step function. Each optimizer only says how one param and its state change;
+ * the state (momentum buffers, moments, the step counter) is explicit `param` leaves initialised
+ * to zeros, and the step's updates copy the new values back into them.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import {
+  add,
+  cast,
+  error,
+  graphFromTensors,
+  formatShape,
+  graphParams,
+  isStaticShape,
+  param,
+  scalar,
+  tensorsOf,
+  withSourceLoc,
+  zeros,
+  type Diagnostic,
+  type Diagnostics,
+  type Dtype,
+  type Graph,
+  type Tensor,
+} from "@graft/core";
+import type { ProgramFunction, StateUpdate } from "../backend/types.js";
+import { GRAD_PREFIX, gradientNames } from "../passes/grad.js";
+
+/** What an optimizer sees for one param. */
+export interface ParamUpdateContext {
+  readonly name: string;
+  readonly param: Tensor;
+  readonly grad: Tensor;
+  /**
+   * A persistent state buffer of the param's shape and dtype, zeros before the first step,
+   * stored as the param `<prefix>.<slot>.<name>`.
+   */
+  readonly slot: (slot: string) => Tensor;
+  /** The number of steps taken before this one (0 on the first step), as a scalar of the param's dtype. */
+  readonly step: Tensor;
+}
+
+/** The new value of a param and of each slot it read. */
+export interface ParamUpdate {
+  readonly param: Tensor;
+  readonly slots: Readonly<Record<string, Tensor>>;
+}
+
+/** An optimizer's update rule, applied param by param. */
+export interface OptimizerRule {
+  /** Prefix of its state params, e.g. `adam` → `adam.m.fc1.weight`, `adam.step`. */
+  readonly prefix: string;
+  /** Checks the hyper-parameters; an empty list when they are valid. */
+  readonly validate: () => Diagnostics;
+  readonly update: (context: ParamUpdateContext) => ParamUpdate;
+}
+
+/** True when one of `roots` depends on the param leaf `name`. */
+const readsParam = (roots: readonly Tensor[], name: string): boolean => {
+  const seen = new Set<Tensor>();
+  const stack = [...roots];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    if (seen.has(top)) continue;
+    seen.add(top);
+    if (top.call.op === "param" && top.call.attrs.name === name) return true;
+    stack.push(...top.inputs);
+  }
+  return false;
+};
+
+/** The output name of the new value of a persistent param. */
+export const updateOutputName = (name: string): string => `update:${name}`;
+
+/** The prefix of update outputs. */
+export const UPDATE_PREFIX = "update:";
+
+export interface TrainStepOptions {
+  /** The function's name (default `trainStep`). */
+  readonly name?: string;
+}
+
+/**
+ * Builds a training step from a graph with a loss and `grad:<param>` outputs (see `grad`): the
+ * outputs are the graph's outputs without the gradients, plus `update:<name>` for every updated
+ * param and state param; the function's updates copy each into its param.
+ */
+export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: TrainStepOptions = {}): E.Either<Diagnostics, ProgramFunction> => {
+  const invalid = rule.validate();
+  if (invalid.length > 0) return E.left(invalid);
+  if (graph.loss === undefined) return E.left([error("optimizer", `optimizer: graph ${graph.name} has no loss; a training step needs one`)]);
+  const names = gradientNames(graph);
+  if (names.length === 0) return E.left([error("optimizer", `optimizer: graph ${graph.name} has no ${GRAD_PREFIX}<param> outputs; differentiate it first (grad)`)]);
+  const params = graphParams(graph);
+  const clash = params.find((node) => node.attrs.name === `${rule.prefix}.step` || node.attrs.name.startsWith(`${rule.prefix}.`));
+  if (clash !== undefined)
+    return E.left([error("optimizer", `optimizer: the model's param '${clash.attrs.name}' uses the prefix '${rule.prefix}.' reserved for ${rule.prefix}'s state; rename it`, clash.loc)]);
+
+  const tensors = tensorsOf(graph);
+  const outputTensor = (name: string): Tensor | undefined => {
+    const output = graph.outputs.find((o) => o.name === name);
+    return output === undefined ? undefined : tensors[output.id];
+  };
+  const diagnostics: Diagnostic[] = [];
+  const updated: Array<{ readonly name: string; readonly tensor: Tensor }> = [];
+  const stepDtype: Dtype = params.every((node) => node.type.dtype === "f64") ? "f64" : "f32";
+  const stepName = `${rule.prefix}.step`;
+  const stepParam = param(stepName, [], zeros, stepDtype);
+
+  for (const name of names) {
+    const node = params.find((p) => p.attrs.name === name);
+    const paramTensor = node === undefined ? undefined : tensors[node.id];
+    const gradTensor = outputTensor(`${GRAD_PREFIX}${name}`);
+    if (node === undefined || paramTensor === undefined || gradTensor === undefined) {
+      diagnostics.push(error("optimizer", `optimizer: output ${GRAD_PREFIX}${name} does not belong to a param of graph ${graph.name}`));
+      continue;
+    }
+    const shape = node.type.shape;
+    if (!isStaticShape(shape)) {
+      diagnostics.push(error("optimizer", `optimizer: param ${name} has symbolic shape ${formatShape(shape)}`, node.loc));
+      continue;
+    }
+    const dtype = node.type.dtype;
+    const slots: Record<string, Tensor> = {};
+    const result = withSourceLoc(node.loc, () => {
+      const step = stepDtype === dtype ? stepParam : cast(stepParam, dtype);
+      const context: ParamUpdateContext = {
+        name,
+        param: paramTensor,
+        grad: gradTensor,
+        step,
+        slot: (slot) => {
+          const existing = slots[slot];
+          if (existing !== undefined) return existing;
+          const created = param(`${rule.prefix}.${slot}.${name}`, shape, zeros, dtype);
+          slots[slot] = created;
+          return created;
+        },
+      };
+      return rule.update(context);
+    });
+    updated.push({ name, tensor: result.param });
+    for (const [slot, tensor] of Object.entries(result.slots)) {
+      if (slots[slot] === undefined) {
+        diagnostics.push(error("optimizer", `optimizer ${rule.prefix}: updates slot '${slot}' of ${name} without reading it`));
+        continue;
+      }
+      updated.push({ name: `${rule.prefix}.${slot}.${name}`, tensor });
+    }
+  }
+  if (readsParam(updated.map((u) => u.tensor), stepName)) updated.push({ name: stepName, tensor: withSourceLoc(undefined, () => add(stepParam, scalar(1, stepDtype))) });
+  if (diagnostics.length > 0) return E.left(diagnostics);
+
+  const kept = graph.outputs
+    .filter((o) => !o.name.startsWith(GRAD_PREFIX))
+    .flatMap((o) => {
+      const tensor = tensors[o.id];
+      return tensor === undefined ? [] : [{ name: o.name, tensor }];
+    });
+  const outputs = [...kept, ...updated.map((u) => ({ name: updateOutputName(u.name), tensor: u.tensor }))];
+  const updates: StateUpdate[] = updated.map((u) => ({ param: u.name, output: updateOutputName(u.name) }));
+  return E.map((stepGraph: Graph): ProgramFunction => ({ name: options.name ?? "trainStep", graph: stepGraph, updates }))(
+    graphFromTensors(graph.name, outputs, tensors[graph.loss]),
+  );
+};
