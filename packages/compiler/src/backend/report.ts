@@ -1,0 +1,82 @@
+/**
+ * @file Human-readable views of a compiled function: its kernels (which nodes each covers) for
+ * `graft print --kernels`, and its memory plan for `graft print --memory`.
+ */
+import type { BufferInfo, Expr, Kernel } from "./kernels.js";
+import type { FunctionPlan } from "./program.js";
+
+const exprOps = (expr: Expr): string[] => {
+  switch (expr.kind) {
+    case "read":
+    case "const":
+    case "iota":
+      return [];
+    case "unary":
+      return [...exprOps(expr.arg), expr.op];
+    case "cast":
+      return [...exprOps(expr.arg), `cast:${expr.to}`];
+    case "binary":
+      return [...exprOps(expr.lhs), ...exprOps(expr.rhs), expr.op];
+    case "select":
+      return [...exprOps(expr.cond), ...exprOps(expr.then), ...exprOps(expr.else), "where"];
+  }
+};
+
+const describeKernel = (kernel: Kernel, buffer: (id: number) => string): string => {
+  switch (kernel.kind) {
+    case "map":
+      return `map[${kernel.shape.join("×")}] ${exprOps(kernel.expr).join("·") || "copy"} → ${buffer(kernel.out)}`;
+    case "reduce":
+      return `reduce_${kernel.op}[${kernel.shape.join("×")} over ${kernel.reducedAxes.join(",")}]${kernel.scale === 1 ? "" : " (mean)"} ${exprOps(kernel.expr).join("·")} → ${buffer(kernel.out)}`;
+    case "matmul": {
+      const transA = kernel.a.colStride !== 1 ? "ᵀ" : "";
+      const transB = kernel.b.colStride !== 1 ? "ᵀ" : "";
+      const epilogue = [kernel.bias === undefined ? "" : "+bias", kernel.relu ? "relu" : ""].filter((s) => s !== "").join(",");
+      return `matmul ${kernel.batch > 1 ? `${kernel.batch}×` : ""}[${kernel.m}×${kernel.k}]${transA} @ [${kernel.k}×${kernel.n}]${transB}${epilogue === "" ? "" : ` epilogue(${epilogue})`} → ${buffer(kernel.out)}`;
+    }
+    case "softmax":
+      return `${kernel.log ? "log_softmax" : "softmax"} rows ${kernel.rows.outer}×${kernel.rows.size}×${kernel.rows.inner} → ${buffer(kernel.out)}`;
+    case "logsumexp":
+    case "argmax":
+      return `${kernel.kind} rows ${kernel.rows.outer}×${kernel.rows.size}×${kernel.rows.inner} → ${buffer(kernel.out)}`;
+    case "cross_entropy":
+      return `cross_entropy rows ${kernel.rows.outer * kernel.rows.inner}×${kernel.rows.size} (LSE − x[y], one pass)${kernel.lse === undefined ? "" : ` saves lse → ${buffer(kernel.lse)}`} → ${buffer(kernel.out)}`;
+    case "cross_entropy_backward":
+      return `cross_entropy_backward rows ${kernel.rows.outer * kernel.rows.inner}×${kernel.rows.size} (softmax − target)${kernel.lse === undefined ? "" : ` reuses lse ${buffer(kernel.lse)}`} → ${buffer(kernel.out)}`;
+    case "nll_loss":
+    case "nll_loss_backward":
+      return `${kernel.kind} rows ${kernel.rows.outer * kernel.rows.inner}×${kernel.rows.size} → ${buffer(kernel.out)}`;
+    case "bce_logits":
+      return `binary_cross_entropy_with_logits ${kernel.size} → ${buffer(kernel.out)}`;
+    case "gather":
+      return `${kernel.scatter ? "scatter_add" : "gather"}[dim=${kernel.dim}] → ${buffer(kernel.out)}`;
+    case "copy":
+      return `copy ${kernel.size} → ${buffer(kernel.to)}`;
+  }
+};
+
+const bufferName = (buffers: readonly BufferInfo[]) => (id: number): string => {
+  const info = buffers[id];
+  return info?.name !== undefined ? `${info.kind}:${info.name}` : `b${id}`;
+};
+
+/** One line per kernel: what it computes and which graph nodes it covers. */
+export const formatKernels = (plan: FunctionPlan): string =>
+  [
+    `function ${plan.name}${plan.key === "" ? "" : ` [${plan.key}]`}: ${plan.lowered.kernels.length} kernels`,
+    ...plan.lowered.kernels.map((kernel, index) => `  k${index}: ${describeKernel(kernel, bufferName(plan.lowered.buffers))}  covers ${kernel.nodes.map((n) => `%${n}`).join(" ")}`),
+  ].join("\n");
+
+const kib = (elements: number): string => `${((elements * 4) / 1024).toFixed(1)} KiB`;
+
+/** The arena: state, scratch with reuse, and the saving from liveness-based sharing. */
+export const formatMemory = (plan: FunctionPlan, stateElements: number): string => {
+  const scratch = plan.memory.elements - stateElements;
+  const lines = [
+    `function ${plan.name}${plan.key === "" ? "" : ` [${plan.key}]`}: arena ${kib(plan.memory.elements)} = state ${kib(stateElements)} + scratch ${kib(scratch)} (${kib(plan.memory.unsharedElements)} without reuse)`,
+  ];
+  const name = bufferName(plan.lowered.buffers);
+  for (const buffer of plan.lowered.buffers)
+    lines.push(`  ${name(buffer.id).padEnd(28)} ${buffer.dtype}[${buffer.size}]  @${(plan.memory.offsets[buffer.id] ?? 0) * 4}`);
+  return lines.join("\n");
+};
