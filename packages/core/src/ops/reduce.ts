@@ -30,8 +30,9 @@ const reduceRow = <K extends ReduceName>(
   gradient,
 });
 
-const nanMax = (acc: number, v: number): number => (Number.isNaN(acc) || v > acc || Number.isNaN(v) ? v : acc);
-const nanMin = (acc: number, v: number): number => (Number.isNaN(acc) || v < acc || Number.isNaN(v) ? v : acc);
+// once a NaN is seen it stays (PyTorch's max/min propagate NaN)
+const nanMax = (acc: number, v: number): number => (Number.isNaN(acc) ? acc : v > acc || Number.isNaN(v) ? v : acc);
+const nanMin = (acc: number, v: number): number => (Number.isNaN(acc) ? acc : v < acc || Number.isNaN(v) ? v : acc);
 
 /** Max-shifted log Σ exp over dims; an infinite max is replaced by 0 as in PyTorch. */
 export const logsumexpValues = (x: NDArray, dims: readonly number[]): Float64Array => {
