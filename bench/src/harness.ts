@@ -12,8 +12,9 @@
  *    check therefore sees exactly that many steps from the shared initial state. The check
  *    is compared with the reference; a system that disagrees is still timed but flagged
  *    DISAGREES, and its time is not used for ratios.
- * 3. Warm-up runs, then timed runs: each `run()` must have finished its work (results
- *    computed and readable) when it returns or its promise resolves.
+ * 3. Warm-up runs, then timed runs, interleaved between the systems of a case in blocks
+ *    (see `measureCase`): each `run()` must have finished its work (results computed and
+ *    readable) when it returns or its promise resolves.
  * 4. `dispose()`.
  */
 import type { Agreement, CheckValues, ExpectedValues } from "./checks.js";
@@ -80,15 +81,17 @@ export interface RepPolicy {
   readonly warmupMs: number;
   readonly minReps: number;
   readonly maxReps: number;
-  /** Stop timing after this long (once `minReps` runs are done). */
+  /** Stop timing after this much measured time (once `minReps` runs are done). */
   readonly budgetMs: number;
+  /** Timed runs are interleaved between systems in blocks of about this long. */
+  readonly blockMs: number;
 }
 
-/** Default policy: ~3 s of timed runs per (case, system), at least 5 and at most 300. */
-export const FULL_POLICY: RepPolicy = { warmupMin: 2, warmupMax: 20, warmupMs: 400, minReps: 5, maxReps: 300, budgetMs: 3000 };
+/** Default policy: ~4 s of timed runs per (case, system), at least 5 and at most 5000, in 250 ms blocks. */
+export const FULL_POLICY: RepPolicy = { warmupMin: 2, warmupMax: 20, warmupMs: 500, minReps: 5, maxReps: 5000, budgetMs: 4000, blockMs: 250 };
 
-/** `--quick`: ~0.5 s of timed runs per (case, system), at least 3. */
-export const QUICK_POLICY: RepPolicy = { warmupMin: 1, warmupMax: 5, warmupMs: 100, minReps: 3, maxReps: 30, budgetMs: 500 };
+/** `--quick`: ~0.5 s of timed runs per (case, system), at least 3, in 100 ms blocks. */
+export const QUICK_POLICY: RepPolicy = { warmupMin: 1, warmupMax: 5, warmupMs: 100, minReps: 3, maxReps: 1000, budgetMs: 500, blockMs: 100 };
 
 /** Outcome of one (case, system). */
 export type MeasurementStatus = "ok" | "unsupported" | "unavailable" | "error";
@@ -156,7 +159,7 @@ export function notMeasured(c: BenchCase, system: string, status: MeasurementSta
   };
 }
 
-/** Inputs of `measure`. */
+/** Inputs of `measureCase`. */
 export interface MeasureOptions {
   readonly policy: RepPolicy;
   readonly expected: ExpectedValues;
@@ -166,8 +169,32 @@ export interface MeasureOptions {
   readonly log: (line: string) => void;
 }
 
-/** Prepares, checks, warms up and times one system on one case. */
-export async function measure(sys: System, c: BenchCase, data: WorkloadData, opts: MeasureOptions): Promise<Measurement> {
+/** A system that is prepared, checked and warmed up, and now being timed. */
+interface Timing {
+  readonly sys: System;
+  readonly p: PreparedRun;
+  readonly firstMs: number;
+  readonly agreement: Agreement;
+  readonly warmupRuns: number;
+  readonly minReps: number;
+  readonly samples: number[];
+  timedMs: number;
+  heapGrowth: number;
+  readonly liveBefore: number | undefined;
+  error?: string;
+  done: boolean;
+}
+
+async function dispose(p: PreparedRun, name: string, log: (line: string) => void): Promise<void> {
+  try {
+    await p.dispose?.();
+  } catch (e) {
+    log(`  ${name}: dispose failed: ${errorText(e)}`);
+  }
+}
+
+/** Prepare, first run(s), check, warm-up: a `Timing`, or the measurement that ends here. */
+async function prepareAndCheck(sys: System, c: BenchCase, data: WorkloadData, opts: MeasureOptions): Promise<Timing | Measurement> {
   const { policy, log } = opts;
   let prepared: PreparedRun | "unsupported";
   try {
@@ -183,59 +210,112 @@ export async function measure(sys: System, c: BenchCase, data: WorkloadData, opt
     for (let i = 1; i < CHECK_RUNS[c.workload]; i++) await runOnce(p);
     const agreement = compareChecks(opts.expected, await p.check());
     if (!agreement.agrees) log(`  ${sys.name}: DISAGREES with the reference:\n    ${agreement.problems.join("\n    ")}`);
-
-    // Warm-up.
     let warmupRuns = 0;
     const warmStart = performance.now();
-    const warmSamples: number[] = [firstMs];
+    const warmSamples: number[] = [];
     while (warmupRuns < policy.warmupMax && (warmupRuns < policy.warmupMin || performance.now() - warmStart < policy.warmupMs)) {
       warmSamples.push(await runOnce(p));
       warmupRuns++;
     }
-    // Slow systems: fewer minimum reps when minReps runs would take far over budget.
-    const est = median(warmSamples.slice(1).length > 0 ? warmSamples.slice(1) : warmSamples);
+    // Slow systems: fewer minimum runs when minReps runs would take far over budget.
+    const est = warmSamples.length > 0 ? median(warmSamples) : firstMs;
     const minReps = est * policy.minReps > 3 * policy.budgetMs ? Math.min(3, policy.minReps) : policy.minReps;
-
-    const liveBefore = p.liveCount?.();
-    const heapBefore = wasmHeapBytes();
-    const samples: number[] = [];
-    const start = performance.now();
-    while (samples.length < policy.maxReps && (samples.length < minReps || performance.now() - start < policy.budgetMs)) {
-      samples.push(await runOnce(p));
-    }
-    const liveAfter = p.liveCount?.();
-    const heapAfter = wasmHeapBytes();
-    const leaks: string[] = [];
-    if (liveBefore !== undefined && liveAfter !== undefined && liveAfter > liveBefore) {
-      leaks.push(`live count ${liveBefore} -> ${liveAfter} over ${samples.length} runs`);
-    }
-    if (heapAfter > heapBefore) leaks.push(`WASM heaps grew ${((heapAfter - heapBefore) / 2 ** 20).toFixed(1)} MiB over ${samples.length} runs`);
-    if (leaks.length > 0) log(`  ${sys.name}: possible leak: ${leaks.join("; ")}`);
-
-    const med = median(samples);
     return {
-      workload: c.workload,
-      caseName: c.caseName,
-      system: sys.name,
-      status: "ok",
-      samples,
-      medianMs: med,
-      minMs: Math.min(...samples),
-      maxMs: Math.max(...samples),
+      sys,
+      p,
       firstMs,
-      warmupRuns: warmupRuns + 1,
       agreement,
-      ...(opts.flops !== undefined ? { gflops: opts.flops / (med * 1e6) } : {}),
-      ...(leaks.length > 0 ? { leak: leaks.join("; ") } : {}),
+      warmupRuns,
+      minReps,
+      samples: [],
+      timedMs: 0,
+      heapGrowth: 0,
+      liveBefore: p.liveCount?.(),
+      done: false,
     };
   } catch (e) {
     log(`  ${sys.name}: run failed: ${errorText(e)}`);
+    await dispose(p, sys.name, log);
     return notMeasured(c, sys.name, "error", `run: ${errorText(e)}`);
-  } finally {
-    try {
-      await p.dispose?.();
-    } catch (e) {
-      log(`  ${sys.name}: dispose failed: ${errorText(e)}`);
-    }
   }
+}
+
+function finished(t: Timing, policy: RepPolicy): boolean {
+  return t.samples.length >= policy.maxReps || (t.samples.length >= t.minReps && t.timedMs >= policy.budgetMs);
+}
+
+function result(t: Timing, c: BenchCase, opts: MeasureOptions): Measurement {
+  if (t.error !== undefined) return notMeasured(c, t.sys.name, "error", `run: ${t.error}`);
+  const leaks: string[] = [];
+  const liveAfter = t.p.liveCount?.();
+  if (t.liveBefore !== undefined && liveAfter !== undefined && liveAfter > t.liveBefore) {
+    leaks.push(`live count ${t.liveBefore} -> ${liveAfter} over ${t.samples.length} runs`);
+  }
+  if (t.heapGrowth > 0) leaks.push(`WASM heaps grew ${(t.heapGrowth / 2 ** 20).toFixed(1)} MiB over ${t.samples.length} runs`);
+  if (leaks.length > 0) opts.log(`  ${t.sys.name}: possible leak: ${leaks.join("; ")}`);
+  const med = median(t.samples);
+  return {
+    workload: c.workload,
+    caseName: c.caseName,
+    system: t.sys.name,
+    status: "ok",
+    samples: t.samples,
+    medianMs: med,
+    minMs: Math.min(...t.samples),
+    maxMs: Math.max(...t.samples),
+    firstMs: t.firstMs,
+    warmupRuns: t.warmupRuns,
+    agreement: t.agreement,
+    ...(opts.flops !== undefined ? { gflops: opts.flops / (med * 1e6) } : {}),
+    ...(leaks.length > 0 ? { leak: leaks.join("; ") } : {}),
+  };
+}
+
+/**
+ * Measures every system on one case. Each system is prepared, checked and warmed up in
+ * turn; then the timed runs are interleaved in blocks of about `policy.blockMs` per system,
+ * round after round, so that load from other processes on the machine hits all systems
+ * alike (ratios stay fair) while each block still runs with warm caches.
+ */
+export async function measureCase(systems: readonly System[], c: BenchCase, data: WorkloadData, opts: MeasureOptions): Promise<Measurement[]> {
+  const { policy, log } = opts;
+  const outcome = new Map<System, Timing | Measurement>();
+  for (const sys of systems) outcome.set(sys, await prepareAndCheck(sys, c, data, opts));
+  const timing = [...outcome.values()].filter((o): o is Timing => "p" in o);
+  try {
+    while (timing.some((t) => !t.done)) {
+      for (const t of timing) {
+        if (t.done) continue;
+        const heap0 = wasmHeapBytes();
+        const blockStart = performance.now();
+        try {
+          do {
+            const ms = await runOnce(t.p);
+            t.samples.push(ms);
+            t.timedMs += ms;
+          } while (performance.now() - blockStart < policy.blockMs && !finished(t, policy));
+        } catch (e) {
+          t.error = errorText(e);
+          log(`  ${t.sys.name}: run failed: ${t.error}`);
+          t.done = true;
+        }
+        t.heapGrowth += Math.max(0, wasmHeapBytes() - heap0);
+        if (finished(t, policy)) t.done = true;
+      }
+    }
+    return systems.map((sys) => {
+      const o = outcome.get(sys);
+      if (o === undefined) return notMeasured(c, sys.name, "error", "not measured");
+      return "p" in o ? result(o, c, opts) : o;
+    });
+  } finally {
+    for (const t of timing) await dispose(t.p, t.sys.name, log);
+  }
+}
+
+/** Prepares, checks, warms up and times one system on one case. */
+export async function measure(sys: System, c: BenchCase, data: WorkloadData, opts: MeasureOptions): Promise<Measurement> {
+  const [m] = await measureCase([sys], c, data, opts);
+  if (m === undefined) throw new Error("measureCase returned nothing");
+  return m;
 }

@@ -16,7 +16,7 @@ import { appendFileSync, writeFileSync } from "node:fs";
 import type { ExpectedValues } from "./checks.js";
 import { expectedFor } from "./checks.js";
 import type { Measurement, RepPolicy, System, SystemInfo, WorkloadName } from "./harness.js";
-import { FULL_POLICY, QUICK_POLICY, WORKLOADS, measure, notMeasured } from "./harness.js";
+import { FULL_POLICY, QUICK_POLICY, WORKLOADS, measureCase, notMeasured } from "./harness.js";
 import { humanTable, jsonLine, machineInfo, systemLine } from "./report.js";
 import { SYSTEMS } from "./systems/index.js";
 import { installWasmMemoryTracker } from "./wasm-memory.js";
@@ -132,13 +132,15 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const expected: ExpectedValues = expectedFor(c, data);
     log(`  reference (float64): ${Object.keys(expected).length} check values in ${(performance.now() - t0).toFixed(0)} ms`);
+    const available = chosen.filter((s) => infos.has(s));
+    const measured = await measureCase(available, c, data, {
+      policy,
+      expected,
+      log,
+      ...(spec.flops !== undefined ? { flops: spec.flops } : {}),
+    });
     for (const sys of chosen) {
-      let m: Measurement;
-      if (!infos.has(sys)) {
-        m = notMeasured(c, sys.name, "unavailable", setupErrors.get(sys));
-      } else {
-        m = await measure(sys, c, data, { policy, expected, log, ...(spec.flops !== undefined ? { flops: spec.flops } : {}) });
-      }
+      const m = measured.find((r) => r.system === sys.name) ?? notMeasured(c, sys.name, "unavailable", setupErrors.get(sys));
       results.push(m);
       if (m.status === "ok") {
         log(

@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import { checksum, expectedFor } from "../src/checks.js";
 import { makeGemmData } from "../src/data.js";
 import type { BenchCase, PreparedRun, RepPolicy, System } from "../src/harness.js";
-import { measure, median } from "../src/harness.js";
+import { measure, measureCase, median } from "../src/harness.js";
 import { humanTable, jsonLine } from "../src/report.js";
 import { matmul, toF64 } from "../src/reference.js";
 
-const policy: RepPolicy = { warmupMin: 1, warmupMax: 2, warmupMs: 1, minReps: 3, maxReps: 5, budgetMs: 1 };
+const policy: RepPolicy = { warmupMin: 1, warmupMax: 2, warmupMs: 1, minReps: 3, maxReps: 5, budgetMs: 1, blockMs: 1 };
 const c: BenchCase = { workload: "sgemm", caseName: "8x8x8" };
 const data = makeGemmData(8, 8, 8);
 const expected = expectedFor(c, data);
@@ -72,5 +72,37 @@ describe("harness", () => {
     expect(table).toMatch(/graft-z .*unsupported/);
     const badRow = table.split("\n").find((l) => l.includes("graft-x")) ?? "";
     expect(badRow).not.toMatch(/\dx \|$/);
+  });
+
+  it("interleaves several systems in blocks and reports each, in order, failures included", async () => {
+    const order: string[] = [];
+    const tracing = (name: string, failAt?: number): System => ({
+      name,
+      peer: false,
+      async prepare() {
+        let n = 0;
+        return {
+          run() {
+            n++;
+            if (failAt !== undefined && n >= failAt) throw new Error(`boom ${n}`);
+            order.push(name);
+          },
+          async check() {
+            return checksum("c", goodC);
+          },
+        };
+      },
+    });
+    const p: RepPolicy = { ...policy, minReps: 6, maxReps: 6, blockMs: 0 };
+    const ms = await measureCase([tracing("a"), tracing("b"), tracing("c", 5)], c, data, { policy: p, expected, log: noLog });
+    expect(ms.map((m) => [m.system, m.status])).toEqual([
+      ["a", "ok"],
+      ["b", "ok"],
+      ["c", "error"],
+    ]);
+    expect(ms[0]?.samples).toHaveLength(6);
+    // blockMs 0: one run per system per round once timing starts.
+    const timed = order.slice(order.lastIndexOf("c") + 1);
+    expect(timed.slice(0, 4)).toEqual(["a", "b", "a", "b"]);
   });
 });
