@@ -17,14 +17,37 @@ const at = (ctx: Context, buffer: number): number => ctx.offsets[buffer] ?? 0;
 const indexExpression = (base: number, strides: readonly number[], loopVars: readonly string[]): string =>
   [String(base), ...strides.flatMap((stride, axis) => (stride === 0 ? [] : [stride === 1 ? (loopVars[axis] as string) : `${loopVars[axis]}*${stride}`]))].join("+");
 
-/** Emits statements computing `expr` into temporaries; returns the name of the result. */
-const emitExpr = (ctx: Context, expr: Expr, loopVars: readonly string[], lines: string[], counter: { next: number }): string => {
+/** True when an expression does not depend on the loop indices (hoisted out of the loops). */
+export const isLoopInvariant = (expr: Expr): boolean => {
+  switch (expr.kind) {
+    case "read":
+      return expr.access.strides.every((stride) => stride === 0);
+    case "const":
+      return true;
+    case "iota":
+      return false;
+    case "unary":
+    case "cast":
+      return isLoopInvariant(expr.arg);
+    case "binary":
+      return isLoopInvariant(expr.lhs) && isLoopInvariant(expr.rhs);
+    case "select":
+      return isLoopInvariant(expr.cond) && isLoopInvariant(expr.then) && isLoopInvariant(expr.else);
+  }
+};
+
+/**
+ * Emits statements computing `expr` into temporaries; returns the name of the result.
+ * Loop-invariant subexpressions (e.g. Adam's bias corrections) go to `preamble`, before the loops.
+ */
+const emitExpr = (ctx: Context, expr: Expr, loopVars: readonly string[], lines: string[], counter: { next: number }, preamble?: string[]): string => {
+  if (preamble !== undefined && expr.kind !== "const" && isLoopInvariant(expr)) return emitExpr(ctx, expr, loopVars, preamble, counter);
   const temp = (code: string): string => {
     const name = `t${counter.next++}`;
     lines.push(`const ${name}=${code};`);
     return name;
   };
-  const sub = (e: Expr): string => emitExpr(ctx, e, loopVars, lines, counter);
+  const sub = (e: Expr): string => emitExpr(ctx, e, loopVars, lines, counter, preamble);
   switch (expr.kind) {
     case "read":
       return temp(`${arrayOf(ctx, expr.access.buffer)}[${indexExpression(at(ctx, expr.access.buffer) + expr.access.offset, expr.access.strides, loopVars)}]`);
@@ -196,8 +219,9 @@ export const jsKernelSource = (kernel: Kernel, offsets: readonly number[], buffe
       const { shape, expr } = collapseAxes(kernel.shape, kernel.expr);
       const loopVars = shape.map((_, axis) => `i${axis}`);
       const lines: string[] = [];
-      const result = emitExpr(ctx, expr, loopVars, lines, { next: 0 });
-      body.push(`let o=${o(kernel.out)};`, ...loops(shape, [...lines, `${arrayOf(ctx, kernel.out)}[o++]=${result};`]));
+      const preamble: string[] = [];
+      const result = emitExpr(ctx, expr, loopVars, lines, { next: 0 }, preamble);
+      body.push(...preamble, `let o=${o(kernel.out)};`, ...loops(shape, [...lines, `${arrayOf(ctx, kernel.out)}[o++]=${result};`]));
       break;
     }
     case "reduce": {
@@ -209,7 +233,9 @@ export const jsKernelSource = (kernel: Kernel, offsets: readonly number[], buffe
       const combine = (acc: string, v: string): string =>
         kernel.op === "sum" ? `${acc}+=${v};` : `if(${v}${kernel.op === "max" ? ">" : "<"}${acc}||${v}!==${v})${acc}=${v};`;
       const lines: string[] = [];
-      const value = emitExpr(ctx, kernel.expr, loopVars, lines, { next: 0 });
+      const preamble: string[] = [];
+      const value = emitExpr(ctx, kernel.expr, loopVars, lines, { next: 0 }, preamble);
+      body.push(...preamble);
       const scale = kernel.scale === 1 ? "" : `*${kernel.scale}`;
       if (trailing) {
         // accumulate each output in a register

@@ -138,9 +138,24 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
 
   // ----- operand access ---------------------------------------------------------------------------
 
+  // transpose(matmul) over the last two dims is computed as one swapped matmul: never inline it
+  const swappedTransposes = new Set(
+    graph.nodes
+      .filter((node) => {
+        if (node.op !== "transpose") return false;
+        const r = node.attrs.perm.length;
+        const input = node.inputs[0] as NodeId;
+        const swaps = r >= 2 && node.attrs.perm.every((axis, d) => (d < r - 2 ? axis === d : d === r - 2 ? axis === r - 1 : axis === r - 2));
+        return swaps && nodeOf(input).op === "matmul" && uses[input] === 1 && !outputIds.has(input) && !absorbed.has(input);
+      })
+      .map((node) => node.id),
+  );
+
+  const swappedMatmuls = new Set([...swappedTransposes].map((id) => nodeOf(id).inputs[0] as NodeId));
+
   /** Whether a node stays an expression (not materialised) when its consumer is elementwise. */
   const inlinable = (node: Node): boolean => {
-    if (views.has(node.id)) return false;
+    if (views.has(node.id) || swappedTransposes.has(node.id)) return false;
     if (node.op === "constant") return node.attrs.value.length === 1;
     if (node.op === "dim_size") return true;
     if (VIEW_OPS.has(node.op)) return true;
@@ -568,7 +583,7 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
   // materialise leaves first (stable buffer ids for I/O), then every node that needs memory
   for (const node of graph.nodes) if (node.op === "input" || node.op === "param") materialize(node.id);
   for (const node of graph.nodes) {
-    if (absorbed.has(node.id) || views.has(node.id)) continue;
+    if (absorbed.has(node.id) || views.has(node.id) || swappedMatmuls.has(node.id)) continue;
     const needsMemory = outputIds.has(node.id) || epilogues.has(node.id) || !(inlinable(node) || (consumers[node.id] ?? []).length === 0);
     if (needsMemory && (uses[node.id] ?? 0) > 0) materialize(node.id);
   }
