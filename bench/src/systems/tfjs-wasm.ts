@@ -195,6 +195,7 @@ export const tfjsWasm: System = {
   name: "tfjs-wasm",
   peer: true,
   async setup(): Promise<SystemInfo> {
+    tf.enableProdMode();
     const binaries = await initWasmBackend();
     const simd = (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")) === true;
     const mt = (await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")) === true;
@@ -204,7 +205,7 @@ export const tfjsWasm: System = {
       simd,
       notes:
         `binary ${binaries.join(", ") || "(not seen)"}; WASM_HAS_SIMD_SUPPORT=${simd}, WASM_HAS_MULTITHREAD_SUPPORT=${mt}; ` +
-        "fused matMul+bias+relu, one-hot labels prepared outside timing, completion fenced by a 1-element read",
+        "prod mode; fused matMul+bias+relu; one-hot labels prepared outside timing; completion fenced by a 1-element read",
     };
   },
   async prepare(c: BenchCase, data: WorkloadData): Promise<PreparedRun | "unsupported"> {
