@@ -5,11 +5,12 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { bindDims, error, GraftError, graphParams, initParams, type Diagnostics, type Dtype } from "@graft/core";
+import { bindDims, error, GraftError, graphParams, initParams, stridesOf, type Diagnostics, type Dtype } from "@graft/core";
 import { readSlot, runFunction, writeSlot, type Arena, type ArenaDtype, type FeedArray, type FunctionImage, type Slot } from "@graft/runtime";
 import { lowerGraph, type LoweredFunction } from "./lower.js";
+import { kernelReads, kernelWrites, type Access, type Expr } from "./kernels.js";
 import { planMemory, planState, type MemoryPlan, type StateLayout } from "./memory.js";
-import type { BackendName, HostArray, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, Session, SessionOptions } from "./types.js";
+import type { BackendName, HostArray, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, Session, SessionOptions, StateUpdate } from "./types.js";
 
 /** A function lowered and placed in memory at concrete dims: everything a code generator needs. */
 export interface FunctionPlan {
@@ -34,16 +35,89 @@ const bindingsKey = (bindings: ReadonlyMap<string, number>): string =>
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
 
+const readsOf = (expr: Expr): Access[] => {
+  switch (expr.kind) {
+    case "read":
+      return [expr.access];
+    case "const":
+    case "iota":
+      return [];
+    case "unary":
+    case "cast":
+      return readsOf(expr.arg);
+    case "binary":
+      return [...readsOf(expr.lhs), ...readsOf(expr.rhs)];
+    case "select":
+      return [...readsOf(expr.cond), ...readsOf(expr.then), ...readsOf(expr.else)];
+  }
+};
+
+const renameReads = (expr: Expr, from: number, to: number): Expr => {
+  switch (expr.kind) {
+    case "read":
+      return expr.access.buffer === from ? { ...expr, access: { ...expr.access, buffer: to } } : expr;
+    case "const":
+    case "iota":
+      return expr;
+    case "unary":
+    case "cast":
+      return { ...expr, arg: renameReads(expr.arg, from, to) };
+    case "binary":
+      return { ...expr, lhs: renameReads(expr.lhs, from, to), rhs: renameReads(expr.rhs, from, to) };
+    case "select":
+      return { ...expr, cond: renameReads(expr.cond, from, to), then: renameReads(expr.then, from, to), else: renameReads(expr.else, from, to) };
+  }
+};
+
+/**
+ * Writes state updates in place: when the new value of a param is computed by an elementwise
+ * kernel that reads the old value at the same element, and nothing reads the param afterwards,
+ * the kernel writes straight into the param (no scratch buffer, no copy).
+ * Returns the rewritten function and the updates still needing a copy.
+ */
+export const updateInPlace = (lowered: LoweredFunction, updates: readonly StateUpdate[]): { readonly lowered: LoweredFunction; readonly remaining: readonly StateUpdate[] } => {
+  let kernels = [...lowered.kernels];
+  const remaining: StateUpdate[] = [];
+  for (const update of updates) {
+    const output = lowered.outputs.find((o) => o.name === update.output);
+    const param = lowered.state.get(update.param);
+    const index = output === undefined ? -1 : kernels.findIndex((k) => kernelWrites(k).includes(output.buffer));
+    const kernel = kernels[index];
+    const sharedOutput = output !== undefined && lowered.outputs.some((o) => o.buffer === output.buffer && o.name !== output.name);
+    if (output === undefined || param === undefined || kernel === undefined || kernel.kind !== "map" || sharedOutput) {
+      remaining.push(update);
+      continue;
+    }
+    const contiguous = stridesOf(kernel.shape);
+    const sameElement = readsOf(kernel.expr)
+      .filter((access) => access.buffer === param)
+      .every((access) => access.offset === 0 && access.strides.every((stride, axis) => stride === contiguous[axis] || kernel.shape[axis] === 1));
+    const later = kernels.slice(index + 1);
+    const paramUsedLater = later.some((k) => kernelReads(k).includes(param) || kernelWrites(k).includes(param));
+    // later readers of the new value must be expression kernels, so their reads can be renamed
+    const renamable = later.every((k) => !kernelReads(k).includes(output.buffer) || k.kind === "map" || k.kind === "reduce");
+    if (!sameElement || paramUsedLater || !renamable) {
+      remaining.push(update);
+      continue;
+    }
+    kernels = kernels.map((k, i) =>
+      i === index ? { ...kernel, out: param } : i > index && (k.kind === "map" || k.kind === "reduce") ? { ...k, expr: renameReads(k.expr, output.buffer, param) } : k,
+    );
+  }
+  return { lowered: { ...lowered, kernels }, remaining };
+};
+
 /** Lowers and plans one function at `bindings`. */
 export const planFunction = (fn: ProgramFunction, bindings: ReadonlyMap<string, number>, state: StateLayout): E.Either<Diagnostics, FunctionPlan> =>
   pipe(
     lowerGraph(fn.graph, bindings),
-    E.map((lowered) => {
+    E.map((unfused) => updateInPlace(unfused, fn.updates)),
+    E.map(({ lowered, remaining }) => {
       const memory = planMemory(lowered, state);
       const offset = (buffer: number): number => memory.offsets[buffer] ?? 0;
       const updateSources = new Set(fn.updates.map((u) => u.output));
       const slot = (io: LoweredFunction["inputs"][number]): Slot => ({ name: io.name, dtype: arenaDtype(io.dtype), shape: io.shape, offset: offset(io.buffer) });
-      const updates = fn.updates.flatMap((update) => {
+      const updates = remaining.flatMap((update) => {
         const source = lowered.outputs.find((o) => o.name === update.output);
         const target = state.slots.find((s) => s.name === update.param);
         return source === undefined || target === undefined ? [] : [{ from: offset(source.buffer), to: target.offset, size: target.size }];
