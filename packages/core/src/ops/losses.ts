@@ -103,8 +103,14 @@ const nllRows = (logProbs: NDArray, target: NDArray, weight: NDArray | undefined
   return { losses, denominator };
 };
 
-/** Row statistics for cross-entropy: the max-shifted logsumexp of each row. */
-const rowLse = (x: NDArray, base: number, stride: number, size: number): number => {
+/** Row statistics for cross-entropy: the max shift and Σ exp(x − shift) of a row (LSE = shift + log Σ). */
+interface RowStats {
+  readonly shift: number;
+  readonly total: number;
+  readonly logTotal: number;
+}
+
+const rowStats = (x: NDArray, base: number, stride: number, size: number): RowStats => {
   let max = -Infinity;
   for (let c = 0; c < size; c++) {
     const v = x.data[base + c * stride] as number;
@@ -113,8 +119,14 @@ const rowLse = (x: NDArray, base: number, stride: number, size: number): number 
   const shift = Number.isFinite(max) ? max : 0;
   let total = 0;
   for (let c = 0; c < size; c++) total += Math.exp((x.data[base + c * stride] as number) - shift);
-  return Math.log(total) + shift;
+  return { shift, total, logTotal: Math.log(total) };
 };
+
+/**
+ * LSE(x) − x_c, computed as (shift − x_c) + log Σ: when |x| ≫ 2⁵³·log k (e.g. 3e38) the LSE
+ * itself rounds log Σ away, and LSE − x_c would lose it (CE of two tied 3e38 logits is log 2, not 0).
+ */
+const minusLogProb = (stats: RowStats, v: number): number => stats.shift - v + stats.logTotal;
 
 const crossEntropyRows = (x: NDArray, target: NDArray, weight: NDArray | undefined, attrs: CrossEntropyAttrs): RowLosses => {
   const layout = rowLayout(x.shape, attrs.dim);
@@ -127,23 +139,23 @@ const crossEntropyRows = (x: NDArray, target: NDArray, weight: NDArray | undefin
       const label = target.data[row] as number;
       if (label === attrs.ignoreIndex) return;
       if (label < 0 || label >= classes) throw labelError("cross_entropy", row, label, classes, attrs.ignoreIndex);
-      const lse = rowLse(x, base, stride, classes);
+      const stats = rowStats(x, base, stride, classes);
       const wLabel = weightOf(weight, label);
       // CE = LSE(x) − x[y], weighted
-      let loss = (1 - eps) * wLabel * (lse - (x.data[base + label * stride] as number));
+      let loss = (1 - eps) * wLabel * minusLogProb(stats, x.data[base + label * stride] as number);
       if (eps > 0) {
         let smooth = 0;
-        for (let c = 0; c < classes; c++) smooth += weightOf(weight, c) * (lse - (x.data[base + c * stride] as number));
+        for (let c = 0; c < classes; c++) smooth += weightOf(weight, c) * minusLogProb(stats, x.data[base + c * stride] as number);
         loss += (eps / classes) * smooth;
       }
       losses[row] = loss;
       denominator += wLabel;
     } else {
-      const lse = rowLse(x, base, stride, classes);
+      const stats = rowStats(x, base, stride, classes);
       let loss = 0;
       for (let c = 0; c < classes; c++) {
         const t = (1 - eps) * (target.data[base + c * stride] as number) + eps / classes;
-        if (t !== 0) loss += weightOf(weight, c) * t * (lse - (x.data[base + c * stride] as number));
+        if (t !== 0) loss += weightOf(weight, c) * t * minusLogProb(stats, x.data[base + c * stride] as number);
       }
       losses[row] = loss;
     }
@@ -151,7 +163,7 @@ const crossEntropyRows = (x: NDArray, target: NDArray, weight: NDArray | undefin
   return { losses, denominator };
 };
 
-/** ∂CE/∂x = scale · (softmax(x)·Σ wₜtₜ − w⊙t) with t the (smoothed) target; no max recomputation beyond the LSE. */
+/** ∂CE/∂x = scale · (softmax(x)·Σ wₜtₜ − w⊙t) with t the (smoothed) target. */
 const crossEntropyGrad = (x: NDArray, target: NDArray, grad: NDArray, weight: NDArray | undefined, attrs: CrossEntropyAttrs): Float64Array => {
   const { denominator } = crossEntropyRows(x, target, weight, { ...attrs, labelSmoothing: 0 });
   const layout = rowLayout(x.shape, attrs.dim);
@@ -164,7 +176,7 @@ const crossEntropyGrad = (x: NDArray, target: NDArray, grad: NDArray, weight: ND
     const label = attrs.target === "index" ? (target.data[row] as number) : 0;
     if (attrs.target === "index" && label === attrs.ignoreIndex) return;
     const scale = rowScale(grad, attrs.reduction, row, denominator);
-    const lse = rowLse(x, base, stride, classes);
+    const stats = rowStats(x, base, stride, classes);
     // total target mass Σ_c w_c t_c of this row
     let mass: number;
     if (attrs.target === "index") mass = (1 - eps) * weightOf(weight, label) + (eps / classes) * weightTotal;
@@ -173,7 +185,8 @@ const crossEntropyGrad = (x: NDArray, target: NDArray, grad: NDArray, weight: ND
       for (let c = 0; c < classes; c++) mass += weightOf(weight, c) * ((1 - eps) * (target.data[base + c * stride] as number) + eps / classes);
     }
     for (let c = 0; c < classes; c++) {
-      const p = Math.exp((x.data[base + c * stride] as number) - lse);
+      // softmax from the max shift, not exp(x − LSE): the LSE of 3e38 logits has lost log Σ
+      const p = Math.exp((x.data[base + c * stride] as number) - stats.shift) / stats.total;
       const t = attrs.target === "index" ? (1 - eps) * (c === label ? 1 : 0) + eps / classes : (1 - eps) * (target.data[base + c * stride] as number) + eps / classes;
       out[base + c * stride] = scale * (p * mass - weightOf(weight, c) * t);
     }

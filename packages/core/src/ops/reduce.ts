@@ -5,7 +5,8 @@ import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { sizeOf } from "../shape.js";
 import { forEachRow, mapBroadcast, reduceDims, rowLayout, type NDArray } from "../ndarray.js";
-import { cast, dimSize, div, eq, exp, mul, sub, sum } from "../api.js";
+import { cast, dimSize, div, eq, exp, max as maxOf, mul, softmax, sub, sum } from "../api.js";
+import type { Tensor } from "../tensor.js";
 import type { OpDef } from "./def.js";
 import { checkDim, ok, reducedShape, requireFloat, requireNumeric, unreduce } from "./rules.js";
 
@@ -44,6 +45,14 @@ export const logsumexpValues = (x: NDArray, dims: readonly number[]): Float64Arr
   return sums.map((s, i) => Math.log(s) + (shifts[i] as number));
 };
 
+/** softmax over `dims` (the softmax op for one dim; exp(x − max) / Σ for several). */
+const softmaxOver = (x: Tensor, dims: readonly number[]): Tensor => {
+  const [only] = dims;
+  if (dims.length === 1 && only !== undefined) return softmax(x, only);
+  const shifted = exp(sub(x, maxOf(x, dims, true)));
+  return div(shifted, sum(shifted, dims, true));
+};
+
 /** Gradient of max/min: the cotangent is split evenly between tied extrema. */
 const extremumGradient = {
   rule: ({ grad, output, inputs: [x], attrs }: import("./def.js").VjpArgs<"max" | "min">) => {
@@ -66,11 +75,10 @@ export const reduceOps: { readonly [K in ReduceName]: OpDef<K> } & {
   }, true),
   max: reduceRow((x, dims) => reduceDims(x, dims, -Infinity, nanMax), extremumGradient as OpDef<"max">["gradient"], false),
   min: reduceRow((x, dims) => reduceDims(x, dims, Infinity, nanMin), extremumGradient as OpDef<"min">["gradient"], false),
-  // ∇ logsumexp = softmax
+  // ∇ logsumexp = softmax, from the max shift: exp(x − LSE) is off once |x| ≫ 2⁵³·log k (3e38),
+  // where LSE has rounded log Σ away (two tied 3e38 entries would get 1 each instead of ½)
   logsumexp: reduceRow(logsumexpValues, {
-    rule: ({ grad, output, inputs: [x], attrs }) => [
-      x && mul(unreduce(grad, x.shape, attrs.dims, attrs.keepdim), exp(sub(x, unreduce(output, x.shape, attrs.dims, attrs.keepdim)))),
-    ],
+    rule: ({ grad, inputs: [x], attrs }) => [x && mul(unreduce(grad, x.shape, attrs.dims, attrs.keepdim), softmaxOver(x, attrs.dims))],
   }, true),
   argmax: {
     kind: "reduce",
