@@ -20,7 +20,7 @@
 import type { Agreement, CheckValues, ExpectedValues } from "./checks.js";
 import { CHECK_RUNS, compareChecks } from "./checks.js";
 import type { WorkloadData } from "./data.js";
-import { wasmHeapBytes } from "./wasm-memory.js";
+import { snapshotWasmHeaps, wasmHeapGrowthSince } from "./wasm-memory.js";
 
 /** The benchmark workloads. */
 export type WorkloadName = "mlp_train_step" | "softmax_ce" | "sgemm" | "inference" | "compile";
@@ -286,7 +286,7 @@ export async function measureCase(systems: readonly System[], c: BenchCase, data
     while (timing.some((t) => !t.done)) {
       for (const t of timing) {
         if (t.done) continue;
-        const heap0 = wasmHeapBytes();
+        const heap0 = snapshotWasmHeaps();
         const blockStart = performance.now();
         try {
           do {
@@ -299,7 +299,7 @@ export async function measureCase(systems: readonly System[], c: BenchCase, data
           log(`  ${t.sys.name}: run failed: ${t.error}`);
           t.done = true;
         }
-        t.heapGrowth += Math.max(0, wasmHeapBytes() - heap0);
+        t.heapGrowth += wasmHeapGrowthSince(heap0);
         if (finished(t, policy)) t.done = true;
       }
     }

@@ -4,11 +4,19 @@
  * no JS heap statistic shows. Installed once, before any system initialises.
  */
 
-const memories = new Set<WebAssembly.Memory>();
+// Weak references: tracking must not keep a disposed program's memory alive.
+const memories = new Set<WeakRef<WebAssembly.Memory>>();
+const seen = new WeakSet<WebAssembly.Memory>();
+
+function track(m: WebAssembly.Memory): void {
+  if (seen.has(m)) return;
+  seen.add(m);
+  memories.add(new WeakRef(m));
+}
 let installed = false;
 
 function collectExports(instance: WebAssembly.Instance): void {
-  for (const v of Object.values(instance.exports)) if (v instanceof WebAssembly.Memory) memories.add(v);
+  for (const v of Object.values(instance.exports)) if (v instanceof WebAssembly.Memory) track(v);
 }
 
 function isInstance(x: unknown): x is WebAssembly.Instance {
@@ -24,7 +32,7 @@ export function installWasmMemoryTracker(): void {
   wa["Memory"] = new Proxy(OrigMemory, {
     construct(target, args: unknown[], newTarget: (...a: unknown[]) => unknown) {
       const m = Reflect.construct(target, args, newTarget) as WebAssembly.Memory;
-      memories.add(m);
+      track(m);
       return m;
     },
   });
@@ -45,9 +53,40 @@ export function installWasmMemoryTracker(): void {
   };
 }
 
-/** Total bytes of all tracked WebAssembly memories now. */
+/** Total bytes of all live tracked WebAssembly memories now. */
 export function wasmHeapBytes(): number {
   let total = 0;
-  for (const m of memories) total += m.buffer.byteLength;
+  for (const r of memories) {
+    const m = r.deref();
+    if (m === undefined) memories.delete(r);
+    else total += m.buffer.byteLength;
+  }
   return total;
+}
+
+/** Sizes of the WebAssembly memories alive at one moment. */
+export type HeapSnapshot = ReadonlyArray<readonly [WeakRef<WebAssembly.Memory>, number]>;
+
+/** Records the size of every live tracked memory. */
+export function snapshotWasmHeaps(): HeapSnapshot {
+  const out: [WeakRef<WebAssembly.Memory>, number][] = [];
+  for (const r of memories) {
+    const m = r.deref();
+    if (m !== undefined) out.push([r, m.buffer.byteLength]);
+  }
+  return out;
+}
+
+/**
+ * Bytes by which the memories of `snapshot` grew since (memories never shrink). Memories
+ * created after the snapshot are not counted: compiling creates them legitimately, and a
+ * disposed program's memory lives until the next GC.
+ */
+export function wasmHeapGrowthSince(snapshot: HeapSnapshot): number {
+  let grown = 0;
+  for (const [r, before] of snapshot) {
+    const m = r.deref();
+    if (m !== undefined) grown += Math.max(0, m.buffer.byteLength - before);
+  }
+  return grown;
 }
