@@ -7,8 +7,9 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import {
+  bindDims,
+  concretize,
   error,
-  evaluateGraph,
   formatShape,
   formatType,
   GraftError,
@@ -16,7 +17,11 @@ import {
   graphParams,
   initParams,
   roundToF32,
+  rowOf,
   shapeEquals,
+  sizeOf,
+  symbolsOf,
+  withCall,
   type Diagnostic,
   type Diagnostics,
   type Dtype,
@@ -24,6 +29,7 @@ import {
   type NDArray,
 } from "@graft/core";
 import { FeedError, toFeedArray, validateLabels } from "@graft/runtime";
+import { evaluateF32 } from "./reference-f32.js";
 import type { Backend, HostArray, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, Session, SessionOptions } from "./types.js";
 
 /** An i32 input read as class labels: each value must lie in [0, classes) or be `ignoreIndex`. */
@@ -133,6 +139,41 @@ export const checkProgram = (spec: ProgramSpec): E.Either<Diagnostics, ReadonlyM
   return diagnostics.length > 0 ? E.left(diagnostics) : E.right(slots);
 };
 
+/**
+ * Evaluates every node like the core interpreter with `precision: "f32"` (f32 values rounded to
+ * float32 after each op), except that f32 reductions, matmuls and the softmax family add in
+ * float32 in PyTorch's CPU order (see reference-f32.ts).
+ */
+export const evaluateReference = (graph: Graph, feeds: Readonly<Record<string, NDArray>>, params: Readonly<Record<string, NDArray>>): E.Either<Diagnostics, NDArray[]> => {
+  const bound = bindDims(graph, feeds);
+  if (E.isLeft(bound)) return bound;
+  const bindings = bound.right;
+  const values: NDArray[] = [];
+  for (const node of graph.nodes) {
+    const unbound = symbolsOf(node.type.shape).find((symbol) => !bindings.has(symbol));
+    if (unbound !== undefined)
+      return E.left([error("feed", `${node.op}: symbolic dim '${unbound}' of ${formatType(node.type)} is not a dim of any input, so no feed binds it`, node.loc)]);
+    const shape = concretize(node.type.shape, bindings);
+    const dtype = node.type.dtype;
+    let data: Float64Array;
+    if (node.op === "input" || node.op === "param") {
+      const source = node.op === "input" ? feeds[node.attrs.name] : params[node.attrs.name];
+      if (source === undefined || source.data.length !== sizeOf(shape))
+        return E.left([error("param", `${node.op} ${node.attrs.name}: expected ${dtype}${formatShape(shape)}, got ${source === undefined ? "no value" : formatShape(source.shape)}`, node.loc)]);
+      data = source.data;
+    } else {
+      const inputs = node.inputs.map((id) => values[id]).filter((v): v is NDArray => v !== undefined);
+      try {
+        data = evaluateF32(node, inputs, { shape }) ?? withCall(node, (op, attrs) => rowOf(op).evaluate(inputs, attrs, { shape, dtype }));
+      } catch (thrown) {
+        return E.left([error("runtime", thrown instanceof Error ? thrown.message : String(thrown), node.loc)]);
+      }
+    }
+    values.push({ shape, dtype, data: dtype === "f32" ? roundToF32(data) : data });
+  }
+  return E.right(values);
+};
+
 /** Validates `feeds` against a function's inputs; returns them as interpreter arrays. Throws FeedError. */
 const checkFeeds = (fn: ProgramFunction, feeds: HostFeeds): Record<string, NDArray> => {
   const inputs = graphInputs(fn.graph);
@@ -208,7 +249,7 @@ class ReferenceSession implements Session {
     const fn = this.functions.get(name);
     if (fn === undefined) throw new Error(`reference session: no function named '${name}' (functions: ${[...this.functions.keys()].join(", ")})`);
     const arrays = checkFeeds(fn, feeds);
-    const result = evaluateGraph(fn.graph, arrays, this.state, { precision: "f32" });
+    const result = evaluateReference(fn.graph, arrays, this.state);
     if (E.isLeft(result)) throw new GraftError(result.left);
     const values = result.right;
     const outputs: Record<string, NDArray> = {};

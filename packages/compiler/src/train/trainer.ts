@@ -1,0 +1,132 @@
+/**
+ * @file The training API: compile a model and an optimizer into a program, open a session on a
+ * back end, and step it.
+ *
+ * ```ts
+ * const trainer = await createTrainer(model, { optimizer: sgd({ lr: 0.1 }), backend: "reference" });
+ * for (let epoch = 0; epoch <= 1000; epoch++) {
+ *   const { loss } = trainer.step({ x, y }); // the loss before this step's update
+ * }
+ * const { logits } = trainer.forward({ x });
+ * ```
+ */
+import * as E from "fp-ts/lib/Either.js";
+import { GraftError, graphInputs, type Graph, type Model } from "@graft/core";
+import { FeedError } from "@graft/runtime";
+import type { Backend, BackendName, HostFeeds, HostTensor, ProgramSpec, Session } from "../backend/types.js";
+import { referenceBackend } from "../backend/reference.js";
+import { parseOptimizer, type Optimizer } from "../optim/index.js";
+import { buildTrainingProgram, EVALUATE, FORWARD, TRAIN_STEP } from "./program.js";
+
+export interface TrainerOptions {
+  /** An optimizer (`sgd({ lr: 0.1 })`) or a spec string (`"adam:lr=1e-3"`). */
+  readonly optimizer: Optimizer | string;
+  /** A back end or its name (default "reference"); "js" and "wasm" are loaded on demand. */
+  readonly backend?: Backend | BackendName;
+  /** Seed of the params' initialisers (default 0). */
+  readonly seed?: number;
+  /** Run the `fuse` pass first (see `buildTrainingProgram`). */
+  readonly fuse?: boolean;
+  /** Params to train (default: every float param). */
+  readonly wrt?: readonly string[];
+  /** Worker threads (WASM back end). */
+  readonly threads?: number;
+}
+
+export interface StepResult {
+  /** The loss of the batch before this step's update. */
+  readonly loss: number;
+}
+
+export interface EvaluateResult {
+  readonly loss: number;
+  /** The model's outputs. */
+  readonly outputs: Record<string, HostTensor>;
+}
+
+/** A model being trained: a session of its training program. */
+export interface Trainer {
+  readonly program: ProgramSpec;
+  readonly optimizer: Optimizer;
+  readonly backend: BackendName;
+  /** Every input name the model reads (features and labels). */
+  readonly inputs: readonly string[];
+  /** One optimizer step on a batch (feeds not used by the step, e.g. extra columns, are refused). */
+  step(batch: HostFeeds): StepResult;
+  /** The model's outputs; labels may be given and are ignored. */
+  forward(feeds: HostFeeds): Record<string, HostTensor>;
+  /** The loss and the outputs, without changing any state. */
+  evaluate(feeds: HostFeeds): EvaluateResult;
+  /** The params and the optimizer state, by name (copies). */
+  getState(): Record<string, HostTensor>;
+  /** Replaces some of the params or optimizer state (checked first, all or nothing). */
+  setState(values: Readonly<Record<string, HostTensor>>): void;
+  dispose(): void;
+}
+
+const BACKENDS: readonly BackendName[] = ["reference", "js", "wasm"];
+
+/** Resolves a back end by name; "js"/"wasm" are imported lazily from the back-end registry. */
+export const resolveBackend = async (backend: Backend | BackendName): Promise<Backend> => {
+  if (typeof backend !== "string") return backend;
+  if (!BACKENDS.includes(backend)) throw new Error(`unknown backend '${String(backend)}'; expected one of ${BACKENDS.join(", ")}`);
+  if (backend === "reference") return referenceBackend;
+  try {
+    const registry = await import("../backend/index.js");
+    return await registry.getBackend(backend);
+  } catch (thrown) {
+    throw new Error(`backend '${backend}' is not available: ${thrown instanceof Error ? thrown.message : String(thrown)}`);
+  }
+};
+
+const inputNames = (graph: Graph): string[] => graphInputs(graph).map((node) => node.attrs.name);
+
+const only = (feeds: HostFeeds, names: readonly string[]): HostFeeds => Object.fromEntries(Object.entries(feeds).filter(([name]) => names.includes(name)));
+
+const scalarOf = (outputs: Record<string, HostTensor>, name: string): number => outputs[name]?.data[0] ?? Number.NaN;
+
+/**
+ * Compiles `model` with `options.optimizer` (see `buildTrainingProgram`) and opens a session on
+ * the chosen back end. Rejects with a GraftError when the model, its gradient or the optimizer is
+ * invalid, or an Error when the back end cannot be loaded.
+ */
+export const createTrainer = async (model: Model | Graph, options: TrainerOptions): Promise<Trainer> => {
+  const optimizer = typeof options.optimizer === "string" ? parseOptimizer(options.optimizer) : E.right(options.optimizer);
+  if (E.isLeft(optimizer)) throw new GraftError(optimizer.left);
+  const program = buildTrainingProgram(model, optimizer.right, {
+    ...(options.fuse === undefined ? {} : { fuse: options.fuse }),
+    ...(options.wrt === undefined ? {} : { wrt: options.wrt }),
+  });
+  if (E.isLeft(program)) throw new GraftError(program.left);
+  const spec = program.right;
+  const backend = await resolveBackend(options.backend ?? "reference");
+  const unsupported = backend.supports(spec).filter((d) => d.severity === "error");
+  if (unsupported.length > 0) throw new GraftError(unsupported);
+  const session: Session = await backend.createSession(spec, {
+    seed: options.seed ?? 0,
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+  });
+  const inputsOf = new Map(spec.functions.map((fn) => [fn.name, inputNames(fn.graph)]));
+  const allInputs = [...new Set(spec.functions.flatMap((fn) => inputNames(fn.graph)))];
+  const call = (name: string, feeds: HostFeeds): Record<string, HostTensor> => {
+    const unknown = Object.keys(feeds).find((key) => !allInputs.includes(key));
+    if (unknown !== undefined) throw new FeedError(unknown, `input ${unknown}: the model has no input named '${unknown}' (its inputs: ${allInputs.join(", ")})`);
+    return session.run(name, only(feeds, inputsOf.get(name) ?? []));
+  };
+  return {
+    program: spec,
+    optimizer: optimizer.right,
+    backend: backend.name,
+    inputs: allInputs,
+    step: (batch) => ({ loss: scalarOf(call(TRAIN_STEP, batch), "loss") }),
+    forward: (feeds) => call(FORWARD, feeds),
+    evaluate: (feeds) => {
+      const outputs = call(EVALUATE, feeds);
+      const { loss, ...rest } = outputs;
+      return { loss: loss?.data[0] ?? Number.NaN, outputs: rest };
+    },
+    getState: () => session.getState(),
+    setState: (values) => session.setState(values),
+    dispose: () => session.dispose(),
+  };
+};
