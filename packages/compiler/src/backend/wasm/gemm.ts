@@ -18,6 +18,9 @@
 //   accumulators + 2 B vectors + 1 A broadcast + 1 product temporary.
 // * "direct" — for very few rows and an untransposed B: no packing at all, the micro-kernel
 //   walks B's rows in place. Packing would cost as much memory traffic as the product itself.
+// * "dot" — for very few rows, a transposed B and an untransposed A (the input gradient of a
+//   batch of one): each output is a dot product of two contiguous rows, 4 outputs at a time,
+//   reduced with shuffles. B is read once per row, never repacked.
 //
 // Rows that do not fill an MR tile use a one-row kernel; columns that do not fill an NR panel use
 // a narrower kernel whose last vector is loaded and stored lane by lane (never touching memory
@@ -47,8 +50,11 @@ export interface GemmSpec {
 
 /** Code-shape choices. `planGemm` picks them from the shape; tests and benchmarks may override. */
 export interface GemmTuning {
-  /** "packed" (general) or "direct" (untransposed B only, for a handful of rows). */
-  readonly strategy: "packed" | "direct";
+  /**
+   * "packed" (general), "direct" (untransposed B, a handful of rows) or "dot" (transposed B,
+   * untransposed A, a handful of rows).
+   */
+  readonly strategy: "packed" | "direct" | "dot";
   /** Rows of the register tile. */
   readonly mr: number;
   /** f32x4 vectors per row of the register tile (the tile is 4·nv columns wide). */
@@ -63,6 +69,11 @@ export interface GemmTuning {
   readonly unroll: number;
   /** Pack each MC×KC block of op(A) into the scratch area (packed strategy only). */
   readonly packA: boolean;
+  /**
+   * Loop order inside a packed block: row tiles outside panels (C written row by row; best when
+   * the packed B block fits L1) or panels outside row tiles (one B panel stays in L1).
+   */
+  readonly rowsOuter: boolean;
 }
 
 /** The parameters of every generated GEMM function, in order. All are byte offsets or row indices. */
@@ -73,7 +84,11 @@ const V128 = 16;
 const KC_MAX = 320;
 const PACKED_BLOCK_BYTES = 320 * 1024;
 const MC_DEFAULT = 128;
-const DIRECT_MAX_ROWS = 4;
+const DIRECT_FEW_ROWS = 3;
+const DIRECT_MAX_ROWS = 64;
+const DIRECT_MAX_B_BYTES = 1024 * 1024;
+const DOT_MAX_ROWS = 4;
+const ROWS_OUTER_MAX_BLOCK_BYTES = 32 * 1024;
 
 function checkSpec(spec: GemmSpec): void {
   for (const [label, value] of [["m", spec.m], ["n", spec.n], ["k", spec.k]] as const) {
@@ -90,23 +105,43 @@ function checkTuning(tuning: GemmTuning, spec: GemmSpec): void {
     if (!Number.isInteger(value) || value < 1) throw new RangeError(`GEMM tuning ${key} must be a positive integer, got ${value}`);
   }
   if (tuning.strategy === "direct" && spec.transB) throw new RangeError("the direct GEMM strategy needs an untransposed B");
+  if (tuning.strategy === "dot" && (!spec.transB || spec.transA)) throw new RangeError("the dot GEMM strategy needs a transposed B and an untransposed A");
+}
+
+/**
+ * Whether B can be read in place (strategy "direct"): few rows (packing would double the
+ * traffic), or a moderate number of rows over a B that stays in L2 and whose row stride does not
+ * alias in the caches (a multiple of 2 KiB maps every row of a panel to the same few sets).
+ */
+function directFits(spec: GemmSpec): boolean {
+  if (spec.transB) return false;
+  if (spec.m <= DIRECT_FEW_ROWS) return true;
+  return spec.m <= DIRECT_MAX_ROWS && spec.k * spec.n * F32 <= DIRECT_MAX_B_BYTES && (spec.n * F32) % 2048 !== 0;
+}
+
+function defaultStrategy(spec: GemmSpec): GemmTuning["strategy"] {
+  if (directFits(spec)) return "direct";
+  if (spec.transB && !spec.transA && spec.m <= DOT_MAX_ROWS) return "dot";
+  return "packed";
 }
 
 /** The code shape `emitGemmFunction` uses for `spec` unless told otherwise. */
 export function planGemm(spec: GemmSpec, overrides: Partial<GemmTuning> = {}): GemmTuning {
   checkSpec(spec);
-  const strategy = overrides.strategy ?? (!spec.transB && spec.m <= DIRECT_MAX_ROWS ? "direct" : "packed");
+  const strategy = overrides.strategy ?? defaultStrategy(spec);
   let mr: number;
   let nv: number;
-  if (strategy === "direct") {
-    // Few rows: a wide one-row tile keeps enough independent accumulator chains in flight.
+  if (strategy === "direct" && spec.m <= DIRECT_FEW_ROWS) {
+    // One row at a time: a wide tile keeps enough independent accumulator chains in flight.
     mr = overrides.mr ?? 1;
-    nv = overrides.nv ?? (spec.n >= 24 ? 6 : Math.max(1, Math.ceil(spec.n / 4)));
+    nv = overrides.nv ?? Math.min(6, Math.max(1, Math.ceil(spec.n / 4)));
   } else if (spec.useRelaxedSimd) {
     // A fused multiply-add chain is 4 cycles long: 9 accumulators keep both FMA pipes busy.
+    // (TurboFan loads every operand of an iteration up front: 9 + 3 + 3 registers.)
     mr = overrides.mr ?? 3;
     nv = overrides.nv ?? 3;
   } else {
+    // 8 accumulators + 2 B vectors + 4 A broadcasts + 1 product = 15 xmm registers.
     mr = overrides.mr ?? 4;
     nv = overrides.nv ?? 2;
   }
@@ -128,7 +163,8 @@ export function planGemm(spec: GemmSpec, overrides: Partial<GemmTuning> = {}): G
     ncPanels,
     mc: Math.ceil(mc / mr) * mr,
     unroll: overrides.unroll ?? 1,
-    packA: strategy === "packed" && (overrides.packA ?? true),
+    packA: strategy === "packed" && (overrides.packA ?? false),
+    rowsOuter: overrides.rowsOuter ?? Math.min(kc, spec.k) * Math.min(ncPanels * panelWidth, spec.n) * F32 <= ROWS_OUTER_MAX_BLOCK_BYTES,
   };
   checkTuning(tuning, spec);
   return tuning;
@@ -153,7 +189,7 @@ interface ScratchLayout {
 }
 
 function scratchLayout(spec: GemmSpec, tuning: GemmTuning): ScratchLayout {
-  if (tuning.strategy === "direct") return { packedBBytes: 0, packedABytes: 0 };
+  if (tuning.strategy !== "packed") return { packedBBytes: 0, packedABytes: 0 };
   const panelWidth = 4 * tuning.nv;
   const fullPanels = Math.floor(spec.n / panelWidth);
   const edgeVectors = Math.ceil((spec.n % panelWidth) / 4);
@@ -438,19 +474,25 @@ function emitRowRangeClamp(w: WatWriter, m: number): void {
  * `$rowBlockEnd`, then single rows. Sets `$ap` and `$cp` per tile; `$bp`, `$biasp` and the
  * column (`columnExpr`, in elements) are the caller's.
  */
+/** Emits one tile whose first row is `$row` at column `columnExpr` (elements): sets `$ap`, `$cp`. */
+function emitTileAtRow(w: WatWriter, ctx: KernelContext, columnExpr: string, tile: TileShape): void {
+  w.line(set("ap", ctx.a.tileStart));
+  w.line(set("cp", add(get("c"), mul(add(mul(get("row"), i32(ctx.spec.n)), columnExpr), i32(F32)))));
+  emitTile(w, ctx, tile);
+}
+
+/**
+ * Emits the row loop over one column panel: full `mr`-row tiles from `$row` up to
+ * `$rowBlockEnd`, then single rows. `$bp`, `$biasp` and the column (`columnExpr`, in elements)
+ * are the caller's.
+ */
 function emitRowTiles(w: WatWriter, ctx: KernelContext, columnExpr: string, vectors: number, lastLanes: number, bStepBytes: number, bPartialLoad: boolean): void {
-  const { spec, tuning } = ctx;
-  const setTilePointers = (): void => {
-    w.line(set("ap", ctx.a.tileStart));
-    w.line(set("cp", add(get("c"), mul(add(mul(get("row"), i32(spec.n)), columnExpr), i32(F32)))));
-  };
-  const mr = tuning.mr;
+  const mr = ctx.tuning.mr;
   if (mr > 1) {
     const fullEnd = `(i32.le_s ${plus(get("row"), mr)} ${get("rowBlockEnd")})`;
     w.ifElse(fullEnd, () => {
       w.doWhile("$rowTiles", fullEnd, () => {
-        setTilePointers();
-        emitTile(w, ctx, { rows: mr, vectors, lastLanes, bStepBytes, bPartialLoad });
+        emitTileAtRow(w, ctx, columnExpr, { rows: mr, vectors, lastLanes, bStepBytes, bPartialLoad });
         w.line(set("row", plus(get("row"), mr)));
       });
     });
@@ -458,8 +500,7 @@ function emitRowTiles(w: WatWriter, ctx: KernelContext, columnExpr: string, vect
   const more = `(i32.lt_s ${get("row")} ${get("rowBlockEnd")})`;
   w.ifElse(more, () => {
     w.doWhile("$singleRows", more, () => {
-      setTilePointers();
-      emitTile(w, ctx, { rows: 1, vectors, lastLanes, bStepBytes, bPartialLoad });
+      emitTileAtRow(w, ctx, columnExpr, { rows: 1, vectors, lastLanes, bStepBytes, bPartialLoad });
       w.line(set("row", plus(get("row"), 1)));
     });
   });
@@ -500,6 +541,73 @@ function emitDirectBody(w: WatWriter, spec: GemmSpec, tuning: GemmTuning): void 
     const lastLanes = edgeWidth - 4 * (vectors - 1);
     panel(i32(fullPanels * panelWidth), vectors, lastLanes, lastLanes !== 4);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strategy "dot": C[i][j] = A[i,:] · B[j,:] with both rows contiguous (transposed B).
+
+function emitDotBody(w: WatWriter, spec: GemmSpec): void {
+  const rowBytesA = spec.k * F32;
+  const rowBytesB = spec.k * F32;
+  const kQuads = spec.k - (spec.k % 4);
+  const fullGroups = Math.floor(spec.n / 4);
+  const edgeColumns = spec.n % 4;
+
+  /** 4 (or `columns`) outputs of row `$row` from B rows starting at `$bp`; C at `$cp`, bias at `$biasp`. */
+  const group = (columns: number): void => {
+    // Row offset of output column jj in B (a missing column re-reads the last one, unstored).
+    const bRow = (jj: number): number => Math.min(jj, columns - 1) * rowBytesB;
+    for (let jj = 0; jj < 4; jj++) w.line(set(acc(0, jj), "(v128.const i64x2 0 0)"));
+    if (kQuads > 0) {
+      w.line(set("pa", get("ap")));
+      w.line(set("pb", get("bp")));
+      w.line(set("pbEnd", plus(get("bp"), kQuads * F32)));
+      w.doWhile("$dotK", `(i32.lt_u ${get("pb")} ${get("pbEnd")})`, () => {
+        w.line(set("av", `(v128.load align=4 ${get("pa")})`));
+        for (let jj = 0; jj < 4; jj++) {
+          w.line(set(acc(0, jj), `(f32x4.add ${get(acc(0, jj))} (f32x4.mul ${get("av")} (v128.load${memarg(bRow(jj))} align=4 ${get("pb")})))`));
+        }
+        w.line(set("pa", plus(get("pa"), V128)));
+        w.line(set("pb", plus(get("pb"), V128)));
+      });
+    }
+    // Horizontal sums: av = [Σacc0, Σacc1, Σacc2, Σacc3].
+    const pairSums = (x: string, y: string): string =>
+      `(f32x4.add ${shuffleF32(x, y, [0, 4, 2, 6])} ${shuffleF32(x, y, [1, 5, 3, 7])})`;
+    w.line(set("b0", pairSums(get(acc(0, 0)), get(acc(0, 1)))));
+    w.line(set("b1", pairSums(get(acc(0, 2)), get(acc(0, 3)))));
+    w.line(set("av", `(f32x4.add ${shuffleF32(get("b0"), get("b1"), [0, 1, 4, 5])} ${shuffleF32(get("b0"), get("b1"), [2, 3, 6, 7])})`));
+    // The k remainder (static, at most 3 steps).
+    for (let p = kQuads; p < spec.k; p++) {
+      let bValues = `(f32x4.splat (f32.load${memarg(p * F32)} ${get("bp")}))`;
+      for (let jj = 1; jj < 4; jj++) bValues = `(f32x4.replace_lane ${jj} ${bValues} (f32.load${memarg(bRow(jj) + p * F32)} ${get("bp")}))`;
+      w.line(set("av", `(f32x4.add ${get("av")} (f32x4.mul (v128.load32_splat${memarg(p * F32)} ${get("ap")}) ${bValues}))`));
+    }
+    if (spec.accumulate) w.line(set("av", `(f32x4.add ${get("av")} ${loadLanes(get("cp"), 0, columns)})`));
+    if (spec.bias) w.line(set("av", `(f32x4.add ${get("av")} ${loadLanes(get("biasp"), 0, columns)})`));
+    if (spec.relu) w.line(set("av", `(f32x4.pmax ${get("av")} (v128.const i64x2 0 0))`));
+    storeLanes(w, get("cp"), 0, columns, get("av"));
+  };
+
+  w.line(set("row", get("rowStart")));
+  w.doWhile("$dotRows", `(i32.lt_s ${get("row")} ${get("rowEnd")})`, () => {
+    w.line(set("ap", add(get("a"), mul(get("row"), i32(rowBytesA)))));
+    w.line(set("cp", add(get("c"), mul(get("row"), i32(spec.n * F32)))));
+    w.line(set("bp", get("b")));
+    w.line(set("biasp", get("bias")));
+    if (fullGroups > 0) {
+      w.line(set("panel", i32(0)));
+      w.doWhile("$dotGroups", `(i32.lt_s ${get("panel")} ${i32(fullGroups)})`, () => {
+        group(4);
+        w.line(set("bp", plus(get("bp"), 4 * rowBytesB)));
+        w.line(set("cp", plus(get("cp"), V128)));
+        w.line(set("biasp", plus(get("biasp"), V128)));
+        w.line(set("panel", plus(get("panel"), 1)));
+      });
+    }
+    if (edgeColumns > 0) group(edgeColumns);
+    w.line(set("row", plus(get("row"), 1)));
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -749,27 +857,66 @@ function emitPackedBody(w: WatWriter, spec: GemmSpec, tuning: GemmTuning): void 
       w.doWhile("$rowBlocks", `(i32.lt_s ${get("rowBlock")} ${get("rowEnd")})`, () => {
         w.line(set("rowBlockEnd", `(select ${plus(get("rowBlock"), tuning.mc)} ${get("rowEnd")} (i32.le_s ${plus(get("rowBlock"), tuning.mc)} ${get("rowEnd")}))`));
         if (tuning.packA) emitPackA(w, spec, tuning);
-        if (fullPanels > 0) {
+        const fullPanelPointers = (): void => {
+          w.line(set("bp", add(get("scratch"), mul(get("panel"), get("panelBytes")))));
+          w.line(set("column", add(get("col0"), mul(get("panel"), i32(panelWidth)))));
+          w.line(set("biasp", add(get("bias"), mul(get("column"), i32(F32)))));
+        };
+        const edgePanelPointers = (): void => {
+          w.line(set("bp", add(get("scratch"), mul(get("blockPanels"), get("panelBytes")))));
+          w.line(set("column", i32(fullPanels * panelWidth)));
+          w.line(set("biasp", add(get("bias"), i32(fullPanels * panelWidth * F32))));
+        };
+        const panelLoop = (body: () => void): void => {
           w.line(set("panel", i32(0)));
           w.ifElse(`(i32.lt_s ${get("panel")} ${get("blockPanels")})`, () => {
             w.doWhile("$panels", `(i32.lt_s ${get("panel")} ${get("blockPanels")})`, () => {
-              w.line(set("bp", add(get("scratch"), mul(get("panel"), get("panelBytes")))));
-              w.line(set("column", add(get("col0"), mul(get("panel"), i32(panelWidth)))));
-              w.line(set("biasp", add(get("bias"), mul(get("column"), i32(F32)))));
-              w.line(set("row", get("rowBlock")));
-              emitRowTiles(w, ctx, get("column"), tuning.nv, 4, panelRowBytes, false);
+              body();
               w.line(set("panel", plus(get("panel"), 1)));
             });
           });
-        }
-        if (edgeWidth > 0) {
-          w.ifElse(get("lastColBlock"), () => {
-            w.line(set("bp", add(get("scratch"), mul(get("blockPanels"), get("panelBytes")))));
-            w.line(set("column", i32(fullPanels * panelWidth)));
-            w.line(set("biasp", add(get("bias"), i32(fullPanels * panelWidth * F32))));
-            w.line(set("row", get("rowBlock")));
-            emitRowTiles(w, ctx, get("column"), edgeVectors, edgeLastLanes, edgeVectors * V128, false);
-          });
+        };
+        if (tuning.rowsOuter) {
+          // Row tiles outermost: each tile of C is finished panel after panel, left to right,
+          // so C is written in whole cache lines; the packed B block should sit in L1.
+          const rowsAcrossPanels = (rows: number): void => {
+            if (fullPanels > 0) {
+              panelLoop(() => {
+                fullPanelPointers();
+                emitTileAtRow(w, ctx, get("column"), { rows, vectors: tuning.nv, lastLanes: 4, bStepBytes: panelRowBytes, bPartialLoad: false });
+              });
+            }
+            if (edgeWidth > 0) {
+              w.ifElse(get("lastColBlock"), () => {
+                edgePanelPointers();
+                emitTileAtRow(w, ctx, get("column"), { rows, vectors: edgeVectors, lastLanes: edgeLastLanes, bStepBytes: edgeVectors * V128, bPartialLoad: false });
+              });
+            }
+            w.line(set("row", plus(get("row"), rows)));
+          };
+          w.line(set("row", get("rowBlock")));
+          if (tuning.mr > 1) {
+            const fullTile = `(i32.le_s ${plus(get("row"), tuning.mr)} ${get("rowBlockEnd")})`;
+            w.ifElse(fullTile, () => w.doWhile("$rowTiles", fullTile, () => rowsAcrossPanels(tuning.mr)));
+          }
+          const moreRows = `(i32.lt_s ${get("row")} ${get("rowBlockEnd")})`;
+          w.ifElse(moreRows, () => w.doWhile("$singleRows", moreRows, () => rowsAcrossPanels(1)));
+        } else {
+          // Panels outermost: one packed B panel stays in L1 while every row tile uses it.
+          if (fullPanels > 0) {
+            panelLoop(() => {
+              fullPanelPointers();
+              w.line(set("row", get("rowBlock")));
+              emitRowTiles(w, ctx, get("column"), tuning.nv, 4, panelRowBytes, false);
+            });
+          }
+          if (edgeWidth > 0) {
+            w.ifElse(get("lastColBlock"), () => {
+              edgePanelPointers();
+              w.line(set("row", get("rowBlock")));
+              emitRowTiles(w, ctx, get("column"), edgeVectors, edgeLastLanes, edgeVectors * V128, false);
+            });
+          }
         }
         w.line(set("rowBlock", get("rowBlockEnd")));
       });
@@ -806,6 +953,10 @@ export function emitGemmFunction(name: string, spec: GemmSpec, overrides: Partia
       declareLocals(w, tuning.mr, tuning.nv, ["panel"], []);
       emitRowRangeClamp(w, spec.m);
       emitDirectBody(w, spec, tuning);
+    } else if (tuning.strategy === "dot") {
+      declareLocals(w, 1, 4, ["panel"], []);
+      emitRowRangeClamp(w, spec.m);
+      emitDotBody(w, spec);
     } else {
       declareLocals(w, tuning.mr, tuning.nv, [
         "panel",
