@@ -1,0 +1,215 @@
+/**
+ * @file The public types of a bundle, generated with ts-morph: the same declarations head the
+ * generated module (`--emit-ts`) and make up the `.d.ts` next to the bundle, whose types name
+ * every function's inputs and outputs with their shapes, e.g.
+ * `forward(feeds: ForwardInputs): ForwardOutputs` with `ForwardInputs = { readonly x: Float32Array | readonly number[] }`
+ * documented `f32[32,784] (declared f32[batch,784])`.
+ */
+import { Project, StructureKind, type InterfaceDeclarationStructure, type MethodSignatureStructure, type OptionalKind, type PropertySignatureStructure, type StatementStructures, type TypeAliasDeclarationStructure } from "ts-morph";
+import type { ArenaDtype } from "@graft/runtime";
+import type { BundleFunction, BundleLayout, BundleTensor } from "./layout.js";
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+/** A property or method name as TypeScript source (quoted unless an identifier). */
+export const propertyName = (name: string): string => (IDENTIFIER.test(name) ? name : JSON.stringify(name));
+
+/** `trainStep` → `TrainStep`, `my-fn` → `MyFn`: the prefix of a function's type names. */
+export const typePrefix = (name: string): string => {
+  const words = name.split(/[^A-Za-z0-9_$]+/).filter((word) => word !== "");
+  const joined = words.map((word) => (word[0] ?? "").toUpperCase() + word.slice(1)).join("");
+  return joined === "" || /^[0-9]/.test(joined) ? `Fn${joined}` : joined;
+};
+
+const INPUT_TYPE: Readonly<Record<ArenaDtype, string>> = {
+  f32: "Float32Array | readonly number[]",
+  i32: "Int32Array | readonly number[]",
+  bool: "Uint8Array | readonly (number | boolean)[]",
+};
+const OUTPUT_TYPE: Readonly<Record<ArenaDtype, string>> = { f32: "Float32Array", i32: "Int32Array", bool: "Uint8Array" };
+
+const formatType = (dtype: string, shape: readonly (string | number)[]): string => `${dtype}[${shape.join(",")}]`;
+
+/** The concrete shapes of a function tensor at every batch size, and its declared shape. */
+const describeTensor = (fn: BundleFunction, tensor: BundleTensor, kind: "inputs" | "outputs"): string => {
+  const concrete = [
+    ...new Set(
+      fn.specialisations.map((s) => {
+        const slot = s.plan.image[kind].find((candidate) => candidate.name === tensor.name);
+        return formatType(tensor.dtype, slot?.shape ?? []);
+      }),
+    ),
+  ];
+  const declared = formatType(tensor.dtype, tensor.dims);
+  const shapes = concrete.join(" | ");
+  return shapes === declared ? shapes : `${shapes} (declared ${declared})`;
+};
+
+const tensorProperties = (fn: BundleFunction, kind: "inputs" | "outputs"): OptionalKind<PropertySignatureStructure>[] =>
+  fn[kind].map((tensor) => ({
+    name: propertyName(tensor.name),
+    isReadonly: true,
+    type: kind === "inputs" ? INPUT_TYPE[tensor.dtype] : tensor.dims.length === 0 ? "number" : OUTPUT_TYPE[tensor.dtype],
+    docs: [kind === "outputs" && tensor.dims.length === 0 ? `${describeTensor(fn, tensor, kind)}, returned as a number` : describeTensor(fn, tensor, kind)],
+  }));
+
+const FUNCTION_DOCS: Readonly<Record<string, string>> = {
+  forward: "Runs the model on `feeds` and returns its outputs (fresh arrays).",
+  trainStep: "One training step on a batch: computes the loss and its gradients and updates the weights and optimizer state in place.",
+  evaluate: "Computes the outputs and the loss on a batch without changing any weight.",
+};
+
+/** Declarations common to every bundle (the shapes of `info`, load and save options). */
+const COMMON: readonly StatementStructures[] = [
+  {
+    kind: StructureKind.Interface,
+    name: "TensorInfo",
+    isExported: true,
+    docs: ["An input or output of a bundled function."],
+    properties: [
+      { name: "name", isReadonly: true, type: "string" },
+      { name: "dtype", isReadonly: true, type: `"f32" | "i32" | "bool"`, docs: ["f32 → Float32Array, i32 → Int32Array, bool → Uint8Array."] },
+      { name: "shape", isReadonly: true, type: "readonly number[]", docs: ["The concrete shape at the bundle's first batch size."] },
+      { name: "dims", isReadonly: true, type: "readonly (string | number)[]", docs: ['The shape as declared in the model, e.g. `["batch", 784]`.'] },
+    ],
+  },
+  {
+    kind: StructureKind.Interface,
+    name: "FunctionInfo",
+    isExported: true,
+    docs: ["A bundled function's inputs and outputs."],
+    properties: [
+      { name: "inputs", isReadonly: true, type: "readonly TensorInfo[]" },
+      { name: "outputs", isReadonly: true, type: "readonly TensorInfo[]" },
+    ],
+  },
+  {
+    kind: StructureKind.Interface,
+    name: "StateInfo",
+    isExported: true,
+    docs: ["A persistent tensor: a weight or optimizer state."],
+    properties: [
+      { name: "name", isReadonly: true, type: "string" },
+      { name: "dtype", isReadonly: true, type: `"f32" | "i32" | "bool"` },
+      { name: "shape", isReadonly: true, type: "readonly number[]" },
+    ],
+  },
+  {
+    kind: StructureKind.Interface,
+    name: "ModelInfo",
+    isExported: true,
+    docs: ["What `m.info` describes."],
+    properties: [
+      { name: "name", isReadonly: true, type: "string" },
+      { name: "backend", isReadonly: true, type: `"js" | "wasm"` },
+      { name: "batches", isReadonly: true, type: "readonly number[]", docs: ["Batch sizes the functions accept (empty when the model has no `batch` dim)."] },
+      { name: "dims", isReadonly: true, type: "Readonly<Record<string, number>>", docs: ["Sizes fixed at compile time for the model's other symbolic dims."] },
+      { name: "optimizer", isReadonly: true, type: "string | null", docs: ["The optimizer `trainStep` applies, or null for an inference-only bundle."] },
+      { name: "inputs", isReadonly: true, type: "readonly TensorInfo[]", docs: ["`forward`'s inputs."] },
+      { name: "outputs", isReadonly: true, type: "readonly TensorInfo[]", docs: ["`forward`'s outputs."] },
+      { name: "functions", isReadonly: true, type: "Readonly<Record<string, FunctionInfo>>" },
+      { name: "weights", isReadonly: true, type: "readonly StateInfo[]", docs: ["The model's params: what `saveWeights()` writes."] },
+      { name: "state", isReadonly: true, type: "readonly StateInfo[]", docs: ["Every persistent tensor: the weights, then optimizer state."] },
+    ],
+  },
+  {
+    kind: StructureKind.Interface,
+    name: "LoadOptions",
+    isExported: true,
+    docs: ["Options of `load`."],
+    properties: [{ name: "seed", hasQuestionToken: true, isReadonly: true, type: "number", docs: ["Seed of the param initialisers when no weights are loaded (default 0)."] }],
+  },
+  {
+    kind: StructureKind.Interface,
+    name: "SaveWeightsOptions",
+    isExported: true,
+    docs: ["Options of `saveWeights`."],
+    properties: [{ name: "optimizer", hasQuestionToken: true, isReadonly: true, type: "boolean", docs: ["Also save optimizer state (momentum buffers, Adam moments, step count). Default false."] }],
+  },
+];
+
+/** The per-function feed and result types, e.g. `ForwardInputs` and `ForwardOutputs`. */
+const functionTypes = (fn: BundleFunction): TypeAliasDeclarationStructure[] => {
+  const prefix = typePrefix(fn.name);
+  const literal = (properties: OptionalKind<PropertySignatureStructure>[]): string =>
+    properties.length === 0 ? "{}" : `{\n${properties.map((p) => `/** ${(p.docs ?? []).join(" ")} */\nreadonly ${p.name}: ${String(p.type)};`).join("\n")}\n}`;
+  return [
+    { kind: StructureKind.TypeAlias, name: `${prefix}Inputs`, isExported: true, docs: [`The inputs of \`${fn.name}\`: typed arrays (or plain arrays that convert exactly), row-major.`], type: literal(tensorProperties(fn, "inputs")) },
+    { kind: StructureKind.TypeAlias, name: `${prefix}Outputs`, isExported: true, docs: [`The outputs of \`${fn.name}\`: fresh arrays, row-major; scalars as numbers.`], type: literal(tensorProperties(fn, "outputs")) },
+  ];
+};
+
+/** The `GraftModel` interface: one method per function, `info`, `saveWeights`, `loadWeights`. */
+const modelInterface = (layout: BundleLayout): InterfaceDeclarationStructure => ({
+  kind: StructureKind.Interface,
+  name: "GraftModel",
+  isExported: true,
+  docs: [`Model \`${layout.name}\`, loaded by \`load()\`.`],
+  properties: [{ name: "info", isReadonly: true, type: "ModelInfo" }],
+  methods: [
+    ...layout.functions.map(
+      (fn): OptionalKind<MethodSignatureStructure> => ({
+        name: propertyName(fn.name),
+        docs: [`${FUNCTION_DOCS[fn.name] ?? `Runs \`${fn.name}\`.`}\n@throws FeedError (naming the input) when a feed has the wrong type or length or a label is out of range; nothing changes then.`],
+        parameters: [{ name: "feeds", type: `${typePrefix(fn.name)}Inputs` }],
+        returnType: `${typePrefix(fn.name)}Outputs`,
+      }),
+    ),
+    {
+      name: "saveWeights",
+      docs: ["The weights as a safetensors file (PyTorch names, e.g. `fc1.weight`; `safetensors.torch.load_file` reads it). Optimizer state only with `{ optimizer: true }`."],
+      parameters: [{ name: "options", hasQuestionToken: true, type: "SaveWeightsOptions" }],
+      returnType: "Uint8Array",
+    },
+    {
+      name: "loadWeights",
+      docs: [
+        "Replaces the weights (or, for a file with optimizer state, all state) from safetensors bytes. Validates the whole file first: on any problem it throws a WeightsError and changes nothing.",
+      ],
+      parameters: [{ name: "bytes", type: "Uint8Array | ArrayBuffer" }],
+      returnType: "void",
+    },
+  ],
+});
+
+/** The public declarations of a bundle (everything its `.d.ts` holds except `load`). */
+export const publicDeclarations = (layout: BundleLayout): StatementStructures[] => [...COMMON, ...layout.functions.flatMap(functionTypes), modelInterface(layout)];
+
+/** Docs of `load`. */
+export const loadDocs = (layout: BundleLayout): string =>
+  [
+    `Loads model \`${layout.name}\`: a fresh, independent instance each call.`,
+    `Params start from their initialisers (seeded by \`options.seed\`)${layout.weights.length > 0 ? ", then take `weights` (safetensors bytes) when given, else the weights embedded at compile time if any" : ""}.`,
+    "@throws WeightsError when the weights do not fit the model.",
+  ].join("\n");
+
+/** The doc comment that heads generated files. */
+export const headerComment = (layout: BundleLayout, backend: string): string =>
+  `/**\n${[
+    `graft bundle of model "${layout.name}": backend ${backend}, ${layout.batches.length === 0 ? "fixed shapes" : `batch ${layout.batches.join(", ")}`}${Object.keys(layout.dims).length > 0 ? `, ${Object.entries(layout.dims).map(([k, v]) => `${k}=${v}`).join(", ")}` : ""}${layout.optimizer === undefined ? "" : `, trained with ${layout.optimizer}`}.`,
+    `Functions: ${layout.functions.map((fn) => fn.name).join(", ")}. Generated by \`graft compile\`.`,
+  ]
+    .map((line) => ` * ${line}`)
+    .join("\n")}\n */`;
+
+/** A ts-morph project for generated files (in memory, formatted with 2-space indents). */
+export const generatedProject = (): Project => new Project({ useInMemoryFileSystem: true, compilerOptions: { strict: true, target: 9 /* ES2022 */ } });
+
+/** The `.d.ts` of a bundle. */
+export const emitDts = (layout: BundleLayout, backend: string): string => {
+  const file = generatedProject().createSourceFile("bundle.d.ts", "", { overwrite: true });
+  file.addStatements(publicDeclarations(layout));
+  file.addFunction({
+    name: "load",
+    isExported: true,
+    hasDeclareKeyword: true,
+    docs: [loadDocs(layout)],
+    parameters: [
+      { name: "weights", hasQuestionToken: true, type: "Uint8Array | ArrayBuffer" },
+      { name: "options", hasQuestionToken: true, type: "LoadOptions" },
+    ],
+    returnType: "Promise<GraftModel>",
+  });
+  file.formatText({ indentSize: 2, convertTabsToSpaces: true });
+  return `${headerComment(layout, backend)}\n${file.getFullText()}`;
+};

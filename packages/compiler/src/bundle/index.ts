@@ -1,0 +1,144 @@
+/**
+ * @file Standalone bundles: `compileBundle(model, options)` turns a model into one ESM file with
+ * no imports (runtime, kernels, layout and optionally weights inlined), its `.d.ts`, and the
+ * TypeScript module source it was bundled from.
+ *
+ * ```ts
+ * const bundle = await compileBundle(model, { train: "adam:lr=1e-3", batches: [32] });
+ * if (E.isRight(bundle)) await writeBundle("model.mjs", bundle.right, { emitTs: true });
+ * ```
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import * as E from "fp-ts/lib/Either.js";
+import { error, isModel, type Diagnostics, type Model } from "@graft/core";
+import { decodeSafetensors, WeightsError, type SafetensorsTensorSpec } from "@graft/runtime";
+import { emitDts } from "./dts.js";
+import { bundleInfo, bundleModule, emitModuleSource, toBase64, type BundleSizes } from "./emit.js";
+import { planBundle, type BundleLayout } from "./layout.js";
+import { bundleProgram } from "./program.js";
+import type { ModelInfo } from "./runtime.js";
+
+/** Options of {@link compileBundle}. */
+export interface CompileBundleOptions {
+  /** Kernel back end (default "js"). */
+  readonly backend?: "js" | "wasm" | undefined;
+  /** Optimizer spec; adds `trainStep` and `evaluate`. */
+  readonly train?: string | undefined;
+  /** Batch sizes; default 1 without `train`, 32 with it. */
+  readonly batches?: readonly number[] | undefined;
+  /** Sizes of symbolic dims other than `batch`. */
+  readonly dims?: Readonly<Record<string, number>> | undefined;
+  /** Safetensors bytes to embed (checked against the model: its weights, or weights + optimizer state). */
+  readonly weights?: Uint8Array | undefined;
+  /** How messages name the weights file. */
+  readonly weightsSource?: string | undefined;
+}
+
+/** A compiled bundle. */
+export interface CompiledBundle {
+  /** The standalone ESM module. */
+  readonly code: string;
+  /** Its type declarations. */
+  readonly dts: string;
+  /** The TypeScript module it was bundled from. */
+  readonly source: string;
+  readonly sizes: BundleSizes;
+  readonly info: ModelInfo;
+  readonly layout: BundleLayout;
+}
+
+const SAFETENSORS_DTYPE = { f32: "F32", i32: "I32", bool: "BOOL" } as const;
+
+/** Checks weights to embed like the bundle's `loadWeights` would; Left with its message. */
+const checkWeights = (layout: BundleLayout, bytes: Uint8Array, source: string): Diagnostics => {
+  const spec = (entry: BundleLayout["state"][number]): SafetensorsTensorSpec => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape });
+  const weights = layout.weights.flatMap((name) => layout.state.filter((entry) => entry.name === name)).map(spec);
+  const optimizerState = layout.state.filter((entry) => !entry.weight).map(spec);
+  try {
+    const file = decodeSafetensors(bytes, undefined, source);
+    const full = optimizerState.some((entry) => file.tensors.has(entry.name));
+    decodeSafetensors(bytes, full ? [...weights, ...optimizerState] : weights, source);
+    return [];
+  } catch (caught) {
+    if (caught instanceof WeightsError) return [error("bundle/weights", caught.message)];
+    throw caught;
+  }
+};
+
+/**
+ * Compiles `model` into a standalone bundle. Left with diagnostics for a model that does not
+ * check, a bad optimizer spec or dim size, weights that do not fit, or an unavailable back end.
+ */
+export const compileBundle = async (model: Model, options: CompileBundleOptions = {}): Promise<E.Either<Diagnostics, CompiledBundle>> => {
+  const backend = options.backend ?? "js";
+  if (backend === "wasm") return E.left([error("bundle/backend", "--backend wasm: the WASM back end cannot emit bundle modules yet; use --backend js")]);
+  const program = bundleProgram(model, { train: options.train });
+  if (E.isLeft(program)) return program;
+  const layout = planBundle(program.right, { batches: options.batches, dims: options.dims });
+  if (E.isLeft(layout)) return layout;
+  if (options.weights !== undefined) {
+    const problems = checkWeights(layout.right, options.weights, options.weightsSource ?? "weights");
+    if (problems.length > 0) return E.left(problems);
+  }
+  const weights = options.weights === undefined ? "" : toBase64(options.weights);
+  const source = emitModuleSource(layout.right, { backend, weights });
+  const bundled = await bundleModule(source, { sourcefile: `${layout.right.name}.ts`, weights });
+  return E.right({ code: bundled.code, dts: emitDts(layout.right, backend), source, sizes: bundled.sizes, info: bundleInfo(layout.right, backend), layout: layout.right });
+};
+
+/** Paths {@link writeBundle} wrote. */
+export interface WrittenBundle {
+  readonly module: string;
+  readonly dts: string;
+  readonly source: string | undefined;
+}
+
+/** `model.mjs` → `model.d.mts` (what TypeScript looks up for an .mjs), `model.js` → `model.d.ts`. */
+export const declarationPath = (modulePath: string): string => {
+  const match = /\.(m|c)?js$/.exec(modulePath);
+  return match === null ? `${modulePath}.d.ts` : `${modulePath.slice(0, match.index)}.d.${match[1] ?? ""}ts`;
+};
+
+/** `model.mjs` → `model.mts`, `model.js` → `model.ts`: where `--emit-ts` writes the module source. */
+export const sourcePath = (modulePath: string): string => {
+  const match = /\.(m|c)?js$/.exec(modulePath);
+  return match === null ? `${modulePath}.ts` : `${modulePath.slice(0, match.index)}.${match[1] ?? ""}ts`;
+};
+
+/** Writes the bundle, its `.d.ts` (`.d.mts` for `.mjs`) and, with `emitTs`, its TypeScript source. */
+export const writeBundle = async (modulePath: string, bundle: CompiledBundle, options: { readonly emitTs?: boolean } = {}): Promise<WrittenBundle> => {
+  const module = resolve(modulePath);
+  await mkdir(dirname(module), { recursive: true });
+  const dts = declarationPath(module);
+  const source = options.emitTs === true ? sourcePath(module) : undefined;
+  await writeFile(module, bundle.code);
+  await writeFile(dts, bundle.dts);
+  if (source !== undefined) await writeFile(source, bundle.source);
+  return { module, dts, source };
+};
+
+/** Imports a model file (TypeScript runs through graft's loader) and returns its default export. */
+export const loadModelFile = async (path: string): Promise<E.Either<Diagnostics, Model>> => {
+  let exported: unknown;
+  try {
+    exported = ((await import(pathToFileURL(resolve(path)).href)) as { readonly default?: unknown }).default;
+  } catch (caught) {
+    return E.left([error("model-file", `${path}: cannot load the model: ${caught instanceof Error ? caught.message : String(caught)}`)]);
+  }
+  if (!isModel(exported)) return E.left([error("model-file", `${path}: the default export is not a model; end the file with \`export default model({ outputs, loss })\``)]);
+  return E.right(exported);
+};
+
+/** `12345` → `12.1 KB`. */
+export const formatBytes = (bytes: number): string => (bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / 1024 / 1024).toFixed(2)} MB`);
+
+export { bundleInfo, bundleModule, emitModuleSource } from "./emit.js";
+export type { BundleSizes } from "./emit.js";
+export { emitDts, publicDeclarations } from "./dts.js";
+export { BATCH_DIM, defaultBatches, planBundle } from "./layout.js";
+export type { BundleFunction, BundleLayout, BundleState, BundleTensor, LayoutOptions } from "./layout.js";
+export { bundleProgram } from "./program.js";
+export type { BundleProgram, BundleProgramOptions } from "./program.js";
+export type { LoadedBundle, LoadOptions, ModelInfo, SaveWeightsOptions, TensorInfo } from "./runtime.js";

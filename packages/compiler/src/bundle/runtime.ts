@@ -1,0 +1,290 @@
+/**
+ * @file What a standalone bundle runs besides @graft/runtime: it turns the static image a
+ * bundle embeds (state layout, function images, kernels, WASM modules, weights) into a loaded
+ * model with `forward`, `trainStep`, `saveWeights` and `loadWeights`.
+ *
+ * This file is inlined into every bundle by esbuild, so it imports nothing but @graft/runtime
+ * and the param initialisers of @graft/core, which the bundler resolves to core's import-free
+ * `init.ts` (never to the rest of core). It uses only globals both Node and browsers have
+ * (WebAssembly, atob, TextEncoder/TextDecoder): no `node:` modules, no eval.
+ */
+import {
+  bufferArena,
+  decodeSafetensors,
+  encodeSafetensors,
+  FeedError,
+  readSlot,
+  runFunction,
+  wasmArena,
+  WeightsError,
+  writeSlot,
+  type Arena,
+  type ArenaDtype,
+  type FeedArray,
+  type FunctionImage,
+  type SafetensorsDtype,
+  type SafetensorsFile,
+  type SafetensorsTensorInput,
+  type Slot,
+} from "@graft/runtime";
+import { initValues, type Init } from "@graft/core";
+
+/** An input or output of a bundled function. */
+export interface TensorInfo {
+  readonly name: string;
+  readonly dtype: ArenaDtype;
+  /** The concrete shape at the bundle's first batch size. */
+  readonly shape: readonly number[];
+  /** The shape as declared in the model, e.g. `["batch", 784]`. */
+  readonly dims: readonly (string | number)[];
+}
+
+/** A bundled function's inputs and outputs. */
+export interface FunctionInfo {
+  readonly inputs: readonly TensorInfo[];
+  readonly outputs: readonly TensorInfo[];
+}
+
+/** A persistent tensor (weight or optimizer state). */
+export interface StateInfo {
+  readonly name: string;
+  readonly dtype: ArenaDtype;
+  readonly shape: readonly number[];
+}
+
+/** What `m.info` describes. */
+export interface ModelInfo {
+  readonly name: string;
+  readonly backend: "js" | "wasm";
+  /** Batch sizes the functions accept (empty when the model has no `batch` dim). */
+  readonly batches: readonly number[];
+  /** Sizes fixed for the model's other symbolic dims. */
+  readonly dims: Readonly<Record<string, number>>;
+  /** The optimizer `trainStep` applies (full spec), or null for an inference-only bundle. */
+  readonly optimizer: string | null;
+  /** `forward`'s inputs and outputs. */
+  readonly inputs: readonly TensorInfo[];
+  readonly outputs: readonly TensorInfo[];
+  readonly functions: Readonly<Record<string, FunctionInfo>>;
+  /** The model's params: what `saveWeights()` writes. */
+  readonly weights: readonly StateInfo[];
+  /** Every persistent tensor: the weights, then optimizer state. */
+  readonly state: readonly StateInfo[];
+}
+
+/** A persistent tensor's place in the arena and how it starts. */
+export interface StateEntry extends StateInfo {
+  readonly offset: number;
+  readonly init: Init;
+  /** A model param (saved by default), as opposed to optimizer state. */
+  readonly weight: boolean;
+}
+
+/** A generated JS kernel: reads and writes the arena views, calls library kernels through `lib`. */
+export type JsKernel<L> = (F: Float32Array, I: Int32Array, lib: L) => void;
+
+/** A function image as a bundle embeds it: kernels as JS code, or the index of a WASM module. */
+export type ImageTemplate = Omit<FunctionImage, "run"> & { readonly batch: number | null } & (
+    | { readonly kind: "js"; readonly run: (F: Float32Array, I: Int32Array) => void }
+    | { readonly kind: "wasm"; readonly module: number }
+  );
+
+/** Everything a bundle embeds. */
+export interface BundleImage {
+  readonly info: ModelInfo;
+  readonly state: readonly StateEntry[];
+  readonly functions: Readonly<Record<string, readonly ImageTemplate[]>>;
+  /** Arena size in 4-byte elements. */
+  readonly elements: number;
+  /** WASM modules, base64 (empty for the JS back end). */
+  readonly wasm: readonly string[];
+  /** Embedded safetensors weights, base64 ("" when none were embedded). */
+  readonly weights: string;
+}
+
+/** Bytes accepted as a safetensors file. */
+export type WeightsInput = Uint8Array | ArrayBuffer;
+
+/** Options of `load`. */
+export interface LoadOptions {
+  /** Seed of the param initialisers when no weights are loaded (default 0, as in-process sessions). */
+  readonly seed?: number;
+}
+
+/** Options of `saveWeights`. */
+export interface SaveWeightsOptions {
+  /** Also save optimizer state (momentum buffers, Adam moments, step count). Default false. */
+  readonly optimizer?: boolean;
+}
+
+/** A loaded bundle; the generated module wraps `call` into typed methods. */
+export interface LoadedBundle {
+  readonly info: ModelInfo;
+  /** Runs function `name`; rank-0 outputs are returned as numbers. */
+  call(name: string, feeds: object): Record<string, FeedArray | number>;
+  saveWeights(options?: SaveWeightsOptions): Uint8Array;
+  loadWeights(bytes: WeightsInput): void;
+}
+
+/** Runs generated JS kernels in order: the `run` of a JS image. */
+export const jsRun =
+  <L>(kernels: readonly JsKernel<L>[], lib: L) =>
+  (F: Float32Array, I: Int32Array): void => {
+    for (const kernel of kernels) kernel(F, I, lib);
+  };
+
+const SAFETENSORS_DTYPE: Readonly<Record<ArenaDtype, SafetensorsDtype>> = { f32: "F32", i32: "I32", bool: "BOOL" };
+
+const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+const fromBase64 = (text: string): Uint8Array<ArrayBuffer> => {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+};
+
+const describe = (value: unknown): string =>
+  value === null ? "null" : Array.isArray(value) ? `an Array of length ${value.length}` : ArrayBuffer.isView(value) ? `${Object.prototype.toString.call(value).slice(8, -1)} of length ${(value as Uint8Array).length}` : typeof value;
+
+const toBytes = (what: string, value: unknown): Uint8Array => {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  throw new WeightsError(`${what}: expected the bytes of a safetensors file (a Uint8Array or an ArrayBuffer), got ${describe(value)}`);
+};
+
+const formatShape = (shape: readonly number[]): string => `[${shape.join(",")}]`;
+
+/** Compiled WASM modules per bundle image, so loading a bundle twice compiles once. */
+const compiledModules = new WeakMap<BundleImage, Promise<WebAssembly.Module[]>>();
+
+const instantiateAll = async (bundle: BundleImage, memory: WebAssembly.Memory): Promise<WebAssembly.Instance[]> => {
+  const imports = { env: { memory } };
+  const cached = compiledModules.get(bundle);
+  if (cached !== undefined) return Promise.all((await cached).map((module) => WebAssembly.instantiate(module, imports)));
+  const sources = await Promise.all(bundle.wasm.map((text) => WebAssembly.instantiate(fromBase64(text), imports)));
+  compiledModules.set(bundle, Promise.resolve(sources.map((source) => source.module)));
+  return sources.map((source) => source.instance);
+};
+
+const wasmRun = (instance: WebAssembly.Instance | undefined, index: number): ((F: Float32Array, I: Int32Array) => void) => {
+  const run = instance?.exports["run"];
+  if (typeof run !== "function") throw new Error(`bundle: WASM module ${index} exports no run function`);
+  return () => {
+    (run as () => void)();
+  };
+};
+
+/**
+ * Loads a bundle image: a fresh arena (independent of every other load), the params from their
+ * initialisers (seeded), then `weights` (or the embedded weights) when given.
+ * @throws WeightsError when the weights do not fit the model (nothing is loaded then)
+ */
+export const createModel = async (bundle: BundleImage, weights?: WeightsInput, options: LoadOptions = {}): Promise<LoadedBundle> => {
+  let arena: Arena;
+  let instances: WebAssembly.Instance[] = [];
+  if (bundle.wasm.length > 0) {
+    const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil((bundle.elements * 4) / 65536)) });
+    arena = wasmArena(memory);
+    instances = await instantiateAll(bundle, memory);
+  } else arena = bufferArena(bundle.elements);
+  arena.ensure(bundle.elements);
+
+  const images = new Map<string, FunctionImage[]>();
+  for (const [name, templates] of Object.entries(bundle.functions))
+    images.set(
+      name,
+      templates.map((template): FunctionImage => ({ ...template, run: template.kind === "js" ? template.run : wasmRun(instances[template.module], template.module) })),
+    );
+  const previous: { last: FunctionImage | undefined } = { last: undefined };
+  const slot = (entry: StateEntry): Slot => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset });
+
+  const seed = options.seed ?? 0;
+  for (const entry of bundle.state) {
+    const values = initValues(entry.init, sizeOf(entry.shape), seed, entry.name);
+    writeSlot(arena, slot(entry), entry.dtype === "f32" ? Float32Array.from(values) : Int32Array.from(values));
+  }
+
+  const byName = new Map(bundle.state.map((entry) => [entry.name, entry]));
+  const weightEntries = bundle.info.weights.flatMap((info) => byName.get(info.name) ?? []);
+  const allEntries = [...weightEntries, ...bundle.state.filter((entry) => !entry.weight)];
+  const optimizerNames = new Set(allEntries.filter((entry) => !entry.weight).map((entry) => entry.name));
+  const specs = (entries: readonly StateEntry[]) => entries.map((entry) => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape }));
+
+  const matches = (file: SafetensorsFile, entries: readonly StateEntry[]): boolean =>
+    file.tensors.size === entries.length &&
+    entries.every((entry) => {
+      const tensor = file.tensors.get(entry.name);
+      return tensor !== undefined && tensor.dtype === SAFETENSORS_DTYPE[entry.dtype] && formatShape(tensor.shape) === formatShape(entry.shape);
+    });
+
+  /** Validates everything, then writes: all-or-nothing. */
+  const loadWeights = (what: string, value: unknown): void => {
+    const bytes = toBytes(what, value);
+    const file = decodeSafetensors(bytes, undefined, what);
+    const full = [...file.tensors.keys()].some((name) => optimizerNames.has(name));
+    const entries = full ? allEntries : weightEntries;
+    if (!matches(file, entries)) {
+      decodeSafetensors(bytes, specs(entries), what); // throws the detailed mismatch
+      throw new WeightsError(`${what}: weights do not match the model`);
+    }
+    for (const entry of entries) {
+      const tensor = file.tensors.get(entry.name);
+      if (tensor !== undefined) writeSlot(arena, slot(entry), tensor.data as FeedArray);
+    }
+  };
+
+  const initial = weights ?? (bundle.weights === "" ? undefined : fromBase64(bundle.weights));
+  if (initial !== undefined) loadWeights(weights === undefined ? "embedded weights" : "load", initial);
+
+  const pick = (name: string, candidates: readonly FunctionImage[], feeds: Readonly<Record<string, unknown>>): FunctionImage => {
+    const first = candidates[0];
+    if (first === undefined) throw new Error(`bundle: function ${name} has no compiled image`);
+    if (candidates.length === 1) return first;
+    const lengthOf = (value: unknown): number | undefined =>
+      Array.isArray(value) || ArrayBuffer.isView(value) ? (value as ArrayLike<unknown>).length : undefined;
+    const found = candidates.find((image) => image.inputs.every((input) => lengthOf(feeds[input.name]) === sizeOf(input.shape)));
+    if (found !== undefined) return found;
+    for (const input of first.inputs) {
+      const length = lengthOf(feeds[input.name]);
+      if (length === undefined) return first; // missing or not an array: runFunction says so
+      if (!candidates.some((image) => image.inputs.some((other) => other.name === input.name && sizeOf(other.shape) === length))) {
+        const shapes = candidates.flatMap((image) => image.inputs.filter((other) => other.name === input.name).map((other) => `${other.dtype}${formatShape(other.shape)} (${sizeOf(other.shape)} elements)`));
+        throw new FeedError(input.name, `input ${input.name}: got ${length} elements; ${name} takes ${shapes.join(" or ")} (batch sizes ${bundle.info.batches.join(", ")})`);
+      }
+    }
+    const lengths = first.inputs.map((input) => `${input.name}: ${lengthOf(feeds[input.name]) ?? "?"}`).join(", ");
+    throw new FeedError(first.inputs[0]?.name ?? "", `${name}: the inputs' lengths (${lengths}) do not belong to the same batch size (${bundle.info.batches.join(", ")})`);
+  };
+
+  return {
+    info: bundle.info,
+    call(name: string, feeds: object): Record<string, FeedArray | number> {
+      const candidates = images.get(name);
+      if (candidates === undefined) throw new Error(`bundle: unknown function ${name}; this bundle has ${[...images.keys()].join(", ")}`);
+      if (typeof feeds !== "object" || feeds === null || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
+        const names = (candidates[0]?.inputs ?? []).map((input) => input.name).join(", ");
+        throw new FeedError("", `${name}: expected an object of inputs { ${names} }, got ${describe(feeds)}`);
+      }
+      const record = feeds as Readonly<Record<string, unknown>>;
+      const image = pick(name, candidates, record);
+      const outputs = runFunction(arena, image, record, previous);
+      const result: Record<string, FeedArray | number> = {};
+      for (const output of image.outputs) {
+        const value = outputs[output.name];
+        if (value !== undefined) result[output.name] = output.shape.length === 0 ? (value[0] ?? Number.NaN) : value;
+      }
+      return result;
+    },
+    saveWeights(options: SaveWeightsOptions = {}): Uint8Array {
+      const entries = options.optimizer === true ? allEntries : weightEntries;
+      const tensors: SafetensorsTensorInput[] = entries.map((entry) => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape, data: readSlot(arena, slot(entry)) as SafetensorsTensorInput["data"] }));
+      const metadata: Record<string, string> = { format: "pt", "graft.model": bundle.info.name };
+      if (options.optimizer === true && bundle.info.optimizer !== null) metadata["graft.optimizer"] = bundle.info.optimizer;
+      return encodeSafetensors(tensors, metadata);
+    },
+    loadWeights(bytes: WeightsInput): void {
+      loadWeights("loadWeights", bytes);
+    },
+  };
+};
