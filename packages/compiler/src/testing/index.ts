@@ -1,7 +1,8 @@
 /**
  * @file `@graft/compiler/testing`: a small kit to property-test your own loss math with
  * fast-check — arbitraries for shapes, tensors with extreme values, logits and labels, and
- * checks such as {@link expectSoftmaxInvariants}.
+ * checks such as {@link expectSoftmaxInvariants} and {@link checkGradients} (symbolic gradients
+ * against central finite differences).
  *
  * ```ts
  * import fc from "fast-check";
@@ -30,4 +31,14 @@ export {
   type ValueOptions,
 } from "./arbitraries.js";
 export { evaluateTensors } from "./evaluate.js";
+export {
+  checkGradients,
+  expectGradientsMatch,
+  formatGradientReport,
+  type CheckGradientsOptions,
+  type GradientCheck,
+  type GradientMismatch,
+  type GradientReport,
+  type GradientSubject,
+} from "./gradients.js";
 export { expectSoftmaxInvariants, type SoftmaxInvariantOptions } from "./softmax.js";
