@@ -2,6 +2,7 @@
 // The seed tutorial's softmax regression on its 8×4 toy data: SGD lr 0.1, 1000 epochs, full
 // batch, printing the cost every 100 epochs exactly as the seed's PyTorch program does.
 import { parseArgs } from "node:util";
+import { formatDiagnostic } from "@graft/core";
 import type { BackendName } from "../../packages/compiler/src/backend/types.js";
 import { trainSeedToy, variants } from "./train.js";
 
@@ -22,4 +23,10 @@ if (backend === undefined || variants[values.variant] === undefined || !Number.i
   );
   process.exit(2);
 }
-await trainSeedToy({ variant: values.variant, backend, epochs, log: (line) => console.log(line) });
+await trainSeedToy({
+  variant: values.variant,
+  backend,
+  epochs,
+  log: (line) => console.log(line),
+  warn: (warning) => console.error(formatDiagnostic(warning)),
+});

@@ -18,10 +18,7 @@ import { grad } from "../passes/grad.js";
 import { pipeline } from "../passes/index.js";
 
 export interface TrainingProgramOptions {
-  /**
-   * Run the `fuse` pass before differentiating: `undefined` (default) runs it when it is
-   * registered in the pipeline; `true` requires it; `false` skips it.
-   */
+  /** Run the `fuse` pass (when it is registered in the pipeline) before differentiating; default true. */
   readonly fuse?: boolean;
   /** Params to train (default: every float param). */
   readonly wrt?: readonly string[];
@@ -32,12 +29,9 @@ export const FORWARD = "forward";
 export const EVALUATE = "evaluate";
 export const TRAIN_STEP = "trainStep";
 
-const fused = (graph: Graph, fuse: boolean | undefined): E.Either<Diagnostics, Graph> => {
-  if (fuse === false) return E.right(graph);
-  const pass = pipeline.find((p) => p.name === "fuse");
-  if (pass === undefined)
-    return fuse === true ? E.left([error("train", `buildTrainingProgram: fuse was requested but no 'fuse' pass is registered (passes: ${pipeline.map((p) => p.name).join(", ")})`)]) : E.right(graph);
-  return pass.run(graph);
+const fused = (graph: Graph, fuse: boolean): E.Either<Diagnostics, Graph> => {
+  const pass = fuse ? pipeline.find((p) => p.name === "fuse") : undefined;
+  return pass === undefined ? E.right(graph) : pass.run(graph);
 };
 
 /** The graph of the model's outputs only: the loss and whatever only it needs (labels) are left out. */
@@ -61,7 +55,7 @@ export const buildTrainingProgram = (model: Model | Graph, optimizer: Optimizer,
   if (E.isLeft(built)) return built;
   if (built.right.loss === undefined)
     return E.left([error("train", `buildTrainingProgram: model ${built.right.name} has no loss; declare one with model({ outputs, loss })`)]);
-  const graph = fused(built.right, options.fuse);
+  const graph = fused(built.right, options.fuse ?? true);
   if (E.isLeft(graph)) return graph;
   const step = E.chain((g: Graph) => trainStep(g, optimizer, { name: TRAIN_STEP }))(grad(graph.right, options.wrt === undefined ? {} : { wrt: options.wrt }));
   if (E.isLeft(step)) return step;
