@@ -1,0 +1,1385 @@
+/**
+ * @file Kernel IR → WebAssembly text. One module per function specialisation: it imports the
+ * session's memory (`env.memory`), holds one WAT function per kernel with every buffer offset,
+ * extent and stride baked in as a constant, and exports `run`, which calls the kernels in order
+ * and returns 0, or 1 + the index of a kernel that refused its input (a gather index out of range).
+ *
+ * - map kernels: the fused expression tree in f32 (i32/bool values stay integers; comparisons are
+ *   lane masks under SIMD), SIMD f32x4 on the innermost loop when every access has stride 0 or 1
+ *   there and it has ≥ 4 iterations (scalar remainder), values invariant in the innermost loop
+ *   hoisted out of it;
+ * - reduce kernels: register accumulation over trailing reduced axes (SIMD lanes, then a
+ *   horizontal combine), read-modify-write of the output otherwise (SIMD along kept axes);
+ * - row kernels mirror `@graft/runtime`'s kernels-js.ts; contiguous rows (inner = 1) of softmax,
+ *   logsumexp and cross-entropy (forward/backward) take a SIMD path when the row is all finite
+ *   (checked in the max pass), else the exact scalar path;
+ * - matmul: gemm.ts's register-blocked f32x4 GEMM (a batch loop around it when batched).
+ */
+import type { BufferInfo, Expr, Kernel, Rows } from "../kernels.js";
+import { emitGemmFunction, gemmScratchBytes, type GemmSpec } from "./gemm.js";
+import { exp, expNeg, f32c, f64c, FunctionBuilder, i32c, Lanes, log, log1pNonNeg, logSigmoid, powFunctions, sigmoid, tanh, type ValType } from "./mathlib.js";
+
+/** Where everything lives in memory, and what the engine supports. */
+export interface CodegenContext {
+  /** Element offset of every buffer (relative to the arena start). */
+  readonly offsets: readonly number[];
+  readonly buffers: readonly BufferInfo[];
+  /** Byte address of arena element 0. */
+  readonly base: number;
+  /** Byte address and size of the GEMM packing scratch area. */
+  readonly scratch: number;
+  readonly scratchBytes: number;
+  /** Use relaxed-SIMD FMA (engine support detected by the caller). */
+  readonly relaxedSimd: boolean;
+}
+
+/** A kernel the generator cannot compile; `kernel` is its index in the schedule. */
+export class KernelCompileError extends Error {
+  constructor(
+    message: string,
+    readonly kernel: number,
+  ) {
+    super(message);
+    this.name = "KernelCompileError";
+  }
+}
+
+/** The module text and, per status code s > 0, the kernel index s − 1 that can fail at run time. */
+export interface ModuleText {
+  readonly wat: string;
+  /** Kernels that return a status (gather/scatter index checks). */
+  readonly checked: readonly number[];
+}
+
+// ----- expression helpers -----------------------------------------------------------------------
+
+const childrenOf = (e: Expr): Expr[] => {
+  switch (e.kind) {
+    case "read":
+    case "const":
+    case "iota":
+      return [];
+    case "unary":
+    case "cast":
+      return [e.arg];
+    case "binary":
+      return [e.lhs, e.rhs];
+    case "select":
+      return [e.cond, e.then, e.else];
+  }
+};
+
+const readsOf = (e: Expr): Array<Extract<Expr, { kind: "read" }>> => (e.kind === "read" ? [e] : childrenOf(e).flatMap(readsOf));
+const usesIota = (e: Expr): boolean => e.kind === "iota" || childrenOf(e).some(usesIota);
+
+const mapReads = (e: Expr, f: (strides: readonly number[]) => readonly number[]): Expr => {
+  switch (e.kind) {
+    case "read":
+      return { ...e, access: { ...e.access, strides: f(e.access.strides) } };
+    case "const":
+    case "iota":
+      return e;
+    case "unary":
+    case "cast":
+      return { ...e, arg: mapReads(e.arg, f) };
+    case "binary":
+      return { ...e, lhs: mapReads(e.lhs, f), rhs: mapReads(e.rhs, f) };
+    case "select":
+      return { ...e, cond: mapReads(e.cond, f), then: mapReads(e.then, f), else: mapReads(e.else, f) };
+  }
+};
+
+/**
+ * Merges adjacent axes every stride vector walks contiguously and that `kind` puts in the same
+ * class (e.g. kept vs reduced). Returns the new shape, a map old stride vector → new, and the
+ * old→new axis groups. Unchanged when the expression uses iota.
+ */
+const collapse = (shape: readonly number[], strideSets: ReadonlyArray<readonly number[]>, kind: (axis: number) => number, iota: boolean): { shape: number[]; groups: number[][] } => {
+  if (shape.length <= 1 || iota) return { shape: [...shape], groups: shape.map((_, axis) => [axis]) };
+  const groups: number[][] = [[0]];
+  for (let axis = 1; axis < shape.length; axis++) {
+    const group = groups[groups.length - 1] as number[];
+    const previous = group[group.length - 1] as number;
+    const mergeable = kind(axis) === kind(previous) && strideSets.every((s) => (s[previous] ?? 0) === (s[axis] ?? 0) * (shape[axis] ?? 1));
+    if (mergeable) group.push(axis);
+    else groups.push([axis]);
+  }
+  return { shape: groups.map((g) => g.reduce((p, axis) => p * (shape[axis] ?? 1), 1)), groups };
+};
+
+const regroup = (strides: readonly number[], groups: readonly number[][]): number[] => groups.map((g) => strides[g[g.length - 1] as number] ?? 0);
+
+/** Value classes of expressions: f32, i32 (integers; bool buffers read as 0/1), bool (a comparison result). */
+type VT = "f32" | "i32" | "bool";
+
+const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+const ld = (type: "f32" | "i32" | "v128" | "f64", offset: number, ptr: string): string => `(${type}.load offset=${offset}${type === "v128" ? " align=4" : ""} ${ptr})`;
+const st = (type: "f32" | "i32" | "v128", offset: number, ptr: string, value: string): string =>
+  `(${type}.store offset=${offset}${type === "v128" ? " align=4" : ""} ${ptr} ${value})`;
+const get = (local: string): string => `(local.get ${local})`;
+const ZERO = i32c(0);
+const iadd = (a: string, b: string): string => (b === ZERO ? a : a === ZERO ? b : `(i32.add ${a} ${b})`);
+const imul = (a: string, n: number): string => (n === 0 ? ZERO : n === 1 ? a : `(i32.mul ${a} ${i32c(n)})`);
+
+/** Horizontal combine of an f32x4 (sum: (l0 + l1) + (l2 + l3)). */
+const horizontal = (op: "add" | "max" | "min", v: string, b: FunctionBuilder): string => {
+  const x = b.bind("v128", v, "hv");
+  const lane = (i: number): string => `(f32x4.extract_lane ${i} ${x})`;
+  return `(f32.${op} (f32.${op} ${lane(0)} ${lane(1)}) (f32.${op} ${lane(2)} ${lane(3)}))`;
+};
+const horizontalInt = (op: "add" | "max_s" | "min_s", v: string, b: FunctionBuilder): string => {
+  const x = b.bind("v128", v, "hv");
+  const lane = (i: number): string => `(i32x4.extract_lane ${i} ${x})`;
+  const combine = (p: string, q: string): string => {
+    if (op === "add") return `(i32.add ${p} ${q})`;
+    const pp = b.bind("i32", p, "hi");
+    const qq = b.bind("i32", q, "hi");
+    return `(select ${pp} ${qq} (i32.${op === "max_s" ? "gt_s" : "lt_s"} ${pp} ${qq}))`;
+  };
+  return combine(combine(lane(0), lane(1)), combine(lane(2), lane(3)));
+};
+
+// ----- the expression compiler ----------------------------------------------------------------
+
+interface Hoisted {
+  readonly type: VT;
+  readonly scalar: string;
+  vector?: string;
+}
+
+/** Compiles expressions for one loop body: reads through per-stride-vector pointers. */
+class ExprCompiler {
+  private readonly natural = new Map<Expr, VT>();
+
+  constructor(
+    private readonly ctx: CodegenContext,
+    private readonly b: FunctionBuilder,
+    /** Pointer local of an access's stride vector. */
+    private readonly pointer: (strides: readonly number[]) => string,
+    /** Code of the iteration index along an axis (scalar i32). */
+    private readonly index: (axis: number) => string,
+    /** The innermost axis (for vector iota). */
+    private readonly last: number,
+    readonly hoisted: Map<Expr, Hoisted>,
+  ) {}
+
+  typeOf(e: Expr): VT | "any" {
+    if (e.kind === "const") return "any";
+    const known = this.natural.get(e);
+    if (known !== undefined) return known;
+    const t = this.computeType(e);
+    this.natural.set(e, t);
+    return t;
+  }
+
+  /** The concrete class an expression is computed in. */
+  concrete(e: Expr): VT {
+    const t = this.typeOf(e);
+    return t === "any" ? "f32" : t;
+  }
+
+  private computeType(e: Expr): VT {
+    switch (e.kind) {
+      case "read":
+        return e.dtype === "f32" || e.dtype === "f64" ? "f32" : "i32";
+      case "const":
+        return "f32";
+      case "iota":
+        return "i32";
+      case "unary":
+        return (e.op === "neg" || e.op === "abs" || e.op === "sign") && this.typeOf(e.arg) !== "f32" && this.typeOf(e.arg) !== "any" ? "i32" : "f32";
+      case "binary":
+        if (e.op === "eq" || e.op === "ne" || e.op === "lt" || e.op === "le" || e.op === "gt" || e.op === "ge") return "bool";
+        return e.integer ? "i32" : "f32";
+      case "select": {
+        const a = this.typeOf(e.then);
+        const c = this.typeOf(e.else);
+        if (a === "f32" || c === "f32") return "f32";
+        if (a === "any" && c === "any") return "f32";
+        if (a === "i32" || c === "i32") return "i32";
+        return "bool";
+      }
+      case "cast":
+        return e.to === "bool" ? "bool" : "i32";
+    }
+  }
+
+  /** True when the expression needs scalar code (no SIMD form, or an exact f32→i32 conversion). */
+  scalarOnly(e: Expr, want: VT): boolean {
+    const t = this.concrete(e);
+    if (t === "f32" && want === "i32" && e.kind !== "const") return true;
+    switch (e.kind) {
+      case "read":
+      case "const":
+      case "iota":
+        return false;
+      case "unary":
+        return this.scalarOnly(e.arg, t === "i32" ? "i32" : "f32");
+      case "cast":
+        return this.scalarOnly(e.arg, e.to === "bool" ? "bool" : "i32");
+      case "binary": {
+        if (e.integer && (e.op === "div" || e.op === "pow")) return true;
+        if (!e.integer && e.op === "pow" && !(e.rhs.kind === "const" && (e.rhs.value === 2 || e.rhs.value === 1))) return true;
+        const operand: VT = e.integer ? "i32" : "f32";
+        return this.scalarOnly(e.lhs, operand) || this.scalarOnly(e.rhs, operand);
+      }
+      case "select": {
+        const rt = this.concrete(e);
+        return this.scalarOnly(e.cond, "bool") || this.scalarOnly(e.then, rt) || this.scalarOnly(e.else, rt);
+      }
+    }
+  }
+
+  /** Code of `e` in class `want` at lane width `L`. */
+  gen(e: Expr, want: VT, L: Lanes): string {
+    const h = this.hoisted.get(e);
+    if (h !== undefined) return this.convert(L.vector ? (h.vector ?? h.scalar) : h.scalar, h.type, want, L);
+    if (e.kind === "const") return this.constant(e.value, want, L);
+    const t = this.concrete(e);
+    return this.convert(this.compute(e, t, L), t, want, L);
+  }
+
+  private constant(value: number, want: VT, L: Lanes): string {
+    if (want === "f32") return L.fc(value);
+    const int = Number.isFinite(value) ? Math.trunc(value) | 0 : 0;
+    if (want === "i32") return L.ic(int);
+    return L.vector ? L.ic(value !== 0 ? -1 : 0) : i32c(value !== 0 ? 1 : 0);
+  }
+
+  convert(code: string, from: VT, to: VT, L: Lanes): string {
+    if (from === to) return code;
+    const b = this.b;
+    if (to === "f32") {
+      if (from === "i32") return L.vector ? `(f32x4.convert_i32x4_s ${code})` : `(f32.convert_i32_s ${code})`;
+      return L.vector ? `(v128.and ${code} ${L.fc(1)})` : `(f32.convert_i32_u ${code})`;
+    }
+    if (to === "i32") {
+      if (from === "bool") return L.vector ? `(v128.and ${code} ${L.ic(1)})` : code;
+      // JavaScript ToInt32 of the truncated value (NaN and ±inf → 0)
+      if (L.vector) return `(i32x4.trunc_sat_f32x4_s ${code})`;
+      const x = b.bind("f32", code, "cv");
+      return `(select (i32.wrap_i64 (i64.trunc_sat_f32_s ${x})) ${ZERO} (f32.lt (f32.abs ${x}) (f32.const inf)))`;
+    }
+    // to bool
+    if (from === "f32") return L.fop("ne", code, L.fc(0));
+    return L.vector ? `(i32x4.ne ${code} ${L.ic(0)})` : `(i32.ne ${code} ${ZERO})`;
+  }
+
+  private compute(e: Expr, t: VT, L: Lanes): string {
+    const b = this.b;
+    switch (e.kind) {
+      case "read": {
+        const buffer = this.ctx.buffers[e.access.buffer];
+        const offset = this.ctx.base + ((this.ctx.offsets[e.access.buffer] ?? 0) + e.access.offset) * 4;
+        const ptr = get(this.pointer(e.access.strides));
+        const float = buffer === undefined || buffer.dtype === "f32" || buffer.dtype === "f64";
+        if (L.vector) return (e.access.strides[this.last] ?? 0) === 0 ? `(v128.load32_splat offset=${offset} ${ptr})` : ld("v128", offset, ptr);
+        return ld(float ? "f32" : "i32", offset, ptr);
+      }
+      case "const":
+        return this.constant(e.value, t, L);
+      case "iota": {
+        const i = this.index(e.axis);
+        return L.vector && e.axis === this.last ? `(i32x4.add (i32x4.splat ${i}) (v128.const i32x4 0 1 2 3))` : i;
+      }
+      case "cast":
+        return this.gen(e.arg, e.to === "bool" ? "bool" : "i32", L);
+      case "unary": {
+        if (t === "i32") {
+          const x = b.bind(L.itype, this.gen(e.arg, "i32", L), "ua");
+          switch (e.op) {
+            case "neg":
+              return L.iop("sub", L.ic(0), x);
+            case "abs":
+              return L.vector ? `(i32x4.abs ${x})` : `(select ${x} (i32.sub ${ZERO} ${x}) (i32.ge_s ${x} ${ZERO}))`;
+            default:
+              // sign: (x > 0) − (x < 0)
+              return L.vector ? `(i32x4.sub (i32x4.lt_s ${x} ${L.ic(0)}) (i32x4.gt_s ${x} ${L.ic(0)}))` : `(i32.sub (i32.gt_s ${x} ${ZERO}) (i32.lt_s ${x} ${ZERO}))`;
+          }
+        }
+        const arg = this.gen(e.arg, "f32", L);
+        switch (e.op) {
+          case "neg":
+            return L.fop("neg", arg);
+          case "abs":
+            return L.fop("abs", arg);
+          case "sqrt":
+            return L.fop("sqrt", arg);
+          case "exp":
+            return exp(b, L, arg);
+          case "log":
+            return log(b, L, arg);
+          case "tanh":
+            return tanh(b, L, arg);
+          case "sigmoid":
+            return sigmoid(b, L, arg);
+          case "log_sigmoid":
+            return logSigmoid(b, L, arg);
+          case "relu": {
+            // x > 0 or NaN → x, else +0
+            const x = b.bind(L.type, arg, "ux");
+            return L.vector ? `(v128.andnot ${x} (f32x4.le ${x} ${L.fc(0)}))` : `(select ${x} ${L.fc(0)} (i32.eqz (f32.le ${x} ${L.fc(0)})))`;
+          }
+          case "sign": {
+            // ±1, keeping ±0 and NaN
+            const x = b.bind(L.type, arg, "ux");
+            const one = L.vector ? `(v128.or ${L.fc(1)} (v128.and ${x} ${L.ic(-0x80000000)}))` : `(f32.copysign ${L.fc(1)} ${x})`;
+            return L.select(one, x, L.fop("gt", L.fop("abs", x), L.fc(0)));
+          }
+        }
+        break;
+      }
+      case "binary": {
+        const compare = e.op === "eq" || e.op === "ne" || e.op === "lt" || e.op === "le" || e.op === "gt" || e.op === "ge";
+        if (e.integer) {
+          const a = this.gen(e.lhs, "i32", L);
+          const c = this.gen(e.rhs, "i32", L);
+          if (compare) return e.op === "eq" || e.op === "ne" ? L.iop(e.op, a, c) : L.iop(`${e.op}_s`, a, c);
+          switch (e.op) {
+            case "add":
+            case "sub":
+            case "mul":
+              return L.iop(e.op, a, c);
+            case "maximum":
+            case "minimum": {
+              if (L.vector) return L.iop(e.op === "maximum" ? "max_s" : "min_s", a, c);
+              const x = b.bind("i32", a, "ia");
+              const y = b.bind("i32", c, "ib");
+              return `(select ${x} ${y} (i32.${e.op === "maximum" ? "gt_s" : "lt_s"} ${x} ${y}))`;
+            }
+            case "div": {
+              // Math.trunc(a / b) | 0: b = 0 → 0, b = −1 → −a (wrapping), no traps
+              const x = b.bind("i32", a, "ia");
+              const y = b.bind("i32", c, "ib");
+              const safe = `(select ${i32c(1)} ${y} (i32.or (i32.eqz ${y}) (i32.eq ${y} ${i32c(-1)})))`;
+              return `(select ${ZERO} (select (i32.sub ${ZERO} ${x}) (i32.div_s ${x} ${safe}) (i32.eq ${y} ${i32c(-1)})) (i32.eqz ${y}))`;
+            }
+            default: {
+              // pow: Math.trunc(Math.pow(a, b)) | 0
+              const p = b.bind("f64", `(call $pow64 (f64.convert_i32_s ${a}) (f64.convert_i32_s ${c}))`, "ip");
+              return `(select (i32.wrap_i64 (i64.trunc_sat_f64_s ${p})) ${ZERO} (f64.lt (f64.abs ${p}) (f64.const inf)))`;
+            }
+          }
+        }
+        if (e.op === "pow" && e.rhs.kind === "const" && (e.rhs.value === 2 || e.rhs.value === 1)) {
+          if (e.rhs.value === 1) return this.gen(e.lhs, "f32", L);
+          const x = b.bind(L.type, this.gen(e.lhs, "f32", L), "px");
+          return L.mul(x, x);
+        }
+        const a = this.gen(e.lhs, "f32", L);
+        const c = this.gen(e.rhs, "f32", L);
+        if (compare) return L.fop(e.op, a, c);
+        switch (e.op) {
+          case "add":
+          case "sub":
+          case "mul":
+          case "div":
+            return L.fop(e.op, a, c);
+          case "maximum":
+            return L.fop("max", a, c);
+          case "minimum":
+            return L.fop("min", a, c);
+          default:
+            return `(f32.demote_f64 (call $pow64 (f64.promote_f32 ${a}) (f64.promote_f32 ${c})))`;
+        }
+      }
+      case "select": {
+        const cond = b.bind(L.itype, this.gen(e.cond, "bool", L), "sc");
+        return L.select(this.gen(e.then, t, L), this.gen(e.else, t, L), cond);
+      }
+    }
+    throw new Error("unreachable expression kind");
+  }
+}
+
+const usesPow = (e: Expr): boolean => (e.kind === "binary" && e.op === "pow" && !(e.rhs.kind === "const" && !e.integer && (e.rhs.value === 2 || e.rhs.value === 1))) || childrenOf(e).some(usesPow);
+
+// ----- loop nests for map and reduce kernels --------------------------------------------------
+
+interface Nest {
+  readonly b: FunctionBuilder;
+  readonly shape: readonly number[];
+  /** Counter locals of every axis but the last. */
+  readonly counters: readonly string[];
+  /** Pointer local per stride vector key. */
+  readonly pointers: Map<string, { readonly local: string; readonly strides: readonly number[] }>;
+}
+
+const strideKey = (strides: readonly number[]): string => strides.join(",");
+
+const makeNest = (b: FunctionBuilder, shape: readonly number[], strideSets: ReadonlyArray<readonly number[]>): Nest => {
+  const pointers = new Map<string, { local: string; strides: readonly number[] }>();
+  for (const s of strideSets) if (!pointers.has(strideKey(s))) pointers.set(strideKey(s), { local: b.local("i32", "p"), strides: s });
+  return { b, shape, counters: shape.slice(0, -1).map(() => b.local("i32", "i")), pointers };
+};
+
+/** Loops over every axis but the last (`from` first axis), then `inner()` with pointers set for the row. */
+const outerLoops = (nest: Nest, inner: () => void, from = 0, to = nest.shape.length - 1): void => {
+  const { b } = nest;
+  const rec = (axis: number): void => {
+    if (axis >= to) {
+      // pointers at the start of the innermost loop
+      for (const { local, strides } of nest.pointers.values()) {
+        let code = ZERO;
+        nest.counters.forEach((counter, d) => {
+          code = iadd(code, imul(get(counter), (strides[d] ?? 0) * 4));
+        });
+        b.set(local, code);
+      }
+      inner();
+      return;
+    }
+    b.forRange(nest.counters[axis] as string, 0, nest.shape[axis] ?? 1, 1, () => rec(axis + 1));
+  };
+  rec(from);
+};
+
+/** Advances every pointer by `lanes` elements of the innermost axis. */
+const bump = (nest: Nest, lanes: number, except?: string): void => {
+  const last = nest.shape.length - 1;
+  for (const [key, { local, strides }] of nest.pointers) {
+    const step = (strides[last] ?? 0) * 4 * lanes;
+    if (step !== 0 && key !== except) nest.b.set(local, `(i32.add ${get(local)} ${i32c(step)})`);
+  }
+};
+
+/** The maximal subtrees invariant along the innermost axis that contain a read or an iota. */
+const invariantRoots = (e: Expr, last: number): Expr[] => {
+  const invariant = (x: Expr): boolean => {
+    switch (x.kind) {
+      case "read":
+        return (x.access.strides[last] ?? 0) === 0;
+      case "const":
+        return true;
+      case "iota":
+        return x.axis !== last;
+      default:
+        return childrenOf(x).every(invariant);
+    }
+  };
+  const interesting = (x: Expr): boolean => x.kind !== "const";
+  const roots: Expr[] = [];
+  const walk = (x: Expr): void => {
+    if (invariant(x)) {
+      if (interesting(x)) roots.push(x);
+      return;
+    }
+    childrenOf(x).forEach(walk);
+  };
+  walk(e);
+  return roots;
+};
+
+const splat = (code: string, type: VT): string => (type === "f32" ? `(f32x4.splat ${code})` : type === "i32" ? `(i32x4.splat ${code})` : `(i32x4.splat (i32.sub ${ZERO} ${code}))`);
+
+/** Computes hoisted values (scalar, and splatted when `vector`) at the current point. */
+const hoist = (b: FunctionBuilder, compiler: ExprCompiler, roots: readonly Expr[], vector: boolean): void => {
+  compiler.hoisted.clear();
+  const S = new Lanes(false);
+  for (const root of roots) {
+    const type = compiler.concrete(root);
+    const scalar = b.bind(type === "f32" ? "f32" : "i32", compiler.gen(root, type, S), "h");
+    const entry: Hoisted = { type, scalar };
+    if (vector) entry.vector = b.bind("v128", splat(scalar, type), "hv");
+    compiler.hoisted.set(root, entry);
+  }
+};
+
+// ----- map --------------------------------------------------------------------------------------
+
+const mapKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "map" }>, b: FunctionBuilder): void => {
+  if (kernel.shape.some((d) => d === 0)) return;
+  const rawShape = kernel.shape.length === 0 ? [1] : kernel.shape;
+  const rawExpr = kernel.shape.length === 0 ? mapReads(kernel.expr, () => [0]) : kernel.expr;
+  const strideSets = readsOf(rawExpr).map((r) => r.access.strides);
+  const { shape, groups } = collapse(rawShape, [...strideSets, rawShape.map((_, axis) => sizeOf(rawShape.slice(axis + 1)))], () => 0, usesIota(rawExpr));
+  const expr = groups.length === rawShape.length ? rawExpr : mapReads(rawExpr, (s) => regroup(s, groups));
+  const last = shape.length - 1;
+  const extent = shape[last] ?? 1;
+  const nest = makeNest(b, shape, readsOf(expr).map((r) => r.access.strides));
+  const j = b.local("i32", "j");
+  const o = b.local("i32", "o");
+  const outBuffer = ctx.buffers[kernel.out];
+  const outType: VT = outBuffer === undefined || outBuffer.dtype === "f32" || outBuffer.dtype === "f64" ? "f32" : outBuffer.dtype === "bool" ? "bool" : "i32";
+  const outBase = ctx.base + (ctx.offsets[kernel.out] ?? 0) * 4;
+  const index = (axis: number): string => (axis === last ? get(j) : get(nest.counters[axis] ?? j));
+  const compiler = new ExprCompiler(ctx, b, (s) => nest.pointers.get(strideKey(s))?.local ?? "$missing", index, last, new Map());
+  const vectorOk = extent >= 4 && readsOf(expr).every((r) => (r.access.strides[last] ?? 0) <= 1 && (r.access.strides[last] ?? 0) >= 0) && !compiler.scalarOnly(expr, outType);
+  const roots = invariantRoots(expr, last);
+  const V = new Lanes(true, ctx.relaxedSimd);
+  const S = new Lanes(false);
+  const store = (L: Lanes): void => {
+    const value = compiler.gen(expr, outType, L);
+    if (L.vector) b.emit(st("v128", outBase, get(o), outType === "bool" ? `(v128.and ${value} ${L.ic(1)})` : value));
+    else b.emit(st(outType === "f32" ? "f32" : "i32", outBase, get(o), value));
+    b.set(o, `(i32.add ${get(o)} ${i32c(L.vector ? 16 : 4)})`);
+  };
+  b.set(o, ZERO);
+  outerLoops(nest, () => {
+    hoist(b, compiler, roots, vectorOk);
+    const vectorEnd = vectorOk ? extent - (extent % 4) : 0;
+    b.forRange(j, 0, vectorEnd, 4, () => {
+      store(V);
+      bump(nest, 4);
+    });
+    b.forRange(j, vectorEnd, extent, 1, () => {
+      store(S);
+      bump(nest, 1);
+    });
+  });
+};
+
+// ----- reduce -------------------------------------------------------------------------------------
+
+const reduceKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "reduce" }>, b: FunctionBuilder): void => {
+  const outBuffer = ctx.buffers[kernel.out];
+  const int = outBuffer !== undefined && outBuffer.dtype !== "f32" && outBuffer.dtype !== "f64";
+  const acc: VT = int ? "i32" : "f32";
+  const outBase = ctx.base + (ctx.offsets[kernel.out] ?? 0) * 4;
+  const init = kernel.op === "sum" ? 0 : kernel.op === "max" ? -Infinity : Infinity;
+  const intInit = kernel.op === "sum" ? 0 : kernel.op === "max" ? -2147483648 : 2147483647;
+  const S = new Lanes(false);
+  const V = new Lanes(true, ctx.relaxedSimd);
+  const fill = (value: string, vectorValue: string): void => {
+    const q = b.local("i32", "q");
+    const count = kernel.outSize;
+    b.forRange(q, 0, count - (count % 4), 4, () => b.emit(st("v128", outBase, `(i32.shl ${get(q)} ${i32c(2)})`, vectorValue)));
+    b.forRange(q, count - (count % 4), count, 1, () => b.emit(st(int ? "i32" : "f32", outBase, `(i32.shl ${get(q)} ${i32c(2)})`, value)));
+  };
+  if (kernel.outSize === 0) return;
+  if (kernel.shape.some((d) => d === 0)) {
+    const value = init * kernel.scale;
+    if (int) fill(i32c(kernel.op === "sum" ? 0 : intInit), V.ic(kernel.op === "sum" ? 0 : intInit));
+    else fill(f32c(value), V.fc(value));
+    return;
+  }
+  const rawShape = kernel.shape.length === 0 ? [1] : kernel.shape;
+  const rawExpr = kernel.shape.length === 0 ? mapReads(kernel.expr, () => [0]) : kernel.expr;
+  const rawOut = kernel.shape.length === 0 ? [0] : kernel.outStrides;
+  const reduced = new Set(kernel.reducedAxes);
+  const { shape, groups } = collapse(rawShape, [...readsOf(rawExpr).map((r) => r.access.strides), rawOut], (axis) => (reduced.has(axis) ? 1 : 0), usesIota(rawExpr));
+  const expr = groups.length === rawShape.length ? rawExpr : mapReads(rawExpr, (s) => regroup(s, groups));
+  const outStrides = regroup(rawOut, groups);
+  const isReduced = groups.map((g) => reduced.has(g[0] as number));
+  const rank = shape.length;
+  const last = rank - 1;
+  const extent = shape[last] ?? 1;
+  const firstReduced = isReduced.indexOf(true);
+  const trailing = firstReduced >= 0 && isReduced.slice(firstReduced).every((x) => x);
+  const nest = makeNest(b, shape, [...readsOf(expr).map((r) => r.access.strides), outStrides]);
+  const outKey = strideKey(outStrides);
+  const outPtr = nest.pointers.get(outKey)?.local ?? "$missing";
+  const j = b.local("i32", "j");
+  const index = (axis: number): string => (axis === last ? get(j) : get(nest.counters[axis] ?? j));
+  const compiler = new ExprCompiler(ctx, b, (s) => nest.pointers.get(strideKey(s))?.local ?? "$missing", index, last, new Map());
+  const contiguousReads = readsOf(expr).every((r) => (r.access.strides[last] ?? 0) >= 0 && (r.access.strides[last] ?? 0) <= 1);
+  const roots = invariantRoots(expr, last);
+
+  const fop = kernel.op === "sum" ? "add" : kernel.op;
+  const combine = (L: Lanes, a: string, c: string): string => {
+    if (!int) return L.fop(fop, a, c);
+    if (kernel.op === "sum") return L.iop("add", a, c);
+    if (L.vector) return L.iop(kernel.op === "max" ? "max_s" : "min_s", a, c);
+    const x = b.bind("i32", a, "ra");
+    const y = b.bind("i32", c, "rb");
+    return `(select ${x} ${y} (i32.${kernel.op === "max" ? "gt_s" : "lt_s"} ${x} ${y}))`;
+  };
+  const finish = (value: string): string => {
+    if (kernel.scale === 1) return value;
+    if (!int) return `(f32.mul ${value} ${f32c(kernel.scale)})`;
+    return `(i32.trunc_sat_f64_s (f64.mul (f64.convert_i32_s ${value}) ${f64c(kernel.scale)}))`;
+  };
+  const scalarType: ValType = int ? "i32" : "f32";
+  const initCode = (L: Lanes): string => (int ? L.ic(intInit) : L.fc(init));
+  const horizontalCombine = (v: string): string => (int ? horizontalInt(kernel.op === "sum" ? "add" : kernel.op === "max" ? "max_s" : "min_s", v, b) : horizontal(fop as "add" | "max" | "min", v, b));
+
+  /** Register accumulation over the innermost loop (and, in the trailing case, the reduced axes before it). */
+  const accumulateInner = (accS: string, accV: string | undefined): void => {
+    hoist(b, compiler, roots, accV !== undefined);
+    const vectorEnd = accV !== undefined ? extent - (extent % 4) : 0;
+    b.forRange(j, 0, vectorEnd, 4, () => {
+      if (accV !== undefined) b.set(accV, combine(V, get(accV), compiler.gen(expr, acc, V)));
+      bump(nest, 4);
+    });
+    b.forRange(j, vectorEnd, extent, 1, () => {
+      b.set(accS, combine(S, get(accS), compiler.gen(expr, acc, S)));
+      bump(nest, 1);
+    });
+  };
+  const vectorInner = extent >= 4 && contiguousReads && !compiler.scalarOnly(expr, acc);
+
+  if (trailing) {
+    // out[o++] = reduce over the trailing axes, in registers
+    const o = b.local("i32", "o");
+    b.set(o, ZERO);
+    const accS = b.local(scalarType, "acc");
+    const accV = vectorInner ? b.local("v128", "accv") : undefined;
+    const keptAxes = firstReduced;
+    const rec = (axis: number): void => {
+      if (axis === keptAxes) {
+        b.set(accS, initCode(S));
+        if (accV !== undefined) b.set(accV, initCode(V));
+        outerLoops(nest, () => accumulateInner(accS, accV), keptAxes, last);
+        const total = accV === undefined ? get(accS) : combine(S, horizontalCombine(get(accV)), get(accS));
+        b.emit(st(int ? "i32" : "f32", outBase, get(o), finish(total)));
+        b.set(o, `(i32.add ${get(o)} ${i32c(4)})`);
+        return;
+      }
+      b.forRange(nest.counters[axis] as string, 0, shape[axis] ?? 1, 1, () => rec(axis + 1));
+    };
+    // pointers for the first reduced row are set by outerLoops from `keptAxes`
+    rec(0);
+    return;
+  }
+
+  // general: initialise the output, combine into it, scale at the end
+  if (int) fill(i32c(intInit), V.ic(intInit));
+  else fill(f32c(init), V.fc(init));
+  const outStoreType = int ? "i32" : "f32";
+  if (isReduced[last] === true) {
+    const accS = b.local(scalarType, "acc");
+    const accV = vectorInner ? b.local("v128", "accv") : undefined;
+    outerLoops(nest, () => {
+      b.set(accS, initCode(S));
+      if (accV !== undefined) b.set(accV, initCode(V));
+      accumulateInner(accS, accV);
+      const total = accV === undefined ? get(accS) : combine(S, horizontalCombine(get(accV)), get(accS));
+      b.emit(st(outStoreType, outBase, get(outPtr), combine(S, ld(outStoreType, outBase, get(outPtr)), total)));
+    });
+  } else {
+    const vectorOk = vectorInner && outStrides[last] === 1;
+    outerLoops(nest, () => {
+      hoist(b, compiler, roots, vectorOk);
+      const vectorEnd = vectorOk ? extent - (extent % 4) : 0;
+      b.forRange(j, 0, vectorEnd, 4, () => {
+        b.emit(st("v128", outBase, get(outPtr), combine(V, ld("v128", outBase, get(outPtr)), compiler.gen(expr, acc, V))));
+        bump(nest, 4);
+      });
+      b.forRange(j, vectorEnd, extent, 1, () => {
+        b.emit(st(outStoreType, outBase, get(outPtr), combine(S, ld(outStoreType, outBase, get(outPtr)), compiler.gen(expr, acc, S))));
+        bump(nest, 1);
+      });
+    });
+  }
+  if (kernel.scale !== 1) {
+    const q = b.local("i32", "q");
+    const count = kernel.outSize;
+    const at = `(i32.shl ${get(q)} ${i32c(2)})`;
+    if (!int) b.forRange(q, 0, count - (count % 4), 4, () => b.emit(st("v128", outBase, at, `(f32x4.mul ${ld("v128", outBase, at)} ${V.fc(kernel.scale)})`)));
+    b.forRange(q, int ? 0 : count - (count % 4), count, 1, () => b.emit(st(outStoreType, outBase, at, finish(ld(outStoreType, outBase, at)))));
+  }
+};
+
+// ----- row kernels -----------------------------------------------------------------------------------
+
+/** Byte address of a buffer's element 0. */
+const addrOf = (ctx: CodegenContext, buffer: number | undefined): number => ctx.base + (buffer === undefined ? 0 : (ctx.offsets[buffer] ?? 0)) * 4;
+
+/**
+ * Loops over the rows of a layout. `body(row, base)`: `row` = o·inner + i (i32 code), `base` = the
+ * byte offset of the row's element 0 relative to its buffer.
+ */
+const forRows = (b: FunctionBuilder, rows: Rows, body: (row: string, base: string) => void): void => {
+  const o = b.local("i32", "ro");
+  if (rows.inner === 1) {
+    b.forRange(o, 0, rows.outer, 1, () => {
+      const base = b.bind("i32", imul(get(o), rows.size * 4), "rb");
+      body(get(o), base);
+    });
+    return;
+  }
+  const i = b.local("i32", "ri");
+  b.forRange(o, 0, rows.outer, 1, () =>
+    b.forRange(i, 0, rows.inner, 1, () => {
+      const row = b.bind("i32", iadd(imul(get(o), rows.inner), get(i)), "rr");
+      const base = b.bind("i32", `(i32.shl ${iadd(imul(get(o), rows.size * rows.inner), get(i))} ${i32c(2)})`, "rb");
+      body(row, base);
+    }),
+  );
+};
+
+/**
+ * One pass over a row's elements: `body(L, at, c)` with `at` the byte offset (relative to the
+ * buffers) of element c (scalar) or elements c..c+3 (vector, contiguous rows of ≥ 4 only).
+ */
+const rowPass = (b: FunctionBuilder, rows: Rows, base: string, vectorLanes: Lanes | undefined, body: (L: Lanes, at: string, c: string) => void): void => {
+  const c = b.local("i32", "c");
+  const at = b.local("i32", "at");
+  const size = rows.size;
+  const stride = rows.inner * 4;
+  const vectorEnd = vectorLanes !== undefined && rows.inner === 1 ? size - (size % 4) : 0;
+  b.set(at, base);
+  if (vectorLanes !== undefined)
+    b.forRange(c, 0, vectorEnd, 4, () => {
+      body(vectorLanes, get(at), get(c));
+      b.set(at, `(i32.add ${get(at)} ${i32c(16)})`);
+    });
+  b.forRange(c, vectorEnd, size, 1, () => {
+    body(new Lanes(false), get(at), get(c));
+    b.set(at, `(i32.add ${get(at)} ${i32c(stride)})`);
+  });
+};
+
+/** A sum over a row pass: vector and scalar accumulators, combined at the end (f32). */
+class RowSum {
+  readonly s: string;
+  readonly v: string;
+  constructor(private readonly b: FunctionBuilder) {
+    this.s = b.local("f32", "sum");
+    this.v = b.local("v128", "sumv");
+    b.set(this.s, f32c(0));
+    b.set(this.v, `(f32x4.splat ${f32c(0)})`);
+  }
+  add(L: Lanes, value: string): void {
+    const target = L.vector ? this.v : this.s;
+    this.b.set(target, L.add(get(target), value));
+  }
+  total(): string {
+    return `(f32.add ${horizontal("add", get(this.v), this.b)} ${get(this.s)})`;
+  }
+}
+
+/**
+ * The max pass of a row (max and an all-finite flag). For contiguous rows of ≥ 4 it is SIMD,
+ * unrolled by 4 vectors; NaN is ignored by the max but caught by the finiteness check (the sum of
+ * the row's values is finite only when every value is).
+ */
+const rowMaxFinite = (b: FunctionBuilder, x: number, rows: Rows, base: string): { max: string; finite: string } => {
+  const size = rows.size;
+  const max = b.local("f32", "mx");
+  const check = b.local("f32", "ck");
+  b.set(max, f32c(-Infinity));
+  b.set(check, f32c(0));
+  const c = b.local("i32", "c");
+  const at = b.local("i32", "at");
+  b.set(at, base);
+  let vectorEnd = 0;
+  if (size >= 4) {
+    const vmax = b.local("v128", "vmx");
+    const vchk = b.local("v128", "vck");
+    b.set(vmax, `(f32x4.splat ${f32c(-Infinity)})`);
+    b.set(vchk, `(f32x4.splat ${f32c(0)})`);
+    const unrolledEnd = size - (size % 16);
+    b.forRange(c, 0, unrolledEnd, 16, () => {
+      const v = [0, 1, 2, 3].map((k) => b.bind("v128", ld("v128", x + 16 * k, get(at)), "rv"));
+      b.set(vmax, `(f32x4.pmax ${get(vmax)} (f32x4.pmax (f32x4.pmax ${v[0]} ${v[1]}) (f32x4.pmax ${v[2]} ${v[3]})))`);
+      b.set(vchk, `(f32x4.add ${get(vchk)} (f32x4.add (f32x4.add ${v[0]} ${v[1]}) (f32x4.add ${v[2]} ${v[3]})))`);
+      b.set(at, `(i32.add ${get(at)} ${i32c(64)})`);
+    });
+    vectorEnd = size - (size % 4);
+    b.forRange(c, unrolledEnd, vectorEnd, 4, () => {
+      const v = b.bind("v128", ld("v128", x, get(at)), "rv");
+      b.set(vmax, `(f32x4.pmax ${get(vmax)} ${v})`);
+      b.set(vchk, `(f32x4.add ${get(vchk)} ${v})`);
+      b.set(at, `(i32.add ${get(at)} ${i32c(16)})`);
+    });
+    b.set(max, horizontal("max", get(vmax), b));
+    b.set(check, horizontal("add", get(vchk), b));
+  }
+  b.forRange(c, vectorEnd, size, 1, () => {
+    const v = b.bind("f32", ld("f32", x, get(at)), "rs");
+    b.set(max, `(f32.max ${get(max)} ${v})`);
+    b.set(check, `(f32.add ${get(check)} ${v})`);
+    b.set(at, `(i32.add ${get(at)} ${i32c(rows.inner * 4)})`);
+  });
+  return { max: get(max), finite: `(f32.eq (f32.sub ${get(check)} ${get(check)}) ${f32c(0)})` };
+};
+
+/** The reference max of a row: NaN wins, as `if (v > max || v !== v) max = v`. */
+const rowMaxExact = (b: FunctionBuilder, x: number, rows: Rows, base: string): string => {
+  const max = b.local("f32", "mx");
+  b.set(max, f32c(-Infinity));
+  rowPass(b, rows, base, undefined, (_L, at) => {
+    const v = b.bind("f32", ld("f32", x, at), "rs");
+    b.set(max, `(select ${v} ${get(max)} (i32.or (f32.gt ${v} ${get(max)}) (f32.ne ${v} ${v})))`);
+  });
+  return get(max);
+};
+
+/** The exact scalar logsumexp of a row (kernels-js rowLse: shift 0 when the max is ±inf). */
+const rowLseExact = (b: FunctionBuilder, x: number, rows: Rows, base: string, into: string): void => {
+  const S = new Lanes(false);
+  const max = b.bind("f32", rowMaxExact(b, x, rows, base), "m");
+  const shift = b.bind("f32", `(select ${f32c(0)} ${max} (f32.eq (f32.abs ${max}) ${f32c(Infinity)}))`, "sh");
+  const sum = new RowSum(b);
+  rowPass(b, rows, base, undefined, (L, at) => sum.add(L, exp(b, S, `(f32.sub ${ld("f32", x, at)} ${shift})`)));
+  b.set(into, `(f32.add ${log(b, S, sum.total())} ${shift})`);
+};
+
+/** logsumexp of a row into `into` (f32 local): SIMD for all-finite contiguous rows, exact otherwise. */
+const rowLse = (ctx: CodegenContext, b: FunctionBuilder, x: number, rows: Rows, base: string, into: string): void => {
+  if (rows.inner !== 1) {
+    rowLseExact(b, x, rows, base, into);
+    return;
+  }
+  const V = new Lanes(true, ctx.relaxedSimd);
+  const S = new Lanes(false);
+  const { max, finite } = rowMaxFinite(b, x, rows, base);
+  const m = b.bind("f32", max, "m");
+  b.when(
+    finite,
+    () => {
+      const sum = new RowSum(b);
+      const vm = b.bind("v128", `(f32x4.splat ${m})`, "vm");
+      rowPass(b, rows, base, V, (L, at) => sum.add(L, expNeg(b, L, L.sub(ld(L.vector ? "v128" : "f32", x, at), L.vector ? vm : m))));
+      b.set(into, `(f32.add ${log(b, S, sum.total())} ${m})`);
+    },
+    () => rowLseExact(b, x, rows, base, into),
+  );
+};
+
+const softmaxKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "softmax" }>, b: FunctionBuilder): void => {
+  const { rows } = kernel;
+  const x = addrOf(ctx, kernel.x);
+  const out = addrOf(ctx, kernel.out);
+  const S = new Lanes(false);
+  const V = new Lanes(true, ctx.relaxedSimd);
+  const exact = (base: string): void => {
+    const max = b.bind("f32", rowMaxExact(b, x, rows, base), "m");
+    const shift = b.bind("f32", `(select ${f32c(0)} ${max} (f32.eq ${max} ${f32c(-Infinity)}))`, "sh");
+    const sum = new RowSum(b);
+    rowPass(b, rows, base, undefined, (L, at) => sum.add(L, exp(b, S, `(f32.sub ${ld("f32", x, at)} ${shift})`)));
+    const total = b.bind("f32", sum.total(), "tot");
+    if (kernel.log) {
+      const lt = b.bind("f32", log(b, S, total), "lt");
+      rowPass(b, rows, base, undefined, (_L, at) => b.emit(st("f32", out, at, `(f32.sub (f32.sub ${ld("f32", x, at)} ${shift}) ${lt})`)));
+    } else {
+      const inv = b.bind("f32", `(f32.div ${f32c(1)} ${total})`, "inv");
+      rowPass(b, rows, base, undefined, (_L, at) => b.emit(st("f32", out, at, `(f32.mul ${exp(b, S, `(f32.sub ${ld("f32", x, at)} ${shift})`)} ${inv})`)));
+    }
+  };
+  forRows(b, rows, (_row, base) => {
+    if (rows.inner !== 1) {
+      exact(base);
+      return;
+    }
+    const { max, finite } = rowMaxFinite(b, x, rows, base);
+    const m = b.bind("f32", max, "m");
+    b.when(
+      finite,
+      () => {
+        const vm = b.bind("v128", `(f32x4.splat ${m})`, "vm");
+        const shiftOf = (L: Lanes): string => (L.vector ? vm : m);
+        const type = (L: Lanes): "v128" | "f32" => (L.vector ? "v128" : "f32");
+        const sum = new RowSum(b);
+        rowPass(b, rows, base, V, (L, at) => {
+          const e = b.bind(L.type, expNeg(b, L, L.sub(ld(type(L), x, at), shiftOf(L))), "e");
+          sum.add(L, e);
+          if (!kernel.log) b.emit(st(type(L), out, at, e));
+        });
+        const total = b.bind("f32", sum.total(), "tot");
+        if (kernel.log) {
+          const lt = b.bind("f32", log(b, S, total), "lt");
+          const vlt = b.bind("v128", `(f32x4.splat ${lt})`, "vlt");
+          rowPass(b, rows, base, V, (L, at) => b.emit(st(type(L), out, at, L.sub(L.sub(ld(type(L), x, at), shiftOf(L)), L.vector ? vlt : lt))));
+        } else {
+          const inv = b.bind("f32", `(f32.div ${f32c(1)} ${total})`, "inv");
+          const vinv = b.bind("v128", `(f32x4.splat ${inv})`, "vinv");
+          rowPass(b, rows, base, V, (L, at) => b.emit(st(type(L), out, at, L.mul(ld(type(L), out, at), L.vector ? vinv : inv))));
+        }
+      },
+      () => exact(base),
+    );
+  });
+};
+
+const logsumexpKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "logsumexp" }>, b: FunctionBuilder): void => {
+  const x = addrOf(ctx, kernel.x);
+  const out = addrOf(ctx, kernel.out);
+  const l = b.local("f32", "lse");
+  forRows(b, kernel.rows, (row, base) => {
+    rowLse(ctx, b, x, kernel.rows, base, l);
+    b.emit(st("f32", out, `(i32.shl ${row} ${i32c(2)})`, get(l)));
+  });
+};
+
+const argmaxKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "argmax" }>, b: FunctionBuilder): void => {
+  const x = addrOf(ctx, kernel.x);
+  const out = addrOf(ctx, kernel.out);
+  const best = b.local("i32", "best");
+  const bestValue = b.local("f32", "bv");
+  forRows(b, kernel.rows, (row, base) => {
+    b.set(best, ZERO);
+    b.set(bestValue, f32c(-Infinity));
+    const done = b.label("done");
+    b.block(`(block ${done}`, () =>
+      rowPass(b, kernel.rows, base, undefined, (_L, at, c) => {
+        const v = b.bind("f32", ld("f32", x, at), "v");
+        b.when(`(f32.ne ${v} ${v})`, () => {
+          b.set(best, c);
+          b.emit(`(br ${done})`);
+        });
+        b.when(`(f32.gt ${v} ${get(bestValue)})`, () => {
+          b.set(bestValue, v);
+          b.set(best, c);
+        });
+      }),
+    );
+    b.emit(st("i32", out, `(i32.shl ${row} ${i32c(2)})`, get(best)));
+  });
+};
+
+const reductionCode = (reduction: "mean" | "sum" | "none"): 0 | 1 | 2 => (reduction === "mean" ? 0 : reduction === "sum" ? 1 : 2);
+
+const crossEntropyKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "cross_entropy" }>, b: FunctionBuilder): void => {
+  const { rows, attrs } = kernel;
+  const x = addrOf(ctx, kernel.x);
+  const t = addrOf(ctx, kernel.target);
+  const w = kernel.weight === undefined ? undefined : addrOf(ctx, kernel.weight);
+  const out = addrOf(ctx, kernel.out);
+  const lse = kernel.lse === undefined ? undefined : addrOf(ctx, kernel.lse);
+  const reduction = reductionCode(attrs.reduction);
+  const eps = attrs.labelSmoothing;
+  const prob = attrs.target === "prob";
+  const V = new Lanes(true, ctx.relaxedSimd);
+  const vectorLanes = rows.inner === 1 ? V : undefined;
+  const total = b.local("f64", "total");
+  const denominator = b.local("f64", "den");
+  const loss = b.local("f64", "loss");
+  const l = b.local("f32", "l");
+  b.set(total, f64c(0));
+  b.set(denominator, f64c(0));
+  const rowAt = (row: string): string => `(i32.shl ${row} ${i32c(2)})`;
+  const weightOf = (L: Lanes, at: string, c: string): string => {
+    if (w === undefined) return L.fc(1);
+    // contiguous rows: the class index is the element's offset in the row
+    return L.vector ? ld("v128", w, `(i32.shl ${c} ${i32c(2)})`) : ld("f32", w, `(i32.shl ${c} ${i32c(2)})`);
+  };
+  forRows(b, rows, (row, base) => {
+    const next = b.label("next");
+    b.block(`(block ${next}`, () => {
+      if (!prob) {
+        const y = b.bind("i32", ld("i32", t, rowAt(row)), "y");
+        b.when(`(i32.eq ${y} ${i32c(attrs.ignoreIndex)})`, () => {
+          if (lse !== undefined) b.emit(st("f32", lse, rowAt(row), f32c(0)));
+          if (reduction === 2) b.emit(st("f32", out, rowAt(row), f32c(0)));
+          b.emit(`(br ${next})`);
+        });
+        rowLse(ctx, b, x, rows, base, l);
+        if (lse !== undefined) b.emit(st("f32", lse, rowAt(row), get(l)));
+        const wy = b.bind("f64", w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`, "wy");
+        const xyAt = rows.inner === 1 ? iadd(base, `(i32.shl ${y} ${i32c(2)})`) : iadd(base, `(i32.mul ${y} ${i32c(rows.inner * 4)})`);
+        b.set(loss, `(f64.mul (f64.mul ${f64c(1 - eps)} ${wy}) (f64.promote_f32 (f32.sub ${get(l)} ${ld("f32", x, xyAt)})))`);
+        if (eps > 0) {
+          const smooth = new RowSum(b);
+          const vl = b.bind("v128", `(f32x4.splat ${get(l)})`, "vl");
+          rowPass(b, rows, base, vectorLanes, (L, at, c) => smooth.add(L, L.mul(weightOf(L, at, c), L.sub(L.vector ? vl : get(l), ld(L.vector ? "v128" : "f32", x, at)))));
+          b.set(loss, `(f64.add ${get(loss)} (f64.mul ${f64c(eps / rows.size)} (f64.promote_f32 ${smooth.total()})))`);
+        }
+        b.set(denominator, `(f64.add ${get(denominator)} ${wy})`);
+      } else {
+        rowLse(ctx, b, x, rows, base, l);
+        if (lse !== undefined) b.emit(st("f32", lse, rowAt(row), get(l)));
+        const sum = new RowSum(b);
+        const vl = b.bind("v128", `(f32x4.splat ${get(l)})`, "vl");
+        rowPass(b, rows, base, vectorLanes, (L, at, c) => {
+          const ty = L.vector ? "v128" : "f32";
+          const tc = b.bind(L.type, L.add(L.mul(L.fc(1 - eps), ld(ty, t, at)), L.fc(eps / rows.size)), "tc");
+          const term = L.mul(L.mul(weightOf(L, at, c), tc), L.sub(L.vector ? vl : get(l), ld(ty, x, at)));
+          sum.add(L, L.select(L.fc(0), term, L.fop("eq", tc, L.fc(0))));
+        });
+        b.set(loss, `(f64.promote_f32 ${sum.total()})`);
+        b.set(denominator, `(f64.add ${get(denominator)} ${f64c(1)})`);
+      }
+      if (reduction === 2) b.emit(st("f32", out, rowAt(row), `(f32.demote_f64 ${get(loss)})`));
+      else b.set(total, `(f64.add ${get(total)} ${get(loss)})`);
+    });
+  });
+  if (reduction === 0) b.emit(st("f32", out, ZERO, `(f32.demote_f64 (f64.div ${get(total)} ${get(denominator)}))`));
+  else if (reduction === 1) b.emit(st("f32", out, ZERO, `(f32.demote_f64 ${get(total)})`));
+};
+
+/** Σ w[y] (or the count) over rows whose label is not ignored: the mean denominator (f64 code). */
+const labelWeightTotal = (b: FunctionBuilder, t: number, w: number | undefined, rowCount: number, ignoreIndex: number): string => {
+  const totalW = b.local("f64", "lw");
+  const r = b.local("i32", "r");
+  b.set(totalW, f64c(0));
+  b.forRange(r, 0, rowCount, 1, () => {
+    const y = b.bind("i32", ld("i32", t, `(i32.shl ${get(r)} ${i32c(2)})`), "y");
+    b.when(`(i32.ne ${y} ${i32c(ignoreIndex)})`, () =>
+      b.set(totalW, `(f64.add ${get(totalW)} ${w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`})`),
+    );
+  });
+  return get(totalW);
+};
+
+const crossEntropyBackwardKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "cross_entropy_backward" }>, b: FunctionBuilder): void => {
+  const { rows, attrs } = kernel;
+  const x = addrOf(ctx, kernel.x);
+  const t = addrOf(ctx, kernel.target);
+  const g = addrOf(ctx, kernel.grad);
+  const w = kernel.weight === undefined ? undefined : addrOf(ctx, kernel.weight);
+  const out = addrOf(ctx, kernel.out);
+  const lse = kernel.lse === undefined ? undefined : addrOf(ctx, kernel.lse);
+  const reduction = reductionCode(attrs.reduction);
+  const eps = attrs.labelSmoothing;
+  const prob = attrs.target === "prob";
+  const size = rows.size;
+  const rowCount = rows.outer * rows.inner;
+  const S = new Lanes(false);
+  const V = new Lanes(true, ctx.relaxedSimd);
+  const vectorLanes = rows.inner === 1 ? V : undefined;
+  const ty = (L: Lanes): "v128" | "f32" => (L.vector ? "v128" : "f32");
+  const denominator = b.bind("f64", reduction !== 0 ? f64c(1) : prob ? f64c(rowCount) : labelWeightTotal(b, t, w, rowCount, attrs.ignoreIndex), "den");
+  let wTotal = f64c(size);
+  if (w !== undefined) {
+    const wt = b.local("f32", "wt");
+    const q = b.local("i32", "q");
+    b.set(wt, f32c(0));
+    b.forRange(q, 0, size, 1, () => b.set(wt, `(f32.add ${get(wt)} ${ld("f32", w, `(i32.shl ${get(q)} ${i32c(2)})`)})`));
+    wTotal = `(f64.promote_f32 ${get(wt)})`;
+  }
+  const wTotalLocal = b.bind("f64", wTotal, "wtot");
+  const l = b.local("f32", "l");
+  const weightOf = (L: Lanes, c: string): string => (w === undefined ? L.fc(1) : ld(ty(L), w, `(i32.shl ${c} ${i32c(2)})`));
+  forRows(b, rows, (row, base) => {
+    const next = b.label("next");
+    b.block(`(block ${next}`, () => {
+      const rowAt = `(i32.shl ${row} ${i32c(2)})`;
+      const y = prob ? i32c(-1) : b.bind("i32", ld("i32", t, rowAt), "y");
+      if (!prob)
+        b.when(`(i32.eq ${y} ${i32c(attrs.ignoreIndex)})`, () => {
+          rowPass(b, rows, base, vectorLanes, (L, at) => b.emit(st(ty(L), out, at, L.fc(0))));
+          b.emit(`(br ${next})`);
+        });
+      const scale = b.bind("f64", `(f64.div (f64.promote_f32 ${ld("f32", g, reduction === 2 ? rowAt : ZERO)}) ${denominator})`, "scale");
+      if (lse !== undefined) b.set(l, ld("f32", lse, rowAt));
+      else rowLse(ctx, b, x, rows, base, l);
+      const mass = b.local("f64", "mass");
+      if (!prob) {
+        const wy = w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`;
+        b.set(mass, `(f64.add (f64.mul ${f64c(1 - eps)} ${wy}) (f64.mul ${f64c(eps / size)} ${wTotalLocal}))`);
+      } else {
+        const sum = new RowSum(b);
+        rowPass(b, rows, base, vectorLanes, (L, at, c) => sum.add(L, L.mul(weightOf(L, c), L.add(L.mul(L.fc(1 - eps), ld(ty(L), t, at)), L.fc(eps / size)))));
+        b.set(mass, `(f64.promote_f32 ${sum.total()})`);
+      }
+      // exact: out = scale·(exp(x − l)·mass − w·tc), per element
+      const exact = (): void => {
+        const scale32 = b.bind("f32", `(f32.demote_f64 ${scale})`, "sc");
+        const mass32 = b.bind("f32", `(f32.demote_f64 ${get(mass)})`, "ms");
+        rowPass(b, rows, base, undefined, (_L, at, c) => {
+          const p = exp(b, S, `(f32.sub ${ld("f32", x, at)} ${get(l)})`);
+          const tc = prob
+            ? `(f32.add (f32.mul ${f32c(1 - eps)} ${ld("f32", t, at)}) ${f32c(eps / size)})`
+            : `(f32.add (select ${f32c(1 - eps)} ${f32c(0)} (i32.eq ${c} ${y})) ${f32c(eps / size)})`;
+          b.emit(st("f32", out, at, `(f32.mul ${scale32} (f32.sub (f32.mul ${p} ${mass32}) (f32.mul ${weightOf(S, c)} ${tc})))`));
+        });
+      };
+      if (rows.inner !== 1) {
+        exact();
+        return;
+      }
+      b.when(
+        `(f32.eq (f32.sub ${get(l)} ${get(l)}) ${f32c(0)})`,
+        () => {
+          const vl = b.bind("v128", `(f32x4.splat ${get(l)})`, "vl");
+          const lOf = (L: Lanes): string => (L.vector ? vl : get(l));
+          if (!prob) {
+            // scale·mass·p − scale·(eps/size)·w everywhere, then the target class exactly
+            const a = b.bind("f32", `(f32.demote_f64 (f64.mul ${scale} ${get(mass)}))`, "a");
+            const c0 = b.bind("f32", `(f32.demote_f64 (f64.mul ${scale} ${f64c(eps / size)}))`, "c0");
+            const va = b.bind("v128", `(f32x4.splat ${a})`, "va");
+            const vc0 = b.bind("v128", `(f32x4.splat ${c0})`, "vc0");
+            rowPass(b, rows, base, V, (L, at, c) => {
+              const p = expNeg(b, L, L.sub(ld(ty(L), x, at), lOf(L)));
+              let value = L.mul(p, L.vector ? va : a);
+              if (eps > 0) value = L.sub(value, L.mul(weightOf(L, c), L.vector ? vc0 : c0));
+              b.emit(st(ty(L), out, at, value));
+            });
+            const yAt = iadd(base, `(i32.shl ${y} ${i32c(2)})`);
+            const py = expNeg(b, S, `(f32.sub ${ld("f32", x, yAt)} ${get(l)})`);
+            const wy = w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`;
+            b.emit(st("f32", out, yAt, `(f32.demote_f64 (f64.mul ${scale} (f64.sub (f64.mul (f64.promote_f32 ${py}) ${get(mass)}) (f64.mul ${wy} ${f64c(1 - eps + eps / size)}))))`));
+          } else {
+            const scale32 = b.bind("f32", `(f32.demote_f64 ${scale})`, "sc");
+            const mass32 = b.bind("f32", `(f32.demote_f64 ${get(mass)})`, "ms");
+            const vs = b.bind("v128", `(f32x4.splat ${scale32})`, "vs");
+            const vm = b.bind("v128", `(f32x4.splat ${mass32})`, "vm");
+            rowPass(b, rows, base, V, (L, at, c) => {
+              const p = expNeg(b, L, L.sub(ld(ty(L), x, at), lOf(L)));
+              const tc = L.add(L.mul(L.fc(1 - eps), ld(ty(L), t, at)), L.fc(eps / size));
+              b.emit(st(ty(L), out, at, L.mul(L.vector ? vs : scale32, L.sub(L.mul(p, L.vector ? vm : mass32), L.mul(weightOf(L, c), tc)))));
+            });
+          }
+        },
+        exact,
+      );
+    });
+  });
+};
+
+const nllLossKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "nll_loss" }>, b: FunctionBuilder): void => {
+  const { rows, attrs } = kernel;
+  const x = addrOf(ctx, kernel.x);
+  const t = addrOf(ctx, kernel.target);
+  const w = kernel.weight === undefined ? undefined : addrOf(ctx, kernel.weight);
+  const out = addrOf(ctx, kernel.out);
+  const reduction = reductionCode(attrs.reduction);
+  const total = b.local("f64", "total");
+  const denominator = b.local("f64", "den");
+  const loss = b.local("f64", "loss");
+  b.set(total, f64c(0));
+  b.set(denominator, f64c(0));
+  forRows(b, rows, (row, base) => {
+    const rowAt = `(i32.shl ${row} ${i32c(2)})`;
+    const y = b.bind("i32", ld("i32", t, rowAt), "y");
+    b.set(loss, f64c(0));
+    b.when(`(i32.ne ${y} ${i32c(attrs.ignoreIndex)})`, () => {
+      const wy = b.bind("f64", w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`, "wy");
+      b.set(loss, `(f64.neg (f64.mul ${wy} (f64.promote_f32 ${ld("f32", x, iadd(base, `(i32.mul ${y} ${i32c(rows.inner * 4)})`))})))`);
+      b.set(denominator, `(f64.add ${get(denominator)} ${wy})`);
+    });
+    if (reduction === 2) b.emit(st("f32", out, rowAt, `(f32.demote_f64 ${get(loss)})`));
+    else b.set(total, `(f64.add ${get(total)} ${get(loss)})`);
+  });
+  if (reduction === 0) b.emit(st("f32", out, ZERO, `(f32.demote_f64 (f64.div ${get(total)} ${get(denominator)}))`));
+  else if (reduction === 1) b.emit(st("f32", out, ZERO, `(f32.demote_f64 ${get(total)})`));
+};
+
+const nllLossBackwardKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "nll_loss_backward" }>, b: FunctionBuilder): void => {
+  const { rows, attrs } = kernel;
+  const t = addrOf(ctx, kernel.target);
+  const g = addrOf(ctx, kernel.grad);
+  const w = kernel.weight === undefined ? undefined : addrOf(ctx, kernel.weight);
+  const out = addrOf(ctx, kernel.out);
+  const reduction = reductionCode(attrs.reduction);
+  const rowCount = rows.outer * rows.inner;
+  const denominator = b.bind("f64", reduction === 0 ? labelWeightTotal(b, t, w, rowCount, attrs.ignoreIndex) : f64c(1), "den");
+  const count = rows.outer * rows.size * rows.inner;
+  if (count > 0) b.emit(`(memory.fill ${i32c(out)} ${ZERO} ${i32c(count * 4)})`);
+  forRows(b, rows, (row, base) => {
+    const rowAt = `(i32.shl ${row} ${i32c(2)})`;
+    const y = b.bind("i32", ld("i32", t, rowAt), "y");
+    b.when(`(i32.ne ${y} ${i32c(attrs.ignoreIndex)})`, () => {
+      const scale = `(f64.div (f64.promote_f32 ${ld("f32", g, reduction === 2 ? rowAt : ZERO)}) ${denominator})`;
+      const wy = w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`;
+      b.emit(st("f32", out, iadd(base, `(i32.mul ${y} ${i32c(rows.inner * 4)})`), `(f32.demote_f64 (f64.mul (f64.neg ${wy}) ${scale}))`));
+    });
+  });
+};
+
+const bceKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "bce_logits" }>, b: FunctionBuilder): void => {
+  const x = addrOf(ctx, kernel.x);
+  const t = addrOf(ctx, kernel.target);
+  const out = addrOf(ctx, kernel.out);
+  const reduction = reductionCode(kernel.reduction);
+  const V = new Lanes(true, ctx.relaxedSimd);
+  const rows: Rows = { outer: 1, size: kernel.size, inner: 1 };
+  const sum = new RowSum(b);
+  rowPass(b, rows, ZERO, V, (L, at) => {
+    const ty = L.vector ? "v128" : "f32";
+    const v = b.bind(L.type, ld(ty, x, at), "v");
+    const e = exp(b, L, L.fop("neg", L.fop("abs", v)));
+    const loss = L.add(L.sub(L.fop("max", v, L.fc(0)), L.mul(v, ld(ty, t, at))), log1pNonNeg(b, L, e));
+    if (reduction === 2) b.emit(st(ty, out, at, loss));
+    else sum.add(L, loss);
+  });
+  if (reduction === 0) b.emit(st("f32", out, ZERO, `(f32.div ${sum.total()} ${f32c(kernel.size)})`));
+  else if (reduction === 1) b.emit(st("f32", out, ZERO, sum.total()));
+};
+
+/** gather / scatter_add over contiguous operands; returns 1 when an index is out of range. */
+const gatherKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "gather" }>, b: FunctionBuilder): void => {
+  const { indexShape, sourceShape, dim } = kernel;
+  const rank = indexShape.length;
+  const strides = sourceShape.map((_, axis) => sizeOf(sourceShape.slice(axis + 1)));
+  const source = addrOf(ctx, kernel.source);
+  const index = addrOf(ctx, kernel.index);
+  const out = addrOf(ctx, kernel.out);
+  const sourceBuffer = ctx.buffers[kernel.source];
+  const int = sourceBuffer !== undefined && sourceBuffer.dtype !== "f32" && sourceBuffer.dtype !== "f64";
+  const limit = sourceShape[dim] ?? 0;
+  if (kernel.scatter && sizeOf(sourceShape) > 0) b.emit(`(memory.fill ${i32c(out)} ${ZERO} ${i32c(sizeOf(sourceShape) * 4)})`);
+  if (indexShape.some((d) => d === 0) || rank === 0) {
+    b.emit(ZERO);
+    return;
+  }
+  const counters = indexShape.map(() => b.local("i32", "g"));
+  const flat = b.local("i32", "flat");
+  b.set(flat, ZERO);
+  const rec = (axis: number): void => {
+    if (axis === rank) {
+      const k = b.bind("i32", ld("i32", index, get(flat)), "k");
+      b.when(`(i32.ge_u ${k} ${i32c(limit)})`, () => b.emit(`(return ${i32c(1)})`));
+      let at = ZERO;
+      for (let a = 0; a < rank; a++) at = iadd(at, a === dim ? imul(k, (strides[a] ?? 0) * 4) : imul(get(counters[a] as string), (strides[a] ?? 0) * 4));
+      const atLocal = b.bind("i32", at, "at");
+      if (kernel.scatter) {
+        const type = int ? "i32" : "f32";
+        b.emit(st(type, out, atLocal, `(${type}.add ${ld(type, out, atLocal)} ${ld(type, source, get(flat))})`));
+      } else b.emit(st("i32", out, get(flat), ld("i32", source, atLocal)));
+      b.set(flat, `(i32.add ${get(flat)} ${i32c(4)})`);
+      return;
+    }
+    b.forRange(counters[axis] as string, 0, indexShape[axis] ?? 1, 1, () => rec(axis + 1));
+  };
+  rec(0);
+  b.emit(ZERO);
+};
+
+// ----- matmul ------------------------------------------------------------------------------------
+
+type Layout = "plain" | "trans" | "strided";
+
+/** How an m×k operand with (row, col) element strides is stored: row-major, its transpose, or neither. */
+const layoutOf = (rowsCount: number, cols: number, row: number, col: number): Layout => {
+  if ((cols === 1 || col === 1) && (rowsCount === 1 || row === cols)) return "plain";
+  if ((rowsCount === 1 || row === 1) && (cols === 1 || col === rowsCount)) return "trans";
+  return "strided";
+};
+
+interface GemmTable {
+  readonly functions: Map<string, { readonly name: string; readonly text: string }>;
+}
+
+const matmulKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "matmul" }>, b: FunctionBuilder, gemms: GemmTable, index: number): void => {
+  const { m, n, k, batch } = kernel;
+  if (m === 0 || n === 0 || batch === 0) return;
+  const a = addrOf(ctx, kernel.a.buffer) + kernel.a.offset * 4;
+  const bb = addrOf(ctx, kernel.b.buffer) + kernel.b.offset * 4;
+  const c = addrOf(ctx, kernel.out);
+  const bias = kernel.bias === undefined ? 0 : addrOf(ctx, kernel.bias.buffer) + kernel.bias.offset * 4;
+  const aLayout = layoutOf(m, k, kernel.a.rowStride, kernel.a.colStride);
+  const bLayout = layoutOf(k, n, kernel.b.rowStride, kernel.b.colStride);
+  const counter = b.local("i32", "s");
+  const loopBatch = (body: (aOff: string, bOff: string, cOff: string) => void): void => {
+    if (batch === 1) {
+      body(ZERO, ZERO, ZERO);
+      return;
+    }
+    b.forRange(counter, 0, batch, 1, () => body(imul(get(counter), kernel.a.batchStride * 4), imul(get(counter), kernel.b.batchStride * 4), imul(get(counter), m * n * 4)));
+  };
+  if (k > 0 && aLayout !== "strided" && bLayout !== "strided") {
+    const spec: GemmSpec = { m, n, k, transA: aLayout === "trans", transB: bLayout === "trans", bias: kernel.bias !== undefined, relu: kernel.relu, accumulate: false, useRelaxedSimd: ctx.relaxedSimd };
+    let need: number;
+    try {
+      need = gemmScratchBytes(spec);
+    } catch (thrown) {
+      throw new KernelCompileError(`matmul ${m}×${k}×${n}: ${thrown instanceof Error ? thrown.message : String(thrown)}`, index);
+    }
+    if (need > ctx.scratchBytes) throw new KernelCompileError(`matmul ${m}×${k}×${n} needs ${need} bytes of packing scratch, more than the ${ctx.scratchBytes} reserved`, index);
+    const key = JSON.stringify(spec);
+    let entry = gemms.functions.get(key);
+    if (entry === undefined) {
+      const name = `gemm${gemms.functions.size}`;
+      entry = { name, text: emitGemmFunction(name, spec) };
+      gemms.functions.set(key, entry);
+    }
+    const fn = entry.name;
+    loopBatch((aOff, bOff, cOff) => b.emit(`(call $${fn} ${iadd(i32c(a), aOff)} ${iadd(i32c(bb), bOff)} ${iadd(i32c(c), cOff)} ${i32c(bias)} ${ZERO} ${i32c(m)} ${i32c(ctx.scratch)})`));
+    return;
+  }
+  // strided operands (or k = 0): a plain scalar triple loop with the same epilogue
+  const i = b.local("i32", "mi");
+  const j = b.local("i32", "mj");
+  const p = b.local("i32", "mp");
+  const accumulator = b.local("f32", "macc");
+  loopBatch((aOff, bOff, cOff) => {
+    const aBase = b.bind("i32", aOff, "ab");
+    const bBase = b.bind("i32", bOff, "bb");
+    const cBase = b.bind("i32", cOff, "cb");
+    b.forRange(i, 0, m, 1, () =>
+      b.forRange(j, 0, n, 1, () => {
+        b.set(accumulator, f32c(0));
+        b.forRange(p, 0, k, 1, () => {
+          const aAt = iadd(aBase, iadd(imul(get(i), kernel.a.rowStride * 4), imul(get(p), kernel.a.colStride * 4)));
+          const bAt = iadd(bBase, iadd(imul(get(p), kernel.b.rowStride * 4), imul(get(j), kernel.b.colStride * 4)));
+          b.set(accumulator, `(f32.add ${get(accumulator)} (f32.mul ${ld("f32", a, aAt)} ${ld("f32", bb, bAt)}))`);
+        });
+        if (kernel.bias !== undefined) b.set(accumulator, `(f32.add ${get(accumulator)} ${ld("f32", bias, `(i32.shl ${get(j)} ${i32c(2)})`)})`);
+        if (kernel.relu) b.set(accumulator, `(select ${get(accumulator)} ${f32c(0)} (i32.eqz (f32.le ${get(accumulator)} ${f32c(0)})))`);
+        b.emit(st("f32", c, iadd(cBase, `(i32.shl ${iadd(imul(get(i), n), get(j))} ${i32c(2)})`), get(accumulator)));
+      }),
+    );
+  });
+};
+
+// ----- module --------------------------------------------------------------------------------------
+
+const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemms: GemmTable): { text: string; checked: boolean; pow: boolean } => {
+  const b = new FunctionBuilder();
+  const name = `k${index}`;
+  switch (kernel.kind) {
+    case "map":
+      mapKernel(ctx, kernel, b);
+      return { text: b.text(name), checked: false, pow: usesPow(kernel.expr) };
+    case "reduce":
+      reduceKernel(ctx, kernel, b);
+      return { text: b.text(name), checked: false, pow: usesPow(kernel.expr) };
+    case "matmul":
+      matmulKernel(ctx, kernel, b, gemms, index);
+      break;
+    case "softmax":
+      softmaxKernel(ctx, kernel, b);
+      break;
+    case "logsumexp":
+      logsumexpKernel(ctx, kernel, b);
+      break;
+    case "argmax":
+      argmaxKernel(ctx, kernel, b);
+      break;
+    case "cross_entropy":
+      crossEntropyKernel(ctx, kernel, b);
+      break;
+    case "cross_entropy_backward":
+      crossEntropyBackwardKernel(ctx, kernel, b);
+      break;
+    case "nll_loss":
+      nllLossKernel(ctx, kernel, b);
+      break;
+    case "nll_loss_backward":
+      nllLossBackwardKernel(ctx, kernel, b);
+      break;
+    case "bce_logits":
+      bceKernel(ctx, kernel, b);
+      break;
+    case "gather":
+      gatherKernel(ctx, kernel, b);
+      return { text: b.text(name, [], "i32"), checked: true, pow: false };
+    case "copy":
+      if (kernel.size > 0) b.emit(`(memory.copy ${i32c(addrOf(ctx, kernel.to))} ${i32c(addrOf(ctx, kernel.from))} ${i32c(kernel.size * 4)})`);
+      break;
+  }
+  return { text: b.text(name), checked: false, pow: false };
+};
+
+/**
+ * The WAT module of a schedule: helper functions, one function per kernel, and `run`.
+ * @throws KernelCompileError naming the kernel it cannot compile.
+ */
+export const moduleText = (kernels: readonly Kernel[], ctx: CodegenContext): ModuleText => {
+  const gemms: GemmTable = { functions: new Map() };
+  const functions: string[] = [];
+  const calls: string[] = [];
+  const checked: number[] = [];
+  let pow = false;
+  kernels.forEach((kernel, index) => {
+    let compiled: { text: string; checked: boolean; pow: boolean };
+    try {
+      compiled = kernelFunction(ctx, kernel, index, gemms);
+    } catch (thrown) {
+      if (thrown instanceof KernelCompileError) throw thrown;
+      throw new KernelCompileError(thrown instanceof Error ? thrown.message : String(thrown), index);
+    }
+    functions.push(compiled.text);
+    pow ||= compiled.pow;
+    if (compiled.checked) {
+      checked.push(index);
+      calls.push(`  (if (call $k${index}) (then (return ${i32c(checked.length)})))`);
+    } else calls.push(`  (call $k${index})`);
+  });
+  const wat = [
+    "(module",
+    '(import "env" "memory" (memory 1))',
+    ...(pow ? [powFunctions()] : []),
+    ...[...gemms.functions.values()].map((g) => g.text),
+    ...functions,
+    '(func $run (export "run") (result i32)',
+    ...calls,
+    `  ${ZERO})`,
+    ")",
+  ].join("\n");
+  return { wat, checked };
+};
