@@ -306,7 +306,8 @@ describe("not exactly equivalent: no cross_entropy", () => {
   const idx2 = input("idx2", ["n", 2], "i32");
   const sq = input("sq", [C, C], "f64");
   const rowIdx = input("rowIdx", [1, C], "i32");
-  const extra: Feeds = { ...feeds, ...feeds3, idx2: ndarray([N, 2], "i32", [0, 1, 2, 2, 1, 0, 0, 0, 2, 1]), sq: ndarray([C, C], "f64", [1, 2, 3, 4, 5, 6, 7, 8, 9]), rowIdx: ndarray([1, C], "i32", [2, 0, 1]), w: ndarray([C], "f64", [1, 2, 3]) };
+  const y3x = input("y3x", [C], "i32");
+  const extra: Feeds = { ...feeds, ...feeds3, idx2: ndarray([N, 2], "i32", [0, 1, 2, 2, 1, 0, 0, 0, 2, 1]), sq: ndarray([C, C], "f64", [1, 2, 3, 4, 5, 6, 7, 8, 9]), rowIdx: ndarray([1, C], "i32", [2, 0, 1]), y3x: ndarray([C], "i32", [1, 2, 2]), w: ndarray([C], "f64", [1, 2, 3]) };
   const cases: ReadonlyArray<readonly [string, Tensor, boolean]> = [
     // [name, loss, whether log(softmax) → log_softmax still fires inside]
     ["positive sign: mean(sum(oh * log(p), 1))", mean(sum(mul(oh, log(p)), 1)), true],
@@ -314,6 +315,7 @@ describe("not exactly equivalent: no cross_entropy", () => {
     ["mean over classes too: mean(oh * -log(p)) = CE / C", mean(mul(oh, neg(log(p)))), true],
     ["softmax over another dim than the one-hot", mean(sum(mul(oh, neg(log(softmax(z, 0)))), 1)), true],
     ["sum over the batch dim, not the classes", mean(sum(mul(oh, neg(log(p))), 0)), true],
+    ["square logits, softmax over the rows, one sum over everything", sum(mul(oneHot(y3x, C, "f64"), neg(log(softmax(sq, 0))))), true],
     ["one_hot with 1 class broadcast over 3", mean(sum(mul(oneHot(y, 1, "f64"), neg(log(p))), 1)), true],
     ["scaled by -2", mean(sum(mul(oh, mul(log(p), -2)), 1)), true],
     ["class weights multiplied in", mean(sum(mul(mul(oh, w), neg(log(p))), 1)), true],
