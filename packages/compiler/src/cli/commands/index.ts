@@ -1,0 +1,9 @@
+/**
+ * @file The CLI's commands, in help order. A new command is a module exporting a `CliCommand`
+ * and one line here.
+ */
+import type { CliCommand } from "../context.js";
+import { checkCommand } from "./check.js";
+import { printCommand } from "./print.js";
+
+export const commands: readonly CliCommand[] = [checkCommand, printCommand];

@@ -1,0 +1,43 @@
+/**
+ * @file What every CLI command gets: where to write, the working directory, the pass pipeline,
+ * and a way to set the process exit code. Commands register themselves on the commander program
+ * (see `commands/index.ts`), so `compile`, `train`, ... are new modules, not edits to `cli.ts`.
+ */
+import type { Command } from "commander";
+import type { NamedPass } from "../passes/index.js";
+
+/** Where the CLI writes; tests pass buffers, the binary passes the process streams. */
+export interface CliIo {
+  /** Normal output (the IR, summaries). Text is written as given; callers end lines with "\n". */
+  readonly out: (text: string) => void;
+  /** Diagnostics, warnings and errors. */
+  readonly err: (text: string) => void;
+  /** The directory relative paths are resolved against. */
+  readonly cwd: string;
+}
+
+/** Exit codes: 0 success, 1 the model has errors (or warnings under --strict), 2 usage or loading errors. */
+export const EXIT_OK = 0;
+export const EXIT_DIAGNOSTICS = 1;
+export const EXIT_USAGE = 2;
+
+export interface CliContext {
+  readonly io: CliIo;
+  /** The pass pipeline (`print --after`, `check`); the registry's by default, replaceable in tests. */
+  readonly pipeline: readonly NamedPass[];
+  /** Sets the exit code `main` returns; the highest code set wins. */
+  readonly exit: (code: number) => void;
+}
+
+/** A CLI command module: adds its subcommand to the program. */
+export interface CliCommand {
+  readonly name: string;
+  readonly register: (program: Command, context: CliContext) => void;
+}
+
+/** The process's streams and working directory. */
+export const processIo = (): CliIo => ({
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+  cwd: process.cwd(),
+});
