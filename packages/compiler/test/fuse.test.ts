@@ -339,6 +339,39 @@ describe("not exactly equivalent: no cross_entropy", () => {
   });
 });
 
+describe("the domain of the one-hot and gather rewrites: labels in [0, C)", () => {
+  // Documented in fuse.ts: PyTorch's scatter_ / indexing raise outside [0, C); graft's one_hot
+  // gives a zero row there, gather raises. The fused cross_entropy raises, except for −100.
+  const run5 = (graph: Graph, labels: number[]): number | string => {
+    try {
+      return valueOf(graph, { z: feeds.z as NDArray, y: ndarray([N], "i32", labels) }).data[0] ?? Number.NaN;
+    } catch (thrown) {
+      return thrown instanceof Error ? thrown.message.replace(/^\S+ /, "") : String(thrown);
+    }
+  };
+  const before = lossGraph(mean(sum(mul(oh, neg(log(p))), 1)));
+  const after = orThrow(fuse(before));
+
+  test("inside the domain the values agree", () => {
+    const a = run5(after, [0, 1, 2, 0, 1]);
+    const b = run5(before, [0, 1, 2, 0, 1]);
+    expect(typeof a === "number" && typeof b === "number" && Math.abs(a - b) <= 1e-12 * (1 + Math.abs(b))).toBe(true);
+  });
+
+  test("a label of 5: the one-hot form silently drops the row, the fused form names it", () => {
+    expect(typeof run5(before, [0, 1, 5, 0, 1])).toBe("number");
+    expect(run5(after, [0, 1, 5, 0, 1])).toBe("cross_entropy: target at row 2 is 5, expected 0 ≤ target < 3 (or ignore_index -100)");
+  });
+
+  test("a label of −100: the one-hot form counts the row in the mean, the fused form ignores it", () => {
+    const a = run5(after, [0, 1, -100, 0, 1]);
+    const b = run5(before, [0, 1, -100, 0, 1]);
+    expect(typeof a === "number" && typeof b === "number").toBe(true);
+    // fused: mean over the 4 labelled rows; one-hot: the same sum over 5 rows
+    expect((a as number) * 4).toBeCloseTo((b as number) * 5, 12);
+  });
+});
+
 describe("purity", () => {
   test("the input graph is not mutated, and fuse is idempotent", () => {
     const before = lossGraph(mean(sum(mul(oh, neg(log(p))), 1)), { probs: p });
