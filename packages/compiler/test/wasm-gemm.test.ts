@@ -279,6 +279,54 @@ describe("emitGemmFunction (WebAssembly SIMD GEMM)", () => {
     }
   });
 
+  it("never reads past its operands (each operand flush against the end of memory traps otherwise)", async () => {
+    const shapes: ReadonlyArray<readonly [number, number, number]> = [
+      [5, 13, 7],
+      [3, 6, 5],
+      [9, 31, 3],
+      [1, 2, 9],
+    ];
+    const cases: CompiledCase[] = [];
+    for (const [m, n, k] of shapes) {
+      for (const flags of FLAG_COMBINATIONS) {
+        if (!flags.bias || flags.relu || flags.accumulate) continue; // transA × transB, with a bias to read
+        const spec: GemmSpec = { ...BASE_SPEC, m, n, k, ...flags };
+        for (const tuning of [{}, ...FORCED_TUNINGS]) {
+          if (tuningApplies(spec, tuning)) cases.push({ name: `edge${cases.length}`, spec, tuning, scratchBytes: gemmScratchBytes(spec, tuning) });
+        }
+      }
+    }
+    const pageFloats = 65536 / 4;
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const text = emitGemmModule(cases.map(({ name, spec, tuning }) => ({ name, spec, tuning })));
+    const { instance } = await WebAssembly.instantiate(new Uint8Array(await assembleWat(text)), { env: { memory } });
+    const f32 = new Float32Array(memory.buffer);
+    for (const entry of cases) {
+      const { m, n, k } = entry.spec;
+      const gemm = instance.exports[entry.name] as GemmFunction;
+      for (const flushOperand of ["a", "b", "bias"] as const) {
+        // C and scratch at the start; the operand under test ends exactly at the end of memory.
+        const c = 0;
+        const scratch = align16(m * n);
+        let next = scratch + align16(entry.scratchBytes / 4);
+        const place = (operand: "a" | "b" | "bias", floats: number): number => {
+          if (operand === flushOperand) return pageFloats - floats;
+          const offset = next;
+          next += align16(floats);
+          return offset;
+        };
+        const a = place("a", m * k);
+        const b = place("b", k * n);
+        const bias = place("bias", n);
+        f32.fill(0.5);
+        f32.fill(0, c, c + m * n);
+        expect(() => gemm(a * 4, b * 4, c * 4, bias * 4, 0, m, scratch * 4), `${JSON.stringify(entry.spec)} ${JSON.stringify(entry.tuning)} ${flushOperand} at the end`).not.toThrow();
+        // 0.5·0.5·k + 0.5 everywhere: the product really ran.
+        expect(f32[c + m * n - 1]).toBeCloseTo(0.25 * k + 0.5, 5);
+      }
+    }
+  });
+
   it("lets relu pass NaN through and clamps negatives (and -0) to zero like PyTorch", async () => {
     const spec: GemmSpec = { ...BASE_SPEC, m: 1, n: 4, k: 1, relu: true, bias: true };
     for (const tuning of [{}, { strategy: "packed" }] as const) {
