@@ -35,6 +35,8 @@ export const lintCodes = [
 export type LintCode = (typeof lintCodes)[number];
 
 const SHAPE_OPS: ReadonlySet<string> = new Set(["reshape", "transpose", "expand"]);
+/** What may sit between softmax and log without changing the values (gather picks some of them). */
+const SHAPE_OR_PICK_OPS: ReadonlySet<string> = new Set([...SHAPE_OPS, "gather"]);
 
 /** The producer of `id` once shape ops are skipped, with the shape ops passed on the way. */
 interface Source {
@@ -149,7 +151,7 @@ const nllInput = (graph: Graph, node: Node): Diagnostic[] => {
 /** `log(reshape/transpose/expand/gather(… softmax))`, unless `fuse` rewrites it away as part of a loss. */
 const unfusedLogSoftmax = (graph: Graph, node: Node, fused: ReadonlySet<NodeId>): Diagnostic[] => {
   if (node.op !== "log" || fused.has(node.id)) return [];
-  const source = sourceOf(graph, node.inputs[0], new Set([...SHAPE_OPS, "gather"]));
+  const source = sourceOf(graph, node.inputs[0], SHAPE_OR_PICK_OPS);
   if (source?.node.op !== "softmax" || source.through.length === 0) return [];
   const ops = [...source.through].reverse().map((n) => n.op);
   return [
