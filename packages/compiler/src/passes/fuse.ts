@@ -19,8 +19,8 @@
  * Domain: the one-hot and gather forms are rewritten to `cross_entropy` with PyTorch's defaults
  * (ignore_index −100), so the two agree on every label in [0, C) — the domain of the seed's
  * `scatter_` / `y_hat[range(n), y]`, which raise outside it. For a label outside [0, C) the
- * fused form raises a "target at row r is v" error, except −100 which it ignores, where graft's
- * `one_hot` would silently give a zero row.
+ * fused form raises a "target at row r is v" error (so does graft's gather; graft's `one_hot`
+ * silently gives a zero row), except −100, which it ignores (pinned in test/fuse.test.ts).
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
