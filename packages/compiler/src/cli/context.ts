@@ -35,9 +35,21 @@ export interface CliCommand {
   readonly register: (program: Command, context: CliContext) => void;
 }
 
+/** A reader that went away (`graft print m.ts | head`) is not an error: the rest is dropped. */
+const ignoreBrokenPipe = (stream: NodeJS.WriteStream): void => {
+  if (stream.listenerCount("error") > 0) return;
+  stream.on("error", (thrown: NodeJS.ErrnoException) => {
+    if (thrown.code !== "EPIPE") throw thrown;
+  });
+};
+
 /** The process's streams and working directory. */
-export const processIo = (): CliIo => ({
-  out: (text) => void process.stdout.write(text),
-  err: (text) => void process.stderr.write(text),
-  cwd: process.cwd(),
-});
+export const processIo = (): CliIo => {
+  ignoreBrokenPipe(process.stdout);
+  ignoreBrokenPipe(process.stderr);
+  return {
+    out: (text) => void process.stdout.write(text),
+    err: (text) => void process.stderr.write(text),
+    cwd: process.cwd(),
+  };
+};
