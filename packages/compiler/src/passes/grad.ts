@@ -156,7 +156,13 @@ const cutReason = (node: Node, lookup: GradientLookup, blockedEdges: ReadonlySet
  * Explains why a target that the loss depends on received no gradient: every path from it to the
  * loss is cut by an op without a gradient. Lists the cuts nearest to the target.
  */
-const explainMissing = (graph: Graph, target: Target, onPath: readonly boolean[], blockedEdges: ReadonlySet<string>, lookup: GradientLookup): Diagnostic => {
+const explainMissing = (
+  graph: Graph,
+  target: Target,
+  onPath: readonly boolean[],
+  blockedEdges: ReadonlySet<string>,
+  lookup: GradientLookup,
+): { readonly diagnostic: Diagnostic; readonly cuts: readonly number[] } => {
   const reach = floatDescendants(graph, new Set([target.node.id]));
   const cuts: Cut[] = [];
   for (const node of graph.nodes) {
@@ -169,11 +175,12 @@ const explainMissing = (graph: Graph, target: Target, onPath: readonly boolean[]
   }
   const kind = target.node.op === "param" ? "param" : "input";
   const through = cuts.map((cut) => `${cut.node.op}${where(cut.node)}, which has no gradient (${cut.reason})`).join("; and through ");
-  return error(
+  const diagnostic = error(
     "grad/no-gradient",
     `grad: ${kind} '${target.name}' reaches the loss only through ${through || "ops without a gradient"}, so its gradient is undefined`,
     target.node.loc,
   );
+  return { diagnostic, cuts: cuts.map((cut) => cut.node.id) };
 };
 
 /**
@@ -203,6 +210,8 @@ export const gradWith =
     cotangents[lossNode.id] = withSourceLoc(lossNode.loc, () => scalar(1, lossNode.type.dtype));
     const diagnostics: Diagnostic[] = [];
     const blockedEdges = new Set<string>();
+    // ops without a gradient on a differentiable path, already reported
+    const reported = new Set<number>();
 
     for (let id = graph.nodes.length - 1; id >= 0; id--) {
       const node = graph.nodes[id];
@@ -211,6 +220,7 @@ export const gradWith =
       if (!node.inputs.some((input) => needs[input] === true)) continue;
       const none = noneReason(node, lookup);
       if (none !== undefined) {
+        reported.add(node.id);
         diagnostics.push(
           error("grad/no-gradient", `grad: ${node.op}${where(node)} lies on a differentiable path to the loss but has no gradient (${none})`, node.loc),
         );
@@ -255,7 +265,10 @@ export const gradWith =
     }
 
     for (const target of targets)
-      if (cotangents[target.node.id] === undefined && onPath[target.node.id] === true) diagnostics.push(explainMissing(graph, target, onPath, blockedEdges, lookup));
+      if (cotangents[target.node.id] === undefined && onPath[target.node.id] === true) {
+        const explanation = explainMissing(graph, target, onPath, blockedEdges, lookup);
+        if (!explanation.cuts.every((id) => reported.has(id)) || explanation.cuts.length === 0) diagnostics.push(explanation.diagnostic);
+      }
     if (diagnostics.length > 0) return E.left(diagnostics);
 
     const outputs = graph.outputs.flatMap((o) => {

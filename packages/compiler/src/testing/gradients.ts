@@ -21,7 +21,6 @@ import {
   initParams,
   input,
   isFloat,
-  isModel,
   mulberry32,
   mul,
   sum,
@@ -94,6 +93,9 @@ export interface GradientReport {
 
 const PROJECTION_LOW = 0.5;
 
+/** A Graph (has nodes), as opposed to a Model. */
+export const isGraph = (value: Model | Graph): value is Graph => "nodes" in value && Array.isArray(value.nodes);
+
 /** Turns the subject into a graph with a scalar loss, and the default names to check. */
 const subjectGraph = (subject: GradientSubject, feeds: Feeds, seed: number): E.Either<Diagnostics, { readonly graph: Graph; readonly wrt: readonly string[] }> => {
   if (typeof subject === "function") {
@@ -120,7 +122,7 @@ const subjectGraph = (subject: GradientSubject, feeds: Feeds, seed: number): E.E
         .map((node) => node.attrs.name),
     }))(graph);
   }
-  const graph = isModel(subject) ? buildGraph(subject) : E.right(subject);
+  const graph = isGraph(subject) ? E.right(subject) : buildGraph(subject);
   return E.map((g: Graph) => ({
     graph: g,
     wrt: graphParams(g)

@@ -11,7 +11,7 @@
  * stable fused forms and `grad` differentiates those.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { buildGraph, error, graphFromTensors, isModel, tensorsOf, type Diagnostics, type Graph, type Model } from "@graft/core";
+import { buildGraph, error, graphFromTensors, tensorsOf, type Diagnostics, type Graph, type Model } from "@graft/core";
 import type { ProgramFunction, ProgramSpec } from "../backend/types.js";
 import { trainStep, type Optimizer } from "../optim/index.js";
 import { grad } from "../passes/grad.js";
@@ -51,7 +51,7 @@ const forwardGraph = (graph: Graph): E.Either<Diagnostics, Graph> => {
  * `optimizer`. Left with the diagnostics of the model, of `grad` or of the optimizer.
  */
 export const buildTrainingProgram = (model: Model | Graph, optimizer: Optimizer, options: TrainingProgramOptions = {}): E.Either<Diagnostics, ProgramSpec> => {
-  const built = isModel(model) ? buildGraph(model) : E.right(model);
+  const built = "nodes" in model ? E.right(model) : buildGraph(model);
   if (E.isLeft(built)) return built;
   if (built.right.loss === undefined)
     return E.left([error("train", `buildTrainingProgram: model ${built.right.name} has no loss; declare one with model({ outputs, loss })`)]);
