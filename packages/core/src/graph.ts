@@ -51,7 +51,13 @@ export const model = (spec: { readonly name?: string; readonly outputs?: Readonl
 
 /** True when a value looks like a Model (for loading user modules). */
 export const isModel = (value: unknown): value is Model =>
-  typeof value === "object" && value !== null && "outputs" in value && "name" in value && typeof (value as { name: unknown }).name === "string";
+  typeof value === "object" &&
+  value !== null &&
+  "outputs" in value &&
+  "name" in value &&
+  typeof (value as { name: unknown }).name === "string" &&
+  // a Graph has a name and outputs too
+  !("nodes" in value);
 
 const leafKey = (tensor: Tensor): string | undefined =>
   tensor.call.op === "input" ? `input:${tensor.call.attrs.name}` : tensor.call.op === "param" ? `param:${tensor.call.attrs.name}` : undefined;
