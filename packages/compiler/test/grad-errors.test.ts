@@ -13,6 +13,7 @@ import {
   full,
   GraftError,
   input,
+  isModel,
   matmul,
   mean,
   model,
@@ -224,6 +225,13 @@ describe("checkGradients: errors and reports", () => {
   it("passes on grad's diagnostics and bad feeds", () => {
     expect(() => checkGradients(linear().m, { feeds: {}, wrt: ["y"] })).toThrow("cannot differentiate with respect to integer input 'y'");
     expect(() => checkGradients(linear().m, { feeds: {} })).toThrow(/missing feed for input x: expected f64\[batch,3\]/);
+  });
+
+  it("checks a graph as a graph (isModel does not mistake one for a model)", () => {
+    const graph = built(linear().m);
+    expect(isModel(graph)).toBe(false);
+    const xs = { shape: [1, 3], dtype: "f64" as const, data: Float64Array.of(1, 2, 3) };
+    expect(checkGradients(graph, { feeds: { x: xs, y: { shape: [1], dtype: "i32", data: Float64Array.of(1) } } }).ok).toBe(true);
   });
 
   it("checks a model with default param values from its initialisers", () => {
