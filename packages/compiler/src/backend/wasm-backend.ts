@@ -185,6 +185,20 @@ export const createWasmGenerator = (options: WasmGeneratorOptions = {}): CodeGen
   };
 };
 
+/**
+ * The WASM module of one plan, as `compile` builds it, for standalone bundles: its bytes (imports
+ * `env.memory`, exports `run`, arena at {@link RESERVED_BYTES}) and, for each status s > 0 `run`
+ * can return, the index `checked[s - 1]` of the kernel whose index check failed. Synchronous;
+ * needs `await loadWasmToolkit()` first. Relaxed SIMD is off unless asked for, so the module runs
+ * on every engine with plain SIMD.
+ * @throws KernelCompileError for a kernel the generator cannot compile
+ */
+export const emitWasmModule = (plan: FunctionPlan, options: { readonly relaxedSimd?: boolean } = {}): { readonly bytes: Uint8Array<ArrayBuffer>; readonly checked: readonly number[] } => {
+  const relaxedSimd = options.relaxedSimd ?? false;
+  const text = moduleText(plan.lowered.kernels, { offsets: plan.memory.offsets, buffers: plan.lowered.buffers, base: RESERVED_BYTES, scratch: 0, scratchBytes: RESERVED_BYTES, relaxedSimd });
+  return { bytes: assembleWatSync(text.wat, relaxedSimd), checked: text.checked };
+};
+
 /** A WASM code generator without graph lookups (diagnostics name kernels, not user lines). */
 export const wasmGenerator: CodeGenerator = createWasmGenerator();
 
