@@ -122,6 +122,13 @@ const ZERO = i32c(0);
 const iadd = (a: string, b: string): string => (b === ZERO ? a : a === ZERO ? b : `(i32.add ${a} ${b})`);
 const imul = (a: string, n: number): string => (n === 0 ? ZERO : n === 1 ? a : `(i32.mul ${a} ${i32c(n)})`);
 
+/** JavaScript ToInt32 of an f64 (`Math.trunc(x) | 0`): truncate, wrap modulo 2³², NaN and ±inf → 0. */
+const toInt32 = (b: FunctionBuilder, code: string): string => {
+  const t = b.bind("f64", `(f64.trunc ${code})`, "ti");
+  const wrapped = `(f64.sub ${t} (f64.mul (f64.floor (f64.div ${t} (f64.const 4294967296))) (f64.const 4294967296)))`;
+  return `(select (i32.trunc_sat_f64_u ${wrapped}) ${ZERO} (f64.lt (f64.abs ${t}) (f64.const inf)))`;
+};
+
 /** Horizontal combine of an f32x4 (sum: (l0 + l1) + (l2 + l3)). */
 const horizontal = (op: "add" | "max" | "min", v: string, b: FunctionBuilder): string => {
   const x = b.bind("v128", v, "hv");
@@ -258,8 +265,7 @@ class ExprCompiler {
       if (from === "bool") return L.vector ? `(v128.and ${code} ${L.ic(1)})` : code;
       // JavaScript ToInt32 of the truncated value (NaN and ±inf → 0)
       if (L.vector) return `(i32x4.trunc_sat_f32x4_s ${code})`;
-      const x = b.bind("f32", code, "cv");
-      return `(select (i32.wrap_i64 (i64.trunc_sat_f32_s ${x})) ${ZERO} (f32.lt (f32.abs ${x}) (f32.const inf)))`;
+      return toInt32(b, `(f64.promote_f32 ${code})`);
     }
     // to bool
     if (from === "f32") return L.fop("ne", code, L.fc(0));
@@ -357,8 +363,7 @@ class ExprCompiler {
             }
             default: {
               // pow: Math.trunc(Math.pow(a, b)) | 0
-              const p = b.bind("f64", `(call $pow64 (f64.convert_i32_s ${a}) (f64.convert_i32_s ${c}))`, "ip");
-              return `(select (i32.wrap_i64 (i64.trunc_sat_f64_s ${p})) ${ZERO} (f64.lt (f64.abs ${p}) (f64.const inf)))`;
+              return toInt32(b, `(call $pow64 (f64.convert_i32_s ${a}) (f64.convert_i32_s ${c}))`);
             }
           }
         }

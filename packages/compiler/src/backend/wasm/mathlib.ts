@@ -13,8 +13,9 @@
  *   log(+inf) = +inf, NaN → NaN.
  * - `tanh`, `sigmoid`, `logSigmoid`: a few ulp (Cephes tanhf; sigmoid/log-sigmoid through exp,
  *   log1p as log(w)·u/(w − 1)).
- * - `$pow64`: JavaScript `Math.pow` semantics (including pow(±1, ±inf) = NaN) in f64 through a
- *   f64 log/exp pair accurate to ~1e−16, so f32 results match `Math.fround(Math.pow(a, b))`.
+ * - `$pow64`: JavaScript `Math.pow` semantics (including pow(±1, ±inf) = NaN) in f64: integer
+ *   exponents by binary exponentiation (exact for integer results), others through a f64 log/exp
+ *   pair accurate to ~1e−16, so f32 results match `Math.fround(Math.pow(a, b))`.
  */
 
 /** A WebAssembly value type. */
@@ -385,7 +386,7 @@ export const powFunctions = (): string => {
   (f64.mul (f64.mul ${horner("(local.get $r)", taylor)}
       (f64.reinterpret_i64 (i64.shl (i64.extend_i32_s (i32.add (local.get $n1) (i32.const 1023))) (i64.const 52))))
     (f64.reinterpret_i64 (i64.shl (i64.extend_i32_s (i32.add (i32.sub (local.get $ni) (local.get $n1)) (i32.const 1023))) (i64.const 52)))))`;
-  const pow64 = `(func $pow64 (param $a f64) (param $b f64) (result f64) (local $mag f64) (local $int i32) (local $odd i32) (local $r f64)
+  const pow64 = `(func $pow64 (param $a f64) (param $b f64) (result f64) (local $mag f64) (local $int i32) (local $odd i32) (local $r f64) (local $n i32) (local $sq f64)
   (if (f64.eq (local.get $b) (f64.const 0)) (then (return (f64.const 1))))
   (if (i32.or (f64.ne (local.get $a) (local.get $a)) (f64.ne (local.get $b) (local.get $b))) (then (return (f64.const nan))))
   (local.set $mag (f64.abs (local.get $a)))
@@ -400,7 +401,20 @@ export const powFunctions = (): string => {
     (then (local.set $r (select (f64.const inf) (f64.const 0) (f64.lt (local.get $b) (f64.const 0)))))
     (else (if (f64.eq (local.get $mag) (f64.const inf))
       (then (local.set $r (select (f64.const inf) (f64.const 0) (f64.gt (local.get $b) (f64.const 0)))))
-      (else (local.set $r (call $exp64 (f64.mul (local.get $b) (call $log64 (local.get $mag)))))))))
+      (else (if (i32.and (local.get $int) (f64.le (f64.abs (local.get $b)) (f64.const 1073741824)))
+        ;; integer exponent: binary exponentiation (exact whenever the result is an exact integer)
+        (then
+          (local.set $n (i32.trunc_f64_s (f64.abs (local.get $b))))
+          (local.set $sq (local.get $mag))
+          (local.set $r (f64.const 1))
+          (block $done (loop $next
+            (if (i32.and (local.get $n) (i32.const 1)) (then (local.set $r (f64.mul (local.get $r) (local.get $sq)))))
+            (local.set $n (i32.shr_u (local.get $n) (i32.const 1)))
+            (br_if $done (i32.eqz (local.get $n)))
+            (local.set $sq (f64.mul (local.get $sq) (local.get $sq)))
+            (br $next)))
+          (if (f64.lt (local.get $b) (f64.const 0)) (then (local.set $r (f64.div (f64.const 1) (local.get $r))))))
+        (else (local.set $r (call $exp64 (f64.mul (local.get $b) (call $log64 (local.get $mag)))))))))))
   (select (f64.neg (local.get $r)) (local.get $r)
     (i32.and (local.get $odd) (i64.lt_s (i64.reinterpret_f64 (local.get $a)) (i64.const 0)))))`;
   return [log64, exp64, pow64].join("\n");
