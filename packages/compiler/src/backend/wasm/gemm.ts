@@ -14,8 +14,10 @@
 //   → MR-row micro-tiles. The micro-kernel keeps an MR×NR tile of C in v128 locals (registers)
 //   for the whole k block, reading op(A) straight from memory with `v128.load32_splat` (a
 //   transposed A needs no packing: its MR values per k step are contiguous) and one packed B
-//   row per k step. x64 V8 has 15 allocatable xmm registers; the default 4×8 tile uses 8
-//   accumulators + 2 B vectors + 1 A broadcast + 1 product temporary.
+//   row per k step. x64 V8 has 15 allocatable xmm registers and TurboFan schedules all loads
+//   of a loop iteration before its arithmetic, so a tile must fit accumulators + B vectors +
+//   A broadcasts + 1 product in 15 registers: the default 2×16 tile uses 8 + 4 + 2 + 1. The k
+//   loop is not unrolled in the WAT (V8 unrolls small loops itself; unrolled WAT spills).
 // * "direct" — for very few rows and an untransposed B: no packing at all, the micro-kernel
 //   walks B's rows in place. Packing would cost as much memory traffic as the product itself.
 // * "dot" — for very few rows, a transposed B and an untransposed A (the input gradient of a
@@ -135,15 +137,19 @@ export function planGemm(spec: GemmSpec, overrides: Partial<GemmTuning> = {}): G
     // One row at a time: a wide tile keeps enough independent accumulator chains in flight.
     mr = overrides.mr ?? 1;
     nv = overrides.nv ?? Math.min(6, Math.max(1, Math.ceil(spec.n / 4)));
-  } else if (spec.useRelaxedSimd) {
-    // A fused multiply-add chain is 4 cycles long: 9 accumulators keep both FMA pipes busy.
-    // (TurboFan loads every operand of an iteration up front: 9 + 3 + 3 registers.)
-    mr = overrides.mr ?? 3;
-    nv = overrides.nv ?? 3;
-  } else {
-    // 8 accumulators + 2 B vectors + 4 A broadcasts + 1 product = 15 xmm registers.
+  } else if (strategy === "direct") {
+    // B in place, 32 bytes per row and k step; 8 accumulators + 2 B vectors + 4 A broadcasts +
+    // 1 product = 15 xmm registers (TurboFan loads every operand of an iteration up front).
     mr = overrides.mr ?? 4;
     nv = overrides.nv ?? 2;
+  } else {
+    // 2×16: 8 accumulators + 4 B vectors + 2 A broadcasts + 1 product = 15 xmm registers. A
+    // packed B row is one cache line per k step and C is written in whole lines; measured
+    // equal to 4×8 in isolation and steadier when other processes share the caches. With
+    // relaxed SIMD the same tile runs 8 independent FMA chains (enough for 2 FMA pipes at
+    // 4-cycle latency).
+    mr = overrides.mr ?? 2;
+    nv = overrides.nv ?? 4;
   }
   const panelWidth = 4 * nv;
   // Balance the k blocks so the last one is not a sliver.
