@@ -11,6 +11,7 @@ import { EXIT_OK, EXIT_USAGE, processIo, type CliContext, type CliIo } from "./c
 export type { CliCommand, CliContext, CliIo } from "./cli/context.js";
 export { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE } from "./cli/context.js";
 
+/** Overrides for `main`, for tests and embedding. */
 export interface MainOptions {
   /** Where to write (default: the process's stdout/stderr and working directory). */
   readonly io?: CliIo;

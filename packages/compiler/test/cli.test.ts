@@ -257,4 +257,12 @@ test("end to end: bin/graft.mjs under node, as `pnpm graft` runs it", () => {
   const checked = run(["check", fixture("bad-matmul")]);
   expect(checked.status).toBe(1);
   expect(checked.stderr).toContain(`${fixture("bad-matmul")}:6:16 matmul: inner dims differ: f32[batch,784] @ f32[512,256] (784 ≠ 512)`);
+  // a reader that exits before graft writes (`| true`, `| head`) is not a crash
+  const piped = spawnSync("bash", ["-c", `"${process.execPath}" packages/compiler/bin/graft.mjs print examples/seed-toy/model.ts | true; echo "status=\${PIPESTATUS[0]}"`], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  expect(piped.stdout).toBe("status=0\n");
+  expect(piped.stderr).toBe("");
 });

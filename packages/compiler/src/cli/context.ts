@@ -16,11 +16,14 @@ export interface CliIo {
   readonly cwd: string;
 }
 
-/** Exit codes: 0 success, 1 the model has errors (or warnings under --strict), 2 usage or loading errors. */
+/** Exit code: success. */
 export const EXIT_OK = 0;
+/** Exit code: the model has errors (or warnings under --strict). */
 export const EXIT_DIAGNOSTICS = 1;
+/** Exit code: a usage error, or a model file that cannot be loaded. */
 export const EXIT_USAGE = 2;
 
+/** What a command's action gets. */
 export interface CliContext {
   readonly io: CliIo;
   /** The pass pipeline (`print --after`, `check`); the registry's by default, replaceable in tests. */
@@ -35,9 +38,16 @@ export interface CliCommand {
   readonly register: (program: Command, context: CliContext) => void;
 }
 
-/** A reader that went away (`graft print m.ts | head`) is not an error: the rest is dropped. */
+const guarded = new WeakSet<NodeJS.WriteStream>();
+
+/**
+ * A reader that went away (`graft print m.ts | head`) is not an error: the rest is dropped.
+ * (The stream may already have an "error" listener — the loader's worker pipes into stdout —
+ * that re-emits when it is the last one, so ours is always added, once.)
+ */
 const ignoreBrokenPipe = (stream: NodeJS.WriteStream): void => {
-  if (stream.listenerCount("error") > 0) return;
+  if (guarded.has(stream)) return;
+  guarded.add(stream);
   stream.on("error", (thrown: NodeJS.ErrnoException) => {
     if (thrown.code !== "EPIPE") throw thrown;
   });

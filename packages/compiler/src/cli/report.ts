@@ -3,7 +3,8 @@
  */
 import { formatDiagnostic, type Diagnostics } from "@graft/core";
 
-const plural = (count: number, word: string): string => `${count} ${word}${count === 1 ? "" : "s"}`;
+/** `1 warning`, `2 warnings`. */
+export const plural = (count: number, word: string): string => `${count} ${word}${count === 1 ? "" : "s"}`;
 
 /** Every diagnostic, one block each, each ending in a newline ("" when there are none). */
 export const formatReport = (diagnostics: Diagnostics): string => diagnostics.map((d) => `${formatDiagnostic(d)}\n`).join("");
@@ -14,5 +15,3 @@ export const countSummary = (diagnostics: Diagnostics): string => {
   const warnings = diagnostics.length - errors;
   return `${plural(errors, "error")}, ${plural(warnings, "warning")}`;
 };
-
-export { plural };

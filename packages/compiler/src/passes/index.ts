@@ -29,6 +29,7 @@ export type Pass = (graph: Graph) => E.Either<Diagnostics, Graph>;
 /** Findings about a graph that do not change it; warnings do not stop the pipeline. */
 export type Linter = (graph: Graph) => Diagnostics;
 
+/** An entry of the pipeline: a pass with its name (for `--after`) and an optional linter. */
 export interface NamedPass {
   readonly name: string;
   readonly description: string;
@@ -51,6 +52,7 @@ export interface PipelineResult {
   readonly ran: readonly string[];
 }
 
+/** Options of `runPipeline`. */
 export interface RunPipelineOptions {
   /** Stop after the entry of this name (it runs). Unknown names fail with the list of names. */
   readonly until?: string;

@@ -16,6 +16,7 @@ interface CheckOptions {
   readonly strict?: boolean;
 }
 
+/** `graft check`. */
 export const checkCommand: CliCommand = {
   name: "check",
   register: (program, context) => {

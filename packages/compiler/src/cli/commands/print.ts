@@ -15,6 +15,7 @@ interface PrintOptions {
   readonly locations?: boolean;
 }
 
+/** `graft print`. */
 export const printCommand: CliCommand = {
   name: "print",
   register: (program, context) => {
