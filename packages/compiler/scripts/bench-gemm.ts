@@ -105,6 +105,20 @@ function referenceGemm(spec: GemmSpec, a: Float32Array, b: Float32Array, bias: F
   return out;
 }
 
+function describePlan(tuning: GemmTuning): string {
+  switch (tuning.strategy) {
+    case "dot":
+      return "dot 1x4";
+    case "direct":
+      return `direct ${tuning.mr}x${4 * tuning.nv}`;
+    case "packed":
+      return (
+        `packed ${tuning.mr}x${4 * tuning.nv} kc=${tuning.kc} nc=${4 * tuning.nv * tuning.ncPanels}` +
+        `${tuning.packA ? " packA" : ""} ${tuning.rowsOuter ? "rows-outer" : "panels-outer"}`
+      );
+  }
+}
+
 const align64 = (bytes: number): number => Math.ceil(bytes / 64) * 64;
 
 function median(values: readonly number[]): number {
@@ -197,7 +211,7 @@ async function benchOne(shape: BenchShape, options: CliOptions): Promise<BenchRe
     bestGflops: gemmFlops(spec) / (Math.min(...samples) * 1e6),
     cpuGflops: gemmFlops(spec) / (median(cpuSamples) * 1e6),
     maxRelativeError,
-    plan: `${tuning.strategy} ${tuning.mr}x${4 * tuning.nv} kc=${tuning.kc} nc=${4 * tuning.nv * tuning.ncPanels}${tuning.packA ? " packA" : ""}${tuning.strategy === "packed" ? (tuning.rowsOuter ? " rows-outer" : " panels-outer") : ""}`,
+    plan: describePlan(tuning),
   };
 }
 

@@ -133,10 +133,14 @@ export function planGemm(spec: GemmSpec, overrides: Partial<GemmTuning> = {}): G
   const strategy = overrides.strategy ?? defaultStrategy(spec);
   let mr: number;
   let nv: number;
-  if (strategy === "direct" && spec.m <= DIRECT_FEW_ROWS) {
-    // One row at a time: a wide tile keeps enough independent accumulator chains in flight.
+  if (strategy === "direct" && spec.m === 1) {
+    // One row: a wide tile keeps enough independent accumulator chains in flight
+    // (6 accumulators + 6 B vectors + 1 A broadcast + 1 product).
     mr = overrides.mr ?? 1;
     nv = overrides.nv ?? Math.min(6, Math.max(1, Math.ceil(spec.n / 4)));
+  } else if (strategy === "direct" && spec.m < 4) {
+    mr = overrides.mr ?? 2;
+    nv = overrides.nv ?? 4;
   } else if (strategy === "direct") {
     // B in place, 32 bytes per row and k step; 8 accumulators + 2 B vectors + 4 A broadcasts +
     // 1 product = 15 xmm registers (TurboFan loads every operand of an iteration up front).
