@@ -5,5 +5,6 @@
 import type { CliCommand } from "../context.js";
 import { checkCommand } from "./check.js";
 import { printCommand } from "./print.js";
+import { trainCommand } from "./train.js";
 
-export const commands: readonly CliCommand[] = [checkCommand, printCommand];
+export const commands: readonly CliCommand[] = [checkCommand, printCommand, trainCommand];

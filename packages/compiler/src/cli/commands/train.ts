@@ -1,0 +1,494 @@
+/**
+ * @file `graft train <model.ts> --data <file.csv|.tsv|.json> [options]`: trains a user's model on
+ * their own tabular data, with a progress bar per epoch, an optional held-out split, and atomic
+ * checkpoints that `--resume` continues from.
+ *
+ * The model contract: the model file's default export is a `model({ outputs, loss })` with
+ *
+ * - an input named `x` of type f32[batch, F] — F is the number of feature columns of the data;
+ * - an input named `y` of type i32[batch] — the class id of each row (0 ≤ y < C);
+ * - a scalar `loss` (e.g. `crossEntropy(logits, y)`), and an output of type f32[batch, C] (the
+ *   first such output, typically `logits`), whose argmax is the predicted class.
+ *
+ * The data: a CSV/TSV with a header row, or JSON (`{"x": [[...]], "y": [...]}` or records), see
+ * data/tabular.ts. The label column is the last one unless `--label-column` names it; labels are
+ * class ids, or class names (sorted names get ids 0, 1, …, or the order given by `--classes`).
+ *
+ * Checkpoints (`--checkpoint dir`): after every epoch `dir/checkpoint.safetensors` holds the
+ * params and the optimizer state (safetensors, the run's settings and history in its metadata),
+ * written with `writeFileAtomic` — a temporary file, fsync, rename — so a run killed mid-write
+ * leaves the previous checkpoint whole. At the end `dir/weights.safetensors` holds the params only
+ * and `dir/metrics.svg` the curves. `--resume` loads the checkpoint (validated in full before
+ * anything is replaced) and runs the remaining epochs with the same shuffles, so an interrupted
+ * and resumed run ends with exactly the weights of an uninterrupted one.
+ *
+ * Exit codes: 0 done, 1 the model does not check or does not fit the contract, 2 bad arguments,
+ * a bad data file or a bad checkpoint.
+ */
+import { mkdir, readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Writable } from "node:stream";
+import * as E from "fp-ts/lib/Either.js";
+import { buildGraph, formatType, GraftError, graphInputs, type Graph, type Model } from "@graft/core";
+import { decodeSafetensors, encodeSafetensors, WeightsError, type SafetensorsFile, type SafetensorsTensorInput, type SafetensorsTensorSpec } from "@graft/runtime";
+import type { BackendName, HostTensor } from "../../backend/types.js";
+import { writeFileAtomic, type WriteFileAtomicOptions } from "../../data/atomic.js";
+import { DataLoader, gatherRows, seededSplit } from "../../data/loader.js";
+import { DataFileError, readTabularFile, type TabularData } from "../../data/tabular.js";
+import { formatOptimizer, parseOptimizer } from "../../optim/index.js";
+import { createEpochProgress, formatDuration, type ProgressStream } from "../../report/progress.js";
+import { metricsChart, type EpochMetrics } from "../../report/svg.js";
+import { accuracy, addToMean, createTrainer, runningMean, type Trainer } from "../../train/index.js";
+import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
+import { displayPath, loadModel } from "../load-model.js";
+
+/** The back end `graft train` uses when `--backend` is not given. */
+export const DEFAULT_TRAIN_BACKEND: BackendName = "js";
+
+/** The checkpoint file inside the `--checkpoint` directory. */
+export const CHECKPOINT_FILE = "checkpoint.safetensors";
+/** The final params-only weights inside the `--checkpoint` directory. */
+export const WEIGHTS_FILE = "weights.safetensors";
+
+/** What the user asked for, after parsing and checking the options. */
+export interface TrainSettings {
+  readonly data: string;
+  readonly labelColumn: string | undefined;
+  readonly classes: readonly string[] | number | undefined;
+  readonly split: number;
+  readonly epochs: number;
+  readonly batchSize: number;
+  /** The optimizer with every option spelled out (what checkpoints record). */
+  readonly optimizer: string;
+  /** The optimizer spec as the user wrote it (for display). */
+  readonly optimizerSpec: string;
+  readonly backend: BackendName;
+  readonly checkpoint: string | undefined;
+  readonly resume: boolean;
+  readonly seed: number;
+}
+
+/** A problem to report with an exit code (never a stack trace). */
+export class TrainError extends Error {
+  override readonly name = "TrainError";
+  readonly exitCode: number;
+  constructor(message: string, exitCode: number = EXIT_USAGE) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+interface RawOptions {
+  readonly data?: string;
+  readonly labelColumn?: string;
+  readonly classes?: string;
+  readonly split?: string;
+  readonly epochs?: string;
+  readonly batchSize?: string;
+  readonly optimizer?: string;
+  readonly backend?: string;
+  readonly checkpoint?: string;
+  readonly resume?: boolean;
+  readonly seed?: string;
+}
+
+const integerOption = (name: string, text: string | undefined, fallback: number, min: number): number => {
+  if (text === undefined) return fallback;
+  const value = Number(text.trim());
+  if (text.trim() === "" || !Number.isSafeInteger(value) || value < min) throw new TrainError(`--${name} must be an integer ≥ ${min}, got '${text}'`);
+  return value;
+};
+
+/**
+ * Checks the raw option strings and fills in the defaults.
+ * @throws TrainError naming the option
+ */
+export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings {
+  if (raw.data === undefined) throw new TrainError("--data <file> is required (a .csv, .tsv or .json file)");
+  const split = raw.split === undefined ? 0.2 : Number(raw.split.trim());
+  if (raw.split !== undefined && (raw.split.trim() === "" || !Number.isFinite(split) || split < 0 || split >= 1))
+    throw new TrainError(`--split must be a fraction 0 ≤ split < 1 (the share held out for testing), got '${raw.split}'`);
+  const backend = raw.backend ?? DEFAULT_TRAIN_BACKEND;
+  if (backend !== "js" && backend !== "wasm" && backend !== "reference") throw new TrainError(`--backend must be js, wasm or reference, got '${backend}'`);
+  const optimizer = raw.optimizer ?? "adam:lr=1e-3";
+  const parsed = parseOptimizer(optimizer);
+  if (E.isLeft(parsed)) throw new TrainError(`--optimizer: ${parsed.left.map((d) => d.message).join("; ")}`);
+  let classes: readonly string[] | number | undefined;
+  if (raw.classes !== undefined) {
+    const text = raw.classes.trim();
+    if (/^\d+$/.test(text)) classes = Number(text);
+    else {
+      const names = text.split(",").map((name) => name.trim());
+      if (names.some((name) => name === "")) throw new TrainError(`--classes takes a count or comma-separated class names, got '${raw.classes}'`);
+      classes = names;
+    }
+  }
+  if (raw.resume === true && raw.checkpoint === undefined) throw new TrainError("--resume needs --checkpoint <dir> (the directory of the checkpoint to continue from)");
+  return {
+    data: resolve(cwd, raw.data),
+    labelColumn: raw.labelColumn,
+    classes,
+    split,
+    epochs: integerOption("epochs", raw.epochs, 10, 1),
+    batchSize: integerOption("batch-size", raw.batchSize, 32, 1),
+    optimizer: formatOptimizer(parsed.right),
+    optimizerSpec: optimizer,
+    backend,
+    checkpoint: raw.checkpoint === undefined ? undefined : resolve(cwd, raw.checkpoint),
+    resume: raw.resume === true,
+    seed: integerOption("seed", raw.seed, 0, 0),
+  };
+}
+
+// ----- the model contract ------------------------------------------------------------------------
+
+/** How the model's inputs and outputs map onto the data. */
+export interface ModelContract {
+  /** F, the features per row the model's `x` takes. */
+  readonly features: number;
+  /** C, the number of classes (the class dim of the prediction output). */
+  readonly classes: number;
+  /** The output whose argmax is the predicted class. */
+  readonly prediction: string;
+}
+
+/**
+ * Checks that a model follows `graft train`'s contract (see the top of this file).
+ * @throws TrainError (exit 1) naming what is missing or mismatched
+ */
+export function checkContract(model: Model, display: string): ModelContract {
+  const built = buildGraph(model);
+  if (E.isLeft(built)) throw new TrainError(new GraftError(built.left).message, EXIT_DIAGNOSTICS);
+  const graph: Graph = built.right;
+  const fail = (message: string): TrainError =>
+    new TrainError(`${display}: ${message}; graft train needs an input x : f32[batch,F], labels y : i32[batch], a loss, and an output f32[batch,C] (e.g. logits)`, EXIT_DIAGNOSTICS);
+  if (graph.loss === undefined) throw fail("the model declares no loss");
+  const inputs = graphInputs(graph);
+  const x = inputs.find((node) => node.attrs.name === "x");
+  const y = inputs.find((node) => node.attrs.name === "y");
+  if (x === undefined) throw fail(`the model has no input named x (its inputs: ${inputs.map((node) => node.attrs.name).join(", ") || "none"})`);
+  if (y === undefined) throw fail(`the model has no input named y for the labels (its inputs: ${inputs.map((node) => node.attrs.name).join(", ") || "none"})`);
+  const extra = inputs.filter((node) => node.attrs.name !== "x" && node.attrs.name !== "y");
+  if (extra.length > 0) throw fail(`the model has inputs other than x and y: ${extra.map((node) => node.attrs.name).join(", ")}`);
+  const xType = x?.type;
+  const features = xType?.shape[1];
+  if (xType === undefined || xType.dtype !== "f32" || xType.shape.length !== 2 || typeof features !== "number")
+    throw fail(`input x is ${xType === undefined ? "untyped" : formatType(xType)}, expected f32[batch,F] with a fixed F`);
+  const yType = y?.type;
+  if (yType === undefined || yType.dtype !== "i32" || yType.shape.length !== 1) throw fail(`input y is ${yType === undefined ? "untyped" : formatType(yType)}, expected i32[batch]`);
+  const prediction = graph.outputs.find((output) => {
+    if (output.name === "loss" && output.id === graph.loss) return false;
+    const type = graph.nodes[output.id]?.type;
+    return type !== undefined && type.shape.length === 2 && typeof type.shape[1] === "number" && (type.dtype === "f32" || type.dtype === "f64");
+  });
+  const classes = prediction === undefined ? undefined : graph.nodes[prediction.id]?.type.shape[1];
+  if (prediction === undefined || typeof classes !== "number") throw fail("the model has no output of type f32[batch,C] to predict classes with");
+  return { features, classes, prediction: prediction.name };
+}
+
+// ----- data ---------------------------------------------------------------------------------------
+
+/**
+ * Reads the data file and checks it against the model: F feature columns, labels below C.
+ * @throws TrainError naming the file (and the line, for a bad row or label)
+ */
+export async function readTrainingData(settings: TrainSettings, contract: ModelContract, display: (path: string) => string): Promise<TabularData> {
+  const name = display(settings.data);
+  const read = async (classes: readonly string[] | number | undefined): Promise<TabularData> => {
+    try {
+      return await readTabularFile(settings.data, {
+        ...(settings.labelColumn === undefined ? {} : { labelColumn: /^-?\d+$/.test(settings.labelColumn) ? Number(settings.labelColumn) : settings.labelColumn }),
+        ...(classes === undefined ? {} : { classes }),
+      });
+    } catch (thrown) {
+      if (thrown instanceof DataFileError) throw new TrainError(thrown.message.split(settings.data).join(name));
+      throw thrown;
+    }
+  };
+  const declared = settings.classes;
+  const declaredCount = declared === undefined ? undefined : typeof declared === "number" ? declared : declared.length;
+  if (declaredCount !== undefined && declaredCount !== contract.classes)
+    throw new TrainError(`--classes declares ${declaredCount} classes but the model predicts ${contract.classes}`);
+  let data = await read(declared);
+  if (declared === undefined && data.numClasses > contract.classes) {
+    // Integer labels: read again with the model's class count, which names the first bad row.
+    if (data.classNames === undefined) data = await read(contract.classes);
+    else
+      throw new TrainError(
+        `${name}: the labels name ${data.numClasses} classes (${data.classNames.slice(0, 10).join(", ")}${data.numClasses > 10 ? ", …" : ""}) but the model predicts ${contract.classes}`,
+      );
+  }
+  const columns = data.featureNames.length;
+  if (columns !== contract.features)
+    throw new TrainError(
+      `${name}: has ${columns} feature column${columns === 1 ? "" : "s"} (${data.featureNames.slice(0, 8).join(", ")}${columns > 8 ? ", …" : ""}) besides the label '${data.labelName}', but the model's x takes ${contract.features}`,
+    );
+  return data;
+}
+
+// ----- checkpoints ----------------------------------------------------------------------------------
+
+/** What a checkpoint records besides the state. */
+export interface CheckpointMeta {
+  /** Epochs completed. */
+  readonly epoch: number;
+  readonly model: string;
+  readonly optimizer: string;
+  readonly seed: number;
+  readonly batchSize: number;
+  readonly split: number;
+  readonly history: readonly EpochMetrics[];
+}
+
+const SAFETENSORS_DTYPE = { f32: "F32", f64: "F64", i32: "I32", bool: "BOOL" } as const;
+
+const toSafetensors = (state: Readonly<Record<string, HostTensor>>): SafetensorsTensorInput[] =>
+  Object.entries(state)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, tensor]) => ({ name, dtype: SAFETENSORS_DTYPE[tensor.dtype], shape: tensor.shape, data: tensor.data }));
+
+/**
+ * Writes a checkpoint atomically: the previous file at `path` stays whole until the new one is
+ * complete and synced (see writeFileAtomic).
+ */
+export async function saveCheckpoint(path: string, state: Readonly<Record<string, HostTensor>>, meta: CheckpointMeta, options: WriteFileAtomicOptions = {}): Promise<void> {
+  const bytes = encodeSafetensors(toSafetensors(state), {
+    format: "graft-checkpoint",
+    epoch: String(meta.epoch),
+    model: meta.model,
+    optimizer: meta.optimizer,
+    seed: String(meta.seed),
+    batch_size: String(meta.batchSize),
+    split: String(meta.split),
+    history: JSON.stringify(meta.history),
+  });
+  await writeFileAtomic(path, bytes, options);
+}
+
+const metaNumber = (metadata: Readonly<Record<string, string>>, key: string, source: string): number => {
+  const text = metadata[key];
+  const value = Number(text);
+  if (text === undefined || text.trim() === "" || !Number.isFinite(value)) throw new TrainError(`${source}: not a graft checkpoint (metadata '${key}' is ${text === undefined ? "missing" : `'${text}'`})`);
+  return value;
+};
+
+const decodeCheckpoint = (bytes: Uint8Array, expected: readonly SafetensorsTensorSpec[], source: string): SafetensorsFile => {
+  try {
+    return decodeSafetensors(bytes, expected, source);
+  } catch (thrown) {
+    if (thrown instanceof WeightsError) throw new TrainError(`--resume: ${thrown.message}`);
+    throw thrown;
+  }
+};
+
+/**
+ * Reads and validates a checkpoint against the trainer's state (every tensor, dtype and shape).
+ * @throws TrainError for a missing, truncated or foreign file, or one from another model/optimizer
+ */
+export async function loadCheckpoint(path: string, trainer: Trainer, source: string): Promise<{ state: Record<string, HostTensor>; meta: CheckpointMeta }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (thrown) {
+    const code = (thrown as { code?: unknown }).code;
+    throw new TrainError(code === "ENOENT" ? `--resume: no checkpoint at ${source} (train once with --checkpoint first)` : `--resume: cannot read ${source}: ${String(thrown)}`);
+  }
+  const current = trainer.getState();
+  const expected = toSafetensors(current).map(({ name, dtype, shape }) => ({ name, dtype, shape }));
+  const decoded = decodeCheckpoint(bytes, expected, source);
+  const metadata = decoded.metadata;
+  if (metadata.format !== "graft-checkpoint") throw new TrainError(`${source}: not a graft checkpoint (no format metadata)`);
+  let history: EpochMetrics[];
+  try {
+    history = JSON.parse(metadata.history ?? "[]") as EpochMetrics[];
+    if (!Array.isArray(history)) throw new Error("not an array");
+  } catch {
+    throw new TrainError(`${source}: not a graft checkpoint (the history metadata is not a JSON array)`);
+  }
+  const meta: CheckpointMeta = {
+    epoch: metaNumber(metadata, "epoch", source),
+    model: metadata.model ?? "",
+    optimizer: metadata.optimizer ?? "",
+    seed: metaNumber(metadata, "seed", source),
+    batchSize: metaNumber(metadata, "batch_size", source),
+    split: metaNumber(metadata, "split", source),
+    history,
+  };
+  const state: Record<string, HostTensor> = {};
+  for (const [name, tensor] of decoded.tensors) {
+    const dtype = current[name]?.dtype;
+    if (dtype !== undefined) state[name] = { shape: tensor.shape, dtype, data: tensor.data };
+  }
+  return { state, meta };
+}
+
+// ----- the run -------------------------------------------------------------------------------------
+
+/** A stream that writes to the CLI's `out`, drawing a bar only when the process's stdout is a terminal. */
+const progressStream = (context: CliContext): ProgressStream => {
+  const stream = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      context.io.out(typeof chunk === "string" ? chunk : chunk.toString("utf8"));
+      callback();
+    },
+  });
+  return Object.assign(stream, { isTTY: process.stdout.isTTY === true, columns: process.stdout.columns });
+};
+
+const percent = (fraction: number): string => `${(100 * fraction).toFixed(1)}%`;
+
+/** The final summary of a run. */
+export interface TrainSummary {
+  readonly history: readonly EpochMetrics[];
+  readonly trainSize: number;
+  readonly testSize: number;
+}
+
+/**
+ * Runs `graft train` with checked settings.
+ * @throws TrainError for anything the user must fix
+ */
+export async function runTrain(file: string, settings: TrainSettings, context: CliContext): Promise<TrainSummary> {
+  const { io } = context;
+  const loaded = await loadModel(file, io.cwd);
+  if (E.isLeft(loaded)) throw new TrainError(loaded.left);
+  const { model, display } = loaded.right;
+  const contract = checkContract(model, display);
+  const shown = (path: string): string => displayPath(path, io.cwd);
+  const data = await readTrainingData(settings, contract, shown);
+
+  const split = seededSplit(data.numSamples, settings.split, settings.seed);
+  if (split.train.length === 0) throw new TrainError(`${shown(settings.data)}: --split ${settings.split} leaves no rows to train on (${data.numSamples} rows)`);
+  const F = contract.features;
+  const trainX = gatherRows(data.features, F, split.train);
+  const trainY = gatherRows(data.labels, 1, split.train);
+  const testX = gatherRows(data.features, F, split.test);
+  const testY = gatherRows(data.labels, 1, split.test);
+
+  let trainer: Trainer;
+  try {
+    trainer = await createTrainer(model, { optimizer: settings.optimizer, backend: settings.backend, seed: settings.seed });
+  } catch (thrown) {
+    if (thrown instanceof GraftError) throw new TrainError(thrown.message, EXIT_DIAGNOSTICS);
+    throw new TrainError(thrown instanceof Error ? thrown.message : String(thrown));
+  }
+  try {
+    const checkpointPath = settings.checkpoint === undefined ? undefined : join(settings.checkpoint, CHECKPOINT_FILE);
+    let history: EpochMetrics[] = [];
+    let startEpoch = 0;
+    if (settings.resume && checkpointPath !== undefined) {
+      const { state, meta } = await loadCheckpoint(checkpointPath, trainer, shown(checkpointPath));
+      const mismatch = (
+        [
+          ["model", meta.model, model.name],
+          ["--optimizer", meta.optimizer, settings.optimizer],
+          ["--seed", String(meta.seed), String(settings.seed)],
+          ["--batch-size", String(meta.batchSize), String(settings.batchSize)],
+          ["--split", String(meta.split), String(settings.split)],
+        ] as const
+      ).find(([, saved, now]) => saved !== now);
+      if (mismatch !== undefined)
+        throw new TrainError(`--resume: ${shown(checkpointPath)} was written with ${mismatch[0]} ${mismatch[1]}, this run has ${mismatch[2]}; resume with the same settings`);
+      if (meta.epoch >= settings.epochs) throw new TrainError(`--resume: ${shown(checkpointPath)} has already completed ${meta.epoch} epochs; ask for more with --epochs N (N > ${meta.epoch})`);
+      trainer.setState(state);
+      history = meta.history.slice(0, meta.epoch);
+      startEpoch = meta.epoch;
+      io.out(`resuming from ${shown(checkpointPath)} after epoch ${meta.epoch}\n`);
+    }
+    if (settings.checkpoint !== undefined) await mkdir(settings.checkpoint, { recursive: true });
+
+    io.out(
+      `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${split.train.length} train / ${split.test.length} test rows, ${F} features, ${contract.classes} classes; ` +
+        `${settings.optimizerSpec}, batch ${settings.batchSize}, ${settings.backend} backend\n`,
+    );
+    const loader = new DataLoader({ features: trainX, featureShape: [F], labels: trainY, batchSize: settings.batchSize, shuffle: true, seed: settings.seed, dropLast: false });
+    const predict = (x: Float32Array, rows: number): HostTensor => {
+      const output = trainer.forward({ x: { shape: [rows, F], dtype: "f32", data: x } })[contract.prediction];
+      if (output === undefined) throw new TrainError(`the model's forward pass returned no '${contract.prediction}'`, EXIT_DIAGNOSTICS);
+      return output;
+    };
+    const stream = progressStream(context);
+    for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
+      const progress = createEpochProgress({ epoch: epoch + 1, epochs: settings.epochs, totalBatches: loader.length, stream });
+      const started = performance.now();
+      let loss = runningMean();
+      let seen = 0;
+      let index = 0;
+      for (const batch of loader.epoch(epoch)) {
+        const result = trainer.step({ x: { shape: [batch.size, F], dtype: "f32", data: batch.x }, y: { shape: [batch.size], dtype: "i32", data: batch.y } });
+        loss = addToMean(loss, result.loss, batch.size);
+        seen += batch.size;
+        progress.update(index++, { loss: loss.mean, samplesPerSecond: (seen * 1000) / Math.max(1e-3, performance.now() - started) });
+      }
+      const trainAccuracy = accuracy(predict(trainX, split.train.length), trainY);
+      const testAccuracy = split.test.length === 0 ? undefined : accuracy(predict(testX, split.test.length), testY);
+      const metrics: EpochMetrics = { epoch, loss: loss.mean, trainAccuracy, ...(testAccuracy === undefined ? {} : { testAccuracy }) };
+      history.push(metrics);
+      progress.finish(`loss ${loss.mean.toFixed(4)}  train ${percent(trainAccuracy)}${testAccuracy === undefined ? "" : `  test ${percent(testAccuracy)}`}`);
+      if (!Number.isFinite(loss.mean)) throw new TrainError(`epoch ${epoch + 1}: the loss is ${loss.mean}; lower the learning rate (--optimizer) or check the data's scale`, EXIT_DIAGNOSTICS);
+      if (checkpointPath !== undefined) {
+        await saveCheckpoint(checkpointPath, trainer.getState(), {
+          epoch: epoch + 1,
+          model: model.name,
+          optimizer: settings.optimizer,
+          seed: settings.seed,
+          batchSize: settings.batchSize,
+          split: settings.split,
+          history,
+        });
+      }
+    }
+    if (settings.checkpoint !== undefined && checkpointPath !== undefined) {
+      const params = Object.fromEntries(Object.entries(trainer.getState()).filter(([name]) => !name.startsWith(`${trainer.optimizer.kind}.`)));
+      const weightsPath = join(settings.checkpoint, WEIGHTS_FILE);
+      await writeFileAtomic(weightsPath, encodeSafetensors(toSafetensors(params), { format: "pt" }));
+      await writeFileAtomic(join(settings.checkpoint, "metrics.svg"), metricsChart(history, { title: `${model.name}: metrics by epoch` }));
+      io.out(`checkpoint: ${shown(checkpointPath)}; weights: ${shown(weightsPath)}\n`);
+    }
+    const last = history[history.length - 1];
+    if (last !== undefined) {
+      io.out(`train accuracy: ${percent(last.trainAccuracy)}\n`);
+      if (last.testAccuracy !== undefined) io.out(`test accuracy: ${percent(last.testAccuracy)}\n`);
+    }
+    return { history, trainSize: split.train.length, testSize: split.test.length };
+  } finally {
+    trainer.dispose();
+  }
+}
+
+export const trainCommand: CliCommand = {
+  name: "train",
+  register: (program, context) => {
+    program
+      .command("train")
+      .description("train a model on a CSV/TSV/JSON data file (input x : f32[batch,F], labels y : i32[batch]) with progress, checkpoints and --resume")
+      .argument("<model.ts>", "a TypeScript module whose default export is a model with inputs x and y and a loss")
+      .requiredOption("--data <file>", "the data: .csv/.tsv with a header row, or .json ({x, y} or records)")
+      .option("--label-column <name>", "the label column, by name or 0-based index (default: the last column)")
+      .option("--classes <list>", "the declared classes: comma-separated names in id order, or a count")
+      .option("--split <fraction>", "share of the rows held out for testing (default 0.2)")
+      .option("--epochs <n>", "epochs to train (default 10)")
+      .option("--batch-size <n>", "rows per batch (default 32)")
+      .option("--optimizer <spec>", "optimizer spec, e.g. adam:lr=1e-3 or sgd:lr=0.1,momentum=0.9 (default adam:lr=1e-3)")
+      .option("--backend <name>", `js, wasm or reference (default ${DEFAULT_TRAIN_BACKEND})`)
+      .option("--checkpoint <dir>", "write dir/checkpoint.safetensors atomically after every epoch")
+      .option("--resume", "continue from the checkpoint in --checkpoint <dir>")
+      .option("--seed <n>", "seed of the initial weights, the split and the shuffles (default 0)")
+      .action(async (file: string, options: RawOptions) => {
+        const started = performance.now();
+        try {
+          const settings = parseTrainSettings(options, context.io.cwd);
+          await runTrain(file, settings, context);
+          context.io.out(`done in ${formatDuration(performance.now() - started)}\n`);
+          context.exit(EXIT_OK);
+        } catch (thrown) {
+          if (thrown instanceof TrainError) {
+            context.io.err(`graft train: ${thrown.message}\n`);
+            context.exit(thrown.exitCode);
+            return;
+          }
+          throw thrown;
+        }
+      });
+  },
+};
