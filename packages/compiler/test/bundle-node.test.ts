@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compileFixture, expectedScenario, writeScenarioDir, type ScenarioResult } from "./fixtures/bundle/harness.js";
+import { BACKENDS, compileFixture, expectedScenario, writeScenarioDir, type ScenarioResult } from "./fixtures/bundle/harness.js";
 
 const hasNodeModulesAbove = (dir: string): boolean => {
   for (let at = dir; ; at = dirname(at)) {
@@ -13,11 +13,11 @@ const hasNodeModulesAbove = (dir: string): boolean => {
   }
 };
 
-describe("bundle in a child node process", () => {
+describe.each(BACKENDS)("%s bundle in a child node process", (backend, options) => {
   let dir = "";
   let result: ScenarioResult;
   beforeAll(async () => {
-    dir = writeScenarioDir(await compileFixture());
+    dir = writeScenarioDir(await compileFixture(options));
     const stdout = execFileSync(process.execPath, ["scenario.mjs"], { cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
     result = JSON.parse(stdout) as ScenarioResult;
   });
@@ -29,11 +29,12 @@ describe("bundle in a child node process", () => {
     expect(hasNodeModulesAbove(dir)).toBe(false);
     expect(readdirSync(dir).sort()).toEqual(["index.html", "model.d.mts", "model.mjs", "scenario.mjs"]);
     expect(result.info.name).toBe("tiny_mlp");
+    expect((result.info as unknown as { backend: string }).backend).toBe(backend);
     expect(result.info.batches).toEqual([2, 3]);
   });
 
   it("gives exactly the in-process session's outputs, losses and weights", async () => {
-    const expected = await expectedScenario();
+    const expected = await expectedScenario(options);
     expect(result.forward2).toEqual(expected.forward2);
     expect(result.forward3).toEqual(expected.forward3);
     expect(result.losses).toEqual(expected.losses);

@@ -166,7 +166,7 @@ const modelInterface = (layout: BundleLayout): InterfaceDeclarationStructure => 
       docs: [
         "Replaces the weights (or, for a file with optimizer state, all state) from safetensors bytes. Validates the whole file first: on any problem it throws a WeightsError and changes nothing.",
       ],
-      parameters: [{ name: "bytes", type: "Uint8Array | ArrayBuffer" }],
+      parameters: [{ name: "bytes", type: "Uint8Array | ArrayBufferLike" }],
       returnType: "void",
     },
   ],
@@ -205,7 +205,7 @@ export const emitDts = (layout: BundleLayout, backend: string): string => {
     hasDeclareKeyword: true,
     docs: [loadDocs(layout)],
     parameters: [
-      { name: "weights", hasQuestionToken: true, type: "Uint8Array | ArrayBuffer" },
+      { name: "weights", hasQuestionToken: true, type: "Uint8Array | ArrayBufferLike" },
       { name: "options", hasQuestionToken: true, type: "LoadOptions" },
     ],
     returnType: "Promise<GraftModel>",

@@ -25,11 +25,25 @@ export const JS_KERNELS = "@graft/runtime/kernels-js";
 /** Stands for the embedded weights in the bundled code until they are spliced in. */
 const WEIGHTS_PLACEHOLDER = "__GRAFT_EMBEDDED_WEIGHTS__";
 
+/** One specialisation's WASM module and the messages of its run-time index checks. */
+export interface WasmModule {
+  readonly bytes: Uint8Array;
+  /** `checks[s - 1]` describes the failure `run` reports with status s. */
+  readonly checks: readonly string[];
+}
+
+/** WASM modules of a bundle and where their arena starts in memory. */
+export interface WasmModules {
+  readonly modules: ReadonlyMap<string, readonly WasmModule[]>;
+  /** Byte address of arena element 0. */
+  readonly base: number;
+}
+
 /** Options for {@link emitModuleSource}. */
 export interface EmitOptions {
   readonly backend: "js" | "wasm";
-  /** WASM module bytes per function specialisation (`wasm` back end), by function then batch order. */
-  readonly wasmModule?: ((functionName: string, index: number) => Uint8Array) | undefined;
+  /** The `wasm` back end's modules: per function, one per specialisation (in batch order). */
+  readonly wasm?: WasmModules | undefined;
   /** Safetensors bytes to embed, base64 (see {@link toBase64}). */
   readonly weights?: string | undefined;
 }
@@ -127,10 +141,10 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
         kernelSources.set(name, kernelArray(specialisation.plan, (id) => fn.graph.nodes[id]?.op));
         return `{\n${base},\nrun: jsRun(${name}, lib)\n}`;
       }
-      const bytes = options.wasmModule?.(fn.name, index);
-      if (bytes === undefined) throw new Error(`emitModuleSource: no WASM module for ${fn.name}[${index}]`);
-      wasmModules.push(toBase64(bytes));
-      return `{\n${base},\nmodule: ${wasmModules.length - 1}\n}`;
+      const module = options.wasm?.modules.get(fn.name)?.[index];
+      if (module === undefined) throw new Error(`emitModuleSource: no WASM module for ${fn.name}[${index}]`);
+      wasmModules.push(toBase64(module.bytes));
+      return `{\n${base},\nmodule: ${wasmModules.length - 1},\nchecks: ${literal(module.checks)}\n}`;
     });
   }
   const calls = [...new Set([...kernelSources.values()].flatMap(libraryCalls))].sort();
@@ -170,7 +184,7 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
         type: "BundleImage",
         initializer: `{\ninfo: ${literal(bundleInfo(layout, backend))},\nstate: ${literal(state)},\nfunctions: {\n${Object.entries(templates)
           .map(([name, images]) => `${propertyName(name)}: [\n${images.join(",\n")}\n]`)
-          .join(",\n")}\n},\nelements: ${layout.elements},\nwasm: ${literal(wasmModules)},\nweights: ${JSON.stringify(weights)}\n}`,
+          .join(",\n")}\n},\nelements: ${layout.elements},\nwasm: ${literal(wasmModules)},\nwasmBase: ${options.wasm?.base ?? 0},\nweights: ${JSON.stringify(weights)}\n}`,
       },
     ],
   });

@@ -10,12 +10,13 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import * as E from "fp-ts/lib/Either.js";
-import { error, isModel, type Diagnostics, type Model } from "@graft/core";
+import { error, formatLoc, type Diagnostics, type Model, type Node } from "@graft/core";
 import { decodeSafetensors, WeightsError, type SafetensorsTensorSpec } from "@graft/runtime";
+import { emitWasmModule, loadWasmToolkit, RESERVED_BYTES } from "../backend/wasm-backend.js";
+import { KernelCompileError } from "../backend/wasm/codegen.js";
 import { emitDts } from "./dts.js";
-import { bundleInfo, bundleModule, emitModuleSource, toBase64, type BundleSizes } from "./emit.js";
+import { bundleInfo, bundleModule, emitModuleSource, toBase64, type BundleSizes, type WasmModule, type WasmModules } from "./emit.js";
 import { planBundle, type BundleLayout } from "./layout.js";
 import { bundleProgram } from "./program.js";
 import type { ModelInfo } from "./runtime.js";
@@ -67,13 +68,38 @@ const checkWeights = (layout: BundleLayout, bytes: Uint8Array, source: string): 
   }
 };
 
+/** Compiles every specialisation to a WASM module (plain SIMD, no relaxed SIMD: bundles run anywhere). */
+const wasmModules = async (layout: BundleLayout): Promise<E.Either<Diagnostics, WasmModules>> => {
+  await loadWasmToolkit();
+  const modules = new Map<string, WasmModule[]>();
+  for (const fn of layout.functions) {
+    const compiled: WasmModule[] = [];
+    for (const { plan } of fn.specialisations) {
+      const describe = (kernelIndex: number | undefined): { what: string; node: Node | undefined } => {
+        const id = kernelIndex === undefined ? undefined : plan.lowered.kernels[kernelIndex]?.nodes[0];
+        const node = id === undefined ? undefined : fn.graph.nodes[id];
+        return { what: node === undefined ? `kernel ${kernelIndex ?? "?"}` : `${node.op} (node %${node.id}${node.loc === undefined ? "" : `, ${formatLoc(node.loc)}`})`, node };
+      };
+      try {
+        const { bytes, checked } = emitWasmModule(plan);
+        compiled.push({ bytes, checks: checked.map((kernel) => `${describe(kernel).what}: an index is out of range for the dim it indexes`) });
+      } catch (thrown) {
+        if (!(thrown instanceof KernelCompileError)) throw thrown;
+        const { what, node } = describe(thrown.kernel);
+        return E.left([error("backend", `wasm: ${fn.name}: ${what}: ${thrown.message}`, node?.loc)]);
+      }
+    }
+    modules.set(fn.name, compiled);
+  }
+  return E.right({ modules, base: RESERVED_BYTES });
+};
+
 /**
  * Compiles `model` into a standalone bundle. Left with diagnostics for a model that does not
  * check, a bad optimizer spec or dim size, weights that do not fit, or an unavailable back end.
  */
 export const compileBundle = async (model: Model, options: CompileBundleOptions = {}): Promise<E.Either<Diagnostics, CompiledBundle>> => {
   const backend = options.backend ?? "js";
-  if (backend === "wasm") return E.left([error("bundle/backend", "--backend wasm: the WASM back end cannot emit bundle modules yet; use --backend js")]);
   const program = bundleProgram(model, { train: options.train });
   if (E.isLeft(program)) return program;
   const layout = planBundle(program.right, { batches: options.batches, dims: options.dims });
@@ -83,7 +109,13 @@ export const compileBundle = async (model: Model, options: CompileBundleOptions 
     if (problems.length > 0) return E.left(problems);
   }
   const weights = options.weights === undefined ? "" : toBase64(options.weights);
-  const source = emitModuleSource(layout.right, { backend, weights });
+  let wasm: WasmModules | undefined;
+  if (backend === "wasm") {
+    const modules = await wasmModules(layout.right);
+    if (E.isLeft(modules)) return modules;
+    wasm = modules.right;
+  }
+  const source = emitModuleSource(layout.right, { backend, weights, wasm });
   const bundled = await bundleModule(source, { sourcefile: `${layout.right.name}.ts`, weights });
   return E.right({ code: bundled.code, dts: emitDts(layout.right, backend), source, sizes: bundled.sizes, info: bundleInfo(layout.right, backend), layout: layout.right });
 };
@@ -117,18 +149,6 @@ export const writeBundle = async (modulePath: string, bundle: CompiledBundle, op
   await writeFile(dts, bundle.dts);
   if (source !== undefined) await writeFile(source, bundle.source);
   return { module, dts, source };
-};
-
-/** Imports a model file (TypeScript runs through graft's loader) and returns its default export. */
-export const loadModelFile = async (path: string): Promise<E.Either<Diagnostics, Model>> => {
-  let exported: unknown;
-  try {
-    exported = ((await import(pathToFileURL(resolve(path)).href)) as { readonly default?: unknown }).default;
-  } catch (caught) {
-    return E.left([error("model-file", `${path}: cannot load the model: ${caught instanceof Error ? caught.message : String(caught)}`)]);
-  }
-  if (!isModel(exported)) return E.left([error("model-file", `${path}: the default export is not a model; end the file with \`export default model({ outputs, loss })\``)]);
-  return E.right(exported);
 };
 
 /** `12345` → `12.1 KB`. */

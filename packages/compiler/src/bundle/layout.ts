@@ -110,10 +110,6 @@ export const planBundle = (program: BundleProgram, options: LayoutOptions = {}):
     if (!hasBatch)
       diagnostics.push(error("bundle/batch", `--batch ${requested.join(",")}: model ${program.name} has no '${BATCH_DIM}' dim in its inputs, so its shapes are fixed; drop --batch`));
   }
-  for (const fn of functions)
-    for (const node of graphParams(fn.graph))
-      if (symbolsOf(node.type.shape).length > 0)
-        diagnostics.push(error("bundle/param", `param ${node.attrs.name} has a symbolic shape [${node.type.shape.join(",")}]; params must have static shapes`, node.loc));
   if (diagnostics.length > 0) return E.left(diagnostics);
 
   const batches = hasBatch ? (requested ?? defaultBatches(program.optimizer !== undefined)) : [];

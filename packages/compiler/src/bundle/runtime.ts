@@ -15,7 +15,6 @@ import {
   FeedError,
   readSlot,
   runFunction,
-  wasmArena,
   WeightsError,
   writeSlot,
   type Arena,
@@ -86,7 +85,13 @@ export type JsKernel<L> = (F: Float32Array, I: Int32Array, lib: L) => void;
 /** A function image as a bundle embeds it: kernels as JS code, or the index of a WASM module. */
 export type ImageTemplate = Omit<FunctionImage, "run"> & { readonly batch: number | null } & (
     | { readonly kind: "js"; readonly run: (F: Float32Array, I: Int32Array) => void }
-    | { readonly kind: "wasm"; readonly module: number }
+    | {
+        readonly kind: "wasm";
+        /** Index of the function's module in `BundleImage.wasm`. */
+        readonly module: number;
+        /** When `run` returns status s > 0, `checks[s - 1]` says which kernel's index check failed. */
+        readonly checks: readonly string[];
+      }
   );
 
 /** Everything a bundle embeds. */
@@ -96,14 +101,16 @@ export interface BundleImage {
   readonly functions: Readonly<Record<string, readonly ImageTemplate[]>>;
   /** Arena size in 4-byte elements. */
   readonly elements: number;
-  /** WASM modules, base64 (empty for the JS back end). */
+  /** WASM modules, base64 (empty for the JS back end); each imports `env.memory` and exports `run`. */
   readonly wasm: readonly string[];
+  /** Byte address of arena element 0 in the WASM memory (the bytes before are the modules' scratch). */
+  readonly wasmBase: number;
   /** Embedded safetensors weights, base64 ("" when none were embedded). */
   readonly weights: string;
 }
 
 /** Bytes accepted as a safetensors file. */
-export type WeightsInput = Uint8Array | ArrayBuffer;
+export type WeightsInput = Uint8Array | ArrayBufferLike;
 
 /** Options of `load`. */
 export interface LoadOptions {
@@ -147,9 +154,11 @@ const fromBase64 = (text: string): Uint8Array<ArrayBuffer> => {
 const describe = (value: unknown): string =>
   value === null ? "null" : Array.isArray(value) ? `an Array of length ${value.length}` : ArrayBuffer.isView(value) ? `${Object.prototype.toString.call(value).slice(8, -1)} of length ${(value as Uint8Array).length}` : typeof value;
 
+/** The bytes of a Uint8Array (Node Buffers included) or (Shared)ArrayBuffer, from any realm. */
 const toBytes = (what: string, value: unknown): Uint8Array => {
-  if (value instanceof Uint8Array) return value;
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  const tag = Object.prototype.toString.call(value);
+  if (tag === "[object Uint8Array]") return value as Uint8Array;
+  if (tag === "[object ArrayBuffer]" || tag === "[object SharedArrayBuffer]") return new Uint8Array(value as ArrayBufferLike);
   throw new WeightsError(`${what}: expected the bytes of a safetensors file (a Uint8Array or an ArrayBuffer), got ${describe(value)}`);
 };
 
@@ -167,11 +176,40 @@ const instantiateAll = async (bundle: BundleImage, memory: WebAssembly.Memory): 
   return sources.map((source) => source.instance);
 };
 
-const wasmRun = (instance: WebAssembly.Instance | undefined, index: number): ((F: Float32Array, I: Int32Array) => void) => {
+/** An arena over a WebAssembly.Memory whose element 0 is at byte `base`, grown with memory.grow. */
+const memoryArena = (memory: WebAssembly.Memory, base: number): Arena => {
+  let f32 = new Float32Array(memory.buffer, base);
+  let i32 = new Int32Array(memory.buffer, base);
+  const refresh = (): void => {
+    if (f32.buffer !== memory.buffer) {
+      f32 = new Float32Array(memory.buffer, base);
+      i32 = new Int32Array(memory.buffer, base);
+    }
+  };
+  return {
+    ensure(elements: number): void {
+      const bytes = base + elements * 4;
+      if (bytes > memory.buffer.byteLength) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+      refresh();
+    },
+    get f32() {
+      refresh();
+      return f32;
+    },
+    get i32() {
+      refresh();
+      return i32;
+    },
+  };
+};
+
+/** The `run` of a WASM image: one call into the module; a non-zero status is a failed index check. */
+const wasmRun = (name: string, instance: WebAssembly.Instance | undefined, index: number, checks: readonly string[]): ((F: Float32Array, I: Int32Array) => void) => {
   const run = instance?.exports["run"];
   if (typeof run !== "function") throw new Error(`bundle: WASM module ${index} exports no run function`);
   return () => {
-    (run as () => void)();
+    const status = (run as () => unknown)();
+    if (typeof status === "number" && status !== 0) throw new RangeError(`${name}: ${checks[status - 1] ?? `kernel check ${status} failed`}`);
   };
 };
 
@@ -184,8 +222,8 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
   let arena: Arena;
   let instances: WebAssembly.Instance[] = [];
   if (bundle.wasm.length > 0) {
-    const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil((bundle.elements * 4) / 65536)) });
-    arena = wasmArena(memory);
+    const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil((bundle.wasmBase + bundle.elements * 4) / 65536)) });
+    arena = memoryArena(memory, bundle.wasmBase);
     instances = await instantiateAll(bundle, memory);
   } else arena = bufferArena(bundle.elements);
   arena.ensure(bundle.elements);
@@ -194,7 +232,7 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
   for (const [name, templates] of Object.entries(bundle.functions))
     images.set(
       name,
-      templates.map((template): FunctionImage => ({ ...template, run: template.kind === "js" ? template.run : wasmRun(instances[template.module], template.module) })),
+      templates.map((template): FunctionImage => ({ ...template, run: template.kind === "js" ? template.run : wasmRun(name, instances[template.module], template.module, template.checks) })),
     );
   const previous: { last: FunctionImage | undefined } = { last: undefined };
   const slot = (entry: StateEntry): Slot => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset });

@@ -1,16 +1,25 @@
 /**
- * @file `graft compile <model.ts> -o <out.mjs>`: a standalone bundle (one ESM file, no imports)
- * with its `.d.mts`, and with `--emit-ts` the TypeScript module it was bundled from.
+ * @file `graft compile <model.ts> -o <out.mjs> [--backend js|wasm] [--train <optimizer>]
+ * [--batch N[,M…]] [--dim name=size …] [--weights w.safetensors] [--emit-ts]`: a standalone
+ * bundle — one ES module with no imports that runs in Node and in browsers — with its type
+ * declarations (`out.d.mts`) and, with `--emit-ts`, the TypeScript module it was bundled from
+ * (`out.mts`). Prints the bundle's size: runtime + kernels minified and gzipped, weights apart.
  *
  * ```
- * graft compile examples/mnist/model.ts --train adam:lr=1e-3 --batch 32 -o dist/mnist.mjs
+ * graft compile examples/mnist/model.ts --train adam:lr=1e-3 -o dist/mnist.mjs
  * ```
+ *
+ * Exit codes: 0 written, 1 the model does not check or cannot be compiled, 2 bad arguments, a
+ * model file that cannot be loaded, or weights that cannot be read or do not fit.
  */
 import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
-import { Command, InvalidArgumentError, Option } from "commander";
-import { formatDiagnostics } from "@graft/core";
-import { compileBundle, formatBytes, loadModelFile, writeBundle } from "../../bundle/index.js";
+import { InvalidArgumentError, Option } from "commander";
+import { formatDiagnostics, type Diagnostics } from "@graft/core";
+import { compileBundle, formatBytes, writeBundle } from "../../bundle/index.js";
+import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
+import { displayPath, loadModel } from "../load-model.js";
 
 /** Parsed options of `graft compile`. */
 export interface CompileCommandOptions {
@@ -22,14 +31,6 @@ export interface CompileCommandOptions {
   readonly weights?: string | undefined;
   readonly emitTs?: boolean | undefined;
 }
-
-/** Where the command writes (the process's streams by default). */
-export interface CompileIo {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-}
-
-const defaultIo: CompileIo = { out: (text) => process.stdout.write(`${text}\n`), err: (text) => process.stderr.write(`${text}\n`) };
 
 const SIZE = /^[0-9]+$/;
 
@@ -44,34 +45,40 @@ export const parseBatches = (value: string): number[] =>
 
 /** `--dim seq=128` (repeatable): adds one size to the previous ones. */
 export const parseDim = (value: string, previous: Readonly<Record<string, number>> = {}): Record<string, number> => {
-  const match = /^\s*([A-Za-z_][\w]*)\s*=\s*([0-9]+)\s*$/.exec(value);
+  const match = /^\s*([A-Za-z_]\w*)\s*=\s*([0-9]+)\s*$/.exec(value);
+  const name = match?.[1];
   const size = Number(match?.[2]);
-  if (match === null || match[1] === undefined || !Number.isSafeInteger(size) || size < 1)
-    throw new InvalidArgumentError(`expected name=size with a positive integer size (e.g. seq=128), got '${value}'`);
-  if (Object.prototype.hasOwnProperty.call(previous, match[1])) throw new InvalidArgumentError(`dim '${match[1]}' is given twice`);
-  return { ...previous, [match[1]]: size };
+  if (name === undefined || !Number.isSafeInteger(size) || size < 1) throw new InvalidArgumentError(`expected name=size with a positive integer size (e.g. seq=128), got '${value}'`);
+  if (Object.prototype.hasOwnProperty.call(previous, name)) throw new InvalidArgumentError(`dim '${name}' is given twice`);
+  return { ...previous, [name]: size };
 };
 
-/**
- * Runs `graft compile`: loads the model file, compiles, writes the bundle and reports its size.
- * @returns the exit code (0 on success, 1 on any error, reported on `io.err`)
- */
-export const runCompile = async (modelPath: string, options: CompileCommandOptions, io: CompileIo = defaultIo): Promise<number> => {
+/** Diagnostics about the command's arguments or files (exit 2) rather than the model (exit 1). */
+const USAGE_CODES = ["bundle/weights", "bundle/dim", "bundle/batch", "bundle/backend", "optimizer/spec"];
+const exitCodeOf = (diagnostics: Diagnostics): number => (diagnostics.every((d) => USAGE_CODES.includes(d.code)) ? EXIT_USAGE : EXIT_DIAGNOSTICS);
+
+/** Runs `graft compile` on `context`; sets the exit code. */
+export const runCompile = async (file: string, options: CompileCommandOptions, context: CliContext): Promise<void> => {
+  const { io } = context;
+  const fail = (message: string, code: number): void => {
+    io.err(`graft compile: ${message}\n`);
+    context.exit(code);
+  };
   let weights: Uint8Array | undefined;
   if (options.weights !== undefined) {
     try {
-      weights = new Uint8Array(await readFile(options.weights));
-    } catch (caught) {
-      io.err(`graft compile: cannot read --weights ${options.weights}: ${caught instanceof Error ? caught.message : String(caught)}`);
-      return 1;
+      weights = new Uint8Array(await readFile(resolve(io.cwd, options.weights)));
+    } catch (thrown) {
+      fail(`cannot read --weights ${options.weights}: ${thrown instanceof Error ? thrown.message : String(thrown)}`, EXIT_USAGE);
+      return;
     }
   }
-  const model = await loadModelFile(modelPath);
-  if (E.isLeft(model)) {
-    io.err(formatDiagnostics(model.left));
-    return 1;
+  const loaded = await loadModel(file, io.cwd);
+  if (E.isLeft(loaded)) {
+    fail(loaded.left, EXIT_USAGE);
+    return;
   }
-  const bundle = await compileBundle(model.right, {
+  const bundle = await compileBundle(loaded.right.model, {
     backend: options.backend,
     train: options.train,
     batches: options.batch,
@@ -80,36 +87,38 @@ export const runCompile = async (modelPath: string, options: CompileCommandOptio
     weightsSource: options.weights,
   });
   if (E.isLeft(bundle)) {
-    io.err(formatDiagnostics(bundle.left));
-    return 1;
+    io.err(`${formatDiagnostics(bundle.left)}\n`);
+    io.err(`graft compile: ${loaded.right.display}: no bundle written\n`);
+    context.exit(exitCodeOf(bundle.left));
+    return;
   }
-  const written = await writeBundle(options.out, bundle.right, { emitTs: options.emitTs === true });
+  const written = await writeBundle(resolve(io.cwd, options.out), bundle.right, { emitTs: options.emitTs === true });
   const { sizes, info } = bundle.right;
+  const show = (path: string): string => displayPath(path, io.cwd);
   const weightsNote = sizes.weights > 0 ? `; embedded weights ${formatBytes(sizes.weights)} (base64)` : "";
-  io.out(`wrote ${written.module}: ${formatBytes(sizes.total)} (runtime + kernels ${formatBytes(sizes.code)} minified, ${formatBytes(sizes.gzip)} gzipped${weightsNote})`);
-  io.out(`      ${written.dts}`);
-  if (written.source !== undefined) io.out(`      ${written.source}`);
+  io.out(`${show(written.module)}: ${formatBytes(sizes.total)} — runtime + kernels ${formatBytes(sizes.code)} minified, ${formatBytes(sizes.gzip)} gzipped${weightsNote}\n`);
+  io.out(`${show(written.dts)}: type declarations\n`);
+  if (written.source !== undefined) io.out(`${show(written.source)}: the TypeScript module the bundle was built from\n`);
   const shapes = info.batches.length === 0 ? "fixed shapes" : `batch ${info.batches.join(", ")}`;
-  io.out(`${info.name}: ${Object.keys(info.functions).join(", ")} at ${shapes}, ${info.backend} kernels${info.optimizer === null ? "" : `, ${info.optimizer}`}`);
-  return 0;
+  io.out(`model ${info.name}: ${Object.keys(info.functions).join(", ")} at ${shapes}, ${info.backend} kernels${info.optimizer === null ? "" : `, ${info.optimizer}`}\n`);
+  context.exit(EXIT_OK);
 };
 
-/** Adds the `compile` command to a commander program. */
-export const registerCompile = (program: Command, io: CompileIo = defaultIo): Command =>
-  program
-    .command("compile")
-    .description("compile a model into a standalone ES module (no imports; runs in Node and browsers) with its .d.mts")
-    .argument("<model>", "model file (TypeScript) whose default export is a model")
-    .requiredOption("-o, --out <file>", "the bundle to write, e.g. model.mjs")
-    .addOption(new Option("--backend <name>", "kernel back end").choices(["js", "wasm"]).default("js"))
-    .option("--train <optimizer>", "add trainStep/evaluate with this optimizer, e.g. sgd:lr=0.1,momentum=0.9 or adam:lr=1e-3")
-    .option("--batch <sizes>", "batch sizes to specialise for, e.g. 32 or 1,32 (default 1, or 32 with --train)", parseBatches)
-    .option("--dim <name=size>", "size of another symbolic dim (repeatable)", parseDim)
-    .option("--weights <file>", "safetensors weights to embed (load() then starts from them)")
-    .option("--emit-ts", "also write the TypeScript module the bundle is built from")
-    .action(async (modelPath: string, options: CompileCommandOptions) => {
-      process.exitCode = await runCompile(modelPath, options, io);
-    });
-
-/** A standalone program with just `compile` (for tests and until the main CLI registers it). */
-export const compileProgram = (io: CompileIo = defaultIo): Command => registerCompile(new Command("graft").exitOverride(), io);
+/** The `compile` command. */
+export const compileCommand: CliCommand = {
+  name: "compile",
+  register: (program, context) => {
+    program
+      .command("compile")
+      .description("compile a model into a standalone ES module (no imports; runs in Node and browsers) with its .d.mts")
+      .argument("<model.ts>", "a TypeScript module whose default export is a model")
+      .requiredOption("-o, --out <file>", "the bundle to write, e.g. model.mjs (declarations go to model.d.mts)")
+      .addOption(new Option("--backend <name>", "kernel back end").choices(["js", "wasm"]).default("js"))
+      .option("--train <optimizer>", "add trainStep and evaluate with this optimizer, e.g. sgd:lr=0.1,momentum=0.9 or adam:lr=1e-3")
+      .option("--batch <sizes>", "batch sizes to specialise for, e.g. 32 or 1,32 (default: 1, or 32 with --train)", parseBatches)
+      .option("--dim <name=size>", "size of another symbolic dim of the inputs (repeatable)", parseDim)
+      .option("--weights <file>", "safetensors weights to embed: load() starts from them")
+      .option("--emit-ts", "also write the TypeScript module the bundle is built from (out.mts)")
+      .action(async (file: string, options: CompileCommandOptions) => runCompile(file, options, context));
+  },
+};

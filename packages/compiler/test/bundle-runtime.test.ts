@@ -1,0 +1,78 @@
+// The bundle runtime (src/bundle/runtime.ts) on hand-made images and WASM bundles: the paths a
+// generated module cannot reach through its typed API, and WASM index checks at run time.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import * as E from "fp-ts/lib/Either.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { compileBundle } from "../src/bundle/index.js";
+import { createModel, jsRun, type BundleImage, type ImageTemplate } from "../src/bundle/runtime.js";
+import pick from "./fixtures/bundle/gather.js";
+
+const template = (overrides: Partial<ImageTemplate> = {}): ImageTemplate =>
+  ({
+    kind: "js",
+    batch: null,
+    name: "forward",
+    inputs: [{ name: "x", dtype: "f32", shape: [2], offset: 16 }],
+    outputs: [{ name: "y", dtype: "f32", shape: [2], offset: 16 }],
+    consts: [],
+    labels: [],
+    updates: [],
+    elements: 32,
+    run: jsRun<null>([(F) => void F.set([(F[16] ?? 0) * 2, (F[17] ?? 0) * 2], 16)], null),
+    ...overrides,
+  }) as ImageTemplate;
+
+const image = (functions: BundleImage["functions"], wasm: readonly string[] = []): BundleImage => ({
+  info: { name: "handmade", backend: wasm.length > 0 ? "wasm" : "js", batches: [], dims: {}, optimizer: null, inputs: [], outputs: [], functions: {}, weights: [], state: [] },
+  state: [],
+  functions,
+  elements: 32,
+  wasm,
+  wasmBase: 0,
+  weights: "",
+});
+
+/** The smallest valid WASM module: no imports, no exports. */
+const EMPTY_MODULE = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]).toString("base64");
+
+describe("bundle runtime", () => {
+  it("refuses an unknown function and a function without images", async () => {
+    const model = await createModel(image({ forward: [template()], empty: [] }));
+    expect(() => model.call("predict", {})).toThrow("bundle: unknown function predict; this bundle has forward, empty");
+    expect(() => model.call("empty", {})).toThrow("bundle: function empty has no compiled image");
+    expect(model.call("forward", { x: new Float32Array([1, 2]) })).toEqual({ y: new Float32Array([2, 4]) });
+  });
+
+  it("refuses a WASM module without a run export", async () => {
+    await expect(createModel(image({ forward: [template({ kind: "wasm", module: 0, checks: [] } as Partial<ImageTemplate>)] }, [EMPTY_MODULE]))).rejects.toThrow(
+      "bundle: WASM module 0 exports no run function",
+    );
+  });
+});
+
+describe("WASM bundles", () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("report a failed index check with the op and the user's line, then keep working", async () => {
+    const bundle = await compileBundle(pick, { backend: "wasm", batches: [2] });
+    if (E.isLeft(bundle)) throw new Error(bundle.left.map((d) => d.message).join("\n"));
+    expect(bundle.right.source).toMatch(/checks: \["gather \(node %\d+, .*gather\.ts:8:\d+\): an index is out of range for the dim it indexes"\]/);
+    const dir = mkdtempSync(join(tmpdir(), "graft-bundle-wasm-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "model.mjs"), bundle.right.code);
+    const { load } = (await import(/* @vite-ignore */ pathToFileURL(join(dir, "model.mjs")).href)) as {
+      load: () => Promise<{ forward(feeds: Record<string, unknown>): { picked: Float32Array } }>;
+    };
+    const m = await load();
+    const x = new Float32Array([10, 11, 12, 13, 20, 21, 22, 23]);
+    expect(m.forward({ x, index: new Int32Array([3, 0]) }).picked).toEqual(new Float32Array([13, 20]));
+    expect(() => m.forward({ x, index: new Int32Array([1, 4]) })).toThrow(/^forward: gather \(node %\d+, .*gather\.ts:8:\d+\): an index is out of range for the dim it indexes$/);
+    expect(m.forward({ x, index: new Int32Array([2, 1]) }).picked).toEqual(new Float32Array([12, 21]));
+  });
+});
