@@ -4,7 +4,8 @@
  */
 import type { CliCommand } from "../context.js";
 import { checkCommand } from "./check.js";
+import { compileCommand } from "./compile.js";
 import { printCommand } from "./print.js";
 import { trainCommand } from "./train.js";
 
-export const commands: readonly CliCommand[] = [checkCommand, printCommand, trainCommand];
+export const commands: readonly CliCommand[] = [checkCommand, printCommand, trainCommand, compileCommand];
