@@ -6,7 +6,7 @@
 // block bound is a constant of the generated code; only the row range is a run-time argument,
 // which lets a threads pass split M across workers sharing one memory.
 //
-// Two strategies (picked by `planGemm`, overridable for tests and benchmarks):
+// Three strategies (picked by `planGemm`, overridable for tests and benchmarks):
 //
 // * "packed" — BLIS/Goto style. Loop nest: column blocks (NC) → k blocks (KC) → pack the
 //   KC×NC block of op(B) into the scratch area as NR-wide panels (zero-padded at the right
@@ -18,6 +18,9 @@
 //   of a loop iteration before its arithmetic, so a tile must fit accumulators + B vectors +
 //   A broadcasts + 1 product in 15 registers: the default 2×16 tile uses 8 + 4 + 2 + 1. The k
 //   loop is not unrolled in the WAT (V8 unrolls small loops itself; unrolled WAT spills).
+//   Optionally (`packA`) op(A) is packed too, per MC×KC block; measured no faster here (the
+//   A rows a tile reads stay in L1/L2), so it is off by default. When the packed B block fits
+//   L1 (small k), row tiles run outside panels so C is written row by row in whole lines.
 // * "direct" — for very few rows and an untransposed B: no packing at all, the micro-kernel
 //   walks B's rows in place. Packing would cost as much memory traffic as the product itself.
 // * "dot" — for very few rows, a transposed B and an untransposed A (the input gradient of a
