@@ -158,7 +158,7 @@ const reduceAllSum = (values: readonly number[]): number => {
   return lanes.reduce((acc, v, i) => (i === 0 ? v : f(acc + v)), 0);
 };
 
-/** Calls `row(read, write)` for every row along `dim` of a row-major `shape`. */
+/** Calls `row(indices)` with the flat indices of every row along `dim` of a row-major `shape`. */
 const forRows = (shape: readonly number[], dim: number, row: (indices: readonly number[]) => void): void => {
   const size = shape[dim] ?? 1;
   const inner = shape.slice(dim + 1).reduce((p, d) => p * d, 1);

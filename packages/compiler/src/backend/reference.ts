@@ -89,8 +89,8 @@ const hostArray = (dtype: Dtype, data: Float64Array): HostArray => {
 
 const fromHost = (tensor: HostTensor): NDArray => ({ shape: [...tensor.shape], dtype: tensor.dtype, data: Float64Array.from(tensor.data) });
 
-/** A persistent param: its type (static shape) and declaring function. */
-interface StateSlot {
+/** A persistent param: its type (static shape) and the first function that declares it. */
+export interface StateSlot {
   readonly shape: readonly number[];
   readonly dtype: Dtype;
   readonly declaredIn: string;

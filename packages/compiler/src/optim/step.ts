@@ -75,6 +75,7 @@ export const updateOutputName = (name: string): string => `update:${name}`;
 /** The prefix of update outputs. */
 export const UPDATE_PREFIX = "update:";
 
+/** Options of a training step. */
 export interface TrainStepOptions {
   /** The function's name (default `trainStep`). */
   readonly name?: string;

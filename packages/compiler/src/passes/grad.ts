@@ -154,7 +154,7 @@ const cutReason = (node: Node, lookup: GradientLookup, blockedEdges: ReadonlySet
 
 /**
  * Explains why a target that the loss depends on received no gradient: every path from it to the
- * loss is cut by an op without a gradient. Lists the cuts nearest to the target.
+ * loss is cut by an op without a gradient. Lists every cut on those paths.
  */
 const explainMissing = (
   graph: Graph,

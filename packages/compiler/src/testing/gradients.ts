@@ -40,6 +40,7 @@ import { grad, gradOutputName } from "../passes/grad.js";
  */
 export type GradientSubject = Model | Graph | ((inputs: Readonly<Record<string, Tensor>>) => Tensor);
 
+/** Options of `checkGradients`. */
 export interface CheckGradientsOptions {
   /** A value for every input of the subject. */
   readonly feeds: Feeds;
@@ -82,6 +83,7 @@ export interface GradientCheck {
   readonly ok: boolean;
 }
 
+/** The result of `checkGradients`: one check per leaf. */
 export interface GradientReport {
   readonly ok: boolean;
   /** The loss at the given point. */

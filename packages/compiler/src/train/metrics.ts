@@ -9,6 +9,7 @@ export interface ArrayWithShape {
   readonly data: ArrayLike<number>;
 }
 
+/** Options of `accuracy`. */
 export interface AccuracyOptions {
   /** The class dim of the logits (default: the last). */
   readonly dim?: number;

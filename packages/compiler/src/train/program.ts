@@ -17,6 +17,7 @@ import { trainStep, type Optimizer } from "../optim/index.js";
 import { grad } from "../passes/grad.js";
 import { pipeline } from "../passes/index.js";
 
+/** Options of `buildTrainingProgram`. */
 export interface TrainingProgramOptions {
   /** Run the `fuse` pass (when it is registered in the pipeline) before differentiating; default true. */
   readonly fuse?: boolean;
@@ -24,9 +25,11 @@ export interface TrainingProgramOptions {
   readonly wrt?: readonly string[];
 }
 
-/** The names of a training program's functions. */
+/** The function computing the model's outputs. */
 export const FORWARD = "forward";
+/** The function computing the loss and the outputs, without updates. */
 export const EVALUATE = "evaluate";
+/** The function taking one optimizer step. */
 export const TRAIN_STEP = "trainStep";
 
 const fused = (graph: Graph, fuse: boolean): E.Either<Diagnostics, Graph> => {

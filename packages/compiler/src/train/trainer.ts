@@ -18,6 +18,7 @@ import { referenceBackend } from "../backend/reference.js";
 import { parseOptimizer, type Optimizer } from "../optim/index.js";
 import { buildTrainingProgram, EVALUATE, FORWARD, TRAIN_STEP } from "./program.js";
 
+/** Options of `createTrainer`. */
 export interface TrainerOptions {
   /** An optimizer (`sgd({ lr: 0.1 })`) or a spec string (`"adam:lr=1e-3"`). */
   readonly optimizer: Optimizer | string;
@@ -33,11 +34,13 @@ export interface TrainerOptions {
   readonly threads?: number;
 }
 
+/** What `Trainer.step` returns. */
 export interface StepResult {
   /** The loss of the batch before this step's update. */
   readonly loss: number;
 }
 
+/** What `Trainer.evaluate` returns. */
 export interface EvaluateResult {
   readonly loss: number;
   /** The model's outputs. */
