@@ -109,6 +109,11 @@ export interface Measurement {
   readonly medianMs: number;
   readonly minMs: number;
   readonly maxMs: number;
+  /**
+   * Median process CPU time (user + system, all threads) per timed run. Below the wall
+   * time when other processes preempt this one; above it for multi-threaded systems.
+   */
+  readonly cpuMedianMs: number;
   /** Time of the very first run (includes lazy/JIT compilation). */
   readonly firstMs: number;
   readonly warmupRuns: number;
@@ -153,6 +158,7 @@ export function notMeasured(c: BenchCase, system: string, status: MeasurementSta
     medianMs: NaN,
     minMs: NaN,
     maxMs: NaN,
+    cpuMedianMs: NaN,
     firstMs: NaN,
     warmupRuns: 0,
     agreement: { agrees: false, problems: [] },
@@ -178,6 +184,7 @@ interface Timing {
   readonly warmupRuns: number;
   readonly minReps: number;
   readonly samples: number[];
+  readonly cpuSamples: number[];
   timedMs: number;
   heapGrowth: number;
   readonly liveBefore: number | undefined;
@@ -228,6 +235,7 @@ async function prepareAndCheck(sys: System, c: BenchCase, data: WorkloadData, op
       warmupRuns,
       minReps,
       samples: [],
+      cpuSamples: [],
       timedMs: 0,
       heapGrowth: 0,
       liveBefore: p.liveCount?.(),
@@ -263,6 +271,7 @@ function result(t: Timing, c: BenchCase, opts: MeasureOptions): Measurement {
     medianMs: med,
     minMs: Math.min(...t.samples),
     maxMs: Math.max(...t.samples),
+    cpuMedianMs: median(t.cpuSamples),
     firstMs: t.firstMs,
     warmupRuns: t.warmupRuns,
     agreement: t.agreement,
@@ -290,8 +299,11 @@ export async function measureCase(systems: readonly System[], c: BenchCase, data
         const blockStart = performance.now();
         try {
           do {
+            const cpu0 = process.cpuUsage();
             const ms = await runOnce(t.p);
+            const cpu = process.cpuUsage(cpu0);
             t.samples.push(ms);
+            t.cpuSamples.push((cpu.user + cpu.system) / 1000);
             t.timedMs += ms;
           } while (performance.now() - blockStart < policy.blockMs && !finished(t, policy));
         } catch (e) {

@@ -167,6 +167,7 @@ async function main(): Promise<void> {
       humanTable(results, peers),
       "",
       `times in ms per run (median of the timed runs, after warm-up); "vs P" = P's median / this median (>1: faster than P);`,
+      `cpu ms = median process CPU time per run (all threads): below the median when other processes preempt the bench.`,
       `DISAGREES = check values differ from the float64 reference beyond float32 tolerance (time not used for ratios).`,
     ];
     process.stdout.write(lines.join("\n") + "\n");

@@ -41,7 +41,7 @@ function checkCell(m: Measurement): string {
 
 /** The results as a Markdown table with a `vs <peer>` speed-ratio column per peer. */
 export function humanTable(results: readonly Measurement[], peers: readonly string[]): string {
-  const header = ["workload", "case", "system", "median ms", "min–max ms", "GFLOP/s", "check", ...peers.map((p) => `vs ${p}`)];
+  const header = ["workload", "case", "system", "median ms", "min–max ms", "cpu ms", "GFLOP/s", "check", ...peers.map((p) => `vs ${p}`)];
   const rows: string[][] = [];
   for (const m of results) {
     const sameCase = results.filter((r) => r.workload === m.workload && r.caseName === m.caseName);
@@ -58,13 +58,14 @@ export function humanTable(results: readonly Measurement[], peers: readonly stri
       m.system,
       measured ? fmtMs(m.medianMs) : "",
       measured ? `${fmtMs(m.minMs)}–${fmtMs(m.maxMs)}` : "",
+      measured ? fmtMs(m.cpuMedianMs) : "",
       m.gflops !== undefined && measured ? m.gflops.toFixed(1) : "",
       checkCell(m),
       ...ratios,
     ]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const numeric = new Set([3, 4, 5, ...peers.map((_, i) => 7 + i)]);
+  const numeric = new Set([3, 4, 5, 6, ...peers.map((_, i) => 8 + i)]);
   const line = (cells: readonly string[]): string =>
     "| " + cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(" | ") + " |";
   const sep = "|" + widths.map((w, i) => (numeric.has(i) ? "-".repeat(w + 1) + ":" : "-".repeat(w + 2))).join("|") + "|";
@@ -78,7 +79,8 @@ function round(x: number, digits: number): number {
 /**
  * One JSON object for a measured (case, system):
  * `{"workload", "case", "system", "median_ms", "min_ms", "max_ms", ...extras}`.
- * Extras: `first_ms`, `reps`, `agrees`, `gflops` (sgemm), `problems` (when disagreeing), `leak`.
+ * Extras: `cpu_ms` (median process CPU time per run), `first_ms`, `reps`, `agrees`, `gflops`
+ * (sgemm), `problems` (when disagreeing), `leak`.
  */
 export function jsonLine(m: Measurement): string {
   const obj: Record<string, unknown> = {
@@ -88,6 +90,7 @@ export function jsonLine(m: Measurement): string {
     median_ms: round(m.medianMs, 5),
     min_ms: round(m.minMs, 5),
     max_ms: round(m.maxMs, 5),
+    cpu_ms: round(m.cpuMedianMs, 5),
     first_ms: round(m.firstMs, 3),
     reps: m.samples.length,
     agrees: m.agreement.agrees,
