@@ -114,6 +114,17 @@ export const agreementCases = (): AgreementCase[] => {
     const t = C.input("t", [2, 3], "i32");
     add("ce-spatial", { ce: C.crossEntropy(a, t), ceDim: C.crossEntropy(C.transpose(a, 1, 2), t, { dim: 2 }) }, { x: randomArray([2, 5, 3], 14), t: { shape: [2, 3], dtype: "i32", data: Float64Array.from([0, 4, 2, -100, 1, 3]) } });
   }
+  {
+    // huge and tied logits: CE computed as (max − x[y]) + log Σ stays exact (log 2 for two tied 3e38)
+    const a = C.input("x", [3, 3]);
+    const t = C.input("y", [3], "i32");
+    const ce = C.crossEntropy(a, t, { reduction: "none" });
+    const attrs = (ce.call.op === "cross_entropy" ? ce.call.attrs : undefined) as C.CrossEntropyAttrs;
+    add("ce-extreme", { ce, dce: C.crossEntropyBackward(a, t, C.full([3], 1), attrs) }, {
+      x: { shape: [3, 3], dtype: "f32", data: Float64Array.from([3e38, 3e38, -3e38, 1e4, -1e4, 0, 300, 200, 500]) },
+      y: labels([0, 1, 2]),
+    });
+  }
   return cases;
 };
 

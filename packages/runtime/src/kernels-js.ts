@@ -28,7 +28,8 @@ export function softmaxRows(F: F32, x: number, out: number, outer: number, size:
     }
 }
 
-function rowLse(F: F32, at: number, size: number, stride: number): number {
+/** The row's max shift (0 when ±inf) and log Σ exp(x − shift), kept apart so huge logits lose nothing. */
+function rowStats(F: F32, at: number, size: number, stride: number, into: Float64Array): void {
   let max = -Infinity;
   for (let c = 0; c < size; c++) {
     const v = F[at + c * stride] as number;
@@ -37,7 +38,15 @@ function rowLse(F: F32, at: number, size: number, stride: number): number {
   const shift = max === Infinity || max === -Infinity ? 0 : max;
   let total = 0;
   for (let c = 0; c < size; c++) total += Math.exp((F[at + c * stride] as number) - shift);
-  return Math.log(total) + shift;
+  into[0] = shift;
+  into[1] = Math.log(total);
+}
+
+const stats = new Float64Array(2);
+
+function rowLse(F: F32, at: number, size: number, stride: number): number {
+  rowStats(F, at, size, stride, stats);
+  return (stats[1] as number) + (stats[0] as number);
 }
 
 /** logsumexp of every row. */
@@ -86,7 +95,8 @@ function labelWeightTotal(F: F32, I: I32, t: number, w: number, rows: number, ig
 
 /**
  * cross_entropy = LSE(x) − x[y] per row (index targets, prob = 0) or −Σ t·log_softmax (prob = 1),
- * with class weights (w ≥ 0), ignore_index, label smoothing eps. Writes the per-row LSE to `lse` when ≥ 0.
+ * with class weights (w ≥ 0), ignore_index, label smoothing eps; computed as (max − x[y]) + log Σ.
+ * Writes each row's (max shift, log Σ) to `lse` (2 floats a row) when lse ≥ 0, for the backward.
  */
 export function crossEntropy(F: F32, I: I32, x: number, t: number, w: number, out: number, lse: number, outer: number, size: number, inner: number, reduction: number, ignoreIndex: number, eps: number, prob: number): void {
   let total = 0;
@@ -99,26 +109,36 @@ export function crossEntropy(F: F32, I: I32, x: number, t: number, w: number, ou
       if (!prob) {
         const y = I[t + row] as number;
         if (y === ignoreIndex) {
-          if (lse >= 0) F[lse + row] = 0;
+          if (lse >= 0) F[lse + 2 * row] = F[lse + 2 * row + 1] = 0;
           if (reduction === 2) F[out + row] = 0;
           continue;
         }
-        const l = rowLse(F, x + base, size, inner);
-        if (lse >= 0) F[lse + row] = l;
+        rowStats(F, x + base, size, inner, stats);
+        const shift = stats[0] as number;
+        const logSum = stats[1] as number;
+        if (lse >= 0) {
+          F[lse + 2 * row] = shift;
+          F[lse + 2 * row + 1] = logSum;
+        }
         const wy = w < 0 ? 1 : (F[w + y] as number);
-        loss = (1 - eps) * wy * (l - (F[x + base + y * inner] as number));
+        loss = (1 - eps) * wy * (shift - (F[x + base + y * inner] as number) + logSum);
         if (eps > 0) {
           let smooth = 0;
-          for (let c = 0; c < size; c++) smooth += (w < 0 ? 1 : (F[w + c] as number)) * (l - (F[x + base + c * inner] as number));
+          for (let c = 0; c < size; c++) smooth += (w < 0 ? 1 : (F[w + c] as number)) * (shift - (F[x + base + c * inner] as number) + logSum);
           loss += (eps / size) * smooth;
         }
         denominator += wy;
       } else {
-        const l = rowLse(F, x + base, size, inner);
-        if (lse >= 0) F[lse + row] = l;
+        rowStats(F, x + base, size, inner, stats);
+        const shift = stats[0] as number;
+        const logSum = stats[1] as number;
+        if (lse >= 0) {
+          F[lse + 2 * row] = shift;
+          F[lse + 2 * row + 1] = logSum;
+        }
         for (let c = 0; c < size; c++) {
           const tc = (1 - eps) * (F[t + base + c * inner] as number) + eps / size;
-          if (tc !== 0) loss += (w < 0 ? 1 : (F[w + c] as number)) * tc * (l - (F[x + base + c * inner] as number));
+          if (tc !== 0) loss += (w < 0 ? 1 : (F[w + c] as number)) * tc * (shift - (F[x + base + c * inner] as number) + logSum);
         }
         denominator += 1;
       }
@@ -129,7 +149,7 @@ export function crossEntropy(F: F32, I: I32, x: number, t: number, w: number, ou
   else if (reduction === 1) F[out] = total;
 }
 
-/** ∂cross_entropy/∂x = scale·(softmax(x)·Σ w t − w⊙t), reusing the saved LSE when lse ≥ 0. */
+/** ∂cross_entropy/∂x = scale·(softmax(x)·Σ w t − w⊙t), softmax = exp(x − max − log Σ) from the saved row stats when lse ≥ 0. */
 export function crossEntropyBackward(F: F32, I: I32, x: number, t: number, g: number, w: number, out: number, lse: number, outer: number, size: number, inner: number, reduction: number, ignoreIndex: number, eps: number, prob: number): void {
   const rows = outer * inner;
   const denominator = reduction !== 0 ? 1 : prob ? rows : labelWeightTotal(F, I, t, w, rows, ignoreIndex);
@@ -144,7 +164,12 @@ export function crossEntropyBackward(F: F32, I: I32, x: number, t: number, g: nu
         continue;
       }
       const scale = (reduction === 2 ? (F[g + row] as number) : (F[g] as number)) / denominator;
-      const l = lse >= 0 ? (F[lse + row] as number) : rowLse(F, x + base, size, inner);
+      if (lse >= 0) {
+        stats[0] = F[lse + 2 * row] as number;
+        stats[1] = F[lse + 2 * row + 1] as number;
+      } else rowStats(F, x + base, size, inner, stats);
+      const shift = stats[0] as number;
+      const logSum = stats[1] as number;
       let mass: number;
       if (!prob) mass = (1 - eps) * (w < 0 ? 1 : (F[w + y] as number)) + (eps / size) * wTotal;
       else {
@@ -152,7 +177,7 @@ export function crossEntropyBackward(F: F32, I: I32, x: number, t: number, g: nu
         for (let c = 0; c < size; c++) mass += (w < 0 ? 1 : (F[w + c] as number)) * ((1 - eps) * (F[t + base + c * inner] as number) + eps / size);
       }
       for (let c = 0; c < size; c++) {
-        const p = Math.exp((F[x + base + c * inner] as number) - l);
+        const p = Math.exp((F[x + base + c * inner] as number) - shift - logSum);
         const tc = prob ? (1 - eps) * (F[t + base + c * inner] as number) + eps / size : (c === y ? 1 - eps : 0) + eps / size;
         F[out + base + c * inner] = scale * (p * mass - (w < 0 ? 1 : (F[w + c] as number)) * tc);
       }

@@ -95,7 +95,7 @@ export type Kernel =
       readonly target: BufferId;
       readonly weight: BufferId | undefined;
       readonly out: BufferId;
-      /** Per-row logsumexp, written for the backward kernel to reuse (no max recomputation). */
+      /** Per-row (max shift, log Σ exp) pairs, written for the backward kernel to reuse (no max recomputation). */
       readonly lse: BufferId | undefined;
       readonly rows: Rows;
       readonly attrs: CrossEntropyAttrs;

@@ -494,7 +494,7 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
         const weight = wId === undefined ? undefined : contiguousBuffer(wId);
         const rows = rowsOf(shapeOf(xId), node.attrs.dim);
         const key = lseKey(node);
-        const lse = backwardKeys.has(key) ? newBuffer({ kind: "temp", dtype: "f32", size: rows.outer * rows.inner }) : undefined;
+        const lse = backwardKeys.has(key) ? newBuffer({ kind: "temp", dtype: "f32", size: 2 * rows.outer * rows.inner }) : undefined;
         if (lse !== undefined) lseBuffers.set(key, lse);
         const out = newOut();
         kernels.push({ kind: "cross_entropy", x, target, weight, out, lse, rows, attrs: node.attrs, nodes: [id] });
