@@ -31,7 +31,10 @@
 // a narrower kernel whose last vector is loaded and stored lane by lane (never touching memory
 // outside the matrices).
 
-/** A GEMM to generate: `C (m×n) = op(A) (m×k) @ op(B) (k×n)`, all row-major f32. */
+/**
+ * A GEMM to generate: `C (m×n) = op(A) (m×k) @ op(B) (k×n)`, all dense row-major f32 (no
+ * alignment required; 16-byte alignment is fastest).
+ */
 export interface GemmSpec {
   readonly m: number;
   readonly n: number;
@@ -238,7 +241,7 @@ class WatWriter {
     this.line(")");
   }
 
-  /** `(if (cond) (then ...) (else ...))` with `cond` already on the stack-free form. */
+  /** `(if condition (then ...) (else ...))`; `condition` is a folded i32 expression. */
   ifElse(condition: string, thenBody: () => void, elseBody?: () => void): void {
     this.nest(`(if ${condition}`, () => {
       this.nest("(then", thenBody);
