@@ -193,3 +193,13 @@ describe("feeds", () => {
     expect(m.saveWeights({ optimizer: true })).toEqual(before);
   });
 });
+
+describe("info", () => {
+  it("is frozen data shared by every instance", async () => {
+    const load = await importBundle(await compileFixture({}));
+    const [a, b] = await Promise.all([load(), load()]);
+    expect(a.info).toBe(b.info);
+    expect(Object.isFrozen(a.info) && Object.isFrozen(a.info.weights[0])).toBe(true);
+    expect(() => (a.info.weights as unknown as unknown[]).push(1)).toThrow(TypeError);
+  });
+});

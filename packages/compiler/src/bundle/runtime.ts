@@ -164,6 +164,15 @@ const toBytes = (what: string, value: unknown): Uint8Array => {
 
 const formatShape = (shape: readonly number[]): string => `[${shape.join(",")}]`;
 
+/** Freezes a plain data object and everything in it (the `info` every load shares). */
+const deepFreeze = <T>(value: T): T => {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+};
+
 /** Compiled WASM modules per bundle image, so loading a bundle twice compiles once. */
 const compiledModules = new WeakMap<BundleImage, Promise<WebAssembly.Module[]>>();
 
@@ -296,7 +305,7 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
   };
 
   return {
-    info: bundle.info,
+    info: deepFreeze(bundle.info),
     call(name: string, feeds: object): Record<string, FeedArray | number> {
       const candidates = images.get(name);
       if (candidates === undefined) throw new Error(`bundle: unknown function ${name}; this bundle has ${[...images.keys()].join(", ")}`);
