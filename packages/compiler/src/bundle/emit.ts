@@ -14,7 +14,7 @@ import { jsKernelSource } from "../backend/js.js";
 import type { FunctionPlan } from "../backend/program.js";
 import { generatedProject, headerComment, loadDocs, propertyName, publicDeclarations, typePrefix } from "./dts.js";
 import type { BundleLayout, BundleTensor } from "./layout.js";
-import type { BundleImage, ImageTemplate, ModelInfo, StateEntry, TensorInfo } from "./runtime.js";
+import type { ModelInfo, StateEntry, TensorInfo } from "./runtime.js";
 
 /** The module specifier generated modules import the bundle runtime (./runtime.ts) by. */
 export const BUNDLE_RUNTIME = "@graft/bundle-runtime";
@@ -284,4 +284,3 @@ export const bundleModule = async (source: string, options: { readonly sourcefil
   };
 };
 
-export type { BundleImage, ImageTemplate };
