@@ -18,7 +18,11 @@ import * as C from "@graft/core";
 import type { Graph, NDArray } from "@graft/core";
 import { opNames } from "@graft/core";
 import { grad } from "../src/passes/grad.js";
-import { wasmBackend, loadWasmToolkit, assembleWatSync } from "../src/backend/wasm-backend.js";
+import { wasmBackend, loadWasmToolkit, assembleWatSync, createWasmGenerator } from "../src/backend/wasm-backend.js";
+import { createCompiledSession } from "../src/backend/program.js";
+import { lowerGraph } from "../src/backend/lower.js";
+import { planMemory, planState } from "../src/backend/memory.js";
+import { fusableCrossEntropy } from "../src/backend/wasm/codegen.js";
 import type { HostFeeds, HostTensor, ProgramFunction, Session } from "../src/backend/types.js";
 import { exp, expNeg, FunctionBuilder, Lanes, log, logSigmoid, powFunctions, sigmoid, tanh } from "../src/backend/wasm/mathlib.js";
 import { agreementCases, graphOf, hostFeeds, randomArray } from "./backend-cases.js";
@@ -79,9 +83,13 @@ const randomF32 = (shape: readonly number[], scale = 2): HostTensor => f32(shape
 const single = (graph: Graph, updates: ProgramFunction["updates"] = []): Promise<Session> => wasmBackend.createSession({ functions: [{ name: "f", graph, updates }] }, { seed: 5 });
 
 /** Runs a model on WASM and the f32 reference; checks every output with `tol` (or per-output tolerances). */
-const checkModel = async (outputs: Record<string, C.Tensor>, feeds: HostFeeds, tol: Tolerance | Record<string, Tolerance>): Promise<Record<string, HostTensor>> => {
+const checkModel = async (outputs: Record<string, C.Tensor>, feeds: HostFeeds, tol: Tolerance | Record<string, Tolerance>, options: { readonly fuse?: boolean } = {}): Promise<Record<string, HostTensor>> => {
   const graph = graphOf(C.model({ name: "case", outputs }));
-  const session = await single(graph);
+  let session: Session;
+  if (options.fuse === false) {
+    await loadWasmToolkit();
+    session = createCompiledSession({ functions: [{ name: "f", graph, updates: [] }] }, createWasmGenerator({ fuseCrossEntropy: false }), { seed: 5 });
+  } else session = await single(graph);
   const params = Object.fromEntries(Object.entries(session.getState()).map(([k, v]) => [k, { shape: [...v.shape], dtype: v.dtype, data: Float64Array.from(v.data) }]));
   const inputs = new Set(graph.nodes.flatMap((node) => (node.op === "input" ? [node.attrs.name] : [])));
   const used = Object.fromEntries(Object.entries(feeds).filter(([name]) => inputs.has(name)));
@@ -551,6 +559,50 @@ opCases["cross_entropy"]?.push({
   },
   feeds: () => ({ x: randomF32([2, 5, 3], 4), t: i32([2, 3], [0, 4, 2, -100, 1, 3]), w: f32([5], [1, 2, 0.5, 0.25, 3]), g: f32([], [1]) }),
   tol: LOGS,
+});
+
+describe("WASM back end: cross-entropy forward + backward fusion", () => {
+  const lowered = (outputs: Record<string, C.Tensor>) => {
+    const graph = graphOf(C.model({ name: "fusion", outputs }));
+    const result = lowerGraph(graph, new Map());
+    if (result._tag === "Left") throw new Error(C.formatDiagnostics(result.left));
+    return { kernels: result.right.kernels, memory: planMemory(result.right, planState([])), buffers: result.right.buffers };
+  };
+  const attrs = crossEntropyAttrs(C.crossEntropy(C.input("x", [4, 9]), C.input("y", [4], "i32")));
+
+  it("fuses a loss with its gradient, and refuses when the upstream gradient is computed in between", () => {
+    const x = C.input("x", [4, 9]);
+    const y = C.input("y", [4], "i32");
+    const ce = C.crossEntropy(x, y);
+    const simple = lowered({ ce, d: C.crossEntropyBackward(x, y, C.scalar(1), attrs) });
+    expect([...fusableCrossEntropy(simple.kernels, { offsets: simple.memory.offsets, buffers: simple.buffers })]).toEqual([[0, 1]]);
+    const dependent = lowered({ ce, d: C.crossEntropyBackward(x, y, C.mul(ce, 2), attrs) });
+    expect(dependent.kernels.map((k) => k.kind)).toEqual(["cross_entropy", "map", "cross_entropy_backward"]);
+    expect(fusableCrossEntropy(dependent.kernels, { offsets: dependent.memory.offsets, buffers: dependent.buffers }).size).toBe(0);
+  });
+
+  for (const reduction of ["mean", "sum", "none"] as const)
+    for (const fuse of [true, false])
+      it(`reduction=${reduction}, ${fuse ? "fused" : "two kernels (saved LSE)"}: every target/weight/smoothing variant agrees`, async () => {
+        const cases = opCases["cross_entropy_backward"]?.find((c) => c.name.includes(`reduction=${reduction}`));
+        expect(cases).toBeDefined();
+        if (cases !== undefined) await checkModel(cases.outputs(), cases.feeds(), cases.tol, { fuse });
+      });
+
+  it("a gradient that depends on the loss (computed between the kernels) is still right", async () => {
+    const x = C.input("x", [5, 11]);
+    const y = C.input("y", [5], "i32");
+    const ce = C.crossEntropy(x, y, { labelSmoothing: 0.1 });
+    await checkModel({ ce, d: C.crossEntropyBackward(x, y, C.mul(ce, 2), crossEntropyAttrs(ce)) }, { x: randomF32([5, 11], 4), y: i32([5], [0, 3, 10, 2, 2]) }, LOGS);
+  });
+
+  it("logits near 1000 keep the loss and gradient precise (no cancellation against the LSE)", async () => {
+    const x = C.input("x", [6, 37]);
+    const y = C.input("y", [6], "i32");
+    const feeds = { x: f32([6, 37], Array.from({ length: 6 * 37 }, (_, i) => 1000 + ((i * 7919) % 97) / 10 + (i % 37 === 5 ? 30 : 0))), y: i32([6], [5, 5, 0, 36, 5, 12]) };
+    const ce = C.crossEntropy(x, y, { reduction: "none" });
+    for (const fuse of [true, false]) await checkModel({ ce, d: C.crossEntropyBackward(x, y, C.full([6], 1), crossEntropyAttrs(ce)), lse: C.logsumexp(x, 1) }, feeds, { ce: LOGS, d: LOGS, lse: { rel: 1e-6, abs: 0 } }, { fuse });
+  });
 });
 
 describe("WASM back end: every op of the op table agrees with the f32 reference", () => {

@@ -15,7 +15,8 @@
  *   (checked in the max pass), else the exact scalar path;
  * - matmul: gemm.ts's register-blocked f32x4 GEMM (a batch loop around it when batched).
  */
-import type { BufferInfo, Expr, Kernel, Rows } from "../kernels.js";
+import type { CrossEntropyAttrs } from "@graft/core";
+import { kernelReads, kernelWrites, type BufferInfo, type Expr, type Kernel, type Rows } from "../kernels.js";
 import { emitGemmFunction, gemmScratchBytes, type GemmSpec } from "./gemm.js";
 import { exp, expNeg, f32c, f64c, FunctionBuilder, i32c, Lanes, log, log1pNonNeg, logSigmoid, powFunctions, sigmoid, tanh, type ValType } from "./mathlib.js";
 
@@ -31,6 +32,8 @@ export interface CodegenContext {
   readonly scratchBytes: number;
   /** Use relaxed-SIMD FMA (engine support detected by the caller). */
   readonly relaxedSimd: boolean;
+  /** Fuse cross_entropy with its backward when safe (default true; off to test the two kernels). */
+  readonly fuseCrossEntropy?: boolean;
 }
 
 /** A kernel the generator cannot compile; `kernel` is its index in the schedule. */
@@ -803,17 +806,27 @@ const rowMaxExact = (b: FunctionBuilder, x: number, rows: Rows, base: string): s
 };
 
 /** The exact scalar logsumexp of a row (kernels-js rowLse: shift 0 when the max is ±inf). */
-const rowLseExact = (b: FunctionBuilder, x: number, rows: Rows, base: string, into: string): void => {
+/** A row's logsumexp as shift + log Σ exp(x − shift) (two f32 locals, so callers can avoid cancellation). */
+interface RowLse {
+  readonly shift: string;
+  readonly logSum: string;
+}
+
+const newRowLse = (b: FunctionBuilder): RowLse => ({ shift: b.local("f32", "lsh"), logSum: b.local("f32", "lls") });
+const lseValue = (l: RowLse): string => `(f32.add ${get(l.logSum)} ${get(l.shift)})`;
+
+/** The exact scalar logsumexp of a row (kernels-js rowLse: shift 0 when the max is ±inf). */
+const rowLseExact = (b: FunctionBuilder, x: number, rows: Rows, base: string, into: RowLse): void => {
   const S = new Lanes(false);
   const max = b.bind("f32", rowMaxExact(b, x, rows, base), "m");
-  const shift = b.bind("f32", `(select ${f32c(0)} ${max} (f32.eq (f32.abs ${max}) ${f32c(Infinity)}))`, "sh");
+  b.set(into.shift, `(select ${f32c(0)} ${max} (f32.eq (f32.abs ${max}) ${f32c(Infinity)}))`);
   const sum = new RowSum(b);
-  rowPass(b, rows, base, undefined, (L, at) => sum.add(L, exp(b, S, `(f32.sub ${ld("f32", x, at)} ${shift})`)));
-  b.set(into, `(f32.add ${log(b, S, sum.total())} ${shift})`);
+  rowPass(b, rows, base, undefined, (L, at) => sum.add(L, exp(b, S, `(f32.sub ${ld("f32", x, at)} ${get(into.shift)})`)));
+  b.set(into.logSum, log(b, S, sum.total()));
 };
 
-/** logsumexp of a row into `into` (f32 local): SIMD for all-finite contiguous rows, exact otherwise. */
-const rowLse = (ctx: CodegenContext, b: FunctionBuilder, x: number, rows: Rows, base: string, into: string): void => {
+/** logsumexp of a row: SIMD (max pass, exp pass) for all-finite contiguous rows, exact otherwise. */
+const rowLse = (ctx: CodegenContext, b: FunctionBuilder, x: number, rows: Rows, base: string, into: RowLse): void => {
   if (rows.inner !== 1) {
     rowLseExact(b, x, rows, base, into);
     return;
@@ -828,10 +841,38 @@ const rowLse = (ctx: CodegenContext, b: FunctionBuilder, x: number, rows: Rows, 
       const sum = new RowSum(b);
       const vm = b.bind("v128", `(f32x4.splat ${m})`, "vm");
       rowPass(b, rows, base, V, (L, at) => sum.add(L, expNeg(b, L, L.sub(ld(L.vector ? "v128" : "f32", x, at), L.vector ? vm : m))));
-      b.set(into, `(f32.add ${log(b, S, sum.total())} ${m})`);
+      b.set(into.shift, m);
+      b.set(into.logSum, log(b, S, sum.total()));
     },
     () => rowLseExact(b, x, rows, base, into),
   );
+};
+
+/**
+ * One SIMD pass over a contiguous row with a given shift s (e.g. the target logit): e = exp(x − s)
+ * stored at `into`, Σe and max(x − s). `ok` holds when no exp could have overflowed
+ * (max(x − s) ≤ 88) and every value was finite (Σe finite); otherwise the caller redoes the row
+ * exactly.
+ */
+const rowExpShifted = (ctx: CodegenContext, b: FunctionBuilder, x: number, rows: Rows, base: string, shift: string, into: number | undefined): { sum: string; ok: string } => {
+  const V = new Lanes(true, ctx.relaxedSimd);
+  const vs = b.bind("v128", `(f32x4.splat ${shift})`, "vs");
+  const sum = new RowSum(b);
+  const maxD = b.local("f32", "md");
+  const vmaxD = b.local("v128", "vmd");
+  b.set(maxD, f32c(-Infinity));
+  b.set(vmaxD, `(f32x4.splat ${f32c(-Infinity)})`);
+  rowPass(b, rows, base, V, (L, at) => {
+    const d = b.bind(L.type, L.sub(ld(vty(L), x, at), L.vector ? vs : shift), "d");
+    if (L.vector) b.set(vmaxD, `(f32x4.pmax ${get(vmaxD)} ${d})`);
+    else b.set(maxD, `(f32.max ${get(maxD)} ${d})`);
+    const e = b.bind(L.type, expNeg(b, L, d), "e");
+    sum.add(L, e);
+    if (into !== undefined) b.emit(st(vty(L), into, at, e));
+  });
+  const total = b.bind("f32", sum.total(), "se");
+  const largest = b.bind("f32", `(f32.max ${get(maxD)} ${horizontal("max", get(vmaxD), b)})`, "mx");
+  return { sum: total, ok: `(i32.and (f32.le ${largest} ${f32c(88)}) (f32.eq (f32.sub ${total} ${total}) ${f32c(0)}))` };
 };
 
 const softmaxKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "softmax" }>, b: FunctionBuilder): void => {
@@ -892,10 +933,10 @@ const softmaxKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "sof
 const logsumexpKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "logsumexp" }>, b: FunctionBuilder): void => {
   const x = addrOf(ctx, kernel.x);
   const out = addrOf(ctx, kernel.out);
-  const l = b.local("f32", "lse");
+  const l = newRowLse(b);
   forRows(b, kernel.rows, (row, base) => {
     rowLse(ctx, b, x, kernel.rows, base, l);
-    b.emit(st("f32", out, `(i32.shl ${row} ${i32c(2)})`, get(l)));
+    b.emit(st("f32", out, `(i32.shl ${row} ${i32c(2)})`, lseValue(l)));
   });
 };
 
@@ -927,72 +968,151 @@ const argmaxKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "argm
 
 const reductionCode = (reduction: "mean" | "sum" | "none"): 0 | 1 | 2 => (reduction === "mean" ? 0 : reduction === "sum" ? 1 : 2);
 
-const crossEntropyKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "cross_entropy" }>, b: FunctionBuilder): void => {
-  const { rows, attrs } = kernel;
-  const x = addrOf(ctx, kernel.x);
-  const t = addrOf(ctx, kernel.target);
-  const w = kernel.weight === undefined ? undefined : addrOf(ctx, kernel.weight);
-  const out = addrOf(ctx, kernel.out);
-  const lse = kernel.lse === undefined ? undefined : addrOf(ctx, kernel.lse);
-  const reduction = reductionCode(attrs.reduction);
-  const eps = attrs.labelSmoothing;
-  const prob = attrs.target === "prob";
-  const V = new Lanes(true, ctx.relaxedSimd);
-  const vectorLanes = rows.inner === 1 ? V : undefined;
-  const total = b.local("f64", "total");
-  const denominator = b.local("f64", "den");
-  const loss = b.local("f64", "loss");
-  const l = b.local("f32", "l");
-  b.set(total, f64c(0));
-  b.set(denominator, f64c(0));
-  const rowAt = (row: string): string => `(i32.shl ${row} ${i32c(2)})`;
-  const weightOf = (L: Lanes, at: string, c: string): string => {
-    if (w === undefined) return L.fc(1);
-    // contiguous rows: the class index is the element's offset in the row
-    return L.vector ? ld("v128", w, `(i32.shl ${c} ${i32c(2)})`) : ld("f32", w, `(i32.shl ${c} ${i32c(2)})`);
-  };
-  forRows(b, rows, (row, base) => {
-    const next = b.label("next");
-    b.block(`(block ${next}`, () => {
-      if (!prob) {
-        const y = b.bind("i32", ld("i32", t, rowAt(row)), "y");
-        b.when(`(i32.eq ${y} ${i32c(attrs.ignoreIndex)})`, () => {
-          if (lse !== undefined) b.emit(st("f32", lse, rowAt(row), f32c(0)));
-          if (reduction === 2) b.emit(st("f32", out, rowAt(row), f32c(0)));
-          b.emit(`(br ${next})`);
-        });
-        rowLse(ctx, b, x, rows, base, l);
-        if (lse !== undefined) b.emit(st("f32", lse, rowAt(row), get(l)));
-        const wy = b.bind("f64", w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`, "wy");
-        const xyAt = rows.inner === 1 ? iadd(base, `(i32.shl ${y} ${i32c(2)})`) : iadd(base, `(i32.mul ${y} ${i32c(rows.inner * 4)})`);
-        b.set(loss, `(f64.mul (f64.mul ${f64c(1 - eps)} ${wy}) (f64.promote_f32 (f32.sub ${get(l)} ${ld("f32", x, xyAt)})))`);
-        if (eps > 0) {
-          const smooth = new RowSum(b);
-          const vl = b.bind("v128", `(f32x4.splat ${get(l)})`, "vl");
-          rowPass(b, rows, base, vectorLanes, (L, at, c) => smooth.add(L, L.mul(weightOf(L, at, c), L.sub(L.vector ? vl : get(l), ld(L.vector ? "v128" : "f32", x, at)))));
-          b.set(loss, `(f64.add ${get(loss)} (f64.mul ${f64c(eps / rows.size)} (f64.promote_f32 ${smooth.total()})))`);
-        }
-        b.set(denominator, `(f64.add ${get(denominator)} ${wy})`);
-      } else {
-        rowLse(ctx, b, x, rows, base, l);
-        if (lse !== undefined) b.emit(st("f32", lse, rowAt(row), get(l)));
-        const sum = new RowSum(b);
-        const vl = b.bind("v128", `(f32x4.splat ${get(l)})`, "vl");
-        rowPass(b, rows, base, vectorLanes, (L, at, c) => {
-          const ty = L.vector ? "v128" : "f32";
-          const tc = b.bind(L.type, L.add(L.mul(L.fc(1 - eps), ld(ty, t, at)), L.fc(eps / rows.size)), "tc");
-          const term = L.mul(L.mul(weightOf(L, at, c), tc), L.sub(L.vector ? vl : get(l), ld(ty, x, at)));
-          sum.add(L, L.select(L.fc(0), term, L.fop("eq", tc, L.fc(0))));
-        });
-        b.set(loss, `(f64.promote_f32 ${sum.total()})`);
-        b.set(denominator, `(f64.add ${get(denominator)} ${f64c(1)})`);
-      }
-      if (reduction === 2) b.emit(st("f32", out, rowAt(row), `(f32.demote_f64 ${get(loss)})`));
-      else b.set(total, `(f64.add ${get(total)} ${get(loss)})`);
-    });
+/** What the cross-entropy kernels share: addresses and attributes of one (x, target, weight). */
+interface CeSetup {
+  readonly ctx: CodegenContext;
+  readonly b: FunctionBuilder;
+  readonly rows: Rows;
+  readonly attrs: CrossEntropyAttrs;
+  readonly x: number;
+  readonly t: number;
+  readonly w: number | undefined;
+  readonly eps: number;
+  readonly prob: boolean;
+  readonly size: number;
+  /** SIMD lanes for passes over contiguous rows, else undefined. */
+  readonly vector: Lanes | undefined;
+}
+
+const ceSetup = (ctx: CodegenContext, b: FunctionBuilder, kernel: Extract<Kernel, { kind: "cross_entropy" | "cross_entropy_backward" }>): CeSetup => ({
+  ctx,
+  b,
+  rows: kernel.rows,
+  attrs: kernel.attrs,
+  x: addrOf(ctx, kernel.x),
+  t: addrOf(ctx, kernel.target),
+  w: kernel.weight === undefined ? undefined : addrOf(ctx, kernel.weight),
+  eps: kernel.attrs.labelSmoothing,
+  prob: kernel.attrs.target === "prob",
+  size: kernel.rows.size,
+  vector: kernel.rows.inner === 1 ? new Lanes(true, ctx.relaxedSimd) : undefined,
+});
+
+const vty = (L: Lanes): "v128" | "f32" => (L.vector ? "v128" : "f32");
+
+/** w[c] for element c of a row (1 without weights). */
+const classWeight = (s: CeSetup, L: Lanes, c: string): string => (s.w === undefined ? L.fc(1) : ld(vty(L), s.w, `(i32.shl ${c} ${i32c(2)})`));
+
+/** w[y] as f64 code. */
+const labelWeight = (s: CeSetup, y: string): string => (s.w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", s.w, `(i32.shl ${y} ${i32c(2)})`)})`);
+
+/** Byte offset of x[row][y] relative to the buffers. */
+const labelAt = (s: CeSetup, base: string, y: string): string => (s.rows.inner === 1 ? iadd(base, `(i32.shl ${y} ${i32c(2)})`) : iadd(base, `(i32.mul ${y} ${i32c(s.rows.inner * 4)})`));
+
+/**
+ * Loss of one row (kernels-js crossEntropy) given its LSE l = shift + logSum, into `loss` (f64);
+ * adds the row's weight to `denominator`. l − x_c is computed as (shift − x_c) + logSum, so a
+ * small loss next to large logits keeps its precision.
+ */
+const ceRowLoss = (s: CeSetup, base: string, y: string, l: RowLse, wTotal: string, loss: string, denominator: string): void => {
+  const { b, eps, size } = s;
+  const shift = get(l.shift);
+  const logSum = b.bind("f64", `(f64.promote_f32 ${get(l.logSum)})`, "ls");
+  const vsh = b.bind("v128", `(f32x4.splat ${shift})`, "vsh");
+  const shiftOf = (L: Lanes): string => (L.vector ? vsh : shift);
+  if (!s.prob) {
+    const wy = b.bind("f64", labelWeight(s, y), "wy");
+    b.set(loss, `(f64.mul (f64.mul ${f64c(1 - eps)} ${wy}) (f64.add (f64.promote_f32 (f32.sub ${shift} ${ld("f32", s.x, labelAt(s, base, y))})) ${logSum}))`);
+    if (eps > 0) {
+      const smooth = new RowSum(b);
+      rowPass(b, s.rows, base, s.vector, (L, at, c) => smooth.add(L, L.mul(classWeight(s, L, c), L.sub(shiftOf(L), ld(vty(L), s.x, at)))));
+      b.set(loss, `(f64.add ${get(loss)} (f64.mul ${f64c(eps / size)} (f64.add (f64.promote_f32 ${smooth.total()}) (f64.mul ${logSum} ${wTotal}))))`);
+    }
+    b.set(denominator, `(f64.add ${get(denominator)} ${wy})`);
+    return;
+  }
+  const terms = new RowSum(b);
+  const mass = new RowSum(b);
+  rowPass(b, s.rows, base, s.vector, (L, at, c) => {
+    const tc = b.bind(L.type, L.add(L.mul(L.fc(1 - eps), ld(vty(L), s.t, at)), L.fc(eps / size)), "tc");
+    const wt = b.bind(L.type, L.mul(classWeight(s, L, c), tc), "wt");
+    const skip = b.bind(L.itype, L.fop("eq", tc, L.fc(0)), "z");
+    terms.add(L, L.select(L.fc(0), L.mul(wt, L.sub(shiftOf(L), ld(vty(L), s.x, at))), skip));
+    mass.add(L, wt);
   });
-  if (reduction === 0) b.emit(st("f32", out, ZERO, `(f32.demote_f64 (f64.div ${get(total)} ${get(denominator)}))`));
-  else if (reduction === 1) b.emit(st("f32", out, ZERO, `(f32.demote_f64 ${get(total)})`));
+  b.set(loss, `(f64.add (f64.promote_f32 ${terms.total()}) (f64.mul ${logSum} (f64.promote_f32 ${mass.total()})))`);
+  b.set(denominator, `(f64.add ${get(denominator)} ${f64c(1)})`);
+};
+
+/** Σ_c w_c·t_c of one row (the mass multiplying softmax in the gradient) into `mass` (f64). */
+const ceRowMass = (s: CeSetup, base: string, y: string, wTotal: string, mass: string): void => {
+  const { b, eps, size } = s;
+  if (!s.prob) {
+    b.set(mass, `(f64.add (f64.mul ${f64c(1 - eps)} ${labelWeight(s, y)}) (f64.mul ${f64c(eps / size)} ${wTotal}))`);
+    return;
+  }
+  const sum = new RowSum(b);
+  rowPass(b, s.rows, base, s.vector, (L, at, c) => sum.add(L, L.mul(classWeight(s, L, c), L.add(L.mul(L.fc(1 - eps), ld(vty(L), s.t, at)), L.fc(eps / size)))));
+  b.set(mass, `(f64.promote_f32 ${sum.total()})`);
+};
+
+/** The exact scalar gradient row: out = scale·(exp(x − l)·mass − w·tc). */
+const ceRowGradExact = (s: CeSetup, base: string, y: string, l: string, scale: string, mass: string, out: number): void => {
+  const { b, eps, size } = s;
+  const S = new Lanes(false);
+  const scale32 = b.bind("f32", `(f32.demote_f64 ${scale})`, "sc");
+  const mass32 = b.bind("f32", `(f32.demote_f64 ${mass})`, "ms");
+  rowPass(b, s.rows, base, undefined, (_L, at, c) => {
+    const p = exp(b, S, `(f32.sub ${ld("f32", s.x, at)} ${l})`);
+    const tc = s.prob ? `(f32.add (f32.mul ${f32c(1 - eps)} ${ld("f32", s.t, at)}) ${f32c(eps / size)})` : `(f32.add (select ${f32c(1 - eps)} ${f32c(0)} (i32.eq ${c} ${y})) ${f32c(eps / size)})`;
+    b.emit(st("f32", out, at, `(f32.mul ${scale32} (f32.sub (f32.mul ${p} ${mass32}) (f32.mul ${classWeight(s, S, c)} ${tc})))`));
+  });
+};
+
+/**
+ * The SIMD gradient row of a contiguous, all-finite row, from `p` = softmax of element(s) at `at`
+ * (code per lane width): out = scale·mass·p − scale·w·tc, the target class of index targets
+ * rewritten exactly afterwards.
+ */
+const ceRowGradFast = (s: CeSetup, base: string, y: string, scale: string, mass: string, out: number, p: (L: Lanes, at: string) => string): void => {
+  const { b, eps, size } = s;
+  const S = new Lanes(false);
+  const V = s.vector ?? new Lanes(true);
+  if (!s.prob) {
+    const a = b.bind("f32", `(f32.demote_f64 (f64.mul ${scale} ${mass}))`, "a");
+    const c0 = b.bind("f32", `(f32.demote_f64 (f64.mul ${scale} ${f64c(eps / size)}))`, "c0");
+    const va = b.bind("v128", `(f32x4.splat ${a})`, "va");
+    const vc0 = b.bind("v128", `(f32x4.splat ${c0})`, "vc0");
+    // the target class's probability, taken before the pass may overwrite what `p` reads
+    const yAt = b.bind("i32", labelAt(s, base, y), "ya");
+    const py = b.bind("f32", p(S, yAt), "py");
+    rowPass(b, s.rows, base, V, (L, at, c) => {
+      let value = L.mul(p(L, at), L.vector ? va : a);
+      if (eps > 0) value = L.sub(value, L.mul(classWeight(s, L, c), L.vector ? vc0 : c0));
+      b.emit(st(vty(L), out, at, value));
+    });
+    b.emit(st("f32", out, yAt, `(f32.demote_f64 (f64.mul ${scale} (f64.sub (f64.mul (f64.promote_f32 ${py}) ${mass}) (f64.mul ${labelWeight(s, y)} ${f64c(1 - eps + eps / size)}))))`));
+    return;
+  }
+  const scale32 = b.bind("f32", `(f32.demote_f64 ${scale})`, "sc");
+  const mass32 = b.bind("f32", `(f32.demote_f64 ${mass})`, "ms");
+  const vs = b.bind("v128", `(f32x4.splat ${scale32})`, "vs");
+  const vm = b.bind("v128", `(f32x4.splat ${mass32})`, "vm");
+  rowPass(b, s.rows, base, V, (L, at, c) => {
+    const tc = L.add(L.mul(L.fc(1 - eps), ld(vty(L), s.t, at)), L.fc(eps / size));
+    b.emit(st(vty(L), out, at, L.mul(L.vector ? vs : scale32, L.sub(L.mul(p(L, at), L.vector ? vm : mass32), L.mul(classWeight(s, L, c), tc)))));
+  });
+};
+
+/** Σ w over classes (or the class count) as f64 code. */
+const weightTotal = (s: CeSetup): string => {
+  if (s.w === undefined) return f64c(s.size);
+  const { b } = s;
+  const wt = b.local("f32", "wt");
+  const q = b.local("i32", "q");
+  b.set(wt, f32c(0));
+  b.forRange(q, 0, s.size, 1, () => b.set(wt, `(f32.add ${get(wt)} ${ld("f32", s.w ?? 0, `(i32.shl ${get(q)} ${i32c(2)})`)})`));
+  return b.bind("f64", `(f64.promote_f32 ${get(wt)})`, "wtot");
 };
 
 /** Σ w[y] (or the count) over rows whose label is not ignored: the mean denominator (f64 code). */
@@ -1009,110 +1129,175 @@ const labelWeightTotal = (b: FunctionBuilder, t: number, w: number | undefined, 
   return get(totalW);
 };
 
-const crossEntropyBackwardKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "cross_entropy_backward" }>, b: FunctionBuilder): void => {
-  const { rows, attrs } = kernel;
-  const x = addrOf(ctx, kernel.x);
-  const t = addrOf(ctx, kernel.target);
-  const g = addrOf(ctx, kernel.grad);
-  const w = kernel.weight === undefined ? undefined : addrOf(ctx, kernel.weight);
+/** The backward's scale denominator: 1 (sum/none), the row count (prob targets) or Σ w[y]. */
+const backwardDenominator = (s: CeSetup): string => {
+  const rowCount = s.rows.outer * s.rows.inner;
+  const reduction = reductionCode(s.attrs.reduction);
+  return s.b.bind("f64", reduction !== 0 ? f64c(1) : s.prob ? f64c(rowCount) : labelWeightTotal(s.b, s.t, s.w, rowCount, s.attrs.ignoreIndex), "bden");
+};
+
+/** Writes the reduced loss at the end of a forward kernel. */
+const finishLoss = (b: FunctionBuilder, reduction: 0 | 1 | 2, out: number, total: string, denominator: string): void => {
+  if (reduction === 0) b.emit(st("f32", out, ZERO, `(f32.demote_f64 (f64.div ${total} ${denominator}))`));
+  else if (reduction === 1) b.emit(st("f32", out, ZERO, `(f32.demote_f64 ${total})`));
+};
+
+const crossEntropyKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "cross_entropy" }>, b: FunctionBuilder): void => {
+  const s = ceSetup(ctx, b, kernel);
   const out = addrOf(ctx, kernel.out);
   const lse = kernel.lse === undefined ? undefined : addrOf(ctx, kernel.lse);
-  const reduction = reductionCode(attrs.reduction);
-  const eps = attrs.labelSmoothing;
-  const prob = attrs.target === "prob";
-  const size = rows.size;
-  const rowCount = rows.outer * rows.inner;
-  const S = new Lanes(false);
-  const V = new Lanes(true, ctx.relaxedSimd);
-  const vectorLanes = rows.inner === 1 ? V : undefined;
-  const ty = (L: Lanes): "v128" | "f32" => (L.vector ? "v128" : "f32");
-  const denominator = b.bind("f64", reduction !== 0 ? f64c(1) : prob ? f64c(rowCount) : labelWeightTotal(b, t, w, rowCount, attrs.ignoreIndex), "den");
-  let wTotal = f64c(size);
-  if (w !== undefined) {
-    const wt = b.local("f32", "wt");
-    const q = b.local("i32", "q");
-    b.set(wt, f32c(0));
-    b.forRange(q, 0, size, 1, () => b.set(wt, `(f32.add ${get(wt)} ${ld("f32", w, `(i32.shl ${get(q)} ${i32c(2)})`)})`));
-    wTotal = `(f64.promote_f32 ${get(wt)})`;
-  }
-  const wTotalLocal = b.bind("f64", wTotal, "wtot");
+  const reduction = reductionCode(kernel.attrs.reduction);
+  const total = b.local("f64", "total");
+  const denominator = b.local("f64", "den");
+  const loss = b.local("f64", "loss");
+  const l = newRowLse(b);
+  b.set(total, f64c(0));
+  b.set(denominator, f64c(0));
+  const wTotal = s.attrs.labelSmoothing > 0 && !s.prob ? weightTotal(s) : f64c(s.size);
+  forRows(b, s.rows, (row, base) => {
+    const rowAt = `(i32.shl ${row} ${i32c(2)})`;
+    const next = b.label("next");
+    b.block(`(block ${next}`, () => {
+      const y = s.prob ? i32c(-1) : b.bind("i32", ld("i32", s.t, rowAt), "y");
+      if (!s.prob)
+        b.when(`(i32.eq ${y} ${i32c(kernel.attrs.ignoreIndex)})`, () => {
+          if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
+          if (reduction === 2) b.emit(st("f32", out, rowAt, f32c(0)));
+          b.emit(`(br ${next})`);
+        });
+      if (!s.prob && s.vector !== undefined) {
+        // shifted by the target logit: one exp pass, no max pass, and the loss is log Σ exactly
+        const shift = b.bind("f32", ld("f32", s.x, labelAt(s, base, y)), "sh");
+        const { sum, ok } = rowExpShifted(ctx, b, s.x, s.rows, base, shift, undefined);
+        b.when(
+          ok,
+          () => {
+            b.set(l.shift, shift);
+            b.set(l.logSum, log(b, new Lanes(false), sum));
+          },
+          () => rowLseExact(b, s.x, s.rows, base, l),
+        );
+      } else rowLse(ctx, b, s.x, s.rows, base, l);
+      if (lse !== undefined) b.emit(st("f32", lse, rowAt, lseValue(l)));
+      if (out === undefined || reduction === undefined) return;
+      ceRowLoss(s, base, y, l, wTotal, loss, denominator);
+      if (reduction === 2) b.emit(st("f32", out, rowAt, `(f32.demote_f64 ${get(loss)})`));
+      else b.set(total, `(f64.add ${get(total)} ${get(loss)})`);
+    });
+  });
+  if (out !== undefined && reduction !== undefined) finishLoss(b, reduction, out, get(total), get(denominator));
+};
+
+const crossEntropyBackwardKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "cross_entropy_backward" }>, b: FunctionBuilder): void => {
+  const s = ceSetup(ctx, b, kernel);
+  const g = addrOf(ctx, kernel.grad);
+  const out = addrOf(ctx, kernel.out);
+  const lse = kernel.lse === undefined ? undefined : addrOf(ctx, kernel.lse);
+  const reduction = reductionCode(kernel.attrs.reduction);
+  const denominator = backwardDenominator(s);
+  const wTotal = weightTotal(s);
   const l = b.local("f32", "l");
-  const weightOf = (L: Lanes, c: string): string => (w === undefined ? L.fc(1) : ld(ty(L), w, `(i32.shl ${c} ${i32c(2)})`));
-  forRows(b, rows, (row, base) => {
+  const computed = newRowLse(b);
+  const mass = b.local("f64", "mass");
+  forRows(b, s.rows, (row, base) => {
     const next = b.label("next");
     b.block(`(block ${next}`, () => {
       const rowAt = `(i32.shl ${row} ${i32c(2)})`;
-      const y = prob ? i32c(-1) : b.bind("i32", ld("i32", t, rowAt), "y");
-      if (!prob)
-        b.when(`(i32.eq ${y} ${i32c(attrs.ignoreIndex)})`, () => {
-          rowPass(b, rows, base, vectorLanes, (L, at) => b.emit(st(ty(L), out, at, L.fc(0))));
+      const y = s.prob ? i32c(-1) : b.bind("i32", ld("i32", s.t, rowAt), "y");
+      if (!s.prob)
+        b.when(`(i32.eq ${y} ${i32c(kernel.attrs.ignoreIndex)})`, () => {
+          rowPass(b, s.rows, base, s.vector, (L, at) => b.emit(st(vty(L), out, at, L.fc(0))));
           b.emit(`(br ${next})`);
         });
       const scale = b.bind("f64", `(f64.div (f64.promote_f32 ${ld("f32", g, reduction === 2 ? rowAt : ZERO)}) ${denominator})`, "scale");
       if (lse !== undefined) b.set(l, ld("f32", lse, rowAt));
-      else rowLse(ctx, b, x, rows, base, l);
-      const mass = b.local("f64", "mass");
-      if (!prob) {
-        const wy = w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`;
-        b.set(mass, `(f64.add (f64.mul ${f64c(1 - eps)} ${wy}) (f64.mul ${f64c(eps / size)} ${wTotalLocal}))`);
-      } else {
-        const sum = new RowSum(b);
-        rowPass(b, rows, base, vectorLanes, (L, at, c) => sum.add(L, L.mul(weightOf(L, c), L.add(L.mul(L.fc(1 - eps), ld(ty(L), t, at)), L.fc(eps / size)))));
-        b.set(mass, `(f64.promote_f32 ${sum.total()})`);
+      else {
+        rowLse(ctx, b, s.x, s.rows, base, computed);
+        b.set(l, lseValue(computed));
       }
-      // exact: out = scale·(exp(x − l)·mass − w·tc), per element
-      const exact = (): void => {
-        const scale32 = b.bind("f32", `(f32.demote_f64 ${scale})`, "sc");
-        const mass32 = b.bind("f32", `(f32.demote_f64 ${get(mass)})`, "ms");
-        rowPass(b, rows, base, undefined, (_L, at, c) => {
-          const p = exp(b, S, `(f32.sub ${ld("f32", x, at)} ${get(l)})`);
-          const tc = prob
-            ? `(f32.add (f32.mul ${f32c(1 - eps)} ${ld("f32", t, at)}) ${f32c(eps / size)})`
-            : `(f32.add (select ${f32c(1 - eps)} ${f32c(0)} (i32.eq ${c} ${y})) ${f32c(eps / size)})`;
-          b.emit(st("f32", out, at, `(f32.mul ${scale32} (f32.sub (f32.mul ${p} ${mass32}) (f32.mul ${weightOf(S, c)} ${tc})))`));
-        });
-      };
-      if (rows.inner !== 1) {
-        exact();
+      ceRowMass(s, base, y, wTotal, mass);
+      if (s.vector === undefined) {
+        ceRowGradExact(s, base, y, get(l), scale, get(mass), out);
         return;
       }
+      const vl = b.bind("v128", `(f32x4.splat ${get(l)})`, "vl");
       b.when(
         `(f32.eq (f32.sub ${get(l)} ${get(l)}) ${f32c(0)})`,
-        () => {
-          const vl = b.bind("v128", `(f32x4.splat ${get(l)})`, "vl");
-          const lOf = (L: Lanes): string => (L.vector ? vl : get(l));
-          if (!prob) {
-            // scale·mass·p − scale·(eps/size)·w everywhere, then the target class exactly
-            const a = b.bind("f32", `(f32.demote_f64 (f64.mul ${scale} ${get(mass)}))`, "a");
-            const c0 = b.bind("f32", `(f32.demote_f64 (f64.mul ${scale} ${f64c(eps / size)}))`, "c0");
-            const va = b.bind("v128", `(f32x4.splat ${a})`, "va");
-            const vc0 = b.bind("v128", `(f32x4.splat ${c0})`, "vc0");
-            rowPass(b, rows, base, V, (L, at, c) => {
-              const p = expNeg(b, L, L.sub(ld(ty(L), x, at), lOf(L)));
-              let value = L.mul(p, L.vector ? va : a);
-              if (eps > 0) value = L.sub(value, L.mul(weightOf(L, c), L.vector ? vc0 : c0));
-              b.emit(st(ty(L), out, at, value));
-            });
-            const yAt = iadd(base, `(i32.shl ${y} ${i32c(2)})`);
-            const py = expNeg(b, S, `(f32.sub ${ld("f32", x, yAt)} ${get(l)})`);
-            const wy = w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`;
-            b.emit(st("f32", out, yAt, `(f32.demote_f64 (f64.mul ${scale} (f64.sub (f64.mul (f64.promote_f32 ${py}) ${get(mass)}) (f64.mul ${wy} ${f64c(1 - eps + eps / size)}))))`));
-          } else {
-            const scale32 = b.bind("f32", `(f32.demote_f64 ${scale})`, "sc");
-            const mass32 = b.bind("f32", `(f32.demote_f64 ${get(mass)})`, "ms");
-            const vs = b.bind("v128", `(f32x4.splat ${scale32})`, "vs");
-            const vm = b.bind("v128", `(f32x4.splat ${mass32})`, "vm");
-            rowPass(b, rows, base, V, (L, at, c) => {
-              const p = expNeg(b, L, L.sub(ld(ty(L), x, at), lOf(L)));
-              const tc = L.add(L.mul(L.fc(1 - eps), ld(ty(L), t, at)), L.fc(eps / size));
-              b.emit(st(ty(L), out, at, L.mul(L.vector ? vs : scale32, L.sub(L.mul(p, L.vector ? vm : mass32), L.mul(weightOf(L, c), tc)))));
-            });
-          }
-        },
-        exact,
+        () => ceRowGradFast(s, base, y, scale, get(mass), out, (L, at) => expNeg(b, L, L.sub(ld(vty(L), s.x, at), L.vector ? vl : get(l)))),
+        () => ceRowGradExact(s, base, y, get(l), scale, get(mass), out),
       );
     });
   });
+};
+
+/**
+ * cross_entropy and its backward in one kernel over contiguous rows (inner = 1): one exp per
+ * element instead of two. The exp pass keeps e = exp(x − s) in the gradient row (s = the target
+ * logit for index targets — so the row loss is log Σe exactly, and no max pass is needed — or the
+ * row max for probability targets); the gradient is then e·(scale·mass/Σe) − scale·w·tc. Rows
+ * where that could overflow or that hold a non-finite value take the exact path of both kernels.
+ */
+const crossEntropyFusedKernel = (
+  ctx: CodegenContext,
+  forward: Extract<Kernel, { kind: "cross_entropy" }> | undefined,
+  backward: Extract<Kernel, { kind: "cross_entropy_backward" }>,
+  b: FunctionBuilder,
+): void => {
+  const s = ceSetup(ctx, b, backward);
+  const V = s.vector ?? new Lanes(true, ctx.relaxedSimd);
+  const out = forward === undefined ? undefined : addrOf(ctx, forward.out);
+  const lse = forward?.lse === undefined ? undefined : addrOf(ctx, forward.lse);
+  const dOut = addrOf(ctx, backward.out);
+  const g = addrOf(ctx, backward.grad);
+  const reduction = forward === undefined ? undefined : reductionCode(forward.attrs.reduction);
+  const backwardReduction = reductionCode(backward.attrs.reduction);
+  const total = b.local("f64", "total");
+  const denominator = b.local("f64", "den");
+  const loss = b.local("f64", "loss");
+  const l = newRowLse(b);
+  const mass = b.local("f64", "mass");
+  b.set(total, f64c(0));
+  b.set(denominator, f64c(0));
+  const gradDenominator = backwardDenominator(s);
+  const wTotal = weightTotal(s);
+  forRows(b, s.rows, (row, base) => {
+    const rowAt = `(i32.shl ${row} ${i32c(2)})`;
+    const next = b.label("next");
+    b.block(`(block ${next}`, () => {
+      const y = s.prob ? i32c(-1) : b.bind("i32", ld("i32", s.t, rowAt), "y");
+      if (!s.prob)
+        b.when(`(i32.eq ${y} ${i32c(s.attrs.ignoreIndex)})`, () => {
+          if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
+          if (reduction === 2 && out !== undefined) b.emit(st("f32", out, rowAt, f32c(0)));
+          rowPass(b, s.rows, base, V, (L, at) => b.emit(st(vty(L), dOut, at, L.fc(0))));
+          b.emit(`(br ${next})`);
+        });
+      const scale = b.bind("f64", `(f64.div (f64.promote_f32 ${ld("f32", g, backwardReduction === 2 ? rowAt : ZERO)}) ${gradDenominator})`, "scale");
+      ceRowMass(s, base, y, wTotal, mass);
+      const shift = b.bind("f32", s.prob ? rowMaxFinite(b, s.x, s.rows, base).max : ld("f32", s.x, labelAt(s, base, y)), "sh");
+      const { sum, ok } = rowExpShifted(ctx, b, s.x, s.rows, base, shift, dOut);
+      b.when(
+        ok,
+        () => {
+          b.set(l.shift, shift);
+          b.set(l.logSum, log(b, new Lanes(false), sum));
+          const inv = b.bind("f32", `(f32.div ${f32c(1)} ${sum})`, "inv");
+          const vinv = b.bind("v128", `(f32x4.splat ${inv})`, "vinv");
+          ceRowGradFast(s, base, y, scale, get(mass), dOut, (L, at) => L.mul(ld(vty(L), dOut, at), L.vector ? vinv : inv));
+        },
+        () => {
+          rowLseExact(b, s.x, s.rows, base, l);
+          ceRowGradExact(s, base, y, lseValue(l), scale, get(mass), dOut);
+        },
+      );
+      if (lse !== undefined) b.emit(st("f32", lse, rowAt, lseValue(l)));
+      if (out === undefined || reduction === undefined) return;
+      ceRowLoss(s, base, y, l, wTotal, loss, denominator);
+      if (reduction === 2) b.emit(st("f32", out, rowAt, `(f32.demote_f64 ${get(loss)})`));
+      else b.set(total, `(f64.add ${get(total)} ${get(loss)})`);
+    });
+  });
+  if (out !== undefined && reduction !== undefined) finishLoss(b, reduction, out, get(total), get(denominator));
 };
 
 const nllLossKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "nll_loss" }>, b: FunctionBuilder): void => {
@@ -1329,7 +1514,8 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
       crossEntropyKernel(ctx, kernel, b);
       break;
     case "cross_entropy_backward":
-      crossEntropyBackwardKernel(ctx, kernel, b);
+      if (kernel.lse === undefined && kernel.rows.inner === 1 && kernel.rows.size > 0) crossEntropyFusedKernel(ctx, undefined, kernel, b);
+      else crossEntropyBackwardKernel(ctx, kernel, b);
       break;
     case "nll_loss":
       nllLossKernel(ctx, kernel, b);
@@ -1351,6 +1537,56 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
 };
 
 /**
+ * Pairs (i, j) of a cross_entropy kernel i and a cross_entropy_backward kernel j > i on the same
+ * contiguous rows, operands and attributes that can run as one fused kernel at i: the backward's
+ * output touches nothing kernels i..j−1 read or write, and nothing they write is an input of the
+ * backward (so computing it early reads the same values and clobbers nothing live).
+ */
+export const fusableCrossEntropy = (kernels: readonly Kernel[], ctx: Pick<CodegenContext, "offsets" | "buffers">): Map<number, number> => {
+  const range = (id: number): readonly [number, number] => {
+    const start = ctx.offsets[id] ?? 0;
+    return [start, start + Math.max(1, ctx.buffers[id]?.size ?? 1)];
+  };
+  const overlaps = (a: number, c: number): boolean => {
+    const [a0, a1] = range(a);
+    const [c0, c1] = range(c);
+    return a0 < c1 && c0 < a1;
+  };
+  const pairs = new Map<number, number>();
+  const taken = new Set<number>();
+  kernels.forEach((forward, i) => {
+    if (forward.kind !== "cross_entropy" || forward.rows.inner !== 1 || forward.rows.size < 1) return;
+    for (let j = i + 1; j < kernels.length; j++) {
+      const backward = kernels[j];
+      if (backward === undefined || backward.kind !== "cross_entropy_backward" || taken.has(j)) continue;
+      const same =
+        backward.x === forward.x &&
+        backward.target === forward.target &&
+        backward.weight === forward.weight &&
+        (backward.lse === undefined || backward.lse === forward.lse) &&
+        JSON.stringify(backward.rows) === JSON.stringify(forward.rows) &&
+        JSON.stringify(backward.attrs) === JSON.stringify(forward.attrs);
+      if (!same) continue;
+      const inputs = [backward.x, backward.target, backward.grad, ...(backward.weight === undefined ? [] : [backward.weight])];
+      let safe = true;
+      for (let k = i; k < j && safe; k++) {
+        const kernel = kernels[k] as Kernel;
+        const touched = [...kernelReads(kernel), ...kernelWrites(kernel)];
+        if (touched.some((id) => overlaps(id, backward.out))) safe = false;
+        const written = kernelWrites(kernel).filter((id) => !(k === i && id === forward.lse));
+        if (written.some((id) => inputs.some((input) => overlaps(id, input)) || (backward.lse !== undefined && k > i && overlaps(id, backward.lse)))) safe = false;
+      }
+      if (safe) {
+        pairs.set(i, j);
+        taken.add(j);
+      }
+      return;
+    }
+  });
+  return pairs;
+};
+
+/**
  * The WAT module of a schedule: helper functions, one function per kernel, and `run`.
  * @throws KernelCompileError naming the kernel it cannot compile.
  */
@@ -1360,10 +1596,19 @@ export const moduleText = (kernels: readonly Kernel[], ctx: CodegenContext): Mod
   const calls: string[] = [];
   const checked: number[] = [];
   let pow = false;
+  const fused = ctx.fuseCrossEntropy === false ? new Map<number, number>() : fusableCrossEntropy(kernels, ctx);
+  const absorbed = new Set(fused.values());
   kernels.forEach((kernel, index) => {
     let compiled: { text: string; checked: boolean; pow: boolean };
+    if (absorbed.has(index)) return;
     try {
-      compiled = kernelFunction(ctx, kernel, index, gemms);
+      const partner = fused.get(index);
+      const backward = partner === undefined ? undefined : kernels[partner];
+      if (kernel.kind === "cross_entropy" && backward !== undefined && backward.kind === "cross_entropy_backward") {
+        const b = new FunctionBuilder();
+        crossEntropyFusedKernel(ctx, kernel, backward, b);
+        compiled = { text: b.text(`k${index}`), checked: false, pow: false };
+      } else compiled = kernelFunction(ctx, kernel, index, gemms);
     } catch (thrown) {
       if (thrown instanceof KernelCompileError) throw thrown;
       throw new KernelCompileError(thrown instanceof Error ? thrown.message : String(thrown), index);

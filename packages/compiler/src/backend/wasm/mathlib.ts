@@ -18,6 +18,8 @@
  *   pair accurate to ~1e−16, so f32 results match `Math.fround(Math.pow(a, b))`.
  */
 
+export const POOL: string[] = [];
+export const POOL_BASE = 1 << 19;
 /** A WebAssembly value type. */
 export type ValType = "i32" | "i64" | "f32" | "f64" | "v128";
 
@@ -112,8 +114,30 @@ export class FunctionBuilder {
   /** The function's text. */
   text(name: string, params: ReadonlyArray<readonly [string, ValType]> = [], result?: ValType): string {
     const head = [`(func $${name}`, ...params.map(([p, t]) => `(param $${p} ${t})`), ...(result === undefined ? [] : [`(result ${result})`])].join(" ");
+    const mode = process.env["GRAFT_POOL"] ?? "";
+    const pool = new Map<string, string>();
+    const preamble: string[] = [];
+    let body = this.lines;
+    if (mode !== "") {
+      body = this.lines.map((line) =>
+        line.replace(/\(v128\.const [^()]*\)/g, (constant) => {
+          let local = pool.get(constant);
+          if (local === undefined) {
+            local = `$k${pool.size}`;
+            pool.set(constant, local);
+            this.locals.push([local, "v128"]);
+            if (mode === "mem") {
+              const at = POOL_BASE + 16 * POOL.length;
+              POOL.push(constant);
+              preamble.push(`  (local.set ${local} (v128.load offset=${at} (i32.const 0)))`);
+            } else preamble.push(`  (local.set ${local} ${constant})`);
+          }
+          return `(local.get ${local})`;
+        }),
+      );
+    }
     const locals = this.locals.map(([n, t]) => `  (local ${n} ${t})`);
-    return [head, ...locals, ...this.lines, ")"].join("\n");
+    return [head, ...locals, ...preamble, ...body, ")"].join("\n");
   }
 }
 
@@ -262,11 +286,11 @@ export const exp = (b: FunctionBuilder, L: Lanes, x: string): string => {
  * e^−86.5 are 0.
  */
 export const expNeg = (b: FunctionBuilder, L: Lanes, x: string): string => {
+  // no clamp: lanes below −86.5 (including −inf, whose reduction gives NaN) are masked to 0 below
   const x0 = b.bind(L.type, x, "fx");
-  const xc = b.bind(L.type, L.atLeast(x0, L.fc(-86.5)), "fc");
-  const t = b.bind(L.type, L.fma(xc, L.fc(LOG2E), L.fc(ROUND_MAGIC)), "ft");
+  const t = b.bind(L.type, L.fma(x0, L.fc(LOG2E), L.fc(ROUND_MAGIC)), "ft");
   const n = b.bind(L.type, L.sub(t, L.fc(ROUND_MAGIC)), "fn");
-  const r = b.bind(L.type, L.sub(L.sub(xc, L.mul(n, L.fc(LN2_C1))), L.mul(n, L.fc(LN2_C2))), "fr");
+  const r = b.bind(L.type, L.sub(L.sub(x0, L.mul(n, L.fc(LN2_C1))), L.mul(n, L.fc(LN2_C2))), "fr");
   const p = L.horner(r, EXP_POLY);
   const scaled = L.float(L.iop("add", L.bits(p), L.iop("shl", L.bits(t), i32c(23))));
   const tiny = L.fop("lt", x0, L.fc(-86.5));
