@@ -18,8 +18,6 @@
  *   pair accurate to ~1e−16, so f32 results match `Math.fround(Math.pow(a, b))`.
  */
 
-export const POOL: string[] = [];
-export const POOL_BASE = 1 << 19;
 /** A WebAssembly value type. */
 export type ValType = "i32" | "i64" | "f32" | "f64" | "v128";
 
@@ -114,30 +112,8 @@ export class FunctionBuilder {
   /** The function's text. */
   text(name: string, params: ReadonlyArray<readonly [string, ValType]> = [], result?: ValType): string {
     const head = [`(func $${name}`, ...params.map(([p, t]) => `(param $${p} ${t})`), ...(result === undefined ? [] : [`(result ${result})`])].join(" ");
-    const mode = process.env["GRAFT_POOL"] ?? "";
-    const pool = new Map<string, string>();
-    const preamble: string[] = [];
-    let body = this.lines;
-    if (mode !== "") {
-      body = this.lines.map((line) =>
-        line.replace(/\(v128\.const [^()]*\)/g, (constant) => {
-          let local = pool.get(constant);
-          if (local === undefined) {
-            local = `$k${pool.size}`;
-            pool.set(constant, local);
-            this.locals.push([local, "v128"]);
-            if (mode === "mem") {
-              const at = POOL_BASE + 16 * POOL.length;
-              POOL.push(constant);
-              preamble.push(`  (local.set ${local} (v128.load offset=${at} (i32.const 0)))`);
-            } else preamble.push(`  (local.set ${local} ${constant})`);
-          }
-          return `(local.get ${local})`;
-        }),
-      );
-    }
     const locals = this.locals.map(([n, t]) => `  (local ${n} ${t})`);
-    return [head, ...locals, ...preamble, ...body, ")"].join("\n");
+    return [head, ...locals, ...this.lines, ")"].join("\n");
   }
 }
 
