@@ -42,11 +42,13 @@ export const isLoopInvariant = (expr: Expr): boolean => {
  */
 const emitExpr = (ctx: Context, expr: Expr, loopVars: readonly string[], lines: string[], counter: { next: number }, preamble?: string[]): string => {
   if (preamble !== undefined && expr.kind !== "const" && isLoopInvariant(expr)) return emitExpr(ctx, expr, loopVars, preamble, counter);
-  const temp = (code: string): string => {
+  // float results are rounded to f32 after every operation: the same arithmetic as the WASM back end
+  const temp = (code: string, round = false): string => {
     const name = `t${counter.next++}`;
-    lines.push(`const ${name}=${code};`);
+    lines.push(`const ${name}=${round ? `Math.fround(${code})` : code};`);
     return name;
   };
+  const f32 = (code: string): string => temp(code, true);
   const sub = (e: Expr): string => emitExpr(ctx, e, loopVars, lines, counter, preamble);
   switch (expr.kind) {
     case "read":
@@ -59,20 +61,20 @@ const emitExpr = (ctx: Context, expr: Expr, loopVars: readonly string[], lines: 
       const a = sub(expr.arg);
       switch (expr.op) {
         case "neg":
-          return temp(`-${a}`);
+          return f32(`-${a}`);
         case "exp":
         case "log":
         case "sqrt":
         case "abs":
         case "sign":
         case "tanh":
-          return temp(`Math.${expr.op}(${a})`);
+          return f32(`Math.${expr.op}(${a})`);
         case "relu":
-          return temp(`(${a}>0||${a}!==${a}?${a}:0)`);
+          return f32(`(${a}>0||${a}!==${a}?${a}:0)`);
         case "sigmoid":
-          return temp(`1/(1+Math.exp(-${a}))`);
+          return f32(`1/(1+Math.exp(-${a}))`);
         case "log_sigmoid":
-          return temp(`Math.min(${a},0)-Math.log1p(Math.exp(-Math.abs(${a})))`);
+          return f32(`Math.min(${a},0)-Math.log1p(Math.exp(-Math.abs(${a})))`);
       }
       break;
     }
@@ -82,15 +84,15 @@ const emitExpr = (ctx: Context, expr: Expr, loopVars: readonly string[], lines: 
       const int = expr.integer;
       switch (expr.op) {
         case "add":
-          return temp(int ? `(${a}+${b})|0` : `${a}+${b}`);
+          return int ? temp(`(${a}+${b})|0`) : f32(`${a}+${b}`);
         case "sub":
-          return temp(int ? `(${a}-${b})|0` : `${a}-${b}`);
+          return int ? temp(`(${a}-${b})|0`) : f32(`${a}-${b}`);
         case "mul":
-          return temp(int ? `Math.imul(${a},${b})` : `${a}*${b}`);
+          return int ? temp(`Math.imul(${a},${b})`) : f32(`${a}*${b}`);
         case "div":
-          return temp(int ? `Math.trunc(${a}/${b})|0` : `${a}/${b}`);
+          return int ? temp(`Math.trunc(${a}/${b})|0`) : f32(`${a}/${b}`);
         case "pow":
-          return temp(`Math.pow(${a},${b})`);
+          return f32(`Math.pow(${a},${b})`);
         case "maximum":
           return temp(`Math.max(${a},${b})`);
         case "minimum":
@@ -231,7 +233,7 @@ export const jsKernelSource = (kernel: Kernel, offsets: readonly number[], buffe
       const trailing = kernel.reducedAxes.length > 0 && kernel.reducedAxes.every((axis) => axis >= rank - kernel.reducedAxes.length);
       const loopVars = kernel.shape.map((_, axis) => `i${axis}`);
       const combine = (acc: string, v: string): string =>
-        kernel.op === "sum" ? `${acc}+=${v};` : `if(${v}${kernel.op === "max" ? ">" : "<"}${acc}||${v}!==${v})${acc}=${v};`;
+        kernel.op === "sum" ? `${acc}=Math.fround(${acc}+${v});` : `if(${v}${kernel.op === "max" ? ">" : "<"}${acc}||${v}!==${v})${acc}=${v};`;
       const lines: string[] = [];
       const preamble: string[] = [];
       const value = emitExpr(ctx, kernel.expr, loopVars, lines, { next: 0 }, preamble);
