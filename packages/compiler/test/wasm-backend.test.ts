@@ -83,12 +83,18 @@ const randomF32 = (shape: readonly number[], scale = 2): HostTensor => f32(shape
 const single = (graph: Graph, updates: ProgramFunction["updates"] = []): Promise<Session> => wasmBackend.createSession({ functions: [{ name: "f", graph, updates }] }, { seed: 5 });
 
 /** Runs a model on WASM and the f32 reference; checks every output with `tol` (or per-output tolerances). */
-const checkModel = async (outputs: Record<string, C.Tensor>, feeds: HostFeeds, tol: Tolerance | Record<string, Tolerance>, options: { readonly fuse?: boolean } = {}): Promise<Record<string, HostTensor>> => {
+const checkModel = async (
+  outputs: Record<string, C.Tensor>,
+  feeds: HostFeeds,
+  tol: Tolerance | Record<string, Tolerance>,
+  options: { readonly fuse?: boolean; readonly pipeline?: boolean } = {},
+): Promise<Record<string, HostTensor>> => {
   const graph = graphOf(C.model({ name: "case", outputs }));
   let session: Session;
-  if (options.fuse === false) {
+  if (options.fuse === false || options.pipeline === false) {
     await loadWasmToolkit();
-    session = createCompiledSession({ functions: [{ name: "f", graph, updates: [] }] }, createWasmGenerator({ fuseCrossEntropy: false }), { seed: 5 });
+    const generator = createWasmGenerator({ fuseCrossEntropy: options.fuse ?? true, pipelineCrossEntropy: options.pipeline ?? true });
+    session = createCompiledSession({ functions: [{ name: "f", graph, updates: [] }] }, generator, { seed: 5 });
   } else session = await single(graph);
   const params = Object.fromEntries(Object.entries(session.getState()).map(([k, v]) => [k, { shape: [...v.shape], dtype: v.dtype, data: Float64Array.from(v.data) }]));
   const inputs = new Set(graph.nodes.flatMap((node) => (node.op === "input" ? [node.attrs.name] : [])));
@@ -581,13 +587,42 @@ describe("WASM back end: cross-entropy forward + backward fusion", () => {
     expect(fusableCrossEntropy(dependent.kernels, { offsets: dependent.memory.offsets, buffers: dependent.buffers }).size).toBe(0);
   });
 
+  const modes = [
+    { label: "fused, pipelined rows", fuse: true, pipeline: true },
+    { label: "fused, one row at a time", fuse: true, pipeline: false },
+    { label: "two kernels (saved LSE)", fuse: false, pipeline: true },
+  ];
   for (const reduction of ["mean", "sum", "none"] as const)
-    for (const fuse of [true, false])
-      it(`reduction=${reduction}, ${fuse ? "fused" : "two kernels (saved LSE)"}: every target/weight/smoothing variant agrees`, async () => {
+    for (const mode of modes)
+      it(`reduction=${reduction}, ${mode.label}: every target/weight/smoothing variant agrees`, async () => {
         const cases = opCases["cross_entropy_backward"]?.find((c) => c.name.includes(`reduction=${reduction}`));
         expect(cases).toBeDefined();
-        if (cases !== undefined) await checkModel(cases.outputs(), cases.feeds(), cases.tol, { fuse });
+        if (cases !== undefined) await checkModel(cases.outputs(), cases.feeds(), cases.tol, mode);
       });
+
+  it("pipelined rows: ignored first/last rows, exact-path rows (NaN, ±inf, > 88 apart) between fast rows", async () => {
+    const rows = 9;
+    const classes = 13;
+    const x = randomF32([rows, classes], 3);
+    const data = x.data as Float32Array;
+    data[2 * classes + 4] = NaN; // row 2: NaN → exact path
+    data[3 * classes + 1] = Infinity; // row 3: +inf
+    data[4 * classes + 7] = 200; // row 4: 200 above the target logit → exact path
+    data[5 * classes + 0] = -Infinity; // row 5: a masked logit, fast path
+    const labels = i32([rows], [-100, 3, 4, 1, 2, 6, -100, 12, -100]);
+    const w = f32([classes], Array.from({ length: classes }, (_, i) => 0.5 + (i % 3)));
+    for (const [eps, weighted] of [[0, false], [0.15, true], [0.1, false]] as const)
+      for (const reduction of ["mean", "sum", "none"] as const) {
+        const xT = C.input("x", [rows, classes]);
+        const yT = C.input("y", [rows], "i32");
+        const wT = weighted ? C.input("w", [classes]) : undefined;
+        const ce = C.crossEntropy(xT, yT, { reduction, labelSmoothing: eps, ...(wT === undefined ? {} : { weight: wT }) });
+        const g = reduction === "none" ? C.input("g", [rows]) : C.input("g", []);
+        const outputs = { ce, d: C.crossEntropyBackward(xT, yT, g, crossEntropyAttrs(ce), wT), alone: C.crossEntropyBackward(C.mul(xT, 1.5), yT, g, crossEntropyAttrs(ce), wT) };
+        const feeds = { x, y: labels, w, g: reduction === "none" ? randomF32([rows]) : f32([], [1.3]) };
+        for (const pipeline of [true, false]) await checkModel(outputs, feeds, LOGS, { pipeline });
+      }
+  });
 
   it("a gradient that depends on the loss (computed between the kernels) is still right", async () => {
     const x = C.input("x", [5, 11]);

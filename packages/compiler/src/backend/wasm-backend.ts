@@ -126,6 +126,8 @@ export interface WasmGeneratorOptions {
   readonly relaxedSimd?: boolean;
   /** Fuse cross_entropy with its backward where safe (default true). */
   readonly fuseCrossEntropy?: boolean;
+  /** Software-pipeline fused index-target cross-entropy rows (default true). */
+  readonly pipelineCrossEntropy?: boolean;
 }
 
 const nodeOfKernel = (graph: Graph | undefined, kernel: Kernel | undefined): Node | undefined => {
@@ -156,7 +158,7 @@ export const createWasmGenerator = (options: WasmGeneratorOptions = {}): CodeGen
         throw new GraftError([kernelDiagnostic(graph, kernels[0], `the arena needs ${arenaBytes} bytes, more than the 4 GiB a wasm32 memory can address`)]);
       let text: ReturnType<typeof moduleText>;
       try {
-        text = moduleText(kernels, { offsets: plan.memory.offsets, buffers: plan.lowered.buffers, base: RESERVED_BYTES, scratch: 0, scratchBytes: RESERVED_BYTES, relaxedSimd, fuseCrossEntropy: options.fuseCrossEntropy ?? true });
+        text = moduleText(kernels, { offsets: plan.memory.offsets, buffers: plan.lowered.buffers, base: RESERVED_BYTES, scratch: 0, scratchBytes: RESERVED_BYTES, relaxedSimd, fuseCrossEntropy: options.fuseCrossEntropy ?? true, pipelineCrossEntropy: options.pipelineCrossEntropy ?? true });
       } catch (thrown) {
         if (thrown instanceof KernelCompileError) throw new GraftError([kernelDiagnostic(graph, kernels[thrown.kernel], thrown.message)]);
         throw thrown;

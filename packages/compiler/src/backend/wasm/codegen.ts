@@ -34,6 +34,8 @@ export interface CodegenContext {
   readonly relaxedSimd: boolean;
   /** Fuse cross_entropy with its backward when safe (default true; off to test the two kernels). */
   readonly fuseCrossEntropy?: boolean;
+  /** Software-pipeline fused index-target cross-entropy rows (default true; off to test the plain fused form). */
+  readonly pipelineCrossEntropy?: boolean;
 }
 
 /** A kernel the generator cannot compile; `kernel` is its index in the schedule. */
@@ -711,40 +713,51 @@ const forRows = (b: FunctionBuilder, rows: Rows, body: (row: string, base: strin
  * One pass over a row's elements: `body(L, at, c)` with `at` the byte offset (relative to the
  * buffers) of element c (scalar) or elements c..c+3 (vector, contiguous rows of ≥ 4 only).
  */
+/** Vectors per iteration of the unrolled row loops (V8 pays a stack check per loop iteration). */
+const ROW_UNROLL = 4;
+
 const rowPass = (b: FunctionBuilder, rows: Rows, base: string, vectorLanes: Lanes | undefined, body: (L: Lanes, at: string, c: string) => void): void => {
   const c = b.local("i32", "c");
   const at = b.local("i32", "at");
   const size = rows.size;
   const stride = rows.inner * 4;
   const vectorEnd = vectorLanes !== undefined && rows.inner === 1 ? size - (size % 4) : 0;
+  const unrolledEnd = vectorLanes !== undefined && rows.inner === 1 ? size - (size % (4 * ROW_UNROLL)) : 0;
   b.set(at, base);
-  if (vectorLanes !== undefined)
-    b.forRange(c, 0, vectorEnd, 4, () => {
+  if (vectorLanes !== undefined) {
+    // slot k of an unrolled iteration gets its own lanes object, so accumulators can be per slot
+    b.forRange(c, 0, unrolledEnd, 4 * ROW_UNROLL, () => {
+      for (let k = 0; k < ROW_UNROLL; k++) body(new Lanes(true, vectorLanes.relaxed, k), k === 0 ? get(at) : `(i32.add ${get(at)} ${i32c(16 * k)})`, k === 0 ? get(c) : `(i32.add ${get(c)} ${i32c(4 * k)})`);
+      b.set(at, `(i32.add ${get(at)} ${i32c(16 * ROW_UNROLL)})`);
+    });
+    b.forRange(c, unrolledEnd, vectorEnd, 4, () => {
       body(vectorLanes, get(at), get(c));
       b.set(at, `(i32.add ${get(at)} ${i32c(16)})`);
     });
+  }
   b.forRange(c, vectorEnd, size, 1, () => {
     body(new Lanes(false), get(at), get(c));
     b.set(at, `(i32.add ${get(at)} ${i32c(stride)})`);
   });
 };
 
-/** A sum over a row pass: vector and scalar accumulators, combined at the end (f32). */
+/** A sum over a row pass: one vector accumulator per unrolled slot and a scalar one, combined at the end (f32). */
 class RowSum {
   readonly s: string;
-  readonly v: string;
+  readonly v: readonly string[];
   constructor(private readonly b: FunctionBuilder) {
     this.s = b.local("f32", "sum");
-    this.v = b.local("v128", "sumv");
+    this.v = Array.from({ length: ROW_UNROLL }, () => b.local("v128", "sumv"));
     b.set(this.s, f32c(0));
-    b.set(this.v, `(f32x4.splat ${f32c(0)})`);
+    for (const v of this.v) b.set(v, `(f32x4.splat ${f32c(0)})`);
   }
   add(L: Lanes, value: string): void {
-    const target = L.vector ? this.v : this.s;
+    const target = L.vector ? (this.v[L.slot] ?? (this.v[0] as string)) : this.s;
     this.b.set(target, L.add(get(target), value));
   }
   total(): string {
-    return `(f32.add ${horizontal("add", get(this.v), this.b)} ${get(this.s)})`;
+    const vectors = this.v.map(get).reduce((p, q) => `(f32x4.add ${p} ${q})`);
+    return `(f32.add ${horizontal("add", vectors, this.b)} ${get(this.s)})`;
   }
 }
 
@@ -859,19 +872,20 @@ const rowExpShifted = (ctx: CodegenContext, b: FunctionBuilder, x: number, rows:
   const vs = b.bind("v128", `(f32x4.splat ${shift})`, "vs");
   const sum = new RowSum(b);
   const maxD = b.local("f32", "md");
-  const vmaxD = b.local("v128", "vmd");
+  const vmaxD = Array.from({ length: ROW_UNROLL }, () => b.local("v128", "vmd"));
   b.set(maxD, f32c(-Infinity));
-  b.set(vmaxD, `(f32x4.splat ${f32c(-Infinity)})`);
+  for (const v of vmaxD) b.set(v, `(f32x4.splat ${f32c(-Infinity)})`);
   rowPass(b, rows, base, V, (L, at) => {
     const d = b.bind(L.type, L.sub(ld(vty(L), x, at), L.vector ? vs : shift), "d");
-    if (L.vector) b.set(vmaxD, `(f32x4.pmax ${get(vmaxD)} ${d})`);
+    const vm = vmaxD[L.slot] ?? (vmaxD[0] as string);
+    if (L.vector) b.set(vm, `(f32x4.pmax ${get(vm)} ${d})`);
     else b.set(maxD, `(f32.max ${get(maxD)} ${d})`);
     const e = b.bind(L.type, expNeg(b, L, d), "e");
     sum.add(L, e);
     if (into !== undefined) b.emit(st(vty(L), into, at, e));
   });
   const total = b.bind("f32", sum.total(), "se");
-  const largest = b.bind("f32", `(f32.max ${get(maxD)} ${horizontal("max", get(vmaxD), b)})`, "mx");
+  const largest = b.bind("f32", `(f32.max ${get(maxD)} ${horizontal("max", vmaxD.map(get).reduce((p, q) => `(f32x4.pmax ${p} ${q})`), b)})`, "mx");
   return { sum: total, ok: `(i32.and (f32.le ${largest} ${f32c(88)}) (f32.eq (f32.sub ${total} ${total}) ${f32c(0)}))` };
 };
 
@@ -1074,18 +1088,19 @@ const ceRowGradExact = (s: CeSetup, base: string, y: string, l: string, scale: s
  * (code per lane width): out = scale·mass·p − scale·w·tc, the target class of index targets
  * rewritten exactly afterwards.
  */
-const ceRowGradFast = (s: CeSetup, base: string, y: string, scale: string, mass: string, out: number, p: (L: Lanes, at: string) => string): void => {
+const ceRowGradFast = (s: CeSetup, base: string, y: string, scale: string, mass: string, out: number, p: (L: Lanes, at: string) => string, unit?: string): void => {
   const { b, eps, size } = s;
   const S = new Lanes(false);
   const V = s.vector ?? new Lanes(true);
   if (!s.prob) {
-    const a = b.bind("f32", `(f32.demote_f64 (f64.mul ${scale} ${mass}))`, "a");
+    // p(…)·unit is the probability; unit folds into the factor a
+    const a = b.bind("f32", unit === undefined ? `(f32.demote_f64 (f64.mul ${scale} ${mass}))` : `(f32.mul (f32.demote_f64 (f64.mul ${scale} ${mass})) ${unit})`, "a");
     const c0 = b.bind("f32", `(f32.demote_f64 (f64.mul ${scale} ${f64c(eps / size)}))`, "c0");
     const va = b.bind("v128", `(f32x4.splat ${a})`, "va");
     const vc0 = b.bind("v128", `(f32x4.splat ${c0})`, "vc0");
     // the target class's probability, taken before the pass may overwrite what `p` reads
     const yAt = b.bind("i32", labelAt(s, base, y), "ya");
-    const py = b.bind("f32", p(S, yAt), "py");
+    const py = b.bind("f32", unit === undefined ? p(S, yAt) : `(f32.mul ${p(S, yAt)} ${unit})`, "py");
     rowPass(b, s.rows, base, V, (L, at, c) => {
       let value = L.mul(p(L, at), L.vector ? va : a);
       if (eps > 0) value = L.sub(value, L.mul(classWeight(s, L, c), L.vector ? vc0 : c0));
@@ -1098,9 +1113,11 @@ const ceRowGradFast = (s: CeSetup, base: string, y: string, scale: string, mass:
   const mass32 = b.bind("f32", `(f32.demote_f64 ${mass})`, "ms");
   const vs = b.bind("v128", `(f32x4.splat ${scale32})`, "vs");
   const vm = b.bind("v128", `(f32x4.splat ${mass32})`, "vm");
+  const vunit = unit === undefined ? undefined : b.bind("v128", `(f32x4.splat ${unit})`, "vu");
   rowPass(b, s.rows, base, V, (L, at, c) => {
     const tc = L.add(L.mul(L.fc(1 - eps), ld(vty(L), s.t, at)), L.fc(eps / size));
-    b.emit(st(vty(L), out, at, L.mul(L.vector ? vs : scale32, L.sub(L.mul(p(L, at), L.vector ? vm : mass32), L.mul(classWeight(s, L, c), tc)))));
+    const prob = unit === undefined ? p(L, at) : L.mul(p(L, at), L.vector ? (vunit ?? unit) : unit);
+    b.emit(st(vty(L), out, at, L.mul(L.vector ? vs : scale32, L.sub(L.mul(prob, L.vector ? vm : mass32), L.mul(classWeight(s, L, c), tc)))));
   });
 };
 
@@ -1231,6 +1248,140 @@ const crossEntropyBackwardKernel = (ctx: CodegenContext, kernel: Extract<Kernel,
 };
 
 /**
+ * The fused cross-entropy (+ backward) for index targets on contiguous rows, software-pipelined:
+ * row r's exp pass (e = exp(x − x[y]) stored in the gradient row, Σe, max(x − x[y])) also rescales
+ * row r − 1's stored e into its gradient (e·a − w·c0), so that pass costs no loop of its own. When
+ * no row is pending, the rescale runs on a dummy row in the scratch area (no branch in the loop).
+ * The target class of each row is written last, exactly. Rows that could overflow or hold a
+ * non-finite value (and ignored rows) are written by the exact path and leave nothing pending.
+ */
+const crossEntropyPipelinedKernel = (
+  ctx: CodegenContext,
+  forward: Extract<Kernel, { kind: "cross_entropy" }> | undefined,
+  backward: Extract<Kernel, { kind: "cross_entropy_backward" }>,
+  b: FunctionBuilder,
+): void => {
+  const s = ceSetup(ctx, b, backward);
+  const { eps, size } = s;
+  const S = new Lanes(false);
+  const V = s.vector ?? new Lanes(true, ctx.relaxedSimd);
+  const out = forward === undefined ? undefined : addrOf(ctx, forward.out);
+  const lse = forward?.lse === undefined ? undefined : addrOf(ctx, forward.lse);
+  const dOut = addrOf(ctx, backward.out);
+  const g = addrOf(ctx, backward.grad);
+  const reduction = forward === undefined ? undefined : reductionCode(forward.attrs.reduction);
+  const backwardReduction = reductionCode(backward.attrs.reduction);
+  const dummy = ctx.scratch;
+  const total = b.local("f64", "total");
+  const denominator = b.local("f64", "den");
+  const loss = b.local("f64", "loss");
+  const l = newRowLse(b);
+  const mass = b.local("f64", "mass");
+  // the pending row: absolute byte address of its gradient row, factors, and its target-class fix
+  const prev = b.local("i32", "prev");
+  const aPrev = b.local("f32", "ap");
+  const c0Prev = b.local("f32", "cp");
+  const fixAt = b.local("i32", "fixat");
+  const fixValue = b.local("f32", "fixv");
+  const vaPrev = b.local("v128", "vap");
+  const vc0Prev = b.local("v128", "vcp");
+  const clearPending = (): void => {
+    b.set(prev, i32c(dummy));
+    b.set(aPrev, f32c(1));
+    b.set(c0Prev, f32c(0));
+    b.set(fixAt, i32c(dummy));
+    b.set(fixValue, f32c(0));
+  };
+  b.set(total, f64c(0));
+  b.set(denominator, f64c(0));
+  clearPending();
+  const gradDenominator = backwardDenominator(s);
+  const wTotal = weightTotal(s);
+  /** e·a − w·c0 for the pending row's element(s) at byte offset `offset` of the row. */
+  const rescale = (L: Lanes, offset: string, c: string): void => {
+    const at = `(i32.add ${get(prev)} ${offset})`;
+    let value = L.mul(ld(vty(L), 0, at), L.vector ? get(vaPrev) : get(aPrev));
+    if (eps > 0) value = L.sub(value, L.mul(classWeight(s, L, c), L.vector ? get(vc0Prev) : get(c0Prev)));
+    b.emit(st(vty(L), 0, at, value));
+  };
+  const finishPending = (): void => b.emit(st("f32", 0, get(fixAt), get(fixValue)));
+  forRows(b, s.rows, (row, base) => {
+    const rowAt = `(i32.shl ${row} ${i32c(2)})`;
+    const y = b.bind("i32", ld("i32", s.t, rowAt), "y");
+    const ignored = b.bind("i32", `(i32.eq ${y} ${i32c(s.attrs.ignoreIndex)})`, "ign");
+    const yAt = b.bind("i32", iadd(base, `(i32.shl ${y} ${i32c(2)})`), "ya");
+    // ignored rows run the pass too (for the pending row) with shift 0, then are zeroed
+    const shift = b.bind("f32", `(select ${f32c(0)} ${ld("f32", s.x, `(select ${base} ${yAt} ${ignored})`)} ${ignored})`, "sh");
+    b.set(vaPrev, `(f32x4.splat ${get(aPrev)})`);
+    b.set(vc0Prev, `(f32x4.splat ${get(c0Prev)})`);
+    const vs = b.bind("v128", `(f32x4.splat ${shift})`, "vs");
+    const sum = new RowSum(b);
+    const maxD = b.local("f32", "md");
+    const vmaxD = Array.from({ length: ROW_UNROLL }, () => b.local("v128", "vmd"));
+    b.set(maxD, f32c(-Infinity));
+    for (const v of vmaxD) b.set(v, `(f32x4.splat ${f32c(-Infinity)})`);
+    rowPass(b, s.rows, base, V, (L, at, c) => {
+      const d = b.bind(L.type, L.sub(ld(vty(L), s.x, at), L.vector ? vs : shift), "d");
+      const vm = vmaxD[L.slot] ?? (vmaxD[0] as string);
+      if (L.vector) b.set(vm, `(f32x4.pmax ${get(vm)} ${d})`);
+      else b.set(maxD, `(f32.max ${get(maxD)} ${d})`);
+      const e = b.bind(L.type, expNeg(b, L, d), "e");
+      sum.add(L, e);
+      b.emit(st(vty(L), dOut, at, e));
+      rescale(L, `(i32.shl ${c} ${i32c(2)})`, c);
+    });
+    finishPending();
+    clearPending();
+    const sumE = b.bind("f32", sum.total(), "se");
+    const largest = `(f32.max ${get(maxD)} ${horizontal("max", vmaxD.map(get).reduce((p, q) => `(f32x4.pmax ${p} ${q})`), b)})`;
+    const ok = `(i32.and (f32.le ${largest} ${f32c(88)}) (f32.eq (f32.sub ${sumE} ${sumE}) ${f32c(0)}))`;
+    const next = b.label("next");
+    b.block(`(block ${next}`, () => {
+      b.when(ignored, () => {
+        if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
+        if (reduction === 2 && out !== undefined) b.emit(st("f32", out, rowAt, f32c(0)));
+        if (size > 0) b.emit(`(memory.fill (i32.add ${i32c(dOut)} ${base}) ${ZERO} ${i32c(size * 4)})`);
+        b.emit(`(br ${next})`);
+      });
+      const scale = b.bind("f64", `(f64.div (f64.promote_f32 ${ld("f32", g, backwardReduction === 2 ? rowAt : ZERO)}) ${gradDenominator})`, "scale");
+      ceRowMass(s, base, y, wTotal, mass);
+      b.when(
+        ok,
+        () => {
+          b.set(l.shift, shift);
+          b.set(l.logSum, log(b, S, sumE));
+          // pending: rescaled during the next row's pass; e_y = 1, so p_y = 1/Σe
+          const inv = b.bind("f32", `(f32.div ${f32c(1)} ${sumE})`, "inv");
+          b.set(prev, `(i32.add ${i32c(dOut)} ${base})`);
+          b.set(aPrev, `(f32.mul (f32.demote_f64 (f64.mul ${scale} ${get(mass)})) ${inv})`);
+          b.set(c0Prev, `(f32.demote_f64 (f64.mul ${scale} ${f64c(eps / size)}))`);
+          b.set(fixAt, `(i32.add ${i32c(dOut)} ${yAt})`);
+          b.set(
+            fixValue,
+            `(f32.demote_f64 (f64.mul ${scale} (f64.sub (f64.mul (f64.promote_f32 (f32.mul ${ld("f32", dOut, yAt)} ${inv})) ${get(mass)}) (f64.mul ${labelWeight(s, y)} ${f64c(1 - eps + eps / size)}))))`,
+          );
+        },
+        () => {
+          rowLseExact(b, s.x, s.rows, base, l);
+          ceRowGradExact(s, base, y, lseValue(l), scale, get(mass), dOut);
+        },
+      );
+      if (lse !== undefined) b.emit(st("f32", lse, rowAt, lseValue(l)));
+      if (out === undefined || reduction === undefined) return;
+      ceRowLoss(s, base, y, l, wTotal, loss, denominator);
+      if (reduction === 2) b.emit(st("f32", out, rowAt, `(f32.demote_f64 ${get(loss)})`));
+      else b.set(total, `(f64.add ${get(total)} ${get(loss)})`);
+    });
+  });
+  // the last pending row
+  b.set(vaPrev, `(f32x4.splat ${get(aPrev)})`);
+  b.set(vc0Prev, `(f32x4.splat ${get(c0Prev)})`);
+  rowPass(b, s.rows, ZERO, V, (L, _at, c) => rescale(L, `(i32.shl ${c} ${i32c(2)})`, c));
+  finishPending();
+  if (out !== undefined && reduction !== undefined) finishLoss(b, reduction, out, get(total), get(denominator));
+};
+
+/**
  * cross_entropy and its backward in one kernel over contiguous rows (inner = 1): one exp per
  * element instead of two. The exp pass keeps e = exp(x − s) in the gradient row (s = the target
  * logit for index targets — so the row loss is log Σe exactly, and no max pass is needed — or the
@@ -1243,6 +1394,10 @@ const crossEntropyFusedKernel = (
   backward: Extract<Kernel, { kind: "cross_entropy_backward" }>,
   b: FunctionBuilder,
 ): void => {
+  if (backward.attrs.target === "index" && backward.rows.inner === 1 && backward.rows.size * 4 <= ctx.scratchBytes && ctx.pipelineCrossEntropy !== false) {
+    crossEntropyPipelinedKernel(ctx, forward, backward, b);
+    return;
+  }
   const s = ceSetup(ctx, b, backward);
   const V = s.vector ?? new Lanes(true, ctx.relaxedSimd);
   const out = forward === undefined ? undefined : addrOf(ctx, forward.out);
@@ -1282,8 +1437,7 @@ const crossEntropyFusedKernel = (
           b.set(l.shift, shift);
           b.set(l.logSum, log(b, new Lanes(false), sum));
           const inv = b.bind("f32", `(f32.div ${f32c(1)} ${sum})`, "inv");
-          const vinv = b.bind("v128", `(f32x4.splat ${inv})`, "vinv");
-          ceRowGradFast(s, base, y, scale, get(mass), dOut, (L, at) => L.mul(ld(vty(L), dOut, at), L.vector ? vinv : inv));
+          ceRowGradFast(s, base, y, scale, get(mass), dOut, (L, at) => ld(vty(L), dOut, at), inv);
         },
         () => {
           rowLseExact(b, s.x, s.rows, base, l);

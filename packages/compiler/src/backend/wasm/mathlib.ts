@@ -154,6 +154,8 @@ export class Lanes {
     readonly vector: boolean,
     /** Use `f32x4.relaxed_madd` for `fma` (vector only). */
     readonly relaxed = false,
+    /** Which copy of an unrolled loop body this is (for per-copy accumulators). */
+    readonly slot = 0,
   ) {
     this.f = vector ? "f32x4" : "f32";
     this.i = vector ? "i32x4" : "i32";
