@@ -7,6 +7,7 @@
  * with names "graft-wasm", "graft-js", "graft-wasm-2t" and `peer: false`.
  */
 import type { System } from "../harness.js";
+import { graftJs, graftWasm } from "./graft.js";
 import { jaxJs } from "./jax-js.js";
 import { ortCpu } from "./ort-cpu.js";
 import { tfjsWasm } from "./tfjs-wasm.js";
@@ -16,4 +17,6 @@ export const SYSTEMS: readonly System[] = [
   tfjsWasm,
   jaxJs,
   ortCpu,
+  graftWasm,
+  graftJs,
 ];

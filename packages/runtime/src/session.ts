@@ -98,9 +98,19 @@ function hostArray(dtype: ArenaDtype, arena: Arena, offset: number, size: number
 /**
  * Runs `fn` on `feeds`. Every feed and label is validated before anything is written, so bad
  * input throws a FeedError and leaves the arena and state unchanged.
- * @returns the outputs (copies), state updates applied.
+ * @param fetch the outputs to copy out (default all); the others stay in the arena.
+ * @returns the fetched outputs (copies), state updates applied.
  */
-export function runFunction(arena: Arena, fn: FunctionImage, feeds: Readonly<Record<string, unknown>>, previous: { last: FunctionImage | undefined }): Record<string, FeedArray> {
+export function runFunction(
+  arena: Arena,
+  fn: FunctionImage,
+  feeds: Readonly<Record<string, unknown>>,
+  previous: { last: FunctionImage | undefined },
+  fetch?: readonly string[],
+): Record<string, FeedArray> {
+  if (fetch !== undefined)
+    for (const name of fetch)
+      if (!fn.outputs.some((slot) => slot.name === name)) throw new FeedError(name, `unknown output ${name}; ${fn.name} returns ${fn.outputs.map((slot) => slot.name).join(", ")}`);
   const known = new Set(fn.inputs.map((slot) => slot.name));
   for (const name of Object.keys(feeds))
     if (!known.has(name)) throw new FeedError(name, `unknown input ${name}; ${fn.name} takes ${[...known].join(", ") || "no inputs"}`);
@@ -124,7 +134,8 @@ export function runFunction(arena: Arena, fn: FunctionImage, feeds: Readonly<Rec
   });
   fn.run(F, I);
   const result: Record<string, FeedArray> = {};
-  for (const slot of fn.outputs) result[slot.name] = hostArray(slot.dtype, arena, slot.offset, sizeOf(slot.shape));
+  for (const slot of fn.outputs)
+    if (fetch === undefined || fetch.includes(slot.name)) result[slot.name] = hostArray(slot.dtype, arena, slot.offset, sizeOf(slot.shape));
   for (const update of fn.updates) I.copyWithin(update.to, update.from, update.from + update.size);
   return result;
 }

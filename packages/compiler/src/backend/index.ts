@@ -15,4 +15,4 @@ export const getBackend = async (name: BackendName): Promise<Backend> => {
   }
 };
 
-export type { Backend, BackendName, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, Session, SessionOptions, StateUpdate } from "./types.js";
+export type { Backend, BackendName, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, RunOptions, Session, SessionOptions, StateUpdate } from "./types.js";

@@ -10,7 +10,7 @@ import { readSlot, runFunction, writeSlot, type Arena, type ArenaDtype, type Fee
 import { lowerGraph, type LoweredFunction } from "./lower.js";
 import { kernelReads, kernelWrites, type Access, type Expr } from "./kernels.js";
 import { planMemory, planState, type MemoryPlan, type StateLayout } from "./memory.js";
-import type { BackendName, HostArray, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, Session, SessionOptions, StateUpdate } from "./types.js";
+import type { BackendName, HostArray, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, RunOptions, Session, SessionOptions, StateUpdate } from "./types.js";
 
 /** A function lowered and placed in memory at concrete dims: everything a code generator needs. */
 export interface FunctionPlan {
@@ -177,7 +177,7 @@ export const createCompiledSession = (spec: ProgramSpec, generator: CodeGenerato
   };
   return {
     backend: generator.name,
-    run(name: string, feeds: HostFeeds): Record<string, HostTensor> {
+    run(name: string, feeds: HostFeeds, options: RunOptions = {}): Record<string, HostTensor> {
       // feeds for other functions' inputs (e.g. labels passed to forward) are ignored; unknown names are errors
       const taken = new Set(spec.functions.find((f) => f.name === name)?.graph.nodes.flatMap((node) => (node.op === "input" ? [node.attrs.name] : [])) ?? []);
       const unknown = Object.keys(feeds).filter((k) => !taken.has(k) && !allInputs.has(k));
@@ -185,8 +185,11 @@ export const createCompiledSession = (spec: ProgramSpec, generator: CodeGenerato
       const used: HostFeeds = Object.fromEntries(Object.entries(feeds).filter(([k]) => taken.has(k)));
       const image = specialise(name, used);
       const data = Object.fromEntries(Object.entries(used).map(([k, v]) => [k, v.data]));
-      const outputs = runFunction(arena, image, data, previous);
-      return Object.fromEntries(image.outputs.map((slot) => [slot.name, toHost(slot.dtype, slot.shape, outputs[slot.name] as FeedArray)]));
+      const outputs = runFunction(arena, image, data, previous, options.fetch);
+      return Object.fromEntries(image.outputs.flatMap((slot) => {
+        const data = outputs[slot.name];
+        return data === undefined ? [] : [[slot.name, toHost(slot.dtype, slot.shape, data)]];
+      }));
     },
     getState(): Record<string, HostTensor> {
       return Object.fromEntries(stateSlots.map((slot) => [slot.name, toHost(slot.dtype, slot.shape, readSlot(arena, slot))]));

@@ -30,7 +30,7 @@ import {
 } from "@graft/core";
 import { FeedError, toFeedArray, validateLabels } from "@graft/runtime";
 import { evaluateF32 } from "./reference-f32.js";
-import type { Backend, HostArray, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, Session, SessionOptions } from "./types.js";
+import type { Backend, HostArray, HostFeeds, HostTensor, ProgramFunction, RunOptions, ProgramSpec, Session, SessionOptions } from "./types.js";
 
 /** An i32 input read as class labels: each value must lie in [0, classes) or be `ignoreIndex`. */
 export interface LabelInput {
@@ -244,7 +244,7 @@ class ReferenceSession implements Session {
     if (this.disposed) throw new Error("reference session: used after dispose()");
   }
 
-  run(name: string, feeds: HostFeeds): Record<string, HostTensor> {
+  run(name: string, feeds: HostFeeds, options: RunOptions = {}): Record<string, HostTensor> {
     this.alive();
     const fn = this.functions.get(name);
     if (fn === undefined) throw new Error(`reference session: no function named '${name}' (functions: ${[...this.functions.keys()].join(", ")})`);
@@ -263,7 +263,8 @@ class ReferenceSession implements Session {
       if (value !== undefined) next[update.param] = value;
     }
     this.state = next;
-    return Object.fromEntries(Object.entries(outputs).map(([key, value]) => [key, toHost(value)]));
+    const fetch = options.fetch;
+    return Object.fromEntries(Object.entries(outputs).filter(([key]) => fetch === undefined || fetch.includes(key)).map(([key, value]) => [key, toHost(value)]));
   }
 
   getState(): Record<string, HostTensor> {

@@ -37,15 +37,20 @@ export interface HostTensor {
 
 export type HostFeeds = Readonly<Record<string, HostTensor>>;
 
+export interface RunOptions {
+  readonly fetch?: readonly string[];
+}
+
 /** A running program: owns its memory and the persistent state. */
 export interface Session {
   readonly backend: BackendName;
   /**
    * Runs function `name` on `feeds`; validates every feed (names, shapes, dtypes, label ranges)
    * before touching memory, so bad input throws and changes nothing. Returns the named outputs
-   * (copies) and applies the function's state updates.
+   * (copies) and applies the function's state updates. `fetch` names the outputs to copy out
+   * (default: all), like a TF session's fetches; large results not needed stay in memory.
    */
-  run(name: string, feeds: HostFeeds): Record<string, HostTensor>;
+  run(name: string, feeds: HostFeeds, options?: RunOptions): Record<string, HostTensor>;
   /** Copies of the persistent state, by param name. */
   getState(): Record<string, HostTensor>;
   /** Replaces persistent state; validates every entry first (all-or-nothing). */

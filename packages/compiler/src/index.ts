@@ -1,0 +1,18 @@
+/**
+ * @file @graft/compiler: passes over the IR (lint, fuse, grad), optimizers as graph transforms,
+ * the training API, the back ends (reference, JS, WASM) and standalone bundles.
+ */
+export { pipeline, runPipeline, type NamedPass, type Pass, type Linter, type PipelineResult } from "./passes/index.js";
+export { fuse, fuseGraph, type FuseResult, type FuseRule, type Rewrite } from "./passes/fuse.js";
+export { lintGraph, lintCodes, type LintCode } from "./passes/lint.js";
+export { grad } from "./passes/grad.js";
+export { adam, adamw, sgd, parseOptimizer, formatOptimizer, trainStep, type Optimizer, type AdamOptions, type SgdOptions } from "./optim/index.js";
+export * from "./train/index.js";
+export { getBackend } from "./backend/index.js";
+export type { Backend, BackendName, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, RunOptions, Session, SessionOptions, StateUpdate } from "./backend/types.js";
+export { planFunction, programState, type FunctionPlan } from "./backend/program.js";
+export { formatKernels, formatMemory } from "./backend/report.js";
+export { compileBundle, writeBundle, type CompileBundleOptions, type CompiledBundle } from "./bundle/index.js";
+export { DataLoader, seededSplit, gatherRows, type Batch } from "./data/loader.js";
+export { readTabularFile } from "./data/tabular.js";
+export { writeFileAtomic } from "./data/atomic.js";
