@@ -843,6 +843,22 @@ describe("WASM back end: diagnostics, never a silent fallback", () => {
     expect(ok["g"]?.shape).toEqual([2, 3]);
   });
 
+  it("a computed class target out of range is a run-time GraftError (cross_entropy, its backward, nll_loss)", async () => {
+    const z = C.input("z", [3, 4]);
+    const x = C.input("x", [3, 5]);
+    const target = C.add(C.argmax(z, 1), C.input("k", [3], "i32"));
+    const ce = C.crossEntropy(x, target, { reduction: "sum" });
+    const variants: Array<Record<string, C.Tensor>> = [{ ce }, { d: C.crossEntropyBackward(x, target, C.scalar(1), crossEntropyAttrs(ce)) }, { ce, d: C.crossEntropyBackward(x, target, C.scalar(1), crossEntropyAttrs(ce)) }, { nll: C.nllLoss(x, target) }];
+    for (const outputs of variants) {
+      const graph = graphOf(C.model({ name: "targets", outputs }));
+      const session = await single(graph);
+      const feeds = { z: f32([3, 4], [1, 2, 3, 4, 4, 3, 2, 1, 0, 9, 0, 0]), x: randomF32([3, 5]) };
+      expect(() => session.run("f", { ...feeds, k: i32([3], [2, 0, 0]) })).toThrow(/out of range: expected 0 ≤ target < 5/);
+      expect(() => session.run("f", { ...feeds, k: i32([3], [-4, 0, 0]) })).toThrow(/out of range/);
+      await checkModel(outputs, { ...feeds, k: i32([3], [1, 4, 2]) }, LOGS);
+    }
+  });
+
   it("two sessions keep separate memories", async () => {
     const graph = graphOf(C.model({ name: "two", outputs: { y: C.mul(C.param("w", [5], C.uniform(-1, 1)), C.input("x", [5])) } }));
     const a = await single(graph);

@@ -141,6 +141,19 @@ const kernelDiagnostic = (graph: Graph | undefined, kernel: Kernel | undefined, 
   return error("backend", `wasm: ${what}: ${message}`, node?.loc);
 };
 
+/** Why a checked kernel stopped the run. */
+const refusal = (kernel: Kernel | undefined): string => {
+  switch (kernel?.kind) {
+    case "cross_entropy":
+    case "cross_entropy_backward":
+    case "nll_loss":
+    case "nll_loss_backward":
+      return `a class target is out of range: expected 0 ≤ target < ${kernel.rows.size} or ignore_index ${kernel.attrs.ignoreIndex}`;
+    default:
+      return "an index is out of range for the dim it indexes";
+  }
+};
+
 /**
  * A WASM code generator. Its `arena` creates a fresh memory per session; `compile` builds one
  * module per plan and instantiates it (once) over whichever session memory runs it.
@@ -182,7 +195,7 @@ export const createWasmGenerator = (options: WasmGeneratorOptions = {}): CodeGen
         const status = run();
         if (status !== 0) {
           const kernel = kernels[text.checked[status - 1] ?? -1];
-          throw new GraftError([kernelDiagnostic(graph, kernel, "an index is out of range for the dim it indexes")]);
+          throw new GraftError([kernelDiagnostic(graph, kernel, refusal(kernel))]);
         }
       };
     },

@@ -2,7 +2,8 @@
  * @file Kernel IR → WebAssembly text. One module per function specialisation: it imports the
  * session's memory (`env.memory`), holds one WAT function per kernel with every buffer offset,
  * extent and stride baked in as a constant, and exports `run`, which calls the kernels in order
- * and returns 0, or 1 + the index of a kernel that refused its input (a gather index out of range).
+ * and returns 0, or s > 0 when the kernel `checked[s − 1]` refused its input (a gather index or a
+ * class target out of range).
  *
  * - map kernels: the fused expression tree in f32 (i32/bool values stay integers; comparisons are
  *   lane masks under SIMD), SIMD f32x4 on the innermost loop when every access has stride 0 or 1
@@ -217,28 +218,33 @@ class ExprCompiler {
     }
   }
 
-  /** True when the expression needs scalar code (no SIMD form, or an exact f32→i32 conversion). */
-  scalarOnly(e: Expr, want: VT): boolean {
+  /**
+   * True when the expression needs scalar code in the loop (no SIMD form, or an exact f32→i32
+   * conversion). Subtrees in `hoisted` are computed once outside the loop, in scalar code.
+   */
+  scalarOnly(e: Expr, want: VT, hoisted: ReadonlySet<Expr> = new Set()): boolean {
     const t = this.concrete(e);
     if (t === "f32" && want === "i32" && e.kind !== "const") return true;
+    if (hoisted.has(e)) return false;
+    const scalarOnly = (x: Expr, w: VT): boolean => this.scalarOnly(x, w, hoisted);
     switch (e.kind) {
       case "read":
       case "const":
       case "iota":
         return false;
       case "unary":
-        return this.scalarOnly(e.arg, t === "i32" ? "i32" : "f32");
+        return scalarOnly(e.arg, t === "i32" ? "i32" : "f32");
       case "cast":
-        return this.scalarOnly(e.arg, e.to === "bool" ? "bool" : "i32");
+        return scalarOnly(e.arg, e.to === "bool" ? "bool" : "i32");
       case "binary": {
         if (e.integer && (e.op === "div" || e.op === "pow")) return true;
         if (!e.integer && e.op === "pow" && !(e.rhs.kind === "const" && (e.rhs.value === 2 || e.rhs.value === 1))) return true;
         const operand: VT = e.integer ? "i32" : "f32";
-        return this.scalarOnly(e.lhs, operand) || this.scalarOnly(e.rhs, operand);
+        return scalarOnly(e.lhs, operand) || scalarOnly(e.rhs, operand);
       }
       case "select": {
         const rt = this.concrete(e);
-        return this.scalarOnly(e.cond, "bool") || this.scalarOnly(e.then, rt) || this.scalarOnly(e.else, rt);
+        return scalarOnly(e.cond, "bool") || scalarOnly(e.then, rt) || scalarOnly(e.else, rt);
       }
     }
   }
@@ -515,8 +521,8 @@ const mapKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "map" }>
   const outBase = ctx.base + (ctx.offsets[kernel.out] ?? 0) * 4;
   const index = (axis: number): string => (axis === last ? get(j) : get(nest.counters[axis] ?? j));
   const compiler = new ExprCompiler(ctx, b, (s) => nest.pointers.get(strideKey(s))?.local ?? "$missing", index, last, new Map());
-  const vectorOk = extent >= 4 && readsOf(expr).every((r) => (r.access.strides[last] ?? 0) <= 1 && (r.access.strides[last] ?? 0) >= 0) && !compiler.scalarOnly(expr, outType);
   const roots = invariantRoots(expr, last);
+  const vectorOk = extent >= 4 && readsOf(expr).every((r) => (r.access.strides[last] ?? 0) <= 1 && (r.access.strides[last] ?? 0) >= 0) && !compiler.scalarOnly(expr, outType, new Set(roots));
   const V = new Lanes(true, ctx.relaxedSimd);
   const S = new Lanes(false);
   const store = (L: Lanes): void => {
@@ -617,7 +623,7 @@ const reduceKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "redu
       bump(nest, 1);
     });
   };
-  const vectorInner = extent >= 4 && contiguousReads && !compiler.scalarOnly(expr, acc);
+  const vectorInner = extent >= 4 && contiguousReads && !compiler.scalarOnly(expr, acc, new Set(roots));
 
   if (trailing) {
     // out[o++] = reduce over the trailing axes, in registers
@@ -1132,13 +1138,21 @@ const weightTotal = (s: CeSetup): string => {
   return b.bind("f64", `(f64.promote_f32 ${get(wt)})`, "wtot");
 };
 
+/**
+ * Returns status 1 from the kernel when a class target is outside [0, classes) and is not
+ * ignore_index (targets computed in the graph are not validated before the run, as feeds are).
+ */
+const checkTarget = (b: FunctionBuilder, y: string, classes: number, ignoreIndex: number): void =>
+  b.when(`(i32.and (i32.ne ${y} ${i32c(ignoreIndex)}) (i32.ge_u ${y} ${i32c(classes)}))`, () => b.emit(`(return ${i32c(1)})`));
+
 /** Σ w[y] (or the count) over rows whose label is not ignored: the mean denominator (f64 code). */
-const labelWeightTotal = (b: FunctionBuilder, t: number, w: number | undefined, rowCount: number, ignoreIndex: number): string => {
+const labelWeightTotal = (b: FunctionBuilder, t: number, w: number | undefined, rowCount: number, ignoreIndex: number, classes: number): string => {
   const totalW = b.local("f64", "lw");
   const r = b.local("i32", "r");
   b.set(totalW, f64c(0));
   b.forRange(r, 0, rowCount, 1, () => {
     const y = b.bind("i32", ld("i32", t, `(i32.shl ${get(r)} ${i32c(2)})`), "y");
+    checkTarget(b, y, classes, ignoreIndex);
     b.when(`(i32.ne ${y} ${i32c(ignoreIndex)})`, () =>
       b.set(totalW, `(f64.add ${get(totalW)} ${w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`})`),
     );
@@ -1150,7 +1164,7 @@ const labelWeightTotal = (b: FunctionBuilder, t: number, w: number | undefined, 
 const backwardDenominator = (s: CeSetup): string => {
   const rowCount = s.rows.outer * s.rows.inner;
   const reduction = reductionCode(s.attrs.reduction);
-  return s.b.bind("f64", reduction !== 0 ? f64c(1) : s.prob ? f64c(rowCount) : labelWeightTotal(s.b, s.t, s.w, rowCount, s.attrs.ignoreIndex), "bden");
+  return s.b.bind("f64", reduction !== 0 ? f64c(1) : s.prob ? f64c(rowCount) : labelWeightTotal(s.b, s.t, s.w, rowCount, s.attrs.ignoreIndex, s.size), "bden");
 };
 
 /** Writes the reduced loss at the end of a forward kernel. */
@@ -1176,6 +1190,7 @@ const crossEntropyKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind:
     const next = b.label("next");
     b.block(`(block ${next}`, () => {
       const y = s.prob ? i32c(-1) : b.bind("i32", ld("i32", s.t, rowAt), "y");
+      if (!s.prob) checkTarget(b, y, s.size, s.attrs.ignoreIndex);
       if (!s.prob)
         b.when(`(i32.eq ${y} ${i32c(kernel.attrs.ignoreIndex)})`, () => {
           if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
@@ -1221,6 +1236,7 @@ const crossEntropyBackwardKernel = (ctx: CodegenContext, kernel: Extract<Kernel,
     b.block(`(block ${next}`, () => {
       const rowAt = `(i32.shl ${row} ${i32c(2)})`;
       const y = s.prob ? i32c(-1) : b.bind("i32", ld("i32", s.t, rowAt), "y");
+      if (!s.prob) checkTarget(b, y, s.size, s.attrs.ignoreIndex);
       if (!s.prob)
         b.when(`(i32.eq ${y} ${i32c(kernel.attrs.ignoreIndex)})`, () => {
           rowPass(b, s.rows, base, s.vector, (L, at) => b.emit(st(vty(L), out, at, L.fc(0))));
@@ -1308,6 +1324,7 @@ const crossEntropyPipelinedKernel = (
   forRows(b, s.rows, (row, base) => {
     const rowAt = `(i32.shl ${row} ${i32c(2)})`;
     const y = b.bind("i32", ld("i32", s.t, rowAt), "y");
+    checkTarget(b, y, size, s.attrs.ignoreIndex);
     const ignored = b.bind("i32", `(i32.eq ${y} ${i32c(s.attrs.ignoreIndex)})`, "ign");
     const yAt = b.bind("i32", iadd(base, `(i32.shl ${y} ${i32c(2)})`), "ya");
     // ignored rows run the pass too (for the pending row) with shift 0, then are zeroed
@@ -1420,6 +1437,7 @@ const crossEntropyFusedKernel = (
     const next = b.label("next");
     b.block(`(block ${next}`, () => {
       const y = s.prob ? i32c(-1) : b.bind("i32", ld("i32", s.t, rowAt), "y");
+      if (!s.prob) checkTarget(b, y, s.size, s.attrs.ignoreIndex);
       if (!s.prob)
         b.when(`(i32.eq ${y} ${i32c(s.attrs.ignoreIndex)})`, () => {
           if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
@@ -1469,6 +1487,7 @@ const nllLossKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "nll
   forRows(b, rows, (row, base) => {
     const rowAt = `(i32.shl ${row} ${i32c(2)})`;
     const y = b.bind("i32", ld("i32", t, rowAt), "y");
+    checkTarget(b, y, rows.size, attrs.ignoreIndex);
     b.set(loss, f64c(0));
     b.when(`(i32.ne ${y} ${i32c(attrs.ignoreIndex)})`, () => {
       const wy = b.bind("f64", w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`, "wy");
@@ -1490,12 +1509,13 @@ const nllLossBackwardKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { ki
   const out = addrOf(ctx, kernel.out);
   const reduction = reductionCode(attrs.reduction);
   const rowCount = rows.outer * rows.inner;
-  const denominator = b.bind("f64", reduction === 0 ? labelWeightTotal(b, t, w, rowCount, attrs.ignoreIndex) : f64c(1), "den");
+  const denominator = b.bind("f64", reduction === 0 ? labelWeightTotal(b, t, w, rowCount, attrs.ignoreIndex, rows.size) : f64c(1), "den");
   const count = rows.outer * rows.size * rows.inner;
   if (count > 0) b.emit(`(memory.fill ${i32c(out)} ${ZERO} ${i32c(count * 4)})`);
   forRows(b, rows, (row, base) => {
     const rowAt = `(i32.shl ${row} ${i32c(2)})`;
     const y = b.bind("i32", ld("i32", t, rowAt), "y");
+    checkTarget(b, y, rows.size, attrs.ignoreIndex);
     b.when(`(i32.ne ${y} ${i32c(attrs.ignoreIndex)})`, () => {
       const scale = `(f64.div (f64.promote_f32 ${ld("f32", g, reduction === 2 ? rowAt : ZERO)}) ${denominator})`;
       const wy = w === undefined ? f64c(1) : `(f64.promote_f32 ${ld("f32", w, `(i32.shl ${y} ${i32c(2)})`)})`;
@@ -1666,17 +1686,21 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
       break;
     case "cross_entropy":
       crossEntropyKernel(ctx, kernel, b);
-      break;
+      b.emit(ZERO);
+      return { text: b.text(name, [], "i32"), checked: true, pow: false };
     case "cross_entropy_backward":
       if (kernel.lse === undefined && kernel.rows.inner === 1 && kernel.rows.size > 0) crossEntropyFusedKernel(ctx, undefined, kernel, b);
       else crossEntropyBackwardKernel(ctx, kernel, b);
-      break;
+      b.emit(ZERO);
+      return { text: b.text(name, [], "i32"), checked: true, pow: false };
     case "nll_loss":
       nllLossKernel(ctx, kernel, b);
-      break;
+      b.emit(ZERO);
+      return { text: b.text(name, [], "i32"), checked: true, pow: false };
     case "nll_loss_backward":
       nllLossBackwardKernel(ctx, kernel, b);
-      break;
+      b.emit(ZERO);
+      return { text: b.text(name, [], "i32"), checked: true, pow: false };
     case "bce_logits":
       bceKernel(ctx, kernel, b);
       break;
@@ -1761,7 +1785,8 @@ export const moduleText = (kernels: readonly Kernel[], ctx: CodegenContext): Mod
       if (kernel.kind === "cross_entropy" && backward !== undefined && backward.kind === "cross_entropy_backward") {
         const b = new FunctionBuilder();
         crossEntropyFusedKernel(ctx, kernel, backward, b);
-        compiled = { text: b.text(`k${index}`), checked: false, pow: false };
+        b.emit(ZERO);
+        compiled = { text: b.text(`k${index}`, [], "i32"), checked: true, pow: false };
       } else compiled = kernelFunction(ctx, kernel, index, gemms);
     } catch (thrown) {
       if (thrown instanceof KernelCompileError) throw thrown;
