@@ -4,7 +4,8 @@
 //
 // - softmax_ce: cross-entropy forward (mean loss, per-row LSE saved) + backward (dlogits) on
 //   logits 4096×1000 with random labels;
-// - mlp_forward: MLP 784-256-128-64-10 (ReLU) forward at batch 256.
+// - mlp_forward: MLP 784-256-128-64-10 (ReLU) forward at batch 256 (and 1, 1024);
+// - mlp_train_step: the same MLP, cross-entropy, Adam lr 1e-3, batch 32 and 256.
 //
 // Two times per workload: `kernels` is the compiled module's `run` alone (one JS→WASM call);
 // `session.run` adds feed validation, copying feeds in and outputs out (what a user sees).
@@ -13,6 +14,8 @@ import { buildGraph, crossEntropy, crossEntropyBackward, dense, input, model, re
 import { createCompiledSession, type CodeGenerator } from "../src/backend/program.js";
 import type { HostTensor, ProgramSpec } from "../src/backend/types.js";
 import { createWasmGenerator, loadWasmToolkit } from "../src/backend/wasm-backend.js";
+import { grad } from "../src/passes/grad.js";
+import { adam, trainStep } from "../src/optim/index.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";
 import { cpus } from "node:os";
 
@@ -90,14 +93,36 @@ console.log(`node ${process.version}, ${cpus()[0]?.model ?? "?"} ×${cpus().leng
   });
 }
 
-{
-  const batch = 256;
+const mlp = (batch: number | string) => {
   const x = input("x", [batch, 784]);
   const h1 = relu(dense(x, 784, 256, "fc1"));
   const h2 = relu(dense(h1, 256, 128, "fc2"));
   const h3 = relu(dense(h2, 128, 64, "fc3"));
-  const logits = dense(h3, 64, 10, "fc4");
+  return { x, logits: dense(h3, 64, 10, "fc4") };
+};
+
+for (const batch of [256, 1, 1024]) {
+  const { logits } = mlp(batch);
   const graph = graphOf({ logits });
   const data = Float32Array.from({ length: batch * 784 }, () => random());
-  await bench("mlp_forward 784-256-128-64-10, batch 256", { functions: [{ name: "f", graph, updates: [] }] }, { x: { shape: [batch, 784], dtype: "f32", data } });
+  await bench(`mlp_forward 784-256-128-64-10, batch ${batch}`, { functions: [{ name: "f", graph, updates: [] }] }, { x: { shape: [batch, 784], dtype: "f32", data } });
+}
+
+{
+  const { logits } = mlp("batch");
+  const y = input("y", ["batch"], "i32");
+  const built = buildGraph(model({ outputs: {}, loss: crossEntropy(logits, y) }));
+  if (E.isLeft(built)) throw new Error(built.left.map((d) => d.message).join("\n"));
+  const withGrad = grad(built.right);
+  if (E.isLeft(withGrad)) throw new Error(withGrad.left.map((d) => d.message).join("\n"));
+  const step = trainStep(withGrad.right, adam({ lr: 1e-3 }));
+  if (E.isLeft(step)) throw new Error(step.left.map((d) => d.message).join("\n"));
+  for (const batch of [32, 256]) {
+    const data = Float32Array.from({ length: batch * 784 }, () => random());
+    const labels = Int32Array.from({ length: batch }, () => Math.floor(random() * 10));
+    await bench(`mlp_train_step (Adam), batch ${batch}`, { functions: [{ ...step.right, name: "f" }] }, {
+      x: { shape: [batch, 784], dtype: "f32", data },
+      y: { shape: [batch], dtype: "i32", data: labels },
+    });
+  }
 }

@@ -19,7 +19,7 @@ import type { Graph, NDArray } from "@graft/core";
 import { opNames } from "@graft/core";
 import { grad } from "../src/passes/grad.js";
 import { wasmBackend, loadWasmToolkit, assembleWatSync, createWasmGenerator } from "../src/backend/wasm-backend.js";
-import { createCompiledSession } from "../src/backend/program.js";
+import { createCompiledSession, planFunction, programState } from "../src/backend/program.js";
 import { lowerGraph } from "../src/backend/lower.js";
 import { planMemory, planState } from "../src/backend/memory.js";
 import { fusableCrossEntropy } from "../src/backend/wasm/codegen.js";
@@ -857,6 +857,21 @@ describe("WASM back end: diagnostics, never a silent fallback", () => {
       expect(() => session.run("f", { ...feeds, k: i32([3], [-4, 0, 0]) })).toThrow(/out of range/);
       await checkModel(outputs, { ...feeds, k: i32([3], [1, 4, 2]) }, LOGS);
     }
+  });
+
+  it("a kernel the generator cannot compile is a compile-time GraftError naming the op and line (no fallback)", async () => {
+    await loadWasmToolkit();
+    const graph = graphOf(C.model({ name: "neg", outputs: { y: C.exp(C.input("x", [4])) } }));
+    const plan = planFunction({ name: "f", graph, updates: [] }, new Map(), programState({ functions: [{ name: "f", graph, updates: [] }] }));
+    if (plan._tag === "Left") throw new Error("plan");
+    const kernel = plan.right.lowered.kernels[0];
+    if (kernel?.kind !== "map" || kernel.expr.kind !== "unary" || kernel.expr.arg.kind !== "read") throw new Error("unexpected schedule");
+    // a hand-made schedule with a negative stride, which no lowering produces
+    const read = kernel.expr.arg;
+    const broken = { ...plan.right, lowered: { ...plan.right.lowered, kernels: [{ ...kernel, expr: { ...kernel.expr, arg: { ...read, access: { ...read.access, offset: 3, strides: [-1] } } } }] } };
+    const generator = createWasmGenerator({ graphOf: () => graph });
+    expect(() => generator.compile(broken)).toThrow(C.GraftError);
+    expect(() => generator.compile(broken)).toThrow(/wasm-backend\.test\.ts:\d+:\d+ wasm: exp \(node %1\): a strided read with negative stride/);
   });
 
   it("two sessions keep separate memories", async () => {

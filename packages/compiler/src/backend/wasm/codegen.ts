@@ -504,7 +504,15 @@ const hoist = (b: FunctionBuilder, compiler: ExprCompiler, roots: readonly Expr[
 
 // ----- map --------------------------------------------------------------------------------------
 
+/** Pointers only move forward: a negative stride (no lowering produces one today) is refused at compile time. */
+const requireForwardStrides = (expr: Expr): void => {
+  for (const read of readsOf(expr))
+    if (read.access.strides.some((stride) => stride < 0) || read.access.offset < 0)
+      throw new Error(`a strided read with negative stride or offset (strides [${read.access.strides.join(",")}], offset ${read.access.offset}) is not supported`);
+};
+
 const mapKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "map" }>, b: FunctionBuilder): void => {
+  requireForwardStrides(kernel.expr);
   if (kernel.shape.some((d) => d === 0)) return;
   const rawShape = kernel.shape.length === 0 ? [1] : kernel.shape;
   const rawExpr = kernel.shape.length === 0 ? mapReads(kernel.expr, () => [0]) : kernel.expr;
@@ -549,6 +557,7 @@ const mapKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "map" }>
 // ----- reduce -------------------------------------------------------------------------------------
 
 const reduceKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "reduce" }>, b: FunctionBuilder): void => {
+  requireForwardStrides(kernel.expr);
   const outBuffer = ctx.buffers[kernel.out];
   const int = outBuffer !== undefined && outBuffer.dtype !== "f32" && outBuffer.dtype !== "f64";
   const acc: VT = int ? "i32" : "f32";

@@ -167,29 +167,37 @@ export class Lanes {
     return this.vector ? "v128" : "i32";
   }
 
+  /** A float constant (splatted under SIMD). */
   fc(x: number): string {
     const v = fmtFloat(x);
     return this.vector ? `(v128.const f32x4 ${v} ${v} ${v} ${v})` : `(f32.const ${v})`;
   }
+  /** An integer constant (splatted under SIMD). */
   ic(n: number): string {
     const v = n | 0;
     return this.vector ? `(v128.const i32x4 ${v} ${v} ${v} ${v})` : `(i32.const ${v})`;
   }
+  /** A float instruction `f32.<op>` / `f32x4.<op>`. */
   fop(op: string, ...args: string[]): string {
     return `(${this.f}.${op} ${args.join(" ")})`;
   }
+  /** An integer instruction `i32.<op>` / `i32x4.<op>`. */
   iop(op: string, ...args: string[]): string {
     return `(${this.i}.${op} ${args.join(" ")})`;
   }
+  /** a + b. */
   add(a: string, b: string): string {
     return this.fop("add", a, b);
   }
+  /** a − b. */
   sub(a: string, b: string): string {
     return this.fop("sub", a, b);
   }
+  /** a · b. */
   mul(a: string, b: string): string {
     return this.fop("mul", a, b);
   }
+  /** a / b. */
   div(a: string, b: string): string {
     return this.fop("div", a, b);
   }
@@ -213,9 +221,11 @@ export class Lanes {
   float(x: string): string {
     return this.vector ? x : `(f32.reinterpret_i32 ${x})`;
   }
+  /** Bitwise and. */
   and(a: string, b: string): string {
     return this.vector ? `(v128.and ${a} ${b})` : `(i32.and ${a} ${b})`;
   }
+  /** Bitwise or. */
   or(a: string, b: string): string {
     return this.vector ? `(v128.or ${a} ${b})` : `(i32.or ${a} ${b})`;
   }
