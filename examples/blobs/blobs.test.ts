@@ -51,6 +51,12 @@ describe("blobs training (the seed's 2-4-8-4 MLP, Adam lr 0.01, batch 8, 100 epo
     }
   });
 
+  it("reaches 100% on the js back end too", async () => {
+    const { history, trainer } = await trainBlobs({ backend: "js" });
+    trainer.dispose();
+    expect(history[99]?.trainAccuracy).toBe(1);
+  });
+
   it("depends on the seed", async () => {
     const a = await trainBlobs({ epochs: 2, seed: 1 });
     const b = await trainBlobs({ epochs: 2, seed: 2 });

@@ -10,10 +10,9 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import type { BackendName } from "../../packages/compiler/src/backend/index.js";
-import { DataLoader } from "../../packages/compiler/src/data/loader.js";
+import { accuracy, addToMean, createTrainer, DataLoader, predictions, runningMean, type BackendName, type Trainer } from "@graft/compiler";
+// The SVG reports are not (yet) exported by @graft/compiler's index.
 import { decisionRegions, gridCellCenters, metricsChart, type EpochMetrics } from "../../packages/compiler/src/report/svg.js";
-import { accuracy, addToMean, createTrainer, predictions, runningMean, type Trainer } from "../../packages/compiler/src/train/index.js";
 import { BLOB_CLASSES, makeBlobs, type BlobData } from "./data.js";
 import blobsModel from "./model.js";
 
@@ -21,7 +20,7 @@ import blobsModel from "./model.js";
 export interface BlobsOptions {
   /** Epochs (default 100, as in the seed). */
   readonly epochs?: number;
-  /** Back end (default "js"). */
+  /** Back end (default "wasm"). */
   readonly backend?: BackendName;
   /** Seed of the data, the initial weights and the shuffles (default 80, the seed's SEED). */
   readonly seed?: number;
@@ -44,7 +43,7 @@ export interface BlobsResult {
 
 /** Trains the seed's 2-4-8-4 MLP on the blobs. Deterministic for a given seed and back end. */
 export async function trainBlobs(options: BlobsOptions = {}): Promise<BlobsResult> {
-  const { epochs = 100, backend = "js", seed = 80, batchSize = 8, optimizer = "adam:lr=0.01", onEpoch } = options;
+  const { epochs = 100, backend = "wasm", seed = 80, batchSize = 8, optimizer = "adam:lr=0.01", onEpoch } = options;
   const data = makeBlobs({ samples: 100, seed });
   const trainer = await createTrainer(blobsModel, { optimizer, backend, seed });
   const loader = new DataLoader({ features: data.features, featureShape: [2], labels: data.labels, batchSize, shuffle: true, seed, dropLast: false });
@@ -103,7 +102,7 @@ async function main(argv: readonly string[]): Promise<number> {
     args: [...argv],
     options: {
       epochs: { type: "string", default: "100" },
-      backend: { type: "string", default: "js" },
+      backend: { type: "string", default: "wasm" },
       seed: { type: "string", default: "80" },
       out: { type: "string", default: "artifacts/blobs" },
     },

@@ -34,14 +34,27 @@ import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import type { Model } from "@graft/core";
 import { encodeSafetensors, type SafetensorsTensorInput } from "@graft/runtime";
-import type { BackendName, HostTensor } from "../../packages/compiler/src/backend/index.js";
-import { compileBundle, formatBytes, writeBundle } from "../../packages/compiler/src/bundle/index.js";
-import { DataLoader } from "../../packages/compiler/src/data/loader.js";
+import {
+  accuracy,
+  addToMean,
+  compileBundle,
+  createTrainer,
+  DataLoader,
+  formatOptimizer,
+  parseOptimizer,
+  predictions,
+  runningMean,
+  writeBundle,
+  type BackendName,
+  type HostTensor,
+  type Optimizer,
+  type Trainer,
+} from "@graft/compiler";
+// Not (yet) exported by @graft/compiler's index: the bundle size formatter, the seeded PRNG and the report helpers.
+import { formatBytes } from "../../packages/compiler/src/bundle/index.js";
 import { Prng } from "../../packages/compiler/src/data/prng.js";
-import { formatOptimizer, parseOptimizer, type Optimizer } from "../../packages/compiler/src/optim/index.js";
 import { createEpochProgress, formatDuration, type ProgressStream } from "../../packages/compiler/src/report/progress.js";
 import { confusionMatrix, metricsChart, type EpochMetrics } from "../../packages/compiler/src/report/svg.js";
-import { accuracy, addToMean, createTrainer, predictions, runningMean, type Trainer } from "../../packages/compiler/src/train/index.js";
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, type MnistSet } from "../shared/mnist.js";
 import { augmentBatch, DEFAULT_AFFINE } from "./augment.js";
 import mlp256 from "./model.js";

@@ -12,10 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import { buildGraph, GraftError, printGraph, type Graph } from "@graft/core";
-import type { BackendName } from "../../packages/compiler/src/backend/index.js";
-import { DataLoader } from "../../packages/compiler/src/data/loader.js";
-import { fuseGraph } from "../../packages/compiler/src/passes/fuse.js";
-import { accuracy, addToMean, createTrainer, runningMean } from "../../packages/compiler/src/train/index.js";
+import { accuracy, addToMean, createTrainer, DataLoader, fuseGraph, runningMean, type BackendName } from "@graft/compiler";
 import { loadMnist, MNIST_PIXELS, type MnistSet } from "../shared/mnist.js";
 import softmaxRegression from "./model.js";
 
@@ -55,7 +52,7 @@ const accuracyOn = (forward: (x: Float32Array, n: number) => { shape: readonly n
 
 /** Trains the model and returns the test accuracy in [0, 1]. */
 export async function trainSoftmaxRegression(options: SoftmaxRegressionOptions = {}): Promise<{ readonly testAccuracy: number; readonly losses: readonly number[] }> {
-  const { epochs = 10, backend = "js", batchSize = 256, optimizer = "sgd:lr=0.1", seed = 0, trainSize = 8000, testSize = 2000 } = options;
+  const { epochs = 10, backend = "wasm", batchSize = 256, optimizer = "sgd:lr=0.1", seed = 0, trainSize = 8000, testSize = 2000 } = options;
   const { train, test } = loadMnist({ trainSize, testSize, seed });
   const trainer = await createTrainer(softmaxRegression, { optimizer, backend, seed });
   try {
@@ -84,7 +81,7 @@ export async function trainSoftmaxRegression(options: SoftmaxRegressionOptions =
 async function main(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { epochs: { type: "string", default: "10" }, backend: { type: "string", default: "js" }, quiet: { type: "boolean", default: false } },
+    options: { epochs: { type: "string", default: "10" }, backend: { type: "string", default: "wasm" }, quiet: { type: "boolean", default: false } },
     strict: true,
   });
   const epochs = Number(values.epochs);

@@ -58,7 +58,7 @@ describe("graft train: training", () => {
     expect(run.err).toBe("");
     expect(run.code).toBe(0);
     const lines = run.out.split("\n");
-    expect(lines[0]).toBe(`training ${BLOBS_MODEL} (model blobs_mlp) on ${csv}: 160 train / 40 test rows, 2 features, 4 classes; adam:lr=0.05, batch 16, js backend`);
+    expect(lines[0]).toBe(`training ${BLOBS_MODEL} (model blobs_mlp) on ${csv}: 160 train / 40 test rows, 2 features, 4 classes; adam:lr=0.05, batch 16, wasm backend`);
     const epochs = lines.filter((line) => line.startsWith("epoch "));
     expect(epochs).toHaveLength(15);
     expect(epochs[0]).toMatch(/^epoch {2}1\/15 {2}10\/10 batches {2}\S+ {2}\S+ samples\/s {2}loss \d\.\d{4} {2}train \d+\.\d% {2}test \d+\.\d%$/);
@@ -78,7 +78,7 @@ describe("graft train: training", () => {
     const run = await graft(["train", BLOBS_MODEL, "--data", json, "--classes", names.join(","), "--split", "0", "--epochs", "2", "--seed", "4"]);
     expect(run.err).toBe("");
     expect(run.code).toBe(0);
-    expect(run.out).toContain("40 train / 0 test rows, 2 features, 4 classes; adam:lr=1e-3, batch 32, js backend");
+    expect(run.out).toContain("40 train / 0 test rows, 2 features, 4 classes; adam:lr=1e-3, batch 32, wasm backend");
     expect(run.out).not.toContain("test accuracy");
   });
 });

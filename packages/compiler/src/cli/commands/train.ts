@@ -43,7 +43,7 @@ import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext
 import { displayPath, loadModel } from "../load-model.js";
 
 /** The back end `graft train` uses when `--backend` is not given. */
-export const DEFAULT_TRAIN_BACKEND: BackendName = "js";
+export const DEFAULT_TRAIN_BACKEND: BackendName = "wasm";
 
 /** The checkpoint file inside the `--checkpoint` directory. */
 export const CHECKPOINT_FILE = "checkpoint.safetensors";
