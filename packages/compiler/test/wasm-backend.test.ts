@@ -624,6 +624,18 @@ describe("WASM back end: cross-entropy forward + backward fusion", () => {
       }
   });
 
+  it("row lengths around the SIMD and unroll boundaries (1–4, 15–17 classes) and rows too long to pipeline (300000 classes)", async () => {
+    for (const classes of [1, 2, 3, 4, 15, 16, 17, 300000]) {
+      const rows = classes > 1000 ? 2 : 5;
+      const x = C.input("x", [rows, classes]);
+      const y = C.input("y", [rows], "i32");
+      const ce = C.crossEntropy(x, y, { labelSmoothing: classes > 1 ? 0.1 : 0 });
+      const outputs = { ce, d: C.crossEntropyBackward(x, y, C.scalar(1), crossEntropyAttrs(ce)), s: C.softmax(x, 1), ls: C.logSoftmax(x, 1), lse: C.logsumexp(x, 1) };
+      const labels = Array.from({ length: rows }, (_, i) => (i * 7) % classes);
+      await checkModel(outputs, { x: randomF32([rows, classes], 5), y: i32([rows], labels) }, { ce: LOGS, d: LOGS, s: ROWS, ls: LOGS, lse: LOGS });
+    }
+  });
+
   it("a gradient that depends on the loss (computed between the kernels) is still right", async () => {
     const x = C.input("x", [5, 11]);
     const y = C.input("y", [5], "i32");
