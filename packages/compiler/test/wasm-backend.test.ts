@@ -886,6 +886,12 @@ describe("WASM back end: diagnostics, never a silent fallback", () => {
     expect(() => generator.compile(broken)).toThrow(/wasm-backend\.test\.ts:\d+:\d+ wasm: exp \(node %1\): a strided read with negative stride/);
   });
 
+  it("asking for worker threads is refused clearly (not silently run on one thread)", async () => {
+    const graph = graphOf(C.model({ name: "t", outputs: { y: C.exp(C.input("x", [4])) } }));
+    await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { threads: 2 })).rejects.toThrow(/threads = 2 is not implemented/);
+    await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { threads: 1 })).resolves.toBeDefined();
+  });
+
   it("two sessions keep separate memories", async () => {
     const graph = graphOf(C.model({ name: "two", outputs: { y: C.mul(C.param("w", [5], C.uniform(-1, 1)), C.input("x", [5])) } }));
     const a = await single(graph);

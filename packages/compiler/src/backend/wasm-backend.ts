@@ -228,6 +228,8 @@ export const wasmBackend: Backend = {
   createSession: async (spec, options) => {
     const problems = supports(spec);
     if (problems.length > 0) throw new GraftError(problems);
+    if (options?.threads !== undefined && options.threads > 1)
+      throw new GraftError([error("backend", `wasm: threads = ${options.threads} is not implemented yet; the WASM back end runs on one thread (use threads: 1)`)]);
     await loadWasmToolkit();
     const generator = createWasmGenerator({ graphOf: (name) => spec.functions.find((fn) => fn.name === name)?.graph });
     return createCompiledSession(spec, generator, options);
