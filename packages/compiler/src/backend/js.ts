@@ -3,7 +3,7 @@
  * of the arena for map and reduce kernels (fused expression trees, no per-element closures), and
  * calls into the runtime's library kernels for matmul, softmax-family and loss rows.
  */
-import type { BufferInfo, Expr, Kernel } from "./kernels.js";
+import { exprAccesses, exprSome, mapAccesses, type BufferInfo, type Expr, type Kernel } from "./kernels.js";
 
 interface Context {
   readonly offsets: readonly number[];
@@ -18,23 +18,8 @@ const indexExpression = (base: number, strides: readonly number[], loopVars: rea
   [String(base), ...strides.flatMap((stride, axis) => (stride === 0 ? [] : [stride === 1 ? (loopVars[axis] as string) : `${loopVars[axis]}*${stride}`]))].join("+");
 
 /** True when an expression does not depend on the loop indices (hoisted out of the loops). */
-export const isLoopInvariant = (expr: Expr): boolean => {
-  switch (expr.kind) {
-    case "read":
-      return expr.access.strides.every((stride) => stride === 0);
-    case "const":
-      return true;
-    case "iota":
-      return false;
-    case "unary":
-    case "cast":
-      return isLoopInvariant(expr.arg);
-    case "binary":
-      return isLoopInvariant(expr.lhs) && isLoopInvariant(expr.rhs);
-    case "select":
-      return isLoopInvariant(expr.cond) && isLoopInvariant(expr.then) && isLoopInvariant(expr.else);
-  }
-};
+export const isLoopInvariant = (expr: Expr): boolean =>
+  !exprSome(expr, (e) => e.kind === "iota" || (e.kind === "read" && e.access.strides.some((stride) => stride !== 0)));
 
 /**
  * Emits statements computing `expr` into temporaries; returns the name of the result.
@@ -126,65 +111,13 @@ const emitExpr = (ctx: Context, expr: Expr, loopVars: readonly string[], lines: 
   throw new Error("unreachable expression kind");
 };
 
-const usesIota = (expr: Expr): boolean => {
-  switch (expr.kind) {
-    case "iota":
-      return true;
-    case "read":
-    case "const":
-      return false;
-    case "unary":
-    case "cast":
-      return usesIota(expr.arg);
-    case "binary":
-      return usesIota(expr.lhs) || usesIota(expr.rhs);
-    case "select":
-      return usesIota(expr.cond) || usesIota(expr.then) || usesIota(expr.else);
-  }
-};
-
-const accessesOf = (expr: Expr): Array<{ strides: readonly number[] }> => {
-  switch (expr.kind) {
-    case "read":
-      return [expr.access];
-    case "const":
-    case "iota":
-      return [];
-    case "unary":
-    case "cast":
-      return accessesOf(expr.arg);
-    case "binary":
-      return [...accessesOf(expr.lhs), ...accessesOf(expr.rhs)];
-    case "select":
-      return [...accessesOf(expr.cond), ...accessesOf(expr.then), ...accessesOf(expr.else)];
-  }
-};
-
-/** Rewrites every access's strides through `f`. */
-const mapStrides = (expr: Expr, f: (strides: readonly number[]) => readonly number[]): Expr => {
-  switch (expr.kind) {
-    case "read":
-      return { ...expr, access: { ...expr.access, strides: f(expr.access.strides) } };
-    case "const":
-    case "iota":
-      return expr;
-    case "unary":
-    case "cast":
-      return { ...expr, arg: mapStrides(expr.arg, f) };
-    case "binary":
-      return { ...expr, lhs: mapStrides(expr.lhs, f), rhs: mapStrides(expr.rhs, f) };
-    case "select":
-      return { ...expr, cond: mapStrides(expr.cond, f), then: mapStrides(expr.then, f), else: mapStrides(expr.else, f) };
-  }
-};
-
 /**
  * Merges adjacent iteration axes that every access (and a contiguous output) walks contiguously,
  * so most kernels become one flat loop. Returns the new shape and the rewritten expression.
  */
 export const collapseAxes = (shape: readonly number[], expr: Expr, keep: (axis: number) => boolean = () => false): { shape: number[]; expr: Expr } => {
-  if (shape.length <= 1 || usesIota(expr)) return { shape: [...shape], expr };
-  const accesses = accessesOf(expr);
+  if (shape.length <= 1 || exprSome(expr, (e) => e.kind === "iota")) return { shape: [...shape], expr };
+  const accesses = exprAccesses(expr);
   const groups: number[][] = [[0]];
   for (let axis = 1; axis < shape.length; axis++) {
     const group = groups[groups.length - 1] as number[];
@@ -195,7 +128,7 @@ export const collapseAxes = (shape: readonly number[], expr: Expr, keep: (axis: 
   }
   if (groups.length === shape.length) return { shape: [...shape], expr };
   const newShape = groups.map((g) => g.reduce((p, axis) => p * (shape[axis] ?? 1), 1));
-  return { shape: newShape, expr: mapStrides(expr, (strides) => groups.map((g) => strides[g[g.length - 1] as number] ?? 0)) };
+  return { shape: newShape, expr: mapAccesses(expr, (access) => ({ ...access, strides: groups.map((g) => access.strides[g[g.length - 1] as number] ?? 0) })) };
 };
 
 /** Nested loops over `shape`, loop variables i<first>, i<first+1>, … */

@@ -142,24 +142,50 @@ export type Kernel =
   /** Copies `size` elements (state updates, aliasing outputs). */
   | { readonly kind: "copy"; readonly from: BufferId; readonly to: BufferId; readonly size: number; readonly nodes: readonly NodeId[] };
 
+/** The direct subexpressions of an expression. */
+export const exprChildren = (expr: Expr): readonly Expr[] => {
+  switch (expr.kind) {
+    case "read":
+    case "const":
+    case "iota":
+      return [];
+    case "unary":
+    case "cast":
+      return [expr.arg];
+    case "binary":
+      return [expr.lhs, expr.rhs];
+    case "select":
+      return [expr.cond, expr.then, expr.else];
+  }
+};
+
+/** True when `predicate` holds for the expression or any subexpression. */
+export const exprSome = (expr: Expr, predicate: (e: Expr) => boolean): boolean => predicate(expr) || exprChildren(expr).some((child) => exprSome(child, predicate));
+
+/** Every buffer access of an expression, left to right. */
+export const exprAccesses = (expr: Expr): Access[] => (expr.kind === "read" ? [expr.access] : exprChildren(expr).flatMap(exprAccesses));
+
+/** The expression with every access rewritten by `f` (a new tree; the input is unchanged). */
+export const mapAccesses = (expr: Expr, f: (access: Access) => Access): Expr => {
+  switch (expr.kind) {
+    case "read":
+      return { ...expr, access: f(expr.access) };
+    case "const":
+    case "iota":
+      return expr;
+    case "unary":
+    case "cast":
+      return { ...expr, arg: mapAccesses(expr.arg, f) };
+    case "binary":
+      return { ...expr, lhs: mapAccesses(expr.lhs, f), rhs: mapAccesses(expr.rhs, f) };
+    case "select":
+      return { ...expr, cond: mapAccesses(expr.cond, f), then: mapAccesses(expr.then, f), else: mapAccesses(expr.else, f) };
+  }
+};
+
 /** The buffers a kernel reads. */
 export const kernelReads = (kernel: Kernel): BufferId[] => {
-  const fromExpr = (expr: Expr): BufferId[] => {
-    switch (expr.kind) {
-      case "read":
-        return [expr.access.buffer];
-      case "const":
-      case "iota":
-        return [];
-      case "unary":
-      case "cast":
-        return fromExpr(expr.arg);
-      case "binary":
-        return [...fromExpr(expr.lhs), ...fromExpr(expr.rhs)];
-      case "select":
-        return [...fromExpr(expr.cond), ...fromExpr(expr.then), ...fromExpr(expr.else)];
-    }
-  };
+  const fromExpr = (expr: Expr): BufferId[] => exprAccesses(expr).map((access) => access.buffer);
   const optional = (id: BufferId | undefined): BufferId[] => (id === undefined ? [] : [id]);
   switch (kernel.kind) {
     case "map":

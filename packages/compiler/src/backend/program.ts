@@ -8,7 +8,7 @@ import { pipe } from "fp-ts/lib/function.js";
 import { bindDims, error, GraftError, graphParams, initParams, stridesOf, type Diagnostics, type Dtype } from "@graft/core";
 import { readSlot, runFunction, writeSlot, type Arena, type ArenaDtype, type FeedArray, type FunctionImage, type Slot } from "@graft/runtime";
 import { lowerGraph, type LoweredFunction } from "./lower.js";
-import { kernelReads, kernelWrites, type Access, type Expr } from "./kernels.js";
+import { exprAccesses, kernelReads, kernelWrites, mapAccesses } from "./kernels.js";
 import { planMemory, planState, type MemoryPlan, type StateLayout } from "./memory.js";
 import type { BackendName, HostArray, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, RunOptions, Session, SessionOptions, StateUpdate } from "./types.js";
 
@@ -35,40 +35,6 @@ const bindingsKey = (bindings: ReadonlyMap<string, number>): string =>
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
 
-const readsOf = (expr: Expr): Access[] => {
-  switch (expr.kind) {
-    case "read":
-      return [expr.access];
-    case "const":
-    case "iota":
-      return [];
-    case "unary":
-    case "cast":
-      return readsOf(expr.arg);
-    case "binary":
-      return [...readsOf(expr.lhs), ...readsOf(expr.rhs)];
-    case "select":
-      return [...readsOf(expr.cond), ...readsOf(expr.then), ...readsOf(expr.else)];
-  }
-};
-
-const renameReads = (expr: Expr, from: number, to: number): Expr => {
-  switch (expr.kind) {
-    case "read":
-      return expr.access.buffer === from ? { ...expr, access: { ...expr.access, buffer: to } } : expr;
-    case "const":
-    case "iota":
-      return expr;
-    case "unary":
-    case "cast":
-      return { ...expr, arg: renameReads(expr.arg, from, to) };
-    case "binary":
-      return { ...expr, lhs: renameReads(expr.lhs, from, to), rhs: renameReads(expr.rhs, from, to) };
-    case "select":
-      return { ...expr, cond: renameReads(expr.cond, from, to), then: renameReads(expr.then, from, to), else: renameReads(expr.else, from, to) };
-  }
-};
-
 /**
  * Writes state updates in place: when the new value of a param is computed by an elementwise
  * kernel that reads the old value at the same element, and nothing reads the param afterwards,
@@ -89,7 +55,7 @@ export const updateInPlace = (lowered: LoweredFunction, updates: readonly StateU
       continue;
     }
     const contiguous = stridesOf(kernel.shape);
-    const sameElement = readsOf(kernel.expr)
+    const sameElement = exprAccesses(kernel.expr)
       .filter((access) => access.buffer === param)
       .every((access) => access.offset === 0 && access.strides.every((stride, axis) => stride === contiguous[axis] || kernel.shape[axis] === 1));
     const later = kernels.slice(index + 1);
@@ -101,7 +67,7 @@ export const updateInPlace = (lowered: LoweredFunction, updates: readonly StateU
       continue;
     }
     kernels = kernels.map((k, i) =>
-      i === index ? { ...kernel, out: param } : i > index && (k.kind === "map" || k.kind === "reduce") ? { ...k, expr: renameReads(k.expr, output.buffer, param) } : k,
+      i === index ? { ...kernel, out: param } : i > index && (k.kind === "map" || k.kind === "reduce") ? { ...k, expr: mapAccesses(k.expr, (access) => (access.buffer === output.buffer ? { ...access, buffer: param } : access)) } : k,
     );
   }
   return { lowered: { ...lowered, kernels }, remaining };
