@@ -60,19 +60,22 @@ export function bufferArena(initialElements: number): Arena {
   };
 }
 
-/** An arena over a WebAssembly.Memory (64 KiB pages), grown with memory.grow. */
-export function wasmArena(memory: WebAssembly.Memory): Arena {
-  let f32 = new Float32Array(memory.buffer);
-  let i32 = new Int32Array(memory.buffer);
+/**
+ * An arena over a WebAssembly.Memory (64 KiB pages) whose element 0 is at byte `baseBytes`
+ * (the bytes below it are the module's own scratch), grown with memory.grow.
+ */
+export function wasmArena(memory: WebAssembly.Memory, baseBytes = 0): Arena {
+  let f32 = new Float32Array(memory.buffer, baseBytes);
+  let i32 = new Int32Array(memory.buffer, baseBytes);
   const refresh = (): void => {
     if (f32.buffer !== memory.buffer) {
-      f32 = new Float32Array(memory.buffer);
-      i32 = new Int32Array(memory.buffer);
+      f32 = new Float32Array(memory.buffer, baseBytes);
+      i32 = new Int32Array(memory.buffer, baseBytes);
     }
   };
   return {
     ensure(elements: number): void {
-      const bytes = elements * 4;
+      const bytes = baseBytes + elements * 4;
       if (bytes > memory.buffer.byteLength) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
       refresh();
     },

@@ -10,6 +10,7 @@
  */
 import {
   bufferArena,
+  wasmArena,
   decodeSafetensors,
   encodeSafetensors,
   FeedError,
@@ -185,33 +186,6 @@ const instantiateAll = async (bundle: BundleImage, memory: WebAssembly.Memory): 
   return sources.map((source) => source.instance);
 };
 
-/** An arena over a WebAssembly.Memory whose element 0 is at byte `base`, grown with memory.grow. */
-const memoryArena = (memory: WebAssembly.Memory, base: number): Arena => {
-  let f32 = new Float32Array(memory.buffer, base);
-  let i32 = new Int32Array(memory.buffer, base);
-  const refresh = (): void => {
-    if (f32.buffer !== memory.buffer) {
-      f32 = new Float32Array(memory.buffer, base);
-      i32 = new Int32Array(memory.buffer, base);
-    }
-  };
-  return {
-    ensure(elements: number): void {
-      const bytes = base + elements * 4;
-      if (bytes > memory.buffer.byteLength) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
-      refresh();
-    },
-    get f32() {
-      refresh();
-      return f32;
-    },
-    get i32() {
-      refresh();
-      return i32;
-    },
-  };
-};
-
 /** The `run` of a WASM image: one call into the module; a non-zero status is a failed index check. */
 const wasmRun = (name: string, instance: WebAssembly.Instance | undefined, index: number, checks: readonly string[]): ((F: Float32Array, I: Int32Array) => void) => {
   const run = instance?.exports["run"];
@@ -232,7 +206,7 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
   let instances: WebAssembly.Instance[] = [];
   if (bundle.wasm.length > 0) {
     const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil((bundle.wasmBase + bundle.elements * 4) / 65536)) });
-    arena = memoryArena(memory, bundle.wasmBase);
+    arena = wasmArena(memory, bundle.wasmBase);
     instances = await instantiateAll(bundle, memory);
   } else arena = bufferArena(bundle.elements);
   arena.ensure(bundle.elements);
