@@ -11,6 +11,7 @@
  * 0.0005, far below half a grey level, 1/510), which is what torchvision's `ToTensor`
  * gives for the real MNIST files.
  */
+import { mulberry32 } from "@graft/core";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -56,20 +57,8 @@ export interface MnistSplit {
   readonly splitMs: number;
 }
 
-/**
- * mulberry32: a tiny, fast 32-bit seeded PRNG (public domain, Tommy Ettinger).
- * Returns a function producing floats uniformly in [0, 1).
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the PRNG behind graft's param initialisers), re-exported for the split. */
+export { mulberry32 };
 
 /** A permutation of `0..n-1` drawn by a Fisher–Yates shuffle driven by {@link mulberry32}. */
 export function seededPermutation(n: number, seed: number): Int32Array {
