@@ -267,37 +267,67 @@ export function gather(F: F32, I: I32, source: number, index: number, out: numbe
 
 /**
  * C[b] = A[b] @ B[b] (+ bias) (relu), A and B given by element strides (transposes are free).
- * Row-major B uses an i-p-j loop (contiguous inner loop); transposed B uses dot products.
+ * Register-blocked: 4×4 outputs accumulate in locals over k (float64, rounded once on store),
+ * so each loaded element of A and B is used four times.
  */
 export function matmul(F: F32, out: number, batch: number, m: number, n: number, k: number, a: number, aBatch: number, aRow: number, aCol: number, b: number, bBatch: number, bRow: number, bCol: number, bias: number, relu: number): void {
-  const acc = new Float64Array(n);
   for (let s = 0; s < batch; s++) {
     const aBase = a + s * aBatch;
     const bBase = b + s * bBatch;
     const cBase = out + s * m * n;
-    for (let i = 0; i < m; i++) {
-      const aRowBase = aBase + i * aRow;
-      if (bCol === 1) {
-        acc.fill(0);
+    let i = 0;
+    for (; i + 4 <= m; i += 4) {
+      const a0 = aBase + i * aRow;
+      const a1 = a0 + aRow;
+      const a2 = a1 + aRow;
+      const a3 = a2 + aRow;
+      let j = 0;
+      for (; j + 4 <= n; j += 4) {
+        let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+        let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        let bp = bBase + j * bCol;
+        let ap = 0;
         for (let p = 0; p < k; p++) {
-          const av = F[aRowBase + p * aCol] as number;
-          const bp = bBase + p * bRow;
-          for (let j = 0; j < n; j++) acc[j] = (acc[j] as number) + av * (F[bp + j] as number);
+          const b0 = F[bp] as number;
+          const b1 = F[bp + bCol] as number;
+          const b2 = F[bp + 2 * bCol] as number;
+          const b3 = F[bp + 3 * bCol] as number;
+          const x0 = F[a0 + ap] as number;
+          const x1 = F[a1 + ap] as number;
+          const x2 = F[a2 + ap] as number;
+          const x3 = F[a3 + ap] as number;
+          c00 += x0 * b0; c01 += x0 * b1; c02 += x0 * b2; c03 += x0 * b3;
+          c10 += x1 * b0; c11 += x1 * b1; c12 += x1 * b2; c13 += x1 * b3;
+          c20 += x2 * b0; c21 += x2 * b1; c22 += x2 * b2; c23 += x2 * b3;
+          c30 += x3 * b0; c31 += x3 * b1; c32 += x3 * b2; c33 += x3 * b3;
+          bp += bRow;
+          ap += aCol;
         }
-      } else {
-        for (let j = 0; j < n; j++) {
-          const bj = bBase + j * bCol;
-          let sum = 0;
-          for (let p = 0; p < k; p++) sum += (F[aRowBase + p * aCol] as number) * (F[bj + p * bRow] as number);
-          acc[j] = sum;
-        }
+        store4(F, cBase + i * n + j, c00, c01, c02, c03, bias, j, relu);
+        store4(F, cBase + (i + 1) * n + j, c10, c11, c12, c13, bias, j, relu);
+        store4(F, cBase + (i + 2) * n + j, c20, c21, c22, c23, bias, j, relu);
+        store4(F, cBase + (i + 3) * n + j, c30, c31, c32, c33, bias, j, relu);
       }
-      const cRow = cBase + i * n;
-      for (let j = 0; j < n; j++) {
-        let v = acc[j] as number;
-        if (bias >= 0) v += F[bias + j] as number;
-        F[cRow + j] = relu && !(v > 0) && v === v ? 0 : v;
-      }
+      for (; j < n; j++) for (let r = 0; r < 4; r++) storeOne(F, cBase + (i + r) * n + j, dot(F, aBase + (i + r) * aRow, aCol, bBase + j * bCol, bRow, k), bias, j, relu);
     }
+    for (; i < m; i++) for (let j = 0; j < n; j++) storeOne(F, cBase + i * n + j, dot(F, aBase + i * aRow, aCol, bBase + j * bCol, bRow, k), bias, j, relu);
   }
+}
+
+function dot(F: F32, a: number, aStride: number, b: number, bStride: number, k: number): number {
+  let sum = 0;
+  for (let p = 0; p < k; p++) sum += (F[a + p * aStride] as number) * (F[b + p * bStride] as number);
+  return sum;
+}
+
+function storeOne(F: F32, at: number, value: number, bias: number, j: number, relu: number): void {
+  const v = bias >= 0 ? Math.fround(value) + (F[bias + j] as number) : value;
+  F[at] = relu && !(v > 0) && v === v ? 0 : v;
+}
+
+function store4(F: F32, at: number, c0: number, c1: number, c2: number, c3: number, bias: number, j: number, relu: number): void {
+  storeOne(F, at, c0, bias, j, relu);
+  storeOne(F, at + 1, c1, bias, j + 1, relu);
+  storeOne(F, at + 2, c2, bias, j + 2, relu);
+  storeOne(F, at + 3, c3, bias, j + 3, relu);
 }
