@@ -8,16 +8,26 @@
  * arena (state, then each function's buffers, offsets in 4-byte elements) starts after them.
  * Nothing falls back to JS: a kernel the generator cannot compile is a GraftError naming the
  * graph node's op and the user's source location.
+ *
+ * `threads: 2` (in process, Node only): the memory is a shared `WebAssembly.Memory` (maximum
+ * 4 GiB; growing it gives `memory.buffer` a new SharedArrayBuffer, so views are refreshed on
+ * identity change as for a plain memory), a second scratch area of {@link RESERVED_BYTES}
+ * follows the first (the arena starts at 2 × RESERVED_BYTES), and one helper worker
+ * (wasm/threads.ts) instantiates each compiled module that has split kernels over the same
+ * memory. Matmuls of at least `DEFAULT_THREAD_MIN_FLOPS` run half their rows on the worker (see
+ * wasm/codegen.ts); everything else runs on the calling thread. Results are bit-identical to one
+ * thread. `dispose()` stops the worker. Standalone bundles (`emitWasmModule`) stay single-threaded.
  */
 import { error, GraftError, type Diagnostic, type Graph, type Node } from "@graft/core";
 import type { Arena } from "@graft/runtime";
 import type wabtFactory from "wabt";
 import type { Kernel } from "./kernels.js";
 import { checkCompilable } from "./lower.js";
-import { createCompiledSession, type CodeGenerator, type FunctionPlan } from "./program.js";
-import type { Backend, ProgramSpec } from "./types.js";
-import { KernelCompileError, moduleText } from "./wasm/codegen.js";
+import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "./program.js";
+import type { Backend, ProgramSpec, Session, SessionOptions } from "./types.js";
+import { DEFAULT_THREAD_MIN_FLOPS, KernelCompileError, MAX_MEMORY_PAGES, moduleText, type ThreadsContext } from "./wasm/codegen.js";
 import { detectWasmFeatures } from "./wasm/features.js";
+import { createWasmThreadPool, type WasmThreadPool } from "./wasm/threads.js";
 
 /** Bytes at the start of memory reserved for GEMM packing (the arena starts after them). */
 export const RESERVED_BYTES = 1 << 20;
@@ -44,10 +54,10 @@ export const loadWasmToolkit = async (): Promise<void> => {
   }
 };
 
-/** Assembles and validates WAT synchronously (wabt must be loaded). */
-export const assembleWatSync = (text: string, relaxedSimd: boolean): Uint8Array<ArrayBuffer> => {
+/** Assembles and validates WAT synchronously (wabt must be loaded); `threads` accepts shared memories and atomics. */
+export const assembleWatSync = (text: string, relaxedSimd: boolean, threads = false): Uint8Array<ArrayBuffer> => {
   if (toolkit === undefined) throw new Error("the WASM back end needs `await loadWasmToolkit()` before compiling");
-  const features: WabtFeatures = { simd: true, relaxed_simd: relaxedSimd, bulk_memory: true, multi_value: true, sat_float_to_int: true, sign_extension: true };
+  const features: WabtFeatures = { simd: true, relaxed_simd: relaxedSimd, threads, bulk_memory: true, multi_value: true, sat_float_to_int: true, sign_extension: true };
   let module: WabtModule;
   try {
     module = toolkit.parseWat("graft.wat", text, features);
@@ -84,17 +94,41 @@ const describe = (thrown: unknown, text: string): string => {
 /** Memory of each arena buffer, so compiled runners find the memory behind the views they get. */
 const memories = new WeakMap<ArrayBufferLike, WebAssembly.Memory>();
 
-/** An arena over a fresh WebAssembly.Memory, starting after the reserved scratch bytes. */
-export const wasmSessionArena = (elements: number): Arena & { readonly memory: WebAssembly.Memory } => {
-  const bytesFor = (count: number): number => RESERVED_BYTES + Math.max(count, 16) * 4;
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(bytesFor(elements) / PAGE) });
-  let f32 = new Float32Array(memory.buffer, RESERVED_BYTES);
-  let i32 = new Int32Array(memory.buffer, RESERVED_BYTES);
+/** Bytes before the arena: one GEMM packing scratch area per thread. */
+export const reservedBytes = (threads: number): number => RESERVED_BYTES * Math.max(1, threads);
+
+/** Pages of a memory holding `elements` arena elements after `reserved` bytes. */
+const pagesFor = (reserved: number, elements: number): number => Math.ceil((reserved + Math.max(elements, 16) * 4) / PAGE);
+
+/** A shared memory (for `threads` > 1) big enough for `elements` arena elements; it can grow to 4 GiB. */
+export const sharedSessionMemory = (elements: number, threads = 2): WebAssembly.Memory =>
+  new WebAssembly.Memory({ initial: pagesFor(reservedBytes(threads), elements), maximum: MAX_MEMORY_PAGES, shared: true });
+
+/** Options of {@link wasmSessionArena}. */
+export interface WasmArenaOptions {
+  /** Use this memory (e.g. a shared one) instead of a fresh one; it is grown as needed. */
+  readonly memory?: WebAssembly.Memory;
+  /** Bytes before the arena (default {@link RESERVED_BYTES}; `reservedBytes(threads)` with threads). */
+  readonly reserved?: number;
+}
+
+/**
+ * An arena over a WebAssembly.Memory, starting after the reserved scratch bytes. Views are
+ * rebuilt whenever `memory.buffer` changes identity (after a grow; for a shared memory the new
+ * buffer is a new SharedArrayBuffer over the same, longer, memory).
+ */
+export const wasmSessionArena = (elements: number, options: WasmArenaOptions = {}): Arena & { readonly memory: WebAssembly.Memory } => {
+  const reserved = options.reserved ?? RESERVED_BYTES;
+  const bytesFor = (count: number): number => pagesFor(reserved, count) * PAGE;
+  const memory = options.memory ?? new WebAssembly.Memory({ initial: pagesFor(reserved, elements) });
+  if (bytesFor(elements) > memory.buffer.byteLength) memory.grow((bytesFor(elements) - memory.buffer.byteLength) / PAGE);
+  let f32 = new Float32Array(memory.buffer, reserved);
+  let i32 = new Int32Array(memory.buffer, reserved);
   memories.set(memory.buffer, memory);
   const refresh = (): void => {
     if (f32.buffer !== memory.buffer) {
-      f32 = new Float32Array(memory.buffer, RESERVED_BYTES);
-      i32 = new Int32Array(memory.buffer, RESERVED_BYTES);
+      f32 = new Float32Array(memory.buffer, reserved);
+      i32 = new Int32Array(memory.buffer, reserved);
       memories.set(memory.buffer, memory);
     }
   };
@@ -128,6 +162,11 @@ export interface WasmGeneratorOptions {
   readonly fuseCrossEntropy?: boolean;
   /** Software-pipeline fused index-target cross-entropy rows (default true). */
   readonly pipelineCrossEntropy?: boolean;
+  /**
+   * Two threads: the session's shared memory and the helper worker's pool. Modules import the
+   * shared memory; modules with split kernels are sent to the worker.
+   */
+  readonly threads?: { readonly memory: WebAssembly.Memory; readonly pool: WasmThreadPool; readonly minFlops?: number };
 }
 
 const nodeOfKernel = (graph: Graph | undefined, kernel: Kernel | undefined): Node | undefined => {
@@ -160,35 +199,47 @@ const refusal = (kernel: Kernel | undefined): string => {
  */
 export const createWasmGenerator = (options: WasmGeneratorOptions = {}): CodeGenerator => {
   const relaxedSimd = options.relaxedSimd ?? detectWasmFeatures().relaxedSimd;
+  const shared = options.threads;
+  const reserved = reservedBytes(shared === undefined ? 1 : 2);
+  const threads: ThreadsContext | undefined = shared === undefined ? undefined : { scratch: RESERVED_BYTES, minFlops: shared.minFlops ?? DEFAULT_THREAD_MIN_FLOPS };
   return {
     name: "wasm",
-    arena: (elements) => wasmSessionArena(elements),
+    arena: (elements) => wasmSessionArena(elements, shared === undefined ? {} : { memory: shared.memory, reserved }),
     compile: (plan: FunctionPlan) => {
       const graph = options.graphOf?.(plan.name);
       const kernels = plan.lowered.kernels;
-      const arenaBytes = RESERVED_BYTES + plan.memory.elements * 4;
+      const arenaBytes = reserved + plan.memory.elements * 4;
       if (arenaBytes > MAX_BYTES)
         throw new GraftError([kernelDiagnostic(graph, kernels[0], `the arena needs ${arenaBytes} bytes, more than the 4 GiB a wasm32 memory can address`)]);
       let text: ReturnType<typeof moduleText>;
       try {
-        text = moduleText(kernels, { offsets: plan.memory.offsets, buffers: plan.lowered.buffers, base: RESERVED_BYTES, scratch: 0, scratchBytes: RESERVED_BYTES, relaxedSimd, fuseCrossEntropy: options.fuseCrossEntropy ?? true, pipelineCrossEntropy: options.pipelineCrossEntropy ?? true });
+        text = moduleText(kernels, { offsets: plan.memory.offsets, buffers: plan.lowered.buffers, base: reserved, scratch: 0, scratchBytes: RESERVED_BYTES, relaxedSimd, fuseCrossEntropy: options.fuseCrossEntropy ?? true, pipelineCrossEntropy: options.pipelineCrossEntropy ?? true, threads });
       } catch (thrown) {
         if (thrown instanceof KernelCompileError) throw new GraftError([kernelDiagnostic(graph, kernels[thrown.kernel], thrown.message)]);
         throw thrown;
       }
       let module: WebAssembly.Module;
       try {
-        module = new WebAssembly.Module(assembleWatSync(text.wat, relaxedSimd));
+        module = new WebAssembly.Module(assembleWatSync(text.wat, relaxedSimd, shared !== undefined));
       } catch (thrown) {
         throw new GraftError([error("backend", `wasm: internal code generation error in ${plan.name}: ${thrown instanceof Error ? thrown.message : String(thrown)}`)]);
       }
+      const pool = shared?.pool;
+      // the worker gets (and instantiates, on first use) only modules it has work in
+      const id = pool !== undefined && text.tasks.length > 0 ? pool.register(module) : -1;
       const runners = new WeakMap<WebAssembly.Memory, () => number>();
       return (F: Float32Array) => {
         const memory = memories.get(F.buffer);
         if (memory === undefined) throw new Error("the WASM back end runs over its own arena (createWasmGenerator().arena)");
+        if (pool?.failure !== undefined) throw new GraftError([error("backend", `wasm threads: this session's helper worker failed (${pool.failure}); create a new session`)]);
         let run = runners.get(memory);
         if (run === undefined) {
-          const instance = new WebAssembly.Instance(module, { env: { memory } });
+          const env: Record<string, unknown> = { memory };
+          if (shared !== undefined) {
+            env["spawn"] = (task: number): number => (pool !== undefined && id >= 0 && pool.spawn(id, task) ? 1 : 0);
+            env["join"] = (): void => pool?.join();
+          }
+          const instance = new WebAssembly.Instance(module, { env: env as WebAssembly.ModuleImports });
           run = instance.exports["run"] as () => number;
           runners.set(memory, run);
         }
@@ -222,17 +273,69 @@ export const wasmGenerator: CodeGenerator = createWasmGenerator();
 /** Static check: every node has a dtype the compiled back ends handle. */
 const supports = (spec: ProgramSpec) => spec.functions.flatMap((fn) => checkCompilable(fn.graph));
 
+/** The helper-worker pool of each two-thread session (tests reach the worker through it). */
+const pools = new WeakMap<Session, WasmThreadPool>();
+
+/** The helper-worker pool of a session made with `threads: 2`, if any (for tests and diagnostics). */
+export const wasmThreadPoolOf = (session: Session): WasmThreadPool | undefined => pools.get(session);
+
+/** Extra knobs of {@link createWasmSession} (benchmarks and tests); the defaults are what `wasmBackend` uses. */
+export interface WasmSessionTuning {
+  /** Smallest matmul (flops) split between threads (default `DEFAULT_THREAD_MIN_FLOPS`). */
+  readonly minFlops?: number;
+  /** Passed to the thread pool (wasm/threads.ts). */
+  readonly spinMicros?: number;
+  readonly startTimeoutMs?: number;
+  readonly taskTimeoutMs?: number;
+}
+
+/**
+ * A WASM session; `options.threads` is 1 (default) or 2 (one helper worker over a shared memory,
+ * Node only).
+ * @throws GraftError for uncompilable ops, an unsupported thread count, or no thread support.
+ */
+export const createWasmSession = async (spec: ProgramSpec, options: SessionOptions = {}, tuning: WasmSessionTuning = {}): Promise<Session> => {
+  const problems = supports(spec);
+  if (problems.length > 0) throw new GraftError(problems);
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 2)
+    throw new GraftError([error("backend", `wasm: threads = ${threads} is not supported; the WASM back end runs on 1 thread or 2 (the calling thread and one helper worker)`)]);
+  await loadWasmToolkit();
+  const graphOf = (name: string): Graph | undefined => spec.functions.find((fn) => fn.name === name)?.graph;
+  if (threads === 1) return createCompiledSession(spec, createWasmGenerator({ graphOf }), options);
+  if (!detectWasmFeatures().threads)
+    throw new GraftError([error("backend", "wasm: threads = 2 needs shared WebAssembly memories and SharedArrayBuffer, which this engine does not provide; use threads: 1")]);
+  const memory = sharedSessionMemory(programState(spec).elements);
+  const pool = await createWasmThreadPool({
+    memory,
+    ...(tuning.spinMicros === undefined ? {} : { spinMicros: tuning.spinMicros }),
+    ...(tuning.startTimeoutMs === undefined ? {} : { startTimeoutMs: tuning.startTimeoutMs }),
+    ...(tuning.taskTimeoutMs === undefined ? {} : { taskTimeoutMs: tuning.taskTimeoutMs }),
+  });
+  let session: Session;
+  try {
+    session = createCompiledSession(spec, createWasmGenerator({ graphOf, threads: { memory, pool, ...(tuning.minFlops === undefined ? {} : { minFlops: tuning.minFlops }) } }), options);
+  } catch (thrown) {
+    pool.dispose();
+    throw thrown;
+  }
+  const threaded: Session = {
+    backend: session.backend,
+    run: (name, feeds, runOptions) => session.run(name, feeds, runOptions),
+    getState: () => session.getState(),
+    setState: (values) => session.setState(values),
+    dispose(): void {
+      session.dispose();
+      pool.dispose();
+    },
+  };
+  pools.set(threaded, pool);
+  return threaded;
+};
+
 /** The WASM back end. */
 export const wasmBackend: Backend = {
   name: "wasm",
-  createSession: async (spec, options) => {
-    const problems = supports(spec);
-    if (problems.length > 0) throw new GraftError(problems);
-    if (options?.threads !== undefined && options.threads > 1)
-      throw new GraftError([error("backend", `wasm: threads = ${options.threads} is not implemented yet; the WASM back end runs on one thread (use threads: 1)`)]);
-    await loadWasmToolkit();
-    const generator = createWasmGenerator({ graphOf: (name) => spec.functions.find((fn) => fn.name === name)?.graph });
-    return createCompiledSession(spec, generator, options);
-  },
+  createSession: (spec, options) => createWasmSession(spec, options),
   supports,
 };

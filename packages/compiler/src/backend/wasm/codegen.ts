@@ -15,10 +15,19 @@
  *   logsumexp and cross-entropy (forward/backward) take a SIMD path when the row is all finite
  *   (checked in the max pass), else the exact scalar path;
  * - matmul: gemm.ts's register-blocked f32x4 GEMM (a batch loop around it when batched).
+ *
+ * With `ctx.threads` (two threads over a shared memory, see threads.ts) the module imports a
+ * shared memory and `env.spawn(task) → i32` / `env.join()`, and exports `task(task)`: a matmul
+ * of at least `threads.minFlops` gives rows [split, m) of every batch element to the helper
+ * worker (`task` runs them with the worker's own packing scratch) while the main thread computes
+ * rows [0, split), then joins. `split` is a multiple of the register tile's rows, so each thread
+ * walks exactly the tiles the one-thread code walks and every element of C is computed by the
+ * same instructions in the same order: results are bit-identical to one thread. When `spawn`
+ * returns 0 (no usable worker) the main thread computes all rows.
  */
 import type { CrossEntropyAttrs } from "@graft/core";
 import { kernelReads, kernelWrites, type BufferInfo, type Expr, type Kernel, type Rows } from "../kernels.js";
-import { emitGemmFunction, gemmScratchBytes, type GemmSpec } from "./gemm.js";
+import { emitGemmFunction, gemmScratchBytes, planGemm, type GemmSpec } from "./gemm.js";
 import { exp, expNeg, f32c, f64c, FunctionBuilder, i32c, Lanes, log, log1pNonNeg, logSigmoid, powFunctions, sigmoid, tanh, type ValType } from "./mathlib.js";
 
 /** Where everything lives in memory, and what the engine supports. */
@@ -37,7 +46,23 @@ export interface CodegenContext {
   readonly fuseCrossEntropy?: boolean;
   /** Software-pipeline fused index-target cross-entropy rows (default true; off to test the plain fused form). */
   readonly pipelineCrossEntropy?: boolean;
+  /** Split big matmuls with one helper worker over a shared memory (module header above); absent: one thread. */
+  readonly threads?: ThreadsContext | undefined;
 }
+
+/** How a two-thread module splits its matmuls. */
+export interface ThreadsContext {
+  /** Byte address of the helper worker's GEMM packing scratch area (`scratchBytes` long, like the main one). */
+  readonly scratch: number;
+  /** Smallest matmul (2·batch·m·n·k flops) worth the synchronisation. */
+  readonly minFlops: number;
+}
+
+/** Default {@link ThreadsContext.minFlops}: below it a kernel is too short (≲ 40 µs) to repay a hand-off (~10–20 µs). */
+export const DEFAULT_THREAD_MIN_FLOPS = 2e6;
+
+/** The largest wasm32 memory in 64 KiB pages (shared memories must declare a maximum). */
+export const MAX_MEMORY_PAGES = 65536;
 
 /** A kernel the generator cannot compile; `kernel` is its index in the schedule. */
 export class KernelCompileError extends Error {
@@ -55,6 +80,8 @@ export interface ModuleText {
   readonly wat: string;
   /** Kernels that return a status (gather/scatter index checks). */
   readonly checked: readonly number[];
+  /** Kernels split between the threads, by task number (empty with one thread). */
+  readonly tasks: readonly number[];
 }
 
 // ----- expression helpers -----------------------------------------------------------------------
@@ -1605,7 +1632,12 @@ const layoutOf = (rowsCount: number, cols: number, row: number, col: number): La
 
 interface GemmTable {
   readonly functions: Map<string, { readonly name: string; readonly text: string }>;
+  /** Per task number: the kernel index and the worker's part, emitted into the `task` function. */
+  readonly tasks: Array<{ readonly kernel: number; readonly emit: (b: FunctionBuilder) => void }>;
 }
+
+/** First row of the worker's part: about half of `m`, on a register-tile boundary (`mr`) so both parts walk the one-thread tiles. */
+export const splitRow = (m: number, mr: number): number => Math.min(m, Math.max(mr, Math.round(m / 2 / mr) * mr));
 
 const matmulKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "matmul" }>, b: FunctionBuilder, gemms: GemmTable, index: number): void => {
   const { m, n, k, batch } = kernel;
@@ -1616,19 +1648,21 @@ const matmulKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "matm
   const bias = kernel.bias === undefined ? 0 : addrOf(ctx, kernel.bias.buffer) + kernel.bias.offset * 4;
   const aLayout = layoutOf(m, k, kernel.a.rowStride, kernel.a.colStride);
   const bLayout = layoutOf(k, n, kernel.b.rowStride, kernel.b.colStride);
-  const counter = b.local("i32", "s");
-  const loopBatch = (body: (aOff: string, bOff: string, cOff: string) => void): void => {
+  const loopBatch = (fb: FunctionBuilder, body: (aOff: string, bOff: string, cOff: string) => void): void => {
     if (batch === 1) {
       body(ZERO, ZERO, ZERO);
       return;
     }
-    b.forRange(counter, 0, batch, 1, () => body(imul(get(counter), kernel.a.batchStride * 4), imul(get(counter), kernel.b.batchStride * 4), imul(get(counter), m * n * 4)));
+    const counter = fb.local("i32", "s");
+    fb.forRange(counter, 0, batch, 1, () => body(imul(get(counter), kernel.a.batchStride * 4), imul(get(counter), kernel.b.batchStride * 4), imul(get(counter), m * n * 4)));
   };
   if (k > 0 && aLayout !== "strided" && bLayout !== "strided") {
     const spec: GemmSpec = { m, n, k, transA: aLayout === "trans", transB: bLayout === "trans", bias: kernel.bias !== undefined, relu: kernel.relu, accumulate: false, useRelaxedSimd: ctx.relaxedSimd };
     let need: number;
+    let mr: number;
     try {
       need = gemmScratchBytes(spec);
+      mr = planGemm(spec).mr;
     } catch (thrown) {
       throw new KernelCompileError(`matmul ${m}×${k}×${n}: ${thrown instanceof Error ? thrown.message : String(thrown)}`, index);
     }
@@ -1641,7 +1675,24 @@ const matmulKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "matm
       gemms.functions.set(key, entry);
     }
     const fn = entry.name;
-    loopBatch((aOff, bOff, cOff) => b.emit(`(call $${fn} ${iadd(i32c(a), aOff)} ${iadd(i32c(bb), bOff)} ${iadd(i32c(c), cOff)} ${i32c(bias)} ${ZERO} ${i32c(m)} ${i32c(ctx.scratch)})`));
+    const rows = (fb: FunctionBuilder, from: number, to: number, scratch: number): void =>
+      loopBatch(fb, (aOff, bOff, cOff) => fb.emit(`(call $${fn} ${iadd(i32c(a), aOff)} ${iadd(i32c(bb), bOff)} ${iadd(i32c(c), cOff)} ${i32c(bias)} ${i32c(from)} ${i32c(to)} ${i32c(scratch)})`));
+    const threads = ctx.threads;
+    const split = splitRow(m, mr);
+    if (threads === undefined || 2 * batch * m * n * k < threads.minFlops || split >= m) {
+      rows(b, 0, m, ctx.scratch);
+      return;
+    }
+    const task = gemms.tasks.length;
+    gemms.tasks.push({ kernel: index, emit: (fb) => rows(fb, split, m, threads.scratch) });
+    b.when(
+      `(call $spawn ${i32c(task)})`,
+      () => {
+        rows(b, 0, split, ctx.scratch);
+        b.emit("(call $join)");
+      },
+      () => rows(b, 0, m, ctx.scratch),
+    );
     return;
   }
   // strided operands (or k = 0): a plain scalar triple loop with the same epilogue
@@ -1649,7 +1700,7 @@ const matmulKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "matm
   const j = b.local("i32", "mj");
   const p = b.local("i32", "mp");
   const accumulator = b.local("f32", "macc");
-  loopBatch((aOff, bOff, cOff) => {
+  loopBatch(b, (aOff, bOff, cOff) => {
     const aBase = b.bind("i32", aOff, "ab");
     const bBase = b.bind("i32", bOff, "bb");
     const cBase = b.bind("i32", cOff, "cb");
@@ -1778,7 +1829,7 @@ export const fusableCrossEntropy = (kernels: readonly Kernel[], ctx: Pick<Codege
  * @throws KernelCompileError naming the kernel it cannot compile.
  */
 export const moduleText = (kernels: readonly Kernel[], ctx: CodegenContext): ModuleText => {
-  const gemms: GemmTable = { functions: new Map() };
+  const gemms: GemmTable = { functions: new Map(), tasks: [] };
   const functions: string[] = [];
   const calls: string[] = [];
   const checked: number[] = [];
@@ -1808,16 +1859,25 @@ export const moduleText = (kernels: readonly Kernel[], ctx: CodegenContext): Mod
       calls.push(`  (if (call $k${index}) (then (return ${i32c(checked.length)})))`);
     } else calls.push(`  (call $k${index})`);
   });
+  const threaded = ctx.threads !== undefined;
+  const task = new FunctionBuilder();
+  for (const [number, { emit }] of gemms.tasks.entries()) task.when(`(i32.eq (local.get $task) ${i32c(number)})`, () => {
+    emit(task);
+    task.emit("(return)");
+  });
+  if (threaded) task.emit("(unreachable)");
   const wat = [
     "(module",
-    '(import "env" "memory" (memory 1))',
+    threaded ? `(import "env" "memory" (memory 1 ${MAX_MEMORY_PAGES} shared))` : '(import "env" "memory" (memory 1))',
+    ...(threaded ? ['(import "env" "spawn" (func $spawn (param i32) (result i32)))', '(import "env" "join" (func $join))'] : []),
     ...(pow ? [powFunctions()] : []),
     ...[...gemms.functions.values()].map((g) => g.text),
     ...functions,
+    ...(threaded ? [task.text("task", [["task", "i32"]]).replace("(func $task", '(func $task (export "task")')] : []),
     '(func $run (export "run") (result i32)',
     ...calls,
     `  ${ZERO})`,
     ")",
   ].join("\n");
-  return { wat, checked };
+  return { wat, checked, tasks: gemms.tasks.map((t) => t.kernel) };
 };

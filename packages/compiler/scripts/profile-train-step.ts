@@ -1,0 +1,101 @@
+// Per-kernel time profile of the benchmark MLP train step (784-256-128-64-10, ReLU, CE, Adam) on
+// the WASM back end: the step's module is rebuilt with a JS `tick(i)` call before every kernel,
+// run over the session's own memory (real weights and data), and each kernel's median time is
+// printed with its share of the step and its GFLOP/s (matmuls). Shows how much of a step is
+// matmul (what threads can split) and how much runs serially (Amdahl).
+//
+//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--batch=256] [--runs=300]
+import * as E from "fp-ts/lib/Either.js";
+import * as C from "@graft/core";
+import { adam, buildTrainingProgram } from "../src/index.js";
+import { createCompiledSession, type CodeGenerator, type FunctionPlan } from "../src/backend/program.js";
+import { assembleWatSync, createWasmGenerator, loadWasmToolkit, RESERVED_BYTES, wasmSessionArena } from "../src/backend/wasm-backend.js";
+import { moduleText } from "../src/backend/wasm/codegen.js";
+import { detectWasmFeatures } from "../src/backend/wasm/features.js";
+import { formatKernels } from "../src/backend/report.js";
+
+const arg = (name: string, fallback: number): number => {
+  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return found === undefined ? fallback : Number(found.slice(name.length + 3));
+};
+const batch = arg("batch", 256);
+const runs = arg("runs", 300);
+const sizes = [784, 256, 128, 64, 10];
+
+const unwrap = <A>(value: E.Either<C.Diagnostics, A>): A => {
+  if (E.isLeft(value)) throw new C.GraftError(value.left);
+  return value.right;
+};
+const x = C.input("x", ["batch", 784]);
+const y = C.input("y", ["batch"], "i32");
+let h = x;
+for (let l = 0; l + 1 < sizes.length; l++) {
+  h = C.add(C.matmul(h, C.param(`w${l}`, [sizes[l] ?? 0, sizes[l + 1] ?? 0])), C.param(`b${l}`, [sizes[l + 1] ?? 0]));
+  if (l + 2 < sizes.length) h = C.relu(h);
+}
+const spec = unwrap(buildTrainingProgram(C.model({ name: "mlp", outputs: { logits: h }, loss: C.crossEntropy(h, y) }), adam({ lr: 1e-3 })));
+
+await loadWasmToolkit();
+const inner = createWasmGenerator();
+let memory: WebAssembly.Memory | undefined;
+let plan: FunctionPlan | undefined;
+const generator: CodeGenerator = {
+  name: "wasm",
+  arena: (elements) => {
+    const arena = wasmSessionArena(elements);
+    memory = arena.memory;
+    return arena;
+  },
+  compile: (p) => {
+    if (p.name === "trainStep") plan = p;
+    return inner.compile(p);
+  },
+};
+const session = createCompiledSession(spec, generator, { seed: 1 });
+const xs = new Float32Array(batch * 784).map((_, i) => Math.sin(i * 0.37));
+const ys = new Int32Array(batch).map((_, i) => (i * 7) % 10);
+const feeds = { x: { shape: [batch, 784], dtype: "f32" as const, data: xs }, y: { shape: [batch], dtype: "i32" as const, data: ys } };
+for (let i = 0; i < 20; i++) session.run("trainStep", feeds, { fetch: ["loss"] });
+if (plan === undefined || memory === undefined) throw new Error("no plan");
+
+const relaxedSimd = detectWasmFeatures().relaxedSimd;
+const text = moduleText(plan.lowered.kernels, { offsets: plan.memory.offsets, buffers: plan.lowered.buffers, base: RESERVED_BYTES, scratch: 0, scratchBytes: RESERVED_BYTES, relaxedSimd });
+const wat = text.wat
+  .replace('(import "env" "memory" (memory 1))', '(import "env" "memory" (memory 1))\n(import "env" "tick" (func $tick (param i32)))')
+  .replace(/^ {2}\(call \$k(\d+)\)$/gm, "  (call $tick (i32.const $1)) (call $k$1)")
+  .replace(/^ {2}\(if \(call \$k(\d+)\)/gm, "  (call $tick (i32.const $1)) (if (call $k$1)")
+  .replace(/\n {2}\(i32\.const 0\)\)\n\)$/, "\n  (call $tick (i32.const -1)) (i32.const 0))\n)");
+const stamps: Array<[number, number]> = [];
+const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleWatSync(wat, relaxedSimd)), { env: { memory, tick: (i: number) => stamps.push([i, performance.now()]) } });
+const run = instance.exports["run"] as () => number;
+const perKernel = new Map<number, number[]>();
+const totals: number[] = [];
+for (let r = 0; r < runs + 50; r++) {
+  stamps.length = 0;
+  run();
+  if (r < 50) continue;
+  for (let s = 0; s + 1 < stamps.length; s++) {
+    const [i, t] = stamps[s] ?? [0, 0];
+    const list = perKernel.get(i) ?? [];
+    list.push((stamps[s + 1]?.[1] ?? t) - t);
+    perKernel.set(i, list);
+  }
+  totals.push((stamps.at(-1)?.[1] ?? 0) - (stamps[0]?.[1] ?? 0));
+}
+const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? NaN;
+const lines = formatKernels(plan).split("\n");
+const total = median(totals);
+let matmul = 0;
+console.log(`trainStep batch ${batch}: median step ${total.toFixed(3)} ms over ${runs} runs (sum of kernel medians below)`);
+let sum = 0;
+for (const [i, times] of perKernel) {
+  const kernel = plan.lowered.kernels[i];
+  const ms = median(times);
+  sum += ms;
+  const flops = kernel?.kind === "matmul" ? 2 * kernel.batch * kernel.m * kernel.n * kernel.k : 0;
+  if (kernel?.kind === "matmul") matmul += ms;
+  const label = lines.find((line) => line.trimStart().startsWith(`k${i} `) || line.trimStart().startsWith(`${i}:`) || line.trimStart().startsWith(`#${i} `)) ?? kernel?.kind ?? "?";
+  console.log(`${String(i).padStart(3)} ${ms.toFixed(4).padStart(8)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}% ${flops > 0 ? `${(flops / ms / 1e6).toFixed(1).padStart(6)} GFLOP/s ${(flops / 1e6).toFixed(1)} MFLOP` : ""}  ${label.trim().slice(0, 110)}`);
+}
+console.log(`matmul ${matmul.toFixed(3)} ms (${((100 * matmul) / sum).toFixed(1)}% of ${sum.toFixed(3)} ms), other ${(sum - matmul).toFixed(3)} ms`);
+session.dispose();

@@ -1,0 +1,239 @@
+/**
+ * @file One helper worker thread for the WASM back end (Node `worker_threads`), sharing the
+ * session's `WebAssembly.Memory` (shared: true).
+ *
+ * A module compiled for two threads (codegen.ts, `CodegenContext.threads`) imports
+ * `env.spawn(task) → i32` and `env.join()`, and exports `task(task)`, which computes the
+ * worker's part of split kernel `task` (the other rows of a matmul, with its own packing
+ * scratch). The main thread, inside `run`, calls `spawn`: this pool writes (module, task) into a
+ * control block and bumps a request counter (`Atomics.store` + `Atomics.notify`); the worker,
+ * blocked in `Atomics.wait`, instantiates the module over the same memory on first use (each
+ * module is posted to it once and fetched with `receiveMessageOnPort`, since its loop never
+ * returns to the event loop), runs `task`, and publishes completion. The main thread computes its
+ * own rows meanwhile, then `join` spins briefly on the done counter (a wake-up costs ~10 µs) and
+ * sleeps in `Atomics.wait` (allowed on Node's main thread) in slices, checking deadlines.
+ *
+ * Failures never hang and never pass silently: a worker exception (a trap, a missing module) is
+ * posted back and rethrown by `join` as a GraftError; a worker that does not pick a task up
+ * within `startTimeoutMs`, or does not finish it within max(`taskTimeoutMs`, 50 × the main
+ * thread's share), is declared dead. Either way the pool is marked failed, the worker
+ * terminated, and every later `spawn` refuses (the session then refuses to run).
+ *
+ * Node only: `node:worker_threads` is imported dynamically, so loading this file elsewhere is
+ * harmless. The worker is `unref`'d: it never keeps a process alive, even without `dispose`.
+ */
+import { error, GraftError } from "@graft/core";
+import type { MessagePort, Worker } from "node:worker_threads";
+
+/** Control block layout (Int32 indices); request and completion words on separate cache lines. */
+const REQUEST = 0;
+const MODULE = 1;
+const TASK = 2;
+const DONE = 16;
+const STATUS = 17;
+const STARTED = 18;
+const CONTROL_WORDS = 32;
+
+/** The worker's code (CommonJS, evaluated): wait for a request, run it, publish completion. */
+const WORKER_SOURCE = `"use strict";
+const { workerData, receiveMessageOnPort } = require("node:worker_threads");
+const { memory, control, port } = workerData;
+const REQUEST = ${REQUEST}, MODULE = ${MODULE}, TASK = ${TASK}, DONE = ${DONE}, STATUS = ${STATUS}, STARTED = ${STARTED};
+const modules = new Map();
+const tasks = new Map();
+const imports = { env: { memory, spawn: () => 0, join: () => {} } };
+let seen = 0;
+for (;;) {
+  let seq;
+  while ((seq = Atomics.load(control, REQUEST)) === seen) Atomics.wait(control, REQUEST, seen);
+  seen = seq;
+  const id = Atomics.load(control, MODULE);
+  if (id < 0) break;
+  Atomics.store(control, STARTED, seq);
+  let status = 0;
+  try {
+    let task = tasks.get(id);
+    if (task === undefined) {
+      for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) modules.set(m.message.id, m.message.module);
+      const module = modules.get(id);
+      if (module === undefined) throw new Error("module " + id + " was never sent to the worker");
+      modules.delete(id);
+      task = new WebAssembly.Instance(module, imports).exports.task;
+      if (typeof task !== "function") throw new Error("module " + id + " exports no task function");
+      tasks.set(id, task);
+    }
+    task(Atomics.load(control, TASK));
+  } catch (thrown) {
+    status = 1;
+    port.postMessage({ seq, message: thrown instanceof Error ? String(thrown.stack ?? thrown.message) : String(thrown) });
+  }
+  Atomics.store(control, STATUS, status);
+  Atomics.store(control, DONE, seq);
+  Atomics.notify(control, DONE);
+}
+port.close();
+`;
+
+/** Options of {@link createWasmThreadPool}. */
+export interface WasmThreadPoolOptions {
+  /** The session's shared memory (`new WebAssembly.Memory({ shared: true, ... })`). */
+  readonly memory: WebAssembly.Memory;
+  /** How long `join` polls before sleeping, in microseconds (default 20). */
+  readonly spinMicros?: number;
+  /** A worker that has not picked a task up after this long is declared dead (ms, default 10 000). */
+  readonly startTimeoutMs?: number;
+  /** Lower bound of the deadline of a started task (ms, default 60 000; the bound is also ≥ 50 × the main thread's share). */
+  readonly taskTimeoutMs?: number;
+}
+
+/** A helper worker running the `task` export of registered modules over the shared memory. */
+export interface WasmThreadPool {
+  /** Sends a compiled module to the worker (instantiated there on first use); returns its id for {@link spawn}. */
+  register(module: WebAssembly.Module): number;
+  /**
+   * Starts `task(task)` of module `id` on the worker. Returns false, starting nothing, when the
+   * pool is disposed or failed (the caller then computes everything itself).
+   */
+  spawn(id: number, task: number): boolean;
+  /** Waits for the spawned task. @throws GraftError when it failed or timed out (the pool is then failed). */
+  join(): void;
+  /** Why the pool stopped working, if it did. */
+  readonly failure: string | undefined;
+  /** Tasks handed to the worker so far. */
+  readonly spawned: number;
+  /** Stops and terminates the worker; later spawns return false. Idempotent. */
+  dispose(): void;
+  /** The worker (tests terminate it to check that a dead worker is an error, not a hang). */
+  readonly worker: Worker;
+}
+
+/**
+ * Starts one helper worker over `options.memory` and waits until it runs.
+ * @throws GraftError when worker threads are not available (not Node, or no shared memory).
+ */
+export const createWasmThreadPool = async (options: WasmThreadPoolOptions): Promise<WasmThreadPool> => {
+  let threads: typeof import("node:worker_threads");
+  try {
+    threads = await import("node:worker_threads");
+  } catch (thrown) {
+    throw new GraftError([error("backend", `wasm: threads > 1 need Node's worker_threads (${thrown instanceof Error ? thrown.message : String(thrown)}); use threads: 1`)]);
+  }
+  const { memory } = options;
+  const spinMs = (options.spinMicros ?? 20) / 1000;
+  const startTimeoutMs = options.startTimeoutMs ?? 10_000;
+  const taskTimeoutMs = options.taskTimeoutMs ?? 60_000;
+  const control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
+  const channel = new threads.MessageChannel();
+  const port: MessagePort = channel.port1;
+  const worker = new threads.Worker(WORKER_SOURCE, { eval: true, workerData: { memory, control, port: channel.port2 }, transferList: [channel.port2], name: "graft-wasm-helper" });
+  port.unref();
+  let failure: string | undefined;
+  let disposed = false;
+  let workerError: string | undefined;
+  worker.on("error", (thrown: unknown) => {
+    workerError = thrown instanceof Error ? thrown.message : String(thrown);
+    failure ??= `the helper worker crashed: ${workerError}`;
+  });
+  worker.on("exit", (code: number) => {
+    if (!disposed) failure ??= `the helper worker exited (code ${code})`;
+  });
+  await new Promise<void>((resolve, reject) => {
+    const online = (): void => {
+      worker.off("error", failed);
+      resolve();
+    };
+    const failed = (thrown: unknown): void => {
+      worker.off("online", online);
+      reject(new GraftError([error("backend", `wasm: the helper worker did not start: ${thrown instanceof Error ? thrown.message : String(thrown)}`)]));
+    };
+    worker.once("online", online);
+    worker.once("error", failed);
+  });
+  // referenced while starting (an await with nothing else pending must not end the process), then not
+  worker.unref();
+
+  let nextModule = 0;
+  let seq = 0;
+  let pending = false;
+  let spawnedAt = 0;
+  let spawned = 0;
+
+  const stop = (): void => {
+    Atomics.store(control, MODULE, -1);
+    Atomics.store(control, REQUEST, ++seq);
+    Atomics.notify(control, REQUEST);
+    worker.terminate().catch(() => undefined);
+    port.close();
+  };
+  const fail = (message: string): never => {
+    failure ??= message;
+    pending = false;
+    if (!disposed) {
+      disposed = true;
+      stop();
+    }
+    throw new GraftError([error("backend", `wasm threads: ${message}; this run's outputs and the session state may be partly written — create a new session (getState() still works)`)]);
+  };
+
+  return {
+    register(module: WebAssembly.Module): number {
+      const id = nextModule++;
+      if (!disposed) port.postMessage({ id, module });
+      return id;
+    },
+    spawn(id: number, task: number): boolean {
+      if (disposed || failure !== undefined) return false;
+      if (pending) fail("internal error: a task was spawned while another was running");
+      Atomics.store(control, MODULE, id);
+      Atomics.store(control, TASK, task);
+      Atomics.store(control, REQUEST, ++seq);
+      Atomics.notify(control, REQUEST);
+      pending = true;
+      spawned++;
+      spawnedAt = performance.now();
+      return true;
+    },
+    join(): void {
+      if (!pending) return;
+      if (Atomics.load(control, DONE) !== seq) {
+        const spinUntil = performance.now() + spinMs;
+        while (Atomics.load(control, DONE) !== seq && performance.now() < spinUntil);
+        const mainShare = performance.now() - spawnedAt;
+        while (Atomics.load(control, DONE) !== seq) {
+          const started = Atomics.load(control, STARTED) === seq;
+          const deadline = spawnedAt + (started ? Math.max(taskTimeoutMs, 50 * mainShare) : startTimeoutMs);
+          const now = performance.now();
+          if (now >= deadline)
+            fail(
+              started
+                ? `the helper worker did not finish its part of a kernel within ${Math.round(deadline - spawnedAt)} ms`
+                : `the helper worker did not respond within ${Math.round(startTimeoutMs)} ms${workerError === undefined ? "" : ` (${workerError})`}`,
+            );
+          Atomics.wait(control, DONE, seq - 1, Math.min(deadline - now, 100));
+        }
+      }
+      pending = false;
+      if (Atomics.load(control, STATUS) !== 0) {
+        let message = "the helper worker failed (no message)";
+        for (let received = threads.receiveMessageOnPort(port); received !== undefined; received = threads.receiveMessageOnPort(port)) {
+          const data = received.message as { readonly seq?: unknown; readonly message?: unknown };
+          if (data.seq === seq && typeof data.message === "string") message = `the helper worker failed: ${data.message}`;
+        }
+        fail(message);
+      }
+    },
+    get failure() {
+      return failure;
+    },
+    get spawned() {
+      return spawned;
+    },
+    dispose(): void {
+      if (disposed) return;
+      disposed = true;
+      pending = false;
+      stop();
+    },
+    worker,
+  };
+};
