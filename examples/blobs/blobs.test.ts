@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { metricsChart } from "../../packages/compiler/src/report/svg.js";
+import { metricsChart } from "@graft/compiler";
 import { CHROMIUM_PATH, renderSvgInBrowser, withChromium } from "../../packages/compiler/scripts/render-svg.js";
 import { BLOB_CENTERS, makeBlobs } from "./data.js";
 import { blobsDecisionSvg, trainBlobs } from "./main.js";

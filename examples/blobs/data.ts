@@ -4,7 +4,7 @@
  * samples in all (25 per blob, class k = blob k), drawn from graft's seeded PRNG so the same
  * seed always gives the same points on every machine.
  */
-import { Prng } from "../../packages/compiler/src/data/prng.js";
+import { Prng } from "@graft/compiler";
 
 /** The blob centers of the seed program, in class order. */
 export const BLOB_CENTERS: readonly (readonly [number, number])[] = [

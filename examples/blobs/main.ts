@@ -10,9 +10,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { accuracy, addToMean, createTrainer, DataLoader, predictions, runningMean, type BackendName, type Trainer } from "@graft/compiler";
+import { accuracy, addToMean, createTrainer, DataLoader, predictions, runningMean, type BackendName, type Trainer, decisionRegions, gridCellCenters, metricsChart, type EpochMetrics } from "@graft/compiler";
 // The SVG reports are not (yet) exported by @graft/compiler's index.
-import { decisionRegions, gridCellCenters, metricsChart, type EpochMetrics } from "../../packages/compiler/src/report/svg.js";
 import { BLOB_CLASSES, makeBlobs, type BlobData } from "./data.js";
 import blobsModel from "./model.js";
 

@@ -5,7 +5,7 @@
  * scale and shift from a seeded PRNG, applied around the image centre with bilinear
  * interpolation (pixels outside the image are 0, the background).
  */
-import { Prng } from "../../packages/compiler/src/data/prng.js";
+import { Prng } from "@graft/compiler";
 
 /** Image side in pixels. */
 const SIDE = 28;

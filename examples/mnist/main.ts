@@ -40,27 +40,7 @@ import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import type { Model } from "@graft/core";
 import { encodeSafetensors, type SafetensorsTensorInput } from "@graft/runtime";
-import {
-  accuracy,
-  addToMean,
-  compileBundle,
-  createTrainer,
-  DataLoader,
-  formatOptimizer,
-  parseOptimizer,
-  predictions,
-  runningMean,
-  writeBundle,
-  type BackendName,
-  type HostTensor,
-  type Optimizer,
-  type Trainer,
-} from "@graft/compiler";
-// Not (yet) exported by @graft/compiler's index: the bundle size formatter, the seeded PRNG and the report helpers.
-import { formatBytes } from "../../packages/compiler/src/bundle/index.js";
-import { Prng } from "../../packages/compiler/src/data/prng.js";
-import { createEpochProgress, formatDuration, type ProgressStream } from "../../packages/compiler/src/report/progress.js";
-import { confusionMatrix, metricsChart, type EpochMetrics } from "../../packages/compiler/src/report/svg.js";
+import { accuracy, addToMean, compileBundle, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, runningMean, writeBundle, type BackendName, type HostTensor, type Optimizer, type Trainer, formatBytes, Prng, createEpochProgress, formatDuration, type ProgressStream, confusionMatrix, metricsChart, type EpochMetrics } from "@graft/compiler";
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, type MnistSet } from "../shared/mnist.js";
 import { augmentBatch, DEFAULT_AFFINE } from "./augment.js";
 import mlp256 from "./model.js";

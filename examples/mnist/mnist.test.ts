@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeSafetensors } from "@graft/runtime";
-import { Prng } from "../../packages/compiler/src/data/prng.js";
+import { Prng } from "@graft/compiler";
 import { affineImage, augmentBatch, drawAffine } from "./augment.js";
 import { confusionCounts, parseMnistArgs, percent, RECIPES, trainMnist, writeArtifacts } from "./main.js";
 

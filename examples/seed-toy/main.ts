@@ -3,7 +3,7 @@
 // batch, printing the cost every 100 epochs exactly as the seed's PyTorch program does.
 import { parseArgs } from "node:util";
 import { formatDiagnostic } from "@graft/core";
-import type { BackendName } from "../../packages/compiler/src/backend/types.js";
+import type { BackendName } from "@graft/compiler";
 import { trainSeedToy, variants } from "./train.js";
 
 const { values } = parseArgs({

@@ -1,7 +1,7 @@
 // The seed tutorial's softmax regression reproduces its published tables exactly (6 decimals,
 // float32 arithmetic): `pnpm example seed-toy` and `pnpm example seed-toy --variant low-level`.
 import { describe, expect, it } from "vitest";
-import type { BackendName } from "../../packages/compiler/src/backend/types.js";
+import type { BackendName } from "@graft/compiler";
 import { epochLine, formatFixed, trainSeedToy, variants } from "./train.js";
 
 /** F.cross_entropy(z, y) — the seed's "Training with F.cross_entropy" table. */

@@ -11,10 +11,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { buildGraph, type Diagnostic, type Model } from "@graft/core";
-import type { Backend, BackendName } from "../../packages/compiler/src/backend/types.js";
-import { sgd } from "../../packages/compiler/src/optim/index.js";
-import { lintGraph } from "../../packages/compiler/src/passes/lint.js";
-import { createTrainer } from "../../packages/compiler/src/train/index.js";
+import { type Backend, type BackendName, sgd, lintGraph, createTrainer } from "@graft/compiler";
 import { xTrain, yTrain } from "./data.js";
 import gatherModel from "./model-gather.js";
 import lowLevelModel from "./model-low-level.js";

@@ -16,3 +16,7 @@ export { compileBundle, writeBundle, type CompileBundleOptions, type CompiledBun
 export { DataLoader, seededSplit, gatherRows, type Batch } from "./data/loader.js";
 export { readTabularFile } from "./data/tabular.js";
 export { writeFileAtomic } from "./data/atomic.js";
+export { Prng } from "./data/prng.js";
+export { formatBytes } from "./bundle/index.js";
+export { createEpochProgress, formatDuration, formatLoss, formatRate, type EpochProgress, type ProgressStream } from "./report/progress.js";
+export { confusionMatrix, decisionRegions, gridCellCenters, lineChart, metricsChart, type EpochMetrics } from "./report/svg.js";
