@@ -8,4 +8,5 @@ import { compileCommand } from "./compile.js";
 import { printCommand } from "./print.js";
 import { trainCommand } from "./train.js";
 
+/** Every command module, registered in this order. */
 export const commands: readonly CliCommand[] = [checkCommand, printCommand, trainCommand, compileCommand];
