@@ -7,7 +7,7 @@
  * with names "graft-wasm", "graft-js", "graft-wasm-2t" and `peer: false`.
  */
 import type { System } from "../harness.js";
-import { graftJs, graftWasm } from "./graft.js";
+import { graftJs, graftWasm, graftWasm2t } from "./graft.js";
 import { jaxJs } from "./jax-js.js";
 import { ortCpu } from "./ort-cpu.js";
 import { tfjsWasm } from "./tfjs-wasm.js";
@@ -18,5 +18,6 @@ export const SYSTEMS: readonly System[] = [
   jaxJs,
   ortCpu,
   graftWasm,
+  graftWasm2t,
   graftJs,
 ];

@@ -1,10 +1,14 @@
 // One thread vs two threads (threads: 2, one helper worker over shared memory) on the benchmark
 // MLP train step (784-256-128-64-10, ReLU, cross-entropy, Adam), interleaved so both see the
-// same machine load: blocks of steps alternate between the sessions, and each reports the median
-// and minimum wall time per step and the median process CPU time per step (all threads).
+// same machine load: blocks of steps (≥ 150 ms each) alternate between the sessions, and each
+// reports the median and minimum wall time per step and the median process CPU time per step
+// (all threads). Two threads only help when the second core is free, so on Linux each block also
+// measures the CPU time other processes used meanwhile (/proc/stat minus this process), and the
+// medians are also given over the "quiet" blocks only (others < 0.15 core).
 //
-//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/bench-threads.ts [--batch=256,32] [--blocks=30] [--steps=10]
+//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/bench-threads.ts [--batch=256,32] [--blocks=30]
 //        [--min-flops=2e6] [--spin=20]
+import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import * as E from "fp-ts/lib/Either.js";
 import * as C from "@graft/core";
@@ -17,7 +21,19 @@ const option = (name: string, fallback: string): string => {
 };
 const batches = option("batch", "256,32").split(",").map(Number);
 const blocks = Number(option("blocks", "30"));
-const steps = Number(option("steps", "10"));
+const blockMs = 150;
+const QUIET = 0.15;
+
+/** Busy CPU time of the whole machine so far (ms), from /proc/stat; undefined elsewhere. */
+const machineBusyMs = (): number | undefined => {
+  try {
+    const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+    return ((fields.reduce((a, b) => a + b, 0) - idle) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+};
 const minFlops = Number(option("min-flops", "2e6"));
 const spinMicros = Number(option("spin", "20"));
 
@@ -47,28 +63,52 @@ for (const batch of batches) {
     ["2 threads", await createWasmSession(spec, { seed: 1, threads: 2 }, { minFlops, spinMicros })],
   ];
   const wall = new Map<string, number[]>();
+  const quietWall = new Map<string, number[]>();
   const cpu = new Map<string, number[]>();
+  const others: number[] = [];
+  const push = (map: Map<string, number[]>, key: string, values: readonly number[]): void => {
+    const list = map.get(key) ?? [];
+    list.push(...values);
+    map.set(key, list);
+  };
   const loadBefore = loadavg()[0] ?? NaN;
   for (const [, session] of sessions) for (let i = 0; i < 100; i++) session.run("trainStep", feeds, { fetch: ["loss"] });
   for (let block = 0; block < blocks; block++)
     for (const [name, session] of sessions) {
-      for (let i = 0; i < steps; i++) {
+      const times: number[] = [];
+      const cpuTimes: number[] = [];
+      const busyStart = machineBusyMs();
+      const selfStart = process.cpuUsage();
+      const blockStart = performance.now();
+      while (performance.now() - blockStart < blockMs) {
         const cpuStart = process.cpuUsage();
         const start = performance.now();
         session.run("trainStep", feeds, { fetch: ["loss"] });
         const ms = performance.now() - start;
         const used = process.cpuUsage(cpuStart);
-        (wall.get(name) ?? wall.set(name, []).get(name))?.push(ms);
-        (cpu.get(name) ?? cpu.set(name, []).get(name))?.push((used.user + used.system) / 1000);
+        times.push(ms);
+        cpuTimes.push((used.user + used.system) / 1000);
       }
+      const self = process.cpuUsage(selfStart);
+      const busyEnd = machineBusyMs();
+      const other = busyStart === undefined || busyEnd === undefined ? NaN : Math.max(0, busyEnd - busyStart - (self.user + self.system) / 1000) / (performance.now() - blockStart);
+      others.push(other);
+      push(wall, name, times);
+      push(cpu, name, cpuTimes);
+      if (other < QUIET) push(quietWall, name, times);
     }
   const one = median(wall.get("1 thread") ?? []);
+  const quietOne = median(quietWall.get("1 thread") ?? []);
   for (const [name, session] of sessions) {
     const times = wall.get(name) ?? [];
+    const quiet = quietWall.get(name) ?? [];
     console.log(
-      `batch ${String(batch).padStart(4)} ${name.padEnd(9)}: median ${median(times).toFixed(3)} ms  min ${Math.min(...times).toFixed(3)} ms  cpu ${median(cpu.get(name) ?? []).toFixed(3)} ms  speed-up ${(one / median(times)).toFixed(2)}×`,
+      `batch ${String(batch).padStart(4)} ${name.padEnd(9)}: median ${median(times).toFixed(3)} ms  min ${Math.min(...times).toFixed(3)} ms  cpu ${median(cpu.get(name) ?? []).toFixed(3)} ms  speed-up ${(one / median(times)).toFixed(2)}×` +
+        `   quiet blocks: median ${median(quiet).toFixed(3)} ms over ${quiet.length} steps, speed-up ${(quietOne / median(quiet)).toFixed(2)}×`,
     );
     session.dispose();
   }
+  const sortedOthers = [...others].sort((a, b) => a - b);
+  console.log(`  other processes: median ${median(others).toFixed(2)} core (min ${(sortedOthers[0] ?? NaN).toFixed(2)}, max ${(sortedOthers.at(-1) ?? NaN).toFixed(2)}); ${others.filter((o) => o < QUIET).length}/${others.length} blocks quiet (< ${QUIET} core)`);
   console.log(`  load average (1 min) ${loadBefore.toFixed(2)} → ${(loadavg()[0] ?? NaN).toFixed(2)}`);
 }

@@ -4,13 +4,17 @@
 // printed with its share of the step and its GFLOP/s (matmuls). Shows how much of a step is
 // matmul (what threads can split) and how much runs serially (Amdahl).
 //
-//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--batch=256] [--runs=300]
+//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--batch=256] [--runs=300] [--threads=2] [--min-flops=2e6]
+//
+// With --threads=2 the module is the two-thread one (split matmuls hand half their rows to a
+// helper worker over the shared memory), so the times show what each kernel gains.
 import * as E from "fp-ts/lib/Either.js";
 import * as C from "@graft/core";
 import { adam, buildTrainingProgram } from "../src/index.js";
-import { createCompiledSession, type CodeGenerator, type FunctionPlan } from "../src/backend/program.js";
-import { assembleWatSync, createWasmGenerator, loadWasmToolkit, RESERVED_BYTES, wasmSessionArena } from "../src/backend/wasm-backend.js";
+import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "../src/backend/program.js";
+import { assembleWatSync, createWasmGenerator, loadWasmToolkit, RESERVED_BYTES, reservedBytes, sharedSessionMemory, wasmSessionArena } from "../src/backend/wasm-backend.js";
 import { moduleText } from "../src/backend/wasm/codegen.js";
+import { createWasmThreadPool } from "../src/backend/wasm/threads.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";
 import { formatKernels } from "../src/backend/report.js";
 
@@ -20,6 +24,8 @@ const arg = (name: string, fallback: number): number => {
 };
 const batch = arg("batch", 256);
 const runs = arg("runs", 300);
+const threads = arg("threads", 1);
+const minFlops = arg("min-flops", 2e6);
 const sizes = [784, 256, 128, 64, 10];
 
 const unwrap = <A>(value: E.Either<C.Diagnostics, A>): A => {
@@ -36,13 +42,15 @@ for (let l = 0; l + 1 < sizes.length; l++) {
 const spec = unwrap(buildTrainingProgram(C.model({ name: "mlp", outputs: { logits: h }, loss: C.crossEntropy(h, y) }), adam({ lr: 1e-3 })));
 
 await loadWasmToolkit();
-const inner = createWasmGenerator();
+const shared = threads > 1 ? sharedSessionMemory(programState(spec).elements) : undefined;
+const pool = shared === undefined ? undefined : await createWasmThreadPool({ memory: shared });
+const inner = createWasmGenerator(shared === undefined || pool === undefined ? {} : { threads: { memory: shared, pool, minFlops } });
 let memory: WebAssembly.Memory | undefined;
 let plan: FunctionPlan | undefined;
 const generator: CodeGenerator = {
   name: "wasm",
   arena: (elements) => {
-    const arena = wasmSessionArena(elements);
+    const arena = shared === undefined ? wasmSessionArena(elements) : (inner.arena(elements) as ReturnType<typeof wasmSessionArena>);
     memory = arena.memory;
     return arena;
   },
@@ -59,14 +67,26 @@ for (let i = 0; i < 20; i++) session.run("trainStep", feeds, { fetch: ["loss"] }
 if (plan === undefined || memory === undefined) throw new Error("no plan");
 
 const relaxedSimd = detectWasmFeatures().relaxedSimd;
-const text = moduleText(plan.lowered.kernels, { offsets: plan.memory.offsets, buffers: plan.lowered.buffers, base: RESERVED_BYTES, scratch: 0, scratchBytes: RESERVED_BYTES, relaxedSimd });
+const text = moduleText(plan.lowered.kernels, {
+  offsets: plan.memory.offsets,
+  buffers: plan.lowered.buffers,
+  base: reservedBytes(threads),
+  scratch: 0,
+  scratchBytes: RESERVED_BYTES,
+  relaxedSimd,
+  threads: threads > 1 ? { scratch: RESERVED_BYTES, minFlops } : undefined,
+});
 const wat = text.wat
-  .replace('(import "env" "memory" (memory 1))', '(import "env" "memory" (memory 1))\n(import "env" "tick" (func $tick (param i32)))')
+  .replace(/(\(import "env" "memory" \(memory [^)]*\)\))/, '$1\n(import "env" "tick" (func $tick (param i32)))')
   .replace(/^ {2}\(call \$k(\d+)\)$/gm, "  (call $tick (i32.const $1)) (call $k$1)")
   .replace(/^ {2}\(if \(call \$k(\d+)\)/gm, "  (call $tick (i32.const $1)) (if (call $k$1)")
   .replace(/\n {2}\(i32\.const 0\)\)\n\)$/, "\n  (call $tick (i32.const -1)) (i32.const 0))\n)");
 const stamps: Array<[number, number]> = [];
-const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleWatSync(wat, relaxedSimd)), { env: { memory, tick: (i: number) => stamps.push([i, performance.now()]) } });
+const compiled = new WebAssembly.Module(assembleWatSync(wat, relaxedSimd, threads > 1));
+const id = pool?.register(compiled) ?? -1;
+const instance = new WebAssembly.Instance(compiled, {
+  env: { memory, tick: (i: number) => stamps.push([i, performance.now()]), spawn: (task: number) => (pool?.spawn(id, task) === true ? 1 : 0), join: () => pool?.join() },
+});
 const run = instance.exports["run"] as () => number;
 const perKernel = new Map<number, number[]>();
 const totals: number[] = [];
@@ -86,7 +106,7 @@ const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[v.
 const lines = formatKernels(plan).split("\n");
 const total = median(totals);
 let matmul = 0;
-console.log(`trainStep batch ${batch}: median step ${total.toFixed(3)} ms over ${runs} runs (sum of kernel medians below)`);
+console.log(`trainStep batch ${batch}, ${threads} thread(s): median step ${total.toFixed(3)} ms over ${runs} runs (sum of kernel medians below)`);
 let sum = 0;
 for (const [i, times] of perKernel) {
   const kernel = plan.lowered.kernels[i];
@@ -99,3 +119,4 @@ for (const [i, times] of perKernel) {
 }
 console.log(`matmul ${matmul.toFixed(3)} ms (${((100 * matmul) / sum).toFixed(1)}% of ${sum.toFixed(3)} ms), other ${(sum - matmul).toFixed(3)} ms`);
 session.dispose();
+pool?.dispose();

@@ -41,7 +41,15 @@ const { memory, control, port } = workerData;
 const REQUEST = ${REQUEST}, MODULE = ${MODULE}, TASK = ${TASK}, DONE = ${DONE}, STATUS = ${STATUS}, STARTED = ${STARTED};
 const modules = new Map();
 const tasks = new Map();
-const imports = { env: { memory, spawn: () => 0, join: () => {} } };
+// the worker only runs task(): function imports (spawn, join, ...) are inert there; memory imports get the shared memory
+const importsOf = (module) => {
+  const imports = {};
+  for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
+    imports[from] ??= {};
+    imports[from][name] = kind === "memory" ? memory : kind === "function" ? () => 0 : undefined;
+  }
+  return imports;
+};
 let seen = 0;
 for (;;) {
   let seq;
@@ -58,7 +66,7 @@ for (;;) {
       const module = modules.get(id);
       if (module === undefined) throw new Error("module " + id + " was never sent to the worker");
       modules.delete(id);
-      task = new WebAssembly.Instance(module, imports).exports.task;
+      task = new WebAssembly.Instance(module, importsOf(module)).exports.task;
       if (typeof task !== "function") throw new Error("module " + id + " exports no task function");
       tasks.set(id, task);
     }
