@@ -120,6 +120,16 @@ describe("createTrainer", () => {
     trainer.dispose();
   });
 
+  it("step also returns the model's outputs on the batch, computed before the update", async () => {
+    const trainer = await createTrainer(classifier(), { optimizer: "sgd:lr=0.5", seed: 3 });
+    const before = trainer.evaluate(batch).outputs.z;
+    const step = trainer.step(batch);
+    expect(Object.keys(step.outputs)).toEqual(["z"]);
+    expect(step.outputs.z).toEqual(before);
+    expect(trainer.evaluate(batch).outputs.z).not.toEqual(before);
+    trainer.dispose();
+  });
+
   it("evaluates without changing the state; get/setState round-trip", async () => {
     const trainer = await createTrainer(classifier(), { optimizer: sgd({ lr: 0.5 }) });
     const before = trainer.getState();

@@ -38,6 +38,8 @@ export interface TrainerOptions {
 export interface StepResult {
   /** The loss of the batch before this step's update. */
   readonly loss: number;
+  /** The model's outputs on the batch (e.g. logits), computed before the update — no extra forward pass. */
+  readonly outputs: Record<string, HostTensor>;
 }
 
 /** What `Trainer.evaluate` returns. */
@@ -86,7 +88,11 @@ const inputNames = (graph: Graph): string[] => graphInputs(graph).map((node) => 
 
 const only = (feeds: HostFeeds, names: readonly string[]): HostFeeds => Object.fromEntries(Object.entries(feeds).filter(([name]) => names.includes(name)));
 
-const scalarOf = (outputs: Record<string, HostTensor>, name: string): number => outputs[name]?.data[0] ?? Number.NaN;
+/** Splits a function's outputs into the scalar loss and the model's outputs. */
+const withLoss = (outputs: Record<string, HostTensor>): { readonly loss: number; readonly outputs: Record<string, HostTensor> } => {
+  const { loss, ...rest } = outputs;
+  return { loss: loss?.data[0] ?? Number.NaN, outputs: rest };
+};
 
 /**
  * Compiles `model` with `options.optimizer` (see `buildTrainingProgram`) and opens a session on
@@ -121,13 +127,9 @@ export const createTrainer = async (model: Model | Graph, options: TrainerOption
     optimizer: optimizer.right,
     backend: backend.name,
     inputs: allInputs,
-    step: (batch) => ({ loss: scalarOf(call(TRAIN_STEP, batch), "loss") }),
+    step: (batch) => withLoss(call(TRAIN_STEP, batch)),
     forward: (feeds) => call(FORWARD, feeds),
-    evaluate: (feeds) => {
-      const outputs = call(EVALUATE, feeds);
-      const { loss, ...rest } = outputs;
-      return { loss: loss?.data[0] ?? Number.NaN, outputs: rest };
-    },
+    evaluate: (feeds) => withLoss(call(EVALUATE, feeds)),
     getState: () => session.getState(),
     setState: (values) => session.setState(values),
     dispose: () => session.dispose(),
