@@ -263,8 +263,14 @@ class ReferenceSession implements Session {
       if (value !== undefined) next[update.param] = value;
     }
     this.state = next;
+    // like the compiled sessions: state-update outputs are applied, not returned
+    const updateSources = new Set(fn.updates.map((update) => update.output));
     const fetch = options.fetch;
-    return Object.fromEntries(Object.entries(outputs).filter(([key]) => fetch === undefined || fetch.includes(key)).map(([key, value]) => [key, toHost(value)]));
+    return Object.fromEntries(
+      Object.entries(outputs)
+        .filter(([key]) => !updateSources.has(key) && (fetch === undefined || fetch.includes(key)))
+        .map(([key, value]) => [key, toHost(value)]),
+    );
   }
 
   getState(): Record<string, HostTensor> {

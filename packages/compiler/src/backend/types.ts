@@ -47,7 +47,7 @@ export interface Session {
   /**
    * Runs function `name` on `feeds`; validates every feed (names, shapes, dtypes, label ranges)
    * before touching memory, so bad input throws and changes nothing. Returns the named outputs
-   * (copies) and applies the function's state updates. `fetch` names the outputs to copy out
+   * (copies) except those that feed state updates, and applies the updates. `fetch` names the outputs to copy out
    * (default: all), like a TF session's fetches; large results not needed stay in memory.
    */
   run(name: string, feeds: HostFeeds, options?: RunOptions): Record<string, HostTensor>;
