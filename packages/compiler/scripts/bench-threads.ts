@@ -7,7 +7,8 @@
 // medians are also given over the "quiet" blocks only (others < 0.15 core).
 //
 //   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/bench-threads.ts [--batch=256,32] [--blocks=30]
-//        [--min-flops=2e6] [--spin=20]
+//        [--min-flops=2e6] [--min-map=131072] [--spin=µs] [--worker-spin=µs]      (defaults: the back end's)
+//        [--compare='[{"spinMicros":200},{"minFlops":1e6}]']   (several two-thread tunings, interleaved)
 import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import * as E from "fp-ts/lib/Either.js";
@@ -34,8 +35,9 @@ const machineBusyMs = (): number | undefined => {
     return undefined;
   }
 };
-const minFlops = Number(option("min-flops", "2e6"));
-const spinMicros = Number(option("spin", "20"));
+const tuningOption = (name: string, key: string): Record<string, number> => (option(name, "") === "" ? {} : { [key]: Number(option(name, "")) });
+const tuning = { ...tuningOption("min-flops", "minFlops"), ...tuningOption("min-map", "minMapElements"), ...tuningOption("spin", "spinMicros"), ...tuningOption("worker-spin", "workerSpinMicros") };
+const compare = JSON.parse(option("compare", "[]")) as ReadonlyArray<Record<string, number>>;
 
 const unwrap = <A>(value: E.Either<C.Diagnostics, A>): A => {
   if (E.isLeft(value)) throw new C.GraftError(value.left);
@@ -52,7 +54,7 @@ for (let l = 0; l + 1 < sizes.length; l++) {
 const spec = unwrap(buildTrainingProgram(C.model({ name: "mlp", outputs: { logits: h }, loss: C.crossEntropy(h, y) }), adam({ lr: 1e-3 })));
 const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? NaN;
 
-console.log(`${new Date().toISOString()} node ${process.version} ${cpus()[0]?.model ?? "?"} ×${cpus().length}; min-flops ${minFlops} spin ${spinMicros} µs; load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+console.log(`${new Date().toISOString()} node ${process.version} ${cpus()[0]?.model ?? "?"} ×${cpus().length}; tuning ${JSON.stringify(tuning)}; load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 for (const batch of batches) {
   const feeds = {
     x: { shape: [batch, 784], dtype: "f32" as const, data: new Float32Array(batch * 784).map((_, i) => Math.sin(i * 0.37)) },
@@ -60,8 +62,9 @@ for (const batch of batches) {
   };
   const sessions: Array<[string, Session]> = [
     ["1 thread", await createWasmSession(spec, { seed: 1, threads: 1 })],
-    ["2 threads", await createWasmSession(spec, { seed: 1, threads: 2 }, { minFlops, spinMicros })],
+    ["2 threads", await createWasmSession(spec, { seed: 1, threads: 2 }, tuning)],
   ];
+  for (const extra of compare) sessions.push([`2t ${JSON.stringify(extra)}`, await createWasmSession(spec, { seed: 1, threads: 2 }, { ...tuning, ...extra })]);
   const wall = new Map<string, number[]>();
   const quietWall = new Map<string, number[]>();
   const cpu = new Map<string, number[]>();
@@ -103,7 +106,7 @@ for (const batch of batches) {
     const times = wall.get(name) ?? [];
     const quiet = quietWall.get(name) ?? [];
     console.log(
-      `batch ${String(batch).padStart(4)} ${name.padEnd(9)}: median ${median(times).toFixed(3)} ms  min ${Math.min(...times).toFixed(3)} ms  cpu ${median(cpu.get(name) ?? []).toFixed(3)} ms  speed-up ${(one / median(times)).toFixed(2)}×` +
+      `batch ${String(batch).padStart(4)} ${name.padEnd(compare.length > 0 ? 32 : 9)}: median ${median(times).toFixed(3)} ms  min ${Math.min(...times).toFixed(3)} ms  cpu ${median(cpu.get(name) ?? []).toFixed(3)} ms  speed-up ${(one / median(times)).toFixed(2)}×` +
         `   quiet blocks: median ${median(quiet).toFixed(3)} ms over ${quiet.length} steps, speed-up ${(quietOne / median(quiet)).toFixed(2)}×`,
     );
     session.dispose();

@@ -4,7 +4,7 @@
 // printed with its share of the step and its GFLOP/s (matmuls). Shows how much of a step is
 // matmul (what threads can split) and how much runs serially (Amdahl).
 //
-//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--batch=256] [--runs=300] [--threads=2] [--min-flops=2e6]
+//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--batch=256] [--runs=300] [--threads=2] [--min-flops=2e6] [--min-map=131072] [--spin=µs] [--worker-spin=µs]
 //
 // With --threads=2 the module is the two-thread one (split matmuls hand half their rows to a
 // helper worker over the shared memory), so the times show what each kernel gains.
@@ -13,7 +13,7 @@ import * as C from "@graft/core";
 import { adam, buildTrainingProgram } from "../src/index.js";
 import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "../src/backend/program.js";
 import { assembleWatSync, createWasmGenerator, loadWasmToolkit, RESERVED_BYTES, reservedBytes, sharedSessionMemory, wasmSessionArena } from "../src/backend/wasm-backend.js";
-import { moduleText } from "../src/backend/wasm/codegen.js";
+import { DEFAULT_THREAD_MIN_MAP_ELEMENTS, moduleText } from "../src/backend/wasm/codegen.js";
 import { createWasmThreadPool } from "../src/backend/wasm/threads.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";
 import { formatKernels } from "../src/backend/report.js";
@@ -26,6 +26,8 @@ const batch = arg("batch", 256);
 const runs = arg("runs", 300);
 const threads = arg("threads", 1);
 const minFlops = arg("min-flops", 2e6);
+const spinMicros = arg("spin", NaN);
+const workerSpinMicros = arg("worker-spin", NaN);
 const sizes = [784, 256, 128, 64, 10];
 
 const unwrap = <A>(value: E.Either<C.Diagnostics, A>): A => {
@@ -43,8 +45,8 @@ const spec = unwrap(buildTrainingProgram(C.model({ name: "mlp", outputs: { logit
 
 await loadWasmToolkit();
 const shared = threads > 1 ? sharedSessionMemory(programState(spec).elements) : undefined;
-const pool = shared === undefined ? undefined : await createWasmThreadPool({ memory: shared });
-const inner = createWasmGenerator(shared === undefined || pool === undefined ? {} : { threads: { memory: shared, pool, minFlops } });
+const pool = shared === undefined ? undefined : await createWasmThreadPool({ memory: shared, ...(Number.isNaN(spinMicros) ? {} : { spinMicros }), ...(Number.isNaN(workerSpinMicros) ? {} : { workerSpinMicros }) });
+const inner = createWasmGenerator(shared === undefined || pool === undefined ? {} : { threads: { memory: shared, pool, minFlops, minMapElements: arg("min-map", DEFAULT_THREAD_MIN_MAP_ELEMENTS) } });
 let memory: WebAssembly.Memory | undefined;
 let plan: FunctionPlan | undefined;
 const generator: CodeGenerator = {
@@ -74,7 +76,7 @@ const text = moduleText(plan.lowered.kernels, {
   scratch: 0,
   scratchBytes: RESERVED_BYTES,
   relaxedSimd,
-  threads: threads > 1 ? { scratch: RESERVED_BYTES, minFlops } : undefined,
+  threads: threads > 1 ? { scratch: RESERVED_BYTES, minFlops, minMapElements: arg("min-map", DEFAULT_THREAD_MIN_MAP_ELEMENTS) } : undefined,
 });
 const wat = text.wat
   .replace(/(\(import "env" "memory" \(memory [^)]*\)\))/, '$1\n(import "env" "tick" (func $tick (param i32)))')
@@ -92,7 +94,9 @@ const perKernel = new Map<number, number[]>();
 const totals: number[] = [];
 for (let r = 0; r < runs + 50; r++) {
   stamps.length = 0;
+  pool?.wake();
   run();
+  pool?.idle();
   if (r < 50) continue;
   for (let s = 0; s + 1 < stamps.length; s++) {
     const [i, t] = stamps[s] ?? [0, 0];
@@ -114,7 +118,7 @@ for (const [i, times] of perKernel) {
   sum += ms;
   const flops = kernel?.kind === "matmul" ? 2 * kernel.batch * kernel.m * kernel.n * kernel.k : 0;
   if (kernel?.kind === "matmul") matmul += ms;
-  const label = lines.find((line) => line.trimStart().startsWith(`k${i} `) || line.trimStart().startsWith(`${i}:`) || line.trimStart().startsWith(`#${i} `)) ?? kernel?.kind ?? "?";
+  const label = (lines.find((line) => line.trimStart().startsWith(`k${i}:`)) ?? kernel?.kind ?? "?").replace(/^\s*k\d+: /, "").replace(/  covers .*/, "");
   console.log(`${String(i).padStart(3)} ${ms.toFixed(4).padStart(8)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}% ${flops > 0 ? `${(flops / ms / 1e6).toFixed(1).padStart(6)} GFLOP/s ${(flops / 1e6).toFixed(1)} MFLOP` : ""}  ${label.trim().slice(0, 110)}`);
 }
 console.log(`matmul ${matmul.toFixed(3)} ms (${((100 * matmul) / sum).toFixed(1)}% of ${sum.toFixed(3)} ms), other ${(sum - matmul).toFixed(3)} ms`);

@@ -119,10 +119,10 @@ describe.runIf(features.threads)("wasm back end, threads: 2", () => {
     expect(bitwiseMismatch(initial["w0"], two.getState()["w0"])).toBeDefined();
   });
 
-  it("splitting every matmul (no size threshold) is still bit-identical: every GEMM strategy, odd row counts", { timeout: 120_000 }, async () => {
+  it("splitting every matmul and elementwise kernel (no size threshold) is still bit-identical: every GEMM strategy, odd row counts", { timeout: 120_000 }, async () => {
     const spec = mlpProgram([37, 19, 6, 3]);
     const one = track(await createWasmSession(spec, { seed: 5, threads: 1 }));
-    const two = track(await createWasmSession(spec, { seed: 5, threads: 2 }, { minFlops: 0 }));
+    const two = track(await createWasmSession(spec, { seed: 5, threads: 2 }, { minFlops: 0, minMapElements: 0 }));
     const data = dataset(300, 37, 3, 11);
     for (const batch of [1, 2, 3, 5, 8, 33, 64, 300]) {
       for (let start = 0; start < 300 && start < 4 * batch; start += batch) {

@@ -14,8 +14,9 @@
  * identity change as for a plain memory), a second scratch area of {@link RESERVED_BYTES}
  * follows the first (the arena starts at 2 × RESERVED_BYTES), and one helper worker
  * (wasm/threads.ts) instantiates each compiled module that has split kernels over the same
- * memory. Matmuls of at least `DEFAULT_THREAD_MIN_FLOPS` run half their rows on the worker (see
- * wasm/codegen.ts); everything else runs on the calling thread. Results are bit-identical to one
+ * memory. Matmuls of at least `DEFAULT_THREAD_MIN_FLOPS` and elementwise kernels of at least
+ * `DEFAULT_THREAD_MIN_MAP_ELEMENTS` run half their rows on the worker (see wasm/codegen.ts);
+ * everything else runs on the calling thread. Results are bit-identical to one
  * thread. `dispose()` stops the worker. Standalone bundles (`emitWasmModule`) stay single-threaded.
  */
 import { error, GraftError, type Diagnostic, type Graph, type Node } from "@graft/core";
@@ -25,7 +26,7 @@ import type { Kernel } from "./kernels.js";
 import { checkCompilable } from "./lower.js";
 import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "./program.js";
 import type { Backend, ProgramSpec, Session, SessionOptions } from "./types.js";
-import { DEFAULT_THREAD_MIN_FLOPS, KernelCompileError, MAX_MEMORY_PAGES, moduleText, type ThreadsContext } from "./wasm/codegen.js";
+import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, KernelCompileError, MAX_MEMORY_PAGES, moduleText, type ThreadsContext } from "./wasm/codegen.js";
 import { detectWasmFeatures } from "./wasm/features.js";
 import { createWasmThreadPool, type WasmThreadPool } from "./wasm/threads.js";
 
@@ -166,7 +167,7 @@ export interface WasmGeneratorOptions {
    * Two threads: the session's shared memory and the helper worker's pool. Modules import the
    * shared memory; modules with split kernels are sent to the worker.
    */
-  readonly threads?: { readonly memory: WebAssembly.Memory; readonly pool: WasmThreadPool; readonly minFlops?: number };
+  readonly threads?: { readonly memory: WebAssembly.Memory; readonly pool: WasmThreadPool; readonly minFlops?: number; readonly minMapElements?: number };
 }
 
 const nodeOfKernel = (graph: Graph | undefined, kernel: Kernel | undefined): Node | undefined => {
@@ -201,7 +202,7 @@ export const createWasmGenerator = (options: WasmGeneratorOptions = {}): CodeGen
   const relaxedSimd = options.relaxedSimd ?? detectWasmFeatures().relaxedSimd;
   const shared = options.threads;
   const reserved = reservedBytes(shared === undefined ? 1 : 2);
-  const threads: ThreadsContext | undefined = shared === undefined ? undefined : { scratch: RESERVED_BYTES, minFlops: shared.minFlops ?? DEFAULT_THREAD_MIN_FLOPS };
+  const threads: ThreadsContext | undefined = shared === undefined ? undefined : { scratch: RESERVED_BYTES, minFlops: shared.minFlops ?? DEFAULT_THREAD_MIN_FLOPS, minMapElements: shared.minMapElements ?? DEFAULT_THREAD_MIN_MAP_ELEMENTS };
   return {
     name: "wasm",
     arena: (elements) => wasmSessionArena(elements, shared === undefined ? {} : { memory: shared.memory, reserved }),
@@ -283,8 +284,11 @@ export const wasmThreadPoolOf = (session: Session): WasmThreadPool | undefined =
 export interface WasmSessionTuning {
   /** Smallest matmul (flops) split between threads (default `DEFAULT_THREAD_MIN_FLOPS`). */
   readonly minFlops?: number;
+  /** Smallest elementwise kernel (elements) split between threads (default `DEFAULT_THREAD_MIN_MAP_ELEMENTS`). */
+  readonly minMapElements?: number;
   /** Passed to the thread pool (wasm/threads.ts). */
   readonly spinMicros?: number;
+  readonly workerSpinMicros?: number;
   readonly startTimeoutMs?: number;
   readonly taskTimeoutMs?: number;
 }
@@ -309,19 +313,28 @@ export const createWasmSession = async (spec: ProgramSpec, options: SessionOptio
   const pool = await createWasmThreadPool({
     memory,
     ...(tuning.spinMicros === undefined ? {} : { spinMicros: tuning.spinMicros }),
+    ...(tuning.workerSpinMicros === undefined ? {} : { workerSpinMicros: tuning.workerSpinMicros }),
     ...(tuning.startTimeoutMs === undefined ? {} : { startTimeoutMs: tuning.startTimeoutMs }),
     ...(tuning.taskTimeoutMs === undefined ? {} : { taskTimeoutMs: tuning.taskTimeoutMs }),
   });
   let session: Session;
   try {
-    session = createCompiledSession(spec, createWasmGenerator({ graphOf, threads: { memory, pool, ...(tuning.minFlops === undefined ? {} : { minFlops: tuning.minFlops }) } }), options);
+    session = createCompiledSession(spec, createWasmGenerator({ graphOf, threads: { memory, pool, ...(tuning.minFlops === undefined ? {} : { minFlops: tuning.minFlops }), ...(tuning.minMapElements === undefined ? {} : { minMapElements: tuning.minMapElements }) } }), options);
   } catch (thrown) {
     pool.dispose();
     throw thrown;
   }
   const threaded: Session = {
     backend: session.backend,
-    run: (name, feeds, runOptions) => session.run(name, feeds, runOptions),
+    run(name, feeds, runOptions) {
+      // the worker wakes up while the feeds are validated and copied in, and polls for tasks until the run ends
+      pool.wake();
+      try {
+        return session.run(name, feeds, runOptions);
+      } finally {
+        pool.idle();
+      }
+    },
     getState: () => session.getState(),
     setState: (values) => session.setState(values),
     dispose(): void {

@@ -22,8 +22,10 @@
  * worker (`task` runs them with the worker's own packing scratch) while the main thread computes
  * rows [0, split), then joins. `split` is a multiple of the register tile's rows, so each thread
  * walks exactly the tiles the one-thread code walks and every element of C is computed by the
- * same instructions in the same order: results are bit-identical to one thread. When `spawn`
- * returns 0 (no usable worker) the main thread computes all rows.
+ * same instructions in the same order: results are bit-identical to one thread. Elementwise
+ * (map) kernels of at least `threads.minMapElements` elements split their leading axis the same
+ * way (at a multiple of 4 elements, so SIMD and scalar-remainder elements stay the same). When
+ * `spawn` returns 0 (no usable worker) the main thread computes everything.
  */
 import type { CrossEntropyAttrs } from "@graft/core";
 import { kernelReads, kernelWrites, type BufferInfo, type Expr, type Kernel, type Rows } from "../kernels.js";
@@ -56,10 +58,15 @@ export interface ThreadsContext {
   readonly scratch: number;
   /** Smallest matmul (2·batch·m·n·k flops) worth the synchronisation. */
   readonly minFlops: number;
+  /** Smallest elementwise (map) kernel, in elements, split by its leading axis (e.g. Adam's update of a big weight). */
+  readonly minMapElements: number;
 }
 
 /** Default {@link ThreadsContext.minFlops}: below it a kernel is too short (≲ 40 µs) to repay a hand-off (~10–20 µs). */
 export const DEFAULT_THREAD_MIN_FLOPS = 2e6;
+
+/** Default {@link ThreadsContext.minMapElements}. */
+export const DEFAULT_THREAD_MIN_MAP_ELEMENTS = 1 << 17;
 
 /** The largest wasm32 memory in 64 KiB pages (shared memories must declare a maximum). */
 export const MAX_MEMORY_PAGES = 65536;
@@ -1726,9 +1733,23 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
   const b = new FunctionBuilder();
   const name = `k${index}`;
   switch (kernel.kind) {
-    case "map":
-      mapKernel(ctx, kernel, b);
+    case "map": {
+      const split = ctx.threads === undefined ? undefined : splitMap(ctx, kernel, ctx.threads.minMapElements);
+      if (split === undefined) mapKernel(ctx, kernel, b);
+      else {
+        const task = gemms.tasks.length;
+        gemms.tasks.push({ kernel: index, emit: (fb) => mapKernel(split.ctx, split.second, fb) });
+        b.when(
+          `(call $spawn ${i32c(task)})`,
+          () => {
+            mapKernel(ctx, split.first, b);
+            b.emit("(call $join)");
+          },
+          () => mapKernel(ctx, kernel, b),
+        );
+      }
       return { text: b.text(name), checked: false, pow: usesPow(kernel.expr) };
+    }
     case "reduce":
       reduceKernel(ctx, kernel, b);
       return { text: b.text(name), checked: false, pow: usesPow(kernel.expr) };
@@ -1772,6 +1793,52 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
       break;
   }
   return { text: b.text(name), checked: false, pow: false };
+};
+
+/** Adds `by[axis 0] × stride` to the offset of every read (the reads of rows `by`… of a map kernel). */
+const shiftReads = (e: Expr, rows: number): Expr => {
+  switch (e.kind) {
+    case "read":
+      return { ...e, access: { ...e.access, offset: e.access.offset + rows * (e.access.strides[0] ?? 0) } };
+    case "const":
+    case "iota":
+      return e;
+    case "unary":
+    case "cast":
+      return { ...e, arg: shiftReads(e.arg, rows) };
+    case "binary":
+      return { ...e, lhs: shiftReads(e.lhs, rows), rhs: shiftReads(e.rhs, rows) };
+    case "select":
+      return { ...e, cond: shiftReads(e.cond, rows), then: shiftReads(e.then, rows), else: shiftReads(e.else, rows) };
+  }
+};
+
+/**
+ * A big map kernel split along its leading axis: `first` computes rows [0, rows) (same buffers),
+ * `second` the others, reading through shifted offsets and writing through a view buffer that
+ * starts at row `rows` of the output (`ctx` knows it). Undefined when the kernel is too small,
+ * has one axis, or uses iota (whose index would need shifting).
+ */
+const splitMap = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "map" }>, minElements: number): { readonly first: Extract<Kernel, { kind: "map" }>; readonly second: Extract<Kernel, { kind: "map" }>; readonly ctx: CodegenContext } | undefined => {
+  const [leading, ...rest] = kernel.shape;
+  const out = ctx.buffers[kernel.out];
+  if (leading === undefined || rest.length === 0 || out === undefined || usesIota(kernel.expr)) return undefined;
+  const rowSize = sizeOf(rest);
+  if (leading * rowSize < minElements) return undefined;
+  let rows = Math.floor(leading / 2);
+  // whole SIMD groups on each side when the axes collapse into one flat loop
+  while (rows > 0 && (rows * rowSize) % 4 !== 0) rows--;
+  if (rows <= 0 || rows >= leading) return undefined;
+  const view = Math.max(ctx.buffers.length, ctx.offsets.length);
+  const offsets = [...ctx.offsets];
+  offsets[view] = (ctx.offsets[kernel.out] ?? 0) + rows * rowSize;
+  const buffers = [...ctx.buffers];
+  buffers[view] = { ...out, id: view, size: (leading - rows) * rowSize };
+  return {
+    first: { ...kernel, shape: [rows, ...rest] },
+    second: { ...kernel, out: view, shape: [leading - rows, ...rest], expr: shiftReads(kernel.expr, rows) },
+    ctx: { ...ctx, offsets, buffers },
+  };
 };
 
 /**

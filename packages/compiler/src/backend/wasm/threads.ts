@@ -29,6 +29,8 @@ import type { MessagePort, Worker } from "node:worker_threads";
 const REQUEST = 0;
 const MODULE = 1;
 const TASK = 2;
+/** 1 while the main thread is inside a run (the worker polls between tasks), 0 otherwise (it sleeps). */
+const RUNNING = 3;
 const DONE = 16;
 const STATUS = 17;
 const STARTED = 18;
@@ -37,8 +39,8 @@ const CONTROL_WORDS = 32;
 /** The worker's code (CommonJS, evaluated): wait for a request, run it, publish completion. */
 const WORKER_SOURCE = `"use strict";
 const { workerData, receiveMessageOnPort } = require("node:worker_threads");
-const { memory, control, port } = workerData;
-const REQUEST = ${REQUEST}, MODULE = ${MODULE}, TASK = ${TASK}, DONE = ${DONE}, STATUS = ${STATUS}, STARTED = ${STARTED};
+const { memory, control, port, spinMs } = workerData;
+const REQUEST = ${REQUEST}, MODULE = ${MODULE}, TASK = ${TASK}, RUNNING = ${RUNNING}, DONE = ${DONE}, STATUS = ${STATUS}, STARTED = ${STARTED};
 const modules = new Map();
 const tasks = new Map();
 // the worker only runs task(): function imports (spawn, join, ...) are inert there; memory imports get the shared memory
@@ -52,8 +54,20 @@ const importsOf = (module) => {
 };
 let seen = 0;
 for (;;) {
-  let seq;
-  while ((seq = Atomics.load(control, REQUEST)) === seen) Atomics.wait(control, REQUEST, seen);
+  // While a run is in progress, poll for a while before sleeping: the next split kernel usually
+  // follows within a few serial kernels, and waking a thread that slept costs up to ~100 µs on a
+  // virtual machine whose idle core halted. Outside runs, sleep at once. A notify without a new
+  // request (wake(): a run starts) wakes the worker into polling.
+  let seq = Atomics.load(control, REQUEST);
+  while (seq === seen) {
+    if (spinMs > 0 && Atomics.load(control, RUNNING) === 1) {
+      const until = performance.now() + spinMs;
+      while ((seq = Atomics.load(control, REQUEST)) === seen && Atomics.load(control, RUNNING) === 1 && performance.now() < until);
+      if (seq !== seen) break;
+    }
+    Atomics.wait(control, REQUEST, seen);
+    seq = Atomics.load(control, REQUEST);
+  }
   seen = seq;
   const id = Atomics.load(control, MODULE);
   if (id < 0) break;
@@ -88,6 +102,11 @@ export interface WasmThreadPoolOptions {
   readonly memory: WebAssembly.Memory;
   /** How long `join` polls before sleeping, in microseconds (default 20). */
   readonly spinMicros?: number;
+  /**
+   * How long the worker polls for the next task before sleeping, while a run is in progress
+   * (between {@link WasmThreadPool.wake} and {@link WasmThreadPool.idle}), in microseconds (default 1000).
+   */
+  readonly workerSpinMicros?: number;
   /** A worker that has not picked a task up after this long is declared dead (ms, default 10 000). */
   readonly startTimeoutMs?: number;
   /** Lower bound of the deadline of a started task (ms, default 60 000; the bound is also ≥ 50 × the main thread's share). */
@@ -105,6 +124,10 @@ export interface WasmThreadPool {
   spawn(id: number, task: number): boolean;
   /** Waits for the spawned task. @throws GraftError when it failed or timed out (the pool is then failed). */
   join(): void;
+  /** A run starts: wake the worker so it polls for tasks (it wakes up while the feeds are copied in). */
+  wake(): void;
+  /** The run ended: the worker stops polling and sleeps. */
+  idle(): void;
   /** Why the pool stopped working, if it did. */
   readonly failure: string | undefined;
   /** Tasks handed to the worker so far. */
@@ -133,7 +156,7 @@ export const createWasmThreadPool = async (options: WasmThreadPoolOptions): Prom
   const control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
   const channel = new threads.MessageChannel();
   const port: MessagePort = channel.port1;
-  const worker = new threads.Worker(WORKER_SOURCE, { eval: true, workerData: { memory, control, port: channel.port2 }, transferList: [channel.port2], name: "graft-wasm-helper" });
+  const worker = new threads.Worker(WORKER_SOURCE, { eval: true, workerData: { memory, control, port: channel.port2, spinMs: (options.workerSpinMicros ?? 1000) / 1000 }, transferList: [channel.port2], name: "graft-wasm-helper" });
   port.unref();
   let failure: string | undefined;
   let disposed = false;
@@ -229,6 +252,14 @@ export const createWasmThreadPool = async (options: WasmThreadPoolOptions): Prom
         }
         fail(message);
       }
+    },
+    wake(): void {
+      if (disposed) return;
+      Atomics.store(control, RUNNING, 1);
+      Atomics.notify(control, REQUEST);
+    },
+    idle(): void {
+      Atomics.store(control, RUNNING, 0);
     },
     get failure() {
       return failure;
