@@ -183,6 +183,21 @@ describe.runIf(features.threads)("wasm back end, threads: 2", () => {
     expect(wasmThreadPoolOf(two)?.failure).toBeUndefined();
   });
 
+  it("between runs the helper worker sleeps (it polls only while a run is in progress)", { timeout: 30_000 }, async () => {
+    // polling for up to 2 s between tasks: only the end of the run can stop it early
+    const session = track(await createWasmSession(mlpProgram([64, 256, 64]), { threads: 2 }, { workerSpinMicros: 2_000_000 }));
+    const feeds = batchFeeds(dataset(128, 64, 64, 3), 64, 0, 128);
+    for (let i = 0; i < 20; i++) session.run("trainStep", feeds);
+    expect(wasmThreadPoolOf(session)?.spawned ?? 0).toBeGreaterThan(0);
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    await new Promise((done) => setTimeout(done, 500));
+    const used = process.cpuUsage(cpu);
+    const wall = performance.now() - started;
+    // a polling worker would use about one core for the whole wait
+    expect((used.user + used.system) / 1000).toBeLessThan(0.3 * wall);
+  });
+
   it("dispose ends the helper worker", { timeout: 30_000 }, async () => {
     const session = await wasmBackend.createSession(mlpProgram([64, 256, 64]), { threads: 2 });
     const pool = wasmThreadPoolOf(session);
@@ -280,6 +295,20 @@ describe.runIf(features.threads)("wasm thread pool", () => {
     expect(() => pool.join()).toThrow(/did not finish its part of a kernel within 300 ms/);
     expect(performance.now() - started).toBeLessThan(5_000);
     await exited;
+  });
+
+  it("settle() waits for a task whose join was skipped (the main thread's part threw), recording but not throwing its failure", async () => {
+    const pool = await newPool();
+    const id = pool.register(poolModule());
+    expect(pool.spawn(id, 2)).toBe(true);
+    pool.settle();
+    expect(pool.spawn(id, 2)).toBe(true);
+    pool.join();
+    expect(pool.failure).toBeUndefined();
+    expect(pool.spawn(id, 0)).toBe(true);
+    expect(() => pool.settle()).not.toThrow();
+    expect(pool.failure).toMatch(/unreachable/);
+    expect(pool.spawn(id, 2)).toBe(false);
   });
 
   it("a module never sent to the worker is an error", async () => {

@@ -244,7 +244,13 @@ export const createWasmGenerator = (options: WasmGeneratorOptions = {}): CodeGen
           run = instance.exports["run"] as () => number;
           runners.set(memory, run);
         }
-        const status = run();
+        let status: number;
+        try {
+          status = run();
+        } catch (thrown) {
+          pool?.settle();
+          throw thrown;
+        }
         if (status !== 0) {
           const kernel = kernels[text.checked[status - 1] ?? -1];
           throw new GraftError([kernelDiagnostic(graph, kernel, refusal(kernel))]);

@@ -124,6 +124,12 @@ export interface WasmThreadPool {
   spawn(id: number, task: number): boolean;
   /** Waits for the spawned task. @throws GraftError when it failed or timed out (the pool is then failed). */
   join(): void;
+  /**
+   * After the main thread's part threw (so `join` was never reached): waits for a spawned task
+   * still running, so the next spawn finds the worker free; a failure of that task only marks
+   * the pool failed (the main thread's exception is the one to report).
+   */
+  settle(): void;
   /** A run starts: wake the worker so it polls for tasks (it wakes up while the feeds are copied in). */
   wake(): void;
   /** The run ended: the worker stops polling and sleeps. */
@@ -206,6 +212,36 @@ export const createWasmThreadPool = async (options: WasmThreadPoolOptions): Prom
     throw new GraftError([error("backend", `wasm threads: ${message}; this run's outputs and the session state may be partly written — create a new session (getState() still works)`)]);
   };
 
+  const join = (): void => {
+    if (!pending) return;
+    if (Atomics.load(control, DONE) !== seq) {
+      const spinUntil = performance.now() + spinMs;
+      while (Atomics.load(control, DONE) !== seq && performance.now() < spinUntil);
+      const mainShare = performance.now() - spawnedAt;
+      while (Atomics.load(control, DONE) !== seq) {
+        const started = Atomics.load(control, STARTED) === seq;
+        const deadline = spawnedAt + (started ? Math.max(taskTimeoutMs, 50 * mainShare) : startTimeoutMs);
+        const now = performance.now();
+        if (now >= deadline)
+          fail(
+            started
+              ? `the helper worker did not finish its part of a kernel within ${Math.round(deadline - spawnedAt)} ms`
+              : `the helper worker did not respond within ${Math.round(startTimeoutMs)} ms${workerError === undefined ? "" : ` (${workerError})`}`,
+          );
+        Atomics.wait(control, DONE, seq - 1, Math.min(deadline - now, 100));
+      }
+    }
+    pending = false;
+    if (Atomics.load(control, STATUS) !== 0) {
+      let message = "the helper worker failed (no message)";
+      for (let received = threads.receiveMessageOnPort(port); received !== undefined; received = threads.receiveMessageOnPort(port)) {
+        const data = received.message as { readonly seq?: unknown; readonly message?: unknown };
+        if (data.seq === seq && typeof data.message === "string") message = `the helper worker failed: ${data.message}`;
+      }
+      fail(message);
+    }
+  };
+
   return {
     register(module: WebAssembly.Module): number {
       const id = nextModule++;
@@ -224,33 +260,13 @@ export const createWasmThreadPool = async (options: WasmThreadPoolOptions): Prom
       spawnedAt = performance.now();
       return true;
     },
-    join(): void {
+    join,
+    settle(): void {
       if (!pending) return;
-      if (Atomics.load(control, DONE) !== seq) {
-        const spinUntil = performance.now() + spinMs;
-        while (Atomics.load(control, DONE) !== seq && performance.now() < spinUntil);
-        const mainShare = performance.now() - spawnedAt;
-        while (Atomics.load(control, DONE) !== seq) {
-          const started = Atomics.load(control, STARTED) === seq;
-          const deadline = spawnedAt + (started ? Math.max(taskTimeoutMs, 50 * mainShare) : startTimeoutMs);
-          const now = performance.now();
-          if (now >= deadline)
-            fail(
-              started
-                ? `the helper worker did not finish its part of a kernel within ${Math.round(deadline - spawnedAt)} ms`
-                : `the helper worker did not respond within ${Math.round(startTimeoutMs)} ms${workerError === undefined ? "" : ` (${workerError})`}`,
-            );
-          Atomics.wait(control, DONE, seq - 1, Math.min(deadline - now, 100));
-        }
-      }
-      pending = false;
-      if (Atomics.load(control, STATUS) !== 0) {
-        let message = "the helper worker failed (no message)";
-        for (let received = threads.receiveMessageOnPort(port); received !== undefined; received = threads.receiveMessageOnPort(port)) {
-          const data = received.message as { readonly seq?: unknown; readonly message?: unknown };
-          if (data.seq === seq && typeof data.message === "string") message = `the helper worker failed: ${data.message}`;
-        }
-        fail(message);
+      try {
+        join();
+      } catch {
+        // recorded in `failure`
       }
     },
     wake(): void {
