@@ -177,6 +177,6 @@ const graftSystem = (name: string, backendName: BackendName, threads: number): S
 };
 
 export const graftWasm = graftSystem("graft-wasm", "wasm", 1);
-/** The WASM back end on two threads: matmuls ≥ 2 MFLOP split their rows with one helper worker over shared memory. */
+/** The WASM back end on two threads: matmuls ≥ 0.5 MFLOP and elementwise kernels ≥ 32K elements split their rows with one helper worker over shared memory. */
 export const graftWasm2t = graftSystem("graft-wasm-2t", "wasm", 2);
 export const graftJs = graftSystem("graft-js", "js", 1);

@@ -7,7 +7,7 @@
 // medians are also given over the "quiet" blocks only (others < 0.15 core).
 //
 //   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/bench-threads.ts [--batch=256,32] [--blocks=30]
-//        [--min-flops=2e6] [--min-map=131072] [--spin=µs] [--worker-spin=µs]      (defaults: the back end's)
+//        [--min-flops=5e5] [--min-map=32768] [--spin=µs] [--worker-spin=µs]      (defaults: the back end's)
 //        [--compare='[{"spinMicros":200},{"minFlops":1e6}]']   (several two-thread tunings, interleaved)
 import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";

@@ -4,7 +4,7 @@
 // printed with its share of the step and its GFLOP/s (matmuls). Shows how much of a step is
 // matmul (what threads can split) and how much runs serially (Amdahl).
 //
-//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--batch=256] [--runs=300] [--threads=2] [--min-flops=2e6] [--min-map=131072] [--spin=µs] [--worker-spin=µs]
+//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--batch=256] [--runs=300] [--threads=2] [--min-flops=5e5] [--min-map=32768] [--spin=µs] [--worker-spin=µs]
 //
 // With --threads=2 the module is the two-thread one (split matmuls hand half their rows to a
 // helper worker over the shared memory), so the times show what each kernel gains.
@@ -13,7 +13,7 @@ import * as C from "@graft/core";
 import { adam, buildTrainingProgram } from "../src/index.js";
 import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "../src/backend/program.js";
 import { assembleWatSync, createWasmGenerator, loadWasmToolkit, RESERVED_BYTES, reservedBytes, sharedSessionMemory, wasmSessionArena } from "../src/backend/wasm-backend.js";
-import { DEFAULT_THREAD_MIN_MAP_ELEMENTS, moduleText } from "../src/backend/wasm/codegen.js";
+import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, moduleText } from "../src/backend/wasm/codegen.js";
 import { createWasmThreadPool } from "../src/backend/wasm/threads.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";
 import { formatKernels } from "../src/backend/report.js";
@@ -25,7 +25,7 @@ const arg = (name: string, fallback: number): number => {
 const batch = arg("batch", 256);
 const runs = arg("runs", 300);
 const threads = arg("threads", 1);
-const minFlops = arg("min-flops", 2e6);
+const minFlops = arg("min-flops", DEFAULT_THREAD_MIN_FLOPS);
 const spinMicros = arg("spin", NaN);
 const workerSpinMicros = arg("worker-spin", NaN);
 const sizes = [784, 256, 128, 64, 10];

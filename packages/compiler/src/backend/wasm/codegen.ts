@@ -62,11 +62,16 @@ export interface ThreadsContext {
   readonly minMapElements: number;
 }
 
-/** Default {@link ThreadsContext.minFlops}: below it a kernel is too short (≲ 40 µs) to repay a hand-off (~10–20 µs). */
-export const DEFAULT_THREAD_MIN_FLOPS = 2e6;
+/**
+ * Default {@link ThreadsContext.minFlops}, measured on the MLP train step (2-core EPYC VM): a
+ * hand-off to the worker costs ~1–2 µs while it polls (within a run) and 10–90 µs when it must be
+ * woken, so splitting pays from ~0.3 MFLOP (~8 µs on one thread: 8 → 6 µs); a 0.5 MFLOP matmul
+ * goes from 12 to 8 µs, a 0.04 MFLOP one from 1.4 to 2.4 µs.
+ */
+export const DEFAULT_THREAD_MIN_FLOPS = 5e5;
 
-/** Default {@link ThreadsContext.minMapElements}. */
-export const DEFAULT_THREAD_MIN_MAP_ELEMENTS = 1 << 17;
+/** Default {@link ThreadsContext.minMapElements} (Adam's update of a 256×128 weight: 23 → ~13 µs). */
+export const DEFAULT_THREAD_MIN_MAP_ELEMENTS = 1 << 15;
 
 /** The largest wasm32 memory in 64 KiB pages (shared memories must declare a maximum). */
 export const MAX_MEMORY_PAGES = 65536;
