@@ -6,12 +6,18 @@
  * `env.spawn(task) → i32` and `env.join()`, and exports `task(task)`, which computes the
  * worker's part of split kernel `task` (the other rows of a matmul, with its own packing
  * scratch). The main thread, inside `run`, calls `spawn`: this pool writes (module, task) into a
- * control block and bumps a request counter (`Atomics.store` + `Atomics.notify`); the worker,
- * blocked in `Atomics.wait`, instantiates the module over the same memory on first use (each
- * module is posted to it once and fetched with `receiveMessageOnPort`, since its loop never
- * returns to the event loop), runs `task`, and publishes completion. The main thread computes its
- * own rows meanwhile, then `join` spins briefly on the done counter (a wake-up costs ~10 µs) and
- * sleeps in `Atomics.wait` (allowed on Node's main thread) in slices, checking deadlines.
+ * control block and bumps a request counter (`Atomics.store` + `Atomics.notify`); the worker
+ * instantiates the module over the same memory on first use (each module is posted to it once
+ * and fetched with `receiveMessageOnPort`, since its loop never returns to the event loop), runs
+ * `task`, and publishes completion. The main thread computes its own rows meanwhile, then `join`
+ * polls the done counter briefly and sleeps in `Atomics.wait` (allowed on Node's main thread) in
+ * slices, checking deadlines.
+ *
+ * Waking a sleeping thread costs 10–90 µs on a VM (an idle vCPU is halted), against ~1 µs for a
+ * hand-off to a thread that polls. So the session calls `wake()` when a run starts (the worker
+ * wakes up while the feeds are validated and copied in) and `idle()` when it ends: in between,
+ * the worker polls for the next task for up to `workerSpinMicros` before sleeping; outside runs
+ * it sleeps at once and uses no CPU.
  *
  * Failures never hang and never pass silently: a worker exception (a trap, a missing module) is
  * posted back and rethrown by `join` as a GraftError; a worker that does not pick a task up
