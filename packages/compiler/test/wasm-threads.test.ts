@@ -196,6 +196,20 @@ describe.runIf(features.threads)("wasm back end, threads: 2", () => {
     const wall = performance.now() - started;
     // a polling worker would use about one core for the whole wait
     expect((used.user + used.system) / 1000).toBeLessThan(0.3 * wall);
+    // runs of a function with nothing to split (forward of one row) do not wake it at all
+    const pool = wasmThreadPoolOf(session);
+    if (pool === undefined) throw new Error("no pool");
+    const wake = pool.wake.bind(pool);
+    let wakes = 0;
+    pool.wake = () => {
+      wakes++;
+      wake();
+    };
+    const one = batchFeeds(dataset(1, 64, 64, 4), 64, 0, 1);
+    for (let i = 0; i < 5; i++) session.run("forward", one);
+    expect(wakes).toBe(0);
+    session.run("trainStep", feeds);
+    expect(wakes).toBe(1);
   });
 
   it("dispose ends the helper worker", { timeout: 30_000 }, async () => {
@@ -212,8 +226,8 @@ describe.runIf(features.threads)("wasm back end, threads: 2", () => {
     session.dispose(); // idempotent
   });
 
-  it("a script using a two-thread session exits by itself, with or without dispose", { timeout: 60_000 }, () => {
-    for (const mode of ["dispose", "no-dispose"]) {
+  it("a script using a two-thread session exits by itself, with or without dispose, or disposed before its worker booted", { timeout: 90_000 }, () => {
+    for (const mode of ["dispose", "no-dispose", "dispose-at-once"]) {
       const started = Date.now();
       const child = spawnSync(process.execPath, [resolve(root, "packages/compiler/bin/run-ts.mjs"), resolve(here, "fixtures/threads/exit.ts"), mode], { cwd: root, encoding: "utf8", timeout: 30_000 });
       expect(child.error, `${mode}: ${String(child.error)}`).toBeUndefined();

@@ -167,7 +167,14 @@ export interface WasmGeneratorOptions {
    * Two threads: the session's shared memory and the helper worker's pool. Modules import the
    * shared memory; modules with split kernels are sent to the worker.
    */
-  readonly threads?: { readonly memory: WebAssembly.Memory; readonly pool: WasmThreadPool; readonly minFlops?: number; readonly minMapElements?: number };
+  readonly threads?: {
+    readonly memory: WebAssembly.Memory;
+    readonly pool: WasmThreadPool;
+    readonly minFlops?: number;
+    readonly minMapElements?: number;
+    /** Filled with the names of the functions that have a specialisation with split kernels. */
+    readonly splitFunctions?: Set<string>;
+  };
 }
 
 const nodeOfKernel = (graph: Graph | undefined, kernel: Kernel | undefined): Node | undefined => {
@@ -228,6 +235,7 @@ export const createWasmGenerator = (options: WasmGeneratorOptions = {}): CodeGen
       const pool = shared?.pool;
       // the worker gets (and instantiates, on first use) only modules it has work in
       const id = pool !== undefined && text.tasks.length > 0 ? pool.register(module) : -1;
+      if (id >= 0) shared?.splitFunctions?.add(plan.name);
       const runners = new WeakMap<WebAssembly.Memory, () => number>();
       return (F: Float32Array) => {
         const memory = memories.get(F.buffer);
@@ -323,9 +331,10 @@ export const createWasmSession = async (spec: ProgramSpec, options: SessionOptio
     ...(tuning.startTimeoutMs === undefined ? {} : { startTimeoutMs: tuning.startTimeoutMs }),
     ...(tuning.taskTimeoutMs === undefined ? {} : { taskTimeoutMs: tuning.taskTimeoutMs }),
   });
+  const splitFunctions = new Set<string>();
   let session: Session;
   try {
-    session = createCompiledSession(spec, createWasmGenerator({ graphOf, threads: { memory, pool, ...(tuning.minFlops === undefined ? {} : { minFlops: tuning.minFlops }), ...(tuning.minMapElements === undefined ? {} : { minMapElements: tuning.minMapElements }) } }), options);
+    session = createCompiledSession(spec, createWasmGenerator({ graphOf, threads: { memory, pool, splitFunctions, ...(tuning.minFlops === undefined ? {} : { minFlops: tuning.minFlops }), ...(tuning.minMapElements === undefined ? {} : { minMapElements: tuning.minMapElements }) } }), options);
   } catch (thrown) {
     pool.dispose();
     throw thrown;
@@ -333,8 +342,9 @@ export const createWasmSession = async (spec: ProgramSpec, options: SessionOptio
   const threaded: Session = {
     backend: session.backend,
     run(name, feeds, runOptions) {
-      // the worker wakes up while the feeds are validated and copied in, and polls for tasks until the run ends
-      pool.wake();
+      // the worker wakes up while the feeds are validated and copied in, and polls for tasks until
+      // the run ends; functions with nothing to split (so far) leave it asleep
+      if (splitFunctions.has(name)) pool.wake();
       try {
         return session.run(name, feeds, runOptions);
       } finally {

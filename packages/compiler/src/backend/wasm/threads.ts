@@ -151,8 +151,8 @@ export interface WasmThreadPool {
 }
 
 /**
- * Starts one helper worker over `options.memory` and waits until it runs.
- * @throws GraftError when worker threads are not available (not Node, or no shared memory).
+ * Starts one helper worker over `options.memory` (without waiting for it to boot).
+ * @throws GraftError when worker threads are not available (not Node).
  */
 export const createWasmThreadPool = async (options: WasmThreadPoolOptions): Promise<WasmThreadPool> => {
   let threads: typeof import("node:worker_threads");
@@ -180,20 +180,10 @@ export const createWasmThreadPool = async (options: WasmThreadPoolOptions): Prom
   worker.on("exit", (code: number) => {
     if (!disposed) failure ??= `the helper worker exited (code ${code})`;
   });
-  await new Promise<void>((resolve, reject) => {
-    const online = (): void => {
-      worker.off("error", failed);
-      resolve();
-    };
-    const failed = (thrown: unknown): void => {
-      worker.off("online", online);
-      reject(new GraftError([error("backend", `wasm: the helper worker did not start: ${thrown instanceof Error ? thrown.message : String(thrown)}`)]));
-    };
-    worker.once("online", online);
-    worker.once("error", failed);
-  });
-  // referenced while starting (an await with nothing else pending must not end the process), then not
-  worker.unref();
+  // Not awaited: the worker boots (~50 ms) while the caller compiles; a task spawned before it is
+  // online waits in the control block (the worker reads it on entering its loop). It stays
+  // referenced until online (a process must not exit while it boots), then never keeps one alive.
+  worker.once("online", () => worker.unref());
 
   let nextModule = 0;
   let seq = 0;
