@@ -63,7 +63,12 @@ export type BackendName = "reference" | "js" | "wasm";
 export interface SessionOptions {
   /** Seed for param initialisers. */
   readonly seed?: number;
-  /** Worker threads for matmul-heavy kernels (WASM only); 1 = none. */
+  /**
+   * Threads for the WASM back end: 1 (default) or 2 — the calling thread plus one helper worker
+   * over a shared memory, which computes half the rows of big matmuls and elementwise kernels
+   * (results bit-identical to one thread; Node only, `dispose()` stops the worker). Standalone
+   * bundles run on one thread. Other back ends ignore it.
+   */
   readonly threads?: number;
 }
 
