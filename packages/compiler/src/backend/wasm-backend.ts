@@ -20,7 +20,7 @@
  * thread. `dispose()` stops the worker. Standalone bundles (`emitWasmModule`) stay single-threaded.
  */
 import { error, GraftError, type Diagnostic, type Graph, type Node } from "@graft/core";
-import type { Arena } from "@graft/runtime";
+import { wasmArena, type Arena } from "@graft/runtime";
 import type wabtFactory from "wabt";
 import type { Kernel } from "./kernels.js";
 import { checkCompilable } from "./lower.js";
@@ -120,33 +120,23 @@ export interface WasmArenaOptions {
  */
 export const wasmSessionArena = (elements: number, options: WasmArenaOptions = {}): Arena & { readonly memory: WebAssembly.Memory } => {
   const reserved = options.reserved ?? RESERVED_BYTES;
-  const bytesFor = (count: number): number => pagesFor(reserved, count) * PAGE;
   const memory = options.memory ?? new WebAssembly.Memory({ initial: pagesFor(reserved, elements) });
-  if (bytesFor(elements) > memory.buffer.byteLength) memory.grow((bytesFor(elements) - memory.buffer.byteLength) / PAGE);
-  let f32 = new Float32Array(memory.buffer, reserved);
-  let i32 = new Int32Array(memory.buffer, reserved);
-  memories.set(memory.buffer, memory);
-  const refresh = (): void => {
-    if (f32.buffer !== memory.buffer) {
-      f32 = new Float32Array(memory.buffer, reserved);
-      i32 = new Int32Array(memory.buffer, reserved);
-      memories.set(memory.buffer, memory);
-    }
-  };
+  const arena = wasmArena(memory, reserved);
+  // compiled runners find the memory behind the views they are given
+  const register = (): void => void memories.set(memory.buffer, memory);
+  arena.ensure(elements);
+  register();
   return {
     memory,
     ensure(count: number): void {
-      const bytes = bytesFor(count);
-      if (bytes > memory.buffer.byteLength) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
-      refresh();
+      arena.ensure(count);
+      register();
     },
     get f32() {
-      refresh();
-      return f32;
+      return arena.f32;
     },
     get i32() {
-      refresh();
-      return i32;
+      return arena.i32;
     },
   };
 };

@@ -28,7 +28,7 @@
  * `spawn` returns 0 (no usable worker) the main thread computes everything.
  */
 import type { CrossEntropyAttrs } from "@graft/core";
-import { kernelReads, kernelWrites, type BufferInfo, type Expr, type Kernel, type Rows } from "../kernels.js";
+import { exprChildren, exprSome, kernelReads, kernelWrites, mapAccesses, type BufferInfo, type Expr, type Kernel, type Rows } from "../kernels.js";
 import { emitGemmFunction, gemmScratchBytes, planGemm, type GemmSpec } from "./gemm.js";
 import { exp, expNeg, f32c, f64c, FunctionBuilder, i32c, Lanes, log, log1pNonNeg, logSigmoid, powFunctions, sigmoid, tanh, type ValType } from "./mathlib.js";
 
@@ -98,41 +98,10 @@ export interface ModuleText {
 
 // ----- expression helpers -----------------------------------------------------------------------
 
-const childrenOf = (e: Expr): Expr[] => {
-  switch (e.kind) {
-    case "read":
-    case "const":
-    case "iota":
-      return [];
-    case "unary":
-    case "cast":
-      return [e.arg];
-    case "binary":
-      return [e.lhs, e.rhs];
-    case "select":
-      return [e.cond, e.then, e.else];
-  }
-};
-
+const childrenOf = exprChildren;
 const readsOf = (e: Expr): Array<Extract<Expr, { kind: "read" }>> => (e.kind === "read" ? [e] : childrenOf(e).flatMap(readsOf));
-const usesIota = (e: Expr): boolean => e.kind === "iota" || childrenOf(e).some(usesIota);
-
-const mapReads = (e: Expr, f: (strides: readonly number[]) => readonly number[]): Expr => {
-  switch (e.kind) {
-    case "read":
-      return { ...e, access: { ...e.access, strides: f(e.access.strides) } };
-    case "const":
-    case "iota":
-      return e;
-    case "unary":
-    case "cast":
-      return { ...e, arg: mapReads(e.arg, f) };
-    case "binary":
-      return { ...e, lhs: mapReads(e.lhs, f), rhs: mapReads(e.rhs, f) };
-    case "select":
-      return { ...e, cond: mapReads(e.cond, f), then: mapReads(e.then, f), else: mapReads(e.else, f) };
-  }
-};
+const usesIota = (e: Expr): boolean => exprSome(e, (x) => x.kind === "iota");
+const mapReads = (e: Expr, f: (strides: readonly number[]) => readonly number[]): Expr => mapAccesses(e, (access) => ({ ...access, strides: f(access.strides) }));
 
 /**
  * Merges adjacent axes every stride vector walks contiguously and that `kind` puts in the same
