@@ -76,3 +76,38 @@ export const agreementSuite = (backend: () => Promise<Backend>, tolerance: numbe
 describe("JS back end", () => {
   agreementSuite(async () => jsBackend, 2e-6);
 });
+
+describe("compiled sessions: fetch, unknown names, setState", () => {
+  const program = async () => {
+    const xIn = C.input("x", ["batch", 3]);
+    const w = C.param("w", [3, 2], C.uniform(-1, 1));
+    const graph = graphOf(C.model({ name: "m", outputs: { z: C.matmul(xIn, w), s: C.sum(C.matmul(xIn, w)) } }));
+    return jsBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] });
+  };
+  const x = { x: { shape: [2, 3], dtype: "f32" as const, data: Float32Array.of(1, 2, 3, 4, 5, 6) } };
+
+  it("copies out only the fetched outputs", async () => {
+    const session = await program();
+    expect(Object.keys(session.run("f", x, { fetch: ["s"] }))).toEqual(["s"]);
+    expect(Object.keys(session.run("f", x, { fetch: [] }))).toEqual([]);
+    expect(Object.keys(session.run("f", x))).toEqual(["z", "s"]);
+    expect(() => session.run("f", x, { fetch: ["nope"] })).toThrow("unknown output nope; f returns z, s");
+  });
+
+  it("refuses unknown functions and inputs by name", async () => {
+    const session = await program();
+    expect(() => session.run("g", x)).toThrow("unknown function g; this program has f");
+    expect(() => session.run("f", { ...x, typo: x.x })).toThrow("unknown input typo; f takes x");
+  });
+
+  it("setState checks every entry before writing any", async () => {
+    const session = await program();
+    const before = session.getState();
+    expect(() => session.setState({ w: { shape: [2, 3], dtype: "f32", data: new Float32Array(6) } })).toThrow("state w: expected shape [3,2], got [2,3] (6 values)");
+    expect(() => session.setState({ v: { shape: [1], dtype: "f32", data: new Float32Array(1) } })).toThrow("unknown state v");
+    expect(() => session.setState({ w: { shape: [3, 2], dtype: "i32", data: new Int32Array(6) } })).toThrow("state w: expected f32 data");
+    expect(session.getState()).toEqual(before);
+    session.setState({ w: { shape: [3, 2], dtype: "f32", data: Float32Array.of(1, 0, 0, 1, 0, 0) } });
+    expect(Array.from(session.run("f", x).z?.data ?? [])).toEqual([1, 2, 4, 5]);
+  });
+});
