@@ -94,6 +94,17 @@ describe("compiled sessions: fetch, unknown names, setState", () => {
     expect(() => session.run("f", x, { fetch: ["nope"] })).toThrow("unknown output nope; f returns z, s");
   });
 
+  it("an op the back end cannot compile is a diagnostic naming it and the user's line, never a fallback", async () => {
+    const x64 = C.input("x", [2], "f64");
+    const graph = graphOf(C.model({ name: "f64", outputs: { y: C.exp(x64) } }));
+    expect(jsBackend.supports({ functions: [{ name: "f", graph, updates: [] }] }).map((d) => d.message)).toEqual([
+      "input produces f64: the compiled back ends compute in f32/i32/bool (f64 is for the reference interpreter)",
+      "exp produces f64: the compiled back ends compute in f32/i32/bool (f64 is for the reference interpreter)",
+    ]);
+    const session = await jsBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] });
+    expect(() => session.run("f", { x: { shape: [2], dtype: "f64", data: Float64Array.of(1, 2) } })).toThrow(/backend-js\.test\.ts:\d+:\d+ input produces f64/);
+  });
+
   it("refuses unknown functions and inputs by name", async () => {
     const session = await program();
     expect(() => session.run("g", x)).toThrow("unknown function g; this program has f");
