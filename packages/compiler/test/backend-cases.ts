@@ -115,6 +115,17 @@ export const agreementCases = (): AgreementCase[] => {
     add("ce-spatial", { ce: C.crossEntropy(a, t), ceDim: C.crossEntropy(C.transpose(a, 1, 2), t, { dim: 2 }) }, { x: randomArray([2, 5, 3], 14), t: { shape: [2, 3], dtype: "i32", data: Float64Array.from([0, 4, 2, -100, 1, 3]) } });
   }
   {
+    // batch dims that broadcast across each other: [2,1,3,4] @ [1,3,4,2] → [2,3,3,2]
+    const a = C.input("a", [2, 1, 3, 4]);
+    const b = C.input("b", [1, 3, 4, 2]);
+    const c = C.input("c", [3, 4, 2]);
+    add("matmul-batch-broadcast", { ab: C.matmul(a, b), ac: C.matmul(a, c), bt: C.matmul(C.transpose(b, 2, 3), C.transpose(a, 2, 3)) }, {
+      a: randomArray([2, 1, 3, 4], 15),
+      b: randomArray([1, 3, 4, 2], 16),
+      c: randomArray([3, 4, 2], 17),
+    });
+  }
+  {
     // huge and tied logits: CE computed as (max − x[y]) + log Σ stays exact (log 2 for two tied 3e38)
     const a = C.input("x", [3, 3]);
     const t = C.input("y", [3], "i32");

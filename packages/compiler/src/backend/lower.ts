@@ -324,22 +324,51 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
     inner: sizeOf(shape.slice(last + 1)),
   });
 
-  const matmulOperand = (id: NodeId, rank: number) => {
-    let view = viewOf(id);
+  /**
+   * A matmul operand as (buffer, offset, one batch stride, row and column strides). Transposed
+   * views are free; an operand whose batch dims cannot be walked with one stride over the
+   * output's batch dims (e.g. [2,1,m,k] against [1,3,k,n]) is first expanded into memory.
+   */
+  const matmulOperand = (id: NodeId, outBatch: readonly number[]) => {
     const shape = shapeOf(id);
+    const batchDims = shape.length - 2;
+    const lead = outBatch.length - batchDims;
     const isMatrixLayout = (v: NodeView): boolean => {
-      const row = v.strides[shape.length - 2] ?? 0;
-      const col = v.strides[shape.length - 1] ?? 0;
-      const rows = shape[shape.length - 2] ?? 1;
-      const cols = shape[shape.length - 1] ?? 1;
+      const row = v.strides[batchDims] ?? 0;
+      const col = v.strides[batchDims + 1] ?? 0;
+      const rows = shape[batchDims] ?? 1;
+      const cols = shape[batchDims + 1] ?? 1;
       return (col === 1 && (row === cols || rows === 1)) || (row === 1 && (col === rows || cols === 1));
     };
+    /** Strides over the output's batch dims (0 where this operand broadcasts). */
+    const batchStrides = (v: NodeView): number[] =>
+      outBatch.map((_, d) => (d < lead || shape[d - lead] === 1 ? 0 : (v.strides[d - lead] ?? 0)));
+    /** One stride s with stride_d = s · Π outBatch[d+1:] on every non-unit dim, if there is one. */
+    const singleStride = (strides: readonly number[]): number | undefined => {
+      let s: number | undefined;
+      for (let d = 0; d < outBatch.length; d++) {
+        if (outBatch[d] === 1) continue;
+        const inner = sizeOf(outBatch.slice(d + 1));
+        const candidate = (strides[d] ?? 0) / inner;
+        if (s === undefined) s = candidate;
+        else if (candidate !== s) return undefined;
+      }
+      return s ?? 0;
+    };
+    let view = viewOf(id);
     if (view === undefined || !isMatrixLayout(view)) view = materializeContiguous(id);
-    const batchDims = shape.length - 2;
-    void rank;
-    // a single batch stride suffices when batch dims collapse (rank ≤ 3 or contiguous batches)
-    const batchStride = batchDims === 0 ? 0 : (view.strides[batchDims - 1] ?? 0);
-    return { buffer: view.buffer, offset: view.offset, batchStride, rowStride: view.strides[shape.length - 2] ?? 0, colStride: view.strides[shape.length - 1] ?? 0 };
+    let batchStride = singleStride(batchStrides(view));
+    if (batchStride === undefined || !Number.isInteger(batchStride)) {
+      const fullShape = [...outBatch, shape[batchDims] ?? 1, shape[batchDims + 1] ?? 1];
+      const rank = fullShape.length;
+      const map = shape.map((size, d) => (size === 1 && fullShape[d + lead] !== 1 ? -1 : d + lead));
+      const out = newBuffer({ kind: "temp", dtype: nodeOf(id).type.dtype, size: sizeOf(fullShape) });
+      kernels.push({ kind: "map", out, shape: fullShape, expr: exprOf(id, map, rank), nodes: [id] });
+      view = contiguousView(out, fullShape);
+      batchStride = sizeOf(fullShape.slice(-2));
+      return { buffer: view.buffer, offset: 0, batchStride, rowStride: view.strides[rank - 2] ?? 0, colStride: view.strides[rank - 1] ?? 0 };
+    }
+    return { buffer: view.buffer, offset: view.offset, batchStride, rowStride: view.strides[batchDims] ?? 0, colStride: view.strides[batchDims + 1] ?? 0 };
   };
 
   const emitMatmul = (id: NodeId, aId: NodeId, bId: NodeId, out: BufferId, bias: NodeId | undefined, relu: boolean, swap: boolean, covered: readonly NodeId[]): void => {
@@ -347,9 +376,9 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
     const aShape = shapeOf(aId);
     const bShape = shapeOf(bId);
     const outShape = shapeOf(id);
-    const rank = outShape.length;
-    let a = matmulOperand(aId, rank);
-    let b = matmulOperand(bId, rank);
+    const outBatch = outShape.slice(0, -2);
+    let a = matmulOperand(aId, outBatch);
+    let b = matmulOperand(bId, outBatch);
     let m = aShape[aShape.length - 2] as number;
     let n = bShape[bShape.length - 1] as number;
     const k = aShape[aShape.length - 1] as number;
@@ -360,12 +389,7 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
       b = transposedB;
       [m, n] = [n, m];
     }
-    const batch = sizeOf(outShape.slice(0, -2));
-    if (batch > 1 && shapeOf(aId).length > 3) {
-      // several batch dims: only the contiguous, non-broadcast case is supported by one stride
-      a = { ...a, batchStride: sizeOf(aShape.slice(0, -2)) === batch ? m * k : 0 };
-      b = { ...b, batchStride: sizeOf(bShape.slice(0, -2)) === batch ? k * n : 0 };
-    }
+    const batch = sizeOf(outBatch);
     const biasView = bias === undefined ? undefined : { buffer: contiguousBuffer(bias), offset: 0 };
     kernels.push({ kind: "matmul", out, batch, m, n, k, a, b, bias: biasView, relu, nodes: [id, ...covered] });
   };
