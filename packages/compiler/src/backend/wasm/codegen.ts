@@ -1185,6 +1185,28 @@ const backwardDenominator = (s: CeSetup): string => {
 };
 
 /** Writes the reduced loss at the end of a forward kernel. */
+/** Where a cross-entropy kernel puts each row's results: the saved LSE, and the loss (per row, or summed). */
+interface CeRowSinks {
+  readonly lse: number | undefined;
+  readonly out: number | undefined;
+  readonly reduction: 0 | 1 | 2 | undefined;
+  readonly total: string;
+  readonly loss: string;
+  readonly denominator: string;
+  readonly wTotal: string;
+}
+
+/** After a row's logsumexp: save it for a backward kernel, then write (none) or accumulate (mean/sum) the row's loss. */
+const storeRowLoss = (s: CeSetup, sinks: CeRowSinks, rowAt: string, base: string, y: string, l: RowLse): void => {
+  const { b } = s;
+  const { lse, out, reduction, total, loss } = sinks;
+  if (lse !== undefined) b.emit(st("f32", lse, rowAt, lseValue(l)));
+  if (out === undefined || reduction === undefined) return;
+  ceRowLoss(s, base, y, l, sinks.wTotal, loss, sinks.denominator);
+  if (reduction === 2) b.emit(st("f32", out, rowAt, `(f32.demote_f64 ${get(loss)})`));
+  else b.set(total, `(f64.add ${get(total)} ${get(loss)})`);
+};
+
 const finishLoss = (b: FunctionBuilder, reduction: 0 | 1 | 2, out: number, total: string, denominator: string): void => {
   if (reduction === 0) b.emit(st("f32", out, ZERO, `(f32.demote_f64 (f64.div ${total} ${denominator}))`));
   else if (reduction === 1) b.emit(st("f32", out, ZERO, `(f32.demote_f64 ${total})`));
@@ -1227,11 +1249,7 @@ const crossEntropyKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind:
           () => rowLseExact(b, s.x, s.rows, base, l),
         );
       } else rowLse(ctx, b, s.x, s.rows, base, l);
-      if (lse !== undefined) b.emit(st("f32", lse, rowAt, lseValue(l)));
-      if (out === undefined || reduction === undefined) return;
-      ceRowLoss(s, base, y, l, wTotal, loss, denominator);
-      if (reduction === 2) b.emit(st("f32", out, rowAt, `(f32.demote_f64 ${get(loss)})`));
-      else b.set(total, `(f64.add ${get(total)} ${get(loss)})`);
+      storeRowLoss(s, { lse, out, reduction, total, loss, denominator, wTotal }, rowAt, base, y, l);
     });
   });
   if (out !== undefined && reduction !== undefined) finishLoss(b, reduction, out, get(total), get(denominator));
@@ -1400,11 +1418,7 @@ const crossEntropyPipelinedKernel = (
           ceRowGradExact(s, base, y, lseValue(l), scale, get(mass), dOut);
         },
       );
-      if (lse !== undefined) b.emit(st("f32", lse, rowAt, lseValue(l)));
-      if (out === undefined || reduction === undefined) return;
-      ceRowLoss(s, base, y, l, wTotal, loss, denominator);
-      if (reduction === 2) b.emit(st("f32", out, rowAt, `(f32.demote_f64 ${get(loss)})`));
-      else b.set(total, `(f64.add ${get(total)} ${get(loss)})`);
+      storeRowLoss(s, { lse, out, reduction, total, loss, denominator, wTotal }, rowAt, base, y, l);
     });
   });
   // the last pending row
@@ -1479,11 +1493,7 @@ const crossEntropyFusedKernel = (
           ceRowGradExact(s, base, y, lseValue(l), scale, get(mass), dOut);
         },
       );
-      if (lse !== undefined) b.emit(st("f32", lse, rowAt, lseValue(l)));
-      if (out === undefined || reduction === undefined) return;
-      ceRowLoss(s, base, y, l, wTotal, loss, denominator);
-      if (reduction === 2) b.emit(st("f32", out, rowAt, `(f32.demote_f64 ${get(loss)})`));
-      else b.set(total, `(f64.add ${get(total)} ${get(loss)})`);
+      storeRowLoss(s, { lse, out, reduction, total, loss, denominator, wTotal }, rowAt, base, y, l);
     });
   });
   if (out !== undefined && reduction !== undefined) finishLoss(b, reduction, out, get(total), get(denominator));
