@@ -6,7 +6,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { error, GraftError, type Diagnostic, type Diagnostics } from "./diagnostics.js";
 import type { Dtype } from "./dtype.js";
-import { graphInputs, graphParams, type Graph } from "./graph.js";
+import { graphInputs, graphParams, type Graph, type Node } from "./graph.js";
 import { initValues } from "./init.js";
 import { roundToF32, type NDArray } from "./ndarray.js";
 import { concretize, formatShape, formatType, sizeOf, symbolsOf, type Shape } from "./shape.js";
@@ -17,6 +17,11 @@ export type Feeds = Readonly<Record<string, NDArray>>;
 export interface EvalOptions {
   /** "f64" (default): exact float64 reference. "f32": round f32 values after every op. */
   readonly precision?: "f64" | "f32";
+  /**
+   * Evaluates a node another way (e.g. float32 in a given summation order); undefined falls
+   * back to the op table's reference semantics.
+   */
+  readonly evaluateNode?: (node: Node, inputs: readonly NDArray[], out: { readonly shape: readonly number[]; readonly dtype: Dtype }) => Float64Array | undefined;
 }
 
 /**
@@ -97,7 +102,7 @@ export const evaluateGraph = (graph: Graph, feeds: Feeds, params: Feeds, options
     } else {
       const inputs = node.inputs.map((id) => values[id] as NDArray);
       try {
-        data = withCall(node, (op, attrs) => rowOf(op).evaluate(inputs, attrs, { shape, dtype }));
+        data = options.evaluateNode?.(node, inputs, { shape, dtype }) ?? withCall(node, (op, attrs) => rowOf(op).evaluate(inputs, attrs, { shape, dtype }));
       } catch (thrown) {
         const message = thrown instanceof Error ? thrown.message : String(thrown);
         return E.left([error("runtime", message, node.loc)]);

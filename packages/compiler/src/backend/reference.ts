@@ -7,8 +7,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import {
-  bindDims,
-  concretize,
+  evaluateGraph,
   error,
   formatShape,
   formatType,
@@ -17,11 +16,8 @@ import {
   graphParams,
   initParams,
   roundToF32,
-  rowOf,
   shapeEquals,
   sizeOf,
-  symbolsOf,
-  withCall,
   type Diagnostic,
   type Diagnostics,
   type Dtype,
@@ -145,33 +141,15 @@ export const checkProgram = (spec: ProgramSpec): E.Either<Diagnostics, ReadonlyM
  * float32 in PyTorch's CPU order (see reference-f32.ts).
  */
 export const evaluateReference = (graph: Graph, feeds: Readonly<Record<string, NDArray>>, params: Readonly<Record<string, NDArray>>): E.Either<Diagnostics, NDArray[]> => {
-  const bound = bindDims(graph, feeds);
-  if (E.isLeft(bound)) return bound;
-  const bindings = bound.right;
-  const values: NDArray[] = [];
-  for (const node of graph.nodes) {
-    const unbound = symbolsOf(node.type.shape).find((symbol) => !bindings.has(symbol));
-    if (unbound !== undefined)
-      return E.left([error("feed", `${node.op}: symbolic dim '${unbound}' of ${formatType(node.type)} is not a dim of any input, so no feed binds it`, node.loc)]);
-    const shape = concretize(node.type.shape, bindings);
-    const dtype = node.type.dtype;
-    let data: Float64Array;
-    if (node.op === "input" || node.op === "param") {
-      const source = node.op === "input" ? feeds[node.attrs.name] : params[node.attrs.name];
-      if (source === undefined || source.data.length !== sizeOf(shape))
-        return E.left([error("param", `${node.op} ${node.attrs.name}: expected ${dtype}${formatShape(shape)}, got ${source === undefined ? "no value" : formatShape(source.shape)}`, node.loc)]);
-      data = source.data;
-    } else {
-      const inputs = node.inputs.map((id) => values[id]).filter((v): v is NDArray => v !== undefined);
-      try {
-        data = evaluateF32(node, inputs, { shape }) ?? withCall(node, (op, attrs) => rowOf(op).evaluate(inputs, attrs, { shape, dtype }));
-      } catch (thrown) {
-        return E.left([error("runtime", thrown instanceof Error ? thrown.message : String(thrown), node.loc)]);
-      }
-    }
-    values.push({ shape, dtype, data: dtype === "f32" ? roundToF32(data) : data });
-  }
-  return E.right(values);
+  const missing = graphParams(graph).flatMap((node) => {
+    const source = params[node.attrs.name];
+    const shape = node.type.shape as readonly number[];
+    return source !== undefined && source.data.length === sizeOf(shape)
+      ? []
+      : [error("param", `param ${node.attrs.name}: expected ${node.type.dtype}${formatShape(shape)}, got ${source === undefined ? "no value" : formatShape(source.shape)}`, node.loc)];
+  });
+  if (missing.length > 0) return E.left(missing.slice(0, 1));
+  return evaluateGraph(graph, feeds, params, { precision: "f32", evaluateNode: evaluateF32 });
 };
 
 /** Validates `feeds` against a function's inputs; returns them as interpreter arrays. Throws FeedError. */
