@@ -19,6 +19,8 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { error, type Diagnostic, type Diagnostics, type Graph } from "@graft/core";
+import { loweredComposites } from "../backend/fused.js";
+import { decompose } from "./decompose.js";
 import { fuse } from "./fuse.js";
 import { grad } from "./grad.js";
 import { lintGraph } from "./lint.js";
@@ -42,6 +44,11 @@ export interface NamedPass {
 export const pipeline: readonly NamedPass[] = [
   { name: "lint", description: "loss-math warnings on the graph as written (double softmax, cross-entropy on probabilities, nll on logits, ...)", run: E.right, lint: lintGraph },
   { name: "fuse", description: "canonicalize the softmax family: log(softmax) → log_softmax; nll(log_softmax), one-hot and gather cross-entropy → cross_entropy", run: fuse },
+  {
+    name: "decompose",
+    description: "expand composite ops (gelu, silu, softplus, ...) into primitives, keeping those the JS/WASM back ends fuse (softmax family, cross_entropy)",
+    run: decompose(loweredComposites),
+  },
   { name: "grad", description: "reverse-mode autodiff: adds grad:<param> outputs for every float param (needs a scalar loss)", run: (graph) => grad(graph) },
 ];
 

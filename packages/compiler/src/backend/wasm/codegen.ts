@@ -30,7 +30,7 @@
 import type { CrossEntropyAttrs } from "@graft/core";
 import { exprChildren, exprSome, kernelReads, kernelWrites, mapAccesses, type BufferInfo, type Expr, type Kernel, type Rows } from "../kernels.js";
 import { emitGemmFunction, gemmScratchBytes, planGemm, type GemmSpec } from "./gemm.js";
-import { exp, expNeg, f32c, f64c, FunctionBuilder, i32c, Lanes, log, log1pNonNeg, logSigmoid, powFunctions, sigmoid, tanh, type ValType } from "./mathlib.js";
+import { erf, exp, expNeg, f32c, f64c, FunctionBuilder, i32c, Lanes, log, log1pNonNeg, logSigmoid, powFunctions, sigmoid, tanh, type ValType } from "./mathlib.js";
 
 /** Where everything lives in memory, and what the engine supports. */
 export interface CodegenContext {
@@ -341,6 +341,8 @@ class ExprCompiler {
             return sigmoid(b, L, arg);
           case "log_sigmoid":
             return logSigmoid(b, L, arg);
+          case "erf":
+            return erf(b, L, arg);
           case "relu": {
             // x > 0 or NaN → x, else +0
             const x = b.bind(L.type, arg, "ux");
