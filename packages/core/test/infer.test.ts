@@ -274,6 +274,7 @@ const CASES: { readonly [K in OpName]: OpCases } = {
     bad: [
       ["a non-1 dim", () => g.expand(f32("x", [2, 3]), [4, 3]), "expand: cannot broadcast [2,3] with [4,3] (dim -2: 2 vs 4)"],
       ["to fewer dims", () => g.expand(f32("x", [2, 3]), [3]), "expand: cannot expand [2,3] to [3]"],
+      ["a fractional dim", () => g.expand(f32("x", [1]), [2.5]), 'expand: invalid dim 2.5 in shape [2.5] (dims are non-negative integers or names like "batch")'],
     ],
   },
   matmul: {

@@ -5,7 +5,7 @@
  * and differentiated through that definition. PyTorch's semantics and defaults.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { add, div, erf as erfOf, exp, ge, gt, le, logSigmoid, maximum, minimum, mul, neg, sigmoid, sub, tanh, where } from "../api.js";
+import { add, div, erf as erfOf, exp, ge, gt, le, logSigmoid, maximum, minimum, mul, neg, sigmoid, tanh, where } from "../api.js";
 import type { TensorType } from "../shape.js";
 import type { Tensor } from "../tensor.js";
 import type { OpAttrs, OpName } from "./attrs.js";
@@ -48,11 +48,11 @@ const logSigmoidOf = (x: number): number => Math.min(x, 0) - Math.log1p(Math.exp
 const GELU_BETA = Math.SQRT2 * (2 / Math.sqrt(Math.PI)) * 0.5;
 const GELU_KAPPA = 0.044715;
 
-/** e^z − 1 for z ≤ 0 without cancellation near 0: 2t/(1 − t) with t = tanh(z/2). */
-const expm1NonPositive = (z: Tensor): Tensor => {
-  const t = tanh(mul(z, 0.5));
-  return div(mul(t, 2), sub(1, t));
-};
+/**
+ * e^z − 1 for z ≤ 0 without cancellation near 0, as tanh(z/2)·(e^z + 1). `z` builds z afresh for
+ * each use, so no intermediate has two consumers and the whole expression stays one map kernel.
+ */
+const expm1NonPositive = (z: () => Tensor): Tensor => mul(tanh(mul(z(), 0.5)), add(exp(z()), 1));
 
 const finite = (name: string, value: number): string | undefined => (Number.isFinite(value) ? undefined : `${name} must be a finite number, got ${value}`);
 
@@ -94,8 +94,8 @@ export const activationOps: {
     (x, { beta, threshold }) => (x * beta > threshold ? x : -logSigmoidOf(-x * beta) / beta),
     (inputs, { beta, threshold }) => {
       const x = only(inputs, "softplus");
-      const scaled = mul(x, beta);
-      return where(gt(scaled, threshold), x, div(neg(logSigmoid(neg(scaled))), beta));
+      // βx twice rather than one shared node: a node with two consumers would be its own kernel
+      return where(gt(mul(x, beta), threshold), x, div(neg(logSigmoid(mul(x, -beta))), beta));
     },
     { checkAttrs: ({ beta, threshold }) => (beta === 0 || !Number.isFinite(beta) ? `beta must be a finite non-zero number, got ${beta}` : Number.isNaN(threshold) ? `threshold must be a number, got ${threshold}` : undefined) },
   ),
@@ -113,7 +113,7 @@ export const activationOps: {
     (x, { alpha }) => (x > 0 ? x : alpha * Math.expm1(x)),
     (inputs, { alpha }) => {
       const x = only(inputs, "elu");
-      return where(gt(x, 0), x, mul(expm1NonPositive(minimum(x, 0)), alpha));
+      return where(gt(x, 0), x, mul(expm1NonPositive(() => minimum(x, 0)), alpha));
     },
     { checkAttrs: ({ alpha }) => finite("alpha", alpha) },
   ),
