@@ -14,6 +14,7 @@ import { pipeline, runPipeline } from "../src/passes/index.js";
 import { grad } from "../src/passes/grad.js";
 import { BINARY_OPS, ELEMENTWISE, lowerGraph, UNARY_OPS, VIEW_OPS } from "../src/backend/lower.js";
 import { fusedComposites, loweredComposites } from "../src/backend/fused.js";
+import { hostFeeds, randomArray } from "./backend-cases.js";
 
 const graphOf = (outputs: Record<string, Tensor>, loss?: Tensor): Graph => {
   const built = C.buildGraph(C.model({ name: "g", outputs, ...(loss === undefined ? {} : { loss }) }));
@@ -65,10 +66,63 @@ const compositeCases: Partial<Record<OpName, ReturnType<typeof unaryCase>>> = {
   logsumexp: rowCase((x) => C.logsumexp(x, 1)),
 };
 
+/** The losses: every option of PyTorch's cross_entropy, and BCE with logits, on ordinary and extreme logits. */
+const LOGITS = [[1, 2, 3, 4], [300, 200, 500, 100], [-Infinity, 1, 2, -Infinity], [1e4, -1e4, 0, 3], [0.5, 0.5, 0.5, 0.5], [-2, 7, 1, 1]];
+const lossChecks: Partial<Record<OpName, () => void>> = {
+  cross_entropy: () => {
+    const x = C.input("x", [LOGITS.length, 4], "f64");
+    const y = C.input("y", [LOGITS.length], "i32");
+    const p = C.input("p", [LOGITS.length, 4], "f64");
+    const w = C.input("w", [4], "f64");
+    const outputs: Record<string, Tensor> = {};
+    for (const reduction of ["mean", "sum", "none"] as const)
+      for (const labelSmoothing of [0, 0.2])
+        for (const weighted of [false, true]) {
+          const options = { reduction, labelSmoothing, ignoreIndex: 3, ...(weighted ? { weight: w } : {}) };
+          outputs[`index-${reduction}-${labelSmoothing}-${weighted}`] = C.crossEntropy(x, y, options);
+          outputs[`prob-${reduction}-${labelSmoothing}-${weighted}`] = C.crossEntropy(x, p, options);
+        }
+    // class dim 0 of a 1-D input, and dim 1 of a 3-D one
+    outputs["vector"] = C.crossEntropy(C.input("v", [4], "f64"), C.input("c", [], "i32"), { labelSmoothing: 0.1 });
+    outputs["dim1of3"] = C.crossEntropy(C.input("z", [2, 4, 3], "f64"), C.input("t", [2, 3], "i32"), { labelSmoothing: 0.1, weight: w });
+    const graph = graphOf(outputs);
+    const expanded = right(decompose(new Set())(graph));
+    expect(opsOf(expanded)).not.toContain("cross_entropy");
+    const feeds = {
+      x: f64([LOGITS.length, 4], LOGITS.flat()),
+      y: { shape: [LOGITS.length], dtype: "i32" as const, data: Float64Array.from([3, 2, 1, 0, 3, 1]) },
+      // probabilities with zeros where the logits are −inf
+      p: f64([LOGITS.length, 4], [0.1, 0.2, 0.3, 0.4, 1, 0, 0, 0, 0, 0.5, 0.5, 0, 0.25, 0.25, 0.25, 0.25, 0.7, 0.1, 0.1, 0.1, 0, 0, 0, 1]),
+      w: f64([4], [0.5, 2, 1, 1.5]),
+      v: f64([4], [0.3, -1, 2, 0]),
+      c: { shape: [], dtype: "i32" as const, data: Float64Array.of(2) },
+      z: f64([2, 4, 3], Array.from({ length: 24 }, (_, i) => Math.sin(i) * 3)),
+      t: { shape: [2, 3], dtype: "i32" as const, data: Float64Array.from([0, 3, 1, 2, 2, 0]) },
+    };
+    const expected = outputsOf(graph, feeds);
+    const actual = outputsOf(expanded, feeds);
+    for (const name of Object.keys(outputs)) expectSameValues(actual[name] as Float64Array, expected[name] as Float64Array, 1e-14, name);
+  },
+  binary_cross_entropy_with_logits: () => {
+    const x = C.input("x", [SPECIAL.length], "f64");
+    const t = C.input("t", [SPECIAL.length], "f64");
+    const graph = graphOf({ none: C.binaryCrossEntropyWithLogits(x, t, { reduction: "none" }), mean: C.binaryCrossEntropyWithLogits(x, t), sum: C.binaryCrossEntropyWithLogits(x, t, { reduction: "sum" }) });
+    const expanded = right(decompose(new Set())(graph));
+    expect(opsOf(expanded)).not.toContain("binary_cross_entropy_with_logits");
+    const finite = SPECIAL.map((v) => (Number.isFinite(v) ? v : 0));
+    const feeds = { x: f64([SPECIAL.length], finite), t: f64([SPECIAL.length], finite.map((_, i) => (i % 3) / 2)) };
+    const expected = outputsOf(graph, feeds);
+    const actual = outputsOf(expanded, feeds);
+    for (const name of ["none", "mean", "sum"]) expectSameValues(actual[name] as Float64Array, expected[name] as Float64Array, 1e-14, name);
+  },
+};
+
 describe("every composite computes what its definition computes (float64)", () => {
   it("has a case for every composite of the table", () => {
-    expect(compositeNames.filter((op) => compositeCases[op] === undefined)).toEqual([]);
+    expect(compositeNames.filter((op) => compositeCases[op] === undefined && lossChecks[op] === undefined)).toEqual([]);
   });
+
+  for (const [op, check] of Object.entries(lossChecks)) it(`${op}: every option agrees with its definition`, () => check?.());
 
   for (const op of compositeNames) {
     const entry = compositeCases[op];
@@ -137,7 +191,7 @@ describe("the decompose pass", () => {
   });
 
   it("declares the fused composites of each back end: the lowering's for JS and WASM, every composite for the reference", () => {
-    expect([...loweredComposites].sort()).toEqual(["cross_entropy", "log_softmax", "logsumexp", "softmax"]);
+    expect([...loweredComposites].sort()).toEqual(["binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "logsumexp", "softmax"]);
     expect(fusedComposites.js).toBe(loweredComposites);
     expect(fusedComposites.wasm).toBe(loweredComposites);
     expect([...fusedComposites.reference].sort()).toEqual([...allComposites].sort());
@@ -246,4 +300,31 @@ describe("lowering: op sets from OpDef.kind, one map kernel per activation", () 
       const lowered = right(lowerGraph(graph, new Map([["batch", 32]])));
       expect(lowered.kernels.map((k) => k.kind)).toEqual(["matmul", "map"]);
     });
+});
+
+// ----- a back end that fuses nothing ------------------------------------------------------------------
+
+describe("a back end that implements only primitives", () => {
+  it("trains an MLP with gelu, label smoothing and class weights from the primitive graph: loss and gradients agree with the reference on JS and WASM", async () => {
+    const x = C.input("x", ["batch", 5]);
+    const y = C.input("y", ["batch"], "i32");
+    const h = C.gelu(C.dense(x, 5, 6, "fc1"));
+    const logits = C.dense(C.softplus(h), 6, 3, "fc2");
+    const loss = C.add(C.crossEntropy(logits, y, { labelSmoothing: 0.1, weight: C.constant([1, 2, 0.5]) }), C.mul(C.logsumexp(C.sum(C.softmax(logits, 1), 0), 0), 0.1));
+    const graph = graphOf({ logits }, loss);
+    const primitive = right(grad(right(decompose(new Set())(graph))));
+    expect(primitive.nodes.filter((node) => C.isComposite(node.op)).map((node) => node.op)).toEqual([]);
+    const feeds = { x: randomArray([4, 5], 7), y: { shape: [4], dtype: "i32" as const, data: Float64Array.from([0, 2, 1, 2]) } };
+    for (const backend of [(await import("../src/backend/js-backend.js")).jsBackend, (await import("../src/backend/wasm-backend.js")).wasmBackend]) {
+      const session = await backend.createSession({ functions: [{ name: "step", graph: primitive, updates: [] }] }, { seed: 3 });
+      const params = Object.fromEntries(Object.entries(session.getState()).map(([name, v]) => [name, { shape: [...v.shape], dtype: v.dtype, data: Float64Array.from(v.data) }]));
+      // the reference differentiates the graph with its composites, through their own rules
+      const expected = C.run(right(grad(graph)), feeds, params, { precision: "f32" });
+      const actual = session.run("step", hostFeeds(feeds));
+      for (const [name, value] of Object.entries(expected)) {
+        const got = actual[name]?.data ?? [];
+        value.data.forEach((e, i) => expect(Math.abs((got[i] ?? Number.NaN) - e), `${backend.name} ${name}[${i}]`).toBeLessThanOrEqual(2e-5 * Math.max(1, Math.abs(e))));
+      }
+    }
+  });
 });

@@ -46,7 +46,7 @@ export const pipeline: readonly NamedPass[] = [
   { name: "fuse", description: "canonicalize the softmax family: log(softmax) → log_softmax; nll(log_softmax), one-hot and gather cross-entropy → cross_entropy", run: fuse },
   {
     name: "decompose",
-    description: "expand composite ops (gelu, silu, softplus, ...) into primitives, keeping those the JS/WASM back ends fuse (softmax family, cross_entropy)",
+    description: "expand composite ops (gelu, silu, softplus, ...) into primitives, keeping those the JS/WASM back ends fuse (softmax family, cross-entropy losses)",
     run: decompose(loweredComposites),
   },
   { name: "grad", description: "reverse-mode autodiff: adds grad:<param> outputs for every float param (needs a scalar loss)", run: (graph) => grad(graph) },
