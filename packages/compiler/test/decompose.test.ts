@@ -15,6 +15,7 @@ import { grad } from "../src/passes/grad.js";
 import { BINARY_OPS, ELEMENTWISE, lowerGraph, UNARY_OPS, VIEW_OPS } from "../src/backend/lower.js";
 import { fusedComposites, loweredComposites } from "../src/backend/fused.js";
 import { hostFeeds, randomArray } from "./backend-cases.js";
+import { main } from "../src/cli.js";
 
 const graphOf = (outputs: Record<string, Tensor>, loss?: Tensor): Graph => {
   const built = C.buildGraph(C.model({ name: "g", outputs, ...(loss === undefined ? {} : { loss }) }));
@@ -326,5 +327,35 @@ describe("a back end that implements only primitives", () => {
         value.data.forEach((e, i) => expect(Math.abs((got[i] ?? Number.NaN) - e), `${backend.name} ${name}[${i}]`).toBeLessThanOrEqual(2e-5 * Math.max(1, Math.abs(e))));
       }
     }
+  });
+});
+
+describe("graft print on composites", () => {
+  const fixture = "packages/compiler/test/fixtures/cli/activations.ts";
+  const graft = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+    let out = "";
+    let err = "";
+    const cwd = new URL("../../..", import.meta.url).pathname;
+    const code = await main(argv, { io: { out: (text) => void (out += text), err: (text) => void (err += text), cwd } });
+    return { code, out, err };
+  };
+
+  it("prints the composites as written, and their primitives with --after decompose", async () => {
+    const written = await graft(["print", fixture]);
+    expect(written.out).toContain("%6 = gelu[approximate=none] %5 : f32[batch,8]");
+    expect(written.out).toContain("%7 = silu %6 : f32[batch,8]");
+    const expanded = await graft(["print", "--after", "decompose", fixture]);
+    expect(expanded.code).toBe(0);
+    expect(expanded.out).toContain("%11 = erf %10 : f32[batch,8]");
+    expect(expanded.out).toContain("%14 = sigmoid %13 : f32[batch,8]");
+    expect(expanded.out).toContain("cross_entropy[dim=1]");
+    expect(expanded.out).not.toMatch(/gelu|silu/);
+  });
+
+  it("--kernels shows gelu as one map kernel after its matmul (with bias epilogue)", async () => {
+    const { code, out } = await graft(["print", "--kernels", "--batch", "2", fixture]);
+    expect(code).toBe(0);
+    expect(out).toContain("k0: matmul [2×4] @ [4×8]ᵀ epilogue(+bias)");
+    expect(out).toContain("k1: map[2×8] mul·mul·erf·add·mul");
   });
 });
