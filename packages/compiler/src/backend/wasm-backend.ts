@@ -26,7 +26,8 @@ import type { Kernel } from "./kernels.js";
 import { checkCompilable } from "./lower.js";
 import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "./program.js";
 import type { Backend, ProgramSpec, Session, SessionOptions } from "./types.js";
-import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, KernelCompileError, MAX_MEMORY_PAGES, moduleText, type ThreadsContext } from "./wasm/codegen.js";
+import { moduleText } from "./wasm/codegen.js";
+import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, KernelCompileError, MAX_MEMORY_PAGES, type ThreadsContext } from "./wasm/context.js";
 import { detectWasmFeatures } from "./wasm/features.js";
 import { createWasmThreadPool, type WasmThreadPool } from "./wasm/threads.js";
 

@@ -14,7 +14,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { error, formatLoc, type Diagnostics, type Model, type Node } from "@graft/core";
 import { decodeSafetensors, WeightsError, type SafetensorsTensorSpec } from "@graft/runtime";
 import { emitWasmModule, loadWasmToolkit, RESERVED_BYTES } from "../backend/wasm-backend.js";
-import { KernelCompileError } from "../backend/wasm/codegen.js";
+import { KernelCompileError } from "../backend/wasm/context.js";
 import { emitDts } from "./dts.js";
 import { bundleInfo, bundleModule, emitModuleSource, toBase64, type BundleSizes, type WasmModule, type WasmModules } from "./emit.js";
 import { planBundle, type BundleLayout } from "./layout.js";
