@@ -28,7 +28,7 @@
  * `spawn` returns 0 (no usable worker) the main thread computes everything.
  */
 import { type Expr, type Kernel, kernelReads, kernelWrites } from "../kernels.js";
-import { addrOf, type CodegenContext, KernelCompileError, MAX_MEMORY_PAGES, type ModuleText } from "./context.js";
+import { addrOf, type CodegenContext, KernelCompileError, MAX_MEMORY_PAGES, type ModuleEntry, type ModuleText, type ProgramModuleText } from "./context.js";
 import { sizeOf, usesIota, usesPow } from "./expr.js";
 import { mapKernel, reduceKernel } from "./loops.js";
 import { bceKernel, crossEntropyBackwardKernel, crossEntropyFusedKernel, crossEntropyKernel, nllLossBackwardKernel, nllLossKernel } from "./losses.js";
@@ -38,9 +38,8 @@ import { argmaxKernel, gatherKernel, logsumexpKernel, softmaxKernel } from "./ro
 import { FunctionBuilder, i32c, ZERO } from "./wat-builder.js";
 // ----- module --------------------------------------------------------------------------------------
 
-const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemms: GemmTable): { text: string; checked: boolean; pow: boolean } => {
+const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemms: GemmTable, name: string): { text: string; checked: boolean; pow: boolean } => {
   const b = new FunctionBuilder();
-  const name = `k${index}`;
   switch (kernel.kind) {
     case "map": {
       const split = ctx.threads === undefined ? undefined : splitMap(ctx, kernel, ctx.threads.minMapElements);
@@ -200,42 +199,69 @@ export const fusableCrossEntropy = (kernels: readonly Kernel[], ctx: Pick<Codege
   return pairs;
 };
 
+/** Compiles one kernel (or a fused cross-entropy pair) to a WAT function named `name`. */
+const compileKernel = (ctx: CodegenContext, kernels: readonly Kernel[], index: number, fused: ReadonlyMap<number, number>, gemms: GemmTable, name: string): { text: string; checked: boolean; pow: boolean } => {
+  const kernel = kernels[index] as Kernel;
+  const partner = fused.get(index);
+  const backward = partner === undefined ? undefined : kernels[partner];
+  if (kernel.kind === "cross_entropy" && backward !== undefined && backward.kind === "cross_entropy_backward") {
+    const b = new FunctionBuilder();
+    crossEntropyFusedKernel(ctx, kernel, backward, b);
+    b.emit(ZERO);
+    return { text: b.text(name, [], "i32"), checked: true, pow: false };
+  }
+  return kernelFunction(ctx, kernel, index, gemms, name);
+};
+
 /**
- * The WAT module of a schedule: helper functions, one function per kernel, and `run`.
- * @throws KernelCompileError naming the kernel it cannot compile.
+ * The WAT module of several schedules over one memory: shared helper functions (GEMMs, pow), one
+ * function per kernel (kernels whose code is identical are emitted once) and one exported function
+ * per entry, which calls its kernels in order and returns 0, or s > 0 when the kernel
+ * `checked[entry][s − 1]` refused its input. Every entry shares `base`, the scratch area, SIMD
+ * features and threads (those of the first entry's context).
+ * @throws KernelCompileError naming the entry and kernel it cannot compile.
  */
-export const moduleText = (kernels: readonly Kernel[], ctx: CodegenContext): ModuleText => {
+export const programModuleText = (entries: readonly ModuleEntry[]): ProgramModuleText => {
   const gemms: GemmTable = { functions: new Map(), tasks: [] };
   const functions: string[] = [];
-  const calls: string[] = [];
-  const checked: number[] = [];
+  const runs: string[] = [];
+  const checkedPerEntry: number[][] = [];
+  /** Function body (without its name) → name, so identical kernels are emitted once. */
+  const emitted = new Map<string, string>();
   let pow = false;
-  const fused = ctx.fuseCrossEntropy === false ? new Map<number, number>() : fusableCrossEntropy(kernels, ctx);
-  const absorbed = new Set(fused.values());
-  kernels.forEach((kernel, index) => {
-    let compiled: { text: string; checked: boolean; pow: boolean };
-    if (absorbed.has(index)) return;
-    try {
-      const partner = fused.get(index);
-      const backward = partner === undefined ? undefined : kernels[partner];
-      if (kernel.kind === "cross_entropy" && backward !== undefined && backward.kind === "cross_entropy_backward") {
-        const b = new FunctionBuilder();
-        crossEntropyFusedKernel(ctx, kernel, backward, b);
-        b.emit(ZERO);
-        compiled = { text: b.text(`k${index}`, [], "i32"), checked: true, pow: false };
-      } else compiled = kernelFunction(ctx, kernel, index, gemms);
-    } catch (thrown) {
-      if (thrown instanceof KernelCompileError) throw thrown;
-      throw new KernelCompileError(thrown instanceof Error ? thrown.message : String(thrown), index);
-    }
-    functions.push(compiled.text);
-    pow ||= compiled.pow;
-    if (compiled.checked) {
-      checked.push(index);
-      calls.push(`  (if (call $k${index}) (then (return ${i32c(checked.length)})))`);
-    } else calls.push(`  (call $k${index})`);
+  entries.forEach(({ name: exported, kernels, ctx }, entry) => {
+    const calls: string[] = [];
+    const checked: number[] = [];
+    const fused = ctx.fuseCrossEntropy === false ? new Map<number, number>() : fusableCrossEntropy(kernels, ctx);
+    const absorbed = new Set(fused.values());
+    kernels.forEach((_, index) => {
+      if (absorbed.has(index)) return;
+      const name = entries.length === 1 ? `k${index}` : `k${entry}_${index}`;
+      let compiled: { text: string; checked: boolean; pow: boolean };
+      try {
+        compiled = compileKernel(ctx, kernels, index, fused, gemms, name);
+      } catch (thrown) {
+        if (thrown instanceof KernelCompileError) throw new KernelCompileError(thrown.message, thrown.kernel, entry);
+        throw new KernelCompileError(thrown instanceof Error ? thrown.message : String(thrown), index, entry);
+      }
+      const body = compiled.text.slice(`(func $${name}`.length);
+      // a session module (one entry) keeps one function per kernel
+      const same = entries.length > 1 ? emitted.get(body) : undefined;
+      const callee = same ?? name;
+      if (same === undefined) {
+        emitted.set(body, name);
+        functions.push(compiled.text);
+      }
+      pow ||= compiled.pow;
+      if (compiled.checked) {
+        checked.push(index);
+        calls.push(`  (if (call $${callee}) (then (return ${i32c(checked.length)})))`);
+      } else calls.push(`  (call $${callee})`);
+    });
+    checkedPerEntry.push(checked);
+    runs.push([`(func $${exported} (export "${exported}") (result i32)`, ...calls, `  ${ZERO})`].join("\n"));
   });
-  const threaded = ctx.threads !== undefined;
+  const threaded = entries[0]?.ctx.threads !== undefined;
   const task = new FunctionBuilder();
   for (const [number, { emit }] of gemms.tasks.entries()) task.when(`(i32.eq (local.get $task) ${i32c(number)})`, () => {
     emit(task);
@@ -250,11 +276,17 @@ export const moduleText = (kernels: readonly Kernel[], ctx: CodegenContext): Mod
     ...[...gemms.functions.values()].map((g) => g.text),
     ...functions,
     ...(threaded ? [task.text("task", [["task", "i32"]]).replace("(func $task", '(func $task (export "task")')] : []),
-    '(func $run (export "run") (result i32)',
-    ...calls,
-    `  ${ZERO})`,
+    ...runs,
     ")",
   ].join("\n");
-  return { wat, checked, tasks: gemms.tasks.map((t) => t.kernel) };
+  return { wat, checked: checkedPerEntry, tasks: gemms.tasks.map((t) => t.kernel) };
 };
 
+/**
+ * The WAT module of one schedule: helper functions, one function per kernel, and `run`.
+ * @throws KernelCompileError naming the kernel it cannot compile.
+ */
+export const moduleText = (kernels: readonly Kernel[], ctx: CodegenContext): ModuleText => {
+  const text = programModuleText([{ name: "run", kernels, ctx }]);
+  return { wat: text.wat, checked: text.checked[0] ?? [], tasks: text.tasks };
+};

@@ -3,7 +3,7 @@
  * (`CodegenContext`, `addrOf`), the two-thread split settings, and the error a kernel that cannot
  * be compiled throws.
  */
-import { type BufferInfo } from "../kernels.js";
+import { type BufferInfo, type Kernel } from "../kernels.js";
 
 /** Where everything lives in memory, and what the engine supports. */
 export interface CodegenContext {
@@ -49,15 +49,32 @@ export const DEFAULT_THREAD_MIN_MAP_ELEMENTS = 1 << 15;
 /** The largest wasm32 memory in 64 KiB pages (shared memories must declare a maximum). */
 export const MAX_MEMORY_PAGES = 65536;
 
-/** A kernel the generator cannot compile; `kernel` is its index in the schedule. */
+/** A kernel the generator cannot compile; `kernel` is its index in the schedule of entry point `entry` (0 in a one-entry module). */
 export class KernelCompileError extends Error {
   constructor(
     message: string,
     readonly kernel: number,
+    readonly entry = 0,
   ) {
     super(message);
     this.name = "KernelCompileError";
   }
+}
+
+/** One entry point of a module: a schedule of kernels over its own buffer layout, exported as `name`. */
+export interface ModuleEntry {
+  readonly name: string;
+  readonly kernels: readonly Kernel[];
+  readonly ctx: CodegenContext;
+}
+
+/** A module with several entry points: its text and, per entry, the kernels that return a status. */
+export interface ProgramModuleText {
+  readonly wat: string;
+  /** Per entry (in order): status s > 0 of its export means kernel `checked[s − 1]` refused its input. */
+  readonly checked: ReadonlyArray<readonly number[]>;
+  /** Kernels split between the threads, by task number (empty with one thread). */
+  readonly tasks: readonly number[];
 }
 
 /** The module text and, per status code s > 0, the kernel index s − 1 that can fail at run time. */
