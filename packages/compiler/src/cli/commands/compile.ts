@@ -55,7 +55,7 @@ export const parseDim = (value: string, previous: Readonly<Record<string, number
 };
 
 /** Diagnostics about the command's arguments or files (exit 2) rather than the model (exit 1). */
-const USAGE_CODES = ["bundle/weights", "bundle/dim", "bundle/batch", "bundle/backend", "optimizer/spec"];
+const USAGE_CODES = ["bundle/weights", "bundle/dim", "bundle/batch", "bundle/backend", "optimizer/spec", "optimizer/options"];
 const exitCodeOf = (diagnostics: Diagnostics): number => (diagnostics.every((d) => USAGE_CODES.includes(d.code)) ? EXIT_USAGE : EXIT_DIAGNOSTICS);
 
 /** Runs `graft compile` on `context`; sets the exit code. */
