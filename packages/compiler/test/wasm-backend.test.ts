@@ -893,6 +893,11 @@ describe("WASM back end: diagnostics, never a silent fallback", () => {
     for (const threads of [0, 3, 1.5])
       await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { threads })).rejects.toThrow(new RegExp(`threads = ${threads} is not supported; the WASM back end runs on 1 thread or 2`));
     await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { threads: 1 })).resolves.toBeDefined();
+    // From untyped JS (issue 16, item 18): a string is not the number it spells.
+    const untyped = { threads: "2" } as unknown as { threads: number };
+    await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, untyped)).rejects.toThrow('wasm: threads must be the number 1 or 2, got the string "2"');
+    const booleanThreads = { threads: true } as unknown as { threads: number };
+    await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, booleanThreads)).rejects.toThrow("wasm: threads must be the number 1 or 2, got a boolean");
   });
 
   it("two sessions keep separate memories", async () => {
