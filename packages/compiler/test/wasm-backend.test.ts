@@ -341,7 +341,10 @@ opCases["softplus"]?.push({
 });
 opCases["clamp"]?.push({
   name: "i32, one bound",
-  outputs: () => ({ lo: C.clamp(C.input("n", [6], "i32"), { min: 0 }), hi: C.clamp(C.input("n", [6], "i32"), { max: 5 }) }),
+  outputs: () => {
+    const n = C.input("n", [6], "i32");
+    return { lo: C.clamp(n, { min: 0 }), hi: C.clamp(n, { max: 5 }) };
+  },
   feeds: () => ({ n: i32([6], [0, 1, -1, 7, -2147483647, 123456]) }),
   tol: EXACT,
 });

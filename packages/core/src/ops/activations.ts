@@ -5,7 +5,7 @@
  * and differentiated through that definition. PyTorch's semantics and defaults.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { add, div, erf as erfOf, exp, ge, gt, le, logSigmoid, maximum, minimum, mul, neg, sigmoid, tanh, where } from "../api.js";
+import { add, div, erf as erfOf, exp, ge, gt, le, logSigmoid, lt, mul, ne, neg, sigmoid, tanh, where } from "../api.js";
 import type { TensorType } from "../shape.js";
 import type { Tensor } from "../tensor.js";
 import type { OpAttrs, OpName } from "./attrs.js";
@@ -113,7 +113,8 @@ export const activationOps: {
     (x, { alpha }) => (x > 0 ? x : alpha * Math.expm1(x)),
     (inputs, { alpha }) => {
       const x = only(inputs, "elu");
-      return where(gt(x, 0), x, mul(expm1NonPositive(() => minimum(x, 0)), alpha));
+      // min(x, 0) as a select, so that x = 0 gets α·e⁰ (PyTorch), not the half a tied minimum passes
+      return where(gt(x, 0), x, mul(expm1NonPositive(() => where(gt(x, 0), 0, x)), alpha));
     },
     { checkAttrs: ({ alpha }) => finite("alpha", alpha) },
   ),
@@ -136,10 +137,13 @@ export const activationOps: {
       const low = min === undefined ? x : Math.max(x, min);
       return max === undefined ? low : Math.min(low, max);
     },
+    // selects rather than maximum/minimum, whose gradients split ties: PyTorch's clamp passes the
+    // whole gradient at the bounds; with min > max every element is max (NaN stays NaN), no gradient
     (inputs, { min, max }) => {
       const x = only(inputs, "clamp");
-      const low = min === undefined ? x : maximum(x, min);
-      return max === undefined ? low : minimum(low, max);
+      if (min !== undefined && max !== undefined && min > max) return where(ne(x, x), x, max);
+      const low = min === undefined ? x : where(lt(x, min), min, x);
+      return max === undefined ? low : where(gt(x, max), max, low);
     },
     {
       numeric: true,
