@@ -15,4 +15,7 @@ export const getBackend = async (name: BackendName): Promise<Backend> => {
   }
 };
 
-export type { Backend, BackendName, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, RunOptions, Session, SessionOptions, StateUpdate } from "./types.js";
+/** The back end of bundles when none is named. */
+export const DEFAULT_BUNDLE_BACKEND: BackendName = "js";
+
+export type { Artifact, ArtifactDeclaration, ArtifactEntry, ArtifactImport, EmitFunction, Backend, BackendName, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, RunOptions, Session, SessionOptions, StateUpdate } from "./types.js";
