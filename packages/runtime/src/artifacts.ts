@@ -50,7 +50,8 @@ export interface WasmEntry {
   readonly checks: readonly string[];
 }
 
-const fromBase64 = (text: string): Uint8Array<ArrayBuffer> => {
+/** The bytes of base64 text (with `atob`, which Node and browsers have). */
+export const fromBase64 = (text: string): Uint8Array<ArrayBuffer> => {
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);

@@ -42,6 +42,7 @@
  */
 import type * as E from "fp-ts/lib/Either.js";
 import type { Diagnostics, Dtype, Graph } from "@graft/core";
+import type { HyperScalar } from "@graft/runtime";
 import type { FunctionPlan } from "./program.js";
 
 /** After a call, param `param` takes the value of output `output` (same type). */
@@ -55,6 +56,20 @@ export interface ProgramFunction {
   readonly name: string;
   readonly graph: Graph;
   readonly updates: readonly StateUpdate[];
+  /**
+   * A training step's run-time hyper-parameters: scalar state params the caller writes before
+   * each call (see `HyperScalar`), from the learning rate (initially `lr`) and the step number
+   * (the state counter `step` + 1). Each param starts at its value for step 1 at `lr`.
+   */
+  readonly hyper?: HyperSchedule;
+}
+
+/** The hyper scalars of a training step. */
+export interface HyperSchedule {
+  readonly lr: number;
+  /** The state param counting the steps taken. */
+  readonly step: string;
+  readonly scalars: readonly HyperScalar[];
 }
 
 /** What a back end compiles: functions sharing persistent state (params, optimizer state). */

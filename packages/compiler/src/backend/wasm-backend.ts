@@ -293,7 +293,11 @@ export interface WasmSessionTuning {
 export const createWasmSession = async (spec: ProgramSpec, options: SessionOptions = {}, tuning: WasmSessionTuning = {}): Promise<Session> => {
   const problems = supports(spec);
   if (problems.length > 0) throw new GraftError(problems);
-  const threads = options.threads ?? 1;
+  const threads: unknown = options.threads ?? 1;
+  if (typeof threads !== "number")
+    throw new GraftError([
+      error("backend", `wasm: threads must be the number 1 or 2, got ${typeof threads === "string" ? `the string ${JSON.stringify(threads)}` : threads === null ? "null" : `a ${typeof threads}`}`),
+    ]);
   if (!Number.isInteger(threads) || threads < 1 || threads > 2)
     throw new GraftError([error("backend", `wasm: threads = ${threads} is not supported; the WASM back end runs on 1 thread or 2 (the calling thread and one helper worker)`)]);
   await loadWasmToolkit();
