@@ -24,7 +24,8 @@ import { createCompiledSession, planFunction, programState } from "../src/backen
 import { lowerGraph } from "../src/backend/lower.js";
 import { planMemory, planState } from "../src/backend/memory.js";
 import { fusableCrossEntropy } from "../src/backend/wasm/codegen.js";
-import type { HostFeeds, HostTensor, ProgramFunction, Session } from "../src/backend/types.js";
+import type { HostFeeds, HostTensor, Session } from "../src/backend/types.js";
+import type { ProgramFunction } from "../src/program/types.js";
 import { exp, expNeg, Lanes, log, logSigmoid, powFunctions, sigmoid, tanh } from "../src/backend/wasm/mathlib.js";
 import { FunctionBuilder } from "../src/backend/wasm/wat-builder.js";
 import { agreementCases, graphOf, hostFeeds, randomArray } from "./backend-cases.js";

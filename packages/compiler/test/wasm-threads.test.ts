@@ -19,7 +19,8 @@ import { createWasmSession, loadWasmToolkit, sharedSessionMemory, wasmBackend, w
 import { assembleWatSync } from "../src/backend/wasm/wat.js";
 import { createWasmThreadPool, type WasmThreadPool } from "../src/backend/wasm/threads.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";
-import type { HostFeeds, HostTensor, ProgramSpec, Session } from "../src/backend/types.js";
+import type { HostFeeds, HostTensor, Session } from "../src/backend/types.js";
+import type { ProgramSpec } from "../src/program/types.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../../..");

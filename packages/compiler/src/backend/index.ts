@@ -18,4 +18,4 @@ export const getBackend = async (name: BackendName): Promise<Backend> => {
 /** The back end of bundles when none is named. */
 export const DEFAULT_BUNDLE_BACKEND: BackendName = "js";
 
-export type { Artifact, ArtifactDeclaration, ArtifactEntry, ArtifactImport, EmitFunction, Backend, BackendName, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, RunOptions, Session, SessionOptions, StateUpdate } from "./types.js";
+export type { Artifact, ArtifactDeclaration, ArtifactEntry, ArtifactImport, EmitFunction, Backend, BackendName, HostFeeds, HostTensor, RunOptions, Session, SessionOptions } from "./types.js";
