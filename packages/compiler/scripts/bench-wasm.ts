@@ -14,7 +14,7 @@ import { buildGraph, crossEntropy, crossEntropyBackward, dense, input, model, re
 import { createCompiledSession, type CodeGenerator } from "../src/backend/program.js";
 import type { HostTensor } from "../src/backend/types.js";
 import type { ProgramSpec } from "../src/program/types.js";
-import { createWasmGenerator, loadWasmToolkit } from "../src/backend/wasm-backend.js";
+import { createWasmGenerator, loadWasmToolkit } from "../src/backend/wasm/backend.js";
 import { grad } from "../src/passes/grad.js";
 import { adam, trainStep } from "../src/optim/index.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";

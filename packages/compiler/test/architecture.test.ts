@@ -55,7 +55,7 @@ describe("architecture", () => {
   });
 
   it("the checks above can fail: the patterns find what they forbid", () => {
-    expect(importsOf(`import { x } from "@graft/core/src/ops/def.js";\nconst m = await import("../backend/wasm-backend.js");`)).toEqual(["@graft/core/src/ops/def.js", "../backend/wasm-backend.js"]);
+    expect(importsOf(`import { x } from "@graft/core/src/ops/def.js";\nconst m = await import("../backend/wasm/backend.js");`)).toEqual(["@graft/core/src/ops/def.js", "../backend/wasm/backend.js"]);
     expect(code(`const a = "wasm"; // "js"\n/* wasm */`)).toBe(`const a = "wasm"; \n`);
     const named = (text: string): string[] => [...code(text).matchAll(/["'`](js|wasm|reference)["'`]|[Ww]asm\w*|\bWASM\b|\bWebAssembly\b|(?<![.\w/)?-])js\b|\bjs[A-Z_]\w*|\bJs[A-Z]\w*/g)].map((match) => match[0]);
     expect(named(`if (backend === "wasm") emitWasmModule(jsKernelSource(JSON.parse(x)));`)).toEqual(['"wasm"', "WasmModule", "jsKernelSource"]);

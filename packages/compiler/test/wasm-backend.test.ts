@@ -18,7 +18,7 @@ import * as C from "@graft/core";
 import type { Graph, NDArray } from "@graft/core";
 import { opNames } from "@graft/core";
 import { grad } from "../src/passes/grad.js";
-import { wasmBackend, loadWasmToolkit, createWasmGenerator } from "../src/backend/wasm-backend.js";
+import { wasmBackend, loadWasmToolkit, createWasmGenerator } from "../src/backend/wasm/backend.js";
 import { assembleWatSync } from "../src/backend/wasm/wat.js";
 import { createCompiledSession, planFunction, programState } from "../src/backend/program.js";
 import { lowerGraph } from "../src/backend/lower.js";

@@ -7,9 +7,9 @@ import type { Backend, BackendName } from "./types.js";
 export const getBackend = async (name: BackendName): Promise<Backend> => {
   switch (name) {
     case "js":
-      return (await import("./js-backend.js")).jsBackend;
+      return (await import("./js/backend.js")).jsBackend;
     case "wasm":
-      return (await import("./wasm-backend.js")).wasmBackend;
+      return (await import("./wasm/backend.js")).wasmBackend;
     case "reference":
       return (await import("./reference.js")).referenceBackend;
   }

@@ -24,16 +24,16 @@ import { gzipSync } from "node:zlib";
 import * as E from "fp-ts/lib/Either.js";
 import { error, formatLoc, GraftError, type Diagnostic, type Diagnostics, type Graph, type Node } from "@graft/core";
 import { wasmArena, type Arena } from "@graft/runtime";
-import type { Kernel } from "./kernels.js";
-import { checkCompilable } from "./lower.js";
-import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "./program.js";
-import type { Artifact, ArtifactEntry, Backend, EmitFunction, Session, SessionOptions } from "./types.js";
-import type { ProgramSpec } from "../program/types.js";
-import { moduleText, programModuleText } from "./wasm/codegen.js";
-import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, KernelCompileError, MAX_MEMORY_PAGES, type ModuleEntry, type ThreadsContext } from "./wasm/context.js";
-import { detectWasmFeatures } from "./wasm/features.js";
-import { createWasmThreadPool, type WasmThreadPool } from "./wasm/threads.js";
-import { assembleWatSync, loadWasmToolkit } from "./wasm/wat.js";
+import type { Kernel } from "../kernels.js";
+import { checkCompilable } from "../lower.js";
+import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "../program.js";
+import type { Artifact, ArtifactEntry, Backend, EmitFunction, Session, SessionOptions } from "../types.js";
+import type { ProgramSpec } from "../../program/types.js";
+import { moduleText, programModuleText } from "./codegen.js";
+import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, KernelCompileError, MAX_MEMORY_PAGES, type ModuleEntry, type ThreadsContext } from "./context.js";
+import { detectWasmFeatures } from "./features.js";
+import { createWasmThreadPool, type WasmThreadPool } from "./threads.js";
+import { assembleWatSync, loadWasmToolkit } from "./wat.js";
 
 export { loadWasmToolkit };
 

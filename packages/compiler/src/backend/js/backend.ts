@@ -4,12 +4,12 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { bufferArena, jsKernels } from "@graft/runtime";
-import { kernelsName } from "./identifiers.js";
-import { jsKernelSource } from "./js.js";
-import { checkCompilable } from "./lower.js";
-import { createCompiledSession, type CodeGenerator, type FunctionPlan } from "./program.js";
-import type { Artifact, ArtifactDeclaration, Backend, EmitFunction } from "./types.js";
-import type { ProgramSpec } from "../program/types.js";
+import { kernelsName } from "../identifiers.js";
+import { jsKernelSource } from "./codegen.js";
+import { checkCompilable } from "../lower.js";
+import { createCompiledSession, type CodeGenerator, type FunctionPlan } from "../program.js";
+import type { Artifact, ArtifactDeclaration, Backend, EmitFunction } from "../types.js";
+import type { ProgramSpec } from "../../program/types.js";
 
 /** JS source of a function plan: an array expression of kernel functions. */
 export const jsFunctionSource = (plan: FunctionPlan): string =>
