@@ -164,6 +164,71 @@ export function gatherRows<T extends RowArray>(data: T, rowSize: number, indices
   return out;
 }
 
+/**
+ * Reorders the rows of `data` in place so that it holds the rows `order[0]`, `order[1]`, … first
+ * (then the rows not in `order`, in some order): the result of `gatherRows(data, rowSize, order)`
+ * without a second copy of the data. Used to split a large dataset into train and test rows.
+ * @param order distinct row indices
+ * @returns `data`'s first `order.length` rows (a view)
+ * @throws DataError for a bad row size, or an index out of range or repeated (data unchanged then)
+ */
+export function permuteRowsInPlace<T extends RowArray>(data: T, rowSize: number, order: ArrayLike<number>): T {
+  if (!Number.isSafeInteger(rowSize) || rowSize < 1) throw new DataError(`permuteRowsInPlace: rowSize must be a positive integer, got ${describeValue(rowSize)}`);
+  if (data.length % rowSize !== 0) throw new DataError(`permuteRowsInPlace: ${data.length} values are not a whole number of rows of ${rowSize}`);
+  const rowCount = data.length / rowSize;
+  // source[i]: the row that ends at position i. Positions past `order` take the rows left over.
+  const source = new Int32Array(rowCount).fill(-1);
+  const taken = new Uint8Array(rowCount);
+  for (let position = 0; position < order.length; position++) {
+    const row = order[position] ?? -1;
+    if (!Number.isInteger(row) || row < 0 || row >= rowCount) throw new DataError(`permuteRowsInPlace: index ${position} is ${describeValue(order[position])}, expected a row in [0, ${rowCount})`);
+    if (taken[row] === 1) throw new DataError(`permuteRowsInPlace: row ${row} appears twice in the order`);
+    taken[row] = 1;
+    source[position] = row;
+  }
+  let next = order.length;
+  for (let row = 0; row < rowCount; row++) if (taken[row] === 0) source[next++] = row;
+  // Follow each cycle of the permutation with one row of scratch.
+  const scratch = data.slice(0, rowSize) as T;
+  const done = taken.fill(0);
+  for (let start = 0; start < rowCount; start++) {
+    if (done[start] === 1 || source[start] === start) continue;
+    scratch.set(data.subarray(start * rowSize, (start + 1) * rowSize));
+    let position = start;
+    for (;;) {
+      done[position] = 1;
+      const from = source[position] ?? start;
+      if (from === start) {
+        data.set(scratch, position * rowSize);
+        break;
+      }
+      data.copyWithin(position * rowSize, from * rowSize, (from + 1) * rowSize);
+      position = from;
+    }
+  }
+  return data.subarray(0, order.length * rowSize) as T;
+}
+
+/**
+ * Splits a dataset into its train and test rows (as `seededSplit` chose them) in place: the
+ * rows are reordered, train rows first, and views returned — the same values as `gatherRows`
+ * of each index list, without copying the data. `features` and `labels` are reordered.
+ */
+export function splitRowsInPlace(
+  features: Float32Array,
+  rowSize: number,
+  labels: Int32Array,
+  split: { readonly train: ArrayLike<number>; readonly test: ArrayLike<number> },
+): { trainX: Float32Array; trainY: Int32Array; testX: Float32Array; testY: Int32Array } {
+  const order = new Int32Array(split.train.length + split.test.length);
+  order.set(split.train);
+  order.set(split.test, split.train.length);
+  const x = permuteRowsInPlace(features, rowSize, order);
+  const y = permuteRowsInPlace(labels, 1, order);
+  const cut = split.train.length;
+  return { trainX: x.subarray(0, cut * rowSize), trainY: y.subarray(0, cut), testX: x.subarray(cut * rowSize), testY: y.subarray(cut) };
+}
+
 /** How `seededSplit` divides the samples: a test fraction, or exact counts. */
 export type SplitSpec = number | { readonly train: number; readonly test: number };
 

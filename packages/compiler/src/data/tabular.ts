@@ -316,16 +316,18 @@ class CsvSplitter {
   }
 }
 
-/** A Float32Array that grows as rows arrive, sized from an estimate of the rows to come. */
-class FeatureStore {
-  private data: Float32Array;
+/** A Float32Array or Int32Array that grows as rows arrive, sized from an estimate of the values to come. */
+class GrowingArray<T extends Float32Array | Int32Array> {
+  private data: T;
   length = 0;
 
   constructor(
+    private readonly create: (length: number) => T,
     private readonly fileName: string,
+    private readonly what: string,
     initialCapacity: number,
   ) {
-    this.data = this.allocate(Math.max(16, initialCapacity));
+    this.data = this.allocate(Math.max(16, Math.ceil(initialCapacity)));
   }
 
   /** Makes room for `extra` more values; `estimate` is the expected final length. */
@@ -336,7 +338,7 @@ class FeatureStore {
       throw new DataFileError(
         this.fileName,
         undefined,
-        `${this.fileName}: has more than ${MAX_FEATURE_VALUES} feature values (rows × feature columns), the most one Float32Array holds; train on a part of the file`,
+        `${this.fileName}: has more than ${MAX_FEATURE_VALUES} ${this.what} (rows × feature columns), the most one typed array holds; train on a part of the file`,
       );
     const capacity = Math.min(MAX_FEATURE_VALUES, Math.max(needed, Math.ceil(this.data.length * 1.25), Math.ceil(estimate)));
     const grown = this.allocate(capacity);
@@ -349,30 +351,48 @@ class FeatureStore {
   }
 
   /** The values (a view when the array is nearly full, else a copy of the used part). */
-  finish(): Float32Array {
-    return this.length >= this.data.length * 0.9 ? this.data.subarray(0, this.length) : this.data.slice(0, this.length);
+  finish(): T {
+    return (this.length >= this.data.length * 0.9 ? this.data.subarray(0, this.length) : this.data.slice(0, this.length)) as T;
   }
 
-  private allocate(length: number): Float32Array {
+  private allocate(length: number): T {
     try {
-      return new Float32Array(length);
+      return this.create(length);
     } catch (error) {
-      throw new DataFileError(this.fileName, undefined, `${this.fileName}: cannot allocate ${formatSize(length * 4)} for the feature values: ${error instanceof Error ? error.message : String(error)}`);
+      throw new DataFileError(this.fileName, undefined, `${this.fileName}: cannot allocate ${formatSize(length * 4)} for the ${this.what}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 }
 
-/** An Int32Array that doubles as it fills. */
-class IntStore {
-  data = new Int32Array(1024);
-  length = 0;
-  push(value: number): void {
-    if (this.length === this.data.length) {
-      const grown = new Int32Array(this.data.length * 2);
-      grown.set(this.data);
-      this.data = grown;
+/** The line of each row, stored as the rows where lines jump (blank lines, multi-line records); usually none. */
+class RowLines {
+  private readonly rows: number[] = [];
+  private readonly lines: number[] = [];
+  private count = 0;
+
+  push(line: number): void {
+    const last = this.rows.length - 1;
+    if (last < 0 || (this.lines[last] ?? 0) + (this.count - (this.rows[last] ?? 0)) !== line) {
+      this.rows.push(this.count);
+      this.lines.push(line);
     }
-    this.data[this.length++] = value;
+    this.count++;
+  }
+
+  get length(): number {
+    return this.count;
+  }
+
+  /** The line of row `row` (binary search over the jumps). */
+  lineOf(row: number): number {
+    let low = 0;
+    let high = this.rows.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if ((this.rows[middle] ?? 0) <= row) low = middle;
+      else high = middle - 1;
+    }
+    return (this.lines[low] ?? 0) + (row - (this.rows[low] ?? 0));
   }
 }
 
@@ -384,12 +404,12 @@ class CsvTableBuilder {
   private headerLine = 0;
   private featureColumns: number[] = [];
   private labelColumn = 0;
-  private features: FeatureStore | undefined;
-  /** Distinct label texts (trimmed) and each row's index into them, and each row's line. */
+  private features: GrowingArray<Float32Array> | undefined;
+  /** Distinct label texts (trimmed), each row's index into them, and each row's line. */
   private readonly labelIds = new Map<string, number>();
   private readonly labelTexts: string[] = [];
-  private readonly rowLabels = new IntStore();
-  private readonly rowLines = new IntStore();
+  private rowLabels: GrowingArray<Int32Array> | undefined;
+  private readonly rowLines = new RowLines();
 
   constructor(
     private readonly fileName: string,
@@ -423,22 +443,23 @@ class CsvTableBuilder {
     this.headerLine = line;
     // A first guess from the header's length; refined from the rows once they come.
     const rowsGuess = this.sizeHint === undefined ? 1024 : Math.min(1 << 20, Math.ceil(this.sizeHint / Math.max(2 * columnNames.length, offset)));
-    this.features = new FeatureStore(fileName, rowsGuess * this.featureColumns.length);
+    this.features = new GrowingArray((length) => new Float32Array(length), fileName, "feature values", rowsGuess * this.featureColumns.length);
+    this.rowLabels = new GrowingArray((length) => new Int32Array(length), fileName, "labels", rowsGuess);
   }
 
   private record(fields: string[], line: number, offset: number): void {
-    const columnNames = this.columnNames;
-    const features = this.features;
-    if (columnNames === undefined || features === undefined) {
+    const { columnNames, features, rowLabels } = this;
+    if (columnNames === undefined || features === undefined || rowLabels === undefined) {
       this.header(fields, line, offset);
       return;
     }
     const { fileName, featureColumns } = this;
     if (fields.length !== columnNames.length) throw new DataFileError(fileName, line, `${fileName}:${line}: expected ${columnNames.length} columns, found ${fields.length}`);
     const rows = this.rowLines.length;
-    // Size the array for the whole file from the bytes per row so far (+5%).
-    const estimate = this.sizeHint === undefined ? 0 : ((this.sizeHint / Math.max(1, offset)) * (rows + 1) * 1.05 + 1024) * featureColumns.length;
-    features.reserve(featureColumns.length, estimate);
+    // Size the arrays for the whole file from the characters per row so far (+5%).
+    const rowsEstimate = this.sizeHint === undefined ? 0 : (this.sizeHint / Math.max(1, offset)) * (rows + 1) * 1.05 + 1024;
+    features.reserve(featureColumns.length, rowsEstimate * featureColumns.length);
+    rowLabels.reserve(1, rowsEstimate);
     for (const column of featureColumns) {
       const cell = fields[column] ?? "";
       const value = parseFeature(cell);
@@ -452,22 +473,20 @@ class CsvTableBuilder {
       this.labelIds.set(label, id);
       this.labelTexts.push(label);
     }
-    this.rowLabels.push(id);
+    rowLabels.push(id);
     this.rowLines.push(line);
   }
 
   finish(): TabularData {
-    const { fileName, columnNames, features } = this;
-    if (columnNames === undefined || features === undefined) throw new DataFileError(fileName, undefined, `${fileName}: the file is empty`);
-    const rows = this.rowLines.length;
-    if (rows === 0) throw new DataFileError(fileName, this.headerLine, `${fileName}: no data rows after the header (line ${this.headerLine})`);
+    const { fileName, columnNames, features, rowLabels, rowLines } = this;
+    if (columnNames === undefined || features === undefined || rowLabels === undefined) throw new DataFileError(fileName, undefined, `${fileName}: the file is empty`);
+    if (rowLines.length === 0) throw new DataFileError(fileName, this.headerLine, `${fileName}: no data rows after the header (line ${this.headerLine})`);
     const labelName = columnNames[this.labelColumn] ?? "";
-    const lines = this.rowLines.data;
     const table: LabelTable = {
       texts: this.labelTexts,
-      rows: this.rowLabels.data.subarray(0, rows),
-      where: (row) => `${fileName}:${lines[row] ?? 0} column '${labelName}'`,
-      line: (row) => lines[row],
+      rows: rowLabels.finish(),
+      where: (row) => `${fileName}:${rowLines.lineOf(row)} column '${labelName}'`,
+      line: (row) => rowLines.lineOf(row),
     };
     const featureNames = this.featureColumns.map((column) => columnNames[column] ?? "");
     return assemble(fileName, features.finish(), featureNames, labelName, table, this.options.classes);
@@ -570,6 +589,7 @@ function jsonFeature(value: unknown, fail: (problem: string) => DataFileError): 
 /** Every row's label as text: the distinct texts (trimmed) and each row's index into them. */
 interface LabelTable {
   readonly texts: readonly string[];
+  /** Each row's index into `texts`; `assemble` overwrites it with the class ids. */
   readonly rows: Int32Array;
   /** The location of a row's label for messages, e.g. "data.csv:17 column 'species'". */
   readonly where: (row: number) => string;
@@ -732,8 +752,9 @@ function assemble(
     classNames = names;
     numClasses = names.length;
   }
-  const labels = new Int32Array(rows.length);
-  for (let row = 0; row < rows.length; row++) labels[row] = ids[rows[row] ?? 0] ?? 0;
+  // In place: the text indices become class ids (no second array per row).
+  const labels = rows;
+  for (let row = 0; row < labels.length; row++) labels[row] = ids[labels[row] ?? 0] ?? 0;
   return {
     features,
     featureShape: [featureNames.length],
