@@ -53,6 +53,9 @@ export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
 
 const METADATA_KEY = "__metadata__";
 const SUPPORTED_DTYPES: readonly SafetensorsDtype[] = ["F32", "F64", "I32", "BOOL"];
+
+/** The safetensors dtype of each graft dtype (f32, f64, i32, bool). */
+export const SAFETENSORS_DTYPE = { f32: "F32", f64: "F64", i32: "I32", bool: "BOOL" } as const satisfies Readonly<Record<string, SafetensorsDtype>>;
 const ITEM_SIZE: Readonly<Record<SafetensorsDtype, number>> = { F32: 4, F64: 8, I32: 4, BOOL: 1 };
 /** Valid safetensors dtypes that graft does not read. */
 const OTHER_SPEC_DTYPES: readonly string[] = [

@@ -14,9 +14,9 @@ import { error, formatLoc, type Diagnostics, type Model, type Node } from "@graf
 import { decodeSafetensors, WeightsError, type SafetensorsTensorSpec } from "@graft/runtime";
 import { ensureDirectoryFor, writeFileAtomic, type AtomicFileSystem } from "../data/atomic.js";
 import { emitWasmModule, loadWasmToolkit, RESERVED_BYTES } from "../backend/wasm-backend.js";
-import { KernelCompileError } from "../backend/wasm/codegen.js";
+import { KernelCompileError } from "../backend/wasm/context.js";
 import { emitDts } from "./dts.js";
-import { bundleInfo, bundleModule, emitModuleSource, toBase64, type BundleSizes, type WasmModule, type WasmModules } from "./emit.js";
+import { bundleInfo, bundleModule, emitModuleSource, isHyper, toBase64, type BundleSizes, type WasmModule, type WasmModules } from "./emit.js";
 import { planBundle, type BundleLayout } from "./layout.js";
 import { bundleProgram } from "./program.js";
 import type { ModelInfo } from "./runtime.js";
@@ -56,7 +56,7 @@ const SAFETENSORS_DTYPE = { f32: "F32", i32: "I32", bool: "BOOL" } as const;
 const checkWeights = (layout: BundleLayout, bytes: Uint8Array, source: string): Diagnostics => {
   const spec = (entry: BundleLayout["state"][number]): SafetensorsTensorSpec => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape });
   const weights = layout.weights.flatMap((name) => layout.state.filter((entry) => entry.name === name)).map(spec);
-  const optimizerState = layout.state.filter((entry) => !entry.weight).map(spec);
+  const optimizerState = layout.state.filter((entry) => !entry.weight && !isHyper(layout, entry.name)).map(spec);
   try {
     const file = decodeSafetensors(bytes, undefined, source);
     const full = optimizerState.some((entry) => file.tensors.has(entry.name));
