@@ -328,7 +328,7 @@ describe("compiled training graphs with composites", () => {
 
   for (const [label, compiled] of Object.entries(graphs))
     it(`${label}: loss, logits and every gradient agree with the reference on JS and WASM`, async () => {
-      for (const backend of [(await import("../src/backend/js-backend.js")).jsBackend, (await import("../src/backend/wasm-backend.js")).wasmBackend]) {
+      for (const backend of [(await import("../src/backend/js/backend.js")).jsBackend, (await import("../src/backend/wasm/backend.js")).wasmBackend]) {
         const session = await backend.createSession({ functions: [{ name: "step", graph: compiled, updates: [] }] }, { seed: 3 });
         const params = Object.fromEntries(Object.entries(session.getState()).map(([name, v]) => [name, { shape: [...v.shape], dtype: v.dtype, data: Float64Array.from(v.data) }]));
         // the reference differentiates the graph as written, composites evaluated by their own rows
