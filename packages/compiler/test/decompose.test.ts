@@ -316,7 +316,7 @@ describe("compiled training graphs with composites", () => {
   const graph = graphOf({ logits }, loss);
   const feeds = { x: randomArray([4, 5], 7, 4), y: { shape: [4], dtype: "i32" as const, data: Float64Array.from([0, 2, 1, 2]) } };
   const graphs = {
-    // what the trainer does today: grad differentiates the composites through their definitions, the lowering expands the forward ones
+    // grad on a graph as written: it differentiates the composites through their definitions, the lowering expands the forward ones
     "composites differentiated by grad": right(grad(graph)),
     // a back end that fuses nothing: every composite, the softmax family and cross-entropy included, expanded before grad
     "primitives only (nothing fused)": right(grad(right(decompose(new Set())(graph)))),
