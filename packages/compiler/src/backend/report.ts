@@ -4,6 +4,7 @@
  */
 import type { BufferInfo, Expr, Kernel } from "./kernels.js";
 import type { FunctionPlan } from "./program.js";
+import { describeRewrites } from "./rewrites.js";
 
 const exprOps = (expr: Expr): string[] => {
   switch (expr.kind) {
@@ -60,11 +61,12 @@ const bufferName = (buffers: readonly BufferInfo[]) => (id: number): string => {
   return info?.name !== undefined ? `${info.kind}:${info.name}` : `b${id}`;
 };
 
-/** One line per kernel: what it computes and which graph nodes it covers. */
+/** One line per kernel: what it computes and which graph nodes it covers; then the kernel-IR rewrites that apply (rewrites.ts). */
 export const formatKernels = (plan: FunctionPlan): string =>
   [
     `function ${plan.name}${plan.key === "" ? "" : ` [${plan.key}]`}: ${plan.lowered.kernels.length} kernels`,
     ...plan.lowered.kernels.map((kernel, index) => `  k${index}: ${describeKernel(kernel, bufferName(plan.lowered.buffers))}  covers ${kernel.nodes.map((n) => `%${n}`).join(" ")}`),
+    ...describeRewrites(plan.lowered.kernels, { offsets: plan.memory.offsets, buffers: plan.lowered.buffers }, plan.inPlace).map((line) => `  rewrite ${line}`),
   ].join("\n");
 
 const kib = (elements: number): string => `${((elements * 4) / 1024).toFixed(1)} KiB`;
