@@ -2,26 +2,29 @@
  * @file Human-readable views of a compiled function: its kernels (which nodes each covers) for
  * `graft print --kernels`, and its memory plan for `graft print --memory`.
  */
-import type { BufferInfo, Expr, Kernel } from "./kernels.js";
+import { exprChildren, type BufferInfo, type Expr, type Kernel } from "./kernels.js";
 import type { FunctionPlan } from "./program.js";
 import { describeRewrites } from "./rewrites.js";
 
-const exprOps = (expr: Expr): string[] => {
+/** The op of an expression node (none for leaves). */
+const opOf = (expr: Expr): string[] => {
   switch (expr.kind) {
     case "read":
     case "const":
     case "iota":
       return [];
     case "unary":
-      return [...exprOps(expr.arg), expr.op];
-    case "cast":
-      return [...exprOps(expr.arg), `cast:${expr.to}`];
     case "binary":
-      return [...exprOps(expr.lhs), ...exprOps(expr.rhs), expr.op];
+      return [expr.op];
+    case "cast":
+      return [`cast:${expr.to}`];
     case "select":
-      return [...exprOps(expr.cond), ...exprOps(expr.then), ...exprOps(expr.else), "where"];
+      return ["where"];
   }
 };
+
+/** The ops of an expression in evaluation order (operands first). */
+const exprOps = (expr: Expr): string[] => [...exprChildren(expr).flatMap(exprOps), ...opOf(expr)];
 
 const describeKernel = (kernel: Kernel, buffer: (id: number) => string): string => {
   switch (kernel.kind) {

@@ -4,14 +4,12 @@
  * forward/backward and binary cross-entropy with logits.
  */
 import { type CrossEntropyAttrs } from "@graft/core";
-import { type Kernel, type Rows } from "../kernels.js";
+import { type Kernel, reductionCode, type Rows } from "../kernels.js";
 import { addrOf, type CodegenContext } from "./context.js";
 import { horizontal } from "./expr.js";
 import { exp, expNeg, Lanes, log, log1pNonNeg } from "./mathlib.js";
 import { vty, forRows, lseValue, newRowLse, ROW_UNROLL, rowExpShifted, type RowLse, rowLse, rowLseExact, rowMaxFinite, rowPass, RowSum } from "./rows.js";
 import { f32c, f64c, FunctionBuilder, get, i32c, iadd, ld, st, ZERO } from "./wat-builder.js";
-
-export const reductionCode = (reduction: "mean" | "sum" | "none"): 0 | 1 | 2 => (reduction === "mean" ? 0 : reduction === "sum" ? 1 : 2);
 
 /** What the cross-entropy kernels share: addresses and attributes of one (x, target, weight). */
 export interface CeSetup {
