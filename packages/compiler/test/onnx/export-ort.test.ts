@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import blobs from "../../../../examples/blobs/model.js";
 import mnist from "../../../../examples/mnist/model.js";
 import seedToy from "../../../../examples/seed-toy/model.js";
+import opsModel from "../fixtures/onnx/ops-model.js";
 import { compileBundle } from "../../src/bundle/index.js";
 import { exportOnnx, type OnnxExport, type OnnxExportOptions } from "../../src/onnx/export.js";
 import { createSession, loadOrt, ORT_MISSING, type Ort, type OrtTensor } from "./ort.js";
@@ -155,6 +156,53 @@ describe.runIf(ort !== undefined)("ONNX export in onnxruntime-node", () => {
       });
     }
   }
+});
+
+describe.runIf(ort !== undefined)("every lowering in onnxruntime-node (a model using each op family)", () => {
+  const runtime = ort as Ort;
+  const rows = 6;
+  const x = features(rows, 4, 3);
+  const t = features(rows, 5, 4);
+  // row 2 and 5 carry the ignored class 2
+  const y = Int32Array.from([0, 1, 2, 3, 4, 2]);
+  const feedsOf = (): Record<string, OrtTensor> => ({
+    x: new runtime.Tensor("float32", x, [rows, 4]),
+    y: new runtime.Tensor("int32", y, [rows]),
+    t: new runtime.Tensor("float32", t, [rows, 5]),
+  });
+
+  it("forward: logits, a bounded transform and argmax (i32) equal the bundle's", async () => {
+    const bundle = await loadBundle(opsModel, { batches: [rows] });
+    const expected = bundle.forward({ x });
+    const got = await (await createSession(runtime, exported(opsModel, {}).bytes)).run({ x: new runtime.Tensor("float32", x, [rows, 4]) });
+    expectClose(numbers(got.logits), expected.logits ?? [], 1e-5, "logits");
+    expectClose(numbers(got.bounded), expected.bounded ?? [], 1e-5, "bounded");
+    expect(got.pred?.type).toBe("int32");
+    expect(numbers(got.pred)).toEqual(Array.from(expected.pred ?? []));
+  });
+
+  it("training step (SGD): 5 steps give the bundle's losses and final weights", async () => {
+    const bundle = await loadBundle(opsModel, { batches: [rows], train: "sgd:lr=0.1" });
+    const step = exported(opsModel, { train: "sgd:lr=0.1", weights: bundle.saveWeights() });
+    const session = await createSession(runtime, step.bytes);
+    const state = startingState(step.initialState);
+    const graftLosses: number[] = [];
+    const ortLosses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      graftLosses.push(bundle.trainStep({ x, y, t }).loss);
+      const feeds = feedsOf();
+      for (const [name, entry] of state) feeds[name] = toOrt(runtime, entry);
+      const out = await session.run(feeds);
+      ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
+      for (const [name, entry] of state) {
+        const updated = out[`${name}.new`];
+        if (updated !== undefined) state.set(name, { ...entry, values: Float64Array.from(numbers(updated)) });
+      }
+    }
+    expectClose(ortLosses, graftLosses, 1e-5, "ops model losses");
+    const final = decodeSafetensors(bundle.saveWeights()).tensors;
+    for (const name of ["W", "b"]) expectClose(state.get(name)?.values ?? [], final.get(name)?.data ?? [], 1e-5, `${name} after 5 steps`);
+  });
 });
 
 describe.runIf(ort === undefined)("ONNX export in onnxruntime-node", () => {
