@@ -23,6 +23,10 @@ export interface TrainingProgramOptions {
   readonly fuse?: boolean;
   /** Params to train (default: every float param). */
   readonly wrt?: readonly string[];
+  /** Clip the gradients by global norm (`clip_grad_norm_`); `trainStep` then outputs `grad_norm`. */
+  readonly clipGradNorm?: number;
+  /** Clamp the gradients to ±this value (`clip_grad_value_`). */
+  readonly clipGradValue?: number;
 }
 
 /** The function computing the model's outputs. */
@@ -60,7 +64,11 @@ export const buildTrainingProgram = (model: Model | Graph, optimizer: Optimizer,
     return E.left([error("train", `buildTrainingProgram: model ${built.right.name} has no loss; declare one with model({ outputs, loss })`)]);
   const graph = fused(built.right, options.fuse ?? true);
   if (E.isLeft(graph)) return graph;
-  const step = E.chain((g: Graph) => trainStep(g, optimizer, { name: TRAIN_STEP }))(grad(graph.right, options.wrt === undefined ? {} : { wrt: options.wrt }));
+  const step = E.chain((g: Graph) => trainStep(g, optimizer, {
+      name: TRAIN_STEP,
+      ...(options.clipGradNorm === undefined ? {} : { clipGradNorm: options.clipGradNorm }),
+      ...(options.clipGradValue === undefined ? {} : { clipGradValue: options.clipGradValue }),
+    }))(grad(graph.right, options.wrt === undefined ? {} : { wrt: options.wrt }));
   if (E.isLeft(step)) return step;
   const forward = forwardGraph(graph.right);
   if (E.isLeft(forward)) return forward;
