@@ -117,7 +117,7 @@ const COMMON: readonly StatementStructures[] = [
     name: "LoadOptions",
     isExported: true,
     docs: ["Options of `load`."],
-    properties: [{ name: "seed", hasQuestionToken: true, isReadonly: true, type: "number", docs: ["Seed of the param initialisers when no weights are loaded (default 0)."] }],
+    properties: [{ name: "seed", hasQuestionToken: true, isReadonly: true, type: "number", docs: ["Seed of the param initialisers when no weights are loaded: an integer 0 ≤ seed < 2^32 (default 0)."] }],
   },
   {
     kind: StructureKind.Interface,

@@ -214,12 +214,34 @@ const wasmRun = (name: string, instance: WebAssembly.Instance | undefined, index
   };
 };
 
+const LOAD_OPTIONS: readonly string[] = ["seed"];
+
+/**
+ * Checks `load()`'s options (from untyped JS too) and returns the seed: an integer 0 ≤ seed < 2^32
+ * (default 0). `null` and `undefined` mean no options.
+ * @throws TypeError or RangeError naming the option, the expected and the actual value
+ */
+export const loadSeed = (options: unknown): number => {
+  if (options === undefined || options === null) return 0;
+  if (typeof options !== "object" || Array.isArray(options) || ArrayBuffer.isView(options))
+    throw new TypeError(`load: options must be an object such as { seed: 1 }, got ${describe(options)}`);
+  const unknown = Object.keys(options).find((key) => !LOAD_OPTIONS.includes(key));
+  if (unknown !== undefined) throw new TypeError(`load: unknown option '${unknown}'; the options are: ${LOAD_OPTIONS.join(", ")}`);
+  const seed: unknown = (options as { seed?: unknown }).seed;
+  if (seed === undefined) return 0;
+  const shown = typeof seed === "string" ? JSON.stringify(seed) : typeof seed === "number" || typeof seed === "bigint" ? String(seed) : describe(seed);
+  if (typeof seed !== "number") throw new TypeError(`load: options.seed must be an integer 0 ≤ seed < 2^32, got ${typeof seed === "string" ? "the string " : ""}${shown}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new RangeError(`load: options.seed must be an integer 0 ≤ seed < 2^32, got ${shown}`);
+  return seed;
+};
+
 /**
  * Loads a bundle image: a fresh arena (independent of every other load), the params from their
  * initialisers (seeded), then `weights` (or the embedded weights) when given.
  * @throws WeightsError when the weights do not fit the model (nothing is loaded then)
  */
-export const createModel = async (bundle: BundleImage, weights?: WeightsInput, options: LoadOptions = {}): Promise<LoadedBundle> => {
+export const createModel = async (bundle: BundleImage, weights?: WeightsInput | null, options: LoadOptions | null = {}): Promise<LoadedBundle> => {
+  const seed = loadSeed(options);
   let arena: Arena;
   let instances: WebAssembly.Instance[] = [];
   if (bundle.wasm.length > 0) {
@@ -238,7 +260,6 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
   const previous: { last: FunctionImage | undefined } = { last: undefined };
   const slot = (entry: StateEntry): Slot => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset });
 
-  const seed = options.seed ?? 0;
   for (const entry of bundle.state) {
     const values = initValues(entry.init, sizeOf(entry.shape), seed, entry.name);
     writeSlot(arena, slot(entry), entry.dtype === "f32" ? Float32Array.from(values) : Int32Array.from(values));
@@ -276,7 +297,7 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
   };
 
   const initial = weights ?? (bundle.weights === "" ? undefined : fromBase64(bundle.weights));
-  if (initial !== undefined) loadWeights(weights === undefined ? "embedded weights" : "load", initial);
+  if (initial !== undefined) loadWeights(weights === undefined || weights === null ? "embedded weights" : "load", initial);
 
   const pick = (name: string, candidates: readonly FunctionImage[], feeds: Readonly<Record<string, unknown>>): FunctionImage => {
     const first = candidates[0];

@@ -159,9 +159,11 @@ export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: Train
   const invalid = [...rule.validate(), ...validateClipping(options)];
   if (invalid.length > 0) return E.left(invalid);
   if (graph.loss === undefined) return E.left([error("optimizer", `optimizer: graph ${graph.name} has no loss; a training step needs one`)]);
+  const params = graphParams(graph);
+  if (params.length === 0)
+    return E.left([error("optimizer", `optimizer: model ${graph.name} has no params, so there is nothing to train; declare weights with param(...) or a layer such as dense(...)`)]);
   const names = gradientNames(graph);
   if (names.length === 0) return E.left([error("optimizer", `optimizer: graph ${graph.name} has no ${GRAD_PREFIX}<param> outputs; differentiate it first (grad)`)]);
-  const params = graphParams(graph);
   const clash = params.find((node) => node.attrs.name === `${rule.prefix}.step` || node.attrs.name.startsWith(`${rule.prefix}.`));
   if (clash !== undefined)
     return E.left([error("optimizer", `optimizer: the model's param '${clash.attrs.name}' uses the prefix '${rule.prefix}.' reserved for ${rule.prefix}'s state; rename it`, clash.loc)]);
