@@ -165,7 +165,7 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
 
   const seed = options.seed ?? 0;
   for (const entry of bundle.state) {
-    const values = initValues(entry.init, sizeOf(entry.shape), seed, entry.name);
+    const values = initValues(entry.init, entry.shape, seed, entry.name);
     writeSlot(arena, slot(entry), entry.dtype === "f32" ? Float32Array.from(values) : Int32Array.from(values));
   }
 
