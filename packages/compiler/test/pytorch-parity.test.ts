@@ -6,13 +6,45 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import * as E from "fp-ts/lib/Either.js";
-import { GraftError, input, maximum, minimum, model, mul, ones, param, pow, sum, buildGraph, run, type NDArray, type Tensor } from "@graft/core";
+import {
+  binaryCrossEntropyWithLogits,
+  buildGraph,
+  constant,
+  crossEntropy,
+  gather,
+  GraftError,
+  graphFromTensors,
+  input,
+  matmul,
+  maximum,
+  minimum,
+  model,
+  mul,
+  ones,
+  param,
+  pow,
+  run,
+  sum,
+  tensorsOf,
+  transpose,
+  zeros,
+  type CrossEntropyOptions,
+  type Diagnostics,
+  type NDArray,
+  type Reduction,
+  type Tensor,
+} from "@graft/core";
 import { adam, adamw } from "../src/optim/index.js";
 import { createTrainer } from "../src/train/index.js";
 import blobs from "../../../examples/blobs/model.js";
 import { grad } from "../src/passes/grad.js";
 
 const f64 = (data: readonly number[], shape: readonly number[] = [data.length]): NDArray => ({ shape: [...shape], dtype: "f64", data: Float64Array.from(data) });
+
+const unwrap = <T>(either: E.Either<Diagnostics, T>): T => {
+  if (E.isLeft(either)) throw new GraftError(either.left);
+  return either.right;
+};
 
 /** ∂sum(f(inputs))/∂input for every input, in float64 on the reference interpreter. */
 const gradients = (feeds: Readonly<Record<string, NDArray>>, build: (x: Readonly<Record<string, Tensor>>) => Tensor): Record<string, number[]> => {
@@ -100,5 +132,89 @@ describe("the blobs MLP trained with Adam agrees with PyTorch f32 within PyTorch
       // matmuls sum in another order (as PyTorch's own sgemm does), which gave one step 3 ulps
       // (1.8e-7, 1.2× torch's largest f32-vs-f64 gap) when this was measured
       expect(Math.max(...drifts)).toBeLessThanOrEqual(backend === "wasm" ? 1.5 * spread : spread);
+    });
+});
+
+describe("gather with an index smaller than the input in the non-gathered dim (numerics.py)", () => {
+  it("torch.gather(arange(12).reshape(3,4), 1, [[3,0],[1,1]]): values and the gradient of Σ out·[[1,2],[3,4]]", () => {
+    const xs = f64([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [3, 4]);
+    const index = input("i", [2, 2], "i32");
+    const feeds = { x: xs, i: { shape: [2, 2], dtype: "i32" as const, data: Float64Array.from([3, 0, 1, 1]) } };
+    const picked = gather(input("x", [3, 4], "f64"), 1, index);
+    const graph = buildGraph(model({ outputs: { picked }, loss: sum(mul(picked, constant([[1, 2], [3, 4]], "f64"))) }));
+    if (E.isLeft(graph)) throw new GraftError(graph.left);
+    const out = run(unwrap(grad(graph.right, { wrt: [], inputs: ["x"] })), feeds);
+    expect([...(out.picked?.data ?? [])]).toEqual([3, 0, 5, 5]);
+    expect([...(out["grad:x"]?.data ?? [])]).toEqual([2, 0, 0, 1, 0, 7, 0, 0, 0, 0, 0, 0]);
+  });
+});
+
+describe("gradients w.r.t. cross-entropy probability targets and class weights, BCE targets (numerics.py)", () => {
+  const logits = f64([1, 2, 0.5, 0.1, -1, 0.3], [2, 3]);
+  const target = f64([0.2, 0.7, 0.1, 0.5, 0.25, 0.25], [2, 3]);
+  const weight = f64([1, 2, 0.5]);
+  const TORCH: ReadonlyArray<readonly [Reduction, boolean, number, readonly number[], (readonly number[])?]> = [
+    ["mean", false, 1.016485045039229, [0.6589659528485752, 0.20896595284857522, 0.8839659528485753, 0.421995587686731, 0.9169955876867312, 0.33199558768673104]],
+    [
+      "mean",
+      true,
+      1.3254968358245207,
+      [0.6589659528485752, 0.41793190569715044, 0.44198297642428763, 0.421995587686731, 1.8339911753734623, 0.16599779384336552],
+      [0.3828265970254993, 0.41722734319477084, 0.21643110481895905],
+    ],
+    ["sum", false, 2.032970090078458, [1.3179319056971504, 0.41793190569715044, 1.7679319056971505, 0.843991175373462, 1.8339911753734623, 0.6639911753734621]],
+    [
+      "sum",
+      true,
+      2.6509936716490414,
+      [1.3179319056971504, 0.8358638113943009, 0.8839659528485753, 0.843991175373462, 3.6679823507469247, 0.33199558768673104],
+      [0.7656531940509986, 0.8344546863895417, 0.4328622096379181],
+    ],
+  ];
+  for (const [reduction, weighted, loss, gradTarget, gradWeight] of TORCH)
+    it(`cross_entropy(reduction=${reduction}, label_smoothing=0.1${weighted ? ", weight" : ""}) with probability targets`, () => {
+      const feeds = { z: logits, t: target, w: weight };
+      const z = input("z", [2, 3], "f64");
+      const t = input("t", [2, 3], "f64");
+      const w = input("w", [3], "f64");
+      const graph = buildGraph(model({ outputs: {}, loss: crossEntropy(z, t, { reduction, labelSmoothing: 0.1, ...(weighted ? { weight: w } : {}) }) }));
+      if (E.isLeft(graph)) throw new GraftError(graph.left);
+      const out = run(unwrap(grad(graph.right, { wrt: [], inputs: weighted ? ["t", "w"] : ["t"] })), feeds);
+      expect(out.loss?.data[0]).toBeCloseTo(loss, 14);
+      [...(out["grad:t"]?.data ?? [])].forEach((g, i) => expect(g, `grad target[${i}]`).toBeCloseTo(gradTarget[i] ?? Number.NaN, 14));
+      if (gradWeight !== undefined) [...(out["grad:w"]?.data ?? [])].forEach((g, i) => expect(g, `grad weight[${i}]`).toBeCloseTo(gradWeight[i] ?? Number.NaN, 14));
+    });
+
+  it("binary_cross_entropy_with_logits([0.5,−1.5,2], [0,0.3,1]): grad target = [−1/6, 1/2, −2/3]", () => {
+    const grads = gradients({ a: f64([0.5, -1.5, 2]), b: f64([0, 0.3, 1]) }, (x) => binaryCrossEntropyWithLogits(x.a as Tensor, x.b as Tensor));
+    grads.b?.forEach((g, i) => expect(g).toBeCloseTo([-0.16666666666666666, 0.5, -0.6666666666666666][i] ?? Number.NaN, 15));
+  });
+});
+
+describe("Hessian-vector products through the fused cross_entropy (numerics.py)", () => {
+  // H·v for W of cross_entropy(x Wᵀ, labels): x [4,2], W [3,2], v [3,2]
+  const CASES: ReadonlyArray<readonly [string, CrossEntropyOptions | undefined, readonly number[]]> = [
+    ["defaults", undefined, [0.27036324048107896, 0.11672401101507558, -0.38563365324950893, -0.6993608207114965, 0.11527041276843006, 0.582636809696421]],
+    [
+      "weight and label_smoothing 0.1",
+      { labelSmoothing: 0.1 },
+      [0.1841009416098051, 0.06405582671614637, -0.3072100764016389, -0.6754854722255579, 0.12310913479183377, 0.6114296455094115],
+    ],
+    ["reduction sum", { reduction: "sum" }, [1.0814529619243158, 0.46689604406030233, -1.5425346129980357, -2.797443282845986, 0.46108165107372023, 2.330547238785684]],
+  ];
+  for (const [name, options, expected] of CASES)
+    it(name, () => {
+      const x = constant([[1, 2], [-1, 0.5], [0.3, -0.7], [2, 1]], "f64");
+      const labels = constant([0, 2, 1, 2], "i32");
+      const w = param("W", [3, 2], zeros, "f64");
+      const weighted = name.startsWith("weight") ? { weight: constant([1, 2, 0.5], "f64") } : {};
+      const loss = crossEntropy(matmul(x, transpose(w)), labels, { ...options, ...weighted });
+      const first = unwrap(grad(unwrap(buildGraph(model({ outputs: {}, loss }))), { wrt: ["W"] }));
+      const gradW = tensorsOf(first)[first.outputs.find((o) => o.name === "grad:W")?.id ?? -1];
+      if (gradW === undefined) throw new Error("no grad:W");
+      const second = unwrap(grad(unwrap(graphFromTensors("hvp", [], sum(mul(gradW, constant([[1, 0], [0.5, -1], [0, 2]], "f64"))))), { wrt: ["W"] }));
+      const hv = run(second, {}, { W: f64([0.5, -0.2, 0.1, 0.4, -0.3, 0.2], [3, 2]) })["grad:W"]?.data ?? [];
+      expect(hv.length).toBe(6);
+      [...hv].forEach((value, i) => expect(value, `[${i}]`).toBeCloseTo(expected[i] ?? Number.NaN, 14));
     });
 });
