@@ -10,7 +10,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { error, type Diagnostics, type Graph } from "@graft/core";
-import type { ProgramFunction } from "../backend/types.js";
+import type { ProgramFunction } from "../program/types.js";
 import { adam, adamRule, adamw, validateAdam, type AdamOptimizer } from "./adam.js";
 import { adagrad, adagradRule, validateAdagrad, type AdagradOptimizer } from "./adagrad.js";
 import { rmsprop, rmspropRule, validateRmsprop, type RmspropOptimizer } from "./rmsprop.js";
