@@ -197,7 +197,7 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
   const slot = (entry: StateEntry): Slot => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset });
 
   for (const entry of bundle.state) {
-    const values = initValues(entry.init, sizeOf(entry.shape), seed, entry.name);
+    const values = initValues(entry.init, entry.shape, seed, entry.name);
     writeSlot(arena, slot(entry), entry.dtype === "f32" ? Float32Array.from(values) : Int32Array.from(values));
   }
 

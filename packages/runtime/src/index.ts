@@ -16,7 +16,7 @@ export type { Arena, ArenaDtype, FunctionImage, Slot } from "./session.js";
 export { checkLearningRate, hyperValue } from "./hyper.js";
 export type { HyperFormula, HyperScalar } from "./hyper.js";
 export * as jsKernels from "./kernels-js.js";
-export { hashString, initValues, mulberry32 } from "./init.js";
+export { calculateGain, fanInAndFanOut, hashString, initNeedsMatrix, initValues, mulberry32 } from "./init.js";
 export type { Init } from "./init.js";
 export { createModel } from "./image.js";
 export type { FunctionInfo, ImageTemplate, LoadedBundle, LoadOptions, ModelInfo, ProgramImage, SaveWeightsOptions, StateEntry, StateInfo, TensorInfo, WeightsInput } from "./image.js";
