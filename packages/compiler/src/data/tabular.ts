@@ -19,6 +19,7 @@
 // Every error names the file and the line (CSV) or the JSON path, and the column.
 import { readFile, stat } from "node:fs/promises";
 import { extname } from "node:path";
+import { describeJson } from "@graft/runtime";
 import { readCsvFile } from "./csv.js";
 import { assemble, DataFileError, formatSize, MAX_STRING_LENGTH, readProblem, resolveLabelColumn, type LabelTable, type TabularData, type TabularOptions } from "./table.js";
 
@@ -187,29 +188,4 @@ function jsonLabels(fileName: string, values: readonly unknown[], where: (row: n
     rows[row] = id;
   });
   return { texts, rows, where, line: () => undefined };
-}
-
-/** A short JSON rendering of a value for messages (at most 40 characters; any nesting depth). */
-function describeJson(value: unknown): string {
-  if (value === undefined) return "nothing";
-  const text = boundedJson(value, 41);
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
-}
-
-/**
- * `JSON.stringify(value)`, stopped once `budget` characters are written: the recursion goes at
- * most `budget` levels deep (each level writes a bracket), so deep nesting cannot overflow the stack.
- */
-function boundedJson(value: unknown, budget: number): string {
-  if (typeof value !== "object" || value === null) return (JSON.stringify(value) as string | undefined) ?? "null";
-  if (budget <= 1) return Array.isArray(value) ? "[" : "{";
-  let text = Array.isArray(value) ? "[" : "{";
-  const entries: Array<[string | undefined, unknown]> = Array.isArray(value) ? value.map((item: unknown) => [undefined, item]) : Object.entries(value);
-  for (const [index, [key, item]] of entries.entries()) {
-    if (text.length >= budget) return text;
-    if (index > 0) text += ",";
-    if (key !== undefined) text += `${JSON.stringify(key)}:`;
-    text += boundedJson(item, budget - text.length);
-  }
-  return text + (Array.isArray(value) ? "]" : "}");
 }
