@@ -242,7 +242,7 @@ export const onnxTable: OnnxTable = {
   one_hot: (e, node) => E.right(oneHot(e, first(node), node.attrs.numClasses, -1, node.attrs.dtype)),
   gather: (e, node) => E.right(e.op("GatherElements", [first(node), second(node)], { axis: node.attrs.dim })),
   scatter_add: (e, node) => {
-    const needs = requireOpset(e, 16, "scatter_add (ScatterElements with reduction=add)");
+    const needs = requireOpset(e, 16, "ScatterElements with reduction=add");
     if (E.isLeft(needs)) return needs;
     const shape = e.shape(node.attrs.shape);
     if (shape === undefined) return E.left(`its shape [${node.attrs.shape.join(",")}] has a symbolic dim that no input of the model carries`);
