@@ -1,7 +1,7 @@
 /**
  * @file Builds the program of a model, the one way bundles, the trainer and `graft print`
  * compile a model: its graph is built once and run through the forward passes
- * (passes/index.ts `forwardPasses`: lint, fuse) with `runPipeline`; without an optimizer the
+ * (passes/index.ts `forwardPasses`: lint, fuse, decompose) with `runPipeline`; without an optimizer the
  * program is `forward`; with one it has three functions over shared state (the params and the
  * optimizer's state, by name):
  *
@@ -36,6 +36,10 @@ export interface ProgramOptions {
   readonly wrt?: readonly string[] | undefined;
   /** Who asks, for the message about a missing loss (default `buildProgram`). */
   readonly caller?: string | undefined;
+  /** Clip the gradients by global norm (`clip_grad_norm_`); `trainStep` then outputs `grad_norm`. */
+  readonly clipGradNorm?: number | undefined;
+  /** Clamp the gradients to ±this value (`clip_grad_value_`). */
+  readonly clipGradValue?: number | undefined;
 }
 
 /** A built program and the graph its functions come from. */
@@ -79,7 +83,11 @@ export const buildProgram = (model: Model | Graph, options: ProgramOptions = {})
   if (E.isLeft(forward)) return forward;
   const forwardFunction: ProgramFunction = { name: FORWARD, graph: forward.right, updates: [] };
   if (optimizer === undefined) return E.right({ graph, spec: { functions: [forwardFunction] }, weights });
-  const step = E.chain((g: Graph) => trainStep(g, optimizer, { name: TRAIN_STEP }))(grad(graph, options.wrt === undefined ? {} : { wrt: options.wrt }));
+  const step = E.chain((g: Graph) => trainStep(g, optimizer, {
+      name: TRAIN_STEP,
+      ...(options.clipGradNorm === undefined ? {} : { clipGradNorm: options.clipGradNorm }),
+      ...(options.clipGradValue === undefined ? {} : { clipGradValue: options.clipGradValue }),
+    }))(grad(graph, options.wrt === undefined ? {} : { wrt: options.wrt }));
   if (E.isLeft(step)) return step;
   return E.right({ graph, spec: { functions: [forwardFunction, { name: EVALUATE, graph, updates: [] }, step.right] }, weights });
 };
