@@ -13,7 +13,7 @@ import { buildProgram, TRAIN_STEP } from "../program/build.js";
 import { BATCH_DIM } from "../bundle/layout.js";
 import type { ProgramFunction } from "../program/types.js";
 import { Emitter, type DimSource } from "./emitter.js";
-import { onnxTable, type Lowering, type LoweringNode } from "./ops.js";
+import { onnxFusedComposites, onnxTable, type Lowering, type LoweringNode } from "./ops.js";
 import { onnx, onnxDataType, tensorProto, type ModelProto, type TensorProto, type ValueInfoProto } from "./proto.js";
 
 /** The opsets graft exports (ONNX domain ""). */
@@ -198,7 +198,7 @@ export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}
   if (batch !== "dynamic" && !(Number.isSafeInteger(batch) && batch >= 1)) return fail(`onnx export: batch must be a positive integer or 'dynamic', got ${String(batch)}`, "onnx/batch");
   const optimizer = options.train === undefined ? undefined : parseTrain(options.train);
   if (optimizer !== undefined && E.isLeft(optimizer)) return optimizer;
-  const program = buildProgram(model, { optimizer: optimizer?.right, caller: "graft export --train" });
+  const program = buildProgram(model, { optimizer: optimizer?.right, caller: "graft export --train", fused: onnxFusedComposites });
   if (E.isLeft(program)) return program;
   const training = optimizer !== undefined;
   const fn = training ? program.right.spec.functions.find((f) => f.name === TRAIN_STEP) : program.right.spec.functions[0];

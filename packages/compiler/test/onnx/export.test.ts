@@ -7,12 +7,14 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as E from "fp-ts/lib/Either.js";
+import { compositeNames, opNames } from "@graft/core";
 import { decodeSafetensors, encodeSafetensors } from "@graft/runtime";
 import { afterAll, describe, expect, it } from "vitest";
 import mnist from "../../../../examples/mnist/model.js";
 import seedToy from "../../../../examples/seed-toy/model.js";
 import { main, type CliIo } from "../../src/cli.js";
 import { exportOnnx } from "../../src/onnx/export.js";
+import { onnxFusedComposites, onnxTable } from "../../src/onnx/ops.js";
 import { onnx, type ValueInfoProto } from "../../src/onnx/proto.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -76,6 +78,13 @@ describe("ONNX export: the file", () => {
     expect([...state.keys()].sort()).toEqual(["W", "adam.bias_correction2_sqrt", "adam.m.W", "adam.m.b", "adam.step", "adam.step_size", "adam.v.W", "adam.v.b", "b"]);
     // the hyper scalars start at their values for step 1
     expect(state.get("adam.step_size")?.data[0]).toBeCloseTo(0.01 / (1 - 0.9), 6);
+  });
+});
+
+describe("the ONNX mapping table", () => {
+  it("lowers every composite itself (so exported files keep LeakyRelu, Elu, Clip, Softmax, …): its fused set is every composite of the op table", () => {
+    expect([...onnxFusedComposites].sort()).toEqual([...compositeNames].sort());
+    expect(Object.keys(onnxTable).sort()).toEqual([...opNames].sort());
   });
 });
 
