@@ -22,3 +22,4 @@ export { Prng } from "./data/prng.js";
 export { formatBytes } from "./bundle/index.js";
 export { createEpochProgress, formatDuration, formatLoss, formatRate, type EpochProgress, type ProgressStream } from "./report/progress.js";
 export { confusionMatrix, decisionRegions, gridCellCenters, lineChart, metricsChart, type EpochMetrics } from "./report/svg.js";
+export * from "./onnx/index.js";

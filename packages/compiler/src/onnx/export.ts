@@ -7,13 +7,13 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { error, graphParams, isStaticShape, sizeOf, type Diagnostic, type Diagnostics, type Dtype, type Graph, type Model, type OpName, type Shape, type TensorType } from "@graft/core";
-import { decodeSafetensors, encodeSafetensors, initValues, SAFETENSORS_DTYPE, WeightsError, type HyperScalar } from "@graft/runtime";
+import { decodeSafetensors, encodeSafetensors, initValues, SAFETENSORS_DTYPE, WeightsError, type HyperFormula, type HyperScalar } from "@graft/runtime";
 import { parseOptimizer, UPDATE_PREFIX, type Optimizer } from "../optim/index.js";
 import { buildProgram, TRAIN_STEP } from "../program/build.js";
 import { BATCH_DIM } from "../bundle/layout.js";
 import type { ProgramFunction } from "../program/types.js";
 import { Emitter, type DimSource } from "./emitter.js";
-import { onnxTable, type Lowering, type LoweringNode } from "./ops.js";
+import { onnxFusedComposites, onnxTable, type Lowering, type LoweringNode } from "./ops.js";
 import { onnx, onnxDataType, tensorProto, type ModelProto, type TensorProto, type ValueInfoProto } from "./proto.js";
 
 /** The opsets graft exports (ONNX domain ""). */
@@ -50,6 +50,25 @@ export interface OnnxExport {
 
 const typedArray = (dtype: Dtype, values: ArrayLike<number>): Float32Array | Float64Array | Int32Array | Uint8Array =>
   dtype === "f32" ? Float32Array.from(values) : dtype === "f64" ? Float64Array.from(values) : dtype === "i32" ? Int32Array.from(values) : Uint8Array.from(values, (v) => (v !== 0 ? 1 : 0));
+
+/** A hyper scalar's formula as text: `lr / (1 − 0.9^t)`. */
+export const formatHyperFormula = (formula: HyperFormula): string => {
+  switch (formula.kind) {
+    case "lr":
+      return "lr";
+    case "one_minus_lr_times":
+      return `1 − lr·${formula.factor}`;
+    case "lr_over_bias_correction":
+      return `lr / (1 − ${formula.beta}^t)`;
+    case "sqrt_bias_correction":
+      return `√(1 − ${formula.beta}^t)`;
+    case "lr_decay":
+      return `lr / (1 + (t − 1)·${formula.decay})`;
+  }
+};
+
+/** True when a hyper scalar depends on the step number t. */
+export const dependsOnStep = (formula: HyperFormula): boolean => formula.kind !== "lr" && formula.kind !== "one_minus_lr_times";
 
 /** The suffix of an updated tensor's output in an exported training step. */
 export const NEW_SUFFIX = ".new";
@@ -179,7 +198,7 @@ export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}
   if (batch !== "dynamic" && !(Number.isSafeInteger(batch) && batch >= 1)) return fail(`onnx export: batch must be a positive integer or 'dynamic', got ${String(batch)}`, "onnx/batch");
   const optimizer = options.train === undefined ? undefined : parseTrain(options.train);
   if (optimizer !== undefined && E.isLeft(optimizer)) return optimizer;
-  const program = buildProgram(model, { optimizer: optimizer?.right, caller: "graft export --train" });
+  const program = buildProgram(model, { optimizer: optimizer?.right, caller: "graft export --train", fused: onnxFusedComposites });
   if (E.isLeft(program)) return program;
   const training = optimizer !== undefined;
   const fn = training ? program.right.spec.functions.find((f) => f.name === TRAIN_STEP) : program.right.spec.functions[0];
@@ -211,7 +230,9 @@ export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}
   const graphName = fn.graph.name;
   const doc = training
     ? `graft training step of ${graphName}: feed the inputs and every param/state tensor (starting values: the .state.safetensors written with it), then feed each '<name>${NEW_SUFFIX}' output back as '<name>' for the next step.` +
-      (hyper === undefined ? "" : ` Hyper scalars (${hyper.scalars.map((s) => s.param).join(", ")}) follow the formulas in metadata 'graft.hyper' of the learning rate and the step number t = ${hyper.step} + 1.`)
+      (hyper === undefined
+        ? ""
+        : ` Before each step feed the hyper scalars ${hyper.scalars.map((s) => `${s.param} = ${formatHyperFormula(s.formula)}`).join(", ")}${hyper.scalars.some((s) => dependsOnStep(s.formula)) ? ` with t = ${hyper.step} + 1` : ""} (lr ${hyper.lr}; metadata 'graft.hyper' has them as JSON).`)
     : `graft forward of ${graphName} (evaluation mode)`;
   const modelProto: ModelProto = {
     irVersion: 8,

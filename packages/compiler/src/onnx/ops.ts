@@ -7,7 +7,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { CrossEntropyAttrs, Dtype, OpAttrs, OpName, Reduction, TensorType } from "@graft/core";
-import type { Emitter } from "./emitter.js";
+import { float, type Emitter } from "./emitter.js";
 import { DATA_TYPE, onnxDataType } from "./proto.js";
 
 /** What a row sees of the node it lowers. */
@@ -19,6 +19,25 @@ export interface LoweringNode<K extends OpName> {
   /** The types of its inputs. */
   readonly inputTypes: readonly TensorType[];
 }
+
+/**
+ * The composites the table lowers itself (to an ONNX op or its own formula in ONNX ops); the
+ * exporter's `decompose` expands only the others (none today).
+ */
+export const onnxFusedComposites: ReadonlySet<OpName> = new Set<OpName>([
+  "softmax",
+  "log_softmax",
+  "logsumexp",
+  "cross_entropy",
+  "binary_cross_entropy_with_logits",
+  "gelu",
+  "silu",
+  "softplus",
+  "leaky_relu",
+  "elu",
+  "hardtanh",
+  "clamp",
+]);
 
 /** Lowers one node: Right with the ONNX value name of its output, Left with why it cannot be. */
 export type Lowering<K extends OpName> = (e: Emitter, node: LoweringNode<K>) => E.Either<string, string>;
@@ -198,6 +217,34 @@ export const onnxTable: OnnxTable = {
   sign: unary("Sign"),
   relu: unary("Relu"),
   sigmoid: unary("Sigmoid"),
+  erf: unary("Erf"),
+  // 0.5·x·(1 + erf(x/√2)), or PyTorch's tanh approximation
+  gelu: (e, node) => {
+    const x = first(node);
+    const dtype = node.type.dtype;
+    const inner =
+      node.attrs.approximate === "none"
+        ? e.op("Erf", [e.op("Mul", [x, e.scalar(dtype, Math.SQRT1_2)])])
+        : e.op("Tanh", [e.op("Mul", [e.op("Add", [x, e.op("Mul", [e.op("Mul", [e.op("Mul", [x, x]), x]), e.scalar(dtype, 0.044715)])]), e.scalar(dtype, Math.sqrt(2 / Math.PI))])]);
+    return E.right(e.op("Mul", [e.op("Mul", [x, e.scalar(dtype, 0.5)]), e.op("Add", [inner, e.scalar(dtype, 1)])]));
+  },
+  silu: (e, node) => E.right(e.op("Mul", [first(node), e.op("Sigmoid", [first(node)])])),
+  // PyTorch's softplus: x where β·x > threshold, else log(1 + exp(β·x)) / β
+  softplus: (e, node) => {
+    const x = first(node);
+    const dtype = node.type.dtype;
+    const scaled = e.op("Mul", [x, e.scalar(dtype, node.attrs.beta)]);
+    const soft = e.op("Div", [e.op("Softplus", [scaled]), e.scalar(dtype, node.attrs.beta)]);
+    return E.right(e.op("Where", [e.op("Greater", [scaled, e.scalar(dtype, node.attrs.threshold)]), x, soft]));
+  },
+  leaky_relu: (e, node) => E.right(e.op("LeakyRelu", [first(node)], { alpha: float(node.attrs.negativeSlope) })),
+  elu: (e, node) => E.right(e.op("Elu", [first(node)], { alpha: float(node.attrs.alpha) })),
+  hardtanh: (e, node) => E.right(e.op("Clip", [first(node), e.scalar(node.type.dtype, node.attrs.minVal), e.scalar(node.type.dtype, node.attrs.maxVal)])),
+  clamp: (e, node) => {
+    const { min, max } = node.attrs;
+    const dtype = node.type.dtype;
+    return E.right(e.op("Clip", [first(node), min === undefined ? "" : e.scalar(dtype, min), max === undefined ? "" : e.scalar(dtype, max)]));
+  },
   // log σ(x) = −softplus(−x)
   log_sigmoid: (e, node) => E.right(e.op("Neg", [e.op("Softplus", [e.op("Neg", [first(node)])])])),
   tanh: unary("Tanh"),
@@ -242,7 +289,7 @@ export const onnxTable: OnnxTable = {
   one_hot: (e, node) => E.right(oneHot(e, first(node), node.attrs.numClasses, -1, node.attrs.dtype)),
   gather: (e, node) => E.right(e.op("GatherElements", [first(node), second(node)], { axis: node.attrs.dim })),
   scatter_add: (e, node) => {
-    const needs = requireOpset(e, 16, "scatter_add (ScatterElements with reduction=add)");
+    const needs = requireOpset(e, 16, "ScatterElements with reduction=add");
     if (E.isLeft(needs)) return needs;
     const shape = e.shape(node.attrs.shape);
     if (shape === undefined) return E.left(`its shape [${node.attrs.shape.join(",")}] has a symbolic dim that no input of the model carries`);

@@ -171,12 +171,13 @@ describe.runIf(ort !== undefined)("every lowering in onnxruntime-node (a model u
     t: new runtime.Tensor("float32", t, [rows, 5]),
   });
 
-  it("forward: logits, a bounded transform and argmax (i32) equal the bundle's", async () => {
+  it("forward: logits, a bounded transform, the activations and argmax (i32) equal the bundle's", async () => {
     const bundle = await loadBundle(opsModel, { batches: [rows] });
     const expected = bundle.forward({ x });
     const got = await (await createSession(runtime, exported(opsModel, {}).bytes)).run({ x: new runtime.Tensor("float32", x, [rows, 4]) });
     expectClose(numbers(got.logits), expected.logits ?? [], 1e-5, "logits");
     expectClose(numbers(got.bounded), expected.bounded ?? [], 1e-5, "bounded");
+    expectClose(numbers(got.activated), expected.activated ?? [], 1e-5, "activated");
     expect(got.pred?.type).toBe("int32");
     expect(numbers(got.pred)).toEqual(Array.from(expected.pred ?? []));
   });

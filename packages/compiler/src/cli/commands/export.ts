@@ -14,7 +14,7 @@ import { InvalidArgumentError, Option } from "commander";
 import { formatDiagnostics, type Diagnostics } from "@graft/core";
 import { formatBytes } from "../../bundle/index.js";
 import { AtomicWriteError, ensureDirectoryFor, writeFileAtomic } from "../../data/atomic.js";
-import { DEFAULT_OPSET, exportOnnx } from "../../onnx/export.js";
+import { DEFAULT_OPSET, dependsOnStep, exportOnnx, formatHyperFormula } from "../../onnx/export.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
 
@@ -97,7 +97,7 @@ export const runExport = async (file: string, options: ExportCommandOptions, con
   if (state !== undefined) io.out(`${show(statePath(out))}: the starting value of every param and state input\n`);
   const hyper = exported.right.hyper;
   if (hyper !== undefined)
-    io.out(`hyper scalars to feed before each step (lr ${hyper.lr}, t = ${hyper.step} + 1): ${hyper.scalars.map((s) => `${s.param} = ${JSON.stringify(s.formula)}`).join("; ")}\n`);
+    io.out(`before each step feed ${hyper.scalars.map((s) => `${s.param} = ${formatHyperFormula(s.formula)}`).join(", ")} (lr ${hyper.lr}${hyper.scalars.some((s) => dependsOnStep(s.formula)) ? `, t = ${hyper.step} + 1` : ""})\n`);
   context.exit(EXIT_OK);
 };
 
