@@ -8,7 +8,8 @@
 // Inlined into every bundle, so it imports only sibling runtime files and uses only globals both
 // Node and browsers have (WebAssembly, atob, TextEncoder/TextDecoder): no `node:` modules, no eval.
 import { fromBase64, type ArtifactLoader } from "./artifacts.js";
-import { FeedError, formatShape, type FeedArray } from "./feeds.js";
+import { formatShape } from "./describe.js";
+import { FeedError, type FeedArray } from "./feeds.js";
 import { checkLearningRate, hyperValue, type HyperScalar } from "./hyper.js";
 import { initValues, type Init } from "./init.js";
 import { SAFETENSORS_DTYPE, WeightsError, decodeSafetensors, encodeSafetensors, type SafetensorsFile, type SafetensorsTensorInput } from "./safetensors.js";
