@@ -13,6 +13,7 @@ import { buildProgram, TRAIN_STEP } from "../program/build.js";
 import { BATCH_DIM } from "../bundle/layout.js";
 import type { ProgramFunction } from "../program/types.js";
 import { Emitter, type DimSource } from "./emitter.js";
+import { gemmMatches, liveNodes } from "./gemm.js";
 import { onnxFusedComposites, onnxTable, type Lowering, type LoweringNode } from "./ops.js";
 import { onnx, onnxDataType, tensorProto, type ModelProto, type TensorProto, type ValueInfoProto } from "./proto.js";
 
@@ -146,7 +147,18 @@ const lowerGraph = (fn: ProgramFunction, opset: number, batch: number | "dynamic
   const inputs: ValueInfoProto[] = [];
   const params: Array<{ readonly name: string; readonly type: TensorType }> = [];
   const diagnostics: Diagnostic[] = [];
+  const gemms = gemmMatches(graph);
+  const live = liveNodes(graph, gemms);
   for (const node of graph.nodes) {
+    const gemm = gemms.get(node.id);
+    if (gemm !== undefined && live.has(node.id)) {
+      names.push(emitter.op("Gemm", [names[gemm.a] ?? "", names[gemm.w] ?? "", names[gemm.bias] ?? ""], { transB: 1 }));
+      continue;
+    }
+    if (node.op !== "input" && node.op !== "param" && !live.has(node.id)) {
+      names.push("");
+      continue;
+    }
     if (node.op === "input") {
       names.push(node.attrs.name);
       inputs.push(valueInfo(node.attrs.name, node.type, batch));
