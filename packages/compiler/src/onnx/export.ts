@@ -22,6 +22,9 @@ export const MIN_OPSET = 13;
 export const MAX_OPSET = 21;
 export const DEFAULT_OPSET = 17;
 
+/** The IR version an opset needs (ONNX's versioning table: opset 13–18 → IR 8, 19–20 → 9, 21 → 10). */
+const irVersionOf = (opset: number): number => (opset <= 18 ? 8 : opset <= 20 ? 9 : 10);
+
 /** Options of {@link exportOnnx}. */
 export interface OnnxExportOptions {
   /** The ONNX opset (default 17). */
@@ -247,7 +250,7 @@ export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}
         : ` Before each step feed the hyper scalars ${hyper.scalars.map((s) => `${s.param} = ${formatHyperFormula(s.formula)}`).join(", ")}${hyper.scalars.some((s) => dependsOnStep(s.formula)) ? ` with t = ${hyper.step} + 1` : ""} (lr ${hyper.lr}; metadata 'graft.hyper' has them as JSON).`)
     : `graft forward of ${graphName} (evaluation mode)`;
   const modelProto: ModelProto = {
-    irVersion: 8,
+    irVersion: irVersionOf(opset),
     producerName: "graft",
     producerVersion: "0.1.0",
     opsetImport: [{ domain: "", version: opset }],
