@@ -20,6 +20,8 @@ const opOf = (expr: Expr): string[] => {
       return [`cast:${expr.to}`];
     case "select":
       return ["where"];
+    case "random":
+      return ["random_uniform"];
   }
 };
 

@@ -10,6 +10,7 @@ import { indexingOps } from "./indexing.js";
 import { leafOps } from "./leaves.js";
 import { linalgOps } from "./linalg.js";
 import { lossOps } from "./losses.js";
+import { modeOps } from "./modes.js";
 import { reduceOps } from "./reduce.js";
 import { shapeOps } from "./shape-ops.js";
 import { softmaxOps } from "./softmax.js";
@@ -26,6 +27,7 @@ export const opTable: OpTable = {
   ...indexingOps,
   ...softmaxOps,
   ...lossOps,
+  ...modeOps,
 };
 
 /** Every op name, in table order. */
