@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
 import {
+  modeSwitch,
+  stateUpdate,
   abs,
   add,
   argmax,
@@ -174,6 +176,14 @@ const lossFeeds = (options: { readonly ignore: boolean }) =>
     });
 
 const cases: { readonly [K in OpName]: RuleCase | NoneCase } = {
+  // modes: evaluation semantics for the graph as written
+  mode_switch: { arb: unaryFeeds((n) => values(n, -2, 2)).map((feeds) => ({ feeds, build: (x) => modeSwitch(mul(t(x, "a"), 3), mul(t(x, "a"), 2)) })) },
+  state_update: { arb: unaryFeeds((n) => values(n, -2, 2)).map((feeds) => ({ feeds, build: (x) => {
+      const s = param("s", [], zeros, "f64");
+      return stateUpdate(mul(t(x, "a"), 2), s, add(s, 1));
+    } })) },
+  // its only input is the i32 counter: nothing can flow; the row says why
+  random_uniform: { none: () => expect(opTable.random_uniform.gradient).toEqual({ none: "random values have no gradient" }) },
   // leaves: their rule is empty; the gradient flows to them
   input: { arb: unaryFeeds((n) => values(n, -2, 2)).map((feeds) => ({ feeds, build: (x) => t(x, "a") })) },
   param: {
