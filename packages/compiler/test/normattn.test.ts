@@ -95,3 +95,74 @@ describe("randomness: the same bits on the reference, JS and WASM", () => {
       }
     });
 });
+
+// scripts/torch-normattn.py (torch 1.13): BatchNorm1d(2, momentum=0.2, eps=1e-3) train then eval, LayerNorm([2,3], eps=1e-4)
+const TORCH = {"bn_train": [0.7127337455749512, -1.2925766706466675, 0.3785153329372406, -0.5520926117897034, 0.42120373249053955, 0.8636111617088318, 0.044296931475400925, 2.7180442810058594, -1.9610135555267334, -0.19816666841506958, 0.6866481900215149, -0.021203696727752686], "running_mean": [0.01666666753590107, 0.17499999701976776], "running_var": [2.008333444595337, 1.2787500619888306], "num_batches_tracked": 1, "bn_eval": [1.1405574083328247, -2.034024477005005, 0.6114603877067566, -1.048607349395752, 0.16685113310813904, 0.719332218170166, 0.08236343413591385, 4.315139293670654, -3.0922183990478516, -0.6066224575042725, 0.49833980202674866, -0.3856299817562103], "ln": [0.4509652256965637, -2.8180105686187744, 0.2663184106349945, -1.424278974533081, 0.3734726309776306, -1.9670453071594238, -0.30411118268966675, 3.1411118507385254, -0.6363057494163513, -0.30822235345840454, -0.13219454884529114, 1.6404169797897339]};
+const X = arr([2, 2, 3], [1, -2, 0.5, 3, 0.25, -1, 0, 4, -3, 2, -0.5, 1.5]);
+
+describe("normalization against PyTorch", () => {
+  it("batchNormLayer: training output and running statistics, then evaluation with them", () => {
+    const x = C.input("x", ["batch", 2, 3]);
+    const graph = graphOf({ y: C.batchNormLayer(x, 2, "bn1", { momentum: 0.2, eps: 1e-3 }) });
+    expect(C.graphParams(graph).map((p) => p.attrs.name).sort()).toEqual(["bn1.bias", "bn1.num_batches_tracked", "bn1.running_mean", "bn1.running_var", "bn1.weight"]);
+    const params = { "bn1.weight": arr([2], [1.5, -0.5]), "bn1.bias": arr([2], [0.1, 0.2]), "bn1.running_mean": arr([2], [0, 0]), "bn1.running_var": arr([2], [1, 1]), "bn1.num_batches_tracked": arr([], [0], "i32") };
+    const train = right(specialiseMode("train")(graph));
+    expect(train.updates.map((u) => u.param)).toEqual(["bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked"]);
+    const out = C.run(train.graph, { x: X }, params);
+    expectClose(out.y?.data ?? [], TORCH.bn_train, 1e-5, "train");
+    expectClose(out["update:bn1.running_mean"]?.data ?? [], TORCH.running_mean, 1e-6, "running_mean");
+    expectClose(out["update:bn1.running_var"]?.data ?? [], TORCH.running_var, 1e-6, "running_var");
+    expect(Array.from(out["update:bn1.num_batches_tracked"]?.data ?? [])).toEqual([TORCH.num_batches_tracked]);
+    const evaluation = right(modePass("eval")(graph));
+    const evalOut = C.run(evaluation, { x: X }, { ...params, "bn1.running_mean": arr([2], TORCH.running_mean), "bn1.running_var": arr([2], TORCH.running_var) });
+    expectClose(evalOut.y?.data ?? [], TORCH.bn_eval, 1e-5, "eval");
+  });
+
+  it("layerNormLayer over the last two dims", () => {
+    const graph = graphOf({ y: C.layerNormLayer(C.input("x", ["batch", 2, 3]), [2, 3], "ln", { eps: 1e-4 }) });
+    const out = C.run(graph, { x: X }, { "ln.weight": arr([2, 3], [1, 2, 0.5, -1, 1, 3]), "ln.bias": arr([2, 3], [0, 0.1, 0.2, 0.3, 0.4, 0.5]) });
+    expectClose(out.y?.data ?? [], TORCH.ln, 1e-5, "layerNorm");
+  });
+
+  it("a training step updates the running statistics as state and trains only weight and bias", () => {
+    const x = C.input("x", ["batch", 2, 3]);
+    const y = C.batchNormLayer(x, 2, "bn1", { momentum: 0.2, eps: 1e-3 });
+    const program = right(buildProgram(C.model({ name: "bn", outputs: { y }, loss: C.mean(C.mul(y, y)) }), { optimizer: sgd({ lr: 0.1 }) }));
+    const step = program.spec.functions.find((f) => f.name === "trainStep");
+    expect(step?.updates.map((u) => u.param).sort()).toEqual(["bn1.bias", "bn1.num_batches_tracked", "bn1.running_mean", "bn1.running_var", "bn1.weight"]);
+    expect(program.graph.nodes.some((n) => n.op === "mode_switch" || n.op === "state_update")).toBe(false);
+  });
+});
+
+describe("diagnostics at the user's line", () => {
+  it("dropout p outside [0, 1)", () => {
+    const x = C.input("x", [3]);
+    expect(messagesOf({ y: C.dropout(x, 1) })).toEqual(["dropout: p must be a probability in [0, 1), got 1"]);
+    expect(messagesOf({ y: C.dropout(x, -0.1) })).toEqual(["dropout: p must be a probability in [0, 1), got -0.1"]);
+    const line = new Error().stack?.split("\n")[1]?.match(/:(\d+):\d+\)?$/)?.[1];
+    expect(loc({ y: C.dropout(x, 2) })).toBe(Number(line) + 1);
+  });
+  it("layerNorm with a wrong normalized shape, batchNorm with wrong running stats", () => {
+    expect(messagesOf({ y: C.layerNorm(C.input("x", [2, 3, 5]), [4]) })).toEqual(["layerNorm: normalizedShape [4] does not match the last dims of input f32[2,3,5]"]);
+    expect(messagesOf({ y: C.batchNorm(C.input("x", [2, 3, 5]), C.param("m", [4]), C.param("v", [3])) })).toEqual(["batchNorm: running_mean f32[4] does not match the 3 channels of input f32[2,3,5] (expected [3])"]);
+    expect(messagesOf({ y: C.groupNorm(C.input("x", [2, 6, 5]), 4) })).toEqual(["groupNorm: 6 channels of input f32[2,6,5] are not divisible into 4 groups"]);
+  });
+  it("attention: a mask of the wrong shape, heads not dividing the width", () => {
+    const q = C.input("q", [2, 4, 8]);
+    expect(messagesOf({ y: C.scaledDotProductAttention(q, q, q, { mask: C.input("m", [3, 3], "bool") }) })).toEqual([
+      "scaledDotProductAttention: mask bool[3,3] does not broadcast to the attention scores f32[2,4,4] (query f32[2,4,8], key f32[2,4,8])",
+    ]);
+    expect(messagesOf({ y: C.multiHeadAttention(C.input("x", [2, 4, 10]), 10, 3, "attn") })).toEqual(["multiHeadAttention: numHeads 3 does not divide embedDim 10"]);
+  });
+});
+
+describe("attention", () => {
+  it("causal scaledDotProductAttention: the first query sees only the first key; multiHeadAttention has PyTorch's params", () => {
+    const q = C.input("q", [1, 3, 2]);
+    const v = C.input("v", [1, 3, 2]);
+    const graph = graphOf({ y: C.scaledDotProductAttention(q, q, v, { causal: true }), m: C.multiHeadAttention(C.input("x", ["batch", 3, 4]), 4, 2, "attn", { causal: true }) });
+    const out = C.run(graph, { q: arr([1, 3, 2], [1, 0, 0, 1, 1, 1]), v: arr([1, 3, 2], [1, 2, 3, 4, 5, 6]), x: arr([1, 3, 4], Array.from({ length: 12 }, (_, i) => i / 10)) }, C.initParams(graph, 1));
+    expect(Array.from(out.y?.data ?? []).slice(0, 2)).toEqual([1, 2]);
+    expect(C.graphParams(graph).map((p) => `${p.attrs.name}${C.formatShape(p.type.shape)}`).sort()).toEqual(["attn.in_proj_bias[12]", "attn.in_proj_weight[12,4]", "attn.out_proj.bias[4]", "attn.out_proj.weight[4,4]"]);
+  });
+});
