@@ -1,6 +1,6 @@
 // @graft/runtime: what a compiled model needs at run time and nothing else. Imports nothing.
-export { FeedError, toFeedArray, validateFeed, validateLabels } from "./feeds.js";
-export type { FeedArray, FeedArrayOf, FeedDtype, FeedSpec } from "./feeds.js";
+export { FeedError, flattenNested, toFeedArray, validateFeed, validateLabels } from "./feeds.js";
+export type { FeedArray, FeedArrayOf, FeedDtype, FeedSpec, FlattenedArray } from "./feeds.js";
 export { SAFETENSORS_MAX_HEADER_BYTES, WeightsError, decodeSafetensors, encodeSafetensors } from "./safetensors.js";
 export type {
   DecodedTensor,

@@ -230,6 +230,12 @@ const graftResolver: Plugin = {
   },
 };
 
+/**
+ * The length esbuild keeps the bundle's lines near (it breaks them at the next token past it;
+ * only string literals such as embedded weights or WASM modules stay longer).
+ */
+export const BUNDLE_LINE_LIMIT = 160;
+
 /** The sizes `graft compile` reports. */
 export interface BundleSizes {
   /** Minified runtime + kernels + layout, weights excluded (bytes). */
@@ -266,6 +272,8 @@ export const bundleModule = async (source: string, options: { readonly sourcefil
     platform: "neutral",
     target: "es2022",
     legalComments: "none",
+    // short lines: Node prints the offending source line of an uncaught error, not kilobytes of it
+    lineLimit: BUNDLE_LINE_LIMIT,
     write: false,
     logLevel: "silent",
     plugins: [graftResolver],
