@@ -12,6 +12,8 @@
 //   - with `classes` as a count n, labels must be integers 0 ≤ label < n;
 //   - with no `classes`, integer labels are ids (numClasses = largest + 1), and otherwise the
 //     distinct labels, sorted, are the class names.
+// With `target: "number"` (regression) the label column holds numeric targets instead: each is
+// read as a float32 like a feature, into `targets`.
 // Every error names the file and the line (CSV) or the JSON path, and the column.
 
 import { readFile } from "node:fs/promises";
@@ -40,6 +42,8 @@ export interface TabularOptions {
   readonly classes?: readonly string[] | number;
   /** The CSV field separator (default "," , or a tab for .tsv files). */
   readonly delimiter?: string;
+  /** What the label column holds: class labels (default) or numeric targets (regression). */
+  readonly target?: "class" | "number";
 }
 
 /** A tabular dataset: one row of numeric features and one class id per sample. */
@@ -48,8 +52,10 @@ export interface TabularData {
   readonly features: Float32Array;
   /** The shape of one sample's features: [featureNames.length]. */
   readonly featureShape: readonly [number];
-  /** One class id per sample, 0 ≤ id < numClasses. */
+  /** One class id per sample, 0 ≤ id < numClasses (empty with numeric targets). */
   readonly labels: Int32Array;
+  /** One numeric target per sample, when read with `target: "number"`. */
+  readonly targets: Float32Array | undefined;
   readonly numSamples: number;
   readonly numClasses: number;
   /** The feature columns, in order. */
@@ -151,7 +157,7 @@ export function parseCsv(text: string, fileName: string, options: TabularOptions
     throw new DataFileError(fileName, header.line, `${fileName}: no data rows after the header (line ${header.line})`);
   }
   const used = featureCount === features.length ? features : features.slice(0, featureCount);
-  return assemble(fileName, used, featureNames, labelName, rawLabels, options.classes);
+  return assemble(fileName, used, featureNames, labelName, rawLabels, options);
 }
 
 /** Splits CSV text into records, following RFC 4180 quoting; skips blank lines. */
@@ -289,7 +295,7 @@ function parseXY(document: { x: unknown; y: unknown }, fileName: string, options
   });
   const rawLabels = y.map((value: unknown, index): RawLabel => ({ value, where: `${fileName}: y[${index}]`, line: undefined }));
   const featureNames = Array.from({ length: width }, (_, column) => `x${column}`);
-  return assemble(fileName, features, featureNames, "y", rawLabels, options.classes);
+  return assemble(fileName, features, featureNames, "y", rawLabels, options);
 }
 
 function parseRecords(records: readonly unknown[], fileName: string, options: TabularOptions): TabularData {
@@ -317,7 +323,7 @@ function parseRecords(records: readonly unknown[], fileName: string, options: Ta
     });
     rawLabels.push({ value: record[labelName], where: `${fileName}: [${recordIndex}].${labelName}`, line: undefined });
   });
-  return assemble(fileName, features, featureNames, labelName, rawLabels, options.classes);
+  return assemble(fileName, features, featureNames, labelName, rawLabels, options);
 }
 
 function jsonFeature(value: unknown, fail: (problem: string) => DataFileError): number {
@@ -400,8 +406,10 @@ function assemble(
   featureNames: readonly string[],
   labelName: string,
   rawLabels: readonly RawLabel[],
-  classes: readonly string[] | number | undefined,
+  options: TabularOptions,
 ): TabularData {
+  if (options.target === "number") return assembleTargets(fileName, features, featureNames, labelName, rawLabels);
+  const classes = options.classes;
   if (typeof classes === "number" && (!Number.isSafeInteger(classes) || classes < 1)) {
     throw new DataFileError(fileName, undefined, `${fileName}: the number of classes must be a positive integer, got ${classes}`);
   }
@@ -488,7 +496,29 @@ function assemble(
     featureNames,
     labelName,
     classNames,
+    targets: undefined,
   };
+}
+
+/** Reads raw labels as numeric (float32) targets. */
+function assembleTargets(fileName: string, features: Float32Array, featureNames: readonly string[], labelName: string, rawLabels: readonly RawLabel[]): TabularData {
+  const targets = new Float32Array(rawLabels.length);
+  rawLabels.forEach((label, row) => {
+    const { value } = label;
+    const fail = (problem: string): never => {
+      throw new DataFileError(fileName, label.line, `${label.where}: ${problem} (the target of a regression)`);
+    };
+    if (typeof value === "number") {
+      const single = Math.fround(value);
+      if (!Number.isFinite(single)) fail(`${value} is outside the float32 range`);
+      targets[row] = single;
+    } else if (typeof value === "string") {
+      const single = parseFeature(value);
+      if (Number.isNaN(single)) fail(featureProblem(value));
+      targets[row] = single;
+    } else fail(`${describeJson(value)} is not a number`);
+  });
+  return { features, featureShape: [featureNames.length], labels: new Int32Array(0), numSamples: rawLabels.length, numClasses: 0, featureNames, labelName, classNames: undefined, targets };
 }
 
 const INT32_MAX = 2 ** 31 - 1;

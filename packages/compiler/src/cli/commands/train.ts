@@ -6,9 +6,19 @@
  * The model contract: the model file's default export is a `model({ outputs, loss })` with
  *
  * - an input named `x` of type f32[batch, F] — F is the number of feature columns of the data;
- * - an input named `y` of type i32[batch] — the class id of each row (0 ≤ y < C);
- * - a scalar `loss` (e.g. `crossEntropy(logits, y)`), and an output of type f32[batch, C] (the
- *   first such output, typically `logits`), whose argmax is the predicted class.
+ * - classification: an input named `y` of type i32[batch] — the class id of each row (0 ≤ y < C),
+ *   a scalar `loss` (e.g. `crossEntropy(logits, y)`), and an output of type f32[batch, C] (the
+ *   first such output, typically `logits`), whose argmax is the predicted class;
+ * - regression: an input named `y` of type f32[batch] or f32[batch, 1] — the numeric target of
+ *   each row, a scalar `loss` (e.g. `mseLoss(prediction, y)`), and an output of y's type (the
+ *   first such output); MSE and R² are reported instead of accuracy.
+ *
+ * `--standardize` fits each feature's mean and standard deviation on the training rows only and
+ * trains on `(x − mean) / std`; the saved weights (`--out`, the checkpoint folder's weights) hold
+ * them as `standardize.mean` and `standardize.std`, and the bundle written by `--export` applies
+ * them, so it takes raw features. `--out file.safetensors` writes the trained weights without a
+ * checkpoint folder; `--export model.mjs` writes a standalone bundle (`forward`) of the trained
+ * model with its weights embedded.
  *
  * The data: a CSV/TSV with a header row, or JSON (`{"x": [[...]], "y": [...]}` or records), see
  * data/tabular.ts. The label column is the last one unless `--label-column` names it; labels are
@@ -26,7 +36,7 @@
  * a bad data file or a bad checkpoint.
  */
 import { mkdir, readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import * as E from "fp-ts/lib/Either.js";
 import { buildGraph, formatType, GraftError, graphInputs, type Graph, type Model } from "@graft/core";
@@ -37,8 +47,21 @@ import { DataLoader, gatherRows, seededSplit } from "../../data/loader.js";
 import { DataFileError, readTabularFile, type TabularData } from "../../data/tabular.js";
 import { formatOptimizer, parseOptimizer } from "../../optim/index.js";
 import { createEpochProgress, formatDuration, type ProgressStream } from "../../report/progress.js";
-import { metricsChart, type EpochMetrics } from "../../report/svg.js";
-import { accuracy, addToMean, createTrainer, runningMean, type Trainer } from "../../train/index.js";
+import { lineChart, metricsChart, type EpochMetrics } from "../../report/svg.js";
+import {
+  accuracy,
+  addToMean,
+  applyStandardizer,
+  createTrainer,
+  fitStandardizer,
+  regressionMetrics,
+  runningMean,
+  STANDARDIZE_MEAN,
+  STANDARDIZE_STD,
+  type Standardizer,
+  type Trainer,
+} from "../../train/index.js";
+import { exportTrainedBundle, trainedWeights, writeTrainedWeights } from "./train-output.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
 
@@ -66,6 +89,12 @@ export interface TrainSettings {
   readonly checkpoint: string | undefined;
   readonly resume: boolean;
   readonly seed: number;
+  /** Standardise the features with the training split's mean and std (stored with the weights). */
+  readonly standardize: boolean;
+  /** Where to write the trained weights (safetensors), without a checkpoint folder. */
+  readonly out: string | undefined;
+  /** Where to write a standalone bundle of the trained model. */
+  readonly export: string | undefined;
 }
 
 /** A problem to report with an exit code (never a stack trace). */
@@ -90,6 +119,9 @@ interface RawOptions {
   readonly checkpoint?: string;
   readonly resume?: boolean;
   readonly seed?: string;
+  readonly standardize?: boolean;
+  readonly out?: string;
+  readonly export?: string;
 }
 
 const integerOption = (name: string, text: string | undefined, fallback: number, min: number): number => {
@@ -124,6 +156,8 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
     }
   }
   if (raw.resume === true && raw.checkpoint === undefined) throw new TrainError("--resume needs --checkpoint <dir> (the directory of the checkpoint to continue from)");
+  if (raw.out !== undefined && !/\.safetensors$/i.test(raw.out.trim())) throw new TrainError(`--out writes safetensors weights; name the file *.safetensors, got '${raw.out}'`);
+  if (raw.export !== undefined && !/\.(m|c)?js$/i.test(raw.export.trim())) throw new TrainError(`--export writes an ES module bundle; name the file *.mjs (or *.js), got '${raw.export}'`);
   return {
     data: resolve(cwd, raw.data),
     labelColumn: raw.labelColumn,
@@ -137,20 +171,36 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
     checkpoint: raw.checkpoint === undefined ? undefined : resolve(cwd, raw.checkpoint),
     resume: raw.resume === true,
     seed: integerOption("seed", raw.seed, 0, 0),
+    standardize: raw.standardize === true,
+    out: raw.out === undefined ? undefined : resolve(cwd, raw.out),
+    export: raw.export === undefined ? undefined : resolve(cwd, raw.export),
   };
 }
 
 // ----- the model contract ------------------------------------------------------------------------
 
 /** How the model's inputs and outputs map onto the data. */
-export interface ModelContract {
-  /** F, the features per row the model's `x` takes. */
-  readonly features: number;
-  /** C, the number of classes (the class dim of the prediction output). */
-  readonly classes: number;
-  /** The output whose argmax is the predicted class. */
-  readonly prediction: string;
-}
+export type ModelContract =
+  | {
+      readonly task: "classification";
+      /** F, the features per row the model's `x` takes. */
+      readonly features: number;
+      /** C, the number of classes (the class dim of the prediction output). */
+      readonly classes: number;
+      /** The output whose argmax is the predicted class. */
+      readonly prediction: string;
+    }
+  | {
+      readonly task: "regression";
+      readonly features: number;
+      /** y's shape per row: `[]` for f32[batch], `[1]` for f32[batch,1]. */
+      readonly targetShape: readonly [] | readonly [1];
+      /** The output (of y's type) that predicts the targets. */
+      readonly prediction: string;
+    };
+
+const CLASSIFICATION_CONTRACT = "graft train needs an input x : f32[batch,F], labels y : i32[batch], a loss, and an output f32[batch,C] (e.g. logits)";
+const REGRESSION_CONTRACT = "graft train (regression) needs an input x : f32[batch,F], targets y : f32[batch] or f32[batch,1], a loss (e.g. mseLoss), and an output of y's type";
 
 /**
  * Checks that a model follows `graft train`'s contract (see the top of this file).
@@ -160,10 +210,10 @@ export function checkContract(model: Model, display: string): ModelContract {
   const built = buildGraph(model);
   if (E.isLeft(built)) throw new TrainError(new GraftError(built.left).message, EXIT_DIAGNOSTICS);
   const graph: Graph = built.right;
-  const fail = (message: string): TrainError =>
-    new TrainError(`${display}: ${message}; graft train needs an input x : f32[batch,F], labels y : i32[batch], a loss, and an output f32[batch,C] (e.g. logits)`, EXIT_DIAGNOSTICS);
-  if (graph.loss === undefined) throw fail("the model declares no loss");
   const inputs = graphInputs(graph);
+  const regression = inputs.find((node) => node.attrs.name === "y")?.type.dtype === "f32";
+  const fail = (message: string): TrainError => new TrainError(`${display}: ${message}; ${regression ? REGRESSION_CONTRACT : CLASSIFICATION_CONTRACT}`, EXIT_DIAGNOSTICS);
+  if (graph.loss === undefined) throw fail("the model declares no loss");
   const x = inputs.find((node) => node.attrs.name === "x");
   const y = inputs.find((node) => node.attrs.name === "y");
   if (x === undefined) throw fail(`the model has no input named x (its inputs: ${inputs.map((node) => node.attrs.name).join(", ") || "none"})`);
@@ -175,7 +225,19 @@ export function checkContract(model: Model, display: string): ModelContract {
   if (xType === undefined || xType.dtype !== "f32" || xType.shape.length !== 2 || typeof features !== "number")
     throw fail(`input x is ${xType === undefined ? "untyped" : formatType(xType)}, expected f32[batch,F] with a fixed F`);
   const yType = y?.type;
-  if (yType === undefined || yType.dtype !== "i32" || yType.shape.length !== 1) throw fail(`input y is ${yType === undefined ? "untyped" : formatType(yType)}, expected i32[batch]`);
+  if (regression) {
+    const targetShape = yType.shape.length === 1 ? ([] as const) : yType.shape.length === 2 && yType.shape[1] === 1 ? ([1] as const) : undefined;
+    if (targetShape === undefined) throw fail(`input y is ${formatType(yType)}, expected f32[batch] or f32[batch,1] (one target per row)`);
+    const fits = graph.outputs.find((output) => {
+      if (output.id === graph.loss && output.name === "loss") return false;
+      const type = graph.nodes[output.id]?.type;
+      return type !== undefined && type.dtype === "f32" && type.shape.length === yType.shape.length && type.shape.slice(1).every((dim) => dim === 1);
+    });
+    if (fits === undefined) throw fail(`the model has no output of type ${formatType(yType)} (y's type) to predict the targets with`);
+    return { task: "regression", features, targetShape, prediction: fits.name };
+  }
+  if (yType.dtype !== "i32" || yType.shape.length !== 1)
+    throw fail(`input y is ${formatType(yType)}, expected i32[batch] class ids (or f32[batch] targets for a regression)`);
   const prediction = graph.outputs.find((output) => {
     if (output.name === "loss" && output.id === graph.loss) return false;
     const type = graph.nodes[output.id]?.type;
@@ -183,7 +245,7 @@ export function checkContract(model: Model, display: string): ModelContract {
   });
   const classes = prediction === undefined ? undefined : graph.nodes[prediction.id]?.type.shape[1];
   if (prediction === undefined || typeof classes !== "number") throw fail("the model has no output of type f32[batch,C] to predict classes with");
-  return { features, classes, prediction: prediction.name };
+  return { task: "classification", features, classes, prediction: prediction.name };
 }
 
 // ----- data ---------------------------------------------------------------------------------------
@@ -199,12 +261,25 @@ export async function readTrainingData(settings: TrainSettings, contract: ModelC
       return await readTabularFile(settings.data, {
         ...(settings.labelColumn === undefined ? {} : { labelColumn: /^-?\d+$/.test(settings.labelColumn) ? Number(settings.labelColumn) : settings.labelColumn }),
         ...(classes === undefined ? {} : { classes }),
+        ...(contract.task === "regression" ? { target: "number" as const } : {}),
       });
     } catch (thrown) {
       if (thrown instanceof DataFileError) throw new TrainError(thrown.message.split(settings.data).join(name));
       throw thrown;
     }
   };
+  const checkColumns = (data: TabularData): TabularData => {
+    const columns = data.featureNames.length;
+    if (columns !== contract.features)
+      throw new TrainError(
+        `${name}: has ${columns} feature column${columns === 1 ? "" : "s"} (${data.featureNames.slice(0, 8).join(", ")}${columns > 8 ? ", …" : ""}) besides the label '${data.labelName}', but the model's x takes ${contract.features}`,
+      );
+    return data;
+  };
+  if (contract.task === "regression") {
+    if (settings.classes !== undefined) throw new TrainError("--classes is for classification, but the model's y is f32 (numeric targets: a regression)");
+    return checkColumns(await read(undefined));
+  }
   const declared = settings.classes;
   const declaredCount = declared === undefined ? undefined : typeof declared === "number" ? declared : declared.length;
   if (declaredCount !== undefined && declaredCount !== contract.classes)
@@ -218,12 +293,7 @@ export async function readTrainingData(settings: TrainSettings, contract: ModelC
         `${name}: the labels name ${data.numClasses} classes (${data.classNames.slice(0, 10).join(", ")}${data.numClasses > 10 ? ", …" : ""}) but the model predicts ${contract.classes}`,
       );
   }
-  const columns = data.featureNames.length;
-  if (columns !== contract.features)
-    throw new TrainError(
-      `${name}: has ${columns} feature column${columns === 1 ? "" : "s"} (${data.featureNames.slice(0, 8).join(", ")}${columns > 8 ? ", …" : ""}) besides the label '${data.labelName}', but the model's x takes ${contract.features}`,
-    );
-  return data;
+  return checkColumns(data);
 }
 
 // ----- checkpoints ----------------------------------------------------------------------------------
@@ -237,7 +307,24 @@ export interface CheckpointMeta {
   readonly seed: number;
   readonly batchSize: number;
   readonly split: number;
-  readonly history: readonly EpochMetrics[];
+  /** Whether the features were standardised (a missing key in older checkpoints means no). */
+  readonly standardize?: boolean;
+  readonly history: readonly EpochRecord[];
+}
+
+/**
+ * One epoch of a run: the mean training loss, and accuracies (classification) or MSE and R²
+ * (regression) on the training rows and, when held out, the test rows.
+ */
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly loss: number;
+  readonly trainAccuracy?: number;
+  readonly testAccuracy?: number;
+  readonly trainMse?: number;
+  readonly trainR2?: number;
+  readonly testMse?: number;
+  readonly testR2?: number;
 }
 
 const SAFETENSORS_DTYPE = { f32: "F32", f64: "F64", i32: "I32", bool: "BOOL" } as const;
@@ -260,6 +347,7 @@ export async function saveCheckpoint(path: string, state: Readonly<Record<string
     seed: String(meta.seed),
     batch_size: String(meta.batchSize),
     split: String(meta.split),
+    standardize: String(meta.standardize === true),
     history: JSON.stringify(meta.history),
   });
   await writeFileAtomic(path, bytes, options);
@@ -298,9 +386,9 @@ export async function loadCheckpoint(path: string, trainer: Trainer, source: str
   const decoded = decodeCheckpoint(bytes, expected, source);
   const metadata = decoded.metadata;
   if (metadata.format !== "graft-checkpoint") throw new TrainError(`${source}: not a graft checkpoint (no format metadata)`);
-  let history: EpochMetrics[];
+  let history: EpochRecord[];
   try {
-    history = JSON.parse(metadata.history ?? "[]") as EpochMetrics[];
+    history = JSON.parse(metadata.history ?? "[]") as EpochRecord[];
     if (!Array.isArray(history)) throw new Error("not an array");
   } catch {
     throw new TrainError(`${source}: not a graft checkpoint (the history metadata is not a JSON array)`);
@@ -312,6 +400,7 @@ export async function loadCheckpoint(path: string, trainer: Trainer, source: str
     seed: metaNumber(metadata, "seed", source),
     batchSize: metaNumber(metadata, "batch_size", source),
     split: metaNumber(metadata, "split", source),
+    standardize: metadata.standardize === "true",
     history,
   };
   const state: Record<string, HostTensor> = {};
@@ -339,10 +428,30 @@ const percent = (fraction: number): string => `${(100 * fraction).toFixed(1)}%`;
 
 /** The final summary of a run. */
 export interface TrainSummary {
-  readonly history: readonly EpochMetrics[];
+  readonly history: readonly EpochRecord[];
   readonly trainSize: number;
   readonly testSize: number;
 }
+
+const metric = (value: number): string => (Math.abs(value) >= 1e4 || (value !== 0 && Math.abs(value) < 1e-3) ? value.toExponential(3) : value.toFixed(4));
+
+/** The classification or regression metrics of one epoch, and its progress line. */
+const epochSummary = (record: EpochRecord): string =>
+  record.trainAccuracy !== undefined
+    ? `train ${percent(record.trainAccuracy)}${record.testAccuracy === undefined ? "" : `  test ${percent(record.testAccuracy)}`}`
+    : `train mse ${metric(record.trainMse ?? Number.NaN)} r² ${metric(record.trainR2 ?? Number.NaN)}${record.testMse === undefined ? "" : `  test mse ${metric(record.testMse)} r² ${metric(record.testR2 ?? Number.NaN)}`}`;
+
+/** The curves of a run: loss and accuracy (classification), or loss and MSE (regression). */
+const runChart = (history: readonly EpochRecord[], title: string): string => {
+  if (history.every((record) => record.trainAccuracy !== undefined))
+    return metricsChart(
+      history.map((record): EpochMetrics => ({ epoch: record.epoch, loss: record.loss, trainAccuracy: record.trainAccuracy ?? Number.NaN, ...(record.testAccuracy === undefined ? {} : { testAccuracy: record.testAccuracy }) })),
+      { title },
+    );
+  const series = [{ name: "train loss", points: history.map((record) => [record.epoch, record.loss] as const) }];
+  if (history.some((record) => record.testMse !== undefined)) series.push({ name: "test mse", points: history.map((record) => [record.epoch, record.testMse ?? Number.NaN] as const) });
+  return lineChart({ title, xLabel: "Epoch", yLabel: "Mean squared error", series });
+};
 
 /**
  * Runs `graft train` with checked settings.
@@ -360,10 +469,18 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
   const split = seededSplit(data.numSamples, settings.split, settings.seed);
   if (split.train.length === 0) throw new TrainError(`${shown(settings.data)}: --split ${settings.split} leaves no rows to train on (${data.numSamples} rows)`);
   const F = contract.features;
-  const trainX = gatherRows(data.features, F, split.train);
-  const trainY = gatherRows(data.labels, 1, split.train);
-  const testX = gatherRows(data.features, F, split.test);
-  const testY = gatherRows(data.labels, 1, split.test);
+  const rawTrainX = gatherRows(data.features, F, split.train);
+  const rawTestX = gatherRows(data.features, F, split.test);
+  // fitted on the training rows only, so nothing of the test rows leaks into training
+  const standardizer: Standardizer | undefined = settings.standardize ? fitStandardizer(rawTrainX, F, split.train.length) : undefined;
+  const trainX = standardizer === undefined ? rawTrainX : applyStandardizer(rawTrainX, standardizer);
+  const testX = standardizer === undefined ? rawTestX : applyStandardizer(rawTestX, standardizer);
+  const regression = contract.task === "regression";
+  const targets = data.targets ?? new Float32Array(0);
+  const trainY = regression ? gatherRows(targets, 1, split.train) : gatherRows(data.labels, 1, split.train);
+  const testY = regression ? gatherRows(targets, 1, split.test) : gatherRows(data.labels, 1, split.test);
+  const labelFeed = (rows: number, y: Float32Array | Int32Array): HostTensor =>
+    y instanceof Float32Array ? { shape: contract.task === "regression" ? [rows, ...contract.targetShape] : [rows], dtype: "f32", data: y } : { shape: [rows], dtype: "i32", data: y };
 
   let trainer: Trainer;
   try {
@@ -374,7 +491,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
   }
   try {
     const checkpointPath = settings.checkpoint === undefined ? undefined : join(settings.checkpoint, CHECKPOINT_FILE);
-    let history: EpochMetrics[] = [];
+    let history: EpochRecord[] = [];
     let startEpoch = 0;
     if (settings.resume && checkpointPath !== undefined) {
       const { state, meta } = await loadCheckpoint(checkpointPath, trainer, shown(checkpointPath));
@@ -385,6 +502,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
           ["--seed", String(meta.seed), String(settings.seed)],
           ["--batch-size", String(meta.batchSize), String(settings.batchSize)],
           ["--split", String(meta.split), String(settings.split)],
+          ["--standardize", meta.standardize === true ? "on" : "off", settings.standardize ? "on" : "off"],
         ] as const
       ).find(([, saved, now]) => saved !== now);
       if (mismatch !== undefined)
@@ -397,8 +515,9 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
     }
     if (settings.checkpoint !== undefined) await mkdir(settings.checkpoint, { recursive: true });
 
+    const task = contract.task === "classification" ? `${contract.classes} classes` : `regression on '${data.labelName}'`;
     io.out(
-      `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${split.train.length} train / ${split.test.length} test rows, ${F} features, ${contract.classes} classes; ` +
+      `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${split.train.length} train / ${split.test.length} test rows, ${F} features${standardizer === undefined ? "" : " (standardized)"}, ${task}; ` +
         `${settings.optimizerSpec}, batch ${settings.batchSize}, ${settings.backend} backend\n`,
     );
     const loader = new DataLoader({ features: trainX, featureShape: [F], labels: trainY, batchSize: settings.batchSize, shuffle: true, seed: settings.seed, dropLast: false });
@@ -406,6 +525,12 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       const output = trainer.forward({ x: { shape: [rows, F], dtype: "f32", data: x } })[contract.prediction];
       if (output === undefined) throw new TrainError(`the model's forward pass returned no '${contract.prediction}'`, EXIT_DIAGNOSTICS);
       return output;
+    };
+    const measure = (x: Float32Array, y: Float32Array | Int32Array, rows: number, prefix: "train" | "test"): Partial<EpochRecord> => {
+      const predicted = predict(x, rows);
+      if (y instanceof Int32Array) return { [`${prefix}Accuracy`]: accuracy(predicted, y) };
+      const { mse, r2 } = regressionMetrics(predicted.data, y);
+      return { [`${prefix}Mse`]: mse, [`${prefix}R2`]: r2 };
     };
     const stream = progressStream(context);
     for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
@@ -415,17 +540,24 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       let seen = 0;
       let index = 0;
       for (const batch of loader.epoch(epoch)) {
-        const result = trainer.step({ x: { shape: [batch.size, F], dtype: "f32", data: batch.x }, y: { shape: [batch.size], dtype: "i32", data: batch.y } });
+        const result = trainer.step({ x: { shape: [batch.size, F], dtype: "f32", data: batch.x }, y: labelFeed(batch.size, batch.y) });
         loss = addToMean(loss, result.loss, batch.size);
         seen += batch.size;
         progress.update(index++, { loss: loss.mean, samplesPerSecond: (seen * 1000) / Math.max(1e-3, performance.now() - started) });
       }
-      const trainAccuracy = accuracy(predict(trainX, split.train.length), trainY);
-      const testAccuracy = split.test.length === 0 ? undefined : accuracy(predict(testX, split.test.length), testY);
-      const metrics: EpochMetrics = { epoch, loss: loss.mean, trainAccuracy, ...(testAccuracy === undefined ? {} : { testAccuracy }) };
-      history.push(metrics);
-      progress.finish(`loss ${loss.mean.toFixed(4)}  train ${percent(trainAccuracy)}${testAccuracy === undefined ? "" : `  test ${percent(testAccuracy)}`}`);
-      if (!Number.isFinite(loss.mean)) throw new TrainError(`epoch ${epoch + 1}: the loss is ${loss.mean}; lower the learning rate (--optimizer) or check the data's scale`, EXIT_DIAGNOSTICS);
+      const record: EpochRecord = {
+        epoch,
+        loss: loss.mean,
+        ...measure(trainX, trainY, split.train.length, "train"),
+        ...(split.test.length === 0 ? {} : measure(testX, testY, split.test.length, "test")),
+      };
+      history.push(record);
+      progress.finish(`loss ${loss.mean.toFixed(4)}  ${epochSummary(record)}`);
+      if (!Number.isFinite(loss.mean))
+        throw new TrainError(
+          `epoch ${epoch + 1}: the loss is ${loss.mean}; lower the learning rate (--optimizer)${settings.standardize ? "" : ", standardize the features (--standardize)"} or check the data's scale`,
+          EXIT_DIAGNOSTICS,
+        );
       if (checkpointPath !== undefined) {
         await saveCheckpoint(checkpointPath, trainer.getState(), {
           epoch: epoch + 1,
@@ -434,21 +566,35 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
           seed: settings.seed,
           batchSize: settings.batchSize,
           split: settings.split,
+          standardize: settings.standardize,
           history,
         });
       }
     }
+    const params = Object.fromEntries(Object.entries(trainer.getState()).filter(([name]) => !name.startsWith(`${trainer.optimizer.kind}.`)));
+    const weights = trainedWeights(params, standardizer);
     if (settings.checkpoint !== undefined && checkpointPath !== undefined) {
-      const params = Object.fromEntries(Object.entries(trainer.getState()).filter(([name]) => !name.startsWith(`${trainer.optimizer.kind}.`)));
       const weightsPath = join(settings.checkpoint, WEIGHTS_FILE);
-      await writeFileAtomic(weightsPath, encodeSafetensors(toSafetensors(params), { format: "pt" }));
-      await writeFileAtomic(join(settings.checkpoint, "metrics.svg"), metricsChart(history, { title: `${model.name}: metrics by epoch` }));
+      await writeTrainedWeights(weightsPath, weights);
+      await writeFileAtomic(join(settings.checkpoint, "metrics.svg"), runChart(history, `${model.name}: metrics by epoch`));
       io.out(`checkpoint: ${shown(checkpointPath)}; weights: ${shown(weightsPath)}\n`);
+    }
+    if (settings.out !== undefined) {
+      await mkdir(dirname(settings.out), { recursive: true });
+      await writeTrainedWeights(settings.out, weights);
+      io.out(`weights: ${shown(settings.out)}${standardizer === undefined ? "" : ` (with ${STANDARDIZE_MEAN} and ${STANDARDIZE_STD})`}\n`);
+    }
+    if (settings.export !== undefined) {
+      const exported = await exportTrainedBundle(settings.export, model, weights, { backend: settings.backend, standardizer, display: shown });
+      if (E.isLeft(exported)) throw new TrainError(exported.left, EXIT_DIAGNOSTICS);
+      io.out(`${exported.right}\n`);
     }
     const last = history[history.length - 1];
     if (last !== undefined) {
-      io.out(`train accuracy: ${percent(last.trainAccuracy)}\n`);
+      if (last.trainAccuracy !== undefined) io.out(`train accuracy: ${percent(last.trainAccuracy)}\n`);
       if (last.testAccuracy !== undefined) io.out(`test accuracy: ${percent(last.testAccuracy)}\n`);
+      if (last.trainMse !== undefined) io.out(`train MSE: ${metric(last.trainMse)}, R²: ${metric(last.trainR2 ?? Number.NaN)}\n`);
+      if (last.testMse !== undefined) io.out(`test MSE: ${metric(last.testMse)}, R²: ${metric(last.testR2 ?? Number.NaN)}\n`);
     }
     return { history, trainSize: split.train.length, testSize: split.test.length };
   } finally {
@@ -461,7 +607,7 @@ export const trainCommand: CliCommand = {
   register: (program, context) => {
     program
       .command("train")
-      .description("train a model on a CSV/TSV/JSON data file (input x : f32[batch,F], labels y : i32[batch]) with progress, checkpoints and --resume")
+      .description("train a model on a CSV/TSV/JSON data file (input x : f32[batch,F], labels y : i32[batch] or targets y : f32[batch]) with progress, checkpoints and --resume")
       .argument("<model.ts>", "a TypeScript module whose default export is a model with inputs x and y and a loss")
       .requiredOption("--data <file>", "the data: .csv/.tsv with a header row, or .json ({x, y} or records)")
       .option("--label-column <name>", "the label column, by name or 0-based index (default: the last column)")
@@ -474,6 +620,9 @@ export const trainCommand: CliCommand = {
       .option("--checkpoint <dir>", "write dir/checkpoint.safetensors atomically after every epoch")
       .option("--resume", "continue from the checkpoint in --checkpoint <dir>")
       .option("--seed <n>", "seed of the initial weights, the split and the shuffles (default 0)")
+      .option("--standardize", "standardize the features with the training rows' mean and std (stored with the weights, applied by --export's bundle)")
+      .option("--out <file.safetensors>", "write the trained weights to this file (no checkpoint folder needed)")
+      .option("--export <model.mjs>", "write a standalone bundle (forward, any batch size) of the trained model with its weights")
       .action(async (file: string, options: RawOptions) => {
         const started = performance.now();
         try {
