@@ -81,7 +81,20 @@ const COMMON: readonly StatementStructures[] = [
     properties: [
       { name: "inputs", isReadonly: true, type: "readonly TensorInfo[]" },
       { name: "outputs", isReadonly: true, type: "readonly TensorInfo[]" },
+      {
+        name: "batching",
+        isReadonly: true,
+        type: "{ readonly chunkable: true; readonly inputs: readonly string[]; readonly outputs: Readonly<Record<string, RowCombine>> } | { readonly chunkable: false; readonly reason: string }",
+        docs: ["Whether the function takes any batch size (run in chunks of the compiled ones), decided by the compiler; if not, why."],
+      },
     ],
+  },
+  {
+    kind: StructureKind.TypeAlias,
+    name: "RowCombine",
+    isExported: true,
+    docs: ["How a chunked output is assembled: rows concatenated, the same for every chunk, or a mean/sum over the rows (weighted by rows, or by labels other than ignoreIndex)."],
+    type: '{ readonly kind: "rows" | "same" } | { readonly kind: "mean" | "sum"; readonly weight: "rows" } | { readonly kind: "mean" | "sum"; readonly weight: "labels"; readonly input: string; readonly ignoreIndex: number }',
   },
   {
     kind: StructureKind.Interface,

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build, type Plugin } from "esbuild";
 import { VariableDeclarationKind } from "ts-morph";
+import { batchRows } from "../analysis/batch-rows.js";
 import { jsKernelSource } from "../backend/js.js";
 import type { FunctionPlan } from "../backend/program.js";
 import { generatedProject, headerComment, loadDocs, propertyName, publicDeclarations, typePrefix } from "./dts.js";
@@ -59,7 +60,8 @@ export const bundleInfo = (layout: BundleLayout, backend: "js" | "wasm"): ModelI
     layout.functions.map((fn) => {
       const image = fn.specialisations[0]?.plan.image;
       const shapeOf = (kind: "inputs" | "outputs", name: string): readonly number[] => image?.[kind].find((slot) => slot.name === name)?.shape ?? [];
-      return [fn.name, { inputs: fn.inputs.map((t) => tensorInfo(t, shapeOf("inputs", t.name))), outputs: fn.outputs.map((t) => tensorInfo(t, shapeOf("outputs", t.name))) }];
+      const batching = batchRows(fn.graph, { updatesState: (image?.updates.length ?? 0) > 0, name: fn.name });
+      return [fn.name, { inputs: fn.inputs.map((t) => tensorInfo(t, shapeOf("inputs", t.name))), outputs: fn.outputs.map((t) => tensorInfo(t, shapeOf("outputs", t.name))), batching }];
     }),
   );
   const forward = functions["forward"] ?? Object.values(functions)[0];
@@ -279,8 +281,10 @@ export const bundleModule = async (source: string, options: { readonly sourcefil
     plugins: [graftResolver],
   });
   const text = result.outputFiles[0]?.text ?? "";
-  const codeOnly = weights === "" ? text : text.replace(WEIGHTS_PLACEHOLDER, "");
-  const code = weights === "" ? text : text.replace(WEIGHTS_PLACEHOLDER, () => weights);
+  // lineLimit may break the placeholder string with line continuations (a backslash and a newline)
+  const placeholder = new RegExp(WEIGHTS_PLACEHOLDER.split("").join("(?:\\\\\\n)?"));
+  const codeOnly = weights === "" ? text : text.replace(placeholder, "");
+  const code = weights === "" ? text : text.replace(placeholder, () => weights);
   return {
     code,
     sizes: {

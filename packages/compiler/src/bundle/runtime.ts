@@ -14,12 +14,15 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   FeedError,
+  prepareBatch,
   readSlot,
   runFunction,
   WeightsError,
   writeSlot,
   type Arena,
   type ArenaDtype,
+  type BatchedFunction,
+  type Batching,
   type FeedArray,
   type FunctionImage,
   type SafetensorsDtype,
@@ -43,6 +46,8 @@ export interface TensorInfo {
 export interface FunctionInfo {
   readonly inputs: readonly TensorInfo[];
   readonly outputs: readonly TensorInfo[];
+  /** Whether it takes any batch size (in chunks of the compiled ones), as the compiler decided; if not, why. */
+  readonly batching: Batching;
 }
 
 /** A persistent tensor (weight or optimizer state). */
@@ -133,6 +138,20 @@ export interface LoadedBundle {
   saveWeights(options?: SaveWeightsOptions): Uint8Array;
   loadWeights(bytes: WeightsInput): void;
 }
+
+/** What the batching runtime needs of a bundled function (the batch is the first dim of its batched inputs). */
+const batchedFunction = (name: string, info: FunctionInfo, candidates: readonly FunctionImage[], first: FunctionImage): BatchedFunction => ({
+  name,
+  inputs: info.inputs.map((input) => ({ name: input.name, dtype: input.dtype, dims: input.dims })),
+  batching: info.batching,
+  batches: candidates.flatMap((image) => {
+    const batched = info.inputs.find((input) => input.dims[0] === "batch");
+    const size = batched === undefined ? undefined : image.inputs.find((slot) => slot.name === batched.name)?.shape[0];
+    return size === undefined ? [] : [size];
+  }),
+  rowDims: Object.fromEntries(first.inputs.map((slot) => [slot.name, slot.shape.slice(1)])),
+  labels: first.labels,
+});
 
 /** Runs generated JS kernels in order: the `run` of a JS image. */
 export const jsRun =
@@ -258,7 +277,8 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
   const initial = weights ?? (bundle.weights === "" ? undefined : fromBase64(bundle.weights));
   if (initial !== undefined) loadWeights(weights === undefined ? "embedded weights" : "load", initial);
 
-  const pick = (name: string, candidates: readonly FunctionImage[], feeds: Readonly<Record<string, unknown>>): FunctionImage => {
+  const pick = (name: string, candidates: readonly FunctionImage[], feeds: Readonly<Record<string, unknown>>, batching: Batching | undefined): FunctionImage => {
+    const why = batching === undefined || batching.chunkable ? "" : `; ${name} takes no other batch size: ${batching.reason}`;
     const first = candidates[0];
     if (first === undefined) throw new Error(`bundle: function ${name} has no compiled image`);
     if (candidates.length === 1) return first;
@@ -271,11 +291,11 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
       if (length === undefined) return first; // missing or not an array: runFunction says so
       if (!candidates.some((image) => image.inputs.some((other) => other.name === input.name && sizeOf(other.shape) === length))) {
         const shapes = candidates.flatMap((image) => image.inputs.filter((other) => other.name === input.name).map((other) => `${other.dtype}${formatShape(other.shape)} (${sizeOf(other.shape)} elements)`));
-        throw new FeedError(input.name, `input ${input.name}: got ${length} elements; ${name} takes ${shapes.join(" or ")} (batch sizes ${bundle.info.batches.join(", ")})`);
+        throw new FeedError(input.name, `input ${input.name}: got ${length} elements; ${name} takes ${shapes.join(" or ")} (batch sizes ${bundle.info.batches.join(", ")})${why}`);
       }
     }
     const lengths = first.inputs.map((input) => `${input.name}: ${lengthOf(feeds[input.name]) ?? "?"}`).join(", ");
-    throw new FeedError(first.inputs[0]?.name ?? "", `${name}: the inputs' lengths (${lengths}) do not belong to the same batch size (${bundle.info.batches.join(", ")})`);
+    throw new FeedError(first.inputs[0]?.name ?? "", `${name}: the inputs' lengths (${lengths}) do not belong to the same batch size (${bundle.info.batches.join(", ")})${why}`);
   };
 
   return {
@@ -287,9 +307,19 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
         const names = (candidates[0]?.inputs ?? []).map((input) => input.name).join(", ");
         throw new FeedError("", `${name}: expected an object of inputs { ${names} }, got ${describe(feeds)}`);
       }
-      const record = feeds as Readonly<Record<string, unknown>>;
-      const image = pick(name, candidates, record);
-      const outputs = runFunction(arena, image, record, previous);
+      const info = bundle.info.functions[name];
+      const first = candidates[0];
+      // any batch size: converted once, then one compiled image or chunks of them (runtime/src/batching.ts)
+      const batched = info === undefined || first === undefined ? undefined : batchedFunction(name, info, candidates, first);
+      const prepared =
+        batched === undefined
+          ? undefined
+          : prepareBatch(batched, feeds as Readonly<Record<string, unknown>>, (size, chunk) =>
+              runFunction(arena, candidates[batched.batches.indexOf(size)] ?? (first as FunctionImage), chunk, previous),
+            );
+      const record = prepared?.kind === "image" ? prepared.feeds : (feeds as Readonly<Record<string, unknown>>);
+      const image = prepared?.kind === "chunked" ? (first as FunctionImage) : pick(name, candidates, record, info?.batching);
+      const outputs = prepared?.kind === "chunked" ? prepared.outputs : runFunction(arena, image, record, previous);
       const result: Record<string, FeedArray | number> = {};
       for (const output of image.outputs) {
         const value = outputs[output.name];
