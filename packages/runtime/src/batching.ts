@@ -48,38 +48,46 @@ export interface Chunk {
 export function planChunks(rows: number, batches: readonly number[], padding: boolean): Chunk[] | undefined {
   const sizes = [...new Set(batches)].filter((size) => Number.isSafeInteger(size) && size > 0).sort((a, b) => b - a);
   const largest = sizes[0];
-  if (largest === undefined) return undefined;
+  if (largest === undefined || !Number.isSafeInteger(rows) || rows < 0) return undefined;
   const chunks: Chunk[] = [];
   let start = 0;
-  while (rows - start >= largest) {
-    chunks.push({ start, rows: largest, size: largest });
-    start += largest;
-  }
-  const rest = rows - start;
-  if (rest === 0) return chunks;
+  const push = (size: number, real = size): void => {
+    chunks.push({ start, rows: real, size });
+    start += real;
+  };
   if (padding) {
-    const size = sizes.filter((candidate) => candidate >= rest).pop() ?? largest;
-    chunks.push({ start, rows: rest, size });
+    while (rows - start >= largest) push(largest);
+    const rest = rows - start;
+    if (rest > 0) push(sizes.filter((candidate) => candidate >= rest).pop() ?? largest, rest);
     return chunks;
   }
-  // fewest exact chunks for the rest (< largest): a small coin-change table
-  const fewest = new Array<number>(rest + 1).fill(Number.POSITIVE_INFINITY);
-  const last = new Array<number>(rest + 1).fill(0);
+  // Exact: q chunks of the largest size and the fewest others for the rest. If an exact cover
+  // exists, one exists using every other size fewer than `largest` times (largest copies of size s
+  // can be swapped for s copies of the largest), so its rest is below (sizes − 1)·largest², and a
+  // table up to there suffices.
+  const limit = Math.min(rows, (sizes.length - 1) * largest * largest);
+  const fewest = new Array<number>(limit + 1).fill(Number.POSITIVE_INFINITY);
+  const last = new Array<number>(limit + 1).fill(0);
   fewest[0] = 0;
-  for (let n = 1; n <= rest; n++)
-    for (const size of sizes)
-      if (size <= n && (fewest[n - size] ?? Number.POSITIVE_INFINITY) + 1 < (fewest[n] ?? Number.POSITIVE_INFINITY)) {
-        fewest[n] = (fewest[n - size] ?? 0) + 1;
+  for (let n = 1; n <= limit; n++)
+    for (const size of sizes) {
+      const before = (fewest[n - size] ?? Number.POSITIVE_INFINITY) + 1;
+      if (size <= n && before < (fewest[n] ?? Number.POSITIVE_INFINITY)) {
+        fewest[n] = before;
         last[n] = size;
       }
-  if (!Number.isFinite(fewest[rest] ?? Number.POSITIVE_INFINITY)) return undefined;
-  const tail: number[] = [];
-  for (let n = rest; n > 0; n -= last[n] ?? n) tail.push(last[n] ?? n);
-  for (const size of tail.sort((a, b) => b - a)) {
-    chunks.push({ start, rows: size, size });
-    start += size;
+    }
+  for (let q = Math.floor(rows / largest); q >= 0; q--) {
+    const rest = rows - q * largest;
+    if (rest > limit) break;
+    if (!Number.isFinite(fewest[rest] ?? Number.POSITIVE_INFINITY)) continue;
+    for (let i = 0; i < q; i++) push(largest);
+    const tail: number[] = [];
+    for (let n = rest; n > 0; n -= last[n] ?? n) tail.push(last[n] ?? n);
+    for (const size of tail.sort((a, b) => b - a)) push(size);
+    return chunks;
   }
-  return chunks;
+  return undefined;
 }
 
 /** What {@link runChunked} needs to know about one input. */

@@ -227,8 +227,10 @@ const nodeState = (graph: Graph, node: Node, states: readonly RowState[]): RowSt
     }
     case "binary_cross_entropy_with_logits": {
       if (aggregated !== undefined) return couples("takes the loss of a mean or sum over the batch's rows");
-      const rows = elementwise();
-      if (rows.kind !== "rows" || node.attrs.reduction === "none") return rows;
+      // elementwise before its reduction: the batch dims of logits and targets must line up from the right
+      const fromRight = new Set(inputStates.flatMap((state, index) => (state.kind === "rows" ? [(inputs[index]?.type.shape.length ?? 0) - state.axis] : [])));
+      if (fromRight.size > 1) return couples("broadcasts the batch dim onto another dim");
+      if (node.attrs.reduction === "none") return rowsAt(node.type.shape.length - ([...fromRight][0] ?? 0));
       return { kind: node.attrs.reduction, weight: { by: "rows" } };
     }
     case "cross_entropy_backward":
