@@ -60,7 +60,7 @@ export const bundleInfo = (layout: BundleLayout, backend: "js" | "wasm"): ModelI
     layout.functions.map((fn) => {
       const image = fn.specialisations[0]?.plan.image;
       const shapeOf = (kind: "inputs" | "outputs", name: string): readonly number[] => image?.[kind].find((slot) => slot.name === name)?.shape ?? [];
-      const batching = batchRows(fn.graph, { updatesState: (image?.updates.length ?? 0) > 0, name: fn.name });
+      const batching = batchRows(fn.graph, { updatesState: fn.updatesState, name: fn.name });
       return [fn.name, { inputs: fn.inputs.map((t) => tensorInfo(t, shapeOf("inputs", t.name))), outputs: fn.outputs.map((t) => tensorInfo(t, shapeOf("outputs", t.name))), batching }];
     }),
   );

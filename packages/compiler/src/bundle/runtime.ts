@@ -281,7 +281,7 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
     const why = batching === undefined || batching.chunkable ? "" : `; ${name} takes no other batch size: ${batching.reason}`;
     const first = candidates[0];
     if (first === undefined) throw new Error(`bundle: function ${name} has no compiled image`);
-    if (candidates.length === 1) return first;
+    if (candidates.length === 1 && why === "") return first;
     const lengthOf = (value: unknown): number | undefined =>
       Array.isArray(value) || ArrayBuffer.isView(value) ? (value as ArrayLike<unknown>).length : undefined;
     const found = candidates.find((image) => image.inputs.every((input) => lengthOf(feeds[input.name]) === sizeOf(input.shape)));
