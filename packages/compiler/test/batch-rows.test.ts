@@ -65,7 +65,8 @@ describe("chunkable functions", () => {
 
   it("mseLoss, BCE, and a loss plus an L2 penalty of the weights: means weighted by rows", () => {
     const target = input("t", ["batch", 3]);
-    const l2 = mul(scalar(0.01), sum(mul(param("fc2.weight", [3, 8]), param("fc2.weight", [3, 8]))));
+    const w = param("penalised.w", [3, 8]);
+    const l2 = mul(scalar(0.01), sum(mul(w, w)));
     const graph = outputs({ mse: mseLoss(logits, target), bce: binaryCrossEntropyWithLogits(logits, target), penalised: add(mseLoss(logits, target), l2) });
     const result = batchRows(graph);
     expect(result).toEqual({

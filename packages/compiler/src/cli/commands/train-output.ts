@@ -5,36 +5,30 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { formatDiagnostics, type Model } from "@graft/core";
-import { encodeSafetensors, type SafetensorsTensorInput } from "@graft/runtime";
+import { encodeSafetensors } from "@graft/runtime";
 import type { BackendName, HostTensor } from "../../backend/types.js";
 import { compileBundle, formatBytes, writeBundle } from "../../bundle/index.js";
-import { writeFileAtomic } from "../../data/atomic.js";
+import type { AtomicFileSystem } from "../../data/atomic.js";
+import { toSafetensors } from "../../train/checkpoint.js";
 import { standardizedModel, STANDARDIZE_MEAN, STANDARDIZE_STD, type Standardizer } from "../../train/index.js";
 
 /** Batch sizes the exported bundle is compiled for (any other batch runs in chunks of these). */
 export const EXPORT_BATCHES: readonly number[] = [1, 32];
 
-const SAFETENSORS_DTYPE = { f32: "F32", f64: "F64", i32: "I32", bool: "BOOL" } as const;
-
-/** The model's params after training, plus the standardisation when fitted, as safetensors tensors in name order. */
-export const trainedTensors = (params: Readonly<Record<string, HostTensor>>, standardizer: Standardizer | undefined): SafetensorsTensorInput[] => {
-  const all: Record<string, HostTensor> = { ...params };
-  if (standardizer !== undefined) {
-    const features = standardizer.mean.length;
-    all[STANDARDIZE_MEAN] = { shape: [features], dtype: "f32", data: standardizer.mean };
-    all[STANDARDIZE_STD] = { shape: [features], dtype: "f32", data: standardizer.std };
-  }
-  return Object.entries(all)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, tensor]) => ({ name, dtype: SAFETENSORS_DTYPE[tensor.dtype], shape: tensor.shape, data: tensor.data }));
+/** The model's params after training, plus the standardisation when fitted. */
+export const trainedParams = (params: Readonly<Record<string, HostTensor>>, standardizer: Standardizer | undefined): Record<string, HostTensor> => {
+  if (standardizer === undefined) return { ...params };
+  const features = standardizer.mean.length;
+  return {
+    ...params,
+    [STANDARDIZE_MEAN]: { shape: [features], dtype: "f32", data: standardizer.mean },
+    [STANDARDIZE_STD]: { shape: [features], dtype: "f32", data: standardizer.std },
+  };
 };
 
-/** The weights file `--out` and the checkpoint folder's `weights.safetensors` hold. */
+/** The weights file `--out` and the checkpoint folder's `weights.safetensors` hold (tensors in name order). */
 export const trainedWeights = (params: Readonly<Record<string, HostTensor>>, standardizer: Standardizer | undefined): Uint8Array =>
-  encodeSafetensors(trainedTensors(params, standardizer), { format: "pt" });
-
-/** Writes the trained weights atomically. */
-export const writeTrainedWeights = async (path: string, weights: Uint8Array): Promise<void> => writeFileAtomic(path, weights);
+  encodeSafetensors(toSafetensors(trainedParams(params, standardizer)), { format: "pt" });
 
 /** The model an exported bundle runs: the user's, with the standardisation in front of x when fitted. */
 export const exportedModel = (model: Model, standardizer: Standardizer | undefined): E.Either<string, Model> => {
@@ -44,20 +38,20 @@ export const exportedModel = (model: Model, standardizer: Standardizer | undefin
 
 /**
  * Compiles the trained model (forward only) into a standalone bundle with its weights embedded
- * and writes it with its declarations. Returns a line describing what was written.
+ * and writes it with its declarations (atomically). Returns a line describing what was written.
  * @returns Left with the compiler's message when the model cannot be bundled
  */
 export const exportTrainedBundle = async (
   path: string,
   model: Model,
   weights: Uint8Array,
-  options: { readonly backend: BackendName; readonly standardizer: Standardizer | undefined; readonly display: (path: string) => string },
+  options: { readonly backend: BackendName; readonly standardizer: Standardizer | undefined; readonly display: (path: string) => string; readonly fileSystem?: AtomicFileSystem },
 ): Promise<E.Either<string, string>> => {
   const exported = exportedModel(model, options.standardizer);
   if (E.isLeft(exported)) return exported;
   const bundle = await compileBundle(exported.right, { backend: options.backend === "wasm" ? "wasm" : "js", batches: EXPORT_BATCHES, weights, weightsSource: "the trained weights" });
   if (E.isLeft(bundle)) return E.left(`--export: ${formatDiagnostics(bundle.left)}`);
-  const written = await writeBundle(path, bundle.right);
+  const written = await writeBundle(path, bundle.right, options.fileSystem === undefined ? {} : { fileSystem: options.fileSystem });
   const standardized = options.standardizer === undefined ? "" : ", takes raw features (standardises them itself)";
   return E.right(
     `exported: ${options.display(written.module)} (${formatBytes(bundle.right.sizes.total)}, forward at any batch size${standardized}); declarations: ${options.display(written.dts)}`,
