@@ -104,6 +104,23 @@ describe("graft train: regression with --standardize, --out and --export", () =>
     expect(single[0]).toBeCloseTo(predicted[0] ?? Number.NaN, 4);
   }, 60_000);
 
+  test("a regression checkpoint records --standardize: resuming continues it, resuming without it is refused", async () => {
+    const ck = join(dir, "reg-ck");
+    const common = ["train", `${FIXTURES}/linear-regression.ts`, "--data", regressionCsv, "--standardize", "--batch-size", "32", "--optimizer", "adam:lr=0.05", "--checkpoint", ck];
+    expect((await graft([...common, "--epochs", "2"])).code).toBe(0);
+    const resumed = await graft([...common, "--epochs", "3", "--resume"]);
+    expect(resumed.err).toBe("");
+    expect(resumed.code).toBe(0);
+    expect(resumed.out).toContain(`resuming from ${join(ck, "checkpoint.safetensors")} after epoch 2`);
+    expect([...decodeSafetensors(readFileSync(join(ck, "weights.safetensors"))).tensors.keys()]).toEqual(["fc.bias", "fc.weight", "standardize.mean", "standardize.std"]);
+    expect(readFileSync(join(ck, "metrics.svg"), "utf8")).toContain("Mean squared error");
+    const refused = await graft(["train", `${FIXTURES}/linear-regression.ts`, "--data", regressionCsv, "--batch-size", "32", "--optimizer", "adam:lr=0.05", "--checkpoint", ck, "--epochs", "4", "--resume"]);
+    expect(refused.err).toBe(
+      `graft train: --resume: ${join(ck, "checkpoint.safetensors")} was written with --standardize on, this run has off; resume with the same model, data and settings, or pass --force to resume anyway\n`,
+    );
+    expect(refused.code).toBe(2);
+  });
+
   test("a regression with y : f32[batch] and a flat prediction, without --standardize", async () => {
     const small = file("small-regression.csv", `a,b,c,target\n${regressionRows(60).map(([a, b, c, t]) => [((a ?? 0) - 2000) / 1000, b, (c ?? 0) * 20, t].join(",")).join("\n")}\n`);
     const run = await graft(["train", `${FIXTURES}/regression-flat.ts`, "--data", small, "--epochs", "2", "--split", "0"]);
