@@ -3,6 +3,7 @@
 // function (recorded in the bundle's info as its `batching`) allows. Imports only sibling
 // runtime files (inlined into bundles).
 import { FeedError, flattenNested, toFeedArray, validateLabels, type FeedArray, type FeedDtype } from "./feeds.js";
+import type { FunctionImage } from "./session.js";
 
 /** How one output of a chunked function is assembled from its chunks. */
 export type RowCombine =
@@ -32,6 +33,9 @@ export type Batching =
       /** Why not, naming the op that couples the rows (and the user's line). */
       readonly reason: string;
     };
+
+/** The symbolic dim that is the batch. */
+const BATCH_DIM = "batch";
 
 /** A chunk of a batch: `rows` real rows from `start`, run at compiled batch size `size` (rows ≤ size, the rest padding). */
 export interface Chunk {
@@ -222,12 +226,35 @@ export interface BatchedFunction {
   readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex?: number | undefined }>;
 }
 
+/**
+ * A bundled function as {@link prepareBatch} sees it, from its info (declared inputs, batching)
+ * and its compiled images (one per batch size; the batch is the first dim of batched inputs).
+ */
+export function batchedFunction(
+  name: string,
+  info: { readonly inputs: ReadonlyArray<{ readonly name: string; readonly dtype: FeedDtype; readonly dims: readonly (string | number)[] }>; readonly batching: Batching },
+  images: readonly FunctionImage[],
+): BatchedFunction | undefined {
+  const first = images[0];
+  if (first === undefined) return undefined;
+  const batched = info.inputs.find((input) => input.dims[0] === BATCH_DIM);
+  return {
+    name,
+    inputs: info.inputs.map((input) => ({ name: input.name, dtype: input.dtype, dims: input.dims })),
+    batching: info.batching,
+    batches: images.flatMap((image) => {
+      const size = batched === undefined ? undefined : image.inputs.find((slot) => slot.name === batched.name)?.shape[0];
+      return size === undefined ? [] : [size];
+    }),
+    rowDims: Object.fromEntries(first.inputs.map((slot) => [slot.name, slot.shape.slice(1)])),
+    labels: first.labels,
+  };
+}
+
 /** What to do with a call's feeds: run one compiled image on them, or run chunks (already done). */
 export type PreparedBatch =
   | { readonly kind: "image"; readonly feeds: Readonly<Record<string, unknown>> }
   | { readonly kind: "chunked"; readonly outputs: Record<string, FeedArray> };
-
-const BATCH_DIM = "batch";
 
 /**
  * Converts a call's batched feeds (typed arrays, flat or nested Arrays) once and decides how to

@@ -10,7 +10,7 @@ export type {
   SafetensorsTensorInput,
   SafetensorsTensorSpec,
 } from "./safetensors.js";
-export { planChunks, prepareBatch, runChunked, toFeedRows } from "./batching.js";
+export { batchedFunction, planChunks, prepareBatch, runChunked, toFeedRows } from "./batching.js";
 export type { BatchedFunction, Batching, Chunk, ChunkInput, PreparedBatch, RowCombine } from "./batching.js";
 export { bufferArena, wasmArena, runFunction, readSlot, writeSlot } from "./session.js";
 export type { Arena, ArenaDtype, FunctionImage, Slot } from "./session.js";

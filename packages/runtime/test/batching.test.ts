@@ -212,5 +212,5 @@ describe("prepareBatch", () => {
 it("batching.ts imports only sibling runtime files: it is inlined into standalone bundles", () => {
   const source = readFileSync(new URL("../src/batching.ts", import.meta.url), "utf8");
   const imports = [...source.matchAll(/^import .* from "([^"]+)";$/gm)].map((match) => match[1]);
-  expect(imports).toEqual(["./feeds.js"]);
+  expect(imports).toEqual(["./feeds.js", "./session.js"]);
 });

@@ -15,6 +15,7 @@ import {
   encodeSafetensors,
   checkLearningRate,
   FeedError,
+  batchedFunction,
   hyperValue,
   prepareBatch,
   readSlot,
@@ -23,7 +24,6 @@ import {
   writeSlot,
   type Arena,
   type ArenaDtype,
-  type BatchedFunction,
   type Batching,
   type FeedArray,
   type FunctionImage,
@@ -156,20 +156,6 @@ export interface LoadedBundle {
   saveWeights(options?: SaveWeightsOptions): Uint8Array;
   loadWeights(bytes: WeightsInput): void;
 }
-
-/** What the batching runtime needs of a bundled function (the batch is the first dim of its batched inputs). */
-const batchedFunction = (name: string, info: FunctionInfo, candidates: readonly FunctionImage[], first: FunctionImage): BatchedFunction => ({
-  name,
-  inputs: info.inputs.map((input) => ({ name: input.name, dtype: input.dtype, dims: input.dims })),
-  batching: info.batching,
-  batches: candidates.flatMap((image) => {
-    const batched = info.inputs.find((input) => input.dims[0] === "batch");
-    const size = batched === undefined ? undefined : image.inputs.find((slot) => slot.name === batched.name)?.shape[0];
-    return size === undefined ? [] : [size];
-  }),
-  rowDims: Object.fromEntries(first.inputs.map((slot) => [slot.name, slot.shape.slice(1)])),
-  labels: first.labels,
-});
 
 /** Runs generated JS kernels in order: the `run` of a JS image. */
 export const jsRun =
@@ -374,7 +360,7 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput | 
       const info = bundle.info.functions[name];
       const first = candidates[0];
       // any batch size: converted once, then one compiled image or chunks of them (runtime/src/batching.ts)
-      const batched = info === undefined || first === undefined ? undefined : batchedFunction(name, info, candidates, first);
+      const batched = info === undefined ? undefined : batchedFunction(name, info, candidates);
       const prepared =
         batched === undefined
           ? undefined
