@@ -24,6 +24,7 @@ import {
   writeSlot,
   type Arena,
   type ArenaDtype,
+  type BatchedFunction,
   type Batching,
   type FeedArray,
   type FunctionImage,
@@ -263,6 +264,8 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput | 
       templates.map((template): FunctionImage => ({ ...template, run: template.kind === "js" ? template.run : wasmRun(name, instances[template.module], template.module, template.checks) })),
     );
   const previous: { last: FunctionImage | undefined } = { last: undefined };
+  /** Per function, what the batching runtime needs (computed on its first call). */
+  const batchedFunctions = new Map<string, BatchedFunction | undefined>();
   const slot = (entry: StateEntry): Slot => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset });
 
   for (const entry of bundle.state) {
@@ -360,7 +363,8 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput | 
       const info = bundle.info.functions[name];
       const first = candidates[0];
       // any batch size: converted once, then one compiled image or chunks of them (runtime/src/batching.ts)
-      const batched = info === undefined ? undefined : batchedFunction(name, info, candidates);
+      if (!batchedFunctions.has(name)) batchedFunctions.set(name, info === undefined ? undefined : batchedFunction(name, info, candidates));
+      const batched = batchedFunctions.get(name);
       const prepared =
         batched === undefined
           ? undefined
