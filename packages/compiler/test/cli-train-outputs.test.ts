@@ -12,6 +12,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { decodeSafetensors } from "@graft/runtime";
 import { main, type CliIo } from "../src/cli.js";
 import { gatherRows, seededSplit } from "../src/data/loader.js";
+import { parseCsv, parseJsonData } from "../src/data/tabular.js";
 import { applyStandardizer, fitStandardizer, regressionMetrics } from "../src/train/index.js";
 import { makeBlobs } from "../../../examples/blobs/data.js";
 
@@ -209,6 +210,20 @@ describe("graft train: a model that does not fit the contract exits with 1", () 
       "bool-labels.ts",
       "input y is bool[batch], expected i32[batch] class ids (or f32[batch] targets for a regression); graft train needs an input x : f32[batch,F], labels y : i32[batch], a loss, and an output f32[batch,C] (e.g. logits)",
     );
+  });
+});
+
+describe("numeric targets", () => {
+  test("reads the label column as float32 numbers from CSV and JSON, naming the first row that is not a number", () => {
+    const csv = parseCsv("a,b,price\n1,2,3.25\n4,5,-0.1\n", "h.csv", { target: "number" });
+    expect(csv.targets).toEqual(Float32Array.from([3.25, -0.1]));
+    expect(csv.labels).toHaveLength(0);
+    expect(csv.numSamples).toBe(2);
+    const json = parseJsonData('{"x": [[1], [2]], "y": [2.5, 1e3]}', "h.json", { target: "number" });
+    expect(json.targets).toEqual(Float32Array.from([2.5, 1000]));
+    expect(() => parseJsonData('{"x": [[1], [2]], "y": [2.5, 1e3]}', "h.json")).toThrow("h.json: y[0]: label 2.5 is not an integer class id");
+    expect(() => parseCsv("a,price\n1,2\n3,\n", "h.csv", { target: "number" })).toThrow("h.csv:3 column 'price': the value is empty, expected a number (the target of a regression)");
+    expect(() => parseJsonData('[{"a": 1, "p": 1}, {"a": 2, "p": "x"}]', "r.json", { target: "number" })).toThrow("r.json: [1].p: 'x' is not a number (the target of a regression)");
   });
 });
 

@@ -43,10 +43,12 @@ export const fitStandardizer = (features: Float32Array, featureCount: number, ro
   return { mean: Float32Array.from(mean), std: Float32Array.from(std) };
 };
 
-/** `(x − mean) / std` row by row, in float32 as the standardised model computes it. */
-export const applyStandardizer = (features: Float32Array, standardizer: Standardizer): Float32Array => {
+/**
+ * `(x − mean) / std` row by row, in float32 as the standardised model computes it, into `out`
+ * (a new array by default; pass `features` itself to standardise in place).
+ */
+export const applyStandardizer = (features: Float32Array, standardizer: Standardizer, out: Float32Array = new Float32Array(features.length)): Float32Array => {
   const featureCount = standardizer.mean.length;
-  const out = new Float32Array(features.length);
   for (let i = 0; i < features.length; i++) {
     const f = i % featureCount;
     out[i] = Math.fround(Math.fround((features[i] ?? 0) - (standardizer.mean[f] ?? 0)) / (standardizer.std[f] ?? 1));
