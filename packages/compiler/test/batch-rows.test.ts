@@ -8,9 +8,11 @@ import {
   add,
   binaryCrossEntropyWithLogits,
   buildGraph,
+  clamp,
   crossEntropy,
   dense,
   gather,
+  gelu,
   input,
   matmul,
   max,
@@ -22,6 +24,7 @@ import {
   relu,
   scalar,
   softmax,
+  silu,
   sub,
   sum,
   transpose,
@@ -48,6 +51,11 @@ const logits = dense(relu(dense(x, 4, 8, "fc1")), 8, 3, "fc2");
 describe("chunkable functions", () => {
   it("an MLP's logits: rows", () => {
     expect(batchRows(outputs({ logits }))).toEqual({ chunkable: true, inputs: ["x"], outputs: { logits: { kind: "rows" } } });
+  });
+
+  it("activations (erf, gelu, silu, clamp, … as composites or primitives): rows", () => {
+    const h = clamp(silu(gelu(dense(x, 4, 8, "act"))), { min: -2, max: 2 });
+    expect(batchRows(outputs({ h }))).toEqual({ chunkable: true, inputs: ["x"], outputs: { h: { kind: "rows" } } });
   });
 
   it("cross-entropy's mean: weighted by the labels it does not ignore", () => {

@@ -94,6 +94,14 @@ const nodeState = (graph: Graph, node: Node, states: readonly RowState[]): RowSt
     case "sigmoid":
     case "log_sigmoid":
     case "tanh":
+    case "erf":
+    case "gelu":
+    case "silu":
+    case "softplus":
+    case "leaky_relu":
+    case "elu":
+    case "hardtanh":
+    case "clamp":
     case "pow":
     case "maximum":
     case "minimum":

@@ -391,14 +391,15 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
   if (settings.checkpoint !== undefined) await prepareCheckpointFolder(settings.checkpoint, shown, context.fileSystem);
   const data = await readTrainingData(settings, contract, shown);
 
-  const split = seededSplit(data.numSamples, settings.split, settings.seed);
-  if (split.train.length === 0) throw new TrainError(`${shown(settings.data)}: --split ${settings.split} leaves no rows to train on (${data.numSamples} rows)`);
   const F = contract.features;
-  // In place (no second copy of a large dataset); the same rows as gatherRows of each list.
+  // In place (no second copy of a large dataset, and the split's index list is not kept); the
+  // same rows as gatherRows of each list.
+  const split = seededSplit(data.numSamples, settings.split, settings.seed);
   const { trainX, trainY, testX, testY } =
     contract.task === "regression" ? splitRowsInPlace(data.features, F, data.targets ?? new Float32Array(0), split) : splitRowsInPlace(data.features, F, data.labels, split);
+  if (trainY.length === 0) throw new TrainError(`${shown(settings.data)}: --split ${settings.split} leaves no rows to train on (${data.numSamples} rows)`);
   // fitted on the training rows only, so nothing of the test rows leaks into training; applied in place
-  const standardizer: Standardizer | undefined = settings.standardize ? fitStandardizer(trainX, F, split.train.length) : undefined;
+  const standardizer: Standardizer | undefined = settings.standardize ? fitStandardizer(trainX, F, trainY.length) : undefined;
   if (standardizer !== undefined) {
     applyStandardizer(trainX, standardizer, trainX);
     applyStandardizer(testX, standardizer, testX);
@@ -437,7 +438,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
 
     const task = contract.task === "classification" ? `${contract.classes} classes` : `regression on '${data.labelName}'`;
     io.out(
-      `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${split.train.length} train / ${split.test.length} test rows, ${F} features${standardizer === undefined ? "" : " (standardized)"}, ${task}; ` +
+      `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${trainY.length} train / ${testY.length} test rows, ${F} features${standardizer === undefined ? "" : " (standardized)"}, ${task}; ` +
         `${settings.optimizerSpec}, batch ${settings.batchSize}, ${settings.backend} backend\n`,
     );
     const loader = new DataLoader({ features: trainX, featureShape: [F], labels: trainY, batchSize: settings.batchSize, shuffle: true, seed: settings.seed, dropLast: false });
@@ -487,7 +488,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
         epoch,
         loss: loss.mean,
         ...measure(trainX, trainY, "train"),
-        ...(split.test.length === 0 ? {} : measure(testX, testY, "test")),
+        ...(testY.length === 0 ? {} : measure(testX, testY, "test")),
       };
       history.push(record);
       progress.finish(`loss ${loss.mean.toFixed(4)}  ${epochSummary(record)}`);
@@ -524,7 +525,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       if (last.trainMse !== undefined) io.out(`train MSE: ${metric(last.trainMse)}, R²: ${metric(last.trainR2 ?? Number.NaN)}\n`);
       if (last.testMse !== undefined) io.out(`test MSE: ${metric(last.testMse)}, R²: ${metric(last.testR2 ?? Number.NaN)}\n`);
     }
-    return { history, trainSize: split.train.length, testSize: split.test.length };
+    return { history, trainSize: trainY.length, testSize: testY.length };
   } finally {
     trainer.dispose();
   }
