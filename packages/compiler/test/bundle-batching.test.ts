@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildGraph, crossEntropy, dense, input, mean, model, mseLoss, ndarray, relu, run, sub, type Model, type NDArray } from "@graft/core";
 import { decodeSafetensors } from "@graft/runtime";
 import { BUNDLE_LINE_LIMIT } from "../src/bundle/emit.js";
+import { main, type CliIo } from "../src/cli.js";
 import { compileBundle, type CompileBundleOptions, type CompiledBundle } from "../src/bundle/index.js";
 
 interface Loaded {
@@ -176,5 +177,22 @@ describe("short lines", () => {
     }
     expect(stderr).toContain("[FeedError]: input x: got 7 elements, not a whole number of rows of [4] = 4 elements (expected shape [N,4])");
     expect(stderr.length).toBeLessThan(2000);
+  });
+});
+
+describe("graft compile", () => {
+  it("says which functions take any batch size, or why none does", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "graft-bundle-batching-cli-"));
+    dirs.push(dir);
+    const run = async (argv: string[]): Promise<string> => {
+      let out = "";
+      const io: CliIo = { out: (text) => void (out += text), err: (text) => void (out += text), cwd: process.cwd() };
+      expect(await main(argv, { io })).toBe(0);
+      return out;
+    };
+    const trained = await run(["compile", "packages/compiler/test/fixtures/bundle/mlp.ts", "--train", "sgd:lr=0.1", "--batch", "4", "-o", join(dir, "a.mjs")]);
+    expect(trained).toContain("\nany batch size (in chunks of the compiled ones): forward, evaluate\n");
+    const centred = await run(["compile", "packages/compiler/test/fixtures/bundle/centred.ts", "-o", join(dir, "b.mjs")]);
+    expect(centred).toMatch(/\ncompiled batch sizes only: output c: sub \(node %\d+, .*centred\.ts:5:\d+\) combines a mean or sum over the batch's rows with the rows themselves\n$/);
   });
 });
