@@ -160,6 +160,16 @@ describe("means over rows and coupled functions", () => {
   });
 });
 
+describe("fixed shapes", () => {
+  it("a model without a batch dim records why and keeps the usual shape message", async () => {
+    const fixed = model({ name: "fixed", outputs: { y: relu(input("v", [3])) } });
+    const m = await (await importBundle(await compile(fixed, {})))();
+    expect(m.info.functions["forward"]?.batching).toEqual({ chunkable: false, reason: "forward has no 'batch' dim in its inputs" });
+    expect(m.forward({ v: [1, -2, 3.3] })["y"]).toEqual(Float32Array.from([1, 0, 3.3]));
+    expect(() => m.forward({ v: [1, 2] })).toThrow(/^input v: expected shape \[3\] = 3 elements, got an Array of length 2$/);
+  });
+});
+
 describe("short lines", () => {
   it("keeps every line of a bundle near the line limit, and an uncaught error prints a short excerpt", async () => {
     const bundle = await compile(classifier, { train: "adam:lr=1e-3", batches: [4] });

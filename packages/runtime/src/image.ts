@@ -241,7 +241,8 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
   if (initial !== undefined) loadWeights(weights === undefined || weights === null ? "embedded weights" : "load", initial);
 
   const pick = (name: string, candidates: readonly FunctionImage[], feeds: Readonly<Record<string, unknown>>, batching: Batching | undefined): FunctionImage => {
-    const why = batching === undefined || batching.chunkable ? "" : `; ${name} takes no other batch size: ${batching.reason}`;
+    // (a model without a batch dim has fixed shapes: the usual shape message says it all)
+    const why = batching === undefined || batching.chunkable || bundle.info.batches.length === 0 ? "" : `; ${name} takes no other batch size: ${batching.reason}`;
     const first = candidates[0];
     if (first === undefined) throw new Error(`bundle: function ${name} has no compiled image`);
     if (candidates.length === 1 && why === "") return first;
