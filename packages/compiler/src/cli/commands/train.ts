@@ -248,7 +248,7 @@ export function checkContract(model: Model, display: string): ModelContract {
     const fits = graph.outputs.find((output) => {
       if (output.id === graph.loss && output.name === "loss") return false;
       const type = graph.nodes[output.id]?.type;
-      return type !== undefined && type.dtype === "f32" && type.shape.length === yType.shape.length && type.shape.slice(1).every((dim) => dim === 1);
+      return type !== undefined && type.dtype === "f32" && type.shape.length === yType.shape.length && type.shape[0] === yType.shape[0] && type.shape.slice(1).every((dim) => dim === 1);
     });
     if (fits === undefined) throw fail(`the model has no output of type ${formatType(yType)} (y's type) to predict the targets with`);
     return { task: "regression", features, targetShape, prediction: fits.name };
