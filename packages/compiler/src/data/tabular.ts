@@ -22,7 +22,7 @@
 import { constants as bufferConstants } from "node:buffer";
 import { open, readFile, stat, type FileHandle } from "node:fs/promises";
 import { extname } from "node:path";
-import { describeJson } from "./json-text.js";
+import { describeJson } from "@graft/runtime";
 import { numericTargets } from "./targets.js";
 
 /** A data file is missing, unreadable or malformed. */
