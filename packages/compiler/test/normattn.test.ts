@@ -13,6 +13,8 @@ import { modePass, specialiseMode } from "../src/passes/mode.js";
 import { buildProgram } from "../src/program/build.js";
 import { sgd } from "../src/optim/index.js";
 import { hostFeeds } from "./backend-cases.js";
+import * as fc from "fast-check";
+import { checkGradients, formatGradientReport } from "../src/testing/gradients.js";
 
 const expectClose = (actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, label: string): void => {
   expect(actual.length, `${label}: length`).toBe(expected.length);
@@ -164,5 +166,60 @@ describe("attention", () => {
     const out = C.run(graph, { q: arr([1, 3, 2], [1, 0, 0, 1, 1, 1]), v: arr([1, 3, 2], [1, 2, 3, 4, 5, 6]), x: arr([1, 3, 4], Array.from({ length: 12 }, (_, i) => i / 10)) }, C.initParams(graph, 1));
     expect(Array.from(out.y?.data ?? []).slice(0, 2)).toEqual([1, 2]);
     expect(C.graphParams(graph).map((p) => `${p.attrs.name}${C.formatShape(p.type.shape)}`).sort()).toEqual(["attn.in_proj_bias[12]", "attn.in_proj_weight[12,4]", "attn.out_proj.bias[4]", "attn.out_proj.weight[4,4]"]);
+  });
+});
+
+describe("gradients against central finite differences", () => {
+  const f64 = (shape: readonly number[], data: readonly number[]): NDArray => ({ shape, dtype: "f64", data: Float64Array.from(data) });
+  const values = (n: number) => fc.array(fc.double({ min: -2, max: 2, noNaN: true }), { minLength: n, maxLength: n });
+  const weighted = (y: C.Tensor, seed: number): C.Tensor => {
+    const size = y.shape.reduce<number>((a, d) => a * (d as number), 1);
+    const r = Array.from({ length: size }, (_, i) => Math.sin(seed + i * 1.7));
+    return C.sum(C.mul(y, C.constant(C.ndarray(y.shape as number[], "f64", r), "f64")));
+  };
+  const check = (graph: Graph, feeds: Record<string, NDArray>, params: Record<string, NDArray>, wrt: readonly string[]): void => {
+    const report = checkGradients(graph, { feeds, params, wrt, tolerance: 1e-5 });
+    if (!report.ok) throw new Error(formatGradientReport(report));
+  };
+  const lossGraph = (y: C.Tensor, mode: "train" | "eval" | undefined): Graph => {
+    const graph = right(C.buildGraph(C.model({ name: "g", outputs: {}, loss: weighted(y, 3) })));
+    return mode === undefined ? graph : right(modePass(mode)(graph));
+  };
+
+  it("batchNorm in training and evaluation mode (input, weight, bias)", () => {
+    fc.assert(
+      fc.property(values(24), fc.constantFrom<"train" | "eval">("train", "eval"), (data, mode) => {
+        const x = C.input("x", [4, 3, 2], "f64");
+        const w = C.param("w", [3], C.zeros, "f64");
+        const b = C.param("b", [3], C.zeros, "f64");
+        const y = C.batchNorm(x, C.param("rm", [3], C.zeros, "f64"), C.param("rv", [3], C.zeros, "f64"), { weight: w, bias: b });
+        check(lossGraph(y, mode), { x: f64([4, 3, 2], data) }, { w: f64([3], [1.5, -0.5, 2]), b: f64([3], [0.1, 0.2, 0.3]), rm: f64([3], [0.1, -0.2, 0.3]), rv: f64([3], [1, 2, 0.5]) }, ["x", "w", "b"]);
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it("layerNorm and groupNorm", () => {
+    fc.assert(
+      fc.property(values(24), (data) => {
+        const x = C.input("x", [2, 4, 3], "f64");
+        const w = C.param("w", [4, 3], C.zeros, "f64");
+        const y = C.add(C.layerNorm(x, [4, 3], { weight: w }), C.groupNorm(x, 2, { eps: 1e-3 }));
+        check(lossGraph(y, undefined), { x: f64([2, 4, 3], data) }, { w: f64([4, 3], Array.from({ length: 12 }, (_, i) => 0.5 + i / 10)) }, ["x", "w"]);
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it("scaledDotProductAttention with a causal and a float mask", () => {
+    fc.assert(
+      fc.property(values(24), (data) => {
+        const q = C.input("q", [2, 3, 4], "f64");
+        const mask = C.constant([[0, -1, 0.5], [0, 0, 0], [1, 0, -2]], "f64");
+        const y = C.scaledDotProductAttention(q, C.mul(q, 0.5), C.tanh(q), { causal: true, mask });
+        check(lossGraph(y, undefined), { q: f64([2, 3, 4], data) }, {}, ["q"]);
+      }),
+      { numRuns: 12 },
+    );
   });
 });
