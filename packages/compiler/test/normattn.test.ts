@@ -223,3 +223,23 @@ describe("gradients against central finite differences", () => {
     );
   });
 });
+
+describe("training mode on JS and WASM: batch statistics and running-statistic updates as the reference", () => {
+  for (const [name, backend] of [["js", jsBackend], ["wasm", wasmBackend]] as const)
+    it(`${name}: two steps of batchNormLayer (2d) in training mode`, async () => {
+      const x = C.input("x", ["batch", 3, 2, 2]);
+      const train = right(specialiseMode("train")(graphOf({ y: C.batchNormLayer(x, 3, "bn", { momentum: 0.3 }) })));
+      const session = await backend.createSession({ functions: [{ name: "f", graph: train.graph, updates: train.updates }] }, { seed: 1 });
+      let state: Record<string, NDArray> = { "bn.weight": arr([3], [1, 1, 1]), "bn.bias": arr([3], [0, 0, 0]), "bn.running_mean": arr([3], [0, 0, 0]), "bn.running_var": arr([3], [1, 1, 1]), "bn.num_batches_tracked": arr([], [0], "i32") };
+      for (const seed of [1, 2]) {
+        const feeds = { x: arr([5, 3, 2, 2], Array.from({ length: 60 }, (_, i) => Math.fround(Math.sin(i * seed) * 2 + seed))) };
+        const reference = C.run(train.graph, feeds, state, { precision: "f32" });
+        const outputs = session.run("f", hostFeeds(feeds));
+        expectClose(outputs.y?.data ?? [], reference.y?.data ?? [], 1e-5, `y at step ${seed}`);
+        const after = session.getState();
+        for (const u of train.updates) expectClose(after[u.param]?.data ?? [], reference[u.output]?.data ?? [], 1e-5, `${u.param} after step ${seed}`);
+        state = { ...state, ...Object.fromEntries(train.updates.map((u) => [u.param, reference[u.output] as NDArray])) };
+      }
+      expect(Array.from(session.getState()["bn.num_batches_tracked"]?.data ?? [])).toEqual([2]);
+    });
+});
