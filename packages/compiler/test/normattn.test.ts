@@ -12,6 +12,7 @@ import { wasmBackend } from "../src/backend/wasm/backend.js";
 import { modePass, specialiseMode } from "../src/passes/mode.js";
 import { buildProgram } from "../src/program/build.js";
 import { sgd } from "../src/optim/index.js";
+import { createTrainer } from "../src/train/index.js";
 import { hostFeeds } from "./backend-cases.js";
 import * as fc from "fast-check";
 import { checkGradients, formatGradientReport } from "../src/testing/gradients.js";
@@ -242,4 +243,38 @@ describe("training mode on JS and WASM: batch statistics and running-statistic u
       }
       expect(Array.from(session.getState()["bn.num_batches_tracked"]?.data ?? [])).toEqual([2]);
     });
+});
+
+describe("the trainer: training semantics in trainStep, evaluation semantics in forward and evaluate", () => {
+  const net = (): C.Model => {
+    const x = C.input("x", ["batch", 4]);
+    const y = C.input("y", ["batch"], "i32");
+    const h = C.dropout(C.relu(C.batchNormLayer(C.dense(x, 4, 16, "fc1"), 16, "bn1")), 0.3);
+    const logits = C.dense(C.layerNormLayer(h, [16], "ln"), 16, 3, "fc2");
+    return C.model({ name: "net", outputs: { logits }, loss: C.crossEntropy(logits, y) });
+  };
+  const batch = {
+    x: { shape: [6, 4], dtype: "f32" as const, data: Float32Array.from({ length: 24 }, (_, i) => Math.sin(i * 0.7) * 2) },
+    y: { shape: [6], dtype: "i32" as const, data: Int32Array.from([0, 1, 2, 1, 0, 2]) },
+  };
+  it("the same losses (the same dropout masks) on the reference, JS and WASM; forward is deterministic; the state advances", async () => {
+    const losses: number[][] = [];
+    for (const backend of ["reference", "js", "wasm"] as const) {
+      const trainer = await createTrainer(net(), { optimizer: sgd({ lr: 0.1 }), backend, seed: 4 });
+      const run: number[] = [];
+      for (let i = 0; i < 5; i++) run.push(trainer.step(batch).loss);
+      losses.push(run);
+      const first = trainer.forward(batch).logits?.data;
+      expect(Array.from(trainer.forward(batch).logits?.data ?? [])).toEqual(Array.from(first ?? []));
+      expect(trainer.evaluate(batch).outputs.logits?.data).toEqual(first);
+      const state = trainer.getState();
+      expect(Array.from(state["random.counter"]?.data ?? []), backend).toEqual([5]);
+      expect(Array.from(state["bn1.num_batches_tracked"]?.data ?? []), backend).toEqual([5]);
+      expect(Array.from(state["bn1.running_mean"]?.data ?? []).some((v) => v !== 0), backend).toBe(true);
+      trainer.dispose();
+    }
+    const [reference, js, wasm] = losses;
+    expectClose(js ?? [], reference ?? [], 1e-4, "js losses");
+    expectClose(wasm ?? [], reference ?? [], 1e-4, "wasm losses");
+  });
 });
