@@ -13,6 +13,12 @@ import { modePass, specialiseMode } from "../src/passes/mode.js";
 import { buildProgram } from "../src/program/build.js";
 import { sgd } from "../src/optim/index.js";
 import { createTrainer } from "../src/train/index.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { decodeSafetensors } from "@graft/runtime";
+import { compileBundle } from "../src/bundle/index.js";
 import { hostFeeds } from "./backend-cases.js";
 import * as fc from "fast-check";
 import { checkGradients, formatGradientReport } from "../src/testing/gradients.js";
@@ -277,4 +283,47 @@ describe("the trainer: training semantics in trainStep, evaluation semantics in 
     expectClose(js ?? [], reference ?? [], 1e-4, "js losses");
     expectClose(wasm ?? [], reference ?? [], 1e-4, "wasm losses");
   });
+});
+
+describe("bundles: the trainer's dropout masks and running statistics", () => {
+  for (const backend of ["js", "wasm"] as const)
+    it(`${backend} bundle: five training steps give the reference trainer's losses from the same weights`, async () => {
+      const m = (() => {
+        const x = C.input("x", ["batch", 4]);
+        const y = C.input("y", ["batch"], "i32");
+        const h = C.dropout(C.relu(C.batchNormLayer(C.dense(x, 4, 8, "fc1"), 8, "bn1")), 0.5);
+        const logits = C.dense(h, 8, 3, "fc2");
+        return C.model({ name: "drop", outputs: { logits }, loss: C.crossEntropy(logits, y) });
+      })();
+      const compiled = await compileBundle(m, { backend, train: "sgd:lr=0.1", batches: [6] });
+      if (E.isLeft(compiled)) throw new Error(compiled.left.map((d) => d.message).join("\n"));
+      const dir = mkdtempSync(join(tmpdir(), "graft-normattn-"));
+      try {
+        const file = join(dir, "model.mjs");
+        writeFileSync(file, compiled.right.code);
+        type Loaded = { saveWeights(): Uint8Array; trainStep(feeds: object): { loss: number } };
+        const { load } = (await import(/* @vite-ignore */ pathToFileURL(file).href)) as { load: () => Promise<Loaded> };
+        const bundle = await load();
+        const weights = decodeSafetensors(bundle.saveWeights());
+        expect([...weights.tensors.keys()].sort()).toEqual(["bn1.bias", "bn1.num_batches_tracked", "bn1.running_mean", "bn1.running_var", "bn1.weight", "fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight", "random.counter"]);
+        const trainer = await createTrainer(m, { optimizer: sgd({ lr: 0.1 }), backend: "reference" });
+        const dtypes = { F32: "f32", F64: "f64", I32: "i32", BOOL: "bool" } as const;
+        trainer.setState(Object.fromEntries([...weights.tensors].map(([name, t]) => [name, { shape: t.shape, dtype: dtypes[t.dtype], data: t.data }])) as unknown as Parameters<typeof trainer.setState>[0]);
+        const feeds = { x: Float32Array.from({ length: 24 }, (_, i) => Math.cos(i * 0.9) * 2), y: Int32Array.from([0, 1, 2, 1, 0, 2]) };
+        const batch = { x: { shape: [6, 4], dtype: "f32" as const, data: feeds.x }, y: { shape: [6], dtype: "i32" as const, data: feeds.y } };
+        const fromBundle: number[] = [];
+        const fromTrainer: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          fromBundle.push(bundle.trainStep(feeds).loss);
+          fromTrainer.push(trainer.step(batch).loss);
+        }
+        expectClose(fromBundle, fromTrainer, 1e-4, "losses");
+        const after = decodeSafetensors(bundle.saveWeights()).tensors;
+        expect(Array.from(after.get("random.counter")?.data ?? [])).toEqual([5]);
+        expectClose(Array.from(after.get("bn1.running_mean")?.data ?? []), Array.from(trainer.getState()["bn1.running_mean"]?.data ?? []), 1e-4, "running_mean");
+        trainer.dispose();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
 });
