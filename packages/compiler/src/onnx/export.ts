@@ -6,7 +6,7 @@
  * and run-time hyper scalars, and each updated tensor is an output `<name>.new`.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { error, graphParams, isStaticShape, sizeOf, type Diagnostic, type Diagnostics, type Dtype, type Graph, type Model, type OpName, type Shape, type TensorType } from "@graft/core";
+import { error, graphParams, isStaticShape, sizeOf, type Diagnostic, type Diagnostics, type Dtype, type Graph, type Model, type OpName, type TensorType } from "@graft/core";
 import { decodeSafetensors, encodeSafetensors, initValues, SAFETENSORS_DTYPE, WeightsError, type HyperFormula, type HyperScalar } from "@graft/runtime";
 import { parseOptimizer, UPDATE_PREFIX, type Optimizer } from "../optim/index.js";
 import { buildProgram, TRAIN_STEP } from "../program/build.js";
@@ -261,6 +261,3 @@ export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}
   const bytes = onnx.ModelProto.encode(modelProto).finish();
   return E.right({ bytes, inputs: inputs.map((i) => i.name ?? ""), outputs: lowered.right.outputs.map((o) => o.name ?? ""), hyper, initialState });
 };
-
-/** The shape of a value info, for messages and tests. */
-export const formatDims = (shape: Shape): string => `[${shape.join(",")}]`;

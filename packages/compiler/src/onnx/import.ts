@@ -375,9 +375,11 @@ export const importOnnx = (bytes: Uint8Array, options: OnnxImportOptions = {}): 
   const outputs: Array<{ readonly name: string; readonly value: Value }> = [];
   for (const info of graph.output ?? []) {
     const name = info.name ?? "";
-    const value = values.get(name) ?? (known.has(name) ? undefined : undefined);
+    const entry = known.get(name);
+    const value = values.get(name) ?? (entry === undefined ? undefined : materialize(name, entry));
     if (value === undefined) return fail(`${source}: output '${name}' is not produced by any node`, "onnx/malformed");
-    outputs.push({ name, value });
+    if (!("tensor" in value) && E.isLeft(value)) return fail(`${source}: output '${name}': ${value.left}`, "onnx/import");
+    outputs.push({ name, value: "tensor" in value ? value : value.right });
   }
   const modelName = graph.name ?? "imported";
   const model = core.model({ name: modelName, outputs: Object.fromEntries(outputs.map((o) => [o.name, o.value.tensor])) });

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as E from "fp-ts/lib/Either.js";
-import { compositeNames, opNames } from "@graft/core";
+import { add, compositeNames, crossEntropy, input, model as graftModel, opNames, param, zeros } from "@graft/core";
 import { decodeSafetensors, encodeSafetensors } from "@graft/runtime";
 import { afterAll, describe, expect, it } from "vitest";
 import mnist from "../../../../examples/mnist/model.js";
@@ -104,6 +104,15 @@ describe("ONNX export: errors", () => {
     expect(E.isLeft(bad) && bad.left.map((d) => d.message)).toEqual(["w.safetensors: 'W' is f32[3,4], expected f32[4,3]", "w.safetensors: 'bias' is not a param of model seed_toy (its params: W, b)"]);
     const garbage = exportOnnx(seedToy, { weights: Uint8Array.of(1, 2, 3), weightsSource: "g.safetensors" });
     expect(E.isLeft(garbage) && garbage.left[0]?.message).toBe("g.safetensors: file has 3 bytes, fewer than the 8-byte header length that starts every safetensors file");
+  });
+
+  it("a loss over a symbolic class dim cannot be decomposed: the message names the op, the node and the dim", () => {
+    const logits = add(input("x", ["batch", "classes"]), param("bias", [1], zeros));
+    const loss = crossEntropy(logits, input("y", ["batch"], "i32"), { labelSmoothing: 0.1 });
+    const result = exportOnnx(graftModel({ name: "open_classes", outputs: { loss } }), {});
+    expect(E.isLeft(result) && result.left.map((d) => d.message)).toEqual([
+      "onnx export: cross_entropy (node %4): its class dim 1 is symbolic (classes); the ONNX decomposition needs a static class count",
+    ]);
   });
 
   it("the CLI: exit 2 for usage errors, 1 for models that cannot be exported, with the message", async () => {
