@@ -22,6 +22,9 @@ export const MIN_OPSET = 13;
 export const MAX_OPSET = 21;
 export const DEFAULT_OPSET = 17;
 
+/** Names of optimizer state in a checkpoint (`adam.m.fc1.weight`, `sgd.lr`, …). */
+const OPTIMIZER_STATE = /^(sgd|adam|adamw|adagrad|rmsprop)\./;
+
 /** The IR version an opset needs (ONNX's versioning table: opset 13–18 → IR 8, 19–20 → 9, 21 → 10). */
 const irVersionOf = (opset: number): number => (opset <= 18 ? 8 : opset <= 20 ? 9 : 10);
 
@@ -219,7 +222,8 @@ export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}
   const fn = training ? program.right.spec.functions.find((f) => f.name === TRAIN_STEP) : program.right.spec.functions[0];
   if (fn === undefined) return fail("onnx export: the program has no function to export");
   const stateNames = new Set(graphParams(fn.graph).map((p) => p.attrs.name));
-  const values = paramValues(fn.graph, options, (name) => /^(sgd|adam|adamw)\./.test(name) || stateNames.has(name));
+  // a forward export reads the params of a checkpoint and leaves its optimizer state
+  const values = paramValues(fn.graph, options, (name) => OPTIMIZER_STATE.test(name) || stateNames.has(name));
   if (E.isLeft(values)) return values;
   const hyper = fn.hyper;
   const lowered = lowerGraph(fn, opset, batch, (name) => (name.startsWith(UPDATE_PREFIX) ? `${name.slice(UPDATE_PREFIX.length)}${NEW_SUFFIX}` : name));

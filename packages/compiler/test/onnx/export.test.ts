@@ -67,6 +67,17 @@ describe("ONNX export: the file", () => {
     expect(Array.from(new Float32Array(Uint8Array.from(raw).buffer))).toEqual(Array.from(W));
   });
 
+  it("--weights from a training checkpoint: the params are read, the optimizer state is left", () => {
+    const checkpoint = encodeSafetensors([
+      { name: "W", dtype: "F32", shape: [4, 3], data: new Float32Array(12).fill(0.5) },
+      { name: "adam.m.W", dtype: "F32", shape: [4, 3], data: new Float32Array(12) },
+      { name: "adam.step", dtype: "F32", shape: [], data: Float32Array.of(3) },
+    ]);
+    const result = exportOnnx(seedToy, { weights: checkpoint });
+    if (E.isLeft(result)) throw new Error(result.left[0]?.message);
+    expect((onnx.ModelProto.decode(result.right.bytes).graph?.initializer ?? []).map((t) => t.name)).toEqual(["W", "b"]);
+  });
+
   it("--train: inputs are the feeds plus every param and state tensor; outputs the loss, the model outputs and every '<name>.new'", () => {
     const result = exportOnnx(seedToy, { train: "adam:lr=0.01" });
     if (E.isLeft(result)) throw new Error(result.left[0]?.message);
