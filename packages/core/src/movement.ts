@@ -7,9 +7,10 @@
 import type { Dtype } from "./dtype.js";
 import { ArgumentError, dimRangeMessage, guarded, rejected } from "./guard.js";
 import type { Init } from "./init.js";
-import { param, reshape, unsqueeze } from "./api.js";
+import { param, unsqueeze } from "./api.js";
 import type { OpAttrs } from "./ops/attrs.js";
-import { formatType, normalizeAxis, shapeEquals, type Shape } from "./shape.js";
+import { padDims } from "./ops/movement.js";
+import { formatType, normalizeAxis, shapeEquals } from "./shape.js";
 import { describeValue, isTensor, makeTensor, Tensor } from "./tensor.js";
 
 const integerArg = (value: unknown, what: string): number => {
@@ -67,10 +68,6 @@ export const slice = guarded("slice", (x: Tensor, dim: number | readonly SliceSp
 // ----- pad ----------------------------------------------------------------------------------
 
 export type PadMode = "constant" | "reflect" | "replicate";
-
-/** The pad node itself: per-dim amounts (every dim), interior zeros (constant mode only). */
-export const padDims = (x: Tensor, before: readonly number[], after: readonly number[], options: { readonly mode?: PadMode; readonly value?: number; readonly interior?: readonly number[] } = {}): Tensor =>
-  makeTensor("pad", { before: [...before], after: [...after], interior: [...(options.interior ?? before.map(() => 0))], mode: options.mode ?? "constant", value: options.value ?? 0 }, [x]);
 
 /**
  * PyTorch's `F.pad(x, pads, mode, value)`: `pads` = [left, right] of the last dim, then of the one
@@ -243,7 +240,4 @@ export const embeddingLayer = guarded("embeddingLayer", (indices: Tensor, numEmb
 export const embeddingBackward = guarded("embeddingBackward", (indices: Tensor, grad: Tensor, numEmbeddings: number): Tensor =>
   makeTensor("embedding_backward", { numEmbeddings }, [indices, grad]));
 
-/** Positions along `dim` of a rank-`rank` result: arange(size) shaped [1, …, size, …, 1] (i32). */
-export const positionsAlong = (size: number, dim: number, rank: number): Tensor =>
-  reshape(arange(0, size, 1, "i32"), Array.from({ length: rank }, (_, axis): Shape[number] => (axis === dim ? size : 1)));
-
+export { padDims };

@@ -8,11 +8,23 @@
 import * as E from "fp-ts/lib/Either.js";
 import { expand, constant, ge, le, reshape, scatterAdd, sub, where, eq, unsqueeze } from "../api.js";
 import { isInteger, isFloat } from "../dtype.js";
-import { embedding, embeddingBackward, flip, padDims, positionsAlong, slice } from "../movement.js";
 import { formatShape, formatType, sizeOf, stridesOf, type Dim, type Shape, type TensorType } from "../shape.js";
-import type { Tensor } from "../tensor.js";
+import { makeTensor, type Tensor } from "../tensor.js";
 import type { OpDef } from "./def.js";
 import { ok, requireSameDtype } from "./rules.js";
+
+// ----- node builders of the rows (plain nodes: the DSL in ../movement.ts checks user arguments) -----
+
+/** The pad node itself: per-dim amounts (every dim), interior zeros (constant mode only). */
+export const padDims = (x: Tensor, before: readonly number[], after: readonly number[], options: { readonly mode?: "constant" | "reflect" | "replicate"; readonly value?: number; readonly interior?: readonly number[] } = {}): Tensor =>
+  makeTensor("pad", { before: [...before], after: [...after], interior: [...(options.interior ?? before.map(() => 0))], mode: options.mode ?? "constant", value: options.value ?? 0 }, [x]);
+
+const sliceNode = (x: Tensor, specs: ReadonlyArray<{ readonly dim: number; readonly start: number; readonly stop: number; readonly step: number }>): Tensor =>
+  makeTensor("slice", { dims: specs.map((s) => s.dim), starts: specs.map((s) => s.start), stops: specs.map((s) => s.stop), steps: specs.map((s) => s.step) }, [x]);
+
+/** Positions along `dim` of a rank-`rank` result: 0 … size−1 (i32) shaped [1, …, size, …, 1]. */
+export const positionsAlong = (size: number, dim: number, rank: number): Tensor =>
+  reshape(makeTensor("arange", { start: 0, step: 1, size, dtype: "i32" }, []), Array.from({ length: rank }, (_, axis) => (axis === dim ? size : 1)));
 
 const isIndex = (n: number): boolean => Number.isInteger(n) && n >= 0;
 
@@ -215,7 +227,7 @@ export const movementOps: {
             if (typeof size !== "number" || (b === 0 && attrs.after[axis] === 0 && i === 0)) return [];
             return [{ dim: axis, start: b, stop: b + (size === 0 ? 0 : (size - 1) * (i + 1) + 1), step: i + 1 }];
           });
-          return [specs.length === 0 ? grad : slice(grad, specs)];
+          return [specs.length === 0 ? grad : sliceNode(grad, specs)];
         }
         // reflect / replicate: several outputs read one input element; sum them back dim by dim
         let acc = grad;
@@ -253,7 +265,7 @@ export const movementOps: {
       });
       return result;
     },
-    gradient: { rule: ({ grad, attrs }) => [flip(grad, attrs.dims)] },
+    gradient: { rule: ({ grad, attrs }) => [makeTensor("flip", { dims: attrs.dims }, [grad])] },
   },
   arange: {
     kind: "index",
@@ -350,7 +362,7 @@ export const movementOps: {
       rule: ({ grad, inputs: [indices, weight], attrs }) => {
         if (indices === undefined || weight === undefined) return [undefined, undefined];
         const masked = attrs.paddingIdx === undefined ? grad : where(eq(unsqueeze(indices, -1), attrs.paddingIdx), 0, grad);
-        return [undefined, embeddingBackward(indices, masked, weight.shape[0] as number)];
+        return [undefined, makeTensor("embedding_backward", { numEmbeddings: weight.shape[0] as number }, [indices, masked])];
       },
     },
   },
@@ -376,6 +388,6 @@ export const movementOps: {
       });
       return result;
     },
-    gradient: { rule: ({ grad, inputs: [indices] }) => [undefined, indices && embedding(indices, grad)] },
+    gradient: { rule: ({ grad, inputs: [indices] }) => [undefined, indices && makeTensor("embedding", { paddingIdx: undefined }, [indices, grad])] },
   },
 };
