@@ -18,9 +18,9 @@ const integerArg = (value: unknown, what: string): number => {
   return value;
 };
 
-const tensorsArg = (xs: unknown, op: string): Tensor[] => {
-  if (!Array.isArray(xs) || xs.length === 0 || !xs.every(isTensor)) throw new ArgumentError(`expects a non-empty array of tensors, got ${describeValue(xs)}`);
-  void op;
+const tensorsArg = (xs: unknown): Tensor[] => {
+  if (Array.isArray(xs) && xs.length === 0) throw new ArgumentError("expects a non-empty array of tensors, got an empty array");
+  if (!Array.isArray(xs) || !xs.every(isTensor)) throw new ArgumentError(`expects a non-empty array of tensors, got ${describeValue(xs)}`);
   return xs as Tensor[];
 };
 
@@ -119,7 +119,7 @@ export const flip = guarded("flip", (x: Tensor, dims: number | readonly number[]
 
 /** Concatenates tensors along `dim` (torch.cat): every other dim must match. */
 export const concat = guarded("concat", (xs: readonly Tensor[], dim = 0): Tensor => {
-  const tensors = tensorsArg(xs, "concat");
+  const tensors = tensorsArg(xs);
   const first = tensors[0] as Tensor;
   const axis = normalizeAxis(integerArg(dim, "dim"), first.rank);
   if (first.type !== undefined && axis === undefined) return rejected({ op: "concat", attrs: { dim } }, tensors, dimRangeMessage("concat", dim, first.shape));
@@ -128,7 +128,7 @@ export const concat = guarded("concat", (xs: readonly Tensor[], dim = 0): Tensor
 
 /** Stacks tensors of one shape along a new dim `dim` (torch.stack): unsqueeze, then concat. */
 export const stack = guarded("stack", (xs: readonly Tensor[], dim = 0): Tensor => {
-  const tensors = tensorsArg(xs, "stack");
+  const tensors = tensorsArg(xs);
   const first = tensors[0] as Tensor;
   const axis = normalizeAxis(integerArg(dim, "dim"), first.rank + 1);
   if (first.type !== undefined && axis === undefined) return rejected({ op: "concat", attrs: { dim } }, tensors, dimRangeMessage("stack", dim, first.shape, first.rank + 1));
