@@ -37,6 +37,9 @@ export const onnxFusedComposites: ReadonlySet<OpName> = new Set<OpName>([
   "elu",
   "hardtanh",
   "clamp",
+  "concat",
+  "tril",
+  "triu",
 ]);
 
 /** Lowers one node: Right with the ONNX value name of its output, Left with why it cannot be. */
@@ -297,6 +300,45 @@ export const onnxTable: OnnxTable = {
   reshape: (e, node) => shaped(e, "Reshape", node),
   transpose: (e, node) => E.right(e.op("Transpose", [first(node)], { perm: node.attrs.perm })),
   expand: (e, node) => shaped(e, "Expand", node),
+  slice: (e, node) => {
+    const { dims, starts, stops, steps } = node.attrs;
+    if (dims.length === 0) return E.right(e.op("Identity", [first(node)]));
+    return E.right(e.op("Slice", [first(node), e.int64s(starts), e.int64s(stops), e.int64s(dims), e.int64s(steps)]));
+  },
+  pad: (e, node) => {
+    const { before, after, interior, mode, value } = node.attrs;
+    if (interior.some((n) => n !== 0)) return E.left("interior padding (the gradient of a strided slice) has no ONNX Pad");
+    const needs = requireOpset(e, 11, "Pad with pads as an input");
+    if (E.isLeft(needs)) return needs;
+    const inputs = [first(node), e.int64s([...before, ...after])];
+    if (mode === "constant") inputs.push(e.scalar(node.type.dtype, value));
+    return E.right(e.op("Pad", inputs, { mode: mode === "replicate" ? "edge" : mode }));
+  },
+  flip: (e, node) => {
+    const sizes = node.attrs.dims.map((axis) => node.inputTypes[0]?.shape[axis]);
+    return E.right(e.op("Slice", [first(node), e.int64s(sizes.map(() => -1)), e.int64s(sizes.map((size) => -(Number(size) + 1))), e.int64s(node.attrs.dims), e.int64s(sizes.map(() => -1))]));
+  },
+  arange: (e, node) => {
+    const { start, step, size, dtype } = node.attrs;
+    return E.right(e.op("Range", [e.scalar(dtype, start), e.scalar(dtype, start + size * step), e.scalar(dtype, step)]));
+  },
+  concat: (e, node) => E.right(e.op("Concat", [...node.inputs], { axis: node.attrs.dim })),
+  tril: (e, node) => {
+    const needs = requireOpset(e, 14, "Trilu");
+    return E.isLeft(needs) ? needs : E.right(e.op("Trilu", [first(node), e.scalar("i64", node.attrs.diagonal)], { upper: 0 }));
+  },
+  triu: (e, node) => {
+    const needs = requireOpset(e, 14, "Trilu");
+    return E.isLeft(needs) ? needs : E.right(e.op("Trilu", [first(node), e.scalar("i64", node.attrs.diagonal)], { upper: 1 }));
+  },
+  embedding: (e, node) => E.right(e.op("Gather", [second(node), first(node)], { axis: 0 })),
+  embedding_backward: (e, node) => {
+    const needs = requireOpset(e, 16, "ScatterND with reduction=add");
+    if (E.isLeft(needs)) return needs;
+    const zeros = e.constant(node.type.dtype, [node.type.shape[0] as number, node.type.shape[1] as number], [0]);
+    const rows = e.unsqueeze(e.op("Cast", [first(node)], { to: DATA_TYPE.i64 }), [rankOf(node)]);
+    return E.right(e.op("ScatterND", [zeros, rows, second(node)], { reduction: "add" }));
+  },
   matmul: binary("MatMul"),
   one_hot: (e, node) => E.right(oneHot(e, first(node), node.attrs.numClasses, -1, node.attrs.dtype)),
   gather: (e, node) => E.right(e.op("GatherElements", [first(node), second(node)], { axis: node.attrs.dim })),
