@@ -218,6 +218,20 @@ describe("gradients against central finite differences", () => {
     );
   });
 
+  it("multiHeadAttention (input and every param)", () => {
+    fc.assert(
+      fc.property(values(24), (data) => {
+        const x = C.input("x", [2, 3, 4]);
+        const y = C.multiHeadAttention(x, 4, 2, "attn", { causal: true });
+        const graph = lossGraph(C.cast(y, "f64"), undefined);
+        const params = C.initParams(graph, 5);
+        const nonZero = { ...params, "attn.in_proj_bias": arr([12], Array.from({ length: 12 }, (_, i) => i / 20)), "attn.out_proj.bias": arr([4], [0.1, 0.2, 0.3, 0.4]) };
+        check(graph, { x: arr([2, 3, 4], data) }, nonZero, ["x", "attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight", "attn.out_proj.bias"]);
+      }),
+      { numRuns: 6 },
+    );
+  });
+
   it("scaledDotProductAttention with a causal and a float mask", () => {
     fc.assert(
       fc.property(values(24), (data) => {

@@ -9,7 +9,8 @@
  * `state_update` nodes (ops/modes.ts): the compiler's `mode` pass specialises a graph to one
  * mode, so every back end sees plain ops. Bad arguments are diagnostics at the caller's line.
  */
-import { add, constant, dimSize, div, full, gather, ge, log, lt, matmul, mean, minimum, mul, param, permute, reshape, scalar, softmax, sqrt, sub, transpose, where, abs } from "./api.js";
+import { slice } from "./movement.js";
+import { add, constant, dimSize, div, ge, log, lt, matmul, mean, minimum, mul, param, permute, reshape, scalar, softmax, sqrt, sub, transpose, where, abs } from "./api.js";
 import { error } from "./diagnostics.js";
 import { isFloat } from "./dtype.js";
 import { kaimingUniform, ones, xavierUniform, zeros } from "./init.js";
@@ -249,12 +250,6 @@ export const scaledDotProductAttention = (q: Tensor, k: Tensor, v: Tensor, optio
   return matmul(softmax(scores, -1), v);
 };
 
-/** Row `index` of the first dim of a [n, ...] tensor, via gather (its gradient is a scatter-add). */
-const row = (t: Tensor, index: number, rest: readonly number[]): Tensor => {
-  const picked = gather(t, 0, full([1, ...rest], index, "i32"));
-  return reshape(picked, [...rest]);
-};
-
 export interface MultiHeadAttentionOptions extends Omit<AttentionOptions, "scale"> {
   /** in_proj_bias and out_proj.bias (default true). */
   readonly bias?: boolean;
@@ -279,11 +274,13 @@ export const multiHeadAttention = (query: Tensor, embedDim: number, numHeads: nu
   for (const [what, t] of [["query", query], ["key", key], ["value", value]] as const)
     if (t.rank !== 3 || t.shape[2] !== embedDim) return rejectedCall([query], `multiHeadAttention: ${what} ${typeOf(t)} is not [N, L, ${embedDim}] (batch first, embedDim ${embedDim})`);
   const headDim = embedDim / numHeads;
-  const inWeight = reshape(param(`${name}.in_proj_weight`, [3 * embedDim, embedDim], xavierUniform()), [3, embedDim, embedDim]);
-  const inBias = options.bias === false ? undefined : reshape(param(`${name}.in_proj_bias`, [3 * embedDim], zeros), [3, embedDim]);
+  const inWeight = param(`${name}.in_proj_weight`, [3 * embedDim, embedDim], xavierUniform());
+  const inBias = options.bias === false ? undefined : param(`${name}.in_proj_bias`, [3 * embedDim], zeros);
+  // rows [i·E, (i+1)·E) of the packed projection: q, k, v
+  const rows = (t: Tensor, index: number): Tensor => slice(t, 0, index * embedDim, (index + 1) * embedDim);
   const project = (x: Tensor, index: number): Tensor => {
-    const projected = matmul(x, transpose(row(inWeight, index, [embedDim, embedDim]), 0, 1));
-    const biased = inBias === undefined ? projected : add(projected, row(inBias, index, [embedDim]));
+    const projected = matmul(x, transpose(rows(inWeight, index), 0, 1));
+    const biased = inBias === undefined ? projected : add(projected, rows(inBias, index));
     // [N, L, E] → [N, H, L, D]
     return permute(reshape(biased, [x.shape[0] as Dim, x.shape[1] as Dim, numHeads, headDim]), [0, 2, 1, 3]);
   };
