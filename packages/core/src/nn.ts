@@ -163,7 +163,9 @@ export interface LayerNormOptions {
 
 /** Mean 0 and biased variance 1 over `dims` (keepdim), then ε inside the square root. */
 const standardize = (x: Tensor, dims: readonly number[], eps: number): Tensor => {
-  const centered = () => sub(x, mean(x, dims, true));
+  const mu = mean(x, dims, true);
+  // x − μ rebuilt per use (one node with two consumers would be its own buffer; μ is computed once)
+  const centered = () => sub(x, mu);
   return div(centered(), sqrt(add(mean(mul(centered(), centered()), dims, true), eps)));
 };
 
