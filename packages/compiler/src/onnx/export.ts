@@ -68,11 +68,15 @@ export const formatHyperFormula = (formula: HyperFormula): string => {
       return `√(1 − ${formula.beta}^t)`;
     case "lr_decay":
       return `lr / (1 + (t − 1)·${formula.decay})`;
+    case "momentum":
+      return `${formula.value}`;
+    case "one_minus_momentum":
+      return `1 − ${formula.value}`;
   }
 };
 
 /** True when a hyper scalar depends on the step number t. */
-export const dependsOnStep = (formula: HyperFormula): boolean => formula.kind !== "lr" && formula.kind !== "one_minus_lr_times";
+export const dependsOnStep = (formula: HyperFormula): boolean => formula.kind === "lr_over_bias_correction" || formula.kind === "sqrt_bias_correction" || formula.kind === "lr_decay";
 
 /** The suffix of an updated tensor's output in an exported training step. */
 export const NEW_SUFFIX = ".new";
