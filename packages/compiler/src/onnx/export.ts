@@ -69,9 +69,9 @@ export const formatHyperFormula = (formula: HyperFormula): string => {
     case "lr_decay":
       return `lr / (1 + (t − 1)·${formula.decay})`;
     case "momentum":
-      return `${formula.value}`;
+      return `momentum (${formula.value})`;
     case "one_minus_momentum":
-      return `1 − ${formula.value}`;
+      return `1 − momentum (${formula.value})`;
   }
 };
 

@@ -75,7 +75,7 @@ describe("ONNX export: the file", () => {
     const model = onnx.ModelProto.decode(result.right.bytes);
     expect(model.graph?.initializer).toEqual([]);
     expect((model.graph?.node ?? []).every((n) => (n.domain ?? "") === "")).toBe(true);
-    expect(model.docString).toContain("Before each step feed the hyper scalars adam.one_minus_beta1 = 1 − 0.9, adam.step_size = lr / (1 − 0.9^t), adam.bias_correction2_sqrt = √(1 − 0.999^t) with t = adam.step + 1 (lr 0.01;");
+    expect(model.docString).toContain("Before each step feed the hyper scalars adam.one_minus_beta1 = 1 − momentum (0.9), adam.step_size = lr / (1 − 0.9^t), adam.bias_correction2_sqrt = √(1 − 0.999^t) with t = adam.step + 1 (lr 0.01;");
     const state = decodeSafetensors(result.right.initialState ?? new Uint8Array(0)).tensors;
     expect([...state.keys()].sort()).toEqual(["W", "adam.bias_correction2_sqrt", "adam.m.W", "adam.m.b", "adam.one_minus_beta1", "adam.step", "adam.step_size", "adam.v.W", "adam.v.b", "b"]);
     // the hyper scalars start at their values for step 1
@@ -140,7 +140,7 @@ describe("ONNX export: errors", () => {
     expect(forward.out).toMatch(/toy\.onnx: ONNX opset 17, [0-9.]+ (B|KB); inputs x; outputs logits\n$/);
     const train = await graft(["export", "examples/seed-toy/model.ts", "--train", "sgd:lr=0.1,momentum=0.9", "-o", join(dir, "toy-train.onnx")]);
     expect(train.code).toBe(0);
-    expect(train.out).toContain("toy-train.state.safetensors: the starting value of every param and state input\nbefore each step feed sgd.momentum = 0.9, sgd.lr = lr (lr 0.1)\n");
+    expect(train.out).toContain("toy-train.state.safetensors: the starting value of every param and state input\nbefore each step feed sgd.momentum = momentum (0.9), sgd.lr = lr (lr 0.1)\n");
     expect([...decodeSafetensors(readFileSync(join(dir, "toy-train.state.safetensors"))).tensors.keys()].sort()).toEqual(["W", "b", "sgd.lr", "sgd.momentum", "sgd.momentum_buffer.W", "sgd.momentum_buffer.b", "sgd.step"]);
   });
 });
