@@ -892,7 +892,7 @@ const labelInput = (L: Lowering, targetId: NodeId, numClasses: number, ignoreInd
  */
 export const lowerGraph = (input: Graph, bindings: ReadonlyMap<string, number>): E.Either<Diagnostics, LoweredFunction> => {
   // a graph as written has evaluation semantics (programs specialise each function first)
-  const specialised = E.map((result: ModeResult) => result.graph)(specialiseMode("eval")(input));
+  const specialised = E.map((result: ModeResult) => result.graph)(specialiseMode("eval", { numberStreams: false })(input));
   if (E.isLeft(specialised)) return specialised;
   const expanded = decompose(loweredComposites)(specialised.right);
   if (E.isLeft(expanded)) return expanded;

@@ -30,8 +30,16 @@ const MODE_OPS = new Set(["mode_switch", "state_update", "random_uniform"]);
 /** True when a graph has mode-dependent or random ops. */
 export const hasModeOps = (graph: Graph): boolean => graph.nodes.some((node) => MODE_OPS.has(node.op));
 
+export interface ModeOptions {
+  /**
+   * Number the unnumbered random ops (default true). The lowering passes false: a graph compiled
+   * as written then draws what the reference interpreter draws from it.
+   */
+  readonly numberStreams?: boolean;
+}
+
 /** Specialises `graph` to `mode`, with the state updates of a training step. */
-export const specialiseMode = (mode: Mode) => (graph: Graph): E.Either<Diagnostics, ModeResult> => {
+export const specialiseMode = (mode: Mode, options: ModeOptions = {}) => (graph: Graph): E.Either<Diagnostics, ModeResult> => {
   if (!hasModeOps(graph)) return E.right({ graph, updates: [] });
   const tensors: Tensor[] = [];
   const updates = new Map<string, Tensor>();
@@ -64,7 +72,7 @@ export const specialiseMode = (mode: Mode) => (graph: Graph): E.Either<Diagnosti
       const name = paramName(node.inputs[0]);
       if (name === undefined) diagnostics.push(error("mode", `random_uniform: the counter must be an i32 param, got a ${graph.nodes[node.inputs[0] ?? -1]?.op ?? "missing"} node`, node.loc));
       else counters.set(name, first);
-      tensors.push(makeTensor("random_uniform", node.attrs.stream >= 0 ? node.attrs : { ...node.attrs, stream: stream++ }, inputs, node.loc));
+      tensors.push(makeTensor("random_uniform", node.attrs.stream >= 0 || options.numberStreams === false ? node.attrs : { ...node.attrs, stream: stream++ }, inputs, node.loc));
       continue;
     }
     tensors.push(withCall(node, (op, attrs) => makeTensor(op, attrs as OpAttrs[typeof op], inputs, node.loc)));
