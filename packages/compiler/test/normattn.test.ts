@@ -341,3 +341,30 @@ describe("bundles: the trainer's dropout masks and running statistics", () => {
       }
     });
 });
+
+// scripts/torch-normattn.py, second line: nn.MultiheadAttention(4, 2, batch_first=True) with a causal mask → LayerNorm(4); BatchNorm1d(4) in eval
+const TORCH_MHA = {"keys": ["attn.in_proj_bias[12]", "attn.in_proj_weight[12, 4]", "attn.out_proj.bias[4]", "attn.out_proj.weight[4, 4]", "bn.bias[4]", "bn.num_batches_tracked[]", "bn.running_mean[4]", "bn.running_var[4]", "bn.weight[4]", "ln.bias[4]", "ln.weight[4]"], "attn_ln": [-0.3860793113708496, -0.1651505082845688, 0.8815000653266907, -0.12919889390468597, -0.38996610045433044, -0.1565122753381729, 0.8735684156417847, -0.12454324215650558, 0.878646194934845, -0.7641304135322571, -1.2583961486816406, 0.49258244037628174, -0.35372835397720337, -0.3087617754936218, 0.7981405854225159, 0.07332055270671844, -0.39803096652030945, -0.11420484632253647, 0.8846288919448853, -0.17302244901657104, 0.8865845203399658, -0.7523698210716248, -1.2742760181427002, 0.479978084564209], "bn_eval": [-0.5257626175880432, 0.22610682249069214, -1.1515388488769531, -0.68617844581604, -0.6086438894271851, -1.6350876092910767, -0.8199694156646729, -1.1342154741287231, -1.6278033256530762, -0.8637514114379883, -1.163770079612732, -1.2427105903625488, -0.756802499294281, 0.29230672121047974, -0.9755966067314148, -0.8583195805549622, -0.47837498784065247, -1.5713684558868408, -0.9027471542358398, -1.0126190185546875, -1.6462295055389404, -0.8769902586936951, -1.1024365425109863, -1.2805193662643433]};
+
+describe("layer helpers against PyTorch modules (names, shapes, semantics)", () => {
+  it("multiHeadAttention + layerNormLayer and batchNormLayer (eval) give nn.MultiheadAttention/LayerNorm/BatchNorm1d's outputs from the same state dict", () => {
+    const x = C.input("x", ["batch", 3, 4]);
+    const attnLn = C.layerNormLayer(C.multiHeadAttention(x, 4, 2, "attn", { causal: true }), [4], "ln");
+    const bnEval = C.batchNormLayer(C.transpose(x, 1, 2), 4, "bn");
+    const graph = right(modePass("eval")(graphOf({ attn_ln: attnLn, bn_eval: bnEval })));
+    const params = right(C.buildGraph(C.model({ name: "m", outputs: { attnLn, bnEval } }))).nodes.flatMap((n) => (n.op === "param" ? [n] : []));
+    expect(params.map((p) => `${p.attrs.name}[${p.type.shape.join(", ")}]`).sort()).toEqual(TORCH_MHA.keys);
+    const names = params.map((p) => p.attrs.name).sort();
+    const values = Object.fromEntries(
+      params.map((p) => {
+        const k = names.indexOf(p.attrs.name);
+        const size = p.type.shape.reduce<number>((a, d) => a * (d as number), 1);
+        const data = Array.from({ length: size }, (_, i) => Math.fround(Math.sin(0.37 * i + k)));
+        if (p.type.dtype === "i32") return [p.attrs.name, arr(p.type.shape as number[], [0], "i32")];
+        return [p.attrs.name, arr(p.type.shape as number[], p.attrs.name.endsWith("running_var") ? data.map((v) => Math.fround(1 + Math.fround(v * v))) : data)];
+      }),
+    );
+    const out = C.run(graph, { x: arr([2, 3, 4], Array.from({ length: 24 }, (_, i) => Math.fround(Math.sin(0.5 * i)))) }, values);
+    expectClose(out.attn_ln?.data ?? [], TORCH_MHA.attn_ln, 1e-5, "attention → layer norm");
+    expectClose(out.bn_eval?.data ?? [], TORCH_MHA.bn_eval, 1e-5, "batch norm (eval)");
+  });
+});
