@@ -53,6 +53,8 @@ interface NodeView {
 }
 
 const ELEMENTWISE = new Set(["neg", "exp", "log", "sqrt", "abs", "sign", "relu", "sigmoid", "log_sigmoid", "tanh", "cast", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "where", "one_hot"]);
+/** Splat constants with more elements than this are fill kernels; smaller ones are embedded values. */
+export const FILL_ABOVE = 256;
 const VIEW_OPS = new Set(["transpose", "expand", "reshape"]);
 const COMPILED_DTYPES = new Set(["f32", "i32", "bool"]);
 
@@ -98,6 +100,7 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
 
   const buffers: BufferInfo[] = [];
   const kernels: Kernel[] = [];
+  const fills: Kernel[] = [];
   const views = new Map<NodeId, NodeView>();
   const state = new Map<string, BufferId>();
   const inputs: LoweredIo[] = [];
@@ -435,8 +438,15 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
         return;
       }
       case "constant": {
-        const values = node.attrs.value.length === 1 ? new Array<number>(size).fill(node.attrs.value[0] ?? 0) : [...node.attrs.value];
-        done(newBuffer({ kind: "const", dtype, size, values }));
+        // a large splat (full, zeros, …) is a fill kernel, never embedded data: its size may be huge
+        if (node.attrs.value.length === 1 && size > FILL_ABOVE) {
+          const out = newOut();
+          // fills read nothing, so they run first, like the constants they replace (kept out of the way of fusions)
+          fills.push({ kind: "map", out, shape, expr: { kind: "const", value: node.attrs.value[0] ?? 0 }, nodes: [id] });
+          done(out);
+          return;
+        }
+        done(newBuffer({ kind: "const", dtype, size, values: [...node.attrs.value] }));
         return;
       }
       case "matmul": {
@@ -628,7 +638,7 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
     const node = nodeOf(output.id);
     outputs.push({ name: output.name, buffer: view.buffer, shape: shapeOf(output.id), dtype: node.type.dtype });
   }
-  return E.right({ buffers, kernels, inputs, outputs, state, labels: labels.filter((l) => !l.input.startsWith("%")) });
+  return E.right({ buffers, kernels: [...fills, ...kernels], inputs, outputs, state, labels: labels.filter((l) => !l.input.startsWith("%")) });
 };
 
 export type { Access };

@@ -24,7 +24,7 @@ import { wasmArena, type Arena } from "@graft/runtime";
 import type wabtFactory from "wabt";
 import type { Kernel } from "./kernels.js";
 import { checkCompilable } from "./lower.js";
-import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "./program.js";
+import { checkStateMemory, createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "./program.js";
 import type { Backend, ProgramSpec, Session, SessionOptions } from "./types.js";
 import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, KernelCompileError, MAX_MEMORY_PAGES, moduleText, type ThreadsContext } from "./wasm/codegen.js";
 import { detectWasmFeatures } from "./wasm/features.js";
@@ -313,6 +313,8 @@ export const createWasmSession = async (spec: ProgramSpec, options: SessionOptio
   if (threads === 1) return createCompiledSession(spec, createWasmGenerator({ graphOf }), options);
   if (!detectWasmFeatures().threads)
     throw new GraftError([error("backend", "wasm: threads = 2 needs shared WebAssembly memories and SharedArrayBuffer, which this engine does not provide; use threads: 1")]);
+  const tooBig = checkStateMemory(programState(spec), { maxMemory: options.maxMemory });
+  if (tooBig.length > 0) throw new GraftError(tooBig);
   const memory = sharedSessionMemory(programState(spec).elements);
   const pool = await createWasmThreadPool({
     memory,

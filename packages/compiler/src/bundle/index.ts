@@ -35,6 +35,8 @@ export interface CompileBundleOptions {
   readonly weights?: Uint8Array | undefined;
   /** How messages name the weights file. */
   readonly weightsSource?: string | undefined;
+  /** The most bytes the bundle's arena may take (default 4 GiB); a bigger program is a `memory` diagnostic. */
+  readonly maxMemory?: number | undefined;
 }
 
 /** A compiled bundle. */
@@ -102,7 +104,7 @@ export const compileBundle = async (model: Model, options: CompileBundleOptions 
   const backend = options.backend ?? "js";
   const program = bundleProgram(model, { train: options.train });
   if (E.isLeft(program)) return program;
-  const layout = planBundle(program.right, { batches: options.batches, dims: options.dims });
+  const layout = planBundle(program.right, { batches: options.batches, dims: options.dims, maxMemory: options.maxMemory });
   if (E.isLeft(layout)) return layout;
   if (options.weights !== undefined) {
     const problems = checkWeights(layout.right, options.weights, options.weightsSource ?? "weights");

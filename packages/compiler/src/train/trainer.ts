@@ -32,6 +32,8 @@ export interface TrainerOptions {
   readonly wrt?: readonly string[];
   /** Worker threads (WASM back end). */
   readonly threads?: number;
+  /** The most bytes the compiled program's arena may take (js and wasm back ends; default 4 GiB). */
+  readonly maxMemory?: number | undefined;
 }
 
 /** What `Trainer.step` returns. */
@@ -114,6 +116,7 @@ export const createTrainer = async (model: Model | Graph, options: TrainerOption
   const session: Session = await backend.createSession(spec, {
     seed: options.seed ?? 0,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
+    ...(options.maxMemory === undefined ? {} : { maxMemory: options.maxMemory }),
   });
   const inputsOf = new Map(spec.functions.map((fn) => [fn.name, inputNames(fn.graph)]));
   const allInputs = [...new Set(spec.functions.flatMap((fn) => inputNames(fn.graph)))];

@@ -41,6 +41,7 @@ import { metricsChart, type EpochMetrics } from "../../report/svg.js";
 import { accuracy, addToMean, createTrainer, runningMean, type Trainer } from "../../train/index.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
+import { MAX_MEMORY_HELP, parseMemorySize } from "../memory-option.js";
 
 /** The back end `graft train` uses when `--backend` is not given. */
 export const DEFAULT_TRAIN_BACKEND: BackendName = "wasm";
@@ -66,6 +67,8 @@ export interface TrainSettings {
   readonly checkpoint: string | undefined;
   readonly resume: boolean;
   readonly seed: number;
+  /** `--max-memory`: the most bytes the compiled program's arena may take. */
+  readonly maxMemory?: number | undefined;
 }
 
 /** A problem to report with an exit code (never a stack trace). */
@@ -90,6 +93,7 @@ interface RawOptions {
   readonly checkpoint?: string;
   readonly resume?: boolean;
   readonly seed?: string;
+  readonly maxMemory?: number;
 }
 
 const integerOption = (name: string, text: string | undefined, fallback: number, min: number): number => {
@@ -367,7 +371,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
 
   let trainer: Trainer;
   try {
-    trainer = await createTrainer(model, { optimizer: settings.optimizer, backend: settings.backend, seed: settings.seed });
+    trainer = await createTrainer(model, { optimizer: settings.optimizer, backend: settings.backend, seed: settings.seed, maxMemory: settings.maxMemory });
   } catch (thrown) {
     if (thrown instanceof GraftError) throw new TrainError(thrown.message, EXIT_DIAGNOSTICS);
     throw new TrainError(thrown instanceof Error ? thrown.message : String(thrown));
@@ -474,10 +478,11 @@ export const trainCommand: CliCommand = {
       .option("--checkpoint <dir>", "write dir/checkpoint.safetensors atomically after every epoch")
       .option("--resume", "continue from the checkpoint in --checkpoint <dir>")
       .option("--seed <n>", "seed of the initial weights, the split and the shuffles (default 0)")
+      .option("--max-memory <size>", MAX_MEMORY_HELP, parseMemorySize)
       .action(async (file: string, options: RawOptions) => {
         const started = performance.now();
         try {
-          const settings = parseTrainSettings(options, context.io.cwd);
+          const settings = { ...parseTrainSettings(options, context.io.cwd), maxMemory: options.maxMemory };
           await runTrain(file, settings, context);
           context.io.out(`done in ${formatDuration(performance.now() - started)}\n`);
           context.exit(EXIT_OK);
@@ -485,6 +490,12 @@ export const trainCommand: CliCommand = {
           if (thrown instanceof TrainError) {
             context.io.err(`graft train: ${thrown.message}\n`);
             context.exit(thrown.exitCode);
+            return;
+          }
+          // a diagnostic met once training runs (e.g. a batch whose arena exceeds --max-memory)
+          if (thrown instanceof GraftError) {
+            context.io.err(`graft train: ${thrown.message}\n`);
+            context.exit(EXIT_DIAGNOSTICS);
             return;
           }
           throw thrown;
