@@ -446,7 +446,8 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
           done(out);
           return;
         }
-        done(newBuffer({ kind: "const", dtype, size, values: [...node.attrs.value] }));
+        const values = node.attrs.value.length === 1 ? new Array<number>(size).fill(node.attrs.value[0] ?? 0) : [...node.attrs.value];
+        done(newBuffer({ kind: "const", dtype, size, values }));
         return;
       }
       case "matmul": {
