@@ -118,7 +118,7 @@ export const compileBundle = async (model: Model, options: CompileBundleOptions 
     wasm = modules.right;
   }
   const source = emitModuleSource(layout.right, { backend, weights, wasm });
-  const bundled = await bundleModule(source, { sourcefile: `${layout.right.name}.ts`, weights });
+  const bundled = await bundleModule(source, { sourcefile: "bundle.ts", weights });
   return E.right({ code: bundled.code, dts: emitDts(layout.right, backend), source, sizes: bundled.sizes, info: bundleInfo(layout.right, backend), layout: layout.right });
 };
 

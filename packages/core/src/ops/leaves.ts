@@ -6,7 +6,27 @@ import { pipe } from "fp-ts/lib/function.js";
 import { formatInit } from "../init.js";
 import { formatShape, isStaticShape, sizeOf, staticSize } from "../shape.js";
 import type { OpDef } from "./def.js";
-import { checkShapeDims, ok } from "./rules.js";
+import { describeValue } from "../tensor.js";
+import { checkDtype, checkName, checkShapeDims, ok } from "./rules.js";
+
+/** Constant values from untyped code: an array of numbers (they are written into generated code). */
+const checkValues = (values: unknown): E.Either<string, readonly number[]> => {
+  if (!Array.isArray(values)) return E.left(`values must be numbers, got ${describeValue(values)}`);
+  const bad = (values as readonly unknown[]).findIndex((value) => typeof value !== "number");
+  return bad < 0 ? E.right(values as readonly number[]) : E.left(`value ${bad} is ${describeValue(values[bad])}, expected a number`);
+};
+
+const INIT_NUMBERS: Readonly<Record<string, readonly string[]>> = { zeros: [], ones: [], constant: ["value"], uniform: ["low", "high"], normal: ["mean", "std"], kaiming_uniform: ["fanIn"] };
+
+/** An initialiser from untyped code: a known kind with finite numbers (fanIn positive). */
+const checkInit = (init: unknown): E.Either<string, unknown> => {
+  const kind: unknown = typeof init === "object" && init !== null ? (init as { readonly kind?: unknown }).kind : undefined;
+  const fields = typeof kind === "string" && Object.prototype.hasOwnProperty.call(INIT_NUMBERS, kind) ? INIT_NUMBERS[kind] : undefined;
+  if (fields === undefined) return E.left(`init must be an initialiser (zeros, ones, constantInit(v), uniform(a, b), normal(m, s), kaimingUniform(n)), got ${describeValue(init)}`);
+  const record = init as Readonly<Record<string, unknown>>;
+  const bad = fields.find((field) => typeof record[field] !== "number" || !Number.isFinite(record[field]) || (field === "fanIn" && (record[field] as number) <= 0));
+  return bad === undefined ? E.right(init) : E.left(`init ${kind as string}: ${bad} must be a finite number${bad === "fanIn" ? " > 0" : ""}, got ${describeValue(record[bad])}`);
+};
 
 const fedAtRunTime = (op: string) => (): Float64Array => {
   throw new Error(`${op} values come from the feeds, not from the op table`);
@@ -16,7 +36,13 @@ export const leafOps: { readonly input: OpDef<"input">; readonly param: OpDef<"p
   input: {
     kind: "leaf",
     arity: [0, 0],
-    infer: (_inputs, attrs) => pipe(checkShapeDims(attrs.shape), E.chain((shape) => ok(shape, attrs.dtype))),
+    infer: (_inputs, attrs) =>
+      pipe(
+        checkName(attrs.name),
+        E.chain(() => checkDtype(attrs.dtype)),
+        E.chain(() => checkShapeDims(attrs.shape)),
+        E.chain((shape) => ok(shape, attrs.dtype)),
+      ),
     evaluate: fedAtRunTime("input"),
     gradient: { rule: () => [] },
     formatAttrs: (attrs) => `name=${attrs.name}`,
@@ -26,7 +52,10 @@ export const leafOps: { readonly input: OpDef<"input">; readonly param: OpDef<"p
     arity: [0, 0],
     infer: (_inputs, attrs) =>
       pipe(
-        checkShapeDims(attrs.shape),
+        checkName(attrs.name),
+        E.chain(() => checkDtype(attrs.dtype)),
+        E.chain(() => checkInit(attrs.init)),
+        E.chain(() => checkShapeDims(attrs.shape)),
         E.chain((shape) => (isStaticShape(shape) ? ok(shape, attrs.dtype) : E.left(`param ${attrs.name} needs a static shape, got ${formatShape(shape)}`))),
       ),
     evaluate: fedAtRunTime("param"),
@@ -38,7 +67,9 @@ export const leafOps: { readonly input: OpDef<"input">; readonly param: OpDef<"p
     arity: [0, 0],
     infer: (_inputs, attrs) =>
       pipe(
-        checkShapeDims(attrs.shape),
+        checkDtype(attrs.dtype),
+        E.chain(() => checkValues(attrs.value)),
+        E.chain(() => checkShapeDims(attrs.shape)),
         E.chain((shape) =>
           attrs.value.length === 1 || (isStaticShape(shape) && attrs.value.length === staticSize(shape))
             ? ok(shape, attrs.dtype)
