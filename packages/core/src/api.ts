@@ -25,7 +25,7 @@ class ArgumentError extends Error {}
  * wrong type (`add(x, undefined)`, a shape that is not an array, …) becomes an ill-typed node with
  * the message at the caller's line, reported by `check` like any type error.
  */
-const guarded = <F extends (...args: never[]) => Tensor>(op: string, build: F): F => {
+export const guarded = <F extends (...args: never[]) => Tensor>(op: string, build: F): F => {
   const total = (...args: unknown[]): Tensor => {
     try {
       return (build as unknown as (...values: unknown[]) => Tensor)(...args);

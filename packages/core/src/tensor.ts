@@ -85,7 +85,8 @@ export const withCall = <R>(call: OpCall, f: <K extends OpName>(op: K, attrs: Op
 /** Infers the type of `op(inputs)`; Left carries the message without location. */
 export const inferCall = (call: OpCall, inputTypes: readonly TensorType[]): E.Either<string, TensorType> =>
   withCall(call, (op, attrs) => {
-    const row = rowOf(op);
+    const row = Object.prototype.hasOwnProperty.call(opTable, op) ? rowOf(op) : undefined;
+    if (row === undefined) return E.left(`${String(op)}: not an op of the op table`);
     const [min, max] = row.arity;
     if (inputTypes.length < min || inputTypes.length > max) {
       const expected = min === max ? `${min}` : `${min} to ${max}`;
@@ -102,6 +103,7 @@ export const inferCall = (call: OpCall, inputTypes: readonly TensorType[]): E.Ei
 /** Creates a node. Never throws; an ill-typed node carries its diagnostic. */
 export const makeTensor = <K extends OpName>(op: K, attrs: OpAttrs[K], inputs: readonly Tensor[], loc: SourceLoc | undefined = captureLoc()): Tensor => {
   const call = { op, attrs } as OpCall;
+  if (!Array.isArray(inputs)) return new Tensor(call, [], loc, undefined, [error("type", `${String(op)}: inputs must be an array of tensors, got ${describeValue(inputs)}`, loc)]);
   const notTensor = inputs.findIndex((input: unknown) => !isTensor(input));
   if (notTensor >= 0) {
     const message = `${op}: operand ${notTensor + 1} is ${describeValue(inputs[notTensor])}, expected a tensor`;

@@ -6,7 +6,7 @@ import { DTYPES, isFloat, parseDtype, type Dtype } from "../dtype.js";
 import { describeValue } from "../tensor.js";
 import { broadcastShapes, formatShape, formatType, type Dim, type Shape, type TensorType } from "../shape.js";
 import type { Tensor } from "../tensor.js";
-import { expand, reshape, sum } from "../api.js";
+import { expand, guarded, reshape, sum } from "../api.js";
 
 export const ok = (shape: Shape, dtype: Dtype): E.Either<string, TensorType> => E.right({ shape, dtype });
 
@@ -69,7 +69,10 @@ export const checkName = (name: unknown): E.Either<string, string> =>
 // ----- VJP helpers ----------------------------------------------------------------------------
 
 /** Sums a broadcast cotangent back to `shape` (undoes broadcasting). */
-export const sumTo = (grad: Tensor, shape: Shape): Tensor => {
+export const sumTo = (grad: Tensor, shape: Shape): Tensor => guarded("sumTo", sumToChecked)(grad, shape);
+
+const sumToChecked = (grad: Tensor, shape: Shape): Tensor => {
+  if (!Array.isArray(shape)) return reshape(grad, shape);
   const lead = grad.rank - shape.length;
   const dims: number[] = [];
   for (let axis = 0; axis < grad.rank; axis++) {
@@ -84,7 +87,9 @@ export const sumTo = (grad: Tensor, shape: Shape): Tensor => {
 export const keptShape = (shape: Shape, dims: readonly number[]): Shape => shape.map((dim, axis) => (dims.includes(axis) ? 1 : dim));
 
 /** Brings a reduction's output (or cotangent) back to the input's shape by broadcasting. */
-export const unreduce = (value: Tensor, inputShape: Shape, dims: readonly number[], keepdim: boolean): Tensor =>
+export const unreduce = (value: Tensor, inputShape: Shape, dims: readonly number[], keepdim: boolean): Tensor => guarded("unreduce", unreduceChecked)(value, inputShape, dims, keepdim);
+
+const unreduceChecked = (value: Tensor, inputShape: Shape, dims: readonly number[], keepdim: boolean): Tensor =>
   expand(keepdim ? value : reshape(value, keptShape(inputShape, dims)), inputShape);
 
 /** Attributes printed as `key=value` pairs, skipping undefined. */
