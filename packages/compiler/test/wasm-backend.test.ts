@@ -18,13 +18,15 @@ import * as C from "@graft/core";
 import type { Graph, NDArray } from "@graft/core";
 import { opNames } from "@graft/core";
 import { grad } from "../src/passes/grad.js";
-import { wasmBackend, loadWasmToolkit, assembleWatSync, createWasmGenerator } from "../src/backend/wasm-backend.js";
+import { wasmBackend, loadWasmToolkit, createWasmGenerator } from "../src/backend/wasm-backend.js";
+import { assembleWatSync } from "../src/backend/wasm/wat.js";
 import { createCompiledSession, planFunction, programState } from "../src/backend/program.js";
 import { lowerGraph } from "../src/backend/lower.js";
 import { planMemory, planState } from "../src/backend/memory.js";
 import { fusableCrossEntropy } from "../src/backend/wasm/codegen.js";
 import type { HostFeeds, HostTensor, ProgramFunction, Session } from "../src/backend/types.js";
-import { exp, expNeg, FunctionBuilder, Lanes, log, logSigmoid, powFunctions, sigmoid, tanh } from "../src/backend/wasm/mathlib.js";
+import { exp, expNeg, Lanes, log, logSigmoid, powFunctions, sigmoid, tanh } from "../src/backend/wasm/mathlib.js";
+import { FunctionBuilder } from "../src/backend/wasm/wat-builder.js";
 import { agreementCases, graphOf, hostFeeds, randomArray } from "./backend-cases.js";
 
 interface Tolerance {
@@ -148,7 +150,7 @@ describe("WASM math library", () => {
     const wat = `(module (import "env" "memory" (memory 1))\n${build(false)}\n${build(true)}\n(export "sca" (func $sca)) (export "vec" (func $vec)))`;
     const pages = Math.ceil((3 * n * 4) / 65536) + 1;
     const memory = new WebAssembly.Memory({ initial: pages });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleWatSync(wat, false)), { env: { memory } });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleWatSync(wat)), { env: { memory } });
     return (xs) => {
       const view = new Float32Array(memory.buffer);
       view.set(xs, 0);
@@ -208,7 +210,7 @@ describe("WASM math library", () => {
   it("pow64 has Math.pow semantics (special cases) and ≤ 1 ulp after rounding to f32", async () => {
     await loadWasmToolkit();
     const wat = `(module ${powFunctions()} (func (export "pow") (param f32 f32) (result f32) (f32.demote_f64 (call $pow64 (f64.promote_f32 (local.get 0)) (f64.promote_f32 (local.get 1))))))`;
-    const pow = new WebAssembly.Instance(new WebAssembly.Module(assembleWatSync(wat, false))).exports["pow"] as (a: number, b: number) => number;
+    const pow = new WebAssembly.Instance(new WebAssembly.Module(assembleWatSync(wat))).exports["pow"] as (a: number, b: number) => number;
     const values = [0, -0, 1, -1, 2, -2, 0.5, -0.5, 3, -3, 1.5, -1.5, 10, 1e-3, 1e30, -1e30, Infinity, -Infinity, NaN, 0.3, 7, -7, 100, 2.5];
     for (const a of values) for (const b of values) expect(ulps(pow(a, b), Math.fround(Math.pow(Math.fround(a), Math.fround(b)))), `pow(${a}, ${b})`).toBeLessThanOrEqual(1);
     for (let i = 0; i < 20000; i++) {
@@ -908,6 +910,11 @@ describe("WASM back end: diagnostics, never a silent fallback", () => {
     for (const threads of [0, 3, 1.5])
       await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { threads })).rejects.toThrow(new RegExp(`threads = ${threads} is not supported; the WASM back end runs on 1 thread or 2`));
     await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { threads: 1 })).resolves.toBeDefined();
+    // From untyped JS (issue 16, item 18): a string is not the number it spells.
+    const untyped = { threads: "2" } as unknown as { threads: number };
+    await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, untyped)).rejects.toThrow('wasm: threads must be the number 1 or 2, got the string "2"');
+    const booleanThreads = { threads: true } as unknown as { threads: number };
+    await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, booleanThreads)).rejects.toThrow("wasm: threads must be the number 1 or 2, got a boolean");
   });
 
   it("two sessions keep separate memories", async () => {
