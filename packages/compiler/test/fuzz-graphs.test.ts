@@ -9,7 +9,7 @@
  * - a compiled bundle loads and runs, throwing only FeedError/WeightsError.
  *
  * The DSL functions are found by probing the exports of @graft/core, so new ops join by
- * themselves. Seeded; `GRAFT_FUZZ_RUNS` (default 3000) and `GRAFT_FUZZ_BUNDLES` (default 12) set
+ * themselves. Seeded; `GRAFT_FUZZ_RUNS` (default 2000) and `GRAFT_FUZZ_BUNDLES` (default 12) set
  * the number of cases, `GRAFT_FUZZ_SEED` the seed.
  */
 import fc from "fast-check";
@@ -22,7 +22,7 @@ import type { HostFeeds, HostTensor, Session } from "../src/backend/types.js";
 import { bundleProgram, compileBundle } from "../src/bundle/index.js";
 import { checkedPrefix, pipeline, runPipeline } from "../src/passes/index.js";
 
-const RUNS = Number(process.env["GRAFT_FUZZ_RUNS"] ?? 3000);
+const RUNS = Number(process.env["GRAFT_FUZZ_RUNS"] ?? 2000);
 const BUNDLES = Number(process.env["GRAFT_FUZZ_BUNDLES"] ?? 12);
 const SEED = Number(process.env["GRAFT_FUZZ_SEED"] ?? 16);
 /** Small, so that random huge shapes meet the memory limit instead of the machine's. */
@@ -48,7 +48,7 @@ const dslFunctions: ReadonlyArray<readonly [string, DslFunction]> = (() => {
 // ----- random calls ---------------------------------------------------------------------------
 
 /** An argument: a tensor of the pool (by index), or a JS value of any kind. */
-type Arg = { readonly tensor: number } | { readonly value: unknown } | { readonly options: Readonly<Record<string, unknown>> };
+type Arg = { readonly tensor: number } | { readonly typed: number } | { readonly value: unknown } | { readonly options: Readonly<Record<string, unknown>> };
 
 const NAMES = ["x", "y", "w", "b", "p", "a*/b", "n\n${x}\"'`", ""];
 const dimArb = fc.oneof(
@@ -80,7 +80,8 @@ const optionsArb = fc.record(
   { requiredKeys: [] },
 );
 const argArb: fc.Arbitrary<Arg> = fc.oneof(
-  { weight: 10, arbitrary: fc.nat().map((tensor) => ({ tensor })) },
+  { weight: 5, arbitrary: fc.nat().map((tensor) => ({ tensor })) },
+  { weight: 6, arbitrary: fc.nat().map((typed) => ({ typed })) },
   { weight: 4, arbitrary: valueArb.map((value) => ({ value })) },
   { weight: 1, arbitrary: optionsArb.map((options) => ({ options })) },
 );
@@ -111,6 +112,11 @@ const pick = (pool: readonly C.Tensor[], index: number): C.Tensor => pool[index 
 
 const resolve = (arg: Arg, pool: readonly C.Tensor[]): unknown => {
   if ("tensor" in arg) return pick(pool, arg.tensor);
+  if ("typed" in arg) {
+    // a well-typed tensor, preferring recent ones (deeper graphs)
+    const typed = pool.filter((tensor) => tensor.type !== undefined);
+    return pick(typed.length > 0 ? typed.slice(-4 - (arg.typed % 8)) : pool, arg.typed);
+  }
   if ("value" in arg) return arg.value;
   const { weight, ...rest } = arg.options;
   return typeof weight === "number" && weight % 3 === 0 ? { ...rest, weight: pick(pool, weight) } : rest;
@@ -180,6 +186,10 @@ const checkCompileRun = async (fuzz: FuzzCase): Promise<C.Graph | undefined> => 
     return undefined;
   }
   stats.checked++;
+  expect(C.printGraph(checked.right).length).toBeGreaterThan(0);
+  // the whole pipeline (fuse, grad when there is a loss) reports, never crashes
+  const full = runPipeline(passes.right.graph, pipeline);
+  if (E.isLeft(full)) expect(full.left.filter((d) => d.code === "internal")).toEqual([]);
   const program = bundleProgram(model, { train: fuzz.train });
   if (E.isLeft(program)) {
     expect(program.left.filter((d) => d.code === "internal")).toEqual([]);
