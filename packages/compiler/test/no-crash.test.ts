@@ -117,6 +117,21 @@ describe("3: large constants and the memory limit", () => {
       "the program's params and optimizer state need 37.3 GiB (the largest is w [100000,100000], 37.3 GiB), more than the memory limit of 4 GiB (--max-memory)",
     );
   });
+  it("the reference back end refuses the same with its float64 sizes", async () => {
+    const backend = await getBackend("reference");
+    const graph = C.check(C.model({ outputs: { y: C.relu(C.input("x", ["batch", 1000])) } }));
+    if (E.isLeft(graph)) throw new Error(C.formatDiagnostics(graph.left));
+    const session = await backend.createSession({ functions: [{ name: "forward", graph: graph.right, updates: [] }] }, { maxMemory: 1024 * 1024 });
+    expect(session.run("forward", { x: { shape: [2, 1000], dtype: "f32", data: new Float32Array(2000) } })["y"]?.data.length).toBe(2000);
+    expect(() => session.run("forward", { x: { shape: [1000, 1000], dtype: "f32", data: new Float32Array(1_000_000) } })).toThrow(
+      "forward would hold 15.3 MiB of float64 values, more than the memory limit of 1 MiB (maxMemory); use smaller feeds or raise the limit",
+    );
+    const huge = C.check(C.model({ outputs: { w: C.param("w", [100000, 100000]) } }));
+    if (E.isLeft(huge)) throw new Error(C.formatDiagnostics(huge.left));
+    await expect(backend.createSession({ functions: [{ name: "forward", graph: huge.right, updates: [] }] })).rejects.toThrow(
+      "the program's params need 74.5 GiB as float64, more than the memory limit of 4 GiB (maxMemory)",
+    );
+  });
 });
 
 describe("4: a symbolic dim no input binds", () => {
