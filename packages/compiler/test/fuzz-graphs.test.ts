@@ -147,8 +147,24 @@ const build = (fuzz: FuzzCase): { readonly pool: C.Tensor[]; readonly model: C.M
   return { pool, model: C.model({ name: "fuzz", outputs, ...(loss === undefined ? {} : { loss }) }) };
 };
 
-/** Feeds for every input of `graph`: symbolic dims bound (batch 2, others 3), sometimes wrong. */
-const feedsFor = (graph: C.Graph, seed: number, wrong: boolean): HostFeeds => {
+/**
+ * Feeds for every input of `graph`: symbolic dims bound (batch 2, others 3); `wrong` 0 gives a
+ * wrong length, 1 wrong array types, 2 a missing feed, 3 an unknown one, others right feeds.
+ */
+const feedsFor = (graph: C.Graph, seed: number, wrong: number): HostFeeds => {
+  const feeds = rightFeeds(graph, seed, wrong === 0);
+  const names = Object.keys(feeds);
+  const first = names[0];
+  if (wrong === 1 && first !== undefined) {
+    const feed = feeds[first] as HostTensor;
+    return { ...feeds, [first]: { ...feed, data: feed.data instanceof Float32Array ? Int32Array.from(feed.data) : Float32Array.from(feed.data) } };
+  }
+  if (wrong === 2 && first !== undefined) return Object.fromEntries(names.slice(1).map((name) => [name, feeds[name] as HostTensor]));
+  if (wrong === 3) return { ...feeds, stranger: { shape: [1], dtype: "f32", data: new Float32Array(1) } };
+  return feeds;
+};
+
+const rightFeeds = (graph: C.Graph, seed: number, wrong: boolean): HostFeeds => {
   const random = C.mulberry32(seed);
   const feeds: Record<string, HostTensor> = {};
   for (const node of C.graphInputs(graph)) {
@@ -207,7 +223,7 @@ const checkCompileRun = async (fuzz: FuzzCase): Promise<C.Graph | undefined> => 
     stats.sessions++;
     try {
       for (const fn of program.right.spec.functions) {
-        const feeds = feedsFor(fn.graph, fuzz.feedSeed, fuzz.wrongFeed === 0);
+        const feeds = feedsFor(fn.graph, fuzz.feedSeed, fuzz.wrongFeed);
         try {
           session.run(fn.name, feeds);
           stats.runs++;
@@ -284,5 +300,6 @@ describe("fuzz: random graphs from every public op (issue 16)", () => {
       }),
       { seed: SEED + 1, numRuns: BUNDLES * 8, endOnFailure: true },
     );
+    console.info(`fuzz: ${stats.bundles} bundles compiled, loaded and run`);
   }, 600_000);
 });

@@ -180,6 +180,11 @@ describe("6: any name is safe wherever it is written", () => {
     expect(Object.keys(header)).toEqual(["__metadata__", "w*/ \n`${w}\""]);
   });
 
+  it("a param named __metadata__ (the safetensors metadata key) is refused at check", () => {
+    const built = C.check(C.model({ outputs: { w: C.param("__metadata__", [2]) } }));
+    expect(E.isLeft(built) ? built.left.map((d) => d.message) : []).toEqual(['param: the name "__metadata__" is reserved (safetensors files keep their metadata under it); rename the param']);
+  });
+
   it("commentText never lets a name end a comment or a line", () => {
     expect(commentText("a*/b\n\r\u2028\"`${x}")).toBe('a*\\/b\\n\\r\\u2028\\"`${x}');
     expect(commentText("*/*/")).not.toContain("*/");

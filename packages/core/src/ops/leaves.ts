@@ -53,6 +53,8 @@ export const leafOps: { readonly input: OpDef<"input">; readonly param: OpDef<"p
     infer: (_inputs, attrs) =>
       pipe(
         checkName(attrs.name),
+        // params are saved as safetensors, whose header keeps this key for its metadata
+        E.chain((name) => (name === "__metadata__" ? E.left(`the name "__metadata__" is reserved (safetensors files keep their metadata under it); rename the param`) : E.right(name))),
         E.chain(() => checkDtype(attrs.dtype)),
         E.chain(() => checkInit(attrs.init)),
         E.chain(() => checkShapeDims(attrs.shape)),
