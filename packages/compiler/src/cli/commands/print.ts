@@ -11,7 +11,7 @@ import { pipe } from "fp-ts/lib/function.js";
 import { buildGraph, error, printGraph, type Diagnostics, type Graph } from "@graft/core";
 import { planFunction, programState } from "../../backend/program.js";
 import { formatKernels, formatMemory } from "../../backend/report.js";
-import type { ProgramSpec } from "../../backend/types.js";
+import type { ProgramSpec } from "../../program/types.js";
 import { parseOptimizer, type Optimizer } from "../../optim/index.js";
 import { buildTrainingProgram } from "../../train/program.js";
 import { describePassNames, runPipeline } from "../../passes/index.js";
