@@ -51,7 +51,7 @@ const lineOf = (name: string, call: string): string => {
   return `${index + 1}:${(lines[index] ?? "").indexOf(call) + 1}`;
 };
 
-type Bundle = { load: () => Promise<{ forward: (feeds: object) => Record<string, unknown>; saveWeights: () => Uint8Array; loadWeights: (bytes: Uint8Array) => void; info: { name: string } }> };
+type Bundle = { load: () => Promise<{ forward: (feeds: object) => Record<string, unknown>; saveWeights: (options?: { optimizer?: boolean }) => Uint8Array; loadWeights: (bytes: Uint8Array) => void; info: { name: string } }> };
 const importBundle = async (file: string): Promise<Bundle> => (await import(/* @vite-ignore */ `${pathToFileURL(join(cwd, file)).href}?${Date.now()}`)) as Bundle;
 
 describe("3: large constants and the memory limit", () => {
@@ -162,22 +162,22 @@ describe("5: reductions and row ops of a rank-0 input", () => {
 });
 
 describe("6: any name is safe wherever it is written", () => {
-  it("model, param, input and output names with */, newlines, quotes and ${ compile, load, run and save", async () => {
-    const run = await graft(["compile", fixture("odd-names"), "-o", "odd.mjs", "--emit-ts"], cwd);
+  it.each(["js", "wasm"])("model, param, input and output names with */, newlines, quotes and ${ compile (%s, with adam), load, run and save", async (backend) => {
+    const run = await graft(["compile", fixture("odd-names"), "-o", "odd.mjs", "--emit-ts", "--backend", backend, "--train", "adam:lr=1e-3"], cwd);
     expect(run.err).toBe("");
     expect(run.code).toBe(0);
     const source = readFileSync(join(cwd, "odd.mts"), "utf8");
-    expect(source).toContain(' * graft bundle of model "a*\\/b\\n\\"`${name}\'": backend js, fixed shapes.');
+    expect(source).toContain(` * graft bundle of model "a*\\/b\\n\\"\`\${name}'": backend ${backend}, fixed shapes, trained with adam:`);
     const dts = readFileSync(join(cwd, "odd.d.mts"), "utf8");
     expect(dts).toContain("Model `a*\\/b\\n\\\"`${name}'`, loaded by `load()`.");
     const model = await (await importBundle("odd.mjs")).load();
     expect(model.info.name).toBe("a*/b\n\"`${name}'");
     const outputs = model.forward({ "x*/\n'\"${x}`": [1, 2] });
     expect(Object.keys(outputs)).toEqual(["out*/\n${o}"]);
-    const weights = model.saveWeights();
+    const weights = model.saveWeights({ optimizer: true });
     model.loadWeights(weights);
     const header = JSON.parse(new TextDecoder().decode(weights.subarray(8, 8 + Number(new DataView(weights.buffer, weights.byteOffset).getBigUint64(0, true))))) as Record<string, unknown>;
-    expect(Object.keys(header)).toEqual(["__metadata__", "w*/ \n`${w}\""]);
+    expect(Object.keys(header).sort()).toEqual(["__metadata__", "adam.m.w*/ \n`${w}\"", "adam.step", "adam.v.w*/ \n`${w}\"", "w*/ \n`${w}\""]);
   });
 
   it("a param named __metadata__ (the safetensors metadata key) is refused at check", () => {
