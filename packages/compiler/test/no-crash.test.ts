@@ -3,7 +3,7 @@
  * out-of-memory abort, an `internal:` error) are diagnostics or one-line errors with the
  * documented exit code — through the CLI (check, compile, print, train) and the APIs.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -117,6 +117,14 @@ describe("3: large constants and the memory limit", () => {
       "the program's params and optimizer state need 37.3 GiB (the largest is w [100000,100000], 37.3 GiB), more than the memory limit of 4 GiB (--max-memory)",
     );
   });
+  it.each(["js", "wasm"])("graft train --max-memory refuses a training step too big for it (%s), exit 1", async (backend) => {
+    const rows = ["x1,x2,label", ...Array.from({ length: 40 }, (_, i) => `${Math.sin(i)},${Math.cos(i)},${i % 4}`)];
+    writeFileSync(join(cwd, "blobs.csv"), `${rows.join("\n")}\n`);
+    const run = await graft(["train", join(root, "examples/blobs/model.ts"), "--data", "blobs.csv", "--epochs", "1", "--backend", backend, "--max-memory", "2KiB"], cwd);
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/^graft train: .*examples\/blobs\/model\.ts:\d+:\d+ trainStep at batch=32 needs an arena of [0-9.]+ KiB, more than the memory limit of 2 KiB \(--max-memory\); its largest buffer holds \d+ elements \([0-9.]+ KiB\), from \w+; use a smaller batch or dims, or raise the limit\n$/);
+  });
+
   it("the reference back end refuses the same with its float64 sizes", async () => {
     const backend = await getBackend("reference");
     const graph = C.check(C.model({ outputs: { y: C.relu(C.input("x", ["batch", 1000])) } }));
@@ -124,12 +132,12 @@ describe("3: large constants and the memory limit", () => {
     const session = await backend.createSession({ functions: [{ name: "forward", graph: graph.right, updates: [] }] }, { maxMemory: 1024 * 1024 });
     expect(session.run("forward", { x: { shape: [2, 1000], dtype: "f32", data: new Float32Array(2000) } })["y"]?.data.length).toBe(2000);
     expect(() => session.run("forward", { x: { shape: [1000, 1000], dtype: "f32", data: new Float32Array(1_000_000) } })).toThrow(
-      "forward would hold 15.3 MiB of float64 values, more than the memory limit of 1 MiB (maxMemory); use smaller feeds or raise the limit",
+      "forward would hold 15.3 MiB of float64 values, more than the memory limit of 1 MiB (--max-memory); use smaller feeds or raise the limit",
     );
     const huge = C.check(C.model({ outputs: { w: C.param("w", [100000, 100000]) } }));
     if (E.isLeft(huge)) throw new Error(C.formatDiagnostics(huge.left));
     await expect(backend.createSession({ functions: [{ name: "forward", graph: huge.right, updates: [] }] })).rejects.toThrow(
-      "the program's params need 74.5 GiB as float64, more than the memory limit of 4 GiB (maxMemory)",
+      "the program's params need 74.5 GiB as float64, more than the memory limit of 4 GiB (--max-memory)",
     );
   });
 });

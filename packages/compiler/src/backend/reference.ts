@@ -215,7 +215,7 @@ const referenceMemory = (fn: ProgramFunction, feeds: Readonly<Record<string, NDA
   const bytes = fn.graph.nodes.reduce((total, node) => total + node.type.shape.reduce<number>((size, dim) => size * (typeof dim === "number" ? dim : (bound.right.get(dim) ?? 1)), 1) * 8, 0);
   return bytes <= limit
     ? []
-    : [error("memory", `${fn.name} would hold ${formatMemorySize(bytes)} of float64 values, more than the memory limit of ${formatMemorySize(limit)} (maxMemory); use smaller feeds or raise the limit`)];
+    : [error("memory", `${fn.name} would hold ${formatMemorySize(bytes)} of float64 values, more than the memory limit of ${formatMemorySize(limit)} (--max-memory); use smaller feeds or raise the limit`)];
 };
 
 class ReferenceSession implements Session {
@@ -299,7 +299,7 @@ export const referenceBackend: Backend = {
     const paramSizes = new Map(spec.functions.flatMap((fn) => graphParams(fn.graph).map((node) => [node.attrs.name, sizeOf(node.type.shape as readonly number[])] as const)));
     const stateBytes = [...paramSizes.values()].reduce((total, size) => total + size * 8, 0);
     if (stateBytes > maxMemory)
-      return Promise.reject(new GraftError([error("memory/state", `the program's params need ${formatMemorySize(stateBytes)} as float64, more than the memory limit of ${formatMemorySize(maxMemory)} (maxMemory)`)]));
+      return Promise.reject(new GraftError([error("memory/state", `the program's params need ${formatMemorySize(stateBytes)} as float64, more than the memory limit of ${formatMemorySize(maxMemory)} (--max-memory)`)]));
     const initial: Record<string, NDArray> = {};
     for (const fn of spec.functions) for (const [name, value] of Object.entries(initParams(fn.graph, options.seed ?? 0))) initial[name] ??= value.dtype === "f32" ? { ...value, data: roundToF32(value.data) } : value;
     return Promise.resolve(new ReferenceSession(new Map(spec.functions.map((fn) => [fn.name, fn])), checked.right, initial, maxMemory));
