@@ -242,10 +242,15 @@ const checkCompileRun = async (fuzz: FuzzCase): Promise<C.Graph | undefined> => 
 /** Compiles a bundle, imports it and runs `forward`: only FeedError/WeightsError may escape. */
 const bundleRoundTrip = async (fuzz: FuzzCase, backend: "js" | "wasm"): Promise<void> => {
   const { model } = build(fuzz);
-  if (E.isLeft(C.check(model))) return;
+  const graph = C.check(model);
+  if (E.isLeft(graph)) return;
+  // sizes for the symbolic dims of the inputs: two batch sizes, and n = 3
+  const symbols = new Set(C.graphInputs(graph.right).flatMap((node) => C.symbolsOf(node.type.shape)));
+  const batches = symbols.has("batch") ? [1, 3] : undefined;
+  const dims = Object.fromEntries([...symbols].filter((symbol) => symbol !== "batch").map((symbol) => [symbol, 3]));
   let compiled: Awaited<ReturnType<typeof compileBundle>>;
   try {
-    compiled = await compileBundle(model, { backend, train: fuzz.train, maxMemory: MAX_MEMORY });
+    compiled = await compileBundle(model, { backend, train: fuzz.train, maxMemory: MAX_MEMORY, batches, dims });
   } catch (thrown) {
     throw new Error(`compileBundle (${backend}) threw ${describeThrown(thrown)}`);
   }
@@ -255,21 +260,28 @@ const bundleRoundTrip = async (fuzz: FuzzCase, backend: "js" | "wasm"): Promise<
   }
   stats.bundles++;
   const url = `data:text/javascript;base64,${Buffer.from(compiled.right.code).toString("base64")}`;
-  const bundle = (await import(url)) as { load: () => Promise<{ forward: (feeds: Record<string, unknown>) => unknown; info: { functions: Record<string, { inputs: ReadonlyArray<{ name: string; dtype: string; shape: readonly number[] }> }> } }> };
+  type TensorInfo = { readonly name: string; readonly dtype: string; readonly dims: readonly (string | number)[] };
+  type Loaded = { readonly info: { readonly functions: Record<string, { readonly inputs: readonly TensorInfo[] }> } } & Record<string, unknown>;
+  const bundle = (await import(url)) as { load: () => Promise<Loaded> };
   const loaded = await bundle.load();
   const random = C.mulberry32(fuzz.feedSeed);
-  const feeds = Object.fromEntries(
-    (loaded.info.functions["forward"]?.inputs ?? []).map((input) => {
-      const size = input.shape.reduce((a, b) => a * b, 1) + (fuzz.wrongFeed === 0 ? 1 : 0);
-      const values = Array.from({ length: size }, () => (input.dtype === "f32" ? random() * 4 - 2 : Math.floor(random() * 3)));
-      return [input.name, input.dtype === "f32" ? Float32Array.from(values) : input.dtype === "i32" ? Int32Array.from(values) : Uint8Array.from(values)];
-    }),
-  );
-  try {
-    loaded.forward(feeds);
-  } catch (thrown) {
-    const name = thrown instanceof Error ? thrown.name : "";
-    if (name !== "FeedError" && name !== "WeightsError") throw new Error(`bundle (${backend}) forward threw ${describeThrown(thrown)}`);
+  // every function, at the second batch size (3), with feeds right or (wrongFeed 0) one element long
+  for (const [name, fn] of Object.entries(loaded.info.functions)) {
+    const feeds = Object.fromEntries(
+      fn.inputs.map((input) => {
+        const size = input.dims.reduce<number>((a, d) => a * (typeof d === "number" ? d : 3), 1) + (fuzz.wrongFeed === 0 ? 1 : 0);
+        const values = Array.from({ length: size }, () => (input.dtype === "f32" ? random() * 4 - 2 : Math.floor(random() * 3)));
+        return [input.name, input.dtype === "f32" ? Float32Array.from(values) : input.dtype === "i32" ? Int32Array.from(values) : Uint8Array.from(values)];
+      }),
+    );
+    const call = loaded[name];
+    if (typeof call !== "function") throw new Error(`bundle (${backend}) has no method ${name}`);
+    try {
+      (call as (feeds: object) => unknown)(feeds);
+    } catch (thrown) {
+      const kind = thrown instanceof Error ? thrown.name : "";
+      if (kind !== "FeedError" && kind !== "WeightsError") throw new Error(`bundle (${backend}) ${name} threw ${describeThrown(thrown)}`);
+    }
   }
 };
 
