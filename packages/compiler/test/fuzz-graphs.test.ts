@@ -79,7 +79,31 @@ const optionsArb = fc.record(
   },
   { requiredKeys: [] },
 );
+/** Attribute records, for `makeTensor(op, attrs, inputs)` with op names of the table. */
+const attrsArb = fc.record(
+  {
+    dims: fc.array(fc.integer({ min: -2, max: 3 }), { maxLength: 3 }),
+    dim: fc.integer({ min: -2, max: 3 }),
+    keepdim: fc.constantFrom<unknown>(true, false, "yes"),
+    shape: shapeArb,
+    perm: fc.array(fc.integer({ min: -1, max: 3 }), { maxLength: 4 }),
+    numClasses: fc.constantFrom<unknown>(0, 1, 3, -1, 2.5),
+    dtype: fc.constantFrom<unknown>("f32", "i32", "bool", "f64", "x"),
+    value: fc.array(fc.double(), { maxLength: 4 }),
+    reduction: fc.constantFrom<unknown>("mean", "sum", "none", "max"),
+    ignoreIndex: fc.constantFrom<unknown>(-100, 0, "1"),
+    labelSmoothing: fc.constantFrom<unknown>(0, 0.2, 3),
+    target: fc.constantFrom<unknown>("index", "prob", "other"),
+    weighted: fc.boolean(),
+    name: fc.constantFrom(...NAMES),
+    init: fc.constantFrom<unknown>(C.zeros, C.ones, { kind: "x" }),
+  },
+  { requiredKeys: [] },
+);
+
 const argArb: fc.Arbitrary<Arg> = fc.oneof(
+  { weight: 1, arbitrary: fc.constantFrom(...C.opNames).map((value) => ({ value })) },
+  { weight: 1, arbitrary: attrsArb.map((value) => ({ value })) },
   { weight: 5, arbitrary: fc.nat().map((tensor) => ({ tensor })) },
   { weight: 6, arbitrary: fc.nat().map((typed) => ({ typed })) },
   { weight: 4, arbitrary: valueArb.map((value) => ({ value })) },

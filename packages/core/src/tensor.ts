@@ -73,6 +73,9 @@ export const describeValue = (value: unknown): string => {
   return `${typeof value} ${JSON.stringify(value)}`;
 };
 
+/** An op name for messages, whatever an untyped caller passed as one. */
+const opLabel = (op: unknown): string => (typeof op === "string" ? op : `makeTensor(${describeValue(op)})`);
+
 const messageOf = (thrown: unknown): string => (thrown instanceof Error ? thrown.message : String(thrown));
 
 /** Looks up the row of `op` keeping its attribute type (the one cast that correlates op and attrs). */
@@ -86,7 +89,7 @@ export const withCall = <R>(call: OpCall, f: <K extends OpName>(op: K, attrs: Op
 export const inferCall = (call: OpCall, inputTypes: readonly TensorType[]): E.Either<string, TensorType> =>
   withCall(call, (op, attrs) => {
     const row = Object.prototype.hasOwnProperty.call(opTable, op) ? rowOf(op) : undefined;
-    if (row === undefined) return E.left(`${String(op)}: not an op of the op table`);
+    if (row === undefined) return E.left(typeof op === "string" ? `${op}: not an op of the op table` : `makeTensor: the op is ${describeValue(op)}, expected the name of an op of the op table`);
     const [min, max] = row.arity;
     if (inputTypes.length < min || inputTypes.length > max) {
       const expected = min === max ? `${min}` : `${min} to ${max}`;
@@ -103,10 +106,10 @@ export const inferCall = (call: OpCall, inputTypes: readonly TensorType[]): E.Ei
 /** Creates a node. Never throws; an ill-typed node carries its diagnostic. */
 export const makeTensor = <K extends OpName>(op: K, attrs: OpAttrs[K], inputs: readonly Tensor[], loc: SourceLoc | undefined = captureLoc()): Tensor => {
   const call = { op, attrs } as OpCall;
-  if (!Array.isArray(inputs)) return new Tensor(call, [], loc, undefined, [error("type", `${String(op)}: inputs must be an array of tensors, got ${describeValue(inputs)}`, loc)]);
+  if (!Array.isArray(inputs)) return new Tensor(call, [], loc, undefined, [error("type", `${opLabel(op)}: inputs must be an array of tensors, got ${describeValue(inputs)}`, loc)]);
   const notTensor = inputs.findIndex((input: unknown) => !isTensor(input));
   if (notTensor >= 0) {
-    const message = `${op}: operand ${notTensor + 1} is ${describeValue(inputs[notTensor])}, expected a tensor`;
+    const message = `${opLabel(op)}: operand ${notTensor + 1} is ${describeValue(inputs[notTensor])}, expected a tensor`;
     return new Tensor(call, inputs.filter(isTensor), loc, undefined, [error("type", message, loc)]);
   }
   const inputTypes = inputs.map((input) => input.type);
