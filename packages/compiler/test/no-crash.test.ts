@@ -293,6 +293,9 @@ describe("11: wrong JS-level arguments never throw", () => {
     expect(message(untyped["crossEntropy"]?.(logits, labels, { ignoreIndex: "0);throw 1;(" }) as C.Tensor)).toBe('cross_entropy: ignoreIndex must be an integer, got string "0);throw 1;("');
     expect(message(untyped["crossEntropy"]?.(logits, labels, { reduction: "max" }) as C.Tensor)).toBe('cross_entropy: reduction must be "mean", "sum" or "none", got string "max"');
     expect(message(untyped["makeTensor"]?.("nope", {}, []) as C.Tensor)).toBe("nope: not an op of the op table");
+    expect(message(untyped["makeTensor"]?.(Object.create(null), {}, []) as C.Tensor)).toBe("makeTensor: the op is an object with keys [], expected the name of an op of the op table");
+    expect(message(untyped["clamp"]?.(C.input("x", [2])) as C.Tensor)).toBe("clamp: give min, max or both");
+    expect(message(untyped["hardtanh"]?.(C.input("x", [2]), "1", 2) as C.Tensor)).toBe("hardtanh: minVal and maxVal must be numbers, got 1 and 2");
   });
 });
 
