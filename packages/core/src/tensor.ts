@@ -88,7 +88,7 @@ export const withCall = <R>(call: OpCall, f: <K extends OpName>(op: K, attrs: Op
 /** Infers the type of `op(inputs)`; Left carries the message without location. */
 export const inferCall = (call: OpCall, inputTypes: readonly TensorType[]): E.Either<string, TensorType> =>
   withCall(call, (op, attrs) => {
-    const row = Object.prototype.hasOwnProperty.call(opTable, op) ? rowOf(op) : undefined;
+    const row = typeof op === "string" && Object.prototype.hasOwnProperty.call(opTable, op) ? rowOf(op) : undefined;
     if (row === undefined) return E.left(typeof op === "string" ? `${op}: not an op of the op table` : `makeTensor: the op is ${describeValue(op)}, expected the name of an op of the op table`);
     const [min, max] = row.arity;
     if (inputTypes.length < min || inputTypes.length > max) {
