@@ -102,11 +102,11 @@ export const graphFromTensors = (name: string, outputs: ReadonlyArray<{ readonly
       continue;
     }
     if (!top.expanded) {
-      if (open.has(top.tensor)) return E.left([error("cycle", `${top.tensor.op}: this tensor depends on itself (its inputs were changed after it was created); a graph must be acyclic`, top.tensor.loc)]);
+      if (open.has(top.tensor)) return E.left([error("cycle", `${typeof top.tensor.op === "string" ? top.tensor.op : "a tensor"}: this tensor depends on itself (its inputs were changed after it was created); a graph must be acyclic`, top.tensor.loc)]);
       const inputs: readonly unknown[] = Array.isArray(top.tensor.inputs) ? top.tensor.inputs : [];
       const bad = inputs.find((input) => !isTensor(input));
       if (bad !== undefined || !Array.isArray(top.tensor.inputs))
-        return E.left([error("model", `${String(top.tensor.op)}: an input is ${describeValue(bad ?? top.tensor.inputs)}, expected a tensor (tensors must be made by the ops of @graft/core)`, top.tensor.loc)]);
+        return E.left([error("model", `${typeof top.tensor.op === "string" ? top.tensor.op : "a tensor"}: an input is ${describeValue(bad ?? top.tensor.inputs)}, expected a tensor (tensors must be made by the ops of @graft/core)`, top.tensor.loc)]);
       top.expanded = true;
       open.add(top.tensor);
       for (const input of [...top.tensor.inputs].reverse()) if (!ids.has(input)) stack.push({ tensor: input, expanded: false });

@@ -52,7 +52,7 @@ export class Tensor {
   }
 
   toString(): string {
-    return `Tensor(${this.call.op} : ${this.type === undefined ? "<ill-typed>" : formatType(this.type)})`;
+    return `Tensor(${opLabel(this.call.op)} : ${this.type === undefined ? "<ill-typed>" : formatType(this.type)})`;
   }
 }
 
@@ -63,7 +63,7 @@ export const isTensor = (value: unknown): value is Tensor => value instanceof Te
 export const describeValue = (value: unknown): string => {
   if (value === null) return "null";
   if (value === undefined) return "undefined";
-  if (value instanceof Tensor) return `a tensor (${value.op} : ${value.type === undefined ? "ill-typed" : formatType(value.type)})`;
+  if (value instanceof Tensor) return `a tensor (${opLabel(value.op)} : ${value.type === undefined ? "ill-typed" : formatType(value.type)})`;
   if (Array.isArray(value)) return "an array";
   if (typeof value === "function") return "a function";
   if (typeof value === "object") return `an object with keys ${JSON.stringify(Object.keys(value).slice(0, 5))}`;
