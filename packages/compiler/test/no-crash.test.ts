@@ -295,6 +295,9 @@ describe("11: wrong JS-level arguments never throw", () => {
     expect(message(untyped["makeTensor"]?.("nope", {}, []) as C.Tensor)).toBe("nope: not an op of the op table");
     expect(message(untyped["makeTensor"]?.(Object.create(null), {}, []) as C.Tensor)).toBe("makeTensor: the op is an object with keys [], expected the name of an op of the op table");
     expect(message(untyped["clamp"]?.(C.input("x", [2])) as C.Tensor)).toBe("clamp: give min, max or both");
+    // found by the fuzzer: an unnamed leaf made check throw while it looked up leaves by name
+    const unnamed = C.check(C.model({ outputs: { y: untyped["input"]?.(Object.create(null), [2]) as C.Tensor } }));
+    expect(E.isLeft(unnamed) ? unnamed.left.map((d) => d.message) : []).toEqual(["input: the name must be a non-empty string, got an object with keys []"]);
     expect(message(untyped["hardtanh"]?.(C.input("x", [2]), "1", 2) as C.Tensor)).toBe("hardtanh: minVal and maxVal must be numbers, got 1 and 2");
   });
 });

@@ -70,8 +70,12 @@ export const modelProblem = (value: unknown): string | undefined => {
 /** True when a value is a Model, checked structurally (see {@link modelProblem}). */
 export const isModel = (value: unknown): value is Model => modelProblem(value) === undefined;
 
-const leafKey = (tensor: Tensor): string | undefined =>
-  tensor.call.op === "input" ? `input:${tensor.call.attrs.name}` : tensor.call.op === "param" ? `param:${tensor.call.attrs.name}` : undefined;
+/** `input:x` for a leaf with a name (an ill-typed leaf from untyped code may have none). */
+const leafKey = (tensor: Tensor): string | undefined => {
+  const call = tensor.call;
+  if ((call.op !== "input" && call.op !== "param") || typeof call.attrs.name !== "string") return undefined;
+  return `${call.op}:${call.attrs.name}`;
+};
 
 /**
  * Builds the IR from named output handles: a topological order of everything they depend on.
