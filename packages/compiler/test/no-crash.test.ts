@@ -284,7 +284,7 @@ describe("11: wrong JS-level arguments never throw", () => {
     expect(message(untyped["sum"]?.(undefined) as C.Tensor)).toBe("sum: invalid arguments (Cannot read properties of undefined (reading 'rank'))");
     expect(message(untyped["input"]?.("x", null) as C.Tensor)).toBe('input: shape must be an array of dims (non-negative integers or names like "batch"), got null');
     expect(message(untyped["param"]?.("w", [2], { kind: "bogus" }) as C.Tensor)).toBe(
-      "param: init must be an initialiser (zeros, ones, constantInit(v), uniform(a, b), normal(m, s), kaimingUniform(n)), got an object with keys [\"kind\"]",
+      "param: init must be an initialiser (zeros, ones, constantInit(v), uniform(a, b), normal(m, s), kaimingUniform(…), kaimingNormal(…), xavierUniform(g), xavierNormal(g), orthogonal(g)), got an object with keys [\"kind\"]",
     );
     expect(message(untyped["full"]?.([2], "1;alert(1)") as C.Tensor)).toBe('constant: value 0 is string "1;alert(1)", expected a number');
     expect(message(untyped["cast"]?.(C.input("x", [2]), "f16") as C.Tensor)).toBe('cast: dtype must be one of bool, i32, f32, f64, got string "f16"');

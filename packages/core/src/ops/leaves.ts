@@ -3,7 +3,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { formatInit, initNeedsMatrix } from "../init.js";
+import { formatInit, initNeedsMatrix, type Init } from "../init.js";
 import { formatShape, isStaticShape, sizeOf, staticSize } from "../shape.js";
 import type { OpDef } from "./def.js";
 import { describeValue } from "../tensor.js";
@@ -16,16 +16,35 @@ const checkValues = (values: unknown): E.Either<string, readonly number[]> => {
   return bad < 0 ? E.right(values as readonly number[]) : E.left(`value ${bad} is ${describeValue(values[bad])}, expected a number`);
 };
 
-const INIT_NUMBERS: Readonly<Record<string, readonly string[]>> = { zeros: [], ones: [], constant: ["value"], uniform: ["low", "high"], normal: ["mean", "std"], kaiming_uniform: ["fanIn"] };
+/** The numeric fields of each initialiser kind (a mapped type: a new kind must be listed here). */
+const INIT_NUMBERS: { readonly [K in Init["kind"]]: readonly string[] } = {
+  zeros: [],
+  ones: [],
+  constant: ["value"],
+  uniform: ["low", "high"],
+  normal: ["mean", "std"],
+  kaiming_uniform: ["fanIn"],
+  kaiming: ["gain"],
+  xavier: ["gain"],
+  orthogonal: ["gain"],
+};
+/** Its string fields and their allowed values. */
+const INIT_CHOICES: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
+  kaiming: { distribution: ["uniform", "normal"], mode: ["fan_in", "fan_out"] },
+  xavier: { distribution: ["uniform", "normal"] },
+};
 
-/** An initialiser from untyped code: a known kind with finite numbers (fanIn positive). */
+/** An initialiser from untyped code: a known kind with finite numbers (fanIn positive) and known options. */
 const checkInit = (init: unknown): E.Either<string, unknown> => {
   const kind: unknown = typeof init === "object" && init !== null ? (init as { readonly kind?: unknown }).kind : undefined;
-  const fields = typeof kind === "string" && Object.prototype.hasOwnProperty.call(INIT_NUMBERS, kind) ? INIT_NUMBERS[kind] : undefined;
-  if (fields === undefined) return E.left(`init must be an initialiser (zeros, ones, constantInit(v), uniform(a, b), normal(m, s), kaimingUniform(n)), got ${describeValue(init)}`);
+  const fields = typeof kind === "string" && Object.prototype.hasOwnProperty.call(INIT_NUMBERS, kind) ? INIT_NUMBERS[kind as Init["kind"]] : undefined;
+  if (fields === undefined)
+    return E.left(`init must be an initialiser (zeros, ones, constantInit(v), uniform(a, b), normal(m, s), kaimingUniform(…), kaimingNormal(…), xavierUniform(g), xavierNormal(g), orthogonal(g)), got ${describeValue(init)}`);
   const record = init as Readonly<Record<string, unknown>>;
   const bad = fields.find((field) => typeof record[field] !== "number" || !Number.isFinite(record[field]) || (field === "fanIn" && (record[field] as number) <= 0));
-  return bad === undefined ? E.right(init) : E.left(`init ${kind as string}: ${bad} must be a finite number${bad === "fanIn" ? " > 0" : ""}, got ${describeValue(record[bad])}`);
+  if (bad !== undefined) return E.left(`init ${kind as string}: ${bad} must be a finite number${bad === "fanIn" ? " > 0" : ""}, got ${describeValue(record[bad])}`);
+  const badChoice = Object.entries(INIT_CHOICES[kind as string] ?? {}).find(([field, allowed]) => !allowed.includes(record[field] as string));
+  return badChoice === undefined ? E.right(init) : E.left(`init ${kind as string}: ${badChoice[0]} must be ${badChoice[1].join(" or ")}, got ${describeValue(record[badChoice[0]])}`);
 };
 
 const fedAtRunTime = (op: string) => (): Float64Array => {
