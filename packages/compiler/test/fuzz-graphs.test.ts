@@ -65,7 +65,7 @@ const valueArb = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom<unknown>("f32", "i32", "bool", "f64", "f16", "mean", "sum", "none", ...NAMES) },
   {
     weight: 2,
-    arbitrary: fc.constantFrom<unknown>(undefined, null, true, false, Number.NaN, Infinity, {}, [], [[1, 2], [3]], [[1, 2], [3, 4]], C.zeros, C.uniform(-1, 1), C.kaimingUniform(3), { kind: "bogus" }, C.constantInit(Number.NaN)),
+    arbitrary: fc.constantFrom<unknown>(undefined, null, true, false, Number.NaN, Infinity, {}, [], [[1, 2], [3]], [[1, 2], [3, 4]], C.zeros, C.uniform(-1, 1), C.kaimingUniform(3), C.xavierUniform(), C.kaimingNormal(), C.orthogonal(), { kind: "bogus" }, { kind: "xavier", distribution: "x", gain: 1 }, C.constantInit(Number.NaN)),
   },
 );
 const optionsArb = fc.record(
