@@ -6,7 +6,8 @@ import { DTYPES, isFloat, parseDtype, type Dtype } from "../dtype.js";
 import { describeValue } from "../tensor.js";
 import { broadcastShapes, formatShape, formatType, type Dim, type Shape, type TensorType } from "../shape.js";
 import type { Tensor } from "../tensor.js";
-import { expand, guarded, reshape, sum } from "../api.js";
+import { expand, reshape, sum } from "../api.js";
+import { guarded } from "../guard.js";
 
 export const ok = (shape: Shape, dtype: Dtype): E.Either<string, TensorType> => E.right({ shape, dtype });
 
