@@ -48,7 +48,7 @@ const dslFunctions: ReadonlyArray<readonly [string, DslFunction]> = (() => {
 // ----- random calls ---------------------------------------------------------------------------
 
 /** An argument: a tensor of the pool (by index), or a JS value of any kind. */
-type Arg = { readonly tensor: number } | { readonly typed: number } | { readonly value: unknown } | { readonly options: Readonly<Record<string, unknown>> };
+type Arg = { readonly tensor: number } | { readonly typed: number } | { readonly tensors: readonly number[] } | { readonly value: unknown } | { readonly options: Readonly<Record<string, unknown>> };
 
 const NAMES = ["x", "y", "w", "b", "p", "a*/b", "n\n${x}\"'`", ""];
 const dimArb = fc.oneof(
@@ -106,6 +106,8 @@ const argArb: fc.Arbitrary<Arg> = fc.oneof(
   { weight: 1, arbitrary: attrsArb.map((value) => ({ value })) },
   { weight: 5, arbitrary: fc.nat().map((tensor) => ({ tensor })) },
   { weight: 6, arbitrary: fc.nat().map((typed) => ({ typed })) },
+  // lists of tensors (concat, stack)
+  { weight: 1, arbitrary: fc.array(fc.nat(), { maxLength: 3 }).map((tensors) => ({ tensors })) },
   { weight: 4, arbitrary: valueArb.map((value) => ({ value })) },
   { weight: 1, arbitrary: optionsArb.map((options) => ({ options })) },
 );
@@ -136,6 +138,10 @@ const pick = (pool: readonly C.Tensor[], index: number): C.Tensor => pool[index 
 
 const resolve = (arg: Arg, pool: readonly C.Tensor[]): unknown => {
   if ("tensor" in arg) return pick(pool, arg.tensor);
+  if ("tensors" in arg) {
+    const typed = pool.filter((tensor) => tensor.type !== undefined);
+    return arg.tensors.map((index) => pick(typed.length > 0 ? typed.slice(-3) : pool, index));
+  }
   if ("typed" in arg) {
     // a well-typed tensor, preferring recent ones (deeper graphs)
     const typed = pool.filter((tensor) => tensor.type !== undefined);
