@@ -18,14 +18,14 @@ import { describeValue, isTensor, makeTensor, Tensor } from "./tensor.js";
 export type TensorLike = Tensor | number;
 
 /** A call with arguments of the wrong JS type (from untyped code), caught by {@link guarded}. */
-class ArgumentError extends Error {}
+export class ArgumentError extends Error {}
 
 /**
  * Makes a DSL function total over any JS arguments: whatever it would throw on arguments of the
  * wrong type (`add(x, undefined)`, a shape that is not an array, …) becomes an ill-typed node with
  * the message at the caller's line, reported by `check` like any type error.
  */
-const guarded = <F extends (...args: never[]) => Tensor>(op: string, build: F): F => {
+export const guarded = <F extends (...args: never[]) => Tensor>(op: string, build: F): F => {
   const total = (...args: unknown[]): Tensor => {
     try {
       return (build as unknown as (...values: unknown[]) => Tensor)(...args);
