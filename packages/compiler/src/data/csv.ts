@@ -377,6 +377,6 @@ class CsvTableBuilder {
       line: (row) => rowLines.lineOf(row),
     };
     const featureNames = this.featureColumns.map((column) => columnNames[column] ?? "");
-    return assemble(fileName, features.finish(), featureNames, labelName, table, this.options.classes);
+    return assemble(fileName, features.finish(), featureNames, labelName, table, this.options);
   }
 }

@@ -3,6 +3,7 @@
 // the formats and the rules).
 
 import { constants as bufferConstants } from "node:buffer";
+import { numericTargets } from "./targets.js";
 
 /** A data file is missing, unreadable or malformed. */
 export class DataFileError extends Error {
@@ -27,6 +28,8 @@ export interface TabularOptions {
   readonly classes?: readonly string[] | number;
   /** The CSV field separator (default "," , or a tab for .tsv files). */
   readonly delimiter?: string;
+  /** What the label column holds: class labels (default) or numeric targets (regression, read as float32 like features). */
+  readonly target?: "class" | "number";
 }
 
 /** A tabular dataset: one row of numeric features and one class id per sample. */
@@ -35,8 +38,10 @@ export interface TabularData {
   readonly features: Float32Array;
   /** The shape of one sample's features: [featureNames.length]. */
   readonly featureShape: readonly [number];
-  /** One class id per sample, 0 ≤ id < numClasses. */
+  /** One class id per sample, 0 ≤ id < numClasses (empty with numeric targets). */
   readonly labels: Int32Array;
+  /** One numeric target per sample, when read with `target: "number"`. */
+  readonly targets: Float32Array | undefined;
   readonly numSamples: number;
   readonly numClasses: number;
   /** The feature columns, in order. */
@@ -134,8 +139,13 @@ export function assemble(
   featureNames: readonly string[],
   labelName: string,
   table: LabelTable,
-  classes: readonly string[] | number | undefined,
+  options: TabularOptions,
 ): TabularData {
+  if (options.target === "number") {
+    const targets = numericTargets(table, parseFeature, (row, text) => new DataFileError(fileName, table.line(row), `${table.where(row)}: ${featureProblem(text)} (the target of a regression)`));
+    return { features, featureShape: [featureNames.length], labels: new Int32Array(0), numSamples: targets.length, numClasses: 0, featureNames, labelName, classNames: undefined, targets };
+  }
+  const classes = options.classes;
   if (typeof classes === "number" && (!Number.isSafeInteger(classes) || classes < 1)) {
     throw new DataFileError(fileName, undefined, `${fileName}: the number of classes must be a positive integer, got ${classes}`);
   }
@@ -208,6 +218,7 @@ export function assemble(
     featureNames,
     labelName,
     classNames,
+    targets: undefined,
   };
 }
 

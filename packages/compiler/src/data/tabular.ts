@@ -16,6 +16,8 @@
 //   - with `classes` as a count n, labels must be integers 0 ≤ label < n;
 //   - with no `classes`, integer labels are ids (numClasses = largest + 1), and otherwise the
 //     distinct labels, sorted, are the class names.
+// With `target: "number"` (regression) the label column holds numeric targets instead: each is
+// read as a float32 like a feature, into `targets`.
 // Every error names the file and the line (CSV) or the JSON path, and the column.
 import { readFile, stat } from "node:fs/promises";
 import { extname } from "node:path";
@@ -119,9 +121,9 @@ function parseXY(document: { x: unknown; y: unknown }, fileName: string, options
       features[rowIndex * width + column] = jsonFeature(value, (problem) => fail(`x[${rowIndex}][${column}] ${problem}`));
     });
   });
-  const labels = jsonLabels(fileName, y, (index) => `${fileName}: y[${index}]`);
+  const labels = jsonLabels(fileName, y, (index) => `${fileName}: y[${index}]`, options.target === "number");
   const featureNames = Array.from({ length: width }, (_, column) => `x${column}`);
-  return assemble(fileName, features, featureNames, "y", labels, options.classes);
+  return assemble(fileName, features, featureNames, "y", labels, options);
 }
 
 function parseRecords(records: readonly unknown[], fileName: string, options: TabularOptions): TabularData {
@@ -149,8 +151,8 @@ function parseRecords(records: readonly unknown[], fileName: string, options: Ta
     });
     rawLabels.push(record[labelName]);
   });
-  const labels = jsonLabels(fileName, rawLabels, (index) => `${fileName}: [${index}].${labelName}`);
-  return assemble(fileName, features, featureNames, labelName, labels, options.classes);
+  const labels = jsonLabels(fileName, rawLabels, (index) => `${fileName}: [${index}].${labelName}`, options.target === "number");
+  return assemble(fileName, features, featureNames, labelName, labels, options);
 }
 
 function jsonFeature(value: unknown, fail: (problem: string) => DataFileError): number {
@@ -162,16 +164,16 @@ function jsonFeature(value: unknown, fail: (problem: string) => DataFileError): 
 
 /**
  * JSON labels as a label table; a label that is neither an integer nor a non-empty string is
- * refused here, in row order.
+ * refused here, in row order (with `numeric`, any number is kept as its text: a regression target).
  */
-function jsonLabels(fileName: string, values: readonly unknown[], where: (row: number) => string): LabelTable {
+function jsonLabels(fileName: string, values: readonly unknown[], where: (row: number) => string, numeric = false): LabelTable {
   const ids = new Map<string, number>();
   const texts: string[] = [];
   const rows = new Int32Array(values.length);
   values.forEach((value: unknown, row) => {
     let text: string;
     if (typeof value === "number") {
-      if (!Number.isSafeInteger(value)) throw new DataFileError(fileName, undefined, `${where(row)}: label ${value} is not an integer class id`);
+      if (!numeric && !Number.isSafeInteger(value)) throw new DataFileError(fileName, undefined, `${where(row)}: label ${value} is not an integer class id`);
       text = String(value);
     } else if (typeof value === "string") {
       text = value.trim();

@@ -68,6 +68,10 @@ export const formatHyperFormula = (formula: HyperFormula): string => {
       return `√(1 − ${formula.beta}^t)`;
     case "lr_decay":
       return `lr / (1 + (t − 1)·${formula.decay})`;
+    case "momentum":
+      return `momentum (${formula.value})`;
+    case "one_minus_momentum":
+      return `1 − momentum (${formula.value})`;
   }
 };
 
