@@ -510,8 +510,7 @@ export const convOps: ConvRows = {
         if (x === undefined) return [];
         const [n, c, h, w] = dimsOf(x);
         const g = poolGeometry({ shape: [n ?? 0, c ?? 0, h ?? 0, w ?? 0], dtype: "f64" }, attrs);
-        const scaled = mul(grad, constant(avgPoolDivisors(g, attrs.countIncludePad).map((d) => 1 / d), grad.dtype ?? "f32"));
-        const reshaped = reshape(scaled, grad.shape);
+        const reshaped = mul(grad, reshape(constant(avgPoolDivisors(g, attrs.countIncludePad).map((d) => 1 / d), grad.dtype ?? "f32"), [g.ho, g.wo]));
         const ones = constant(new Array<number>((c ?? 0) * g.kh * g.kw).fill(1), grad.dtype ?? "f32");
         const padding: [number, number, number, number] = [g.ph, backPadding(g.h, g.ho, g.ph, g.kh, g.sh, 1), g.pw, backPadding(g.w, g.wo, g.pw, g.kw, g.sw, 1)];
         return [convTranspose2dRaw(reshaped, reshape(ones, [c ?? 0, 1, g.kh, g.kw]), undefined, { stride: attrs.stride, padding, dilation: [1, 1], groups: c ?? 1, outputPadding: [0, 0] })];
