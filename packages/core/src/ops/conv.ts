@@ -429,7 +429,7 @@ export const convOps: ConvRows = {
       if (x.shape.length !== 3) return E.left(`input must be 3-D [batch, channels, length], got ${formatType(x)}`);
       if (weight.shape.length !== 3) return E.left(`weight must be 3-D [out_channels, in_channels/groups, kernel], got ${formatType(weight)}`);
       const lifted = inferConv2d([lift(x), lift(weight), ...(bias === undefined ? [] : [bias])], conv1dAs2d(attrs));
-      if (E.isLeft(lifted)) return E.left(lifted.left.replace(/input has/, "input has").replace(/\[1,(\d+)\]/g, "[$1]"));
+      if (E.isLeft(lifted)) return E.left(lifted.left.split(formatType(lift(weight))).join(formatType(weight)).split(formatType(lift(x))).join(formatType(x)).replace(/1×(\d+)/g, "$1").replace(/padding \[0,0,(\d+),(\d+)\]/, "padding [$1,$2]"));
       const [batch, co, , wo] = lifted.right.out.shape as [Dim, Dim, Dim, Dim];
       return ok([batch, co, wo], x.dtype);
     },
@@ -595,7 +595,7 @@ function pool1dInfer(x: TensorType | undefined, attrs: Pool2dAttrs): E.Either<st
   if (x === undefined) return E.left("missing input");
   if (x.shape.length !== 3) return E.left(`input must be 3-D [batch, channels, length], got ${formatType(x)}`);
   const pooled = inferPool(lift(x), attrs);
-  if (E.isLeft(pooled)) return E.left(pooled.left.replace(/\[0,(\d+)\]/g, "$1").replace(/1×(\d+)/g, "$1").replace(/\[(\w+),(\d+),1,(\d+)\]/, "[$1,$2,$3]"));
+  if (E.isLeft(pooled)) return E.left(pooled.left.split(formatType(lift(x))).join(formatType(x)).replace(/padding \[0,0,(\d+),\d+\]/, "padding $1").replace(/\[0,(\d+)\]/g, "$1").replace(/1×(\d+)/g, "$1"));
   const [batch, c, , wo] = pooled.right.out.shape as [Dim, Dim, Dim, Dim];
   return ok([batch, c, wo], x.dtype);
 }

@@ -12,7 +12,7 @@ w1 = torch.arange(1, 1 + 2 * 2 * 3, dtype=torch.float64).reshape(2, 2, 3).sin()
 wt = torch.arange(1, 1 + 2 * 3 * 2 * 2, dtype=torch.float64).reshape(2, 3, 2, 2).sin()
 
 def show(name, t):
-    print(name, list(t.shape), [round(v, 10) for v in t.flatten().tolist()])
+    print(name, list(t.shape), t.flatten().tolist())
 
 show("conv2d", F.conv2d(x, w, b, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2))
 show("conv2d_same", F.conv2d(x, w[:2].reshape(2, 1, 3, 2).repeat(1, 2, 1, 1), None, padding="same"))
