@@ -24,7 +24,7 @@ const get = (t: Readonly<Record<string, Tensor>>, name: string): Tensor => {
   return tensor;
 };
 
-interface ConvShape {
+export interface ConvShape {
   readonly n: number;
   readonly groups: number;
   readonly cg: number;
@@ -38,7 +38,7 @@ interface ConvShape {
 }
 
 /** A random conv geometry whose padded input holds the dilated kernel. */
-const convShape: fc.Arbitrary<ConvShape> = fc
+export const convShape: fc.Arbitrary<ConvShape> = fc
   .record({
     n: fc.integer({ min: 1, max: 2 }),
     groups: fc.integer({ min: 1, max: 2 }),
@@ -58,7 +58,7 @@ const convShape: fc.Arbitrary<ConvShape> = fc
 
 const convOptions = (s: ConvShape): C.Conv2dOptions => ({ stride: s.stride, padding: s.padding, dilation: s.dilation, groups: s.groups });
 
-const poolShape = fc
+export const poolShape = fc
   .record({
     planes: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
     kernel: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
