@@ -3,16 +3,11 @@
  * NCHW, weight [out, in/groups, kh, kw]) and the `conv2dLayer` helper. The rows are in
  * ops/conv.ts; the `…Raw` builders take the rows' attributes as they are (gradient rules use them).
  */
-import * as api from "./api.js";
 import { param } from "./api.js";
+import { ArgumentError, guarded } from "./guard.js";
 import { kaimingUniform } from "./init.js";
 import type { Conv2dAttrs, OpAttrs, Pool2dAttrs } from "./ops/attrs.js";
 import { makeTensor, type Tensor } from "./tensor.js";
-
-/** api.ts's `guarded`, looked up at call time (api.ts and the op table import each other). */
-const guarded =
-  <F extends (...args: never[]) => Tensor>(op: string, build: F): F =>
-    ((...args: never[]) => api.guarded(op, build)(...args)) as unknown as F;
 
 /** One number for both spatial dims, or [height, width]. */
 export type Pair = number | readonly [number, number];
@@ -20,12 +15,12 @@ export type Pair = number | readonly [number, number];
 const pair = (value: Pair, what: string): [number, number] => {
   if (typeof value === "number") return [value, value];
   if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === "number")) return [value[0], value[1]];
-  throw new api.ArgumentError(`${what} must be a number or [height, width], got ${JSON.stringify(value)}`);
+  throw new ArgumentError(`${what} must be a number or [height, width], got ${JSON.stringify(value)}`);
 };
 
 const positivePair = (value: Pair, what: string): [number, number] => {
   const p = pair(value, what);
-  if (!p.every((v) => Number.isInteger(v) && v >= 1)) throw new api.ArgumentError(`${what} must be positive integers, got [${p.join(",")}]`);
+  if (!p.every((v) => Number.isInteger(v) && v >= 1)) throw new ArgumentError(`${what} must be positive integers, got [${p.join(",")}]`);
   return p;
 };
 
@@ -58,21 +53,21 @@ export interface Conv2dOptions {
 const sidePadding = (padding: Conv2dOptions["padding"], kernel: readonly number[], stride: readonly number[], dilation: readonly number[]): [number, number, number, number] => {
   if (padding === undefined || padding === "valid") return [0, 0, 0, 0];
   if (padding === "same") {
-    if (stride.some((s) => s !== 1)) throw new api.ArgumentError(`padding "same" is not supported for strided convolutions (stride [${stride.join(",")}])`);
-    if (kernel.length !== 2) throw new api.ArgumentError(`padding "same" needs a weight with concrete kernel dims`);
+    if (stride.some((s) => s !== 1)) throw new ArgumentError(`padding "same" is not supported for strided convolutions (stride [${stride.join(",")}])`);
+    if (kernel.length !== 2) throw new ArgumentError(`padding "same" needs a weight with concrete kernel dims`);
     const total = kernel.map((k, i) => (dilation[i] ?? 1) * (k - 1));
     const [th, tw] = total as [number, number];
     return [Math.floor(th / 2), th - Math.floor(th / 2), Math.floor(tw / 2), tw - Math.floor(tw / 2)];
   }
-  if (typeof padding === "string") throw new api.ArgumentError(`padding must be "same", "valid", a number, [height, width] or [top, bottom, left, right], got "${padding}"`);
+  if (typeof padding === "string") throw new ArgumentError(`padding must be "same", "valid", a number, [height, width] or [top, bottom, left, right], got "${padding}"`);
   const sides: number[] = Array.isArray(padding) && padding.length === 4 ? [...padding] : ((p) => [p[0], p[0], p[1], p[1]])(pair(padding as Pair, "padding"));
-  if (!sides.every((p) => Number.isInteger(p) && p >= 0)) throw new api.ArgumentError(`padding must be non-negative integers, got [${sides.join(",")}]`);
+  if (!sides.every((p) => Number.isInteger(p) && p >= 0)) throw new ArgumentError(`padding must be non-negative integers, got [${sides.join(",")}]`);
   return sides as [number, number, number, number];
 };
 
 const groupsOf = (groups: number | undefined): number => {
   const g = groups ?? 1;
-  if (!Number.isInteger(g) || g < 1) throw new api.ArgumentError(`groups must be a positive integer, got ${g}`);
+  if (!Number.isInteger(g) || g < 1) throw new ArgumentError(`groups must be a positive integer, got ${g}`);
   return g;
 };
 
@@ -116,10 +111,10 @@ export const convTranspose2d = guarded("convTranspose2d", (x: Tensor, weight: Te
   const stride = positivePair(options.stride ?? 1, "stride");
   const dilation = positivePair(options.dilation ?? 1, "dilation");
   const [ph, pw] = pair(options.padding ?? 0, "padding");
-  if (![ph, pw].every((p) => Number.isInteger(p) && p >= 0)) throw new api.ArgumentError(`padding must be non-negative integers, got [${ph},${pw}]`);
+  if (![ph, pw].every((p) => Number.isInteger(p) && p >= 0)) throw new ArgumentError(`padding must be non-negative integers, got [${ph},${pw}]`);
   const outputPadding = pair(options.outputPadding ?? 0, "outputPadding");
   if (outputPadding.some((p, i) => !Number.isInteger(p) || p < 0 || (p >= (stride[i] ?? 1) && p >= (dilation[i] ?? 1))))
-    throw new api.ArgumentError(`outputPadding must be smaller than either stride or dilation, got outputPadding [${outputPadding.join(",")}], stride [${stride.join(",")}], dilation [${dilation.join(",")}]`);
+    throw new ArgumentError(`outputPadding must be smaller than either stride or dilation, got outputPadding [${outputPadding.join(",")}], stride [${stride.join(",")}], dilation [${dilation.join(",")}]`);
   return convTranspose2dRaw(x, weight, bias, { stride, padding: [ph, ph, pw, pw], dilation, groups: groupsOf(options.groups), outputPadding });
 });
 
@@ -132,8 +127,8 @@ export const conv2dLayer = guarded(
   (x: Tensor, inChannels: number, outChannels: number, kernelSize: Pair, name: string, options: Conv2dOptions & { readonly bias?: boolean } = {}): Tensor => {
     const [kh, kw] = positivePair(kernelSize, "kernel size");
     const groups = groupsOf(options.groups);
-    if (!Number.isInteger(inChannels) || inChannels < 1 || inChannels % groups !== 0) throw new api.ArgumentError(`in channels ${inChannels} must be a positive multiple of groups ${groups}`);
-    if (!Number.isInteger(outChannels) || outChannels < 1 || outChannels % groups !== 0) throw new api.ArgumentError(`out channels ${outChannels} must be a positive multiple of groups ${groups}`);
+    if (!Number.isInteger(inChannels) || inChannels < 1 || inChannels % groups !== 0) throw new ArgumentError(`in channels ${inChannels} must be a positive multiple of groups ${groups}`);
+    if (!Number.isInteger(outChannels) || outChannels < 1 || outChannels % groups !== 0) throw new ArgumentError(`out channels ${outChannels} must be a positive multiple of groups ${groups}`);
     const fanIn = (inChannels / groups) * kh * kw;
     const weight = param(`${name}.weight`, [outChannels, inChannels / groups, kh, kw], kaimingUniform({ a: Math.sqrt(5) }));
     const bias = options.bias === false ? undefined : param(`${name}.bias`, [outChannels], kaimingUniform(fanIn));

@@ -6,6 +6,7 @@ export * from "./api.js";
 export { conv2dWeightGradRaw, maxPool2dBackwardRaw, adaptiveAvgPool2d, avgPool1d, avgPool2d, conv1d, conv2d, conv2dLayer, convTranspose2d, maxPool1d, maxPool2d } from "./conv-api.js";
 export type { Conv1dOptions, Conv2dOptions, ConvTranspose2dOptions, Pool2dOptions, AvgPool2dOptions, Pool1dOptions, AvgPool1dOptions } from "./conv-api.js";
 export { adaptiveMatrix, avgPoolDivisors, convOutSize, forEachConvTap, forEachWindow, windowArgmax, type ConvGeometry, type PoolGeometry } from "./ops/conv.js";
+export { slice, pad, padDims, flip, concat, stack, split, chunk, tril, triu, arange, embedding, embeddingLayer, embeddingBackward, type SliceSpec, type PadMode } from "./movement.js";
 export * from "./diagnostics.js";
 export * from "./dtype.js";
 export * from "./graph.js";
