@@ -8,6 +8,9 @@ import { ArgumentError, guarded } from "./guard.js";
 import { kaimingUniform } from "./init.js";
 import type { Conv2dAttrs, OpAttrs, Pool2dAttrs } from "./ops/attrs.js";
 import { makeTensor, type Tensor } from "./tensor.js";
+import { avgPool2dRaw, convTranspose2dRaw, conv2dRaw, maxPool2dRaw } from "./ops/conv-nodes.js";
+
+export { avgPool2dRaw, conv2dRaw, conv2dWeightGradRaw, convTranspose2dRaw, maxPool2dBackwardRaw, maxPool2dRaw } from "./ops/conv-nodes.js";
 
 /** One number for both spatial dims, or [height, width]. */
 export type Pair = number | readonly [number, number];
@@ -29,16 +32,6 @@ const weightKernel = (weight: Tensor, rank: number): number[] => {
   if (dims.length !== rank - 2 || !dims.every((d): d is number => typeof d === "number")) return [];
   return dims;
 };
-
-// ----- raw builders (the rows' attributes) ---------------------------------------------------
-
-export const conv2dRaw = (x: Tensor, weight: Tensor, bias: Tensor | undefined, attrs: Conv2dAttrs): Tensor => makeTensor("conv2d", attrs, bias === undefined ? [x, weight] : [x, weight, bias]);
-export const convTranspose2dRaw = (x: Tensor, weight: Tensor, bias: Tensor | undefined, attrs: OpAttrs["conv_transpose2d"]): Tensor =>
-  makeTensor("conv_transpose2d", attrs, bias === undefined ? [x, weight] : [x, weight, bias]);
-export const conv2dWeightGradRaw = (x: Tensor, dy: Tensor, attrs: OpAttrs["conv2d_weight_grad"]): Tensor => makeTensor("conv2d_weight_grad", attrs, [x, dy]);
-export const maxPool2dRaw = (x: Tensor, attrs: Pool2dAttrs): Tensor => makeTensor("max_pool2d", attrs, [x]);
-export const maxPool2dBackwardRaw = (x: Tensor, dy: Tensor, attrs: Pool2dAttrs): Tensor => makeTensor("max_pool2d_backward", attrs, [x, dy]);
-export const avgPool2dRaw = (x: Tensor, attrs: OpAttrs["avg_pool2d"]): Tensor => makeTensor("avg_pool2d", attrs, [x]);
 
 // ----- convolution ---------------------------------------------------------------------------
 

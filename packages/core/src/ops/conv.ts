@@ -16,7 +16,7 @@ import type { Conv2dAttrs, OpAttrs, Pool2dAttrs } from "./attrs.js";
 import type { OpDef } from "./def.js";
 import { ok } from "./rules.js";
 import { constant, matmul, mul, reshape, sum } from "../api.js";
-import { avgPool2dRaw, convTranspose2dRaw, conv2dRaw, conv2dWeightGradRaw, maxPool2dBackwardRaw, maxPool2dRaw } from "../conv-api.js";
+import { avgPool2dRaw, convTranspose2dRaw, conv2dRaw, conv2dWeightGradRaw, maxPool2dBackwardRaw, maxPool2dRaw } from "./conv-nodes.js";
 
 /**
  * Where the taps of a convolution meet: image side [n, ci, h, w], output side [n, co, ho, wo],
