@@ -80,5 +80,14 @@ for (const [name, backend] of [
         await agree(await backend(), graph, feeds, `${name} ${JSON.stringify(s)}`);
       }
     });
+    it("max pooling ties: the cotangent goes to each window's first maximum, as the reference (and PyTorch)", async () => {
+      const x = C.input("x", [1, 2, 3, 3]);
+      const y = C.maxPool2d(x, 2, { stride: 1 });
+      const graph = graphWithGradients(C.sum(C.mul(y, C.constant([[[[1, 2], [3, 4]]]]))), { y }, ["x"]);
+      const ties = [1, 1, 0, 1, 1, 0, 0, 0, 0, 5, 5, 5, 5, 5, 5, 5, 5, 5];
+      await agree(await backend(), graph, { x: C.ndarray([1, 2, 3, 3], "f32", ties) }, `${name} ties`);
+      const reference = C.run(graph, { x: C.ndarray([1, 2, 3, 3], "f32", ties) }, {}, { precision: "f32" });
+      expect(Array.from(reference["grad:x"]?.data ?? [])).toEqual([1, 2, 0, 3, 4, 0, 0, 0, 0, 1, 2, 0, 3, 4, 0, 0, 0, 0]);
+    });
   });
 }

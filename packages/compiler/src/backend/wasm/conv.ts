@@ -69,9 +69,22 @@ const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: numb
             () => {
               b.set(src, iadd(image, `(i32.shl ${iadd(imul(get(c0), g.h * g.w), imul(get(ih), g.w))} ${i32c(2)})`));
               if (g.sw === 1) {
-                b.emit(`(memory.fill ${get(dst)} ${i32c(0)} (i32.shl ${get(lo)} ${i32c(2)}))`);
-                b.emit(`(memory.copy (i32.add ${get(dst)} (i32.shl ${get(lo)} ${i32c(2)})) (i32.add ${get(src)} (i32.shl (i32.add ${get(lo)} ${get(iw0)}) ${i32c(2)})) (i32.shl (i32.sub ${get(hi)} ${get(lo)}) ${i32c(2)}))`);
-                b.emit(`(memory.fill (i32.add ${get(dst)} (i32.shl ${get(hi)} ${i32c(2)})) ${i32c(0)} (i32.shl (i32.sub ${i32c(g.wo)} ${get(hi)}) ${i32c(2)}))`);
+                // zeros left of the image, the row in f32x4 steps (scalar tail), zeros right of it
+                const at = (index: string, base: string): string => `(i32.add ${base} (i32.shl ${index} ${i32c(2)}))`;
+                b.forDynamic(ow, i32c(0), get(lo), 1, () => b.emit(`(f32.store ${at(get(ow), get(dst))} ${f32c(0)})`));
+                b.set(ow, get(lo));
+                const vectors = b.label("V");
+                b.block(`(block ${vectors}`, () => {
+                  const loop = b.label("L");
+                  b.block(`(loop ${loop}`, () => {
+                    b.emit(`(br_if ${vectors} (i32.gt_s (i32.add ${get(ow)} ${i32c(4)}) ${get(hi)}))`);
+                    b.emit(`(v128.store align=4 ${at(get(ow), get(dst))} (v128.load align=4 ${at(`(i32.add ${get(ow)} ${get(iw0)})`, get(src))}))`);
+                    b.set(ow, `(i32.add ${get(ow)} ${i32c(4)})`);
+                    b.emit(`(br ${loop})`);
+                  });
+                });
+                b.forDynamic(ow, get(ow), get(hi), 1, () => b.emit(`(f32.store ${at(get(ow), get(dst))} (f32.load ${at(`(i32.add ${get(ow)} ${get(iw0)})`, get(src))}))`));
+                b.forDynamic(ow, get(hi), i32c(g.wo), 1, () => b.emit(`(f32.store ${at(get(ow), get(dst))} ${f32c(0)})`));
               } else {
                 const iw = b.local("i32", "iw");
                 b.forRange(ow, 0, g.wo, 1, () => {
