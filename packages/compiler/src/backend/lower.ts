@@ -31,6 +31,7 @@ import {
 } from "@graft/core";
 import { decompose } from "../passes/decompose.js";
 import { loweredComposites } from "./fused.js";
+import { lowerConvNode } from "./lower-conv.js";
 import type { Access, BinaryOp, BufferId, BufferInfo, Expr, Kernel, Rows, UnaryOp } from "./kernels.js";
 
 export interface LoweredIo {
@@ -837,6 +838,20 @@ const lowerGather = (L: Lowering, t: Target): boolean => {
   }
 };
 
+/** Convolution and pooling (lower-conv.ts). */
+const lowerConv = (L: Lowering, t: Target): boolean => {
+  const helpers = {
+    shapeOf: (id: NodeId) => shapeOf(L, id),
+    contiguous: (id: NodeId) => contiguousBuffer(L, id),
+    newTemp: (size: number) => newBuffer(L, { kind: "temp", dtype: "f32", size }),
+    newConst: (values: readonly number[]) => newBuffer(L, { kind: "const", dtype: "f32", size: values.length, values }),
+    push: (kernel: Kernel) => void L.kernels.push(kernel),
+  };
+  const out = lowerConvNode(helpers, t.node, t.newOut);
+  if (out !== undefined) t.done(out);
+  return out !== undefined;
+};
+
 /** Elementwise roots and views that must become memory: one map kernel (a reshape of contiguous memory is a view of it). */
 const lowerElementwise = (L: Lowering, t: Target): void => {
   const { id, node, shape, newOut, done } = t;
@@ -871,7 +886,7 @@ const materialize = (L: Lowering, id: NodeId): void => {
     t.done(out);
     return;
   }
-  for (const lower of [lowerLeaf, lowerMatmul, lowerReduce, lowerRows, lowerLoss, lowerGather]) if (lower(L, t)) return;
+  for (const lower of [lowerLeaf, lowerMatmul, lowerReduce, lowerRows, lowerLoss, lowerGather, lowerConv]) if (lower(L, t)) return;
   lowerElementwise(L, t);
 };
 
