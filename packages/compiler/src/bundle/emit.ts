@@ -92,6 +92,65 @@ export const literal = (value: unknown, width = 120): string => {
   return `${open}\n${parts.join(",\n")}\n${close}`;
 };
 
+/** A `const` the module declares before the program image. */
+interface Declaration {
+  readonly name: string;
+  readonly type: string;
+  readonly docs: string;
+  readonly initializer: string;
+}
+
+/**
+ * The bundle's `info` as TypeScript: each function's info, and the weights, declared once and
+ * referenced where `info` repeats them (its `inputs`/`outputs` are `forward`'s, functions often
+ * take the same inputs, `state` starts with the weights). The value is the same as a literal's.
+ */
+export const infoSource = (info: ModelInfo): { readonly declarations: readonly Declaration[]; readonly initializer: string } => {
+  const declarations: Declaration[] = [];
+  const taken = new Set<string>();
+  const declare = (stem: string, type: string, docs: string, initializer: string): string => {
+    let name = `${stem}Info`;
+    for (let index = 2; taken.has(name); index++) name = `${stem}${index}Info`;
+    taken.add(name);
+    declarations.push({ name, type, docs, initializer });
+    return name;
+  };
+  /** Literal text of a list of tensors → the expression of its first occurrence. */
+  const lists = new Map<string, string>();
+  const list = (value: readonly TensorInfo[], reference: string): string => {
+    const text = literal(value);
+    const first = lists.get(text);
+    if (first !== undefined) return first;
+    lists.set(text, reference);
+    return text;
+  };
+  const functions = Object.entries(info.functions).map(([name, fn]) => {
+    const prefix = typePrefix(name);
+    const variable = declare(`${prefix[0]?.toLowerCase() ?? "f"}${prefix.slice(1)}`, "FunctionInfo", `\`info.functions${/^[A-Za-z_$][\w$]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`}\`.`, "");
+    const index = declarations.length - 1;
+    const fields = [`inputs: ${list(fn.inputs, `${variable}.inputs`)}`, `outputs: ${list(fn.outputs, `${variable}.outputs`)}`, ...(fn.batching === undefined ? [] : [`batching: ${literal(fn.batching)}`])];
+    const declaration = declarations[index];
+    if (declaration !== undefined) declarations[index] = { ...declaration, initializer: `{\n${fields.join(",\n")}\n}` };
+    return `${propertyName(name)}: ${variable}`;
+  });
+  const weights = declare("weights", "readonly StateInfo[]", "`info.weights`: the model's params (what `saveWeights()` writes); `info.state` starts with them.", literal(info.weights));
+  const startsWithWeights = info.weights.every((entry, index) => literal(entry) === literal(info.state[index]));
+  const state = startsWithWeights ? `[\n${[`...${weights}`, ...info.state.slice(info.weights.length).map((entry) => literal(entry))].join(",\n")}\n]` : literal(info.state);
+  const initializer = `{\n${[
+    `name: ${literal(info.name)}`,
+    `backend: ${literal(info.backend)}`,
+    `batches: ${literal(info.batches)}`,
+    `dims: ${literal(info.dims)}`,
+    `optimizer: ${literal(info.optimizer)}`,
+    `inputs: ${lists.get(literal(info.inputs)) ?? literal(info.inputs)}`,
+    `outputs: ${lists.get(literal(info.outputs)) ?? literal(info.outputs)}`,
+    `functions: {\n${functions.join(",\n")}\n}`,
+    `weights: ${weights}`,
+    `state: ${state}`,
+  ].join(",\n")}\n}`;
+  return { declarations, initializer };
+};
+
 /** An entry point as TypeScript: its code, or its data as a literal. */
 const entrySource = (entry: ArtifactEntry): string => ("code" in entry ? entry.code : literal(entry.data));
 
@@ -137,6 +196,13 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
       docs: [declaration.docs],
       declarations: [{ name: declaration.name, ...(declaration.type === undefined ? {} : { type: declaration.type }), initializer: declaration.initializer }],
     });
+  const info = infoSource(bundleInfo(layout, backend));
+  for (const declaration of info.declarations)
+    file.addVariableStatement({
+      declarationKind: VariableDeclarationKind.Const,
+      docs: [declaration.docs],
+      declarations: [{ name: declaration.name, type: declaration.type, initializer: declaration.initializer }],
+    });
   const state: StateEntry[] = layout.state.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset, init: entry.init, weight: entry.weight }));
   const weights = options.weights ?? "";
   file.addVariableStatement({
@@ -146,7 +212,7 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
       {
         name: "bundle",
         type: `ProgramImage<${artifact.types.artifact}, ${artifact.types.entry}, ModelInfo>`,
-        initializer: `{\ninfo: ${literal(bundleInfo(layout, backend))},\nstate: ${literal(state)},\nfunctions: {\n${Object.entries(templates)
+        initializer: `{\ninfo: ${info.initializer},\nstate: ${literal(state)},\nfunctions: {\n${Object.entries(templates)
           .map(([name, images]) => `${propertyName(name)}: [\n${images.join(",\n")}\n]`)
           .join(",\n")}\n},\nelements: ${layout.elements},\nartifact: ${literal(artifact.value)},\nweights: ${JSON.stringify(weights)},\nhyper: ${literal(layout.hyper ?? null)}\n}`,
       },
@@ -236,6 +302,8 @@ export const bundleModule = async (source: string, options: { readonly sourcefil
     platform: "neutral",
     target: "es2022",
     legalComments: "none",
+    // messages keep "≤" and "≥" as UTF-8 (3 bytes) rather than \u escapes (6)
+    charset: "utf8",
     // short lines: Node prints the offending source line of an uncaught error, not kilobytes of it
     lineLimit: BUNDLE_LINE_LIMIT,
     write: false,

@@ -63,8 +63,17 @@ export const emitJsArtifact = (functions: readonly EmitFunction[]): Artifact => 
     });
   const templated = kernelTemplates(specialisations.flatMap((specialisation) => specialisation.kernels.map((kernel) => kernel.source)));
   let next = 0;
+  const written = specialisations.map(({ name, kernels }) => ({ name, kernels: kernels.map((kernel) => `${kernel.heading}\n${templated.kernels[next++] ?? kernel.source}`) }));
+  // a specialisation whose kernels start with all of an earlier one's (evaluate = forward + loss) spreads that one's array
   const kernelSources = new Map(
-    specialisations.map(({ name, kernels }) => [name, `[\n${kernels.map((kernel) => `${kernel.heading}\n${templated.kernels[next++] ?? kernel.source}`).join(",\n")}\n]`]),
+    written.map(({ name, kernels }, index) => {
+      const prefix = written
+        .slice(0, index)
+        .filter((earlier) => earlier.kernels.length > 0 && earlier.kernels.length <= kernels.length && earlier.kernels.every((kernel, at) => kernel === kernels[at]))
+        .reduce<(typeof written)[number] | undefined>((longest, earlier) => (longest === undefined || earlier.kernels.length > longest.kernels.length ? earlier : longest), undefined);
+      const items = prefix === undefined ? kernels : [`...${prefix.name}`, ...kernels.slice(prefix.kernels.length)];
+      return [name, `[\n${items.join(",\n")}\n]`];
+    }),
   );
   const templateDeclarations: ArtifactDeclaration[] = templated.templates.map((template) => ({
     name: template.name,
