@@ -155,6 +155,48 @@ export const agreementCases = (): AgreementCase[] => {
       y: labels([0, 1, 2]),
     });
   }
+  {
+    // data movement: views, index maps and their gradients' ops, fused into map kernels
+    const a = x();
+    const m = C.input("m", [3, 4, 5]);
+    const e = C.exp(m);
+    const idx = C.input("idx", ["batch", 3], "i32");
+    const table = C.input("table", [6, 5]);
+    const g = C.input("g", ["batch", 3, 5]);
+    const [first, second, third] = C.split(m, [1, 2, 1], 1);
+    add(
+      "movement",
+      {
+        slice: C.slice(m, 2, 1, -1, 2),
+        sliceNeg: C.slice(C.reshape(m, [12, 5]), [{ dim: 0, start: -3 }, { dim: 1, start: -20, stop: -2 }]),
+        sliceEmpty: C.slice(m, 2, 4, 0),
+        sliceOfExpr: C.add(C.slice(e, 0, 1), 1),
+        padConstant: C.pad(m, [1, 2, 0, 1], { value: -1.5 }),
+        padCrop: C.pad(a, [-1, 2]),
+        padReflect: C.pad(m, [2, 3, 1, 1], { mode: "reflect" }),
+        padReplicate: C.pad(C.tanh(m), [0, 4, 3, 0], { mode: "replicate" }),
+        padInterior: C.padDims(m, [1, 0, 2], [0, 2, 1], { interior: [1, 0, 2], value: 0.5 }),
+        flip: C.flip(m, [0, 2]),
+        flipTransposed: C.flip(C.transpose(m, 1, 2), -1),
+        concat: C.concat([m, C.neg(m), C.slice(m, 0, 0, 1)], 0),
+        concatMid: C.concat([C.slice(m, 1, 0, 1), m], 1),
+        stack: C.stack([a, C.exp(a)], 1),
+        split: C.add(C.add(C.sum(first ?? m), C.sum(second ?? m)), C.sum(third ?? m)),
+        chunks: C.concat(C.chunk(m, 3, 2).reverse(), 2),
+        tril: C.tril(m),
+        triuShift: C.triu(m, 1),
+        trilNeg: C.tril(C.exp(m), -1),
+        arange: C.arange(2, 11, 3),
+        arangeFloat: C.arange(-1, 1, 0.25),
+        embedding: C.embedding(idx, table),
+        embeddingOfExpr: C.mul(C.embedding(idx, C.tanh(table), { paddingIdx: 0 }), 2),
+        embeddingBackward: C.embeddingBackward(idx, g, 6),
+        padBool: C.cast(C.pad(C.gt(m, 0), [1, 1]), "f32"),
+        padInt: C.pad(idx, [2, 0], { value: 7 }),
+      },
+      { x: feedsXY().x, m: randomArray([3, 4, 5], 21), idx: { shape: [4, 3], dtype: "i32", data: Float64Array.from([0, 5, 2, 2, 1, 0, 3, 3, 3, 4, 0, 5]) }, table: randomArray([6, 5], 22), g: randomArray([4, 3, 5], 23) },
+    );
+  }
   return cases;
 };
 

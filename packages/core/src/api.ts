@@ -12,38 +12,11 @@ import type { CrossEntropyAttrs, NllLossAttrs, Reduction } from "./ops/attrs.js"
 import { captureLoc } from "./loc.js";
 import type { OpCall } from "./ops/attrs.js";
 import { formatShape, formatType, normalizeAxis, type Dim, type Shape } from "./shape.js";
-import { describeValue, isTensor, makeTensor, Tensor } from "./tensor.js";
+import { ArgumentError, dimRangeMessage, guarded, rejected, shapeArg } from "./guard.js";
+import { makeTensor, Tensor } from "./tensor.js";
 
 /** A tensor, or a JS number standing for a scalar of the other operand's dtype. */
 export type TensorLike = Tensor | number;
-
-/** A call with arguments of the wrong JS type (from untyped code), caught by {@link guarded}. */
-class ArgumentError extends Error {}
-
-/**
- * Makes a DSL function total over any JS arguments: whatever it would throw on arguments of the
- * wrong type (`add(x, undefined)`, a shape that is not an array, …) becomes an ill-typed node with
- * the message at the caller's line, reported by `check` like any type error.
- */
-const guarded = <F extends (...args: never[]) => Tensor>(op: string, build: F): F => {
-  const total = (...args: unknown[]): Tensor => {
-    try {
-      return (build as unknown as (...values: unknown[]) => Tensor)(...args);
-    } catch (thrown) {
-      const message = thrown instanceof ArgumentError ? `${op}: ${thrown.message}` : `${op}: invalid arguments (${thrown instanceof Error ? thrown.message : String(thrown)})`;
-      const loc = captureLoc();
-      const call: OpCall = { op: "constant", attrs: { value: [], shape: [], dtype: "f32" } };
-      return new Tensor(call, args.filter(isTensor), loc, undefined, [error("type", message, loc)]);
-    }
-  };
-  return total as unknown as F;
-};
-
-/** A shape argument: an array of dims (each checked by the op's rule), or an ArgumentError. */
-const shapeArg = (shape: unknown, what = "shape"): Shape => {
-  if (!Array.isArray(shape)) throw new ArgumentError(`${what} must be an array of dims (non-negative integers or names like "batch"), got ${describeValue(shape)}`);
-  return [...(shape as readonly Dim[])];
-};
 
 // ----- leaves -------------------------------------------------------------------------------
 
@@ -53,19 +26,6 @@ export const input = guarded("input", (name: string, shape: Shape, dtype: Dtype 
 /** A named trainable parameter with its initialiser (default zeros). */
 export const param = guarded("param", (name: string, shape: readonly number[], init: Init = zeros, dtype: Dtype = "f32"): Tensor =>
   makeTensor("param", { name, shape: shapeArg(shape), dtype, init }, []));
-
-/**
- * An ill-typed node for a call the DSL rejects before the op table sees it (a dim out of range,
- * a ragged array): it carries `message` at the caller's location, like an op-table type error.
- */
-const rejected = (call: OpCall, inputs: readonly Tensor[], message: string): Tensor => {
-  const loc = captureLoc();
-  return new Tensor(call, inputs, loc, undefined, [error("type", message, loc)]);
-};
-
-/** `dim 5 out of range for shape [1,3] (expected -2 ≤ dim < 2)`, as the op table words it. */
-const dimRangeMessage = (op: string, dim: number, shape: Shape, rank = shape.length): string =>
-  `${op}: dim ${dim} out of range for shape ${formatShape(shape)} (expected ${-rank} ≤ dim < ${rank})`;
 
 /** A constant from a number, a nested array or an NDArray. */
 export const constant = guarded("constant", (value: NestedNumbers | NDArray, dtype: Dtype = "f32"): Tensor => {

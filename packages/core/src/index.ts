@@ -3,6 +3,7 @@
  * table, shape inference, the printer and the float64 reference interpreter.
  */
 export * from "./api.js";
+export { slice, pad, padDims, flip, concat, stack, split, chunk, tril, triu, arange, embedding, embeddingLayer, embeddingBackward, type SliceSpec, type PadMode } from "./movement.js";
 export * from "./diagnostics.js";
 export * from "./dtype.js";
 export * from "./graph.js";

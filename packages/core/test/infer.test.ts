@@ -331,6 +331,115 @@ const CASES: { readonly [K in OpName]: OpCases } = {
       ["index exceeds the output elsewhere", () => g.scatterAdd([3, 4], 1, i32("i", [4, 1]), f32("s", [4, 1])), "scatter_add: index shape [4,1] exceeds input [3,4] at dim 0 (index.size(d) ≤ input.size(d) for every d ≠ 1)"],
     ],
   },
+  slice: {
+    good: [
+      ["Python slicing with a step", () => g.slice(f32("x", ["batch", 10]), 1, 1, -1, 3), "f32[batch,3]"],
+      ["indices clamp; stop before start is empty", () => g.slice(f64("x", [4, 5]), [{ dim: 0, start: -10 }, { dim: -1, start: 4, stop: 2 }]), "f64[4,0]"],
+      ["split into pieces", () => g.split(i32("x", [7, 2]), 3)[2] as Tensor, "i32[1,2]"],
+    ],
+    bad: [
+      ["a symbolic dim", () => g.slice(f32("x", ["batch", 10]), 0, 1), "slice: dim 0 of f32[batch,10] has symbolic size 'batch'; slicing needs a static size"],
+      ["step 0", () => g.slice(f32("x", [4]), 0, 0, 4, 0), "slice: step must be a positive integer, got 0"],
+      ["dim out of range", () => g.slice(f32("x", [4]), 1, 0), "slice: dim 1 out of range for shape [4] (expected -1 ≤ dim < 1)"],
+      ["a fractional start", () => g.slice(f32("x", [4]), 0, 0.5), "slice: start must be an integer, got number 0.5"],
+      ["sections that do not sum to the dim", () => g.split(f32("x", [5, 2]), [2, 2])[0] as Tensor, "split: sections [2,2] sum to 4, but dim 0 of f32[5,2] has size 5"],
+      ["chunks 0", () => g.chunk(f32("x", [5, 2]), 0)[0] as Tensor, "chunk: chunks must be a positive integer, got number 0"],
+      ["an attribute out of the dim (direct node)", () => makeTensor("slice", { dims: [0], starts: [2], stops: [5], steps: [1] }, [f32("x", [4])]), "slice: slice 2:5 of dim 0 is not within 0 ≤ start ≤ stop ≤ 4 (f32[4])"],
+    ],
+  },
+  pad: {
+    good: [
+      ["constant, last dim first", () => g.pad(f32("x", ["batch", 3, 4]), [1, 2, 0, 3]), "f32[batch,6,7]"],
+      ["negative amounts crop", () => g.pad(f32("x", [3, 4]), [-1, 2]), "f32[3,5]"],
+      ["reflect", () => g.pad(f64("x", [2, 3]), [2, 2], { mode: "reflect" }), "f64[2,7]"],
+      ["replicate on i32", () => g.pad(i32("x", [2, 3]), [0, 4, 1, 0], { mode: "replicate" }), "i32[3,7]"],
+    ],
+    bad: [
+      ["reflect padding as large as the dim", () => g.pad(f32("x", [2, 3]), [3, 0], { mode: "reflect" }), "pad: reflect padding (3, 0) of dim 1 must be less than its size 3 (input f32[2,3])"],
+      ["an odd number of pads", () => g.pad(f32("x", [2, 3]), [1, 2, 3]), "pad: pads must have an even length (a pair per dim, last dim first), got [1,2,3]"],
+      ["more pairs than dims", () => g.pad(f32("x", [3]), [1, 1, 1, 1]), "pad: 2 pairs of pads [1,1,1,1] for f32[3] of rank 1"],
+      ["a symbolic dim", () => g.pad(f32("x", ["batch", 3]), [0, 0, 1, 0]), "pad: dim 0 of f32[batch,3] is symbolic; padding it needs a static size"],
+      ["negative reflect padding", () => g.pad(f32("x", [4]), [-1, 0], { mode: "reflect" }), "pad: reflect padding must be non-negative, got [-1,0]"],
+      ["a fractional value for i32", () => g.pad(i32("x", [4]), [1, 0], { value: 0.5 }), "pad: pad value 0.5 is not an integer, as i32[4] needs"],
+      ["an unknown mode", () => g.pad(f32("x", [4]), [1, 0], { mode: "circular" as "reflect" }), 'pad: mode must be "constant", "reflect" or "replicate", got string "circular"'],
+      ["replicate an empty dim", () => g.pad(f32("x", [0]), [1, 0], { mode: "replicate" }), "pad: replicate padding of dim 0 needs a non-empty dim (input f32[0])"],
+    ],
+  },
+  flip: {
+    good: [
+      ["several dims", () => g.flip(f32("x", ["batch", 3, 4]), [1, -1]), "f32[batch,3,4]"],
+      ["one dim of an i32 tensor", () => g.flip(i32("x", [5]), 0), "i32[5]"],
+    ],
+    bad: [
+      ["dim out of range", () => g.flip(f32("x", [2, 3]), 2), "flip: dim 2 out of range for shape [2,3] (expected -2 ≤ dim < 2)"],
+      ["the same dim twice", () => g.flip(f32("x", [2, 3]), [1, -1]), "flip: repeated dim in [1,1]"],
+      ["a symbolic dim", () => g.flip(f32("x", ["batch", 3]), 0), "flip: dim 0 of f32[batch,3] is symbolic; flipping it needs a static size"],
+    ],
+  },
+  arange: {
+    good: [
+      ["arange(end) is i32", () => g.arange(5), "i32[5]"],
+      ["a float step", () => g.arange(0, 1, 0.3), "f32[4]"],
+      ["a negative step", () => g.arange(5, 0, -2), "i32[3]"],
+      ["an empty range as f64", () => g.arange(2, 2, 1, "f64"), "f64[0]"],
+    ],
+    bad: [
+      ["step 0", () => g.arange(0, 5, 0), "arange: step must be non-zero"],
+      ["a range against the step", () => g.arange(0, 5, -1), "arange: the range from 0 to 5 is inconsistent with step -1"],
+      ["a fractional start as i32", () => g.arange(0.5, 5, 1, "i32"), "arange: an i32 range needs integer start and step, got start 0.5, step 1"],
+      ["an infinite end", () => g.arange(0, Infinity), "arange: end must be a finite number, got number Infinity"],
+    ],
+  },
+  concat: {
+    good: [
+      ["along a static dim", () => g.concat([f32("a", ["batch", 3]), f32("b", ["batch", 5])], -1), "f32[batch,8]"],
+      ["stack is unsqueeze + concat", () => g.stack([f32("a", [2, 3]), f32("b", [2, 3]), f32("c", [2, 3])], 1), "f32[2,3,3]"],
+      ["one input", () => g.concat([i32("a", [2])]), "i32[2]"],
+    ],
+    bad: [
+      ["other dims differ", () => g.concat([f32("a", [2, 3]), f32("b", [3, 4])], 1), "concat: sizes must match except in dim 1: input 0 is f32[2,3], input 1 is f32[3,4]"],
+      ["ranks differ", () => g.concat([f32("a", [2, 3]), f32("b", [3])]), "concat: input 1 f32[3] has rank 1, input 0 f32[2,3] has rank 2"],
+      ["dtypes differ", () => g.concat([f32("a", [2]), i32("b", [2])]), "concat: dtype mismatch: f32[2] and i32[2] (insert a cast)"],
+      ["along a symbolic dim", () => g.concat([f32("a", ["batch", 3]), f32("b", ["batch", 3])], 0), "concat: dim 0 of input 0 f32[batch,3] is symbolic; concatenating needs static sizes"],
+      ["an empty list", () => g.concat([]), "concat: expects a non-empty array of tensors, got an empty array"],
+      ["stack of different shapes", () => g.stack([f32("a", [2, 3]), f32("b", [2, 4])]), "stack: every input must have the same shape: input 0 is f32[2,3], input 1 is f32[2,4]"],
+      ["dim out of range", () => g.concat([f32("a", [2, 3])], 2), "concat: dim 2 out of range for shape [2,3] (expected -2 ≤ dim < 2)"],
+    ],
+  },
+  tril: {
+    good: [
+      ["a batch of matrices", () => g.tril(f32("x", ["batch", 3, 4])), "f32[batch,3,4]"],
+      ["a bool mask", () => g.tril(bool("x", [4, 4]), -1), "bool[4,4]"],
+    ],
+    bad: [
+      ["a vector", () => g.tril(f32("x", [4])), "tril: expected a tensor of rank ≥ 2 (a matrix or a batch of matrices), got f32[4]"],
+      ["symbolic matrix dims", () => g.tril(f32("x", [3, "n"])), "tril: the last two dims of f32[3,n] must be static"],
+      ["a fractional diagonal", () => g.tril(f32("x", [3, 3]), 0.5), "tril: diagonal must be an integer, got number 0.5"],
+    ],
+  },
+  triu: {
+    good: [["above the diagonal", () => g.triu(f64("x", [2, 5]), 1), "f64[2,5]"]],
+    bad: [["a scalar", () => g.triu(f32("x", [])), "triu: expected a tensor of rank ≥ 2 (a matrix or a batch of matrices), got f32[]"]],
+  },
+  embedding: {
+    good: [
+      ["rows for a batch of sequences", () => g.embedding(i32("i", ["batch", 7]), f32("w", [10, 4])), "f32[batch,7,4]"],
+      ["the layer helper with a negative padding index", () => g.embeddingLayer(i32("i", [3]), 10, 4, "emb", { paddingIdx: -1 }), "f32[3,4]"],
+    ],
+    bad: [
+      ["float indices", () => g.embedding(f32("i", [3]), f32("w", [10, 4])), "embedding: indices must be integer (i32), got f32[3]"],
+      ["a 1-D weight", () => g.embedding(i32("i", [3]), f32("w", [10])), "embedding: weight must be 2-D [numEmbeddings, dim], got f32[10]"],
+      ["a padding index out of range", () => g.embedding(i32("i", [3]), f32("w", [4, 3]), { paddingIdx: 4 }), "embedding: paddingIdx 4 is out of range for 4 embeddings (weight f32[4,3])"],
+      ["an integer weight", () => g.embedding(i32("i", [3]), i32("w", [4, 3])), "embedding: weight must be float, got i32[4,3]"],
+    ],
+  },
+  embedding_backward: {
+    good: [["rows summed into the table", () => g.embeddingBackward(i32("i", ["batch", 7]), f32("g", ["batch", 7, 4]), 10), "f32[10,4]"]],
+    bad: [
+      ["a grad of another shape", () => g.embeddingBackward(i32("i", [3]), f32("g", [4, 2]), 10), "embedding_backward: grad f32[4,2] must have the shape of indices [3] plus the embedding dim"],
+      ["float indices", () => g.embeddingBackward(f32("i", [3]), f32("g", [3, 2]), 10), "embedding_backward: indices must be integer (i32), got f32[3]"],
+    ],
+  },
   softmax: softmaxLike("softmax", g.softmax),
   log_softmax: softmaxLike("log_softmax", g.logSoftmax),
   nll_loss: {

@@ -240,6 +240,46 @@ const VALUES: { readonly [K in OpName]: readonly ValueCase[] } = {
     vc("labels outside [0, k) give a zero row", () => g.oneHot(input("y", [4], "i32"), 3), [4, 3], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0], { y: arr([0, 2, -1, 5], "i32") }),
     vc("of a 2-d label tensor", () => g.oneHot(input("y", [2, 1], "i32"), 2), [2, 1, 2], [0, 1, 1, 0], { y: arr([[1], [0]], "i32") }),
   ],
+  slice: [
+    vc("negative start, to the end (x[:, -2:])", () => g.slice(x23(), 1, -2), [2, 2], [-2, 3, 0, -1], X),
+    vc("step 3 over the last dim (t[:, :, 0:4:3])", () => g.slice(t234(), 2, 0, 4, 3), [2, 3, 2], [0, 3, 4, 7, 8, 11, 12, 15, 16, 19, 20, 23], T),
+  ],
+  pad: [
+    vc("constant on the left of the last dim", () => g.pad(x23(), [1, 0], { value: 9 }), [2, 4], [9, 1, -2, 3, 9, 0.5, 0, -1], X),
+    vc("reflect (F.pad(arange(4), (2, 1), 'reflect'))", () => g.pad(input("r", [1, 4]), [2, 1], { mode: "reflect" }), [1, 7], [2, 1, 0, 1, 2, 3, 2], { r: arr([[0, 1, 2, 3]]) }),
+    vc("replicate", () => g.pad(input("r", [1, 4]), [2, 1], { mode: "replicate" }), [1, 7], [0, 0, 0, 1, 2, 3, 3], { r: arr([[0, 1, 2, 3]]) }),
+    vc("interior zeros (a strided slice's gradient)", () => g.padDims(input("v", [3]), [1], [0], { interior: [1] }), [6], [0, 1, 0, 2, 0, 3], { v: arr([1, 2, 3]) }),
+  ],
+  flip: [vc("both dims", () => g.flip(x23(), [0, 1]), [2, 3], [-1, 0, 0.5, 3, -2, 1], X)],
+  arange: [
+    vc("a float step", () => g.arange(1, 2, 0.25), [4], [1, 1.25, 1.5, 1.75]),
+    vc("a negative step", () => g.arange(5, 0, -2), [3], [5, 3, 1]),
+  ],
+  concat: [
+    vc("along dim 0", () => {
+      const x = x23();
+      return g.concat([x, g.slice(x, 0, 1)], 0);
+    }, [3, 3], [1, -2, 3, 0.5, 0, -1, 0.5, 0, -1], X),
+    vc("along dim 1", () => g.concat([x23(), input("c", [2, 1])], 1), [2, 4], [1, -2, 3, 7, 0.5, 0, -1, 8], { ...X, c: arr([[7], [8]]) }),
+    vc("stack along a new last dim", () => g.stack([input("a", [2]), input("b", [2])], 1), [2, 2], [1, 3, 2, 4], { a: arr([1, 2]), b: arr([3, 4]) }),
+  ],
+  tril: [
+    vc("on and below the diagonal", () => g.tril(x23()), [2, 3], [1, 0, 0, 0.5, 0, 0], X),
+    vc("diagonal 1", () => g.tril(x23(), 1), [2, 3], [1, -2, 0, 0.5, 0, -1], X),
+  ],
+  triu: [
+    vc("on and above the diagonal", () => g.triu(x23()), [2, 3], [1, -2, 3, 0, 0, -1], X),
+    vc("diagonal 1", () => g.triu(x23(), 1), [2, 3], [0, -2, 3, 0, 0, -1], X),
+  ],
+  embedding: [
+    vc("rows of the table", () => g.embedding(input("i", [2, 2], "i32"), input("w", [3, 2])), [2, 2, 2], [20, 21, 0, 1, 10, 11, 20, 21], {
+      i: arr([[2, 0], [1, 2]], "i32"),
+      w: arr([[0, 1], [10, 11], [20, 21]]),
+    }),
+  ],
+  embedding_backward: [
+    vc("repeated rows add up", () => g.embeddingBackward(input("i", [3], "i32"), input("d", [3, 2]), 3), [3, 2], [3, 4, 0, 0, 6, 8], { i: arr([2, 0, 2], "i32"), d: arr([[1, 2], [3, 4], [5, 6]]) }),
+  ],
   gather: [
     // torch.gather docs example
     vc("along dim 1", () => g.gather(input("x", [2, 2]), 1, input("i", [2, 2], "i32")), [2, 2], [1, 1, 4, 3], { x: arr([[1, 2], [3, 4]]), i: arr([[0, 0], [1, 0]], "i32") }),

@@ -11,7 +11,8 @@ export type Init =
   | { readonly kind: "ones" }
   | { readonly kind: "constant"; readonly value: number }
   | { readonly kind: "uniform"; readonly low: number; readonly high: number }
-  | { readonly kind: "normal"; readonly mean: number; readonly std: number }
+  /** `zeroRow`: elements index·width … (index+1)·width are zeros afterwards (nn.Embedding's padding_idx row). */
+  | { readonly kind: "normal"; readonly mean: number; readonly std: number; readonly zeroRow?: { readonly index: number; readonly width: number } }
   /** PyTorch nn.Linear default: U(-1/√fanIn, 1/√fanIn). */
   | { readonly kind: "kaiming_uniform"; readonly fanIn: number }
   /** `xavier_uniform_` / `xavier_normal_`: std = gain·√(2 / (fan_in + fan_out)) (uniform: bound √3·std). */
@@ -163,8 +164,11 @@ export const initValues = (init: Init, shape: number | readonly number[], seed: 
       for (let i = 0; i < size; i++) out[i] = -bound + 2 * bound * random();
       return out;
     }
-    case "normal":
-      return fillNormal(out, random, init.mean, init.std);
+    case "normal": {
+      fillNormal(out, random, init.mean, init.std);
+      if (init.zeroRow !== undefined) out.fill(0, init.zeroRow.index * init.zeroRow.width, (init.zeroRow.index + 1) * init.zeroRow.width);
+      return out;
+    }
     case "xavier":
     case "kaiming": {
       const { fanIn, fanOut } = fanInAndFanOut(dims());

@@ -81,6 +81,7 @@ const nodeState = (graph: Graph, node: Node, states: readonly RowState[]): RowSt
     case "input":
     case "param":
     case "constant":
+    case "arange":
       return FREE; // (leaves have no inputs: handled above)
     case "neg":
       return onAggregate(false) ?? elementwise();
@@ -112,7 +113,25 @@ const nodeState = (graph: Graph, node: Node, states: readonly RowState[]): RowSt
     case "gt":
     case "ge":
     case "where":
+    case "tril":
+    case "triu":
+    case "concat":
       return elementwise();
+    case "slice":
+    case "pad":
+    case "flip": {
+      // the batch dim is symbolic, and these ops move only static dims
+      const state = inputStates[0];
+      if (aggregated !== undefined) return couples("moves elements of a mean or sum over the batch's rows");
+      return state !== undefined && state.kind === "rows" ? rowsAt(state.axis) : FREE;
+    }
+    case "embedding": {
+      const [stateIndices, stateWeight] = inputStates;
+      if (aggregated !== undefined || stateWeight?.kind === "rows") return couples("looks up rows of a table that depends on the batch");
+      return stateIndices?.kind === "rows" ? rowsAt(stateIndices.axis) : FREE;
+    }
+    case "embedding_backward":
+      return couples("sums the batch's rows into embedding rows");
     case "add":
     case "sub": {
       // mean + mean, mean ± constant: still a weighted mean; sum + sum: still a sum

@@ -43,6 +43,11 @@ export type Expr =
   | { readonly kind: "unary"; readonly op: UnaryOp; readonly arg: Expr }
   | { readonly kind: "binary"; readonly op: BinaryOp; readonly lhs: Expr; readonly rhs: Expr; readonly integer: boolean }
   | { readonly kind: "select"; readonly cond: Expr; readonly then: Expr; readonly else: Expr }
+  /**
+   * A read at a computed position: element `index` (an i32 expression, kept in bounds by the
+   * lowering) of the memory at `access` (whose strides are all 0). Index maps: pad, flip, embedding.
+   */
+  | { readonly kind: "indexed"; readonly access: Access; readonly dtype: Dtype; readonly index: Expr }
   /** Conversion to an integer or bool value (float → i32 truncates; → bool is ≠ 0); float targets need no code. */
   | { readonly kind: "cast"; readonly to: "i32" | "bool"; readonly arg: Expr };
 
@@ -153,6 +158,8 @@ export const exprChildren = (expr: Expr): readonly Expr[] => {
     case "unary":
     case "cast":
       return [expr.arg];
+    case "indexed":
+      return [expr.index];
     case "binary":
       return [expr.lhs, expr.rhs];
     case "select":
@@ -164,7 +171,8 @@ export const exprChildren = (expr: Expr): readonly Expr[] => {
 export const exprSome = (expr: Expr, predicate: (e: Expr) => boolean): boolean => predicate(expr) || exprChildren(expr).some((child) => exprSome(child, predicate));
 
 /** Every buffer access of an expression, left to right. */
-export const exprAccesses = (expr: Expr): Access[] => (expr.kind === "read" ? [expr.access] : exprChildren(expr).flatMap(exprAccesses));
+export const exprAccesses = (expr: Expr): Access[] =>
+  expr.kind === "read" ? [expr.access] : expr.kind === "indexed" ? [expr.access, ...exprAccesses(expr.index)] : exprChildren(expr).flatMap(exprAccesses);
 
 /** The expression with every access rewritten by `f` (a new tree; the input is unchanged). */
 export const mapAccesses = (expr: Expr, f: (access: Access) => Access): Expr => {
@@ -177,6 +185,8 @@ export const mapAccesses = (expr: Expr, f: (access: Access) => Access): Expr => 
     case "unary":
     case "cast":
       return { ...expr, arg: mapAccesses(expr.arg, f) };
+    case "indexed":
+      return { ...expr, access: f(expr.access), index: mapAccesses(expr.index, f) };
     case "binary":
       return { ...expr, lhs: mapAccesses(expr.lhs, f), rhs: mapAccesses(expr.rhs, f) };
     case "select":

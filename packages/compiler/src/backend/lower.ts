@@ -68,8 +68,10 @@ const SPECIAL_ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>(["cast", "where
 export const UNARY_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("elementwise").filter((op) => opTable[op].arity[1] === 1 && !SPECIAL_ELEMENTWISE.has(op)));
 /** Broadcasting arithmetic and comparisons: one `binary` expression node each. */
 export const BINARY_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("elementwise").filter((op) => opTable[op].arity[0] === 2 && opTable[op].arity[1] === 2));
-/** Ops computed as expressions inside map kernels: the elementwise primitives, and one_hot (`label == iota`). */
-export const ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>([...primitivesOfKind("elementwise"), "one_hot"]);
+/** Index maps: reads at computed positions of their input's memory (`indexed` expressions), or an iota. */
+export const INDEX_MAPS: ReadonlySet<OpName> = new Set<OpName>(["pad", "flip", "embedding", "arange"]);
+/** Ops computed as expressions inside map kernels: the elementwise primitives, one_hot (`label == iota`) and the index maps. */
+export const ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>([...primitivesOfKind("elementwise"), "one_hot", ...INDEX_MAPS]);
 /** Shape ops: strided views of their input, never copies unless a consumer needs memory. */
 export const VIEW_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("shape"));
 const isUnaryOp = (op: OpName): op is UnaryOp => UNARY_OPS.has(op);
@@ -276,6 +278,13 @@ const viewOf = (L: Lowering, id: NodeId): NodeView | undefined => {
     const base = viewOf(L, input);
     return base && { ...base, strides: node.attrs.perm.map((axis) => base.strides[axis] ?? 0) };
   }
+  if (node.op === "slice") {
+    const base = viewOf(L, input);
+    if (base === undefined) return undefined;
+    const { dims, starts, steps } = node.attrs;
+    const offset = dims.reduce((at, axis, i) => at + (starts[i] ?? 0) * (base.strides[axis] ?? 0), base.offset);
+    return { ...base, offset, strides: base.strides.map((stride, axis) => (dims.includes(axis) ? stride * (steps[dims.indexOf(axis)] ?? 1) : stride)) };
+  }
   if (node.op === "expand") {
     const base = viewOf(L, input);
     if (base === undefined) return undefined;
@@ -352,6 +361,19 @@ const expandExpr = (L: Lowering, id: NodeId, map: readonly number[], rank: numbe
     }
     case "expand":
       return arg(0);
+    case "slice": {
+      // a slice of a computed value: the value in memory, then the view
+      materialize(L, node.inputs[0] as NodeId);
+      const view = viewOf(L, id);
+      if (view === undefined) throw new Error(`internal: no view of slice %${id}`);
+      L.views.set(id, view);
+      return exprOf(L, id, map, rank);
+    }
+    case "pad":
+    case "flip":
+    case "embedding":
+    case "arange":
+      return indexMapExpr(L, node, shape, map, rank);
     case "reshape": {
       const inputId = node.inputs[0] as NodeId;
       const inShape = shapeOf(L, inputId);
@@ -370,17 +392,100 @@ const expandExpr = (L: Lowering, id: NodeId, map: readonly number[], rank: numbe
   }
 };
 
+const int = (op: BinaryOp, lhs: Expr, rhs: Expr): Expr => ({ kind: "binary", op, lhs, rhs, integer: true });
+const num = (value: number): Expr => ({ kind: "const", value });
+const clampInt = (e: Expr, low: number, high: number): Expr => int("minimum", int("maximum", e, num(low)), num(high));
+const both = (a: Expr | undefined, b: Expr): Expr => (a === undefined ? b : { kind: "select", cond: a, then: b, else: num(0) });
+
+/** The memory of a node (its view, or a new buffer holding its value). */
+const memoryOf = (L: Lowering, id: NodeId): NodeView => {
+  const view = L.views.get(id) ?? viewOf(L, id);
+  if (view !== undefined) return view;
+  materialize(L, id);
+  return L.views.get(id) as NodeView;
+};
+
+/** An element of `view` at per-dim integer positions (each kept within its dim). */
+const indexedRead = (view: NodeView, positions: readonly Expr[], dtype: Node["type"]["dtype"], rank: number): Expr => {
+  const terms = positions.flatMap((position, d) => {
+    const stride = view.strides[d] ?? 0;
+    if (stride === 0 || (position.kind === "const" && position.value === 0)) return [];
+    return [stride === 1 ? position : int("mul", position, num(stride))];
+  });
+  const index = terms.reduce<Expr | undefined>((acc, term) => (acc === undefined ? term : int("add", acc, term)), undefined) ?? num(0);
+  return { kind: "indexed", access: { buffer: view.buffer, offset: view.offset, strides: new Array<number>(rank).fill(0) }, dtype, index };
+};
+
+/** pad, flip, embedding and arange as expressions: positions computed from iotas, reads at them. */
+const indexMapExpr = (L: Lowering, node: Node, shape: readonly number[], map: readonly number[], iterationRank: number): Expr => {
+  const position = (d: number): Expr => ((map[d] ?? -1) < 0 ? num(0) : { kind: "iota", axis: map[d] as number });
+  switch (node.op) {
+    case "arange": {
+      const { start, step, dtype } = node.attrs;
+      if (dtype === "i32") return int("add", num(start), int("mul", num(step), position(0)));
+      return { kind: "binary", op: "add", lhs: num(start), rhs: { kind: "binary", op: "mul", lhs: num(step), rhs: position(0), integer: false }, integer: false };
+    }
+    case "flip": {
+      const inputId = node.inputs[0] as NodeId;
+      const view = memoryOf(L, inputId);
+      const positions = shape.map((size, d) => (node.attrs.dims.includes(d) ? int("sub", num(size - 1), position(d)) : position(d)));
+      return indexedRead(view, positions, node.type.dtype, iterationRank);
+    }
+    case "pad": {
+      const inputId = node.inputs[0] as NodeId;
+      const inShape = shapeOf(L, inputId);
+      const { before, interior, mode, value } = node.attrs;
+      if (inShape.some((size) => size === 0)) return num(value);
+      const view = memoryOf(L, inputId);
+      let valid: Expr | undefined;
+      const positions = inShape.map((size, d): Expr => {
+        const b = before[d] ?? 0;
+        const s = (interior[d] ?? 0) + 1;
+        const j = b === 0 ? position(d) : int("sub", position(d), num(b));
+        if (b === 0 && s === 1 && shape[d] === size) return j;
+        if (mode === "replicate") return clampInt(j, 0, size - 1);
+        if (mode === "reflect") {
+          const r: Expr = { kind: "unary", op: "abs", arg: j };
+          return int("sub", num(size - 1), { kind: "unary", op: "abs", arg: int("sub", num(size - 1), r) });
+        }
+        // constant: in range (and on the interior grid) reads, elsewhere the value
+        const last = (size - 1) * s;
+        const clamped = clampInt(j, 0, last);
+        valid = both(valid, int("eq", j, clamped));
+        if (s === 1) return clamped;
+        const k = int("div", clamped, num(s));
+        valid = both(valid, int("eq", int("mul", k, num(s)), clamped));
+        return k;
+      });
+      const read = indexedRead(view, positions, node.type.dtype, iterationRank);
+      return valid === undefined ? read : { kind: "select", cond: valid, then: read, else: num(value) };
+    }
+    case "embedding": {
+      const [indicesId, weightId] = node.inputs as [NodeId, NodeId];
+      const weightShape = shapeOf(L, weightId);
+      const count = weightShape[0] ?? 0;
+      const indicesNode = nodeOf(L, indicesId);
+      if (indicesNode.op === "input") L.labels.push({ input: indicesNode.attrs.name, numClasses: count, ignoreIndex: undefined });
+      const row = clampInt(exprOf(L, indicesId, map.slice(0, -1), iterationRank), 0, Math.max(count - 1, 0));
+      return indexedRead(memoryOf(L, weightId), [row, position(shape.length - 1)], node.type.dtype, iterationRank);
+    }
+    default:
+      throw new Error(`internal: ${node.op} is not an index map`);
+  }
+};
+
 /** Makes `id` a contiguous buffer (a copy kernel when it is only a strided view). */
 const materializeContiguous = (L: Lowering, id: NodeId): NodeView => {
   const existing = L.views.get(id) ?? viewOf(L, id);
-  if (existing !== undefined && isContiguous(existing, shapeOf(L, id))) {
+  // kernels take whole buffers: a view into the middle of one (a slice) is copied
+  if (existing !== undefined && existing.offset === 0 && isContiguous(existing, shapeOf(L, id))) {
     L.views.set(id, existing);
     return existing;
   }
   if (existing === undefined) {
     materialize(L, id);
     const made = L.views.get(id) as NodeView;
-    if (isContiguous(made, shapeOf(L, id))) return made;
+    if (made.offset === 0 && isContiguous(made, shapeOf(L, id))) return made;
   }
   const shape = shapeOf(L, id);
   const node = nodeOf(L, id);
@@ -696,6 +801,21 @@ const lowerGather = (L: Lowering, t: Target): boolean => {
       const index = contiguousBuffer(L, indexId);
       const out = newOut();
       L.kernels.push({ kind: "gather", scatter, source, index, out, indexShape: shapeOf(L, indexId), sourceShape: scatter ? shape : shapeOf(L, sourceId), dim: node.attrs.dim, nodes: [id] });
+      done(out);
+      return true;
+    }
+    case "embedding_backward": {
+      // scatter_add along dim 0 of [rows, dim] with each row's index repeated across the row
+      const [indicesId, gradId] = node.inputs as [NodeId, NodeId];
+      const indicesShape = shapeOf(L, indicesId);
+      const rows = sizeOf(indicesShape);
+      const width = shape[1] ?? 0;
+      const index = newBuffer(L, { kind: "temp", dtype: "i32", size: rows * width });
+      const iteration = [...indicesShape, width];
+      L.kernels.push({ kind: "map", out: index, shape: iteration, expr: exprOf(L, indicesId, identity(indicesShape.length), iteration.length), nodes: [indicesId] });
+      const source = contiguousBuffer(L, gradId);
+      const out = newOut();
+      L.kernels.push({ kind: "gather", scatter: true, source, index, out, indexShape: [rows, width], sourceShape: shape, dim: 0, nodes: [id] });
       done(out);
       return true;
     }

@@ -18,6 +18,8 @@ const opOf = (expr: Expr): string[] => {
       return [expr.op];
     case "cast":
       return [`cast:${expr.to}`];
+    case "indexed":
+      return ["index_read"];
     case "select":
       return ["where"];
   }

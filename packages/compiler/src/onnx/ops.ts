@@ -37,6 +37,9 @@ export const onnxFusedComposites: ReadonlySet<OpName> = new Set<OpName>([
   "elu",
   "hardtanh",
   "clamp",
+  "concat",
+  "tril",
+  "triu",
 ]);
 
 /** Lowers one node: Right with the ONNX value name of its output, Left with why it cannot be. */
@@ -106,7 +109,8 @@ const weightedTarget = (e: Emitter, x: TensorType, target: string, weight: strin
   const dtype = x.dtype;
   const rank = x.shape.length;
   const classes = x.shape[attrs.dim];
-  const count = typeof classes === "number" ? classes : 1;
+  // callers checked that the class dim is static (staticClasses)
+  const count = typeof classes === "number" ? classes : 0;
   const eps = attrs.labelSmoothing;
   let t: string;
   let index: IndexTarget | undefined;
@@ -141,11 +145,20 @@ const pickedRows = (e: Emitter, logProbs: string, weight: string | undefined, in
 const rowScale = (e: Emitter, grad: string, reduction: Reduction, dim: number, denominator: () => string): string =>
   reduction === "none" ? e.unsqueeze(grad, [dim]) : reduction === "sum" ? grad : e.op("Div", [grad, denominator()]);
 
+/** The decompositions need the class count. */
+const staticClasses = (xType: TensorType | undefined, dim: number): E.Either<string, TensorType> =>
+  xType === undefined
+    ? E.left("missing input")
+    : typeof xType.shape[dim] === "number"
+      ? E.right(xType)
+      : E.left(`its class dim ${dim} is symbolic (${String(xType.shape[dim])}); the ONNX decomposition needs a static class count`);
+
 const crossEntropy: Lowering<"cross_entropy"> = (e, node) => {
   const { attrs } = node;
   const [x = "", target = "", weight] = node.inputs;
-  const xType = node.inputTypes[0];
-  if (xType === undefined) return E.left("missing input");
+  const checked = staticClasses(node.inputTypes[0], attrs.dim);
+  if (E.isLeft(checked)) return checked;
+  const xType = checked.right;
   const rank = xType.shape.length;
   // the standard op covers PyTorch's index-target cross-entropy with the class dim at 1
   if (attrs.target === "index" && attrs.labelSmoothing === 0 && attrs.dim === 1 && rank >= 2)
@@ -160,8 +173,9 @@ const crossEntropy: Lowering<"cross_entropy"> = (e, node) => {
 const crossEntropyBackward: Lowering<"cross_entropy_backward"> = (e, node) => {
   const { attrs } = node;
   const [x = "", target = "", grad = "", weight] = node.inputs;
-  const xType = node.inputTypes[0];
-  if (xType === undefined) return E.left("missing input");
+  const checked = staticClasses(node.inputTypes[0], attrs.dim);
+  if (E.isLeft(checked)) return checked;
+  const xType = checked.right;
   const { weighted, index } = weightedTarget(e, xType, target, weight, attrs);
   // ∂CE/∂x = scale · (softmax(x) · Σ_c w_c t'_c − w ⊙ t')
   const mass = e.reduce("ReduceSum", weighted, [attrs.dim], true);
@@ -183,8 +197,9 @@ const nllLoss: Lowering<"nll_loss"> = (e, node) => {
 const nllLossBackward: Lowering<"nll_loss_backward"> = (e, node) => {
   const { attrs } = node;
   const [logProbs = "", target = "", grad = "", weight] = node.inputs;
-  const xType = node.inputTypes[0];
-  if (xType === undefined) return E.left("missing input");
+  const checked = staticClasses(node.inputTypes[0], attrs.dim);
+  if (E.isLeft(checked)) return checked;
+  const xType = checked.right;
   const { weighted, index } = weightedTarget(e, xType, target, weight, { ...attrs, labelSmoothing: 0, target: "index" });
   const scale = rowScale(e, grad, attrs.reduction, attrs.dim, () => meanDenominator(e, logProbs, xType, weight, index, attrs.dim));
   return E.right(e.op("Neg", [e.op("Mul", [weighted, scale])]));
@@ -285,6 +300,45 @@ export const onnxTable: OnnxTable = {
   reshape: (e, node) => shaped(e, "Reshape", node),
   transpose: (e, node) => E.right(e.op("Transpose", [first(node)], { perm: node.attrs.perm })),
   expand: (e, node) => shaped(e, "Expand", node),
+  slice: (e, node) => {
+    const { dims, starts, stops, steps } = node.attrs;
+    if (dims.length === 0) return E.right(e.op("Identity", [first(node)]));
+    return E.right(e.op("Slice", [first(node), e.int64s(starts), e.int64s(stops), e.int64s(dims), e.int64s(steps)]));
+  },
+  pad: (e, node) => {
+    const { before, after, interior, mode, value } = node.attrs;
+    if (interior.some((n) => n !== 0)) return E.left("interior padding (the gradient of a strided slice) has no ONNX Pad");
+    const needs = requireOpset(e, 11, "Pad with pads as an input");
+    if (E.isLeft(needs)) return needs;
+    const inputs = [first(node), e.int64s([...before, ...after])];
+    if (mode === "constant") inputs.push(e.scalar(node.type.dtype, value));
+    return E.right(e.op("Pad", inputs, { mode: mode === "replicate" ? "edge" : mode }));
+  },
+  flip: (e, node) => {
+    const sizes = node.attrs.dims.map((axis) => node.inputTypes[0]?.shape[axis]);
+    return E.right(e.op("Slice", [first(node), e.int64s(sizes.map(() => -1)), e.int64s(sizes.map((size) => -(Number(size) + 1))), e.int64s(node.attrs.dims), e.int64s(sizes.map(() => -1))]));
+  },
+  arange: (e, node) => {
+    const { start, step, size, dtype } = node.attrs;
+    return E.right(e.op("Range", [e.scalar(dtype, start), e.scalar(dtype, start + size * step), e.scalar(dtype, step)]));
+  },
+  concat: (e, node) => E.right(e.op("Concat", [...node.inputs], { axis: node.attrs.dim })),
+  tril: (e, node) => {
+    const needs = requireOpset(e, 14, "Trilu");
+    return E.isLeft(needs) ? needs : E.right(e.op("Trilu", [first(node), e.scalar("i64", node.attrs.diagonal)], { upper: 0 }));
+  },
+  triu: (e, node) => {
+    const needs = requireOpset(e, 14, "Trilu");
+    return E.isLeft(needs) ? needs : E.right(e.op("Trilu", [first(node), e.scalar("i64", node.attrs.diagonal)], { upper: 1 }));
+  },
+  embedding: (e, node) => E.right(e.op("Gather", [second(node), first(node)], { axis: 0 })),
+  embedding_backward: (e, node) => {
+    const needs = requireOpset(e, 16, "ScatterND with reduction=add");
+    if (E.isLeft(needs)) return needs;
+    const zeros = e.constant(node.type.dtype, [node.type.shape[0] as number, node.type.shape[1] as number], [0]);
+    const rows = e.unsqueeze(e.op("Cast", [first(node)], { to: DATA_TYPE.i64 }), [rankOf(node)]);
+    return E.right(e.op("ScatterND", [zeros, rows, second(node)], { reduction: "add" }));
+  },
   matmul: binary("MatMul"),
   one_hot: (e, node) => E.right(oneHot(e, first(node), node.attrs.numClasses, -1, node.attrs.dtype)),
   gather: (e, node) => E.right(e.op("GatherElements", [first(node), second(node)], { axis: node.attrs.dim })),

@@ -90,6 +90,20 @@ export interface OpAttrs {
   reshape: { readonly shape: Shape };
   transpose: { readonly perm: readonly number[] };
   expand: { readonly shape: Shape };
+  // data movement (ops/movement.ts)
+  /** `dims` sliced with start ≤ stop within the dim, step ≥ 1 (the API normalises Python-style indices). */
+  slice: { readonly dims: readonly number[]; readonly starts: readonly number[]; readonly stops: readonly number[]; readonly steps: readonly number[] };
+  /** Per dim (every dim of the input): `before`/`after` ≥ 0, `interior` zeros between elements (constant mode only). */
+  pad: { readonly before: readonly number[]; readonly after: readonly number[]; readonly interior: readonly number[]; readonly mode: "constant" | "reflect" | "replicate"; readonly value: number };
+  flip: { readonly dims: readonly number[] };
+  /** `size` values start, start + step, … of `dtype`. */
+  arange: { readonly start: number; readonly step: number; readonly size: number; readonly dtype: Dtype };
+  concat: { readonly dim: number };
+  tril: { readonly diagonal: number };
+  triu: { readonly diagonal: number };
+  embedding: { readonly paddingIdx: number | undefined };
+  /** The weight gradient of embedding: rows of `grad` summed into [numEmbeddings, dim] at `indices`. */
+  embedding_backward: { readonly numEmbeddings: number };
   // linear algebra
   matmul: NoAttrs;
   // indexing

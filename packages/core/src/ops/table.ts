@@ -10,6 +10,7 @@ import { indexingOps } from "./indexing.js";
 import { leafOps } from "./leaves.js";
 import { linalgOps } from "./linalg.js";
 import { lossOps } from "./losses.js";
+import { movementOps } from "./movement.js";
 import { reduceOps } from "./reduce.js";
 import { shapeOps } from "./shape-ops.js";
 import { softmaxOps } from "./softmax.js";
@@ -22,6 +23,7 @@ export const opTable: OpTable = {
   ...activationOps,
   ...reduceOps,
   ...shapeOps,
+  ...movementOps,
   ...linalgOps,
   ...indexingOps,
   ...softmaxOps,

@@ -39,6 +39,8 @@ const emitExpr = (ctx: Context, expr: Expr, loopVars: readonly string[], lines: 
   switch (expr.kind) {
     case "read":
       return temp(`${arrayOf(ctx, expr.access.buffer)}[${indexExpression(at(ctx, expr.access.buffer) + expr.access.offset, expr.access.strides, loopVars)}]`);
+    case "indexed":
+      return temp(`${arrayOf(ctx, expr.access.buffer)}[${at(ctx, expr.access.buffer) + expr.access.offset}+${sub(expr.index)}]`);
     case "const":
       return Number.isNaN(expr.value) ? "NaN" : expr.value === Infinity ? "Infinity" : expr.value === -Infinity ? "-Infinity" : `(${expr.value})`;
     case "iota":

@@ -99,6 +99,7 @@ export class ExprCompiler {
   private computeType(e: Expr): VT {
     switch (e.kind) {
       case "read":
+      case "indexed":
         return e.dtype === "f32" || e.dtype === "f64" ? "f32" : "i32";
       case "const":
         return "f32";
@@ -136,6 +137,9 @@ export class ExprCompiler {
       case "const":
       case "iota":
         return false;
+      // one element at a computed position: scalar loads
+      case "indexed":
+        return true;
       case "unary":
         return scalarOnly(e.arg, t === "i32" ? "i32" : "f32");
       case "cast":
@@ -197,6 +201,12 @@ export class ExprCompiler {
         const float = buffer === undefined || buffer.dtype === "f32" || buffer.dtype === "f64";
         if (L.vector) return (e.access.strides[this.last] ?? 0) === 0 ? `(v128.load32_splat offset=${offset} ${ptr})` : ld("v128", offset, ptr);
         return ld(float ? "f32" : "i32", offset, ptr);
+      }
+      case "indexed": {
+        const buffer = this.ctx.buffers[e.access.buffer];
+        const offset = this.ctx.base + ((this.ctx.offsets[e.access.buffer] ?? 0) + e.access.offset) * 4;
+        const float = buffer === undefined || buffer.dtype === "f32" || buffer.dtype === "f64";
+        return ld(float ? "f32" : "i32", offset, `(i32.shl ${this.gen(e.index, "i32", L)} ${i32c(2)})`);
       }
       case "const":
         return this.constant(e.value, t, L);
