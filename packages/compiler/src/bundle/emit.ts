@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build, type Plugin } from "esbuild";
 import { VariableDeclarationKind } from "ts-morph";
-import type { ModelInfo, StateEntry, TensorInfo } from "@graft/runtime";
+import { BASIC_INITS, type ModelInfo, type StateEntry, type TensorInfo } from "@graft/runtime";
 import { batchRows } from "../analysis/batch-rows.js";
 import { propertyName, typePrefix } from "../backend/identifiers.js";
 import type { Artifact, ArtifactEntry } from "../backend/types.js";
@@ -182,7 +182,9 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
     imports.set(from, entry);
   };
   for (const item of artifact.imports) if (item.from !== RUNTIME) addImport(item.from, item.names, item.typeNames);
-  addImport(RUNTIME, ["createModel"], ["ProgramImage", "WeightsInput"]);
+  // params that start from the basic initialisers only (nn.Linear's among them): the others stay out of the bundle
+  const basicInits = layout.state.every((entry) => BASIC_INITS.includes(entry.init.kind));
+  addImport(RUNTIME, basicInits ? ["basicInitValues", "modelLoader"] : ["createModel"], ["ProgramImage", "WeightsInput"]);
   for (const item of artifact.imports) if (item.from === RUNTIME) addImport(item.from, item.names, item.typeNames);
   for (const [from, { names, typeNames }] of imports)
     file.addImportDeclaration({
@@ -235,7 +237,7 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
     ],
     returnType: "Promise<GraftModel>",
     statements: [
-      `const model = await createModel(bundle, ${artifact.loader}, weights, options);`,
+      `const model = await ${basicInits ? "modelLoader(basicInitValues)" : "createModel"}(bundle, ${artifact.loader}, weights, options);`,
       `return {\ninfo: model.info,\n${methods.join(",\n")},\nsaveWeights: (saveOptions) => model.saveWeights(saveOptions),\nloadWeights: (bytes) => model.loadWeights(bytes)${lrMethods}\n};`,
     ],
   });
