@@ -105,7 +105,7 @@ interface Declaration {
  * referenced where `info` repeats them (its `inputs`/`outputs` are `forward`'s, functions often
  * take the same inputs, `state` starts with the weights). The value is the same as a literal's.
  */
-export const infoSource = (info: ModelInfo): { readonly declarations: readonly Declaration[]; readonly initializer: string } => {
+const infoSource = (info: ModelInfo): { readonly declarations: readonly Declaration[]; readonly initializer: string } => {
   const declarations: Declaration[] = [];
   const taken = new Set<string>();
   const declare = (stem: string, type: string, docs: string, initializer: string): string => {
