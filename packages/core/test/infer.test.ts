@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from "vitest";
 import * as g from "@graft/core";
+import { CONV_INFER } from "./conv-cases.js";
 import { input, makeTensor, opNames, zeros, type OpName, type Tensor } from "@graft/core";
 import { messagesOf, typeText } from "./helpers.js";
 
@@ -110,6 +111,7 @@ const CASES: { readonly [K in OpName]: OpCases } = {
       ["a fractional seed", () => g.rand([2], { seed: 0.5 }), "random_uniform: seed must be an integer, got 0.5"],
     ],
   },
+  ...CONV_INFER,
   input: {
     good: [
       ["symbolic and static dims", () => input("x", ["batch", 784]), "f32[batch,784]"],
