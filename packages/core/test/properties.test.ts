@@ -290,6 +290,7 @@ const OPS: readonly Op[] = [
   (_t, c) => g.rand(c.shape, { seed: first(c) }),
   ([a], c) => g.dropout(a, c.flag ? 0.5 : c.value),
   ([a]) => g.bernoulli(a),
+  (_t, c) => g.randn(c.shape, { seed: first(c) }),
   ([a, b, d], c) => g.batchNorm(a, b, d, { momentum: c.flag ? 0.1 : c.value }),
   ([a], c) => g.layerNorm(a, c.shape.filter((d): d is number => typeof d === "number")),
   ([a], c) => g.groupNorm(a, first(c) + 1),
