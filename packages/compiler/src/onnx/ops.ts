@@ -76,6 +76,12 @@ const oneHot = (e: Emitter, labels: string, classes: number, axis: number, dtype
   return dtype === "f32" ? hot : e.op("Cast", [hot], { to: onnxDataType(dtype) });
 };
 
+/** ONNX Pad's pads (all befores, then all afters) for a rank-`rank` tensor unsqueezed at `axis + 1`: `k` after the new axis. */
+const interiorPads = (rank: number, axis: number, k: number): number[] => {
+  const afters = Array.from({ length: rank + 1 }, (_, i) => (i === axis + 1 ? k : 0));
+  return [...afters.map(() => 0), ...afters];
+};
+
 /** The class weight reshaped to broadcast along `dim` of a rank-`rank` tensor. */
 const classWeight = (e: Emitter, weight: string, rank: number, dim: number, classes: number): string =>
   e.op("Reshape", [weight, e.int64s(allAxes(rank).map((axis) => (axis === dim ? classes : 1)))]);
@@ -309,16 +315,35 @@ export const onnxTable: OnnxTable = {
   },
   pad: (e, node) => {
     const { before, after, interior, mode, value } = node.attrs;
-    if (interior.some((n) => n !== 0)) return E.left("interior padding (the gradient of a strided slice) has no ONNX Pad");
     const needs = requireOpset(e, 11, "Pad with pads as an input");
     if (E.isLeft(needs)) return needs;
-    const inputs = [first(node), e.int64s([...before, ...after])];
-    if (mode === "constant") inputs.push(e.scalar(node.type.dtype, value));
+    const dtype = node.type.dtype;
+    let x = first(node);
+    const shape = [...(node.inputTypes[0]?.shape ?? [])];
+    // interior padding (the gradient of a strided slice): per dim, each element followed by k
+    // fill values — a new axis padded to k + 1, merged into the dim, the trailing k sliced off
+    for (const [axis, k] of interior.entries()) {
+      if (k === 0) continue;
+      const size = shape[axis];
+      if (typeof size !== "number") return E.left(`interior padding of the symbolic dim ${String(size)} has no ONNX lowering`);
+      const grown = e.op("Pad", [e.unsqueeze(x, [axis + 1]), e.int64s(interiorPads(shape.length, axis, k)), e.scalar(dtype, value)], { mode: "constant" });
+      const merged = [...shape];
+      merged[axis] = size * (k + 1);
+      const target = e.shape(merged);
+      if (target === undefined) return E.left(`its shape [${merged.join(",")}] has a symbolic dim that no input of the model carries`);
+      const spread = size === 0 ? 0 : (size - 1) * (k + 1) + 1;
+      x = e.op("Slice", [e.op("Reshape", [grown, target]), e.int64s([0]), e.int64s([spread]), e.int64s([axis])]);
+      shape[axis] = spread;
+    }
+    if (before.every((n) => n === 0) && after.every((n) => n === 0)) return E.right(x === first(node) ? e.op("Identity", [x]) : x);
+    const inputs = [x, e.int64s([...before, ...after])];
+    if (mode === "constant") inputs.push(e.scalar(dtype, value));
     return E.right(e.op("Pad", inputs, { mode: mode === "replicate" ? "edge" : mode }));
   },
+  // a Slice with step −1 from the last element past the first (an end below −size clamps there, symbolic sizes too)
   flip: (e, node) => {
-    const sizes = node.attrs.dims.map((axis) => node.inputTypes[0]?.shape[axis]);
-    return E.right(e.op("Slice", [first(node), e.int64s(sizes.map(() => -1)), e.int64s(sizes.map((size) => -(Number(size) + 1))), e.int64s(node.attrs.dims), e.int64s(sizes.map(() => -1))]));
+    const { dims } = node.attrs;
+    return E.right(e.op("Slice", [first(node), e.int64s(dims.map(() => -1)), e.int64s(dims.map(() => -Number.MAX_SAFE_INTEGER)), e.int64s(dims), e.int64s(dims.map(() => -1))]));
   },
   arange: (e, node) => {
     const { start, step, size, dtype } = node.attrs;

@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import blobs from "../../../../examples/blobs/model.js";
 import mnist from "../../../../examples/mnist/model.js";
 import seedToy from "../../../../examples/seed-toy/model.js";
+import movementModel from "../fixtures/onnx/movement-model.js";
 import opsModel from "../fixtures/onnx/ops-model.js";
 import { compileBundle } from "../../src/bundle/index.js";
 import { exportOnnx, type OnnxExport, type OnnxExportOptions } from "../../src/onnx/export.js";
@@ -216,6 +217,44 @@ describe.runIf(ort !== undefined)("every lowering in onnxruntime-node (a model u
     expectClose(ortLosses, graftLosses, 1e-5, "ops model losses");
     const final = decodeSafetensors(bundle.saveWeights()).tensors;
     for (const name of ["W", "b"]) expectClose(state.get(name)?.values ?? [], final.get(name)?.data ?? [], 1e-5, `${name} after 5 steps`);
+  });
+});
+
+describe.runIf(ort !== undefined)("data-movement lowerings in onnxruntime-node (embedding, slice, pad, flip, concat, tril/triu, arange)", () => {
+  const runtime = ort as Ort;
+  const rows = 5;
+  const x = features(rows, 6, 9);
+  const ids = Int32Array.from({ length: rows * 3 }, (_, i) => (i * 7) % 10);
+  const y = Int32Array.from({ length: rows }, (_, i) => i % 4);
+  const ortFeeds = (): Record<string, OrtTensor> => ({ x: new runtime.Tensor("float32", x, [rows, 6]), ids: new runtime.Tensor("int32", ids, [rows, 3]) });
+
+  it("forward equals the bundle's", async () => {
+    const bundle = await loadBundle(movementModel, { batches: [rows] });
+    const got = await (await createSession(runtime, exported(movementModel, {}).bytes)).run(ortFeeds());
+    expectClose(numbers(got.logits), bundle.forward({ x, ids }).logits ?? [], 1e-5, "movement logits");
+  });
+
+  it("training step (SGD): 5 steps give the bundle's losses and final weights (embedding_backward, pad as slice's gradient)", async () => {
+    const bundle = await loadBundle(movementModel, { batches: [rows], train: "sgd:lr=0.1" });
+    const step = exported(movementModel, { train: "sgd:lr=0.1", weights: bundle.saveWeights() });
+    const session = await createSession(runtime, step.bytes);
+    const state = startingState(step.initialState);
+    const graftLosses: number[] = [];
+    const ortLosses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      graftLosses.push(bundle.trainStep({ x, ids, y }).loss);
+      const feeds: Record<string, OrtTensor> = { ...ortFeeds(), y: new runtime.Tensor("int32", y, [rows]) };
+      for (const [name, entry] of state) feeds[name] = toOrt(runtime, entry);
+      const out = await session.run(feeds);
+      ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
+      for (const [name, entry] of state) {
+        const updated = out[`${name}.new`];
+        if (updated !== undefined) state.set(name, { ...entry, values: Float64Array.from(numbers(updated)) });
+      }
+    }
+    expectClose(ortLosses, graftLosses, 1e-5, "movement losses");
+    const final = decodeSafetensors(bundle.saveWeights()).tensors;
+    for (const name of ["W", "emb"]) expectClose(state.get(name)?.values ?? [], final.get(name)?.data ?? [], 1e-5, `${name} after 5 steps`);
   });
 });
 
