@@ -169,7 +169,7 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
   const outputAt = (array: number): string => iadd(i32c(array), imul(iadd(imul(get(n), g.groups), get(grp)), og * P * 4));
   const weightAt = iadd(i32c(w), imul(get(grp), og * K * 4));
   // a 1×1 convolution without stride or padding reads the image itself as its col matrix
-  const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pt === 0 && g.pl === 0 && g.ho === g.h && g.wo === g.w;
+  const pointwise = kernel.col === undefined;
   const colOf = (image: string): string => {
     if (pointwise) return image;
     im2col(b, kernel, b.bind("i32", image, "img"), col);
