@@ -4,7 +4,9 @@
  * the pipeline runs up to and including that pass first (`--grad` = `--after grad`: the
  * forward+backward graph); `--locations` appends each node's `# file:line:col`. `--kernels` and
  * `--memory` compile the program (the forward function, or with `--train <spec>` also the
- * training step) at `--batch N` and print its kernels / its arena plan.
+ * training step) at `--batch N` and print its kernels / its arena plan. `--mode train|eval`
+ * specialises the graph to training or evaluation semantics first (passes/mode.ts: dropout,
+ * batch norm; in training mode with an `update:<param>` output per state update).
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
@@ -15,6 +17,7 @@ import type { ProgramSpec } from "../../program/types.js";
 import { parseOptimizer, type Optimizer } from "../../optim/index.js";
 import { buildTrainingProgram } from "../../train/program.js";
 import { describePassNames, runPipeline } from "../../passes/index.js";
+import { modePass } from "../../passes/mode.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand } from "../context.js";
 import { loadModel } from "../load-model.js";
 import { MAX_MEMORY_HELP, parseMemorySize } from "../memory-option.js";
@@ -28,6 +31,7 @@ interface PrintOptions {
   readonly memory?: boolean;
   readonly train?: string;
   readonly batch?: string;
+  readonly mode?: string;
   readonly maxMemory?: number;
 }
 
@@ -82,6 +86,7 @@ export const printCommand: CliCommand = {
       .option("--kernels", "print the compiled kernels and the nodes each covers")
       .option("--memory", "print the arena plan (state, scratch, reuse)")
       .option("--train <spec>", "with --kernels/--memory: include the training step, e.g. adam:lr=1e-3")
+      .option("--mode <mode>", "specialise the graph to training (train) or evaluation (eval) semantics first")
       .option("--batch <n>", "with --kernels/--memory: the size every symbolic dim is compiled at", "1")
       .option("--max-memory <size>", `with --kernels/--memory: ${MAX_MEMORY_HELP}`, parseMemorySize)
       .action(async (file: string, options: PrintOptions) => {
@@ -89,6 +94,12 @@ export const printCommand: CliCommand = {
         const after = options.grad === true ? "grad" : options.after;
         if (after !== undefined && !pipeline.some((pass) => pass.name === after)) {
           io.err(`graft print: unknown pass '${after}'; the passes are: ${describePassNames(pipeline)}\n`);
+          context.exit(EXIT_USAGE);
+          return;
+        }
+        const mode = options.mode;
+        if (mode !== undefined && mode !== "train" && mode !== "eval") {
+          io.err(`graft print: --mode must be train or eval, got ${mode}\n`);
           context.exit(EXIT_USAGE);
           return;
         }
@@ -104,7 +115,8 @@ export const printCommand: CliCommand = {
           context.exit(EXIT_USAGE);
           return;
         }
-        const built = buildGraph(loaded.right.model);
+        const written = buildGraph(loaded.right.model);
+        const built = mode === undefined ? written : E.chain(modePass(mode))(written);
         const result: E.Either<Diagnostics, { readonly graph: Graph; readonly warnings: Diagnostics }> =
           after === undefined ? E.map((graph: Graph) => ({ graph, warnings: [] }))(built) : E.chain((graph: Graph) => runPipeline(graph, pipeline, { until: after }))(built);
         if (E.isLeft(result)) {
