@@ -5,7 +5,7 @@
  * minified by esbuild with @graft/runtime inlined. No eval, no `new Function`, no imports.
  */
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build, type Plugin } from "esbuild";
@@ -210,6 +210,14 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
+/**
+ * A file next to a package's entry point, with the entry's extension: `.ts` when the package
+ * resolves to the workspace's sources, `.js` when it is an installed package's build.
+ */
+const besideEntry = (packageName: string, file: string): string => {
+  const entry = require.resolve(packageName);
+  return join(dirname(entry), `${file}${extname(entry)}`);
+};
 
 /**
  * Resolves the bundle runtime, and @graft/core imported from it to core's import-free
@@ -218,14 +226,14 @@ const require = createRequire(import.meta.url);
 const graftResolver: Plugin = {
   name: "graft-bundle",
   setup(builder) {
-    const runtimePath = join(here, "runtime.ts");
+    const runtimePath = join(here, `runtime${extname(fileURLToPath(import.meta.url))}`);
     builder.onResolve({ filter: /^@graft\/bundle-runtime$/ }, () => ({ path: runtimePath }));
     // imported by name from the file (not through the package's `jsKernels` namespace) so
     // esbuild drops the kernels a bundle never calls
-    builder.onResolve({ filter: /^@graft\/runtime\/kernels-js$/ }, () => ({ path: join(dirname(require.resolve("@graft/runtime")), "kernels-js.ts") }));
+    builder.onResolve({ filter: /^@graft\/runtime\/kernels-js$/ }, () => ({ path: besideEntry("@graft/runtime", "kernels-js") }));
     builder.onResolve({ filter: /^@graft\/core$/ }, (args) => {
       if (args.importer !== runtimePath) return { errors: [{ text: `@graft/core may only be imported by the bundle runtime (imported by ${args.importer})` }] };
-      return { path: join(dirname(require.resolve("@graft/core")), "init.ts") };
+      return { path: besideEntry("@graft/core", "init") };
     });
   },
 };

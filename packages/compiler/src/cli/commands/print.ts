@@ -11,7 +11,9 @@ import { pipe } from "fp-ts/lib/function.js";
 import { buildGraph, error, printGraph, type Diagnostics, type Graph } from "@graft/core";
 import { planFunction, programState } from "../../backend/program.js";
 import { formatKernels, formatMemory } from "../../backend/report.js";
-import type { ProgramSpec } from "../../backend/types.js";
+import { Option } from "commander";
+import { getBackend } from "../../backend/index.js";
+import type { Backend, ProgramSpec } from "../../backend/types.js";
 import { parseOptimizer } from "../../optim/index.js";
 import { buildTrainingProgram } from "../../train/program.js";
 import { describePassNames, runPipeline } from "../../passes/index.js";
@@ -27,10 +29,31 @@ interface PrintOptions {
   readonly memory?: boolean;
   readonly train?: string;
   readonly batch?: string;
+  readonly backend?: "js" | "wasm";
 }
 
+/**
+ * Options that the chosen mode of `print` does not use, as warnings: `--train`, `--batch` and
+ * `--backend` only matter with `--kernels`/`--memory`, `--locations` only without them.
+ */
+export const ignoredPrintOptions = (options: PrintOptions): string[] => {
+  const compiled = options.kernels === true || options.memory === true;
+  const given = (flag: string, value: unknown): string[] => (value === undefined || value === false ? [] : [flag]);
+  const ignored = compiled
+    ? given("--locations", options.locations)
+    : [...given("--train", options.train), ...given("--batch", options.batch), ...given("--backend", options.backend)];
+  const reason = compiled ? "with --kernels/--memory (they print compiled code, not the IR)" : "without --kernels or --memory";
+  return ignored.map((flag) => `graft print: warning: ${flag} is ignored ${reason}`);
+};
+
+/** What each back end makes of the kernels that `--kernels` lists. */
+const BACKEND_NOTES: Readonly<Record<"js" | "wasm", string>> = {
+  js: "each kernel is a generated loop over Float32Array views of one arena",
+  wasm: "each kernel is a function of one WebAssembly SIMD module over linear memory",
+};
+
 /** The compiled view: every function of the program planned with every symbolic dim bound to `batch`. */
-const printCompiled = (graph: Graph, options: PrintOptions): E.Either<Diagnostics, string> => {
+const printCompiled = (graph: Graph, options: PrintOptions, backend: Backend): E.Either<Diagnostics, string> => {
   const batch = Number(options.batch ?? "1");
   if (!Number.isInteger(batch) || batch < 1) return E.left([error("cli", `--batch must be a positive integer, got ${options.batch ?? ""}`)]);
   const spec: E.Either<Diagnostics, ProgramSpec> =
@@ -42,6 +65,10 @@ const printCompiled = (graph: Graph, options: PrintOptions): E.Either<Diagnostic
         );
   return pipe(
     spec,
+    E.chain((program) => {
+      const unsupported = backend.supports(program);
+      return unsupported.length > 0 ? E.left(unsupported) : E.right(program);
+    }),
     E.chain((program) => {
       const state = programState(program);
       const symbols = new Set(program.functions.flatMap((fn) => fn.graph.nodes.flatMap((node) => node.type.shape.filter((dim): dim is string => typeof dim === "string"))));
@@ -73,9 +100,11 @@ export const printCommand: CliCommand = {
       .option("--kernels", "print the compiled kernels and the nodes each covers")
       .option("--memory", "print the arena plan (state, scratch, reuse)")
       .option("--train <spec>", "with --kernels/--memory: include the training step, e.g. adam:lr=1e-3")
-      .option("--batch <n>", "with --kernels/--memory: the size every symbolic dim is compiled at", "1")
+      .option("--batch <n>", "with --kernels/--memory: the size every symbolic dim is compiled at (default 1)")
+      .addOption(new Option("--backend <name>", "with --kernels/--memory: the back end that must compile them (default js)").choices(["js", "wasm"]))
       .action(async (file: string, options: PrintOptions) => {
         const { io, pipeline } = context;
+        for (const warning of ignoredPrintOptions(options)) io.err(`${warning}\n`);
         const after = options.grad === true ? "grad" : options.after;
         if (after !== undefined && !pipeline.some((pass) => pass.name === after)) {
           io.err(`graft print: unknown pass '${after}'; the passes are: ${describePassNames(pipeline)}\n`);
@@ -99,13 +128,15 @@ export const printCommand: CliCommand = {
         }
         io.err(formatReport(result.right.warnings));
         if (options.kernels === true || options.memory === true) {
-          const compiled = printCompiled(result.right.graph, options);
+          const backendName = options.backend ?? "js";
+          const backend = await getBackend(backendName);
+          const compiled = printCompiled(result.right.graph, options, backend);
           if (E.isLeft(compiled)) {
             io.err(formatReport(compiled.left));
             context.exit(EXIT_DIAGNOSTICS);
             return;
           }
-          io.out(`${compiled.right}\n`);
+          io.out(`# ${backendName} back end (${BACKEND_NOTES[backendName]})\n${compiled.right}\n`);
           context.exit(EXIT_OK);
           return;
         }
