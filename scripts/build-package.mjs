@@ -2,7 +2,7 @@
 // Builds one workspace package for publishing: `dist/` gets the JavaScript and the declaration
 // files that `tsc -p tsconfig.build.json` emits from `src/`. Run in the package's folder
 // (`pnpm --filter @graft/core build`) or with the folder as argument. @graft/compiler's build
-// reads the declarations of core and runtime from their `dist/`, so build those first
+// reads the declarations of core and runtime from their `dist/` (core those of runtime), so build those first
 // (`pnpm pack:all` does it in order).
 import { spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";

@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const destination = join(root, "dist", "packages");
-const packages = ["core", "runtime", "compiler"];
+// in dependency order: core imports runtime, compiler both (their builds read the declarations in dist/)
+const packages = ["runtime", "core", "compiler"];
 
 const run = (command, args, cwd) => {
   const result = spawnSync(command, args, { cwd, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });

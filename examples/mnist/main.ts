@@ -112,8 +112,6 @@ export interface MnistRun {
   readonly loadMs: number;
 }
 
-const withLr = (optimizer: Optimizer, lr: number): Optimizer => ({ ...optimizer, lr });
-
 /** Logits of every image of `set`, in chunks of 1,000 rows. */
 export function logitsOf(trainer: Trainer, set: MnistSet, chunk = 1000): HostTensor {
   const data = new Float32Array(set.count * MNIST_CLASSES);
@@ -138,22 +136,16 @@ export async function trainMnist(options: MnistOptions = {}): Promise<MnistRun> 
   const seed = options.seed ?? 0;
   const parsed = parseOptimizer(options.optimizer ?? recipe.optimizer);
   if (E.isLeft(parsed)) throw new Error(parsed.left.map((d) => d.message).join("; "));
-  let optimizer = parsed.right;
+  const optimizer = parsed.right;
   const { train, test, loadMs } = loadMnist({ trainSize: options.trainSize ?? 8000, testSize: options.testSize ?? 2000, seed });
   const stream = options.progress === undefined ? process.stdout : options.progress;
 
-  let trainer = await createTrainer(recipe.model, { optimizer, backend, seed });
+  const trainer = await createTrainer(recipe.model, { optimizer, backend, seed });
   const loader = new DataLoader({ features: train.images, featureShape: [MNIST_PIXELS], labels: train.labels, batchSize, shuffle: true, seed, dropLast: false });
   const history: MnistEpoch[] = [];
   for (let epoch = 0; epoch < epochs; epoch++) {
-    if (lrDrops.includes(epoch)) {
-      // A new learning rate is a new compiled step; the params and Adam's moments carry over.
-      optimizer = withLr(optimizer, optimizer.lr * recipe.gamma);
-      const next = await createTrainer(recipe.model, { optimizer, backend, seed });
-      next.setState(trainer.getState());
-      trainer.dispose();
-      trainer = next;
-    }
+    // the learning rate is a run-time scalar of the compiled step: no recompiling to drop it
+    if (lrDrops.includes(epoch)) trainer.setLearningRate(trainer.learningRate * recipe.gamma);
     const progress = stream === null ? undefined : createEpochProgress({ epoch: epoch + 1, epochs, totalBatches: loader.length, stream });
     const augmentPrng = new Prng(seed * 1_000_003 + epoch + 1);
     const started = performance.now();
@@ -178,7 +170,7 @@ export async function trainMnist(options: MnistOptions = {}): Promise<MnistRun> 
       testAccuracy,
       trainSeconds: (trained - started) / 1000,
       evalSeconds: (evaluated - trained) / 1000,
-      lr: optimizer.lr,
+      lr: trainer.learningRate,
     };
     history.push(metrics);
     progress?.finish(`loss ${loss.mean.toFixed(4)}  train ${percent(trainAccuracy)}  test ${percent(testAccuracy)}  (eval ${formatDuration(evaluated - trained)})`);

@@ -12,7 +12,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import * as C from "@graft/core";
-import { adam, buildTrainingProgram, getBackend, grad, type Backend, type BackendName, type HostTensor, type ProgramSpec, type Session } from "@graft/compiler";
+import { adam, buildTrainingProgram, getBackend, grad, hyperValues, type Backend, type BackendName, type HostTensor, type ProgramSpec, type Session } from "@graft/compiler";
 import { ceChecks, gemmChecks, inferenceChecks, mlpTrainChecks } from "../checks.js";
 import { asCe, asGemm, asMlp, type MlpData, type WorkloadData } from "../data.js";
 import type { BenchCase, PreparedRun, System, SystemInfo } from "../harness.js";
@@ -68,12 +68,18 @@ async function prepare(backend: Backend, threads: number, c: BenchCase, data: Wo
   switch (c.workload) {
     case "mlp_train_step": {
       const d = asMlp(data);
-      const session = await backend.createSession(trainProgram(d), options);
+      const spec = trainProgram(d);
+      const session = await backend.createSession(spec, options);
       session.setState(mlpState(d));
       const feeds = { x: f32([d.batch, d.sizes[0] ?? 0], d.x), y: { shape: [d.batch], dtype: "i32" as const, data: d.labels } };
+      const step = spec.functions.find((fn) => fn.name === "trainStep");
+      if (step === undefined) throw new Error("graft: the training program has no trainStep");
       let loss = Number.NaN;
+      let t = 0;
       return {
         run() {
+          // as the trainer does: the step's run-time hyper scalars (Adam's bias corrections) first
+          session.setState(hyperValues(step, d.adam.lr, ++t));
           loss = outputData(session.run("trainStep", feeds, { fetch: ["loss"] }), "loss")[0] ?? Number.NaN;
         },
         async check() {

@@ -12,8 +12,10 @@ import * as E from "fp-ts/lib/Either.js";
 import * as C from "@graft/core";
 import { adam, buildTrainingProgram } from "../src/index.js";
 import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "../src/backend/program.js";
-import { assembleWatSync, createWasmGenerator, loadWasmToolkit, RESERVED_BYTES, reservedBytes, sharedSessionMemory, wasmSessionArena } from "../src/backend/wasm-backend.js";
-import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, moduleText } from "../src/backend/wasm/codegen.js";
+import { createWasmGenerator, loadWasmToolkit, RESERVED_BYTES, reservedBytes, sharedSessionMemory, wasmSessionArena } from "../src/backend/wasm-backend.js";
+import { moduleText } from "../src/backend/wasm/codegen.js";
+import { assembleWatSync } from "../src/backend/wasm/wat.js";
+import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS } from "../src/backend/wasm/context.js";
 import { createWasmThreadPool } from "../src/backend/wasm/threads.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";
 import { formatKernels } from "../src/backend/report.js";
@@ -84,7 +86,7 @@ const wat = text.wat
   .replace(/^ {2}\(if \(call \$k(\d+)\)/gm, "  (call $tick (i32.const $1)) (if (call $k$1)")
   .replace(/\n {2}\(i32\.const 0\)\)\n\)$/, "\n  (call $tick (i32.const -1)) (i32.const 0))\n)");
 const stamps: Array<[number, number]> = [];
-const compiled = new WebAssembly.Module(assembleWatSync(wat, relaxedSimd, threads > 1));
+const compiled = new WebAssembly.Module(assembleWatSync(wat, { relaxedSimd, threads: threads > 1 }));
 const id = pool?.register(compiled) ?? -1;
 const instance = new WebAssembly.Instance(compiled, {
   env: { memory, tick: (i: number) => stamps.push([i, performance.now()]), spawn: (task: number) => (pool?.spawn(id, task) === true ? 1 : 0), join: () => pool?.join() },

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { pipeline as defaultPipeline, type NamedPass } from "./passes/index.js";
 import { commands } from "./cli/commands/index.js";
+import type { AtomicFileSystem } from "./data/atomic.js";
 import { EXIT_OK, EXIT_USAGE, processIo, type CliContext, type CliIo } from "./cli/context.js";
 
 export type { CliCommand, CliContext, CliIo } from "./cli/context.js";
@@ -19,6 +20,8 @@ export interface MainOptions {
   readonly io?: CliIo;
   /** The pass pipeline (default: the registry in passes/index.ts). */
   readonly pipeline?: readonly NamedPass[];
+  /** The file system written files go through (default node's; tests simulate ENOSPC, EROFS, …). */
+  readonly fileSystem?: AtomicFileSystem;
 }
 
 /** The version of @graft/compiler (its package.json: `../package.json` from src/ and from dist/). */
@@ -52,6 +55,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     exit: (next) => {
       code = Math.max(code, next);
     },
+    fileSystem: options.fileSystem,
   };
   const program = createProgram(context);
   if (argv.length === 0) {

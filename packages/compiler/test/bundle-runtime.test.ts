@@ -46,6 +46,31 @@ describe("bundle runtime", () => {
     expect(model.call("forward", { x: new Float32Array([1, 2]) })).toEqual({ y: new Float32Array([2, 4]) });
   });
 
+  it("validates load()'s options from untyped JS (issue 16, item 18)", async () => {
+    const handmade = image({ forward: [template()] });
+    const load = (weights: unknown, options: unknown) => createModel(handmade, weights as undefined, options as undefined);
+    await expect(load(undefined, null)).resolves.toBeDefined();
+    await expect(load(null, undefined)).resolves.toBeDefined();
+    await expect(load(undefined, { seed: 2 ** 32 - 1 })).resolves.toBeDefined();
+    const refused: Array<[unknown, string]> = [
+      [{ seed: "abc" }, 'load: options.seed must be an integer 0 ≤ seed < 2^32, got the string "abc"'],
+      [{ seed: "1" }, 'load: options.seed must be an integer 0 ≤ seed < 2^32, got the string "1"'],
+      [{ seed: Number.NaN }, "load: options.seed must be an integer 0 ≤ seed < 2^32, got NaN"],
+      [{ seed: 2 ** 40 }, "load: options.seed must be an integer 0 ≤ seed < 2^32, got 1099511627776"],
+      [{ seed: 2 ** 32 }, "load: options.seed must be an integer 0 ≤ seed < 2^32, got 4294967296"],
+      [{ seed: -1 }, "load: options.seed must be an integer 0 ≤ seed < 2^32, got -1"],
+      [{ seed: 1.5 }, "load: options.seed must be an integer 0 ≤ seed < 2^32, got 1.5"],
+      [{ seed: 1n }, "load: options.seed must be an integer 0 ≤ seed < 2^32, got 1"],
+      [{ seed: null }, "load: options.seed must be an integer 0 ≤ seed < 2^32, got null"],
+      [{ threads: 2 }, "load: unknown option 'threads'; the options are: seed"],
+      [7, "load: options must be an object such as { seed: 1 }, got number"],
+      [[1], "load: options must be an object such as { seed: 1 }, got an Array of length 1"],
+    ];
+    for (const [options, message] of refused) await expect(load(undefined, options)).rejects.toThrow(message);
+    await expect(load(undefined, { seed: 2 ** 40 })).rejects.toBeInstanceOf(RangeError);
+    await expect(load(undefined, { seed: "abc" })).rejects.toBeInstanceOf(TypeError);
+  });
+
   it("refuses a WASM module without a run export", async () => {
     await expect(createModel(image({ forward: [template({ kind: "wasm", module: 0, checks: [] } as Partial<ImageTemplate>)] }, [EMPTY_MODULE]))).rejects.toThrow(
       "bundle: WASM module 0 exports no run function",

@@ -2,7 +2,7 @@
 // line (the generator is mocked to fail: no real kernel fails at these sizes).
 import * as E from "fp-ts/lib/Either.js";
 import { describe, expect, it, vi } from "vitest";
-import { KernelCompileError } from "../src/backend/wasm/codegen.js";
+import { KernelCompileError } from "../src/backend/wasm/context.js";
 import { compileBundle } from "../src/bundle/index.js";
 import mlp from "./fixtures/bundle/mlp.js";
 

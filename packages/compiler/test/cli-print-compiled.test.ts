@@ -43,10 +43,26 @@ describe("graft print, compiled views", () => {
     expect(run.out).toMatch(/state:W +f32\[12\] +@0/);
   });
 
-  test("a bad --batch or optimizer spec is a diagnostic", async () => {
-    expect((await graft(["print", "--kernels", "--batch", "0", "examples/seed-toy/model.ts"])).err).toContain("--batch must be a positive integer, got 0");
+  test("a bad --batch or optimizer spec is a usage error: one line, exit 2 (issue 16, item 12)", async () => {
+    for (const flag of ["--kernels", "--memory"]) {
+      const zero = await graft(["print", flag, "--batch", "0", "examples/seed-toy/model.ts"]);
+      expect(zero.err).toBe("graft print: --batch must be a positive integer, got 0\n");
+      expect(zero.code).toBe(2);
+    }
     const bad = await graft(["print", "--kernels", "--train", "adam:lr=fast", "examples/seed-toy/model.ts"]);
-    expect(bad.code).toBe(1);
-    expect(bad.err).toMatch(/optimizer "adam:lr=fast"/);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toBe(`graft print: --train: optimizer "adam:lr=fast": option 'lr' must be a number, got 'fast'\n`);
+    const cases: Array<[string, string]> = [
+      ["adam:lr=-1", `optimizer "adam:lr=-1": adam: invalid learning rate -1 (expected a finite number ≥ 0)`],
+      ["sgd:lr=1e400", `optimizer "sgd:lr=1e400": sgd: invalid learning rate Infinity (expected a finite number ≥ 0)`],
+      ["adam:beta1=1.5", `optimizer "adam:beta1=1.5": adam: invalid beta1 1.5 (expected 0 ≤ beta1 < 1)`],
+      ["sgd:lr=0.1,momentum=-0.5", `optimizer "sgd:lr=0.1,momentum=-0.5": sgd: invalid momentum -0.5 (expected a finite number ≥ 0)`],
+      ["sgd:lr=0.1,nesterov=true", `optimizer "sgd:lr=0.1,nesterov=true": sgd: nesterov momentum requires a momentum > 0 and zero dampening (got momentum 0, dampening 0)`],
+    ];
+    for (const [spec, message] of cases) {
+      const run = await graft(["print", "--memory", "--train", spec, "examples/seed-toy/model.ts"]);
+      expect(run.err).toBe(`graft print: --train: ${message}\n`);
+      expect(run.code).toBe(2);
+    }
   });
 });

@@ -219,17 +219,18 @@ describe("graft train: checkpoints and --resume", () => {
     expect(readFileSync(join(straight, "metrics.svg"), "utf8")).toContain("<svg");
   });
 
-  test("--resume refuses a finished run, other settings, a missing or a corrupt checkpoint, and changes nothing", async () => {
+  test("--resume refuses more epochs than asked for, other settings, a missing or a corrupt checkpoint, and changes nothing", async () => {
     const ck = join(dir, "refuse");
     expect((await graft(["train", BLOBS_MODEL, ...common, "--epochs", "2", "--checkpoint", ck])).code).toBe(0);
     const path = join(ck, CHECKPOINT_FILE);
     const good = readFileSync(path);
     const resume = (extra: string[]): Promise<Run> => graft(["train", BLOBS_MODEL, ...common, "--checkpoint", ck, "--resume", ...extra]);
 
-    let run = await resume(["--epochs", "2"]);
-    expect(run.err).toBe(`graft train: --resume: ${path} has already completed 2 epochs; ask for more with --epochs N (N > 2)\n`);
+    let run = await resume(["--epochs", "1"]);
+    expect(run.err).toBe(`graft train: --resume: ${path} has already completed 2 epochs, more than --epochs 1; ask for --epochs 2 or more\n`);
+    expect(run.code).toBe(2);
     run = await resume(["--epochs", "4", "--seed", "2"]);
-    expect(run.err).toBe(`graft train: --resume: ${path} was written with --seed 1, this run has 2; resume with the same settings\n`);
+    expect(run.err).toBe(`graft train: --resume: ${path} was written with --seed 1, this run has 2; resume with the same model, data and settings, or pass --force to resume anyway\n`);
     run = await graft(["train", BLOBS_MODEL, "--data", csv, "--batch-size", "16", "--seed", "1", "--optimizer", "sgd:lr=0.1", "--checkpoint", ck, "--resume", "--epochs", "4"]);
     expect(run.code).toBe(2);
     expect(run.err).toMatch(new RegExp(`^graft train: --resume: ${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: `));

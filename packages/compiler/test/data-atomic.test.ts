@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { chmod, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AtomicWriteError, nodeFileSystem, writeFileAtomic, type AtomicFileHandle, type AtomicFileSystem } from "../src/data/atomic.js";
+import { AtomicWriteError, describeFileError, ensureDirectoryFor, nodeFileSystem, removeStaleTemporaryFiles, writeFileAtomic, type AtomicFileHandle, type AtomicFileSystem } from "../src/data/atomic.js";
 
 let directory = "";
 
@@ -136,14 +136,55 @@ describe("writeFileAtomic", () => {
     expect((await stat(path)).mode & 0o777).toBe(0o600);
   });
 
-  it("writes through a symlink to its target, keeping the link", async () => {
-    const target = join(directory, "real.bin");
-    const link = join(directory, "link.bin");
-    await writeFile(target, "old");
+  it("replaces a symlink itself, never the file it points to (issue 16, item 2)", async () => {
+    const target = join(directory, "precious.txt");
+    const link = join(directory, "weights.safetensors");
+    await writeFile(target, "precious");
     await symlink(target, link);
     await writeFileAtomic(link, "new");
-    expect(await readFile(target, "utf8")).toBe("new");
-    expect((await readdir(directory)).sort()).toEqual(["link.bin", "real.bin"]);
+    expect(await readFile(target, "utf8")).toBe("precious");
+    expect((await lstat(link)).isSymbolicLink()).toBe(false);
+    expect(await readFile(link, "utf8")).toBe("new");
+    expect((await readdir(directory)).sort()).toEqual(["precious.txt", "weights.safetensors"]);
+  });
+
+  it("refuses a path that is a directory in one line, changing nothing", async () => {
+    const path = join(directory, "out.mjs");
+    await mkdir(path);
+    const error = await atomicError(() => writeFileAtomic(path, "x"));
+    expect(error.message).toBe(`could not write ${path}: it is a directory; nothing was changed`);
+    expect(await readdir(directory)).toEqual(["out.mjs"]);
+    expect(await readdir(path)).toEqual([]);
+  });
+
+  it("names the cause without node's paths and syscall", () => {
+    const renameError = Object.assign(new Error("EISDIR: illegal operation on a directory, rename '/d/.a.1.tmp' -> '/d/a'"), { code: "EISDIR" });
+    expect(describeFileError(renameError)).toBe("EISDIR: illegal operation on a directory");
+    expect(describeFileError(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }))).toBe("ENOSPC: no space left on device");
+    expect(describeFileError(new Error("plain\nsecond line"))).toBe("plain");
+  });
+
+  it("removes temporary files of killed writers and keeps those of live ones (issue 16, item 17)", async () => {
+    // A pid that no process has: above the kernel's pid_max (at most 2^22).
+    const deadPid = 2 ** 22 + 17;
+    const stale = `.checkpoint.safetensors.${deadPid}.0123456789ab.tmp`;
+    const live = `.checkpoint.safetensors.${process.pid}.0123456789ab.tmp`;
+    const unrelated = ".notes.tmp";
+    for (const name of [stale, live, unrelated]) await writeFile(join(directory, name), "partial");
+    expect(await removeStaleTemporaryFiles(directory)).toEqual([stale]);
+    expect((await readdir(directory)).sort()).toEqual([live, unrelated].sort());
+    // A write in the folder cleans up as well.
+    await writeFile(join(directory, stale), "partial");
+    await writeFileAtomic(join(directory, "checkpoint.safetensors"), "new");
+    expect((await readdir(directory)).sort()).toEqual([live, unrelated, "checkpoint.safetensors"].sort());
+  });
+
+  it("reports a folder that cannot be created", async () => {
+    const blocker = join(directory, "file");
+    await writeFile(blocker, "x");
+    const path = join(blocker, "sub", "out.mjs");
+    const error = await atomicError(() => ensureDirectoryFor(path));
+    expect(error.message).toBe(`could not write ${path}: cannot create the folder ${join(blocker, "sub")}: ENOTDIR: not a directory; no file was created`);
   });
 
   it("leaves one complete version when writers race", async () => {

@@ -18,13 +18,15 @@ import * as C from "@graft/core";
 import type { Graph, NDArray } from "@graft/core";
 import { opNames } from "@graft/core";
 import { grad } from "../src/passes/grad.js";
-import { wasmBackend, loadWasmToolkit, assembleWatSync, createWasmGenerator } from "../src/backend/wasm-backend.js";
+import { wasmBackend, loadWasmToolkit, createWasmGenerator } from "../src/backend/wasm-backend.js";
+import { assembleWatSync } from "../src/backend/wasm/wat.js";
 import { createCompiledSession, planFunction, programState } from "../src/backend/program.js";
 import { lowerGraph } from "../src/backend/lower.js";
 import { planMemory, planState } from "../src/backend/memory.js";
 import { fusableCrossEntropy } from "../src/backend/wasm/codegen.js";
 import type { HostFeeds, HostTensor, ProgramFunction, Session } from "../src/backend/types.js";
-import { exp, expNeg, FunctionBuilder, Lanes, log, logSigmoid, powFunctions, sigmoid, tanh } from "../src/backend/wasm/mathlib.js";
+import { exp, expNeg, Lanes, log, logSigmoid, powFunctions, sigmoid, tanh } from "../src/backend/wasm/mathlib.js";
+import { FunctionBuilder } from "../src/backend/wasm/wat-builder.js";
 import { agreementCases, graphOf, hostFeeds, randomArray } from "./backend-cases.js";
 
 interface Tolerance {
@@ -148,7 +150,7 @@ describe("WASM math library", () => {
     const wat = `(module (import "env" "memory" (memory 1))\n${build(false)}\n${build(true)}\n(export "sca" (func $sca)) (export "vec" (func $vec)))`;
     const pages = Math.ceil((3 * n * 4) / 65536) + 1;
     const memory = new WebAssembly.Memory({ initial: pages });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleWatSync(wat, false)), { env: { memory } });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleWatSync(wat)), { env: { memory } });
     return (xs) => {
       const view = new Float32Array(memory.buffer);
       view.set(xs, 0);
@@ -208,7 +210,7 @@ describe("WASM math library", () => {
   it("pow64 has Math.pow semantics (special cases) and ≤ 1 ulp after rounding to f32", async () => {
     await loadWasmToolkit();
     const wat = `(module ${powFunctions()} (func (export "pow") (param f32 f32) (result f32) (f32.demote_f64 (call $pow64 (f64.promote_f32 (local.get 0)) (f64.promote_f32 (local.get 1))))))`;
-    const pow = new WebAssembly.Instance(new WebAssembly.Module(assembleWatSync(wat, false))).exports["pow"] as (a: number, b: number) => number;
+    const pow = new WebAssembly.Instance(new WebAssembly.Module(assembleWatSync(wat))).exports["pow"] as (a: number, b: number) => number;
     const values = [0, -0, 1, -1, 2, -2, 0.5, -0.5, 3, -3, 1.5, -1.5, 10, 1e-3, 1e30, -1e30, Infinity, -Infinity, NaN, 0.3, 7, -7, 100, 2.5];
     for (const a of values) for (const b of values) expect(ulps(pow(a, b), Math.fround(Math.pow(Math.fround(a), Math.fround(b)))), `pow(${a}, ${b})`).toBeLessThanOrEqual(1);
     for (let i = 0; i < 20000; i++) {
@@ -239,13 +241,30 @@ const nllAttrs = (t: C.Tensor): C.NllLossAttrs => {
   return t.call.attrs;
 };
 
+/**
+ * Leaves of the case being built, by name: the cases write `input("m", …)` at every use, and two
+ * distinct leaves may not share a name, so each name makes one leaf per case (reset per case).
+ */
+let caseLeaves = new Map<string, C.Tensor>();
+const leaf = (key: string, make: () => C.Tensor): C.Tensor => {
+  const made = caseLeaves.get(key) ?? make();
+  caseLeaves.set(key, made);
+  return made;
+};
+const input = (name: string, shape: C.Shape, dtype?: C.Dtype): C.Tensor => leaf(`input:${name}`, () => C.input(name, shape, dtype));
+const param = (name: string, shape: readonly number[], init?: C.Init, dtype?: C.Dtype): C.Tensor => leaf(`param:${name}`, () => C.param(name, shape, init, dtype));
+const caseOutputs = (testCase: OpCase): Record<string, C.Tensor> => {
+  caseLeaves = new Map();
+  return testCase.outputs();
+};
+
 const opCases: Record<string, OpCase[]> = {
-  input: [{ name: "passthrough", outputs: () => ({ x: C.input("x", [2, 3]) }), feeds: () => ({ x: randomF32([2, 3]) }), tol: EXACT }],
-  param: [{ name: "state out", outputs: () => ({ w: C.param("w", [3, 5], C.uniform(-1, 1)), y: C.mul(C.param("w", [3, 5], C.uniform(-1, 1)), 2) }), feeds: () => ({}), tol: EXACT }],
+  input: [{ name: "passthrough", outputs: () => ({ x: input("x", [2, 3]) }), feeds: () => ({ x: randomF32([2, 3]) }), tol: EXACT }],
+  param: [{ name: "state out", outputs: () => ({ w: param("w", [3, 5], C.uniform(-1, 1)), y: C.mul(param("w", [3, 5], C.uniform(-1, 1)), 2) }), feeds: () => ({}), tol: EXACT }],
   constant: [
     {
       name: "tensor and scalar constants",
-      outputs: () => ({ c: C.constant([[1, 2, 3], [4, 5, 6]]), y: C.add(C.input("x", [2, 3]), C.constant([[1, 2, 3], [4, 5, 6]])), z: C.mul(C.input("x", [2, 3]), 0.5), i: C.constant([1, 2, 3], "i32") }),
+      outputs: () => ({ c: C.constant([[1, 2, 3], [4, 5, 6]]), y: C.add(input("x", [2, 3]), C.constant([[1, 2, 3], [4, 5, 6]])), z: C.mul(input("x", [2, 3]), 0.5), i: C.constant([1, 2, 3], "i32") }),
       feeds: () => ({ x: randomF32([2, 3]) }),
       tol: EXACT,
     },
@@ -259,23 +278,23 @@ for (const op of ["neg", "abs", "sign", "relu", "sqrt", "exp", "log", "sigmoid",
   opCases[op] = [
     {
       name: "special values, SIMD and scalar tail",
-      outputs: () => ({ y: f(C.input("x", [specialValues.length])), t: f(C.transpose(C.input("m", [5, 7]), 0, 1)) }),
+      outputs: () => ({ y: f(input("x", [specialValues.length])), t: f(C.transpose(input("m", [5, 7]), 0, 1)) }),
       feeds: () => ({ x: f32([specialValues.length], specialValues), m: randomF32([5, 7], 20) }),
       tol: exactOp ? EXACT : { rel: 5e-7, abs: 1e-44 },
     },
   ];
 }
-opCases["neg"]?.push({ name: "i32", outputs: () => ({ y: C.neg(C.input("n", [6], "i32")), a: C.abs(C.input("n", [6], "i32")), s: C.sign(C.input("n", [6], "i32")) }), feeds: () => ({ n: i32([6], [0, 1, -1, 7, -2147483647, 123456]) }), tol: EXACT });
-opCases["abs"]?.push({ name: "i32 SIMD", outputs: () => ({ a: C.abs(C.input("n", [9], "i32")) }), feeds: () => ({ n: i32([9], [0, 1, -1, 7, -8, 5, -5, 3, -3]) }), tol: EXACT });
-opCases["sign"]?.push({ name: "i32 SIMD", outputs: () => ({ s: C.sign(C.input("n", [9], "i32")) }), feeds: () => ({ n: i32([9], [0, 1, -1, 7, -8, 5, -5, 3, -3]) }), tol: EXACT });
+opCases["neg"]?.push({ name: "i32", outputs: () => ({ y: C.neg(input("n", [6], "i32")), a: C.abs(input("n", [6], "i32")), s: C.sign(input("n", [6], "i32")) }), feeds: () => ({ n: i32([6], [0, 1, -1, 7, -2147483647, 123456]) }), tol: EXACT });
+opCases["abs"]?.push({ name: "i32 SIMD", outputs: () => ({ a: C.abs(input("n", [9], "i32")) }), feeds: () => ({ n: i32([9], [0, 1, -1, 7, -8, 5, -5, 3, -3]) }), tol: EXACT });
+opCases["sign"]?.push({ name: "i32 SIMD", outputs: () => ({ s: C.sign(input("n", [9], "i32")) }), feeds: () => ({ n: i32([9], [0, 1, -1, 7, -8, 5, -5, 3, -3]) }), tol: EXACT });
 
 opCases["cast"] = [
   {
     name: "f32 → i32/bool, i32 → f32/bool, bool → f32/i32",
     outputs: () => {
-      const x = C.input("x", [specialValues.length + 5]);
-      const n = C.input("n", [8], "i32");
-      const b = C.input("b", [8], "bool");
+      const x = input("x", [specialValues.length + 5]);
+      const n = input("n", [8], "i32");
+      const b = input("b", [8], "bool");
       return { xi: C.cast(x, "i32"), xb: C.cast(x, "bool"), nf: C.cast(n, "f32"), nb: C.cast(n, "bool"), bf: C.cast(b, "f32"), bi: C.cast(b, "i32"), cmp: C.cast(C.gt(x, 1), "f32"), cmpi: C.cast(C.lt(n, 3), "i32") };
     },
     feeds: () => ({ x: f32([specialValues.length + 5], [...specialValues, 3e9, -3e9, 2147483648, -2147483649, 1e19]), n: i32([8], [0, 1, -1, 5, 2, 3, -7, 100]), b: boolT([8], [0, 1, 1, 0, 1, 0, 0, 1]) }),
@@ -293,17 +312,17 @@ for (const op of Object.keys(binaryFns) as Array<keyof typeof binaryFns>) {
     {
       name: "every pair of special values (outer broadcast), row broadcast, transposed operand",
       outputs: () => ({
-        pairs: f(C.input("a", [pairA.length, 1]), C.input("b", [pairB.length])),
-        rows: f(C.input("m", [6, 9]), C.input("r", [9])),
-        trans: f(C.transpose(C.input("m", [6, 9]), 0, 1), C.input("c", [9, 1])),
-        scalar: f(C.input("m", [6, 9]), 1.5),
+        pairs: f(input("a", [pairA.length, 1]), input("b", [pairB.length])),
+        rows: f(input("m", [6, 9]), input("r", [9])),
+        trans: f(C.transpose(input("m", [6, 9]), 0, 1), input("c", [9, 1])),
+        scalar: f(input("m", [6, 9]), 1.5),
       }),
       feeds: () => ({ a: f32([pairA.length, 1], pairA), b: f32([pairB.length], pairB), m: randomF32([6, 9], 3), r: randomF32([9], 3), c: randomF32([9, 1], 3) }),
       tol: op === "pow" ? { rel: 2e-7, abs: 0 } : EXACT,
     },
     {
       name: "i32 operands",
-      outputs: () => ({ y: f(C.input("n", [7, 1], "i32"), C.input("k", [9], "i32")) }),
+      outputs: () => ({ y: f(input("n", [7, 1], "i32"), input("k", [9], "i32")) }),
       feeds: () => ({ n: i32([7, 1], [0, 1, -1, 7, -7, 2147483647, -2147483648]), k: i32([9], [0, 1, -1, 2, -2, 3, 5, -5, 31]) }),
       tol: EXACT,
     },
@@ -313,9 +332,9 @@ opCases["where"] = [
   {
     name: "bool condition, f32 and i32 branches, broadcasting",
     outputs: () => {
-      const x = C.input("x", [5, 9]);
-      const c = C.input("c", [9], "bool");
-      return { f: C.where(c, x, C.neg(x)), i: C.where(C.gt(x, 0), C.input("n", [9], "i32"), C.input("k", [5, 1], "i32")), g: C.where(C.gt(x, 0.3), x, 0), s: C.where(c, 1, 2) };
+      const x = input("x", [5, 9]);
+      const c = input("c", [9], "bool");
+      return { f: C.where(c, x, C.neg(x)), i: C.where(C.gt(x, 0), input("n", [9], "i32"), input("k", [5, 1], "i32")), g: C.where(C.gt(x, 0.3), x, 0), s: C.where(c, 1, 2) };
     },
     feeds: () => ({ x: randomF32([5, 9]), c: boolT([9], [1, 0, 1, 1, 0, 0, 1, 0, 1]), n: i32([9], [1, 2, 3, 4, 5, 6, 7, 8, 9]), k: i32([5, 1], [-1, -2, -3, -4, -5]) }),
     tol: EXACT,
@@ -329,11 +348,11 @@ for (const op of ["sum", "mean", "max", "min"] as const) {
     {
       name: "every dim subset of a rank-3 tensor, keepdim, transposed input, NaN",
       outputs: () => {
-        const x = C.input("x", [3, 5, 6]);
-        const out: Record<string, C.Tensor> = { all: f(x), t: f(C.transpose(x, 0, 2), [1, 2]), big: f(C.input("big", [37, 19]), 0), bigRow: f(C.input("big", [37, 19]), 1), nan: f(C.input("nan", [2, 5]), 1) };
+        const x = input("x", [3, 5, 6]);
+        const out: Record<string, C.Tensor> = { all: f(x), t: f(C.transpose(x, 0, 2), [1, 2]), big: f(input("big", [37, 19]), 0), bigRow: f(input("big", [37, 19]), 1), nan: f(input("nan", [2, 5]), 1) };
         for (const dims of [[0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2]]) out[`d${dims.join("")}`] = f(x, dims);
         out["keep"] = f(x, [0, 2], true);
-        out["expr"] = f(C.mul(C.exp(C.tanh(x)), C.input("r", [6])), [0, 1]);
+        out["expr"] = f(C.mul(C.exp(C.tanh(x)), input("r", [6])), [0, 1]);
         return out;
       },
       feeds: () => ({ x: randomF32([3, 5, 6], 5), big: randomF32([37, 19], 5), nan: f32([2, 5], [1, NaN, 3, 4, 5, -1, -2, Infinity, -Infinity, 0]), r: randomF32([6]) }),
@@ -343,7 +362,7 @@ for (const op of ["sum", "mean", "max", "min"] as const) {
   if (op !== "mean")
     opCases[op]?.push({
       name: "i32",
-      outputs: () => ({ a: f(C.input("n", [3, 7], "i32"), 1), b: f(C.input("n", [3, 7], "i32"), 0), c: f(C.input("n", [3, 7], "i32")) }),
+      outputs: () => ({ a: f(input("n", [3, 7], "i32"), 1), b: f(input("n", [3, 7], "i32"), 0), c: f(input("n", [3, 7], "i32")) }),
       feeds: () => ({ n: i32([3, 7], Array.from({ length: 21 }, (_, i) => ((i * 7919) % 23) - 11)) }),
       tol: EXACT,
     });
@@ -352,9 +371,9 @@ opCases["logsumexp"] = [
   {
     name: "dims, -inf/+inf/NaN rows, huge values, contiguous SIMD rows",
     outputs: () => {
-      const x = C.input("x", [3, 4, 9]);
-      const e = C.input("e", [6, 5]);
-      return { d2: C.logsumexp(x, 2), d1: C.logsumexp(x, 1), d12: C.logsumexp(x, [1, 2], true), e: C.logsumexp(e, 1), e0: C.logsumexp(e, 0), wide: C.logsumexp(C.input("w", [4, 37]), 1) };
+      const x = input("x", [3, 4, 9]);
+      const e = input("e", [6, 5]);
+      return { d2: C.logsumexp(x, 2), d1: C.logsumexp(x, 1), d12: C.logsumexp(x, [1, 2], true), e: C.logsumexp(e, 1), e0: C.logsumexp(e, 0), wide: C.logsumexp(input("w", [4, 37]), 1) };
     },
     feeds: () => ({
       x: randomF32([3, 4, 9], 30),
@@ -367,54 +386,54 @@ opCases["logsumexp"] = [
 opCases["argmax"] = [
   {
     name: "dims, ties (first wins), NaN (wins), -inf rows",
-    outputs: () => ({ a1: C.argmax(C.input("x", [4, 5]), 1), a0: C.argmax(C.input("x", [4, 5]), 0, true), a3: C.argmax(C.input("y", [2, 3, 4]), 1) }),
+    outputs: () => ({ a1: C.argmax(input("x", [4, 5]), 1), a0: C.argmax(input("x", [4, 5]), 0, true), a3: C.argmax(input("y", [2, 3, 4]), 1) }),
     feeds: () => ({ x: f32([4, 5], [1, 3, 3, 2, 0, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity, 1, NaN, 5, NaN, 0, 2, 2, 2, 2, 2]), y: randomF32([2, 3, 4]) }),
     tol: EXACT,
   },
 ];
 opCases["dim_size"] = [
-  { name: "mean by hand", outputs: () => ({ m: C.div(C.sum(C.input("x", [4, 6]), 1), C.dimSize(C.input("x", [4, 6]), 1)), n: C.dimSize(C.input("x", [4, 6])) }), feeds: () => ({ x: randomF32([4, 6]) }), tol: { rel: 1e-6, abs: 0 } },
+  { name: "mean by hand", outputs: () => ({ m: C.div(C.sum(input("x", [4, 6]), 1), C.dimSize(input("x", [4, 6]), 1)), n: C.dimSize(input("x", [4, 6])) }), feeds: () => ({ x: randomF32([4, 6]) }), tol: { rel: 1e-6, abs: 0 } },
 ];
 opCases["reshape"] = [
   {
     name: "views and materialising reshapes",
     outputs: () => {
-      const x = C.input("x", [4, 6]);
-      return { r: C.reshape(x, [3, 8]), rt: C.reshape(C.transpose(x, 0, 1), [8, 3]), ru: C.reshape(C.exp(x), [2, 2, 6]), f: C.flatten(x), u: C.add(C.unsqueeze(C.input("v", [6]), 0), x) };
+      const x = input("x", [4, 6]);
+      return { r: C.reshape(x, [3, 8]), rt: C.reshape(C.transpose(x, 0, 1), [8, 3]), ru: C.reshape(C.exp(x), [2, 2, 6]), f: C.flatten(x), u: C.add(C.unsqueeze(input("v", [6]), 0), x) };
     },
     feeds: () => ({ x: randomF32([4, 6]), v: randomF32([6]) }),
     tol: { rel: 5e-7, abs: 0 },
   },
 ];
 opCases["transpose"] = [
-  { name: "permutes", outputs: () => ({ p: C.permute(C.input("x", [2, 3, 5]), [2, 0, 1]), t: C.transpose(C.input("x", [2, 3, 5]), 1, 2), s: C.add(C.transpose(C.input("x", [2, 3, 5]), 0, 2), 1) }), feeds: () => ({ x: randomF32([2, 3, 5]) }), tol: EXACT },
+  { name: "permutes", outputs: () => ({ p: C.permute(input("x", [2, 3, 5]), [2, 0, 1]), t: C.transpose(input("x", [2, 3, 5]), 1, 2), s: C.add(C.transpose(input("x", [2, 3, 5]), 0, 2), 1) }), feeds: () => ({ x: randomF32([2, 3, 5]) }), tol: EXACT },
 ];
 opCases["expand"] = [
-  { name: "broadcast outputs", outputs: () => ({ e: C.expand(C.input("x", [3, 1]), [2, 3, 5]), s: C.expand(C.input("s", []), [4, 4]) }), feeds: () => ({ x: randomF32([3, 1]), s: f32([], [2.5]) }), tol: EXACT },
+  { name: "broadcast outputs", outputs: () => ({ e: C.expand(input("x", [3, 1]), [2, 3, 5]), s: C.expand(input("s", []), [4, 4]) }), feeds: () => ({ x: randomF32([3, 1]), s: f32([], [2.5]) }), tol: EXACT },
 ];
 opCases["matmul"] = [
   {
     name: "plain, transposed operands, linear (x @ Wᵀ), epilogue relu(dense), batched, broadcast batch, vectors, swap",
     outputs: () => {
-      const a = C.input("a", [7, 13]);
-      const b = C.input("b", [13, 9]);
-      const w = C.input("w", [9, 13]);
-      const bias = C.input("bias", [9]);
-      const m = C.input("m", [3, 7, 13]);
+      const a = input("a", [7, 13]);
+      const b = input("b", [13, 9]);
+      const w = input("w", [9, 13]);
+      const bias = input("bias", [9]);
+      const m = input("m", [3, 7, 13]);
       return {
         ab: C.matmul(a, b),
-        atb: C.matmul(C.transpose(C.input("at", [13, 7]), 0, 1), b),
+        atb: C.matmul(C.transpose(input("at", [13, 7]), 0, 1), b),
         abt: C.matmul(a, C.transpose(w, 0, 1)),
-        atbt: C.matmul(C.transpose(C.input("at", [13, 7]), 0, 1), C.transpose(w, 0, 1)),
+        atbt: C.matmul(C.transpose(input("at", [13, 7]), 0, 1), C.transpose(w, 0, 1)),
         linear: C.linear(a, w, bias),
         epilogue: C.relu(C.linear(a, w, bias)),
         dense: C.relu(C.dense(a, 13, 6, "fc")),
         batched: C.matmul(m, b),
         batched2: C.matmul(m, C.transpose(m, 1, 2)),
         swap: C.transpose(C.matmul(a, b), 0, 1),
-        vec: C.matmul(a, C.input("v", [13])),
-        vecl: C.matmul(C.input("v", [13]), b),
-        big: C.relu(C.linear(C.input("x", [33, 70]), C.input("W", [45, 70]), C.input("bb", [45]))),
+        vec: C.matmul(a, input("v", [13])),
+        vecl: C.matmul(input("v", [13]), b),
+        big: C.relu(C.linear(input("x", [33, 70]), input("W", [45, 70]), input("bb", [45]))),
       };
     },
     feeds: () => ({ a: randomF32([7, 13]), at: randomF32([13, 7]), b: randomF32([13, 9]), w: randomF32([9, 13]), bias: randomF32([9]), m: randomF32([3, 7, 13]), v: randomF32([13]), x: randomF32([33, 70]), W: randomF32([45, 70]), bb: randomF32([45]) }),
@@ -422,14 +441,14 @@ opCases["matmul"] = [
   },
 ];
 opCases["one_hot"] = [
-  { name: "labels to rows, used in a product", outputs: () => ({ o: C.oneHot(C.input("y", [6], "i32"), 7), p: C.sum(C.mul(C.oneHot(C.input("y", [6], "i32"), 7), C.input("x", [6, 7])), 1) }), feeds: () => ({ y: i32([6], [0, 6, 3, 3, 1, 7]), x: randomF32([6, 7]) }), tol: EXACT },
+  { name: "labels to rows, used in a product", outputs: () => ({ o: C.oneHot(input("y", [6], "i32"), 7), p: C.sum(C.mul(C.oneHot(input("y", [6], "i32"), 7), input("x", [6, 7])), 1) }), feeds: () => ({ y: i32([6], [0, 6, 3, 3, 1, 7]), x: randomF32([6, 7]) }), tol: EXACT },
 ];
 opCases["gather"] = [
   {
     name: "dims 0/1, pick, i32 source",
     outputs: () => {
-      const x = C.input("x", [4, 5]);
-      return { g1: C.gather(x, 1, C.input("i1", [4, 3], "i32")), g0: C.gather(x, 0, C.input("i0", [2, 5], "i32")), pick: C.pick(x, C.input("y", [4], "i32")), gi: C.gather(C.input("n", [4, 5], "i32"), 1, C.input("i1", [4, 3], "i32")) };
+      const x = input("x", [4, 5]);
+      return { g1: C.gather(x, 1, input("i1", [4, 3], "i32")), g0: C.gather(x, 0, input("i0", [2, 5], "i32")), pick: C.pick(x, input("y", [4], "i32")), gi: C.gather(input("n", [4, 5], "i32"), 1, input("i1", [4, 3], "i32")) };
     },
     feeds: () => ({ x: randomF32([4, 5]), n: i32([4, 5], Array.from({ length: 20 }, (_, i) => i * 3 - 7)), i1: i32([4, 3], [0, 4, 4, 1, 2, 3, 0, 0, 0, 4, 3, 2]), i0: i32([2, 5], [3, 2, 1, 0, 3, 0, 0, 1, 2, 3]), y: i32([4], [1, 4, 0, 2]) }),
     tol: EXACT,
@@ -438,7 +457,7 @@ opCases["gather"] = [
 opCases["scatter_add"] = [
   {
     name: "duplicates accumulate, dims 0/1, i32",
-    outputs: () => ({ s1: C.scatterAdd([4, 5], 1, C.input("i1", [4, 3], "i32"), C.input("src", [4, 3])), s0: C.scatterAdd([3, 3], 0, C.input("i0", [2, 3], "i32"), C.input("s0", [2, 3])), si: C.scatterAdd([4, 5], 1, C.input("i1", [4, 3], "i32"), C.input("n", [4, 3], "i32")) }),
+    outputs: () => ({ s1: C.scatterAdd([4, 5], 1, input("i1", [4, 3], "i32"), input("src", [4, 3])), s0: C.scatterAdd([3, 3], 0, input("i0", [2, 3], "i32"), input("s0", [2, 3])), si: C.scatterAdd([4, 5], 1, input("i1", [4, 3], "i32"), input("n", [4, 3], "i32")) }),
     feeds: () => ({ i1: i32([4, 3], [0, 4, 4, 1, 2, 3, 0, 0, 0, 4, 3, 2]), src: randomF32([4, 3]), i0: i32([2, 3], [2, 2, 0, 2, 1, 0]), s0: randomF32([2, 3]), n: i32([4, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) }),
     tol: { rel: 1e-6, abs: 0 },
   },
@@ -449,9 +468,9 @@ for (const op of ["softmax", "log_softmax"] as const) {
     {
       name: "every dim, contiguous SIMD rows of odd length, -inf/+inf/NaN/huge rows",
       outputs: () => {
-        const x = C.input("x", [3, 4, 9]);
-        const e = C.input("e", [8, 5]);
-        return { d0: f(x, 0), d1: f(x, 1), d2: f(x, 2), e: f(e, 1), e0: f(e, 0), wide: f(C.input("w", [5, 67]), 1), narrow: f(C.input("n", [3, 2]), 1) };
+        const x = input("x", [3, 4, 9]);
+        const e = input("e", [8, 5]);
+        return { d0: f(x, 0), d1: f(x, 1), d2: f(x, 2), e: f(e, 1), e0: f(e, 0), wide: f(input("w", [5, 67]), 1), narrow: f(input("n", [3, 2]), 1) };
       },
       feeds: () => ({
         x: randomF32([3, 4, 9], 40),
@@ -469,9 +488,9 @@ const lossCase = (reduction: C.Reduction): OpCase[] => {
   const rows = 6;
   const classes = 11;
   const labels = [0, 10, 3, -100, 5, 3];
-  const logits = (): C.Tensor => C.input("x", [rows, classes]);
-  const target = (): C.Tensor => C.input("y", [rows], "i32");
-  const weight = (): C.Tensor => C.input("w", [classes]);
+  const logits = (): C.Tensor => input("x", [rows, classes]);
+  const target = (): C.Tensor => input("y", [rows], "i32");
+  const weight = (): C.Tensor => input("w", [classes]);
   const feeds = (): HostFeeds => {
     const x = randomF32([rows, classes], 6);
     (x.data as Float32Array)[2] = -Infinity;
@@ -489,8 +508,8 @@ const lossCase = (reduction: C.Reduction): OpCase[] => {
     weighted: C.crossEntropy(logits(), target(), { reduction, weight: weight() }),
     smooth: C.crossEntropy(logits(), target(), { reduction, labelSmoothing: 0.2 }),
     smoothWeighted: C.crossEntropy(logits(), target(), { reduction, labelSmoothing: 0.1, weight: weight() }),
-    prob: C.crossEntropy(logits(), C.softmax(C.input("p", [rows, classes]), 1), { reduction }),
-    probSmoothWeighted: C.crossEntropy(logits(), C.softmax(C.input("p", [rows, classes]), 1), { reduction, labelSmoothing: 0.3, weight: weight() }),
+    prob: C.crossEntropy(logits(), C.softmax(input("p", [rows, classes]), 1), { reduction }),
+    probSmoothWeighted: C.crossEntropy(logits(), C.softmax(input("p", [rows, classes]), 1), { reduction, labelSmoothing: 0.3, weight: weight() }),
   });
   const withIgnore = (t: C.Tensor): boolean => t.call.op === "cross_entropy" && t.call.attrs.target === "index";
   return [
@@ -512,11 +531,11 @@ const lossCase = (reduction: C.Reduction): OpCase[] => {
         for (const [name, t] of Object.entries(variants())) {
           const attrs = crossEntropyAttrs(t);
           const [xT, yT, wT] = t.inputs as [C.Tensor, C.Tensor, C.Tensor | undefined];
-          out[`d_${name}`] = C.crossEntropyBackward(xT, yT, C.input("g", reduction === "none" ? [rows] : []), attrs, wT);
+          out[`d_${name}`] = C.crossEntropyBackward(xT, yT, input("g", reduction === "none" ? [rows] : []), attrs, wT);
           out[`f_${name}`] = t;
         }
         // a backward with no forward in the graph recomputes the LSE
-        out["alone"] = C.crossEntropyBackward(C.input("x2", [rows, classes]), target(), C.input("g", reduction === "none" ? [rows] : []), crossEntropyAttrs(C.crossEntropy(logits(), target(), { reduction, labelSmoothing: 0.1 })));
+        out["alone"] = C.crossEntropyBackward(input("x2", [rows, classes]), target(), input("g", reduction === "none" ? [rows] : []), crossEntropyAttrs(C.crossEntropy(logits(), target(), { reduction, labelSmoothing: 0.1 })));
         return out;
       },
       feeds: () => ({ ...feeds(), x2: randomF32([rows, classes], 4) }),
@@ -527,12 +546,12 @@ const lossCase = (reduction: C.Reduction): OpCase[] => {
       outputs: () => {
         const lp = C.logSoftmax(logits(), 1);
         const nll = C.nllLoss(lp, target(), { reduction, weight: weight() });
-        const plainNll = C.nllLoss(C.input("lp", [rows, classes]), C.input("y5", [rows], "i32"), { reduction, ignoreIndex: 5 });
+        const plainNll = C.nllLoss(input("lp", [rows, classes]), input("y5", [rows], "i32"), { reduction, ignoreIndex: 5 });
         return {
           nll,
           plainNll,
-          dnll: C.nllLossBackward(C.input("lp", [rows, classes]), target(), C.input("g", reduction === "none" ? [rows] : []), nllAttrs(nll), weight()),
-          dplain: C.nllLossBackward(C.input("lp", [rows, classes]), C.input("y5", [rows], "i32"), C.input("g", reduction === "none" ? [rows] : []), nllAttrs(plainNll)),
+          dnll: C.nllLossBackward(input("lp", [rows, classes]), target(), input("g", reduction === "none" ? [rows] : []), nllAttrs(nll), weight()),
+          dplain: C.nllLossBackward(input("lp", [rows, classes]), input("y5", [rows], "i32"), input("g", reduction === "none" ? [rows] : []), nllAttrs(plainNll)),
         };
       },
       feeds: () => ({ ...feeds(), lp: randomF32([rows, classes], 3), y5: i32([rows], [0, 10, 5, 2, 5, 3]) }),
@@ -540,7 +559,7 @@ const lossCase = (reduction: C.Reduction): OpCase[] => {
     },
     {
       name: `binary_cross_entropy_with_logits reduction=${reduction}, large |x|`,
-      outputs: () => ({ bce: C.binaryCrossEntropyWithLogits(C.input("z", [3, 13]), C.sigmoid(C.input("q", [3, 13])), { reduction }) }),
+      outputs: () => ({ bce: C.binaryCrossEntropyWithLogits(input("z", [3, 13]), C.sigmoid(input("q", [3, 13])), { reduction }) }),
       feeds: () => {
         const z = randomF32([3, 13], 5);
         (z.data as Float32Array).set([100, -100, 30, -30, 0, 1e-8], 0);
@@ -553,15 +572,15 @@ const lossCase = (reduction: C.Reduction): OpCase[] => {
 opCases["cross_entropy"] = [...lossCase("mean").slice(0, 1), ...lossCase("sum").slice(0, 1), ...lossCase("none").slice(0, 1)];
 opCases["cross_entropy_backward"] = [...lossCase("mean").slice(1, 2), ...lossCase("sum").slice(1, 2), ...lossCase("none").slice(1, 2)];
 opCases["nll_loss"] = [...lossCase("mean").slice(2, 3), ...lossCase("sum").slice(2, 3), ...lossCase("none").slice(2, 3)];
-opCases["nll_loss_backward"] = [{ name: "see nll_loss (each case includes the backward)", outputs: () => ({ d: C.nllLossBackward(C.input("lp", [3, 4]), C.input("y", [3], "i32"), C.input("g", []), { dim: 1, reduction: "mean", ignoreIndex: -100, weighted: false }) }), feeds: () => ({ lp: randomF32([3, 4]), y: i32([3], [0, 3, 2]), g: f32([], [1]) }), tol: ROWS }];
+opCases["nll_loss_backward"] = [{ name: "see nll_loss (each case includes the backward)", outputs: () => ({ d: C.nllLossBackward(input("lp", [3, 4]), input("y", [3], "i32"), input("g", []), { dim: 1, reduction: "mean", ignoreIndex: -100, weighted: false }) }), feeds: () => ({ lp: randomF32([3, 4]), y: i32([3], [0, 3, 2]), g: f32([], [1]) }), tol: ROWS }];
 opCases["binary_cross_entropy_with_logits"] = [...lossCase("mean").slice(3), ...lossCase("sum").slice(3), ...lossCase("none").slice(3)];
 opCases["cross_entropy"]?.push({
   name: "class dim 1 of a rank-3 input (strided rows) and class dim 2 of a transposed view, with ignore_index",
   outputs: () => {
-    const x = C.input("x", [2, 5, 3]);
-    const t = C.input("t", [2, 3], "i32");
+    const x = input("x", [2, 5, 3]);
+    const t = input("t", [2, 3], "i32");
     const ce = C.crossEntropy(x, t, { labelSmoothing: 0.1 });
-    return { ce, ceDim: C.crossEntropy(C.transpose(x, 1, 2), t, { dim: 2, weight: C.input("w", [5]) }), d: C.crossEntropyBackward(x, t, C.input("g", []), crossEntropyAttrs(ce)), s: C.softmax(x, 1) };
+    return { ce, ceDim: C.crossEntropy(C.transpose(x, 1, 2), t, { dim: 2, weight: input("w", [5]) }), d: C.crossEntropyBackward(x, t, input("g", []), crossEntropyAttrs(ce)), s: C.softmax(x, 1) };
   },
   feeds: () => ({ x: randomF32([2, 5, 3], 4), t: i32([2, 3], [0, 4, 2, -100, 1, 3]), w: f32([5], [1, 2, 0.5, 0.25, 3]), g: f32([], [1]) }),
   tol: LOGS,
@@ -597,7 +616,7 @@ describe("WASM back end: cross-entropy forward + backward fusion", () => {
       it(`reduction=${reduction}, ${mode.label}: every target/weight/smoothing variant agrees`, async () => {
         const cases = opCases["cross_entropy_backward"]?.find((c) => c.name.includes(`reduction=${reduction}`));
         expect(cases).toBeDefined();
-        if (cases !== undefined) await checkModel(cases.outputs(), cases.feeds(), cases.tol, mode);
+        if (cases !== undefined) await checkModel(caseOutputs(cases), cases.feeds(), cases.tol, mode);
       });
 
   it("pipelined rows: ignored first/last rows, exact-path rows (NaN, ±inf, > 88 apart) between fast rows", async () => {
@@ -659,7 +678,7 @@ describe("WASM back end: every op of the op table agrees with the f32 reference"
   for (const op of opNames)
     for (const testCase of opCases[op] ?? [])
       it(`${op}: ${testCase.name}`, async () => {
-        await checkModel(testCase.outputs(), testCase.feeds(), testCase.tol);
+        await checkModel(caseOutputs(testCase), testCase.feeds(), testCase.tol);
       });
 });
 
@@ -891,6 +910,11 @@ describe("WASM back end: diagnostics, never a silent fallback", () => {
     for (const threads of [0, 3, 1.5])
       await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { threads })).rejects.toThrow(new RegExp(`threads = ${threads} is not supported; the WASM back end runs on 1 thread or 2`));
     await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { threads: 1 })).resolves.toBeDefined();
+    // From untyped JS (issue 16, item 18): a string is not the number it spells.
+    const untyped = { threads: "2" } as unknown as { threads: number };
+    await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, untyped)).rejects.toThrow('wasm: threads must be the number 1 or 2, got the string "2"');
+    const booleanThreads = { threads: true } as unknown as { threads: number };
+    await expect(wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, booleanThreads)).rejects.toThrow("wasm: threads must be the number 1 or 2, got a boolean");
   });
 
   it("two sessions keep separate memories", async () => {

@@ -15,7 +15,8 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as E from "fp-ts/lib/Either.js";
 import * as C from "@graft/core";
 import { adam, buildTrainingProgram } from "../src/index.js";
-import { assembleWatSync, createWasmSession, loadWasmToolkit, sharedSessionMemory, wasmBackend, wasmThreadPoolOf } from "../src/backend/wasm-backend.js";
+import { createWasmSession, loadWasmToolkit, sharedSessionMemory, wasmBackend, wasmThreadPoolOf } from "../src/backend/wasm-backend.js";
+import { assembleWatSync } from "../src/backend/wasm/wat.js";
 import { createWasmThreadPool, type WasmThreadPool } from "../src/backend/wasm/threads.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";
 import type { HostFeeds, HostTensor, ProgramSpec, Session } from "../src/backend/types.js";
@@ -264,8 +265,7 @@ const poolModule = (): WebAssembly.Module =>
     (if (i32.eqz (local.get $t)) (then unreachable))
     (if (i32.eq (local.get $t) (i32.const 1)) (then (loop $forever (br $forever))))
     (i32.store (i32.const 64) (i32.const 7))))`,
-      false,
-      true,
+      { threads: true },
     ),
   );
 

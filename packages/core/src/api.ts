@@ -12,19 +12,47 @@ import type { CrossEntropyAttrs, NllLossAttrs, Reduction } from "./ops/attrs.js"
 import { captureLoc } from "./loc.js";
 import type { OpCall } from "./ops/attrs.js";
 import { formatShape, formatType, normalizeAxis, type Dim, type Shape } from "./shape.js";
-import { makeTensor, Tensor } from "./tensor.js";
+import { describeValue, isTensor, makeTensor, Tensor } from "./tensor.js";
 
 /** A tensor, or a JS number standing for a scalar of the other operand's dtype. */
 export type TensorLike = Tensor | number;
 
+/** A call with arguments of the wrong JS type (from untyped code), caught by {@link guarded}. */
+class ArgumentError extends Error {}
+
+/**
+ * Makes a DSL function total over any JS arguments: whatever it would throw on arguments of the
+ * wrong type (`add(x, undefined)`, a shape that is not an array, …) becomes an ill-typed node with
+ * the message at the caller's line, reported by `check` like any type error.
+ */
+const guarded = <F extends (...args: never[]) => Tensor>(op: string, build: F): F => {
+  const total = (...args: unknown[]): Tensor => {
+    try {
+      return (build as unknown as (...values: unknown[]) => Tensor)(...args);
+    } catch (thrown) {
+      const message = thrown instanceof ArgumentError ? `${op}: ${thrown.message}` : `${op}: invalid arguments (${thrown instanceof Error ? thrown.message : String(thrown)})`;
+      const loc = captureLoc();
+      const call: OpCall = { op: "constant", attrs: { value: [], shape: [], dtype: "f32" } };
+      return new Tensor(call, args.filter(isTensor), loc, undefined, [error("type", message, loc)]);
+    }
+  };
+  return total as unknown as F;
+};
+
+/** A shape argument: an array of dims (each checked by the op's rule), or an ArgumentError. */
+const shapeArg = (shape: unknown, what = "shape"): Shape => {
+  if (!Array.isArray(shape)) throw new ArgumentError(`${what} must be an array of dims (non-negative integers or names like "batch"), got ${describeValue(shape)}`);
+  return [...(shape as readonly Dim[])];
+};
+
 // ----- leaves -------------------------------------------------------------------------------
 
 /** A named input fed at run time, e.g. `input("x", ["batch", 784])`. */
-export const input = (name: string, shape: Shape, dtype: Dtype = "f32"): Tensor => makeTensor("input", { name, shape: [...shape], dtype }, []);
+export const input = guarded("input", (name: string, shape: Shape, dtype: Dtype = "f32"): Tensor => makeTensor("input", { name, shape: shapeArg(shape), dtype }, []));
 
 /** A named trainable parameter with its initialiser (default zeros). */
-export const param = (name: string, shape: readonly number[], init: Init = zeros, dtype: Dtype = "f32"): Tensor =>
-  makeTensor("param", { name, shape: [...shape], dtype, init }, []);
+export const param = guarded("param", (name: string, shape: readonly number[], init: Init = zeros, dtype: Dtype = "f32"): Tensor =>
+  makeTensor("param", { name, shape: shapeArg(shape), dtype, init }, []));
 
 /**
  * An ill-typed node for a call the DSL rejects before the op table sees it (a dim out of range,
@@ -40,7 +68,7 @@ const dimRangeMessage = (op: string, dim: number, shape: Shape, rank = shape.len
   `${op}: dim ${dim} out of range for shape ${formatShape(shape)} (expected ${-rank} ≤ dim < ${rank})`;
 
 /** A constant from a number, a nested array or an NDArray. */
-export const constant = (value: NestedNumbers | NDArray, dtype: Dtype = "f32"): Tensor => {
+export const constant = guarded("constant", (value: NestedNumbers | NDArray, dtype: Dtype = "f32"): Tensor => {
   if (typeof value === "object" && value !== null && "data" in value)
     return makeTensor("constant", { value: Array.from(value.data), shape: [...value.shape], dtype }, []);
   let shape: number[];
@@ -51,13 +79,13 @@ export const constant = (value: NestedNumbers | NDArray, dtype: Dtype = "f32"): 
     return rejected({ op: "constant", attrs: { value: [], shape: [], dtype } }, [], `constant: ${message}`);
   }
   return makeTensor("constant", { value: flattenNested(value), shape, dtype }, []);
-};
+});
 
 /** A tensor of `shape` filled with `value` (the shape may have symbolic dims). */
-export const full = (shape: Shape, value: number, dtype: Dtype = "f32"): Tensor => makeTensor("constant", { value: [value], shape: [...shape], dtype }, []);
+export const full = guarded("full", (shape: Shape, value: number, dtype: Dtype = "f32"): Tensor => makeTensor("constant", { value: [value], shape: shapeArg(shape), dtype }, []));
 
 /** A scalar constant. */
-export const scalar = (value: number, dtype: Dtype = "f32"): Tensor => full([], value, dtype);
+export const scalar = guarded("scalar", (value: number, dtype: Dtype = "f32"): Tensor => full([], value, dtype));
 
 const lift = (value: TensorLike, like: Tensor | undefined): Tensor => (typeof value === "number" ? scalar(value, like?.dtype ?? "f32") : value);
 
@@ -74,19 +102,19 @@ const unary =
   (x: Tensor): Tensor =>
     makeTensor(op, {}, [x]);
 
-export const neg = unary("neg");
-export const exp = unary("exp");
-export const log = unary("log");
-export const sqrt = unary("sqrt");
-export const abs = unary("abs");
-export const sign = unary("sign");
-export const relu = unary("relu");
-export const sigmoid = unary("sigmoid");
-export const logSigmoid = unary("log_sigmoid");
-export const tanh = unary("tanh");
+export const neg = guarded("neg", unary("neg"));
+export const exp = guarded("exp", unary("exp"));
+export const log = guarded("log", unary("log"));
+export const sqrt = guarded("sqrt", unary("sqrt"));
+export const abs = guarded("abs", unary("abs"));
+export const sign = guarded("sign", unary("sign"));
+export const relu = guarded("relu", unary("relu"));
+export const sigmoid = guarded("sigmoid", unary("sigmoid"));
+export const logSigmoid = guarded("logSigmoid", unary("log_sigmoid"));
+export const tanh = guarded("tanh", unary("tanh"));
 
 /** Converts to another dtype (float → int truncates toward zero, like PyTorch). */
-export const cast = (x: Tensor, dtype: Dtype): Tensor => makeTensor("cast", { dtype }, [x]);
+export const cast = guarded("cast", (x: Tensor, dtype: Dtype): Tensor => makeTensor("cast", { dtype }, [x]));
 
 type BinaryOp = "add" | "sub" | "mul" | "div" | "pow" | "maximum" | "minimum" | "eq" | "ne" | "lt" | "le" | "gt" | "ge";
 const binary =
@@ -94,37 +122,40 @@ const binary =
   (a: TensorLike, b: TensorLike): Tensor =>
     makeTensor(op, {}, liftPair(a, b));
 
-export const add = binary("add");
-export const sub = binary("sub");
-export const mul = binary("mul");
-export const div = binary("div");
-export const pow = binary("pow");
-export const maximum = binary("maximum");
-export const minimum = binary("minimum");
-export const eq = binary("eq");
-export const ne = binary("ne");
-export const lt = binary("lt");
-export const le = binary("le");
-export const gt = binary("gt");
-export const ge = binary("ge");
+export const add = guarded("add", binary("add"));
+export const sub = guarded("sub", binary("sub"));
+export const mul = guarded("mul", binary("mul"));
+export const div = guarded("div", binary("div"));
+export const pow = guarded("pow", binary("pow"));
+export const maximum = guarded("maximum", binary("maximum"));
+export const minimum = guarded("minimum", binary("minimum"));
+export const eq = guarded("eq", binary("eq"));
+export const ne = guarded("ne", binary("ne"));
+export const lt = guarded("lt", binary("lt"));
+export const le = guarded("le", binary("le"));
+export const gt = guarded("gt", binary("gt"));
+export const ge = guarded("ge", binary("ge"));
 
 /** `cond ? a : b` elementwise, broadcasting all three. */
-export const where = (cond: Tensor, a: TensorLike, b: TensorLike): Tensor => {
+export const where = guarded("where", (cond: Tensor, a: TensorLike, b: TensorLike): Tensor => {
   const [liftedA, liftedB] = liftPair(a, b);
   return makeTensor("where", {}, [cond, liftedA, liftedB]);
-};
+});
 
-export const square = (x: Tensor): Tensor => mul(x, x);
+export const square = guarded("square", (x: Tensor): Tensor => mul(x, x));
 
 // ----- reductions ---------------------------------------------------------------------------
 
 const axesOf = (x: Tensor, dims: number | readonly number[] | undefined): number[] => {
   const rank = x.rank;
   const list = dims === undefined ? Array.from({ length: rank }, (_, i) => i) : typeof dims === "number" ? [dims] : [...dims];
+  // as in PyTorch, a rank-0 tensor reduces over dim 0 (or -1): over nothing
+  if (rank === 0 && x.type !== undefined && list.every((dim) => dim === 0 || dim === -1)) return [];
   return list.map((dim) => normalizeAxis(dim, rank) ?? dim);
 };
 
-const axisOf = (x: Tensor, dim: number): number => normalizeAxis(dim, x.rank) ?? dim;
+/** A dim normalised to [0, rank); a rank-0 tensor takes 0 or -1 (PyTorch's range for 0-d tensors). */
+const axisOf = (x: Tensor, dim: number): number => (x.rank === 0 && dim === -1 ? 0 : (normalizeAxis(dim, x.rank) ?? dim));
 
 type ReduceOp = "sum" | "mean" | "max" | "min" | "logsumexp";
 const reduce =
@@ -133,29 +164,29 @@ const reduce =
     makeTensor(op, { dims: axesOf(x, dims), keepdim }, [x]);
 
 /** Sum over `dims` (all dims when omitted). */
-export const sum = reduce("sum");
-export const mean = reduce("mean");
-export const max = reduce("max");
-export const min = reduce("min");
+export const sum = guarded("sum", reduce("sum"));
+export const mean = guarded("mean", reduce("mean"));
+export const max = guarded("max", reduce("max"));
+export const min = guarded("min", reduce("min"));
 /** log Σ exp(x) over `dims`, max-shifted. */
-export const logsumexp = reduce("logsumexp");
+export const logsumexp = guarded("logsumexp", reduce("logsumexp"));
 
 /** Index of the largest value along `dim` (first one on ties), as i32. */
-export const argmax = (x: Tensor, dim: number, keepdim = false): Tensor => makeTensor("argmax", { dim: axisOf(x, dim), keepdim }, [x]);
+export const argmax = guarded("argmax", (x: Tensor, dim: number, keepdim = false): Tensor => makeTensor("argmax", { dim: axisOf(x, dim), keepdim }, [x]));
 
 /** The number of elements in `dims` of x (all dims when omitted), as a scalar. */
-export const dimSize = (x: Tensor, dims?: number | readonly number[], dtype: Dtype = x.dtype ?? "f32"): Tensor =>
-  makeTensor("dim_size", { dims: axesOf(x, dims), dtype: isFloat(dtype) ? dtype : "f32" }, [x]);
+export const dimSize = guarded("dimSize", (x: Tensor, dims?: number | readonly number[], dtype: Dtype = x.dtype ?? "f32"): Tensor =>
+  makeTensor("dim_size", { dims: axesOf(x, dims), dtype: isFloat(dtype) ? dtype : "f32" }, [x]));
 
 // ----- shape --------------------------------------------------------------------------------
 
 /** Reshape; one dim may be -1 (inferred). */
-export const reshape = (x: Tensor, shape: Shape): Tensor => makeTensor("reshape", { shape: [...shape] }, [x]);
+export const reshape = guarded("reshape", (x: Tensor, shape: Shape): Tensor => makeTensor("reshape", { shape: shapeArg(shape) }, [x]));
 /** Alias of reshape, as in PyTorch. */
 export const view = reshape;
 
 /** Flattens dims startDim..endDim into one (a scalar becomes `[1]`, as in PyTorch). */
-export const flatten = (x: Tensor, startDim = 0, endDim = -1): Tensor => {
+export const flatten = guarded("flatten", (x: Tensor, startDim = 0, endDim = -1): Tensor => {
   if (x.type !== undefined && x.rank === 0) return reshape(x, [1]);
   const start = normalizeAxis(startDim, x.rank);
   const end = normalizeAxis(endDim, x.rank);
@@ -170,34 +201,34 @@ export const flatten = (x: Tensor, startDim = 0, endDim = -1): Tensor => {
   const middle = shape.slice(start, end + 1);
   const merged: Dim = middle.every((dim) => typeof dim === "number") ? middle.reduce<number>((p, d) => p * (d as number), 1) : middle.length === 1 ? (middle[0] as Dim) : -1;
   return reshape(x, [...shape.slice(0, start), merged, ...shape.slice(end + 1)]);
-};
+});
 
 /** Reorders dims: `permute(x, [1, 0])`. */
-export const permute = (x: Tensor, perm: readonly number[]): Tensor =>
-  makeTensor("transpose", { perm: perm.map((axis) => axisOf(x, axis)) }, [x]);
+export const permute = guarded("permute", (x: Tensor, perm: readonly number[]): Tensor =>
+  makeTensor("transpose", { perm: perm.map((axis) => axisOf(x, axis)) }, [x]));
 
 /** Swaps two dims (PyTorch's `transpose(x, d0, d1)`); defaults to the last two. */
-export const transpose = (x: Tensor, dim0 = -2, dim1 = -1): Tensor => {
+export const transpose = guarded("transpose", (x: Tensor, dim0 = -2, dim1 = -1): Tensor => {
   const a = axisOf(x, dim0);
   const b = axisOf(x, dim1);
   const perm = Array.from({ length: x.rank }, (_, i) => (i === a ? b : i === b ? a : i));
   return makeTensor("transpose", { perm }, [x]);
-};
+});
 
 /** Broadcasts to `shape` (PyTorch's expand / broadcast_to). */
-export const expand = (x: Tensor, shape: Shape): Tensor => makeTensor("expand", { shape: [...shape] }, [x]);
+export const expand = guarded("expand", (x: Tensor, shape: Shape): Tensor => makeTensor("expand", { shape: shapeArg(shape) }, [x]));
 
 /** Inserts a size-1 dim at `dim` (−rank−1 ≤ dim ≤ rank). */
-export const unsqueeze = (x: Tensor, dim: number): Tensor => {
+export const unsqueeze = guarded("unsqueeze", (x: Tensor, dim: number): Tensor => {
   const rank = x.rank + 1;
   const axis = normalizeAxis(dim, rank);
   if (axis === undefined)
     return x.type === undefined ? reshape(x, []) : rejected({ op: "reshape", attrs: { shape: [] } }, [x], dimRangeMessage("unsqueeze", dim, x.shape, rank));
   return reshape(x, [...x.shape.slice(0, axis), 1, ...x.shape.slice(axis)]);
-};
+});
 
 /** Removes the dim `dim`, which must have size 1. */
-export const squeeze = (x: Tensor, dim: number): Tensor => {
+export const squeeze = guarded("squeeze", (x: Tensor, dim: number): Tensor => {
   const axis = normalizeAxis(dim, x.rank);
   if (x.type !== undefined && x.rank > 0) {
     const reshapeCall: OpCall = { op: "reshape", attrs: { shape: [] } };
@@ -206,58 +237,58 @@ export const squeeze = (x: Tensor, dim: number): Tensor => {
     if (size !== 1) return rejected(reshapeCall, [x], `squeeze: dim ${dim} of ${formatType(x.type)} has size ${String(size)}, expected 1`);
   }
   return reshape(x, x.shape.filter((_, i) => i !== axis));
-};
+});
 
 // ----- linear algebra -----------------------------------------------------------------------
 
 /** Matrix product with PyTorch's rules (1-D operands are promoted and the dim removed; batch dims broadcast). */
-export const matmul = (a: Tensor, b: Tensor): Tensor => {
+export const matmul = guarded("matmul", (a: Tensor, b: Tensor): Tensor => {
   if (a.rank === 1 && b.rank >= 2) return squeeze(makeTensor("matmul", {}, [unsqueeze(a, 0), b]), -2);
   if (b.rank === 1 && a.rank >= 2) return squeeze(makeTensor("matmul", {}, [a, unsqueeze(b, 1)]), -1);
   if (a.rank === 1 && b.rank === 1) return reshape(makeTensor("matmul", {}, [unsqueeze(a, 0), unsqueeze(b, 1)]), []);
   return makeTensor("matmul", {}, [a, b]);
-};
+});
 
 /** PyTorch's F.linear: `x @ weightᵀ + bias` with weight of shape [out, in]. */
-export const linear = (x: Tensor, weight: Tensor, bias?: Tensor): Tensor => {
+export const linear = guarded("linear", (x: Tensor, weight: Tensor, bias?: Tensor): Tensor => {
   const product = matmul(x, transpose(weight, 0, 1));
   return bias === undefined ? product : add(product, bias);
-};
+});
 
 /**
  * A fully connected layer like `nn.Linear(inFeatures, outFeatures)`: creates the params
  * `<name>.weight` [out, in] and `<name>.bias` [out] with PyTorch's default initialisation.
  */
-export const dense = (x: Tensor, inFeatures: number, outFeatures: number, name: string, options: { readonly bias?: boolean } = {}): Tensor => {
+export const dense = guarded("dense", (x: Tensor, inFeatures: number, outFeatures: number, name: string, options: { readonly bias?: boolean } = {}): Tensor => {
   const weight = param(`${name}.weight`, [outFeatures, inFeatures], kaimingUniform(inFeatures));
   const bias = options.bias === false ? undefined : param(`${name}.bias`, [outFeatures], kaimingUniform(inFeatures));
   return linear(x, weight, bias);
-};
+});
 
 // ----- indexing -----------------------------------------------------------------------------
 
 /** One-hot encoding of integer labels along a new last dim. Labels outside [0, numClasses) give a zero row. */
-export const oneHot = (labels: Tensor, numClasses: number, dtype: Dtype = "f32"): Tensor => makeTensor("one_hot", { numClasses, dtype }, [labels]);
+export const oneHot = guarded("oneHot", (labels: Tensor, numClasses: number, dtype: Dtype = "f32"): Tensor => makeTensor("one_hot", { numClasses, dtype }, [labels]));
 
 /** PyTorch's `torch.gather(x, dim, index)`: out[i][j] = x[i][index[i][j]] for dim 1. */
-export const gather = (x: Tensor, dim: number, index: Tensor): Tensor => makeTensor("gather", { dim: axisOf(x, dim) }, [x, index]);
+export const gather = guarded("gather", (x: Tensor, dim: number, index: Tensor): Tensor => makeTensor("gather", { dim: axisOf(x, dim) }, [x, index]));
 
 /** Zeros of `shape` with `src` added at `index` along `dim` (PyTorch's scatter_add). */
-export const scatterAdd = (shape: Shape, dim: number, index: Tensor, src: Tensor): Tensor =>
-  makeTensor("scatter_add", { dim: normalizeAxis(dim, shape.length) ?? dim, shape: [...shape] }, [index, src]);
+export const scatterAdd = guarded("scatterAdd", (shape: Shape, dim: number, index: Tensor, src: Tensor): Tensor =>
+  makeTensor("scatter_add", { dim: normalizeAxis(dim, shape.length) ?? dim, shape: [...shape] }, [index, src]));
 
 /** The seed's `y_hat[range(n), y]`: picks one entry per row along `dim` (default the last). */
-export const pick = (x: Tensor, index: Tensor, dim = -1): Tensor => {
+export const pick = guarded("pick", (x: Tensor, index: Tensor, dim = -1): Tensor => {
   const axis = axisOf(x, dim);
   return squeeze(gather(x, axis, unsqueeze(index, axis)), axis);
-};
+});
 
 // ----- softmax family and losses ------------------------------------------------------------
 
 /** Softmax along `dim`, max-shifted. */
-export const softmax = (x: Tensor, dim: number): Tensor => makeTensor("softmax", { dim: axisOf(x, dim) }, [x]);
+export const softmax = guarded("softmax", (x: Tensor, dim: number): Tensor => makeTensor("softmax", { dim: axisOf(x, dim) }, [x]));
 /** log(softmax(x)) computed stably as x − logsumexp(x). */
-export const logSoftmax = (x: Tensor, dim: number): Tensor => makeTensor("log_softmax", { dim: axisOf(x, dim) }, [x]);
+export const logSoftmax = guarded("logSoftmax", (x: Tensor, dim: number): Tensor => makeTensor("log_softmax", { dim: axisOf(x, dim) }, [x]));
 
 export interface NllLossOptions {
   readonly reduction?: Reduction;
@@ -281,43 +312,43 @@ const nllAttrs = (x: Tensor, options: NllLossOptions): NllLossAttrs => ({
 });
 
 /** PyTorch's F.nll_loss on log-probabilities with integer targets. */
-export const nllLoss = (logProbs: Tensor, target: Tensor, options: NllLossOptions = {}): Tensor =>
-  makeTensor("nll_loss", nllAttrs(logProbs, options), options.weight === undefined ? [logProbs, target] : [logProbs, target, options.weight]);
+export const nllLoss = guarded("nllLoss", (logProbs: Tensor, target: Tensor, options: NllLossOptions = {}): Tensor =>
+  makeTensor("nll_loss", nllAttrs(logProbs, options), options.weight === undefined ? [logProbs, target] : [logProbs, target, options.weight]));
 
 /**
  * PyTorch's F.cross_entropy on raw logits: integer targets (i32) or class-probability targets
  * (float, the logits' shape), with reduction, class weight, ignoreIndex and labelSmoothing.
  */
-export const crossEntropy = (logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor => {
+export const crossEntropy = guarded("crossEntropy", (logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor => {
   const attrs: CrossEntropyAttrs = {
     ...nllAttrs(logits, options),
     labelSmoothing: options.labelSmoothing ?? 0,
     target: target.dtype !== undefined && isFloat(target.dtype) && target.rank === logits.rank ? "prob" : "index",
   };
   return makeTensor("cross_entropy", attrs, options.weight === undefined ? [logits, target] : [logits, target, options.weight]);
-};
+});
 
 /** PyTorch's F.binary_cross_entropy_with_logits (the k = 2 case), stable for large |x|. */
-export const binaryCrossEntropyWithLogits = (logits: Tensor, target: Tensor, options: { readonly reduction?: Reduction } = {}): Tensor =>
-  makeTensor("binary_cross_entropy_with_logits", { reduction: options.reduction ?? "mean" }, [logits, target]);
+export const binaryCrossEntropyWithLogits = guarded("binaryCrossEntropyWithLogits", (logits: Tensor, target: Tensor, options: { readonly reduction?: Reduction } = {}): Tensor =>
+  makeTensor("binary_cross_entropy_with_logits", { reduction: options.reduction ?? "mean" }, [logits, target]));
 
 /** Mean squared error, as PyTorch's F.mse_loss with reduction mean. */
-export const mseLoss = (prediction: Tensor, target: Tensor): Tensor => mean(square(sub(prediction, target)));
+export const mseLoss = guarded("mseLoss", (prediction: Tensor, target: Tensor): Tensor => mean(square(sub(prediction, target))));
 
 export { Tensor };
 
 // ----- backward ops (used by VJP rules; exposed for tests and custom rules) --------------------
 
 /** ∂nll_loss/∂logProbs for upstream `grad` (shape: scalar, or per row for reduction none). */
-export const nllLossBackward = (logProbs: Tensor, target: Tensor, grad: Tensor, attrs: NllLossAttrs, weight?: Tensor): Tensor =>
-  makeTensor("nll_loss_backward", { ...pickNll(attrs), weighted: weight !== undefined }, weight === undefined ? [logProbs, target, grad] : [logProbs, target, grad, weight]);
+export const nllLossBackward = guarded("nllLossBackward", (logProbs: Tensor, target: Tensor, grad: Tensor, attrs: NllLossAttrs, weight?: Tensor): Tensor =>
+  makeTensor("nll_loss_backward", { ...pickNll(attrs), weighted: weight !== undefined }, weight === undefined ? [logProbs, target, grad] : [logProbs, target, grad, weight]));
 
 /** ∂cross_entropy/∂logits = (softmax(x) − target)·scale, with weights, ignoreIndex and smoothing. */
-export const crossEntropyBackward = (logits: Tensor, target: Tensor, grad: Tensor, attrs: CrossEntropyAttrs, weight?: Tensor): Tensor =>
+export const crossEntropyBackward = guarded("crossEntropyBackward", (logits: Tensor, target: Tensor, grad: Tensor, attrs: CrossEntropyAttrs, weight?: Tensor): Tensor =>
   makeTensor(
     "cross_entropy_backward",
     { ...pickNll(attrs), labelSmoothing: attrs.labelSmoothing, target: attrs.target, weighted: weight !== undefined },
     weight === undefined ? [logits, target, grad] : [logits, target, grad, weight],
-  );
+  ));
 
 const pickNll = (attrs: NllLossAttrs): NllLossAttrs => ({ dim: attrs.dim, reduction: attrs.reduction, ignoreIndex: attrs.ignoreIndex, weighted: attrs.weighted });

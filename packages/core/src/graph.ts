@@ -5,10 +5,10 @@
 import * as E from "fp-ts/lib/Either.js";
 import { error, type Diagnostic, type Diagnostics } from "./diagnostics.js";
 import { isFloat } from "./dtype.js";
-import type { SourceLoc } from "./loc.js";
+import { formatLoc, type SourceLoc } from "./loc.js";
 import type { OpAttrs, OpCall } from "./ops/attrs.js";
-import { formatType, shapeEquals, type TensorType } from "./shape.js";
-import { makeTensor, Tensor, withCall } from "./tensor.js";
+import { formatType, shapeEquals, symbolsOf, type TensorType } from "./shape.js";
+import { describeValue, isTensor, makeTensor, Tensor, withCall } from "./tensor.js";
 
 export type NodeId = number;
 
@@ -49,15 +49,26 @@ export const model = (spec: { readonly name?: string; readonly outputs?: Readonl
   loss: spec.loss,
 });
 
-/** True when a value looks like a Model (for loading user modules). */
-export const isModel = (value: unknown): value is Model =>
-  typeof value === "object" &&
-  value !== null &&
-  "outputs" in value &&
-  "name" in value &&
-  typeof (value as { name: unknown }).name === "string" &&
+/**
+ * What is wrong with a value meant to be a Model, checked structurally (for user modules, which
+ * may be untyped JS): `it is …` for a value that is not model-shaped at all, `its output 'a' is
+ * number 1, expected a tensor` for one that is; undefined for a model.
+ */
+export const modelProblem = (value: unknown): string | undefined => {
   // a Graph has a name and outputs too
-  !("nodes" in value);
+  if (typeof value !== "object" || value === null || !("outputs" in value) || !("name" in value) || "nodes" in value) return `it is ${describeValue(value)}`;
+  const { name, outputs } = value as { readonly name: unknown; readonly outputs: unknown };
+  const loss: unknown = (value as { readonly loss?: unknown }).loss;
+  if (typeof name !== "string") return `its name is ${describeValue(name)}, expected a string`;
+  if (typeof outputs !== "object" || outputs === null || Array.isArray(outputs) || isTensor(outputs))
+    return `its outputs are ${describeValue(outputs)}, expected an object of named tensors`;
+  for (const [key, output] of Object.entries(outputs)) if (!isTensor(output)) return `its output '${key}' is ${describeValue(output)}, expected a tensor`;
+  if (loss !== undefined && !isTensor(loss)) return `its loss is ${describeValue(loss)}, expected a tensor or undefined`;
+  return undefined;
+};
+
+/** True when a value is a Model, checked structurally (see {@link modelProblem}). */
+export const isModel = (value: unknown): value is Model => modelProblem(value) === undefined;
 
 const leafKey = (tensor: Tensor): string | undefined =>
   tensor.call.op === "input" ? `input:${tensor.call.attrs.name}` : tensor.call.op === "param" ? `param:${tensor.call.attrs.name}` : undefined;
@@ -69,11 +80,20 @@ const leafKey = (tensor: Tensor): string | undefined =>
  */
 export const graphFromTensors = (name: string, outputs: ReadonlyArray<{ readonly name: string; readonly tensor: Tensor }>, loss: Tensor | undefined): E.Either<Diagnostics, Graph> => {
   const diagnostics: Diagnostic[] = [];
+  // untyped callers may pass anything: every root must be a tensor
+  const badRoots = [
+    ...outputs.flatMap((output) => (isTensor(output.tensor) ? [] : [`output '${output.name}' is ${describeValue(output.tensor)}, expected a tensor`])),
+    ...(loss === undefined || isTensor(loss) ? [] : [`the loss is ${describeValue(loss)}, expected a tensor`]),
+  ];
+  if (badRoots.length > 0) return E.left(badRoots.map((message) => error("model", `model ${name}: ${message}`)));
   const ids = new Map<Tensor, NodeId>();
+  const open = new Set<Tensor>();
   const leaves = new Map<string, { readonly id: NodeId; readonly tensor: Tensor }>();
   const nodes: Node[] = [];
   const roots = [...outputs.map((output) => output.tensor), ...(loss === undefined ? [] : [loss])];
-  // iterative post-order DFS (graphs can be deep)
+  // iterative post-order DFS (graphs can be deep). `open` holds the tensors being expanded: the
+  // path from a root, so meeting one again is a cycle; each tensor is expanded once, so the
+  // stack holds at most Σ fan-in entries
   const stack: Array<{ readonly tensor: Tensor; expanded: boolean }> = roots.map((tensor) => ({ tensor, expanded: false })).reverse();
   while (stack.length > 0) {
     const top = stack[stack.length - 1] as { readonly tensor: Tensor; expanded: boolean };
@@ -82,21 +102,31 @@ export const graphFromTensors = (name: string, outputs: ReadonlyArray<{ readonly
       continue;
     }
     if (!top.expanded) {
+      if (open.has(top.tensor)) return E.left([error("cycle", `${top.tensor.op}: this tensor depends on itself (its inputs were changed after it was created); a graph must be acyclic`, top.tensor.loc)]);
+      const inputs: readonly unknown[] = Array.isArray(top.tensor.inputs) ? top.tensor.inputs : [];
+      const bad = inputs.find((input) => !isTensor(input));
+      if (bad !== undefined || !Array.isArray(top.tensor.inputs))
+        return E.left([error("model", `${String(top.tensor.op)}: an input is ${describeValue(bad ?? top.tensor.inputs)}, expected a tensor (tensors must be made by the ops of @graft/core)`, top.tensor.loc)]);
       top.expanded = true;
+      open.add(top.tensor);
       for (const input of [...top.tensor.inputs].reverse()) if (!ids.has(input)) stack.push({ tensor: input, expanded: false });
       continue;
     }
     stack.pop();
+    open.delete(top.tensor);
     const tensor = top.tensor;
     diagnostics.push(...tensor.diagnostics);
     const key = leafKey(tensor);
     const existing = key === undefined ? undefined : leaves.get(key);
     if (existing !== undefined) {
       const same = existing.tensor.type !== undefined && tensor.type !== undefined && shapeEquals(existing.tensor.type.shape, tensor.type.shape) && existing.tensor.type.dtype === tensor.type.dtype;
-      if (!same)
-        diagnostics.push(
-          error("duplicate-leaf", `${tensor.call.op} '${key?.split(":")[1] ?? ""}' is declared twice with different types: ${describe(existing.tensor)} and ${describe(tensor)}`, tensor.loc),
-        );
+      const leafName = `${tensor.call.op} '${key?.split(":").slice(1).join(":") ?? ""}'`;
+      const first = `first at ${whereIs(existing.tensor.loc)}`;
+      diagnostics.push(
+        same
+          ? error("duplicate-leaf", `${leafName} is declared twice (${first}): two distinct tensors cannot share a name; create it once and use that tensor in both places`, tensor.loc)
+          : error("duplicate-leaf", `${leafName} is declared twice with different types: ${describe(existing.tensor)} (${first}) and ${describe(tensor)}`, tensor.loc),
+      );
       ids.set(tensor, existing.id);
       continue;
     }
@@ -120,11 +150,36 @@ export const graphFromTensors = (name: string, outputs: ReadonlyArray<{ readonly
   });
 };
 
+const whereIs = (loc: SourceLoc | undefined): string => (loc === undefined ? "an unknown location" : formatLoc(loc));
+
 const describe = (tensor: Tensor): string => (tensor.type === undefined ? "<ill-typed>" : formatType(tensor.type));
 
-/** Type-checks a model and builds its IR. */
-export const buildGraph = (m: Model): E.Either<Diagnostics, Graph> =>
-  graphFromTensors(m.name, Object.entries(m.outputs).map(([name, tensor]) => ({ name, tensor })), m.loss);
+/** Type-checks a model and builds its IR (a value that is not a model, from untyped JS, is a diagnostic). */
+export const buildGraph = (m: Model): E.Either<Diagnostics, Graph> => {
+  const problem = modelProblem(m);
+  if (problem !== undefined) return E.left([error("model", `not a model: ${problem}; make one with model({ name, outputs, loss })`)]);
+  return graphFromTensors(m.name, Object.entries(m.outputs).map(([name, tensor]) => ({ name, tensor })), m.loss);
+};
+
+/**
+ * Symbolic dims that no input carries (e.g. `full(["batch"], 0)` in a model without a batch
+ * input): nothing can give them a size, so the graph cannot be compiled. One diagnostic per
+ * dim, at the first node that has it.
+ */
+export const unboundDims = (graph: Graph): Diagnostics => {
+  const bound = new Set(graphInputs(graph).flatMap((node) => symbolsOf(node.type.shape)));
+  const reported = new Set<string>();
+  const diagnostics: Diagnostic[] = [];
+  for (const node of graph.nodes)
+    for (const symbol of symbolsOf(node.type.shape)) {
+      if (bound.has(symbol) || reported.has(symbol)) continue;
+      reported.add(symbol);
+      diagnostics.push(
+        error("unbound-dim", `${node.op}: symbolic dim '${symbol}' of ${formatType(node.type)} is not a dim of any input, so nothing gives it a size; use a static size or a dim of an input`, node.loc),
+      );
+    }
+  return diagnostics;
+};
 
 /** Type-checks a model: Right with no diagnostics, or Left with them. */
 export const check = (m: Model): E.Either<Diagnostics, Graph> => buildGraph(m);

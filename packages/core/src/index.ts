@@ -19,4 +19,4 @@ export { sumTo, unreduce, keptShape } from "./ops/rules.js";
 export { softmaxValues } from "./ops/softmax.js";
 export { logsumexpValues } from "./ops/reduce.js";
 export { resolveReshape } from "./ops/shape-ops.js";
-export { makeTensor, rowOf, withCall, inferCall } from "./tensor.js";
+export { describeValue, isTensor, makeTensor, rowOf, withCall, inferCall } from "./tensor.js";

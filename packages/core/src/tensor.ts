@@ -25,8 +25,9 @@ export class Tensor {
   readonly diagnostics: readonly Diagnostic[];
 
   constructor(call: OpCall, inputs: readonly Tensor[], loc: SourceLoc | undefined, type: TensorType | undefined, diagnostics: readonly Diagnostic[]) {
-    this.call = call;
-    this.inputs = inputs;
+    this.call = Object.freeze({ ...call, attrs: Object.freeze({ ...call.attrs }) }) as OpCall;
+    // frozen, so a graph cannot be made cyclic (or changed) after its nodes were created
+    this.inputs = Object.freeze([...inputs]);
     this.loc = loc;
     this.type = type;
     this.diagnostics = diagnostics;
@@ -55,6 +56,25 @@ export class Tensor {
   }
 }
 
+/** True for a tensor handle (made by an op of the DSL). */
+export const isTensor = (value: unknown): value is Tensor => value instanceof Tensor;
+
+/** A short description of any JS value for messages: `undefined`, `number NaN`, `a tensor (relu : f32[2])`, … */
+export const describeValue = (value: unknown): string => {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (value instanceof Tensor) return `a tensor (${value.op} : ${value.type === undefined ? "ill-typed" : formatType(value.type)})`;
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "object") return `an object with keys ${JSON.stringify(Object.keys(value).slice(0, 5))}`;
+  if (typeof value === "number") return `number ${String(value)}`;
+  if (typeof value === "string") return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === "symbol" || typeof value === "bigint") return `${typeof value} ${String(value)}`;
+  return `${typeof value} ${JSON.stringify(value)}`;
+};
+
+const messageOf = (thrown: unknown): string => (thrown instanceof Error ? thrown.message : String(thrown));
+
 /** Looks up the row of `op` keeping its attribute type (the one cast that correlates op and attrs). */
 export const rowOf = <K extends OpName>(op: K): OpDef<K> => opTable[op] as OpDef<K>;
 
@@ -71,12 +91,22 @@ export const inferCall = (call: OpCall, inputTypes: readonly TensorType[]): E.Ei
       const expected = min === max ? `${min}` : `${min} to ${max}`;
       return E.left(`${op}: expected ${expected} inputs, got ${inputTypes.length}`);
     }
-    return E.mapLeft((message: string) => `${op}: ${message}`)(row.infer(inputTypes, attrs));
+    try {
+      return E.mapLeft((message: string) => `${op}: ${message}`)(row.infer(inputTypes, attrs));
+    } catch (thrown) {
+      // a rule meeting attributes of the wrong JS type (from untyped callers)
+      return E.left(`${op}: invalid arguments (${messageOf(thrown)})`);
+    }
   });
 
 /** Creates a node. Never throws; an ill-typed node carries its diagnostic. */
 export const makeTensor = <K extends OpName>(op: K, attrs: OpAttrs[K], inputs: readonly Tensor[], loc: SourceLoc | undefined = captureLoc()): Tensor => {
   const call = { op, attrs } as OpCall;
+  const notTensor = inputs.findIndex((input: unknown) => !isTensor(input));
+  if (notTensor >= 0) {
+    const message = `${op}: operand ${notTensor + 1} is ${describeValue(inputs[notTensor])}, expected a tensor`;
+    return new Tensor(call, inputs.filter(isTensor), loc, undefined, [error("type", message, loc)]);
+  }
   const inputTypes = inputs.map((input) => input.type);
   if (!inputTypes.every((type): type is TensorType => type !== undefined)) return new Tensor(call, inputs, loc, undefined, []);
   const inferred = inferCall(call, inputTypes);

@@ -33,9 +33,10 @@ describe("buildGraph", () => {
     expect(graph.loss).toBeUndefined();
   });
 
-  test("a handle used twice is one node; two leaves with the same name and type are one node", () => {
-    const h = g.relu(input("x", [3]));
-    const graph = build(g.model({ outputs: { a: g.add(h, h), b: input("x", [3]) } }));
+  test("a handle used twice is one node", () => {
+    const x = input("x", [3]);
+    const h = g.relu(x);
+    const graph = build(g.model({ outputs: { a: g.add(h, h), b: x } }));
     expect(graph.nodes.map((n) => n.op)).toEqual(["input", "relu", "add"]);
     expect(graph.outputs).toEqual([
       { name: "a", id: 2 },
@@ -48,12 +49,31 @@ describe("buildGraph", () => {
     expect(graph.nodes.map((n) => n.op)).toEqual(["input", "param", "add"]);
   });
 
-  test("the same leaf name with two types is an error naming both", () => {
-    expect(messages(g.model({ outputs: { a: input("x", [3]), b: input("x", [4], "i32") } }))).toEqual([
-      "input 'x' is declared twice with different types: f32[3] and i32[4]",
+  // issue 16 (13): two distinct leaves with one name were merged into one (the first's initialiser won)
+  test("two distinct leaves with one name are an error pointing at both lines, even with the same type", () => {
+    const first = g.param("W", [2], g.zeros);
+    const second = g.param("W", [2], g.ones);
+    const built = g.check(g.model({ outputs: { y: g.add(first, second) } }));
+    const diagnostics = E.isLeft(built) ? built.left : [];
+    expect(diagnostics.map((d) => [d.code, d.message, d.loc?.line])).toEqual([
+      ["duplicate-leaf", `param 'W' is declared twice (first at ${g.formatLoc(first.loc as g.SourceLoc)}): two distinct tensors cannot share a name; create it once and use that tensor in both places`, second.loc?.line],
     ]);
-    expect(messages(g.model({ outputs: { a: g.param("W", [3]), b: g.param("W", [3, 1]) } }))).toEqual([
-      "param 'W' is declared twice with different types: f32[3] and f32[3,1]",
+    expect(second.loc?.line).toBe((first.loc?.line ?? 0) + 1);
+    const a = input("x", [3]);
+    const b = input("x", [3]);
+    expect(messages(g.model({ outputs: { a, b } }))).toEqual([
+      `input 'x' is declared twice (first at ${g.formatLoc(a.loc as g.SourceLoc)}): two distinct tensors cannot share a name; create it once and use that tensor in both places`,
+    ]);
+  });
+
+  test("the same leaf name with two types is an error naming both", () => {
+    const x = input("x", [3]);
+    expect(messages(g.model({ outputs: { a: x, b: input("x", [4], "i32") } }))).toEqual([
+      `input 'x' is declared twice with different types: f32[3] (first at ${g.formatLoc(x.loc as g.SourceLoc)}) and i32[4]`,
+    ]);
+    const W = g.param("W", [3]);
+    expect(messages(g.model({ outputs: { a: W, b: g.param("W", [3, 1]) } }))).toEqual([
+      `param 'W' is declared twice with different types: f32[3] (first at ${g.formatLoc(W.loc as g.SourceLoc)}) and f32[3,1]`,
     ]);
   });
 

@@ -95,10 +95,20 @@ const caseArb = shapesArb.chain((shapes) =>
   }),
 );
 
+// one handle per input name: two distinct inputs may not share a name
+const inputHandles = new WeakMap<readonly (readonly number[])[], Map<number, Tensor>>();
+const inputOf = (index: number, shapes: readonly (readonly number[])[]): Tensor => {
+  const handles = inputHandles.get(shapes) ?? new Map<number, Tensor>();
+  inputHandles.set(shapes, handles);
+  const made = handles.get(index) ?? g.input(`x${index}`, shapes[index] ?? [], "f64");
+  handles.set(index, made);
+  return made;
+};
+
 const toTensor = (expr: Expr, shapes: readonly (readonly number[])[]): Tensor => {
   switch (expr.kind) {
     case "input":
-      return g.input(`x${expr.index}`, shapes[expr.index] ?? [], "f64");
+      return inputOf(expr.index, shapes);
     case "const":
       return g.scalar(expr.value, "f64");
     case "unary":

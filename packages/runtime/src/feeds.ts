@@ -176,7 +176,8 @@ function withArticle(noun: string): string {
   return `${/^[aeio]/i.test(noun) ? "an" : "a"} ${noun}`;
 }
 
-function formatShape(shape: readonly number[]): string {
+/** `[2,3]`: a shape as messages write it. */
+export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(",")}]`;
 }
 

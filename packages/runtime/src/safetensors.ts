@@ -53,6 +53,9 @@ export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
 
 const METADATA_KEY = "__metadata__";
 const SUPPORTED_DTYPES: readonly SafetensorsDtype[] = ["F32", "F64", "I32", "BOOL"];
+
+/** The safetensors dtype of each graft dtype (f32, f64, i32, bool). */
+export const SAFETENSORS_DTYPE = { f32: "F32", f64: "F64", i32: "I32", bool: "BOOL" } as const satisfies Readonly<Record<string, SafetensorsDtype>>;
 const ITEM_SIZE: Readonly<Record<SafetensorsDtype, number>> = { F32: 4, F64: 8, I32: 4, BOOL: 1 };
 /** Valid safetensors dtypes that graft does not read. */
 const OTHER_SPEC_DTYPES: readonly string[] = [
@@ -253,6 +256,15 @@ export function decodeSafetensors(
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
     return fail(`header must be a JSON object, found ${describeValue(header)}`);
   }
+  const duplicate = findDuplicateKey(headerText);
+  if (duplicate !== undefined) {
+    const key = JSON.stringify(duplicate.key);
+    fail(
+      duplicate.owner === undefined
+        ? `header names ${duplicate.key === METADATA_KEY ? key : `tensor ${key}`} twice; a safetensors header must not repeat a key`
+        : `${duplicate.owner === METADATA_KEY ? `"${METADATA_KEY}"` : `tensor ${JSON.stringify(duplicate.owner)}`}: key ${key} appears twice in the header; a safetensors header must not repeat a key`,
+    );
+  }
 
   const metadata: Record<string, string> = {};
   const entries: HeaderEntry[] = [];
@@ -279,6 +291,46 @@ export function decodeSafetensors(
     tensors.set(entry.name, readTensor(bytes, dataStart, entry));
   }
   return { tensors, metadata };
+}
+
+/**
+ * The first key repeated within one object of a JSON text (JSON.parse keeps the last silently;
+ * the reference implementation refuses the file), with the key of the object it is in
+ * (`undefined` for the top level). Iterative, so any nesting depth is fine. `text` is valid JSON.
+ */
+export function findDuplicateKey(text: string): { readonly key: string; readonly owner: string | undefined } | undefined {
+  interface Level {
+    readonly keys: Set<string> | undefined;
+    readonly owner: string | undefined;
+  }
+  const stack: Level[] = [];
+  let expectKey = false;
+  let lastKey: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x22) {
+      let end = i + 1;
+      while (end < text.length && text.charCodeAt(end) !== 0x22) end += text.charCodeAt(end) === 0x5c ? 2 : 1;
+      const level = stack[stack.length - 1];
+      if (expectKey && level?.keys !== undefined) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (level.keys.has(key)) return { key, owner: level.owner };
+        level.keys.add(key);
+        lastKey = key;
+        expectKey = false;
+      }
+      i = end;
+    } else if (code === 0x7b || code === 0x5b) {
+      const owner = stack.length === 0 ? undefined : stack.length === 1 ? lastKey : stack[stack.length - 1]?.owner;
+      stack.push({ keys: code === 0x7b ? new Set() : undefined, owner });
+      expectKey = code === 0x7b;
+    } else if (code === 0x7d || code === 0x5d) {
+      stack.pop();
+    } else if (code === 0x2c) {
+      expectKey = stack[stack.length - 1]?.keys !== undefined;
+    }
+  }
+  return undefined;
 }
 
 function readMetadata(rawMetadata: unknown, into: Record<string, string>, fail: (message: string) => never): void {

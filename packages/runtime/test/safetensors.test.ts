@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import {
+  findDuplicateKey,
   SAFETENSORS_MAX_HEADER_BYTES,
   WeightsError,
   decodeSafetensors,
@@ -244,6 +245,31 @@ describe("decodeSafetensors: malformed files", () => {
 
   it("refuses a header that is not JSON", () => {
     expect(decodeError(fileOf('{"w": }')).message).toMatch(/^safetensors: header is not valid JSON: .+/);
+  });
+
+  it("refuses a header with a duplicate key, even when both entries are identical (issue 16, item 14)", () => {
+    const entry = '{"dtype":"F32","shape":[2],"data_offsets":[0,8]}';
+    expect(decodeError(fileOf(`{"w":${entry},"w":${entry}}`, f32Pair)).message).toBe(
+      'safetensors: header names tensor "w" twice; a safetensors header must not repeat a key',
+    );
+    expect(decodeError(fileOf(`{"__metadata__":{"a":"1"},"__metadata__":{"a":"1"},"w":${entry}}`, f32Pair)).message).toBe(
+      'safetensors: header names "__metadata__" twice; a safetensors header must not repeat a key',
+    );
+    expect(decodeError(fileOf(`{"__metadata__":{"a":"1","a":"2"},"w":${entry}}`, f32Pair)).message).toBe(
+      'safetensors: "__metadata__": key "a" appears twice in the header; a safetensors header must not repeat a key',
+    );
+    expect(decodeError(fileOf(`{"w":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, f32Pair)).message).toBe(
+      'safetensors: tensor "w": key "dtype" appears twice in the header; a safetensors header must not repeat a key',
+    );
+    // Escaped spellings of one key are the same key; keys in different objects are not duplicates.
+    expect(decodeError(fileOf(`{"w":${entry},"\\u0077":${entry}}`, f32Pair)).message).toMatch(/tensor "w" twice/);
+    expect(decodeSafetensors(fileOf(`{"a\\"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"c":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, f32Pair)).tensors.size).toBe(2);
+  });
+
+  it("finds duplicate keys at any depth without recursion", () => {
+    const deep = `${"[".repeat(100_000)}{"k":1,"k":2}${"]".repeat(100_000)}`;
+    expect(findDuplicateKey(deep)).toEqual({ key: "k", owner: undefined });
+    expect(findDuplicateKey('{"a":[{"x":1},{"x":1}],"b":"a"}')).toBeUndefined();
   });
 
   it("refuses a header that is not a JSON object", () => {

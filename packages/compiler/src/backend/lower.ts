@@ -13,6 +13,9 @@ import * as E from "fp-ts/lib/Either.js";
 import {
   concretize,
   error,
+  formatType,
+  symbolsOf,
+  unboundDims,
   sizeOf,
   stridesOf,
   useCounts,
@@ -79,6 +82,12 @@ export const checkCompilable = (graph: Graph): Diagnostics =>
 export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>): E.Either<Diagnostics, LoweredFunction> => {
   const unsupported = checkCompilable(graph);
   if (unsupported.length > 0) return E.left(unsupported);
+  const unbound = graph.nodes.flatMap((node) => symbolsOf(node.type.shape).filter((symbol) => !bindings.has(symbol)).map((symbol) => ({ node, symbol })));
+  if (unbound.length > 0) {
+    const fromInputs = unboundDims(graph);
+    if (fromInputs.length > 0) return E.left(fromInputs);
+    return E.left(unbound.slice(0, 1).map(({ node, symbol }) => error("backend", `${node.op}: symbolic dim '${symbol}' of ${formatType(node.type)} has no size at this specialisation`, node.loc)));
+  }
   const shapes = graph.nodes.map((node) => concretize(node.type.shape, bindings));
   const shapeOf = (id: NodeId): number[] => shapes[id] ?? [];
   const nodeOf = (id: NodeId): Node => graph.nodes[id] as Node;
@@ -488,10 +497,12 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
         const dims = [...node.attrs.dims].sort((p, q) => p - q);
         const first = dims[0] ?? 0;
         const last = dims[dims.length - 1] ?? first;
-        if (last - first + 1 !== dims.length) break;
+        if (last - first + 1 !== dims.length && dims.length > 0) break;
         const x = contiguousBuffer(inputId);
         const out = newOut();
-        kernels.push({ kind: "logsumexp", x, out, rows: rowsOf(shapeOf(inputId), first, last), nodes: [id] });
+        // over no dims (a rank-0 input), every element is a row of one
+        const rows = dims.length === 0 ? { outer: size, size: 1, inner: 1 } : rowsOf(shapeOf(inputId), first, last);
+        kernels.push({ kind: "logsumexp", x, out, rows, nodes: [id] });
         done(out);
         return;
       }

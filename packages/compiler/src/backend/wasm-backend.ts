@@ -21,74 +21,23 @@
  */
 import { error, GraftError, type Diagnostic, type Graph, type Node } from "@graft/core";
 import { wasmArena, type Arena } from "@graft/runtime";
-import type wabtFactory from "wabt";
 import type { Kernel } from "./kernels.js";
 import { checkCompilable } from "./lower.js";
 import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "./program.js";
 import type { Backend, ProgramSpec, Session, SessionOptions } from "./types.js";
-import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, KernelCompileError, MAX_MEMORY_PAGES, moduleText, type ThreadsContext } from "./wasm/codegen.js";
+import { moduleText } from "./wasm/codegen.js";
+import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, KernelCompileError, MAX_MEMORY_PAGES, type ThreadsContext } from "./wasm/context.js";
 import { detectWasmFeatures } from "./wasm/features.js";
 import { createWasmThreadPool, type WasmThreadPool } from "./wasm/threads.js";
+import { assembleWatSync, loadWasmToolkit } from "./wasm/wat.js";
+
+export { loadWasmToolkit };
 
 /** Bytes at the start of memory reserved for GEMM packing (the arena starts after them). */
 export const RESERVED_BYTES = 1 << 20;
 const PAGE = 65536;
 /** wasm32 memories end at 4 GiB. */
 const MAX_BYTES = 2 ** 32;
-
-type Wabt = Awaited<ReturnType<typeof wabtFactory>>;
-type WabtModule = ReturnType<Wabt["parseWat"]>;
-type WabtFeatures = NonNullable<Parameters<Wabt["parseWat"]>[2]>;
-
-let toolkit: Wabt | undefined;
-let loading: Promise<Wabt> | undefined;
-
-/** Loads wabt once per process; code generation is synchronous afterwards. */
-export const loadWasmToolkit = async (): Promise<void> => {
-  if (toolkit !== undefined) return;
-  loading ??= import("wabt").then((module) => module.default());
-  try {
-    toolkit = await loading;
-  } catch (thrown) {
-    loading = undefined;
-    throw thrown;
-  }
-};
-
-/** Assembles and validates WAT synchronously (wabt must be loaded); `threads` accepts shared memories and atomics. */
-export const assembleWatSync = (text: string, relaxedSimd: boolean, threads = false): Uint8Array<ArrayBuffer> => {
-  if (toolkit === undefined) throw new Error("the WASM back end needs `await loadWasmToolkit()` before compiling");
-  const features: WabtFeatures = { simd: true, relaxed_simd: relaxedSimd, threads, bulk_memory: true, multi_value: true, sat_float_to_int: true, sign_extension: true };
-  let module: WabtModule;
-  try {
-    module = toolkit.parseWat("graft.wat", text, features);
-  } catch (thrown) {
-    throw new Error(`WAT parse failed: ${describe(thrown, text)}`, { cause: thrown });
-  }
-  try {
-    module.resolveNames();
-    const validate = module.validate as (this: WabtModule, features?: WabtFeatures) => void;
-    try {
-      validate.call(module, features);
-    } catch (thrown) {
-      throw new Error(`WAT validation failed: ${describe(thrown, text)}`, { cause: thrown });
-    }
-    return Uint8Array.from(module.toBinary({}).buffer);
-  } finally {
-    module.destroy();
-  }
-};
-
-/** wabt's message with the offending lines of the text. */
-const describe = (thrown: unknown, text: string): string => {
-  const message = thrown instanceof Error ? thrown.message : String(thrown);
-  const lines = text.split("\n");
-  const excerpts = [...message.matchAll(/:(\d+):\d+: error/g)].slice(0, 3).map((match) => {
-    const at = Number(match[1]);
-    return lines.slice(Math.max(0, at - 3), at + 1).map((line, k) => `${Math.max(1, at - 2) + k}: ${line}`).join("\n");
-  });
-  return [message.trim(), ...excerpts].join("\n");
-};
 
 // ----- the arena over a WebAssembly.Memory ----------------------------------------------------------
 
@@ -218,7 +167,7 @@ export const createWasmGenerator = (options: WasmGeneratorOptions = {}): CodeGen
       }
       let module: WebAssembly.Module;
       try {
-        module = new WebAssembly.Module(assembleWatSync(text.wat, relaxedSimd, shared !== undefined));
+        module = new WebAssembly.Module(assembleWatSync(text.wat, { relaxedSimd, threads: shared !== undefined, fileName: `${plan.name}.wat` }));
       } catch (thrown) {
         throw new GraftError([error("backend", `wasm: internal code generation error in ${plan.name}: ${thrown instanceof Error ? thrown.message : String(thrown)}`)]);
       }
@@ -269,7 +218,7 @@ export const createWasmGenerator = (options: WasmGeneratorOptions = {}): CodeGen
 export const emitWasmModule = (plan: FunctionPlan, options: { readonly relaxedSimd?: boolean } = {}): { readonly bytes: Uint8Array<ArrayBuffer>; readonly checked: readonly number[] } => {
   const relaxedSimd = options.relaxedSimd ?? false;
   const text = moduleText(plan.lowered.kernels, { offsets: plan.memory.offsets, buffers: plan.lowered.buffers, base: RESERVED_BYTES, scratch: 0, scratchBytes: RESERVED_BYTES, relaxedSimd });
-  return { bytes: assembleWatSync(text.wat, relaxedSimd), checked: text.checked };
+  return { bytes: assembleWatSync(text.wat, { relaxedSimd }), checked: text.checked };
 };
 
 /** A WASM code generator without graph lookups (diagnostics name kernels, not user lines). */
@@ -305,7 +254,11 @@ export interface WasmSessionTuning {
 export const createWasmSession = async (spec: ProgramSpec, options: SessionOptions = {}, tuning: WasmSessionTuning = {}): Promise<Session> => {
   const problems = supports(spec);
   if (problems.length > 0) throw new GraftError(problems);
-  const threads = options.threads ?? 1;
+  const threads: unknown = options.threads ?? 1;
+  if (typeof threads !== "number")
+    throw new GraftError([
+      error("backend", `wasm: threads must be the number 1 or 2, got ${typeof threads === "string" ? `the string ${JSON.stringify(threads)}` : threads === null ? "null" : `a ${typeof threads}`}`),
+    ]);
   if (!Number.isInteger(threads) || threads < 1 || threads > 2)
     throw new GraftError([error("backend", `wasm: threads = ${threads} is not supported; the WASM back end runs on 1 thread or 2 (the calling thread and one helper worker)`)]);
   await loadWasmToolkit();

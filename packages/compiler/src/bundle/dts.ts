@@ -117,7 +117,7 @@ const COMMON: readonly StatementStructures[] = [
     name: "LoadOptions",
     isExported: true,
     docs: ["Options of `load`."],
-    properties: [{ name: "seed", hasQuestionToken: true, isReadonly: true, type: "number", docs: ["Seed of the param initialisers when no weights are loaded (default 0)."] }],
+    properties: [{ name: "seed", hasQuestionToken: true, isReadonly: true, type: "number", docs: ["Seed of the param initialisers when no weights are loaded: an integer 0 ≤ seed < 2^32 (default 0)."] }],
   },
   {
     kind: StructureKind.Interface,
@@ -145,16 +145,35 @@ const modelInterface = (layout: BundleLayout): InterfaceDeclarationStructure => 
   name: "GraftModel",
   isExported: true,
   docs: [`Model \`${layout.name}\`, loaded by \`load()\`.`],
-  properties: [{ name: "info", isReadonly: true, type: "ModelInfo" }],
+  properties: [
+    { name: "info", isReadonly: true, type: "ModelInfo" },
+    ...(layout.optimizer === undefined ? [] : [{ name: "learningRate", isReadonly: true, type: "number", docs: ["The learning rate the next `trainStep` uses."] }]),
+  ],
   methods: [
     ...layout.functions.map(
       (fn): OptionalKind<MethodSignatureStructure> => ({
         name: propertyName(fn.name),
         docs: [`${FUNCTION_DOCS[fn.name] ?? `Runs \`${fn.name}\`.`}\n@throws FeedError (naming the input) when a feed has the wrong type or length or a label is out of range; nothing changes then.`],
-        parameters: [{ name: "feeds", type: `${typePrefix(fn.name)}Inputs` }],
+        parameters:
+          fn.name === "trainStep"
+            ? [
+                { name: "feeds", type: `${typePrefix(fn.name)}Inputs` },
+                { name: "options", hasQuestionToken: true, type: "{ readonly lr?: number }" },
+              ]
+            : [{ name: "feeds", type: `${typePrefix(fn.name)}Inputs` }],
         returnType: `${typePrefix(fn.name)}Outputs`,
       }),
     ),
+    ...(layout.optimizer === undefined
+      ? []
+      : [
+          {
+            name: "setLearningRate",
+            docs: ["Sets the learning rate of the next training steps: a run-time scalar of the compiled step, no recompiling (`trainStep(feeds, { lr })` does the same for one call and the ones after).\n@throws RangeError for a negative or non-finite lr"],
+            parameters: [{ name: "lr", type: "number" }],
+            returnType: "void",
+          },
+        ]),
     {
       name: "saveWeights",
       docs: ["The weights as a safetensors file (PyTorch names, e.g. `fc1.weight`; `safetensors.torch.load_file` reads it). Optimizer state only with `{ optimizer: true }`."],

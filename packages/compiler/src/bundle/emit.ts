@@ -53,6 +53,9 @@ export const toBase64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer,
 
 const tensorInfo = (tensor: BundleTensor, shape: readonly number[]): TensorInfo => ({ name: tensor.name, dtype: tensor.dtype, shape, dims: tensor.dims });
 
+/** True for a hyper scalar of the training step (written before each step, never saved). */
+export const isHyper = (layout: BundleLayout, name: string): boolean => (layout.hyper?.scalars ?? []).some((scalar) => scalar.param === name);
+
 /** The static `info` of a bundle. */
 export const bundleInfo = (layout: BundleLayout, backend: "js" | "wasm"): ModelInfo => {
   const functions = Object.fromEntries(
@@ -78,7 +81,7 @@ export const bundleInfo = (layout: BundleLayout, backend: "js" | "wasm"): ModelI
       const entry = byName.get(name);
       return entry === undefined ? [] : [stateInfo(entry)];
     }),
-    state: [...layout.weights.flatMap((name) => byName.get(name) ?? []), ...layout.state.filter((entry) => !entry.weight)].map(stateInfo),
+    state: [...layout.weights.flatMap((name) => byName.get(name) ?? []), ...layout.state.filter((entry) => !entry.weight && !isHyper(layout, entry.name))].map(stateInfo),
   };
 };
 
@@ -184,11 +187,16 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
         type: "BundleImage",
         initializer: `{\ninfo: ${literal(bundleInfo(layout, backend))},\nstate: ${literal(state)},\nfunctions: {\n${Object.entries(templates)
           .map(([name, images]) => `${propertyName(name)}: [\n${images.join(",\n")}\n]`)
-          .join(",\n")}\n},\nelements: ${layout.elements},\nwasm: ${literal(wasmModules)},\nwasmBase: ${options.wasm?.base ?? 0},\nweights: ${JSON.stringify(weights)}\n}`,
+          .join(",\n")}\n},\nelements: ${layout.elements},\nwasm: ${literal(wasmModules)},\nwasmBase: ${options.wasm?.base ?? 0},\nweights: ${JSON.stringify(weights)},\nhyper: ${literal(layout.hyper ?? null)}\n}`,
       },
     ],
   });
-  const methods = layout.functions.map((fn) => `${propertyName(fn.name)}: (feeds) => model.call(${JSON.stringify(fn.name)}, feeds) as ${typePrefix(fn.name)}Outputs`);
+  const methods = layout.functions.map((fn) =>
+    fn.name === "trainStep"
+      ? `${propertyName(fn.name)}: (feeds, stepOptions) => model.call(${JSON.stringify(fn.name)}, feeds, stepOptions) as ${typePrefix(fn.name)}Outputs`
+      : `${propertyName(fn.name)}: (feeds) => model.call(${JSON.stringify(fn.name)}, feeds) as ${typePrefix(fn.name)}Outputs`,
+  );
+  const lrMethods = layout.optimizer === undefined ? "" : `,\nget learningRate(): number {\nreturn model.learningRate ?? Number.NaN;\n},\nsetLearningRate: (lr) => model.setLearningRate(lr)`;
   file.addFunction({
     name: "load",
     isExported: true,
@@ -201,7 +209,7 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
     returnType: "Promise<GraftModel>",
     statements: [
       "const model = await createModel(bundle, weights, options);",
-      `return {\ninfo: model.info,\n${methods.join(",\n")},\nsaveWeights: (saveOptions) => model.saveWeights(saveOptions),\nloadWeights: (bytes) => model.loadWeights(bytes)\n};`,
+      `return {\ninfo: model.info,\n${methods.join(",\n")},\nsaveWeights: (saveOptions) => model.saveWeights(saveOptions),\nloadWeights: (bytes) => model.loadWeights(bytes)${lrMethods}\n};`,
     ],
   });
   file.formatText({ indentSize: 2, convertTabsToSpaces: true });

@@ -8,15 +8,15 @@
  * if (E.isRight(bundle)) await writeBundle("model.mjs", bundle.right, { emitTs: true });
  * ```
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { error, formatLoc, type Diagnostics, type Model, type Node } from "@graft/core";
 import { decodeSafetensors, WeightsError, type SafetensorsTensorSpec } from "@graft/runtime";
+import { ensureDirectoryFor, writeFileAtomic, type AtomicFileSystem } from "../data/atomic.js";
 import { emitWasmModule, loadWasmToolkit, RESERVED_BYTES } from "../backend/wasm-backend.js";
-import { KernelCompileError } from "../backend/wasm/codegen.js";
+import { KernelCompileError } from "../backend/wasm/context.js";
 import { emitDts } from "./dts.js";
-import { bundleInfo, bundleModule, emitModuleSource, toBase64, type BundleSizes, type WasmModule, type WasmModules } from "./emit.js";
+import { bundleInfo, bundleModule, emitModuleSource, isHyper, toBase64, type BundleSizes, type WasmModule, type WasmModules } from "./emit.js";
 import { planBundle, type BundleLayout } from "./layout.js";
 import { bundleProgram } from "./program.js";
 import type { ModelInfo } from "./runtime.js";
@@ -56,7 +56,7 @@ const SAFETENSORS_DTYPE = { f32: "F32", i32: "I32", bool: "BOOL" } as const;
 const checkWeights = (layout: BundleLayout, bytes: Uint8Array, source: string): Diagnostics => {
   const spec = (entry: BundleLayout["state"][number]): SafetensorsTensorSpec => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape });
   const weights = layout.weights.flatMap((name) => layout.state.filter((entry) => entry.name === name)).map(spec);
-  const optimizerState = layout.state.filter((entry) => !entry.weight).map(spec);
+  const optimizerState = layout.state.filter((entry) => !entry.weight && !isHyper(layout, entry.name)).map(spec);
   try {
     const file = decodeSafetensors(bytes, undefined, source);
     const full = optimizerState.some((entry) => file.tensors.has(entry.name));
@@ -139,15 +139,24 @@ export const sourcePath = (modulePath: string): string => {
   return match === null ? `${modulePath}.ts` : `${modulePath.slice(0, match.index)}.${match[1] ?? ""}ts`;
 };
 
-/** Writes the bundle, its `.d.ts` (`.d.mts` for `.mjs`) and, with `emitTs`, its TypeScript source. */
-export const writeBundle = async (modulePath: string, bundle: CompiledBundle, options: { readonly emitTs?: boolean } = {}): Promise<WrittenBundle> => {
+/**
+ * Writes the bundle, its `.d.ts` (`.d.mts` for `.mjs`) and, with `emitTs`, its TypeScript source,
+ * each atomically (see data/atomic.ts): a failed write leaves the previous file whole.
+ * @throws AtomicWriteError naming the file and the cause
+ */
+export const writeBundle = async (
+  modulePath: string,
+  bundle: CompiledBundle,
+  options: { readonly emitTs?: boolean; readonly fileSystem?: AtomicFileSystem } = {},
+): Promise<WrittenBundle> => {
   const module = resolve(modulePath);
-  await mkdir(dirname(module), { recursive: true });
+  const write = options.fileSystem === undefined ? {} : { fileSystem: options.fileSystem };
+  await ensureDirectoryFor(module, write);
   const dts = declarationPath(module);
   const source = options.emitTs === true ? sourcePath(module) : undefined;
-  await writeFile(module, bundle.code);
-  await writeFile(dts, bundle.dts);
-  if (source !== undefined) await writeFile(source, bundle.source);
+  await writeFileAtomic(module, bundle.code, write);
+  await writeFileAtomic(dts, bundle.dts, write);
+  if (source !== undefined) await writeFileAtomic(source, bundle.source, write);
   return { module, dts, source };
 };
 

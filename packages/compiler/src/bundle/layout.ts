@@ -7,6 +7,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { error, graphInputs, graphParams, outputNode, symbolsOf, type Diagnostic, type Diagnostics, type Dim, type Graph, type Init } from "@graft/core";
 import type { ArenaDtype } from "@graft/runtime";
 import { planFunction, programState, type FunctionPlan } from "../backend/program.js";
+import type { HyperSchedule } from "../backend/types.js";
 import type { BundleProgram } from "./program.js";
 
 /** The symbolic dim `--batch` sets. */
@@ -54,6 +55,8 @@ export interface BundleState {
 export interface BundleLayout {
   readonly name: string;
   readonly optimizer: string | undefined;
+  /** The training step's run-time hyper scalars (learning rate, bias corrections), when it has any. */
+  readonly hyper: HyperSchedule | undefined;
   /** Batch sizes every function is specialised at (empty when the model has no batch dim). */
   readonly batches: readonly number[];
   /** Other symbolic dims and their sizes. */
@@ -135,6 +138,7 @@ export const planBundle = (program: BundleProgram, options: LayoutOptions = {}):
   return E.right({
     name: program.name,
     optimizer: program.optimizer,
+    hyper: program.spec.functions.find((fn) => fn.hyper !== undefined)?.hyper,
     batches,
     dims: { ...dims },
     functions: planned,

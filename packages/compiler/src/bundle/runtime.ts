@@ -13,7 +13,9 @@ import {
   wasmArena,
   decodeSafetensors,
   encodeSafetensors,
+  checkLearningRate,
   FeedError,
+  hyperValue,
   readSlot,
   runFunction,
   WeightsError,
@@ -22,6 +24,7 @@ import {
   type ArenaDtype,
   type FeedArray,
   type FunctionImage,
+  type HyperScalar,
   type SafetensorsDtype,
   type SafetensorsFile,
   type SafetensorsTensorInput,
@@ -108,6 +111,17 @@ export interface BundleImage {
   readonly wasmBase: number;
   /** Embedded safetensors weights, base64 ("" when none were embedded). */
   readonly weights: string;
+  /**
+   * The training step's run-time hyper scalars: written before each `trainStep` from the current
+   * learning rate and the step counter (float64, rounded once); null when it has none.
+   */
+  readonly hyper?: { readonly lr: number; readonly step: string; readonly scalars: readonly HyperScalar[] } | null;
+}
+
+/** Options of one `trainStep` call. */
+export interface TrainStepOptions {
+  /** The learning rate of this step and the ones after (as `setLearningRate(lr)` first). */
+  readonly lr?: number;
 }
 
 /** Bytes accepted as a safetensors file. */
@@ -128,8 +142,12 @@ export interface SaveWeightsOptions {
 /** A loaded bundle; the generated module wraps `call` into typed methods. */
 export interface LoadedBundle {
   readonly info: ModelInfo;
-  /** Runs function `name`; rank-0 outputs are returned as numbers. */
-  call(name: string, feeds: object): Record<string, FeedArray | number>;
+  /** Runs function `name`; rank-0 outputs are returned as numbers. `options.lr` applies to `trainStep`. */
+  call(name: string, feeds: object, options?: TrainStepOptions): Record<string, FeedArray | number>;
+  /** The learning rate `trainStep` uses next, or null for a bundle that does not train. */
+  readonly learningRate: number | null;
+  /** Sets the learning rate of the next training steps (no recompiling). @throws RangeError for a negative or non-finite lr, Error for a bundle that does not train */
+  setLearningRate(lr: number): void;
   saveWeights(options?: SaveWeightsOptions): Uint8Array;
   loadWeights(bytes: WeightsInput): void;
 }
@@ -196,12 +214,34 @@ const wasmRun = (name: string, instance: WebAssembly.Instance | undefined, index
   };
 };
 
+const LOAD_OPTIONS: readonly string[] = ["seed"];
+
+/**
+ * Checks `load()`'s options (from untyped JS too) and returns the seed: an integer 0 ≤ seed < 2^32
+ * (default 0). `null` and `undefined` mean no options.
+ * @throws TypeError or RangeError naming the option, the expected and the actual value
+ */
+export const loadSeed = (options: unknown): number => {
+  if (options === undefined || options === null) return 0;
+  if (typeof options !== "object" || Array.isArray(options) || ArrayBuffer.isView(options))
+    throw new TypeError(`load: options must be an object such as { seed: 1 }, got ${describe(options)}`);
+  const unknown = Object.keys(options).find((key) => !LOAD_OPTIONS.includes(key));
+  if (unknown !== undefined) throw new TypeError(`load: unknown option '${unknown}'; the options are: ${LOAD_OPTIONS.join(", ")}`);
+  const seed: unknown = (options as { seed?: unknown }).seed;
+  if (seed === undefined) return 0;
+  const shown = typeof seed === "string" ? JSON.stringify(seed) : typeof seed === "number" || typeof seed === "bigint" ? String(seed) : describe(seed);
+  if (typeof seed !== "number") throw new TypeError(`load: options.seed must be an integer 0 ≤ seed < 2^32, got ${typeof seed === "string" ? "the string " : ""}${shown}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new RangeError(`load: options.seed must be an integer 0 ≤ seed < 2^32, got ${shown}`);
+  return seed;
+};
+
 /**
  * Loads a bundle image: a fresh arena (independent of every other load), the params from their
  * initialisers (seeded), then `weights` (or the embedded weights) when given.
  * @throws WeightsError when the weights do not fit the model (nothing is loaded then)
  */
-export const createModel = async (bundle: BundleImage, weights?: WeightsInput, options: LoadOptions = {}): Promise<LoadedBundle> => {
+export const createModel = async (bundle: BundleImage, weights?: WeightsInput | null, options: LoadOptions | null = {}): Promise<LoadedBundle> => {
+  const seed = loadSeed(options);
   let arena: Arena;
   let instances: WebAssembly.Instance[] = [];
   if (bundle.wasm.length > 0) {
@@ -220,7 +260,6 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
   const previous: { last: FunctionImage | undefined } = { last: undefined };
   const slot = (entry: StateEntry): Slot => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset });
 
-  const seed = options.seed ?? 0;
   for (const entry of bundle.state) {
     const values = initValues(entry.init, sizeOf(entry.shape), seed, entry.name);
     writeSlot(arena, slot(entry), entry.dtype === "f32" ? Float32Array.from(values) : Int32Array.from(values));
@@ -228,7 +267,9 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
 
   const byName = new Map(bundle.state.map((entry) => [entry.name, entry]));
   const weightEntries = bundle.info.weights.flatMap((info) => byName.get(info.name) ?? []);
-  const allEntries = [...weightEntries, ...bundle.state.filter((entry) => !entry.weight)];
+  // the hyper scalars are written before every step: not state worth saving or loading
+  const hyperNames = new Set((bundle.hyper?.scalars ?? []).map((scalar) => scalar.param));
+  const allEntries = [...weightEntries, ...bundle.state.filter((entry) => !entry.weight && !hyperNames.has(entry.name))];
   const optimizerNames = new Set(allEntries.filter((entry) => !entry.weight).map((entry) => entry.name));
   const specs = (entries: readonly StateEntry[]) => entries.map((entry) => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape }));
 
@@ -256,7 +297,7 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
   };
 
   const initial = weights ?? (bundle.weights === "" ? undefined : fromBase64(bundle.weights));
-  if (initial !== undefined) loadWeights(weights === undefined ? "embedded weights" : "load", initial);
+  if (initial !== undefined) loadWeights(weights === undefined || weights === null ? "embedded weights" : "load", initial);
 
   const pick = (name: string, candidates: readonly FunctionImage[], feeds: Readonly<Record<string, unknown>>): FunctionImage => {
     const first = candidates[0];
@@ -278,9 +319,32 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
     throw new FeedError(first.inputs[0]?.name ?? "", `${name}: the inputs' lengths (${lengths}) do not belong to the same batch size (${bundle.info.batches.join(", ")})`);
   };
 
+  const hyper = bundle.hyper ?? null;
+  let learningRate = hyper?.lr ?? null;
+  const setLearningRate = (what: string, lr: unknown): void => {
+    if (hyper === null) throw new Error(`${what}: model ${bundle.info.name} does not train (compile it with --train)`);
+    learningRate = checkLearningRate(what, lr);
+  };
+  /** Writes the hyper scalars of the next step: its number is the step counter + 1. */
+  const writeHyper = (): void => {
+    if (hyper === null || learningRate === null) return;
+    const counter = byName.get(hyper.step);
+    const t = (counter === undefined ? 0 : (readSlot(arena, slot(counter))[0] ?? 0)) + 1;
+    for (const scalar of hyper.scalars) {
+      const entry = byName.get(scalar.param);
+      if (entry !== undefined) writeSlot(arena, slot(entry), Float32Array.of(hyperValue(scalar.formula, learningRate, t)));
+    }
+  };
+
   return {
     info: deepFreeze(bundle.info),
-    call(name: string, feeds: object): Record<string, FeedArray | number> {
+    get learningRate() {
+      return learningRate;
+    },
+    setLearningRate(lr: number): void {
+      setLearningRate("setLearningRate", lr);
+    },
+    call(name: string, feeds: object, options?: TrainStepOptions): Record<string, FeedArray | number> {
       const candidates = images.get(name);
       if (candidates === undefined) throw new Error(`bundle: unknown function ${name}; this bundle has ${[...images.keys()].join(", ")}`);
       if (typeof feeds !== "object" || feeds === null || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
@@ -289,6 +353,10 @@ export const createModel = async (bundle: BundleImage, weights?: WeightsInput, o
       }
       const record = feeds as Readonly<Record<string, unknown>>;
       const image = pick(name, candidates, record);
+      if (name === "trainStep") {
+        if (options?.lr !== undefined) setLearningRate("trainStep: options.lr", options.lr);
+        writeHyper();
+      }
       const outputs = runFunction(arena, image, record, previous);
       const result: Record<string, FeedArray | number> = {};
       for (const output of image.outputs) {

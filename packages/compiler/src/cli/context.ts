@@ -4,6 +4,7 @@
  * (see `commands/index.ts`), so `compile`, `train`, ... are new modules, not edits to `cli.ts`.
  */
 import type { Command } from "commander";
+import type { AtomicFileSystem } from "../data/atomic.js";
 import type { NamedPass } from "../passes/index.js";
 
 /** Where the CLI writes; tests pass buffers, the binary passes the process streams. */
@@ -30,6 +31,8 @@ export interface CliContext {
   readonly pipeline: readonly NamedPass[];
   /** Sets the exit code `main` returns; the highest code set wins. */
   readonly exit: (code: number) => void;
+  /** The file system every written file goes through (default node's; tests simulate faults). */
+  readonly fileSystem?: AtomicFileSystem | undefined;
 }
 
 /** A CLI command module: adds its subcommand to the program. */

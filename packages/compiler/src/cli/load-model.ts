@@ -7,7 +7,7 @@ import { existsSync, statSync } from "node:fs";
 import { relative, resolve, isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as E from "fp-ts/lib/Either.js";
-import { formatType, isModel, Tensor, type Model } from "@graft/core";
+import { describeValue as describeAny, modelProblem, type Model } from "@graft/core";
 
 /** A model loaded from `path` (absolute); `display` is the path as the user should read it. */
 export interface LoadedModel {
@@ -23,14 +23,7 @@ export const displayPath = (path: string, cwd: string): string => {
 };
 
 /** A short description of a value that is not a model, for the error message. */
-export const describeValue = (value: unknown): string => {
-  if (value === null) return "null";
-  if (value instanceof Tensor) return `a tensor (${value.op} : ${value.type === undefined ? "ill-typed" : formatType(value.type)})`;
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "function") return "a function";
-  if (typeof value === "object") return `an object with keys ${JSON.stringify(Object.keys(value).slice(0, 5))}`;
-  return `${typeof value} ${JSON.stringify(value)}`;
-};
+export const describeValue = (value: unknown): string => describeAny(value);
 
 const messageOf = (thrown: unknown): string => (thrown instanceof Error ? thrown.message : String(thrown));
 
@@ -49,7 +42,7 @@ export const loadModel = async (file: string, cwd: string): Promise<E.Either<str
   if (!("default" in module) || module.default === undefined)
     return E.left(`${display} has no default export: end it with \`export default model({ name, outputs, loss })\``);
   const value = module.default;
-  if (!isModel(value))
-    return E.left(`the default export of ${display} is not a model (it is ${describeValue(value)}): export \`model({ name, outputs, loss })\` from @graft/core`);
-  return E.right({ model: value, path, display });
+  const problem = modelProblem(value);
+  if (problem !== undefined) return E.left(`the default export of ${display} is not a model (${problem}): export \`model({ name, outputs, loss })\` from @graft/core`);
+  return E.right({ model: value as Model, path, display });
 };

@@ -13,10 +13,13 @@
  * denom ← √v / √(1 − β2ᵗ) + eps            (√v̂ with amsgrad)
  * p ← p − (lr / (1 − β1ᵗ)) · m / denom
  * ```
+ * `lr / (1 − β1ᵗ)`, `√(1 − β2ᵗ)` and AdamW's `1 − lr·weight_decay` are run-time hyper scalars
+ * (`adam.step_size`, `adam.bias_correction2_sqrt`, `adamw.decay`), computed in float64 by the
+ * host before each step and rounded once, as PyTorch's Python floats are.
  * State: `adam.m.<param>`, `adam.v.<param>` (`adam.vmax.<param>` with amsgrad) and the step
  * counter `adam.step` (prefix `adamw` for AdamW).
  */
-import { add, error, maximum, mul, neg, pow, scalar, sqrt, sub, div, type Diagnostic, type Diagnostics, type Tensor } from "@graft/core";
+import { add, error, maximum, mul, neg, sqrt, sub, div, type Diagnostic, type Diagnostics, type Tensor } from "@graft/core";
 import type { OptimizerRule, ParamUpdate, ParamUpdateContext } from "./step.js";
 
 /** Adam's hyper-parameters, with PyTorch's names (camelCase) and defaults. */
@@ -83,26 +86,25 @@ const lerp = (start: Tensor, end: Tensor, weight: number): Tensor =>
 
 /** Adam's (or AdamW's) update of one param. */
 export const adamUpdate = (options: AdamOptimizer) => (context: ParamUpdateContext): ParamUpdate => {
-  const dtype = context.param.dtype ?? "f32";
-  const t = add(context.step, scalar(1, dtype));
   let p = context.param;
   let g = options.maximize ? neg(context.grad) : context.grad;
   if (options.weightDecay !== 0) {
-    if (options.kind === "adamw") p = mul(p, 1 - options.lr * options.weightDecay);
+    // param.mul_(1 − lr·weight_decay): a Python float, rounded once
+    if (options.kind === "adamw") p = mul(p, context.hyper("decay", { kind: "one_minus_lr_times", factor: options.weightDecay }));
     else g = add(g, mul(p, options.weightDecay));
   }
   const m = lerp(context.slot("m"), g, 1 - options.beta1);
   // exp_avg_sq.mul_(β2).addcmul_(g, g, value=1 − β2): v·β2 + ((1 − β2)·g)·g
   const v = add(mul(context.slot("v"), options.beta2), mul(mul(g, 1 - options.beta2), g));
-  const biasCorrection1 = sub(scalar(1, dtype), pow(scalar(options.beta1, dtype), t));
-  const biasCorrection2 = sub(scalar(1, dtype), pow(scalar(options.beta2, dtype), t));
-  const stepSize = div(scalar(options.lr, dtype), biasCorrection1);
+  // step_size = lr / (1 − β1ᵗ) and √(1 − β2ᵗ): Python floats in PyTorch, float64 run-time scalars here
+  const stepSize = context.hyper("step_size", { kind: "lr_over_bias_correction", beta: options.beta1 });
+  const biasCorrection2Sqrt = context.hyper("bias_correction2_sqrt", { kind: "sqrt_bias_correction", beta: options.beta2 });
   const vmax = options.amsgrad ? maximum(context.slot("vmax"), v) : undefined;
-  const denom = add(div(sqrt(vmax ?? v), sqrt(biasCorrection2)), options.eps);
+  const denom = add(div(sqrt(vmax ?? v), biasCorrection2Sqrt), options.eps);
   // param.addcdiv_(m, denom, value=−step_size): p + (−step_size·m)/denom
   const next = sub(p, div(mul(m, stepSize), denom));
   return { param: next, slots: vmax === undefined ? { m, v } : { m, v, vmax } };
 };
 
 /** The rule `applyOptimizer` runs for Adam / AdamW. */
-export const adamRule = (options: AdamOptimizer): OptimizerRule => ({ prefix: options.kind, validate: () => validateAdam(options), update: adamUpdate(options) });
+export const adamRule = (options: AdamOptimizer): OptimizerRule => ({ prefix: options.kind, lr: options.lr, validate: () => validateAdam(options), update: adamUpdate(options) });

@@ -10,7 +10,8 @@
  *   g ← g + momentum · buf   if nesterov, else g ← buf
  * p ← p − lr · g
  * ```
- * State: `sgd.momentum_buffer.<param>` and the step counter `sgd.step` (only with momentum).
+ * State: `sgd.momentum_buffer.<param>` and the step counter `sgd.step` (only with momentum), and
+ * the learning rate `sgd.lr` (a run-time scalar, see `ParamUpdateContext.hyper`).
  */
 import { add, eq, error, mul, neg, scalar, sub, where, type Diagnostic, type Diagnostics } from "@graft/core";
 import type { OptimizerRule, ParamUpdate, ParamUpdateContext } from "./step.js";
@@ -80,8 +81,8 @@ export const sgdUpdate = (options: SgdOptimizer) => (context: ParamUpdateContext
     slots.momentum_buffer = next;
     g = options.nesterov ? add(g, mul(next, options.momentum)) : next;
   }
-  return { param: sub(p, mul(g, options.lr)), slots };
+  return { param: sub(p, mul(g, context.hyper("lr", { kind: "lr" }))), slots };
 };
 
 /** The rule `applyOptimizer` runs for SGD. */
-export const sgdRule = (options: SgdOptimizer): OptimizerRule => ({ prefix: "sgd", validate: () => validateSgd(options), update: sgdUpdate(options) });
+export const sgdRule = (options: SgdOptimizer): OptimizerRule => ({ prefix: "sgd", lr: options.lr, validate: () => validateSgd(options), update: sgdUpdate(options) });

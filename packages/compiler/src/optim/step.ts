@@ -8,6 +8,7 @@ import * as E from "fp-ts/lib/Either.js";
 import {
   add,
   cast,
+  constantInit,
   error,
   graphFromTensors,
   formatShape,
@@ -22,9 +23,11 @@ import {
   type Diagnostics,
   type Dtype,
   type Graph,
+  type Init,
   type Tensor,
 } from "@graft/core";
-import type { ProgramFunction, StateUpdate } from "../backend/types.js";
+import { hyperValue, type HyperFormula, type HyperScalar } from "@graft/runtime";
+import type { HyperSchedule, ProgramFunction, StateUpdate } from "../backend/types.js";
 import { GRAD_PREFIX, gradientNames } from "../passes/grad.js";
 
 /** What an optimizer sees for one param. */
@@ -39,6 +42,13 @@ export interface ParamUpdateContext {
   readonly slot: (slot: string) => Tensor;
   /** The number of steps taken before this one (0 on the first step), as a scalar of the param's dtype. */
   readonly step: Tensor;
+  /**
+   * A run-time hyper scalar (a state param `<prefix>.<name>`, of the param's dtype): the caller
+   * writes its value — `formula` of the current learning rate and step number, computed in
+   * float64 — before each step, so changing the lr never recompiles and step-dependent scalars
+   * are rounded once, as PyTorch's Python floats are.
+   */
+  readonly hyper: (name: string, formula: HyperFormula) => Tensor;
 }
 
 /** The new value of a param and of each slot it read. */
@@ -54,6 +64,10 @@ export interface OptimizerRule {
   /** Checks the hyper-parameters; an empty list when they are valid. */
   readonly validate: () => Diagnostics;
   readonly update: (context: ParamUpdateContext) => ParamUpdate;
+  /** The initial learning rate of the rule's hyper scalars (default 0). */
+  readonly lr?: number;
+  /** Initial values of slots that do not start at zero (e.g. Adagrad's initial_accumulator_value). */
+  readonly slotInit?: (slot: string) => Init | undefined;
 }
 
 /** True when one of `roots` depends on the param leaf `name`. */
@@ -90,9 +104,11 @@ export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: Train
   const invalid = rule.validate();
   if (invalid.length > 0) return E.left(invalid);
   if (graph.loss === undefined) return E.left([error("optimizer", `optimizer: graph ${graph.name} has no loss; a training step needs one`)]);
+  const params = graphParams(graph);
+  if (params.length === 0)
+    return E.left([error("optimizer", `optimizer: model ${graph.name} has no params, so there is nothing to train; declare weights with param(...) or a layer such as dense(...)`)]);
   const names = gradientNames(graph);
   if (names.length === 0) return E.left([error("optimizer", `optimizer: graph ${graph.name} has no ${GRAD_PREFIX}<param> outputs; differentiate it first (grad)`)]);
-  const params = graphParams(graph);
   const clash = params.find((node) => node.attrs.name === `${rule.prefix}.step` || node.attrs.name.startsWith(`${rule.prefix}.`));
   if (clash !== undefined)
     return E.left([error("optimizer", `optimizer: the model's param '${clash.attrs.name}' uses the prefix '${rule.prefix}.' reserved for ${rule.prefix}'s state; rename it`, clash.loc)]);
@@ -107,6 +123,16 @@ export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: Train
   const stepDtype: Dtype = params.every((node) => node.type.dtype === "f64") ? "f64" : "f32";
   const stepName = `${rule.prefix}.step`;
   const stepParam = param(stepName, [], zeros, stepDtype);
+  const lr = rule.lr ?? 0;
+  const hypers = new Map<string, { readonly scalar: HyperScalar; readonly tensor: Tensor }>();
+  const hyper = (name: string, formula: HyperFormula): Tensor => {
+    const paramName = `${rule.prefix}.${name}`;
+    const existing = hypers.get(paramName);
+    if (existing !== undefined) return existing.tensor;
+    const tensor = withSourceLoc(undefined, () => param(paramName, [], constantInit(hyperValue(formula, lr, 1)), stepDtype));
+    hypers.set(paramName, { scalar: { param: paramName, formula }, tensor });
+    return tensor;
+  };
 
   for (const name of names) {
     const node = params.find((p) => p.attrs.name === name);
@@ -130,10 +156,14 @@ export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: Train
         param: paramTensor,
         grad: gradTensor,
         step,
+        hyper: (hyperName, formula) => {
+          const scalarTensor = hyper(hyperName, formula);
+          return stepDtype === dtype ? scalarTensor : cast(scalarTensor, dtype);
+        },
         slot: (slot) => {
           const existing = slots[slot];
           if (existing !== undefined) return existing;
-          const created = param(`${rule.prefix}.${slot}.${name}`, shape, zeros, dtype);
+          const created = param(`${rule.prefix}.${slot}.${name}`, shape, rule.slotInit?.(slot) ?? zeros, dtype);
           slots[slot] = created;
           return created;
         },
@@ -149,7 +179,8 @@ export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: Train
       updated.push({ name: `${rule.prefix}.${slot}.${name}`, tensor });
     }
   }
-  if (readsParam(updated.map((u) => u.tensor), stepName)) updated.push({ name: stepName, tensor: withSourceLoc(undefined, () => add(stepParam, scalar(1, stepDtype))) });
+  const stepDependent = [...hypers.values()].some(({ scalar: { formula } }) => formula.kind !== "lr" && formula.kind !== "one_minus_lr_times");
+  if (stepDependent || readsParam(updated.map((u) => u.tensor), stepName)) updated.push({ name: stepName, tensor: withSourceLoc(undefined, () => add(stepParam, scalar(1, stepDtype))) });
   if (diagnostics.length > 0) return E.left(diagnostics);
 
   const kept = graph.outputs
@@ -160,7 +191,8 @@ export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: Train
     });
   const outputs = [...kept, ...updated.map((u) => ({ name: updateOutputName(u.name), tensor: u.tensor }))];
   const updates: StateUpdate[] = updated.map((u) => ({ param: u.name, output: updateOutputName(u.name) }));
-  return E.map((stepGraph: Graph): ProgramFunction => ({ name: options.name ?? "trainStep", graph: stepGraph, updates }))(
+  const schedule: HyperSchedule | undefined = hypers.size === 0 ? undefined : { lr, step: stepName, scalars: [...hypers.values()].map((h) => h.scalar) };
+  return E.map((stepGraph: Graph): ProgramFunction => ({ name: options.name ?? "trainStep", graph: stepGraph, updates, ...(schedule === undefined ? {} : { hyper: schedule }) }))(
     graphFromTensors(graph.name, outputs, tensors[graph.loss]),
   );
 };

@@ -18,7 +18,7 @@
  * `compile`. `graft print --after <name>` prints the graph after that entry.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { error, type Diagnostic, type Diagnostics, type Graph } from "@graft/core";
+import { error, unboundDims, type Diagnostic, type Diagnostics, type Graph } from "@graft/core";
 import { fuse } from "./fuse.js";
 import { grad } from "./grad.js";
 import { lintGraph } from "./lint.js";
@@ -40,7 +40,7 @@ export interface NamedPass {
 
 /** The pipeline, in order. Each pass module appends its entry here (one line each). */
 export const pipeline: readonly NamedPass[] = [
-  { name: "lint", description: "loss-math warnings on the graph as written (double softmax, cross-entropy on probabilities, nll on logits, ...)", run: E.right, lint: lintGraph },
+  { name: "lint", description: "symbolic dims no input binds (errors), and loss-math warnings on the graph as written (double softmax, cross-entropy on probabilities, nll on logits, ...)", run: E.right, lint: (graph) => [...unboundDims(graph), ...lintGraph(graph)] },
   { name: "fuse", description: "canonicalize the softmax family: log(softmax) → log_softmax; nll(log_softmax), one-hot and gather cross-entropy → cross_entropy", run: fuse },
   { name: "grad", description: "reverse-mode autodiff: adds grad:<param> outputs for every float param (needs a scalar loss)", run: (graph) => grad(graph) },
 ];

@@ -3,5 +3,5 @@
  * a back end (`createTrainer`), and measure it (`accuracy`, running means).
  */
 export { buildTrainingProgram, EVALUATE, FORWARD, TRAIN_STEP, type TrainingProgramOptions } from "./program.js";
-export { createTrainer, resolveBackend, type EvaluateResult, type StepResult, type Trainer, type TrainerOptions } from "./trainer.js";
+export { createTrainer, hyperValues, resolveBackend, type EvaluateResult, type StepOptions, type StepResult, type Trainer, type TrainerOptions } from "./trainer.js";
 export { accuracy, addToMean, predictions, runningMean, type AccuracyOptions, type ArrayWithShape, type RunningMean } from "./metrics.js";

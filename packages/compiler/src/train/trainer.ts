@@ -11,9 +11,9 @@
  * ```
  */
 import * as E from "fp-ts/lib/Either.js";
-import { GraftError, graphInputs, type Graph, type Model } from "@graft/core";
-import { FeedError } from "@graft/runtime";
-import type { Backend, BackendName, HostFeeds, HostTensor, ProgramSpec, Session } from "../backend/types.js";
+import { GraftError, graphInputs, graphParams, type Graph, type Model } from "@graft/core";
+import { checkLearningRate, FeedError, hyperValue } from "@graft/runtime";
+import type { Backend, BackendName, HostFeeds, HostTensor, HyperSchedule, ProgramFunction, ProgramSpec, Session } from "../backend/types.js";
 import { referenceBackend } from "../backend/reference.js";
 import { parseOptimizer, type Optimizer } from "../optim/index.js";
 import { buildTrainingProgram, EVALUATE, FORWARD, TRAIN_STEP } from "./program.js";
@@ -49,6 +49,12 @@ export interface EvaluateResult {
   readonly outputs: Record<string, HostTensor>;
 }
 
+/** Options of one `Trainer.step`. */
+export interface StepOptions {
+  /** The learning rate of this step and the ones after (as `setLearningRate(lr)` first). */
+  readonly lr?: number;
+}
+
 /** A model being trained: a session of its training program. */
 export interface Trainer {
   readonly program: ProgramSpec;
@@ -57,7 +63,16 @@ export interface Trainer {
   /** Every input name the model reads (features and labels). */
   readonly inputs: readonly string[];
   /** One optimizer step on a batch (feeds not used by the step, e.g. extra columns, are refused). */
-  step(batch: HostFeeds): StepResult;
+  step(batch: HostFeeds, options?: StepOptions): StepResult;
+  /** The current learning rate (the optimizer's `lr` until changed). */
+  readonly learningRate: number;
+  /**
+   * Sets the learning rate of the next steps. It is a run-time scalar of the compiled step: no
+   * recompiling. Throws a RangeError for a negative or non-finite value.
+   */
+  setLearningRate(lr: number): void;
+  /** The number of optimizer steps taken (restored by `setState` with the optimizer's step counter). */
+  readonly stepsTaken: number;
   /** The model's outputs; labels may be given and are ignored. */
   forward(feeds: HostFeeds): Record<string, HostTensor>;
   /** The loss and the outputs, without changing any state. */
@@ -68,6 +83,24 @@ export interface Trainer {
   setState(values: Readonly<Record<string, HostTensor>>): void;
   dispose(): void;
 }
+
+/**
+ * The state values of a training step's hyper scalars (see `ProgramFunction.hyper`) for learning
+ * rate `lr` at step `t` (1 on the first step): what to `setState` before running the step
+ * directly on a session. Empty for a step without hyper scalars.
+ */
+export const hyperValues = (fn: ProgramFunction, lr: number, t: number): Record<string, HostTensor> => {
+  const schedule = fn.hyper;
+  if (schedule === undefined) return {};
+  const dtypes = new Map(graphParams(fn.graph).map((node) => [node.attrs.name, node.type.dtype]));
+  return Object.fromEntries(
+    schedule.scalars.map(({ param, formula }) => {
+      const value = hyperValue(formula, lr, t);
+      const dtype = dtypes.get(param) ?? "f32";
+      return [param, { shape: [], dtype, data: dtype === "f64" ? Float64Array.of(value) : Float32Array.of(value) }];
+    }),
+  );
+};
 
 const BACKENDS: readonly BackendName[] = ["reference", "js", "wasm"];
 
@@ -115,6 +148,8 @@ export const createTrainer = async (model: Model | Graph, options: TrainerOption
     seed: options.seed ?? 0,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
   });
+  const stepFunction = spec.functions.find((fn) => fn.name === TRAIN_STEP);
+  const schedule: HyperSchedule | undefined = stepFunction?.hyper;
   const inputsOf = new Map(spec.functions.map((fn) => [fn.name, inputNames(fn.graph)]));
   const allInputs = [...new Set(spec.functions.flatMap((fn) => inputNames(fn.graph)))];
   const call = (name: string, feeds: HostFeeds): Record<string, HostTensor> => {
@@ -122,16 +157,38 @@ export const createTrainer = async (model: Model | Graph, options: TrainerOption
     if (unknown !== undefined) throw new FeedError(unknown, `input ${unknown}: the model has no input named '${unknown}' (its inputs: ${allInputs.join(", ")})`);
     return session.run(name, only(feeds, inputsOf.get(name) ?? []));
   };
+  let learningRate = optimizer.right.lr;
+  let stepsTaken = 0;
+  const setLearningRate = (lr: number): void => {
+    learningRate = checkLearningRate("setLearningRate", lr);
+  };
   return {
     program: spec,
     optimizer: optimizer.right,
     backend: backend.name,
     inputs: allInputs,
-    step: (batch) => withLoss(call(TRAIN_STEP, batch)),
+    get learningRate() {
+      return learningRate;
+    },
+    get stepsTaken() {
+      return stepsTaken;
+    },
+    setLearningRate,
+    step: (batch, stepOptions = {}) => {
+      if (stepOptions.lr !== undefined) learningRate = checkLearningRate("step: options.lr", stepOptions.lr);
+      if (stepFunction !== undefined && schedule !== undefined) session.setState(hyperValues(stepFunction, learningRate, stepsTaken + 1));
+      const result = withLoss(call(TRAIN_STEP, batch));
+      stepsTaken += 1;
+      return result;
+    },
     forward: (feeds) => call(FORWARD, feeds),
     evaluate: (feeds) => withLoss(call(EVALUATE, feeds)),
     getState: () => session.getState(),
-    setState: (values) => session.setState(values),
+    setState: (values) => {
+      session.setState(values);
+      const counter = schedule === undefined ? undefined : values[schedule.step];
+      if (counter !== undefined) stepsTaken = counter.data[0] ?? stepsTaken;
+    },
     dispose: () => session.dispose(),
   };
 };

@@ -6,7 +6,8 @@ import { pipe } from "fp-ts/lib/function.js";
 import { isFloat } from "../dtype.js";
 import { mapBroadcast } from "../ndarray.js";
 import { formatType } from "../shape.js";
-import { add, cast, div, exp, ge, gt, lt, le, log, mul, neg, sigmoid, sign, sub, where } from "../api.js";
+import { add, cast, div, eq, exp, ge, gt, lt, log, mul, neg, pow, sigmoid, sign, sub, where } from "../api.js";
+import type { Tensor } from "../tensor.js";
 import type { OpAttrs } from "./attrs.js";
 import type { OpDef } from "./def.js";
 import { broadcastAll, ok, requireFloat, requireNumeric, requireSameDtype, sumTo } from "./rules.js";
@@ -76,6 +77,9 @@ const compareRow = <K extends CompareName>(f: (a: number, b: number) => boolean)
   gradient: { none: "comparisons are piecewise constant and return bool" },
 });
 
+/** PyTorch's `where(a == b, grad / 2, grad).masked_fill_(loses(a, b), 0)`. */
+const tieSplit = (grad: Tensor, a: Tensor, b: Tensor, loses: (x: Tensor, y: Tensor) => Tensor): Tensor => where(eq(a, b), mul(grad, 0.5), where(loses(a, b), 0, grad));
+
 export const binaryOps: { readonly [K in ArithName | CompareName]: OpDef<K> } = {
   add: arithRow((a, b) => a + b, {
     rule: ({ grad, inputs: [a, b] }) => [a && sumTo(grad, a.shape), b && sumTo(grad, b.shape)],
@@ -91,19 +95,20 @@ export const binaryOps: { readonly [K in ArithName | CompareName]: OpDef<K> } = 
   div: arithRow((a, b) => a / b, {
     rule: ({ grad, inputs: [a, b], output }) => [a && b && sumTo(div(grad, b), a.shape), b && sumTo(neg(div(mul(grad, output), b)), b.shape)],
   }),
-  // d(aᵇ) = b aᵇ⁻¹ da + aᵇ log(a) db
+  // d(aᵇ) = b aᵇ⁻¹ da + aᵇ log(a) db, as PyTorch's pow_backward: no gradient to a where b = 0,
+  // none to b where a = 0 and b ≥ 0 (so pow([0,0,0], [2,1,0.5]) gives [0, 1, +inf] and [0, 0, 0])
   pow: arithRow(Math.pow, {
     rule: ({ grad, inputs: [a, b], output }) => [
-      a && b && sumTo(mul(grad, mul(b, div(output, a))), a.shape),
-      a && b && sumTo(mul(grad, mul(output, log(a))), b.shape),
+      a && b && sumTo(where(eq(b, 0), 0, mul(grad, mul(b, pow(a, sub(b, 1))))), a.shape),
+      a && b && sumTo(where(eq(a, 0), where(ge(b, 0), 0, mul(grad, mul(output, log(a)))), mul(grad, mul(output, log(a)))), b.shape),
     ],
   }),
-  // ties send the gradient to the first operand
+  // ties split the gradient ½–½ (PyTorch's maximum/minimum backward; NaN operands get it all)
   maximum: arithRow((a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : Math.max(a, b)), {
-    rule: ({ grad, inputs: [a, b] }) => [a && b && sumTo(where(ge(a, b), grad, 0), a.shape), a && b && sumTo(where(lt(a, b), grad, 0), b.shape)],
+    rule: ({ grad, inputs: [a, b] }) => [a && b && sumTo(tieSplit(grad, a, b, lt), a.shape), a && b && sumTo(tieSplit(grad, a, b, gt), b.shape)],
   }),
   minimum: arithRow((a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : Math.min(a, b)), {
-    rule: ({ grad, inputs: [a, b] }) => [a && b && sumTo(where(le(a, b), grad, 0), a.shape), a && b && sumTo(where(gt(a, b), grad, 0), b.shape)],
+    rule: ({ grad, inputs: [a, b] }) => [a && b && sumTo(tieSplit(grad, a, b, gt), a.shape), a && b && sumTo(tieSplit(grad, a, b, lt), b.shape)],
   }),
   eq: compareRow((a, b) => a === b),
   ne: compareRow((a, b) => a !== b),

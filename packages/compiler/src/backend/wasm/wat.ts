@@ -1,8 +1,8 @@
-// Assembles WebAssembly text (WAT) into validated wasm bytes with the `wabt` toolkit.
-//
-// The wabt instance is an Emscripten module that takes a noticeable moment to start, so it is
-// created once per process and shared by every call.
-
+/**
+ * @file The one assembler of the WASM back end: WebAssembly text (WAT) → validated wasm bytes with
+ * the `wabt` toolkit. The wabt instance is an Emscripten module that takes a noticeable moment to
+ * start, so it is loaded once per process ({@link loadWasmToolkit}); assembly is then synchronous.
+ */
 import type wabtFactory from "wabt";
 
 /** Options of {@link assembleWat}. */
@@ -19,18 +19,19 @@ type Wabt = Awaited<ReturnType<typeof wabtFactory>>;
 type WabtWasmModule = ReturnType<Wabt["parseWat"]>;
 type WasmFeatures = NonNullable<Parameters<Wabt["parseWat"]>[2]>;
 
-let wabtInstance: Promise<Wabt> | undefined;
+let toolkit: Wabt | undefined;
+let loading: Promise<Wabt> | undefined;
 
-/** The process-wide wabt instance, created on first use. */
-function loadWabt(): Promise<Wabt> {
-  if (wabtInstance === undefined) {
-    wabtInstance = import("wabt").then((wabtModule) => wabtModule.default());
-    // A failed start must not poison every later call.
-    wabtInstance.catch(() => {
-      wabtInstance = undefined;
-    });
+/** Loads wabt once per process (a failed start is retried by the next call); assembly is synchronous afterwards. */
+export async function loadWasmToolkit(): Promise<void> {
+  if (toolkit !== undefined) return;
+  loading ??= import("wabt").then((wabtModule) => wabtModule.default());
+  try {
+    toolkit = await loading;
+  } catch (error) {
+    loading = undefined;
+    throw error;
   }
-  return wabtInstance;
 }
 
 /**
@@ -73,13 +74,14 @@ function describeFailure(stage: string, wabtMessage: string, text: string, fileN
 }
 
 /**
- * Assembles WAT text into a validated wasm binary. SIMD is always enabled; relaxed SIMD and
- * threads only on request.
+ * Assembles WAT text into a validated wasm binary, synchronously (after {@link loadWasmToolkit}).
+ * SIMD, bulk memory, multi-value, saturating float→int and sign extension are always enabled;
+ * relaxed SIMD and threads only on request.
  *
  * @throws Error whose message holds wabt's diagnostic and the offending WAT line(s).
  */
-export async function assembleWat(text: string, opts: AssembleWatOptions = {}): Promise<Uint8Array> {
-  const wabt = await loadWabt();
+export function assembleWatSync(text: string, opts: AssembleWatOptions = {}): Uint8Array<ArrayBuffer> {
+  if (toolkit === undefined) throw new Error("the WASM back end needs `await loadWasmToolkit()` before compiling");
   const fileName = opts.fileName ?? "module.wat";
   const features: WasmFeatures = {
     simd: true,
@@ -87,10 +89,12 @@ export async function assembleWat(text: string, opts: AssembleWatOptions = {}): 
     threads: opts.threads === true,
     bulk_memory: true,
     multi_value: true,
+    sat_float_to_int: true,
+    sign_extension: true,
   };
   let module: WabtWasmModule;
   try {
-    module = wabt.parseWat(fileName, text, features);
+    module = toolkit.parseWat(fileName, text, features);
   } catch (error) {
     throw new Error(describeFailure("parse", errorMessage(error), text, fileName), { cause: error });
   }
@@ -102,10 +106,16 @@ export async function assembleWat(text: string, opts: AssembleWatOptions = {}): 
       throw new Error(describeFailure("validation", errorMessage(error), text, fileName), { cause: error });
     }
     // Copy out of wabt's heap: the returned view would be invalidated by later wabt calls.
-    return new Uint8Array(module.toBinary({}).buffer);
+    return Uint8Array.from(module.toBinary({}).buffer);
   } finally {
     module.destroy();
   }
+}
+
+/** {@link assembleWatSync} after loading the toolkit. */
+export async function assembleWat(text: string, opts: AssembleWatOptions = {}): Promise<Uint8Array<ArrayBuffer>> {
+  await loadWasmToolkit();
+  return assembleWatSync(text, opts);
 }
 
 function errorMessage(error: unknown): string {

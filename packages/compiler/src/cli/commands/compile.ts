@@ -17,7 +17,8 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { InvalidArgumentError, Option } from "commander";
 import { formatDiagnostics, type Diagnostics } from "@graft/core";
-import { compileBundle, formatBytes, writeBundle } from "../../bundle/index.js";
+import { compileBundle, formatBytes, writeBundle, type WrittenBundle } from "../../bundle/index.js";
+import { AtomicWriteError } from "../../data/atomic.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
 
@@ -55,7 +56,7 @@ export const parseDim = (value: string, previous: Readonly<Record<string, number
 };
 
 /** Diagnostics about the command's arguments or files (exit 2) rather than the model (exit 1). */
-const USAGE_CODES = ["bundle/weights", "bundle/dim", "bundle/batch", "bundle/backend", "optimizer/spec"];
+const USAGE_CODES = ["bundle/weights", "bundle/dim", "bundle/batch", "bundle/backend", "optimizer/spec", "optimizer/options"];
 const exitCodeOf = (diagnostics: Diagnostics): number => (diagnostics.every((d) => USAGE_CODES.includes(d.code)) ? EXIT_USAGE : EXIT_DIAGNOSTICS);
 
 /** `-o`'s default: the model file with `.mjs` for its extension, in the model's folder. */
@@ -101,7 +102,16 @@ export const runCompile = async (file: string, options: CompileCommandOptions, c
     context.exit(exitCodeOf(bundle.left));
     return;
   }
-  const written = await writeBundle(outPath, bundle.right, { emitTs: options.emitTs === true });
+  let written: WrittenBundle;
+  try {
+    written = await writeBundle(outPath, bundle.right, { emitTs: options.emitTs === true, ...(context.fileSystem === undefined ? {} : { fileSystem: context.fileSystem }) });
+  } catch (thrown) {
+    if (thrown instanceof AtomicWriteError) {
+      fail(thrown.message, EXIT_USAGE);
+      return;
+    }
+    throw thrown;
+  }
   const { sizes, info } = bundle.right;
   const show = (path: string): string => displayPath(path, io.cwd);
   const weightsNote = sizes.weights > 0 ? `; embedded weights ${formatBytes(sizes.weights)} (base64)` : "";

@@ -14,7 +14,7 @@ import { formatKernels, formatMemory } from "../../backend/report.js";
 import { Option } from "commander";
 import { getBackend } from "../../backend/index.js";
 import type { Backend, ProgramSpec } from "../../backend/types.js";
-import { parseOptimizer } from "../../optim/index.js";
+import { parseOptimizer, type Optimizer } from "../../optim/index.js";
 import { buildTrainingProgram } from "../../train/program.js";
 import { describePassNames, runPipeline } from "../../passes/index.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand } from "../context.js";
@@ -32,6 +32,7 @@ interface PrintOptions {
   readonly backend?: "js" | "wasm";
 }
 
+/**
 /**
  * Options that the chosen mode of `print` does not use, as warnings: `--train`, `--batch` and
  * `--backend` only matter with `--kernels`/`--memory`, `--locations` only without them.
@@ -52,17 +53,24 @@ const BACKEND_NOTES: Readonly<Record<"js" | "wasm", string>> = {
   wasm: "each kernel is a function of one WebAssembly SIMD module over linear memory",
 };
 
+/**
+ * Checks `--batch` and `--train` (bad arguments: exit 2, before the model is loaded).
+ * @returns the batch size and the optimizer, or the message
+ */
+export const parseCompiledOptions = (options: Pick<PrintOptions, "batch" | "train">): E.Either<string, { readonly batch: number; readonly optimizer: Optimizer | undefined }> => {
+  const text = (options.batch ?? "1").trim();
+  const batch = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(batch) || batch < 1) return E.left(`--batch must be a positive integer, got ${options.batch ?? ""}`);
+  if (options.train === undefined) return E.right({ batch, optimizer: undefined });
+  const optimizer = parseOptimizer(options.train);
+  if (E.isLeft(optimizer)) return E.left(`--train: ${optimizer.left.map((d) => d.message).join("; ")}`);
+  return E.right({ batch, optimizer: optimizer.right });
+};
+
 /** The compiled view: every function of the program planned with every symbolic dim bound to `batch`. */
-const printCompiled = (graph: Graph, options: PrintOptions, backend: Backend): E.Either<Diagnostics, string> => {
-  const batch = Number(options.batch ?? "1");
-  if (!Number.isInteger(batch) || batch < 1) return E.left([error("cli", `--batch must be a positive integer, got ${options.batch ?? ""}`)]);
+const printCompiled = (graph: Graph, batch: number, optimizer: Optimizer | undefined, options: PrintOptions, backend: Backend): E.Either<Diagnostics, string> => {
   const spec: E.Either<Diagnostics, ProgramSpec> =
-    options.train === undefined
-      ? E.right({ functions: [{ name: "forward", graph, updates: [] }] })
-      : pipe(
-          parseOptimizer(options.train),
-          E.chain((optimizer) => buildTrainingProgram(graph, optimizer)),
-        );
+    optimizer === undefined ? E.right({ functions: [{ name: "forward", graph, updates: [] }] }) : buildTrainingProgram(graph, optimizer);
   return pipe(
     spec,
     E.chain((program) => {
@@ -111,6 +119,12 @@ export const printCommand: CliCommand = {
           context.exit(EXIT_USAGE);
           return;
         }
+        const compiledOptions = options.kernels === true || options.memory === true ? parseCompiledOptions(options) : E.right(undefined);
+        if (E.isLeft(compiledOptions)) {
+          io.err(`graft print: ${compiledOptions.left}\n`);
+          context.exit(EXIT_USAGE);
+          return;
+        }
         const loaded = await loadModel(file, io.cwd);
         if (E.isLeft(loaded)) {
           io.err(`graft print: ${loaded.left}\n`);
@@ -127,10 +141,10 @@ export const printCommand: CliCommand = {
           return;
         }
         io.err(formatReport(result.right.warnings));
-        if (options.kernels === true || options.memory === true) {
+        if (compiledOptions.right !== undefined) {
           const backendName = options.backend ?? "js";
           const backend = await getBackend(backendName);
-          const compiled = printCompiled(result.right.graph, options, backend);
+          const compiled = printCompiled(result.right.graph, compiledOptions.right.batch, compiledOptions.right.optimizer, options, backend);
           if (E.isLeft(compiled)) {
             io.err(formatReport(compiled.left));
             context.exit(EXIT_DIAGNOSTICS);

@@ -20,35 +20,43 @@
  * leaves the previous checkpoint whole. At the end `dir/weights.safetensors` holds the params only
  * and `dir/metrics.svg` the curves. `--resume` loads the checkpoint (validated in full before
  * anything is replaced) and runs the remaining epochs with the same shuffles, so an interrupted
- * and resumed run ends with exactly the weights of an uninterrupted one.
+ * and resumed run ends with exactly the weights of an uninterrupted one. The checkpoint records
+ * the model's IR hash, the data file's hash and the settings; `--resume` refuses a difference,
+ * naming it, unless `--force`. Resuming a finished run writes its final files. The folder is
+ * checked writable before training starts (see train/checkpoint.ts).
  *
  * Exit codes: 0 done, 1 the model does not check or does not fit the contract, 2 bad arguments,
- * a bad data file or a bad checkpoint.
+ * a bad data file, a bad checkpoint or a file that cannot be written.
  */
-import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import * as E from "fp-ts/lib/Either.js";
-import { buildGraph, formatType, GraftError, graphInputs, type Graph, type Model } from "@graft/core";
-import { decodeSafetensors, encodeSafetensors, WeightsError, type SafetensorsFile, type SafetensorsTensorInput, type SafetensorsTensorSpec } from "@graft/runtime";
+import { buildGraph, formatType, GraftError, graphInputs, printGraph, type Graph, type Model } from "@graft/core";
 import type { BackendName, HostTensor } from "../../backend/types.js";
-import { writeFileAtomic, type WriteFileAtomicOptions } from "../../data/atomic.js";
+import { AtomicWriteError } from "../../data/atomic.js";
 import { DataLoader, gatherRows, seededSplit } from "../../data/loader.js";
 import { DataFileError, readTabularFile, type TabularData } from "../../data/tabular.js";
 import { formatOptimizer, parseOptimizer } from "../../optim/index.js";
 import { createEpochProgress, formatDuration, type ProgressStream } from "../../report/progress.js";
-import { metricsChart, type EpochMetrics } from "../../report/svg.js";
+import type { EpochMetrics } from "../../report/svg.js";
+import {
+  CHECKPOINT_FILE,
+  CheckpointError,
+  checkResume,
+  hashFile,
+  loadCheckpoint,
+  prepareCheckpointFolder,
+  saveCheckpoint,
+  sha256,
+  writeFinalFiles,
+  type RunFingerprint,
+} from "../../train/checkpoint.js";
 import { accuracy, addToMean, createTrainer, runningMean, type Trainer } from "../../train/index.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
 
 /** The back end `graft train` uses when `--backend` is not given. */
 export const DEFAULT_TRAIN_BACKEND: BackendName = "wasm";
-
-/** The checkpoint file inside the `--checkpoint` directory. */
-export const CHECKPOINT_FILE = "checkpoint.safetensors";
-/** The final params-only weights inside the `--checkpoint` directory. */
-export const WEIGHTS_FILE = "weights.safetensors";
 
 /** What the user asked for, after parsing and checking the options. */
 export interface TrainSettings {
@@ -65,6 +73,8 @@ export interface TrainSettings {
   readonly backend: BackendName;
   readonly checkpoint: string | undefined;
   readonly resume: boolean;
+  /** Resume even when the model, the data or a setting differs from the checkpoint's. */
+  readonly force: boolean;
   readonly seed: number;
 }
 
@@ -89,6 +99,7 @@ interface RawOptions {
   readonly backend?: string;
   readonly checkpoint?: string;
   readonly resume?: boolean;
+  readonly force?: boolean;
   readonly seed?: string;
 }
 
@@ -124,6 +135,7 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
     }
   }
   if (raw.resume === true && raw.checkpoint === undefined) throw new TrainError("--resume needs --checkpoint <dir> (the directory of the checkpoint to continue from)");
+  if (raw.force === true && raw.resume !== true) throw new TrainError("--force only applies to --resume (it resumes a checkpoint whose model, data or settings differ)");
   return {
     data: resolve(cwd, raw.data),
     labelColumn: raw.labelColumn,
@@ -136,6 +148,7 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
     backend,
     checkpoint: raw.checkpoint === undefined ? undefined : resolve(cwd, raw.checkpoint),
     resume: raw.resume === true,
+    force: raw.force === true,
     seed: integerOption("seed", raw.seed, 0, 0),
   };
 }
@@ -226,103 +239,27 @@ export async function readTrainingData(settings: TrainSettings, contract: ModelC
   return data;
 }
 
-// ----- checkpoints ----------------------------------------------------------------------------------
+// ----- checkpoints (see train/checkpoint.ts) --------------------------------------------------------
 
-/** What a checkpoint records besides the state. */
-export interface CheckpointMeta {
-  /** Epochs completed. */
-  readonly epoch: number;
-  readonly model: string;
-  readonly optimizer: string;
-  readonly seed: number;
-  readonly batchSize: number;
-  readonly split: number;
-  readonly history: readonly EpochMetrics[];
-}
-
-const SAFETENSORS_DTYPE = { f32: "F32", f64: "F64", i32: "I32", bool: "BOOL" } as const;
-
-const toSafetensors = (state: Readonly<Record<string, HostTensor>>): SafetensorsTensorInput[] =>
-  Object.entries(state)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, tensor]) => ({ name, dtype: SAFETENSORS_DTYPE[tensor.dtype], shape: tensor.shape, data: tensor.data }));
-
-/**
- * Writes a checkpoint atomically: the previous file at `path` stays whole until the new one is
- * complete and synced (see writeFileAtomic).
- */
-export async function saveCheckpoint(path: string, state: Readonly<Record<string, HostTensor>>, meta: CheckpointMeta, options: WriteFileAtomicOptions = {}): Promise<void> {
-  const bytes = encodeSafetensors(toSafetensors(state), {
-    format: "graft-checkpoint",
-    epoch: String(meta.epoch),
-    model: meta.model,
-    optimizer: meta.optimizer,
-    seed: String(meta.seed),
-    batch_size: String(meta.batchSize),
-    split: String(meta.split),
-    history: JSON.stringify(meta.history),
-  });
-  await writeFileAtomic(path, bytes, options);
-}
-
-const metaNumber = (metadata: Readonly<Record<string, string>>, key: string, source: string): number => {
-  const text = metadata[key];
-  const value = Number(text);
-  if (text === undefined || text.trim() === "" || !Number.isFinite(value)) throw new TrainError(`${source}: not a graft checkpoint (metadata '${key}' is ${text === undefined ? "missing" : `'${text}'`})`);
-  return value;
-};
-
-const decodeCheckpoint = (bytes: Uint8Array, expected: readonly SafetensorsTensorSpec[], source: string): SafetensorsFile => {
-  try {
-    return decodeSafetensors(bytes, expected, source);
-  } catch (thrown) {
-    if (thrown instanceof WeightsError) throw new TrainError(`--resume: ${thrown.message}`);
-    throw thrown;
-  }
-};
-
-/**
- * Reads and validates a checkpoint against the trainer's state (every tensor, dtype and shape).
- * @throws TrainError for a missing, truncated or foreign file, or one from another model/optimizer
- */
-export async function loadCheckpoint(path: string, trainer: Trainer, source: string): Promise<{ state: Record<string, HostTensor>; meta: CheckpointMeta }> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (thrown) {
-    const code = (thrown as { code?: unknown }).code;
-    throw new TrainError(code === "ENOENT" ? `--resume: no checkpoint at ${source} (train once with --checkpoint first)` : `--resume: cannot read ${source}: ${String(thrown)}`);
-  }
-  const current = trainer.getState();
-  const expected = toSafetensors(current).map(({ name, dtype, shape }) => ({ name, dtype, shape }));
-  const decoded = decodeCheckpoint(bytes, expected, source);
-  const metadata = decoded.metadata;
-  if (metadata.format !== "graft-checkpoint") throw new TrainError(`${source}: not a graft checkpoint (no format metadata)`);
-  let history: EpochMetrics[];
-  try {
-    history = JSON.parse(metadata.history ?? "[]") as EpochMetrics[];
-    if (!Array.isArray(history)) throw new Error("not an array");
-  } catch {
-    throw new TrainError(`${source}: not a graft checkpoint (the history metadata is not a JSON array)`);
-  }
-  const meta: CheckpointMeta = {
-    epoch: metaNumber(metadata, "epoch", source),
-    model: metadata.model ?? "",
-    optimizer: metadata.optimizer ?? "",
-    seed: metaNumber(metadata, "seed", source),
-    batchSize: metaNumber(metadata, "batch_size", source),
-    split: metaNumber(metadata, "split", source),
-    history,
-  };
-  const state: Record<string, HostTensor> = {};
-  for (const [name, tensor] of decoded.tensors) {
-    const dtype = current[name]?.dtype;
-    if (dtype !== undefined) state[name] = { shape: tensor.shape, dtype, data: tensor.data };
-  }
-  return { state, meta };
-}
+export { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, WEIGHTS_FILE, type CheckpointMeta } from "../../train/checkpoint.js";
 
 // ----- the run -------------------------------------------------------------------------------------
+
+/** The model's IR hash, the data file's hash and the settings a checkpoint records. */
+const runFingerprint = async (model: Model, settings: TrainSettings): Promise<RunFingerprint> => {
+  const built = buildGraph(model);
+  if (E.isLeft(built)) throw new TrainError(new GraftError(built.left).message, EXIT_DIAGNOSTICS);
+  return {
+    model: model.name,
+    modelHash: sha256(printGraph(built.right)),
+    dataHash: await hashFile(settings.data),
+    optimizer: settings.optimizer,
+    backend: settings.backend,
+    seed: settings.seed,
+    batchSize: settings.batchSize,
+    split: settings.split,
+  };
+};
 
 /** A stream that writes to the CLI's `out`, drawing a bar only when the process's stdout is a terminal. */
 const progressStream = (context: CliContext): ProgressStream => {
@@ -355,6 +292,8 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
   const { model, display } = loaded.right;
   const contract = checkContract(model, display);
   const shown = (path: string): string => displayPath(path, io.cwd);
+  // Before any work: a checkpoint folder that cannot take the files is an error now, not after an epoch.
+  if (settings.checkpoint !== undefined) await prepareCheckpointFolder(settings.checkpoint, shown, context.fileSystem);
   const data = await readTrainingData(settings, contract, shown);
 
   const split = seededSplit(data.numSamples, settings.split, settings.seed);
@@ -374,28 +313,25 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
   }
   try {
     const checkpointPath = settings.checkpoint === undefined ? undefined : join(settings.checkpoint, CHECKPOINT_FILE);
+    const fingerprint = settings.checkpoint === undefined ? undefined : await runFingerprint(model, settings);
+    const writeOptions = context.fileSystem === undefined ? {} : { fileSystem: context.fileSystem };
     let history: EpochMetrics[] = [];
     let startEpoch = 0;
-    if (settings.resume && checkpointPath !== undefined) {
-      const { state, meta } = await loadCheckpoint(checkpointPath, trainer, shown(checkpointPath));
-      const mismatch = (
-        [
-          ["model", meta.model, model.name],
-          ["--optimizer", meta.optimizer, settings.optimizer],
-          ["--seed", String(meta.seed), String(settings.seed)],
-          ["--batch-size", String(meta.batchSize), String(settings.batchSize)],
-          ["--split", String(meta.split), String(settings.split)],
-        ] as const
-      ).find(([, saved, now]) => saved !== now);
-      if (mismatch !== undefined)
-        throw new TrainError(`--resume: ${shown(checkpointPath)} was written with ${mismatch[0]} ${mismatch[1]}, this run has ${mismatch[2]}; resume with the same settings`);
-      if (meta.epoch >= settings.epochs) throw new TrainError(`--resume: ${shown(checkpointPath)} has already completed ${meta.epoch} epochs; ask for more with --epochs N (N > ${meta.epoch})`);
+    if (settings.resume && checkpointPath !== undefined && fingerprint !== undefined) {
+      const { state, meta } = await loadCheckpoint(checkpointPath, trainer.getState(), shown(checkpointPath));
+      const forced = checkResume(meta, fingerprint, shown(checkpointPath), { force: settings.force, dataFile: shown(settings.data) });
+      for (const difference of forced) io.err(`graft train: warning: --force: ${difference}\n`);
+      if (meta.epoch > settings.epochs)
+        throw new TrainError(`--resume: ${shown(checkpointPath)} has already completed ${meta.epoch} epochs, more than --epochs ${settings.epochs}; ask for --epochs ${meta.epoch} or more`);
       trainer.setState(state);
-      history = meta.history.slice(0, meta.epoch);
+      history = [...meta.history];
       startEpoch = meta.epoch;
-      io.out(`resuming from ${shown(checkpointPath)} after epoch ${meta.epoch}\n`);
+      io.out(
+        meta.epoch === settings.epochs
+          ? `resuming from ${shown(checkpointPath)}: all ${meta.epoch} epochs are done; writing the final files\n`
+          : `resuming from ${shown(checkpointPath)} after epoch ${meta.epoch}\n`,
+      );
     }
-    if (settings.checkpoint !== undefined) await mkdir(settings.checkpoint, { recursive: true });
 
     io.out(
       `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${split.train.length} train / ${split.test.length} test rows, ${F} features, ${contract.classes} classes; ` +
@@ -426,23 +362,13 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       history.push(metrics);
       progress.finish(`loss ${loss.mean.toFixed(4)}  train ${percent(trainAccuracy)}${testAccuracy === undefined ? "" : `  test ${percent(testAccuracy)}`}`);
       if (!Number.isFinite(loss.mean)) throw new TrainError(`epoch ${epoch + 1}: the loss is ${loss.mean}; lower the learning rate (--optimizer) or check the data's scale`, EXIT_DIAGNOSTICS);
-      if (checkpointPath !== undefined) {
-        await saveCheckpoint(checkpointPath, trainer.getState(), {
-          epoch: epoch + 1,
-          model: model.name,
-          optimizer: settings.optimizer,
-          seed: settings.seed,
-          batchSize: settings.batchSize,
-          split: settings.split,
-          history,
-        });
+      if (checkpointPath !== undefined && fingerprint !== undefined) {
+        await saveCheckpoint(checkpointPath, trainer.getState(), { ...fingerprint, epoch: epoch + 1, model: model.name, history }, writeOptions);
       }
     }
     if (settings.checkpoint !== undefined && checkpointPath !== undefined) {
       const params = Object.fromEntries(Object.entries(trainer.getState()).filter(([name]) => !name.startsWith(`${trainer.optimizer.kind}.`)));
-      const weightsPath = join(settings.checkpoint, WEIGHTS_FILE);
-      await writeFileAtomic(weightsPath, encodeSafetensors(toSafetensors(params), { format: "pt" }));
-      await writeFileAtomic(join(settings.checkpoint, "metrics.svg"), metricsChart(history, { title: `${model.name}: metrics by epoch` }));
+      const weightsPath = await writeFinalFiles(settings.checkpoint, params, history, `${model.name}: metrics by epoch`, writeOptions);
       io.out(`checkpoint: ${shown(checkpointPath)}; weights: ${shown(weightsPath)}\n`);
     }
     const last = history[history.length - 1];
@@ -472,7 +398,8 @@ export const trainCommand: CliCommand = {
       .option("--optimizer <spec>", "optimizer spec, e.g. adam:lr=1e-3 or sgd:lr=0.1,momentum=0.9 (default adam:lr=1e-3)")
       .option("--backend <name>", `js, wasm or reference (default ${DEFAULT_TRAIN_BACKEND})`)
       .option("--checkpoint <dir>", "write dir/checkpoint.safetensors atomically after every epoch")
-      .option("--resume", "continue from the checkpoint in --checkpoint <dir>")
+      .option("--resume", "continue from the checkpoint in --checkpoint <dir> (same model, data and settings; a finished run writes its final files)")
+      .option("--force", "with --resume: resume even if the model, the data or a setting changed (each difference is printed)")
       .option("--seed <n>", "seed of the initial weights, the split and the shuffles (default 0)")
       .action(async (file: string, options: RawOptions) => {
         const started = performance.now();
@@ -482,9 +409,14 @@ export const trainCommand: CliCommand = {
           context.io.out(`done in ${formatDuration(performance.now() - started)}\n`);
           context.exit(EXIT_OK);
         } catch (thrown) {
-          if (thrown instanceof TrainError) {
+          if (thrown instanceof TrainError || thrown instanceof CheckpointError) {
             context.io.err(`graft train: ${thrown.message}\n`);
             context.exit(thrown.exitCode);
+            return;
+          }
+          if (thrown instanceof AtomicWriteError) {
+            context.io.err(`graft train: ${thrown.message}\n`);
+            context.exit(EXIT_USAGE);
             return;
           }
           throw thrown;

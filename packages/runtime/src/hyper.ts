@@ -1,0 +1,48 @@
+/**
+ * @file Run-time hyper-parameters of a training step. An optimizer's learning rate and its
+ * step-dependent scalars (Adam's bias corrections, Adagrad's decayed lr) are persistent scalar
+ * state, not constants baked into kernels: before each step the host computes them in float64
+ * from the current learning rate and the step number — as PyTorch does with Python floats — and
+ * writes them, so they are rounded once, to the param's dtype.
+ */
+
+/** How a hyper scalar follows from the learning rate `lr` and the step number `t` (1 on the first step). */
+export type HyperFormula =
+  /** `lr`. */
+  | { readonly kind: "lr" }
+  /** `1 − lr · factor` (AdamW's decoupled weight decay). */
+  | { readonly kind: "one_minus_lr_times"; readonly factor: number }
+  /** `lr / (1 − βᵗ)` (Adam's step size). */
+  | { readonly kind: "lr_over_bias_correction"; readonly beta: number }
+  /** `√(1 − βᵗ)` (Adam's second-moment bias correction). */
+  | { readonly kind: "sqrt_bias_correction"; readonly beta: number }
+  /** `lr / (1 + (t − 1) · decay)` (Adagrad's lr_decay). */
+  | { readonly kind: "lr_decay"; readonly decay: number };
+
+/** One hyper scalar: the state param holding it and its formula. */
+export interface HyperScalar {
+  readonly param: string;
+  readonly formula: HyperFormula;
+}
+
+/** The value of `formula` at learning rate `lr` and step `t` (float64). */
+export const hyperValue = (formula: HyperFormula, lr: number, t: number): number => {
+  switch (formula.kind) {
+    case "lr":
+      return lr;
+    case "one_minus_lr_times":
+      return 1 - lr * formula.factor;
+    case "lr_over_bias_correction":
+      return lr / (1 - formula.beta ** t);
+    case "sqrt_bias_correction":
+      return Math.sqrt(1 - formula.beta ** t);
+    case "lr_decay":
+      return lr / (1 + (t - 1) * formula.decay);
+  }
+};
+
+/** Checks a learning rate as PyTorch does (a finite number ≥ 0); the message names `what`. */
+export const checkLearningRate = (what: string, lr: unknown): number => {
+  if (typeof lr !== "number" || !Number.isFinite(lr) || lr < 0) throw new RangeError(`${what}: invalid learning rate ${typeof lr === "number" ? String(lr) : typeof lr} (expected a finite number ≥ 0)`);
+  return lr;
+};

@@ -1,0 +1,254 @@
+// The program image: what a compiled program is at run time, whatever back end emitted it. A
+// loader (artifacts.ts) turns the back end's artifact into an arena and one `run` per function
+// image; the image brings the state layout (params and optimizer state at fixed offsets), the
+// initialisers, the weights (safetensors, validated all-or-nothing) and the function images
+// (slots, consts, labels, updates). `createModel` loads it: this is what a standalone bundle runs.
+//
+// Inlined into every bundle, so it imports only sibling runtime files and uses only globals both
+// Node and browsers have (WebAssembly, atob, TextEncoder/TextDecoder): no `node:` modules, no eval.
+import type { ArtifactLoader } from "./artifacts.js";
+import { FeedError, formatShape, type FeedArray } from "./feeds.js";
+import { initValues, type Init } from "./init.js";
+import { SAFETENSORS_DTYPE, WeightsError, decodeSafetensors, encodeSafetensors, type SafetensorsFile, type SafetensorsTensorInput } from "./safetensors.js";
+import { readSlot, runFunction, writeSlot, type ArenaDtype, type FunctionImage, type Slot } from "./session.js";
+
+/** An input or output of a bundled function. */
+export interface TensorInfo {
+  readonly name: string;
+  readonly dtype: ArenaDtype;
+  /** The concrete shape at the bundle's first batch size. */
+  readonly shape: readonly number[];
+  /** The shape as declared in the model, e.g. `["batch", 784]`. */
+  readonly dims: readonly (string | number)[];
+}
+
+/** A bundled function's inputs and outputs. */
+export interface FunctionInfo {
+  readonly inputs: readonly TensorInfo[];
+  readonly outputs: readonly TensorInfo[];
+}
+
+/** A persistent tensor (weight or optimizer state). */
+export interface StateInfo {
+  readonly name: string;
+  readonly dtype: ArenaDtype;
+  readonly shape: readonly number[];
+}
+
+/** What `m.info` describes. */
+export interface ModelInfo {
+  readonly name: string;
+  /** The back end that compiled it. */
+  readonly backend: string;
+  /** Batch sizes the functions accept (empty when the model has no `batch` dim). */
+  readonly batches: readonly number[];
+  /** Sizes fixed for the model's other symbolic dims. */
+  readonly dims: Readonly<Record<string, number>>;
+  /** The optimizer `trainStep` applies (full spec), or null for an inference-only bundle. */
+  readonly optimizer: string | null;
+  /** `forward`'s inputs and outputs. */
+  readonly inputs: readonly TensorInfo[];
+  readonly outputs: readonly TensorInfo[];
+  readonly functions: Readonly<Record<string, FunctionInfo>>;
+  /** The model's params: what `saveWeights()` writes. */
+  readonly weights: readonly StateInfo[];
+  /** Every persistent tensor: the weights, then optimizer state. */
+  readonly state: readonly StateInfo[];
+}
+
+/** A persistent tensor's place in the arena and how it starts. */
+export interface StateEntry extends StateInfo {
+  readonly offset: number;
+  readonly init: Init;
+  /** A model param (saved by default), as opposed to optimizer state. */
+  readonly weight: boolean;
+}
+
+/** A function image as a program image holds it: its entry point in the artifact instead of `run`. */
+export type ImageTemplate<Entry> = Omit<FunctionImage, "run"> & {
+  /** The batch size it was specialised at (null without a batch dim). */
+  readonly batch: number | null;
+  readonly entry: Entry;
+};
+
+/** Everything a compiled program brings to run time: `createModel` loads it with its artifact's loader. */
+export interface ProgramImage<Artifact, Entry, Info extends ModelInfo = ModelInfo> {
+  readonly info: Info;
+  readonly state: readonly StateEntry[];
+  readonly functions: Readonly<Record<string, readonly ImageTemplate<Entry>[]>>;
+  /** Arena size in 4-byte elements. */
+  readonly elements: number;
+  /** The back end's artifact (kernel code is in the module itself; module bytes are here). */
+  readonly artifact: Artifact;
+  /** Embedded safetensors weights, base64 ("" when none were embedded). */
+  readonly weights: string;
+}
+
+/** Bytes accepted as a safetensors file. */
+export type WeightsInput = Uint8Array | ArrayBufferLike;
+
+/** Options of `load`. */
+export interface LoadOptions {
+  /** Seed of the param initialisers when no weights are loaded (default 0, as in-process sessions). */
+  readonly seed?: number;
+}
+
+/** Options of `saveWeights`. */
+export interface SaveWeightsOptions {
+  /** Also save optimizer state (momentum buffers, Adam moments, step count). Default false. */
+  readonly optimizer?: boolean;
+}
+
+/** A loaded bundle; the generated module wraps `call` into typed methods. */
+export interface LoadedBundle<Info extends ModelInfo = ModelInfo> {
+  readonly info: Info;
+  /** Runs function `name`; rank-0 outputs are returned as numbers. */
+  call(name: string, feeds: object): Record<string, FeedArray | number>;
+  saveWeights(options?: SaveWeightsOptions): Uint8Array;
+  loadWeights(bytes: WeightsInput): void;
+}
+
+const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+const fromBase64 = (text: string): Uint8Array<ArrayBuffer> => {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+};
+
+/** How bundle messages name a value that is not what they expected. */
+const describe = (value: unknown): string =>
+  value === null ? "null" : Array.isArray(value) ? `an Array of length ${value.length}` : ArrayBuffer.isView(value) ? `${Object.prototype.toString.call(value).slice(8, -1)} of length ${(value as Uint8Array).length}` : typeof value;
+
+/** The bytes of a Uint8Array (Node Buffers included) or (Shared)ArrayBuffer, from any realm. */
+const toBytes = (what: string, value: unknown): Uint8Array => {
+  const tag = Object.prototype.toString.call(value);
+  if (tag === "[object Uint8Array]") return value as Uint8Array;
+  if (tag === "[object ArrayBuffer]" || tag === "[object SharedArrayBuffer]") return new Uint8Array(value as ArrayBufferLike);
+  throw new WeightsError(`${what}: expected the bytes of a safetensors file (a Uint8Array or an ArrayBuffer), got ${describe(value)}`);
+};
+
+/** Freezes a plain data object and everything in it (the `info` every load shares). */
+const deepFreeze = <T>(value: T): T => {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+};
+
+/**
+ * Loads a program image: its artifact through `loader` over a fresh arena (independent of every
+ * other load), the params from their initialisers (seeded), then `weights` (or the embedded
+ * weights) when given.
+ * @throws WeightsError when the weights do not fit the model (nothing is loaded then)
+ */
+export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
+  bundle: ProgramImage<Artifact, Entry, Info>,
+  loader: ArtifactLoader<Artifact, Entry>,
+  weights?: WeightsInput,
+  options: LoadOptions = {},
+): Promise<LoadedBundle<Info>> => {
+  const loaded = await loader(bundle.artifact, bundle.elements);
+  const arena = loaded.arena;
+  arena.ensure(bundle.elements);
+
+  const images = new Map<string, FunctionImage[]>();
+  for (const [name, templates] of Object.entries(bundle.functions))
+    images.set(
+      name,
+      templates.map(({ entry, ...image }): FunctionImage => ({ ...image, run: loaded.run(entry, name) })),
+    );
+  const previous: { last: FunctionImage | undefined } = { last: undefined };
+  const slot = (entry: StateEntry): Slot => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset });
+
+  const seed = options.seed ?? 0;
+  for (const entry of bundle.state) {
+    const values = initValues(entry.init, sizeOf(entry.shape), seed, entry.name);
+    writeSlot(arena, slot(entry), entry.dtype === "f32" ? Float32Array.from(values) : Int32Array.from(values));
+  }
+
+  const byName = new Map(bundle.state.map((entry) => [entry.name, entry]));
+  const weightEntries = bundle.info.weights.flatMap((info) => byName.get(info.name) ?? []);
+  const allEntries = [...weightEntries, ...bundle.state.filter((entry) => !entry.weight)];
+  const optimizerNames = new Set(allEntries.filter((entry) => !entry.weight).map((entry) => entry.name));
+  const specs = (entries: readonly StateEntry[]) => entries.map((entry) => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape }));
+
+  const matches = (file: SafetensorsFile, entries: readonly StateEntry[]): boolean =>
+    file.tensors.size === entries.length &&
+    entries.every((entry) => {
+      const tensor = file.tensors.get(entry.name);
+      return tensor !== undefined && tensor.dtype === SAFETENSORS_DTYPE[entry.dtype] && formatShape(tensor.shape) === formatShape(entry.shape);
+    });
+
+  /** Validates everything, then writes: all-or-nothing. */
+  const loadWeights = (what: string, value: unknown): void => {
+    const bytes = toBytes(what, value);
+    const file = decodeSafetensors(bytes, undefined, what);
+    const full = [...file.tensors.keys()].some((name) => optimizerNames.has(name));
+    const entries = full ? allEntries : weightEntries;
+    if (!matches(file, entries)) {
+      decodeSafetensors(bytes, specs(entries), what); // throws the detailed mismatch
+      throw new WeightsError(`${what}: weights do not match the model`);
+    }
+    for (const entry of entries) {
+      const tensor = file.tensors.get(entry.name);
+      if (tensor !== undefined) writeSlot(arena, slot(entry), tensor.data as FeedArray);
+    }
+  };
+
+  const initial = weights ?? (bundle.weights === "" ? undefined : fromBase64(bundle.weights));
+  if (initial !== undefined) loadWeights(weights === undefined ? "embedded weights" : "load", initial);
+
+  const pick = (name: string, candidates: readonly FunctionImage[], feeds: Readonly<Record<string, unknown>>): FunctionImage => {
+    const first = candidates[0];
+    if (first === undefined) throw new Error(`bundle: function ${name} has no compiled image`);
+    if (candidates.length === 1) return first;
+    const lengthOf = (value: unknown): number | undefined =>
+      Array.isArray(value) || ArrayBuffer.isView(value) ? (value as ArrayLike<unknown>).length : undefined;
+    const found = candidates.find((image) => image.inputs.every((input) => lengthOf(feeds[input.name]) === sizeOf(input.shape)));
+    if (found !== undefined) return found;
+    for (const input of first.inputs) {
+      const length = lengthOf(feeds[input.name]);
+      if (length === undefined) return first; // missing or not an array: runFunction says so
+      if (!candidates.some((image) => image.inputs.some((other) => other.name === input.name && sizeOf(other.shape) === length))) {
+        const shapes = candidates.flatMap((image) => image.inputs.filter((other) => other.name === input.name).map((other) => `${other.dtype}${formatShape(other.shape)} (${sizeOf(other.shape)} elements)`));
+        throw new FeedError(input.name, `input ${input.name}: got ${length} elements; ${name} takes ${shapes.join(" or ")} (batch sizes ${bundle.info.batches.join(", ")})`);
+      }
+    }
+    const lengths = first.inputs.map((input) => `${input.name}: ${lengthOf(feeds[input.name]) ?? "?"}`).join(", ");
+    throw new FeedError(first.inputs[0]?.name ?? "", `${name}: the inputs' lengths (${lengths}) do not belong to the same batch size (${bundle.info.batches.join(", ")})`);
+  };
+
+  return {
+    info: deepFreeze(bundle.info),
+    call(name: string, feeds: object): Record<string, FeedArray | number> {
+      const candidates = images.get(name);
+      if (candidates === undefined) throw new Error(`bundle: unknown function ${name}; this bundle has ${[...images.keys()].join(", ")}`);
+      if (typeof feeds !== "object" || feeds === null || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
+        const names = (candidates[0]?.inputs ?? []).map((input) => input.name).join(", ");
+        throw new FeedError("", `${name}: expected an object of inputs { ${names} }, got ${describe(feeds)}`);
+      }
+      const record = feeds as Readonly<Record<string, unknown>>;
+      const image = pick(name, candidates, record);
+      const outputs = runFunction(arena, image, record, previous);
+      const result: Record<string, FeedArray | number> = {};
+      for (const output of image.outputs) {
+        const value = outputs[output.name];
+        if (value !== undefined) result[output.name] = output.shape.length === 0 ? (value[0] ?? Number.NaN) : value;
+      }
+      return result;
+    },
+    saveWeights(options: SaveWeightsOptions = {}): Uint8Array {
+      const entries = options.optimizer === true ? allEntries : weightEntries;
+      const tensors: SafetensorsTensorInput[] = entries.map((entry) => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape, data: readSlot(arena, slot(entry)) as SafetensorsTensorInput["data"] }));
+      const metadata: Record<string, string> = { format: "pt", "graft.model": bundle.info.name };
+      if (options.optimizer === true && bundle.info.optimizer !== null) metadata["graft.optimizer"] = bundle.info.optimizer;
+      return encodeSafetensors(tensors, metadata);
+    },
+    loadWeights(bytes: WeightsInput): void {
+      loadWeights("loadWeights", bytes);
+    },
+  };
+};
