@@ -6,11 +6,11 @@
  *
  *   pnpm example blobs [--epochs 100] [--backend js|wasm|reference] [--seed 80] [--out artifacts/blobs]
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { accuracy, addToMean, createTrainer, DataLoader, predictions, runningMean, type BackendName, type Trainer, decisionRegions, gridCellCenters, metricsChart, type EpochMetrics } from "@graft/compiler";
+import { accuracy, addToMean, createTrainer, DataLoader, predictions, runningMean, type BackendName, type Trainer, decisionRegions, gridCellCenters, metricsChart, type EpochMetrics, writeFileAtomic } from "@graft/compiler";
 // The SVG reports are not (yet) exported by @graft/compiler's index.
 import { BLOB_CLASSES, makeBlobs, type BlobData } from "./data.js";
 import blobsModel from "./model.js";
@@ -127,8 +127,8 @@ async function main(argv: readonly string[]): Promise<number> {
   await mkdir(outDir, { recursive: true });
   const metricsPath = join(outDir, "metrics.svg");
   const regionsPath = join(outDir, "decision-regions.svg");
-  await writeFile(metricsPath, metricsChart(history, { title: "Multiclass 3-layer Model Metrics by Epoch" }));
-  await writeFile(regionsPath, blobsDecisionSvg(trainer, data));
+  await writeFileAtomic(metricsPath, metricsChart(history, { title: "Multiclass 3-layer Model Metrics by Epoch" }));
+  await writeFileAtomic(regionsPath, blobsDecisionSvg(trainer, data));
   trainer.dispose();
   console.log(`trained ${epochs} epochs on ${data.count} points in ${seconds.toFixed(1)}s (${backend})`);
   console.log(`training accuracy: ${formatPercent(last?.trainAccuracy ?? Number.NaN)}`);

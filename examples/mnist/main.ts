@@ -33,14 +33,14 @@
  *     [--optimizer adam:lr=1e-3] [--lr-drops 12,17|none] [--augment on|off]
  *     [--backend js|wasm|reference] [--seed N] [--train-size N] [--test-size N] [--out dir]
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import type { Model } from "@graft/core";
 import { encodeSafetensors, type SafetensorsTensorInput } from "@graft/runtime";
-import { accuracy, addToMean, compileBundle, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, runningMean, writeBundle, type BackendName, type HostTensor, type Optimizer, type Trainer, formatBytes, Prng, createEpochProgress, formatDuration, type ProgressStream, confusionMatrix, metricsChart, type EpochMetrics } from "@graft/compiler";
+import { accuracy, addToMean, compileBundle, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, runningMean, writeBundle, type BackendName, type HostTensor, type Optimizer, type Trainer, formatBytes, Prng, createEpochProgress, formatDuration, type ProgressStream, confusionMatrix, metricsChart, type EpochMetrics, writeFileAtomic } from "@graft/compiler";
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, type MnistSet } from "../shared/mnist.js";
 import { augmentBatch, DEFAULT_AFFINE } from "./augment.js";
 import mlp256 from "./model.js";
@@ -230,7 +230,7 @@ export async function writeArtifacts(run: MnistRun, dir: string): Promise<Artifa
   await mkdir(dir, { recursive: true });
   const files: string[] = [];
   const write = async (name: string, contents: string | Uint8Array): Promise<void> => {
-    await writeFile(join(dir, name), contents);
+    await writeFileAtomic(join(dir, name), contents);
     files.push(name);
   };
   const weights = weightsBytes(run);

@@ -14,7 +14,7 @@ import { cpus, loadavg } from "node:os";
 import * as E from "fp-ts/lib/Either.js";
 import * as C from "@graft/core";
 import { adam, buildTrainingProgram, type Session } from "../src/index.js";
-import { createWasmSession } from "../src/backend/wasm-backend.js";
+import { createWasmSession } from "../src/backend/wasm/backend.js";
 
 const option = (name: string, fallback: string): string => {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`));

@@ -12,8 +12,9 @@
 import * as E from "fp-ts/lib/Either.js";
 import { buildGraph, crossEntropy, crossEntropyBackward, dense, input, model, relu, scalar, type CrossEntropyAttrs, type Graph, type Tensor } from "@graft/core";
 import { createCompiledSession, type CodeGenerator } from "../src/backend/program.js";
-import type { HostTensor, ProgramSpec } from "../src/backend/types.js";
-import { createWasmGenerator, loadWasmToolkit } from "../src/backend/wasm-backend.js";
+import type { HostTensor } from "../src/backend/types.js";
+import type { ProgramSpec } from "../src/program/types.js";
+import { createWasmGenerator, loadWasmToolkit } from "../src/backend/wasm/backend.js";
 import { grad } from "../src/passes/grad.js";
 import { adam, trainStep } from "../src/optim/index.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";

@@ -12,7 +12,7 @@ import * as E from "fp-ts/lib/Either.js";
 import * as C from "@graft/core";
 import { adam, buildTrainingProgram } from "../src/index.js";
 import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "../src/backend/program.js";
-import { createWasmGenerator, loadWasmToolkit, RESERVED_BYTES, reservedBytes, sharedSessionMemory, wasmSessionArena } from "../src/backend/wasm-backend.js";
+import { createWasmGenerator, loadWasmToolkit, RESERVED_BYTES, reservedBytes, sharedSessionMemory, wasmSessionArena } from "../src/backend/wasm/backend.js";
 import { moduleText } from "../src/backend/wasm/codegen.js";
 import { assembleWatSync } from "../src/backend/wasm/wat.js";
 import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS } from "../src/backend/wasm/context.js";

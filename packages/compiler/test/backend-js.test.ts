@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as fc from "fast-check";
 import * as C from "@graft/core";
-import { jsBackend } from "../src/backend/js-backend.js";
+import { jsBackend } from "../src/backend/js/backend.js";
 import { agreementCases, graphOf, hostFeeds, randomArray } from "./backend-cases.js";
 import type { Backend } from "../src/backend/types.js";
 

@@ -1,4 +1,4 @@
-// The bundle runtime (src/bundle/runtime.ts) on hand-made images and WASM bundles: the paths a
+// The program image (@graft/runtime image.ts, artifacts.ts) on hand-made images and WASM bundles: the paths a
 // generated module cannot reach through its typed API, and WASM index checks at run time.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,12 +7,11 @@ import { pathToFileURL } from "node:url";
 import * as E from "fp-ts/lib/Either.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { compileBundle } from "../src/bundle/index.js";
-import { createModel, jsRun, type BundleImage, type ImageTemplate } from "../src/bundle/runtime.js";
+import { createModel, jsRun, loadJsArtifact, loadWasmArtifact, type ImageTemplate, type ProgramImage, type RunKernels, type WasmArtifact, type WasmEntry } from "@graft/runtime";
 import pick from "./fixtures/bundle/gather.js";
 
-const template = (overrides: Partial<ImageTemplate> = {}): ImageTemplate =>
+const template = <Entry = RunKernels>(overrides: Partial<ImageTemplate<Entry>> = {}): ImageTemplate<Entry> =>
   ({
-    kind: "js",
     batch: null,
     name: "forward",
     inputs: [{ name: "x", dtype: "f32", shape: [2], offset: 16 }],
@@ -21,17 +20,16 @@ const template = (overrides: Partial<ImageTemplate> = {}): ImageTemplate =>
     labels: [],
     updates: [],
     elements: 32,
-    run: jsRun<null>([(F) => void F.set([(F[16] ?? 0) * 2, (F[17] ?? 0) * 2], 16)], null),
+    entry: jsRun<null>([(F) => void F.set([(F[16] ?? 0) * 2, (F[17] ?? 0) * 2], 16)], null),
     ...overrides,
-  }) as ImageTemplate;
+  }) as ImageTemplate<Entry>;
 
-const image = (functions: BundleImage["functions"], wasm: readonly string[] = []): BundleImage => ({
-  info: { name: "handmade", backend: wasm.length > 0 ? "wasm" : "js", batches: [], dims: {}, optimizer: null, inputs: [], outputs: [], functions: {}, weights: [], state: [] },
+const image = <Artifact, Entry>(functions: ProgramImage<Artifact, Entry>["functions"], artifact: Artifact): ProgramImage<Artifact, Entry> => ({
+  info: { name: "handmade", backend: artifact === null ? "js" : "wasm", batches: [], dims: {}, optimizer: null, inputs: [], outputs: [], functions: {}, weights: [], state: [] },
   state: [],
   functions,
   elements: 32,
-  wasm,
-  wasmBase: 0,
+  artifact,
   weights: "",
 });
 
@@ -40,15 +38,15 @@ const EMPTY_MODULE = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00
 
 describe("bundle runtime", () => {
   it("refuses an unknown function and a function without images", async () => {
-    const model = await createModel(image({ forward: [template()], empty: [] }));
+    const model = await createModel(image({ forward: [template()], empty: [] }, null), loadJsArtifact);
     expect(() => model.call("predict", {})).toThrow("bundle: unknown function predict; this bundle has forward, empty");
     expect(() => model.call("empty", {})).toThrow("bundle: function empty has no compiled image");
     expect(model.call("forward", { x: new Float32Array([1, 2]) })).toEqual({ y: new Float32Array([2, 4]) });
   });
 
   it("validates load()'s options from untyped JS (issue 16, item 18)", async () => {
-    const handmade = image({ forward: [template()] });
-    const load = (weights: unknown, options: unknown) => createModel(handmade, weights as undefined, options as undefined);
+    const handmade = image({ forward: [template()] }, null);
+    const load = (weights: unknown, options: unknown) => createModel(handmade, loadJsArtifact, weights as undefined, options as undefined);
     await expect(load(undefined, null)).resolves.toBeDefined();
     await expect(load(null, undefined)).resolves.toBeDefined();
     await expect(load(undefined, { seed: 2 ** 32 - 1 })).resolves.toBeDefined();
@@ -71,9 +69,10 @@ describe("bundle runtime", () => {
     await expect(load(undefined, { seed: "abc" })).rejects.toBeInstanceOf(TypeError);
   });
 
-  it("refuses a WASM module without a run export", async () => {
-    await expect(createModel(image({ forward: [template({ kind: "wasm", module: 0, checks: [] } as Partial<ImageTemplate>)] }, [EMPTY_MODULE]))).rejects.toThrow(
-      "bundle: WASM module 0 exports no run function",
+  it("refuses a WASM module without the entry point's export", async () => {
+    const artifact: WasmArtifact = { module: EMPTY_MODULE, base: 0 };
+    await expect(createModel(image({ forward: [template<WasmEntry>({ entry: { export: "run0", checks: [] } })] }, artifact), loadWasmArtifact)).rejects.toThrow(
+      "bundle: the WASM module exports no function run0",
     );
   });
 });

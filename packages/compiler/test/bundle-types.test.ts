@@ -116,10 +116,8 @@ describe("bundle types", () => {
           skipLibCheck: true,
           allowImportingTsExtensions: true,
           paths: {
-            "@graft/bundle-runtime": [resolve(here, "../src/bundle/runtime.ts")],
             "@graft/runtime/kernels-js": [resolve(here, "../../runtime/src/kernels-js.ts")],
             "@graft/runtime": [resolve(here, "../../runtime/src/index.ts")],
-            "@graft/core": [resolve(here, "../../core/src/init.ts")],
           },
         },
         files: ["model.ts"],

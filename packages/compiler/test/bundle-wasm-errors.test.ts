@@ -6,10 +6,10 @@ import { KernelCompileError } from "../src/backend/wasm/context.js";
 import { compileBundle } from "../src/bundle/index.js";
 import mlp from "./fixtures/bundle/mlp.js";
 
-vi.mock("../src/backend/wasm-backend.js", async (importOriginal) => ({
-  ...(await importOriginal<typeof import("../src/backend/wasm-backend.js")>()),
-  emitWasmModule: () => {
-    throw new KernelCompileError("matmul 1×6×5 needs 2000000 bytes of packing scratch, more than the 1048576 reserved", 0);
+vi.mock("../src/backend/wasm/codegen.js", async (importOriginal) => ({
+  ...(await importOriginal<typeof import("../src/backend/wasm/codegen.js")>()),
+  programModuleText: () => {
+    throw new KernelCompileError("matmul 1×6×5 needs 2000000 bytes of packing scratch, more than the 1048576 reserved", 0, 0);
   },
 }));
 

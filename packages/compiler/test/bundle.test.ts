@@ -134,8 +134,18 @@ describe("bundle emission", () => {
     expect(bundle.right.sizes.gzip).toBeLessThan(bundle.right.sizes.code);
   });
 
+  it("keeps the MNIST MLP Adam training bundle with WASM kernels within 50 KB minified: one module for every function", async () => {
+    const bundle = await compileBundle(mnistLike(), { train: "adam:lr=1e-3", backend: "wasm" });
+    if (E.isLeft(bundle)) throw new Error(messages(bundle.left).join("\n"));
+    expect(bundle.right.sizes.weights).toBe(0);
+    expect(bundle.right.sizes.code).toBeLessThanOrEqual(50 * 1024);
+    // one module (forward, evaluate and trainStep are its exports run0, run1, run2)
+    expect(bundle.right.source.match(/module: "/g)).toHaveLength(1);
+    expect([...bundle.right.source.matchAll(/export: "(run\d+)"/g)].map((match) => match[1])).toEqual(["run0", "run1", "run2"]);
+  });
+
   it("bundleModule refuses sources that import core directly or do not embed the given weights", async () => {
-    await expect(bundleModule(`import { buildGraph } from "@graft/core";\nexport const f = buildGraph;`)).rejects.toThrow(/@graft\/core may only be imported by the bundle runtime \(imported by .*bundle\.ts\)/);
+    await expect(bundleModule(`import { buildGraph } from "@graft/core";\nexport const f = buildGraph;`)).rejects.toThrow(/@graft\/core may not enter a bundle \(imported by .*bundle\.ts\)/);
     await expect(bundleModule("export const weights = '';", { weights: "AAAA" })).rejects.toThrow("bundleModule: the source does not embed the given weights");
   });
 

@@ -4,7 +4,7 @@
  * line with exit 2 and leaves the previous file whole (fault injection: ENOSPC, EROFS, EISDIR),
  * `--resume` refuses a changed model, data file, back end or a hand-edited epoch (unless
  * `--force`), a finished run resumed writes its final files, and stale temporary files of killed
- * writes are removed by the next run.
+ * writes are removed by the next run. Data files: deeply nested JSON and CR-only CSV.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -214,5 +214,24 @@ describe("graft train --resume of a finished run writes the final files (item 16
     expect(existsSync(join(ck, WEIGHTS_FILE))).toBe(true);
     expect(readFileSync(join(ck, WEIGHTS_FILE))).toEqual(weights);
     expect(readFileSync(join(ck, "metrics.svg"), "utf8")).toBe(chart);
+  });
+});
+
+describe("graft train: data files (items 9, 18, 19)", () => {
+  test("a JSON file of 100,000 nested arrays is a one-line error, exit 2", async () => {
+    const deep = join(dir, "deep.json");
+    writeFileSync(deep, `{"x": ${"[".repeat(100_000)}${"]".repeat(100_000)}, "y": [0]}`);
+    const run = await graft(["train", BLOBS_MODEL, "--data", deep, "--epochs", "1"]);
+    expect(run.err).toBe(`graft train: ${deep}: x[0][0] is [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[..., expected a number\n`);
+    expect(run.code).toBe(2);
+  });
+
+  test("a CSV with CR-only line ends trains", async () => {
+    const mac = join(dir, "mac.csv");
+    writeFileSync(mac, blobsCsv(120, 3).replace(/\n/g, "\r"));
+    const run = await graft(["train", BLOBS_MODEL, "--data", mac, "--epochs", "1", "--backend", "js"]);
+    expect(run.err).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.out).toContain(`on ${mac}: 96 train / 24 test rows, 2 features, 4 classes`);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { DataError, DataLoader, gatherRows, seededSplit, type Batch, type LabelArray } from "../src/data/loader.js";
+import { DataError, DataLoader, gatherRows, permuteRowsInPlace, seededSplit, splitRowsInPlace, type Batch, type LabelArray } from "../src/data/loader.js";
 import { Prng } from "../src/data/prng.js";
 
 /** n samples of 2 features each: sample i is [i, -i], its label i % 3. */
@@ -200,5 +200,37 @@ describe("seededSplit", () => {
     );
     expect(dataError(() => seededSplit(-2, 0.5, 0))).toBe("seededSplit: n must be a non-negative integer, got -2");
     expect(dataError(() => seededSplit(2, 0.5, 1.5))).toBe("seededSplit: seed must be a safe integer, got 1.5");
+  });
+});
+
+describe("permuteRowsInPlace and splitRowsInPlace (issue 16, item 19: no second copy of the data)", () => {
+  it("gives exactly gatherRows' rows, in place", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.double({ min: 0, max: 0.9, noNaN: true }), (rows, rowSize, seed, fraction) => {
+        const data = Float32Array.from({ length: rows * rowSize }, (_, index) => index * 0.5);
+        const labels = Int32Array.from({ length: rows }, (_, index) => index);
+        const split = seededSplit(rows, fraction, seed);
+        const expected = { trainX: gatherRows(data, rowSize, split.train), testX: gatherRows(data, rowSize, split.test), trainY: gatherRows(labels, 1, split.train), testY: gatherRows(labels, 1, split.test) };
+        const result = splitRowsInPlace(data, rowSize, labels, split);
+        expect(result).toEqual(expected);
+        expect(result.trainX.buffer).toBe(data.buffer);
+      }),
+      { numRuns: 300, seed: 19 },
+    );
+  });
+
+  it("keeps the rows left out after the ordered ones", () => {
+    const data = Int32Array.from([0, 1, 2, 3, 4]);
+    expect([...permuteRowsInPlace(data, 1, [3, 1])]).toEqual([3, 1]);
+    expect([...data].slice(2).sort()).toEqual([0, 2, 4]);
+  });
+
+  it("refuses bad orders, leaving the data unchanged", () => {
+    const data = Float32Array.from([1, 2, 3, 4]);
+    expect(() => permuteRowsInPlace(data, 2, [0, 0])).toThrow(new DataError("permuteRowsInPlace: row 0 appears twice in the order"));
+    expect(() => permuteRowsInPlace(data, 2, [2])).toThrow(new DataError("permuteRowsInPlace: index 0 is 2, expected a row in [0, 2)"));
+    expect(() => permuteRowsInPlace(data, 3, [0])).toThrow(new DataError("permuteRowsInPlace: 4 values are not a whole number of rows of 3"));
+    expect(() => permuteRowsInPlace(data, 0, [0])).toThrow(new DataError("permuteRowsInPlace: rowSize must be a positive integer, got 0"));
+    expect([...data]).toEqual([1, 2, 3, 4]);
   });
 });

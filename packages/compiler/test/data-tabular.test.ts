@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DataFileError, parseCsv, parseJsonData, readTabularFile, type TabularOptions } from "../src/data/tabular.js";
+import { DataFileError, MAX_JSON_BYTES, parseCsv, parseCsvChunks, parseJsonData, readTabularFile, type TabularOptions } from "../src/data/tabular.js";
 
 const iris = [
   "sepal_length,sepal_width,petal_length,petal_width,species",
@@ -309,5 +309,102 @@ describe("readTabularFile", () => {
     const latin1 = join(directory, "latin1.csv");
     await writeFile(latin1, Uint8Array.from([0x61, 0x2c, 0x62, 0x0a, 0xe9, 0x2c, 0x31, 0x0a]));
     expect(await readError(latin1)).toBe(`${latin1}: is not UTF-8 text`);
+  });
+});
+
+describe("CSV as a stream (issue 16, items 18, 19)", () => {
+  let directory = "";
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "graft-stream-"));
+  });
+  afterAll(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  const outcome = (run: () => unknown): unknown => {
+    try {
+      return run();
+    } catch (error) {
+      if (error instanceof DataFileError) return { error: error.message, line: error.line };
+      throw error;
+    }
+  };
+
+  it("gives the same table, or the same error, however the text is split into chunks", () => {
+    const cell = fc.oneof(
+      fc.constantFrom("1", "-0.5", "2e3", " 7 ", "", "x", '"3"', '"a,b"', '"say ""hi"""', '"multi\nline"', '"cr\rline"', '"open'),
+      fc.integer({ min: -2, max: 4 }).map(String),
+    );
+    const lineEnd = fc.constantFrom("\n", "\r\n", "\r");
+    const text = fc
+      .tuple(fc.array(fc.tuple(fc.array(cell, { minLength: 1, maxLength: 3 }), lineEnd), { minLength: 0, maxLength: 6 }), lineEnd, fc.boolean())
+      .map(([rows, headerEnd, trailing]) => {
+        const body = rows.map(([cells, end]) => cells.join(",") + end).join("");
+        const full = `a,b,label${headerEnd}${body}`;
+        return trailing ? full : full.replace(/(\r\n|\r|\n)$/, "");
+      });
+    fc.assert(
+      fc.property(text, fc.array(fc.nat(), { maxLength: 6 }), (csv, cuts) => {
+        const points = [...new Set(cuts.map((cut) => cut % (csv.length + 1)))].sort((a, b) => a - b);
+        const chunks = [0, ...points].map((start, index) => csv.slice(start, [...points, csv.length][index]));
+        expect(outcome(() => parseCsvChunks(chunks, "data.csv"))).toEqual(outcome(() => parseCsv(csv, "data.csv")));
+        // one character at a time, the hardest split
+        expect(outcome(() => parseCsvChunks([...csv], "data.csv"))).toEqual(outcome(() => parseCsv(csv, "data.csv")));
+      }),
+      { numRuns: 600, seed: 16 },
+    );
+  });
+
+  it("reads CR-only line ends (old Mac files) as lines", () => {
+    const data = parseCsv("x1,x2,label\r-0.8261,1.5,0\r-0.8261,2.5,1\r", "mac.csv");
+    expect(data.featureNames).toEqual(["x1", "x2"]);
+    expect(data.features).toEqual(Float32Array.from([-0.8261, 1.5, -0.8261, 2.5]));
+    expect([...data.labels]).toEqual([0, 1]);
+    expect(csvError("a,label\r1,0\r\r2,x,3\r").message).toBe("data.csv:4: expected 2 columns, found 3");
+    expect(csvError('a,label\r1,"two\rlines"\r2,1,3\r').message).toBe("data.csv:4: expected 2 columns, found 3");
+  });
+
+  it("streams a file larger than one chunk into the same table as parsing its text", async () => {
+    const rows = ["f1,f2,f3,label"];
+    for (let row = 0; row < 150_000; row++) rows.push(`${(row % 977) / 7},${-row},${(row * 31) % 1000}.25,${row % 3 === 0 ? "cat" : "dog"}`);
+    const text = `${rows.join("\r\n")}\r\n`;
+    expect(text.length).toBeGreaterThan(4 * 1024 * 1024);
+    const path = join(directory, "big.csv");
+    await writeFile(path, `\uFEFF${text}`);
+    const streamed = await readTabularFile(path);
+    const whole = parseCsv(text, path);
+    const sameValues = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => a.length === b.length && Array.prototype.every.call(a, (value: number, index: number) => Object.is(value, b[index]));
+    expect(sameValues(streamed.features, whole.features)).toBe(true);
+    expect(sameValues(streamed.labels, whole.labels)).toBe(true);
+    expect({ ...streamed, features: undefined, labels: undefined }).toEqual({ ...whole, features: undefined, labels: undefined });
+    expect(streamed.numSamples).toBe(150_000);
+    expect(streamed.features.length).toBe(450_000);
+    expect(streamed.classNames).toEqual(["cat", "dog"]);
+    // an error past the first chunk names its line
+    await writeFile(path, `${text}1,2,3\n`);
+    await expect(readTabularFile(path)).rejects.toThrow(`${path}:150002: expected 4 columns, found 3`);
+  });
+
+  it("refuses a JSON file larger than a string can hold, naming the limit", async () => {
+    const path = join(directory, "huge.json");
+    await writeFile(path, "");
+    await truncate(path, MAX_JSON_BYTES + 1); // sparse: no disk used
+    await expect(readTabularFile(path)).rejects.toThrow(
+      `${path}: is ${((MAX_JSON_BYTES + 1) / 1024 ** 2).toFixed(1)} MiB; a JSON data file can be at most ${(MAX_JSON_BYTES / 1024 ** 2).toFixed(1)} MiB (${MAX_JSON_BYTES} bytes, the longest string JavaScript holds); write the data as CSV, which is read as a stream`,
+    );
+  });
+});
+
+describe("deeply nested JSON (issue 16, item 9)", () => {
+  const deep = (depth: number): string => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+
+  it("is refused with a message, not a stack overflow", () => {
+    expect(jsonError(`{"x": ${deep(100_000)}, "y": [0]}`)).toBe("data.json: x[0][0] is [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[..., expected a number");
+    expect(jsonError(`{"x": [[${deep(100_000)}]], "y": [0]}`)).toBe("data.json: x[0][0] is [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[..., expected a number");
+    expect(jsonError(`{"x": [[1]], "y": [${deep(100_000)}]}`)).toBe(
+      "data.json: y[0]: label [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[... must be a class id (integer) or a class name (string)",
+    );
+    expect(jsonError(`[${"{\"a\":".repeat(50_000)}1${"}".repeat(50_000)}]`)).toBe("data.json: [0]: expected at least one feature column and a label column, found only 'a'");
+    expect(jsonError(deep(100_000))).toBe("data.json: [0] must be a record (an object), found [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[...");
   });
 });

@@ -20,7 +20,7 @@ import {
   type Diagnostics,
   type Graph,
 } from "@graft/core";
-import type { ProgramFunction } from "../src/backend/types.js";
+import type { ProgramFunction } from "../src/program/types.js";
 import { adam, adamw, applyOptimizer, formatOptimizer, parseOptimizer, sgd, trainStep, type Optimizer, type OptimizerRule } from "../src/optim/index.js";
 import { grad } from "../src/passes/grad.js";
 import { createTrainer } from "../src/train/index.js";

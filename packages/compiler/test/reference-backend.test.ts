@@ -33,7 +33,8 @@ import {
 import { FeedError } from "@graft/runtime";
 import { checkProgram, evaluateReference, labelInputs, referenceBackend } from "../src/backend/reference.js";
 import { matmulF32, softmaxF32, sumF32 } from "../src/backend/reference-f32.js";
-import type { HostTensor, ProgramSpec, Session } from "../src/backend/types.js";
+import type { HostTensor, Session } from "../src/backend/types.js";
+import type { ProgramSpec } from "../src/program/types.js";
 
 const graphOf = (m: Model): Graph => {
   const graph = buildGraph(m);

@@ -25,7 +25,8 @@ import {
 } from "@graft/core";
 import { FeedError } from "@graft/runtime";
 import { referenceBackend } from "../src/backend/reference.js";
-import type { Backend, HostTensor, ProgramSpec } from "../src/backend/types.js";
+import type { Backend, HostTensor } from "../src/backend/types.js";
+import type { ProgramSpec } from "../src/program/types.js";
 import { sgd } from "../src/optim/index.js";
 import { accuracy, addToMean, buildTrainingProgram, createTrainer, predictions, runningMean } from "../src/train/index.js";
 

@@ -15,11 +15,12 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as E from "fp-ts/lib/Either.js";
 import * as C from "@graft/core";
 import { adam, buildTrainingProgram } from "../src/index.js";
-import { createWasmSession, loadWasmToolkit, sharedSessionMemory, wasmBackend, wasmThreadPoolOf } from "../src/backend/wasm-backend.js";
+import { createWasmSession, loadWasmToolkit, sharedSessionMemory, wasmBackend, wasmThreadPoolOf } from "../src/backend/wasm/backend.js";
 import { assembleWatSync } from "../src/backend/wasm/wat.js";
 import { createWasmThreadPool, type WasmThreadPool } from "../src/backend/wasm/threads.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";
-import type { HostFeeds, HostTensor, ProgramSpec, Session } from "../src/backend/types.js";
+import type { HostFeeds, HostTensor, Session } from "../src/backend/types.js";
+import type { ProgramSpec } from "../src/program/types.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../../..");

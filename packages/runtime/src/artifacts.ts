@@ -34,8 +34,10 @@ export const loadJsArtifact: ArtifactLoader<null, RunKernels> = async (_artifact
 
 /** A WASM artifact: one module (base64) for every function image of a program. */
 export interface WasmArtifact {
-  /** The module's bytes, base64; it imports `env.memory` and exports one function per entry point. */
+  /** The module's bytes, base64 (gzip-compressed with `encoding: "gzip"`); it imports `env.memory` and exports one function per entry point. */
   readonly module: string;
+  /** "gzip": `module` is gzip-compressed (inflated with the standard `DecompressionStream` when loaded). */
+  readonly encoding?: "gzip" | undefined;
   /** Byte address of arena element 0 in the memory (the bytes before are the module's scratch). */
   readonly base: number;
 }
@@ -48,12 +50,16 @@ export interface WasmEntry {
   readonly checks: readonly string[];
 }
 
-const fromBase64 = (text: string): Uint8Array<ArrayBuffer> => {
+/** The bytes of base64 text (with `atob`, which Node and browsers have). */
+export const fromBase64 = (text: string): Uint8Array<ArrayBuffer> => {
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
 };
+
+/** Inflates gzip bytes with the Compression Streams API (Node ≥ 18 and every current browser have it). */
+const gunzip = (bytes: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer> => new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
 
 /** Compiled modules per artifact, so loading a bundle twice compiles once. */
 const compiledModules = new WeakMap<WasmArtifact, Promise<WebAssembly.Module>>();
@@ -67,7 +73,8 @@ export const loadWasmArtifact: ArtifactLoader<WasmArtifact, WasmEntry> = async (
   const cached = compiledModules.get(artifact);
   if (cached !== undefined) instance = await WebAssembly.instantiate(await cached, imports);
   else {
-    const source = await WebAssembly.instantiate(fromBase64(artifact.module), imports);
+    const bytes = fromBase64(artifact.module);
+    const source = await WebAssembly.instantiate(artifact.encoding === "gzip" ? await gunzip(bytes) : bytes, imports);
     compiledModules.set(artifact, Promise.resolve(source.module));
     instance = source.instance;
   }

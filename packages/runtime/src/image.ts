@@ -1,13 +1,15 @@
 // The program image: what a compiled program is at run time, whatever back end emitted it. A
 // loader (artifacts.ts) turns the back end's artifact into an arena and one `run` per function
 // image; the image brings the state layout (params and optimizer state at fixed offsets), the
-// initialisers, the weights (safetensors, validated all-or-nothing) and the function images
-// (slots, consts, labels, updates). `createModel` loads it: this is what a standalone bundle runs.
+// initialisers, the weights (safetensors, validated all-or-nothing), the training step's hyper
+// scalars and the function images (slots, consts, labels, updates). `createModel` loads it: this
+// is what a standalone bundle runs.
 //
 // Inlined into every bundle, so it imports only sibling runtime files and uses only globals both
 // Node and browsers have (WebAssembly, atob, TextEncoder/TextDecoder): no `node:` modules, no eval.
-import type { ArtifactLoader } from "./artifacts.js";
+import { fromBase64, type ArtifactLoader } from "./artifacts.js";
 import { FeedError, formatShape, type FeedArray } from "./feeds.js";
+import { checkLearningRate, hyperValue, type HyperScalar } from "./hyper.js";
 import { initValues, type Init } from "./init.js";
 import { SAFETENSORS_DTYPE, WeightsError, decodeSafetensors, encodeSafetensors, type SafetensorsFile, type SafetensorsTensorInput } from "./safetensors.js";
 import { readSlot, runFunction, writeSlot, type ArenaDtype, type FunctionImage, type Slot } from "./session.js";
@@ -82,6 +84,17 @@ export interface ProgramImage<Artifact, Entry, Info extends ModelInfo = ModelInf
   readonly artifact: Artifact;
   /** Embedded safetensors weights, base64 ("" when none were embedded). */
   readonly weights: string;
+  /**
+   * The training step's run-time hyper scalars: written before each `trainStep` from the current
+   * learning rate and the step counter (float64, rounded once); null when it has none.
+   */
+  readonly hyper?: { readonly lr: number; readonly step: string; readonly scalars: readonly HyperScalar[] } | null;
+}
+
+/** Options of one `trainStep` call. */
+export interface TrainStepOptions {
+  /** The learning rate of this step and the ones after (as `setLearningRate(lr)` first). */
+  readonly lr?: number;
 }
 
 /** Bytes accepted as a safetensors file. */
@@ -102,20 +115,17 @@ export interface SaveWeightsOptions {
 /** A loaded bundle; the generated module wraps `call` into typed methods. */
 export interface LoadedBundle<Info extends ModelInfo = ModelInfo> {
   readonly info: Info;
-  /** Runs function `name`; rank-0 outputs are returned as numbers. */
-  call(name: string, feeds: object): Record<string, FeedArray | number>;
+  /** Runs function `name`; rank-0 outputs are returned as numbers. `options.lr` applies to `trainStep`. */
+  call(name: string, feeds: object, options?: TrainStepOptions): Record<string, FeedArray | number>;
+  /** The learning rate `trainStep` uses next, or null for a bundle that does not train. */
+  readonly learningRate: number | null;
+  /** Sets the learning rate of the next training steps (no recompiling). @throws RangeError for a negative or non-finite lr, Error for a bundle that does not train */
+  setLearningRate(lr: number): void;
   saveWeights(options?: SaveWeightsOptions): Uint8Array;
   loadWeights(bytes: WeightsInput): void;
 }
 
 const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-
-const fromBase64 = (text: string): Uint8Array<ArrayBuffer> => {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-};
 
 /** How bundle messages name a value that is not what they expected. */
 const describe = (value: unknown): string =>
@@ -138,6 +148,27 @@ const deepFreeze = <T>(value: T): T => {
   return value;
 };
 
+const LOAD_OPTIONS: readonly string[] = ["seed"];
+
+/**
+ * Checks `load()`'s options (from untyped JS too) and returns the seed: an integer 0 ≤ seed < 2^32
+ * (default 0). `null` and `undefined` mean no options.
+ * @throws TypeError or RangeError naming the option, the expected and the actual value
+ */
+export const loadSeed = (options: unknown): number => {
+  if (options === undefined || options === null) return 0;
+  if (typeof options !== "object" || Array.isArray(options) || ArrayBuffer.isView(options))
+    throw new TypeError(`load: options must be an object such as { seed: 1 }, got ${describe(options)}`);
+  const unknown = Object.keys(options).find((key) => !LOAD_OPTIONS.includes(key));
+  if (unknown !== undefined) throw new TypeError(`load: unknown option '${unknown}'; the options are: ${LOAD_OPTIONS.join(", ")}`);
+  const seed: unknown = (options as { seed?: unknown }).seed;
+  if (seed === undefined) return 0;
+  const shown = typeof seed === "string" ? JSON.stringify(seed) : typeof seed === "number" || typeof seed === "bigint" ? String(seed) : describe(seed);
+  if (typeof seed !== "number") throw new TypeError(`load: options.seed must be an integer 0 ≤ seed < 2^32, got ${typeof seed === "string" ? "the string " : ""}${shown}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new RangeError(`load: options.seed must be an integer 0 ≤ seed < 2^32, got ${shown}`);
+  return seed;
+};
+
 /**
  * Loads a program image: its artifact through `loader` over a fresh arena (independent of every
  * other load), the params from their initialisers (seeded), then `weights` (or the embedded
@@ -147,9 +178,10 @@ const deepFreeze = <T>(value: T): T => {
 export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
   bundle: ProgramImage<Artifact, Entry, Info>,
   loader: ArtifactLoader<Artifact, Entry>,
-  weights?: WeightsInput,
-  options: LoadOptions = {},
+  weights?: WeightsInput | null,
+  options: LoadOptions | null = {},
 ): Promise<LoadedBundle<Info>> => {
+  const seed = loadSeed(options);
   const loaded = await loader(bundle.artifact, bundle.elements);
   const arena = loaded.arena;
   arena.ensure(bundle.elements);
@@ -163,7 +195,6 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
   const previous: { last: FunctionImage | undefined } = { last: undefined };
   const slot = (entry: StateEntry): Slot => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset });
 
-  const seed = options.seed ?? 0;
   for (const entry of bundle.state) {
     const values = initValues(entry.init, sizeOf(entry.shape), seed, entry.name);
     writeSlot(arena, slot(entry), entry.dtype === "f32" ? Float32Array.from(values) : Int32Array.from(values));
@@ -171,7 +202,9 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
 
   const byName = new Map(bundle.state.map((entry) => [entry.name, entry]));
   const weightEntries = bundle.info.weights.flatMap((info) => byName.get(info.name) ?? []);
-  const allEntries = [...weightEntries, ...bundle.state.filter((entry) => !entry.weight)];
+  // the hyper scalars are written before every step: not state worth saving or loading
+  const hyperNames = new Set((bundle.hyper?.scalars ?? []).map((scalar) => scalar.param));
+  const allEntries = [...weightEntries, ...bundle.state.filter((entry) => !entry.weight && !hyperNames.has(entry.name))];
   const optimizerNames = new Set(allEntries.filter((entry) => !entry.weight).map((entry) => entry.name));
   const specs = (entries: readonly StateEntry[]) => entries.map((entry) => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape }));
 
@@ -199,7 +232,7 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
   };
 
   const initial = weights ?? (bundle.weights === "" ? undefined : fromBase64(bundle.weights));
-  if (initial !== undefined) loadWeights(weights === undefined ? "embedded weights" : "load", initial);
+  if (initial !== undefined) loadWeights(weights === undefined || weights === null ? "embedded weights" : "load", initial);
 
   const pick = (name: string, candidates: readonly FunctionImage[], feeds: Readonly<Record<string, unknown>>): FunctionImage => {
     const first = candidates[0];
@@ -221,9 +254,32 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
     throw new FeedError(first.inputs[0]?.name ?? "", `${name}: the inputs' lengths (${lengths}) do not belong to the same batch size (${bundle.info.batches.join(", ")})`);
   };
 
+  const hyper = bundle.hyper ?? null;
+  let learningRate = hyper?.lr ?? null;
+  const setLearningRate = (what: string, lr: unknown): void => {
+    if (hyper === null) throw new Error(`${what}: model ${bundle.info.name} does not train (compile it with --train)`);
+    learningRate = checkLearningRate(what, lr);
+  };
+  /** Writes the hyper scalars of the next step: its number is the step counter + 1. */
+  const writeHyper = (): void => {
+    if (hyper === null || learningRate === null) return;
+    const counter = byName.get(hyper.step);
+    const t = (counter === undefined ? 0 : (readSlot(arena, slot(counter))[0] ?? 0)) + 1;
+    for (const scalar of hyper.scalars) {
+      const entry = byName.get(scalar.param);
+      if (entry !== undefined) writeSlot(arena, slot(entry), Float32Array.of(hyperValue(scalar.formula, learningRate, t)));
+    }
+  };
+
   return {
     info: deepFreeze(bundle.info),
-    call(name: string, feeds: object): Record<string, FeedArray | number> {
+    get learningRate() {
+      return learningRate;
+    },
+    setLearningRate(lr: number): void {
+      setLearningRate("setLearningRate", lr);
+    },
+    call(name: string, feeds: object, options?: TrainStepOptions): Record<string, FeedArray | number> {
       const candidates = images.get(name);
       if (candidates === undefined) throw new Error(`bundle: unknown function ${name}; this bundle has ${[...images.keys()].join(", ")}`);
       if (typeof feeds !== "object" || feeds === null || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
@@ -232,6 +288,10 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
       }
       const record = feeds as Readonly<Record<string, unknown>>;
       const image = pick(name, candidates, record);
+      if (name === "trainStep") {
+        if (options?.lr !== undefined) setLearningRate("trainStep: options.lr", options.lr);
+        writeHyper();
+      }
       const outputs = runFunction(arena, image, record, previous);
       const result: Record<string, FeedArray | number> = {};
       for (const output of image.outputs) {

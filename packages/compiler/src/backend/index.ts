@@ -7,12 +7,15 @@ import type { Backend, BackendName } from "./types.js";
 export const getBackend = async (name: BackendName): Promise<Backend> => {
   switch (name) {
     case "js":
-      return (await import("./js-backend.js")).jsBackend;
+      return (await import("./js/backend.js")).jsBackend;
     case "wasm":
-      return (await import("./wasm-backend.js")).wasmBackend;
+      return (await import("./wasm/backend.js")).wasmBackend;
     case "reference":
       return (await import("./reference.js")).referenceBackend;
   }
 };
 
-export type { Backend, BackendName, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, RunOptions, Session, SessionOptions, StateUpdate } from "./types.js";
+/** The back end of bundles when none is named. */
+export const DEFAULT_BUNDLE_BACKEND: BackendName = "js";
+
+export type { Artifact, ArtifactDeclaration, ArtifactEntry, ArtifactImport, EmitFunction, Backend, BackendName, HostFeeds, HostTensor, RunOptions, Session, SessionOptions } from "./types.js";

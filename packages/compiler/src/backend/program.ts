@@ -10,7 +10,8 @@ import { readSlot, runFunction, writeSlot, type Arena, type ArenaDtype, type Fee
 import { lowerGraph, type LoweredFunction } from "./lower.js";
 import { exprAccesses, kernelReads, kernelWrites, mapAccesses } from "./kernels.js";
 import { planMemory, planState, type MemoryPlan, type StateLayout } from "./memory.js";
-import type { BackendName, HostArray, HostFeeds, HostTensor, ProgramFunction, ProgramSpec, RunOptions, Session, SessionOptions, StateUpdate } from "./types.js";
+import type { BackendName, HostArray, HostFeeds, HostTensor, RunOptions, Session, SessionOptions } from "./types.js";
+import type { ProgramFunction, ProgramSpec, StateUpdate } from "../program/types.js";
 
 /** A function lowered and placed in memory at concrete dims: everything a code generator needs. */
 export interface FunctionPlan {

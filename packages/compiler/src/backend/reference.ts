@@ -26,7 +26,8 @@ import {
 } from "@graft/core";
 import { FeedError, toFeedArray, validateLabels } from "@graft/runtime";
 import { evaluateF32 } from "./reference-f32.js";
-import type { Backend, HostArray, HostFeeds, HostTensor, ProgramFunction, RunOptions, ProgramSpec, Session, SessionOptions } from "./types.js";
+import type { Backend, HostArray, HostFeeds, HostTensor, RunOptions, Session, SessionOptions } from "./types.js";
+import type { ProgramFunction, ProgramSpec } from "../program/types.js";
 
 /** An i32 input read as class labels: each value must lie in [0, classes) or be `ignoreIndex`. */
 export interface LabelInput {

@@ -7,19 +7,8 @@
  */
 import { Project, StructureKind, type InterfaceDeclarationStructure, type MethodSignatureStructure, type OptionalKind, type PropertySignatureStructure, type StatementStructures, type TypeAliasDeclarationStructure } from "ts-morph";
 import type { ArenaDtype } from "@graft/runtime";
+import { propertyName, typePrefix } from "../backend/identifiers.js";
 import type { BundleFunction, BundleLayout, BundleTensor } from "./layout.js";
-
-const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
-
-/** A property or method name as TypeScript source (quoted unless an identifier). */
-export const propertyName = (name: string): string => (IDENTIFIER.test(name) ? name : JSON.stringify(name));
-
-/** `trainStep` → `TrainStep`, `my-fn` → `MyFn`: the prefix of a function's type names. */
-export const typePrefix = (name: string): string => {
-  const words = name.split(/[^A-Za-z0-9_$]+/).filter((word) => word !== "");
-  const joined = words.map((word) => (word[0] ?? "").toUpperCase() + word.slice(1)).join("");
-  return joined === "" || /^[0-9]/.test(joined) ? `Fn${joined}` : joined;
-};
 
 const INPUT_TYPE: Readonly<Record<ArenaDtype, string>> = {
   f32: "Float32Array | readonly number[]",
@@ -60,7 +49,8 @@ const FUNCTION_DOCS: Readonly<Record<string, string>> = {
 };
 
 /** Declarations common to every bundle (the shapes of `info`, load and save options). */
-const COMMON: readonly StatementStructures[] = [
+/** The declarations every bundle has (`info` types, options); `backend` is the literal type of `info.backend`. */
+const common = (backend: string): readonly StatementStructures[] => [
   {
     kind: StructureKind.Interface,
     name: "TensorInfo",
@@ -101,7 +91,7 @@ const COMMON: readonly StatementStructures[] = [
     docs: ["What `m.info` describes."],
     properties: [
       { name: "name", isReadonly: true, type: "string" },
-      { name: "backend", isReadonly: true, type: `"js" | "wasm"` },
+      { name: "backend", isReadonly: true, type: JSON.stringify(backend), docs: ["The back end that compiled the kernels."] },
       { name: "batches", isReadonly: true, type: "readonly number[]", docs: ["Batch sizes the functions accept (empty when the model has no `batch` dim)."] },
       { name: "dims", isReadonly: true, type: "Readonly<Record<string, number>>", docs: ["Sizes fixed at compile time for the model's other symbolic dims."] },
       { name: "optimizer", isReadonly: true, type: "string | null", docs: ["The optimizer `trainStep` applies, or null for an inference-only bundle."] },
@@ -126,6 +116,7 @@ const COMMON: readonly StatementStructures[] = [
     docs: ["Options of `saveWeights`."],
     properties: [{ name: "optimizer", hasQuestionToken: true, isReadonly: true, type: "boolean", docs: ["Also save optimizer state (momentum buffers, Adam moments, step count). Default false."] }],
   },
+
 ];
 
 /** The per-function feed and result types, e.g. `ForwardInputs` and `ForwardOutputs`. */
@@ -192,7 +183,7 @@ const modelInterface = (layout: BundleLayout): InterfaceDeclarationStructure => 
 });
 
 /** The public declarations of a bundle (everything its `.d.ts` holds except `load`). */
-export const publicDeclarations = (layout: BundleLayout): StatementStructures[] => [...COMMON, ...layout.functions.flatMap(functionTypes), modelInterface(layout)];
+export const publicDeclarations = (layout: BundleLayout, backend: string): StatementStructures[] => [...common(backend), ...layout.functions.flatMap(functionTypes), modelInterface(layout)];
 
 /** Docs of `load`. */
 export const loadDocs = (layout: BundleLayout): string =>
@@ -217,7 +208,7 @@ export const generatedProject = (): Project => new Project({ useInMemoryFileSyst
 /** The `.d.ts` of a bundle. */
 export const emitDts = (layout: BundleLayout, backend: string): string => {
   const file = generatedProject().createSourceFile("bundle.d.ts", "", { overwrite: true });
-  file.addStatements(publicDeclarations(layout));
+  file.addStatements(publicDeclarations(layout, backend));
   file.addFunction({
     name: "load",
     isExported: true,

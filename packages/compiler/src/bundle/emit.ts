@@ -1,8 +1,9 @@
 /**
  * @file Emission of a bundle: the module source as typed, formatted TypeScript built with
- * ts-morph (public types, the state layout, the function images with their kernels as real code
- * or WASM bytes in base64, optionally the weights), then one self-contained ESM file bundled and
- * minified by esbuild with @graft/runtime inlined. No eval, no `new Function`, no imports.
+ * ts-morph (public types, the state layout, the back end's artifact — its code, or its data such
+ * as module bytes in base64 — with each function image's entry point, optionally the weights),
+ * then one self-contained ESM file bundled and minified by esbuild with @graft/runtime inlined.
+ * No eval, no `new Function`, no imports. Which back end made the artifact is not its concern.
  */
 import { createRequire } from "node:module";
 import { dirname, extname, join } from "node:path";
@@ -10,45 +11,29 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build, type Plugin } from "esbuild";
 import { VariableDeclarationKind } from "ts-morph";
-import { jsKernelSource } from "../backend/js.js";
-import type { FunctionPlan } from "../backend/program.js";
-import { generatedProject, headerComment, loadDocs, propertyName, publicDeclarations, typePrefix } from "./dts.js";
+import type { ModelInfo, StateEntry, TensorInfo } from "@graft/runtime";
+import { propertyName, typePrefix } from "../backend/identifiers.js";
+import type { Artifact, ArtifactEntry } from "../backend/types.js";
+import { generatedProject, headerComment, loadDocs, publicDeclarations } from "./dts.js";
 import type { BundleLayout, BundleTensor } from "./layout.js";
-import type { ModelInfo, StateEntry, TensorInfo } from "./runtime.js";
 
-/** The module specifier generated modules import the bundle runtime (./runtime.ts) by. */
-export const BUNDLE_RUNTIME = "@graft/bundle-runtime";
-
-/** The module specifier of the runtime's JS library kernels (runtime/src/kernels-js.ts). */
-export const JS_KERNELS = "@graft/runtime/kernels-js";
+/** The module generated modules import the program image and the artifact loaders from. */
+export const RUNTIME = "@graft/runtime";
 
 /** Stands for the embedded weights in the bundled code until they are spliced in. */
 const WEIGHTS_PLACEHOLDER = "__GRAFT_EMBEDDED_WEIGHTS__";
 
-/** One specialisation's WASM module and the messages of its run-time index checks. */
-export interface WasmModule {
-  readonly bytes: Uint8Array;
-  /** `checks[s - 1]` describes the failure `run` reports with status s. */
-  readonly checks: readonly string[];
-}
-
-/** WASM modules of a bundle and where their arena starts in memory. */
-export interface WasmModules {
-  readonly modules: ReadonlyMap<string, readonly WasmModule[]>;
-  /** Byte address of arena element 0. */
-  readonly base: number;
-}
-
 /** Options for {@link emitModuleSource}. */
 export interface EmitOptions {
-  readonly backend: "js" | "wasm";
-  /** The `wasm` back end's modules: per function, one per specialisation (in batch order). */
-  readonly wasm?: WasmModules | undefined;
+  /** The back end's name (as `info.backend` reports it). */
+  readonly backend: string;
+  /** What the back end emitted for the layout's specialisations. */
+  readonly artifact: Artifact;
   /** Safetensors bytes to embed, base64 (see {@link toBase64}). */
   readonly weights?: string | undefined;
 }
 
-/** Base64 of bytes, as bundles embed weights and WASM modules. */
+/** Base64 of bytes, as bundles embed weights. */
 export const toBase64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 
 const tensorInfo = (tensor: BundleTensor, shape: readonly number[]): TensorInfo => ({ name: tensor.name, dtype: tensor.dtype, shape, dims: tensor.dims });
@@ -57,7 +42,7 @@ const tensorInfo = (tensor: BundleTensor, shape: readonly number[]): TensorInfo 
 export const isHyper = (layout: BundleLayout, name: string): boolean => (layout.hyper?.scalars ?? []).some((scalar) => scalar.param === name);
 
 /** The static `info` of a bundle. */
-export const bundleInfo = (layout: BundleLayout, backend: "js" | "wasm"): ModelInfo => {
+export const bundleInfo = (layout: BundleLayout, backend: string): ModelInfo => {
   const functions = Object.fromEntries(
     layout.functions.map((fn) => {
       const image = fn.specialisations[0]?.plan.image;
@@ -85,15 +70,6 @@ export const bundleInfo = (layout: BundleLayout, backend: "js" | "wasm"): ModelI
   };
 };
 
-/** `forward` at batch 32 → `forwardBatch32Kernels`. */
-const kernelsName = (fnName: string, batch: number | undefined): string => {
-  const prefix = typePrefix(fnName);
-  return `${prefix[0]?.toLowerCase() ?? "f"}${prefix.slice(1)}${batch === undefined ? "" : `Batch${batch}`}Kernels`;
-};
-
-/** Library kernels (`lib.name(`) a kernel source calls. */
-const libraryCalls = (source: string): string[] => [...source.matchAll(/\blib\.([A-Za-z_$][\w$]*)\(/g)].map((match) => match[1] ?? "");
-
 /**
  * A value as a TypeScript literal: identifier keys unquoted, short objects and arrays of
  * primitives on one line, longer ones one entry per line.
@@ -114,80 +90,63 @@ export const literal = (value: unknown, width = 120): string => {
   return `${open}\n${parts.join(",\n")}\n${close}`;
 };
 
-/** The kernels of a specialisation as an array literal of functions, each headed by the ops it computes. */
-const kernelArray = (plan: FunctionPlan, graphOps: (id: number) => string | undefined): string =>
-  `[\n${plan.lowered.kernels
-    .map((kernel) => {
-      const ops = [...new Set(kernel.nodes.flatMap((id) => graphOps(id) ?? []))].join(", ");
-      return `// ${kernel.kind}${ops === "" || ops === kernel.kind ? "" : `: ${ops}`}\n${jsKernelSource(kernel, plan.memory.offsets, plan.lowered.buffers)}`;
-    })
-    .join(",\n")}\n]`;
+/** An entry point as TypeScript: its code, or its data as a literal. */
+const entrySource = (entry: ArtifactEntry): string => ("code" in entry ? entry.code : literal(entry.data));
 
 /**
- * The bundle's module source: typed, formatted TypeScript importing @graft/runtime and the bundle
- * runtime. Bundling it (see {@link bundleModule}) gives the standalone `.mjs`.
+ * The bundle's module source: typed, formatted TypeScript importing @graft/runtime (the program
+ * image, the artifact's loader and what its code calls). Bundling it (see {@link bundleModule})
+ * gives the standalone `.mjs`.
  */
 export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): string => {
-  const { backend } = options;
+  const { backend, artifact } = options;
   const file = generatedProject().createSourceFile("bundle.ts", "", { overwrite: true });
-  const kernelSources = new Map<string, string>();
-  const wasmModules: string[] = [];
   const templates: Record<string, string[]> = {};
   for (const fn of layout.functions) {
+    const entries = artifact.entries[fn.name] ?? [];
     templates[fn.name] = fn.specialisations.map((specialisation, index) => {
+      const entry = entries[index];
+      if (entry === undefined) throw new Error(`emitModuleSource: the artifact has no entry for ${fn.name}[${index}]`);
       const image = specialisation.plan.image;
-      const base = `kind: ${backend === "js" ? '"js"' : '"wasm"'},\nbatch: ${specialisation.batch ?? "null"},\n${Object.entries(image)
+      return `{\nbatch: ${specialisation.batch ?? "null"},\n${Object.entries(image)
         .map(([key, value]) => `${propertyName(key)}: ${literal(value)}`)
-        .join(",\n")}`;
-      if (backend === "js") {
-        const name = kernelsName(fn.name, specialisation.batch);
-        kernelSources.set(name, kernelArray(specialisation.plan, (id) => fn.graph.nodes[id]?.op));
-        return `{\n${base},\nrun: jsRun(${name}, lib)\n}`;
-      }
-      const module = options.wasm?.modules.get(fn.name)?.[index];
-      if (module === undefined) throw new Error(`emitModuleSource: no WASM module for ${fn.name}[${index}]`);
-      wasmModules.push(toBase64(module.bytes));
-      return `{\n${base},\nmodule: ${wasmModules.length - 1},\nchecks: ${literal(module.checks)}\n}`;
+        .join(",\n")},\nentry: ${entrySource(entry)}\n}`;
     });
   }
-  const calls = [...new Set([...kernelSources.values()].flatMap(libraryCalls))].sort();
-  if (calls.length > 0) file.addImportDeclaration({ moduleSpecifier: JS_KERNELS, namedImports: calls });
-  file.addImportDeclaration({
-    moduleSpecifier: BUNDLE_RUNTIME,
-    namedImports: [
-      "createModel",
-      ...(backend === "js" ? ["jsRun"] : []),
-      { name: "BundleImage", isTypeOnly: true },
-      ...(backend === "js" ? [{ name: "JsKernel", isTypeOnly: true }] : []),
-      { name: "WeightsInput", isTypeOnly: true },
-    ],
-  });
-  file.addStatements(publicDeclarations(layout));
-  if (backend === "js") {
+  const imports = new Map<string, { names: Set<string>; typeNames: Set<string> }>();
+  const addImport = (from: string, names: readonly string[], typeNames: readonly string[] = []): void => {
+    const entry = imports.get(from) ?? { names: new Set<string>(), typeNames: new Set<string>() };
+    for (const name of names) entry.names.add(name);
+    for (const name of typeNames) entry.typeNames.add(name);
+    imports.set(from, entry);
+  };
+  for (const item of artifact.imports) if (item.from !== RUNTIME) addImport(item.from, item.names, item.typeNames);
+  addImport(RUNTIME, ["createModel"], ["ProgramImage", "WeightsInput"]);
+  for (const item of artifact.imports) if (item.from === RUNTIME) addImport(item.from, item.names, item.typeNames);
+  for (const [from, { names, typeNames }] of imports)
+    file.addImportDeclaration({
+      moduleSpecifier: from,
+      namedImports: [...[...names].map((name) => ({ name })), ...[...typeNames].map((name) => ({ name, isTypeOnly: true }))],
+    });
+  file.addStatements(publicDeclarations(layout, backend));
+  for (const declaration of artifact.declarations)
     file.addVariableStatement({
       declarationKind: VariableDeclarationKind.Const,
-      docs: ["The runtime's library kernels the generated kernels call (only those: the rest is left out of the bundle)."],
-      declarations: [{ name: "lib", initializer: calls.length === 0 ? "{}" : `{ ${calls.join(", ")} }` }],
+      docs: [declaration.docs],
+      declarations: [{ name: declaration.name, ...(declaration.type === undefined ? {} : { type: declaration.type }), initializer: declaration.initializer }],
     });
-    for (const [name, source] of kernelSources)
-      file.addVariableStatement({
-        declarationKind: VariableDeclarationKind.Const,
-        docs: [`Kernels of \`${name.replace(/Kernels$/, "")}\`, run in order over the arena views F (f32) and I (i32/bool); offsets are arena elements.`],
-        declarations: [{ name, type: "readonly JsKernel<typeof lib>[]", initializer: source }],
-      });
-  }
   const state: StateEntry[] = layout.state.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset, init: entry.init, weight: entry.weight }));
   const weights = options.weights ?? "";
   file.addVariableStatement({
     declarationKind: VariableDeclarationKind.Const,
-    docs: ["The bundle's static image: info, state layout (offsets in 4-byte arena elements), function images per batch size."],
+    docs: ["The bundle's program image: info, state layout (offsets in 4-byte arena elements), function images per batch size, the back end's artifact."],
     declarations: [
       {
         name: "bundle",
-        type: "BundleImage",
+        type: `ProgramImage<${artifact.types.artifact}, ${artifact.types.entry}, ModelInfo>`,
         initializer: `{\ninfo: ${literal(bundleInfo(layout, backend))},\nstate: ${literal(state)},\nfunctions: {\n${Object.entries(templates)
           .map(([name, images]) => `${propertyName(name)}: [\n${images.join(",\n")}\n]`)
-          .join(",\n")}\n},\nelements: ${layout.elements},\nwasm: ${literal(wasmModules)},\nwasmBase: ${options.wasm?.base ?? 0},\nweights: ${JSON.stringify(weights)},\nhyper: ${literal(layout.hyper ?? null)}\n}`,
+          .join(",\n")}\n},\nelements: ${layout.elements},\nartifact: ${literal(artifact.value)},\nweights: ${JSON.stringify(weights)},\nhyper: ${literal(layout.hyper ?? null)}\n}`,
       },
     ],
   });
@@ -208,7 +167,7 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
     ],
     returnType: "Promise<GraftModel>",
     statements: [
-      "const model = await createModel(bundle, weights, options);",
+      `const model = await createModel(bundle, ${artifact.loader}, weights, options);`,
       `return {\ninfo: model.info,\n${methods.join(",\n")},\nsaveWeights: (saveOptions) => model.saveWeights(saveOptions),\nloadWeights: (bytes) => model.loadWeights(bytes)${lrMethods}\n};`,
     ],
   });
@@ -218,31 +177,21 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
-/**
- * A file next to a package's entry point, with the entry's extension: `.ts` when the package
- * resolves to the workspace's sources, `.js` when it is an installed package's build.
- */
-const besideEntry = (packageName: string, file: string): string => {
-  const entry = require.resolve(packageName);
-  return join(dirname(entry), `${file}${extname(entry)}`);
-};
 
 /**
- * Resolves the bundle runtime, and @graft/core imported from it to core's import-free
- * `init.ts` (the param initialisers) so the rest of core never enters a bundle.
+ * Resolves `@graft/runtime/<file>` to that file of the runtime's sources, so code can import
+ * library functions by name from the file (not through a namespace of the package index) and
+ * esbuild drops those a bundle never calls. Nothing else of graft may enter a bundle.
  */
 const graftResolver: Plugin = {
   name: "graft-bundle",
   setup(builder) {
-    const runtimePath = join(here, `runtime${extname(fileURLToPath(import.meta.url))}`);
-    builder.onResolve({ filter: /^@graft\/bundle-runtime$/ }, () => ({ path: runtimePath }));
-    // imported by name from the file (not through the package's `jsKernels` namespace) so
-    // esbuild drops the kernels a bundle never calls
-    builder.onResolve({ filter: /^@graft\/runtime\/kernels-js$/ }, () => ({ path: besideEntry("@graft/runtime", "kernels-js") }));
-    builder.onResolve({ filter: /^@graft\/core$/ }, (args) => {
-      if (args.importer !== runtimePath) return { errors: [{ text: `@graft/core may only be imported by the bundle runtime (imported by ${args.importer})` }] };
-      return { path: besideEntry("@graft/core", "init") };
-    });
+    // `.ts` when the runtime resolves to the workspace's sources, `.js` in an installed build
+    const runtimeEntry = require.resolve("@graft/runtime");
+    const runtimeDir = dirname(runtimeEntry);
+    const extension = extname(runtimeEntry);
+    builder.onResolve({ filter: /^@graft\/runtime\/[\w-]+$/ }, (args) => ({ path: join(runtimeDir, `${args.path.slice("@graft/runtime/".length)}${extension}`) }));
+    builder.onResolve({ filter: /^@graft\/(core|compiler)(\/.*)?$/ }, (args) => ({ errors: [{ text: `${args.path} may not enter a bundle (imported by ${args.importer})` }] }));
   },
 };
 

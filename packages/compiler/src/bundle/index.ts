@@ -10,21 +10,19 @@
  */
 import { resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
-import { error, formatLoc, type Diagnostics, type Model, type Node } from "@graft/core";
-import { decodeSafetensors, WeightsError, type SafetensorsTensorSpec } from "@graft/runtime";
+import { error, type Diagnostics, type Model } from "@graft/core";
+import { decodeSafetensors, SAFETENSORS_DTYPE, WeightsError, type ModelInfo, type SafetensorsTensorSpec } from "@graft/runtime";
+import { DEFAULT_BUNDLE_BACKEND, getBackend, type BackendName } from "../backend/index.js";
 import { ensureDirectoryFor, writeFileAtomic, type AtomicFileSystem } from "../data/atomic.js";
-import { emitWasmModule, loadWasmToolkit, RESERVED_BYTES } from "../backend/wasm-backend.js";
-import { KernelCompileError } from "../backend/wasm/context.js";
 import { emitDts } from "./dts.js";
-import { bundleInfo, bundleModule, emitModuleSource, isHyper, toBase64, type BundleSizes, type WasmModule, type WasmModules } from "./emit.js";
+import { bundleInfo, bundleModule, emitModuleSource, isHyper, toBase64, type BundleSizes } from "./emit.js";
 import { planBundle, type BundleLayout } from "./layout.js";
 import { bundleProgram } from "./program.js";
-import type { ModelInfo } from "./runtime.js";
 
 /** Options of {@link compileBundle}. */
 export interface CompileBundleOptions {
-  /** Kernel back end (default "js"). */
-  readonly backend?: "js" | "wasm" | undefined;
+  /** Kernel back end (default {@link DEFAULT_BUNDLE_BACKEND}); it must emit bundles (`Backend.emit`). */
+  readonly backend?: BackendName | undefined;
   /** Optimizer spec; adds `trainStep` and `evaluate`. */
   readonly train?: string | undefined;
   /** Batch sizes; default 1 without `train`, 32 with it. */
@@ -50,8 +48,6 @@ export interface CompiledBundle {
   readonly layout: BundleLayout;
 }
 
-const SAFETENSORS_DTYPE = { f32: "F32", i32: "I32", bool: "BOOL" } as const;
-
 /** Checks weights to embed like the bundle's `loadWeights` would; Left with its message. */
 const checkWeights = (layout: BundleLayout, bytes: Uint8Array, source: string): Diagnostics => {
   const spec = (entry: BundleLayout["state"][number]): SafetensorsTensorSpec => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape });
@@ -68,38 +64,13 @@ const checkWeights = (layout: BundleLayout, bytes: Uint8Array, source: string): 
   }
 };
 
-/** Compiles every specialisation to a WASM module (plain SIMD, no relaxed SIMD: bundles run anywhere). */
-const wasmModules = async (layout: BundleLayout): Promise<E.Either<Diagnostics, WasmModules>> => {
-  await loadWasmToolkit();
-  const modules = new Map<string, WasmModule[]>();
-  for (const fn of layout.functions) {
-    const compiled: WasmModule[] = [];
-    for (const { plan } of fn.specialisations) {
-      const describe = (kernelIndex: number | undefined): { what: string; node: Node | undefined } => {
-        const id = kernelIndex === undefined ? undefined : plan.lowered.kernels[kernelIndex]?.nodes[0];
-        const node = id === undefined ? undefined : fn.graph.nodes[id];
-        return { what: node === undefined ? `kernel ${kernelIndex ?? "?"}` : `${node.op} (node %${node.id}${node.loc === undefined ? "" : `, ${formatLoc(node.loc)}`})`, node };
-      };
-      try {
-        const { bytes, checked } = emitWasmModule(plan);
-        compiled.push({ bytes, checks: checked.map((kernel) => `${describe(kernel).what}: an index is out of range for the dim it indexes`) });
-      } catch (thrown) {
-        if (!(thrown instanceof KernelCompileError)) throw thrown;
-        const { what, node } = describe(thrown.kernel);
-        return E.left([error("backend", `wasm: ${fn.name}: ${what}: ${thrown.message}`, node?.loc)]);
-      }
-    }
-    modules.set(fn.name, compiled);
-  }
-  return E.right({ modules, base: RESERVED_BYTES });
-};
-
 /**
  * Compiles `model` into a standalone bundle. Left with diagnostics for a model that does not
  * check, a bad optimizer spec or dim size, weights that do not fit, or an unavailable back end.
  */
 export const compileBundle = async (model: Model, options: CompileBundleOptions = {}): Promise<E.Either<Diagnostics, CompiledBundle>> => {
-  const backend = options.backend ?? "js";
+  const backend = await getBackend(options.backend ?? DEFAULT_BUNDLE_BACKEND);
+  if (backend.emit === undefined) return E.left([error("bundle/backend", `the ${backend.name} back end runs in process only and cannot emit a bundle`)]);
   const program = bundleProgram(model, { train: options.train });
   if (E.isLeft(program)) return program;
   const layout = planBundle(program.right, { batches: options.batches, dims: options.dims });
@@ -109,15 +80,11 @@ export const compileBundle = async (model: Model, options: CompileBundleOptions 
     if (problems.length > 0) return E.left(problems);
   }
   const weights = options.weights === undefined ? "" : toBase64(options.weights);
-  let wasm: WasmModules | undefined;
-  if (backend === "wasm") {
-    const modules = await wasmModules(layout.right);
-    if (E.isLeft(modules)) return modules;
-    wasm = modules.right;
-  }
-  const source = emitModuleSource(layout.right, { backend, weights, wasm });
+  const artifact = await backend.emit(layout.right.functions);
+  if (E.isLeft(artifact)) return artifact;
+  const source = emitModuleSource(layout.right, { backend: backend.name, artifact: artifact.right, weights });
   const bundled = await bundleModule(source, { sourcefile: `${layout.right.name}.ts`, weights });
-  return E.right({ code: bundled.code, dts: emitDts(layout.right, backend), source, sizes: bundled.sizes, info: bundleInfo(layout.right, backend), layout: layout.right });
+  return E.right({ code: bundled.code, dts: emitDts(layout.right, backend.name), source, sizes: bundled.sizes, info: bundleInfo(layout.right, backend.name), layout: layout.right });
 };
 
 /** Paths {@link writeBundle} wrote. */
@@ -170,4 +137,4 @@ export { BATCH_DIM, defaultBatches, planBundle } from "./layout.js";
 export type { BundleFunction, BundleLayout, BundleState, BundleTensor, LayoutOptions } from "./layout.js";
 export { bundleProgram } from "./program.js";
 export type { BundleProgram, BundleProgramOptions } from "./program.js";
-export type { LoadedBundle, LoadOptions, ModelInfo, SaveWeightsOptions, TensorInfo } from "./runtime.js";
+export type { LoadedBundle, LoadOptions, ModelInfo, SaveWeightsOptions, TensorInfo } from "@graft/runtime";

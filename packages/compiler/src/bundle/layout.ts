@@ -7,7 +7,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { error, graphInputs, graphParams, outputNode, symbolsOf, type Diagnostic, type Diagnostics, type Dim, type Graph, type Init } from "@graft/core";
 import type { ArenaDtype } from "@graft/runtime";
 import { planFunction, programState, type FunctionPlan } from "../backend/program.js";
-import type { HyperSchedule } from "../backend/types.js";
+import type { HyperSchedule } from "../program/types.js";
 import type { BundleProgram } from "./program.js";
 
 /** The symbolic dim `--batch` sets. */

@@ -1,5 +1,6 @@
 /**
- * @file The program a bundle runs: the model's functions over its persistent state.
+ * @file The program a bundle runs: the model's functions over its persistent state, built by
+ * `buildProgram` (program/build.ts) from one build of the model's graph.
  *
  * - Without an optimizer: one function, `forward` (the model's outputs, without the loss, so it
  *   only needs the model's non-label inputs).
@@ -9,11 +10,10 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { buildGraph, error, graphFromTensors, graphParams, tensorsOf, type Diagnostics, type Graph, type Model } from "@graft/core";
-import type { ProgramSpec } from "../backend/types.js";
-import { formatOptimizer, parseOptimizer } from "../optim/index.js";
-import { pipeline } from "../passes/index.js";
-import { buildTrainingProgram, FORWARD } from "../train/program.js";
+import { error, type Diagnostics, type Model } from "@graft/core";
+import { formatOptimizer, parseOptimizer, type Optimizer } from "../optim/index.js";
+import { buildProgram, forwardOutputs } from "../program/build.js";
+import type { ProgramSpec } from "../program/types.js";
 
 /** A program ready to be specialised into a bundle. */
 export interface BundleProgram {
@@ -31,46 +31,24 @@ export interface BundleProgramOptions {
   readonly train?: string | undefined;
 }
 
-/** The `fuse` pass when registered, as the training program runs it. */
-const fused = (graph: Graph): E.Either<Diagnostics, Graph> => pipeline.find((pass) => pass.name === "fuse")?.run(graph) ?? E.right(graph);
-
-/** The graph of the model's outputs without its loss (what `forward` computes). */
-const forwardGraph = (graph: Graph): E.Either<Diagnostics, Graph> => {
-  const outputs = graph.outputs.filter((output) => output.id !== graph.loss || output.name !== "loss");
-  if (outputs.length === 0)
-    return E.left([error("bundle", `model ${graph.name} has no outputs besides its loss; declare what forward returns, e.g. model({ outputs: { logits }, loss })`)]);
-  const tensors = tensorsOf(graph);
-  const named = outputs.flatMap((output) => {
-    const tensor = tensors[output.id];
-    return tensor === undefined ? [] : [{ name: output.name, tensor }];
-  });
-  return graphFromTensors(graph.name, named, undefined);
-};
-
 /**
  * Builds the program of a bundle from a user's model: `forward`, plus `trainStep` and
- * `evaluate` (see `buildTrainingProgram`) when `options.train` names an optimizer.
+ * `evaluate` when `options.train` names an optimizer.
  */
-export const bundleProgram = (model: Model, options: BundleProgramOptions = {}): E.Either<Diagnostics, BundleProgram> =>
-  pipe(
-    buildGraph(model),
-    E.chain((graph) => {
-      const weights = graphParams(graph).map((node) => node.attrs.name);
-      const train = options.train;
-      if (train === undefined)
-        return pipe(
-          fused(graph),
-          E.chain(forwardGraph),
-          E.map((forward): BundleProgram => ({ name: graph.name, spec: { functions: [{ name: FORWARD, graph: forward, updates: [] }] }, optimizer: undefined, weights })),
-        );
-      return pipe(
-        parseOptimizer(train),
-        E.chain((optimizer) =>
-          pipe(
-            buildTrainingProgram(model, optimizer),
-            E.map((spec): BundleProgram => ({ name: graph.name, spec, optimizer: formatOptimizer(optimizer), weights })),
-          ),
-        ),
-      );
-    }),
+export const bundleProgram = (model: Model, options: BundleProgramOptions = {}): E.Either<Diagnostics, BundleProgram> => {
+  const train = options.train;
+  const optimizer: E.Either<Diagnostics, Optimizer | undefined> = train === undefined ? E.right(undefined) : parseOptimizer(train);
+  return pipe(
+    optimizer,
+    E.chain((parsed) =>
+      pipe(
+        buildProgram(model, { optimizer: parsed, caller: "buildTrainingProgram" }),
+        E.chain((program): E.Either<Diagnostics, BundleProgram> => {
+          if (parsed === undefined && forwardOutputs(program.graph).length === 0)
+            return E.left([error("bundle", `model ${program.graph.name} has no outputs besides its loss; declare what forward returns, e.g. model({ outputs: { logits }, loss })`)]);
+          return E.right({ name: program.graph.name, spec: program.spec, optimizer: parsed === undefined ? undefined : formatOptimizer(parsed), weights: program.weights });
+        }),
+      ),
+    ),
   );
+};

@@ -2,9 +2,12 @@
 //
 // CSV (also .tsv, tab-separated): a header row naming the columns, then one sample per row;
 // numeric feature columns and one label column (by name or 0-based index; default the last).
-// Quoted fields ("a, b", "say ""hi""") and CRLF line ends are understood; blank lines are
-// skipped. JSON: either {"x": number[][], "y": label[]} or an array of records
-// [{"sepal_length": 5.1, ..., "species": "setosa"}, ...] (label key by name, default the last).
+// Quoted fields ("a, b", "say ""hi""") and LF, CRLF or CR-only line ends are understood; blank
+// lines are skipped. CSV files are read as a stream, in 4 MiB chunks, straight into a Float32Array
+// sized from the file's length (no copy of the text is held), so their size is limited only by
+// memory for the float32 values (and MAX_FEATURE_VALUES). JSON: either {"x": number[][], "y": label[]} or an array of records
+// [{"sepal_length": 5.1, ..., "species": "setosa"}, ...] (label key by name, default the last);
+// a JSON file is parsed whole, so it can be at most MAX_JSON_BYTES (V8's longest string).
 //
 // Labels are class ids or class names:
 //   - with `classes` as a list of names, a label is that name's position, or an integer id
@@ -14,7 +17,8 @@
 //     distinct labels, sorted, are the class names.
 // Every error names the file and the line (CSV) or the JSON path, and the column.
 
-import { readFile } from "node:fs/promises";
+import { constants as bufferConstants } from "node:buffer";
+import { open, readFile, stat, type FileHandle } from "node:fs/promises";
 import { extname } from "node:path";
 
 /** A data file is missing, unreadable or malformed. */
@@ -60,23 +64,59 @@ export interface TabularData {
   readonly classNames: readonly string[] | undefined;
 }
 
+/** The longest string JavaScript holds (V8: 2^29 − 24 characters). */
+const MAX_STRING_LENGTH = bufferConstants.MAX_STRING_LENGTH;
+
+/** How many bytes a read of a CSV file takes at a time. */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** The most feature values (rows × feature columns) one Float32Array holds. */
+export const MAX_FEATURE_VALUES = 2 ** 32 - 1;
+
+/** The largest JSON data file: the text must fit in one JavaScript string (V8's limit). */
+export const MAX_JSON_BYTES = MAX_STRING_LENGTH;
+
+const formatSize = (bytes: number): string =>
+  bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(2)} GiB` : bytes >= 1024 ** 2 ? `${(bytes / 1024 ** 2).toFixed(1)} MiB` : `${bytes} bytes`;
+
+const readProblem = (path: string, error: unknown): DataFileError => {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "ENOENT") return new DataFileError(path, undefined, `${path}: file not found`);
+  if (code === "EISDIR") return new DataFileError(path, undefined, `${path}: is a directory, expected a data file`);
+  return new DataFileError(path, undefined, `${path}: cannot read the file: ${error instanceof Error ? error.message : String(error)}`);
+};
+
 /**
  * Reads and parses a .csv, .tsv or .json data file (see the top of this file for the formats).
- * @throws DataFileError for a missing, unreadable, empty or malformed file
+ * CSV/TSV files are read as a stream straight into typed arrays (the file's text is never held
+ * whole, so its size is limited by memory for the float32 values only); JSON files are parsed
+ * whole and so must fit in one string (MAX_JSON_BYTES).
+ * @throws DataFileError for a missing, unreadable, empty, malformed or over-large file
  */
 export async function readTabularFile(path: string, options: TabularOptions = {}): Promise<TabularData> {
   const extension = extname(path).toLowerCase();
   if (![".csv", ".tsv", ".json"].includes(extension)) {
     throw new DataFileError(path, undefined, `${path}: unsupported data file type '${extension}'; expected .csv, .tsv or .json`);
   }
+  if (extension !== ".json") return readCsvFile(path, { ...options, delimiter: options.delimiter ?? (extension === ".tsv" ? "\t" : ",") });
+  const size = await stat(path).then(
+    (stats) => (stats.isDirectory() ? undefined : stats.size),
+    (error: unknown) => {
+      throw readProblem(path, error);
+    },
+  );
+  if (size === undefined) throw readProblem(path, Object.assign(new Error("is a directory"), { code: "EISDIR" }));
+  if (size > MAX_JSON_BYTES)
+    throw new DataFileError(
+      path,
+      undefined,
+      `${path}: is ${formatSize(size)}; a JSON data file can be at most ${formatSize(MAX_JSON_BYTES)} (${MAX_JSON_BYTES} bytes, the longest string JavaScript holds); write the data as CSV, which is read as a stream`,
+    );
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (code === "ENOENT") throw new DataFileError(path, undefined, `${path}: file not found`);
-    if (code === "EISDIR") throw new DataFileError(path, undefined, `${path}: is a directory, expected a data file`);
-    throw new DataFileError(path, undefined, `${path}: cannot read the file: ${error instanceof Error ? error.message : String(error)}`);
+    throw readProblem(path, error);
   }
   let text: string;
   try {
@@ -84,17 +124,49 @@ export async function readTabularFile(path: string, options: TabularOptions = {}
   } catch {
     throw new DataFileError(path, undefined, `${path}: is not UTF-8 text`);
   }
-  if (extension === ".json") return parseJsonData(text, path, options);
-  return parseCsv(text, path, { ...options, delimiter: options.delimiter ?? (extension === ".tsv" ? "\t" : ",") });
+  return parseJsonData(text, path, options);
 }
 
 // ---------------------------------------------------------------------------------------
 // CSV
 
-interface CsvRecord {
-  readonly fields: string[];
-  /** 1-based line where the record starts. */
-  readonly line: number;
+/** Reads a CSV/TSV file in chunks, parsing as it goes (see CsvTableBuilder). */
+async function readCsvFile(path: string, options: TabularOptions): Promise<TabularData> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    throw readProblem(path, error);
+  }
+  try {
+    const size = await handle.stat().then((stats) => (stats.isDirectory() ? undefined : stats.size));
+    if (size === undefined) throw readProblem(path, Object.assign(new Error("is a directory"), { code: "EISDIR" }));
+    const builder = new CsvTableBuilder(path, options, size);
+    const decoder = new TextDecoder("utf-8", { fatal: true });
+    const buffer = new Uint8Array(CHUNK_BYTES);
+    let first = true;
+    for (;;) {
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await handle.read(buffer, 0, buffer.length, null));
+      } catch (error) {
+        throw readProblem(path, error);
+      }
+      const final = bytesRead === 0;
+      let text: string;
+      try {
+        text = final ? decoder.decode() : decoder.decode(buffer.subarray(0, bytesRead), { stream: true });
+      } catch {
+        throw new DataFileError(path, undefined, `${path}: is not UTF-8 text`);
+      }
+      if (first && text.startsWith("\uFEFF")) text = text.slice(1);
+      if (text.length > 0) first = false;
+      builder.push(text, final);
+      if (final) return builder.finish();
+    }
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }
 
 /**
@@ -103,85 +175,98 @@ interface CsvRecord {
  * @throws DataFileError naming the file, line and column of the first problem
  */
 export function parseCsv(text: string, fileName: string, options: TabularOptions = {}): TabularData {
-  const delimiter = options.delimiter ?? ",";
-  if (delimiter.length !== 1 || delimiter === '"' || delimiter === "\n" || delimiter === "\r") {
-    throw new DataFileError(fileName, undefined, `${fileName}: the delimiter must be one character other than a quote or a line break, got ${JSON.stringify(delimiter)}`);
-  }
-  const records = csvRecords(text.startsWith("\uFEFF") ? text.slice(1) : text, delimiter, fileName);
-  const first = records.next();
-  if (first.done === true) throw new DataFileError(fileName, undefined, `${fileName}: the file is empty`);
-  const header = first.value;
-  const columnNames = header.fields.map((name) => name.trim());
-  columnNames.forEach((name, column) => {
-    if (name === "") {
-      throw new DataFileError(fileName, header.line, `${fileName}:${header.line}: column ${column + 1} (counting from 1) has an empty name in the header`);
-    }
-    const earlier = columnNames.indexOf(name);
-    if (earlier < column) {
-      throw new DataFileError(fileName, header.line, `${fileName}:${header.line}: column '${name}' appears twice in the header (columns ${earlier + 1} and ${column + 1})`);
-    }
-  });
-  const labelColumn = resolveLabelColumn(columnNames, options.labelColumn, (message) => new DataFileError(fileName, header.line, `${fileName}:${header.line}: ${message}`));
-  const featureColumns = columnNames.map((_, column) => column).filter((column) => column !== labelColumn);
-  const featureNames = featureColumns.map((column) => columnNames[column] ?? "");
-  const labelName = columnNames[labelColumn] ?? "";
-
-  // One row per remaining line at most: count them to allocate the features once.
-  let lineCount = 1;
-  for (let newline = text.indexOf("\n"); newline >= 0; newline = text.indexOf("\n", newline + 1)) lineCount++;
-  const features = new Float32Array(Math.max(0, lineCount - header.line) * featureColumns.length);
-  let featureCount = 0;
-  const rawLabels: RawLabel[] = [];
-  for (const record of records) {
-    const where = `${fileName}:${record.line}`;
-    if (record.fields.length !== columnNames.length) {
-      throw new DataFileError(fileName, record.line, `${where}: expected ${columnNames.length} columns, found ${record.fields.length}`);
-    }
-    for (const column of featureColumns) {
-      const cell = record.fields[column] ?? "";
-      const value = parseFeature(cell);
-      if (Number.isNaN(value)) {
-        throw new DataFileError(fileName, record.line, `${where} column '${columnNames[column] ?? ""}': ${featureProblem(cell)}`);
-      }
-      features[featureCount++] = value;
-    }
-    rawLabels.push({ value: record.fields[labelColumn] ?? "", where: `${where} column '${labelName}'`, line: record.line });
-  }
-  if (rawLabels.length === 0) {
-    throw new DataFileError(fileName, header.line, `${fileName}: no data rows after the header (line ${header.line})`);
-  }
-  const used = featureCount === features.length ? features : features.slice(0, featureCount);
-  return assemble(fileName, used, featureNames, labelName, rawLabels, options.classes);
+  return parseCsvChunks([text.startsWith("\uFEFF") ? text.slice(1) : text], fileName, options);
 }
 
-/** Splits CSV text into records, following RFC 4180 quoting; skips blank lines. */
-function* csvRecords(text: string, delimiter: string, fileName: string): Generator<CsvRecord, void, undefined> {
-  let position = 0;
-  let line = 1;
-  while (position < text.length) {
-    const lineEnd = nextLineEnd(text, position);
-    const rawLine = text.slice(position, lineEnd);
-    const startLine = line;
-    if (!rawLine.includes('"')) {
-      // Fast path: no quotes, so the record is this line.
-      position = skipLineBreak(text, lineEnd);
-      line++;
-      if (rawLine.trim() === "") continue;
-      yield { fields: rawLine.split(delimiter), line: startLine };
-      continue;
+/**
+ * Parses CSV text given in pieces, as a stream is read: a record, a quoted field, a CRLF may
+ * be split anywhere between two pieces.
+ * @param sizeHint the total length, if known (sizes the features array up front)
+ * @throws DataFileError naming the file, line and column of the first problem
+ */
+export function parseCsvChunks(chunks: Iterable<string>, fileName: string, options: TabularOptions = {}, sizeHint?: number): TabularData {
+  const builder = new CsvTableBuilder(fileName, options, sizeHint);
+  for (const chunk of chunks) builder.push(chunk, false);
+  builder.push("", true);
+  return builder.finish();
+}
+
+/** Splits CSV text, given in chunks, into records (RFC 4180 quoting; LF, CRLF or CR line ends; blank lines skipped). */
+class CsvSplitter {
+  /** Text not yet split: the start of an incomplete record. */
+  private carry = "";
+  /** The 1-based line where `carry` starts. */
+  private line = 1;
+  /** Characters consumed before `carry`. */
+  private consumed = 0;
+
+  constructor(
+    private readonly delimiter: string,
+    private readonly fileName: string,
+  ) {}
+
+  /**
+   * Splits the complete records of the text so far, calling `onRecord` for each.
+   * @param final no more text follows: the rest is the last record
+   */
+  push(chunk: string, final: boolean, onRecord: (fields: string[], line: number, offset: number) => void): void {
+    const text = this.carry.length === 0 ? chunk : this.carry + chunk;
+    const length = text.length;
+    const delimiter = this.delimiter;
+    let position = 0;
+    let line = this.line;
+    let nextLf = text.indexOf("\n");
+    let nextCr = text.indexOf("\r");
+    while (position < length) {
+      if (nextLf >= 0 && nextLf < position) nextLf = text.indexOf("\n", position);
+      if (nextCr >= 0 && nextCr < position) nextCr = text.indexOf("\r", position);
+      const end = Math.min(nextLf < 0 ? length : nextLf, nextCr < 0 ? length : nextCr);
+      // An unfinished line, or a CR that may be the first half of a CRLF: wait for more text.
+      if (!final && (end === length || (end === length - 1 && text.charCodeAt(end) === 13))) break;
+      const rawLine = text.slice(position, end);
+      if (rawLine.indexOf('"') < 0) {
+        // Fast path: no quotes, so the record is this line.
+        position = end < length ? (text.charCodeAt(end) === 13 && text.charCodeAt(end + 1) === 10 ? end + 2 : end + 1) : length;
+        const startLine = line++;
+        if (rawLine.length === 0 || (rawLine.charCodeAt(0) <= 32 && rawLine.trim() === "")) continue;
+        onRecord(rawLine.split(delimiter), startLine, this.consumed + position);
+        continue;
+      }
+      const record = this.quotedRecord(text, position, line, final);
+      if (record === undefined) break;
+      position = record.end;
+      onRecord(record.fields, line, this.consumed + position);
+      line = record.nextLine;
     }
+    this.consumed += position;
+    this.line = line;
+    try {
+      this.carry = text.slice(position);
+    } catch {
+      throw new DataFileError(this.fileName, line, `${this.fileName}:${line}: the record starting here is longer than ${MAX_STRING_LENGTH} characters`);
+    }
+  }
+
+  /** A record with quotes starting at `start`, or undefined when the text ends before it does (and more follows). */
+  private quotedRecord(text: string, start: number, startLine: number, final: boolean): { fields: string[]; end: number; nextLine: number } | undefined {
+    const { delimiter, fileName } = this;
+    const length = text.length;
     const fields: string[] = [];
     let field = "";
     let inQuotes = false;
     let atFieldStart = true;
+    let line = startLine;
+    let position = start;
     for (;;) {
-      if (position >= text.length) {
+      if (position >= length) {
+        if (!final) return undefined;
         if (inQuotes) throw new DataFileError(fileName, startLine, `${fileName}:${startLine}: a quoted field is not closed before the end of the file`);
         break;
       }
       const char = text[position] ?? "";
       if (inQuotes) {
         if (char === '"') {
+          if (position + 1 >= length && !final) return undefined;
           if (text[position + 1] === '"') {
             field += '"';
             position += 2;
@@ -190,13 +275,15 @@ function* csvRecords(text: string, delimiter: string, fileName: string): Generat
           inQuotes = false;
           position++;
           while ((text[position] === " " || text[position] === "\t") && text[position] !== delimiter) position++;
+          if (position >= length && !final) return undefined;
           const next = text[position];
           if (next !== undefined && next !== delimiter && next !== "\n" && next !== "\r") {
             throw new DataFileError(fileName, line, `${fileName}:${line}: unexpected ${JSON.stringify(next)} after a closing quote; write a quote inside a quoted field as ""`);
           }
           continue;
         }
-        if (char === "\n") line++;
+        if (char === "\r" && position + 1 >= length && !final) return undefined;
+        if (char === "\n" || (char === "\r" && text[position + 1] !== "\n")) line++;
         field += char;
         position++;
         continue;
@@ -220,22 +307,190 @@ function* csvRecords(text: string, delimiter: string, fileName: string): Generat
       position++;
     }
     fields.push(field);
-    position = skipLineBreak(text, position);
-    line++;
-    yield { fields, line: startLine };
+    if (text[position] === "\r") {
+      if (position + 1 >= length && !final) return undefined;
+      position++;
+    }
+    if (text[position] === "\n") position++;
+    return { fields, end: position, nextLine: line + 1 };
   }
 }
 
-function nextLineEnd(text: string, from: number): number {
-  const newline = text.indexOf("\n", from);
-  const end = newline < 0 ? text.length : newline;
-  return end > from && text[end - 1] === "\r" ? end - 1 : end;
+/** A Float32Array or Int32Array that grows as rows arrive, sized from an estimate of the values to come. */
+class GrowingArray<T extends Float32Array | Int32Array> {
+  private data: T;
+  length = 0;
+
+  constructor(
+    private readonly create: (length: number) => T,
+    private readonly fileName: string,
+    private readonly what: string,
+    initialCapacity: number,
+  ) {
+    this.data = this.allocate(Math.max(16, Math.ceil(initialCapacity)));
+  }
+
+  /** Makes room for `extra` more values; `estimate` is the expected final length. */
+  reserve(extra: number, estimate: number): void {
+    const needed = this.length + extra;
+    if (needed <= this.data.length) return;
+    if (needed > MAX_FEATURE_VALUES)
+      throw new DataFileError(
+        this.fileName,
+        undefined,
+        `${this.fileName}: has more than ${MAX_FEATURE_VALUES} ${this.what} (rows × feature columns), the most one typed array holds; train on a part of the file`,
+      );
+    const capacity = Math.min(MAX_FEATURE_VALUES, Math.max(needed, Math.ceil(this.data.length * 1.25), Math.ceil(estimate)));
+    const grown = this.allocate(capacity);
+    grown.set(this.data.subarray(0, this.length));
+    this.data = grown;
+  }
+
+  push(value: number): void {
+    this.data[this.length++] = value;
+  }
+
+  /** The values (a view when the array is nearly full, else a copy of the used part). */
+  finish(): T {
+    return (this.length >= this.data.length * 0.9 ? this.data.subarray(0, this.length) : this.data.slice(0, this.length)) as T;
+  }
+
+  private allocate(length: number): T {
+    try {
+      return this.create(length);
+    } catch (error) {
+      throw new DataFileError(this.fileName, undefined, `${this.fileName}: cannot allocate ${formatSize(length * 4)} for the ${this.what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
 }
 
-function skipLineBreak(text: string, position: number): number {
-  if (text[position] === "\r") position++;
-  if (text[position] === "\n") position++;
-  return position;
+/** The line of each row, stored as the rows where lines jump (blank lines, multi-line records); usually none. */
+class RowLines {
+  private readonly rows: number[] = [];
+  private readonly lines: number[] = [];
+  private count = 0;
+
+  push(line: number): void {
+    const last = this.rows.length - 1;
+    if (last < 0 || (this.lines[last] ?? 0) + (this.count - (this.rows[last] ?? 0)) !== line) {
+      this.rows.push(this.count);
+      this.lines.push(line);
+    }
+    this.count++;
+  }
+
+  get length(): number {
+    return this.count;
+  }
+
+  /** The line of row `row` (binary search over the jumps). */
+  lineOf(row: number): number {
+    let low = 0;
+    let high = this.rows.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if ((this.rows[middle] ?? 0) <= row) low = middle;
+      else high = middle - 1;
+    }
+    return (this.lines[low] ?? 0) + (row - (this.rows[low] ?? 0));
+  }
+}
+
+/** Builds a TabularData from CSV records as they are split: header first, then one row each. */
+class CsvTableBuilder {
+  private readonly splitter: CsvSplitter;
+  private readonly onRecord = (fields: string[], line: number, offset: number): void => this.record(fields, line, offset);
+  private columnNames: string[] | undefined;
+  private headerLine = 0;
+  private featureColumns: number[] = [];
+  private labelColumn = 0;
+  private features: GrowingArray<Float32Array> | undefined;
+  /** Distinct label texts (trimmed), each row's index into them, and each row's line. */
+  private readonly labelIds = new Map<string, number>();
+  private readonly labelTexts: string[] = [];
+  private rowLabels: GrowingArray<Int32Array> | undefined;
+  private readonly rowLines = new RowLines();
+
+  constructor(
+    private readonly fileName: string,
+    private readonly options: TabularOptions,
+    private readonly sizeHint: number | undefined,
+  ) {
+    const delimiter = options.delimiter ?? ",";
+    if (delimiter.length !== 1 || delimiter === '"' || delimiter === "\n" || delimiter === "\r") {
+      throw new DataFileError(fileName, undefined, `${fileName}: the delimiter must be one character other than a quote or a line break, got ${JSON.stringify(delimiter)}`);
+    }
+    this.splitter = new CsvSplitter(delimiter, fileName);
+  }
+
+  push(text: string, final: boolean): void {
+    this.splitter.push(text, final, this.onRecord);
+  }
+
+  private header(fields: string[], line: number, offset: number): void {
+    const { fileName } = this;
+    const columnNames = fields.map((name) => name.trim());
+    const seen = new Map<string, number>();
+    columnNames.forEach((name, column) => {
+      if (name === "") throw new DataFileError(fileName, line, `${fileName}:${line}: column ${column + 1} (counting from 1) has an empty name in the header`);
+      const earlier = seen.get(name);
+      if (earlier !== undefined) throw new DataFileError(fileName, line, `${fileName}:${line}: column '${name}' appears twice in the header (columns ${earlier + 1} and ${column + 1})`);
+      seen.set(name, column);
+    });
+    this.labelColumn = resolveLabelColumn(columnNames, this.options.labelColumn, (message) => new DataFileError(fileName, line, `${fileName}:${line}: ${message}`));
+    this.featureColumns = columnNames.map((_, column) => column).filter((column) => column !== this.labelColumn);
+    this.columnNames = columnNames;
+    this.headerLine = line;
+    // A first guess from the header's length; refined from the rows once they come.
+    const rowsGuess = this.sizeHint === undefined ? 1024 : Math.min(1 << 20, Math.ceil(this.sizeHint / Math.max(2 * columnNames.length, offset)));
+    this.features = new GrowingArray((length) => new Float32Array(length), fileName, "feature values", rowsGuess * this.featureColumns.length);
+    this.rowLabels = new GrowingArray((length) => new Int32Array(length), fileName, "labels", rowsGuess);
+  }
+
+  private record(fields: string[], line: number, offset: number): void {
+    const { columnNames, features, rowLabels } = this;
+    if (columnNames === undefined || features === undefined || rowLabels === undefined) {
+      this.header(fields, line, offset);
+      return;
+    }
+    const { fileName, featureColumns } = this;
+    if (fields.length !== columnNames.length) throw new DataFileError(fileName, line, `${fileName}:${line}: expected ${columnNames.length} columns, found ${fields.length}`);
+    const rows = this.rowLines.length;
+    // Size the arrays for the whole file from the characters per row so far (+5%).
+    const rowsEstimate = this.sizeHint === undefined ? 0 : (this.sizeHint / Math.max(1, offset)) * (rows + 1) * 1.05 + 1024;
+    features.reserve(featureColumns.length, rowsEstimate * featureColumns.length);
+    rowLabels.reserve(1, rowsEstimate);
+    for (const column of featureColumns) {
+      const cell = fields[column] ?? "";
+      const value = parseFeature(cell);
+      if (Number.isNaN(value)) throw new DataFileError(fileName, line, `${fileName}:${line} column '${columnNames[column] ?? ""}': ${featureProblem(cell)}`);
+      features.push(value);
+    }
+    const label = (fields[this.labelColumn] ?? "").trim();
+    let id = this.labelIds.get(label);
+    if (id === undefined) {
+      id = this.labelTexts.length;
+      this.labelIds.set(label, id);
+      this.labelTexts.push(label);
+    }
+    rowLabels.push(id);
+    this.rowLines.push(line);
+  }
+
+  finish(): TabularData {
+    const { fileName, columnNames, features, rowLabels, rowLines } = this;
+    if (columnNames === undefined || features === undefined || rowLabels === undefined) throw new DataFileError(fileName, undefined, `${fileName}: the file is empty`);
+    if (rowLines.length === 0) throw new DataFileError(fileName, this.headerLine, `${fileName}: no data rows after the header (line ${this.headerLine})`);
+    const labelName = columnNames[this.labelColumn] ?? "";
+    const table: LabelTable = {
+      texts: this.labelTexts,
+      rows: rowLabels.finish(),
+      where: (row) => `${fileName}:${rowLines.lineOf(row)} column '${labelName}'`,
+      line: (row) => rowLines.lineOf(row),
+    };
+    const featureNames = this.featureColumns.map((column) => columnNames[column] ?? "");
+    return assemble(fileName, features.finish(), featureNames, labelName, table, this.options.classes);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -287,9 +542,9 @@ function parseXY(document: { x: unknown; y: unknown }, fileName: string, options
       features[rowIndex * width + column] = jsonFeature(value, (problem) => fail(`x[${rowIndex}][${column}] ${problem}`));
     });
   });
-  const rawLabels = y.map((value: unknown, index): RawLabel => ({ value, where: `${fileName}: y[${index}]`, line: undefined }));
+  const labels = jsonLabels(fileName, y, (index) => `${fileName}: y[${index}]`);
   const featureNames = Array.from({ length: width }, (_, column) => `x${column}`);
-  return assemble(fileName, features, featureNames, "y", rawLabels, options.classes);
+  return assemble(fileName, features, featureNames, "y", labels, options.classes);
 }
 
 function parseRecords(records: readonly unknown[], fileName: string, options: TabularOptions): TabularData {
@@ -303,7 +558,7 @@ function parseRecords(records: readonly unknown[], fileName: string, options: Ta
   const labelName = keys[labelIndex] ?? "";
   const featureNames = keys.filter((_, index) => index !== labelIndex);
   const features = new Float32Array(records.length * featureNames.length);
-  const rawLabels: RawLabel[] = [];
+  const rawLabels: unknown[] = [];
   records.forEach((record, recordIndex) => {
     if (!isRecord(record)) throw fail(`[${recordIndex}] must be a record (an object), found ${describeJson(record)}`);
     for (const key of Object.keys(record)) {
@@ -315,9 +570,10 @@ function parseRecords(records: readonly unknown[], fileName: string, options: Ta
     featureNames.forEach((key, column) => {
       features[recordIndex * featureNames.length + column] = jsonFeature(record[key], (problem) => fail(`[${recordIndex}].${key} ${problem}`));
     });
-    rawLabels.push({ value: record[labelName], where: `${fileName}: [${recordIndex}].${labelName}`, line: undefined });
+    rawLabels.push(record[labelName]);
   });
-  return assemble(fileName, features, featureNames, labelName, rawLabels, options.classes);
+  const labels = jsonLabels(fileName, rawLabels, (index) => `${fileName}: [${index}].${labelName}`);
+  return assemble(fileName, features, featureNames, labelName, labels, options.classes);
 }
 
 function jsonFeature(value: unknown, fail: (problem: string) => DataFileError): number {
@@ -330,11 +586,45 @@ function jsonFeature(value: unknown, fail: (problem: string) => DataFileError): 
 // ---------------------------------------------------------------------------------------
 // Shared
 
-interface RawLabel {
-  readonly value: unknown;
-  /** The location for messages, e.g. "data.csv:17 column 'species'". */
-  readonly where: string;
-  readonly line: number | undefined;
+/** Every row's label as text: the distinct texts (trimmed) and each row's index into them. */
+interface LabelTable {
+  readonly texts: readonly string[];
+  /** Each row's index into `texts`; `assemble` overwrites it with the class ids. */
+  readonly rows: Int32Array;
+  /** The location of a row's label for messages, e.g. "data.csv:17 column 'species'". */
+  readonly where: (row: number) => string;
+  /** The 1-based line of a row (CSV). */
+  readonly line: (row: number) => number | undefined;
+}
+
+/**
+ * JSON labels as a label table; a label that is neither an integer nor a non-empty string is
+ * refused here, in row order.
+ */
+function jsonLabels(fileName: string, values: readonly unknown[], where: (row: number) => string): LabelTable {
+  const ids = new Map<string, number>();
+  const texts: string[] = [];
+  const rows = new Int32Array(values.length);
+  values.forEach((value: unknown, row) => {
+    let text: string;
+    if (typeof value === "number") {
+      if (!Number.isSafeInteger(value)) throw new DataFileError(fileName, undefined, `${where(row)}: label ${value} is not an integer class id`);
+      text = String(value);
+    } else if (typeof value === "string") {
+      text = value.trim();
+      if (text === "") throw new DataFileError(fileName, undefined, `${where(row)}: the label is empty`);
+    } else {
+      throw new DataFileError(fileName, undefined, `${where(row)}: label ${describeJson(value)} must be a class id (integer) or a class name (string)`);
+    }
+    let id = ids.get(text);
+    if (id === undefined) {
+      id = texts.length;
+      ids.set(text, id);
+      texts.push(text);
+    }
+    rows[row] = id;
+  });
+  return { texts, rows, where, line: () => undefined };
 }
 
 /** The index of the label column among `names`. */
@@ -393,13 +683,13 @@ function featureProblem(cell: string): string {
   return `'${trimmed}' is outside the float32 range`;
 }
 
-/** Turns raw labels into class ids by the rules at the top of this file. */
+/** Turns the labels into class ids by the rules at the top of this file; the first bad row (in file order) is reported. */
 function assemble(
   fileName: string,
   features: Float32Array,
   featureNames: readonly string[],
   labelName: string,
-  rawLabels: readonly RawLabel[],
+  table: LabelTable,
   classes: readonly string[] | number | undefined,
 ): TabularData {
   if (typeof classes === "number" && (!Number.isSafeInteger(classes) || classes < 1)) {
@@ -412,73 +702,59 @@ function assemble(
       throw new DataFileError(fileName, undefined, `${fileName}: the list of declared classes ${problem}`);
     }
   }
-  const labels = new Int32Array(rawLabels.length);
-  const fail = (label: RawLabel, problem: string): never => {
-    throw new DataFileError(fileName, label.line, `${label.where}: ${problem}`);
-  };
-  // Each label as text (trimmed) and, when it is an integer, as an id.
-  const texts: string[] = [];
-  const ids: Array<number | undefined> = [];
-  for (const label of rawLabels) {
-    const { value } = label;
-    if (typeof value === "number") {
-      if (!Number.isSafeInteger(value)) fail(label, `label ${value} is not an integer class id`);
-      texts.push(String(value));
-      ids.push(value);
-    } else if (typeof value === "string") {
-      const text = value.trim();
-      if (text === "") fail(label, "the label is empty");
-      texts.push(text);
-      ids.push(INTEGER_LABEL.test(text) ? Number.parseInt(text, 10) : undefined);
-    } else {
-      fail(label, `label ${describeJson(value)} must be a class id (integer) or a class name (string)`);
+  const { texts, rows } = table;
+  /** Throws for the first row whose label text has a problem (`problems[text]`). */
+  const failFirst = (problems: ReadonlyArray<string | undefined>): void => {
+    if (problems.every((problem) => problem === undefined)) return;
+    for (let row = 0; row < rows.length; row++) {
+      const problem = problems[rows[row] ?? 0];
+      if (problem !== undefined) throw new DataFileError(fileName, table.line(row), `${table.where(row)}: ${problem}`);
     }
-  }
+  };
+  failFirst(texts.map((text) => (text === "" ? "the label is empty" : undefined)));
+  // Each distinct label as an id, when it is an integer.
+  const integerIds = texts.map((text) => (INTEGER_LABEL.test(text) ? Number.parseInt(text, 10) : undefined));
 
   let numClasses: number;
   let classNames: readonly string[] | undefined;
+  let ids: ReadonlyArray<number>;
   if (Array.isArray(classes)) {
     classNames = classes;
     numClasses = classes.length;
     const byName = new Map(classes.map((name, id) => [name, id]));
-    rawLabels.forEach((label, row) => {
-      const text = texts[row] ?? "";
-      const id = byName.get(text) ?? ids[row];
-      if (id === undefined || id < 0 || id >= numClasses) {
-        fail(label, `label '${text}' is not one of the declared classes ${formatNames(classes)} (or an id 0 to ${numClasses - 1})`);
-      }
-      labels[row] = id ?? 0;
-    });
+    const resolved = texts.map((text, index) => byName.get(text) ?? integerIds[index]);
+    failFirst(
+      resolved.map((id, index) =>
+        id === undefined || id < 0 || id >= numClasses ? `label '${texts[index] ?? ""}' is not one of the declared classes ${formatNames(classes)} (or an id 0 to ${numClasses - 1})` : undefined,
+      ),
+    );
+    ids = resolved.map((id) => id ?? 0);
   } else if (typeof classes === "number") {
     numClasses = classes;
-    rawLabels.forEach((label, row) => {
-      const id = ids[row];
-      if (id === undefined) {
-        fail(label, `label '${texts[row] ?? ""}' is not a class id; ${classes} classes were declared, so labels must be integers 0 ≤ label < ${classes} (declare class names to use names)`);
-      } else if (id < 0 || id >= classes) {
-        fail(label, `label ${id} is outside the declared classes, expected 0 ≤ label < ${classes}`);
-      }
-      labels[row] = id ?? 0;
-    });
-  } else if (ids.every((id) => id !== undefined)) {
-    let largest = -1;
-    rawLabels.forEach((label, row) => {
-      const id = ids[row] ?? 0;
-      if (id < 0) fail(label, `label ${id} is negative; class ids start at 0`);
-      if (id > INT32_MAX) fail(label, `label ${id} is too large for a class id`);
-      labels[row] = id;
-      largest = Math.max(largest, id);
-    });
-    numClasses = largest + 1;
+    failFirst(
+      integerIds.map((id, index) =>
+        id === undefined
+          ? `label '${texts[index] ?? ""}' is not a class id; ${classes} classes were declared, so labels must be integers 0 ≤ label < ${classes} (declare class names to use names)`
+          : id < 0 || id >= classes
+            ? `label ${id} is outside the declared classes, expected 0 ≤ label < ${classes}`
+            : undefined,
+      ),
+    );
+    ids = integerIds.map((id) => id ?? 0);
+  } else if (integerIds.every((id) => id !== undefined)) {
+    failFirst(integerIds.map((id) => (id === undefined ? undefined : id < 0 ? `label ${id} is negative; class ids start at 0` : id > INT32_MAX ? `label ${id} is too large for a class id` : undefined)));
+    ids = integerIds.map((id) => id ?? 0);
+    numClasses = ids.reduce((largest, id) => Math.max(largest, id), -1) + 1;
   } else {
     const names = [...new Set(texts)].sort((left, right) => (left < right ? -1 : left > right ? 1 : 0));
     const byName = new Map(names.map((name, id) => [name, id]));
-    texts.forEach((text, row) => {
-      labels[row] = byName.get(text) ?? 0;
-    });
+    ids = texts.map((text) => byName.get(text) ?? 0);
     classNames = names;
     numClasses = names.length;
   }
+  // In place: the text indices become class ids (no second array per row).
+  const labels = rows;
+  for (let row = 0; row < labels.length; row++) labels[row] = ids[labels[row] ?? 0] ?? 0;
   return {
     features,
     featureShape: [featureNames.length],
@@ -498,8 +774,27 @@ function formatNames(names: readonly string[]): string {
   return `[${shown.join(", ")}${names.length > 10 ? `, … (${names.length} in all)` : ""}]`;
 }
 
+/** A short JSON rendering of a value for messages (at most 40 characters; any nesting depth). */
 function describeJson(value: unknown): string {
   if (value === undefined) return "nothing";
-  const text = JSON.stringify(value) ?? String(value);
+  const text = boundedJson(value, 41);
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+/**
+ * `JSON.stringify(value)`, stopped once `budget` characters are written: the recursion goes at
+ * most `budget` levels deep (each level writes a bracket), so deep nesting cannot overflow the stack.
+ */
+function boundedJson(value: unknown, budget: number): string {
+  if (typeof value !== "object" || value === null) return (JSON.stringify(value) as string | undefined) ?? "null";
+  if (budget <= 1) return Array.isArray(value) ? "[" : "{";
+  let text = Array.isArray(value) ? "[" : "{";
+  const entries: Array<[string | undefined, unknown]> = Array.isArray(value) ? value.map((item: unknown) => [undefined, item]) : Object.entries(value);
+  for (const [index, [key, item]] of entries.entries()) {
+    if (text.length >= budget) return text;
+    if (index > 0) text += ",";
+    if (key !== undefined) text += `${JSON.stringify(key)}:`;
+    text += boundedJson(item, budget - text.length);
+  }
+  return text + (Array.isArray(value) ? "]" : "}");
 }

@@ -10,7 +10,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { error, type Diagnostics, type Graph } from "@graft/core";
-import type { ProgramFunction } from "../backend/types.js";
+import type { ProgramFunction } from "../program/types.js";
 import { adam, adamRule, adamw, validateAdam, type AdamOptimizer } from "./adam.js";
 import { sgd, sgdRule, validateSgd, type SgdOptimizer } from "./sgd.js";
 import { applyOptimizer, type OptimizerRule, type TrainStepOptions } from "./step.js";

@@ -27,7 +27,7 @@ import {
   type Tensor,
 } from "@graft/core";
 import { hyperValue, type HyperFormula, type HyperScalar } from "@graft/runtime";
-import type { HyperSchedule, ProgramFunction, StateUpdate } from "../backend/types.js";
+import type { HyperSchedule, ProgramFunction, StateUpdate } from "../program/types.js";
 import { GRAD_PREFIX, gradientNames } from "../passes/grad.js";
 
 /** What an optimizer sees for one param. */

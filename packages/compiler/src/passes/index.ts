@@ -38,12 +38,21 @@ export interface NamedPass {
   readonly lint?: Linter;
 }
 
-/** The pipeline, in order. Each pass module appends its entry here (one line each). */
-export const pipeline: readonly NamedPass[] = [
-  { name: "lint", description: "symbolic dims no input binds (errors), and loss-math warnings on the graph as written (double softmax, cross-entropy on probabilities, nll on logits, ...)", run: E.right, lint: (graph) => [...unboundDims(graph), ...lintGraph(graph)] },
-  { name: "fuse", description: "canonicalize the softmax family: log(softmax) → log_softmax; nll(log_softmax), one-hot and gather cross-entropy → cross_entropy", run: fuse },
-  { name: "grad", description: "reverse-mode autodiff: adds grad:<param> outputs for every float param (needs a scalar loss)", run: (graph) => grad(graph) },
-];
+/** Checks the graph as written: unbound symbolic dims (errors) and loss-math lints (warnings). */
+export const lintPass: NamedPass = { name: "lint", description: "symbolic dims no input binds (errors), and loss-math warnings on the graph as written (double softmax, cross-entropy on probabilities, nll on logits, ...)", run: E.right, lint: (graph) => [...unboundDims(graph), ...lintGraph(graph)] };
+/** Rewrites the softmax family into its stable fused forms. */
+export const fusePass: NamedPass = { name: "fuse", description: "canonicalize the softmax family: log(softmax) → log_softmax; nll(log_softmax), one-hot and gather cross-entropy → cross_entropy", run: fuse };
+/** Reverse-mode autodiff of the loss. */
+export const gradPass: NamedPass = { name: "grad", description: "reverse-mode autodiff: adds grad:<param> outputs for every float param (needs a scalar loss)", run: (graph) => grad(graph) };
+
+/**
+ * The passes a program's functions are compiled from (program/build.ts): everything before
+ * differentiation, which the program builder runs itself with the params to train.
+ */
+export const forwardPasses: readonly NamedPass[] = [lintPass, fusePass];
+
+/** The pipeline, in order (`graft print --after`, `graft check`). A new pass adds its entry here (one line). */
+export const pipeline: readonly NamedPass[] = [...forwardPasses, gradPass];
 
 /** The graph after the pipeline (or a prefix of it), every warning on the way, and the entries that ran. */
 export interface PipelineResult {

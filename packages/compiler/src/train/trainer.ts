@@ -13,7 +13,8 @@
 import * as E from "fp-ts/lib/Either.js";
 import { GraftError, graphInputs, graphParams, type Graph, type Model } from "@graft/core";
 import { checkLearningRate, FeedError, hyperValue } from "@graft/runtime";
-import type { Backend, BackendName, HostFeeds, HostTensor, HyperSchedule, ProgramFunction, ProgramSpec, Session } from "../backend/types.js";
+import type { Backend, BackendName, HostFeeds, HostTensor, Session } from "../backend/types.js";
+import type { HyperSchedule, ProgramFunction, ProgramSpec } from "../program/types.js";
 import { referenceBackend } from "../backend/reference.js";
 import { parseOptimizer, type Optimizer } from "../optim/index.js";
 import { buildTrainingProgram, EVALUATE, FORWARD, TRAIN_STEP } from "./program.js";

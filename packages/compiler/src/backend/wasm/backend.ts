@@ -17,19 +17,23 @@
  * memory. Matmuls of at least `DEFAULT_THREAD_MIN_FLOPS` and elementwise kernels of at least
  * `DEFAULT_THREAD_MIN_MAP_ELEMENTS` run half their rows on the worker (see wasm/codegen.ts);
  * everything else runs on the calling thread. Results are bit-identical to one
- * thread. `dispose()` stops the worker. Standalone bundles (`emitWasmModule`) stay single-threaded.
+ * thread. `dispose()` stops the worker. Standalone bundles (`emitWasmArtifact`: one module for
+ * every function image of the bundle) stay single-threaded.
  */
-import { error, GraftError, type Diagnostic, type Graph, type Node } from "@graft/core";
+import { gzipSync } from "node:zlib";
+import * as E from "fp-ts/lib/Either.js";
+import { error, formatLoc, GraftError, type Diagnostic, type Diagnostics, type Graph, type Node } from "@graft/core";
 import { wasmArena, type Arena } from "@graft/runtime";
-import type { Kernel } from "./kernels.js";
-import { checkCompilable } from "./lower.js";
-import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "./program.js";
-import type { Backend, ProgramSpec, Session, SessionOptions } from "./types.js";
-import { moduleText } from "./wasm/codegen.js";
-import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, KernelCompileError, MAX_MEMORY_PAGES, type ThreadsContext } from "./wasm/context.js";
-import { detectWasmFeatures } from "./wasm/features.js";
-import { createWasmThreadPool, type WasmThreadPool } from "./wasm/threads.js";
-import { assembleWatSync, loadWasmToolkit } from "./wasm/wat.js";
+import type { Kernel } from "../kernels.js";
+import { checkCompilable } from "../lower.js";
+import { createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "../program.js";
+import type { Artifact, ArtifactEntry, Backend, EmitFunction, Session, SessionOptions } from "../types.js";
+import type { ProgramSpec } from "../../program/types.js";
+import { moduleText, programModuleText } from "./codegen.js";
+import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS, KernelCompileError, MAX_MEMORY_PAGES, type ModuleEntry, type ThreadsContext } from "./context.js";
+import { detectWasmFeatures } from "./features.js";
+import { createWasmThreadPool, type WasmThreadPool } from "./threads.js";
+import { assembleWatSync, loadWasmToolkit } from "./wat.js";
 
 export { loadWasmToolkit };
 
@@ -207,18 +211,54 @@ export const createWasmGenerator = (options: WasmGeneratorOptions = {}): CodeGen
   };
 };
 
+/** Where a kernel of a function comes from, for messages: its first node's op, id and the user's line. */
+const describeKernel = (graph: Graph, plan: FunctionPlan, kernelIndex: number | undefined): { readonly what: string; readonly node: Node | undefined } => {
+  const id = kernelIndex === undefined ? undefined : plan.lowered.kernels[kernelIndex]?.nodes[0];
+  const node = id === undefined ? undefined : graph.nodes[id];
+  return { what: node === undefined ? `kernel ${kernelIndex ?? "?"}` : `${node.op} (node %${node.id}${node.loc === undefined ? "" : `, ${formatLoc(node.loc)}`})`, node };
+};
+
 /**
- * The WASM module of one plan, as `compile` builds it, for standalone bundles: its bytes (imports
- * `env.memory`, exports `run`, arena at {@link RESERVED_BYTES}) and, for each status s > 0 `run`
- * can return, the index `checked[s - 1]` of the kernel whose index check failed. Synchronous;
- * needs `await loadWasmToolkit()` first. Relaxed SIMD is off unless asked for, so the module runs
- * on every engine with plain SIMD.
- * @throws KernelCompileError for a kernel the generator cannot compile
+ * A bundle's WASM artifact: one module over one memory for every specialisation of every function
+ * (GEMM code and identical kernels emitted once), exporting `run0`, `run1`, … in order; the arena
+ * starts at {@link RESERVED_BYTES}. Plain SIMD, no relaxed SIMD: bundles run on every engine with
+ * SIMD. Needs `await loadWasmToolkit()` first.
  */
-export const emitWasmModule = (plan: FunctionPlan, options: { readonly relaxedSimd?: boolean } = {}): { readonly bytes: Uint8Array<ArrayBuffer>; readonly checked: readonly number[] } => {
+export const emitWasmArtifact = (functions: readonly EmitFunction[], options: { readonly relaxedSimd?: boolean } = {}): E.Either<Diagnostics, Artifact> => {
   const relaxedSimd = options.relaxedSimd ?? false;
-  const text = moduleText(plan.lowered.kernels, { offsets: plan.memory.offsets, buffers: plan.lowered.buffers, base: RESERVED_BYTES, scratch: 0, scratchBytes: RESERVED_BYTES, relaxedSimd });
-  return { bytes: assembleWatSync(text.wat, { relaxedSimd }), checked: text.checked };
+  const images = functions.flatMap((fn) => fn.specialisations.map(({ plan }) => ({ fn, plan })));
+  const entries: ModuleEntry[] = images.map(({ plan }, index) => ({
+    name: `run${index}`,
+    kernels: plan.lowered.kernels,
+    ctx: { offsets: plan.memory.offsets, buffers: plan.lowered.buffers, base: RESERVED_BYTES, scratch: 0, scratchBytes: RESERVED_BYTES, relaxedSimd },
+  }));
+  let text: ReturnType<typeof programModuleText>;
+  try {
+    text = programModuleText(entries);
+  } catch (thrown) {
+    const image = thrown instanceof KernelCompileError ? images[thrown.entry] : undefined;
+    if (!(thrown instanceof KernelCompileError) || image === undefined) throw thrown;
+    const { what, node } = describeKernel(image.fn.graph, image.plan, thrown.kernel);
+    return E.left([error("backend", `wasm: ${image.fn.name}: ${what}: ${thrown.message}`, node?.loc)]);
+  }
+  const bytes = assembleWatSync(text.wat, { relaxedSimd, fileName: "bundle.wat" });
+  let next = 0;
+  const artifactEntries: Record<string, ArtifactEntry[]> = {};
+  for (const fn of functions)
+    artifactEntries[fn.name] = fn.specialisations.map(({ plan }) => {
+      const index = next++;
+      const checks = (text.checked[index] ?? []).map((kernel) => `${describeKernel(fn.graph, plan, kernel).what}: an index is out of range for the dim it indexes`);
+      return { data: { export: `run${index}`, checks } };
+    });
+  return E.right({
+    loader: "loadWasmArtifact",
+    types: { artifact: "WasmArtifact", entry: "WasmEntry" },
+    imports: [{ from: "@graft/runtime", names: ["loadWasmArtifact"], typeNames: ["WasmArtifact", "WasmEntry"] }],
+    declarations: [],
+    // gzip roughly halves the module (GEMM tiles and kernels repeat the same instruction patterns)
+    value: { module: Buffer.from(gzipSync(bytes, { level: 9 })).toString("base64"), base: RESERVED_BYTES, encoding: "gzip" },
+    entries: artifactEntries,
+  });
 };
 
 /** A WASM code generator without graph lookups (diagnostics name kernels, not user lines). */
@@ -310,4 +350,8 @@ export const wasmBackend: Backend = {
   name: "wasm",
   createSession: (spec, options) => createWasmSession(spec, options),
   supports,
+  emit: async (functions) => {
+    await loadWasmToolkit();
+    return emitWasmArtifact(functions);
+  },
 };

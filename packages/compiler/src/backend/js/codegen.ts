@@ -3,7 +3,7 @@
  * of the arena for map and reduce kernels (fused expression trees, no per-element closures), and
  * calls into the runtime's library kernels for matmul, softmax-family and loss rows.
  */
-import { exprAccesses, exprSome, mapAccesses, type BufferInfo, type Expr, type Kernel } from "./kernels.js";
+import { exprAccesses, exprSome, mapAccesses, type BufferInfo, type Expr, type Kernel } from "../kernels.js";
 
 interface Context {
   readonly offsets: readonly number[];
