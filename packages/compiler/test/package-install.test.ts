@@ -50,6 +50,21 @@ const project = (): string => {
   return join(temp, dir.name);
 };
 
+describe("scripts/build-package.mjs", () => {
+  it("refuses a folder without tsconfig.build.json (exit 2)", () => {
+    const result = spawnSync(process.execPath, [join(root, "scripts", "build-package.mjs"), temp], { encoding: "utf8" });
+    expect(result.stderr).toBe(`build-package: ${temp} has no tsconfig.build.json\n`);
+    expect(result.status).toBe(2);
+  });
+
+  it("each package has a build config emitting declarations into dist/ from src/", () => {
+    for (const name of ["core", "runtime", "compiler"]) {
+      const config = JSON.parse(readFileSync(join(root, "packages", name, "tsconfig.build.json"), "utf8")) as { compilerOptions: Record<string, unknown> };
+      expect(config.compilerOptions).toMatchObject({ noEmit: false, declaration: true, rootDir: "src", outDir: "dist" });
+    }
+  });
+});
+
 describe("graft installed from its tarballs in a project outside the workspace", () => {
   it("runs the README recipe: check, compile, the bundle under node, train on a CSV, a trainer script", () => {
     expect(run.stderr, run.stdout).not.toMatch(/Cannot find|ERR_|error TS/);
