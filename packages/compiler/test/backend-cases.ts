@@ -34,6 +34,25 @@ export const agreementCases = (): AgreementCase[] => {
     add("unary-batch", { neg: C.neg(a), exp: C.exp(a), log: C.log(C.abs(a)), sqrt: C.sqrt(C.abs(a)), abs: C.abs(a), sign: C.sign(a), relu: C.relu(a), sigmoid: C.sigmoid(a), log_sigmoid: C.logSigmoid(a), tanh: C.tanh(a) }, { x: feedsXY().x });
   }
   {
+    const a = C.mul(x(), 3);
+    add(
+      "activations",
+      {
+        erf: C.erf(a),
+        gelu: C.gelu(a),
+        geluTanh: C.gelu(a, { approximate: "tanh" }),
+        silu: C.silu(a),
+        softplus: C.softplus(a),
+        softplusBeta: C.softplus(a, { beta: 2, threshold: 1 }),
+        leakyRelu: C.leakyRelu(a, 0.1),
+        elu: C.elu(a, 0.7),
+        hardtanh: C.hardtanh(a, -0.5, 1),
+        clamp: C.clamp(a, { max: 0.25 }),
+      },
+      { x: feedsXY().x },
+    );
+  }
+  {
     const a = x();
     const b = C.input("b", [5]);
     add(

@@ -77,6 +77,33 @@ describe("JS back end", () => {
   agreementSuite(async () => jsBackend, 2e-6);
 });
 
+describe("JS back end: erf kernel", () => {
+  it("is within 2 ulp of float32 erf on [-6, 6] and keeps ±0, ±inf, NaN and subnormals", async () => {
+    const grid = Array.from({ length: 24001 }, (_, i) => Math.fround(-6 + i / 2000));
+    const specials = [0, -0, Infinity, -Infinity, Number.NaN, 1e-40, -1e-45, 1e-20, 3e38];
+    const values = Float32Array.from([...grid, ...specials]);
+    const graph = graphOf(C.model({ name: "erf", outputs: { y: C.erf(C.input("x", [values.length])) } }));
+    const session = await jsBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] });
+    const out = session.run("f", { x: { shape: [values.length], dtype: "f32", data: values } }).y?.data ?? [];
+    const bits = new Int32Array(1);
+    const floats = new Float32Array(bits.buffer);
+    const ordered = (v: number): number => {
+      floats[0] = v;
+      const b = bits[0] as number;
+      return b < 0 ? -0x80000000 - b : b;
+    };
+    let worst = 0;
+    values.forEach((x, i) => {
+      const expected = Math.fround(C.erfValue(x));
+      const actual = out[i] as number;
+      if (Number.isNaN(expected)) return expect(actual).toBeNaN();
+      if (!Number.isFinite(x) || x === 0) return expect(Object.is(actual, expected), `erf(${x}) = ${actual}`).toBe(true);
+      worst = Math.max(worst, Math.abs(ordered(actual) - ordered(expected)));
+    });
+    expect(worst).toBeLessThanOrEqual(2);
+  });
+});
+
 describe("compiled sessions: fetch, unknown names, setState", () => {
   const program = async () => {
     const xIn = C.input("x", ["batch", 3]);

@@ -26,7 +26,7 @@ import { planMemory, planState } from "../src/backend/memory.js";
 import { fusableCrossEntropy } from "../src/backend/wasm/codegen.js";
 import type { HostFeeds, HostTensor, Session } from "../src/backend/types.js";
 import type { ProgramFunction } from "../src/program/types.js";
-import { exp, expNeg, Lanes, log, logSigmoid, powFunctions, sigmoid, tanh } from "../src/backend/wasm/mathlib.js";
+import { erf, exp, expNeg, Lanes, log, logSigmoid, powFunctions, sigmoid, tanh } from "../src/backend/wasm/mathlib.js";
 import { FunctionBuilder } from "../src/backend/wasm/wat-builder.js";
 import { agreementCases, graphOf, hostFeeds, randomArray } from "./backend-cases.js";
 
@@ -175,6 +175,7 @@ describe("WASM math library", () => {
     ["tanh", tanh, Math.tanh, 4, samples(N, -12, 12)],
     ["sigmoid", sigmoid, (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))), 4, samples(N, -100, 100)],
     ["log_sigmoid", logSigmoid, (x) => Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x))), 4, samples(N, -100, 100)],
+    ["erf", erf, C.erfValue, 7, samples(N, -6, 6)],
   ];
   for (const [name, fn, reference, maxUlps, xs] of cases)
     it(`${name} is within ${maxUlps} ulp of Math (scalar and SIMD, ${N} inputs incl. ±0, ±inf, NaN, subnormals)`, async () => {
@@ -302,6 +303,52 @@ opCases["cast"] = [
     tol: EXACT,
   },
 ];
+
+// activations: erf (a primitive with its own kernels) and the composites, computed from their
+// decompositions in f32; the reference evaluates each row in float64 and rounds once
+const activationFns = {
+  erf: C.erf,
+  gelu: C.gelu,
+  silu: C.silu,
+  softplus: C.softplus,
+  leaky_relu: C.leakyRelu,
+  elu: C.elu,
+  hardtanh: C.hardtanh,
+  clamp: (x: C.Tensor) => C.clamp(x, { min: -2.5, max: 3 }),
+} as const;
+const activationGrid = Array.from({ length: 161 }, (_, i) => -8 + i / 10);
+for (const op of Object.keys(activationFns) as Array<keyof typeof activationFns>) {
+  const f = activationFns[op];
+  opCases[op] = [
+    {
+      name: "special values and a grid over [-8, 8], SIMD and scalar tail, transposed operand",
+      outputs: () => ({ y: f(C.input("x", [specialValues.length])), grid: f(C.input("g", [activationGrid.length])), t: f(C.transpose(C.input("m", [5, 7]), 0, 1)) }),
+      feeds: () => ({ x: f32([specialValues.length], specialValues), g: f32([activationGrid.length], activationGrid), m: randomF32([5, 7], 4) }),
+      tol: { rel: 1e-5, abs: 1e-6 },
+    },
+  ];
+}
+opCases["gelu"]?.push({
+  name: "approximate tanh",
+  outputs: () => ({ y: C.gelu(C.input("x", [specialValues.length]), { approximate: "tanh" }), grid: C.gelu(C.input("g", [activationGrid.length]), { approximate: "tanh" }) }),
+  feeds: () => ({ x: f32([specialValues.length], specialValues), g: f32([activationGrid.length], activationGrid) }),
+  tol: { rel: 1e-5, abs: 1e-6 },
+});
+opCases["softplus"]?.push({
+  name: "beta 2, threshold 3",
+  outputs: () => ({ y: C.softplus(C.input("g", [activationGrid.length]), { beta: 2, threshold: 3 }) }),
+  feeds: () => ({ g: f32([activationGrid.length], activationGrid) }),
+  tol: { rel: 1e-5, abs: 1e-6 },
+});
+opCases["clamp"]?.push({
+  name: "i32, one bound",
+  outputs: () => {
+    const n = C.input("n", [6], "i32");
+    return { lo: C.clamp(n, { min: 0 }), hi: C.clamp(n, { max: 5 }) };
+  },
+  feeds: () => ({ n: i32([6], [0, 1, -1, 7, -2147483647, 123456]) }),
+  tol: EXACT,
+});
 
 // binary elementwise with broadcasting (f32 and i32)
 const binaryFns = { add: C.add, sub: C.sub, mul: C.mul, div: C.div, pow: C.pow, maximum: C.maximum, minimum: C.minimum, eq: C.eq, ne: C.ne, lt: C.lt, le: C.le, gt: C.gt, ge: C.ge } as const;

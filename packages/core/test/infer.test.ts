@@ -144,6 +144,42 @@ const CASES: { readonly [K in OpName]: OpCases } = {
   sigmoid: floatUnary("sigmoid", g.sigmoid),
   log_sigmoid: floatUnary("log_sigmoid", g.logSigmoid),
   tanh: floatUnary("tanh", g.tanh),
+  erf: floatUnary("erf", g.erf),
+  gelu: {
+    ...floatUnary("gelu", g.gelu),
+    bad: [
+      ...floatUnary("gelu", g.gelu).bad,
+      ["unknown approximation", () => g.gelu(f32("x", [2]), { approximate: "erf" as "none" }), 'gelu: approximate must be "none" or "tanh", got "erf"'],
+    ],
+  },
+  silu: floatUnary("silu", g.silu),
+  softplus: {
+    ...floatUnary("softplus", g.softplus),
+    bad: [...floatUnary("softplus", g.softplus).bad, ["beta 0", () => g.softplus(f32("x", [2]), { beta: 0 }), "softplus: beta must be a finite non-zero number, got 0"]],
+  },
+  leaky_relu: {
+    ...floatUnary("leaky_relu", g.leakyRelu),
+    bad: [...floatUnary("leaky_relu", g.leakyRelu).bad, ["NaN slope", () => g.leakyRelu(f32("x", [2]), Number.NaN), "leaky_relu: negativeSlope must be a finite number, got NaN"]],
+  },
+  elu: {
+    ...floatUnary("elu", g.elu),
+    bad: [...floatUnary("elu", g.elu).bad, ["infinite alpha", () => g.elu(f32("x", [2]), Infinity), "elu: alpha must be a finite number, got Infinity"]],
+  },
+  hardtanh: {
+    ...floatUnary("hardtanh", g.hardtanh),
+    bad: [...floatUnary("hardtanh", g.hardtanh).bad, ["min above max", () => g.hardtanh(f32("x", [2]), 2, 1), "hardtanh: minVal 2 is greater than maxVal 1"]],
+  },
+  clamp: {
+    good: [
+      ["f32 keeps its shape", () => g.clamp(f32("x", ["batch", 3]), { min: 0 }), "f32[batch,3]"],
+      ["i32 with integer bounds stays i32", () => g.clamp(i32("x", [4]), { min: -1, max: 1 }), "i32[4]"],
+    ],
+    bad: [
+      ["bool input", () => g.clamp(bool("x", [2]), { max: 1 }), "clamp: expected a numeric input, got bool[2]"],
+      ["no bound", () => g.clamp(f32("x", [2]), {}), "clamp: give min, max or both"],
+      ["fractional bound on i32", () => g.clamp(i32("x", [2]), { min: 0.5 }), "clamp: the bounds of an i32 input must be integers, got min 0.5"],
+    ],
+  },
   cast: {
     good: [
       ["f32 to i32", () => g.cast(f32("x", ["batch", 2]), "i32"), "i32[batch,2]"],
@@ -238,6 +274,7 @@ const CASES: { readonly [K in OpName]: OpCases } = {
     bad: [
       ["a non-1 dim", () => g.expand(f32("x", [2, 3]), [4, 3]), "expand: cannot broadcast [2,3] with [4,3] (dim -2: 2 vs 4)"],
       ["to fewer dims", () => g.expand(f32("x", [2, 3]), [3]), "expand: cannot expand [2,3] to [3]"],
+      ["a fractional dim", () => g.expand(f32("x", [1]), [2.5]), 'expand: invalid dim 2.5 in shape [2.5] (dims are non-negative integers or names like "batch")'],
     ],
   },
   matmul: {

@@ -83,6 +83,42 @@ const VALUES: { readonly [K in OpName]: readonly ValueCase[] } = {
     vc("log_sigmoid is finite for large |x|", () => g.logSigmoid(input("x", [2])), [2], [-1000, 0], { x: arr([-1000, 1000]) }),
   ],
   tanh: [unary("tanh", g.tanh, [0.7615941559557649, -0.9640275800758169, 0.9950547536867305, 0.46211715726000974, 0.0, -0.7615941559557649])],
+  erf: [
+    unary("erf", g.erf, [0.8427007929497149, -0.9953222650189527, 0.9999779095030014, 0.5204998778130465, 0.0, -0.8427007929497149]),
+    vc("erf saturates and keeps NaN", () => g.erf(input("x", [5])), [5], [1, -1, 1, Number.NaN, 1e-300 * (2 / Math.sqrt(Math.PI))], { x: arr([30, -Infinity, Infinity, Number.NaN, 1e-300]) }),
+  ],
+  gelu: [
+    unary("gelu (exact, erf)", g.gelu, [0.8413447460685429, -0.04550026389635842, 2.99595030590511, 0.34573123063700656, 0.0, -0.15865525393145707]),
+    unary("gelu approximate tanh", (x) => g.gelu(x, { approximate: "tanh" }), [0.8411919906082768, -0.04540230591222494, 2.996362607918227, 0.34571400982514394, 0.0, -0.15880800939172324]),
+  ],
+  silu: [
+    unary("silu", g.silu, [0.7310585786300049, -0.2384058440442351, 2.8577223804672998, 0.3112296656009273, 0.0, -0.2689414213699951]),
+    vc("silu of large |x|", () => g.silu(input("x", [2])), [2], [-0, 1000], { x: arr([-1000, 1000]) }),
+  ],
+  softplus: [
+    unary("softplus (beta 1, threshold 20)", g.softplus, [1.3132616875182228, 0.1269280110429725, 3.048587351573742, 0.9740769841801067, 0.6931471805599453, 0.31326168751822286]),
+    unary("softplus beta 2 threshold 3 (linear where βx > 3)", (x) => g.softplus(x, { beta: 2, threshold: 3 }), [1.0634640055214863, 0.009074963958904869, 3, 0.6566308437591114, 0.34657359027997264, 0.06346400552148625]),
+    vc("softplus keeps precision for very negative x", () => g.softplus(input("x", [3])), [3], [4.248354255291589e-18, 0, 30], { x: arr([-40, -800, 30]) }),
+  ],
+  leaky_relu: [
+    unary("leaky_relu default slope 0.01", g.leakyRelu, [1, -0.02, 3, 0.5, 0.0, -0.01]),
+    unary("leaky_relu slope 0.2", (x) => g.leakyRelu(x, 0.2), [1, -0.4, 3, 0.5, 0.0, -0.2]),
+  ],
+  elu: [
+    unary("elu default alpha 1", g.elu, [1, -0.8646647167633873, 3, 0.5, 0.0, -0.6321205588285577]),
+    unary("elu alpha 0.5", (x) => g.elu(x, 0.5), [1, -0.43233235838169365, 3, 0.5, 0.0, -0.31606027941427883]),
+    vc("elu near 0 has no cancellation", () => g.elu(input("x", [1])), [1], [-9.999999999500001e-11], { x: arr([-1e-10]) }),
+  ],
+  hardtanh: [
+    unary("hardtanh default [-1, 1]", g.hardtanh, [1, -1, 1, 0.5, 0, -1]),
+    unary("hardtanh [-0.5, 2]", (x) => g.hardtanh(x, -0.5, 2), [1, -0.5, 2, 0.5, 0, -0.5]),
+  ],
+  clamp: [
+    unary("clamp min and max", (x) => g.clamp(x, { min: -1.5, max: 2 }), [1, -1.5, 2, 0.5, 0, -1]),
+    unary("clamp min only", (x) => g.clamp(x, { min: 0 }), [1, 0, 3, 0.5, 0, 0]),
+    vc("clamp max only on i32, NaN kept on floats", () => g.clamp(input("x", [3], "i32"), { max: 2 }), [3], [1, -7, 2], { x: arr([1, -7, 5], "i32") }),
+    vc("clamp with min > max gives max (PyTorch)", () => g.clamp(input("x", [3]), { min: 2, max: 1 }), [3], [1, 1, Number.NaN], { x: arr([0, 5, Number.NaN]) }),
+  ],
   cast: [
     vc("f32 → i32 truncates toward zero", () => g.cast(input("x", [5]), "i32"), [5], [1, -1, 0, 0, 2], { x: arr([1.7, -1.7, 0.5, -0.5, 2]) }),
     vc("f32 → bool: nonzero (and NaN) is true", () => g.cast(input("x", [4]), "bool"), [4], [0, 1, 0, 1], { x: arr([0, -2, -0, Number.NaN]) }),

@@ -33,6 +33,15 @@ describe("a diagnostic carries the caller's file, line and column", () => {
     );
   });
 
+  test("an activation's type or option error points at its call", () => {
+    const bad = g.gelu(g.input("n", [2], "i32")); // MARK-gelu
+    const { line, column } = locate("MARK-gelu", "gelu(");
+    expect(g.formatDiagnostic(diagnosticsOf(bad)[0] as g.Diagnostic)).toBe(`packages/core/test/locations.test.ts:${line}:${column} gelu: expected a float input (f32 or f64), got i32[2]`);
+    const badRange = g.hardtanh(g.input("x", [2]), 3, 1); // MARK-hardtanh
+    const at = locate("MARK-hardtanh", "hardtanh(");
+    expect(g.formatDiagnostic(diagnosticsOf(badRange)[0] as g.Diagnostic)).toBe(`packages/core/test/locations.test.ts:${at.line}:${at.column} hardtanh: minVal 3 is greater than maxVal 1`);
+  });
+
   test("an error inside a DSL helper (dense → matmul) points at the helper's call site", () => {
     const x = g.input("x", ["batch", 784]);
     const out = g.dense(x, 512, 10, "fc"); // MARK-dense

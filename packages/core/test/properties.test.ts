@@ -273,6 +273,15 @@ const OPS: readonly Op[] = [
   (_t, c) => g.constant(c.flag ? [[c.value, 1], [2]] : [c.ints], c.dtype),
   (_t, c) => g.param(`p${first(c) + 4}`, c.shape.filter((d): d is number => typeof d === "number"), g.normal(0, 1), c.dtype),
   (_t, c) => g.input(`in${first(c) + 4}`, c.shape, c.dtype),
+  // activations (erf and the composites)
+  ([a]) => g.erf(a),
+  ([a], c) => g.gelu(a, c.flag ? { approximate: "tanh" } : {}),
+  ([a]) => g.silu(a),
+  ([a], c) => g.softplus(a, { beta: c.flag ? 2 : 1, threshold: c.value }),
+  ([a], c) => g.leakyRelu(a, c.value),
+  ([a], c) => g.elu(a, c.value),
+  ([a], c) => g.hardtanh(a, -Math.abs(c.value), Math.abs(c.value)),
+  ([a], c) => g.clamp(a, c.flag ? { min: c.value } : { max: Math.trunc(c.value) }),
 ];
 
 const MAX_ELEMENTS = 400;

@@ -30,7 +30,8 @@ export interface Access {
   readonly strides: readonly number[];
 }
 
-export type UnaryOp = "neg" | "exp" | "log" | "sqrt" | "abs" | "sign" | "relu" | "sigmoid" | "log_sigmoid" | "tanh";
+/** The unary math primitives of the op table (`UNARY_OPS` in lower.ts holds the same names, derived from `OpDef.kind`). */
+export type UnaryOp = "neg" | "exp" | "log" | "sqrt" | "abs" | "sign" | "relu" | "sigmoid" | "log_sigmoid" | "tanh" | "erf";
 export type BinaryOp = "add" | "sub" | "mul" | "div" | "pow" | "maximum" | "minimum" | "eq" | "ne" | "lt" | "le" | "gt" | "ge";
 
 /** An elementwise expression over a kernel's iteration space. Comparisons yield 0/1. */

@@ -14,8 +14,13 @@ import {
   concretize,
   error,
   formatType,
+  isComposite,
+  opNames,
+  opTable,
   symbolsOf,
   unboundDims,
+  type OpKind,
+  type OpName,
   sizeOf,
   stridesOf,
   useCounts,
@@ -24,7 +29,9 @@ import {
   type Node,
   type NodeId,
 } from "@graft/core";
-import type { Access, BufferId, BufferInfo, Expr, Kernel, Rows } from "./kernels.js";
+import { decompose } from "../passes/decompose.js";
+import { loweredComposites } from "./fused.js";
+import type { Access, BinaryOp, BufferId, BufferInfo, Expr, Kernel, Rows, UnaryOp } from "./kernels.js";
 
 export interface LoweredIo {
   readonly name: string;
@@ -52,8 +59,21 @@ interface NodeView {
   readonly strides: readonly number[];
 }
 
-const ELEMENTWISE = new Set(["neg", "exp", "log", "sqrt", "abs", "sign", "relu", "sigmoid", "log_sigmoid", "tanh", "cast", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "where", "one_hot"]);
-const VIEW_OPS = new Set(["transpose", "expand", "reshape"]);
+// ----- op sets, from the op table's `kind` -----------------------------------------------------
+
+const primitivesOfKind = (kind: OpKind): OpName[] => opNames.filter((op) => opTable[op].kind === kind && !isComposite(op));
+/** Elementwise primitives whose expression is not `unary`/`binary` (attributes or three operands). */
+const SPECIAL_ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>(["cast", "where"]);
+/** Unary math: one `unary` expression node each (the codegens switch over `UnaryOp`). */
+export const UNARY_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("elementwise").filter((op) => opTable[op].arity[1] === 1 && !SPECIAL_ELEMENTWISE.has(op)));
+/** Broadcasting arithmetic and comparisons: one `binary` expression node each. */
+export const BINARY_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("elementwise").filter((op) => opTable[op].arity[0] === 2 && opTable[op].arity[1] === 2));
+/** Ops computed as expressions inside map kernels: the elementwise primitives, and one_hot (`label == iota`). */
+export const ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>([...primitivesOfKind("elementwise"), "one_hot"]);
+/** Shape ops: strided views of their input, never copies unless a consumer needs memory. */
+export const VIEW_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("shape"));
+const isUnaryOp = (op: OpName): op is UnaryOp => UNARY_OPS.has(op);
+const isBinaryOp = (op: OpName): op is BinaryOp => BINARY_OPS.has(op);
 const COMPILED_DTYPES = new Set(["f32", "i32", "bool"]);
 
 /** Removing size-1 dims leaves the same sequence: a reshape that only adds or drops unit dims. */
@@ -78,8 +98,16 @@ export const checkCompilable = (graph: Graph): Diagnostics =>
       : [error("backend", `${node.op} produces ${node.type.dtype}: the compiled back ends compute in f32/i32/bool (f64 is for the reference interpreter)`, node.loc)],
   );
 
-/** Lowers one graph with concrete dims `bindings` to kernels. */
-export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>): E.Either<Diagnostics, LoweredFunction> => {
+/**
+ * Lowers one graph with concrete dims `bindings` to kernels. Composites other than the ones the
+ * lowering fuses (`loweredComposites`) are expanded first, so a composite reaching here needs no
+ * kernel of its own (node ids in `Kernel.nodes` are then those of the expanded graph, as
+ * `graft print --after decompose` shows it).
+ */
+export const lowerGraph = (input: Graph, bindings: ReadonlyMap<string, number>): E.Either<Diagnostics, LoweredFunction> => {
+  const expanded = decompose(loweredComposites)(input);
+  if (E.isLeft(expanded)) return expanded;
+  const graph = expanded.right;
   const unsupported = checkCompilable(graph);
   if (unsupported.length > 0) return E.left(unsupported);
   const unbound = graph.nodes.flatMap((node) => symbolsOf(node.type.shape).filter((symbol) => !bindings.has(symbol)).map((symbol) => ({ node, symbol })));
@@ -235,36 +263,13 @@ export const lowerGraph = (graph: Graph, bindings: ReadonlyMap<string, number>):
       const inputId = node.inputs[index] as NodeId;
       return exprOf(inputId, inputMap(inputId), rank);
     };
+    if (isUnaryOp(node.op)) return { kind: "unary", op: node.op, arg: arg(0) };
+    if (isBinaryOp(node.op)) return { kind: "binary", op: node.op, lhs: arg(0), rhs: arg(1), integer: nodeOf(node.inputs[0] as NodeId).type.dtype !== "f32" };
     switch (node.op) {
       case "constant":
         return { kind: "const", value: node.attrs.value[0] ?? 0 };
       case "dim_size":
         return { kind: "const", value: sizeOf(node.attrs.dims.map((axis) => shapeOf(node.inputs[0] as NodeId)[axis] ?? 1)) };
-      case "neg":
-      case "exp":
-      case "log":
-      case "sqrt":
-      case "abs":
-      case "sign":
-      case "relu":
-      case "sigmoid":
-      case "log_sigmoid":
-      case "tanh":
-        return { kind: "unary", op: node.op, arg: arg(0) };
-      case "add":
-      case "sub":
-      case "mul":
-      case "div":
-      case "pow":
-      case "maximum":
-      case "minimum":
-      case "eq":
-      case "ne":
-      case "lt":
-      case "le":
-      case "gt":
-      case "ge":
-        return { kind: "binary", op: node.op, lhs: arg(0), rhs: arg(1), integer: nodeOf(node.inputs[0] as NodeId).type.dtype !== "f32" };
       case "where":
         return { kind: "select", cond: arg(0), then: arg(1), else: arg(2) };
       case "cast":

@@ -210,7 +210,12 @@ class CsvSplitter {
    * @param final no more text follows: the rest is the last record
    */
   push(chunk: string, final: boolean, onRecord: (fields: string[], line: number, offset: number) => void): void {
-    const text = this.carry.length === 0 ? chunk : this.carry + chunk;
+    let text: string;
+    try {
+      text = this.carry.length === 0 ? chunk : this.carry + chunk;
+    } catch {
+      throw new DataFileError(this.fileName, this.line, `${this.fileName}:${this.line}: the record starting here is longer than ${MAX_STRING_LENGTH} characters`);
+    }
     const length = text.length;
     const delimiter = this.delimiter;
     let position = 0;

@@ -29,6 +29,7 @@ import {
   type Node,
   type OpName,
   type Tensor,
+  type VjpRule,
 } from "@graft/core";
 
 /** What to differentiate with respect to. */
@@ -49,6 +50,74 @@ export const GRAD_PREFIX = "grad:";
 export type GradientLookup = <K extends OpName>(op: K) => Gradient<K>;
 
 const tableGradient: GradientLookup = (op) => rowOf(op).gradient;
+
+/** Tensors `output` depends on, inputs first, not looking past `leaves`. */
+const definitionOrder = (output: Tensor, leaves: ReadonlySet<Tensor>): Tensor[] => {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  const stack: Array<{ readonly tensor: Tensor; expanded: boolean }> = [{ tensor: output, expanded: false }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1] as { readonly tensor: Tensor; expanded: boolean };
+    if (seen.has(top.tensor)) {
+      stack.pop();
+      continue;
+    }
+    if (!top.expanded && !leaves.has(top.tensor)) {
+      top.expanded = true;
+      for (const input of top.tensor.inputs) if (!seen.has(input)) stack.push({ tensor: input, expanded: false });
+      continue;
+    }
+    stack.pop();
+    seen.add(top.tensor);
+    order.push(top.tensor);
+  }
+  return order;
+};
+
+/**
+ * Reverse mode over the tensors of a composite's definition: the cotangents of `leaves` (the
+ * composite's inputs) given `seed` for `output`, with each op's own rule (nested composites
+ * through their definitions in turn).
+ */
+const backpropagate = (output: Tensor, leaves: readonly Tensor[], seed: Tensor, lookup: GradientLookup): Array<Tensor | undefined> => {
+  const leafSet = new Set(leaves);
+  const order = definitionOrder(output, leafSet);
+  const reachesLeaf = new Set<Tensor>();
+  for (const tensor of order) if (leafSet.has(tensor) || tensor.inputs.some((input) => reachesLeaf.has(input))) reachesLeaf.add(tensor);
+  const cotangents = new Map<Tensor, Tensor>([[output, seed]]);
+  for (const tensor of [...order].reverse()) {
+    const cotangent = cotangents.get(tensor);
+    if (leafSet.has(tensor) || cotangent === undefined) continue;
+    const rule = withCall(tensor.call, (op, attrs) => {
+      const gradient = resolveGradient(op, lookup);
+      return "rule" in gradient ? () => gradient.rule({ inputs: tensor.inputs, output: tensor, grad: cotangent, attrs }) : undefined;
+    });
+    if (rule === undefined) continue;
+    const results = rule();
+    tensor.inputs.forEach((input, k) => {
+      const result = results[k];
+      if (result === undefined || !reachesLeaf.has(input) || input.dtype === undefined || !isFloat(input.dtype)) return;
+      const previous = cotangents.get(input);
+      cotangents.set(input, previous === undefined ? result : add(previous, result));
+    });
+  }
+  return leaves.map((leaf) => cotangents.get(leaf));
+};
+
+/** The VJP of a composite from its definition: `grad` backpropagated through the ops `decompose` builds. */
+const decompositionRule =
+  <K extends OpName>(op: K, lookup: GradientLookup): VjpRule<K> =>
+  ({ inputs, grad, attrs }) => {
+    const definition = rowOf(op).decompose;
+    if (definition === undefined) throw new Error(`${op}: its gradient comes from its decomposition, but its row has no decompose`);
+    return backpropagate(definition(inputs, attrs), inputs, grad, lookup);
+  };
+
+/** An op's gradient as a rule or a reason: a composite without a rule of its own differentiates its definition. */
+const resolveGradient = <K extends OpName>(op: K, lookup: GradientLookup): { readonly rule: VjpRule<K> } | { readonly none: string } => {
+  const gradient = lookup(op);
+  return "fromDecomposition" in gradient ? { rule: decompositionRule(op, lookup) } : gradient;
+};
 
 const where = (node: Node): string => (node.loc === undefined ? "" : ` at ${formatLoc(node.loc)}`);
 
@@ -231,7 +300,7 @@ export const gradWith =
       if (output === undefined || inputs.length !== node.inputs.length) continue;
       const results = withSourceLoc(node.loc, () =>
         withCall(node, (op, attrs) => {
-          const gradient = lookup(op);
+          const gradient = resolveGradient(op, lookup);
           return "rule" in gradient ? gradient.rule({ inputs, output, grad: cotangent, attrs }) : [];
         }),
       );

@@ -19,6 +19,8 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { error, unboundDims, type Diagnostic, type Diagnostics, type Graph } from "@graft/core";
+import { loweredComposites } from "../backend/fused.js";
+import { decompose } from "./decompose.js";
 import { fuse } from "./fuse.js";
 import { grad } from "./grad.js";
 import { lintGraph } from "./lint.js";
@@ -42,6 +44,12 @@ export interface NamedPass {
 export const lintPass: NamedPass = { name: "lint", description: "symbolic dims no input binds (errors), and loss-math warnings on the graph as written (double softmax, cross-entropy on probabilities, nll on logits, ...)", run: E.right, lint: (graph) => [...unboundDims(graph), ...lintGraph(graph)] };
 /** Rewrites the softmax family into its stable fused forms. */
 export const fusePass: NamedPass = { name: "fuse", description: "canonicalize the softmax family: log(softmax) → log_softmax; nll(log_softmax), one-hot and gather cross-entropy → cross_entropy", run: fuse };
+/** Expands the composites the JS/WASM back ends do not fuse into primitives (passes/decompose.ts). */
+export const decomposePass: NamedPass = {
+  name: "decompose",
+  description: "expand composite ops (gelu, silu, softplus, ...) into primitives, keeping those the JS/WASM back ends fuse (softmax family, cross-entropy losses)",
+  run: decompose(loweredComposites),
+};
 /** Reverse-mode autodiff of the loss. */
 export const gradPass: NamedPass = { name: "grad", description: "reverse-mode autodiff: adds grad:<param> outputs for every float param (needs a scalar loss)", run: (graph) => grad(graph) };
 
@@ -49,7 +57,7 @@ export const gradPass: NamedPass = { name: "grad", description: "reverse-mode au
  * The passes a program's functions are compiled from (program/build.ts): everything before
  * differentiation, which the program builder runs itself with the params to train.
  */
-export const forwardPasses: readonly NamedPass[] = [lintPass, fusePass];
+export const forwardPasses: readonly NamedPass[] = [lintPass, fusePass, decomposePass];
 
 /** The pipeline, in order (`graft print --after`, `graft check`). A new pass adds its entry here (one line). */
 export const pipeline: readonly NamedPass[] = [...forwardPasses, gradPass];

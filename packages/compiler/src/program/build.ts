@@ -1,7 +1,7 @@
 /**
  * @file Builds the program of a model, the one way bundles, the trainer and `graft print`
  * compile a model: its graph is built once and run through the forward passes
- * (passes/index.ts `forwardPasses`: lint, fuse) with `runPipeline`; without an optimizer the
+ * (passes/index.ts `forwardPasses`: lint, fuse, decompose) with `runPipeline`; without an optimizer the
  * program is `forward`; with one it has three functions over shared state (the params and the
  * optimizer's state, by name):
  *

@@ -52,6 +52,16 @@ export interface OpAttrs {
   log_sigmoid: NoAttrs;
   tanh: NoAttrs;
   cast: { readonly dtype: Dtype };
+  // activations (erf is a primitive, the others composites)
+  erf: NoAttrs;
+  gelu: { readonly approximate: "none" | "tanh" };
+  silu: NoAttrs;
+  softplus: { readonly beta: number; readonly threshold: number };
+  leaky_relu: { readonly negativeSlope: number };
+  elu: { readonly alpha: number };
+  hardtanh: { readonly minVal: number; readonly maxVal: number };
+  /** Either bound may be absent (not both). */
+  clamp: { readonly min: number | undefined; readonly max: number | undefined };
   // binary elementwise (broadcasting)
   add: NoAttrs;
   sub: NoAttrs;

@@ -1,6 +1,7 @@
 /**
  * @file The shape of one op-table row: shape rule, dtype rule (both in `infer`), float64
- * reference semantics and gradient (VJP) rule, side by side.
+ * reference semantics and gradient (VJP) rule, side by side — and, for a composite, its
+ * definition in other ops of the table (`decompose`).
  */
 import type * as E from "fp-ts/lib/Either.js";
 import type { Dtype } from "../dtype.js";
@@ -9,7 +10,10 @@ import type { TensorType } from "../shape.js";
 import type { Tensor } from "../tensor.js";
 import type { OpAttrs, OpName } from "./attrs.js";
 
-/** What kind of computation an op is; the scheduler groups kernels by it. */
+/**
+ * What kind of computation an op is. The lowering derives its op sets from it (elementwise
+ * primitives become expressions of one map kernel, shape ops become strided views).
+ */
 export type OpKind = "leaf" | "elementwise" | "reduce" | "shape" | "matmul" | "index" | "softmax" | "loss";
 
 /** The arguments a VJP rule gets: the forward node's inputs and output, and the output's cotangent. */
@@ -23,8 +27,19 @@ export interface VjpArgs<K extends OpName> {
 /** A VJP rule: one cotangent per input, written with ops of the table; undefined means none flows. */
 export type VjpRule<K extends OpName> = (args: VjpArgs<K>) => ReadonlyArray<Tensor | undefined>;
 
-/** A row's gradient: a rule, or the reason it has none (argmax, comparisons, …). */
-export type Gradient<K extends OpName> = { readonly rule: VjpRule<K> } | { readonly none: string };
+/**
+ * A row's gradient: a rule, the reason it has none (argmax, comparisons, …), or — for a
+ * composite — "differentiate my decomposition" (`grad` backpropagates through the ops
+ * `decompose` builds).
+ */
+export type Gradient<K extends OpName> = { readonly rule: VjpRule<K> } | { readonly none: string } | { readonly fromDecomposition: true };
+
+/**
+ * A composite's definition in other ops of the table, written with the DSL like a VJP rule: the
+ * node's inputs and attributes in, a tensor of the node's type out. Its value must equal the
+ * row's `evaluate` (checked for every composite by the core tests).
+ */
+export type Decompose<K extends OpName> = (inputs: readonly Tensor[], attrs: OpAttrs[K]) => Tensor;
 
 export interface OpDef<K extends OpName> {
   readonly kind: OpKind;
@@ -35,6 +50,11 @@ export interface OpDef<K extends OpName> {
   /** Float64 reference semantics on concrete arrays; `out` is the concrete output type. */
   readonly evaluate: (inputs: readonly NDArray[], attrs: OpAttrs[K], out: { readonly shape: readonly number[]; readonly dtype: Dtype }) => Float64Array;
   readonly gradient: Gradient<K>;
+  /**
+   * Present on a composite: its definition in other ops. Passes see the composite; the
+   * `decompose` pass expands it unless the chosen back end declares it fused.
+   */
+  readonly decompose?: Decompose<K>;
   /** Attributes as printed in `op[...]`; defaults to every attribute as `key=value`. */
   readonly formatAttrs?: (attrs: OpAttrs[K]) => string;
 }

@@ -6,7 +6,8 @@ import * as E from "fp-ts/lib/Either.js";
 import { isFloat, isInteger } from "../dtype.js";
 import { forEachRow, rowLayout, type NDArray } from "../ndarray.js";
 import { formatShape, formatType, shapeEquals, type Shape, type TensorType } from "../shape.js";
-import { crossEntropyBackward, dimSize, div, expand, mul, nllLoss, nllLossBackward, sigmoid, sub } from "../api.js";
+import { add, crossEntropyBackward, dimSize, div, eq, expand, full, logSigmoid, logSoftmax, mean, mul, ne, neg, nllLoss, nllLossBackward, reshape, sigmoid, sub, sum, where } from "../api.js";
+import type { Tensor } from "../tensor.js";
 import type { CrossEntropyAttrs, NllLossAttrs, Reduction } from "./attrs.js";
 import type { OpDef } from "./def.js";
 import { checkDim, ok, requireFloat } from "./rules.js";
@@ -209,6 +210,45 @@ const formatLossAttrs = (attrs: NllLossAttrs & { readonly labelSmoothing?: numbe
     .filter((part) => part !== "")
     .join(", ");
 
+// ----- definitions in other ops (the composites' `decompose`) --------------------------------------
+
+const reduceRows = (rows: Tensor, reduction: Reduction): Tensor => (reduction === "none" ? rows : reduction === "sum" ? sum(rows) : mean(rows));
+
+/**
+ * cross_entropy as log_softmax and nll_loss: (1 − ε)·nll + ε/C·Σ_c w_c·(−log p_c) per row for
+ * class targets (ignored rows 0; the mean divides by Σ w[y] over the rows not ignored, as nll_loss
+ * does), and Σ_c w_c·t′_c·(−log p_c) with t′ = (1 − ε)t + ε/C for probability targets (terms with
+ * t′ = 0 skipped, so a −inf logit there costs nothing; the mean divides by the number of rows).
+ */
+const crossEntropyDefinition = ([x, target, weight]: readonly Tensor[], attrs: CrossEntropyAttrs): Tensor => {
+  if (x === undefined || target === undefined) throw new Error("internal: cross_entropy decomposed without its inputs");
+  const { dim, reduction, ignoreIndex, labelSmoothing: eps } = attrs;
+  const nllOptions = { dim, ignoreIndex, ...(weight === undefined ? {} : { weight }) };
+  const logp = logSoftmax(x, dim);
+  const classes = dimSize(x, dim);
+  // the class weight along `dim`, broadcasting over the other dims
+  const weightAlong = (t: Tensor): Tensor => (weight === undefined ? t : mul(t, reshape(weight, x.shape.map((_, axis) => (axis === dim ? -1 : 1)))));
+  if (attrs.target === "prob") {
+    const smoothed = eps === 0 ? target : add(mul(target, 1 - eps), div(eps, classes));
+    const terms = where(eq(smoothed, 0), 0, weightAlong(mul(smoothed, neg(logp))));
+    return reduceRows(sum(terms, dim), reduction);
+  }
+  if (eps === 0) return nllLoss(logp, target, { ...nllOptions, reduction });
+  const nllRows = nllLoss(logp, target, { ...nllOptions, reduction: "none" });
+  const smoothRows = where(ne(target, ignoreIndex), sum(weightAlong(neg(logp)), dim), 0);
+  const rows = add(mul(nllRows, 1 - eps), mul(div(smoothRows, classes), eps));
+  if (reduction !== "mean") return reduceRows(rows, reduction);
+  // Σ w[y] over the rows not ignored: nll_loss of −1 everywhere, summed
+  const denominator = nllLoss(full(x.shape, -1, x.dtype ?? "f32"), target, { ...nllOptions, reduction: "sum" });
+  return div(sum(rows), denominator);
+};
+
+/** BCE with logits per element: (1 − t)·x − log σ(x) (= max(x, 0) − x·t + log(1 + e^−|x|)). */
+const bceDefinition = ([x, target]: readonly Tensor[], attrs: { readonly reduction: Reduction }): Tensor => {
+  if (x === undefined || target === undefined) throw new Error("internal: binary_cross_entropy_with_logits decomposed without its inputs");
+  return reduceRows(sub(mul(sub(1, target), x), logSigmoid(x)), attrs.reduction);
+};
+
 export const lossOps: {
   readonly nll_loss: OpDef<"nll_loss">;
   readonly nll_loss_backward: OpDef<"nll_loss_backward">;
@@ -254,6 +294,7 @@ export const lossOps: {
     arity: [2, 3],
     infer: (types, attrs) => E.chain((inputs: LossInputs) => lossOutput(inputs, attrs))(checkLossInputs(types, attrs)),
     evaluate: ([x, target, weight], attrs) => (x === undefined || target === undefined ? new Float64Array(0) : reduce(crossEntropyRows(x, target, weight, attrs), attrs.reduction)),
+    decompose: crossEntropyDefinition,
     // (softmax(x) − target) · scale, from the row's logsumexp
     gradient: {
       rule: ({ grad, inputs: [x, target, weight], attrs }) => [x && target && crossEntropyBackward(x, target, grad, attrs, weight), undefined, undefined],
@@ -283,6 +324,7 @@ export const lossOps: {
       const losses = x.data.map((v, i) => bceValue(v, t.data[i] as number));
       return reduce({ losses, denominator: losses.length }, attrs.reduction);
     },
+    decompose: bceDefinition,
     // (σ(x) − t) · g, scaled by 1/n for the mean
     gradient: {
       rule: ({ grad, inputs: [x, t], attrs }) => {

@@ -5,7 +5,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { sizeOf } from "../shape.js";
 import { forEachRow, mapBroadcast, reduceDims, rowLayout, type NDArray } from "../ndarray.js";
-import { cast, dimSize, div, eq, exp, max as maxOf, mul, softmax, sub, sum } from "../api.js";
+import { abs, add, cast, dimSize, div, eq, exp, log, max as maxOf, mul, reshape, softmax, sub, sum, where } from "../api.js";
 import type { Tensor } from "../tensor.js";
 import type { OpDef } from "./def.js";
 import { checkDim, ok, reducedShape, requireFloat, requireNumeric, unreduce } from "./rules.js";
@@ -16,7 +16,9 @@ const reduceRow = <K extends ReduceName>(
   evaluate: (x: NDArray, dims: readonly number[]) => Float64Array,
   gradient: OpDef<K>["gradient"],
   floatOnly: boolean,
+  decompose?: OpDef<K>["decompose"],
 ): OpDef<K> => ({
+  ...(decompose === undefined ? {} : { decompose }),
   kind: "reduce",
   arity: [1, 1],
   infer: ([x], attrs) =>
@@ -77,9 +79,21 @@ export const reduceOps: { readonly [K in ReduceName]: OpDef<K> } & {
   min: reduceRow((x, dims) => reduceDims(x, dims, Infinity, nanMin), extremumGradient as OpDef<"min">["gradient"], false),
   // ∇ logsumexp = softmax, from the max shift: exp(x − LSE) is off once |x| ≫ 2⁵³·log k (3e38),
   // where LSE has rounded log Σ away (two tied 3e38 entries would get 1 each instead of ½)
-  logsumexp: reduceRow(logsumexpValues, {
-    rule: ({ grad, inputs: [x], attrs }) => [x && mul(unreduce(grad, x.shape, attrs.dims, attrs.keepdim), softmaxOver(x, attrs.dims))],
-  }, true),
+  logsumexp: reduceRow(
+    logsumexpValues,
+    {
+      rule: ({ grad, inputs: [x], attrs }) => [x && mul(unreduce(grad, x.shape, attrs.dims, attrs.keepdim), softmaxOver(x, attrs.dims))],
+    },
+    true,
+    // log Σ exp(x − m) + m with m = max(x), or 0 where the max is infinite
+    ([x], attrs) => {
+      if (x === undefined) throw new Error("internal: logsumexp decomposed without its input");
+      const m = maxOf(x, attrs.dims, true);
+      const shift = where(eq(abs(m), Infinity), 0, m);
+      const kept = add(log(sum(exp(sub(x, shift)), attrs.dims, true)), shift);
+      return attrs.keepdim ? kept : reshape(kept, x.shape.filter((_, axis) => !attrs.dims.includes(axis)));
+    },
+  ),
   argmax: {
     kind: "reduce",
     arity: [1, 1],

@@ -1,7 +1,7 @@
 /**
  * @file The op reference (`docs/ops.md`), generated from the op table: every row of `opTable`
- * in table order, with its kind and arity and its gradient (or the reason for none) read from
- * the row, and the words of `opDocs` (signature, shape rule, gradient, PyTorch equivalent).
+ * in table order, with its kind, arity, whether it is a composite and its gradient (a rule, its
+ * decomposition's, or the reason for none) read from the row, and the words of `opDocs` (signature, shape rule, gradient, PyTorch equivalent).
  * `pnpm docs:ops` writes it; a test fails when the checked-in file differs.
  */
 import type { OpName } from "./attrs.js";
@@ -19,7 +19,9 @@ const arityText = ([min, max]: readonly [number, number]): string => (min === ma
 const gradientText = (name: OpName): string => {
   const row = opTable[name];
   if ("none" in row.gradient) return `none: ${row.gradient.none}`;
-  return opDocs[name]?.gradient ?? "yes (rule in the table, not described yet)";
+  const words = opDocs[name]?.gradient;
+  if ("fromDecomposition" in row.gradient) return `${words === undefined ? "" : `${words}, `}from its decomposition`;
+  return words ?? "yes (rule in the table, not described yet)";
 };
 
 /** The op reference as Markdown. */
@@ -35,7 +37,8 @@ export const opReferenceMarkdown = (): string => {
     "The DSL functions of `@graft/core` build them; several functions share one op (e.g. `view`,",
     "`flatten`, `unsqueeze` and `squeeze` are `reshape`). `g` is the cotangent of the op's output.",
     "Dims may be negative (counted from the end). Dtypes: f32, f64, i32, bool; ops never promote",
-    "dtypes implicitly (`cast` first).",
+    "dtypes implicitly (`cast` first). A composite is defined by other ops of the table (its",
+    "`decompose`); the `decompose` pass expands it unless the back end fuses it.",
     "",
   ];
   if (undocumented.length > 0) lines.push(`Undocumented (add their entry to packages/core/src/ops/docs.ts): ${undocumented.map((name) => `\`${name}\``).join(", ")}.`, "");
@@ -44,8 +47,9 @@ export const opReferenceMarkdown = (): string => {
     for (const name of opNames.filter((op) => opTable[op].kind === kind)) {
       const doc = opDocs[name];
       const arity = arityText(opTable[name].arity);
+      const composite = opTable[name].decompose === undefined ? "" : ", composite";
       lines.push(
-        `| \`${name}\` (${arity} input${arity === "1" ? "" : "s"}) | ${cell(doc === undefined ? "—" : `\`${doc.signature.replace(/ · /g, "` · `")}\``)} | ${cell(doc?.shape ?? "undocumented")} | ${cell(gradientText(name))} | ${cell(doc?.torch ?? "—")} |`,
+        `| \`${name}\` (${arity} input${arity === "1" ? "" : "s"}${composite}) | ${cell(doc === undefined ? "—" : `\`${doc.signature.replace(/ · /g, "` · `")}\``)} | ${cell(doc?.shape ?? "undocumented")} | ${cell(gradientText(name))} | ${cell(doc?.torch ?? "—")} |`,
       );
     }
     lines.push("");

@@ -7,7 +7,7 @@ import { mapBroadcast } from "../ndarray.js";
 import { broadcastShapes, formatShape, shapeEquals, staticSize, stridesOf, symbolsOf, type Dim, type Shape } from "../shape.js";
 import { reshape, permute } from "../api.js";
 import type { OpDef } from "./def.js";
-import { ok, sumTo } from "./rules.js";
+import { checkShapeDims, ok, sumTo } from "./rules.js";
 
 /** Removes one occurrence of each of `remove` from `from`; undefined when one is missing. */
 const removeSymbols = (from: readonly string[], remove: readonly string[]): string[] | undefined => {
@@ -88,7 +88,8 @@ export const shapeOps: { readonly reshape: OpDef<"reshape">; readonly transpose:
       x === undefined
         ? E.left("missing input")
         : pipe(
-            broadcastShapes(x.shape, attrs.shape),
+            checkShapeDims(attrs.shape),
+            E.chain(() => broadcastShapes(x.shape, attrs.shape)),
             E.chain((shape) =>
               shapeEquals(shape, attrs.shape) ? ok(shape, x.dtype) : E.left(`cannot expand ${formatShape(x.shape)} to ${formatShape(attrs.shape)}`),
             ),

@@ -4,7 +4,8 @@
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { forEachRow, rowLayout, type NDArray } from "../ndarray.js";
-import { exp, mul, sub, sum } from "../api.js";
+import { div, exp, log, max, mul, sub, sum } from "../api.js";
+import type { Tensor } from "../tensor.js";
 import type { OpDef } from "./def.js";
 import { checkDim, requireFloat } from "./rules.js";
 
@@ -36,12 +37,24 @@ export const softmaxValues = (x: NDArray, dim: number, log: boolean): Float64Arr
 const softmaxInfer: OpDef<"softmax">["infer"] = ([x], attrs) =>
   x === undefined ? E.left("missing input") : pipe(requireFloat(x), E.chain(() => checkDim(x.shape, attrs.dim)), E.map(() => x));
 
+/** x − max(x) along `dim` (NaN for an all −inf row, as the max-shifted row kernels give). */
+const shifted = (inputs: readonly Tensor[], dim: number): Tensor => {
+  const [x] = inputs;
+  if (x === undefined) throw new Error("internal: softmax decomposed without its input");
+  return sub(x, max(x, dim, true));
+};
+
 export const softmaxOps: { readonly softmax: OpDef<"softmax">; readonly log_softmax: OpDef<"log_softmax"> } = {
   softmax: {
     kind: "softmax",
     arity: [1, 1],
     infer: softmaxInfer,
     evaluate: ([x], attrs) => (x === undefined ? new Float64Array(0) : softmaxValues(x, attrs.dim, false)),
+    // e / Σ e with e = exp(x − max)
+    decompose: (inputs, attrs) => {
+      const e = exp(shifted(inputs, attrs.dim));
+      return div(e, sum(e, attrs.dim, true));
+    },
     // s ⊙ (g − Σ g⊙s): the Jacobian-vector product, never the Jacobian
     gradient: { rule: ({ grad, output, attrs }) => [mul(output, sub(grad, sum(mul(grad, output), attrs.dim, true)))] },
   },
@@ -50,6 +63,11 @@ export const softmaxOps: { readonly softmax: OpDef<"softmax">; readonly log_soft
     arity: [1, 1],
     infer: softmaxInfer,
     evaluate: ([x], attrs) => (x === undefined ? new Float64Array(0) : softmaxValues(x, attrs.dim, true)),
+    // s − log Σ exp(s) with s = x − max
+    decompose: (inputs, attrs) => {
+      const s = shifted(inputs, attrs.dim);
+      return sub(s, log(sum(exp(s), attrs.dim, true)));
+    },
     // g − exp(out) Σ g
     gradient: { rule: ({ grad, output, attrs }) => [sub(grad, mul(exp(output), sum(grad, attrs.dim, true)))] },
   },

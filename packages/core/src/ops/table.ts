@@ -3,6 +3,7 @@
  * and gradient rule. Its type is a mapped type over every op name, so a missing row or a
  * missing gradient is a compile error. Adding an op is adding one row (and its tests).
  */
+import { activationOps } from "./activations.js";
 import type { OpTable } from "./def.js";
 import { binaryOps, selectOps, unaryOps } from "./elementwise.js";
 import { indexingOps } from "./indexing.js";
@@ -18,6 +19,7 @@ export const opTable: OpTable = {
   ...unaryOps,
   ...binaryOps,
   ...selectOps,
+  ...activationOps,
   ...reduceOps,
   ...shapeOps,
   ...linalgOps,
@@ -28,3 +30,9 @@ export const opTable: OpTable = {
 
 /** Every op name, in table order. */
 export const opNames = Object.keys(opTable) as ReadonlyArray<keyof OpTable>;
+
+/** True when `op` is a composite: its row defines it in other ops (`decompose`). */
+export const isComposite = (op: keyof OpTable): boolean => opTable[op].decompose !== undefined;
+
+/** The composites of the table, in table order. */
+export const compositeNames: ReadonlyArray<keyof OpTable> = opNames.filter(isComposite);

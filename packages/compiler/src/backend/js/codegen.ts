@@ -3,6 +3,7 @@
  * of the arena for map and reduce kernels (fused expression trees, no per-element closures), and
  * calls into the runtime's library kernels for matmul, softmax-family and loss rows.
  */
+import { ERF_CLAMP, ERF_DENOMINATOR, ERF_NUMERATOR } from "../erf-f32.js";
 import { exprAccesses, exprSome, mapAccesses, type BufferInfo, type Expr, type Kernel } from "../kernels.js";
 
 interface Context {
@@ -60,6 +61,13 @@ const emitExpr = (ctx: Context, expr: Expr, loopVars: readonly string[], lines: 
           return f32(`1/(1+Math.exp(-${a}))`);
         case "log_sigmoid":
           return f32(`Math.min(${a},0)-Math.log1p(Math.exp(-Math.abs(${a})))`);
+        case "erf": {
+          // float64 evaluation of the float32 rational approximation (erf-f32.ts)
+          const c = temp(`Math.min(Math.max(${a},${-ERF_CLAMP}),${ERF_CLAMP})`);
+          const s = temp(`${c}*${c}`);
+          const horner = (coefficients: readonly number[]): string => coefficients.slice(1).reduce((acc, k) => `(${acc})*${s}+(${k})`, `(${coefficients[0] ?? 0})`);
+          return f32(`Math.min(Math.max(${c}*((${horner(ERF_NUMERATOR)})/(${horner(ERF_DENOMINATOR)})),-1),1)`);
+        }
       }
       break;
     }

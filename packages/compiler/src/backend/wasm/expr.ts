@@ -5,7 +5,7 @@
  */
 import { type Expr, exprChildren, exprSome, mapAccesses } from "../kernels.js";
 import { type CodegenContext } from "./context.js";
-import { exp, Lanes, log, logSigmoid, sigmoid, tanh } from "./mathlib.js";
+import { erf, exp, Lanes, log, logSigmoid, sigmoid, tanh } from "./mathlib.js";
 import { FunctionBuilder, get, i32c, ld, ZERO } from "./wat-builder.js";
 
 // ----- expression helpers -----------------------------------------------------------------------
@@ -244,6 +244,8 @@ export class ExprCompiler {
             return sigmoid(b, L, arg);
           case "log_sigmoid":
             return logSigmoid(b, L, arg);
+          case "erf":
+            return erf(b, L, arg);
           case "relu": {
             // x > 0 or NaN → x, else +0
             const x = b.bind(L.type, arg, "ux");

@@ -11,6 +11,7 @@
  *   row kernels only take this path for rows whose values are all finite).
  * - `log`: ≤ 1 ulp (Cephes logf), subnormals normalised; log(±0) = −inf, log(x < 0) = NaN,
  *   log(+inf) = +inf, NaN → NaN.
+ * - `erf`: ≤ 7 ulp (erf-f32.ts).
  * - `tanh`, `sigmoid`, `logSigmoid`: a few ulp (Cephes tanhf; sigmoid/log-sigmoid through exp,
  *   log1p as log(w)·u/(w − 1)).
  * - `$pow64`: JavaScript `Math.pow` semantics (including pow(±1, ±inf) = NaN) in f64: integer
@@ -18,6 +19,7 @@
  *   pair accurate to ~1e−16, so f32 results match `Math.fround(Math.pow(a, b))`.
  */
 
+import { ERF_CLAMP, ERF_DENOMINATOR, ERF_NUMERATOR } from "../erf-f32.js";
 import { f32c, f64c, fmtFloat, FunctionBuilder, i32c, type ValType } from "./wat-builder.js";
 
 // ----- lanes ----------------------------------------------------------------------------------
@@ -242,6 +244,18 @@ export const logSigmoid = (b: FunctionBuilder, L: Lanes, x: string): string => {
   const x0 = b.bind(L.type, x, "gx");
   const e = exp(b, L, L.fop("neg", L.fop("abs", x0)));
   return L.sub(L.fop("min", x0, L.fc(0)), log1pNonNeg(b, L, e));
+};
+
+// ----- erf --------------------------------------------------------------------------------------
+
+/** erf x in f32 (erf-f32.ts): x·P(x²)/Q(x²) on x clamped to [−4, 4], clamped to [−1, 1]; NaN → NaN. */
+export const erf = (b: FunctionBuilder, L: Lanes, x: string): string => {
+  // pmin/pmax (and scalar f32.min/max) keep a NaN x
+  const c = b.bind(L.type, L.atLeast(L.atMost(x, L.fc(ERF_CLAMP)), L.fc(-ERF_CLAMP)), "rx");
+  const s = b.bind(L.type, L.mul(c, c), "rs");
+  // x·(P/Q), not (x·P)/Q: P/Q ≈ 2/√π, so subnormal x lose nothing to an underflowing x·P
+  const ratio = L.mul(c, L.div(L.horner(s, ERF_NUMERATOR), L.horner(s, ERF_DENOMINATOR)));
+  return L.atLeast(L.atMost(ratio, L.fc(1)), L.fc(-1));
 };
 
 // ----- f64 pow ---------------------------------------------------------------------------------

@@ -299,11 +299,11 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
   if (settings.checkpoint !== undefined) await prepareCheckpointFolder(settings.checkpoint, shown, context.fileSystem);
   const data = await readTrainingData(settings, contract, shown);
 
-  const split = seededSplit(data.numSamples, settings.split, settings.seed);
-  if (split.train.length === 0) throw new TrainError(`${shown(settings.data)}: --split ${settings.split} leaves no rows to train on (${data.numSamples} rows)`);
   const F = contract.features;
-  // In place (no second copy of a large dataset); the same rows as gatherRows of each list.
-  const { trainX, trainY, testX, testY } = splitRowsInPlace(data.features, F, data.labels, split);
+  // In place (no second copy of a large dataset, and the split's index list is not kept); the
+  // same rows as gatherRows of each list.
+  const { trainX, trainY, testX, testY } = splitRowsInPlace(data.features, F, data.labels, seededSplit(data.numSamples, settings.split, settings.seed));
+  if (trainY.length === 0) throw new TrainError(`${shown(settings.data)}: --split ${settings.split} leaves no rows to train on (${data.numSamples} rows)`);
 
   let trainer: Trainer;
   try {
@@ -335,7 +335,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
     }
 
     io.out(
-      `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${split.train.length} train / ${split.test.length} test rows, ${F} features, ${contract.classes} classes; ` +
+      `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${trainY.length} train / ${testY.length} test rows, ${F} features, ${contract.classes} classes; ` +
         `${settings.optimizerSpec}, batch ${settings.batchSize}, ${settings.backend} backend\n`,
     );
     const loader = new DataLoader({ features: trainX, featureShape: [F], labels: trainY, batchSize: settings.batchSize, shuffle: true, seed: settings.seed, dropLast: false });
@@ -368,7 +368,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
         progress.update(index++, { loss: loss.mean, samplesPerSecond: (seen * 1000) / Math.max(1e-3, performance.now() - started) });
       }
       const trainAccuracy = accuracyOf(trainX, trainY);
-      const testAccuracy = split.test.length === 0 ? undefined : accuracyOf(testX, testY);
+      const testAccuracy = testY.length === 0 ? undefined : accuracyOf(testX, testY);
       const metrics: EpochMetrics = { epoch, loss: loss.mean, trainAccuracy, ...(testAccuracy === undefined ? {} : { testAccuracy }) };
       history.push(metrics);
       progress.finish(`loss ${loss.mean.toFixed(4)}  train ${percent(trainAccuracy)}${testAccuracy === undefined ? "" : `  test ${percent(testAccuracy)}`}`);
@@ -387,7 +387,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       io.out(`train accuracy: ${percent(last.trainAccuracy)}\n`);
       if (last.testAccuracy !== undefined) io.out(`test accuracy: ${percent(last.testAccuracy)}\n`);
     }
-    return { history, trainSize: split.train.length, testSize: split.test.length };
+    return { history, trainSize: trainY.length, testSize: testY.length };
   } finally {
     trainer.dispose();
   }
