@@ -40,7 +40,7 @@ import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import type { Model } from "@graft/core";
 import { encodeSafetensors, type SafetensorsTensorInput } from "@graft/runtime";
-import { accuracy, addToMean, compileBundle, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, runningMean, writeBundle, type BackendName, type HostTensor, type Optimizer, type Trainer, formatBytes, Prng, createEpochProgress, formatDuration, type ProgressStream, confusionMatrix, metricsChart, type EpochMetrics, writeFileAtomic } from "@graft/compiler";
+import { accuracy, addToMean, attachScheduler, compileBundle, multiStepLR, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, runningMean, writeBundle, type BackendName, type HostTensor, type Optimizer, type Trainer, formatBytes, Prng, createEpochProgress, formatDuration, type ProgressStream, confusionMatrix, metricsChart, type EpochMetrics, writeFileAtomic } from "@graft/compiler";
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, type MnistSet } from "../shared/mnist.js";
 import { augmentBatch, DEFAULT_AFFINE } from "./augment.js";
 import mlp256 from "./model.js";
@@ -142,10 +142,11 @@ export async function trainMnist(options: MnistOptions = {}): Promise<MnistRun> 
 
   const trainer = await createTrainer(recipe.model, { optimizer, backend, seed });
   const loader = new DataLoader({ features: train.images, featureShape: [MNIST_PIXELS], labels: train.labels, batchSize, shuffle: true, seed, dropLast: false });
+  // MultiStepLR: the learning rate is a run-time scalar of the compiled step, no recompiling to drop it
+  const scheduler = attachScheduler(trainer, multiStepLR({ milestones: lrDrops, gamma: recipe.gamma }));
   const history: MnistEpoch[] = [];
   for (let epoch = 0; epoch < epochs; epoch++) {
-    // the learning rate is a run-time scalar of the compiled step: no recompiling to drop it
-    if (lrDrops.includes(epoch)) trainer.setLearningRate(trainer.learningRate * recipe.gamma);
+
     const progress = stream === null ? undefined : createEpochProgress({ epoch: epoch + 1, epochs, totalBatches: loader.length, stream });
     const augmentPrng = new Prng(seed * 1_000_003 + epoch + 1);
     const started = performance.now();
@@ -175,6 +176,7 @@ export async function trainMnist(options: MnistOptions = {}): Promise<MnistRun> 
     history.push(metrics);
     progress?.finish(`loss ${loss.mean.toFixed(4)}  train ${percent(trainAccuracy)}  test ${percent(testAccuracy)}  (eval ${formatDuration(evaluated - trained)})`);
     if (!Number.isFinite(loss.mean)) throw new Error(`mnist: the loss is ${loss.mean} after epoch ${epoch + 1}; lower the learning rate`);
+    scheduler.step();
   }
   const testPredictions = predictions(logitsOf(trainer, test));
   const testAccuracy = accuracy(logitsOf(trainer, test), test.labels);

@@ -90,6 +90,18 @@ describe("command line", () => {
   });
 });
 
+describe("the lr drops (MultiStepLR on the same compiled step)", () => {
+  it("epoch 2 runs at lr × 0.1 after a drop at epoch 1, with the same trainer", async () => {
+    const run = await trainMnist({ epochs: 2, trainSize: 64, testSize: 16, progress: null, lrDrops: [1], augment: false, backend: "js" });
+    try {
+      expect(run.history.map((epoch) => epoch.lr)).toEqual([1e-3, 1e-3 * 0.1]);
+      expect(run.trainer.learningRate).toBe(1e-3 * 0.1);
+    } finally {
+      run.trainer.dispose();
+    }
+  });
+});
+
 describe("a short MNIST run (2 epochs on 2,000 digits)", () => {
   it("reaches a sane test accuracy and writes every artifact", async () => {
     const run = await trainMnist({ epochs: 2, trainSize: 2000, testSize: 500, progress: null, lrDrops: [], augment: false });

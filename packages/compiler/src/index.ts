@@ -6,7 +6,7 @@ export { pipeline, runPipeline, type NamedPass, type Pass, type Linter, type Pip
 export { fuse, fuseGraph, type FuseResult, type FuseRule, type Rewrite } from "./passes/fuse.js";
 export { lintGraph, lintCodes, type LintCode } from "./passes/lint.js";
 export { grad } from "./passes/grad.js";
-export { adam, adamw, sgd, parseOptimizer, formatOptimizer, trainStep, type Optimizer, type AdamOptions, type SgdOptions } from "./optim/index.js";
+export { adagrad, adam, adamw, rmsprop, sgd, parseOptimizer, formatOptimizer, trainStep, type Optimizer, type AdagradOptions, type AdamOptions, type RmspropOptions, type SgdOptions } from "./optim/index.js";
 export * from "./train/index.js";
 export { getBackend } from "./backend/index.js";
 export type { Backend, BackendName, HostFeeds, HostTensor, RunOptions, Session, SessionOptions } from "./backend/types.js";
@@ -22,3 +22,4 @@ export { Prng } from "./data/prng.js";
 export { formatBytes } from "./bundle/index.js";
 export { createEpochProgress, formatDuration, formatLoss, formatRate, type EpochProgress, type ProgressStream } from "./report/progress.js";
 export { confusionMatrix, decisionRegions, gridCellCenters, lineChart, metricsChart, type EpochMetrics } from "./report/svg.js";
+export * from "./onnx/index.js";

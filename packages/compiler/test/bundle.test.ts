@@ -63,7 +63,7 @@ describe("bundle programs and layouts", () => {
   const programErrors: ReadonlyArray<[string, Model, CompileBundleOptions, string[] | RegExp]> = [
     ["a model with nothing but a loss", model({ name: "only_loss", loss: sum(mul(input("x", ["batch", 2]), param("w", [2]))) }), {}, ["model only_loss has no outputs besides its loss; declare what forward returns, e.g. model({ outputs: { logits }, loss })"]],
     ["--train on a model without a loss", sequence, { train: "sgd:lr=0.1", dims: { seq: 2 } }, ["buildTrainingProgram: model sequence has no loss; declare one with model({ outputs, loss })"]],
-    ["an unknown optimizer", mlp, { train: "adamax:lr=1" }, [`optimizer "adamax:lr=1": unknown optimizer 'adamax'; expected one of sgd, adam, adamw`]],
+    ["an unknown optimizer", mlp, { train: "adamax:lr=1" }, [`optimizer "adamax:lr=1": unknown optimizer 'adamax'; expected one of sgd, adam, adamw, rmsprop, adagrad`]],
     ["a bad optimizer option", mlp, { train: "sgd:lr=-1" }, ['optimizer "sgd:lr=-1": sgd: invalid learning rate -1 (expected a finite number ≥ 0)']],
     ["an unsized symbolic dim", sequence, {}, ["model sequence: symbolic dim 'seq' needs a size; pass --dim seq=<size>"]],
     ["an unknown --dim", sequence, { dims: { seq: 2, width: 3 } }, ["--dim width=3: model sequence has no symbolic dim 'width' (its symbolic dims: batch, seq)"]],

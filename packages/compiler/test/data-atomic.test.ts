@@ -179,6 +179,13 @@ describe("writeFileAtomic", () => {
     expect((await readdir(directory)).sort()).toEqual([live, unrelated, "checkpoint.safetensors"].sort());
   });
 
+  it("writes a file whose name is as long as the file system allows", async () => {
+    const path = join(directory, `${"n".repeat(250)}.bin`);
+    await writeFileAtomic(path, "long");
+    expect(await readFile(path, "utf8")).toBe("long");
+    expect(await readdir(directory)).toEqual([`${"n".repeat(250)}.bin`]);
+  });
+
   it("reports a folder that cannot be created", async () => {
     const blocker = join(directory, "file");
     await writeFile(blocker, "x");

@@ -18,6 +18,7 @@ import {
   mean,
   model,
   mul,
+  nllLoss,
   param,
   printGraph,
   relu,
@@ -129,12 +130,13 @@ describe("grad: diagnostics", () => {
     expect(messages(grad(graph))[0]).toMatch(/only through cast at .*\(its output is i32, which carries no gradient\); and through argmax at .*\(argmax is piecewise constant: it has no gradient\)/);
   });
 
-  it("names an input through which a rule passes no gradient (a probability target)", () => {
-    const x = input("x", [4, 3], "f64");
+  it("names an input through which a rule passes no gradient (nll_loss's class weight, as in PyTorch)", () => {
+    // (a cross-entropy probability target used to be the example; it is differentiable since issue 14)
     const W = param("W", [3, 2], zeros, "f64");
     const logits = input("logits", [4, 2], "f64");
-    const graph = built(model({ outputs: {}, loss: crossEntropy(logits, softmax(matmul(x, W), 1)) }));
-    expect(messages(grad(graph))[0]).toMatch(/param 'W' reaches the loss only through cross_entropy at .*, which has no gradient \(its gradient rule passes nothing to input #1\)/);
+    const y = input("y", [4], "i32");
+    const graph = built(model({ outputs: {}, loss: nllLoss(logits, y, { weight: sum(W, 0) }) }));
+    expect(messages(grad(graph))[0]).toMatch(/param 'W' reaches the loss only through nll_loss at .*, which has no gradient \(its gradient rule passes nothing to input #2\)/);
   });
 
   it("gives a zero gradient to a requested leaf the loss does not depend on", () => {

@@ -263,8 +263,9 @@ const cases: { readonly [K in OpName]: RuleCase | NoneCase } = {
     },
   },
   gather: {
-    arb: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 3 })).chain(([rows, classes, picks]) =>
-      fc.record({ a: tensorOf([rows, classes], (n) => values(n, -2, 2)), i: labels(rows * picks, classes).map((d) => i32([rows, picks], d)) }).map((feeds) => ({
+    // the index may have fewer rows than the input (PyTorch: index.size(d) ≤ input.size(d) for d ≠ dim)
+    arb: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 2 })).chain(([rows, classes, picks, fewer]) =>
+      fc.record({ a: tensorOf([rows, classes], (n) => values(n, -2, 2)), i: labels(Math.max(1, rows - fewer) * picks, classes).map((d) => i32([Math.max(1, rows - fewer), picks], d)) }).map((feeds) => ({
         feeds,
         build: (x: Readonly<Record<string, Tensor>>) => gather(t(x, "a"), 1, t(x, "i")),
       })),
@@ -300,28 +301,38 @@ const cases: { readonly [K in OpName]: RuleCase | NoneCase } = {
     })),
   },
   cross_entropy: {
+    // gradients w.r.t. the logits, probability targets and class weights, as PyTorch differentiates them
     arb: fc.tuple(lossFeeds({ ignore: true }), fc.boolean()).chain(([{ x, y, w, meta, smoothing }, prob]) =>
       tensorOf(x.shape, (n) => values(n, 0, 1)).map((p) => ({
         feeds: { x, y, w, p },
-        wrt: ["x"],
+        wrt: ["x", ...(prob ? ["p"] : []), ...(meta.weighted ? ["w"] : [])],
         build: (v: Readonly<Record<string, Tensor>>) =>
           crossEntropy(t(v, "x"), prob ? t(v, "p") : t(v, "y"), { dim: meta.dim, reduction: meta.reduction, labelSmoothing: smoothing, ...(meta.weighted ? { weight: t(v, "w") } : {}) }),
       })),
     ),
   },
   cross_entropy_backward: {
-    none: () =>
-      expectBlocked(
-        "cross_entropy_backward",
-        (w) => sum(crossEntropyBackward(w, constant([0, 2], "i32"), constant(1, "f64"), { dim: 1, reduction: "mean", ignoreIndex: -100, labelSmoothing: 0, target: "index", weighted: false })),
-        /grad: cross_entropy_backward at .*grad-ops\.test\.ts:\d+:\d+ lies on a differentiable path to the loss but has no gradient \(second derivatives of the fused cross_entropy are not implemented; differentiate log_softmax \+ nll_loss instead\)/,
-      ),
+    // second derivatives of the fused loss: w.r.t. the logits, the upstream gradient, probability targets and class weights
+    arb: fc.tuple(lossFeeds({ ignore: true }), fc.boolean()).chain(([{ x, y, w, g, meta, smoothing }, prob]) =>
+      tensorOf(x.shape, (n) => values(n, 0, 1)).map((p) => ({
+        feeds: { x, y, w, p, g },
+        wrt: ["x", "g", ...(prob ? ["p"] : []), ...(meta.weighted ? ["w"] : [])],
+        build: (v: Readonly<Record<string, Tensor>>) =>
+          crossEntropyBackward(
+            t(v, "x"),
+            prob ? t(v, "p") : t(v, "y"),
+            t(v, "g"),
+            { dim: meta.dim, reduction: meta.reduction, ignoreIndex: -100, labelSmoothing: smoothing, target: prob ? "prob" : "index", weighted: meta.weighted },
+            meta.weighted ? t(v, "w") : undefined,
+          ),
+      })),
+    ),
   },
   binary_cross_entropy_with_logits: {
     arb: fc.tuple(shapeArb(1, 3), reductions).chain(([shape, reduction]) =>
       fc.record({ a: tensorOf(shape, (n) => values(n, -4, 4)), p: tensorOf(shape, (n) => values(n, 0, 1)) }).map((feeds) => ({
         feeds,
-        wrt: ["a"],
+        wrt: ["a", "p"],
         build: (v: Readonly<Record<string, Tensor>>) => binaryCrossEntropyWithLogits(t(v, "a"), t(v, "p"), { reduction }),
       })),
     ),

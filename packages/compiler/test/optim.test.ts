@@ -283,7 +283,7 @@ describe("parseOptimizer", () => {
 
   it("gives clear errors", () => {
     expect(parsed("")).toBe('empty optimizer spec; expected e.g. "sgd:lr=0.1" or "adam:lr=1e-3"');
-    expect(parsed("rmsprop:lr=1")).toBe('optimizer "rmsprop:lr=1": unknown optimizer \'rmsprop\'; expected one of sgd, adam, adamw');
+    expect(parsed("lion:lr=1")).toBe('optimizer "lion:lr=1": unknown optimizer \'lion\'; expected one of sgd, adam, adamw, rmsprop, adagrad');
     expect(parsed("sgd:lr")).toBe("optimizer \"sgd:lr\": expected key=value, got 'lr'");
     expect(parsed("sgd:lr=0.1,momentun=0.9")).toBe(
       "optimizer \"sgd:lr=0.1,momentun=0.9\": unknown option 'momentun' for sgd; expected one of lr, momentum, dampening, nesterov, weight_decay, maximize",

@@ -23,7 +23,7 @@ import { assembleWatSync } from "../src/backend/wasm/wat.js";
 import { createCompiledSession, planFunction, programState } from "../src/backend/program.js";
 import { lowerGraph } from "../src/backend/lower.js";
 import { planMemory, planState } from "../src/backend/memory.js";
-import { fusableCrossEntropy } from "../src/backend/wasm/codegen.js";
+import { fusableCrossEntropy } from "../src/backend/rewrites.js";
 import type { HostFeeds, HostTensor, Session } from "../src/backend/types.js";
 import type { ProgramFunction } from "../src/program/types.js";
 import { erf, exp, expNeg, Lanes, log, logSigmoid, powFunctions, sigmoid, tanh } from "../src/backend/wasm/mathlib.js";

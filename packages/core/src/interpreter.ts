@@ -71,7 +71,7 @@ export const initParams = (graph: Graph, seed = 0): Record<string, NDArray> => {
   const params: Record<string, NDArray> = {};
   for (const node of graphParams(graph)) {
     const shape = node.type.shape as readonly number[];
-    params[node.attrs.name] = { shape: [...shape], dtype: node.type.dtype, data: initValues(node.attrs.init, sizeOf(shape), seed, node.attrs.name) };
+    params[node.attrs.name] = { shape: [...shape], dtype: node.type.dtype, data: initValues(node.attrs.init, shape, seed, node.attrs.name) };
   }
   return params;
 };

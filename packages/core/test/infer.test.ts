@@ -315,7 +315,7 @@ const CASES: { readonly [K in OpName]: OpCases } = {
     bad: [
       ["a float index", () => g.gather(f32("x", [3, 4]), 1, f32("i", [3, 1])), "gather: index must be integer (i32), got f32[3,1]"],
       ["a different rank", () => g.gather(f32("x", [3, 4]), 1, i32("i", [3])), "gather: index must have the same rank as the input: [3] vs [3,4]"],
-      ["another dim differs", () => g.gather(f32("x", [3, 4]), 1, i32("i", [2, 1])), "gather: index shape [2,1] differs from input [3,4] at dim 0 (only dim 1 may differ)"],
+      ["another dim exceeds the input's", () => g.gather(f32("x", [3, 4]), 1, i32("i", [4, 1])), "gather: index shape [4,1] exceeds input [3,4] at dim 0 (index.size(d) ≤ input.size(d) for every d ≠ 1)"],
       ["dim out of range", () => g.gather(f32("x", [3, 4]), 2, i32("i", [3, 4])), "gather: dim 2 out of range for shape [3,4] (expected -2 ≤ dim < 2)"],
     ],
   },
@@ -328,7 +328,7 @@ const CASES: { readonly [K in OpName]: OpCases } = {
       ["src and index shapes differ", () => g.scatterAdd([3, 4], 1, i32("i", [3, 2]), f32("s", [3, 1])), "scatter_add: src f32[3,1] must have the index's shape [3,2]"],
       ["a float index", () => g.scatterAdd([3, 4], 1, f32("i", [3, 1]), f32("s", [3, 1])), "scatter_add: index must be integer (i32), got f32[3,1]"],
       ["an invalid output shape", () => g.scatterAdd([3, -4], 1, i32("i", [3, 1]), f32("s", [3, 1])), 'scatter_add: invalid dim -4 in shape [3,-4] (dims are non-negative integers or names like "batch")'],
-      ["index differs from the output elsewhere", () => g.scatterAdd([3, 4], 1, i32("i", [2, 1]), f32("s", [2, 1])), "scatter_add: index shape [2,1] differs from input [3,4] at dim 0 (only dim 1 may differ)"],
+      ["index exceeds the output elsewhere", () => g.scatterAdd([3, 4], 1, i32("i", [4, 1]), f32("s", [4, 1])), "scatter_add: index shape [4,1] exceeds input [3,4] at dim 0 (index.size(d) ≤ input.size(d) for every d ≠ 1)"],
     ],
   },
   softmax: softmaxLike("softmax", g.softmax),

@@ -1,5 +1,6 @@
 // Checks on the values a user feeds to a compiled program, before any kernel runs.
-// Imports nothing: it is inlined into every standalone bundle.
+// Imports only sibling runtime files: it is inlined into every standalone bundle.
+import { formatShape, typedArrayKind } from "./describe.js";
 //
 // What a feed may be, per input dtype:
 //   f32  → Float32Array      f64 → Float64Array      i32 → Int32Array      bool → Uint8Array (0/1)
@@ -164,21 +165,9 @@ function convertArray<D extends FeedDtype>(inputName: string, dtype: D, values: 
   return out as FeedArrayOf[D];
 }
 
-function typedArrayKind(value: unknown): string | undefined {
-  if (!ArrayBuffer.isView(value)) return undefined;
-  // A typed array's toStringTag is its kind, across realms and for subclasses such as Buffer.
-  const tag = Object.prototype.toString.call(value).slice(8, -1);
-  return tag === "DataView" ? undefined : tag;
-}
-
 function withArticle(noun: string): string {
   // "an Int32Array", "an Array", but "a Uint8Array" (you-int).
   return `${/^[aeio]/i.test(noun) ? "an" : "a"} ${noun}`;
-}
-
-/** `[2,3]`: a shape as messages write it. */
-export function formatShape(shape: readonly number[]): string {
-  return `[${shape.join(",")}]`;
 }
 
 function describeValue(value: unknown): string {

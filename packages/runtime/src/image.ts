@@ -8,7 +8,8 @@
 // Inlined into every bundle, so it imports only sibling runtime files and uses only globals both
 // Node and browsers have (WebAssembly, atob, TextEncoder/TextDecoder): no `node:` modules, no eval.
 import { fromBase64, type ArtifactLoader } from "./artifacts.js";
-import { FeedError, formatShape, type FeedArray } from "./feeds.js";
+import { formatShape } from "./describe.js";
+import { FeedError, type FeedArray } from "./feeds.js";
 import { checkLearningRate, hyperValue, type HyperScalar } from "./hyper.js";
 import { initValues, type Init } from "./init.js";
 import { SAFETENSORS_DTYPE, WeightsError, decodeSafetensors, encodeSafetensors, type SafetensorsFile, type SafetensorsTensorInput } from "./safetensors.js";
@@ -196,7 +197,7 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
   const slot = (entry: StateEntry): Slot => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset });
 
   for (const entry of bundle.state) {
-    const values = initValues(entry.init, sizeOf(entry.shape), seed, entry.name);
+    const values = initValues(entry.init, entry.shape, seed, entry.name);
     writeSlot(arena, slot(entry), entry.dtype === "f32" ? Float32Array.from(values) : Int32Array.from(values));
   }
 

@@ -1,4 +1,5 @@
 // @graft/runtime: what a compiled model needs at run time and nothing else. Imports nothing.
+export { describeJson, formatShape, typedArrayKind } from "./describe.js";
 export { FeedError, toFeedArray, validateFeed, validateLabels } from "./feeds.js";
 export type { FeedArray, FeedArrayOf, FeedDtype, FeedSpec } from "./feeds.js";
 export { SAFETENSORS_DTYPE, SAFETENSORS_MAX_HEADER_BYTES, WeightsError, decodeSafetensors, encodeSafetensors } from "./safetensors.js";
@@ -15,7 +16,7 @@ export type { Arena, ArenaDtype, FunctionImage, Slot } from "./session.js";
 export { checkLearningRate, hyperValue } from "./hyper.js";
 export type { HyperFormula, HyperScalar } from "./hyper.js";
 export * as jsKernels from "./kernels-js.js";
-export { hashString, initValues, mulberry32 } from "./init.js";
+export { calculateGain, fanInAndFanOut, hashString, initNeedsMatrix, initValues, mulberry32 } from "./init.js";
 export type { Init } from "./init.js";
 export { createModel } from "./image.js";
 export type { FunctionInfo, ImageTemplate, LoadedBundle, LoadOptions, ModelInfo, ProgramImage, SaveWeightsOptions, StateEntry, StateInfo, TensorInfo, WeightsInput } from "./image.js";

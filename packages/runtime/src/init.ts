@@ -13,7 +13,104 @@ export type Init =
   | { readonly kind: "uniform"; readonly low: number; readonly high: number }
   | { readonly kind: "normal"; readonly mean: number; readonly std: number }
   /** PyTorch nn.Linear default: U(-1/√fanIn, 1/√fanIn). */
-  | { readonly kind: "kaiming_uniform"; readonly fanIn: number };
+  | { readonly kind: "kaiming_uniform"; readonly fanIn: number }
+  /** `xavier_uniform_` / `xavier_normal_`: std = gain·√(2 / (fan_in + fan_out)) (uniform: bound √3·std). */
+  | { readonly kind: "xavier"; readonly distribution: "uniform" | "normal"; readonly gain: number }
+  /** `kaiming_uniform_` / `kaiming_normal_`: std = gain / √fan (fan_in or fan_out) (uniform: bound √3·std). */
+  | { readonly kind: "kaiming"; readonly distribution: "uniform" | "normal"; readonly gain: number; readonly mode: "fan_in" | "fan_out" }
+  /** `orthogonal_`: a (semi-)orthogonal matrix of the param flattened to [shape[0], rest], times gain. */
+  | { readonly kind: "orthogonal"; readonly gain: number };
+
+/** True for initialisers that need the param's shape (fans, or the matrix it flattens to): rank ≥ 2. */
+export const initNeedsMatrix = (init: Init): boolean => init.kind === "xavier" || init.kind === "kaiming" || init.kind === "orthogonal";
+
+/**
+ * PyTorch's `torch.nn.init._calculate_fan_in_and_fan_out`: for a weight [out, in, *kernel],
+ * fan_in = in·∏kernel and fan_out = out·∏kernel. Throws a RangeError below rank 2, as PyTorch.
+ */
+export const fanInAndFanOut = (shape: readonly number[]): { readonly fanIn: number; readonly fanOut: number } => {
+  if (shape.length < 2) throw new RangeError(`fan in and fan out can not be computed for a tensor with fewer than 2 dimensions (shape [${shape.join(",")}])`);
+  const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
+  return { fanIn: (shape[1] ?? 1) * receptive, fanOut: (shape[0] ?? 1) * receptive };
+};
+
+/**
+ * PyTorch's `torch.nn.init.calculate_gain(nonlinearity, param)`: 1 for linear, conv and sigmoid,
+ * 5/3 for tanh, √2 for relu, √(2 / (1 + slope²)) for leaky_relu (slope `param`, default 0.01),
+ * 3/4 for selu. Throws a RangeError for another name.
+ */
+export const calculateGain = (nonlinearity: string, param?: number): number => {
+  switch (nonlinearity) {
+    case "linear":
+    case "conv1d":
+    case "conv2d":
+    case "conv3d":
+    case "conv_transpose1d":
+    case "conv_transpose2d":
+    case "conv_transpose3d":
+    case "sigmoid":
+      return 1;
+    case "tanh":
+      return 5.0 / 3;
+    case "relu":
+      return Math.sqrt(2.0);
+    case "leaky_relu": {
+      const slope = param ?? 0.01;
+      if (!Number.isFinite(slope)) throw new RangeError(`calculate_gain: negative_slope ${slope} is not a valid number`);
+      return Math.sqrt(2.0 / (1 + slope ** 2));
+    }
+    case "selu":
+      return 3.0 / 4;
+    default:
+      throw new RangeError(`calculate_gain: unsupported nonlinearity '${nonlinearity}' (expected linear, conv1d/2d/3d, conv_transpose1d/2d/3d, sigmoid, tanh, relu, leaky_relu or selu)`);
+  }
+};
+
+/** Fills `out` with N(mean, std²) samples (Box–Muller over `random`). */
+const fillNormal = (out: Float64Array, random: () => number, mean: number, std: number): Float64Array => {
+  for (let i = 0; i < out.length; i += 2) {
+    const u1 = Math.max(random(), Number.MIN_VALUE);
+    const u2 = random();
+    const radius = Math.sqrt(-2 * Math.log(u1));
+    out[i] = mean + std * radius * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < out.length) out[i + 1] = mean + std * radius * Math.sin(2 * Math.PI * u2);
+  }
+  return out;
+};
+
+/**
+ * `orthogonal_`: Q of the QR decomposition of a rows×cols normal matrix (transposed when
+ * rows < cols), with R's diagonal made positive as PyTorch does — computed by modified
+ * Gram–Schmidt (twice, for stability), which yields that Q directly.
+ */
+const orthogonal = (shape: readonly number[], random: () => number, gain: number): Float64Array => {
+  const rows = shape[0] ?? 1;
+  const size = shape.reduce((a, b) => a * b, 1);
+  const cols = rows === 0 ? 0 : size / rows;
+  const flat = fillNormal(new Float64Array(size), random, 0, 1);
+  const tall = rows >= cols;
+  const m = tall ? rows : cols;
+  const n = tall ? cols : rows;
+  // columns of the m×n (tall) matrix: a[j][i]
+  const a = Array.from({ length: n }, (_, j) => Float64Array.from({ length: m }, (_, i) => (tall ? (flat[i * cols + j] ?? 0) : (flat[j * cols + i] ?? 0))));
+  for (let j = 0; j < n; j++) {
+    const column = a[j] ?? new Float64Array(m);
+    for (let pass = 0; pass < 2; pass++)
+      for (let k = 0; k < j; k++) {
+        const q = a[k] ?? new Float64Array(m);
+        let dot = 0;
+        for (let i = 0; i < m; i++) dot += (q[i] ?? 0) * (column[i] ?? 0);
+        for (let i = 0; i < m; i++) column[i] = (column[i] ?? 0) - dot * (q[i] ?? 0);
+      }
+    let norm = 0;
+    for (let i = 0; i < m; i++) norm += (column[i] ?? 0) ** 2;
+    norm = Math.sqrt(norm);
+    for (let i = 0; i < m; i++) column[i] = norm === 0 ? 0 : (column[i] ?? 0) / norm;
+  }
+  const out = new Float64Array(size);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = gain * (tall ? (a[c]?.[r] ?? 0) : (a[r]?.[c] ?? 0));
+  return out;
+};
 
 /** mulberry32: a small, fast, deterministic 32-bit PRNG. Returns floats in [0, 1). */
 export const mulberry32 = (seed: number): (() => number) => {
@@ -38,12 +135,19 @@ export const hashString = (text: string): number => {
 };
 
 /**
- * Fills `size` values for `init`, deterministically from `seed` and the param `name` (so a
- * param's initial value does not depend on the order params are declared in).
+ * Fills the values of a param for `init`, deterministically from `seed` and the param `name` (so
+ * a param's initial value does not depend on the order params are declared in). `shape` is the
+ * param's shape (or just its size, enough for initialisers that do not need fans).
+ * @throws RangeError when `init` needs a shape of rank ≥ 2 and does not get one
  */
-export const initValues = (init: Init, size: number, seed: number, name: string): Float64Array => {
+export const initValues = (init: Init, shape: number | readonly number[], seed: number, name: string): Float64Array => {
+  const size = typeof shape === "number" ? shape : shape.reduce((a, b) => a * b, 1);
   const out = new Float64Array(size);
   const random = mulberry32((seed ^ hashString(name)) >>> 0);
+  const dims = (): readonly number[] => {
+    if (typeof shape === "number") throw new RangeError(`param ${name}: initialiser ${init.kind} needs the param's shape, not only its size`);
+    return shape;
+  };
   switch (init.kind) {
     case "zeros":
       return out;
@@ -60,13 +164,20 @@ export const initValues = (init: Init, size: number, seed: number, name: string)
       return out;
     }
     case "normal":
-      for (let i = 0; i < size; i += 2) {
-        const u1 = Math.max(random(), Number.MIN_VALUE);
-        const u2 = random();
-        const radius = Math.sqrt(-2 * Math.log(u1));
-        out[i] = init.mean + init.std * radius * Math.cos(2 * Math.PI * u2);
-        if (i + 1 < size) out[i + 1] = init.mean + init.std * radius * Math.sin(2 * Math.PI * u2);
-      }
+      return fillNormal(out, random, init.mean, init.std);
+    case "xavier":
+    case "kaiming": {
+      const { fanIn, fanOut } = fanInAndFanOut(dims());
+      const std = init.kind === "xavier" ? init.gain * Math.sqrt(2.0 / (fanIn + fanOut)) : init.gain / Math.sqrt(init.mode === "fan_in" ? fanIn : fanOut);
+      if (init.distribution === "normal") return fillNormal(out, random, 0, std);
+      const bound = Math.sqrt(3.0) * std;
+      for (let i = 0; i < size; i++) out[i] = -bound + 2 * bound * random();
       return out;
+    }
+    case "orthogonal": {
+      const matrix = dims();
+      if (matrix.length < 2) throw new RangeError(`param ${name}: orthogonal initialisation needs a tensor of 2 or more dimensions (shape [${matrix.join(",")}])`);
+      return orthogonal(matrix, random, init.gain);
+    }
   }
 };

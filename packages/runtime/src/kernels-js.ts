@@ -55,7 +55,7 @@ export function lseRows(F: F32, x: number, out: number, outer: number, size: num
 }
 
 /** Index of the first maximum of every row (NaN counts as the maximum). */
-export function argmaxRows(F: F32, I: I32, x: number, out: number, outer: number, size: number, inner: number): void {
+export function argmaxRows(F: ArrayLike<number>, I: I32, x: number, out: number, outer: number, size: number, inner: number): void {
   for (let o = 0; o < outer; o++)
     for (let i = 0; i < inner; i++) {
       const base = x + o * size * inner + i;

@@ -1,5 +1,5 @@
-// safetensors reader and writer for the runtime. Imports nothing: it is inlined into every
-// standalone bundle, so it only uses globals (TextEncoder, TextDecoder, DataView, BigInt).
+// safetensors reader and writer for the runtime. Imports only sibling runtime files: it is inlined
+// into every standalone bundle, so it only uses globals (TextEncoder, TextDecoder, DataView, BigInt).
 //
 // Format (https://huggingface.co/docs/safetensors):
 //   8 bytes    N, unsigned 64-bit little-endian: the length of the header
@@ -9,6 +9,8 @@
 //   the rest   the byte buffer; data_offsets are relative to its start, every byte of it
 //              belongs to exactly one tensor (no holes, no overlaps, no trailing bytes).
 // Tensors are little-endian, row-major.
+
+import { formatShape, typedArrayKind } from "./describe.js";
 
 /** Element types graft reads and writes in safetensors files. */
 export type SafetensorsDtype = "F32" | "F64" | "I32" | "BOOL";
@@ -130,7 +132,7 @@ export function encodeSafetensors(
       throw new WeightsError(`cannot encode safetensors: ${label} ${problem}`);
     });
     const expectedArray = TYPED_ARRAY_NAME[tensor.dtype];
-    const actualArray = typedArrayName(tensor.data);
+    const actualArray = typedArrayKind(tensor.data);
     if (actualArray !== expectedArray) {
       throw new WeightsError(
         `cannot encode safetensors: ${label} has dtype ${tensor.dtype}, so its data must be a ${expectedArray}, got ${actualArray ?? describeValue(tensor.data)}`,
@@ -504,22 +506,11 @@ function checkBoolValues(data: Uint8Array, message: (problem: string) => string)
   }
 }
 
-function typedArrayName(value: unknown): string | undefined {
-  if (!ArrayBuffer.isView(value)) return undefined;
-  // The toStringTag of a typed array is its kind, across realms and for subclasses (Buffer).
-  const tag = Object.prototype.toString.call(value).slice(8, -1);
-  return tag === "DataView" ? undefined : tag;
-}
-
-function formatShape(shape: readonly number[]): string {
-  return `[${shape.join(",")}]`;
-}
-
 function describeValue(value: unknown): string {
   if (value === undefined) return "undefined";
   if (typeof value === "bigint") return `${value}n`;
   if (typeof value === "function") return "a function";
-  const name = typedArrayName(value);
+  const name = typedArrayKind(value);
   if (name !== undefined) return `${name} of length ${(value as ArrayLike<unknown>).length}`;
   let text: string;
   try {

@@ -226,3 +226,22 @@ export const kernelWrites = (kernel: Kernel): BufferId[] => {
       return [kernel.out];
   }
 };
+
+/** The reduction of a loss as the runtime's loss kernels take it (kernels-js.ts and the WASM kernels): 0 mean, 1 sum, 2 none. */
+export const reductionCode = (reduction: "mean" | "sum" | "none"): 0 | 1 | 2 => (reduction === "mean" ? 0 : reduction === "sum" ? 1 : 2);
+
+/**
+ * Groups adjacent axes of `shape` that every stride vector walks contiguously and that `kind`
+ * puts in the same class (e.g. kept vs reduced axes): the axes that can run as one loop.
+ */
+export const groupAxes = (shape: readonly number[], strideSets: ReadonlyArray<readonly number[]>, kind: (axis: number) => number): number[][] => {
+  const groups: number[][] = shape.length === 0 ? [] : [[0]];
+  for (let axis = 1; axis < shape.length; axis++) {
+    const group = groups[groups.length - 1] as number[];
+    const previous = group[group.length - 1] as number;
+    const mergeable = kind(axis) === kind(previous) && strideSets.every((s) => (s[previous] ?? 0) === (s[axis] ?? 0) * (shape[axis] ?? 1));
+    if (mergeable) group.push(axis);
+    else groups.push([axis]);
+  }
+  return groups;
+};

@@ -98,85 +98,117 @@ export const checkCompilable = (graph: Graph): Diagnostics =>
       : [error("backend", `${node.op} produces ${node.type.dtype}: the compiled back ends compute in f32/i32/bool (f64 is for the reference interpreter)`, node.loc)],
   );
 
-/**
- * Lowers one graph with concrete dims `bindings` to kernels. Composites other than the ones the
- * lowering fuses (`loweredComposites`) are expanded first, so a composite reaching here needs no
- * kernel of its own (node ids in `Kernel.nodes` are then those of the expanded graph, as
- * `graft print --after decompose` shows it).
- */
-export const lowerGraph = (input: Graph, bindings: ReadonlyMap<string, number>): E.Either<Diagnostics, LoweredFunction> => {
-  const expanded = decompose(loweredComposites)(input);
-  if (E.isLeft(expanded)) return expanded;
-  const graph = expanded.right;
-  const unsupported = checkCompilable(graph);
-  if (unsupported.length > 0) return E.left(unsupported);
+/** Lowers one graph with concrete dims `bindings` to kernels. */
+/** A label input the run checks before any kernel (`%id` when the target is not an input). */
+interface LabelCheck {
+  readonly input: string;
+  readonly numClasses: number;
+  readonly ignoreIndex: number | undefined;
+}
+
+/** The graph at concrete dims, what lowering knows about it, and what it has emitted so far. */
+interface Lowering {
+  readonly graph: Graph;
+  readonly shapes: readonly number[][];
+  readonly uses: readonly number[];
+  readonly consumers: readonly (readonly NodeId[])[];
+  readonly outputIds: ReadonlySet<NodeId>;
+  /** Epilogue fusion: nodes computed inside a fused matmul, and the last node of each fused chain. */
+  readonly absorbed: ReadonlySet<NodeId>;
+  readonly epilogues: ReadonlyMap<NodeId, Epilogue>;
+  /** Shared logsumexp: the LSE buffer of each cross_entropy key, keys with a backward, forward node by key. */
+  readonly lseBuffers: Map<string, BufferId>;
+  readonly backwardKeys: ReadonlySet<string>;
+  readonly forwardByKey: ReadonlyMap<string, NodeId>;
+  /** transpose(matmul) nodes computed as one swapped matmul, and those matmuls. */
+  readonly swappedTransposes: ReadonlySet<NodeId>;
+  readonly swappedMatmuls: ReadonlySet<NodeId>;
+  readonly buffers: BufferInfo[];
+  readonly kernels: Kernel[];
+  readonly views: Map<NodeId, NodeView>;
+  readonly state: Map<string, BufferId>;
+  readonly inputs: LoweredIo[];
+  readonly labels: LabelCheck[];
+}
+
+/** A matmul whose bias-row add (and relu) run in its epilogue. */
+interface Epilogue {
+  readonly matmul: NodeId;
+  readonly bias: NodeId | undefined;
+  readonly relu: boolean;
+}
+
+const shapeOf = (L: Lowering, id: NodeId): number[] => (L.shapes[id] as number[] | undefined) ?? [];
+const nodeOf = (L: Lowering, id: NodeId): Node => L.graph.nodes[id] as Node;
+
+const newBuffer = (L: Lowering, info: Omit<BufferInfo, "id">): BufferId => {
+  L.buffers.push({ ...info, id: L.buffers.length });
+  return L.buffers.length - 1;
+};
+
+const contiguousView = (buffer: BufferId, shape: readonly number[]): NodeView => ({ buffer, offset: 0, strides: stridesOf(shape) });
+
+const identity = (rank: number): number[] => Array.from({ length: rank }, (_, i) => i);
+
+const rowsOf = (shape: readonly number[], first: number, last = first): Rows => ({
+  outer: sizeOf(shape.slice(0, first)),
+  size: sizeOf(shape.slice(first, last + 1)),
+  inner: sizeOf(shape.slice(last + 1)),
+});
+
+/** Unbound symbolic dims at this specialisation, as diagnostics. */
+const unboundAt = (graph: Graph, bindings: ReadonlyMap<string, number>): Diagnostics => {
   const unbound = graph.nodes.flatMap((node) => symbolsOf(node.type.shape).filter((symbol) => !bindings.has(symbol)).map((symbol) => ({ node, symbol })));
-  if (unbound.length > 0) {
-    const fromInputs = unboundDims(graph);
-    if (fromInputs.length > 0) return E.left(fromInputs);
-    return E.left(unbound.slice(0, 1).map(({ node, symbol }) => error("backend", `${node.op}: symbolic dim '${symbol}' of ${formatType(node.type)} has no size at this specialisation`, node.loc)));
-  }
-  const shapes = graph.nodes.map((node) => concretize(node.type.shape, bindings));
-  const shapeOf = (id: NodeId): number[] => shapes[id] ?? [];
+  if (unbound.length === 0) return [];
+  const fromInputs = unboundDims(graph);
+  if (fromInputs.length > 0) return fromInputs;
+  return unbound.slice(0, 1).map(({ node, symbol }) => error("backend", `${node.op}: symbolic dim '${symbol}' of ${formatType(node.type)} has no size at this specialisation`, node.loc));
+};
+
+/** Epilogue fusion: `matmul → add(bias row) → relu` chains, by their last node. */
+const findEpilogues = (graph: Graph, shapes: readonly number[][], uses: readonly number[], consumers: readonly (readonly NodeId[])[], outputIds: ReadonlySet<NodeId>): { absorbed: Set<NodeId>; epilogues: Map<NodeId, Epilogue> } => {
+  const shapeOf = (id: NodeId): number[] => (shapes[id] as number[] | undefined) ?? [];
   const nodeOf = (id: NodeId): Node => graph.nodes[id] as Node;
-  const uses = useCounts(graph);
-  const consumers: NodeId[][] = graph.nodes.map(() => []);
-  for (const node of graph.nodes) for (const input of node.inputs) consumers[input]?.push(node.id);
-  const outputIds = new Set(graph.outputs.map((o) => o.id));
 
-  const buffers: BufferInfo[] = [];
-  const kernels: Kernel[] = [];
-  const views = new Map<NodeId, NodeView>();
-  const state = new Map<string, BufferId>();
-  const inputs: LoweredIo[] = [];
-  const labels: Array<{ input: string; numClasses: number; ignoreIndex: number | undefined }> = [];
-  const newBuffer = (info: Omit<BufferInfo, "id">): BufferId => {
-    buffers.push({ ...info, id: buffers.length });
-    return buffers.length - 1;
-  };
-  const contiguousView = (buffer: BufferId, shape: readonly number[]): NodeView => ({ buffer, offset: 0, strides: stridesOf(shape) });
-
-  // ----- epilogue fusion: matmul → add(bias row) → relu ------------------------------------------
-  const absorbed = new Set<NodeId>();
-  const epilogues = new Map<NodeId, { matmul: NodeId; bias: NodeId | undefined; relu: boolean }>();
-  for (const node of graph.nodes) {
-    if (node.op !== "matmul" || uses[node.id] !== 1 || outputIds.has(node.id)) continue;
-    const [consumer] = consumers[node.id] ?? [];
-    const addNode = consumer === undefined ? undefined : nodeOf(consumer);
-    if (addNode === undefined || addNode.op !== "add") continue;
-    const biasId = addNode.inputs[0] === node.id ? addNode.inputs[1] : addNode.inputs[0];
-    if (biasId === undefined || addNode.inputs[0] === addNode.inputs[1]) continue;
-    const biasShape = shapeOf(biasId);
-    const outShape = shapeOf(node.id);
-    const n = outShape[outShape.length - 1] as number;
-    const biasIsRow = biasShape.length <= outShape.length && sizeOf(biasShape) === n && biasShape[biasShape.length - 1] === n && shapeOf(addNode.id).join() === outShape.join();
-    if (!biasIsRow) continue;
-    let last: NodeId = addNode.id;
-    let relu = false;
-    const [afterAdd] = consumers[addNode.id] ?? [];
-    if (uses[addNode.id] === 1 && !outputIds.has(addNode.id) && afterAdd !== undefined && nodeOf(afterAdd).op === "relu") {
-      relu = true;
-      last = afterAdd;
-      absorbed.add(addNode.id);
-    }
-    absorbed.add(node.id);
-    epilogues.set(last, { matmul: node.id, bias: biasId, relu });
+const absorbed = new Set<NodeId>();
+const epilogues = new Map<NodeId, { matmul: NodeId; bias: NodeId | undefined; relu: boolean }>();
+for (const node of graph.nodes) {
+  if (node.op !== "matmul" || uses[node.id] !== 1 || outputIds.has(node.id)) continue;
+  const [consumer] = consumers[node.id] ?? [];
+  const addNode = consumer === undefined ? undefined : nodeOf(consumer);
+  if (addNode === undefined || addNode.op !== "add") continue;
+  const biasId = addNode.inputs[0] === node.id ? addNode.inputs[1] : addNode.inputs[0];
+  if (biasId === undefined || addNode.inputs[0] === addNode.inputs[1]) continue;
+  const biasShape = shapeOf(biasId);
+  const outShape = shapeOf(node.id);
+  const n = outShape[outShape.length - 1] as number;
+  const biasIsRow = biasShape.length <= outShape.length && sizeOf(biasShape) === n && biasShape[biasShape.length - 1] === n && shapeOf(addNode.id).join() === outShape.join();
+  if (!biasIsRow) continue;
+  let last: NodeId = addNode.id;
+  let relu = false;
+  const [afterAdd] = consumers[addNode.id] ?? [];
+  if (uses[addNode.id] === 1 && !outputIds.has(addNode.id) && afterAdd !== undefined && nodeOf(afterAdd).op === "relu") {
+    relu = true;
+    last = afterAdd;
+    absorbed.add(addNode.id);
   }
+  absorbed.add(node.id);
+  epilogues.set(last, { matmul: node.id, bias: biasId, relu });
+}
+  return { absorbed, epilogues };
+};
 
-  // ----- shared logsumexp between cross_entropy and its backward -----------------------------------
-  const lseBuffers = new Map<string, BufferId>();
-  const lseKey = (node: Node): string => {
-    if (node.op !== "cross_entropy" && node.op !== "cross_entropy_backward") return "";
-    const { dim, reduction, ignoreIndex, labelSmoothing, target, weighted } = node.attrs;
-    return JSON.stringify([node.inputs[0], node.inputs[1], weighted ? node.inputs[node.op === "cross_entropy" ? 2 : 3] : -1, dim, reduction, ignoreIndex, labelSmoothing, target]);
-  };
-  const backwardKeys = new Set(graph.nodes.filter((n) => n.op === "cross_entropy_backward").map(lseKey));
-  const forwardByKey = new Map(graph.nodes.filter((n) => n.op === "cross_entropy" && (uses[n.id] ?? 0) > 0).map((n) => [lseKey(n), n.id]));
+/** The key of a cross_entropy (or its backward): equal keys share one logsumexp buffer. */
+const lseKey = (node: Node): string => {
+  if (node.op !== "cross_entropy" && node.op !== "cross_entropy_backward") return "";
+  const { dim, reduction, ignoreIndex, labelSmoothing, target, weighted } = node.attrs;
+  return JSON.stringify([node.inputs[0], node.inputs[1], weighted ? node.inputs[node.op === "cross_entropy" ? 2 : 3] : -1, dim, reduction, ignoreIndex, labelSmoothing, target]);
+};
 
-  // ----- operand access ---------------------------------------------------------------------------
-
-  // transpose(matmul) over the last two dims is computed as one swapped matmul: never inline it
-  const swappedTransposes = new Set(
+/** transpose(matmul) over the last two dims is computed as one swapped matmul: never inline it. */
+const findSwappedTransposes = (graph: Graph, uses: readonly number[], outputIds: ReadonlySet<NodeId>, absorbed: ReadonlySet<NodeId>): Set<NodeId> => {
+  const nodeOf = (id: NodeId): Node => graph.nodes[id] as Node;
+  return new Set(
     graph.nodes
       .filter((node) => {
         if (node.op !== "transpose") return false;
@@ -187,453 +219,563 @@ export const lowerGraph = (input: Graph, bindings: ReadonlyMap<string, number>):
       })
       .map((node) => node.id),
   );
+};
 
-  const swappedMatmuls = new Set([...swappedTransposes].map((id) => nodeOf(id).inputs[0] as NodeId));
-
-  /** Whether a node stays an expression (not materialised) when its consumer is elementwise. */
-  const inlinable = (node: Node): boolean => {
-    if (views.has(node.id) || swappedTransposes.has(node.id)) return false;
-    if (node.op === "constant") return node.attrs.value.length === 1;
-    if (node.op === "dim_size") return true;
-    if (VIEW_OPS.has(node.op)) return true;
-    return ELEMENTWISE.has(node.op) && uses[node.id] === 1 && !outputIds.has(node.id);
+/** The analyses of a graph at concrete dims, and empty outputs. */
+const startLowering = (graph: Graph, bindings: ReadonlyMap<string, number>): Lowering => {
+  const shapes = graph.nodes.map((node) => concretize(node.type.shape, bindings));
+  const uses = useCounts(graph);
+  const consumers: NodeId[][] = graph.nodes.map(() => []);
+  for (const node of graph.nodes) for (const input of node.inputs) consumers[input]?.push(node.id);
+  const outputIds = new Set(graph.outputs.map((o) => o.id));
+  const { absorbed, epilogues } = findEpilogues(graph, shapes, uses, consumers, outputIds);
+  const swappedTransposes = findSwappedTransposes(graph, uses, outputIds, absorbed);
+  return {
+    graph,
+    shapes,
+    uses,
+    consumers,
+    outputIds,
+    absorbed,
+    epilogues,
+    lseBuffers: new Map(),
+    backwardKeys: new Set(graph.nodes.filter((n) => n.op === "cross_entropy_backward").map(lseKey)),
+    forwardByKey: new Map(graph.nodes.filter((n) => n.op === "cross_entropy" && (uses[n.id] ?? 0) > 0).map((n) => [lseKey(n), n.id])),
+    swappedTransposes,
+    swappedMatmuls: new Set([...swappedTransposes].map((id) => (graph.nodes[id] as Node).inputs[0] as NodeId)),
+    buffers: [],
+    kernels: [],
+    views: new Map(),
+    state: new Map(),
+    inputs: [],
+    labels: [],
   };
+};
 
-  /** The strided view of a node without computing anything, when it is one. */
-  const viewOf = (id: NodeId): NodeView | undefined => {
-    const existing = views.get(id);
-    if (existing !== undefined) return existing;
-    const node = nodeOf(id);
-    const input = node.inputs[0];
-    if (input === undefined) return undefined;
-    const inShape = shapeOf(input);
-    const outShape = shapeOf(id);
-    if (node.op === "transpose") {
-      const base = viewOf(input);
-      return base && { ...base, strides: node.attrs.perm.map((axis) => base.strides[axis] ?? 0) };
+// ----- operand access ---------------------------------------------------------------------------
+
+/** Whether a node stays an expression (not materialised) when its consumer is elementwise. */
+const inlinable = (L: Lowering, node: Node): boolean => {
+  if (L.views.has(node.id) || L.swappedTransposes.has(node.id)) return false;
+  if (node.op === "constant") return node.attrs.value.length === 1;
+  if (node.op === "dim_size") return true;
+  if (VIEW_OPS.has(node.op)) return true;
+  return ELEMENTWISE.has(node.op) && L.uses[node.id] === 1 && !L.outputIds.has(node.id);
+};
+
+/** The strided view of a node without computing anything, when it is one. */
+const viewOf = (L: Lowering, id: NodeId): NodeView | undefined => {
+  const existing = L.views.get(id);
+  if (existing !== undefined) return existing;
+  const node = nodeOf(L, id);
+  const input = node.inputs[0];
+  if (input === undefined) return undefined;
+  const inShape = shapeOf(L, input);
+  const outShape = shapeOf(L, id);
+  if (node.op === "transpose") {
+    const base = viewOf(L, input);
+    return base && { ...base, strides: node.attrs.perm.map((axis) => base.strides[axis] ?? 0) };
+  }
+  if (node.op === "expand") {
+    const base = viewOf(L, input);
+    if (base === undefined) return undefined;
+    const lead = outShape.length - inShape.length;
+    return { ...base, strides: outShape.map((size, axis) => (axis < lead || (inShape[axis - lead] === 1 && size !== 1) ? 0 : (base.strides[axis - lead] ?? 0))) };
+  }
+  if (node.op === "reshape") {
+    const base = viewOf(L, input);
+    if (base === undefined) return undefined;
+    if (isUnitReshape(inShape, outShape)) {
+      const kept = base.strides.filter((_, axis) => inShape[axis] !== 1);
+      let next = 0;
+      return { ...base, strides: outShape.map((size) => (size === 1 ? 0 : (kept[next++] ?? 0))) };
     }
-    if (node.op === "expand") {
-      const base = viewOf(input);
-      if (base === undefined) return undefined;
-      const lead = outShape.length - inShape.length;
-      return { ...base, strides: outShape.map((size, axis) => (axis < lead || (inShape[axis - lead] === 1 && size !== 1) ? 0 : (base.strides[axis - lead] ?? 0))) };
+    return isContiguous(base, inShape) ? { ...base, strides: stridesOf(outShape) } : undefined;
+  }
+  return undefined;
+};
+
+/** A node as an expression over an iteration space; `map[d]` is the iteration axis of node dim d (-1: index 0). */
+const exprOf = (L: Lowering, id: NodeId, map: readonly number[], rank: number): Expr => {
+  const node = nodeOf(L, id);
+  const shape = shapeOf(L, id);
+  const view = L.views.get(id) ?? (inlinable(L, node) ? viewOf(L, id) : undefined);
+  if (view !== undefined) {
+    const strides = new Array<number>(rank).fill(0);
+    map.forEach((axis, d) => {
+      if (axis >= 0 && shape[d] !== 1) strides[axis] = (strides[axis] as number) + (view.strides[d] ?? 0);
+    });
+    return { kind: "read", access: { buffer: view.buffer, offset: view.offset, strides }, dtype: node.type.dtype };
+  }
+  if (!inlinable(L, node)) {
+    materialize(L, id);
+    return exprOf(L, id, map, rank);
+  }
+  return expandExpr(L, id, map, rank);
+};
+
+/** The expression of a node's own op (its L.inputs through exprOf). */
+const expandExpr = (L: Lowering, id: NodeId, map: readonly number[], rank: number): Expr => {
+  const node = nodeOf(L, id);
+  const shape = shapeOf(L, id);
+  const inputMap = (inputId: NodeId): number[] => {
+    const inShape = shapeOf(L, inputId);
+    const lead = shape.length - inShape.length;
+    return inShape.map((size, d) => (size === 1 && shape[d + lead] !== 1 ? -1 : (map[d + lead] ?? -1)));
+  };
+  const arg = (index: number): Expr => {
+    const inputId = node.inputs[index] as NodeId;
+    return exprOf(L, inputId, inputMap(inputId), rank);
+  };
+  if (isUnaryOp(node.op)) return { kind: "unary", op: node.op, arg: arg(0) };
+  if (isBinaryOp(node.op)) return { kind: "binary", op: node.op, lhs: arg(0), rhs: arg(1), integer: nodeOf(L, node.inputs[0] as NodeId).type.dtype !== "f32" };
+  switch (node.op) {
+    case "constant":
+      return { kind: "const", value: node.attrs.value[0] ?? 0 };
+    case "dim_size":
+      return { kind: "const", value: sizeOf(node.attrs.dims.map((axis) => shapeOf(L, node.inputs[0] as NodeId)[axis] ?? 1)) };
+    case "where":
+      return { kind: "select", cond: arg(0), then: arg(1), else: arg(2) };
+    case "cast":
+      return node.attrs.dtype === "f32" ? arg(0) : { kind: "cast", to: node.attrs.dtype === "bool" ? "bool" : "i32", arg: arg(0) };
+    case "one_hot": {
+      const labelId = node.inputs[0] as NodeId;
+      const label = exprOf(L, labelId, map.slice(0, -1), rank);
+      const axis = map[map.length - 1] ?? -1;
+      const index: Expr = axis < 0 ? { kind: "const", value: 0 } : { kind: "iota", axis };
+      return { kind: "select", cond: { kind: "binary", op: "eq", lhs: label, rhs: index, integer: true }, then: { kind: "const", value: 1 }, else: { kind: "const", value: 0 } };
     }
-    if (node.op === "reshape") {
-      const base = viewOf(input);
-      if (base === undefined) return undefined;
-      if (isUnitReshape(inShape, outShape)) {
-        const kept = base.strides.filter((_, axis) => inShape[axis] !== 1);
+    case "transpose": {
+      const inMap = new Array<number>(shape.length).fill(-1);
+      node.attrs.perm.forEach((axis, d) => (inMap[axis] = map[d] ?? -1));
+      return exprOf(L, node.inputs[0] as NodeId, inMap, rank);
+    }
+    case "expand":
+      return arg(0);
+    case "reshape": {
+      const inputId = node.inputs[0] as NodeId;
+      const inShape = shapeOf(L, inputId);
+      if (isUnitReshape(inShape, shape)) {
+        const kept = map.filter((_, d) => shape[d] !== 1);
         let next = 0;
-        return { ...base, strides: outShape.map((size) => (size === 1 ? 0 : (kept[next++] ?? 0))) };
+        return exprOf(L, inputId, inShape.map((size) => (size === 1 ? -1 : (kept[next++] ?? -1))), rank);
       }
-      return isContiguous(base, inShape) ? { ...base, strides: stridesOf(outShape) } : undefined;
+      // a general reshape needs its input in memory, contiguous
+      materializeContiguous(L, inputId);
+      L.views.set(id, { ...(L.views.get(inputId) as NodeView), strides: stridesOf(shape) });
+      return exprOf(L, id, map, rank);
     }
-    return undefined;
+    default:
+      throw new Error(`internal: ${node.op} is not an elementwise expression`);
+  }
+};
+
+/** Makes `id` a contiguous buffer (a copy kernel when it is only a strided view). */
+const materializeContiguous = (L: Lowering, id: NodeId): NodeView => {
+  const existing = L.views.get(id) ?? viewOf(L, id);
+  if (existing !== undefined && isContiguous(existing, shapeOf(L, id))) {
+    L.views.set(id, existing);
+    return existing;
+  }
+  if (existing === undefined) {
+    materialize(L, id);
+    const made = L.views.get(id) as NodeView;
+    if (isContiguous(made, shapeOf(L, id))) return made;
+  }
+  const shape = shapeOf(L, id);
+  const node = nodeOf(L, id);
+  const out = newBuffer(L, { kind: "temp", dtype: node.type.dtype, size: sizeOf(shape) });
+  const source = L.views.get(id) ?? (viewOf(L, id) as NodeView);
+  L.kernels.push({ kind: "map", out, shape, expr: { kind: "read", access: { buffer: source.buffer, offset: source.offset, strides: [...source.strides] }, dtype: node.type.dtype }, nodes: [id] });
+  const view = contiguousView(out, shape);
+  L.views.set(id, view);
+  return view;
+};
+
+const contiguousBuffer = (L: Lowering, id: NodeId): BufferId => materializeContiguous(L, id).buffer;
+
+/**
+ * A matmul operand as (buffer, offset, one batch stride, row and column strides). Transposed
+ * L.views are free; an operand whose batch dims cannot be walked with one stride over the
+ * output's batch dims (e.g. [2,1,m,k] against [1,3,k,n]) is first expanded into memory.
+ */
+const matmulOperand = (L: Lowering, id: NodeId, outBatch: readonly number[]) => {
+  const shape = shapeOf(L, id);
+  const batchDims = shape.length - 2;
+  const lead = outBatch.length - batchDims;
+  const isMatrixLayout = (v: NodeView): boolean => {
+    const row = v.strides[batchDims] ?? 0;
+    const col = v.strides[batchDims + 1] ?? 0;
+    const rows = shape[batchDims] ?? 1;
+    const cols = shape[batchDims + 1] ?? 1;
+    return (col === 1 && (row === cols || rows === 1)) || (row === 1 && (col === rows || cols === 1));
   };
-
-  /** A node as an expression over an iteration space; `map[d]` is the iteration axis of node dim d (-1: index 0). */
-  const exprOf = (id: NodeId, map: readonly number[], rank: number): Expr => {
-    const node = nodeOf(id);
-    const shape = shapeOf(id);
-    const view = views.get(id) ?? (inlinable(node) ? viewOf(id) : undefined);
-    if (view !== undefined) {
-      const strides = new Array<number>(rank).fill(0);
-      map.forEach((axis, d) => {
-        if (axis >= 0 && shape[d] !== 1) strides[axis] = (strides[axis] as number) + (view.strides[d] ?? 0);
-      });
-      return { kind: "read", access: { buffer: view.buffer, offset: view.offset, strides }, dtype: node.type.dtype };
+  /** Strides over the output's batch dims (0 where this operand broadcasts). */
+  const batchStrides = (v: NodeView): number[] =>
+    outBatch.map((_, d) => (d < lead || shape[d - lead] === 1 ? 0 : (v.strides[d - lead] ?? 0)));
+  /** One stride s with stride_d = s · Π outBatch[d+1:] on every non-unit dim, if there is one. */
+  const singleStride = (strides: readonly number[]): number | undefined => {
+    let s: number | undefined;
+    for (let d = 0; d < outBatch.length; d++) {
+      if (outBatch[d] === 1) continue;
+      const inner = sizeOf(outBatch.slice(d + 1));
+      const candidate = (strides[d] ?? 0) / inner;
+      if (s === undefined) s = candidate;
+      else if (candidate !== s) return undefined;
     }
-    if (!inlinable(node)) {
-      materialize(id);
-      return exprOf(id, map, rank);
-    }
-    return expandExpr(id, map, rank);
+    return s ?? 0;
   };
+  let view = viewOf(L, id);
+  if (view === undefined || !isMatrixLayout(view)) view = materializeContiguous(L, id);
+  let batchStride = singleStride(batchStrides(view));
+  if (batchStride === undefined || !Number.isInteger(batchStride)) {
+    const fullShape = [...outBatch, shape[batchDims] ?? 1, shape[batchDims + 1] ?? 1];
+    const rank = fullShape.length;
+    const map = shape.map((size, d) => (size === 1 && fullShape[d + lead] !== 1 ? -1 : d + lead));
+    const out = newBuffer(L, { kind: "temp", dtype: nodeOf(L, id).type.dtype, size: sizeOf(fullShape) });
+    L.kernels.push({ kind: "map", out, shape: fullShape, expr: exprOf(L, id, map, rank), nodes: [id] });
+    view = contiguousView(out, fullShape);
+    batchStride = sizeOf(fullShape.slice(-2));
+    return { buffer: view.buffer, offset: 0, batchStride, rowStride: view.strides[rank - 2] ?? 0, colStride: view.strides[rank - 1] ?? 0 };
+  }
+  return { buffer: view.buffer, offset: view.offset, batchStride, rowStride: view.strides[batchDims] ?? 0, colStride: view.strides[batchDims + 1] ?? 0 };
+};
 
-  /** The expression of a node's own op (its inputs through exprOf). */
-  const expandExpr = (id: NodeId, map: readonly number[], rank: number): Expr => {
-    const node = nodeOf(id);
-    const shape = shapeOf(id);
-    const inputMap = (inputId: NodeId): number[] => {
-      const inShape = shapeOf(inputId);
-      const lead = shape.length - inShape.length;
-      return inShape.map((size, d) => (size === 1 && shape[d + lead] !== 1 ? -1 : (map[d + lead] ?? -1)));
-    };
-    const arg = (index: number): Expr => {
-      const inputId = node.inputs[index] as NodeId;
-      return exprOf(inputId, inputMap(inputId), rank);
-    };
-    if (isUnaryOp(node.op)) return { kind: "unary", op: node.op, arg: arg(0) };
-    if (isBinaryOp(node.op)) return { kind: "binary", op: node.op, lhs: arg(0), rhs: arg(1), integer: nodeOf(node.inputs[0] as NodeId).type.dtype !== "f32" };
-    switch (node.op) {
-      case "constant":
-        return { kind: "const", value: node.attrs.value[0] ?? 0 };
-      case "dim_size":
-        return { kind: "const", value: sizeOf(node.attrs.dims.map((axis) => shapeOf(node.inputs[0] as NodeId)[axis] ?? 1)) };
-      case "where":
-        return { kind: "select", cond: arg(0), then: arg(1), else: arg(2) };
-      case "cast":
-        return node.attrs.dtype === "f32" ? arg(0) : { kind: "cast", to: node.attrs.dtype === "bool" ? "bool" : "i32", arg: arg(0) };
-      case "one_hot": {
-        const labelId = node.inputs[0] as NodeId;
-        const label = exprOf(labelId, map.slice(0, -1), rank);
-        const axis = map[map.length - 1] ?? -1;
-        const index: Expr = axis < 0 ? { kind: "const", value: 0 } : { kind: "iota", axis };
-        return { kind: "select", cond: { kind: "binary", op: "eq", lhs: label, rhs: index, integer: true }, then: { kind: "const", value: 1 }, else: { kind: "const", value: 0 } };
-      }
-      case "transpose": {
-        const inMap = new Array<number>(shape.length).fill(-1);
-        node.attrs.perm.forEach((axis, d) => (inMap[axis] = map[d] ?? -1));
-        return exprOf(node.inputs[0] as NodeId, inMap, rank);
-      }
-      case "expand":
-        return arg(0);
-      case "reshape": {
-        const inputId = node.inputs[0] as NodeId;
-        const inShape = shapeOf(inputId);
-        if (isUnitReshape(inShape, shape)) {
-          const kept = map.filter((_, d) => shape[d] !== 1);
-          let next = 0;
-          return exprOf(inputId, inShape.map((size) => (size === 1 ? -1 : (kept[next++] ?? -1))), rank);
-        }
-        // a general reshape needs its input in memory, contiguous
-        materializeContiguous(inputId);
-        views.set(id, { ...(views.get(inputId) as NodeView), strides: stridesOf(shape) });
-        return exprOf(id, map, rank);
-      }
-      default:
-        throw new Error(`internal: ${node.op} is not an elementwise expression`);
+const emitMatmul = (L: Lowering, id: NodeId, aId: NodeId, bId: NodeId, out: BufferId, bias: NodeId | undefined, relu: boolean, swap: boolean, covered: readonly NodeId[]): void => {
+  // swap: compute (a@b)ᵀ = bᵀ@aᵀ straight into `out`
+  const aShape = shapeOf(L, aId);
+  const bShape = shapeOf(L, bId);
+  const outShape = shapeOf(L, id);
+  const outBatch = outShape.slice(0, -2);
+  let a = matmulOperand(L, aId, outBatch);
+  let b = matmulOperand(L, bId, outBatch);
+  let m = aShape[aShape.length - 2] as number;
+  let n = bShape[bShape.length - 1] as number;
+  const k = aShape[aShape.length - 1] as number;
+  if (swap) {
+    const transposedA = { ...b, rowStride: b.colStride, colStride: b.rowStride };
+    const transposedB = { ...a, rowStride: a.colStride, colStride: a.rowStride };
+    a = transposedA;
+    b = transposedB;
+    [m, n] = [n, m];
+  }
+  const batch = sizeOf(outBatch);
+  const biasView = bias === undefined ? undefined : { buffer: contiguousBuffer(L, bias), offset: 0 };
+  L.kernels.push({ kind: "matmul", out, batch, m, n, k, a, b, bias: biasView, relu, nodes: [id, ...covered] });
+};
+
+// ----- kernels, by node -------------------------------------------------------------------------
+
+/** The node a kernel computes, and where its result goes. */
+interface Target {
+  readonly id: NodeId;
+  readonly node: Node;
+  readonly shape: number[];
+  readonly dtype: Node["type"]["dtype"];
+  readonly size: number;
+  /** A new contiguous buffer for the result (an output buffer for a graph output). */
+  readonly newOut: () => BufferId;
+  /** Records the buffer that holds the result. */
+  readonly done: (buffer: BufferId) => void;
+}
+
+/** Leaves: inputs, params and constants are buffers. */
+const lowerLeaf = (L: Lowering, t: Target): boolean => {
+  const { node, shape, dtype, size, done } = t;
+  switch (node.op) {
+    case "input": {
+      const buffer = newBuffer(L, { kind: "input", dtype, size, name: node.attrs.name });
+      L.inputs.push({ name: node.attrs.name, buffer, shape, dtype });
+      done(buffer);
+      return true;
     }
-  };
-
-  const identity = (rank: number): number[] => Array.from({ length: rank }, (_, i) => i);
-
-  /** Makes `id` a contiguous buffer (a copy kernel when it is only a strided view). */
-  const materializeContiguous = (id: NodeId): NodeView => {
-    const existing = views.get(id) ?? viewOf(id);
-    if (existing !== undefined && isContiguous(existing, shapeOf(id))) {
-      views.set(id, existing);
-      return existing;
+    case "param": {
+      const buffer = newBuffer(L, { kind: "state", dtype, size, name: node.attrs.name });
+      L.state.set(node.attrs.name, buffer);
+      done(buffer);
+      return true;
     }
-    if (existing === undefined) {
-      materialize(id);
-      const made = views.get(id) as NodeView;
-      if (isContiguous(made, shapeOf(id))) return made;
+    case "constant": {
+      const values = node.attrs.value.length === 1 ? new Array<number>(size).fill(node.attrs.value[0] ?? 0) : [...node.attrs.value];
+      done(newBuffer(L, { kind: "const", dtype, size, values }));
+      return true;
     }
-    const shape = shapeOf(id);
-    const node = nodeOf(id);
-    const out = newBuffer({ kind: "temp", dtype: node.type.dtype, size: sizeOf(shape) });
-    const source = views.get(id) ?? (viewOf(id) as NodeView);
-    kernels.push({ kind: "map", out, shape, expr: { kind: "read", access: { buffer: source.buffer, offset: source.offset, strides: [...source.strides] }, dtype: node.type.dtype }, nodes: [id] });
-    const view = contiguousView(out, shape);
-    views.set(id, view);
-    return view;
-  };
+    default:
+      return false;
+  }
+};
 
-  const contiguousBuffer = (id: NodeId): BufferId => materializeContiguous(id).buffer;
-
-  const rowsOf = (shape: readonly number[], first: number, last = first): Rows => ({
-    outer: sizeOf(shape.slice(0, first)),
-    size: sizeOf(shape.slice(first, last + 1)),
-    inner: sizeOf(shape.slice(last + 1)),
-  });
-
-  /**
-   * A matmul operand as (buffer, offset, one batch stride, row and column strides). Transposed
-   * views are free; an operand whose batch dims cannot be walked with one stride over the
-   * output's batch dims (e.g. [2,1,m,k] against [1,3,k,n]) is first expanded into memory.
-   */
-  const matmulOperand = (id: NodeId, outBatch: readonly number[]) => {
-    const shape = shapeOf(id);
-    const batchDims = shape.length - 2;
-    const lead = outBatch.length - batchDims;
-    const isMatrixLayout = (v: NodeView): boolean => {
-      const row = v.strides[batchDims] ?? 0;
-      const col = v.strides[batchDims + 1] ?? 0;
-      const rows = shape[batchDims] ?? 1;
-      const cols = shape[batchDims + 1] ?? 1;
-      return (col === 1 && (row === cols || rows === 1)) || (row === 1 && (col === rows || cols === 1));
-    };
-    /** Strides over the output's batch dims (0 where this operand broadcasts). */
-    const batchStrides = (v: NodeView): number[] =>
-      outBatch.map((_, d) => (d < lead || shape[d - lead] === 1 ? 0 : (v.strides[d - lead] ?? 0)));
-    /** One stride s with stride_d = s · Π outBatch[d+1:] on every non-unit dim, if there is one. */
-    const singleStride = (strides: readonly number[]): number | undefined => {
-      let s: number | undefined;
-      for (let d = 0; d < outBatch.length; d++) {
-        if (outBatch[d] === 1) continue;
-        const inner = sizeOf(outBatch.slice(d + 1));
-        const candidate = (strides[d] ?? 0) / inner;
-        if (s === undefined) s = candidate;
-        else if (candidate !== s) return undefined;
-      }
-      return s ?? 0;
-    };
-    let view = viewOf(id);
-    if (view === undefined || !isMatrixLayout(view)) view = materializeContiguous(id);
-    let batchStride = singleStride(batchStrides(view));
-    if (batchStride === undefined || !Number.isInteger(batchStride)) {
-      const fullShape = [...outBatch, shape[batchDims] ?? 1, shape[batchDims + 1] ?? 1];
-      const rank = fullShape.length;
-      const map = shape.map((size, d) => (size === 1 && fullShape[d + lead] !== 1 ? -1 : d + lead));
-      const out = newBuffer({ kind: "temp", dtype: nodeOf(id).type.dtype, size: sizeOf(fullShape) });
-      kernels.push({ kind: "map", out, shape: fullShape, expr: exprOf(id, map, rank), nodes: [id] });
-      view = contiguousView(out, fullShape);
-      batchStride = sizeOf(fullShape.slice(-2));
-      return { buffer: view.buffer, offset: 0, batchStride, rowStride: view.strides[rank - 2] ?? 0, colStride: view.strides[rank - 1] ?? 0 };
-    }
-    return { buffer: view.buffer, offset: view.offset, batchStride, rowStride: view.strides[batchDims] ?? 0, colStride: view.strides[batchDims + 1] ?? 0 };
-  };
-
-  const emitMatmul = (id: NodeId, aId: NodeId, bId: NodeId, out: BufferId, bias: NodeId | undefined, relu: boolean, swap: boolean, covered: readonly NodeId[]): void => {
-    // swap: compute (a@b)ᵀ = bᵀ@aᵀ straight into `out`
-    const aShape = shapeOf(aId);
-    const bShape = shapeOf(bId);
-    const outShape = shapeOf(id);
-    const outBatch = outShape.slice(0, -2);
-    let a = matmulOperand(aId, outBatch);
-    let b = matmulOperand(bId, outBatch);
-    let m = aShape[aShape.length - 2] as number;
-    let n = bShape[bShape.length - 1] as number;
-    const k = aShape[aShape.length - 1] as number;
-    if (swap) {
-      const transposedA = { ...b, rowStride: b.colStride, colStride: b.rowStride };
-      const transposedB = { ...a, rowStride: a.colStride, colStride: a.rowStride };
-      a = transposedA;
-      b = transposedB;
-      [m, n] = [n, m];
-    }
-    const batch = sizeOf(outBatch);
-    const biasView = bias === undefined ? undefined : { buffer: contiguousBuffer(bias), offset: 0 };
-    kernels.push({ kind: "matmul", out, batch, m, n, k, a, b, bias: biasView, relu, nodes: [id, ...covered] });
-  };
-
-  /** Emits the kernel computing node `id` into a new contiguous buffer. */
-  const materialize = (id: NodeId): void => {
-    if (views.has(id)) return;
-    const node = nodeOf(id);
-    const shape = shapeOf(id);
-    const dtype = node.type.dtype;
-    const size = sizeOf(shape);
-    const isOutput = outputIds.has(id);
-    const newOut = (): BufferId => newBuffer({ kind: isOutput ? "output" : "temp", dtype, size });
-    const done = (buffer: BufferId): void => void views.set(id, contiguousView(buffer, shape));
-    const epilogue = epilogues.get(id);
-    if (epilogue !== undefined) {
-      const matmulNode = nodeOf(epilogue.matmul);
+/** matmul, and transpose(matmul) over the last two dims as bᵀ @ aᵀ written directly. */
+const lowerMatmul = (L: Lowering, t: Target): boolean => {
+  const { id, node, shape, newOut, done } = t;
+  switch (node.op) {
+    case "matmul": {
       const out = newOut();
-      emitMatmul(epilogue.matmul, matmulNode.inputs[0] as NodeId, matmulNode.inputs[1] as NodeId, out, epilogue.bias, epilogue.relu, false, epilogue.relu ? [node.inputs[0] as NodeId, id] : [id]);
+      emitMatmul(L, id, node.inputs[0] as NodeId, node.inputs[1] as NodeId, out, undefined, false, false, []);
       done(out);
-      return;
+      return true;
     }
-    switch (node.op) {
-      case "input": {
-        const buffer = newBuffer({ kind: "input", dtype, size, name: node.attrs.name });
-        inputs.push({ name: node.attrs.name, buffer, shape, dtype });
-        done(buffer);
-        return;
-      }
-      case "param": {
-        const buffer = newBuffer({ kind: "state", dtype, size, name: node.attrs.name });
-        state.set(node.attrs.name, buffer);
-        done(buffer);
-        return;
-      }
-      case "constant": {
-        const values = node.attrs.value.length === 1 ? new Array<number>(size).fill(node.attrs.value[0] ?? 0) : [...node.attrs.value];
-        done(newBuffer({ kind: "const", dtype, size, values }));
-        return;
-      }
-      case "matmul": {
+    case "transpose": {
+      // transpose(matmul(a, b)) over the last two dims = bᵀ @ aᵀ, written directly
+      const inputId = node.inputs[0] as NodeId;
+      const inputNode = nodeOf(L, inputId);
+      const r = shape.length;
+      const swapsLastTwo = r >= 2 && node.attrs.perm.every((axis, d) => (d < r - 2 ? axis === d : d === r - 2 ? axis === r - 1 : axis === r - 2));
+      if (swapsLastTwo && inputNode.op === "matmul" && L.uses[inputId] === 1 && !L.outputIds.has(inputId) && !L.views.has(inputId)) {
         const out = newOut();
-        emitMatmul(id, node.inputs[0] as NodeId, node.inputs[1] as NodeId, out, undefined, false, false, []);
+        emitMatmul(L, inputId, inputNode.inputs[0] as NodeId, inputNode.inputs[1] as NodeId, out, undefined, false, true, [id]);
         done(out);
-        return;
+        return true;
       }
-      case "transpose": {
-        // transpose(matmul(a, b)) over the last two dims = bᵀ @ aᵀ, written directly
-        const inputId = node.inputs[0] as NodeId;
-        const inputNode = nodeOf(inputId);
-        const r = shape.length;
-        const swapsLastTwo = r >= 2 && node.attrs.perm.every((axis, d) => (d < r - 2 ? axis === d : d === r - 2 ? axis === r - 1 : axis === r - 2));
-        if (swapsLastTwo && inputNode.op === "matmul" && uses[inputId] === 1 && !outputIds.has(inputId) && !views.has(inputId)) {
-          const out = newOut();
-          emitMatmul(inputId, inputNode.inputs[0] as NodeId, inputNode.inputs[1] as NodeId, out, undefined, false, true, [id]);
-          done(out);
-          return;
-        }
-        break;
-      }
-      case "sum":
-      case "mean":
-      case "max":
-      case "min": {
-        const inputId = node.inputs[0] as NodeId;
-        const inShape = shapeOf(inputId);
-        const rank = inShape.length;
-        const out = newOut();
-        const dims = node.attrs.dims;
-        const outStrides = new Array<number>(rank).fill(0);
-        let stride = 1;
-        for (let axis = rank - 1; axis >= 0; axis--) {
-          if (dims.includes(axis)) continue;
-          outStrides[axis] = stride;
-          stride *= inShape[axis] as number;
-        }
-        const count = sizeOf(dims.map((axis) => inShape[axis] ?? 1));
-        const expr = exprOf(inputId, identity(rank), rank);
-        kernels.push({
-          kind: "reduce",
-          op: node.op === "mean" ? "sum" : node.op,
-          out,
-          shape: inShape,
-          reducedAxes: [...dims],
-          outStrides,
-          outSize: size,
-          expr,
-          scale: node.op === "mean" ? 1 / count : 1,
-          nodes: [id],
-        });
-        done(out);
-        return;
-      }
-      case "logsumexp": {
-        const inputId = node.inputs[0] as NodeId;
-        const dims = [...node.attrs.dims].sort((p, q) => p - q);
-        const first = dims[0] ?? 0;
-        const last = dims[dims.length - 1] ?? first;
-        if (last - first + 1 !== dims.length && dims.length > 0) break;
-        const x = contiguousBuffer(inputId);
-        const out = newOut();
-        // over no dims (a rank-0 input), every element is a row of one
-        const rows = dims.length === 0 ? { outer: size, size: 1, inner: 1 } : rowsOf(shapeOf(inputId), first, last);
-        kernels.push({ kind: "logsumexp", x, out, rows, nodes: [id] });
-        done(out);
-        return;
-      }
-      case "softmax":
-      case "log_softmax": {
-        const x = contiguousBuffer(node.inputs[0] as NodeId);
-        const out = newOut();
-        kernels.push({ kind: "softmax", log: node.op === "log_softmax", x, out, rows: rowsOf(shape, node.attrs.dim), nodes: [id] });
-        done(out);
-        return;
-      }
-      case "argmax": {
-        const inputId = node.inputs[0] as NodeId;
-        const x = contiguousBuffer(inputId);
-        const out = newOut();
-        kernels.push({ kind: "argmax", x, out, rows: rowsOf(shapeOf(inputId), node.attrs.dim), nodes: [id] });
-        done(out);
-        return;
-      }
-      case "cross_entropy": {
-        const [xId, tId, wId] = node.inputs as [NodeId, NodeId, NodeId | undefined];
-        const x = contiguousBuffer(xId);
-        const target = contiguousBuffer(tId);
-        const weight = wId === undefined ? undefined : contiguousBuffer(wId);
-        const rows = rowsOf(shapeOf(xId), node.attrs.dim);
-        const key = lseKey(node);
-        const lse = backwardKeys.has(key) ? newBuffer({ kind: "temp", dtype: "f32", size: 2 * rows.outer * rows.inner }) : undefined;
-        if (lse !== undefined) lseBuffers.set(key, lse);
-        const out = newOut();
-        kernels.push({ kind: "cross_entropy", x, target, weight, out, lse, rows, attrs: node.attrs, nodes: [id] });
-        if (node.attrs.target === "index") labels.push(labelInput(tId, rows.size, node.attrs.ignoreIndex));
-        done(out);
-        return;
-      }
-      case "cross_entropy_backward": {
-        const [xId, tId, gId, wId] = node.inputs as [NodeId, NodeId, NodeId, NodeId | undefined];
-        // the forward kernel writes the logsumexp this one reuses, so it runs first
-        const forward = forwardByKey.get(lseKey(node));
-        if (forward !== undefined) materialize(forward);
-        const rows = rowsOf(shapeOf(xId), node.attrs.dim);
-        const x = contiguousBuffer(xId);
-        const target = contiguousBuffer(tId);
-        const grad = contiguousBuffer(gId);
-        const weight = wId === undefined ? undefined : contiguousBuffer(wId);
-        const out = newOut();
-        kernels.push({ kind: "cross_entropy_backward", x, target, grad, weight, out, lse: lseBuffers.get(lseKey(node)), rows, attrs: node.attrs, nodes: [id] });
-        done(out);
-        return;
-      }
-      case "nll_loss":
-      case "nll_loss_backward": {
-        const [xId, tId, third, fourth] = node.inputs as [NodeId, NodeId, NodeId | undefined, NodeId | undefined];
-        const rows = rowsOf(shapeOf(xId), node.attrs.dim);
-        const x = contiguousBuffer(xId);
-        const target = contiguousBuffer(tId);
-        const out = newOut();
-        if (node.op === "nll_loss") {
-          const weight = third === undefined ? undefined : contiguousBuffer(third);
-          kernels.push({ kind: "nll_loss", x, target, weight, out, rows, attrs: node.attrs, nodes: [id] });
-          labels.push(labelInput(tId, rows.size, node.attrs.ignoreIndex));
-        } else {
-          const grad = contiguousBuffer(third as NodeId);
-          const weight = fourth === undefined ? undefined : contiguousBuffer(fourth);
-          kernels.push({ kind: "nll_loss_backward", x, target, grad, weight, out, rows, attrs: node.attrs, nodes: [id] });
-        }
-        done(out);
-        return;
-      }
-      case "binary_cross_entropy_with_logits": {
-        const [xId, tId] = node.inputs as [NodeId, NodeId];
-        const x = contiguousBuffer(xId);
-        const target = contiguousBuffer(tId);
-        const out = newOut();
-        kernels.push({ kind: "bce_logits", x, target, out, size: sizeOf(shapeOf(xId)), reduction: node.attrs.reduction, nodes: [id] });
-        done(out);
-        return;
-      }
-      case "gather":
-      case "scatter_add": {
-        const scatter = node.op === "scatter_add";
-        const [first, second] = node.inputs as [NodeId, NodeId];
-        const indexId = scatter ? first : second;
-        const sourceId = scatter ? second : first;
-        const source = contiguousBuffer(sourceId);
-        const index = contiguousBuffer(indexId);
-        const out = newOut();
-        kernels.push({ kind: "gather", scatter, source, index, out, indexShape: shapeOf(indexId), sourceShape: scatter ? shape : shapeOf(sourceId), dim: node.attrs.dim, nodes: [id] });
-        done(out);
-        return;
-      }
-      default:
-        break;
+      return false;
     }
-    if (node.op === "reshape" && !isOutput) {
-      // a reshape of contiguous memory is the same memory
-      const inputView = materializeContiguous(node.inputs[0] as NodeId);
-      views.set(id, { ...inputView, strides: stridesOf(shape) });
-      return;
-    }
-    if (!ELEMENTWISE.has(node.op) && !VIEW_OPS.has(node.op) && node.op !== "dim_size")
-      throw new Error(`internal: no kernel for ${node.op} at ${formatShapeOf(shape)}`);
-    // elementwise root, or a view that must become memory
-    const out = newOut();
-    kernels.push({ kind: "map", out, shape, expr: expandExpr(id, identity(shape.length), shape.length), nodes: [id] });
-    done(out);
-  };
+    default:
+      return false;
+  }
+};
 
-  const labelInput = (targetId: NodeId, numClasses: number, ignoreIndex: number) => {
-    const node = nodeOf(targetId);
-    return { input: node.op === "input" ? node.attrs.name : `%${targetId}`, numClasses, ignoreIndex: ignoreIndex as number | undefined };
-  };
+/** sum, mean, max, min: one reduce kernel over the input expression. */
+const lowerReduce = (L: Lowering, t: Target): boolean => {
+  const { id, node, size, newOut, done } = t;
+  switch (node.op) {
+    case "sum":
+    case "mean":
+    case "max":
+    case "min": {
+      const inputId = node.inputs[0] as NodeId;
+      const inShape = shapeOf(L, inputId);
+      const rank = inShape.length;
+      const out = newOut();
+      const dims = node.attrs.dims;
+      const outStrides = new Array<number>(rank).fill(0);
+      let stride = 1;
+      for (let axis = rank - 1; axis >= 0; axis--) {
+        if (dims.includes(axis)) continue;
+        outStrides[axis] = stride;
+        stride *= inShape[axis] as number;
+      }
+      const count = sizeOf(dims.map((axis) => inShape[axis] ?? 1));
+      const expr = exprOf(L, inputId, identity(rank), rank);
+      L.kernels.push({
+        kind: "reduce",
+        op: node.op === "mean" ? "sum" : node.op,
+        out,
+        shape: inShape,
+        reducedAxes: [...dims],
+        outStrides,
+        outSize: size,
+        expr,
+        scale: node.op === "mean" ? 1 / count : 1,
+        nodes: [id],
+      });
+      done(out);
+      return true;
+    }
+    default:
+      return false;
+  }
+};
 
-  // materialise leaves first (stable buffer ids for I/O), then every node that needs memory
-  for (const node of graph.nodes) if (node.op === "input" || node.op === "param") materialize(node.id);
+/** Row kernels: logsumexp over contiguous dims, softmax, log_softmax, argmax. */
+const lowerRows = (L: Lowering, t: Target): boolean => {
+  const { id, node, shape, size, newOut, done } = t;
+  switch (node.op) {
+    case "logsumexp": {
+      const inputId = node.inputs[0] as NodeId;
+      const dims = [...node.attrs.dims].sort((p, q) => p - q);
+      const first = dims[0] ?? 0;
+      const last = dims[dims.length - 1] ?? first;
+      if (last - first + 1 !== dims.length && dims.length > 0) return false;
+      const x = contiguousBuffer(L, inputId);
+      const out = newOut();
+      // over no dims (a rank-0 input), every element is a row of one
+      const rows = dims.length === 0 ? { outer: size, size: 1, inner: 1 } : rowsOf(shapeOf(L, inputId), first, last);
+      L.kernels.push({ kind: "logsumexp", x, out, rows, nodes: [id] });
+      done(out);
+      return true;
+    }
+    case "softmax":
+    case "log_softmax": {
+      const x = contiguousBuffer(L, node.inputs[0] as NodeId);
+      const out = newOut();
+      L.kernels.push({ kind: "softmax", log: node.op === "log_softmax", x, out, rows: rowsOf(shape, node.attrs.dim), nodes: [id] });
+      done(out);
+      return true;
+    }
+    case "argmax": {
+      const inputId = node.inputs[0] as NodeId;
+      const x = contiguousBuffer(L, inputId);
+      const out = newOut();
+      L.kernels.push({ kind: "argmax", x, out, rows: rowsOf(shapeOf(L, inputId), node.attrs.dim), nodes: [id] });
+      done(out);
+      return true;
+    }
+    default:
+      return false;
+  }
+};
+
+/** Loss kernels: cross_entropy (saving its LSE for a backward on the same rows), its backward, nll_loss and its backward, BCE with logits. */
+const lowerLoss = (L: Lowering, t: Target): boolean => {
+  const { id, node, newOut, done } = t;
+  switch (node.op) {
+    case "cross_entropy": {
+      const [xId, tId, wId] = node.inputs as [NodeId, NodeId, NodeId | undefined];
+      const x = contiguousBuffer(L, xId);
+      const target = contiguousBuffer(L, tId);
+      const weight = wId === undefined ? undefined : contiguousBuffer(L, wId);
+      const rows = rowsOf(shapeOf(L, xId), node.attrs.dim);
+      const key = lseKey(node);
+      const lse = L.backwardKeys.has(key) ? newBuffer(L, { kind: "temp", dtype: "f32", size: 2 * rows.outer * rows.inner }) : undefined;
+      if (lse !== undefined) L.lseBuffers.set(key, lse);
+      const out = newOut();
+      L.kernels.push({ kind: "cross_entropy", x, target, weight, out, lse, rows, attrs: node.attrs, nodes: [id] });
+      if (node.attrs.target === "index") L.labels.push(labelInput(L, tId, rows.size, node.attrs.ignoreIndex));
+      done(out);
+      return true;
+    }
+    case "cross_entropy_backward": {
+      const [xId, tId, gId, wId] = node.inputs as [NodeId, NodeId, NodeId, NodeId | undefined];
+      // the forward kernel writes the logsumexp this one reuses, so it runs first
+      const forward = L.forwardByKey.get(lseKey(node));
+      if (forward !== undefined) materialize(L, forward);
+      const rows = rowsOf(shapeOf(L, xId), node.attrs.dim);
+      const x = contiguousBuffer(L, xId);
+      const target = contiguousBuffer(L, tId);
+      const grad = contiguousBuffer(L, gId);
+      const weight = wId === undefined ? undefined : contiguousBuffer(L, wId);
+      const out = newOut();
+      L.kernels.push({ kind: "cross_entropy_backward", x, target, grad, weight, out, lse: L.lseBuffers.get(lseKey(node)), rows, attrs: node.attrs, nodes: [id] });
+      done(out);
+      return true;
+    }
+    case "nll_loss":
+    case "nll_loss_backward": {
+      const [xId, tId, third, fourth] = node.inputs as [NodeId, NodeId, NodeId | undefined, NodeId | undefined];
+      const rows = rowsOf(shapeOf(L, xId), node.attrs.dim);
+      const x = contiguousBuffer(L, xId);
+      const target = contiguousBuffer(L, tId);
+      const out = newOut();
+      if (node.op === "nll_loss") {
+        const weight = third === undefined ? undefined : contiguousBuffer(L, third);
+        L.kernels.push({ kind: "nll_loss", x, target, weight, out, rows, attrs: node.attrs, nodes: [id] });
+        L.labels.push(labelInput(L, tId, rows.size, node.attrs.ignoreIndex));
+      } else {
+        const grad = contiguousBuffer(L, third as NodeId);
+        const weight = fourth === undefined ? undefined : contiguousBuffer(L, fourth);
+        L.kernels.push({ kind: "nll_loss_backward", x, target, grad, weight, out, rows, attrs: node.attrs, nodes: [id] });
+      }
+      done(out);
+      return true;
+    }
+    case "binary_cross_entropy_with_logits": {
+      const [xId, tId] = node.inputs as [NodeId, NodeId];
+      const x = contiguousBuffer(L, xId);
+      const target = contiguousBuffer(L, tId);
+      const out = newOut();
+      L.kernels.push({ kind: "bce_logits", x, target, out, size: sizeOf(shapeOf(L, xId)), reduction: node.attrs.reduction, nodes: [id] });
+      done(out);
+      return true;
+    }
+    default:
+      return false;
+  }
+};
+
+/** gather and scatter_add. */
+const lowerGather = (L: Lowering, t: Target): boolean => {
+  const { id, node, shape, newOut, done } = t;
+  switch (node.op) {
+    case "gather":
+    case "scatter_add": {
+      const scatter = node.op === "scatter_add";
+      const [first, second] = node.inputs as [NodeId, NodeId];
+      const indexId = scatter ? first : second;
+      const sourceId = scatter ? second : first;
+      const source = contiguousBuffer(L, sourceId);
+      const index = contiguousBuffer(L, indexId);
+      const out = newOut();
+      L.kernels.push({ kind: "gather", scatter, source, index, out, indexShape: shapeOf(L, indexId), sourceShape: scatter ? shape : shapeOf(L, sourceId), dim: node.attrs.dim, nodes: [id] });
+      done(out);
+      return true;
+    }
+    default:
+      return false;
+  }
+};
+
+/** Elementwise roots and views that must become memory: one map kernel (a reshape of contiguous memory is a view of it). */
+const lowerElementwise = (L: Lowering, t: Target): void => {
+  const { id, node, shape, newOut, done } = t;
+  if (node.op === "reshape" && !L.outputIds.has(id)) {
+    // a reshape of contiguous memory is the same memory
+    const inputView = materializeContiguous(L, node.inputs[0] as NodeId);
+    L.views.set(id, { ...inputView, strides: stridesOf(shape) });
+    return;
+  }
+  if (!ELEMENTWISE.has(node.op) && !VIEW_OPS.has(node.op) && node.op !== "dim_size")
+    throw new Error(`internal: no kernel for ${node.op} at ${formatShapeOf(shape)}`);
+  // elementwise root, or a view that must become memory
+  const out = newOut();
+  L.kernels.push({ kind: "map", out, shape, expr: expandExpr(L, id, identity(shape.length), shape.length), nodes: [id] });
+  done(out);
+};
+
+/** Emits the kernel computing node `id` into a new contiguous buffer. */
+const materialize = (L: Lowering, id: NodeId): void => {
+  if (L.views.has(id)) return;
+  const node = nodeOf(L, id);
+  const shape = shapeOf(L, id);
+  const dtype = node.type.dtype;
+  const size = sizeOf(shape);
+  const kind = L.outputIds.has(id) ? "output" : "temp";
+  const t: Target = { id, node, shape, dtype, size, newOut: () => newBuffer(L, { kind, dtype, size }), done: (buffer) => void L.views.set(id, contiguousView(buffer, shape)) };
+  const epilogue = L.epilogues.get(id);
+  if (epilogue !== undefined) {
+    const matmulNode = nodeOf(L, epilogue.matmul);
+    const out = t.newOut();
+    emitMatmul(L, epilogue.matmul, matmulNode.inputs[0] as NodeId, matmulNode.inputs[1] as NodeId, out, epilogue.bias, epilogue.relu, false, epilogue.relu ? [node.inputs[0] as NodeId, id] : [id]);
+    t.done(out);
+    return;
+  }
+  for (const lower of [lowerLeaf, lowerMatmul, lowerReduce, lowerRows, lowerLoss, lowerGather]) if (lower(L, t)) return;
+  lowerElementwise(L, t);
+};
+
+const labelInput = (L: Lowering, targetId: NodeId, numClasses: number, ignoreIndex: number) => {
+  const node = nodeOf(L, targetId);
+  return { input: node.op === "input" ? node.attrs.name : `%${targetId}`, numClasses, ignoreIndex: ignoreIndex as number | undefined };
+};
+
+/**
+ * Lowers one graph with concrete dims `bindings` to kernels: leaves first (stable buffer ids for
+ * I/O), then every node that needs memory, then the outputs (contiguous). Composites other than
+ * the ones the lowering fuses (`loweredComposites`) are expanded first, so a composite reaching
+ * here needs no kernel of its own (node ids in `Kernel.nodes` are then those of the expanded
+ * graph, as `graft print --after decompose` shows it).
+ */
+export const lowerGraph = (input: Graph, bindings: ReadonlyMap<string, number>): E.Either<Diagnostics, LoweredFunction> => {
+  const expanded = decompose(loweredComposites)(input);
+  if (E.isLeft(expanded)) return expanded;
+  const graph = expanded.right;
+  const unsupported = checkCompilable(graph);
+  if (unsupported.length > 0) return E.left(unsupported);
+  const unbound = unboundAt(graph, bindings);
+  if (unbound.length > 0) return E.left(unbound);
+  const L = startLowering(graph, bindings);
+  for (const node of graph.nodes) if (node.op === "input" || node.op === "param") materialize(L, node.id);
   for (const node of graph.nodes) {
-    if (absorbed.has(node.id) || views.has(node.id) || swappedMatmuls.has(node.id)) continue;
-    const needsMemory = outputIds.has(node.id) || epilogues.has(node.id) || !(inlinable(node) || (consumers[node.id] ?? []).length === 0);
-    if (needsMemory && (uses[node.id] ?? 0) > 0) materialize(node.id);
+    if (L.absorbed.has(node.id) || L.views.has(node.id) || L.swappedMatmuls.has(node.id)) continue;
+    const needsMemory = L.outputIds.has(node.id) || L.epilogues.has(node.id) || !(inlinable(L, node) || (L.consumers[node.id] ?? []).length === 0);
+    if (needsMemory && (L.uses[node.id] ?? 0) > 0) materialize(L, node.id);
   }
   const outputs: LoweredIo[] = [];
   for (const output of graph.outputs) {
-    const view = materializeContiguous(output.id);
-    const node = nodeOf(output.id);
-    outputs.push({ name: output.name, buffer: view.buffer, shape: shapeOf(output.id), dtype: node.type.dtype });
+    const view = materializeContiguous(L, output.id);
+    const node = nodeOf(L, output.id);
+    outputs.push({ name: output.name, buffer: view.buffer, shape: shapeOf(L, output.id), dtype: node.type.dtype });
   }
-  return E.right({ buffers, kernels, inputs, outputs, state, labels: labels.filter((l) => !l.input.startsWith("%")) });
+  return E.right({ buffers: L.buffers, kernels: L.kernels, inputs: L.inputs, outputs, state: L.state, labels: L.labels.filter((l) => !l.input.startsWith("%")) });
 };
 
 export type { Access };

@@ -8,7 +8,7 @@ import { pipe } from "fp-ts/lib/function.js";
 import { bindDims, error, GraftError, graphParams, initParams, stridesOf, type Diagnostics, type Dtype } from "@graft/core";
 import { readSlot, runFunction, writeSlot, type Arena, type ArenaDtype, type FeedArray, type FunctionImage, type Slot } from "@graft/runtime";
 import { lowerGraph, type LoweredFunction } from "./lower.js";
-import { exprAccesses, kernelReads, kernelWrites, mapAccesses } from "./kernels.js";
+import { updateInPlace } from "./rewrites.js";
 import { planMemory, planState, type MemoryPlan, type StateLayout } from "./memory.js";
 import type { BackendName, HostArray, HostFeeds, HostTensor, RunOptions, Session, SessionOptions } from "./types.js";
 import type { ProgramFunction, ProgramSpec, StateUpdate } from "../program/types.js";
@@ -20,6 +20,8 @@ export interface FunctionPlan {
   readonly key: string;
   readonly lowered: LoweredFunction;
   readonly memory: MemoryPlan;
+  /** Kernels the `in-place` rewrite made write straight into their param (see rewrites.ts). */
+  readonly inPlace: readonly number[];
   /** The runtime image without its `run` (added by the back end). */
   readonly image: Omit<FunctionImage, "run">;
 }
@@ -36,50 +38,12 @@ const bindingsKey = (bindings: ReadonlyMap<string, number>): string =>
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
 
-/**
- * Writes state updates in place: when the new value of a param is computed by an elementwise
- * kernel that reads the old value at the same element, and nothing reads the param afterwards,
- * the kernel writes straight into the param (no scratch buffer, no copy).
- * Returns the rewritten function and the updates still needing a copy.
- */
-export const updateInPlace = (lowered: LoweredFunction, updates: readonly StateUpdate[]): { readonly lowered: LoweredFunction; readonly remaining: readonly StateUpdate[] } => {
-  let kernels = [...lowered.kernels];
-  const remaining: StateUpdate[] = [];
-  for (const update of updates) {
-    const output = lowered.outputs.find((o) => o.name === update.output);
-    const param = lowered.state.get(update.param);
-    const index = output === undefined ? -1 : kernels.findIndex((k) => kernelWrites(k).includes(output.buffer));
-    const kernel = kernels[index];
-    const sharedOutput = output !== undefined && lowered.outputs.some((o) => o.buffer === output.buffer && o.name !== output.name);
-    if (output === undefined || param === undefined || kernel === undefined || kernel.kind !== "map" || sharedOutput) {
-      remaining.push(update);
-      continue;
-    }
-    const contiguous = stridesOf(kernel.shape);
-    const sameElement = exprAccesses(kernel.expr)
-      .filter((access) => access.buffer === param)
-      .every((access) => access.offset === 0 && access.strides.every((stride, axis) => stride === contiguous[axis] || kernel.shape[axis] === 1));
-    const later = kernels.slice(index + 1);
-    const paramUsedLater = later.some((k) => kernelReads(k).includes(param) || kernelWrites(k).includes(param));
-    // later readers of the new value must be expression kernels, so their reads can be renamed
-    const renamable = later.every((k) => !kernelReads(k).includes(output.buffer) || k.kind === "map" || k.kind === "reduce");
-    if (!sameElement || paramUsedLater || !renamable) {
-      remaining.push(update);
-      continue;
-    }
-    kernels = kernels.map((k, i) =>
-      i === index ? { ...kernel, out: param } : i > index && (k.kind === "map" || k.kind === "reduce") ? { ...k, expr: mapAccesses(k.expr, (access) => (access.buffer === output.buffer ? { ...access, buffer: param } : access)) } : k,
-    );
-  }
-  return { lowered: { ...lowered, kernels }, remaining };
-};
-
 /** Lowers and plans one function at `bindings`. */
 export const planFunction = (fn: ProgramFunction, bindings: ReadonlyMap<string, number>, state: StateLayout): E.Either<Diagnostics, FunctionPlan> =>
   pipe(
     lowerGraph(fn.graph, bindings),
     E.map((unfused) => updateInPlace(unfused, fn.updates)),
-    E.map(({ lowered, remaining }) => {
+    E.map(({ lowered, remaining, inPlace }) => {
       const memory = planMemory(lowered, state);
       const offset = (buffer: number): number => memory.offsets[buffer] ?? 0;
       const updateSources = new Set(fn.updates.map((u) => u.output));
@@ -98,7 +62,7 @@ export const planFunction = (fn: ProgramFunction, bindings: ReadonlyMap<string, 
         updates,
         elements: memory.elements,
       };
-      return { name: fn.name, key: bindingsKey(bindings), lowered, memory, image };
+      return { name: fn.name, key: bindingsKey(bindings), lowered, memory, inPlace, image };
     }),
   );
 

@@ -2,25 +2,29 @@
  * @file Human-readable views of a compiled function: its kernels (which nodes each covers) for
  * `graft print --kernels`, and its memory plan for `graft print --memory`.
  */
-import type { BufferInfo, Expr, Kernel } from "./kernels.js";
+import { exprChildren, type BufferInfo, type Expr, type Kernel } from "./kernels.js";
 import type { FunctionPlan } from "./program.js";
+import { describeRewrites } from "./rewrites.js";
 
-const exprOps = (expr: Expr): string[] => {
+/** The op of an expression node (none for leaves). */
+const opOf = (expr: Expr): string[] => {
   switch (expr.kind) {
     case "read":
     case "const":
     case "iota":
       return [];
     case "unary":
-      return [...exprOps(expr.arg), expr.op];
-    case "cast":
-      return [...exprOps(expr.arg), `cast:${expr.to}`];
     case "binary":
-      return [...exprOps(expr.lhs), ...exprOps(expr.rhs), expr.op];
+      return [expr.op];
+    case "cast":
+      return [`cast:${expr.to}`];
     case "select":
-      return [...exprOps(expr.cond), ...exprOps(expr.then), ...exprOps(expr.else), "where"];
+      return ["where"];
   }
 };
+
+/** The ops of an expression in evaluation order (operands first). */
+const exprOps = (expr: Expr): string[] => [...exprChildren(expr).flatMap(exprOps), ...opOf(expr)];
 
 const describeKernel = (kernel: Kernel, buffer: (id: number) => string): string => {
   switch (kernel.kind) {
@@ -60,11 +64,12 @@ const bufferName = (buffers: readonly BufferInfo[]) => (id: number): string => {
   return info?.name !== undefined ? `${info.kind}:${info.name}` : `b${id}`;
 };
 
-/** One line per kernel: what it computes and which graph nodes it covers. */
+/** One line per kernel: what it computes and which graph nodes it covers; then the kernel-IR rewrites that apply (rewrites.ts). */
 export const formatKernels = (plan: FunctionPlan): string =>
   [
     `function ${plan.name}${plan.key === "" ? "" : ` [${plan.key}]`}: ${plan.lowered.kernels.length} kernels`,
     ...plan.lowered.kernels.map((kernel, index) => `  k${index}: ${describeKernel(kernel, bufferName(plan.lowered.buffers))}  covers ${kernel.nodes.map((n) => `%${n}`).join(" ")}`),
+    ...describeRewrites(plan.lowered.kernels, { offsets: plan.memory.offsets, buffers: plan.lowered.buffers }, plan.inPlace).map((line) => `  rewrite ${line}`),
   ].join("\n");
 
 const kib = (elements: number): string => `${((elements * 4) / 1024).toFixed(1)} KiB`;

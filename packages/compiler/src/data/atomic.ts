@@ -75,8 +75,8 @@ export const describeFileError = (error: unknown): string => {
 
 const TEMPORARY = /^\.(.+)\.(\d+)\.[0-9a-f]{12}\.tmp$/;
 
-/** The temporary file name a write of `path` uses (see the top of this file). */
-const temporaryName = (path: string): string => join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+/** The temporary file name a write of `path` uses (see the top of this file); a long name is cut so that it stays under NAME_MAX (255). */
+const temporaryName = (path: string): string => join(dirname(path), `.${basename(path).slice(0, 200)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
 
 const processIsAlive = (pid: number): boolean => {
   if (pid === process.pid) return true;

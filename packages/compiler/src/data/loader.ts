@@ -2,6 +2,7 @@
 // seeded train/test split and a row gather. Every order comes from the seeded Prng, so the
 // same seed gives the same batches on every run and machine.
 
+import { formatShape, typedArrayKind } from "@graft/runtime";
 import { Prng } from "./prng.js";
 
 /** Bad data or options given to the data utilities (shapes, sizes, indices, fractions). */
@@ -288,16 +289,6 @@ function allocateLike<T extends RowArray>(data: T, length: number): T {
     default:
       throw new DataError(`gatherRows: data must be a Float32Array, Float64Array, Int32Array or Uint8Array, got ${describeValue(data)}`);
   }
-}
-
-function typedArrayKind(value: unknown): string | undefined {
-  if (!ArrayBuffer.isView(value)) return undefined;
-  const tag = Object.prototype.toString.call(value).slice(8, -1);
-  return tag === "DataView" ? undefined : tag;
-}
-
-function formatShape(shape: readonly number[]): string {
-  return `[${shape.join(",")}]`;
 }
 
 function describeValue(value: unknown): string {

@@ -20,6 +20,7 @@
 import { constants as bufferConstants } from "node:buffer";
 import { open, readFile, stat, type FileHandle } from "node:fs/promises";
 import { extname } from "node:path";
+import { describeJson } from "@graft/runtime";
 
 /** A data file is missing, unreadable or malformed. */
 export class DataFileError extends Error {
@@ -777,29 +778,4 @@ const INT32_MAX = 2 ** 31 - 1;
 function formatNames(names: readonly string[]): string {
   const shown = names.slice(0, 10).map((name) => `'${name}'`);
   return `[${shown.join(", ")}${names.length > 10 ? `, … (${names.length} in all)` : ""}]`;
-}
-
-/** A short JSON rendering of a value for messages (at most 40 characters; any nesting depth). */
-function describeJson(value: unknown): string {
-  if (value === undefined) return "nothing";
-  const text = boundedJson(value, 41);
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
-}
-
-/**
- * `JSON.stringify(value)`, stopped once `budget` characters are written: the recursion goes at
- * most `budget` levels deep (each level writes a bracket), so deep nesting cannot overflow the stack.
- */
-function boundedJson(value: unknown, budget: number): string {
-  if (typeof value !== "object" || value === null) return (JSON.stringify(value) as string | undefined) ?? "null";
-  if (budget <= 1) return Array.isArray(value) ? "[" : "{";
-  let text = Array.isArray(value) ? "[" : "{";
-  const entries: Array<[string | undefined, unknown]> = Array.isArray(value) ? value.map((item: unknown) => [undefined, item]) : Object.entries(value);
-  for (const [index, [key, item]] of entries.entries()) {
-    if (text.length >= budget) return text;
-    if (index > 0) text += ",";
-    if (key !== undefined) text += `${JSON.stringify(key)}:`;
-    text += boundedJson(item, budget - text.length);
-  }
-  return text + (Array.isArray(value) ? "]" : "}");
 }

@@ -26,6 +26,8 @@ import type { OptimizerRule, ParamUpdate, ParamUpdateContext } from "./step.js";
 export interface AdamOptions {
   /** Learning rate (default 1e-3). */
   readonly lr?: number;
+  /** PyTorch's `betas=(β1, β2)`; `beta1`/`beta2` set them one by one. */
+  readonly betas?: readonly [number, number];
   /** β1 (default 0.9). */
   readonly beta1?: number;
   /** β2 (default 0.999). */
@@ -53,8 +55,8 @@ export interface AdamOptimizer {
 const configure = (kind: "adam" | "adamw", options: AdamOptions): AdamOptimizer => ({
   kind,
   lr: options.lr ?? 1e-3,
-  beta1: options.beta1 ?? 0.9,
-  beta2: options.beta2 ?? 0.999,
+  beta1: options.betas?.[0] ?? options.beta1 ?? 0.9,
+  beta2: options.betas?.[1] ?? options.beta2 ?? 0.999,
   eps: options.eps ?? 1e-8,
   weightDecay: options.weightDecay ?? (kind === "adamw" ? 1e-2 : 0),
   amsgrad: options.amsgrad ?? false,

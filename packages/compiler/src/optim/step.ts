@@ -9,7 +9,13 @@ import {
   add,
   cast,
   constantInit,
+  div,
   error,
+  maximum,
+  minimum,
+  mul,
+  sqrt,
+  sum,
   graphFromTensors,
   formatShape,
   graphParams,
@@ -93,7 +99,56 @@ export const UPDATE_PREFIX = "update:";
 export interface TrainStepOptions {
   /** The function's name (default `trainStep`). */
   readonly name?: string;
+  /**
+   * Clip the gradients by their global 2-norm first, as `torch.nn.utils.clip_grad_norm_(params,
+   * max_norm)`: each gradient is scaled by min(1, max_norm / (total_norm + 1e-6)); the step
+   * outputs the total norm before clipping as `grad_norm`.
+   */
+  readonly clipGradNorm?: number;
+  /** Clamp every gradient element to [−v, v] (after norm clipping), as `clip_grad_value_(params, v)`. */
+  readonly clipGradValue?: number;
 }
+
+/** The output of a training step holding the gradients' total norm (with `clipGradNorm`). */
+export const GRAD_NORM_OUTPUT = "grad_norm";
+
+/** PyTorch's clip_grad_norm_ eps: clip_coef = max_norm / (total_norm + 1e-6). */
+const CLIP_EPS = 1e-6;
+
+/** Checks the clipping options: positive finite numbers. */
+const validateClipping = (options: TrainStepOptions): Diagnostics =>
+  (
+    [
+      ["clip_grad_norm", "max_norm", options.clipGradNorm],
+      ["clip_grad_value", "clip_value", options.clipGradValue],
+    ] as const
+  ).flatMap(([what, name, value]) =>
+    value === undefined || (Number.isFinite(value) && value > 0) ? [] : [error("optimizer/options", `${what}: invalid ${name} ${value} (expected a finite number > 0)`)],
+  );
+
+/**
+ * The clipped gradients (by name) and the total norm: PyTorch's per-tensor norms, then the norm
+ * of those norms; gradients scaled by clamp(max_norm / (total + 1e-6), max=1); then clamped to
+ * ±clipGradValue.
+ */
+const clipGradients = (grads: ReadonlyMap<string, Tensor>, options: TrainStepOptions): { readonly grads: ReadonlyMap<string, Tensor>; readonly norm: Tensor | undefined } => {
+  let clipped = new Map(grads);
+  let norm: Tensor | undefined;
+  const maxNorm = options.clipGradNorm;
+  if (maxNorm !== undefined && grads.size > 0) {
+    const dtype: Dtype = [...grads.values()].every((g) => g.dtype === "f64") ? "f64" : "f32";
+    const as = (t: Tensor, to: Dtype): Tensor => ((t.dtype ?? "f32") === to ? t : cast(t, to));
+    const norms = [...grads.values()].map((g) => as(sqrt(sum(mul(g, g))), dtype));
+    const squares = norms.map((n) => mul(n, n));
+    const total = sqrt(squares.slice(1).reduce((acc, sq) => add(acc, sq), squares[0] ?? scalar(0, dtype)));
+    norm = total;
+    const coef = minimum(div(scalar(maxNorm, dtype), add(total, CLIP_EPS)), 1);
+    clipped = new Map([...clipped].map(([name, g]) => [name, mul(g, as(coef, g.dtype ?? "f32"))]));
+  }
+  const value = options.clipGradValue;
+  if (value !== undefined) clipped = new Map([...clipped].map(([name, g]) => [name, minimum(maximum(g, -value), value)]));
+  return { grads: clipped, norm };
+};
 
 /**
  * Builds a training step from a graph with a loss and `grad:<param>` outputs (see `grad`): the
@@ -101,7 +156,7 @@ export interface TrainStepOptions {
  * param and state param; the function's updates copy each into its param.
  */
 export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: TrainStepOptions = {}): E.Either<Diagnostics, ProgramFunction> => {
-  const invalid = rule.validate();
+  const invalid = [...rule.validate(), ...validateClipping(options)];
   if (invalid.length > 0) return E.left(invalid);
   if (graph.loss === undefined) return E.left([error("optimizer", `optimizer: graph ${graph.name} has no loss; a training step needs one`)]);
   const params = graphParams(graph);
@@ -134,10 +189,17 @@ export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: Train
     return tensor;
   };
 
+  const rawGrads = new Map(names.flatMap((name) => {
+    const tensor = outputTensor(`${GRAD_PREFIX}${name}`);
+    return tensor === undefined ? [] : [[name, tensor] as const];
+  }));
+  const clipping = withSourceLoc(undefined, () => clipGradients(rawGrads, options));
+  if (clipping.norm !== undefined && graph.outputs.some((o) => o.name === GRAD_NORM_OUTPUT))
+    return E.left([error("optimizer", `optimizer: the model has an output named '${GRAD_NORM_OUTPUT}', which clip_grad_norm uses for the gradients' total norm; rename it`)]);
   for (const name of names) {
     const node = params.find((p) => p.attrs.name === name);
     const paramTensor = node === undefined ? undefined : tensors[node.id];
-    const gradTensor = outputTensor(`${GRAD_PREFIX}${name}`);
+    const gradTensor = clipping.grads.get(name);
     if (node === undefined || paramTensor === undefined || gradTensor === undefined) {
       diagnostics.push(error("optimizer", `optimizer: output ${GRAD_PREFIX}${name} does not belong to a param of graph ${graph.name}`));
       continue;
@@ -189,7 +251,11 @@ export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: Train
       const tensor = tensors[o.id];
       return tensor === undefined ? [] : [{ name: o.name, tensor }];
     });
-  const outputs = [...kept, ...updated.map((u) => ({ name: updateOutputName(u.name), tensor: u.tensor }))];
+  const outputs = [
+    ...kept,
+    ...(clipping.norm === undefined ? [] : [{ name: GRAD_NORM_OUTPUT, tensor: clipping.norm }]),
+    ...updated.map((u) => ({ name: updateOutputName(u.name), tensor: u.tensor })),
+  ];
   const updates: StateUpdate[] = updated.map((u) => ({ param: u.name, output: updateOutputName(u.name) }));
   const schedule: HyperSchedule | undefined = hypers.size === 0 ? undefined : { lr, step: stepName, scalars: [...hypers.values()].map((h) => h.scalar) };
   return E.map((stepGraph: Graph): ProgramFunction => ({ name: options.name ?? "trainStep", graph: stepGraph, updates, ...(schedule === undefined ? {} : { hyper: schedule }) }))(

@@ -16,7 +16,8 @@ import * as E from "fp-ts/lib/Either.js";
 import { buildGraph, error, graphFromTensors, graphParams, tensorsOf, type Diagnostics, type Graph, type Model } from "@graft/core";
 import { trainStep, type Optimizer } from "../optim/index.js";
 import { grad } from "../passes/grad.js";
-import { forwardPasses, lintPass, runPipeline } from "../passes/index.js";
+import { decompose, type FusedComposites } from "../passes/decompose.js";
+import { decomposePass, forwardPasses, lintPass, runPipeline } from "../passes/index.js";
 import type { ProgramFunction, ProgramSpec } from "./types.js";
 
 /** The function computing the model's outputs. */
@@ -36,6 +37,12 @@ export interface ProgramOptions {
   readonly wrt?: readonly string[] | undefined;
   /** Who asks, for the message about a missing loss (default `buildProgram`). */
   readonly caller?: string | undefined;
+  /** Clip the gradients by global norm (`clip_grad_norm_`); `trainStep` then outputs `grad_norm`. */
+  readonly clipGradNorm?: number | undefined;
+  /** Clamp the gradients to ±this value (`clip_grad_value_`). */
+  readonly clipGradValue?: number | undefined;
+  /** The composites the target computes itself (default: the JS/WASM lowering's); `decompose` expands the others. */
+  readonly fused?: FusedComposites | undefined;
 }
 
 /** A built program and the graph its functions come from. */
@@ -71,7 +78,9 @@ export const buildProgram = (model: Model | Graph, options: ProgramOptions = {})
   const optimizer = options.optimizer;
   if (optimizer !== undefined && built.right.loss === undefined)
     return E.left([error("train", `${options.caller ?? "buildProgram"}: model ${built.right.name} has no loss; declare one with model({ outputs, loss })`)]);
-  const passed = runPipeline(built.right, options.fuse === false ? [lintPass] : forwardPasses);
+  const fused = options.fused;
+  const passes = fused === undefined ? forwardPasses : forwardPasses.map((pass) => (pass === decomposePass ? { ...pass, run: decompose(fused) } : pass));
+  const passed = runPipeline(built.right, options.fuse === false ? [lintPass] : passes);
   if (E.isLeft(passed)) return passed;
   const graph = passed.right.graph;
   const weights = graphParams(built.right).map((node) => node.attrs.name);
@@ -79,7 +88,11 @@ export const buildProgram = (model: Model | Graph, options: ProgramOptions = {})
   if (E.isLeft(forward)) return forward;
   const forwardFunction: ProgramFunction = { name: FORWARD, graph: forward.right, updates: [] };
   if (optimizer === undefined) return E.right({ graph, spec: { functions: [forwardFunction] }, weights });
-  const step = E.chain((g: Graph) => trainStep(g, optimizer, { name: TRAIN_STEP }))(grad(graph, options.wrt === undefined ? {} : { wrt: options.wrt }));
+  const step = E.chain((g: Graph) => trainStep(g, optimizer, {
+      name: TRAIN_STEP,
+      ...(options.clipGradNorm === undefined ? {} : { clipGradNorm: options.clipGradNorm }),
+      ...(options.clipGradValue === undefined ? {} : { clipGradValue: options.clipGradValue }),
+    }))(grad(graph, options.wrt === undefined ? {} : { wrt: options.wrt }));
   if (E.isLeft(step)) return step;
   return E.right({ graph, spec: { functions: [forwardFunction, { name: EVALUATE, graph, updates: [] }, step.right] }, weights });
 };

@@ -15,7 +15,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { decodeSafetensors, encodeSafetensors, WeightsError, type SafetensorsTensorInput, type SafetensorsTensorSpec } from "@graft/runtime";
+import { decodeSafetensors, encodeSafetensors, SAFETENSORS_DTYPE, WeightsError, type SafetensorsTensorInput, type SafetensorsTensorSpec } from "@graft/runtime";
 import type { HostTensor } from "../backend/types.js";
 import { describeFileError, nodeFileSystem, removeStaleTemporaryFiles, writeFileAtomic, type AtomicFileSystem, type WriteFileAtomicOptions } from "../data/atomic.js";
 import { metricsChart, type EpochMetrics } from "../report/svg.js";
@@ -132,7 +132,6 @@ export async function prepareCheckpointFolder(folder: string, shown: (path: stri
 
 // ----- the checkpoint file --------------------------------------------------------------------------
 
-const SAFETENSORS_DTYPE = { f32: "F32", f64: "F64", i32: "I32", bool: "BOOL" } as const;
 
 /** State tensors as safetensors entries, sorted by name. */
 export const toSafetensors = (state: Readonly<Record<string, HostTensor>>): SafetensorsTensorInput[] =>

@@ -5,3 +5,22 @@
 export { buildTrainingProgram, EVALUATE, FORWARD, TRAIN_STEP, type TrainingProgramOptions } from "./program.js";
 export { createTrainer, hyperValues, resolveBackend, type EvaluateResult, type StepOptions, type StepResult, type Trainer, type TrainerOptions } from "./trainer.js";
 export { accuracy, addToMean, predictions, runningMean, type AccuracyOptions, type ArrayWithShape, type RunningMean } from "./metrics.js";
+export {
+  attachScheduler,
+  cosineAnnealingLR,
+  createScheduler,
+  exponentialLR,
+  formatSchedule,
+  linearLR,
+  lrSequence,
+  multiStepLR,
+  oneCycleLR,
+  parseLrSchedule,
+  reduceLROnPlateau,
+  stepLR,
+  stepsPerBatch,
+  type LearningRateTarget,
+  type Scheduler,
+  type SchedulerContext,
+  type SchedulerSpec,
+} from "./schedulers.js";

@@ -2,6 +2,7 @@
  * @file Training metrics: accuracy from logits and labels, and a running (weighted) mean for
  * losses over an epoch. Both are plain functions of host arrays; the running mean is immutable.
  */
+import { jsKernels } from "@graft/runtime";
 
 /** Row-major values with a shape, e.g. a `HostTensor` or an interpreter `NDArray`. */
 export interface ArrayWithShape {
@@ -29,24 +30,7 @@ export const predictions = (logits: ArrayWithShape, dim = -1): Int32Array => {
   const inner = logits.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
   const outer = logits.shape.slice(0, axis).reduce((p, d) => p * d, 1);
   const out = new Int32Array(outer * inner);
-  for (let o = 0; o < outer; o++)
-    for (let i = 0; i < inner; i++) {
-      const base = o * classes * inner + i;
-      let best = 0;
-      let bestValue = -Infinity;
-      for (let c = 0; c < classes; c++) {
-        const v = logits.data[base + c * inner] ?? Number.NaN;
-        if (Number.isNaN(v)) {
-          best = c;
-          break;
-        }
-        if (v > bestValue) {
-          bestValue = v;
-          best = c;
-        }
-      }
-      out[o * inner + i] = best;
-    }
+  jsKernels.argmaxRows(logits.data, out, 0, 0, outer, classes, inner);
   return out;
 };
 

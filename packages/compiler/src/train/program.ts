@@ -16,6 +16,10 @@ export interface TrainingProgramOptions {
   readonly fuse?: boolean;
   /** Params to train (default: every float param). */
   readonly wrt?: readonly string[];
+  /** Clip the gradients by global norm (`clip_grad_norm_`); `trainStep` then outputs `grad_norm`. */
+  readonly clipGradNorm?: number;
+  /** Clamp the gradients to ±this value (`clip_grad_value_`). */
+  readonly clipGradValue?: number;
 }
 
 /**
@@ -23,4 +27,13 @@ export interface TrainingProgramOptions {
  * `optimizer`. Left with the diagnostics of the model, of a pass, of `grad` or of the optimizer.
  */
 export const buildTrainingProgram = (model: Model | Graph, optimizer: Optimizer, options: TrainingProgramOptions = {}): E.Either<Diagnostics, ProgramSpec> =>
-  E.map((program: { readonly spec: ProgramSpec }) => program.spec)(buildProgram(model, { optimizer, fuse: options.fuse, wrt: options.wrt, caller: "buildTrainingProgram" }));
+  E.map((program: { readonly spec: ProgramSpec }) => program.spec)(
+    buildProgram(model, {
+      optimizer,
+      fuse: options.fuse,
+      wrt: options.wrt,
+      caller: "buildTrainingProgram",
+      clipGradNorm: options.clipGradNorm,
+      clipGradValue: options.clipGradValue,
+    }),
+  );

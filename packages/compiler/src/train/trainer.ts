@@ -16,7 +16,7 @@ import { checkLearningRate, FeedError, hyperValue } from "@graft/runtime";
 import type { Backend, BackendName, HostFeeds, HostTensor, Session } from "../backend/types.js";
 import type { HyperSchedule, ProgramFunction, ProgramSpec } from "../program/types.js";
 import { referenceBackend } from "../backend/reference.js";
-import { parseOptimizer, type Optimizer } from "../optim/index.js";
+import { GRAD_NORM_OUTPUT, parseOptimizer, type Optimizer } from "../optim/index.js";
 import { buildTrainingProgram, EVALUATE, FORWARD, TRAIN_STEP } from "./program.js";
 
 /** Options of `createTrainer`. */
@@ -33,6 +33,13 @@ export interface TrainerOptions {
   readonly wrt?: readonly string[];
   /** Worker threads (WASM back end). */
   readonly threads?: number;
+  /**
+   * Clip the gradients by their global 2-norm before each update, as
+   * `torch.nn.utils.clip_grad_norm_(params, max_norm)` (eps 1e-6); `step` returns the total norm.
+   */
+  readonly clipGradNorm?: number;
+  /** Clamp every gradient element to [−v, v] before each update, as `clip_grad_value_`. */
+  readonly clipGradValue?: number;
 }
 
 /** What `Trainer.step` returns. */
@@ -41,6 +48,8 @@ export interface StepResult {
   readonly loss: number;
   /** The model's outputs on the batch (e.g. logits), computed before the update — no extra forward pass. */
   readonly outputs: Record<string, HostTensor>;
+  /** With `clipGradNorm`: the gradients' total 2-norm before clipping (what `clip_grad_norm_` returns). */
+  readonly gradNorm?: number;
 }
 
 /** What `Trainer.evaluate` returns. */
@@ -139,6 +148,8 @@ export const createTrainer = async (model: Model | Graph, options: TrainerOption
   const program = buildTrainingProgram(model, optimizer.right, {
     ...(options.fuse === undefined ? {} : { fuse: options.fuse }),
     ...(options.wrt === undefined ? {} : { wrt: options.wrt }),
+    ...(options.clipGradNorm === undefined ? {} : { clipGradNorm: options.clipGradNorm }),
+    ...(options.clipGradValue === undefined ? {} : { clipGradValue: options.clipGradValue }),
   });
   if (E.isLeft(program)) throw new GraftError(program.left);
   const spec = program.right;
@@ -178,9 +189,10 @@ export const createTrainer = async (model: Model | Graph, options: TrainerOption
     step: (batch, stepOptions = {}) => {
       if (stepOptions.lr !== undefined) learningRate = checkLearningRate("step: options.lr", stepOptions.lr);
       if (stepFunction !== undefined && schedule !== undefined) session.setState(hyperValues(stepFunction, learningRate, stepsTaken + 1));
-      const result = withLoss(call(TRAIN_STEP, batch));
+      const { loss, outputs } = withLoss(call(TRAIN_STEP, batch));
       stepsTaken += 1;
-      return result;
+      const { [GRAD_NORM_OUTPUT]: norm, ...rest } = outputs;
+      return norm === undefined ? { loss, outputs } : { loss, outputs: rest, gradNorm: norm.data[0] ?? Number.NaN };
     },
     forward: (feeds) => call(FORWARD, feeds),
     evaluate: (feeds) => withLoss(call(EVALUATE, feeds)),

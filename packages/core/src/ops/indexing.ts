@@ -40,10 +40,15 @@ const forEachIndexed = (
   }
 };
 
+/** PyTorch's rule for gather/scatter_add: same rank, index.size(d) ≤ input.size(d) for every d ≠ dim (symbolic dims must be equal). */
 const checkIndexShape = (source: Shape, index: Shape, dim: number): E.Either<string, void> => {
   if (source.length !== index.length) return E.left(`index must have the same rank as the input: ${formatShape(index)} vs ${formatShape(source)}`);
-  const bad = index.findIndex((size, axis) => axis !== dim && size !== source[axis]);
-  return bad < 0 ? E.right(undefined) : E.left(`index shape ${formatShape(index)} differs from input ${formatShape(source)} at dim ${bad} (only dim ${dim} may differ)`);
+  const fits = (size: Shape[number], limit: Shape[number] | undefined): boolean =>
+    typeof size === "number" && typeof limit === "number" ? size <= limit : size === limit;
+  const bad = index.findIndex((size, axis) => axis !== dim && !fits(size, source[axis]));
+  return bad < 0
+    ? E.right(undefined)
+    : E.left(`index shape ${formatShape(index)} exceeds input ${formatShape(source)} at dim ${bad} (index.size(d) ≤ input.size(d) for every d ≠ ${dim})`);
 };
 
 export const indexingOps: { readonly one_hot: OpDef<"one_hot">; readonly gather: OpDef<"gather">; readonly scatter_add: OpDef<"scatter_add"> } = {

@@ -3,7 +3,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { formatInit } from "../init.js";
+import { formatInit, initNeedsMatrix } from "../init.js";
 import { formatShape, isStaticShape, sizeOf, staticSize } from "../shape.js";
 import type { OpDef } from "./def.js";
 import { checkShapeDims, ok } from "./rules.js";
@@ -28,6 +28,12 @@ export const leafOps: { readonly input: OpDef<"input">; readonly param: OpDef<"p
       pipe(
         checkShapeDims(attrs.shape),
         E.chain((shape) => (isStaticShape(shape) ? ok(shape, attrs.dtype) : E.left(`param ${attrs.name} needs a static shape, got ${formatShape(shape)}`))),
+        // as PyTorch's _calculate_fan_in_and_fan_out: fans (and orthogonal's matrix) need rank ≥ 2
+        E.chain((type) =>
+          initNeedsMatrix(attrs.init) && type.shape.length < 2
+            ? E.left(`param ${attrs.name}: ${formatInit(attrs.init)} needs a param of 2 or more dimensions (its fan in and fan out), got ${formatShape(type.shape)}`)
+            : E.right(type),
+        ),
       ),
     evaluate: fedAtRunTime("param"),
     gradient: { rule: () => [] },

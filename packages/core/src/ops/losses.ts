@@ -6,7 +6,34 @@ import * as E from "fp-ts/lib/Either.js";
 import { isFloat, isInteger } from "../dtype.js";
 import { forEachRow, rowLayout, type NDArray } from "../ndarray.js";
 import { formatShape, formatType, shapeEquals, type Shape, type TensorType } from "../shape.js";
-import { add, crossEntropyBackward, dimSize, div, eq, expand, full, logSigmoid, logSoftmax, mean, mul, ne, neg, nllLoss, nllLossBackward, reshape, sigmoid, sub, sum, where } from "../api.js";
+import {
+  add,
+  cast,
+  crossEntropyBackward,
+  dimSize,
+  div,
+  eq,
+  expand,
+  full,
+  logSigmoid,
+  logSoftmax,
+  mean,
+  mul,
+  ne,
+  neg,
+  nllLoss,
+  nllLossBackward,
+  oneHot,
+  permute,
+  reshape,
+  scalar,
+  sigmoid,
+  softmax,
+  sub,
+  sum,
+  unsqueeze,
+  where,
+} from "../api.js";
 import type { Tensor } from "../tensor.js";
 import type { CrossEntropyAttrs, NllLossAttrs, Reduction } from "./attrs.js";
 import type { OpDef } from "./def.js";
@@ -195,6 +222,87 @@ const crossEntropyGrad = (x: NDArray, target: NDArray, grad: NDArray, weight: ND
   return out;
 };
 
+// ----- gradient building blocks (ops of the table, so they differentiate again) --------------------
+
+/** The pieces of PyTorch's cross-entropy written with table ops, for the gradients the fused rows do not compute. */
+interface CeParts {
+  /** Class weights shaped to broadcast along the class dim (undefined: all 1). */
+  readonly w: Tensor | undefined;
+  /** Index targets: the one-hot of each row's label at the class dim, zero rows where ignored. */
+  readonly oneHotRows: Tensor | undefined;
+  /** The (smoothed) target t̃, zero rows where ignored. */
+  readonly target: Tensor;
+  /** The row scale S of the upstream cotangent `grad` (reduction none/sum/mean), broadcastable to x. */
+  readonly scale: Tensor;
+  /** The mean's denominator (Σ w[y] over kept rows, or the row count for probability targets). */
+  readonly denominator: Tensor | undefined;
+  /** The dims other than the class dim. */
+  readonly rowDims: readonly number[];
+}
+
+const ceParts = (x: Tensor, target: Tensor, grad: Tensor, weight: Tensor | undefined, attrs: CrossEntropyAttrs): CeParts => {
+  const dim = attrs.dim;
+  const rank = x.rank;
+  const classes = x.shape[dim];
+  const dtype = x.dtype ?? "f32";
+  const rowDims = x.shape.map((_, axis) => axis).filter((axis) => axis !== dim);
+  const w = weight === undefined ? undefined : reshape(weight, x.shape.map((size, axis) => (axis === dim ? size : 1)));
+  const eps = attrs.labelSmoothing;
+  let oneHotRows: Tensor | undefined;
+  let smoothed: Tensor;
+  if (attrs.target === "index") {
+    if (typeof classes !== "number") throw new Error(`cross_entropy gradient: the class dim must have a static size, got ${String(classes)}`);
+    const kept = ne(target, scalar(attrs.ignoreIndex, target.dtype ?? "i32"));
+    const valid = unsqueeze(cast(kept, dtype), dim);
+    // one_hot puts the classes last: move them to the class dim
+    const hot = oneHot(where(kept, target, scalar(0, target.dtype ?? "i32")), classes, dtype);
+    const atDim = dim === rank - 1 ? hot : permute(hot, [...Array.from({ length: dim }, (_, a) => a), rank - 1, ...Array.from({ length: rank - 1 - dim }, (_, a) => dim + a)]);
+    oneHotRows = mul(atDim, valid);
+    smoothed = eps === 0 ? oneHotRows : add(mul(oneHotRows, 1 - eps), mul(valid, eps / classes));
+  } else smoothed = eps === 0 ? target : add(mul(target, 1 - eps), eps / (typeof classes === "number" ? classes : Number.NaN));
+  let denominator: Tensor | undefined;
+  if (attrs.reduction === "mean")
+    denominator =
+      oneHotRows !== undefined ? sum(w === undefined ? oneHotRows : mul(oneHotRows, w)) : rowDims.length === 0 ? scalar(1, dtype) : dimSize(x, rowDims, dtype);
+  const scale = attrs.reduction === "none" ? unsqueeze(grad, dim) : denominator === undefined ? grad : div(grad, denominator);
+  return { w, oneHotRows, target: smoothed, scale, denominator, rowDims };
+};
+
+/** Sums over every dim but the class dim: [C]. */
+const perClass = (t: Tensor, parts: CeParts): Tensor => (parts.rowDims.length === 0 ? t : sum(t, parts.rowDims));
+
+/**
+ * ∂/∂weight of a weighted cross-entropy-like quantity Σ S·t̃_k·r_k (r per entry), plus, for the
+ * mean over index targets, the denominator's own dependence on the weights: −(total/D)·Σ onehot.
+ */
+const weightGradient = (perEntry: Tensor, total: Tensor, parts: CeParts, attrs: CrossEntropyAttrs): Tensor => {
+  const direct = perClass(mul(mul(parts.scale, parts.target), perEntry), parts);
+  if (attrs.reduction !== "mean" || parts.oneHotRows === undefined || parts.denominator === undefined) return direct;
+  return sub(direct, mul(div(total, parts.denominator), perClass(parts.oneHotRows, parts)));
+};
+
+/**
+ * The VJP of `cross_entropy_backward` (second derivatives of the fused loss), with V the
+ * cotangent of G = S·(softmax(x)·m − w⊙t̃), m = Σ w⊙t̃ per row:
+ * ∂x = S·m·p⊙(V − ⟨V,p⟩), ∂t = S·(1−ε)·w⊙(⟨V,p⟩ − V) for probability targets,
+ * ∂grad = ⟨V, G/S⟩ reduced as the loss was, ∂w as `weightGradient`.
+ */
+const crossEntropyBackwardVjp = (x: Tensor, target: Tensor, grad: Tensor, weight: Tensor | undefined, output: Tensor, cotangent: Tensor, attrs: CrossEntropyAttrs): ReadonlyArray<Tensor | undefined> => {
+  const parts = ceParts(x, target, grad, weight, attrs);
+  const dim = attrs.dim;
+  const p = softmax(x, dim);
+  const weighted = parts.w === undefined ? parts.target : mul(parts.target, parts.w);
+  const mass = sum(weighted, [dim], true);
+  const unscaled = sub(mul(p, mass), weighted);
+  const vp = sum(mul(cotangent, p), [dim], true);
+  const dx = mul(mul(parts.scale, mass), mul(p, sub(cotangent, vp)));
+  const dTarget = attrs.target === "prob" ? mul(parts.scale, mul(sub(vp, cotangent), parts.w === undefined ? 1 - attrs.labelSmoothing : mul(parts.w, 1 - attrs.labelSmoothing))) : undefined;
+  const vh = mul(cotangent, unscaled);
+  const dGrad = attrs.reduction === "none" ? sum(vh, [dim]) : parts.denominator === undefined ? sum(vh) : div(sum(vh), parts.denominator);
+  const dWeight = weight === undefined ? undefined : weightGradient(sub(vp, cotangent), sum(mul(cotangent, output)), parts, attrs);
+  return [dx, dTarget, dGrad, dWeight];
+};
+
 const bceValue = (x: number, t: number): number => Math.max(x, 0) - x * t + Math.log1p(Math.exp(-Math.abs(x)));
 
 /** Prints the class dim and only the options that differ from PyTorch's defaults. */
@@ -297,7 +405,17 @@ export const lossOps: {
     decompose: crossEntropyDefinition,
     // (softmax(x) − target) · scale, from the row's logsumexp
     gradient: {
-      rule: ({ grad, inputs: [x, target, weight], attrs }) => [x && target && crossEntropyBackward(x, target, grad, attrs, weight), undefined, undefined],
+      rule: ({ grad, inputs: [x, target, weight], output, attrs }) => {
+        if (x === undefined || target === undefined) return [undefined, undefined, undefined];
+        const dx = crossEntropyBackward(x, target, grad, attrs, weight);
+        if (attrs.target === "index" && weight === undefined) return [dx, undefined, undefined];
+        // probability targets (distillation) and class weights, as PyTorch differentiates them
+        const parts = ceParts(x, target, grad, weight, attrs);
+        const nlp = neg(logSoftmax(x, attrs.dim));
+        const dTarget = attrs.target === "prob" ? mul(parts.scale, mul(nlp, parts.w === undefined ? 1 - attrs.labelSmoothing : mul(parts.w, 1 - attrs.labelSmoothing))) : undefined;
+        const dWeight = weight === undefined ? undefined : weightGradient(nlp, mul(grad, output), parts, attrs);
+        return [dx, dTarget, dWeight];
+      },
     },
   },
   cross_entropy_backward: {
@@ -307,7 +425,11 @@ export const lossOps: {
     infer: (types, attrs) => checkBackwardInputs(types, attrs),
     evaluate: ([x, target, grad, weight], attrs) =>
       x === undefined || target === undefined || grad === undefined ? new Float64Array(0) : crossEntropyGrad(x, target, grad, weight, attrs),
-    gradient: { none: "second derivatives of the fused cross_entropy are not implemented; differentiate log_softmax + nll_loss instead" },
+    // second derivatives of the fused loss (Hessian-vector products)
+    gradient: {
+      rule: ({ grad: cotangent, inputs: [x, target, grad, weight], output, attrs }) =>
+        x === undefined || target === undefined || grad === undefined ? [undefined, undefined, undefined, undefined] : crossEntropyBackwardVjp(x, target, grad, weight, output, cotangent, attrs),
+    },
   },
   binary_cross_entropy_with_logits: {
     kind: "loss",
@@ -330,7 +452,8 @@ export const lossOps: {
       rule: ({ grad, inputs: [x, t], attrs }) => {
         if (x === undefined || t === undefined) return [undefined, undefined];
         const g = attrs.reduction === "none" ? grad : expand(attrs.reduction === "mean" ? div(grad, dimSize(x)) : grad, x.shape);
-        return [mul(sub(sigmoid(x), t), g), undefined];
+        // ∂/∂t of max(x,0) − x·t + log(1 + e^−|x|) is −x (targets are differentiable in PyTorch)
+        return [mul(sub(sigmoid(x), t), g), mul(neg(x), g)];
       },
     },
   },

@@ -4,7 +4,7 @@
  * calls into the runtime's library kernels for matmul, softmax-family and loss rows.
  */
 import { ERF_CLAMP, ERF_DENOMINATOR, ERF_NUMERATOR } from "../erf-f32.js";
-import { exprAccesses, exprSome, mapAccesses, type BufferInfo, type Expr, type Kernel } from "../kernels.js";
+import { exprAccesses, exprSome, groupAxes, mapAccesses, reductionCode, type BufferInfo, type Expr, type Kernel } from "../kernels.js";
 
 interface Context {
   readonly offsets: readonly number[];
@@ -125,15 +125,8 @@ const emitExpr = (ctx: Context, expr: Expr, loopVars: readonly string[], lines: 
  */
 export const collapseAxes = (shape: readonly number[], expr: Expr, keep: (axis: number) => boolean = () => false): { shape: number[]; expr: Expr } => {
   if (shape.length <= 1 || exprSome(expr, (e) => e.kind === "iota")) return { shape: [...shape], expr };
-  const accesses = exprAccesses(expr);
-  const groups: number[][] = [[0]];
-  for (let axis = 1; axis < shape.length; axis++) {
-    const group = groups[groups.length - 1] as number[];
-    const previous = group[group.length - 1] as number;
-    const mergeable = !keep(axis) && !keep(previous) && accesses.every((a) => (a.strides[previous] ?? 0) === (a.strides[axis] ?? 0) * (shape[axis] ?? 1));
-    if (mergeable) group.push(axis);
-    else groups.push([axis]);
-  }
+  // a kept axis is a class of its own: it never merges
+  const groups = groupAxes(shape, exprAccesses(expr).map((access) => access.strides), (axis) => (keep(axis) ? -1 - axis : 0));
   if (groups.length === shape.length) return { shape: [...shape], expr };
   const newShape = groups.map((g) => g.reduce((p, axis) => p * (shape[axis] ?? 1), 1));
   return { shape: newShape, expr: mapAccesses(expr, (access) => ({ ...access, strides: groups.map((g) => access.strides[g[g.length - 1] as number] ?? 0) })) };
@@ -149,8 +142,6 @@ const loops = (shape: readonly number[], body: string[], first = 0): string[] =>
   return lines;
 };
 
-const REDUCTIONS = { 0: "0", 1: "1", 2: "2" } as const;
-const reductionCode = (reduction: "mean" | "sum" | "none"): string => (reduction === "mean" ? REDUCTIONS[0] : reduction === "sum" ? REDUCTIONS[1] : REDUCTIONS[2]);
 
 /** JS source of one kernel: a `function(F,I,lib){…}` expression. */
 export const jsKernelSource = (kernel: Kernel, offsets: readonly number[], buffers: readonly BufferInfo[]): string => {

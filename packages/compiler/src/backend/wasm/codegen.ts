@@ -33,6 +33,7 @@ import { sizeOf, usesIota, usesPow } from "./expr.js";
 import { mapKernel, reduceKernel } from "./loops.js";
 import { bceKernel, crossEntropyBackwardKernel, crossEntropyFusedKernel, crossEntropyKernel, nllLossBackwardKernel, nllLossKernel } from "./losses.js";
 import { powFunctions } from "./mathlib.js";
+import { fusableCrossEntropy, splitMap } from "../rewrites.js";
 import { type GemmTable, matmulKernel } from "./matmul.js";
 import { argmaxKernel, gatherKernel, logsumexpKernel, softmaxKernel } from "./rows.js";
 import { FunctionBuilder, i32c, ZERO } from "./wat-builder.js";
@@ -101,102 +102,6 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
       break;
   }
   return { text: b.text(name), checked: false, pow: false };
-};
-
-/** Adds `by[axis 0] × stride` to the offset of every read (the reads of rows `by`… of a map kernel). */
-const shiftReads = (e: Expr, rows: number): Expr => {
-  switch (e.kind) {
-    case "read":
-      return { ...e, access: { ...e.access, offset: e.access.offset + rows * (e.access.strides[0] ?? 0) } };
-    case "const":
-    case "iota":
-      return e;
-    case "unary":
-    case "cast":
-      return { ...e, arg: shiftReads(e.arg, rows) };
-    case "binary":
-      return { ...e, lhs: shiftReads(e.lhs, rows), rhs: shiftReads(e.rhs, rows) };
-    case "select":
-      return { ...e, cond: shiftReads(e.cond, rows), then: shiftReads(e.then, rows), else: shiftReads(e.else, rows) };
-  }
-};
-
-/**
- * A big map kernel split along its leading axis: `first` computes rows [0, rows) (same buffers),
- * `second` the others, reading through shifted offsets and writing through a view buffer that
- * starts at row `rows` of the output (`ctx` knows it). Undefined when the kernel is too small,
- * has one axis, or uses iota (whose index would need shifting).
- */
-const splitMap = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "map" }>, minElements: number): { readonly first: Extract<Kernel, { kind: "map" }>; readonly second: Extract<Kernel, { kind: "map" }>; readonly ctx: CodegenContext } | undefined => {
-  const [leading, ...rest] = kernel.shape;
-  const out = ctx.buffers[kernel.out];
-  if (leading === undefined || rest.length === 0 || out === undefined || usesIota(kernel.expr)) return undefined;
-  const rowSize = sizeOf(rest);
-  if (leading * rowSize < minElements) return undefined;
-  let rows = Math.floor(leading / 2);
-  // whole SIMD groups on each side when the axes collapse into one flat loop
-  while (rows > 0 && (rows * rowSize) % 4 !== 0) rows--;
-  if (rows <= 0 || rows >= leading) return undefined;
-  const view = Math.max(ctx.buffers.length, ctx.offsets.length);
-  const offsets = [...ctx.offsets];
-  offsets[view] = (ctx.offsets[kernel.out] ?? 0) + rows * rowSize;
-  const buffers = [...ctx.buffers];
-  buffers[view] = { ...out, id: view, size: (leading - rows) * rowSize };
-  return {
-    first: { ...kernel, shape: [rows, ...rest] },
-    second: { ...kernel, out: view, shape: [leading - rows, ...rest], expr: shiftReads(kernel.expr, rows) },
-    ctx: { ...ctx, offsets, buffers },
-  };
-};
-
-/**
- * Pairs (i, j) of a cross_entropy kernel i and a cross_entropy_backward kernel j > i on the same
- * contiguous rows, operands and attributes that can run as one fused kernel at i: the backward's
- * output touches nothing kernels i..j−1 read or write, and nothing they write is an input of the
- * backward (so computing it early reads the same values and clobbers nothing live).
- */
-export const fusableCrossEntropy = (kernels: readonly Kernel[], ctx: Pick<CodegenContext, "offsets" | "buffers">): Map<number, number> => {
-  const range = (id: number): readonly [number, number] => {
-    const start = ctx.offsets[id] ?? 0;
-    return [start, start + Math.max(1, ctx.buffers[id]?.size ?? 1)];
-  };
-  const overlaps = (a: number, c: number): boolean => {
-    const [a0, a1] = range(a);
-    const [c0, c1] = range(c);
-    return a0 < c1 && c0 < a1;
-  };
-  const pairs = new Map<number, number>();
-  const taken = new Set<number>();
-  kernels.forEach((forward, i) => {
-    if (forward.kind !== "cross_entropy" || forward.rows.inner !== 1 || forward.rows.size < 1) return;
-    for (let j = i + 1; j < kernels.length; j++) {
-      const backward = kernels[j];
-      if (backward === undefined || backward.kind !== "cross_entropy_backward" || taken.has(j)) continue;
-      const same =
-        backward.x === forward.x &&
-        backward.target === forward.target &&
-        backward.weight === forward.weight &&
-        (backward.lse === undefined || backward.lse === forward.lse) &&
-        JSON.stringify(backward.rows) === JSON.stringify(forward.rows) &&
-        JSON.stringify(backward.attrs) === JSON.stringify(forward.attrs);
-      if (!same) continue;
-      const inputs = [backward.x, backward.target, backward.grad, ...(backward.weight === undefined ? [] : [backward.weight])];
-      let safe = true;
-      for (let k = i; k < j && safe; k++) {
-        const kernel = kernels[k] as Kernel;
-        const touched = [...kernelReads(kernel), ...kernelWrites(kernel)];
-        if (touched.some((id) => overlaps(id, backward.out))) safe = false;
-        const written = kernelWrites(kernel).filter((id) => !(k === i && id === forward.lse));
-        if (written.some((id) => inputs.some((input) => overlaps(id, input)) || (backward.lse !== undefined && k > i && overlaps(id, backward.lse)))) safe = false;
-      }
-      if (safe) {
-        pairs.set(i, j);
-        taken.add(j);
-      }
-      return;
-    }
-  });
-  return pairs;
 };
 
 /** Compiles one kernel (or a fused cross-entropy pair) to a WAT function named `name`. */

@@ -3,7 +3,7 @@
  * and SIMD code of every elementwise op of the kernel IR, and the axis collapsing and horizontal
  * combines the loop nests use.
  */
-import { type Expr, exprChildren, exprSome, mapAccesses } from "../kernels.js";
+import { type Expr, exprChildren, exprSome, mapAccesses, groupAxes } from "../kernels.js";
 import { type CodegenContext } from "./context.js";
 import { erf, exp, Lanes, log, logSigmoid, sigmoid, tanh } from "./mathlib.js";
 import { FunctionBuilder, get, i32c, ld, ZERO } from "./wat-builder.js";
@@ -21,14 +21,7 @@ export const mapReads = (e: Expr, f: (strides: readonly number[]) => readonly nu
  */
 export const collapse = (shape: readonly number[], strideSets: ReadonlyArray<readonly number[]>, kind: (axis: number) => number, iota: boolean): { shape: number[]; groups: number[][] } => {
   if (shape.length <= 1 || iota) return { shape: [...shape], groups: shape.map((_, axis) => [axis]) };
-  const groups: number[][] = [[0]];
-  for (let axis = 1; axis < shape.length; axis++) {
-    const group = groups[groups.length - 1] as number[];
-    const previous = group[group.length - 1] as number;
-    const mergeable = kind(axis) === kind(previous) && strideSets.every((s) => (s[previous] ?? 0) === (s[axis] ?? 0) * (shape[axis] ?? 1));
-    if (mergeable) group.push(axis);
-    else groups.push([axis]);
-  }
+  const groups = groupAxes(shape, strideSets, kind);
   return { shape: groups.map((g) => g.reduce((p, axis) => p * (shape[axis] ?? 1), 1)), groups };
 };
 

@@ -4,14 +4,12 @@
  * forward/backward and binary cross-entropy with logits.
  */
 import { type CrossEntropyAttrs } from "@graft/core";
-import { type Kernel, type Rows } from "../kernels.js";
+import { type Kernel, reductionCode, type Rows } from "../kernels.js";
 import { addrOf, type CodegenContext } from "./context.js";
 import { horizontal } from "./expr.js";
 import { exp, expNeg, Lanes, log, log1pNonNeg } from "./mathlib.js";
 import { vty, forRows, lseValue, newRowLse, ROW_UNROLL, rowExpShifted, type RowLse, rowLse, rowLseExact, rowMaxFinite, rowPass, RowSum } from "./rows.js";
 import { f32c, f64c, FunctionBuilder, get, i32c, iadd, ld, st, ZERO } from "./wat-builder.js";
-
-export const reductionCode = (reduction: "mean" | "sum" | "none"): 0 | 1 | 2 => (reduction === "mean" ? 0 : reduction === "sum" ? 1 : 2);
 
 /** What the cross-entropy kernels share: addresses and attributes of one (x, target, weight). */
 export interface CeSetup {
@@ -184,6 +182,29 @@ export const labelWeightTotal = (b: FunctionBuilder, t: number, w: number | unde
   return get(totalW);
 };
 
+/**
+ * The row skeleton of the cross-entropy kernels: per row its target (index targets are checked
+ * against the class count; -1 for probability targets); a row whose target is ignore_index runs
+ * `ignored` and nothing else, every other row runs `body`.
+ */
+export const forCeRows = (s: CeSetup, ignored: (rowAt: string, base: string) => void, body: (rowAt: string, base: string, y: string) => void): void => {
+  const { b } = s;
+  forRows(b, s.rows, (row, base) => {
+    const rowAt = `(i32.shl ${row} ${i32c(2)})`;
+    const next = b.label("next");
+    b.block(`(block ${next}`, () => {
+      const y = s.prob ? i32c(-1) : b.bind("i32", ld("i32", s.t, rowAt), "y");
+      if (!s.prob) checkTarget(b, y, s.size, s.attrs.ignoreIndex);
+      if (!s.prob)
+        b.when(`(i32.eq ${y} ${i32c(s.attrs.ignoreIndex)})`, () => {
+          ignored(rowAt, base);
+          b.emit(`(br ${next})`);
+        });
+      body(rowAt, base, y);
+    });
+  });
+};
+
 /** The backward's scale denominator: 1 (sum/none), the row count (prob targets) or Σ w[y]. */
 export const backwardDenominator = (s: CeSetup): string => {
   const rowCount = s.rows.outer * s.rows.inner;
@@ -231,18 +252,13 @@ export const crossEntropyKernel = (ctx: CodegenContext, kernel: Extract<Kernel, 
   b.set(total, f64c(0));
   b.set(denominator, f64c(0));
   const wTotal = s.attrs.labelSmoothing > 0 && !s.prob ? weightTotal(s) : f64c(s.size);
-  forRows(b, s.rows, (row, base) => {
-    const rowAt = `(i32.shl ${row} ${i32c(2)})`;
-    const next = b.label("next");
-    b.block(`(block ${next}`, () => {
-      const y = s.prob ? i32c(-1) : b.bind("i32", ld("i32", s.t, rowAt), "y");
-      if (!s.prob) checkTarget(b, y, s.size, s.attrs.ignoreIndex);
-      if (!s.prob)
-        b.when(`(i32.eq ${y} ${i32c(kernel.attrs.ignoreIndex)})`, () => {
-          if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
-          if (reduction === 2) b.emit(st("f32", out, rowAt, f32c(0)));
-          b.emit(`(br ${next})`);
-        });
+  forCeRows(
+    s,
+    (rowAt) => {
+      if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
+      if (reduction === 2) b.emit(st("f32", out, rowAt, f32c(0)));
+    },
+    (rowAt, base, y) => {
       if (!s.prob && s.vector !== undefined) {
         // shifted by the target logit: one exp pass, no max pass, and the loss is log Σ exactly
         const shift = b.bind("f32", ld("f32", s.x, labelAt(s, base, y)), "sh");
@@ -257,8 +273,8 @@ export const crossEntropyKernel = (ctx: CodegenContext, kernel: Extract<Kernel, 
         );
       } else rowLse(ctx, b, s.x, s.rows, base, l);
       storeRowLoss(s, { lse, out, reduction, total, loss, denominator, wTotal }, rowAt, base, y, l);
-    });
-  });
+    },
+  );
   if (out !== undefined && reduction !== undefined) finishLoss(b, reduction, out, get(total), get(denominator));
 };
 
@@ -273,17 +289,10 @@ export const crossEntropyBackwardKernel = (ctx: CodegenContext, kernel: Extract<
   const l = b.local("f32", "l");
   const computed = newRowLse(b);
   const mass = b.local("f64", "mass");
-  forRows(b, s.rows, (row, base) => {
-    const next = b.label("next");
-    b.block(`(block ${next}`, () => {
-      const rowAt = `(i32.shl ${row} ${i32c(2)})`;
-      const y = s.prob ? i32c(-1) : b.bind("i32", ld("i32", s.t, rowAt), "y");
-      if (!s.prob) checkTarget(b, y, s.size, s.attrs.ignoreIndex);
-      if (!s.prob)
-        b.when(`(i32.eq ${y} ${i32c(kernel.attrs.ignoreIndex)})`, () => {
-          rowPass(b, s.rows, base, s.vector, (L, at) => b.emit(st(vty(L), out, at, L.fc(0))));
-          b.emit(`(br ${next})`);
-        });
+  forCeRows(
+    s,
+    (_rowAt, base) => rowPass(b, s.rows, base, s.vector, (L, at) => b.emit(st(vty(L), out, at, L.fc(0)))),
+    (rowAt, base, y) => {
       const scale = b.bind("f64", `(f64.div (f64.promote_f32 ${ld("f32", g, reduction === 2 ? rowAt : ZERO)}) ${denominator})`, "scale");
       if (lse !== undefined) b.set(l, ld("f32", lse, rowAt));
       else {
@@ -301,8 +310,8 @@ export const crossEntropyBackwardKernel = (ctx: CodegenContext, kernel: Extract<
         () => ceRowGradFast(s, base, y, scale, get(mass), out, (L, at) => expNeg(b, L, L.sub(ld(vty(L), s.x, at), L.vector ? vl : get(l)))),
         () => ceRowGradExact(s, base, y, get(l), scale, get(mass), out),
       );
-    });
-  });
+    },
+  );
 };
 
 /**
@@ -470,19 +479,14 @@ export const crossEntropyFusedKernel = (
   b.set(denominator, f64c(0));
   const gradDenominator = backwardDenominator(s);
   const wTotal = weightTotal(s);
-  forRows(b, s.rows, (row, base) => {
-    const rowAt = `(i32.shl ${row} ${i32c(2)})`;
-    const next = b.label("next");
-    b.block(`(block ${next}`, () => {
-      const y = s.prob ? i32c(-1) : b.bind("i32", ld("i32", s.t, rowAt), "y");
-      if (!s.prob) checkTarget(b, y, s.size, s.attrs.ignoreIndex);
-      if (!s.prob)
-        b.when(`(i32.eq ${y} ${i32c(s.attrs.ignoreIndex)})`, () => {
-          if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
-          if (reduction === 2 && out !== undefined) b.emit(st("f32", out, rowAt, f32c(0)));
-          rowPass(b, s.rows, base, V, (L, at) => b.emit(st(vty(L), dOut, at, L.fc(0))));
-          b.emit(`(br ${next})`);
-        });
+  forCeRows(
+    s,
+    (rowAt, base) => {
+      if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
+      if (reduction === 2 && out !== undefined) b.emit(st("f32", out, rowAt, f32c(0)));
+      rowPass(b, s.rows, base, V, (L, at) => b.emit(st(vty(L), dOut, at, L.fc(0))));
+    },
+    (rowAt, base, y) => {
       const scale = b.bind("f64", `(f64.div (f64.promote_f32 ${ld("f32", g, backwardReduction === 2 ? rowAt : ZERO)}) ${gradDenominator})`, "scale");
       ceRowMass(s, base, y, wTotal, mass);
       const shift = b.bind("f32", s.prob ? rowMaxFinite(b, s.x, s.rows, base).max : ld("f32", s.x, labelAt(s, base, y)), "sh");
@@ -501,8 +505,8 @@ export const crossEntropyFusedKernel = (
         },
       );
       storeRowLoss(s, { lse, out, reduction, total, loss, denominator, wTotal }, rowAt, base, y, l);
-    });
-  });
+    },
+  );
   if (out !== undefined && reduction !== undefined) finishLoss(b, reduction, out, get(total), get(denominator));
 };
 

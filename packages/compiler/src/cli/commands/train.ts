@@ -25,6 +25,10 @@
  * naming it, unless `--force`. Resuming a finished run writes its final files. The folder is
  * checked writable before training starts (see train/checkpoint.ts).
  *
+ * Training controls: `--lr-schedule` (see train/schedulers.ts `parseLrSchedule`; stepped after every
+ * epoch, OneCycleLR after every batch, ReduceLROnPlateau with the epoch's mean training loss; a
+ * resumed run replays the finished epochs), `--clip-grad-norm` and `--clip-grad-value`.
+ *
  * Exit codes: 0 done, 1 the model does not check or does not fit the contract, 2 bad arguments,
  * a bad data file, a bad checkpoint or a file that cannot be written.
  */
@@ -51,7 +55,7 @@ import {
   writeFinalFiles,
   type RunFingerprint,
 } from "../../train/checkpoint.js";
-import { addToMean, createTrainer, predictions, runningMean, type Trainer } from "../../train/index.js";
+import { addToMean, attachScheduler, createTrainer, formatSchedule, parseLrSchedule, predictions, runningMean, stepsPerBatch, type Scheduler, type SchedulerSpec, type Trainer } from "../../train/index.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
 
@@ -79,6 +83,12 @@ export interface TrainSettings {
   /** Resume even when the model, the data or a setting differs from the checkpoint's. */
   readonly force: boolean;
   readonly seed: number;
+  /** `--lr-schedule`: stepped after every epoch (OneCycleLR: every batch). */
+  readonly lrSchedule?: SchedulerSpec | undefined;
+  /** `--clip-grad-norm`: max_norm of clip_grad_norm_. */
+  readonly clipGradNorm?: number | undefined;
+  /** `--clip-grad-value`: clip_value of clip_grad_value_. */
+  readonly clipGradValue?: number | undefined;
 }
 
 /** A problem to report with an exit code (never a stack trace). */
@@ -104,7 +114,17 @@ interface RawOptions {
   readonly resume?: boolean;
   readonly force?: boolean;
   readonly seed?: string;
+  readonly lrSchedule?: string;
+  readonly clipGradNorm?: string;
+  readonly clipGradValue?: string;
 }
+
+const positiveOption = (name: string, text: string | undefined): number | undefined => {
+  if (text === undefined) return undefined;
+  const value = Number(text.trim());
+  if (text.trim() === "" || !Number.isFinite(value) || value <= 0) throw new TrainError(`--${name} must be a number > 0, got '${text}'`);
+  return value;
+};
 
 const integerOption = (name: string, text: string | undefined, fallback: number, min: number): number => {
   if (text === undefined) return fallback;
@@ -137,6 +157,8 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
       classes = names;
     }
   }
+  const schedule = raw.lrSchedule === undefined ? undefined : parseLrSchedule(raw.lrSchedule);
+  if (schedule !== undefined && E.isLeft(schedule)) throw new TrainError(`--lr-schedule: ${schedule.left.map((d) => d.message).join("; ")}`);
   if (raw.resume === true && raw.checkpoint === undefined) throw new TrainError("--resume needs --checkpoint <dir> (the directory of the checkpoint to continue from)");
   if (raw.force === true && raw.resume !== true) throw new TrainError("--force only applies to --resume (it resumes a checkpoint whose model, data or settings differ)");
   return {
@@ -153,6 +175,9 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
     resume: raw.resume === true,
     force: raw.force === true,
     seed: integerOption("seed", raw.seed, 0, 0),
+    lrSchedule: schedule === undefined ? undefined : schedule.right,
+    clipGradNorm: positiveOption("clip-grad-norm", raw.clipGradNorm),
+    clipGradValue: positiveOption("clip-grad-value", raw.clipGradValue),
   };
 }
 
@@ -248,6 +273,35 @@ export { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, WEIGHTS_FILE, type Che
 
 // ----- the run -------------------------------------------------------------------------------------
 
+/**
+ * Starts `--lr-schedule` on the trainer (T_max defaults to the epochs, OneCycleLR's total_steps to
+ * epochs × batches) and replays the epochs a resumed run already did; ReduceLROnPlateau is stepped
+ * with each epoch's mean training loss.
+ * @throws TrainError when the schedule does not fit the run
+ */
+const startSchedule = (
+  trainer: Trainer,
+  spec: SchedulerSpec,
+  epochs: number,
+  batchesPerEpoch: number,
+  done: readonly EpochMetrics[],
+): { readonly scheduler: Scheduler; readonly perBatch: boolean } => {
+  try {
+    if (spec.kind === "onecycle" && spec.totalSteps !== undefined && spec.totalSteps < epochs * batchesPerEpoch)
+      throw new RangeError(`OneCycleLR: total_steps = ${spec.totalSteps} is fewer than the run's ${epochs} epoch${epochs === 1 ? "" : "s"} × ${batchesPerEpoch} batches = ${epochs * batchesPerEpoch} steps`);
+    const scheduler = attachScheduler(trainer, spec, { epochs, batchesPerEpoch });
+    const perBatch = stepsPerBatch(spec);
+    for (const metrics of done) {
+      if (perBatch) for (let i = 0; i < batchesPerEpoch; i++) scheduler.step();
+      else scheduler.step(metrics.loss);
+    }
+    return { scheduler, perBatch };
+  } catch (thrown) {
+    if (thrown instanceof RangeError) throw new TrainError(`--lr-schedule: ${thrown.message}`);
+    throw thrown;
+  }
+};
+
 /** The model's IR hash, the data file's hash and the settings a checkpoint records. */
 const runFingerprint = async (model: Model, settings: TrainSettings): Promise<RunFingerprint> => {
   const built = buildGraph(model);
@@ -307,7 +361,13 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
 
   let trainer: Trainer;
   try {
-    trainer = await createTrainer(model, { optimizer: settings.optimizer, backend: settings.backend, seed: settings.seed });
+    trainer = await createTrainer(model, {
+      optimizer: settings.optimizer,
+      backend: settings.backend,
+      seed: settings.seed,
+      ...(settings.clipGradNorm === undefined ? {} : { clipGradNorm: settings.clipGradNorm }),
+      ...(settings.clipGradValue === undefined ? {} : { clipGradValue: settings.clipGradValue }),
+    });
   } catch (thrown) {
     if (thrown instanceof GraftError) throw new TrainError(thrown.message, EXIT_DIAGNOSTICS);
     throw new TrainError(thrown instanceof Error ? thrown.message : String(thrown));
@@ -336,9 +396,12 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
 
     io.out(
       `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${trainY.length} train / ${testY.length} test rows, ${F} features, ${contract.classes} classes; ` +
-        `${settings.optimizerSpec}, batch ${settings.batchSize}, ${settings.backend} backend\n`,
+        `${settings.optimizerSpec}${settings.lrSchedule === undefined ? "" : `, ${formatSchedule(settings.lrSchedule)}`}` +
+        `${settings.clipGradNorm === undefined ? "" : `, clip_grad_norm ${settings.clipGradNorm}`}${settings.clipGradValue === undefined ? "" : `, clip_grad_value ${settings.clipGradValue}`}` +
+        `, batch ${settings.batchSize}, ${settings.backend} backend\n`,
     );
     const loader = new DataLoader({ features: trainX, featureShape: [F], labels: trainY, batchSize: settings.batchSize, shuffle: true, seed: settings.seed, dropLast: false });
+    const scheduler = settings.lrSchedule === undefined ? undefined : startSchedule(trainer, settings.lrSchedule, settings.epochs, loader.length, history.slice(0, startEpoch));
     const predict = (x: Float32Array, rows: number): HostTensor => {
       const output = trainer.forward({ x: { shape: [rows, F], dtype: "f32", data: x } })[contract.prediction];
       if (output === undefined) throw new TrainError(`the model's forward pass returned no '${contract.prediction}'`, EXIT_DIAGNOSTICS);
@@ -364,6 +427,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       for (const batch of loader.epoch(epoch)) {
         const result = trainer.step({ x: { shape: [batch.size, F], dtype: "f32", data: batch.x }, y: { shape: [batch.size], dtype: "i32", data: batch.y } });
         loss = addToMean(loss, result.loss, batch.size);
+        if (scheduler?.perBatch === true) scheduler.scheduler.step();
         seen += batch.size;
         progress.update(index++, { loss: loss.mean, samplesPerSecond: (seen * 1000) / Math.max(1e-3, performance.now() - started) });
       }
@@ -373,6 +437,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       history.push(metrics);
       progress.finish(`loss ${loss.mean.toFixed(4)}  train ${percent(trainAccuracy)}${testAccuracy === undefined ? "" : `  test ${percent(testAccuracy)}`}`);
       if (!Number.isFinite(loss.mean)) throw new TrainError(`epoch ${epoch + 1}: the loss is ${loss.mean}; lower the learning rate (--optimizer) or check the data's scale`, EXIT_DIAGNOSTICS);
+      if (scheduler !== undefined && !scheduler.perBatch) scheduler.scheduler.step(loss.mean);
       if (checkpointPath !== undefined && fingerprint !== undefined) {
         await saveCheckpoint(checkpointPath, trainer.getState(), { ...fingerprint, epoch: epoch + 1, model: model.name, history }, writeOptions);
       }
@@ -412,6 +477,9 @@ export const trainCommand: CliCommand = {
       .option("--resume", "continue from the checkpoint in --checkpoint <dir> (same model, data and settings; a finished run writes its final files)")
       .option("--force", "with --resume: resume even if the model, the data or a setting changed (each difference is printed)")
       .option("--seed <n>", "seed of the initial weights, the split and the shuffles (default 0)")
+      .option("--lr-schedule <spec>", "lr scheduler, e.g. cosine, cosine:t_max=20,eta_min=1e-5, step:step_size=10,gamma=0.5, multistep:milestones=30,80, exponential:gamma=0.95, warmup:start_factor=0.1,total_iters=5, onecycle:max_lr=0.1, plateau:patience=3")
+      .option("--clip-grad-norm <max_norm>", "clip the gradients by global 2-norm before each step (clip_grad_norm_)")
+      .option("--clip-grad-value <v>", "clamp every gradient element to [-v, v] before each step (clip_grad_value_)")
       .action(async (file: string, options: RawOptions) => {
         const started = performance.now();
         try {

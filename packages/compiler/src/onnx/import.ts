@@ -1,0 +1,389 @@
+/**
+ * @file ONNX import: an ONNX model (as `torch.onnx.export` writes it, for the ops graft has)
+ * becomes a graft model — built in memory, and as the source of a model file (`model.ts`) —
+ * plus its weights as safetensors under the initializers' names, so that
+ * `graft compile model.ts --weights model.safetensors` makes a standalone bundle of it.
+ *
+ * One table row per ONNX op (`importTable`); every node whose op has no row is reported in one
+ * message with its node name. Every graft call is made once in memory (shapes and dtypes are
+ * checked by graft's own rules) and written once as source, by the same `call`.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import * as core from "@graft/core";
+import { buildGraph, error, formatDiagnostics, isTensor, type Diagnostics, type Dim, type Dtype, type Model, type Shape, type Tensor } from "@graft/core";
+import { encodeSafetensors, SAFETENSORS_DTYPE, type SafetensorsTensorInput } from "@graft/runtime";
+import { DATA_TYPE, graftDtype, onnx, tensorValues, toNumber, type AttributeProto, type NodeProto, type TensorProto } from "./proto.js";
+
+/** An imported model. */
+export interface OnnxImport {
+  readonly model: Model;
+  /** The TypeScript model file. */
+  readonly source: string;
+  /** The params' values (safetensors, under the ONNX initializer names). */
+  readonly weights: Uint8Array;
+}
+
+/** Options of {@link importOnnx}. */
+export interface OnnxImportOptions {
+  /** The file's name, for messages and the generated header (default `model.onnx`). */
+  readonly source?: string | undefined;
+  /** The weights file the generated header tells `graft compile` to use (default `model.safetensors`). */
+  readonly weightsFile?: string | undefined;
+}
+
+/** A value of the ONNX graph: a graft tensor and the variable that holds it in the source. */
+interface Value {
+  readonly tensor: Tensor;
+  readonly expr: string;
+}
+
+/** A value known when importing (initializer or Constant): its numbers and dims. */
+interface Known {
+  readonly values: Float64Array;
+  readonly dims: number[];
+  readonly dataType: number;
+}
+
+/** A literal argument of a graft call, written as JSON. */
+interface Literal {
+  readonly literal: unknown;
+}
+type Arg = Value | Literal;
+const lit = (literal: unknown): Literal => ({ literal });
+
+const attr = (node: NodeProto, name: string): AttributeProto | undefined => (node.attribute ?? []).find((a) => a.name === name);
+const intAttr = (node: NodeProto, name: string, fallback: number): number => {
+  const found = attr(node, name);
+  return found === undefined ? fallback : toNumber(found.i);
+};
+const floatAttr = (node: NodeProto, name: string, fallback: number): number => attr(node, name)?.f ?? fallback;
+const intsAttr = (node: NodeProto, name: string): number[] | undefined => {
+  const found = attr(node, name);
+  return found === undefined ? undefined : (found.ints ?? []).map((v) => toNumber(v));
+};
+
+/** The context a row converts one node in. */
+export interface ImportContext {
+  /** The graft value of input `index` of the node (a known value becomes a param or a scalar). */
+  readonly value: (index: number) => E.Either<string, Value>;
+  /** The known numbers of input `index` (shapes, axes), undefined when it is computed. */
+  readonly known: (index: number) => Known | undefined;
+  /** True when the node has input `index`. */
+  readonly has: (index: number) => boolean;
+  /** Calls graft function `fn` with `args` (in memory and in the source). */
+  readonly call: (fn: string, ...args: Arg[]) => E.Either<string, Value>;
+}
+
+type Row = (context: ImportContext, node: NodeProto) => E.Either<string, Value>;
+
+const chain2 = (a: E.Either<string, Value>, b: E.Either<string, Value>, f: (a: Value, b: Value) => E.Either<string, Value>): E.Either<string, Value> =>
+  E.isLeft(a) ? a : E.isLeft(b) ? b : f(a.right, b.right);
+
+const unaryRow =
+  (fn: string): Row =>
+  (context) =>
+    E.chain((x: Value) => context.call(fn, x))(context.value(0));
+const binaryRow =
+  (fn: string): Row =>
+  (context) =>
+    chain2(context.value(0), context.value(1), (a, b) => context.call(fn, a, b));
+
+/** Normalises an axis against a rank. */
+const axisIn = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
+
+/** The static product of dims, or undefined when one is symbolic. */
+const product = (dims: readonly Dim[]): number | undefined => (dims.every((d) => typeof d === "number") ? (dims as number[]).reduce((a, b) => a * b, 1) : undefined);
+
+/** ONNX Reshape's target (0 copies a dim, −1 is inferred) against graft's symbolic shape. */
+const reshapeTarget = (input: Shape, target: readonly number[], allowZero: boolean): E.Either<string, Dim[]> => {
+  const out: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? (input[i] ?? 0) : d));
+  const inferred = out.indexOf(-1);
+  if (inferred < 0) return E.right(out);
+  const rest = out.filter((_, i) => i !== inferred);
+  const symbols = input.filter((d): d is string => typeof d === "string");
+  const restSymbols = rest.filter((d): d is string => typeof d === "string");
+  const staticIn = product(input.filter((d) => typeof d === "number"));
+  const staticRest = product(rest.filter((d) => typeof d === "number"));
+  if (staticIn === undefined || staticRest === undefined || staticRest === 0) return E.left(`cannot infer the -1 of shape [${target.join(",")}] from [${input.join(",")}]`);
+  const leftover = symbols.filter((s) => !restSymbols.includes(s));
+  if (leftover.length === 0 && restSymbols.length === symbols.length) return E.right(out.map((d, i) => (i === inferred ? staticIn / staticRest : d)));
+  if (leftover.length === 1 && staticIn === staticRest) return E.right(out.map((d, i) => (i === inferred ? (leftover[0] as string) : d)));
+  return E.left(`cannot infer the -1 of shape [${target.join(",")}] from [${input.join(",")}]`);
+};
+
+const reduceRow =
+  (fn: string): Row =>
+  (context, node) =>
+    E.chain((x: Value) => {
+      const rank = x.tensor.rank;
+      const axes = intsAttr(node, "axes") ?? (context.has(1) ? Array.from(context.known(1)?.values ?? [], Number) : undefined);
+      if (context.has(1) && context.known(1) === undefined) return E.left("its axes are computed at run time; graft needs them known");
+      const keepdim = intAttr(node, "keepdims", 1) === 1;
+      if (axes !== undefined && axes.length === 0 && intAttr(node, "noop_with_empty_axes", 0) === 1) return E.right(x);
+      const dims = axes === undefined || axes.length === 0 ? Array.from({ length: rank }, (_, i) => i) : axes.map((a) => axisIn(a, rank));
+      return context.call(fn, x, lit(dims), lit(keepdim));
+    })(context.value(0));
+
+/** The import table: one row per ONNX op graft reads. */
+export const importTable: Readonly<Record<string, Row>> = {
+  Identity: (context) => context.value(0),
+  Dropout: (context) => context.value(0),
+  Neg: unaryRow("neg"),
+  Exp: unaryRow("exp"),
+  Log: unaryRow("log"),
+  Sqrt: unaryRow("sqrt"),
+  Abs: unaryRow("abs"),
+  Sign: unaryRow("sign"),
+  Relu: unaryRow("relu"),
+  Sigmoid: unaryRow("sigmoid"),
+  Tanh: unaryRow("tanh"),
+  Add: binaryRow("add"),
+  Sub: binaryRow("sub"),
+  Mul: binaryRow("mul"),
+  Div: binaryRow("div"),
+  Pow: binaryRow("pow"),
+  Max: binaryRow("maximum"),
+  Min: binaryRow("minimum"),
+  Equal: binaryRow("eq"),
+  Less: binaryRow("lt"),
+  LessOrEqual: binaryRow("le"),
+  Greater: binaryRow("gt"),
+  GreaterOrEqual: binaryRow("ge"),
+  Where: (context) => {
+    const [c, a, b] = [context.value(0), context.value(1), context.value(2)];
+    if (E.isLeft(c)) return c;
+    return chain2(a, b, (x, y) => context.call("where", c.right, x, y));
+  },
+  MatMul: binaryRow("matmul"),
+  Cast: (context, node) =>
+    E.chain((x: Value) => {
+      const dtype = graftDtype(intAttr(node, "to", 1));
+      return dtype === undefined ? E.left(`Cast to ONNX type ${intAttr(node, "to", 0)} has no graft dtype`) : context.call("cast", x, lit(dtype));
+    })(context.value(0)),
+  Softmax: (context, node) => E.chain((x: Value) => context.call("softmax", x, lit(intAttr(node, "axis", -1))))(context.value(0)),
+  LogSoftmax: (context, node) => E.chain((x: Value) => context.call("logSoftmax", x, lit(intAttr(node, "axis", -1))))(context.value(0)),
+  LeakyRelu: (context, node) =>
+    E.chain((x: Value) => E.chain((scaled: Value) => context.call("maximum", x, scaled))(context.call("mul", x, lit(floatAttr(node, "alpha", 0.01)))))(context.value(0)),
+  Transpose: (context, node) =>
+    E.chain((x: Value) => context.call("permute", x, lit(intsAttr(node, "perm") ?? Array.from({ length: x.tensor.rank }, (_, i) => x.tensor.rank - 1 - i))))(context.value(0)),
+  Flatten: (context, node) =>
+    E.chain((x: Value) => {
+      const axis = axisIn(intAttr(node, "axis", 1), x.tensor.rank);
+      if (axis === 0) return context.call("reshape", x, lit([1, product(x.tensor.shape) ?? -1]));
+      const tail = axis === x.tensor.rank - 1 ? E.right(x) : context.call("flatten", x, lit(axis));
+      return axis === 1 ? tail : E.chain((t: Value) => context.call("flatten", t, lit(0), lit(axis - 1)))(tail);
+    })(context.value(0)),
+  Reshape: (context, node) =>
+    E.chain((x: Value) => {
+      const shape = context.known(1);
+      if (shape === undefined) return E.left("its shape is computed at run time; graft needs it known");
+      const target = reshapeTarget(x.tensor.shape, Array.from(shape.values, Number), intAttr(node, "allowzero", 0) === 1);
+      return E.chain((dims: Dim[]) => context.call("reshape", x, lit(dims)))(target);
+    })(context.value(0)),
+  Unsqueeze: (context, node) =>
+    E.chain((x: Value) => {
+      const axes = intsAttr(node, "axes") ?? Array.from(context.known(1)?.values ?? [], Number);
+      const rank = x.tensor.rank + axes.length;
+      let result: E.Either<string, Value> = E.right(x);
+      for (const axis of axes.map((a) => axisIn(a, rank)).sort((a, b) => a - b)) result = E.chain((v: Value) => context.call("unsqueeze", v, lit(axis)))(result);
+      return result;
+    })(context.value(0)),
+  Squeeze: (context, node) =>
+    E.chain((x: Value) => {
+      const given = intsAttr(node, "axes") ?? (context.has(1) ? Array.from(context.known(1)?.values ?? [], Number) : undefined);
+      const axes = given ?? x.tensor.shape.flatMap((d, i) => (d === 1 ? [i] : []));
+      let result: E.Either<string, Value> = E.right(x);
+      for (const axis of axes.map((a) => axisIn(a, x.tensor.rank)).sort((a, b) => b - a)) result = E.chain((v: Value) => context.call("squeeze", v, lit(axis)))(result);
+      return result;
+    })(context.value(0)),
+  // Y = alpha · A' B' + beta · C; nn.Linear's form (transB, C) is graft's linear
+  Gemm: (context, node) => {
+    if (intAttr(node, "transA", 0) === 0 && intAttr(node, "transB", 0) === 1 && floatAttr(node, "alpha", 1) === 1 && floatAttr(node, "beta", 1) === 1 && context.has(2)) {
+      const [x, w, c] = [context.value(0), context.value(1), context.value(2)];
+      if (E.isLeft(x)) return x;
+      return chain2(w, c, (weight, bias) => context.call("linear", x.right, weight, bias));
+    }
+    const a = E.chain((v: Value) => (intAttr(node, "transA", 0) === 1 ? context.call("transpose", v, lit(0), lit(1)) : E.right(v)))(context.value(0));
+    const b = E.chain((v: Value) => (intAttr(node, "transB", 0) === 1 ? context.call("transpose", v, lit(0), lit(1)) : E.right(v)))(context.value(1));
+    const alpha = floatAttr(node, "alpha", 1);
+    const beta = floatAttr(node, "beta", 1);
+    let out = chain2(a, b, (x, y) => context.call("matmul", x, y));
+    if (alpha !== 1) out = E.chain((v: Value) => context.call("mul", v, lit(alpha)))(out);
+    if (!context.has(2)) return out;
+    const c = beta === 1 ? context.value(2) : E.chain((v: Value) => context.call("mul", v, lit(beta)))(context.value(2));
+    return chain2(out, c, (x, y) => context.call("add", x, y));
+  },
+  ReduceSum: reduceRow("sum"),
+  ReduceMean: reduceRow("mean"),
+  ReduceMax: reduceRow("max"),
+  ReduceMin: reduceRow("min"),
+  ReduceLogSumExp: reduceRow("logsumexp"),
+};
+
+/** A TS identifier for an ONNX name. */
+const identifier = (name: string, taken: Set<string>): string => {
+  const base = name.replace(/[^A-Za-z0-9_$]/g, "_").replace(/^([0-9])/, "_$1") || "v";
+  let candidate = base;
+  for (let i = 2; taken.has(candidate) || RESERVED.has(candidate); i++) candidate = `${base}_${i}`;
+  taken.add(candidate);
+  return candidate;
+};
+const RESERVED = new Set(["model", "input", "param", "zeros", "scalar", "default", "const", "let", "var", "function", "class", "import", "export", "new", "this", "return", "if", "else", "for", "while", "delete", "in", "of", "typeof", "void", "with", "yield", "await", "enum", "null", "true", "false"]);
+
+const fail = (message: string, code = "onnx/import"): E.Either<Diagnostics, never> => E.left([error(code, message)]);
+
+/**
+ * Imports ONNX model bytes: Left with one diagnostic naming the file and what is wrong (a file
+ * that is not an ONNX model, unsupported ops with their node names, a graph graft cannot type).
+ */
+export const importOnnx = (bytes: Uint8Array, options: OnnxImportOptions = {}): E.Either<Diagnostics, OnnxImport> => {
+  const source = options.source ?? "model.onnx";
+  let decoded: ReturnType<typeof onnx.ModelProto.decode>;
+  try {
+    decoded = onnx.ModelProto.decode(bytes);
+  } catch (thrown) {
+    return fail(`${source}: not an ONNX model (protobuf decoding failed: ${thrown instanceof Error ? thrown.message : String(thrown)})`, "onnx/malformed");
+  }
+  const graph = decoded.graph;
+  if (graph === null || graph === undefined || ((graph.node ?? []).length === 0 && (graph.output ?? []).length === 0))
+    return fail(`${source}: not an ONNX model (no graph with nodes and outputs)`, "onnx/malformed");
+  const foreign = (decoded.opsetImport ?? []).filter((o) => (o.domain ?? "") !== "" && o.domain !== "ai.onnx");
+  const unsupported = (graph.node ?? []).filter((node) => (node.domain ?? "") !== "" || (node.opType !== "Constant" && importTable[node.opType ?? ""] === undefined));
+  if (unsupported.length > 0)
+    return fail(
+      `${source}: ${unsupported.length} node${unsupported.length === 1 ? "" : "s"} with ONNX ops graft does not have: ${unsupported
+        .map((node) => `${node.domain ? `${node.domain}.` : ""}${node.opType ?? "?"} (node '${node.name ?? ""}')`)
+        .join(", ")}${foreign.length > 0 ? `; custom domains: ${foreign.map((o) => o.domain).join(", ")}` : ""}. graft reads: Constant, ${Object.keys(importTable).join(", ")}`,
+      "onnx/unsupported",
+    );
+
+  const known = new Map<string, Known>();
+  const initializers = new Map<string, TensorProto>();
+  for (const tensor of graph.initializer ?? []) {
+    const values = tensorValues(tensor);
+    if (typeof values === "string") return fail(`${source}: initializer '${tensor.name ?? ""}': ${values}`, "onnx/malformed");
+    known.set(tensor.name ?? "", { ...values, dataType: tensor.dataType ?? 0 });
+    initializers.set(tensor.name ?? "", tensor);
+  }
+
+  const taken = new Set<string>();
+  const lines: string[] = [];
+  const imports = new Set<string>(["input", "model"]);
+  const values = new Map<string, Value>();
+  const weights: SafetensorsTensorInput[] = [];
+  const dsl = core as unknown as Readonly<Record<string, (...args: unknown[]) => unknown>>;
+
+  const call = (fn: string, ...args: Arg[]): E.Either<string, Value> => {
+    const impl = dsl[fn];
+    if (impl === undefined) return E.left(`graft has no function ${fn}`);
+    const result = impl(...args.map((a) => ("tensor" in a ? a.tensor : a.literal)));
+    if (!isTensor(result)) return E.left(`${fn} did not return a tensor`);
+    if (result.diagnostics.length > 0) return E.left(result.diagnostics.map((d) => d.message).join("; "));
+    imports.add(fn);
+    const name = identifier("v", taken);
+    lines.push(`const ${name} = ${fn}(${args.map((a) => ("tensor" in a ? a.expr : JSON.stringify(a.literal))).join(", ")});`);
+    return E.right({ tensor: result, expr: name });
+  };
+
+  // graph inputs (initializers listed as inputs by old exporters are weights, not feeds)
+  for (const info of graph.input ?? []) {
+    const name = info.name ?? "";
+    if (known.has(name)) continue;
+    const tensorType = info.type?.tensorType;
+    const dtype = graftDtype(tensorType?.elemType ?? 0);
+    if (tensorType === null || tensorType === undefined || dtype === undefined) return fail(`${source}: input '${name}' is not a tensor of float, double, int32, int64 or bool`, "onnx/unsupported");
+    const shape: Dim[] = (tensorType.shape?.dim ?? []).map((d, axis) => (d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined && toNumber(d.dimValue) > 0 ? toNumber(d.dimValue) : `${name}_dim${axis}`));
+    const tensor = core.input(name, shape, dtype);
+    const expr = identifier(name, taken);
+    lines.push(`const ${expr} = input(${JSON.stringify(name)}, ${JSON.stringify(shape)}${dtype === "f32" ? "" : `, ${JSON.stringify(dtype)}`});`);
+    values.set(name, { tensor, expr });
+  }
+
+  /** A known value used as a tensor: a scalar constant, or a param (its values go to the weights). */
+  const materialize = (name: string, entry: Known): E.Either<string, Value> => {
+    const existing = values.get(name);
+    if (existing !== undefined) return E.right(existing);
+    const dtype: Dtype = graftDtype(entry.dataType) ?? "f32";
+    if (entry.dims.length === 0 || (entry.values.length === 1 && !initializers.has(name))) {
+      const scalarValue = call("scalar", lit(entry.values[0] ?? 0), lit(dtype));
+      const shaped = entry.dims.length === 0 || E.isLeft(scalarValue) ? scalarValue : E.chain((v: Value) => call("reshape", v, lit(entry.dims)))(scalarValue);
+      if (E.isRight(shaped)) values.set(name, shaped.right);
+      return shaped;
+    }
+    const tensor = core.param(name, entry.dims, core.zeros, dtype);
+    imports.add("param");
+    imports.add("zeros");
+    const expr = identifier(name, taken);
+    lines.push(`const ${expr} = param(${JSON.stringify(name)}, ${JSON.stringify(entry.dims)}, zeros${dtype === "f32" ? "" : `, ${JSON.stringify(dtype)}`});`);
+    weights.push({
+      name,
+      dtype: SAFETENSORS_DTYPE[dtype],
+      shape: entry.dims,
+      data: dtype === "f64" ? Float64Array.from(entry.values) : dtype === "i32" ? Int32Array.from(entry.values) : dtype === "bool" ? Uint8Array.from(entry.values) : Float32Array.from(entry.values),
+    } as SafetensorsTensorInput);
+    const value = { tensor, expr };
+    values.set(name, value);
+    return E.right(value);
+  };
+
+  for (const node of graph.node ?? []) {
+    const opType = node.opType ?? "";
+    const label = `${opType} (node '${node.name ?? ""}')`;
+    const inputs = node.input ?? [];
+    if (opType === "Constant") {
+      const tensor = attr(node, "value")?.t;
+      const floatValue = attr(node, "value_float");
+      const readValue = tensor !== null && tensor !== undefined ? tensorValues(tensor) : floatValue !== undefined ? { values: Float64Array.of(floatValue.f ?? 0), dims: [] } : "it has no value or value_float";
+      if (typeof readValue === "string") return fail(`${source}: ${label}: ${readValue}`, "onnx/malformed");
+      known.set(node.output?.[0] ?? "", { ...readValue, dataType: tensor?.dataType ?? DATA_TYPE.f32 });
+      continue;
+    }
+    const context: ImportContext = {
+      has: (index) => (inputs[index] ?? "") !== "",
+      known: (index) => known.get(inputs[index] ?? ""),
+      value: (index) => {
+        const name = inputs[index] ?? "";
+        const value = values.get(name);
+        if (value !== undefined) return E.right(value);
+        const entry = known.get(name);
+        return entry === undefined ? E.left(`its input '${name}' is not produced by any node, input or initializer`) : materialize(name, entry);
+      },
+      call,
+    };
+    const row = importTable[opType];
+    if (row === undefined) return fail(`${source}: ${label}: unsupported`, "onnx/unsupported");
+    const result = row(context, node);
+    if (E.isLeft(result)) return fail(`${source}: ${label}: ${result.left}`, "onnx/import");
+    const output = node.output?.[0] ?? "";
+    values.set(output, result.right);
+  }
+
+  const outputs: Array<{ readonly name: string; readonly value: Value }> = [];
+  for (const info of graph.output ?? []) {
+    const name = info.name ?? "";
+    const value = values.get(name) ?? (known.has(name) ? undefined : undefined);
+    if (value === undefined) return fail(`${source}: output '${name}' is not produced by any node`, "onnx/malformed");
+    outputs.push({ name, value });
+  }
+  const modelName = graph.name ?? "imported";
+  const model = core.model({ name: modelName, outputs: Object.fromEntries(outputs.map((o) => [o.name, o.value.tensor])) });
+  const checked = buildGraph(model);
+  if (E.isLeft(checked)) return fail(`${source}: the imported graph does not check:\n${formatDiagnostics(checked.left)}`, "onnx/import");
+  const weightsFile = options.weightsFile ?? "model.safetensors";
+  const producer = [decoded.producerName, decoded.producerVersion].filter((p) => p).join(" ");
+  const opset = (decoded.opsetImport ?? []).find((o) => (o.domain ?? "") === "")?.version;
+  const text = [
+    `// Imported by \`graft import\` from ${source}${producer === "" ? "" : ` (written by ${producer}`}${opset === undefined || opset === null ? (producer === "" ? "" : ")") : `${producer === "" ? " (" : ", "}opset ${toNumber(opset)})`}.`,
+    `// The params start at zeros here; their values are in ${weightsFile}:`,
+    `//   graft compile <this file> --weights ${weightsFile} -o model.mjs`,
+    `import { ${[...imports].sort().join(", ")} } from "@graft/core";`,
+    "",
+    ...lines,
+    "",
+    `export default model({ name: ${JSON.stringify(modelName)}, outputs: { ${outputs.map((o) => `${JSON.stringify(o.name)}: ${o.value.expr}`).join(", ")} } });`,
+    "",
+  ].join("\n");
+  const ordered = [...weights].sort((a, b) => (a.dtype === "F64" ? 0 : a.dtype === "BOOL" ? 2 : 1) - (b.dtype === "F64" ? 0 : b.dtype === "BOOL" ? 2 : 1));
+  return E.right({ model, source: text, weights: encodeSafetensors(ordered, { format: "pt", source }) });
+};
+

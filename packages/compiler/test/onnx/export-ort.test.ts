@@ -1,0 +1,211 @@
+// The exported ONNX models run in onnxruntime-node: the forward of every example model equals the
+// bundle's forward (batch 1, 32 and a size only the dynamic dim allows), and the exported training
+// step run 20 times gives the bundle's 20 trainStep losses, for SGD with momentum and Adam.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import * as E from "fp-ts/lib/Either.js";
+import { formatDiagnostics, type Model } from "@graft/core";
+import { decodeSafetensors, hyperValue } from "@graft/runtime";
+import { afterAll, describe, expect, it } from "vitest";
+import blobs from "../../../../examples/blobs/model.js";
+import mnist from "../../../../examples/mnist/model.js";
+import seedToy from "../../../../examples/seed-toy/model.js";
+import opsModel from "../fixtures/onnx/ops-model.js";
+import { compileBundle } from "../../src/bundle/index.js";
+import { exportOnnx, type OnnxExport, type OnnxExportOptions } from "../../src/onnx/export.js";
+import { createSession, loadOrt, ORT_MISSING, type Ort, type OrtTensor } from "./ort.js";
+
+const ort = await loadOrt();
+
+interface Bundle {
+  forward(feeds: Record<string, unknown>): Record<string, Float32Array>;
+  trainStep(feeds: Record<string, unknown>): { loss: number };
+  saveWeights(options?: { optimizer?: boolean }): Uint8Array;
+}
+type Load = (weights?: unknown, options?: { seed?: number }) => Promise<Bundle>;
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const loadBundle = async (model: Model, options: { batches: number[]; train?: string }): Promise<Bundle> => {
+  const compiled = await compileBundle(model, { batches: options.batches, ...(options.train === undefined ? {} : { train: options.train }) });
+  if (E.isLeft(compiled)) throw new Error(formatDiagnostics(compiled.left));
+  const dir = mkdtempSync(join(tmpdir(), "graft-onnx-"));
+  dirs.push(dir);
+  const file = join(dir, "model.mjs");
+  writeFileSync(file, compiled.right.code);
+  const load = ((await import(/* @vite-ignore */ pathToFileURL(file).href)) as { load: Load }).load;
+  return load(undefined, { seed: 0 });
+};
+
+const exported = (model: Model, options: OnnxExportOptions): OnnxExport => {
+  const result = exportOnnx(model, options);
+  if (E.isLeft(result)) throw new Error(formatDiagnostics(result.left));
+  return result.right;
+};
+
+/** Deterministic inputs in [-1, 1) and labels in [0, classes). */
+const features = (rows: number, width: number, salt: number): Float32Array => Float32Array.from({ length: rows * width }, (_, i) => (((i * 7919 + salt * 104729) % 2003) / 1001.5) - 1);
+/** Learnable labels: the signs of a row's first two features, modulo the classes. */
+const labels = (x: Float32Array, width: number, classes: number): Int32Array =>
+  Int32Array.from({ length: x.length / width }, (_, row) => (((x[row * width] ?? 0) > 0 ? 1 : 0) + ((x[row * width + 1] ?? 0) > 0 ? 2 : 0)) % classes);
+
+/**
+ * Relative closeness per element; an element much smaller than the tensor's mean magnitude (a
+ * logit near 0 that is a sum of larger terms) is compared relative to that mean, as f32 sums in a
+ * different order differ by a few ulps of their terms, not of their result.
+ */
+const expectClose = (actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, what: string): void => {
+  expect(actual.length, what).toBe(expected.length);
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) scale += Math.abs(expected[i] as number) / expected.length;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i] as number;
+    const b = expected[i] as number;
+    if (!(Math.abs(a - b) <= rtol * Math.max(Math.abs(b), scale))) expect.fail(`${what}[${i}]: ONNX Runtime ${a}, graft ${b} (rtol ${rtol})`);
+  }
+};
+
+const examples: ReadonlyArray<{ readonly name: string; readonly model: Model; readonly width: number; readonly classes: number }> = [
+  { name: "seed toy", model: seedToy, width: 4, classes: 3 },
+  { name: "blobs", model: blobs, width: 2, classes: 4 },
+  { name: "mnist MLP", model: mnist, width: 784, classes: 10 },
+];
+
+interface StateTensor {
+  readonly values: Float64Array;
+  readonly dims: number[];
+  readonly dtype: string;
+}
+
+/** The starting state of an exported training step, from its safetensors, by name. */
+const startingState = (bytes: Uint8Array | undefined): Map<string, StateTensor> => {
+  const out = new Map<string, StateTensor>();
+  if (bytes === undefined) throw new Error("a training export has an initial state");
+  for (const [name, tensor] of decodeSafetensors(bytes).tensors) out.set(name, { values: Float64Array.from(tensor.data), dims: [...tensor.shape], dtype: tensor.dtype });
+  return out;
+};
+
+/** An ORT output as numbers. */
+const numbers = (tensor: OrtTensor | undefined): number[] => (tensor === undefined ? [] : Array.from(tensor.data as ArrayLike<number | bigint>, Number));
+
+const toOrt = (ortModule: Ort, entry: StateTensor): OrtTensor =>
+  entry.dtype === "F64"
+    ? new ortModule.Tensor("float64", Float64Array.from(entry.values), entry.dims)
+    : entry.dtype === "I32"
+      ? new ortModule.Tensor("int32", Int32Array.from(entry.values), entry.dims)
+      : new ortModule.Tensor("float32", Float32Array.from(entry.values), entry.dims);
+
+describe.runIf(ort !== undefined)("ONNX export in onnxruntime-node", () => {
+  const runtime = ort as Ort;
+  for (const example of examples) {
+    it(`${example.name}: the exported forward equals the bundle's forward at batch 1, 32 and 7 (dynamic), and at a fixed batch 32`, async () => {
+      const bundle = await loadBundle(example.model, { batches: [1, 7, 32] });
+      const dynamic = await createSession(runtime, exported(example.model, {}).bytes);
+      const fixed = await createSession(runtime, exported(example.model, { batch: 32 }).bytes);
+      for (const rows of [1, 32, 7]) {
+        const x = features(rows, example.width, rows);
+        const expected = bundle.forward({ x }).logits ?? new Float32Array(0);
+        const feeds = { x: new runtime.Tensor("float32", x, [rows, example.width]) };
+        const got = await dynamic.run(feeds);
+        expect(got.logits?.dims).toEqual([rows, example.classes]);
+        expectClose(numbers(got.logits), expected, 1e-5, `${example.name} logits at batch ${rows}`);
+        if (rows === 32) expectClose(numbers((await fixed.run(feeds)).logits), expected, 1e-5, `${example.name} logits at fixed batch 32`);
+      }
+    });
+  }
+
+  for (const optimizer of ["sgd:lr=0.05,momentum=0.9", "adam:lr=1e-3"]) {
+    for (const example of examples.filter((e) => e.name !== "mnist MLP" || optimizer.startsWith("adam"))) {
+      it(`${example.name}, ${optimizer}: 20 exported training steps in ORT give the bundle's 20 trainStep losses`, async () => {
+        const rows = 32;
+        const bundle = await loadBundle(example.model, { batches: [rows], train: optimizer });
+        const step = exported(example.model, { train: optimizer, weights: bundle.saveWeights() });
+        const session = await createSession(runtime, step.bytes);
+        const state = startingState(step.initialState);
+        const hyper = step.hyper;
+        const graftLosses: number[] = [];
+        const ortLosses: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          const x = features(rows, example.width, i);
+          const y = labels(x, example.width, example.classes);
+          graftLosses.push(bundle.trainStep({ x, y }).loss);
+          if (hyper !== undefined) {
+            const t = (state.get(hyper.step)?.values[0] ?? 0) + 1;
+            for (const scalar of hyper.scalars) {
+              const entry = state.get(scalar.param);
+              if (entry !== undefined) state.set(scalar.param, { ...entry, values: Float64Array.of(hyperValue(scalar.formula, hyper.lr, t)) });
+            }
+          }
+          const feeds: Record<string, OrtTensor> = { x: new runtime.Tensor("float32", x, [rows, example.width]), y: new runtime.Tensor("int32", y, [rows]) };
+          for (const [name, entry] of state) feeds[name] = toOrt(runtime, entry);
+          const out = await session.run(feeds);
+          ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
+          for (const [name, entry] of state) {
+            const updated = out[`${name}.new`];
+            if (updated !== undefined) state.set(name, { ...entry, values: Float64Array.from(numbers(updated)) });
+          }
+        }
+        expect(new Set(step.outputs)).toEqual(new Set(["logits", "loss", ...[...state.keys()].filter((n) => !(hyper?.scalars ?? []).some((s) => s.param === n)).map((n) => `${n}.new`)]));
+        expectClose(ortLosses, graftLosses, 1e-5, `${example.name} ${optimizer} losses`);
+        expect(graftLosses[19]).toBeLessThan(graftLosses[0] ?? 0);
+      });
+    }
+  }
+});
+
+describe.runIf(ort !== undefined)("every lowering in onnxruntime-node (a model using each op family)", () => {
+  const runtime = ort as Ort;
+  const rows = 6;
+  const x = features(rows, 4, 3);
+  const t = features(rows, 5, 4);
+  // row 2 and 5 carry the ignored class 2
+  const y = Int32Array.from([0, 1, 2, 3, 4, 2]);
+  const feedsOf = (): Record<string, OrtTensor> => ({
+    x: new runtime.Tensor("float32", x, [rows, 4]),
+    y: new runtime.Tensor("int32", y, [rows]),
+    t: new runtime.Tensor("float32", t, [rows, 5]),
+  });
+
+  it("forward: logits, a bounded transform, the activations and argmax (i32) equal the bundle's", async () => {
+    const bundle = await loadBundle(opsModel, { batches: [rows] });
+    const expected = bundle.forward({ x });
+    const got = await (await createSession(runtime, exported(opsModel, {}).bytes)).run({ x: new runtime.Tensor("float32", x, [rows, 4]) });
+    expectClose(numbers(got.logits), expected.logits ?? [], 1e-5, "logits");
+    expectClose(numbers(got.bounded), expected.bounded ?? [], 1e-5, "bounded");
+    expectClose(numbers(got.activated), expected.activated ?? [], 1e-5, "activated");
+    expect(got.pred?.type).toBe("int32");
+    expect(numbers(got.pred)).toEqual(Array.from(expected.pred ?? []));
+  });
+
+  it("training step (SGD): 5 steps give the bundle's losses and final weights", async () => {
+    const bundle = await loadBundle(opsModel, { batches: [rows], train: "sgd:lr=0.1" });
+    const step = exported(opsModel, { train: "sgd:lr=0.1", weights: bundle.saveWeights() });
+    const session = await createSession(runtime, step.bytes);
+    const state = startingState(step.initialState);
+    const graftLosses: number[] = [];
+    const ortLosses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      graftLosses.push(bundle.trainStep({ x, y, t }).loss);
+      const feeds = feedsOf();
+      for (const [name, entry] of state) feeds[name] = toOrt(runtime, entry);
+      const out = await session.run(feeds);
+      ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
+      for (const [name, entry] of state) {
+        const updated = out[`${name}.new`];
+        if (updated !== undefined) state.set(name, { ...entry, values: Float64Array.from(numbers(updated)) });
+      }
+    }
+    expectClose(ortLosses, graftLosses, 1e-5, "ops model losses");
+    const final = decodeSafetensors(bundle.saveWeights()).tensors;
+    for (const name of ["W", "b"]) expectClose(state.get(name)?.values ?? [], final.get(name)?.data ?? [], 1e-5, `${name} after 5 steps`);
+  });
+});
+
+describe.runIf(ort === undefined)("ONNX export in onnxruntime-node", () => {
+  it.skip(ORT_MISSING, () => undefined);
+});

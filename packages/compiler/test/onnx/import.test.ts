@@ -1,0 +1,127 @@
+// ONNX import: a PyTorch-exported MLP (fixture made by make_fixtures.py with torch.onnx.export)
+// imports, compiles to a bundle and reproduces PyTorch's outputs; through the CLI too. A CNN
+// (Conv, MaxPool: graft has no convolution) and malformed files are refused with clear messages.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import * as E from "fp-ts/lib/Either.js";
+import { check, formatDiagnostics, fromNested, initParams, run, type Model } from "@graft/core";
+import { decodeSafetensors } from "@graft/runtime";
+import { afterAll, describe, expect, it } from "vitest";
+import blobs from "../../../../examples/blobs/model.js";
+import { compileBundle } from "../../src/bundle/index.js";
+import { main, type CliIo } from "../../src/cli.js";
+import { exportOnnx } from "../../src/onnx/export.js";
+import { importOnnx } from "../../src/onnx/import.js";
+import { onnx } from "../../src/onnx/proto.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../../../..");
+const fixtures = join(here, "../fixtures/onnx");
+const expected = JSON.parse(readFileSync(join(fixtures, "mlp.expected.json"), "utf8")) as { x: { shape: number[]; data: number[] }; y: { shape: number[]; data: number[] } };
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+/** A scratch folder inside the workspace, so that a written model file resolves @graft/core. */
+const scratch = (): string => {
+  const dir = mkdtempSync(join(here, "../../.tmp-onnx-"));
+  dirs.push(dir);
+  return dir;
+};
+
+const graft = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+  let out = "";
+  let err = "";
+  const io: CliIo = { out: (text) => void (out += text), err: (text) => void (err += text), cwd: root };
+  const code = await main(argv, { io });
+  return { code, out, err };
+};
+
+const expectClose = (actual: ArrayLike<number>, want: ArrayLike<number>, rtol: number): void => {
+  expect(actual.length).toBe(want.length);
+  for (let i = 0; i < want.length; i++) expect(Math.abs((actual[i] as number) - (want[i] as number)), `element ${i}: ${actual[i]} vs ${want[i]}`).toBeLessThanOrEqual(rtol * Math.abs(want[i] as number) + 1e-7);
+};
+
+type Load = (weights?: unknown) => Promise<{ forward(feeds: Record<string, unknown>): Record<string, Float32Array> }>;
+
+describe("graft import of PyTorch-exported models", () => {
+  it("imports the MLP (Flatten, Gemm, Tanh, Relu, Sigmoid, Mul, Sub, Softmax) and its bundle reproduces PyTorch's outputs within 1e-5", async () => {
+    const imported = importOnnx(readFileSync(join(fixtures, "mlp.onnx")), { source: "mlp.onnx" });
+    if (E.isLeft(imported)) throw new Error(formatDiagnostics(imported.left));
+    expect([...decodeSafetensors(imported.right.weights).tensors.keys()].sort()).toEqual(["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight", "fc3.bias", "fc3.weight"]);
+    expect(imported.right.source).toContain('const fc1_weight = param("fc1.weight", [16,6], zeros);');
+    expect(imported.right.source).toContain('const x = input("x", ["batch",3,2]);');
+    const bundle = await compileBundle(imported.right.model, { batches: [5], weights: imported.right.weights });
+    if (E.isLeft(bundle)) throw new Error(formatDiagnostics(bundle.left));
+    const dir = scratch();
+    writeFileSync(join(dir, "mlp.mjs"), bundle.right.code);
+    const m = await ((await import(/* @vite-ignore */ pathToFileURL(join(dir, "mlp.mjs")).href)) as { load: Load }).load();
+    expectClose(m.forward({ x: Float32Array.from(expected.x.data) }).y ?? [], expected.y.data, 1e-5);
+  });
+
+  it("graft import writes model.ts and model.safetensors; graft compile bundles them; the bundle matches PyTorch", async () => {
+    const dir = scratch();
+    const rel = relative(root, dir);
+    const imported = await graft(["import", "packages/compiler/test/fixtures/onnx/mlp.onnx", "-o", `${rel}/mlp.ts`]);
+    expect(imported.err).toBe("");
+    expect(imported.code).toBe(0);
+    expect(imported.out).toBe(`${rel}/mlp.ts: model torch_jit (outputs y)\n${rel}/mlp.safetensors: its weights\nbundle it: graft compile ${rel}/mlp.ts --weights ${rel}/mlp.safetensors -o model.mjs\n`);
+    const compiled = await graft(["compile", `${rel}/mlp.ts`, "--weights", `${rel}/mlp.safetensors`, "--batch", "5", "-o", `${rel}/mlp.mjs`]);
+    expect(compiled.err).toBe("");
+    expect(compiled.code).toBe(0);
+    const m = await ((await import(/* @vite-ignore */ pathToFileURL(join(dir, "mlp.mjs")).href)) as { load: Load }).load();
+    expectClose(m.forward({ x: Float32Array.from(expected.x.data) }).y ?? [], expected.y.data, 1e-5);
+  });
+
+  it("a CNN: one message listing every unsupported op with its node name, exit 1, nothing written", async () => {
+    const dir = scratch();
+    const rel = relative(root, dir);
+    const result = await graft(["import", "packages/compiler/test/fixtures/onnx/cnn.onnx", "-o", `${rel}/cnn.ts`]);
+    expect(result.code).toBe(1);
+    expect(result.err).toContain("packages/compiler/test/fixtures/onnx/cnn.onnx: 2 nodes with ONNX ops graft does not have: Conv (node '/conv/Conv'), MaxPool (node '/MaxPool'). graft reads: Constant, Identity,");
+    expect(result.err).toContain("graft import: packages/compiler/test/fixtures/onnx/cnn.onnx: nothing written\n");
+    expect(() => readFileSync(join(dir, "cnn.ts"))).toThrow();
+  });
+
+  it("malformed files: not protobuf, no graph, a missing file", async () => {
+    const garbage = importOnnx(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f]), { source: "bad.onnx" });
+    expect(E.isLeft(garbage) && garbage.left[0]?.message).toMatch(/^bad\.onnx: not an ONNX model \(protobuf decoding failed: .+\)$/);
+    const empty = importOnnx(new Uint8Array(0), { source: "empty.onnx" });
+    expect(E.isLeft(empty) && empty.left[0]?.message).toBe("empty.onnx: not an ONNX model (no graph with nodes and outputs)");
+    const badInitializer = onnx.ModelProto.encode({
+      graph: { name: "g", node: [{ opType: "Relu", input: ["w"], output: ["y"] }], initializer: [{ name: "w", dataType: 1, dims: [4], rawData: new Uint8Array(3) }], output: [{ name: "y" }] },
+    }).finish();
+    const truncated = importOnnx(badInitializer, { source: "w.onnx" });
+    expect(E.isLeft(truncated) && truncated.left[0]?.message).toBe("w.onnx: initializer 'w': its raw data has 3 bytes, expected 16 for dims [4]");
+    const dangling = importOnnx(onnx.ModelProto.encode({ graph: { name: "g", node: [{ opType: "Relu", name: "r", input: ["nowhere"], output: ["y"] }], output: [{ name: "y" }] } }).finish(), { source: "d.onnx" });
+    expect(E.isLeft(dangling) && dangling.left[0]?.message).toBe("d.onnx: Relu (node 'r'): its input 'nowhere' is not produced by any node, input or initializer");
+    const cli = await graft(["import", "packages/compiler/test/fixtures/onnx/missing.onnx", "-o", "x.ts"]);
+    expect(cli.code).toBe(2);
+    expect(cli.err).toMatch(/^graft import: cannot read packages\/compiler\/test\/fixtures\/onnx\/missing\.onnx: ENOENT/);
+    const dir = scratch();
+    writeFileSync(join(dir, "bad.onnx"), Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f]));
+    const cliBad = await graft(["import", `${relative(root, dir)}/bad.onnx`, "-o", `${relative(root, dir)}/bad.ts`]);
+    expect(cliBad.code).toBe(2);
+    expect(cliBad.err).toContain("not an ONNX model (protobuf decoding failed:");
+  });
+
+  it("graft's own export imports back: the blobs MLP round-trips to the same outputs", () => {
+    const exported = exportOnnx(blobs, {});
+    if (E.isLeft(exported)) throw new Error(formatDiagnostics(exported.left));
+    const imported = importOnnx(exported.right.bytes, { source: "blobs.onnx" });
+    if (E.isLeft(imported)) throw new Error(formatDiagnostics(imported.left));
+    const outputsOf = (m: Model, params: ReturnType<typeof initParams>, labels = false): number[] => {
+      const graph = check(m);
+      if (E.isLeft(graph)) throw new Error(formatDiagnostics(graph.left));
+      return Array.from(run(graph.right, { x: fromNested([[0.5, -1], [2, 0.25], [-0.75, 1.5]], "f32"), ...(labels ? { y: fromNested([0, 1, 2], "i32") } : {}) }, params).logits?.data ?? []);
+    };
+    const original = check(blobs);
+    if (E.isLeft(original)) throw new Error(formatDiagnostics(original.left));
+    const params = initParams(original.right, 0);
+    const weights = Object.fromEntries([...decodeSafetensors(imported.right.weights).tensors].map(([name, t]) => [name, { shape: [...t.shape], dtype: "f32" as const, data: Float64Array.from(t.data) }]));
+    expect(Object.keys(weights).sort()).toEqual(Object.keys(params).sort());
+    expectClose(outputsOf(imported.right.model, weights), outputsOf(blobs, params, true), 1e-6);
+  });
+});
