@@ -34,6 +34,7 @@ const x = new Float32Array(12);
 const feeds: ForwardInputs = { x };
 const logits: Float32Array = m.forward(feeds).logits;
 const fromArray: Float32Array = m.forward({ x: [1, 2, 3] }).logits;
+const fromRows: Float32Array = m.forward({ x: [[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]] }).logits;
 const step: TrainStepOutputs = m.trainStep({ x, y: new Int32Array(2) });
 const loss: number = step.loss;
 const evaluated: number = m.evaluate({ x, y: [0, 1] }).loss;
@@ -55,7 +56,7 @@ m.forward({ x }).loss;
 // @ts-expect-error: no such function
 m.predict({ x });
 
-export { batches, logits, fromArray, loss, evaluated, wrong };
+export { batches, logits, fromArray, fromRows, loss, evaluated, wrong };
 `;
 
 describe("bundle types", () => {
@@ -76,7 +77,8 @@ describe("bundle types", () => {
 
   it("names every input and output with its shapes", () => {
     expect(bundle.dts).toContain("forward(feeds: ForwardInputs): ForwardOutputs;");
-    expect(bundle.dts).toContain("/** f32[2,6] | f32[3,6] (declared f32[batch,6]) */\n  readonly x: Float32Array | readonly number[];");
+    // nested Arrays (one level per dim) since issue 14
+    expect(bundle.dts).toContain("/** f32[2,6] | f32[3,6] (declared f32[batch,6]) */\n  readonly x: Float32Array | readonly number[] | readonly (readonly number[])[];");
     expect(bundle.dts).toContain("/** f32[2,3] | f32[3,3] (declared f32[batch,3]) */\n  readonly logits: Float32Array;");
     expect(bundle.dts).toContain("/** i32[2] | i32[3] (declared i32[batch]) */\n  readonly y: Int32Array | readonly number[];");
     expect(bundle.dts).toContain("/** f32[], returned as a number */\n  readonly loss: number;");

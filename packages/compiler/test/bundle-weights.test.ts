@@ -174,7 +174,8 @@ describe("feeds", () => {
   });
 
   const bad: ReadonlyArray<[string, () => unknown, string]> = [
-    ["a length of no batch size", () => ({ x: new Float32Array(7) }), "input x: got 7 elements; forward takes f32[2,6] (12 elements) or f32[3,6] (18 elements) (batch sizes 2, 3)"],
+    // (forward takes any number of rows since issue 14: only a partial row is refused)
+    ["a length of no whole number of rows", () => ({ x: new Float32Array(7) }), "input x: got 7 elements, not a whole number of rows of [6] = 6 elements (expected shape [N,6])"],
     ["no object", () => x2, "forward: expected an object of inputs { x }, got Float32Array of length 12"],
     ["null", () => null, "forward: expected an object of inputs { x }, got null"],
     ["a missing input", () => ({}), "input x: no value was fed; expected a Float32Array (f32) of shape [2,6] = 12 elements"],

@@ -126,11 +126,12 @@ describe("bundle emission", () => {
     expect(code).toContain("kaiming_uniform");
   });
 
-  it("keeps the MNIST MLP training bundle within 40 KB minified (weights apart)", async () => {
+  // 40 KB until issue 14 added any-batch chunking and nested-array feeds to the runtime (~5 KB)
+  it("keeps the MNIST MLP training bundle within 48 KB minified (weights apart)", async () => {
     const bundle = await compileBundle(mnistLike(), { train: "adam:lr=1e-3" });
     if (E.isLeft(bundle)) throw new Error(messages(bundle.left).join("\n"));
     expect(bundle.right.sizes.weights).toBe(0);
-    expect(bundle.right.sizes.code).toBeLessThanOrEqual(40 * 1024);
+    expect(bundle.right.sizes.code).toBeLessThanOrEqual(48 * 1024);
     expect(bundle.right.sizes.gzip).toBeLessThan(bundle.right.sizes.code);
   });
 

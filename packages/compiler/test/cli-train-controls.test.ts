@@ -63,6 +63,10 @@ describe("graft train: schedules and clipping", () => {
       [["--lr-schedule", "triangle"], "graft train: --lr-schedule: lr schedule \"triangle\": unknown schedule 'triangle'; expected one of step, multistep, exponential, cosine, linear (warmup), onecycle, plateau (or PyTorch's class names)\n"],
       [["--lr-schedule", "step"], 'graft train: --lr-schedule: lr schedule "step": step needs step_size\n'],
       [["--lr-schedule", "onecycle:total_steps=3"], "graft train: --lr-schedule: OneCycleLR: total_steps = 3 is fewer than the run's 1 epoch × 6 batches = 6 steps\n"],
+      [
+        ["--optimizer", "sgd:lr=0.1", "--lr-schedule", "onecycle"],
+        "graft train: --lr-schedule: OneCycleLR: cycle_momentum needs an optimizer compiled with momentum (sgd:momentum=…, rmsprop:momentum=…, adam, adamw); or pass cycle_momentum=false\n",
+      ],
       [["--clip-grad-norm", "0"], "graft train: --clip-grad-norm must be a number > 0, got '0'\n"],
       [["--clip-grad-value", "big"], "graft train: --clip-grad-value must be a number > 0, got 'big'\n"],
     ];

@@ -1,8 +1,8 @@
 // Every TypeScript block of README.md and docs/*.md is type-checked and run, as written: the
 // blocks are written to a temporary folder under examples/ (so that @graft/* and fast-check
 // resolve as in a file of the workspace), next to what they refer to — `./seed-toy/` (a link to
-// examples/seed-toy) and `./mnist.mjs` (examples/mnist/model.ts compiled with --train
-// adam:lr=1e-3) — then `tsc --noEmit` checks them all and each runs under node with graft's loader.
+// examples/seed-toy), `./mnist.mjs` (examples/mnist/model.ts compiled with --train
+// adam:lr=1e-3) and `./iris.mjs` (a 4-feature, 3-class classifier) — then `tsc --noEmit` checks them all and each runs under node with graft's loader.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -37,6 +37,13 @@ const docs = ["README.md", ...readdirSync(join(root, "docs")).filter((name) => n
 const blocks = docs.flatMap((doc) => typescriptBlocks(doc, readFileSync(join(root, doc), "utf8")));
 const fileOf = (block: CodeBlock): string => `${block.doc.replace(/[/.]/g, "_")}_line_${block.line}.ts`;
 
+const IRIS_MODEL = `import { crossEntropy, dense, input, model, relu } from "@graft/core";
+const x = input("x", ["batch", 4]);
+const y = input("y", ["batch"], "i32");
+const logits = dense(relu(dense(x, 4, 8, "fc1")), 8, 3, "fc2");
+export default model({ name: "iris", outputs: { logits }, loss: crossEntropy(logits, y) });
+`;
+
 let dir = "";
 beforeAll(async () => {
   dir = mkdtempSync(join(root, "examples", ".doc-blocks-"));
@@ -45,6 +52,9 @@ beforeAll(async () => {
   const io: CliIo = { out: () => undefined, err: (text) => void (err += text), cwd: dir };
   const code = await main(["compile", join(root, "examples/mnist/model.ts"), "--train", "adam:lr=1e-3", "-o", "mnist.mjs"], { io });
   if (code !== 0) throw new Error(`cannot compile the mnist bundle the README's blocks import: ${err}`);
+  writeFileSync(join(dir, "iris-model.ts"), IRIS_MODEL);
+  const iris = await main(["compile", join(dir, "iris-model.ts"), "--batch", "32", "-o", "iris.mjs"], { io });
+  if (iris !== 0) throw new Error(`cannot compile the iris bundle the README's blocks import: ${err}`);
   for (const block of blocks) writeFileSync(join(dir, fileOf(block)), `${block.code}\n`);
   writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ extends: "../../tsconfig.json", include: ["*.ts"] }));
 }, 120_000);

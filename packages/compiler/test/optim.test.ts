@@ -174,6 +174,7 @@ describe("optimizer state is explicit params", () => {
       "w:f64[3]:zeros",
       "sgd.step:f64[]:zeros",
       "sgd.momentum_buffer.w:f64[3]:zeros",
+      "sgd.momentum:f64[]:constant",
       "sgd.lr:f64[]:constant",
     ]);
   });

@@ -142,3 +142,25 @@ describe("parseLrSchedule: the --lr-schedule syntax", () => {
     expect(parsed("multistep:milestones=3,x")).toBe("lr schedule \"multistep:milestones=3,x\": option 'milestones' must be numbers, e.g. milestones=30,80, got '3,x'");
   });
 });
+
+describe("OneCycleLR cycles the momentum (cycle_momentum, base 0.85, max 0.95) as PyTorch", () => {
+  it("the momentum (SGD) or β1 (Adam) of each step equals torch's", () => {
+    const scheduler = createScheduler(oneCycleLR({ maxLr: 0.5, totalSteps: 10 }), { lr: 0.1 });
+    const momenta: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      momenta.push(scheduler.momentum ?? Number.NaN);
+      if (i < 9) scheduler.step();
+    }
+    const torch = [0.95, 0.8999999999999999, 0.85, 0.854951556604879, 0.8688255099070633, 0.8888739533021842, 0.9111260466978157, 0.9311744900929366, 0.945048443395121, 0.95];
+    momenta.forEach((m, i) => expect(Math.abs(m - (torch[i] ?? Number.NaN)), `step ${i}`).toBeLessThan(1e-15));
+    expect(createScheduler(oneCycleLR({ totalSteps: 4, cycleMomentum: false }), { lr: 0.1 }).momentum).toBeUndefined();
+  });
+  it("needs an optimizer with a momentum", () => {
+    const trainer = { learningRate: 0.1, momentum: undefined, setLearningRate: () => undefined, setMomentum: () => undefined };
+    expect(() => attachScheduler(trainer, oneCycleLR({ totalSteps: 4 }))).toThrow(
+      new RangeError("OneCycleLR: cycle_momentum needs an optimizer compiled with momentum (sgd:momentum=…, rmsprop:momentum=…, adam, adamw); or pass cycle_momentum=false"),
+    );
+    expect(() => attachScheduler(trainer, oneCycleLR({ totalSteps: 4, cycleMomentum: false }))).not.toThrow();
+    expect(parseLrSchedule("onecycle:cycle_momentum=false,base_momentum=0.8,max_momentum=0.9")).toEqual(E.right(oneCycleLR({ cycleMomentum: false, baseMomentum: 0.8, maxMomentum: 0.9 })));
+  });
+});

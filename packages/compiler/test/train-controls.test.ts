@@ -9,7 +9,7 @@ import type { HostFeeds } from "../src/backend/types.js";
 import { compileBundle } from "../src/bundle/index.js";
 import { add, constant, model, mul, param, sum, zeros } from "@graft/core";
 import { adagrad, adam, adamw, formatOptimizer, parseOptimizer, rmsprop, sgd, type Optimizer } from "../src/optim/index.js";
-import { createTrainer, type TrainerOptions } from "../src/train/index.js";
+import { attachScheduler, createTrainer, oneCycleLR, type TrainerOptions } from "../src/train/index.js";
 import mlp from "./fixtures/bundle/mlp.js";
 
 const x = Float32Array.from([0.5, -1, 2, 0.25, 1.5, -0.5, -2, 0.75, 0.1, 1, -1.25, 0.3]);
@@ -179,7 +179,7 @@ describe("RMSprop and Adagrad: four steps against torch.optim (float64, fixtures
     const trainer = await createTrainer(quadratic(), { optimizer: "adagrad:initial_accumulator_value=0.5" });
     expect(Array.from(trainer.getState()["adagrad.sum.w"]?.data ?? [])).toEqual([0.5, 0.5, 0.5]);
     const centered = await createTrainer(quadratic(), { optimizer: "rmsprop:centered=true,momentum=0.9" });
-    expect(Object.keys(centered.getState()).sort()).toEqual(["rmsprop.grad_avg.w", "rmsprop.lr", "rmsprop.momentum_buffer.w", "rmsprop.square_avg.w", "w"]);
+    expect(Object.keys(centered.getState()).sort()).toEqual(["rmsprop.grad_avg.w", "rmsprop.lr", "rmsprop.momentum", "rmsprop.momentum_buffer.w", "rmsprop.square_avg.w", "w"]);
   });
 });
 
@@ -249,5 +249,56 @@ describe("gradient clipping (float64, fixtures/pytorch/optimizers.py)", () => {
     await expect(createTrainer(quadratic(), { optimizer: "sgd", clipGradValue: Number.POSITIVE_INFINITY })).rejects.toThrow(
       "clip_grad_value: invalid clip_value Infinity (expected a finite number > 0)",
     );
+  });
+});
+
+describe("OneCycleLR on a trainer: lr and momentum (β1) per step, as torch (float64, fixtures/pytorch/schedulers.py)", () => {
+  const TORCH: ReadonlyArray<readonly [string, string, readonly (readonly number[])[]]> = [
+    [
+      "Adam",
+      "adam:lr=0.1",
+      [
+        [1.0, -1.980000000057143, 0.48000000039999996],
+        [1.0, -1.6359689467224476, 0.13681693358055041],
+        [1.0, -1.295231358696894, -0.19219628354507606],
+        [1.0, -1.052309552869617, -0.41683732224982917],
+        [1.0, -0.9589622194593783, -0.49951051800081675],
+        [1.0, -0.9589590233630841, -0.4995132350938562],
+      ],
+    ],
+    [
+      "SGD(momentum=0.9)",
+      "sgd:lr=0.1,momentum=0.9",
+      [
+        [1.0, -1.93, 0.49],
+        [1.0, 1.2207827366860222, 0.03243006470754353],
+        [1.0, 2.2614984381777217, -0.40013990103074465],
+        [1.0, 1.6356226471646818, -0.6344914372169986],
+        [1.0, 1.2147990396773887, -0.6933342058474441],
+        [1.0, 1.2147811999650622, -0.6933356877204472],
+      ],
+    ],
+  ];
+  for (const [name, optimizer, expected] of TORCH)
+    it(`${name} with OneCycleLR(max_lr=0.5, total_steps=6)`, async () => {
+      const trainer = await createTrainer(quadratic(), { optimizer });
+      trainer.setState({ w: { shape: [3], dtype: "f64", data: Float64Array.of(1, -2, 0.5) } });
+      const scheduler = attachScheduler(trainer, oneCycleLR({ maxLr: 0.5, totalSteps: 6 }));
+      expect(trainer.momentum).toBe(0.95);
+      const w: number[][] = [];
+      for (let i = 0; i < 6; i++) {
+        trainer.step({});
+        scheduler.step();
+        w.push(Array.from(trainer.getState().w?.data ?? []));
+      }
+      expectClose(w, expected);
+    });
+
+  it("a step compiled without momentum refuses setMomentum", async () => {
+    const trainer = await createTrainer(quadratic(), { optimizer: "sgd:lr=0.1" });
+    expect(trainer.momentum).toBeUndefined();
+    expect(() => trainer.setMomentum(0.9)).toThrow("setMomentum: the sgd step was compiled without momentum (use sgd:momentum=…, rmsprop:momentum=…, or adam/adamw, whose β1 is the momentum)");
+    const adamTrainer = await createTrainer(quadratic(), { optimizer: "adam" });
+    expect(() => adamTrainer.setMomentum(1.5)).toThrow(new RangeError("setMomentum: invalid momentum 1.5 (expected a number in [0, 1])"));
   });
 });

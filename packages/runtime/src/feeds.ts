@@ -4,11 +4,12 @@ import { formatShape, typedArrayKind } from "./describe.js";
 //
 // What a feed may be, per input dtype:
 //   f32  → Float32Array      f64 → Float64Array      i32 → Int32Array      bool → Uint8Array (0/1)
-// For convenience a plain, flat Array (row-major) is also accepted when every element converts
-// exactly: f32 elements must be float32 values (Math.fround(v) === v, or NaN), f64 any number,
-// i32 integers in [-2^31, 2^31 - 1], bool 0, 1, true or false. Anything that would be rounded
-// or wrapped is refused, so a feed never changes silently; pass a typed array to round.
-// Typed arrays of another kind (e.g. a Float64Array for an f32 input) are refused too.
+// For convenience plain Arrays are accepted too: flat (row-major), or nested exactly as deep as
+// the input's rank with every level as long as its dim ([[5.1, 3.5], [4.9, 3.0]] for [2,2]).
+// f32 elements are numbers rounded to float32 as Float32Array.from rounds them (PyTorch's
+// torch.tensor([5.1]) rounds too), f64 any number, i32 integers in [-2^31, 2^31 - 1], bool 0,
+// 1, true or false; anything else (a string, a fraction for i32, ...) is refused. Typed arrays of
+// another kind (e.g. a Float64Array for an f32 input) are refused.
 
 /** Element type of a program input. */
 export type FeedDtype = "f32" | "f64" | "i32" | "bool";
@@ -62,7 +63,8 @@ export function validateFeed(inputName: string, expected: FeedSpec, actual: unkn
 
 /**
  * Like `validateFeed`, and returns the value as the input's typed array: the value itself
- * when it already is one (no copy), or a new typed array converted exactly from a plain Array.
+ * when it already is one (no copy), or a new typed array converted from a plain (flat or nested)
+ * Array, f32 values rounded as Float32Array.from rounds them.
  * @throws FeedError naming the input, the expected kind and shape, and what was given
  */
 export function toFeedArray<D extends FeedDtype>(inputName: string, expected: FeedSpec<D>, actual: unknown): FeedArrayOf[D] {
@@ -81,10 +83,53 @@ export function toFeedArray<D extends FeedDtype>(inputName: string, expected: Fe
     return actual as FeedArrayOf[D];
   }
   if (Array.isArray(actual)) {
-    checkLength(inputName, expected.shape, elementCount, "an Array", actual.length);
-    return convertArray(inputName, expected.dtype, actual);
+    const flat = actual.some((item) => Array.isArray(item)) ? flattenNested(inputName, expected.shape, actual).values : actual;
+    checkLength(inputName, expected.shape, elementCount, "an Array", flat.length);
+    return convertArray(inputName, expected.dtype, flat);
   }
   throw new FeedError(inputName, `input ${inputName}: expected ${wanted}, got ${describeValue(actual)}`);
+}
+
+/** A nested Array flattened row-major, and the shape its nesting gave. */
+export interface FlattenedArray {
+  readonly values: readonly unknown[];
+  readonly shape: readonly number[];
+}
+
+/**
+ * Flattens a nested Array (row-major) for an input of shape `dims`; a `null` dim (the batch) may
+ * have any length, every other level must have exactly its dim's length, and the nesting must be
+ * exactly as deep as the rank (a shallower or deeper nesting is ambiguous and refused).
+ * @throws FeedError naming the input, the element's index path, what was expected and found
+ */
+export function flattenNested(inputName: string, dims: readonly (number | null)[], value: readonly unknown[]): FlattenedArray {
+  const declared = `[${dims.map((dim) => dim ?? "N").join(",")}]`;
+  if (value.length === 0) return { values: [], shape: dims.map((dim, index) => (index === 0 ? 0 : (dim ?? 0))) };
+  const depthOf = (item: unknown): number => (Array.isArray(item) ? 1 + depthOf(item[0]) : 0);
+  const depth = depthOf(value);
+  if (depth !== dims.length)
+    throw new FeedError(
+      inputName,
+      `input ${inputName}: a nested Array ${depth} level${depth === 1 ? "" : "s"} deep cannot be read as shape ${declared}; nest it ${dims.length} level${dims.length === 1 ? "" : "s"} deep (one per dim), or pass a flat Array or typed array in row-major order`,
+    );
+  const values: unknown[] = [];
+  const shape: number[] = [];
+  const walk = (item: unknown, level: number, path: string): void => {
+    const dim = dims[level];
+    if (level === dims.length) {
+      if (Array.isArray(item)) throw new FeedError(inputName, `input ${inputName}: element ${path} of the Array is an Array of length ${item.length}, expected a number (shape ${declared})`);
+      values.push(item);
+      return;
+    }
+    if (!Array.isArray(item)) throw new FeedError(inputName, `input ${inputName}: element ${path} of the Array is ${describeValue(item)}, expected an Array (shape ${declared})`);
+    const expectedLength = dim === null || dim === undefined ? shape[level] : dim;
+    if (expectedLength !== undefined && item.length !== expectedLength)
+      throw new FeedError(inputName, `input ${inputName}: ${path === "" ? "the Array" : `element ${path} of the Array`} has ${item.length} entries, expected ${expectedLength} (shape ${declared})`);
+    if (shape[level] === undefined) shape[level] = item.length;
+    item.forEach((child, index) => walk(child, level + 1, `${path}[${index}]`));
+  };
+  walk(value, 0, "");
+  return { values, shape };
 }
 
 /**
@@ -150,12 +195,8 @@ function convertArray<D extends FeedDtype>(inputName: string, dtype: D, values: 
       continue;
     }
     if (typeof value !== "number") {
-      if (Array.isArray(value)) fail("; feed a flat Array in row-major order, or a typed array");
       fail(", expected a number");
       continue;
-    }
-    if (dtype === "f32" && Math.fround(value) !== value && !Number.isNaN(value)) {
-      fail(`, which f32 cannot hold exactly (it would become ${Math.fround(value)}); pass a Float32Array, e.g. Float32Array.from(values), to round`);
     }
     if (dtype === "i32" && !(Number.isInteger(value) && value >= INT32_MIN && value <= INT32_MAX)) {
       fail(`, expected an integer in [${INT32_MIN}, ${INT32_MAX}] for i32`);

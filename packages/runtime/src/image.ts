@@ -8,6 +8,7 @@
 // Inlined into every bundle, so it imports only sibling runtime files and uses only globals both
 // Node and browsers have (WebAssembly, atob, TextEncoder/TextDecoder): no `node:` modules, no eval.
 import { fromBase64, type ArtifactLoader } from "./artifacts.js";
+import { batchedFunction, prepareBatch, type BatchedFunction, type Batching } from "./batching.js";
 import { formatShape } from "./describe.js";
 import { FeedError, type FeedArray } from "./feeds.js";
 import { checkLearningRate, hyperValue, type HyperScalar } from "./hyper.js";
@@ -29,6 +30,11 @@ export interface TensorInfo {
 export interface FunctionInfo {
   readonly inputs: readonly TensorInfo[];
   readonly outputs: readonly TensorInfo[];
+  /**
+   * Whether it takes any batch size (run in chunks of the compiled ones, see batching.ts), as the
+   * compiler decided; if not, why. (Absent in hand-made images: compiled sizes only.)
+   */
+  readonly batching?: Batching;
 }
 
 /** A persistent tensor (weight or optimizer state). */
@@ -235,10 +241,12 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
   const initial = weights ?? (bundle.weights === "" ? undefined : fromBase64(bundle.weights));
   if (initial !== undefined) loadWeights(weights === undefined || weights === null ? "embedded weights" : "load", initial);
 
-  const pick = (name: string, candidates: readonly FunctionImage[], feeds: Readonly<Record<string, unknown>>): FunctionImage => {
+  const pick = (name: string, candidates: readonly FunctionImage[], feeds: Readonly<Record<string, unknown>>, batching: Batching | undefined): FunctionImage => {
+    // (a model without a batch dim has fixed shapes: the usual shape message says it all)
+    const why = batching === undefined || batching.chunkable || bundle.info.batches.length === 0 ? "" : `; ${name} takes no other batch size: ${batching.reason}`;
     const first = candidates[0];
     if (first === undefined) throw new Error(`bundle: function ${name} has no compiled image`);
-    if (candidates.length === 1) return first;
+    if (candidates.length === 1 && why === "") return first;
     const lengthOf = (value: unknown): number | undefined =>
       Array.isArray(value) || ArrayBuffer.isView(value) ? (value as ArrayLike<unknown>).length : undefined;
     const found = candidates.find((image) => image.inputs.every((input) => lengthOf(feeds[input.name]) === sizeOf(input.shape)));
@@ -248,12 +256,14 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
       if (length === undefined) return first; // missing or not an array: runFunction says so
       if (!candidates.some((image) => image.inputs.some((other) => other.name === input.name && sizeOf(other.shape) === length))) {
         const shapes = candidates.flatMap((image) => image.inputs.filter((other) => other.name === input.name).map((other) => `${other.dtype}${formatShape(other.shape)} (${sizeOf(other.shape)} elements)`));
-        throw new FeedError(input.name, `input ${input.name}: got ${length} elements; ${name} takes ${shapes.join(" or ")} (batch sizes ${bundle.info.batches.join(", ")})`);
+        throw new FeedError(input.name, `input ${input.name}: got ${length} elements; ${name} takes ${shapes.join(" or ")} (batch sizes ${bundle.info.batches.join(", ")})${why}`);
       }
     }
     const lengths = first.inputs.map((input) => `${input.name}: ${lengthOf(feeds[input.name]) ?? "?"}`).join(", ");
-    throw new FeedError(first.inputs[0]?.name ?? "", `${name}: the inputs' lengths (${lengths}) do not belong to the same batch size (${bundle.info.batches.join(", ")})`);
+    throw new FeedError(first.inputs[0]?.name ?? "", `${name}: the inputs' lengths (${lengths}) do not belong to the same batch size (${bundle.info.batches.join(", ")})${why}`);
   };
+  /** Per function, what the batching runtime needs (computed on its first call). */
+  const batchedFunctions = new Map<string, BatchedFunction | undefined>();
 
   const hyper = bundle.hyper ?? null;
   let learningRate = hyper?.lr ?? null;
@@ -287,13 +297,23 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
         const names = (candidates[0]?.inputs ?? []).map((input) => input.name).join(", ");
         throw new FeedError("", `${name}: expected an object of inputs { ${names} }, got ${describe(feeds)}`);
       }
-      const record = feeds as Readonly<Record<string, unknown>>;
-      const image = pick(name, candidates, record);
+      // any batch size: the feeds converted once, then one compiled image or chunks of them (batching.ts)
+      const info = bundle.info.functions[name];
+      const batching = info?.batching;
+      if (!batchedFunctions.has(name)) batchedFunctions.set(name, info === undefined || batching === undefined ? undefined : batchedFunction(name, { inputs: info.inputs, batching }, candidates));
+      const batched = batchedFunctions.get(name);
+      const first = candidates[0];
+      const prepared =
+        batched === undefined || first === undefined
+          ? undefined
+          : prepareBatch(batched, feeds as Readonly<Record<string, unknown>>, (size, chunk) => runFunction(arena, candidates[batched.batches.indexOf(size)] ?? first, chunk, previous));
+      const record = prepared?.kind === "image" ? prepared.feeds : (feeds as Readonly<Record<string, unknown>>);
+      const image = prepared?.kind === "chunked" && first !== undefined ? first : pick(name, candidates, record, batching);
       if (name === "trainStep") {
         if (options?.lr !== undefined) setLearningRate("trainStep: options.lr", options.lr);
         writeHyper();
       }
-      const outputs = runFunction(arena, image, record, previous);
+      const outputs = prepared?.kind === "chunked" ? prepared.outputs : runFunction(arena, image, record, previous);
       const result: Record<string, FeedArray | number> = {};
       for (const output of image.outputs) {
         const value = outputs[output.name];

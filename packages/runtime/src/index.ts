@@ -1,7 +1,7 @@
 // @graft/runtime: what a compiled model needs at run time and nothing else. Imports nothing.
 export { describeJson, formatShape, typedArrayKind } from "./describe.js";
-export { FeedError, toFeedArray, validateFeed, validateLabels } from "./feeds.js";
-export type { FeedArray, FeedArrayOf, FeedDtype, FeedSpec } from "./feeds.js";
+export { FeedError, flattenNested, toFeedArray, validateFeed, validateLabels } from "./feeds.js";
+export type { FeedArray, FeedArrayOf, FeedDtype, FeedSpec, FlattenedArray } from "./feeds.js";
 export { SAFETENSORS_DTYPE, SAFETENSORS_MAX_HEADER_BYTES, WeightsError, decodeSafetensors, encodeSafetensors } from "./safetensors.js";
 export type {
   DecodedTensor,
@@ -11,9 +11,11 @@ export type {
   SafetensorsTensorInput,
   SafetensorsTensorSpec,
 } from "./safetensors.js";
+export { batchedFunction, planChunks, prepareBatch, runChunked, toFeedRows } from "./batching.js";
+export type { BatchedFunction, Batching, Chunk, ChunkInput, PreparedBatch, RowCombine } from "./batching.js";
 export { bufferArena, wasmArena, runFunction, readSlot, writeSlot } from "./session.js";
 export type { Arena, ArenaDtype, FunctionImage, Slot } from "./session.js";
-export { checkLearningRate, hyperValue } from "./hyper.js";
+export { checkLearningRate, hyperValue, usesMomentum } from "./hyper.js";
 export type { HyperFormula, HyperScalar } from "./hyper.js";
 export * as jsKernels from "./kernels-js.js";
 export { calculateGain, fanInAndFanOut, hashString, initNeedsMatrix, initValues, mulberry32 } from "./init.js";

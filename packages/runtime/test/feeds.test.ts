@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import { FeedError, toFeedArray, validateFeed, validateLabels } from "../src/index.js";
+import { FeedError, flattenNested, toFeedArray, validateFeed, validateLabels } from "../src/index.js";
 import type { FeedSpec } from "../src/feeds.js";
 
 function feedError(run: () => unknown): FeedError {
@@ -82,7 +82,7 @@ describe("toFeedArray", () => {
     expect(toFeedArray("x", x, data)).toBe(data);
   });
 
-  it("converts a flat Array whose elements convert exactly", () => {
+  it("converts a flat Array", () => {
     expect(toFeedArray("x", { shape: [3], dtype: "f32" }, [0.5, -2, 1e30 * 0 + 3])).toEqual(new Float32Array([0.5, -2, 3]));
     expect(toFeedArray("x", { shape: [2], dtype: "f64" }, [0.1, Number.NaN])).toEqual(new Float64Array([0.1, Number.NaN]));
     expect(toFeedArray("y", { shape: [2], dtype: "i32" }, [-(2 ** 31), 2 ** 31 - 1])).toEqual(new Int32Array([-(2 ** 31), 2 ** 31 - 1]));
@@ -98,10 +98,41 @@ describe("toFeedArray", () => {
     );
   });
 
-  it("refuses an Array element that f32 would round", () => {
-    expect(feedError(() => toFeedArray("x", { shape: [2], dtype: "f32" }, [0.5, 0.1])).message).toBe(
-      "input x: element 1 of the Array is 0.1, which f32 cannot hold exactly (it would become 0.10000000149011612); pass a Float32Array, e.g. Float32Array.from(values), to round",
+  it("rounds f32 elements as Float32Array.from does (as torch.tensor rounds)", () => {
+    const values = [5.1, 3.5, 1.4, 0.2, 1e39, -1e-50, Number.NaN];
+    expect(toFeedArray("x", { shape: [7], dtype: "f32" }, values)).toEqual(Float32Array.from(values));
+    expect(toFeedArray("x", { shape: [1], dtype: "f32" }, [0.1])[0]).toBe(0.10000000149011612);
+  });
+
+  it("rounds any number as Float32Array.from does (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.double()), (values) => {
+        expect(toFeedArray("x", { shape: [values.length], dtype: "f32" }, values)).toEqual(Float32Array.from(values));
+      }),
     );
+  });
+
+  it("flattens a nested Array as deep as the rank, row-major", () => {
+    expect(toFeedArray("x", { shape: [2, 3], dtype: "f32" }, [[1, 2, 3], [4, 5, 6.1]])).toEqual(Float32Array.from([1, 2, 3, 4, 5, 6.1]));
+    expect(toFeedArray("y", { shape: [2, 1, 2], dtype: "i32" }, [[[1, 2]], [[3, 4]]])).toEqual(new Int32Array([1, 2, 3, 4]));
+    expect(flattenNested("x", [null, 2], [[1, 2], [3, 4], [5, 6]])).toEqual({ values: [1, 2, 3, 4, 5, 6], shape: [3, 2] });
+    expect(flattenNested("x", [null, 2], [])).toEqual({ values: [], shape: [0, 2] });
+  });
+
+  it("refuses a nested Array whose shape is ragged, too shallow, too deep or mixed", () => {
+    expect(feedError(() => toFeedArray("x", { shape: [2, 3], dtype: "f32" }, [[1, 2, 3], [4, 5]])).message).toBe(
+      "input x: element [1] of the Array has 2 entries, expected 3 (shape [2,3])",
+    );
+    expect(feedError(() => flattenNested("x", [null, 2], [[1, 2], [3, 4, 5]])).message).toBe("input x: element [1] of the Array has 3 entries, expected 2 (shape [N,2])");
+    expect(feedError(() => flattenNested("x", [null, 2, 2], [[1, 2], [3, 4]])).message).toBe(
+      "input x: a nested Array 2 levels deep cannot be read as shape [N,2,2]; nest it 3 levels deep (one per dim), or pass a flat Array or typed array in row-major order",
+    );
+    expect(feedError(() => flattenNested("x", [null, 2], [[[1], [2]]])).message).toBe(
+      "input x: a nested Array 3 levels deep cannot be read as shape [N,2]; nest it 2 levels deep (one per dim), or pass a flat Array or typed array in row-major order",
+    );
+    expect(feedError(() => flattenNested("x", [null, 2], [[1, 2], 3])).message).toBe("input x: element [1] of the Array is 3, expected an Array (shape [N,2])");
+    expect(feedError(() => flattenNested("x", [null, 2], [[1, [2]]])).message).toBe("input x: element [0][1] of the Array is an Array of length 1, expected a number (shape [N,2])");
+    expect(feedError(() => toFeedArray("x", { shape: [2, 2], dtype: "f32" }, [[1, "2"], [3, 4]])).message).toBe('input x: element 1 of the Array is "2", expected a number');
   });
 
   it("refuses an Array element that i32 would truncate or wrap", () => {
@@ -122,7 +153,7 @@ describe("toFeedArray", () => {
       'input x: element 1 of the Array is "2", expected a number',
     );
     expect(feedError(() => toFeedArray("x", { shape: [2, 2], dtype: "f32" }, [[1, 2], [3, 4], 0, 0])).message).toBe(
-      "input x: element 0 of the Array is an Array of length 2; feed a flat Array in row-major order, or a typed array",
+      "input x: the Array has 4 entries, expected 2 (shape [2,2])",
     );
   });
 

@@ -15,6 +15,13 @@ const INPUT_TYPE: Readonly<Record<ArenaDtype, string>> = {
   i32: "Int32Array | readonly number[]",
   bool: "Uint8Array | readonly (number | boolean)[]",
 };
+/** A feed's type: its typed array, a flat Array, or (rank ≥ 2) Arrays nested one level per dim. */
+const inputType = (tensor: BundleTensor): string => {
+  const element = tensor.dtype === "bool" ? "(number | boolean)" : "number";
+  let nested = `readonly ${element}[]`;
+  for (let level = 1; level < tensor.dims.length; level++) nested = `readonly (${nested})[]`;
+  return tensor.dims.length >= 2 ? `${INPUT_TYPE[tensor.dtype]} | ${nested}` : INPUT_TYPE[tensor.dtype];
+};
 const OUTPUT_TYPE: Readonly<Record<ArenaDtype, string>> = { f32: "Float32Array", i32: "Int32Array", bool: "Uint8Array" };
 
 const formatType = (dtype: string, shape: readonly (string | number)[]): string => `${dtype}[${shape.join(",")}]`;
@@ -38,7 +45,7 @@ const tensorProperties = (fn: BundleFunction, kind: "inputs" | "outputs"): Optio
   fn[kind].map((tensor) => ({
     name: propertyName(tensor.name),
     isReadonly: true,
-    type: kind === "inputs" ? INPUT_TYPE[tensor.dtype] : tensor.dims.length === 0 ? "number" : OUTPUT_TYPE[tensor.dtype],
+    type: kind === "inputs" ? inputType(tensor) : tensor.dims.length === 0 ? "number" : OUTPUT_TYPE[tensor.dtype],
     docs: [kind === "outputs" && tensor.dims.length === 0 ? `${describeTensor(fn, tensor, kind)}, returned as a number` : describeTensor(fn, tensor, kind)],
   }));
 
@@ -71,7 +78,20 @@ const common = (backend: string): readonly StatementStructures[] => [
     properties: [
       { name: "inputs", isReadonly: true, type: "readonly TensorInfo[]" },
       { name: "outputs", isReadonly: true, type: "readonly TensorInfo[]" },
+      {
+        name: "batching",
+        isReadonly: true,
+        type: "{ readonly chunkable: true; readonly inputs: readonly string[]; readonly outputs: Readonly<Record<string, RowCombine>> } | { readonly chunkable: false; readonly reason: string }",
+        docs: ["Whether the function takes any batch size (run in chunks of the compiled ones), decided by the compiler; if not, why."],
+      },
     ],
+  },
+  {
+    kind: StructureKind.TypeAlias,
+    name: "RowCombine",
+    isExported: true,
+    docs: ["How a chunked output is assembled: rows concatenated, the same for every chunk, or a mean/sum over the rows (weighted by rows, or by labels other than ignoreIndex)."],
+    type: '{ readonly kind: "rows" | "same" } | { readonly kind: "mean" | "sum"; readonly weight: "rows" } | { readonly kind: "mean" | "sum"; readonly weight: "labels"; readonly input: string; readonly ignoreIndex: number }',
   },
   {
     kind: StructureKind.Interface,
@@ -125,7 +145,7 @@ const functionTypes = (fn: BundleFunction): TypeAliasDeclarationStructure[] => {
   const literal = (properties: OptionalKind<PropertySignatureStructure>[]): string =>
     properties.length === 0 ? "{}" : `{\n${properties.map((p) => `/** ${(p.docs ?? []).join(" ")} */\nreadonly ${p.name}: ${String(p.type)};`).join("\n")}\n}`;
   return [
-    { kind: StructureKind.TypeAlias, name: `${prefix}Inputs`, isExported: true, docs: [`The inputs of \`${fn.name}\`: typed arrays (or plain arrays that convert exactly), row-major.`], type: literal(tensorProperties(fn, "inputs")) },
+    { kind: StructureKind.TypeAlias, name: `${prefix}Inputs`, isExported: true, docs: [`The inputs of \`${fn.name}\`: typed arrays, or plain Arrays (flat row-major, or nested one level per dim; f32 rounded as Float32Array.from).`], type: literal(tensorProperties(fn, "inputs")) },
     { kind: StructureKind.TypeAlias, name: `${prefix}Outputs`, isExported: true, docs: [`The outputs of \`${fn.name}\`: fresh arrays, row-major; scalars as numbers.`], type: literal(tensorProperties(fn, "outputs")) },
   ];
 };

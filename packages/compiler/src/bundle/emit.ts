@@ -12,6 +12,7 @@ import { gzipSync } from "node:zlib";
 import { build, type Plugin } from "esbuild";
 import { VariableDeclarationKind } from "ts-morph";
 import type { ModelInfo, StateEntry, TensorInfo } from "@graft/runtime";
+import { batchRows } from "../analysis/batch-rows.js";
 import { propertyName, typePrefix } from "../backend/identifiers.js";
 import type { Artifact, ArtifactEntry } from "../backend/types.js";
 import { generatedProject, headerComment, loadDocs, publicDeclarations } from "./dts.js";
@@ -47,7 +48,8 @@ export const bundleInfo = (layout: BundleLayout, backend: string): ModelInfo => 
     layout.functions.map((fn) => {
       const image = fn.specialisations[0]?.plan.image;
       const shapeOf = (kind: "inputs" | "outputs", name: string): readonly number[] => image?.[kind].find((slot) => slot.name === name)?.shape ?? [];
-      return [fn.name, { inputs: fn.inputs.map((t) => tensorInfo(t, shapeOf("inputs", t.name))), outputs: fn.outputs.map((t) => tensorInfo(t, shapeOf("outputs", t.name))) }];
+      const batching = batchRows(fn.graph, { updatesState: fn.updatesState, name: fn.name });
+      return [fn.name, { inputs: fn.inputs.map((t) => tensorInfo(t, shapeOf("inputs", t.name))), outputs: fn.outputs.map((t) => tensorInfo(t, shapeOf("outputs", t.name))), batching }];
     }),
   );
   const forward = functions["forward"] ?? Object.values(functions)[0];
@@ -195,6 +197,12 @@ const graftResolver: Plugin = {
   },
 };
 
+/**
+ * The length esbuild keeps the bundle's lines near (it breaks them at the next token past it;
+ * only string literals such as embedded weights or WASM modules stay longer).
+ */
+export const BUNDLE_LINE_LIMIT = 160;
+
 /** The sizes `graft compile` reports. */
 export interface BundleSizes {
   /** Minified runtime + kernels + layout, weights excluded (bytes). */
@@ -231,13 +239,17 @@ export const bundleModule = async (source: string, options: { readonly sourcefil
     platform: "neutral",
     target: "es2022",
     legalComments: "none",
+    // short lines: Node prints the offending source line of an uncaught error, not kilobytes of it
+    lineLimit: BUNDLE_LINE_LIMIT,
     write: false,
     logLevel: "silent",
     plugins: [graftResolver],
   });
   const text = result.outputFiles[0]?.text ?? "";
-  const codeOnly = weights === "" ? text : text.replace(WEIGHTS_PLACEHOLDER, "");
-  const code = weights === "" ? text : text.replace(WEIGHTS_PLACEHOLDER, () => weights);
+  // lineLimit may break the placeholder string with line continuations (a backslash and a newline)
+  const placeholder = new RegExp(WEIGHTS_PLACEHOLDER.split("").join("(?:\\\\\\n)?"));
+  const codeOnly = weights === "" ? text : text.replace(placeholder, "");
+  const code = weights === "" ? text : text.replace(placeholder, () => weights);
   return {
     code,
     sizes: {

@@ -37,6 +37,8 @@ export interface BundleFunction {
   readonly outputs: readonly BundleTensor[];
   /** One per batch size, in the order given. */
   readonly specialisations: readonly BundleSpecialisation[];
+  /** True when a call changes persistent state (an optimizer step). */
+  readonly updatesState: boolean;
 }
 
 /** A persistent buffer: a model weight or optimizer state. */
@@ -133,7 +135,7 @@ export const planBundle = (program: BundleProgram, options: LayoutOptions = {}):
     const declared = graphInputs(fn.graph);
     const inputs = (first?.inputs ?? []).map((slot): BundleTensor => ({ name: slot.name, dtype: slot.dtype, dims: declared.find((node) => node.attrs.name === slot.name)?.type.shape ?? slot.shape }));
     const outputs = (first?.outputs ?? []).map((slot): BundleTensor => ({ name: slot.name, dtype: slot.dtype, dims: outputNode(fn.graph, slot.name)?.type.shape ?? slot.shape }));
-    planned.push({ name: fn.name, graph: fn.graph, inputs, outputs, specialisations });
+    planned.push({ name: fn.name, graph: fn.graph, inputs, outputs, specialisations, updatesState: fn.updates.length > 0 });
   }
   return E.right({
     name: program.name,

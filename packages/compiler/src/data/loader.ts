@@ -227,18 +227,18 @@ function permuteRows<T extends RowArray>(data: T, rowSize: number, count: number
  * rows are reordered, train rows first, and views returned — the same values as `gatherRows`
  * of each index list, without copying the data. `features` and `labels` are reordered.
  */
-export function splitRowsInPlace(
+export function splitRowsInPlace<Y extends Int32Array | Float32Array>(
   features: Float32Array,
   rowSize: number,
-  labels: Int32Array,
+  labels: Y,
   split: { readonly train: ArrayLike<number>; readonly test: ArrayLike<number> },
-): { trainX: Float32Array; trainY: Int32Array; testX: Float32Array; testY: Int32Array } {
+): { trainX: Float32Array; trainY: Y; testX: Float32Array; testY: Y } {
   const { train, test } = split;
   const cut = train.length;
   const at = (position: number): number | undefined => (position < cut ? train[position] : test[position - cut]);
   const x = permuteRows(features, rowSize, cut + test.length, at);
   const y = permuteRows(labels, 1, cut + test.length, at);
-  return { trainX: x.subarray(0, cut * rowSize), trainY: y.subarray(0, cut), testX: x.subarray(cut * rowSize), testY: y.subarray(cut) };
+  return { trainX: x.subarray(0, cut * rowSize), trainY: y.subarray(0, cut) as Y, testX: x.subarray(cut * rowSize), testY: y.subarray(cut) as Y };
 }
 
 /** How `seededSplit` divides the samples: a test fraction, or exact counts. */

@@ -13,6 +13,7 @@ import { buildProgram, TRAIN_STEP } from "../program/build.js";
 import { BATCH_DIM } from "../bundle/layout.js";
 import type { ProgramFunction } from "../program/types.js";
 import { Emitter, type DimSource } from "./emitter.js";
+import { gemmMatches, liveNodes } from "./gemm.js";
 import { onnxFusedComposites, onnxTable, type Lowering, type LoweringNode } from "./ops.js";
 import { onnx, onnxDataType, tensorProto, type ModelProto, type TensorProto, type ValueInfoProto } from "./proto.js";
 
@@ -20,6 +21,9 @@ import { onnx, onnxDataType, tensorProto, type ModelProto, type TensorProto, typ
 export const MIN_OPSET = 13;
 export const MAX_OPSET = 21;
 export const DEFAULT_OPSET = 17;
+
+/** The IR version an opset needs (ONNX's versioning table: opset 13–18 → IR 8, 19–20 → 9, 21 → 10). */
+const irVersionOf = (opset: number): number => (opset <= 18 ? 8 : opset <= 20 ? 9 : 10);
 
 /** Options of {@link exportOnnx}. */
 export interface OnnxExportOptions {
@@ -64,6 +68,10 @@ export const formatHyperFormula = (formula: HyperFormula): string => {
       return `√(1 − ${formula.beta}^t)`;
     case "lr_decay":
       return `lr / (1 + (t − 1)·${formula.decay})`;
+    case "momentum":
+      return `momentum (${formula.value})`;
+    case "one_minus_momentum":
+      return `1 − momentum (${formula.value})`;
   }
 };
 
@@ -146,7 +154,18 @@ const lowerGraph = (fn: ProgramFunction, opset: number, batch: number | "dynamic
   const inputs: ValueInfoProto[] = [];
   const params: Array<{ readonly name: string; readonly type: TensorType }> = [];
   const diagnostics: Diagnostic[] = [];
+  const gemms = gemmMatches(graph);
+  const live = liveNodes(graph, gemms);
   for (const node of graph.nodes) {
+    const gemm = gemms.get(node.id);
+    if (gemm !== undefined && live.has(node.id)) {
+      names.push(emitter.op("Gemm", [names[gemm.a] ?? "", names[gemm.w] ?? "", names[gemm.bias] ?? ""], { transB: 1 }));
+      continue;
+    }
+    if (node.op !== "input" && node.op !== "param" && !live.has(node.id)) {
+      names.push("");
+      continue;
+    }
     if (node.op === "input") {
       names.push(node.attrs.name);
       inputs.push(valueInfo(node.attrs.name, node.type, batch));
@@ -235,7 +254,7 @@ export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}
         : ` Before each step feed the hyper scalars ${hyper.scalars.map((s) => `${s.param} = ${formatHyperFormula(s.formula)}`).join(", ")}${hyper.scalars.some((s) => dependsOnStep(s.formula)) ? ` with t = ${hyper.step} + 1` : ""} (lr ${hyper.lr}; metadata 'graft.hyper' has them as JSON).`)
     : `graft forward of ${graphName} (evaluation mode)`;
   const modelProto: ModelProto = {
-    irVersion: 8,
+    irVersion: irVersionOf(opset),
     producerName: "graft",
     producerVersion: "0.1.0",
     opsetImport: [{ domain: "", version: opset }],

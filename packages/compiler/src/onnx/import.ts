@@ -72,6 +72,8 @@ export interface ImportContext {
   readonly has: (index: number) => boolean;
   /** Calls graft function `fn` with `args` (in memory and in the source). */
   readonly call: (fn: string, ...args: Arg[]) => E.Either<string, Value>;
+  /** The model's opset of the default ONNX domain. */
+  readonly opset: number;
 }
 
 type Row = (context: ImportContext, node: NodeProto) => E.Either<string, Value>;
@@ -124,6 +126,16 @@ const reduceRow =
       return context.call(fn, x, lit(dims), lit(keepdim));
     })(context.value(0));
 
+/** Softmax/LogSoftmax: along `axis` from opset 13; before, over the input flattened to 2-D at `axis` (default 1), which is the same only for the last axis. */
+const softmaxRow = (fn: "softmax" | "logSoftmax", context: ImportContext, node: NodeProto): E.Either<string, Value> =>
+  E.chain((x: Value) => {
+    if (context.opset >= 13) return context.call(fn, x, lit(intAttr(node, "axis", -1)));
+    const axis = axisIn(intAttr(node, "axis", 1), x.tensor.rank);
+    return axis === x.tensor.rank - 1
+      ? context.call(fn, x, lit(axis))
+      : E.left(`before opset 13 it normalises over the input flattened at axis ${axis}, which graft does not do for a rank-${x.tensor.rank} input; re-export with opset_version=13 or later`);
+  })(context.value(0));
+
 /** The import table: one row per ONNX op graft reads. */
 export const importTable: Readonly<Record<string, Row>> = {
   Identity: (context) => context.value(0),
@@ -160,8 +172,8 @@ export const importTable: Readonly<Record<string, Row>> = {
       const dtype = graftDtype(intAttr(node, "to", 1));
       return dtype === undefined ? E.left(`Cast to ONNX type ${intAttr(node, "to", 0)} has no graft dtype`) : context.call("cast", x, lit(dtype));
     })(context.value(0)),
-  Softmax: (context, node) => E.chain((x: Value) => context.call("softmax", x, lit(intAttr(node, "axis", -1))))(context.value(0)),
-  LogSoftmax: (context, node) => E.chain((x: Value) => context.call("logSoftmax", x, lit(intAttr(node, "axis", -1))))(context.value(0)),
+  Softmax: (context, node) => softmaxRow("softmax", context, node),
+  LogSoftmax: (context, node) => softmaxRow("logSoftmax", context, node),
   LeakyRelu: (context, node) =>
     E.chain((x: Value) => E.chain((scaled: Value) => context.call("maximum", x, scaled))(context.call("mul", x, lit(floatAttr(node, "alpha", 0.01)))))(context.value(0)),
   Transpose: (context, node) =>
@@ -257,6 +269,7 @@ export const importOnnx = (bytes: Uint8Array, options: OnnxImportOptions = {}): 
       "onnx/unsupported",
     );
 
+  const defaultOpset = toNumber((decoded.opsetImport ?? []).find((o) => (o.domain ?? "") === "" || o.domain === "ai.onnx")?.version ?? 13);
   const known = new Map<string, Known>();
   const initializers = new Map<string, TensorProto>();
   for (const tensor of graph.initializer ?? []) {
@@ -349,6 +362,7 @@ export const importOnnx = (bytes: Uint8Array, options: OnnxImportOptions = {}): 
         return entry === undefined ? E.left(`its input '${name}' is not produced by any node, input or initializer`) : materialize(name, entry);
       },
       call,
+      opset: defaultOpset,
     };
     const row = importTable[opType];
     if (row === undefined) return fail(`${source}: ${label}: unsupported`, "onnx/unsupported");

@@ -82,9 +82,15 @@ export const validateAdam = (options: AdamOptimizer): Diagnostics => {
   return found.filter((d): d is Diagnostic => d !== undefined);
 };
 
-/** PyTorch's `torch.lerp(start, end, weight)` formula for a scalar weight. */
-const lerp = (start: Tensor, end: Tensor, weight: number): Tensor =>
-  weight < 0.5 ? add(start, mul(sub(end, start), weight)) : sub(end, mul(sub(end, start), 1 - weight));
+/**
+ * PyTorch's `torch.lerp(m, g, 1 − β1)` for a scalar weight, with β1 a run-time scalar (OneCycleLR
+ * cycles it): m + (1 − β1)·(g − m) when 1 − β1 < 0.5, else g − β1·(g − m) (the branch of the
+ * compiled β1).
+ */
+const lerpBeta1 = (context: ParamUpdateContext, start: Tensor, end: Tensor, beta1: number): Tensor =>
+  1 - beta1 < 0.5
+    ? add(start, mul(sub(end, start), context.hyper("one_minus_beta1", { kind: "one_minus_momentum", value: beta1 })))
+    : sub(end, mul(sub(end, start), context.hyper("beta1", { kind: "momentum", value: beta1 })));
 
 /** Adam's (or AdamW's) update of one param. */
 export const adamUpdate = (options: AdamOptimizer) => (context: ParamUpdateContext): ParamUpdate => {
@@ -95,7 +101,7 @@ export const adamUpdate = (options: AdamOptimizer) => (context: ParamUpdateConte
     if (options.kind === "adamw") p = mul(p, context.hyper("decay", { kind: "one_minus_lr_times", factor: options.weightDecay }));
     else g = add(g, mul(p, options.weightDecay));
   }
-  const m = lerp(context.slot("m"), g, 1 - options.beta1);
+  const m = lerpBeta1(context, context.slot("m"), g, options.beta1);
   // exp_avg_sq.mul_(β2).addcmul_(g, g, value=1 − β2): v·β2 + ((1 − β2)·g)·g
   const v = add(mul(context.slot("v"), options.beta2), mul(mul(g, 1 - options.beta2), g));
   // step_size = lr / (1 − β1ᵗ) and √(1 − β2ᵗ): Python floats in PyTorch, float64 run-time scalars here

@@ -86,7 +86,7 @@ export const rmspropUpdate = (options: RmspropOptimizer) => (context: ParamUpdat
   const lr = context.hyper("lr", { kind: "lr" });
   if (options.momentum > 0) {
     // buf.mul_(momentum).addcdiv_(g, avg); param.add_(buf, alpha=−lr)
-    const buf = add(mul(context.slot("momentum_buffer"), options.momentum), div(g, avg));
+    const buf = add(mul(context.slot("momentum_buffer"), context.hyper("momentum", { kind: "momentum", value: options.momentum })), div(g, avg));
     slots.momentum_buffer = buf;
     return { param: sub(p, mul(buf, lr)), slots };
   }

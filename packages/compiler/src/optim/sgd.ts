@@ -75,11 +75,13 @@ export const sgdUpdate = (options: SgdOptimizer) => (context: ParamUpdateContext
   const slots: Record<string, typeof g> = {};
   if (options.momentum !== 0) {
     const buf = context.slot("momentum_buffer");
-    const decayed = add(mul(buf, options.momentum), options.dampening === 0 ? g : mul(g, 1 - options.dampening));
+    // the momentum is a run-time scalar (OneCycleLR cycles it)
+    const momentum = context.hyper("momentum", { kind: "momentum", value: options.momentum });
+    const decayed = add(mul(buf, momentum), options.dampening === 0 ? g : mul(g, 1 - options.dampening));
     // PyTorch initialises the buffer to the first gradient (no dampening on step 1)
     const next = where(eq(context.step, scalar(0, dtype)), g, decayed);
     slots.momentum_buffer = next;
-    g = options.nesterov ? add(g, mul(next, options.momentum)) : next;
+    g = options.nesterov ? add(g, mul(next, momentum)) : next;
   }
   return { param: sub(p, mul(g, context.hyper("lr", { kind: "lr" }))), slots };
 };

@@ -241,7 +241,7 @@ export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: Train
       updated.push({ name: `${rule.prefix}.${slot}.${name}`, tensor });
     }
   }
-  const stepDependent = [...hypers.values()].some(({ scalar: { formula } }) => formula.kind !== "lr" && formula.kind !== "one_minus_lr_times");
+  const stepDependent = [...hypers.values()].some(({ scalar: { formula } }) => formula.kind === "lr_over_bias_correction" || formula.kind === "sqrt_bias_correction" || formula.kind === "lr_decay");
   if (stepDependent || readsParam(updated.map((u) => u.tensor), stepName)) updated.push({ name: stepName, tensor: withSourceLoc(undefined, () => add(stepParam, scalar(1, stepDtype))) });
   if (diagnostics.length > 0) return E.left(diagnostics);
 

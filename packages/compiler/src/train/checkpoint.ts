@@ -48,10 +48,27 @@ export interface RunFingerprint {
   readonly seed: number;
   readonly batchSize: number;
   readonly split: number;
+  /** `graft train --standardize` (older checkpoints do not record it: off). */
+  readonly standardize?: boolean;
+}
+
+/**
+ * One epoch of a run: the mean training loss, and accuracies (classification) or MSE and R²
+ * (regression) on the training rows and, when held out, the test rows.
+ */
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly loss: number;
+  readonly trainAccuracy?: number;
+  readonly testAccuracy?: number;
+  readonly trainMse?: number;
+  readonly trainR2?: number;
+  readonly testMse?: number;
+  readonly testR2?: number;
 }
 
 /** What a checkpoint records besides the state. */
-export interface CheckpointMeta extends Partial<Pick<RunFingerprint, "modelHash" | "dataHash" | "backend">> {
+export interface CheckpointMeta extends Partial<Pick<RunFingerprint, "modelHash" | "dataHash" | "backend" | "standardize">> {
   /** Epochs completed. */
   readonly epoch: number;
   readonly model: string;
@@ -59,7 +76,7 @@ export interface CheckpointMeta extends Partial<Pick<RunFingerprint, "modelHash"
   readonly seed: number;
   readonly batchSize: number;
   readonly split: number;
-  readonly history: readonly EpochMetrics[];
+  readonly history: readonly EpochRecord[];
 }
 
 /** SHA-256 of a string, hex. */
@@ -157,6 +174,7 @@ export async function saveCheckpoint(path: string, state: Readonly<Record<string
     ...(meta.modelHash === undefined ? {} : { model_sha256: meta.modelHash }),
     ...(meta.dataHash === undefined ? {} : { data_sha256: meta.dataHash }),
     ...(meta.backend === undefined ? {} : { backend: meta.backend }),
+    ...(meta.standardize === true ? { standardize: "true" } : {}),
   });
   await writeFileAtomic(path, bytes, options);
 }
@@ -180,7 +198,7 @@ const decodeCheckpoint = (bytes: Uint8Array, expected: readonly SafetensorsTenso
 const isEpochMetrics = (value: unknown, index: number): boolean => {
   if (typeof value !== "object" || value === null) return false;
   const entry = value as Record<string, unknown>;
-  return entry.epoch === index && typeof entry.loss === "number" && typeof entry.trainAccuracy === "number";
+  return entry.epoch === index && typeof entry.loss === "number" && (typeof entry.trainAccuracy === "number" || typeof entry.trainMse === "number");
 };
 
 /**
@@ -220,10 +238,11 @@ export async function loadCheckpoint(path: string, current: Readonly<Record<stri
     seed: metaNumber(metadata, "seed", source),
     batchSize: metaNumber(metadata, "batch_size", source),
     split: metaNumber(metadata, "split", source),
-    history: history as EpochMetrics[],
+    history: history as EpochRecord[],
     ...(metadata.model_sha256 === undefined ? {} : { modelHash: metadata.model_sha256 }),
     ...(metadata.data_sha256 === undefined ? {} : { dataHash: metadata.data_sha256 }),
     ...(metadata.backend === undefined ? {} : { backend: metadata.backend }),
+    standardize: metadata.standardize === "true",
   };
   const state: Record<string, HostTensor> = {};
   for (const [name, tensor] of decoded.tensors) {
@@ -255,6 +274,7 @@ export function checkResume(meta: CheckpointMeta, run: RunFingerprint, source: s
     ["--seed", String(meta.seed), String(run.seed)],
     ["--batch-size", String(meta.batchSize), String(run.batchSize)],
     ["--split", String(meta.split), String(run.split)],
+    ["--standardize", meta.standardize === true ? "on" : "off", run.standardize === true ? "on" : "off"],
   ];
   for (const [option, saved, now] of settings) compare(saved, now, (was, is) => `was written with ${option} ${was}, this run has ${is}`);
   const first = differences[0];
@@ -266,13 +286,21 @@ export function checkResume(meta: CheckpointMeta, run: RunFingerprint, source: s
 // ----- the final files --------------------------------------------------------------------------------
 
 /**
- * Writes the final params-only weights and the metrics chart into the checkpoint folder.
+ * Writes the final params-only weights and the metrics chart (`chart`, or the classification
+ * chart of `history`) into the checkpoint folder.
  * @returns the weights' path
  * @throws AtomicWriteError naming the file and the cause
  */
-export async function writeFinalFiles(folder: string, params: Readonly<Record<string, HostTensor>>, history: readonly EpochMetrics[], title: string, options: WriteFileAtomicOptions = {}): Promise<string> {
+export async function writeFinalFiles(
+  folder: string,
+  params: Readonly<Record<string, HostTensor>>,
+  history: readonly EpochMetrics[] | readonly EpochRecord[],
+  title: string,
+  options: WriteFileAtomicOptions = {},
+  chart?: string,
+): Promise<string> {
   const weightsPath = join(folder, WEIGHTS_FILE);
   await writeFileAtomic(weightsPath, encodeSafetensors(toSafetensors(params), { format: "pt" }), options);
-  await writeFileAtomic(join(folder, METRICS_FILE), metricsChart(history, { title }), options);
+  await writeFileAtomic(join(folder, METRICS_FILE), chart ?? metricsChart(history.map((record) => ({ ...record, trainAccuracy: record.trainAccuracy ?? Number.NaN })), { title }), options);
   return weightsPath;
 }

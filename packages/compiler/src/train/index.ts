@@ -4,7 +4,8 @@
  */
 export { buildTrainingProgram, EVALUATE, FORWARD, TRAIN_STEP, type TrainingProgramOptions } from "./program.js";
 export { createTrainer, hyperValues, resolveBackend, type EvaluateResult, type StepOptions, type StepResult, type Trainer, type TrainerOptions } from "./trainer.js";
-export { accuracy, addToMean, predictions, runningMean, type AccuracyOptions, type ArrayWithShape, type RunningMean } from "./metrics.js";
+export { accuracy, addToMean, predictions, regressionMetrics, runningMean, type AccuracyOptions, type ArrayWithShape, type RegressionMetrics, type RunningMean } from "./metrics.js";
+export { applyStandardizer, fitStandardizer, standardizedModel, STANDARDIZE_MEAN, STANDARDIZE_STD, type Standardizer } from "./standardize.js";
 export {
   attachScheduler,
   cosineAnnealingLR,

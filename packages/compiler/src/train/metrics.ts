@@ -74,3 +74,37 @@ export const addToMean = (mean: RunningMean, value: number, weight = 1): Running
   const count = mean.count + weight;
   return { total, count, mean: count === 0 ? Number.NaN : total / count };
 };
+
+/** Mean squared error and coefficient of determination of predictions against targets. */
+export interface RegressionMetrics {
+  /** Mean of (prediction − target)², over every value. */
+  readonly mse: number;
+  /**
+   * R² = 1 − SS_res / SS_tot (scikit-learn's `r2_score`): 1 for a perfect fit, 0 for predicting
+   * the mean, negative when worse; with constant targets 1 for a perfect fit and 0 otherwise.
+   */
+  readonly r2: number;
+}
+
+/**
+ * MSE and R² in float64, NaN for no values.
+ * @throws RangeError when the predictions and targets differ in length
+ */
+export const regressionMetrics = (predicted: ArrayLike<number>, targets: ArrayLike<number>): RegressionMetrics => {
+  if (predicted.length !== targets.length) throw new RangeError(`regressionMetrics: ${predicted.length} predictions for ${targets.length} targets`);
+  const n = targets.length;
+  if (n === 0) return { mse: Number.NaN, r2: Number.NaN };
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += targets[i] ?? 0;
+  const mean = sum / n;
+  let residual = 0;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const target = targets[i] ?? 0;
+    const error = (predicted[i] ?? 0) - target;
+    residual += error * error;
+    total += (target - mean) * (target - mean);
+  }
+  const r2 = total === 0 ? (residual === 0 ? 1 : 0) : 1 - residual / total;
+  return { mse: residual / n, r2 };
+};

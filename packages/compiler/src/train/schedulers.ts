@@ -45,7 +45,11 @@ export interface LinearLR {
   readonly endFactor: number;
   readonly totalIters: number;
 }
-/** `OneCycleLR(max_lr, total_steps, pct_start=0.3, anneal_strategy='cos', div_factor=25, final_div_factor=1e4, three_phase=False)`, stepped per batch. */
+/**
+ * `OneCycleLR(max_lr, total_steps, pct_start=0.3, anneal_strategy='cos', cycle_momentum=True,
+ * base_momentum=0.85, max_momentum=0.95, div_factor=25, final_div_factor=1e4, three_phase=False)`,
+ * stepped per batch; with cycleMomentum the momentum (Adam's β1) runs inversely to the lr.
+ */
 export interface OneCycleLR {
   readonly kind: "onecycle";
   /** Undefined: the optimizer's lr. */
@@ -57,6 +61,9 @@ export interface OneCycleLR {
   readonly divFactor: number;
   readonly finalDivFactor: number;
   readonly threePhase: boolean;
+  readonly cycleMomentum: boolean;
+  readonly baseMomentum: number;
+  readonly maxMomentum: number;
 }
 /** `ReduceLROnPlateau(mode='min', factor=0.1, patience=10, threshold=1e-4, threshold_mode='rel', cooldown=0, min_lr=0, eps=1e-8)`. */
 export interface ReduceLROnPlateau {
@@ -93,6 +100,9 @@ export const oneCycleLR = (
     readonly divFactor?: number;
     readonly finalDivFactor?: number;
     readonly threePhase?: boolean;
+    readonly cycleMomentum?: boolean;
+    readonly baseMomentum?: number;
+    readonly maxMomentum?: number;
   } = {},
 ): OneCycleLR => ({
   kind: "onecycle",
@@ -103,6 +113,9 @@ export const oneCycleLR = (
   divFactor: o.divFactor ?? 25,
   finalDivFactor: o.finalDivFactor ?? 1e4,
   threePhase: o.threePhase ?? false,
+  cycleMomentum: o.cycleMomentum ?? true,
+  baseMomentum: o.baseMomentum ?? 0.85,
+  maxMomentum: o.maxMomentum ?? 0.95,
 });
 export const reduceLROnPlateau = (
   o: {
@@ -137,6 +150,8 @@ export interface Scheduler {
   readonly lr: number;
   /** 0 after construction, +1 per `step`. */
   readonly lastEpoch: number;
+  /** OneCycleLR with cycleMomentum: the momentum (β1) in effect now; undefined otherwise. */
+  readonly momentum: number | undefined;
   /** Moves to the next epoch (OneCycleLR: batch) and returns its lr; ReduceLROnPlateau needs the epoch's `metric`. */
   step(metric?: number): number;
 }
@@ -169,6 +184,7 @@ export const createScheduler = (spec: SchedulerSpec, context: SchedulerContext):
   const base = nonNegative("scheduler: the base learning rate", context.lr);
   let lr = base;
   let lastEpoch = 0;
+  let momentum: number | undefined;
   let compute: (metric: number | undefined) => number;
   switch (spec.kind) {
     case "step": {
@@ -220,15 +236,16 @@ export const createScheduler = (spec: SchedulerSpec, context: SchedulerContext):
       if (!(spec.pctStart >= 0 && spec.pctStart <= 1)) fail(`OneCycleLR: pct_start must be in [0, 1], got ${spec.pctStart}`);
       const initialLr = maxLr / spec.divFactor;
       const minLr = initialLr / spec.finalDivFactor;
-      const phases: ReadonlyArray<{ readonly end: number; readonly from: number; readonly to: number }> = spec.threePhase
+      const { baseMomentum: low, maxMomentum: high } = spec;
+      const phases: ReadonlyArray<{ readonly end: number; readonly from: number; readonly to: number; readonly fromMomentum: number; readonly toMomentum: number }> = spec.threePhase
         ? [
-            { end: spec.pctStart * totalSteps - 1, from: initialLr, to: maxLr },
-            { end: 2 * spec.pctStart * totalSteps - 2, from: maxLr, to: initialLr },
-            { end: totalSteps - 1, from: initialLr, to: minLr },
+            { end: spec.pctStart * totalSteps - 1, from: initialLr, to: maxLr, fromMomentum: high, toMomentum: low },
+            { end: 2 * spec.pctStart * totalSteps - 2, from: maxLr, to: initialLr, fromMomentum: low, toMomentum: high },
+            { end: totalSteps - 1, from: initialLr, to: minLr, fromMomentum: high, toMomentum: high },
           ]
         : [
-            { end: spec.pctStart * totalSteps - 1, from: initialLr, to: maxLr },
-            { end: totalSteps - 1, from: maxLr, to: minLr },
+            { end: spec.pctStart * totalSteps - 1, from: initialLr, to: maxLr, fromMomentum: high, toMomentum: low },
+            { end: totalSteps - 1, from: maxLr, to: minLr, fromMomentum: low, toMomentum: high },
           ];
       const anneal =
         spec.annealStrategy === "cos"
@@ -238,7 +255,11 @@ export const createScheduler = (spec: SchedulerSpec, context: SchedulerContext):
         if (lastEpoch > totalSteps) fail(`OneCycleLR: stepped ${lastEpoch} times, more than total_steps = ${totalSteps}`);
         let start = 0;
         for (const [i, phase] of phases.entries()) {
-          if (lastEpoch <= phase.end || i === phases.length - 1) return anneal(phase.from, phase.to, (lastEpoch - start) / (phase.end - start));
+          if (lastEpoch <= phase.end || i === phases.length - 1) {
+            const pct = (lastEpoch - start) / (phase.end - start);
+            if (spec.cycleMomentum) momentum = anneal(phase.fromMomentum, phase.toMomentum, pct);
+            return anneal(phase.from, phase.to, pct);
+          }
           start = phase.end;
         }
         return lr;
@@ -287,6 +308,9 @@ export const createScheduler = (spec: SchedulerSpec, context: SchedulerContext):
     get lastEpoch() {
       return lastEpoch;
     },
+    get momentum() {
+      return momentum;
+    },
     step(metric?: number): number {
       lastEpoch += 1;
       lr = compute(metric);
@@ -295,10 +319,13 @@ export const createScheduler = (spec: SchedulerSpec, context: SchedulerContext):
   };
 };
 
-/** Something with a settable learning rate (a `Trainer`). */
+/** Something with a settable learning rate (a `Trainer`), and a momentum for OneCycleLR's cycle_momentum. */
 export interface LearningRateTarget {
   readonly learningRate: number;
   setLearningRate(lr: number): void;
+  /** The current momentum (β1), undefined when the optimizer has none. */
+  readonly momentum?: number | undefined;
+  setMomentum?(m: number): void;
 }
 
 /**
@@ -307,7 +334,14 @@ export interface LearningRateTarget {
  */
 export const attachScheduler = (trainer: LearningRateTarget, spec: SchedulerSpec, context: Omit<SchedulerContext, "lr"> = {}): Scheduler => {
   const scheduler = createScheduler(spec, { ...context, lr: trainer.learningRate });
-  trainer.setLearningRate(scheduler.lr);
+  const cycles = scheduler.momentum !== undefined;
+  if (cycles && (trainer.momentum === undefined || trainer.setMomentum === undefined))
+    throw new RangeError("OneCycleLR: cycle_momentum needs an optimizer compiled with momentum (sgd:momentum=…, rmsprop:momentum=…, adam, adamw); or pass cycle_momentum=false");
+  const apply = (): void => {
+    trainer.setLearningRate(scheduler.lr);
+    if (scheduler.momentum !== undefined) trainer.setMomentum?.(scheduler.momentum);
+  };
+  apply();
   return {
     spec,
     get lr() {
@@ -316,9 +350,12 @@ export const attachScheduler = (trainer: LearningRateTarget, spec: SchedulerSpec
     get lastEpoch() {
       return scheduler.lastEpoch;
     },
+    get momentum() {
+      return scheduler.momentum;
+    },
     step(metric?: number): number {
       const lr = scheduler.step(metric);
-      trainer.setLearningRate(lr);
+      apply();
       return lr;
     },
   };
@@ -347,7 +384,18 @@ const OPTIONS: Readonly<Record<Kind, Readonly<Record<string, OptionType>>>> = {
   exponential: { gamma: N },
   cosine: { t_max: N, eta_min: N },
   linear: { start_factor: N, end_factor: N, total_iters: N },
-  onecycle: { max_lr: N, total_steps: N, pct_start: N, anneal_strategy: { kind: "enum", values: ["cos", "linear"] }, div_factor: N, final_div_factor: N, three_phase: { kind: "boolean" } },
+  onecycle: {
+    max_lr: N,
+    total_steps: N,
+    pct_start: N,
+    anneal_strategy: { kind: "enum", values: ["cos", "linear"] },
+    cycle_momentum: { kind: "boolean" },
+    base_momentum: N,
+    max_momentum: N,
+    div_factor: N,
+    final_div_factor: N,
+    three_phase: { kind: "boolean" },
+  },
   plateau: {
     mode: { kind: "enum", values: ["min", "max"] },
     factor: N,
@@ -472,6 +520,9 @@ export const parseLrSchedule = (text: string): E.Either<Diagnostics, SchedulerSp
             divFactor: n("div_factor"),
             finalDivFactor: n("final_div_factor"),
             threePhase: flag("three_phase"),
+            cycleMomentum: flag("cycle_momentum"),
+            baseMomentum: n("base_momentum"),
+            maxMomentum: n("max_momentum"),
           }),
         ),
       );

@@ -83,6 +83,13 @@ export interface Trainer {
   setLearningRate(lr: number): void;
   /** The number of optimizer steps taken (restored by `setState` with the optimizer's step counter). */
   readonly stepsTaken: number;
+  /**
+   * The optimizer's current momentum (SGD's or RMSprop's `momentum`, Adam's β1), a run-time scalar
+   * like the lr; undefined when the compiled step has none (SGD or RMSprop without momentum, Adagrad).
+   */
+  readonly momentum: number | undefined;
+  /** Sets the momentum of the next steps (what OneCycleLR cycles). Throws when `momentum` is undefined or `m` is not in [0, 1]. */
+  setMomentum(m: number): void;
   /** The model's outputs; labels may be given and are ignored. */
   forward(feeds: HostFeeds): Record<string, HostTensor>;
   /** The loss and the outputs, without changing any state. */
@@ -99,13 +106,13 @@ export interface Trainer {
  * rate `lr` at step `t` (1 on the first step): what to `setState` before running the step
  * directly on a session. Empty for a step without hyper scalars.
  */
-export const hyperValues = (fn: ProgramFunction, lr: number, t: number): Record<string, HostTensor> => {
+export const hyperValues = (fn: ProgramFunction, lr: number, t: number, momentum?: number): Record<string, HostTensor> => {
   const schedule = fn.hyper;
   if (schedule === undefined) return {};
   const dtypes = new Map(graphParams(fn.graph).map((node) => [node.attrs.name, node.type.dtype]));
   return Object.fromEntries(
     schedule.scalars.map(({ param, formula }) => {
-      const value = hyperValue(formula, lr, t);
+      const value = hyperValue(formula, lr, t, momentum);
       const dtype = dtypes.get(param) ?? "f32";
       return [param, { shape: [], dtype, data: dtype === "f64" ? Float64Array.of(value) : Float32Array.of(value) }];
     }),
@@ -171,6 +178,8 @@ export const createTrainer = async (model: Model | Graph, options: TrainerOption
   };
   let learningRate = optimizer.right.lr;
   let stepsTaken = 0;
+  const compiledMomentum = schedule?.scalars.find(({ formula }) => formula.kind === "momentum" || formula.kind === "one_minus_momentum")?.formula;
+  let momentum = compiledMomentum !== undefined && (compiledMomentum.kind === "momentum" || compiledMomentum.kind === "one_minus_momentum") ? compiledMomentum.value : undefined;
   const setLearningRate = (lr: number): void => {
     learningRate = checkLearningRate("setLearningRate", lr);
   };
@@ -185,10 +194,19 @@ export const createTrainer = async (model: Model | Graph, options: TrainerOption
     get stepsTaken() {
       return stepsTaken;
     },
+    get momentum() {
+      return momentum;
+    },
+    setMomentum: (m: number) => {
+      if (momentum === undefined)
+        throw new Error(`setMomentum: the ${optimizer.right.kind} step was compiled without momentum (use sgd:momentum=…, rmsprop:momentum=…, or adam/adamw, whose β1 is the momentum)`);
+      if (typeof m !== "number" || !(m >= 0 && m <= 1)) throw new RangeError(`setMomentum: invalid momentum ${String(m)} (expected a number in [0, 1])`);
+      momentum = m;
+    },
     setLearningRate,
     step: (batch, stepOptions = {}) => {
       if (stepOptions.lr !== undefined) learningRate = checkLearningRate("step: options.lr", stepOptions.lr);
-      if (stepFunction !== undefined && schedule !== undefined) session.setState(hyperValues(stepFunction, learningRate, stepsTaken + 1));
+      if (stepFunction !== undefined && schedule !== undefined) session.setState(hyperValues(stepFunction, learningRate, stepsTaken + 1, momentum));
       const { loss, outputs } = withLoss(call(TRAIN_STEP, batch));
       stepsTaken += 1;
       const { [GRAD_NORM_OUTPUT]: norm, ...rest } = outputs;

@@ -49,6 +49,8 @@ describe("ONNX export: the file", () => {
     expect((model.graph?.input ?? []).map((i) => [i.name, dimsOf(i)])).toEqual([["x", ["batch", 784]]]);
     expect((model.graph?.output ?? []).map((o) => [o.name, dimsOf(o)])).toEqual([["logits", ["batch", 10]]]);
     expect(result.right.initialState).toBeUndefined();
+    // dense layers are Gemms (transB = 1), as PyTorch exports nn.Linear
+    expect((model.graph?.node ?? []).map((n) => n.opType)).toEqual(["Gemm", "Relu", "Gemm", "Relu", "Gemm", "Relu", "Gemm", "Identity"]);
     const fixed = exportOnnx(mnist, { batch: 32, opset: 13 });
     if (E.isLeft(fixed)) throw new Error(fixed.left[0]?.message);
     const fixedModel = onnx.ModelProto.decode(fixed.right.bytes);

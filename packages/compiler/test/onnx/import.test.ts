@@ -107,6 +107,25 @@ describe("graft import of PyTorch-exported models", () => {
     expect(cliBad.err).toContain("not an ONNX model (protobuf decoding failed:");
   });
 
+  it("opset < 13 Softmax: the last axis imports, another axis of a higher-rank input is refused with the reason", () => {
+    const softmaxModel = (rank: number, opset: number): Uint8Array =>
+      onnx.ModelProto.encode({
+        opsetImport: [{ domain: "", version: opset }],
+        graph: {
+          name: "s",
+          node: [{ opType: "Softmax", name: "sm", input: ["x"], output: ["y"], attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }] }],
+          input: [{ name: "x", type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: "batch" }, ...Array.from({ length: rank - 1 }, () => ({ dimValue: 3 }))] } } } }],
+          output: [{ name: "y" }],
+        },
+      }).finish();
+    expect(E.isRight(importOnnx(softmaxModel(2, 11)))).toBe(true);
+    expect(E.isRight(importOnnx(softmaxModel(3, 13)))).toBe(true);
+    const old = importOnnx(softmaxModel(3, 11), { source: "old.onnx" });
+    expect(E.isLeft(old) && old.left[0]?.message).toBe(
+      "old.onnx: Softmax (node 'sm'): before opset 13 it normalises over the input flattened at axis 1, which graft does not do for a rank-3 input; re-export with opset_version=13 or later",
+    );
+  });
+
   it("graft's own export imports back: the blobs MLP round-trips to the same outputs", () => {
     const exported = exportOnnx(blobs, {});
     if (E.isLeft(exported)) throw new Error(formatDiagnostics(exported.left));

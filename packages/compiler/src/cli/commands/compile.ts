@@ -120,6 +120,10 @@ export const runCompile = async (file: string, options: CompileCommandOptions, c
   if (written.source !== undefined) io.out(`${show(written.source)}: the TypeScript module the bundle was built from\n`);
   const shapes = info.batches.length === 0 ? "fixed shapes" : `batch ${info.batches.join(", ")}`;
   io.out(`model ${info.name}: ${Object.keys(info.functions).join(", ")} at ${shapes}, ${info.backend} kernels${info.optimizer === null ? "" : `, ${info.optimizer}`}\n`);
+  const chunked = Object.entries(info.functions).flatMap(([name, fn]) => (fn.batching?.chunkable === true ? [name] : []));
+  const fixed = Object.values(info.functions).flatMap((fn) => (fn.batching !== undefined && !fn.batching.chunkable ? [fn.batching.reason] : []));
+  if (info.batches.length > 0)
+    io.out(chunked.length > 0 ? `any batch size (in chunks of the compiled ones): ${chunked.join(", ")}\n` : `compiled batch sizes only: ${fixed[0] ?? "no function takes others"}\n`);
   context.exit(EXIT_OK);
 };
 

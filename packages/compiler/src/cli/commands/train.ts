@@ -6,9 +6,19 @@
  * The model contract: the model file's default export is a `model({ outputs, loss })` with
  *
  * - an input named `x` of type f32[batch, F] — F is the number of feature columns of the data;
- * - an input named `y` of type i32[batch] — the class id of each row (0 ≤ y < C);
- * - a scalar `loss` (e.g. `crossEntropy(logits, y)`), and an output of type f32[batch, C] (the
- *   first such output, typically `logits`), whose argmax is the predicted class.
+ * - classification: an input named `y` of type i32[batch] — the class id of each row (0 ≤ y < C),
+ *   a scalar `loss` (e.g. `crossEntropy(logits, y)`), and an output of type f32[batch, C] (the
+ *   first such output, typically `logits`), whose argmax is the predicted class;
+ * - regression: an input named `y` of type f32[batch] or f32[batch, 1] — the numeric target of
+ *   each row, a scalar `loss` (e.g. `mseLoss(prediction, y)`), and an output of y's type (the
+ *   first such output); MSE and R² are reported instead of accuracy.
+ *
+ * `--standardize` fits each feature's mean and standard deviation on the training rows only and
+ * trains on `(x − mean) / std`; the saved weights (`--out`, the checkpoint folder's weights) hold
+ * them as `standardize.mean` and `standardize.std`, and the bundle written by `--export` applies
+ * them, so it takes raw features. `--out file.safetensors` writes the trained weights without a
+ * checkpoint folder; `--export model.mjs` writes a standalone bundle (`forward`, any batch size)
+ * of the trained model with its weights embedded.
  *
  * The data: a CSV/TSV with a header row, or JSON (`{"x": [[...]], "y": [...]}` or records), see
  * data/tabular.ts. The label column is the last one unless `--label-column` names it; labels are
@@ -37,12 +47,12 @@ import { Writable } from "node:stream";
 import * as E from "fp-ts/lib/Either.js";
 import { buildGraph, formatType, GraftError, graphInputs, printGraph, type Graph, type Model } from "@graft/core";
 import type { BackendName, HostTensor } from "../../backend/types.js";
-import { AtomicWriteError } from "../../data/atomic.js";
+import { AtomicWriteError, ensureDirectoryFor, writeFileAtomic } from "../../data/atomic.js";
 import { DataLoader, seededSplit, splitRowsInPlace } from "../../data/loader.js";
 import { DataFileError, readTabularFile, type TabularData } from "../../data/tabular.js";
 import { formatOptimizer, parseOptimizer } from "../../optim/index.js";
 import { createEpochProgress, formatDuration, type ProgressStream } from "../../report/progress.js";
-import type { EpochMetrics } from "../../report/svg.js";
+import { lineChart, metricsChart, type EpochMetrics } from "../../report/svg.js";
 import {
   CHECKPOINT_FILE,
   CheckpointError,
@@ -53,9 +63,29 @@ import {
   saveCheckpoint,
   sha256,
   writeFinalFiles,
+  type EpochRecord,
   type RunFingerprint,
 } from "../../train/checkpoint.js";
-import { addToMean, attachScheduler, createTrainer, formatSchedule, parseLrSchedule, predictions, runningMean, stepsPerBatch, type Scheduler, type SchedulerSpec, type Trainer } from "../../train/index.js";
+import {
+  addToMean,
+  applyStandardizer,
+  attachScheduler,
+  createTrainer,
+  fitStandardizer,
+  formatSchedule,
+  parseLrSchedule,
+  predictions,
+  regressionMetrics,
+  runningMean,
+  STANDARDIZE_MEAN,
+  STANDARDIZE_STD,
+  stepsPerBatch,
+  type Scheduler,
+  type SchedulerSpec,
+  type Standardizer,
+  type Trainer,
+} from "../../train/index.js";
+import { exportTrainedBundle, trainedParams, trainedWeights } from "./train-output.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
 
@@ -89,6 +119,12 @@ export interface TrainSettings {
   readonly clipGradNorm?: number | undefined;
   /** `--clip-grad-value`: clip_value of clip_grad_value_. */
   readonly clipGradValue?: number | undefined;
+  /** Standardise the features with the training split's mean and std (stored with the weights). */
+  readonly standardize: boolean;
+  /** Where to write the trained weights (safetensors), without a checkpoint folder. */
+  readonly out: string | undefined;
+  /** Where to write a standalone bundle of the trained model. */
+  readonly export: string | undefined;
 }
 
 /** A problem to report with an exit code (never a stack trace). */
@@ -117,6 +153,9 @@ interface RawOptions {
   readonly lrSchedule?: string;
   readonly clipGradNorm?: string;
   readonly clipGradValue?: string;
+  readonly standardize?: boolean;
+  readonly out?: string;
+  readonly export?: string;
 }
 
 const positiveOption = (name: string, text: string | undefined): number | undefined => {
@@ -161,6 +200,8 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
   if (schedule !== undefined && E.isLeft(schedule)) throw new TrainError(`--lr-schedule: ${schedule.left.map((d) => d.message).join("; ")}`);
   if (raw.resume === true && raw.checkpoint === undefined) throw new TrainError("--resume needs --checkpoint <dir> (the directory of the checkpoint to continue from)");
   if (raw.force === true && raw.resume !== true) throw new TrainError("--force only applies to --resume (it resumes a checkpoint whose model, data or settings differ)");
+  if (raw.out !== undefined && !/\.safetensors$/i.test(raw.out.trim())) throw new TrainError(`--out writes safetensors weights; name the file *.safetensors, got '${raw.out}'`);
+  if (raw.export !== undefined && !/\.(m|c)?js$/i.test(raw.export.trim())) throw new TrainError(`--export writes an ES module bundle; name the file *.mjs (or *.js), got '${raw.export}'`);
   return {
     data: resolve(cwd, raw.data),
     labelColumn: raw.labelColumn,
@@ -178,20 +219,36 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
     lrSchedule: schedule === undefined ? undefined : schedule.right,
     clipGradNorm: positiveOption("clip-grad-norm", raw.clipGradNorm),
     clipGradValue: positiveOption("clip-grad-value", raw.clipGradValue),
+    standardize: raw.standardize === true,
+    out: raw.out === undefined ? undefined : resolve(cwd, raw.out),
+    export: raw.export === undefined ? undefined : resolve(cwd, raw.export),
   };
 }
 
 // ----- the model contract ------------------------------------------------------------------------
 
 /** How the model's inputs and outputs map onto the data. */
-export interface ModelContract {
-  /** F, the features per row the model's `x` takes. */
-  readonly features: number;
-  /** C, the number of classes (the class dim of the prediction output). */
-  readonly classes: number;
-  /** The output whose argmax is the predicted class. */
-  readonly prediction: string;
-}
+export type ModelContract =
+  | {
+      readonly task: "classification";
+      /** F, the features per row the model's `x` takes. */
+      readonly features: number;
+      /** C, the number of classes (the class dim of the prediction output). */
+      readonly classes: number;
+      /** The output whose argmax is the predicted class. */
+      readonly prediction: string;
+    }
+  | {
+      readonly task: "regression";
+      readonly features: number;
+      /** y's shape per row: `[]` for f32[batch], `[1]` for f32[batch,1]. */
+      readonly targetShape: readonly [] | readonly [1];
+      /** The output (of y's type) that predicts the targets. */
+      readonly prediction: string;
+    };
+
+const CLASSIFICATION_CONTRACT = "graft train needs an input x : f32[batch,F], labels y : i32[batch], a loss, and an output f32[batch,C] (e.g. logits)";
+const REGRESSION_CONTRACT = "graft train (regression) needs an input x : f32[batch,F], targets y : f32[batch] or f32[batch,1], a loss (e.g. mseLoss), and an output of y's type";
 
 /**
  * Checks that a model follows `graft train`'s contract (see the top of this file).
@@ -201,10 +258,10 @@ export function checkContract(model: Model, display: string): ModelContract {
   const built = buildGraph(model);
   if (E.isLeft(built)) throw new TrainError(new GraftError(built.left).message, EXIT_DIAGNOSTICS);
   const graph: Graph = built.right;
-  const fail = (message: string): TrainError =>
-    new TrainError(`${display}: ${message}; graft train needs an input x : f32[batch,F], labels y : i32[batch], a loss, and an output f32[batch,C] (e.g. logits)`, EXIT_DIAGNOSTICS);
-  if (graph.loss === undefined) throw fail("the model declares no loss");
   const inputs = graphInputs(graph);
+  const regression = inputs.find((node) => node.attrs.name === "y")?.type.dtype === "f32";
+  const fail = (message: string): TrainError => new TrainError(`${display}: ${message}; ${regression ? REGRESSION_CONTRACT : CLASSIFICATION_CONTRACT}`, EXIT_DIAGNOSTICS);
+  if (graph.loss === undefined) throw fail("the model declares no loss");
   const x = inputs.find((node) => node.attrs.name === "x");
   const y = inputs.find((node) => node.attrs.name === "y");
   if (x === undefined) throw fail(`the model has no input named x (its inputs: ${inputs.map((node) => node.attrs.name).join(", ") || "none"})`);
@@ -216,7 +273,19 @@ export function checkContract(model: Model, display: string): ModelContract {
   if (xType === undefined || xType.dtype !== "f32" || xType.shape.length !== 2 || typeof features !== "number")
     throw fail(`input x is ${xType === undefined ? "untyped" : formatType(xType)}, expected f32[batch,F] with a fixed F`);
   const yType = y?.type;
-  if (yType === undefined || yType.dtype !== "i32" || yType.shape.length !== 1) throw fail(`input y is ${yType === undefined ? "untyped" : formatType(yType)}, expected i32[batch]`);
+  if (regression) {
+    const targetShape = yType.shape.length === 1 ? ([] as const) : yType.shape.length === 2 && yType.shape[1] === 1 ? ([1] as const) : undefined;
+    if (targetShape === undefined) throw fail(`input y is ${formatType(yType)}, expected f32[batch] or f32[batch,1] (one target per row)`);
+    const fits = graph.outputs.find((output) => {
+      if (output.id === graph.loss && output.name === "loss") return false;
+      const type = graph.nodes[output.id]?.type;
+      return type !== undefined && type.dtype === "f32" && type.shape.length === yType.shape.length && type.shape[0] === yType.shape[0] && type.shape.slice(1).every((dim) => dim === 1);
+    });
+    if (fits === undefined) throw fail(`the model has no output of type ${formatType(yType)} (y's type) to predict the targets with`);
+    return { task: "regression", features, targetShape, prediction: fits.name };
+  }
+  if (yType.dtype !== "i32" || yType.shape.length !== 1)
+    throw fail(`input y is ${formatType(yType)}, expected i32[batch] class ids (or f32[batch] targets for a regression)`);
   const prediction = graph.outputs.find((output) => {
     if (output.name === "loss" && output.id === graph.loss) return false;
     const type = graph.nodes[output.id]?.type;
@@ -224,7 +293,7 @@ export function checkContract(model: Model, display: string): ModelContract {
   });
   const classes = prediction === undefined ? undefined : graph.nodes[prediction.id]?.type.shape[1];
   if (prediction === undefined || typeof classes !== "number") throw fail("the model has no output of type f32[batch,C] to predict classes with");
-  return { features, classes, prediction: prediction.name };
+  return { task: "classification", features, classes, prediction: prediction.name };
 }
 
 // ----- data ---------------------------------------------------------------------------------------
@@ -240,12 +309,25 @@ export async function readTrainingData(settings: TrainSettings, contract: ModelC
       return await readTabularFile(settings.data, {
         ...(settings.labelColumn === undefined ? {} : { labelColumn: /^-?\d+$/.test(settings.labelColumn) ? Number(settings.labelColumn) : settings.labelColumn }),
         ...(classes === undefined ? {} : { classes }),
+        ...(contract.task === "regression" ? { target: "number" as const } : {}),
       });
     } catch (thrown) {
       if (thrown instanceof DataFileError) throw new TrainError(thrown.message.split(settings.data).join(name));
       throw thrown;
     }
   };
+  const checkColumns = (data: TabularData): TabularData => {
+    const columns = data.featureNames.length;
+    if (columns !== contract.features)
+      throw new TrainError(
+        `${name}: has ${columns} feature column${columns === 1 ? "" : "s"} (${data.featureNames.slice(0, 8).join(", ")}${columns > 8 ? ", …" : ""}) besides the label '${data.labelName}', but the model's x takes ${contract.features}`,
+      );
+    return data;
+  };
+  if (contract.task === "regression") {
+    if (settings.classes !== undefined) throw new TrainError("--classes is for classification, but the model's y is f32 (numeric targets: a regression)");
+    return checkColumns(await read(undefined));
+  }
   const declared = settings.classes;
   const declaredCount = declared === undefined ? undefined : typeof declared === "number" ? declared : declared.length;
   if (declaredCount !== undefined && declaredCount !== contract.classes)
@@ -259,17 +341,12 @@ export async function readTrainingData(settings: TrainSettings, contract: ModelC
         `${name}: the labels name ${data.numClasses} classes (${data.classNames.slice(0, 10).join(", ")}${data.numClasses > 10 ? ", …" : ""}) but the model predicts ${contract.classes}`,
       );
   }
-  const columns = data.featureNames.length;
-  if (columns !== contract.features)
-    throw new TrainError(
-      `${name}: has ${columns} feature column${columns === 1 ? "" : "s"} (${data.featureNames.slice(0, 8).join(", ")}${columns > 8 ? ", …" : ""}) besides the label '${data.labelName}', but the model's x takes ${contract.features}`,
-    );
-  return data;
+  return checkColumns(data);
 }
 
 // ----- checkpoints (see train/checkpoint.ts) --------------------------------------------------------
 
-export { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, WEIGHTS_FILE, type CheckpointMeta } from "../../train/checkpoint.js";
+export { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, WEIGHTS_FILE, type CheckpointMeta, type EpochRecord } from "../../train/checkpoint.js";
 
 // ----- the run -------------------------------------------------------------------------------------
 
@@ -284,7 +361,7 @@ const startSchedule = (
   spec: SchedulerSpec,
   epochs: number,
   batchesPerEpoch: number,
-  done: readonly EpochMetrics[],
+  done: readonly EpochRecord[],
 ): { readonly scheduler: Scheduler; readonly perBatch: boolean } => {
   try {
     if (spec.kind === "onecycle" && spec.totalSteps !== undefined && spec.totalSteps < epochs * batchesPerEpoch)
@@ -315,6 +392,7 @@ const runFingerprint = async (model: Model, settings: TrainSettings): Promise<Ru
     seed: settings.seed,
     batchSize: settings.batchSize,
     split: settings.split,
+    standardize: settings.standardize,
   };
 };
 
@@ -331,9 +409,29 @@ const progressStream = (context: CliContext): ProgressStream => {
 
 const percent = (fraction: number): string => `${(100 * fraction).toFixed(1)}%`;
 
+const metric = (value: number): string => (Math.abs(value) >= 1e4 || (value !== 0 && Math.abs(value) < 1e-3) ? value.toExponential(3) : value.toFixed(4));
+
+/** The classification or regression metrics of one epoch, for its progress line. */
+const epochSummary = (record: EpochRecord): string =>
+  record.trainAccuracy !== undefined
+    ? `train ${percent(record.trainAccuracy)}${record.testAccuracy === undefined ? "" : `  test ${percent(record.testAccuracy)}`}`
+    : `train mse ${metric(record.trainMse ?? Number.NaN)} r² ${metric(record.trainR2 ?? Number.NaN)}${record.testMse === undefined ? "" : `  test mse ${metric(record.testMse)} r² ${metric(record.testR2 ?? Number.NaN)}`}`;
+
+/** The curves of a run: loss and accuracy (classification), or loss and MSE (regression). */
+const runChart = (history: readonly EpochRecord[], title: string): string => {
+  if (history.every((record) => record.trainAccuracy !== undefined))
+    return metricsChart(
+      history.map((record): EpochMetrics => ({ epoch: record.epoch, loss: record.loss, trainAccuracy: record.trainAccuracy ?? Number.NaN, ...(record.testAccuracy === undefined ? {} : { testAccuracy: record.testAccuracy }) })),
+      { title },
+    );
+  const series = [{ name: "train loss", points: history.map((record) => [record.epoch, record.loss] as const) }];
+  if (history.some((record) => record.testMse !== undefined)) series.push({ name: "test mse", points: history.map((record) => [record.epoch, record.testMse ?? Number.NaN] as const) });
+  return lineChart({ title, xLabel: "Epoch", yLabel: "Mean squared error", series });
+};
+
 /** The final summary of a run. */
 export interface TrainSummary {
-  readonly history: readonly EpochMetrics[];
+  readonly history: readonly EpochRecord[];
   readonly trainSize: number;
   readonly testSize: number;
 }
@@ -356,8 +454,18 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
   const F = contract.features;
   // In place (no second copy of a large dataset, and the split's index list is not kept); the
   // same rows as gatherRows of each list.
-  const { trainX, trainY, testX, testY } = splitRowsInPlace(data.features, F, data.labels, seededSplit(data.numSamples, settings.split, settings.seed));
+  const split = seededSplit(data.numSamples, settings.split, settings.seed);
+  const { trainX, trainY, testX, testY } =
+    contract.task === "regression" ? splitRowsInPlace(data.features, F, data.targets ?? new Float32Array(0), split) : splitRowsInPlace(data.features, F, data.labels, split);
   if (trainY.length === 0) throw new TrainError(`${shown(settings.data)}: --split ${settings.split} leaves no rows to train on (${data.numSamples} rows)`);
+  // fitted on the training rows only, so nothing of the test rows leaks into training; applied in place
+  const standardizer: Standardizer | undefined = settings.standardize ? fitStandardizer(trainX, F, trainY.length) : undefined;
+  if (standardizer !== undefined) {
+    applyStandardizer(trainX, standardizer, trainX);
+    applyStandardizer(testX, standardizer, testX);
+  }
+  const labelFeed = (rows: number, y: Float32Array | Int32Array): HostTensor =>
+    y instanceof Float32Array ? { shape: contract.task === "regression" ? [rows, ...contract.targetShape] : [rows], dtype: "f32", data: y } : { shape: [rows], dtype: "i32", data: y };
 
   let trainer: Trainer;
   try {
@@ -376,7 +484,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
     const checkpointPath = settings.checkpoint === undefined ? undefined : join(settings.checkpoint, CHECKPOINT_FILE);
     const fingerprint = settings.checkpoint === undefined ? undefined : await runFingerprint(model, settings);
     const writeOptions = context.fileSystem === undefined ? {} : { fileSystem: context.fileSystem };
-    let history: EpochMetrics[] = [];
+    let history: EpochRecord[] = [];
     let startEpoch = 0;
     if (settings.resume && checkpointPath !== undefined && fingerprint !== undefined) {
       const { state, meta } = await loadCheckpoint(checkpointPath, trainer.getState(), shown(checkpointPath));
@@ -394,8 +502,9 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       );
     }
 
+    const task = contract.task === "classification" ? `${contract.classes} classes` : `regression on '${data.labelName}'`;
     io.out(
-      `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${trainY.length} train / ${testY.length} test rows, ${F} features, ${contract.classes} classes; ` +
+      `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${trainY.length} train / ${testY.length} test rows, ${F} features${standardizer === undefined ? "" : " (standardized)"}, ${task}; ` +
         `${settings.optimizerSpec}${settings.lrSchedule === undefined ? "" : `, ${formatSchedule(settings.lrSchedule)}`}` +
         `${settings.clipGradNorm === undefined ? "" : `, clip_grad_norm ${settings.clipGradNorm}`}${settings.clipGradValue === undefined ? "" : `, clip_grad_value ${settings.clipGradValue}`}` +
         `, batch ${settings.batchSize}, ${settings.backend} backend\n`,
@@ -417,6 +526,20 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       }
       return correct / y.length;
     };
+    /** Every row's prediction of a regression, in forward passes of at most ACCURACY_ROWS rows. */
+    const predictAll = (x: Float32Array, rows: number): Float32Array => {
+      const out = new Float32Array(rows);
+      for (let start = 0; start < rows; start += ACCURACY_ROWS) {
+        const count = Math.min(ACCURACY_ROWS, rows - start);
+        out.set(Float32Array.from(predict(x.subarray(start * F, (start + count) * F), count).data), start);
+      }
+      return out;
+    };
+    const measure = (x: Float32Array, y: Float32Array | Int32Array, prefix: "train" | "test"): Partial<EpochRecord> => {
+      if (y instanceof Int32Array) return { [`${prefix}Accuracy`]: accuracyOf(x, y) };
+      const { mse, r2 } = regressionMetrics(predictAll(x, y.length), y);
+      return { [`${prefix}Mse`]: mse, [`${prefix}R2`]: r2 };
+    };
     const stream = progressStream(context);
     for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
       const progress = createEpochProgress({ epoch: epoch + 1, epochs: settings.epochs, totalBatches: loader.length, stream });
@@ -425,32 +548,53 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       let seen = 0;
       let index = 0;
       for (const batch of loader.epoch(epoch)) {
-        const result = trainer.step({ x: { shape: [batch.size, F], dtype: "f32", data: batch.x }, y: { shape: [batch.size], dtype: "i32", data: batch.y } });
+        const result = trainer.step({ x: { shape: [batch.size, F], dtype: "f32", data: batch.x }, y: labelFeed(batch.size, batch.y) });
         loss = addToMean(loss, result.loss, batch.size);
         if (scheduler?.perBatch === true) scheduler.scheduler.step();
         seen += batch.size;
         progress.update(index++, { loss: loss.mean, samplesPerSecond: (seen * 1000) / Math.max(1e-3, performance.now() - started) });
       }
-      const trainAccuracy = accuracyOf(trainX, trainY);
-      const testAccuracy = testY.length === 0 ? undefined : accuracyOf(testX, testY);
-      const metrics: EpochMetrics = { epoch, loss: loss.mean, trainAccuracy, ...(testAccuracy === undefined ? {} : { testAccuracy }) };
-      history.push(metrics);
-      progress.finish(`loss ${loss.mean.toFixed(4)}  train ${percent(trainAccuracy)}${testAccuracy === undefined ? "" : `  test ${percent(testAccuracy)}`}`);
-      if (!Number.isFinite(loss.mean)) throw new TrainError(`epoch ${epoch + 1}: the loss is ${loss.mean}; lower the learning rate (--optimizer) or check the data's scale`, EXIT_DIAGNOSTICS);
+      const record: EpochRecord = {
+        epoch,
+        loss: loss.mean,
+        ...measure(trainX, trainY, "train"),
+        ...(testY.length === 0 ? {} : measure(testX, testY, "test")),
+      };
+      history.push(record);
+      progress.finish(`loss ${loss.mean.toFixed(4)}  ${epochSummary(record)}`);
+      if (!Number.isFinite(loss.mean))
+        throw new TrainError(
+          `epoch ${epoch + 1}: the loss is ${loss.mean}; lower the learning rate (--optimizer)${settings.standardize ? "" : ", standardize the features (--standardize)"} or check the data's scale`,
+          EXIT_DIAGNOSTICS,
+        );
       if (scheduler !== undefined && !scheduler.perBatch) scheduler.scheduler.step(loss.mean);
       if (checkpointPath !== undefined && fingerprint !== undefined) {
         await saveCheckpoint(checkpointPath, trainer.getState(), { ...fingerprint, epoch: epoch + 1, model: model.name, history }, writeOptions);
       }
     }
+    const params = Object.fromEntries(Object.entries(trainer.getState()).filter(([name]) => !name.startsWith(`${trainer.optimizer.kind}.`)));
     if (settings.checkpoint !== undefined && checkpointPath !== undefined) {
-      const params = Object.fromEntries(Object.entries(trainer.getState()).filter(([name]) => !name.startsWith(`${trainer.optimizer.kind}.`)));
-      const weightsPath = await writeFinalFiles(settings.checkpoint, params, history, `${model.name}: metrics by epoch`, writeOptions);
+      const title = `${model.name}: metrics by epoch`;
+      const weightsPath = await writeFinalFiles(settings.checkpoint, trainedParams(params, standardizer), history, title, writeOptions, runChart(history, title));
       io.out(`checkpoint: ${shown(checkpointPath)}; weights: ${shown(weightsPath)}\n`);
+    }
+    const weights = trainedWeights(params, standardizer);
+    if (settings.out !== undefined) {
+      await ensureDirectoryFor(settings.out, writeOptions);
+      await writeFileAtomic(settings.out, weights, writeOptions);
+      io.out(`weights: ${shown(settings.out)}${standardizer === undefined ? "" : ` (with ${STANDARDIZE_MEAN} and ${STANDARDIZE_STD})`}\n`);
+    }
+    if (settings.export !== undefined) {
+      const exported = await exportTrainedBundle(settings.export, model, weights, { backend: settings.backend, standardizer, display: shown, ...writeOptions });
+      if (E.isLeft(exported)) throw new TrainError(exported.left, EXIT_DIAGNOSTICS);
+      io.out(`${exported.right}\n`);
     }
     const last = history[history.length - 1];
     if (last !== undefined) {
-      io.out(`train accuracy: ${percent(last.trainAccuracy)}\n`);
+      if (last.trainAccuracy !== undefined) io.out(`train accuracy: ${percent(last.trainAccuracy)}\n`);
       if (last.testAccuracy !== undefined) io.out(`test accuracy: ${percent(last.testAccuracy)}\n`);
+      if (last.trainMse !== undefined) io.out(`train MSE: ${metric(last.trainMse)}, R²: ${metric(last.trainR2 ?? Number.NaN)}\n`);
+      if (last.testMse !== undefined) io.out(`test MSE: ${metric(last.testMse)}, R²: ${metric(last.testR2 ?? Number.NaN)}\n`);
     }
     return { history, trainSize: trainY.length, testSize: testY.length };
   } finally {
@@ -463,7 +607,7 @@ export const trainCommand: CliCommand = {
   register: (program, context) => {
     program
       .command("train")
-      .description("train a model on a CSV/TSV/JSON data file (input x : f32[batch,F], labels y : i32[batch]) with progress, checkpoints and --resume")
+      .description("train a model on a CSV/TSV/JSON data file (input x : f32[batch,F], labels y : i32[batch] or targets y : f32[batch]) with progress, checkpoints and --resume")
       .argument("<model.ts>", "a TypeScript module whose default export is a model with inputs x and y and a loss")
       .requiredOption("--data <file>", "the data: .csv/.tsv with a header row, or .json ({x, y} or records)")
       .option("--label-column <name>", "the label column, by name or 0-based index (default: the last column)")
@@ -480,6 +624,9 @@ export const trainCommand: CliCommand = {
       .option("--lr-schedule <spec>", "lr scheduler, e.g. cosine, cosine:t_max=20,eta_min=1e-5, step:step_size=10,gamma=0.5, multistep:milestones=30,80, exponential:gamma=0.95, warmup:start_factor=0.1,total_iters=5, onecycle:max_lr=0.1, plateau:patience=3")
       .option("--clip-grad-norm <max_norm>", "clip the gradients by global 2-norm before each step (clip_grad_norm_)")
       .option("--clip-grad-value <v>", "clamp every gradient element to [-v, v] before each step (clip_grad_value_)")
+      .option("--standardize", "standardize the features with the training rows' mean and std (stored with the weights, applied by --export's bundle)")
+      .option("--out <file.safetensors>", "write the trained weights to this file (no checkpoint folder needed)")
+      .option("--export <model.mjs>", "write a standalone bundle (forward, any batch size) of the trained model with its weights")
       .action(async (file: string, options: RawOptions) => {
         const started = performance.now();
         try {

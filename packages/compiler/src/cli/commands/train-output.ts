@@ -1,0 +1,59 @@
+/**
+ * @file What `graft train` leaves behind besides checkpoints: the trained weights as safetensors
+ * (with the standardisation, when fitted, as `standardize.mean` / `standardize.std`) and a
+ * standalone bundle of the trained model (`--export`) that applies the standardisation itself.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import { formatDiagnostics, type Model } from "@graft/core";
+import { encodeSafetensors } from "@graft/runtime";
+import type { BackendName, HostTensor } from "../../backend/types.js";
+import { compileBundle, formatBytes, writeBundle } from "../../bundle/index.js";
+import type { AtomicFileSystem } from "../../data/atomic.js";
+import { toSafetensors } from "../../train/checkpoint.js";
+import { standardizedModel, STANDARDIZE_MEAN, STANDARDIZE_STD, type Standardizer } from "../../train/index.js";
+
+/** Batch sizes the exported bundle is compiled for (any other batch runs in chunks of these). */
+export const EXPORT_BATCHES: readonly number[] = [1, 32];
+
+/** The model's params after training, plus the standardisation when fitted. */
+export const trainedParams = (params: Readonly<Record<string, HostTensor>>, standardizer: Standardizer | undefined): Record<string, HostTensor> => {
+  if (standardizer === undefined) return { ...params };
+  const features = standardizer.mean.length;
+  return {
+    ...params,
+    [STANDARDIZE_MEAN]: { shape: [features], dtype: "f32", data: standardizer.mean },
+    [STANDARDIZE_STD]: { shape: [features], dtype: "f32", data: standardizer.std },
+  };
+};
+
+/** The weights file `--out` and the checkpoint folder's `weights.safetensors` hold (tensors in name order). */
+export const trainedWeights = (params: Readonly<Record<string, HostTensor>>, standardizer: Standardizer | undefined): Uint8Array =>
+  encodeSafetensors(toSafetensors(trainedParams(params, standardizer)), { format: "pt" });
+
+/** The model an exported bundle runs: the user's, with the standardisation in front of x when fitted. */
+export const exportedModel = (model: Model, standardizer: Standardizer | undefined): E.Either<string, Model> => {
+  if (standardizer === undefined) return E.right(model);
+  return E.mapLeft(formatDiagnostics)(standardizedModel(model, "x"));
+};
+
+/**
+ * Compiles the trained model (forward only) into a standalone bundle with its weights embedded
+ * and writes it with its declarations (atomically). Returns a line describing what was written.
+ * @returns Left with the compiler's message when the model cannot be bundled
+ */
+export const exportTrainedBundle = async (
+  path: string,
+  model: Model,
+  weights: Uint8Array,
+  options: { readonly backend: BackendName; readonly standardizer: Standardizer | undefined; readonly display: (path: string) => string; readonly fileSystem?: AtomicFileSystem },
+): Promise<E.Either<string, string>> => {
+  const exported = exportedModel(model, options.standardizer);
+  if (E.isLeft(exported)) return exported;
+  const bundle = await compileBundle(exported.right, { backend: options.backend === "wasm" ? "wasm" : "js", batches: EXPORT_BATCHES, weights, weightsSource: "the trained weights" });
+  if (E.isLeft(bundle)) return E.left(`--export: ${formatDiagnostics(bundle.left)}`);
+  const written = await writeBundle(path, bundle.right, options.fileSystem === undefined ? {} : { fileSystem: options.fileSystem });
+  const standardized = options.standardizer === undefined ? "" : ", takes raw features (standardises them itself)";
+  return E.right(
+    `exported: ${options.display(written.module)} (${formatBytes(bundle.right.sizes.total)}, forward at any batch size${standardized}); declarations: ${options.display(written.dts)}`,
+  );
+};
