@@ -187,7 +187,7 @@ describe("usage", () => {
     const bare = await graft([]);
     expect(bare.code).toBe(2);
     expect(bare.err).toContain("Usage: graft [options] [command]");
-    expect(bare.err).toContain("check [options] <model.ts>");
+    expect(bare.err).toContain("check [options] <model.ts...>");
     expect(bare.err).toContain("print [options] <model.ts>");
     const help = await graft(["--help"]);
     expect(help.code).toBe(0);

@@ -154,7 +154,8 @@ export type Kernel =
    * Convolution over NCHW (core's `ConvGeometry`): `forward` a = image, b = weight → output side
    * (+ bias per channel); `transpose` a = output side, b = weight → image side (+ bias);
    * `weight_grad` a = image, b = output cotangent → weight. `col` is scratch for the im2col matrix
-   * of one image (WASM), or undefined when the back end needs none.
+   * of one image and group (WASM), undefined for a 1×1 convolution without stride or padding (the
+   * image is its own col matrix).
    */
   | {
       readonly kind: "conv";

@@ -25,6 +25,10 @@ export interface LoweringNode<K extends OpName> {
  * exporter's `decompose` expands only the others (none today).
  */
 export const onnxFusedComposites: ReadonlySet<OpName> = new Set<OpName>([
+  "conv1d",
+  "adaptive_avg_pool2d",
+  "max_pool1d",
+  "avg_pool1d",
   "softmax",
   "log_softmax",
   "logsumexp",
