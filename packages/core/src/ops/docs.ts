@@ -90,4 +90,21 @@ export const opDocs: { readonly [K in OpName]?: OpDoc } = {
   cross_entropy: { signature: "crossEntropy(logits, target, { reduction, weight, ignoreIndex, labelSmoothing, dim })", shape: `${LOSS_SHAPE}; target i32 class ids (\`logits\` without the class dim) or float class probabilities (\`logits\`' shape)`, gradient: "cross_entropy_backward: (softmax(x) − target)·scale from the saved logsumexp", torch: "`F.cross_entropy` (same options; `dim` is graft's)" },
   cross_entropy_backward: { signature: "crossEntropyBackward(logits, target, g, attrs, weight?)", shape: "`logits`' shape and dtype (made by `grad`)", gradient: "second derivatives of the fused loss (Hessian-vector products): per row, S·m·p⊙(V − ⟨V,p⟩) to the logits for the cotangent V, and to the targets, the incoming gradient and the class weights", torch: "autograd's CrossEntropyLoss backward (softmax − one-hot)" },
   binary_cross_entropy_with_logits: { signature: "binaryCrossEntropyWithLogits(logits, target, { reduction })", shape: "scalar for `mean`/`sum`, `logits`' shape for `none`; target: float of `logits`' shape and dtype", gradient: "(σ(x) − t)·g, scaled by the reduction; none to the target", torch: "`F.binary_cross_entropy_with_logits` (no `weight`/`pos_weight`)" },
+  mode_switch: {
+    signature: "modeSwitch(train, eval) · dropout(x, p) · batchNorm(x, runningMean, runningVar, options)",
+    shape: "both inputs of one type; that type",
+    gradient: "g to the evaluation input (the `mode` pass keeps one input before `grad` in a training step)",
+    torch: "`module.train()` / `module.eval()`",
+  },
+  state_update: {
+    signature: "stateUpdate(value, param, next) · batchNormLayer(x, C, name)",
+    shape: "`value`'s type; `next` of `param`'s type",
+    gradient: "g to `value`",
+    torch: "a module buffer updated in `forward` (`running_mean`, `running_var`, `num_batches_tracked`)",
+  },
+  random_uniform: {
+    signature: "rand(shape, { seed }) · randn · bernoulli(p) · dropout(x, p)",
+    shape: "f32 of `shape`; input: the i32 scalar counter `random.counter`",
+    torch: "`torch.rand` (counter-based: murmur3 fmix32 of seed, stream, counter, index; not torch's bits)",
+  },
 };
