@@ -65,6 +65,9 @@ const compositeCases: Partial<Record<OpName, ReturnType<typeof unaryCase>>> = {
   softmax: rowCase((x) => C.softmax(x, 1)),
   log_softmax: rowCase((x) => C.logSoftmax(x, 1)),
   logsumexp: rowCase((x) => C.logsumexp(x, 1)),
+  concat: rowCase((x) => C.concat([x, C.neg(x), C.slice(x, 1, 1, 3)], 1)),
+  tril: rowCase((x) => C.tril(x, 1)),
+  triu: rowCase((x) => C.triu(x, -1)),
 };
 
 /** The losses: every option of PyTorch's cross_entropy, and BCE with logits, on ordinary and extreme logits. */
@@ -278,8 +281,8 @@ describe("lowering: op sets from OpDef.kind, one map kernel per activation", () 
   it("derives the unary, binary, elementwise and view sets from the table", () => {
     expect([...UNARY_OPS].sort()).toEqual(["abs", "erf", "exp", "log", "log_sigmoid", "neg", "relu", "sigmoid", "sign", "sqrt", "tanh"]);
     expect([...BINARY_OPS].sort()).toEqual(["add", "div", "eq", "ge", "gt", "le", "lt", "maximum", "minimum", "mul", "ne", "pow", "sub"]);
-    expect([...ELEMENTWISE].sort()).toEqual([...UNARY_OPS, ...BINARY_OPS, "cast", "where", "one_hot"].sort());
-    expect([...VIEW_OPS].sort()).toEqual(["expand", "reshape", "transpose"]);
+    expect([...ELEMENTWISE].sort()).toEqual([...UNARY_OPS, ...BINARY_OPS, "cast", "where", "one_hot", "pad", "flip", "embedding", "arange"].sort());
+    expect([...VIEW_OPS].sort()).toEqual(["expand", "reshape", "slice", "transpose"]);
     for (const op of ELEMENTWISE) expect(C.isComposite(op), op).toBe(false);
   });
 
