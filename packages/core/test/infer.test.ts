@@ -640,4 +640,21 @@ describe("DSL helpers built from rows", () => {
     const noBias = g.dense(f32("x", ["batch", 4]), 4, 2, "fc", { bias: false });
     expect(noBias.op).toBe("matmul");
   });
+
+  test("embeddingLayer names its weight like nn.Embedding, N(0, 1) with the padding row zeros", () => {
+    const graph = g.buildGraph(g.model({ outputs: { y: g.embeddingLayer(input("ids", ["batch", 5], "i32"), 200, 8, "tok", { paddingIdx: -1 }) } }));
+    if (graph._tag !== "Right") throw new Error(g.formatDiagnostics(graph.left));
+    const params = g.graphParams(graph.right).map((p) => [p.attrs.name, g.formatType(p.type), g.formatInit(p.attrs.init)]);
+    expect(params).toEqual([["tok.weight", "f32[200,8]", "normal(0,1,zero_row=199)"]]);
+    const weight = g.initParams(graph.right, 7)["tok.weight"]?.data ?? new Float64Array(0);
+    expect(Array.from(weight.subarray(199 * 8))).toEqual(new Array(8).fill(0));
+    const rest = Array.from(weight.subarray(0, 199 * 8));
+    const mean = rest.reduce((a, b) => a + b, 0) / rest.length;
+    const std = Math.sqrt(rest.reduce((a, b) => a + (b - mean) ** 2, 0) / rest.length);
+    expect(Math.abs(mean)).toBeLessThan(0.1);
+    expect(Math.abs(std - 1)).toBeLessThan(0.05);
+    // without paddingIdx every row is drawn
+    const plain = g.embeddingLayer(input("ids", [3], "i32"), 4, 2, "emb");
+    expect(plain.inputs[1]?.call).toEqual({ op: "param", attrs: { name: "emb.weight", shape: [4, 2], dtype: "f32", init: { kind: "normal", mean: 0, std: 1 } } });
+  });
 });
