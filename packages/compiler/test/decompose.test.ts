@@ -306,6 +306,24 @@ describe("lowering: op sets from OpDef.kind, one map kernel per activation", () 
     });
 });
 
+describe("data movement compiles to views and index maps inside map kernels", () => {
+  const kinds = (outputs: Record<string, Tensor>): string[] => right(lowerGraph(graphOf(outputs), new Map([["batch", 4]]))).kernels.map((k) => k.kind);
+  it("concat of three computed inputs, padded, flipped, sliced and masked is one map kernel", () => {
+    const x = C.input("x", ["batch", 3, 4]);
+    const joined = C.concat([C.exp(x), C.slice(x, 2, 1, 3), C.tanh(x)], 2);
+    expect(kinds({ y: C.tril(C.flip(C.pad(joined, [1, 1, 2, 0], { mode: "reflect" }), [1]), 1) })).toEqual(["map"]);
+  });
+  it("a slice is a view: its consumer reads it in place, no copy", () => {
+    const x = C.input("x", ["batch", 8]);
+    expect(kinds({ y: C.mul(C.slice(x, 1, 1, 7, 2), 2) })).toEqual(["map"]);
+  });
+  it("an embedding lookup fuses into its consumer; its gradient is one scatter-add", () => {
+    const ids = C.input("ids", ["batch", 5], "i32");
+    expect(kinds({ y: C.relu(C.embedding(ids, C.param("w", [10, 3]))) })).toEqual(["map"]);
+    expect(kinds({ g: C.embeddingBackward(ids, C.input("d", ["batch", 5, 3]), 10) })).toEqual(["map", "gather"]);
+  });
+});
+
 // ----- a back end that fuses nothing ------------------------------------------------------------------
 
 describe("compiled training graphs with composites", () => {

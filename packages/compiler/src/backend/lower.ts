@@ -397,23 +397,43 @@ const num = (value: number): Expr => ({ kind: "const", value });
 const clampInt = (e: Expr, low: number, high: number): Expr => int("minimum", int("maximum", e, num(low)), num(high));
 const both = (a: Expr | undefined, b: Expr): Expr => (a === undefined ? b : { kind: "select", cond: a, then: b, else: num(0) });
 
-/** The memory of a node (its view, or a new buffer holding its value). */
-const memoryOf = (L: Lowering, id: NodeId): NodeView => {
-  const view = L.views.get(id) ?? viewOf(L, id);
-  if (view !== undefined) return view;
-  materialize(L, id);
-  return L.views.get(id) as NodeView;
-};
-
-/** An element of `view` at per-dim integer positions (each kept within its dim). */
-const indexedRead = (view: NodeView, positions: readonly Expr[], dtype: Node["type"]["dtype"], rank: number): Expr => {
-  const terms = positions.flatMap((position, d) => {
-    const stride = view.strides[d] ?? 0;
-    if (stride === 0 || (position.kind === "const" && position.value === 0)) return [];
-    return [stride === 1 ? position : int("mul", position, num(stride))];
-  });
-  const index = terms.reduce<Expr | undefined>((acc, term) => (acc === undefined ? term : int("add", acc, term)), undefined) ?? num(0);
-  return { kind: "indexed", access: { buffer: view.buffer, offset: view.offset, strides: new Array<number>(rank).fill(0) }, dtype, index };
+/**
+ * A node's expression evaluated at computed per-dim positions (i32 expressions over the kernel's
+ * iteration space): its expression over its own dims, with every iota replaced by its position and
+ * every read turned into an `indexed` read at Σ position·stride. Index maps compose this way, and
+ * their elementwise inputs are computed in the same kernel.
+ */
+const exprAt = (L: Lowering, id: NodeId, positions: readonly Expr[], iterationRank: number): Expr => {
+  const rank = shapeOf(L, id).length;
+  const zeros = new Array<number>(iterationRank).fill(0);
+  const indexOf = (strides: readonly number[]): Expr => {
+    const terms = positions.flatMap((position, d) => {
+      const stride = strides[d] ?? 0;
+      if (stride === 0 || (position.kind === "const" && position.value === 0)) return [];
+      return [stride === 1 ? position : int("mul", position, num(stride))];
+    });
+    return terms.reduce<Expr | undefined>((acc, term) => (acc === undefined ? term : int("add", acc, term)), undefined) ?? num(0);
+  };
+  const substitute = (e: Expr): Expr => {
+    switch (e.kind) {
+      case "read":
+        return { kind: "indexed", access: { ...e.access, strides: zeros }, dtype: e.dtype, index: indexOf(e.access.strides) };
+      case "indexed":
+        return { ...e, access: { ...e.access, strides: zeros }, index: substitute(e.index) };
+      case "iota":
+        return positions[e.axis] ?? num(0);
+      case "const":
+        return e;
+      case "unary":
+      case "cast":
+        return { ...e, arg: substitute(e.arg) };
+      case "binary":
+        return { ...e, lhs: substitute(e.lhs), rhs: substitute(e.rhs) };
+      case "select":
+        return { ...e, cond: substitute(e.cond), then: substitute(e.then), else: substitute(e.else) };
+    }
+  };
+  return substitute(exprOf(L, id, identity(rank), rank));
 };
 
 /** pad, flip, embedding and arange as expressions: positions computed from iotas, reads at them. */
@@ -426,17 +446,14 @@ const indexMapExpr = (L: Lowering, node: Node, shape: readonly number[], map: re
       return { kind: "binary", op: "add", lhs: num(start), rhs: { kind: "binary", op: "mul", lhs: num(step), rhs: position(0), integer: false }, integer: false };
     }
     case "flip": {
-      const inputId = node.inputs[0] as NodeId;
-      const view = memoryOf(L, inputId);
       const positions = shape.map((size, d) => (node.attrs.dims.includes(d) ? int("sub", num(size - 1), position(d)) : position(d)));
-      return indexedRead(view, positions, node.type.dtype, iterationRank);
+      return exprAt(L, node.inputs[0] as NodeId, positions, iterationRank);
     }
     case "pad": {
       const inputId = node.inputs[0] as NodeId;
       const inShape = shapeOf(L, inputId);
       const { before, interior, mode, value } = node.attrs;
       if (inShape.some((size) => size === 0)) return num(value);
-      const view = memoryOf(L, inputId);
       let valid: Expr | undefined;
       const positions = inShape.map((size, d): Expr => {
         const b = before[d] ?? 0;
@@ -457,7 +474,7 @@ const indexMapExpr = (L: Lowering, node: Node, shape: readonly number[], map: re
         valid = both(valid, int("eq", int("mul", k, num(s)), clamped));
         return k;
       });
-      const read = indexedRead(view, positions, node.type.dtype, iterationRank);
+      const read = exprAt(L, inputId, positions, iterationRank);
       return valid === undefined ? read : { kind: "select", cond: valid, then: read, else: num(value) };
     }
     case "embedding": {
@@ -467,7 +484,7 @@ const indexMapExpr = (L: Lowering, node: Node, shape: readonly number[], map: re
       const indicesNode = nodeOf(L, indicesId);
       if (indicesNode.op === "input") L.labels.push({ input: indicesNode.attrs.name, numClasses: count, ignoreIndex: undefined });
       const row = clampInt(exprOf(L, indicesId, map.slice(0, -1), iterationRank), 0, Math.max(count - 1, 0));
-      return indexedRead(memoryOf(L, weightId), [row, position(shape.length - 1)], node.type.dtype, iterationRank);
+      return exprAt(L, weightId, [row, position(shape.length - 1)], iterationRank);
     }
     default:
       throw new Error(`internal: ${node.op} is not an index map`);
