@@ -6,7 +6,7 @@
  * and run-time hyper scalars, and each updated tensor is an output `<name>.new`.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { error, graphParams, isStaticShape, sizeOf, type Diagnostic, type Diagnostics, type Dtype, type Graph, type Model, type OpName, type Shape, type TensorType } from "@graft/core";
+import { error, graphParams, isStaticShape, sizeOf, type Diagnostic, type Diagnostics, type Dtype, type Graph, type Model, type OpName, type TensorType } from "@graft/core";
 import { decodeSafetensors, encodeSafetensors, initValues, SAFETENSORS_DTYPE, WeightsError, type HyperFormula, type HyperScalar } from "@graft/runtime";
 import { parseOptimizer, UPDATE_PREFIX, type Optimizer } from "../optim/index.js";
 import { buildProgram, TRAIN_STEP } from "../program/build.js";
@@ -21,6 +21,9 @@ import { onnx, onnxDataType, tensorProto, type ModelProto, type TensorProto, typ
 export const MIN_OPSET = 13;
 export const MAX_OPSET = 21;
 export const DEFAULT_OPSET = 17;
+
+/** Names of optimizer state in a checkpoint (`adam.m.fc1.weight`, `sgd.lr`, …). */
+const OPTIMIZER_STATE = /^(sgd|adam|adamw|adagrad|rmsprop)\./;
 
 /** The IR version an opset needs (ONNX's versioning table: opset 13–18 → IR 8, 19–20 → 9, 21 → 10). */
 const irVersionOf = (opset: number): number => (opset <= 18 ? 8 : opset <= 20 ? 9 : 10);
@@ -69,14 +72,14 @@ export const formatHyperFormula = (formula: HyperFormula): string => {
     case "lr_decay":
       return `lr / (1 + (t − 1)·${formula.decay})`;
     case "momentum":
-      return `momentum (${formula.value})`;
+      return `momentum (compiled ${formula.value})`;
     case "one_minus_momentum":
-      return `1 − momentum (${formula.value})`;
+      return `1 − momentum (compiled ${formula.value})`;
   }
 };
 
 /** True when a hyper scalar depends on the step number t. */
-export const dependsOnStep = (formula: HyperFormula): boolean => formula.kind !== "lr" && formula.kind !== "one_minus_lr_times";
+export const dependsOnStep = (formula: HyperFormula): boolean => formula.kind === "lr_over_bias_correction" || formula.kind === "sqrt_bias_correction" || formula.kind === "lr_decay";
 
 /** The suffix of an updated tensor's output in an exported training step. */
 export const NEW_SUFFIX = ".new";
@@ -223,7 +226,8 @@ export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}
   const fn = training ? program.right.spec.functions.find((f) => f.name === TRAIN_STEP) : program.right.spec.functions[0];
   if (fn === undefined) return fail("onnx export: the program has no function to export");
   const stateNames = new Set(graphParams(fn.graph).map((p) => p.attrs.name));
-  const values = paramValues(fn.graph, options, (name) => /^(sgd|adam|adamw)\./.test(name) || stateNames.has(name));
+  // a forward export reads the params of a checkpoint and leaves its optimizer state
+  const values = paramValues(fn.graph, options, (name) => OPTIMIZER_STATE.test(name) || stateNames.has(name));
   if (E.isLeft(values)) return values;
   const hyper = fn.hyper;
   const lowered = lowerGraph(fn, opset, batch, (name) => (name.startsWith(UPDATE_PREFIX) ? `${name.slice(UPDATE_PREFIX.length)}${NEW_SUFFIX}` : name));
@@ -265,6 +269,3 @@ export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}
   const bytes = onnx.ModelProto.encode(modelProto).finish();
   return E.right({ bytes, inputs: inputs.map((i) => i.name ?? ""), outputs: lowered.right.outputs.map((o) => o.name ?? ""), hyper, initialState });
 };
-
-/** The shape of a value info, for messages and tests. */
-export const formatDims = (shape: Shape): string => `[${shape.join(",")}]`;

@@ -232,6 +232,21 @@ export const importTable: Readonly<Record<string, Row>> = {
   ReduceLogSumExp: reduceRow("logsumexp"),
 };
 
+/** A known value as a safetensors tensor of graft's dtype. */
+const safetensorsEntry = (name: string, dtype: Dtype, entry: Known): SafetensorsTensorInput => {
+  const shape = entry.dims;
+  switch (dtype) {
+    case "f64":
+      return { name, dtype: SAFETENSORS_DTYPE.f64, shape, data: Float64Array.from(entry.values) };
+    case "i32":
+      return { name, dtype: SAFETENSORS_DTYPE.i32, shape, data: Int32Array.from(entry.values) };
+    case "bool":
+      return { name, dtype: SAFETENSORS_DTYPE.bool, shape, data: Uint8Array.from(entry.values, (v) => (v !== 0 ? 1 : 0)) };
+    case "f32":
+      return { name, dtype: SAFETENSORS_DTYPE.f32, shape, data: Float32Array.from(entry.values) };
+  }
+};
+
 /** A TS identifier for an ONNX name. */
 const identifier = (name: string, taken: Set<string>): string => {
   const base = name.replace(/[^A-Za-z0-9_$]/g, "_").replace(/^([0-9])/, "_$1") || "v";
@@ -284,6 +299,7 @@ export const importOnnx = (bytes: Uint8Array, options: OnnxImportOptions = {}): 
   const imports = new Set<string>(["input", "model"]);
   const values = new Map<string, Value>();
   const weights: SafetensorsTensorInput[] = [];
+  // the DSL looked up by name (the rows name graft functions as the generated source does); every result is checked with isTensor
   const dsl = core as unknown as Readonly<Record<string, (...args: unknown[]) => unknown>>;
 
   const call = (fn: string, ...args: Arg[]): E.Either<string, Value> => {
@@ -328,12 +344,7 @@ export const importOnnx = (bytes: Uint8Array, options: OnnxImportOptions = {}): 
     imports.add("zeros");
     const expr = identifier(name, taken);
     lines.push(`const ${expr} = param(${JSON.stringify(name)}, ${JSON.stringify(entry.dims)}, zeros${dtype === "f32" ? "" : `, ${JSON.stringify(dtype)}`});`);
-    weights.push({
-      name,
-      dtype: SAFETENSORS_DTYPE[dtype],
-      shape: entry.dims,
-      data: dtype === "f64" ? Float64Array.from(entry.values) : dtype === "i32" ? Int32Array.from(entry.values) : dtype === "bool" ? Uint8Array.from(entry.values) : Float32Array.from(entry.values),
-    } as SafetensorsTensorInput);
+    weights.push(safetensorsEntry(name, dtype, entry));
     const value = { tensor, expr };
     values.set(name, value);
     return E.right(value);
@@ -375,9 +386,11 @@ export const importOnnx = (bytes: Uint8Array, options: OnnxImportOptions = {}): 
   const outputs: Array<{ readonly name: string; readonly value: Value }> = [];
   for (const info of graph.output ?? []) {
     const name = info.name ?? "";
-    const value = values.get(name) ?? (known.has(name) ? undefined : undefined);
+    const entry = known.get(name);
+    const value = values.get(name) ?? (entry === undefined ? undefined : materialize(name, entry));
     if (value === undefined) return fail(`${source}: output '${name}' is not produced by any node`, "onnx/malformed");
-    outputs.push({ name, value });
+    if (!("tensor" in value) && E.isLeft(value)) return fail(`${source}: output '${name}': ${value.left}`, "onnx/import");
+    outputs.push({ name, value: "tensor" in value ? value : value.right });
   }
   const modelName = graph.name ?? "imported";
   const model = core.model({ name: modelName, outputs: Object.fromEntries(outputs.map((o) => [o.name, o.value.tensor])) });

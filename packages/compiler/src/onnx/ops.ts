@@ -109,7 +109,8 @@ const weightedTarget = (e: Emitter, x: TensorType, target: string, weight: strin
   const dtype = x.dtype;
   const rank = x.shape.length;
   const classes = x.shape[attrs.dim];
-  const count = typeof classes === "number" ? classes : 1;
+  // callers checked that the class dim is static (staticClasses)
+  const count = typeof classes === "number" ? classes : 0;
   const eps = attrs.labelSmoothing;
   let t: string;
   let index: IndexTarget | undefined;
@@ -144,11 +145,20 @@ const pickedRows = (e: Emitter, logProbs: string, weight: string | undefined, in
 const rowScale = (e: Emitter, grad: string, reduction: Reduction, dim: number, denominator: () => string): string =>
   reduction === "none" ? e.unsqueeze(grad, [dim]) : reduction === "sum" ? grad : e.op("Div", [grad, denominator()]);
 
+/** The decompositions need the class count. */
+const staticClasses = (xType: TensorType | undefined, dim: number): E.Either<string, TensorType> =>
+  xType === undefined
+    ? E.left("missing input")
+    : typeof xType.shape[dim] === "number"
+      ? E.right(xType)
+      : E.left(`its class dim ${dim} is symbolic (${String(xType.shape[dim])}); the ONNX decomposition needs a static class count`);
+
 const crossEntropy: Lowering<"cross_entropy"> = (e, node) => {
   const { attrs } = node;
   const [x = "", target = "", weight] = node.inputs;
-  const xType = node.inputTypes[0];
-  if (xType === undefined) return E.left("missing input");
+  const checked = staticClasses(node.inputTypes[0], attrs.dim);
+  if (E.isLeft(checked)) return checked;
+  const xType = checked.right;
   const rank = xType.shape.length;
   // the standard op covers PyTorch's index-target cross-entropy with the class dim at 1
   if (attrs.target === "index" && attrs.labelSmoothing === 0 && attrs.dim === 1 && rank >= 2)
@@ -163,8 +173,9 @@ const crossEntropy: Lowering<"cross_entropy"> = (e, node) => {
 const crossEntropyBackward: Lowering<"cross_entropy_backward"> = (e, node) => {
   const { attrs } = node;
   const [x = "", target = "", grad = "", weight] = node.inputs;
-  const xType = node.inputTypes[0];
-  if (xType === undefined) return E.left("missing input");
+  const checked = staticClasses(node.inputTypes[0], attrs.dim);
+  if (E.isLeft(checked)) return checked;
+  const xType = checked.right;
   const { weighted, index } = weightedTarget(e, xType, target, weight, attrs);
   // ∂CE/∂x = scale · (softmax(x) · Σ_c w_c t'_c − w ⊙ t')
   const mass = e.reduce("ReduceSum", weighted, [attrs.dim], true);
@@ -186,8 +197,9 @@ const nllLoss: Lowering<"nll_loss"> = (e, node) => {
 const nllLossBackward: Lowering<"nll_loss_backward"> = (e, node) => {
   const { attrs } = node;
   const [logProbs = "", target = "", grad = "", weight] = node.inputs;
-  const xType = node.inputTypes[0];
-  if (xType === undefined) return E.left("missing input");
+  const checked = staticClasses(node.inputTypes[0], attrs.dim);
+  if (E.isLeft(checked)) return checked;
+  const xType = checked.right;
   const { weighted, index } = weightedTarget(e, xType, target, weight, { ...attrs, labelSmoothing: 0, target: "index" });
   const scale = rowScale(e, grad, attrs.reduction, attrs.dim, () => meanDenominator(e, logProbs, xType, weight, index, attrs.dim));
   return E.right(e.op("Neg", [e.op("Mul", [weighted, scale])]));

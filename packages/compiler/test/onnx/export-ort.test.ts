@@ -119,8 +119,12 @@ describe.runIf(ort !== undefined)("ONNX export in onnxruntime-node", () => {
     });
   }
 
-  for (const optimizer of ["sgd:lr=0.05,momentum=0.9", "adam:lr=1e-3"]) {
-    for (const example of examples) {
+  const trainings = [
+    ...["sgd:lr=0.05,momentum=0.9", "adam:lr=1e-3"].flatMap((optimizer) => examples.map((example) => ({ optimizer, example }))),
+    ...["adamw:lr=1e-3,weight_decay=0.01", "adagrad:lr=0.05,lr_decay=0.01", "rmsprop:lr=0.01,momentum=0.5"].flatMap((optimizer) => examples.filter((e) => e.name === "blobs").map((example) => ({ optimizer, example }))),
+  ];
+  for (const { optimizer, example } of trainings) {
+    {
       it(`${example.name}, ${optimizer}: 20 exported training steps in ORT give the bundle's 20 trainStep losses`, async () => {
         const rows = 32;
         const bundle = await loadBundle(example.model, { batches: [rows], train: optimizer });

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as E from "fp-ts/lib/Either.js";
-import { compositeNames, opNames } from "@graft/core";
+import { add, compositeNames, crossEntropy, input, model as graftModel, opNames, param, zeros } from "@graft/core";
 import { decodeSafetensors, encodeSafetensors } from "@graft/runtime";
 import { afterAll, describe, expect, it } from "vitest";
 import mnist from "../../../../examples/mnist/model.js";
@@ -67,17 +67,28 @@ describe("ONNX export: the file", () => {
     expect(Array.from(new Float32Array(Uint8Array.from(raw).buffer))).toEqual(Array.from(W));
   });
 
+  it("--weights from a training checkpoint: the params are read, the optimizer state is left", () => {
+    const checkpoint = encodeSafetensors([
+      { name: "W", dtype: "F32", shape: [4, 3], data: new Float32Array(12).fill(0.5) },
+      { name: "adam.m.W", dtype: "F32", shape: [4, 3], data: new Float32Array(12) },
+      { name: "adam.step", dtype: "F32", shape: [], data: Float32Array.of(3) },
+    ]);
+    const result = exportOnnx(seedToy, { weights: checkpoint });
+    if (E.isLeft(result)) throw new Error(result.left[0]?.message);
+    expect((onnx.ModelProto.decode(result.right.bytes).graph?.initializer ?? []).map((t) => t.name)).toEqual(["W", "b"]);
+  });
+
   it("--train: inputs are the feeds plus every param and state tensor; outputs the loss, the model outputs and every '<name>.new'", () => {
     const result = exportOnnx(seedToy, { train: "adam:lr=0.01" });
     if (E.isLeft(result)) throw new Error(result.left[0]?.message);
-    expect(result.right.inputs).toEqual(["x", "y", "W", "b", "adam.m.W", "adam.step_size", "adam.v.W", "adam.bias_correction2_sqrt", "adam.m.b", "adam.v.b", "adam.step"]);
+    expect(result.right.inputs).toEqual(["x", "y", "W", "b", "adam.m.W", "adam.one_minus_beta1", "adam.step_size", "adam.v.W", "adam.bias_correction2_sqrt", "adam.m.b", "adam.v.b", "adam.step"]);
     expect(result.right.outputs).toEqual(["logits", "loss", "W.new", "adam.m.W.new", "adam.v.W.new", "b.new", "adam.m.b.new", "adam.v.b.new", "adam.step.new"]);
     const model = onnx.ModelProto.decode(result.right.bytes);
     expect(model.graph?.initializer).toEqual([]);
     expect((model.graph?.node ?? []).every((n) => (n.domain ?? "") === "")).toBe(true);
-    expect(model.docString).toContain("Before each step feed the hyper scalars adam.step_size = lr / (1 − 0.9^t), adam.bias_correction2_sqrt = √(1 − 0.999^t) with t = adam.step + 1 (lr 0.01;");
+    expect(model.docString).toContain("Before each step feed the hyper scalars adam.one_minus_beta1 = 1 − momentum (compiled 0.9), adam.step_size = lr / (1 − 0.9^t), adam.bias_correction2_sqrt = √(1 − 0.999^t) with t = adam.step + 1 (lr 0.01;");
     const state = decodeSafetensors(result.right.initialState ?? new Uint8Array(0)).tensors;
-    expect([...state.keys()].sort()).toEqual(["W", "adam.bias_correction2_sqrt", "adam.m.W", "adam.m.b", "adam.step", "adam.step_size", "adam.v.W", "adam.v.b", "b"]);
+    expect([...state.keys()].sort()).toEqual(["W", "adam.bias_correction2_sqrt", "adam.m.W", "adam.m.b", "adam.one_minus_beta1", "adam.step", "adam.step_size", "adam.v.W", "adam.v.b", "b"]);
     // the hyper scalars start at their values for step 1
     expect(state.get("adam.step_size")?.data[0]).toBeCloseTo(0.01 / (1 - 0.9), 6);
   });
@@ -104,6 +115,15 @@ describe("ONNX export: errors", () => {
     expect(E.isLeft(bad) && bad.left.map((d) => d.message)).toEqual(["w.safetensors: 'W' is f32[3,4], expected f32[4,3]", "w.safetensors: 'bias' is not a param of model seed_toy (its params: W, b)"]);
     const garbage = exportOnnx(seedToy, { weights: Uint8Array.of(1, 2, 3), weightsSource: "g.safetensors" });
     expect(E.isLeft(garbage) && garbage.left[0]?.message).toBe("g.safetensors: file has 3 bytes, fewer than the 8-byte header length that starts every safetensors file");
+  });
+
+  it("a loss over a symbolic class dim cannot be decomposed: the message names the op, the node and the dim", () => {
+    const logits = add(input("x", ["batch", "classes"]), param("bias", [1], zeros));
+    const loss = crossEntropy(logits, input("y", ["batch"], "i32"), { labelSmoothing: 0.1 });
+    const result = exportOnnx(graftModel({ name: "open_classes", outputs: { loss } }), {});
+    expect(E.isLeft(result) && result.left.map((d) => d.message)).toEqual([
+      "onnx export: cross_entropy (node %4): its class dim 1 is symbolic (classes); the ONNX decomposition needs a static class count",
+    ]);
   });
 
   it("the CLI: exit 2 for usage errors, 1 for models that cannot be exported, with the message", async () => {
@@ -140,8 +160,8 @@ describe("ONNX export: errors", () => {
     expect(forward.out).toMatch(/toy\.onnx: ONNX opset 17, [0-9.]+ (B|KB); inputs x; outputs logits\n$/);
     const train = await graft(["export", "examples/seed-toy/model.ts", "--train", "sgd:lr=0.1,momentum=0.9", "-o", join(dir, "toy-train.onnx")]);
     expect(train.code).toBe(0);
-    expect(train.out).toContain("toy-train.state.safetensors: the starting value of every param and state input\nbefore each step feed sgd.lr = lr (lr 0.1)\n");
-    expect([...decodeSafetensors(readFileSync(join(dir, "toy-train.state.safetensors"))).tensors.keys()].sort()).toEqual(["W", "b", "sgd.lr", "sgd.momentum_buffer.W", "sgd.momentum_buffer.b", "sgd.step"]);
+    expect(train.out).toContain("toy-train.state.safetensors: the starting value of every param and state input\nbefore each step feed sgd.momentum = momentum (compiled 0.9), sgd.lr = lr (lr 0.1)\n");
+    expect([...decodeSafetensors(readFileSync(join(dir, "toy-train.state.safetensors"))).tensors.keys()].sort()).toEqual(["W", "b", "sgd.lr", "sgd.momentum", "sgd.momentum_buffer.W", "sgd.momentum_buffer.b", "sgd.step"]);
   });
 });
 
