@@ -344,6 +344,7 @@ const CASES: { readonly [K in OpName]: OpCases } = {
       ["a fractional start", () => g.slice(f32("x", [4]), 0, 0.5), "slice: start must be an integer, got number 0.5"],
       ["sections that do not sum to the dim", () => g.split(f32("x", [5, 2]), [2, 2])[0] as Tensor, "split: sections [2,2] sum to 4, but dim 0 of f32[5,2] has size 5"],
       ["chunks 0", () => g.chunk(f32("x", [5, 2]), 0)[0] as Tensor, "chunk: chunks must be a positive integer, got number 0"],
+      ["chunks of a symbolic dim", () => g.chunk(f32("x", ["batch", 2]), 2)[0] as Tensor, "chunk: dim 0 of f32[batch,2] has symbolic size 'batch'; chunk needs a static size"],
       ["an attribute out of the dim (direct node)", () => makeTensor("slice", { dims: [0], starts: [2], stops: [5], steps: [1] }, [f32("x", [4])]), "slice: slice 2:5 of dim 0 is not within 0 ≤ start ≤ stop ≤ 4 (f32[4])"],
     ],
   },

@@ -307,10 +307,23 @@ export const onnxTable: OnnxTable = {
   },
   pad: (e, node) => {
     const { before, after, interior, mode, value } = node.attrs;
-    if (interior.some((n) => n !== 0)) return E.left("interior padding (the gradient of a strided slice) has no ONNX Pad");
     const needs = requireOpset(e, 11, "Pad with pads as an input");
     if (E.isLeft(needs)) return needs;
-    const inputs = [first(node), e.int64s([...before, ...after])];
+    // interior zeros (a strided slice's gradient): each element followed by s − 1 zeros on a new
+    // axis, merged into the dim, the trailing zeros sliced off; then the outer pads
+    let x = first(node);
+    const shape = [...(node.inputTypes[0]?.shape ?? [])];
+    for (let axis = 0; axis < interior.length; axis++) {
+      const gap = interior[axis] ?? 0;
+      const size = shape[axis];
+      if (gap === 0 || typeof size !== "number" || size === 0) continue;
+      const spread = e.op("Pad", [e.unsqueeze(x, [axis + 1]), e.int64s(shape.flatMap((_, d) => (d === axis ? [0, 0] : [0])).concat(shape.flatMap((_, d) => (d === axis ? [0, gap] : [0]))))]);
+      const merged = e.shape(shape.map((dim, d) => (d === axis ? size * (gap + 1) : dim)));
+      if (merged === undefined) return E.left(`its input ${shape.join(",")} has a symbolic dim that no input of the model carries`);
+      x = e.op("Slice", [e.op("Reshape", [spread, merged]), e.int64s([0]), e.int64s([(size - 1) * (gap + 1) + 1]), e.int64s([axis])]);
+      shape[axis] = (size - 1) * (gap + 1) + 1;
+    }
+    const inputs = [x, e.int64s([...before, ...after])];
     if (mode === "constant") inputs.push(e.scalar(node.type.dtype, value));
     return E.right(e.op("Pad", inputs, { mode: mode === "replicate" ? "edge" : mode }));
   },
