@@ -112,3 +112,22 @@ describe("data movement on the compiled back ends", () => {
   agree(jsBackend, "JS");
   agree(wasmBackend, "WASM");
 });
+
+describe("embedding indices out of range", () => {
+  const graph = (() => {
+    const built = C.buildGraph(C.model({ name: "emb", outputs: { y: C.embedding(C.input("ids", [2, 3], "i32"), C.param("w", [5, 2], C.ones)) } }));
+    if (E.isLeft(built)) throw new Error(C.formatDiagnostics(built.left));
+    return built.right;
+  })();
+  const ids = { ids: { shape: [2, 3], dtype: "i32" as const, data: Int32Array.from([0, 4, 1, 7, -1, 2]) } };
+  for (const [name, backend] of [["JS", jsBackend], ["WASM", wasmBackend]] as const)
+    it(`${name}: a fed index outside [0, rows) is refused before any kernel runs, naming the input, the position and the value`, async () => {
+      const session = await backend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { seed: 1 });
+      expect(() => session.run("f", ids)).toThrow("input ids: index at position 3 is 7, expected 0 ≤ index < 5; 2 of 6 indices are out of range");
+    });
+  it("the reference interpreter: a RangeError naming the op, the value and the table size", () => {
+    expect(() => C.run(graph, { ids: { shape: [2, 3], dtype: "i32", data: Float64Array.from(ids.ids.data) } }, { w: { shape: [5, 2], dtype: "f32", data: new Float64Array(10) } })).toThrow(
+      "embedding: index 7 at flat position 3 is out of range for 5 embeddings",
+    );
+  });
+});

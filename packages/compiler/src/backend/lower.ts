@@ -51,7 +51,7 @@ export interface LoweredFunction {
   /** Param name → buffer. */
   readonly state: ReadonlyMap<string, BufferId>;
   /** Label inputs and the class count they index (validated before each run). */
-  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex: number | undefined }>;
+  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex: number | undefined; readonly noun?: "label" | "index" }>;
 }
 
 interface NodeView {
@@ -106,6 +106,8 @@ interface LabelCheck {
   readonly input: string;
   readonly numClasses: number;
   readonly ignoreIndex: number | undefined;
+  /** "index": row indices of an embedding (the message speaks of indices). */
+  readonly noun?: "label" | "index";
 }
 
 /** The graph at concrete dims, what lowering knows about it, and what it has emitted so far. */
@@ -267,7 +269,7 @@ const indexMapContext = (L: Lowering): IndexMapContext => ({
   shapeOf: (id) => shapeOf(L, id),
   nodeOf: (id) => nodeOf(L, id),
   exprOf: (id, map, rank) => exprOf(L, id, map, rank),
-  checkIndices: (input, count) => void L.labels.push({ input, numClasses: count, ignoreIndex: undefined }),
+  checkIndices: (input, count) => void L.labels.push({ input, numClasses: count, ignoreIndex: undefined, noun: "index" }),
 });
 
 const expandExpr = (L: Lowering, id: NodeId, map: readonly number[], rank: number): Expr => {
