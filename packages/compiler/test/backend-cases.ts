@@ -156,6 +156,48 @@ export const agreementCases = (): AgreementCase[] => {
     });
   }
   {
+    // convolution and pooling: forward ops, and the backward primitives their gradients use
+    const img = C.input("img", [2, 4, 7, 6]);
+    const w = C.input("w", [6, 2, 3, 2]);
+    const bias = C.input("bias", [6]);
+    const wt = C.input("wt", [4, 3, 3, 3]);
+    const seq = C.input("seq", [2, 4, 9]);
+    const w1 = C.input("w1", [4, 2, 3]);
+    const conv = C.conv2d(img, w, bias, { stride: [2, 1], padding: [1, 0, 2, 1], dilation: [1, 2], groups: 2 });
+    const dy = C.input("dy", [2, 6, 3, 7]);
+    add(
+      "conv-pool",
+      {
+        conv,
+        same: C.conv2d(img, C.input("w3", [3, 4, 3, 3]), undefined, { padding: "same" }),
+        depthwise: C.conv2d(img, C.input("wd", [4, 1, 3, 3]), undefined, { groups: 4, stride: 2, padding: 1 }),
+        transposed: C.convTranspose2d(img, wt, undefined, { stride: 2, padding: 1, outputPadding: 1, dilation: 1 }),
+        weightGrad: C.conv2dWeightGradRaw(img, dy, { stride: [2, 1], padding: [1, 0, 2, 1], dilation: [1, 2], groups: 2, kernel: [3, 2] }),
+        conv1d: C.conv1d(seq, w1, undefined, { padding: "same", dilation: 2, groups: 2 }),
+        maxPool: C.maxPool2d(img, 3, { stride: 2, padding: 1 }),
+        maxPoolCeil: C.maxPool2d(img, 2, { ceilMode: true, dilation: [1, 2] }),
+        maxPoolBackward: C.maxPool2dBackwardRaw(img, C.input("dp", [2, 4, 4, 3]), { kernel: [3, 3], stride: [2, 2], padding: [1, 1], dilation: [1, 1], ceilMode: false }),
+        avgPool: C.avgPool2d(img, 3, { stride: 2, padding: 1, countIncludePad: false }),
+        avgPoolCeil: C.avgPool2d(img, 2, { ceilMode: true }),
+        adaptive: C.adaptiveAvgPool2d(img, [3, 4]),
+        maxPool1d: C.maxPool1d(seq, 3, { stride: 2, padding: 1 }),
+        avgPool1d: C.avgPool1d(seq, 2),
+      },
+      {
+        img: randomArray([2, 4, 7, 6], 21),
+        w: randomArray([6, 2, 3, 2], 22),
+        bias: randomArray([6], 23),
+        wt: randomArray([4, 3, 3, 3], 24),
+        seq: randomArray([2, 4, 9], 25),
+        w1: randomArray([4, 2, 3], 26),
+        dy: randomArray([2, 6, 3, 7], 27),
+        w3: randomArray([3, 4, 3, 3], 28),
+        wd: randomArray([4, 1, 3, 3], 29),
+        dp: randomArray([2, 4, 4, 3], 30),
+      },
+    );
+  }
+  {
     // data movement: views, index maps and their gradients' ops, fused into map kernels
     const a = x();
     const m = C.input("m", [3, 4, 5]);

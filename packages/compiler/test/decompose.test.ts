@@ -68,6 +68,10 @@ const compositeCases: Partial<Record<OpName, ReturnType<typeof unaryCase>>> = {
   concat: rowCase((x) => C.concat([x, C.neg(x), C.slice(x, 1, 1, 3)], 1)),
   tril: rowCase((x) => C.tril(x, 1)),
   triu: rowCase((x) => C.triu(x, -1)),
+  conv1d: { shape: [1, 1, SPECIAL.length], specials: SPECIAL, build: (x) => C.conv1d(x, C.constant([[[0.5, -2, 3]]], "f64"), C.constant([0.25], "f64"), { padding: 1, dilation: 2 }) },
+  max_pool1d: { shape: [1, 1, SPECIAL.length], specials: SPECIAL, build: (x) => C.maxPool1d(x, 3, { stride: 2, padding: 1 }) },
+  avg_pool1d: { shape: [1, 1, SPECIAL.length], specials: SPECIAL, build: (x) => C.avgPool1d(x, 2, { ceilMode: true }) },
+  adaptive_avg_pool2d: { shape: [1, 1, 1, SPECIAL.length], specials: SPECIAL, build: (x) => C.adaptiveAvgPool2d(x, [1, 5]) },
 };
 
 /** The losses: every option of PyTorch's cross_entropy, and BCE with logits, on ordinary and extreme logits. */

@@ -5,6 +5,8 @@ import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
 import {
   abs,
+  conv2dWeightGradRaw,
+  maxPool2dBackwardRaw,
   add,
   argmax,
   binaryCrossEntropyWithLogits,
@@ -87,6 +89,7 @@ import {
 } from "@graft/core";
 import { grad } from "../src/passes/grad.js";
 import { checkGradients, formatGradientReport } from "../src/testing/gradients.js";
+import { convGradCases } from "./grad-conv-cases.js";
 
 // ----- generators -----------------------------------------------------------------------------------
 
@@ -187,6 +190,9 @@ const lossFeeds = (options: { readonly ignore: boolean }) =>
     });
 
 const cases: { readonly [K in OpName]: RuleCase | NoneCase } = {
+  ...convGradCases,
+  conv2d_weight_grad: { none: () => expectBlocked("conv2d_weight_grad", (w) => sum(conv2dWeightGradRaw(reshape(w, [1, 1, 2, 3]), reshape(w, [1, 1, 2, 3]), { stride: [1, 1], padding: [0, 0, 0, 0], dilation: [1, 1], groups: 1, kernel: [1, 1] })), /grad: conv2d_weight_grad at .*grad-ops\.test\.ts:\d+:\d+ lies on a differentiable path to the loss but has no gradient \(conv2d_weight_grad is a gradient: second derivatives of convolutions are not supported\)/) },
+  max_pool2d_backward: { none: () => expectBlocked("max_pool2d_backward", (w) => sum(maxPool2dBackwardRaw(reshape(w, [1, 1, 2, 3]), reshape(w, [1, 1, 2, 3]), { kernel: [1, 1], stride: [1, 1], padding: [0, 0], dilation: [1, 1], ceilMode: false })), /grad: max_pool2d_backward at .*grad-ops\.test\.ts:\d+:\d+ lies on a differentiable path to the loss but has no gradient \(max_pool2d_backward is a gradient: second derivatives of max pooling are not supported\)/) },
   // leaves: their rule is empty; the gradient flows to them
   input: { arb: unaryFeeds((n) => values(n, -2, 2)).map((feeds) => ({ feeds, build: (x) => t(x, "a") })) },
   param: {

@@ -76,29 +76,29 @@ export const tanh = guarded("tanh", unary("tanh"));
 // ----- activations ----------------------------------------------------------------------------
 
 /** The error function 2/√π ∫₀ˣ e^(−t²) dt (PyTorch's torch.erf). */
-export const erf = (x: Tensor): Tensor => makeTensor("erf", {}, [x]);
+export const erf = guarded("erf", (x: Tensor): Tensor => makeTensor("erf", {}, [x]));
 
 /** PyTorch's F.gelu: x·Φ(x) with the exact erf (default), or its tanh approximation (`approximate: "tanh"`). */
-export const gelu = (x: Tensor, options: { readonly approximate?: "none" | "tanh" } = {}): Tensor => makeTensor("gelu", { approximate: options.approximate ?? "none" }, [x]);
+export const gelu = guarded("gelu", (x: Tensor, options: { readonly approximate?: "none" | "tanh" } = {}): Tensor => makeTensor("gelu", { approximate: options.approximate ?? "none" }, [x]));
 
 /** PyTorch's F.silu (swish): x·σ(x). */
-export const silu = (x: Tensor): Tensor => makeTensor("silu", {}, [x]);
+export const silu = guarded("silu", (x: Tensor): Tensor => makeTensor("silu", {}, [x]));
 
 /** PyTorch's F.softplus: log(1 + e^(βx))/β, and x where βx > threshold (defaults β = 1, threshold = 20). */
-export const softplus = (x: Tensor, options: { readonly beta?: number; readonly threshold?: number } = {}): Tensor =>
-  makeTensor("softplus", { beta: options.beta ?? 1, threshold: options.threshold ?? 20 }, [x]);
+export const softplus = guarded("softplus", (x: Tensor, options: { readonly beta?: number; readonly threshold?: number } = {}): Tensor =>
+  makeTensor("softplus", { beta: options.beta ?? 1, threshold: options.threshold ?? 20 }, [x]));
 
 /** PyTorch's F.leaky_relu: x where x > 0, else negativeSlope·x (default 0.01). */
-export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor => makeTensor("leaky_relu", { negativeSlope }, [x]);
+export const leakyRelu = guarded("leakyRelu", (x: Tensor, negativeSlope = 0.01): Tensor => makeTensor("leaky_relu", { negativeSlope }, [x]));
 
 /** PyTorch's F.elu: x where x > 0, else α(eˣ − 1) (default α = 1). */
-export const elu = (x: Tensor, alpha = 1): Tensor => makeTensor("elu", { alpha }, [x]);
+export const elu = guarded("elu", (x: Tensor, alpha = 1): Tensor => makeTensor("elu", { alpha }, [x]));
 
 /** PyTorch's F.hardtanh: x clamped to [minVal, maxVal] (default [−1, 1]); no gradient at or beyond the bounds. */
-export const hardtanh = (x: Tensor, minVal = -1, maxVal = 1): Tensor => makeTensor("hardtanh", { minVal, maxVal }, [x]);
+export const hardtanh = guarded("hardtanh", (x: Tensor, minVal = -1, maxVal = 1): Tensor => makeTensor("hardtanh", { minVal, maxVal }, [x]));
 
 /** PyTorch's torch.clamp: min(max(x, min), max); either bound may be left out (not both). */
-export const clamp = (x: Tensor, bounds: { readonly min?: number; readonly max?: number }): Tensor => makeTensor("clamp", { min: bounds.min, max: bounds.max }, [x]);
+export const clamp = guarded("clamp", (x: Tensor, bounds: { readonly min?: number; readonly max?: number }): Tensor => makeTensor("clamp", { min: bounds?.min, max: bounds?.max }, [x]));
 
 /** Converts to another dtype (float → int truncates toward zero, like PyTorch). */
 export const cast = guarded("cast", (x: Tensor, dtype: Dtype): Tensor => makeTensor("cast", { dtype }, [x]));

@@ -70,8 +70,12 @@ export const modelProblem = (value: unknown): string | undefined => {
 /** True when a value is a Model, checked structurally (see {@link modelProblem}). */
 export const isModel = (value: unknown): value is Model => modelProblem(value) === undefined;
 
-const leafKey = (tensor: Tensor): string | undefined =>
-  tensor.call.op === "input" ? `input:${tensor.call.attrs.name}` : tensor.call.op === "param" ? `param:${tensor.call.attrs.name}` : undefined;
+/** `input:x` for a leaf with a name (an ill-typed leaf from untyped code may have none). */
+const leafKey = (tensor: Tensor): string | undefined => {
+  const call = tensor.call;
+  if ((call.op !== "input" && call.op !== "param") || typeof call.attrs.name !== "string") return undefined;
+  return `${call.op}:${call.attrs.name}`;
+};
 
 /**
  * Builds the IR from named output handles: a topological order of everything they depend on.
@@ -102,11 +106,11 @@ export const graphFromTensors = (name: string, outputs: ReadonlyArray<{ readonly
       continue;
     }
     if (!top.expanded) {
-      if (open.has(top.tensor)) return E.left([error("cycle", `${top.tensor.op}: this tensor depends on itself (its inputs were changed after it was created); a graph must be acyclic`, top.tensor.loc)]);
+      if (open.has(top.tensor)) return E.left([error("cycle", `${typeof top.tensor.op === "string" ? top.tensor.op : "a tensor"}: this tensor depends on itself (its inputs were changed after it was created); a graph must be acyclic`, top.tensor.loc)]);
       const inputs: readonly unknown[] = Array.isArray(top.tensor.inputs) ? top.tensor.inputs : [];
       const bad = inputs.find((input) => !isTensor(input));
       if (bad !== undefined || !Array.isArray(top.tensor.inputs))
-        return E.left([error("model", `${String(top.tensor.op)}: an input is ${describeValue(bad ?? top.tensor.inputs)}, expected a tensor (tensors must be made by the ops of @graft/core)`, top.tensor.loc)]);
+        return E.left([error("model", `${typeof top.tensor.op === "string" ? top.tensor.op : "a tensor"}: an input is ${describeValue(bad ?? top.tensor.inputs)}, expected a tensor (tensors must be made by the ops of @graft/core)`, top.tensor.loc)]);
       top.expanded = true;
       open.add(top.tensor);
       for (const input of [...top.tensor.inputs].reverse()) if (!ids.has(input)) stack.push({ tensor: input, expanded: false });

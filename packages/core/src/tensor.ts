@@ -52,7 +52,7 @@ export class Tensor {
   }
 
   toString(): string {
-    return `Tensor(${this.call.op} : ${this.type === undefined ? "<ill-typed>" : formatType(this.type)})`;
+    return `Tensor(${opLabel(this.call.op)} : ${this.type === undefined ? "<ill-typed>" : formatType(this.type)})`;
   }
 }
 
@@ -63,7 +63,7 @@ export const isTensor = (value: unknown): value is Tensor => value instanceof Te
 export const describeValue = (value: unknown): string => {
   if (value === null) return "null";
   if (value === undefined) return "undefined";
-  if (value instanceof Tensor) return `a tensor (${value.op} : ${value.type === undefined ? "ill-typed" : formatType(value.type)})`;
+  if (value instanceof Tensor) return `a tensor (${opLabel(value.op)} : ${value.type === undefined ? "ill-typed" : formatType(value.type)})`;
   if (Array.isArray(value)) return "an array";
   if (typeof value === "function") return "a function";
   if (typeof value === "object") return `an object with keys ${JSON.stringify(Object.keys(value).slice(0, 5))}`;
@@ -72,6 +72,9 @@ export const describeValue = (value: unknown): string => {
   if (typeof value === "symbol" || typeof value === "bigint") return `${typeof value} ${String(value)}`;
   return `${typeof value} ${JSON.stringify(value)}`;
 };
+
+/** An op name for messages, whatever an untyped caller passed as one. */
+const opLabel = (op: unknown): string => (typeof op === "string" ? op : `makeTensor(${describeValue(op)})`);
 
 const messageOf = (thrown: unknown): string => (thrown instanceof Error ? thrown.message : String(thrown));
 
@@ -85,7 +88,8 @@ export const withCall = <R>(call: OpCall, f: <K extends OpName>(op: K, attrs: Op
 /** Infers the type of `op(inputs)`; Left carries the message without location. */
 export const inferCall = (call: OpCall, inputTypes: readonly TensorType[]): E.Either<string, TensorType> =>
   withCall(call, (op, attrs) => {
-    const row = rowOf(op);
+    const row = typeof op === "string" && Object.prototype.hasOwnProperty.call(opTable, op) ? rowOf(op) : undefined;
+    if (row === undefined) return E.left(typeof op === "string" ? `${op}: not an op of the op table` : `makeTensor: the op is ${describeValue(op)}, expected the name of an op of the op table`);
     const [min, max] = row.arity;
     if (inputTypes.length < min || inputTypes.length > max) {
       const expected = min === max ? `${min}` : `${min} to ${max}`;
@@ -102,9 +106,10 @@ export const inferCall = (call: OpCall, inputTypes: readonly TensorType[]): E.Ei
 /** Creates a node. Never throws; an ill-typed node carries its diagnostic. */
 export const makeTensor = <K extends OpName>(op: K, attrs: OpAttrs[K], inputs: readonly Tensor[], loc: SourceLoc | undefined = captureLoc()): Tensor => {
   const call = { op, attrs } as OpCall;
+  if (!Array.isArray(inputs)) return new Tensor(call, [], loc, undefined, [error("type", `${opLabel(op)}: inputs must be an array of tensors, got ${describeValue(inputs)}`, loc)]);
   const notTensor = inputs.findIndex((input: unknown) => !isTensor(input));
   if (notTensor >= 0) {
-    const message = `${op}: operand ${notTensor + 1} is ${describeValue(inputs[notTensor])}, expected a tensor`;
+    const message = `${opLabel(op)}: operand ${notTensor + 1} is ${describeValue(inputs[notTensor])}, expected a tensor`;
     return new Tensor(call, inputs.filter(isTensor), loc, undefined, [error("type", message, loc)]);
   }
   const inputTypes = inputs.map((input) => input.type);

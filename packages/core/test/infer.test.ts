@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from "vitest";
 import * as g from "@graft/core";
+import { CONV_INFER } from "./conv-cases.js";
 import { input, makeTensor, opNames, zeros, type OpName, type Tensor } from "@graft/core";
 import { messagesOf, typeText } from "./helpers.js";
 
@@ -95,6 +96,7 @@ const softmaxLike = (op: OpName, fn: (x: Tensor, dim: number) => Tensor): OpCase
 });
 
 const CASES: { readonly [K in OpName]: OpCases } = {
+  ...CONV_INFER,
   input: {
     good: [
       ["symbolic and static dims", () => input("x", ["batch", 784]), "f32[batch,784]"],

@@ -6,6 +6,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { describe, expect, test } from "vitest";
 import * as g from "@graft/core";
+import { CONV_VALUES } from "./conv-cases.js";
 import { input, opNames, type NDArray, type OpName, type Tensor } from "@graft/core";
 import { arr, evaluate, evaluationErrors, expectClose, graphOf } from "./helpers.js";
 
@@ -57,6 +58,7 @@ const z23 = () => input("z", [2, 3]);
 const yLabels = () => input("y", [2], "i32");
 
 const VALUES: { readonly [K in OpName]: readonly ValueCase[] } = {
+  ...CONV_VALUES,
   input: [vc("returns the feed", () => input("x", ["batch", 2]), [3, 2], [1, 2, 3, 4, 5, 6], { x: arr([[1, 2], [3, 4], [5, 6]]) })],
   param: [vc("returns the param value", () => g.param("W", [2, 2]), [2, 2], [1, 0, 0, 1], {}, { W: arr([[1, 0], [0, 1]]) })],
   constant: [

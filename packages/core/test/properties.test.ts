@@ -300,6 +300,17 @@ const OPS: readonly Op[] = [
   ([a], c) => g.embeddingBackward(g.argmax(a, -1), a, first(c) + 5),
   // a gather that type-checks whenever its operand is float (the picks above rarely do)
   ([a]) => g.gather(a, -1, g.argmax(a, -1, true)),
+  // convolution and pooling, on the operand as one image row [1, 1, 1, n] (or [1, 1, n])
+  ([a, b], c) => g.conv2d(g.reshape(a, [1, 1, 1, -1]), c.flag ? b : g.full([1, 1, 1, 1], 0.5, a.dtype ?? "f32"), undefined, { padding: [0, 0, Math.max(0, first(c)), 0] }),
+  ([a], c) => g.convTranspose2d(g.reshape(a, [1, 1, 1, -1]), g.full([1, 2, 1, 2], 0.5, a.dtype ?? "f32"), undefined, { stride: c.flag ? 2 : 1 }),
+  ([a]) => g.conv2dWeightGradRaw(g.reshape(a, [1, 1, 1, -1]), g.reshape(a, [1, 1, 1, -1]), { stride: [1, 1], padding: [0, 0, 0, 0], dilation: [1, 1], groups: 1, kernel: [1, 1] }),
+  ([a], c) => g.conv1d(g.reshape(a, [1, 1, -1]), g.full([1, 1, 1], 2, a.dtype ?? "f32"), undefined, { padding: c.flag ? "same" : "valid" }),
+  ([a], c) => g.maxPool2d(g.reshape(a, [1, 1, 1, -1]), [1, Math.max(1, first(c))], { ceilMode: c.flag }),
+  ([a]) => g.maxPool2dBackwardRaw(g.reshape(a, [1, 1, 1, -1]), g.reshape(a, [1, 1, 1, -1]), { kernel: [1, 1], stride: [1, 1], padding: [0, 0], dilation: [1, 1], ceilMode: false }),
+  ([a], c) => g.avgPool2d(g.reshape(a, [1, 1, 1, -1]), [1, Math.max(1, first(c))], { countIncludePad: c.flag }),
+  ([a], c) => g.adaptiveAvgPool2d(g.reshape(a, [1, 1, 1, -1]), [1, Math.max(1, first(c))]),
+  ([a], c) => g.maxPool1d(g.reshape(a, [1, 1, -1]), Math.max(1, first(c))),
+  ([a], c) => g.avgPool1d(g.reshape(a, [1, 1, -1]), Math.max(1, first(c)), { ceilMode: c.flag }),
 ];
 
 const MAX_ELEMENTS = 400;

@@ -12,7 +12,7 @@ import { batchedFunction, prepareBatch, type BatchedFunction, type Batching } fr
 import { formatShape } from "./describe.js";
 import { FeedError, type FeedArray } from "./feeds.js";
 import { checkLearningRate, hyperValue, type HyperScalar } from "./hyper.js";
-import { initValues, type Init } from "./init.js";
+import { initValues, type Init, type Initialise } from "./init.js";
 import { SAFETENSORS_DTYPE, WeightsError, decodeSafetensors, encodeSafetensors, type SafetensorsFile, type SafetensorsTensorInput } from "./safetensors.js";
 import { readSlot, runFunction, writeSlot, type ArenaDtype, type FunctionImage, type Slot } from "./session.js";
 
@@ -176,17 +176,38 @@ export const loadSeed = (options: unknown): number => {
   return seed;
 };
 
+/** {@link createModel}'s signature. */
+export type ModelLoader = <Artifact, Entry, Info extends ModelInfo>(
+  bundle: ProgramImage<Artifact, Entry, Info>,
+  loader: ArtifactLoader<Artifact, Entry>,
+  weights?: WeightsInput | null,
+  options?: LoadOptions | null,
+) => Promise<LoadedBundle<Info>>;
+
+/**
+ * {@link createModel} for images whose params start from what `initialise` computes: a bundle
+ * whose state uses only the basic initialisers passes `basicInitValues` (init.ts), and the
+ * others' code stays out of it.
+ */
+export const modelLoader =
+  (initialise: Initialise): ModelLoader =>
+  (bundle, loader, weights, options) =>
+    loadImage(initialise, bundle, loader, weights, options ?? null);
+
 /**
  * Loads a program image: its artifact through `loader` over a fresh arena (independent of every
  * other load), the params from their initialisers (seeded), then `weights` (or the embedded
  * weights) when given.
  * @throws WeightsError when the weights do not fit the model (nothing is loaded then)
  */
-export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
+export const createModel: ModelLoader = /* @__PURE__ */ modelLoader(initValues);
+
+const loadImage = async <Artifact, Entry, Info extends ModelInfo>(
+  initialise: Initialise,
   bundle: ProgramImage<Artifact, Entry, Info>,
   loader: ArtifactLoader<Artifact, Entry>,
-  weights?: WeightsInput | null,
-  options: LoadOptions | null = {},
+  weights: WeightsInput | null | undefined,
+  options: LoadOptions | null,
 ): Promise<LoadedBundle<Info>> => {
   const seed = loadSeed(options);
   const loaded = await loader(bundle.artifact, bundle.elements);
@@ -203,7 +224,7 @@ export const createModel = async <Artifact, Entry, Info extends ModelInfo>(
   const slot = (entry: StateEntry): Slot => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset });
 
   for (const entry of bundle.state) {
-    const values = initValues(entry.init, entry.shape, seed, entry.name);
+    const values = initialise(entry.init, entry.shape, seed, entry.name);
     writeSlot(arena, slot(entry), entry.dtype === "f32" ? Float32Array.from(values) : Int32Array.from(values));
   }
 

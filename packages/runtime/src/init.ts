@@ -135,20 +135,21 @@ export const hashString = (text: string): number => {
   return hash;
 };
 
+/** Fills the values of a param: {@link initValues}, or {@link basicInitValues} for the kinds it knows. */
+export type Initialise = (init: Init, shape: number | readonly number[], seed: number, name: string) => Float64Array;
+
+/** The initialisers {@link basicInitValues} computes: no fans, no matrices, no normal samples. */
+export const BASIC_INITS: ReadonlyArray<Init["kind"]> = ["zeros", "ones", "constant", "uniform", "kaiming_uniform"];
+
 /**
- * Fills the values of a param for `init`, deterministically from `seed` and the param `name` (so
- * a param's initial value does not depend on the order params are declared in). `shape` is the
- * param's shape (or just its size, enough for initialisers that do not need fans).
- * @throws RangeError when `init` needs a shape of rank ≥ 2 and does not get one
+ * {@link initValues} for the kinds in {@link BASIC_INITS} only (nn.Linear's default among them): a
+ * bundle whose state uses only those takes this one, and the others' code stays out of it.
+ * @throws RangeError for another kind
  */
-export const initValues = (init: Init, shape: number | readonly number[], seed: number, name: string): Float64Array => {
+export const basicInitValues: Initialise = (init, shape, seed, name) => {
   const size = typeof shape === "number" ? shape : shape.reduce((a, b) => a * b, 1);
   const out = new Float64Array(size);
   const random = mulberry32((seed ^ hashString(name)) >>> 0);
-  const dims = (): readonly number[] => {
-    if (typeof shape === "number") throw new RangeError(`param ${name}: initialiser ${init.kind} needs the param's shape, not only its size`);
-    return shape;
-  };
   switch (init.kind) {
     case "zeros":
       return out;
@@ -164,8 +165,33 @@ export const initValues = (init: Init, shape: number | readonly number[], seed: 
       for (let i = 0; i < size; i++) out[i] = -bound + 2 * bound * random();
       return out;
     }
+    default:
+      throw new RangeError(`param ${name}: initialiser ${init.kind} is not one of the basic initialisers (${BASIC_INITS.join(", ")})`);
+  }
+};
+
+/**
+ * Fills the values of a param for `init`, deterministically from `seed` and the param `name` (so
+ * a param's initial value does not depend on the order params are declared in). `shape` is the
+ * param's shape (or just its size, enough for initialisers that do not need fans).
+ * @throws RangeError when `init` needs a shape of rank ≥ 2 and does not get one
+ */
+export const initValues: Initialise = (init, shape, seed, name) => {
+  const size = typeof shape === "number" ? shape : shape.reduce((a, b) => a * b, 1);
+  const random = (): (() => number) => mulberry32((seed ^ hashString(name)) >>> 0);
+  const dims = (): readonly number[] => {
+    if (typeof shape === "number") throw new RangeError(`param ${name}: initialiser ${init.kind} needs the param's shape, not only its size`);
+    return shape;
+  };
+  switch (init.kind) {
+    case "zeros":
+    case "ones":
+    case "constant":
+    case "uniform":
+    case "kaiming_uniform":
+      return basicInitValues(init, shape, seed, name);
     case "normal": {
-      fillNormal(out, random, init.mean, init.std);
+      const out = fillNormal(new Float64Array(size), random(), init.mean, init.std);
       if (init.zeroRow !== undefined) out.fill(0, init.zeroRow.index * init.zeroRow.width, (init.zeroRow.index + 1) * init.zeroRow.width);
       return out;
     }
@@ -173,15 +199,14 @@ export const initValues = (init: Init, shape: number | readonly number[], seed: 
     case "kaiming": {
       const { fanIn, fanOut } = fanInAndFanOut(dims());
       const std = init.kind === "xavier" ? init.gain * Math.sqrt(2.0 / (fanIn + fanOut)) : init.gain / Math.sqrt(init.mode === "fan_in" ? fanIn : fanOut);
-      if (init.distribution === "normal") return fillNormal(out, random, 0, std);
+      if (init.distribution === "normal") return fillNormal(new Float64Array(size), random(), 0, std);
       const bound = Math.sqrt(3.0) * std;
-      for (let i = 0; i < size; i++) out[i] = -bound + 2 * bound * random();
-      return out;
+      return basicInitValues({ kind: "uniform", low: -bound, high: bound }, size, seed, name);
     }
     case "orthogonal": {
       const matrix = dims();
       if (matrix.length < 2) throw new RangeError(`param ${name}: orthogonal initialisation needs a tensor of 2 or more dimensions (shape [${matrix.join(",")}])`);
-      return orthogonal(matrix, random, init.gain);
+      return orthogonal(matrix, random(), init.gain);
     }
   }
 };

@@ -331,3 +331,4 @@ function store4(F: F32, at: number, c0: number, c1: number, c2: number, c3: numb
   storeOne(F, at + 2, c2, bias, j + 2, relu);
   storeOne(F, at + 3, c3, bias, j + 3, relu);
 }
+export { conv, pool } from "./kernels-conv.js";

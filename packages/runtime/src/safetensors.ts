@@ -451,34 +451,21 @@ function readTensor(bytes: Uint8Array, dataStart: number, entry: HeaderEntry): D
   // subarray, not slice: Node's Buffer.slice returns a view, and views may be unaligned.
   new Uint8Array(storage).set(bytes.subarray(start, start + byteLength));
   const { name, shape } = entry;
-  switch (entry.dtype) {
-    case "BOOL":
-      return { name, dtype: "BOOL", shape, data: new Uint8Array(storage) };
-    case "F32": {
-      const data = new Float32Array(storage);
-      if (!HOST_IS_LITTLE_ENDIAN) {
-        const view = new DataView(storage);
-        for (let index = 0; index < data.length; index++) data[index] = view.getFloat32(4 * index, true);
-      }
-      return { name, dtype: "F32", shape, data };
-    }
-    case "F64": {
-      const data = new Float64Array(storage);
-      if (!HOST_IS_LITTLE_ENDIAN) {
-        const view = new DataView(storage);
-        for (let index = 0; index < data.length; index++) data[index] = view.getFloat64(8 * index, true);
-      }
-      return { name, dtype: "F64", shape, data };
-    }
-    case "I32": {
-      const data = new Int32Array(storage);
-      if (!HOST_IS_LITTLE_ENDIAN) {
-        const view = new DataView(storage);
-        for (let index = 0; index < data.length; index++) data[index] = view.getInt32(4 * index, true);
-      }
-      return { name, dtype: "I32", shape, data };
-    }
+  if (entry.dtype === "BOOL") return { name, dtype: "BOOL", shape, data: new Uint8Array(storage) };
+  const tensor: DecodedTensor =
+    entry.dtype === "F32"
+      ? { name, dtype: "F32", shape, data: new Float32Array(storage) }
+      : entry.dtype === "F64"
+        ? { name, dtype: "F64", shape, data: new Float64Array(storage) }
+        : { name, dtype: "I32", shape, data: new Int32Array(storage) };
+  if (!HOST_IS_LITTLE_ENDIAN) {
+    // the bytes are little-endian: read each element through a DataView
+    const view = new DataView(storage);
+    const { data } = tensor;
+    for (let index = 0; index < data.length; index++)
+      data[index] = tensor.dtype === "F32" ? view.getFloat32(4 * index, true) : tensor.dtype === "F64" ? view.getFloat64(8 * index, true) : view.getInt32(4 * index, true);
   }
+  return tensor;
 }
 
 // ---------------------------------------------------------------------------------------

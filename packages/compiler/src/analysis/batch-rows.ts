@@ -226,6 +226,24 @@ const nodeState = (graph: Graph, node: Node, states: readonly RowState[]): RowSt
       if (stateIndex?.kind === "rows" && stateSource?.kind === "rows" && stateIndex.axis !== stateSource.axis) return couples("mixes the batch dims of its operands");
       return axis === outAxis ? rowsAt(axis) : couples("moves the batch dim");
     }
+    case "conv2d":
+    case "conv_transpose2d":
+    case "conv1d":
+    case "max_pool2d":
+    case "max_pool2d_backward":
+    case "avg_pool2d":
+    case "adaptive_avg_pool2d":
+    case "max_pool1d":
+    case "avg_pool1d": {
+      // image rows: batch dim 0 in, batch dim 0 out; weights and bias must not depend on the batch
+      if (aggregated !== undefined) return couples("convolves or pools a mean or sum over the batch's rows");
+      const [stateX, ...rest] = inputStates;
+      if (stateX?.kind !== "rows" || stateX.axis !== 0) return couples("convolves or pools along the batch dim");
+      const batchedRest = node.op === "max_pool2d_backward" ? rest.every((state) => state.kind === "rows" && state.axis === 0) : rest.every((state) => state.kind === "free");
+      return batchedRest ? rowsAt(0) : couples("takes a weight that depends on the batch");
+    }
+    case "conv2d_weight_grad":
+      return couples("sums a weight gradient over the batch's rows");
     case "softmax":
     case "log_softmax": {
       const state = inputStates[0];

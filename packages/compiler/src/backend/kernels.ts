@@ -5,7 +5,7 @@
  * transposed operands as strides and carry a bias/ReLU epilogue; softmax-family and loss ops are
  * row kernels.
  */
-import type { CrossEntropyAttrs, Dtype, NllLossAttrs, NodeId, Reduction } from "@graft/core";
+import type { ConvGeometry, CrossEntropyAttrs, Dtype, NllLossAttrs, NodeId, PoolGeometry, Reduction } from "@graft/core";
 
 export type BufferId = number;
 
@@ -145,6 +145,34 @@ export type Kernel =
       readonly dim: number;
       readonly nodes: readonly NodeId[];
     }
+  /**
+   * Convolution over NCHW (core's `ConvGeometry`): `forward` a = image, b = weight → output side
+   * (+ bias per channel); `transpose` a = output side, b = weight → image side (+ bias);
+   * `weight_grad` a = image, b = output cotangent → weight. `col` is scratch for the im2col matrix
+   * of one image (WASM), or undefined when the back end needs none.
+   */
+  | {
+      readonly kind: "conv";
+      readonly mode: "forward" | "transpose" | "weight_grad";
+      readonly a: BufferId;
+      readonly b: BufferId;
+      readonly bias: BufferId | undefined;
+      readonly out: BufferId;
+      readonly col: BufferId | undefined;
+      readonly geometry: ConvGeometry;
+      readonly nodes: readonly NodeId[];
+    }
+  /** Window kernels over [planes, h, w]: max / avg (divisor per output position) / max_backward (x, grad → input cotangent). */
+  | {
+      readonly kind: "pool";
+      readonly op: "max" | "avg" | "max_backward";
+      readonly x: BufferId;
+      readonly grad: BufferId | undefined;
+      readonly divisors: BufferId | undefined;
+      readonly out: BufferId;
+      readonly geometry: PoolGeometry;
+      readonly nodes: readonly NodeId[];
+    }
   /** Copies `size` elements (state updates, aliasing outputs). */
   | { readonly kind: "copy"; readonly from: BufferId; readonly to: BufferId; readonly size: number; readonly nodes: readonly NodeId[] };
 
@@ -220,6 +248,10 @@ export const kernelReads = (kernel: Kernel): BufferId[] => {
       return [kernel.x, kernel.target];
     case "gather":
       return [kernel.source, kernel.index];
+    case "conv":
+      return [kernel.a, kernel.b, ...optional(kernel.bias)];
+    case "pool":
+      return [kernel.x, ...optional(kernel.grad), ...optional(kernel.divisors)];
     case "copy":
       return [kernel.from];
   }
@@ -232,6 +264,8 @@ export const kernelWrites = (kernel: Kernel): BufferId[] => {
       return [kernel.to];
     case "cross_entropy":
       return kernel.lse === undefined ? [kernel.out] : [kernel.out, kernel.lse];
+    case "conv":
+      return kernel.col === undefined ? [kernel.out] : [kernel.out, kernel.col];
     default:
       return [kernel.out];
   }

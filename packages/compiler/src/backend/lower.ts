@@ -33,6 +33,7 @@ import { decompose } from "../passes/decompose.js";
 import { loweredComposites } from "./fused.js";
 import { INDEX_MAPS, indexMapExpr, type IndexMapContext } from "./index-maps.js";
 import { findEpilogues, findSwappedTransposes, lseKey, type Epilogue } from "./lower-analyses.js";
+import { lowerConvNode } from "./lower-conv.js";
 import type { Access, BinaryOp, BufferId, BufferInfo, Expr, Kernel, Rows, UnaryOp } from "./kernels.js";
 
 export interface LoweredIo {
@@ -76,6 +77,8 @@ export const ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>([...primitivesOf
 export const VIEW_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("shape"));
 const isUnaryOp = (op: OpName): op is UnaryOp => UNARY_OPS.has(op);
 const isBinaryOp = (op: OpName): op is BinaryOp => BINARY_OPS.has(op);
+/** Splat constants with more elements than this are fill kernels; smaller ones are embedded values. */
+export const FILL_ABOVE = 256;
 const COMPILED_DTYPES = new Set(["f32", "i32", "bool"]);
 
 /** Removing size-1 dims leaves the same sequence: a reshape that only adds or drops unit dims. */
@@ -129,6 +132,8 @@ interface Lowering {
   readonly swappedMatmuls: ReadonlySet<NodeId>;
   readonly buffers: BufferInfo[];
   readonly kernels: Kernel[];
+  /** Fill kernels of large splat constants: they read nothing, so they run first. */
+  readonly fills: Kernel[];
   readonly views: Map<NodeId, NodeView>;
   readonly state: Map<string, BufferId>;
   readonly inputs: LoweredIo[];
@@ -187,6 +192,7 @@ const startLowering = (graph: Graph, bindings: ReadonlyMap<string, number>): Low
     swappedMatmuls: new Set([...swappedTransposes].map((id) => (graph.nodes[id] as Node).inputs[0] as NodeId)),
     buffers: [],
     kernels: [],
+    fills: [],
     views: new Map(),
     state: new Map(),
     inputs: [],
@@ -467,6 +473,14 @@ const lowerLeaf = (L: Lowering, t: Target): boolean => {
       return true;
     }
     case "constant": {
+      // a large splat (full, zeros, …) is a fill kernel, never embedded data: its size may be huge;
+      // it runs first, like the constant it replaces (out of the way of fusions)
+      if (node.attrs.value.length === 1 && size > FILL_ABOVE) {
+        const out = t.newOut();
+        L.fills.push({ kind: "map", out, shape, expr: { kind: "const", value: node.attrs.value[0] ?? 0 }, nodes: [t.id] });
+        done(out);
+        return true;
+      }
       const values = node.attrs.value.length === 1 ? new Array<number>(size).fill(node.attrs.value[0] ?? 0) : [...node.attrs.value];
       done(newBuffer(L, { kind: "const", dtype, size, values }));
       return true;
@@ -690,6 +704,20 @@ const lowerGather = (L: Lowering, t: Target): boolean => {
   }
 };
 
+/** Convolution and pooling (lower-conv.ts). */
+const lowerConv = (L: Lowering, t: Target): boolean => {
+  const helpers = {
+    shapeOf: (id: NodeId) => shapeOf(L, id),
+    contiguous: (id: NodeId) => contiguousBuffer(L, id),
+    newTemp: (size: number) => newBuffer(L, { kind: "temp", dtype: "f32", size }),
+    newConst: (values: readonly number[]) => newBuffer(L, { kind: "const", dtype: "f32", size: values.length, values }),
+    push: (kernel: Kernel) => void L.kernels.push(kernel),
+  };
+  const out = lowerConvNode(helpers, t.node, t.newOut);
+  if (out !== undefined) t.done(out);
+  return out !== undefined;
+};
+
 /** Elementwise roots and views that must become memory: one map kernel (a reshape of contiguous memory is a view of it). */
 const lowerElementwise = (L: Lowering, t: Target): void => {
   const { id, node, shape, newOut, done } = t;
@@ -724,7 +752,7 @@ const materialize = (L: Lowering, id: NodeId): void => {
     t.done(out);
     return;
   }
-  for (const lower of [lowerLeaf, lowerMatmul, lowerReduce, lowerRows, lowerLoss, lowerGather]) if (lower(L, t)) return;
+  for (const lower of [lowerLeaf, lowerMatmul, lowerReduce, lowerRows, lowerLoss, lowerGather, lowerConv]) if (lower(L, t)) return;
   lowerElementwise(L, t);
 };
 
@@ -761,7 +789,7 @@ export const lowerGraph = (input: Graph, bindings: ReadonlyMap<string, number>):
     const node = nodeOf(L, output.id);
     outputs.push({ name: output.name, buffer: view.buffer, shape: shapeOf(L, output.id), dtype: node.type.dtype });
   }
-  return E.right({ buffers: L.buffers, kernels: L.kernels, inputs: L.inputs, outputs, state: L.state, labels: L.labels.filter((l) => !l.input.startsWith("%")) });
+  return E.right({ buffers: L.buffers, kernels: [...L.fills, ...L.kernels], inputs: L.inputs, outputs, state: L.state, labels: L.labels.filter((l) => !l.input.startsWith("%")) });
 };
 
 export type { Access };

@@ -8,6 +8,24 @@ import type { BufferId, Kernel } from "./kernels.js";
 import { kernelReads, kernelWrites } from "./kernels.js";
 import type { LoweredFunction } from "./lower.js";
 
+/** The default limit of a program's arena: 4 GiB (`--max-memory`, `maxMemory`). */
+export const DEFAULT_MAX_MEMORY_BYTES = 4 * 1024 ** 3;
+
+/** Bytes per arena element. */
+export const ELEMENT_BYTES = 4;
+
+/** `4294967296` → `4 GiB`, `1536` → `1.5 KiB`: sizes in memory messages. */
+export const formatMemorySize = (bytes: number): string => {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} bytes` : `${Number(value.toPrecision(3))} ${units[unit] ?? ""}`;
+};
+
 /** Alignment of every buffer, in 4-byte elements (64 bytes: a cache line, SIMD friendly). */
 export const ALIGN_ELEMENTS = 16;
 const align = (elements: number): number => Math.ceil(elements / ALIGN_ELEMENTS) * ALIGN_ELEMENTS;

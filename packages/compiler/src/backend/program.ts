@@ -8,8 +8,9 @@ import { pipe } from "fp-ts/lib/function.js";
 import { bindDims, error, GraftError, graphParams, initParams, stridesOf, type Diagnostics, type Dtype } from "@graft/core";
 import { readSlot, runFunction, writeSlot, type Arena, type ArenaDtype, type FeedArray, type FunctionImage, type Slot } from "@graft/runtime";
 import { lowerGraph, type LoweredFunction } from "./lower.js";
+import { kernelWrites } from "./kernels.js";
 import { updateInPlace } from "./rewrites.js";
-import { planMemory, planState, type MemoryPlan, type StateLayout } from "./memory.js";
+import { DEFAULT_MAX_MEMORY_BYTES, ELEMENT_BYTES, formatMemorySize, planMemory, planState, type MemoryPlan, type StateLayout } from "./memory.js";
 import type { BackendName, HostArray, HostFeeds, HostTensor, RunOptions, Session, SessionOptions } from "./types.js";
 import type { ProgramFunction, ProgramSpec, StateUpdate } from "../program/types.js";
 
@@ -38,13 +39,48 @@ const bindingsKey = (bindings: ReadonlyMap<string, number>): string =>
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
 
-/** Lowers and plans one function at `bindings`. */
-export const planFunction = (fn: ProgramFunction, bindings: ReadonlyMap<string, number>, state: StateLayout): E.Either<Diagnostics, FunctionPlan> =>
+/** Options of the planner. */
+export interface PlanOptions {
+  /** The most bytes a program's arena may take (default {@link DEFAULT_MAX_MEMORY_BYTES}). */
+  readonly maxMemory?: number | undefined;
+}
+
+const describeBindings = (bindings: ReadonlyMap<string, number>): string => (bindings.size === 0 ? "" : ` at ${bindingsKey(bindings)}`);
+
+/** The state of a program when it fits `limit`, else the diagnostic saying how big it is. */
+export const checkStateMemory = (state: StateLayout, options: PlanOptions = {}): Diagnostics => {
+  const limit = options.maxMemory ?? DEFAULT_MAX_MEMORY_BYTES;
+  const bytes = state.elements * ELEMENT_BYTES;
+  if (bytes <= limit) return [];
+  const largest = [...state.slots].sort((a, b) => b.size - a.size)[0];
+  const note = largest === undefined ? "" : ` (the largest is ${largest.name} [${largest.shape.join(",")}], ${formatMemorySize(largest.size * ELEMENT_BYTES)})`;
+  return [error("memory/state", `the program's params and optimizer state need ${formatMemorySize(bytes)}${note}, more than the memory limit of ${formatMemorySize(limit)} (--max-memory)`)];
+};
+
+/** Lowers and plans one function at `bindings`; Left when its arena would exceed the memory limit. */
+export const planFunction = (fn: ProgramFunction, bindings: ReadonlyMap<string, number>, state: StateLayout, options: PlanOptions = {}): E.Either<Diagnostics, FunctionPlan> =>
   pipe(
-    lowerGraph(fn.graph, bindings),
+    checkStateMemory(state, options),
+    (problems) => (problems.length > 0 ? E.left(problems) : lowerGraph(fn.graph, bindings)),
     E.map((unfused) => updateInPlace(unfused, fn.updates)),
-    E.map(({ lowered, remaining, inPlace }) => {
-      const memory = planMemory(lowered, state);
+    E.chain((planned) => {
+      const memory = planMemory(planned.lowered, state);
+      const limit = options.maxMemory ?? DEFAULT_MAX_MEMORY_BYTES;
+      const bytes = memory.elements * ELEMENT_BYTES;
+      if (bytes <= limit) return E.right({ ...planned, memory });
+      const largest = [...planned.lowered.buffers].sort((a, b) => b.size - a.size)[0];
+      const node = largest === undefined ? undefined : planned.lowered.kernels.find((kernel) => kernelWrites(kernel).includes(largest.id))?.nodes[0];
+      const at = node === undefined ? undefined : fn.graph.nodes[node];
+      const what = largest === undefined ? "" : `; its largest buffer holds ${largest.size} elements (${formatMemorySize(largest.size * ELEMENT_BYTES)})${at === undefined ? (largest.name === undefined ? "" : `: ${largest.kind} ${largest.name}`) : `, from ${at.op}`}`;
+      return E.left([
+        error(
+          "memory",
+          `${fn.name}${describeBindings(bindings)} needs an arena of ${formatMemorySize(bytes)}, more than the memory limit of ${formatMemorySize(limit)} (--max-memory)${what}; use a smaller batch or dims, or raise the limit`,
+          at?.loc,
+        ),
+      ]);
+    }),
+    E.map(({ lowered, remaining, inPlace, memory }) => {
       const offset = (buffer: number): number => memory.offsets[buffer] ?? 0;
       const updateSources = new Set(fn.updates.map((u) => u.output));
       const slot = (io: LoweredFunction["inputs"][number]): Slot => ({ name: io.name, dtype: arenaDtype(io.dtype), shape: io.shape, offset: offset(io.buffer) });
@@ -79,6 +115,9 @@ const toHost = (dtype: Dtype, shape: readonly number[], data: FeedArray): HostTe
 /** A session over compiled kernels: specialises functions to feed shapes on first use and caches them. */
 export const createCompiledSession = (spec: ProgramSpec, generator: CodeGenerator, options: SessionOptions = {}): Session => {
   const state = programState(spec);
+  const planOptions: PlanOptions = { maxMemory: options.maxMemory };
+  const tooBig = checkStateMemory(state, planOptions);
+  if (tooBig.length > 0) throw new GraftError(tooBig);
   const arena = generator.arena(state.elements);
   const previous: { last: FunctionImage | undefined } = { last: undefined };
   const cache = new Map<string, FunctionImage>();
@@ -100,7 +139,7 @@ export const createCompiledSession = (spec: ProgramSpec, generator: CodeGenerato
     const key = `${name}|${bindingsKey(bound.right)}`;
     const cached = cache.get(key);
     if (cached !== undefined) return cached;
-    const plan = planFunction(fn, bound.right, state);
+    const plan = planFunction(fn, bound.right, state, planOptions);
     if (E.isLeft(plan)) throw new GraftError(plan.left);
     const image: FunctionImage = { ...plan.right.image, run: generator.compile(plan.right) };
     cache.set(key, image);

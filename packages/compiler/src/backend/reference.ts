@@ -7,6 +7,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import {
+  bindDims,
   evaluateGraph,
   error,
   formatShape,
@@ -25,6 +26,7 @@ import {
   type NDArray,
 } from "@graft/core";
 import { FeedError, toFeedArray, validateLabels } from "@graft/runtime";
+import { DEFAULT_MAX_MEMORY_BYTES, formatMemorySize } from "./memory.js";
 import { evaluateF32 } from "./reference-f32.js";
 import type { Backend, HostArray, HostFeeds, HostTensor, RunOptions, Session, SessionOptions } from "./types.js";
 import type { ProgramFunction, ProgramSpec } from "../program/types.js";
@@ -206,6 +208,16 @@ const checkStateEntry = (name: string, slot: StateSlot | undefined, value: HostT
   return fromHost(value);
 };
 
+/** The float64 values one run of `fn` holds at most (every node), refused above `limit` bytes. */
+const referenceMemory = (fn: ProgramFunction, feeds: Readonly<Record<string, NDArray>>, limit: number): Diagnostics => {
+  const bound = bindDims(fn.graph, feeds);
+  if (E.isLeft(bound)) return [];
+  const bytes = fn.graph.nodes.reduce((total, node) => total + node.type.shape.reduce<number>((size, dim) => size * (typeof dim === "number" ? dim : (bound.right.get(dim) ?? 1)), 1) * 8, 0);
+  return bytes <= limit
+    ? []
+    : [error("memory", `${fn.name} would hold ${formatMemorySize(bytes)} of float64 values, more than the memory limit of ${formatMemorySize(limit)} (--max-memory); use smaller feeds or raise the limit`)];
+};
+
 class ReferenceSession implements Session {
   readonly backend = "reference" as const;
   private state: Readonly<Record<string, NDArray>>;
@@ -215,6 +227,7 @@ class ReferenceSession implements Session {
     private readonly functions: ReadonlyMap<string, ProgramFunction>,
     private readonly slots: ReadonlyMap<string, StateSlot>,
     initial: Readonly<Record<string, NDArray>>,
+    private readonly maxMemory: number,
   ) {
     this.state = initial;
   }
@@ -228,6 +241,8 @@ class ReferenceSession implements Session {
     const fn = this.functions.get(name);
     if (fn === undefined) throw new Error(`reference session: no function named '${name}' (functions: ${[...this.functions.keys()].join(", ")})`);
     const arrays = checkFeeds(fn, feeds);
+    const tooBig = referenceMemory(fn, arrays, this.maxMemory);
+    if (tooBig.length > 0) throw new GraftError(tooBig);
     const result = evaluateReference(fn.graph, arrays, this.state);
     if (E.isLeft(result)) throw new GraftError(result.left);
     const values = result.right;
@@ -279,8 +294,14 @@ export const referenceBackend: Backend = {
   createSession: (spec: ProgramSpec, options: SessionOptions = {}): Promise<Session> => {
     const checked = checkProgram(spec);
     if (E.isLeft(checked)) return Promise.reject(new GraftError(checked.left));
+    const maxMemory = options.maxMemory ?? DEFAULT_MAX_MEMORY_BYTES;
+    // the interpreter holds every value in float64
+    const paramSizes = new Map(spec.functions.flatMap((fn) => graphParams(fn.graph).map((node) => [node.attrs.name, sizeOf(node.type.shape as readonly number[])] as const)));
+    const stateBytes = [...paramSizes.values()].reduce((total, size) => total + size * 8, 0);
+    if (stateBytes > maxMemory)
+      return Promise.reject(new GraftError([error("memory/state", `the program's params need ${formatMemorySize(stateBytes)} as float64, more than the memory limit of ${formatMemorySize(maxMemory)} (--max-memory)`)]));
     const initial: Record<string, NDArray> = {};
     for (const fn of spec.functions) for (const [name, value] of Object.entries(initParams(fn.graph, options.seed ?? 0))) initial[name] ??= value.dtype === "f32" ? { ...value, data: roundToF32(value.data) } : value;
-    return Promise.resolve(new ReferenceSession(new Map(spec.functions.map((fn) => [fn.name, fn])), checked.right, initial));
+    return Promise.resolve(new ReferenceSession(new Map(spec.functions.map((fn) => [fn.name, fn])), checked.right, initial, maxMemory));
   },
 };

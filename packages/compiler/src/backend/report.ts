@@ -56,6 +56,12 @@ const describeKernel = (kernel: Kernel, buffer: (id: number) => string): string 
       return `binary_cross_entropy_with_logits ${kernel.size} → ${buffer(kernel.out)}`;
     case "gather":
       return `${kernel.scatter ? "scatter_add" : "gather"}[dim=${kernel.dim}] → ${buffer(kernel.out)}`;
+    case "conv": {
+      const g = kernel.geometry;
+      return `conv_${kernel.mode} ${g.n}×[${g.ci}×${g.h}×${g.w}] ⊛ [${g.co}×${g.ci / g.groups}×${g.kh}×${g.kw}]${g.groups > 1 ? ` groups ${g.groups}` : ""} ↔ [${g.co}×${g.ho}×${g.wo}] (im2col + GEMM)${kernel.bias === undefined ? "" : " +bias"} → ${buffer(kernel.out)}`;
+    }
+    case "pool":
+      return `pool_${kernel.op} ${kernel.geometry.planes}×[${kernel.geometry.h}×${kernel.geometry.w}] window ${kernel.geometry.kh}×${kernel.geometry.kw} → ${buffer(kernel.out)}`;
     case "copy":
       return `copy ${kernel.size} → ${buffer(kernel.to)}`;
   }

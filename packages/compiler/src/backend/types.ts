@@ -88,6 +88,12 @@ export interface SessionOptions {
    * bundles run on one thread. Other back ends ignore it.
    */
   readonly threads?: number;
+  /**
+   * The most bytes the program's arena may take (default 4 GiB): a function specialised to bigger
+   * feeds, or params bigger than this, are refused with a `memory` diagnostic (a GraftError)
+   * instead of failing to allocate. The reference back end ignores it.
+   */
+  readonly maxMemory?: number;
 }
 
 /** One function of a bundle: its graph (kernels name its node ids) and its specialisations (one plan per batch size). */

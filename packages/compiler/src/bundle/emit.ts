@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build, type Plugin } from "esbuild";
 import { VariableDeclarationKind } from "ts-morph";
-import type { ModelInfo, StateEntry, TensorInfo } from "@graft/runtime";
+import { BASIC_INITS, type ModelInfo, type StateEntry, type TensorInfo } from "@graft/runtime";
 import { batchRows } from "../analysis/batch-rows.js";
 import { propertyName, typePrefix } from "../backend/identifiers.js";
 import type { Artifact, ArtifactEntry } from "../backend/types.js";
@@ -92,6 +92,65 @@ export const literal = (value: unknown, width = 120): string => {
   return `${open}\n${parts.join(",\n")}\n${close}`;
 };
 
+/** A `const` the module declares before the program image. */
+interface Declaration {
+  readonly name: string;
+  readonly type: string;
+  readonly docs: string;
+  readonly initializer: string;
+}
+
+/**
+ * The bundle's `info` as TypeScript: each function's info, and the weights, declared once and
+ * referenced where `info` repeats them (its `inputs`/`outputs` are `forward`'s, functions often
+ * take the same inputs, `state` starts with the weights). The value is the same as a literal's.
+ */
+const infoSource = (info: ModelInfo): { readonly declarations: readonly Declaration[]; readonly initializer: string } => {
+  const declarations: Declaration[] = [];
+  const taken = new Set<string>();
+  const declare = (stem: string, type: string, docs: string, initializer: string): string => {
+    let name = `${stem}Info`;
+    for (let index = 2; taken.has(name); index++) name = `${stem}${index}Info`;
+    taken.add(name);
+    declarations.push({ name, type, docs, initializer });
+    return name;
+  };
+  /** Literal text of a list of tensors → the expression of its first occurrence. */
+  const lists = new Map<string, string>();
+  const list = (value: readonly TensorInfo[], reference: string): string => {
+    const text = literal(value);
+    const first = lists.get(text);
+    if (first !== undefined) return first;
+    lists.set(text, reference);
+    return text;
+  };
+  const functions = Object.entries(info.functions).map(([name, fn]) => {
+    const prefix = typePrefix(name);
+    const variable = declare(`${prefix[0]?.toLowerCase() ?? "f"}${prefix.slice(1)}`, "FunctionInfo", `\`info.functions${/^[A-Za-z_$][\w$]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`}\`.`, "");
+    const index = declarations.length - 1;
+    const fields = [`inputs: ${list(fn.inputs, `${variable}.inputs`)}`, `outputs: ${list(fn.outputs, `${variable}.outputs`)}`, ...(fn.batching === undefined ? [] : [`batching: ${literal(fn.batching)}`])];
+    const declaration = declarations[index];
+    if (declaration !== undefined) declarations[index] = { ...declaration, initializer: `{\n${fields.join(",\n")}\n}` };
+    return `${propertyName(name)}: ${variable}`;
+  });
+  const weights = declare("weights", "readonly StateInfo[]", "`info.weights`: the model's params (what `saveWeights()` writes); `info.state` starts with them.", literal(info.weights));
+  const startsWithWeights = info.weights.every((entry, index) => literal(entry) === literal(info.state[index]));
+  const state = startsWithWeights ? `[\n${[`...${weights}`, ...info.state.slice(info.weights.length).map((entry) => literal(entry))].join(",\n")}\n]` : literal(info.state);
+  const initializer = `{\n${[
+    `name: ${literal(info.name)}`,
+    `backend: ${literal(info.backend)}`,
+    `batches: ${literal(info.batches)}`,
+    `dims: ${literal(info.dims)}`,
+    `optimizer: ${literal(info.optimizer)}`,
+    `inputs: ${lists.get(literal(info.inputs)) ?? literal(info.inputs)}`,
+    `outputs: ${lists.get(literal(info.outputs)) ?? literal(info.outputs)}`,
+    `functions: {\n${functions.join(",\n")}\n}`,
+    `weights: ${weights}`,
+    `state: ${state}`,
+  ].join(",\n")}\n}`;
+  return { declarations, initializer };
+};
+
 /** An entry point as TypeScript: its code, or its data as a literal. */
 const entrySource = (entry: ArtifactEntry): string => ("code" in entry ? entry.code : literal(entry.data));
 
@@ -123,7 +182,9 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
     imports.set(from, entry);
   };
   for (const item of artifact.imports) if (item.from !== RUNTIME) addImport(item.from, item.names, item.typeNames);
-  addImport(RUNTIME, ["createModel"], ["ProgramImage", "WeightsInput"]);
+  // params that start from the basic initialisers only (nn.Linear's among them): the others stay out of the bundle
+  const basicInits = layout.state.every((entry) => BASIC_INITS.includes(entry.init.kind));
+  addImport(RUNTIME, basicInits ? ["basicInitValues", "modelLoader"] : ["createModel"], ["ProgramImage", "WeightsInput"]);
   for (const item of artifact.imports) if (item.from === RUNTIME) addImport(item.from, item.names, item.typeNames);
   for (const [from, { names, typeNames }] of imports)
     file.addImportDeclaration({
@@ -137,6 +198,13 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
       docs: [declaration.docs],
       declarations: [{ name: declaration.name, ...(declaration.type === undefined ? {} : { type: declaration.type }), initializer: declaration.initializer }],
     });
+  const info = infoSource(bundleInfo(layout, backend));
+  for (const declaration of info.declarations)
+    file.addVariableStatement({
+      declarationKind: VariableDeclarationKind.Const,
+      docs: [declaration.docs],
+      declarations: [{ name: declaration.name, type: declaration.type, initializer: declaration.initializer }],
+    });
   const state: StateEntry[] = layout.state.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset, init: entry.init, weight: entry.weight }));
   const weights = options.weights ?? "";
   file.addVariableStatement({
@@ -146,7 +214,7 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
       {
         name: "bundle",
         type: `ProgramImage<${artifact.types.artifact}, ${artifact.types.entry}, ModelInfo>`,
-        initializer: `{\ninfo: ${literal(bundleInfo(layout, backend))},\nstate: ${literal(state)},\nfunctions: {\n${Object.entries(templates)
+        initializer: `{\ninfo: ${info.initializer},\nstate: ${literal(state)},\nfunctions: {\n${Object.entries(templates)
           .map(([name, images]) => `${propertyName(name)}: [\n${images.join(",\n")}\n]`)
           .join(",\n")}\n},\nelements: ${layout.elements},\nartifact: ${literal(artifact.value)},\nweights: ${JSON.stringify(weights)},\nhyper: ${literal(layout.hyper ?? null)}\n}`,
       },
@@ -169,7 +237,7 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
     ],
     returnType: "Promise<GraftModel>",
     statements: [
-      `const model = await createModel(bundle, ${artifact.loader}, weights, options);`,
+      `const model = await ${basicInits ? "modelLoader(basicInitValues)" : "createModel"}(bundle, ${artifact.loader}, weights, options);`,
       `return {\ninfo: model.info,\n${methods.join(",\n")},\nsaveWeights: (saveOptions) => model.saveWeights(saveOptions),\nloadWeights: (bytes) => model.loadWeights(bytes)${lrMethods}\n};`,
     ],
   });
@@ -236,6 +304,8 @@ export const bundleModule = async (source: string, options: { readonly sourcefil
     platform: "neutral",
     target: "es2022",
     legalComments: "none",
+    // messages keep "≤" and "≥" as UTF-8 (3 bytes) rather than \u escapes (6)
+    charset: "utf8",
     // short lines: Node prints the offending source line of an uncaught error, not kilobytes of it
     lineLimit: BUNDLE_LINE_LIMIT,
     write: false,

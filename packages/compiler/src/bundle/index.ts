@@ -33,6 +33,8 @@ export interface CompileBundleOptions {
   readonly weights?: Uint8Array | undefined;
   /** How messages name the weights file. */
   readonly weightsSource?: string | undefined;
+  /** The most bytes the bundle's arena may take (default 4 GiB); a bigger program is a `memory` diagnostic. */
+  readonly maxMemory?: number | undefined;
 }
 
 /** A compiled bundle. */
@@ -73,7 +75,7 @@ export const compileBundle = async (model: Model, options: CompileBundleOptions 
   if (backend.emit === undefined) return E.left([error("bundle/backend", `the ${backend.name} back end runs in process only and cannot emit a bundle`)]);
   const program = bundleProgram(model, { train: options.train });
   if (E.isLeft(program)) return program;
-  const layout = planBundle(program.right, { batches: options.batches, dims: options.dims });
+  const layout = planBundle(program.right, { batches: options.batches, dims: options.dims, maxMemory: options.maxMemory });
   if (E.isLeft(layout)) return layout;
   if (options.weights !== undefined) {
     const problems = checkWeights(layout.right, options.weights, options.weightsSource ?? "weights");
@@ -83,7 +85,7 @@ export const compileBundle = async (model: Model, options: CompileBundleOptions 
   const artifact = await backend.emit(layout.right.functions);
   if (E.isLeft(artifact)) return artifact;
   const source = emitModuleSource(layout.right, { backend: backend.name, artifact: artifact.right, weights });
-  const bundled = await bundleModule(source, { sourcefile: `${layout.right.name}.ts`, weights });
+  const bundled = await bundleModule(source, { sourcefile: "bundle.ts", weights });
   return E.right({ code: bundled.code, dts: emitDts(layout.right, backend.name), source, sizes: bundled.sizes, info: bundleInfo(layout.right, backend.name), layout: layout.right });
 };
 

@@ -78,6 +78,8 @@ export interface LayoutOptions {
   readonly batches?: readonly number[] | undefined;
   /** Sizes of symbolic dims other than `batch`. */
   readonly dims?: Readonly<Record<string, number>> | undefined;
+  /** The most bytes the bundle's arena may take (default 4 GiB). */
+  readonly maxMemory?: number | undefined;
 }
 
 /** Default batch sizes: 1 for inference bundles, 32 for training bundles. */
@@ -127,7 +129,7 @@ export const planBundle = (program: BundleProgram, options: LayoutOptions = {}):
     for (const batch of batches.length === 0 ? [undefined] : batches) {
       const bindings = new Map<string, number>(Object.entries(dims));
       if (batch !== undefined) bindings.set(BATCH_DIM, batch);
-      const plan = planFunction(fn, bindings, state);
+      const plan = planFunction(fn, bindings, state, { maxMemory: options.maxMemory });
       if (E.isLeft(plan)) return plan;
       specialisations.push({ batch, plan: plan.right });
     }

@@ -48,7 +48,11 @@ interface Known {
 interface Literal {
   readonly literal: unknown;
 }
-type Arg = Value | Literal;
+/** A list of graft values (concat's tensors). */
+interface ValueList {
+  readonly list: readonly Value[];
+}
+type Arg = Value | Literal | ValueList;
 const lit = (literal: unknown): Literal => ({ literal });
 
 const attr = (node: NodeProto, name: string): AttributeProto | undefined => (node.attribute ?? []).find((a) => a.name === name);
@@ -225,6 +229,33 @@ export const importTable: Readonly<Record<string, Row>> = {
     const c = beta === 1 ? context.value(2) : E.chain((v: Value) => context.call("mul", v, lit(beta)))(context.value(2));
     return chain2(out, c, (x, y) => context.call("add", x, y));
   },
+  // Slice: starts, ends, axes, steps known (inputs from opset 10, attributes before); INT64_MAX ends clamp
+  Slice: (context, node) =>
+    E.chain((x: Value) => {
+      const list = (index: number, name: string): number[] | undefined => {
+        const fromAttr = intsAttr(node, name);
+        if (fromAttr !== undefined) return fromAttr;
+        if (!context.has(index)) return undefined;
+        const known = context.known(index);
+        return known === undefined ? undefined : Array.from(known.values, (v) => Math.max(-Number.MAX_SAFE_INTEGER, Math.min(Number.MAX_SAFE_INTEGER, v)));
+      };
+      const starts = list(1, "starts");
+      const ends = list(2, "ends");
+      if (starts === undefined || ends === undefined || (context.has(3) && list(3, "axes") === undefined) || (context.has(4) && list(4, "steps") === undefined))
+        return E.left("its starts, ends, axes and steps must be known when importing (constants or initializers)");
+      const axes = list(3, "axes") ?? starts.map((_, i) => i);
+      const steps = list(4, "steps") ?? starts.map(() => 1);
+      return context.call("slice", x, lit(axes.map((dim, i) => ({ dim, start: starts[i], stop: ends[i], step: steps[i] }))));
+    })(context.value(0)),
+  Concat: (context, node) => {
+    const parts: Value[] = [];
+    for (let index = 0; index < (node.input ?? []).length; index++) {
+      const part = context.value(index);
+      if (E.isLeft(part)) return part;
+      parts.push(part.right);
+    }
+    return context.call("concat", { list: parts }, lit(intAttr(node, "axis", 0)));
+  },
   ReduceSum: reduceRow("sum"),
   ReduceMean: reduceRow("mean"),
   ReduceMax: reduceRow("max"),
@@ -305,12 +336,12 @@ export const importOnnx = (bytes: Uint8Array, options: OnnxImportOptions = {}): 
   const call = (fn: string, ...args: Arg[]): E.Either<string, Value> => {
     const impl = dsl[fn];
     if (impl === undefined) return E.left(`graft has no function ${fn}`);
-    const result = impl(...args.map((a) => ("tensor" in a ? a.tensor : a.literal)));
+    const result = impl(...args.map((a) => ("tensor" in a ? a.tensor : "list" in a ? a.list.map((v) => v.tensor) : a.literal)));
     if (!isTensor(result)) return E.left(`${fn} did not return a tensor`);
     if (result.diagnostics.length > 0) return E.left(result.diagnostics.map((d) => d.message).join("; "));
     imports.add(fn);
     const name = identifier("v", taken);
-    lines.push(`const ${name} = ${fn}(${args.map((a) => ("tensor" in a ? a.expr : JSON.stringify(a.literal))).join(", ")});`);
+    lines.push(`const ${name} = ${fn}(${args.map((a) => ("tensor" in a ? a.expr : "list" in a ? `[${a.list.map((v) => v.expr).join(", ")}]` : JSON.stringify(a.literal))).join(", ")});`);
     return E.right({ tensor: result, expr: name });
   };
 

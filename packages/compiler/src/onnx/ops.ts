@@ -76,6 +76,12 @@ const oneHot = (e: Emitter, labels: string, classes: number, axis: number, dtype
   return dtype === "f32" ? hot : e.op("Cast", [hot], { to: onnxDataType(dtype) });
 };
 
+/** ONNX Pad's pads (all befores, then all afters) for a rank-`rank` tensor unsqueezed at `axis + 1`: `k` after the new axis. */
+const interiorPads = (rank: number, axis: number, k: number): number[] => {
+  const afters = Array.from({ length: rank + 1 }, (_, i) => (i === axis + 1 ? k : 0));
+  return [...afters.map(() => 0), ...afters];
+};
+
 /** The class weight reshaped to broadcast along `dim` of a rank-`rank` tensor. */
 const classWeight = (e: Emitter, weight: string, rank: number, dim: number, classes: number): string =>
   e.op("Reshape", [weight, e.int64s(allAxes(rank).map((axis) => (axis === dim ? classes : 1)))]);
@@ -215,6 +221,8 @@ const shaped = (e: Emitter, opType: "Reshape" | "Expand", node: LoweringNode<"re
   return shape === undefined ? E.left(`its shape [${node.attrs.shape.join(",")}] has a symbolic dim that no input of the model carries`) : E.right(e.op(opType, [first(node), shape]));
 };
 
+const notExported = (): E.Either<string, never> => E.left("the ONNX exporter does not support convolution and pooling yet");
+
 export const onnxTable: OnnxTable = {
   input: leaf,
   param: leaf,
@@ -309,27 +317,33 @@ export const onnxTable: OnnxTable = {
     const { before, after, interior, mode, value } = node.attrs;
     const needs = requireOpset(e, 11, "Pad with pads as an input");
     if (E.isLeft(needs)) return needs;
-    // interior zeros (a strided slice's gradient): each element followed by s − 1 zeros on a new
-    // axis, merged into the dim, the trailing zeros sliced off; then the outer pads
+    const dtype = node.type.dtype;
     let x = first(node);
     const shape = [...(node.inputTypes[0]?.shape ?? [])];
-    for (let axis = 0; axis < interior.length; axis++) {
-      const gap = interior[axis] ?? 0;
+    // interior padding (the gradient of a strided slice): per dim, each element followed by k
+    // fill values — a new axis padded to k + 1, merged into the dim, the trailing k sliced off
+    for (const [axis, k] of interior.entries()) {
+      if (k === 0) continue;
       const size = shape[axis];
-      if (gap === 0 || typeof size !== "number" || size === 0) continue;
-      const spread = e.op("Pad", [e.unsqueeze(x, [axis + 1]), e.int64s(shape.flatMap((_, d) => (d === axis ? [0, 0] : [0])).concat(shape.flatMap((_, d) => (d === axis ? [0, gap] : [0]))))]);
-      const merged = e.shape(shape.map((dim, d) => (d === axis ? size * (gap + 1) : dim)));
-      if (merged === undefined) return E.left(`its input ${shape.join(",")} has a symbolic dim that no input of the model carries`);
-      x = e.op("Slice", [e.op("Reshape", [spread, merged]), e.int64s([0]), e.int64s([(size - 1) * (gap + 1) + 1]), e.int64s([axis])]);
-      shape[axis] = (size - 1) * (gap + 1) + 1;
+      if (typeof size !== "number") return E.left(`interior padding of the symbolic dim ${String(size)} has no ONNX lowering`);
+      const grown = e.op("Pad", [e.unsqueeze(x, [axis + 1]), e.int64s(interiorPads(shape.length, axis, k)), e.scalar(dtype, value)], { mode: "constant" });
+      const merged = [...shape];
+      merged[axis] = size * (k + 1);
+      const target = e.shape(merged);
+      if (target === undefined) return E.left(`its shape [${merged.join(",")}] has a symbolic dim that no input of the model carries`);
+      const spread = size === 0 ? 0 : (size - 1) * (k + 1) + 1;
+      x = e.op("Slice", [e.op("Reshape", [grown, target]), e.int64s([0]), e.int64s([spread]), e.int64s([axis])]);
+      shape[axis] = spread;
     }
+    if (before.every((n) => n === 0) && after.every((n) => n === 0)) return E.right(x === first(node) ? e.op("Identity", [x]) : x);
     const inputs = [x, e.int64s([...before, ...after])];
-    if (mode === "constant") inputs.push(e.scalar(node.type.dtype, value));
+    if (mode === "constant") inputs.push(e.scalar(dtype, value));
     return E.right(e.op("Pad", inputs, { mode: mode === "replicate" ? "edge" : mode }));
   },
+  // a Slice with step −1 from the last element past the first (an end below −size clamps there, symbolic sizes too)
   flip: (e, node) => {
-    const sizes = node.attrs.dims.map((axis) => node.inputTypes[0]?.shape[axis]);
-    return E.right(e.op("Slice", [first(node), e.int64s(sizes.map(() => -1)), e.int64s(sizes.map((size) => -(Number(size) + 1))), e.int64s(node.attrs.dims), e.int64s(sizes.map(() => -1))]));
+    const { dims } = node.attrs;
+    return E.right(e.op("Slice", [first(node), e.int64s(dims.map(() => -1)), e.int64s(dims.map(() => -Number.MAX_SAFE_INTEGER)), e.int64s(dims), e.int64s(dims.map(() => -1))]));
   },
   arange: (e, node) => {
     const { start, step, size, dtype } = node.attrs;
@@ -377,5 +391,15 @@ export const onnxTable: OnnxTable = {
     if (node.attrs.reduction === "none") return E.right(rows);
     return E.right(node.attrs.reduction === "sum" ? e.reduce("ReduceSum", rows, allAxes(rank), false) : e.reduce("ReduceMean", rows, allAxes(rank), false));
   },
+  // convolution and pooling: not exported yet (issue 12 builds them for the JS/WASM back ends first)
+  conv2d: notExported,
+  conv_transpose2d: notExported,
+  conv2d_weight_grad: notExported,
+  conv1d: notExported,
+  max_pool2d: notExported,
+  max_pool2d_backward: notExported,
+  avg_pool2d: notExported,
+  adaptive_avg_pool2d: notExported,
+  max_pool1d: notExported,
+  avg_pool1d: notExported,
 };
-

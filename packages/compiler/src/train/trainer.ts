@@ -40,6 +40,8 @@ export interface TrainerOptions {
   readonly clipGradNorm?: number;
   /** Clamp every gradient element to [−v, v] before each update, as `clip_grad_value_`. */
   readonly clipGradValue?: number;
+  /** The most bytes the compiled program's arena may take (js and wasm back ends; default 4 GiB). */
+  readonly maxMemory?: number | undefined;
 }
 
 /** What `Trainer.step` returns. */
@@ -166,6 +168,7 @@ export const createTrainer = async (model: Model | Graph, options: TrainerOption
   const session: Session = await backend.createSession(spec, {
     seed: options.seed ?? 0,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
+    ...(options.maxMemory === undefined ? {} : { maxMemory: options.maxMemory }),
   });
   const stepFunction = spec.functions.find((fn) => fn.name === TRAIN_STEP);
   const schedule: HyperSchedule | undefined = stepFunction?.hyper;

@@ -13,7 +13,7 @@ import { compileBundle } from "../../src/bundle/index.js";
 import { main, type CliIo } from "../../src/cli.js";
 import { exportOnnx } from "../../src/onnx/export.js";
 import { importOnnx } from "../../src/onnx/import.js";
-import { onnx } from "../../src/onnx/proto.js";
+import { onnx, type TensorProto } from "../../src/onnx/proto.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../../../..");
@@ -124,6 +124,31 @@ describe("graft import of PyTorch-exported models", () => {
     expect(E.isLeft(old) && old.left[0]?.message).toBe(
       "old.onnx: Softmax (node 'sm'): before opset 13 it normalises over the input flattened at axis 1, which graft does not do for a rank-3 input; re-export with opset_version=13 or later",
     );
+  });
+
+  it("Slice (PyTorch's INT64_MAX end, a step) and Concat import as graft's slice and concat", () => {
+    const int64s = (name: string, values: bigint[]): TensorProto => ({ name, dataType: 7, dims: [values.length], rawData: new Uint8Array(BigInt64Array.from(values).buffer) });
+    const bytes = onnx.ModelProto.encode({
+      opsetImport: [{ domain: "", version: 13 }],
+      graph: {
+        name: "sc",
+        node: [
+          { opType: "Slice", name: "s", input: ["x", "starts", "ends", "axes", "steps"], output: ["sliced"] },
+          { opType: "Concat", name: "c", input: ["sliced", "x"], output: ["y"], attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }] },
+        ],
+        initializer: [int64s("starts", [1n]), int64s("ends", [9223372036854775807n]), int64s("axes", [1n]), int64s("steps", [2n])],
+        input: [{ name: "x", type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: "batch" }, { dimValue: 6 }] } } } }],
+        output: [{ name: "y" }],
+      },
+    }).finish();
+    const imported = importOnnx(bytes, { source: "sc.onnx" });
+    if (E.isLeft(imported)) throw new Error(formatDiagnostics(imported.left));
+    expect(imported.right.source).toContain('slice(x, [{"dim":1,"start":1,"stop":9007199254740991,"step":2}])');
+    expect(imported.right.source).toMatch(/concat\(\[v, x\], 1\)/);
+    const graph = check(imported.right.model);
+    if (E.isLeft(graph)) throw new Error(formatDiagnostics(graph.left));
+    const x = [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]];
+    expect(Array.from(run(graph.right, { x: fromNested(x, "f32") }, {}).y?.data ?? [])).toEqual([1, 3, 5, 0, 1, 2, 3, 4, 5, 7, 9, 11, 6, 7, 8, 9, 10, 11]);
   });
 
   it("graft's own export imports back: the blobs MLP round-trips to the same outputs", () => {

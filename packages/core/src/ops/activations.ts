@@ -97,7 +97,7 @@ export const activationOps: {
       // βx twice rather than one shared node: a node with two consumers would be its own kernel
       return where(gt(mul(x, beta), threshold), x, div(neg(logSigmoid(mul(x, -beta))), beta));
     },
-    { checkAttrs: ({ beta, threshold }) => (beta === 0 || !Number.isFinite(beta) ? `beta must be a finite non-zero number, got ${beta}` : Number.isNaN(threshold) ? `threshold must be a number, got ${threshold}` : undefined) },
+    { checkAttrs: ({ beta, threshold }) => (beta === 0 || !Number.isFinite(beta) ? `beta must be a finite non-zero number, got ${beta}` : typeof threshold !== "number" || Number.isNaN(threshold) ? `threshold must be a number, got ${threshold}` : undefined) },
   ),
   // x where x > 0, else negativeSlope·x
   leaky_relu: compositeRow<"leaky_relu">(
@@ -127,7 +127,7 @@ export const activationOps: {
     },
     {
       checkAttrs: ({ minVal, maxVal }) =>
-        Number.isNaN(minVal) || Number.isNaN(maxVal) ? `minVal and maxVal must be numbers, got ${minVal} and ${maxVal}` : minVal > maxVal ? `minVal ${minVal} is greater than maxVal ${maxVal}` : undefined,
+        typeof minVal !== "number" || typeof maxVal !== "number" || Number.isNaN(minVal) || Number.isNaN(maxVal) ? `minVal and maxVal must be numbers, got ${minVal} and ${maxVal}` : minVal > maxVal ? `minVal ${minVal} is greater than maxVal ${maxVal}` : undefined,
     },
   ),
   // min(max(x, min), max), either bound optional; the gradient flows where min ≤ x ≤ max
@@ -149,7 +149,7 @@ export const activationOps: {
       numeric: true,
       checkAttrs: ({ min, max }, x) => {
         if (min === undefined && max === undefined) return "give min, max or both";
-        if (Number.isNaN(min ?? 0) || Number.isNaN(max ?? 0)) return `min and max must be numbers, got ${String(min)} and ${String(max)}`;
+        if (typeof (min ?? 0) !== "number" || typeof (max ?? 0) !== "number" || Number.isNaN(min ?? 0) || Number.isNaN(max ?? 0)) return `min and max must be numbers, got ${String(min)} and ${String(max)}`;
         if (x.dtype === "i32" && !Number.isInteger(min ?? 0)) return `the bounds of an i32 input must be integers, got min ${String(min)}`;
         if (x.dtype === "i32" && !Number.isInteger(max ?? 0)) return `the bounds of an i32 input must be integers, got max ${String(max)}`;
         return undefined;

@@ -29,6 +29,38 @@ export interface NllLossAttrs {
 }
 
 type NoAttrs = Readonly<Record<string, never>>;
+
+/** A 2-D convolution's geometry (PyTorch's conv2d): padding per side [top, bottom, left, right]. */
+export interface Conv2dAttrs {
+  readonly stride: readonly [number, number];
+  readonly padding: readonly [number, number, number, number];
+  readonly dilation: readonly [number, number];
+  readonly groups: number;
+}
+
+/** A 2-D pooling window (PyTorch's max_pool2d/avg_pool2d): padding [height, width] on both sides. */
+export interface Pool2dAttrs {
+  readonly kernel: readonly [number, number];
+  readonly stride: readonly [number, number];
+  readonly padding: readonly [number, number];
+  readonly dilation: readonly [number, number];
+  readonly ceilMode: boolean;
+}
+
+/** The 1-D versions (composites over the 2-D rows). */
+export interface Conv1dAttrs {
+  readonly stride: number;
+  readonly padding: readonly [number, number];
+  readonly dilation: number;
+  readonly groups: number;
+}
+export interface Pool1dAttrs {
+  readonly kernel: number;
+  readonly stride: number;
+  readonly padding: number;
+  readonly dilation: number;
+  readonly ceilMode: boolean;
+}
 interface Dims {
   readonly dims: readonly number[];
   readonly keepdim: boolean;
@@ -110,6 +142,20 @@ export interface OpAttrs {
   one_hot: { readonly numClasses: number; readonly dtype: Dtype };
   gather: { readonly dim: number };
   scatter_add: { readonly dim: number; readonly shape: Shape };
+  // convolution and pooling (ops/conv.ts)
+  conv2d: Conv2dAttrs;
+  /** Input [N, Cin, H, W], weight [Cin, Cout/groups, kh, kw]; `outputPadding` extends the bottom/right. */
+  conv_transpose2d: Conv2dAttrs & { readonly outputPadding: readonly [number, number] };
+  /** conv2d's weight gradient from (input, output cotangent); `kernel` is the weight's [kh, kw]. */
+  conv2d_weight_grad: Conv2dAttrs & { readonly kernel: readonly [number, number] };
+  conv1d: Conv1dAttrs;
+  max_pool2d: Pool2dAttrs;
+  /** (input, output cotangent) → input cotangent: each window's cotangent to its first maximum. */
+  max_pool2d_backward: Pool2dAttrs;
+  avg_pool2d: Pool2dAttrs & { readonly countIncludePad: boolean };
+  adaptive_avg_pool2d: { readonly outputSize: readonly [number, number] };
+  max_pool1d: Pool1dAttrs;
+  avg_pool1d: Pool1dAttrs & { readonly countIncludePad: boolean };
   // softmax family and losses
   softmax: { readonly dim: number };
   log_softmax: { readonly dim: number };

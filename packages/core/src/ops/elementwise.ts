@@ -3,14 +3,14 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { isFloat } from "../dtype.js";
+import { isFloat, type Dtype } from "../dtype.js";
 import { mapBroadcast } from "../ndarray.js";
 import { formatType } from "../shape.js";
 import { add, cast, div, eq, exp, ge, gt, lt, log, mul, neg, pow, sigmoid, sign, sub, where } from "../api.js";
 import type { Tensor } from "../tensor.js";
 import type { OpAttrs } from "./attrs.js";
 import type { OpDef } from "./def.js";
-import { broadcastAll, ok, requireFloat, requireNumeric, requireSameDtype, sumTo } from "./rules.js";
+import { broadcastAll, checkDtype, ok, requireFloat, requireNumeric, requireSameDtype, sumTo } from "./rules.js";
 
 type UnaryName = "neg" | "exp" | "log" | "sqrt" | "abs" | "sign" | "relu" | "sigmoid" | "log_sigmoid" | "tanh";
 
@@ -142,7 +142,7 @@ export const selectOps: { readonly where: OpDef<"where">; readonly cast: OpDef<"
   cast: {
     kind: "elementwise",
     arity: [1, 1],
-    infer: ([x], attrs: OpAttrs["cast"]) => (x === undefined ? E.left("missing input") : ok(x.shape, attrs.dtype)),
+    infer: ([x], attrs: OpAttrs["cast"]) => (x === undefined ? E.left("missing input") : E.chain((dtype: Dtype) => ok(x.shape, dtype))(checkDtype(attrs.dtype))),
     evaluate: ([x], attrs) => {
       if (x === undefined) return new Float64Array(0);
       switch (attrs.dtype) {

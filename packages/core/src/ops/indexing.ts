@@ -2,11 +2,11 @@
  * @file Indexing rows: one_hot, gather (PyTorch's torch.gather), scatter_add (its VJP).
  */
 import * as E from "fp-ts/lib/Either.js";
-import { isInteger } from "../dtype.js";
+import { isInteger, type Dtype } from "../dtype.js";
 import { stridesOf, formatType, formatShape, shapeEquals, sizeOf, type Shape } from "../shape.js";
 import { gather, scatterAdd } from "../api.js";
 import type { OpDef } from "./def.js";
-import { checkDim, checkShapeDims, ok } from "./rules.js";
+import { checkDim, checkDtype, checkShapeDims, ok } from "./rules.js";
 
 const requireIndex = (type: import("../shape.js").TensorType, what: string): E.Either<string, void> =>
   isInteger(type.dtype) ? E.right(undefined) : E.left(`${what} must be integer (i32), got ${formatType(type)}`);
@@ -60,7 +60,7 @@ export const indexingOps: { readonly one_hot: OpDef<"one_hot">; readonly gather:
       const index = requireIndex(labels, "labels");
       if (E.isLeft(index)) return index;
       if (!Number.isInteger(attrs.numClasses) || attrs.numClasses < 1) return E.left(`numClasses must be a positive integer, got ${attrs.numClasses}`);
-      return ok([...labels.shape, attrs.numClasses], attrs.dtype);
+      return E.chain((dtype: Dtype) => ok([...labels.shape, attrs.numClasses], dtype))(checkDtype(attrs.dtype));
     },
     evaluate: ([labels], attrs) => {
       if (labels === undefined) return new Float64Array(0);

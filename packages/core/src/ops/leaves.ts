@@ -3,10 +3,49 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { formatInit, initNeedsMatrix } from "../init.js";
+import { formatInit, initNeedsMatrix, type Init } from "../init.js";
 import { formatShape, isStaticShape, sizeOf, staticSize } from "../shape.js";
 import type { OpDef } from "./def.js";
-import { checkShapeDims, ok } from "./rules.js";
+import { describeValue } from "../tensor.js";
+import { checkDtype, checkName, checkShapeDims, ok } from "./rules.js";
+
+/** Constant values from untyped code: an array of numbers (they are written into generated code). */
+const checkValues = (values: unknown): E.Either<string, readonly number[]> => {
+  if (!Array.isArray(values)) return E.left(`values must be numbers, got ${describeValue(values)}`);
+  const bad = (values as readonly unknown[]).findIndex((value) => typeof value !== "number");
+  return bad < 0 ? E.right(values as readonly number[]) : E.left(`value ${bad} is ${describeValue(values[bad])}, expected a number`);
+};
+
+/** The numeric fields of each initialiser kind (a mapped type: a new kind must be listed here). */
+const INIT_NUMBERS: { readonly [K in Init["kind"]]: readonly string[] } = {
+  zeros: [],
+  ones: [],
+  constant: ["value"],
+  uniform: ["low", "high"],
+  normal: ["mean", "std"],
+  kaiming_uniform: ["fanIn"],
+  kaiming: ["gain"],
+  xavier: ["gain"],
+  orthogonal: ["gain"],
+};
+/** Its string fields and their allowed values. */
+const INIT_CHOICES: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
+  kaiming: { distribution: ["uniform", "normal"], mode: ["fan_in", "fan_out"] },
+  xavier: { distribution: ["uniform", "normal"] },
+};
+
+/** An initialiser from untyped code: a known kind with finite numbers (fanIn positive) and known options. */
+const checkInit = (init: unknown): E.Either<string, unknown> => {
+  const kind: unknown = typeof init === "object" && init !== null ? (init as { readonly kind?: unknown }).kind : undefined;
+  const fields = typeof kind === "string" && Object.prototype.hasOwnProperty.call(INIT_NUMBERS, kind) ? INIT_NUMBERS[kind as Init["kind"]] : undefined;
+  if (fields === undefined)
+    return E.left(`init must be an initialiser (zeros, ones, constantInit(v), uniform(a, b), normal(m, s), kaimingUniform(…), kaimingNormal(…), xavierUniform(g), xavierNormal(g), orthogonal(g)), got ${describeValue(init)}`);
+  const record = init as Readonly<Record<string, unknown>>;
+  const bad = fields.find((field) => typeof record[field] !== "number" || !Number.isFinite(record[field]) || (field === "fanIn" && (record[field] as number) <= 0));
+  if (bad !== undefined) return E.left(`init ${kind as string}: ${bad} must be a finite number${bad === "fanIn" ? " > 0" : ""}, got ${describeValue(record[bad])}`);
+  const badChoice = Object.entries(INIT_CHOICES[kind as string] ?? {}).find(([field, allowed]) => !allowed.includes(record[field] as string));
+  return badChoice === undefined ? E.right(init) : E.left(`init ${kind as string}: ${badChoice[0]} must be ${badChoice[1].join(" or ")}, got ${describeValue(record[badChoice[0]])}`);
+};
 
 const fedAtRunTime = (op: string) => (): Float64Array => {
   throw new Error(`${op} values come from the feeds, not from the op table`);
@@ -16,7 +55,13 @@ export const leafOps: { readonly input: OpDef<"input">; readonly param: OpDef<"p
   input: {
     kind: "leaf",
     arity: [0, 0],
-    infer: (_inputs, attrs) => pipe(checkShapeDims(attrs.shape), E.chain((shape) => ok(shape, attrs.dtype))),
+    infer: (_inputs, attrs) =>
+      pipe(
+        checkName(attrs.name),
+        E.chain(() => checkDtype(attrs.dtype)),
+        E.chain(() => checkShapeDims(attrs.shape)),
+        E.chain((shape) => ok(shape, attrs.dtype)),
+      ),
     evaluate: fedAtRunTime("input"),
     gradient: { rule: () => [] },
     formatAttrs: (attrs) => `name=${attrs.name}`,
@@ -26,7 +71,12 @@ export const leafOps: { readonly input: OpDef<"input">; readonly param: OpDef<"p
     arity: [0, 0],
     infer: (_inputs, attrs) =>
       pipe(
-        checkShapeDims(attrs.shape),
+        checkName(attrs.name),
+        // params are saved as safetensors, whose header keeps this key for its metadata
+        E.chain((name) => (name === "__metadata__" ? E.left(`the name "__metadata__" is reserved (safetensors files keep their metadata under it); rename the param`) : E.right(name))),
+        E.chain(() => checkDtype(attrs.dtype)),
+        E.chain(() => checkInit(attrs.init)),
+        E.chain(() => checkShapeDims(attrs.shape)),
         E.chain((shape) => (isStaticShape(shape) ? ok(shape, attrs.dtype) : E.left(`param ${attrs.name} needs a static shape, got ${formatShape(shape)}`))),
         // as PyTorch's _calculate_fan_in_and_fan_out: fans (and orthogonal's matrix) need rank ≥ 2
         E.chain((type) =>
@@ -44,7 +94,9 @@ export const leafOps: { readonly input: OpDef<"input">; readonly param: OpDef<"p
     arity: [0, 0],
     infer: (_inputs, attrs) =>
       pipe(
-        checkShapeDims(attrs.shape),
+        checkDtype(attrs.dtype),
+        E.chain(() => checkValues(attrs.value)),
+        E.chain(() => checkShapeDims(attrs.shape)),
         E.chain((shape) =>
           attrs.value.length === 1 || (isStaticShape(shape) && attrs.value.length === staticSize(shape))
             ? ok(shape, attrs.dtype)

@@ -37,6 +37,7 @@ import {
 import type { Tensor } from "../tensor.js";
 import type { CrossEntropyAttrs, NllLossAttrs, Reduction } from "./attrs.js";
 import type { OpDef } from "./def.js";
+import { describeValue } from "../tensor.js";
 import { checkDim, ok, requireFloat } from "./rules.js";
 
 // ----- shape and dtype rules ------------------------------------------------------------------
@@ -50,9 +51,15 @@ interface LossInputs {
 }
 
 /** Checks input/target/weight of nll_loss and cross_entropy; returns the per-row (reduction none) shape. */
+const REDUCTIONS: readonly unknown[] = ["mean", "sum", "none"];
+
 const checkLossInputs = (types: readonly TensorType[], attrs: NllLossAttrs & { readonly target?: "index" | "prob"; readonly labelSmoothing?: number }): E.Either<string, LossInputs> => {
   const [input, target, weight] = types;
   if (input === undefined || target === undefined) return E.left("missing input");
+  // attributes reach generated code: from untyped callers they must be checked, not trusted
+  if (!Number.isSafeInteger(attrs.ignoreIndex)) return E.left(`ignoreIndex must be an integer, got ${describeValue(attrs.ignoreIndex)}`);
+  if (!REDUCTIONS.includes(attrs.reduction)) return E.left(`reduction must be "mean", "sum" or "none", got ${describeValue(attrs.reduction)}`);
+  if (attrs.labelSmoothing !== undefined && typeof attrs.labelSmoothing !== "number") return E.left(`labelSmoothing must be a number in [0, 1], got ${describeValue(attrs.labelSmoothing)}`);
   const float = requireFloat(input, "input (logits or log-probabilities)");
   if (E.isLeft(float)) return float;
   if (input.shape.length === 0) return E.left(`input must have a class dim, got ${formatType(input)}`);
@@ -436,6 +443,7 @@ export const lossOps: {
     arity: [2, 2],
     infer: ([x, t], attrs) => {
       if (x === undefined || t === undefined) return E.left("missing input");
+      if (!REDUCTIONS.includes(attrs.reduction)) return E.left(`reduction must be "mean", "sum" or "none", got ${describeValue(attrs.reduction)}`);
       const float = requireFloat(x, "logits");
       if (E.isLeft(float)) return float;
       if (t.dtype !== x.dtype || !shapeEquals(t.shape, x.shape)) return E.left(`target must be ${formatType(x)} like the logits, got ${formatType(t)}`);

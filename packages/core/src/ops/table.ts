@@ -4,6 +4,7 @@
  * missing gradient is a compile error. Adding an op is adding one row (and its tests).
  */
 import { activationOps } from "./activations.js";
+import { convOps } from "./conv.js";
 import type { OpTable } from "./def.js";
 import { binaryOps, selectOps, unaryOps } from "./elementwise.js";
 import { indexingOps } from "./indexing.js";
@@ -28,6 +29,7 @@ export const opTable: OpTable = {
   ...indexingOps,
   ...softmaxOps,
   ...lossOps,
+  ...convOps,
 };
 
 /** Every op name, in table order. */

@@ -6,6 +6,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { bufferArena, jsKernels } from "@graft/runtime";
 import { kernelsName } from "../identifiers.js";
 import { jsKernelSource } from "./codegen.js";
+import { kernelTemplates } from "./templates.js";
 import { checkCompilable } from "../lower.js";
 import { createCompiledSession, type CodeGenerator, type FunctionPlan } from "../program.js";
 import type { Artifact, ArtifactDeclaration, Backend, EmitFunction } from "../types.js";
@@ -34,32 +35,61 @@ export const JS_KERNELS = "@graft/runtime/kernels-js";
 /** Library kernels (`lib.name(`) a kernel source calls. */
 const libraryCalls = (source: string): string[] => [...source.matchAll(/\blib\.([A-Za-z_$][\w$]*)\(/g)].map((match) => match[1] ?? "");
 
-/** The kernels of a specialisation as an array literal of functions, each headed by the ops it computes. */
-const kernelArray = (plan: FunctionPlan, graphOps: (id: number) => string | undefined): string =>
-  `[\n${plan.lowered.kernels
-    .map((kernel) => {
-      const ops = [...new Set(kernel.nodes.flatMap((id) => graphOps(id) ?? []))].join(", ");
-      return `// ${kernel.kind}${ops === "" || ops === kernel.kind ? "" : `: ${ops}`}\n${jsKernelSource(kernel, plan.memory.offsets, plan.lowered.buffers)}`;
-    })
-    .join(",\n")}\n]`;
+/** One kernel of a specialisation as bundle code: its source, headed by the ops it computes. */
+interface BundleKernel {
+  readonly heading: string;
+  readonly source: string;
+}
 
-/** A bundle's JS artifact: every specialisation's kernels as code, run by `jsRun(kernels, lib)` over a plain arena. */
+/** The kernels of a specialisation, each headed by the ops it computes. */
+const bundleKernels = (plan: FunctionPlan, graphOps: (id: number) => string | undefined): BundleKernel[] =>
+  plan.lowered.kernels.map((kernel) => {
+    const ops = [...new Set(kernel.nodes.flatMap((id) => graphOps(id) ?? []))].join(", ");
+    return { heading: `// ${kernel.kind}${ops === "" || ops === kernel.kind ? "" : `: ${ops}`}`, source: jsKernelSource(kernel, plan.memory.offsets, plan.lowered.buffers) };
+  });
+
+/**
+ * A bundle's JS artifact: every specialisation's kernels as code, run by `jsRun(kernels, lib)` over
+ * a plain arena. Loop kernels that differ only in their numbers are written once, as templates.
+ */
 export const emitJsArtifact = (functions: readonly EmitFunction[]): Artifact => {
-  const kernelSources = new Map<string, string>();
+  const specialisations: Array<{ readonly name: string; readonly kernels: readonly BundleKernel[] }> = [];
   const entries: Record<string, Array<{ readonly code: string }>> = {};
   for (const fn of functions)
     entries[fn.name] = fn.specialisations.map(({ batch, plan }) => {
       const name = kernelsName(fn.name, batch);
-      kernelSources.set(name, kernelArray(plan, (id) => fn.graph.nodes[id]?.op));
+      specialisations.push({ name, kernels: bundleKernels(plan, (id) => fn.graph.nodes[id]?.op) });
       return { code: `jsRun(${name}, lib)` };
     });
-  const calls = [...new Set([...kernelSources.values()].flatMap(libraryCalls))].sort();
+  const templated = kernelTemplates(specialisations.flatMap((specialisation) => specialisation.kernels.map((kernel) => kernel.source)));
+  let next = 0;
+  const written = specialisations.map(({ name, kernels }) => ({ name, kernels: kernels.map((kernel) => `${kernel.heading}\n${templated.kernels[next++] ?? kernel.source}`) }));
+  // a specialisation whose kernels start with all of an earlier one's (evaluate = forward + loss) spreads that one's array
+  const kernelSources = new Map(
+    written.map(({ name, kernels }, index) => {
+      const prefix = written
+        .slice(0, index)
+        .filter((earlier) => earlier.kernels.length > 0 && earlier.kernels.length <= kernels.length && earlier.kernels.every((kernel, at) => kernel === kernels[at]))
+        .reduce<(typeof written)[number] | undefined>((longest, earlier) => (longest === undefined || earlier.kernels.length > longest.kernels.length ? earlier : longest), undefined);
+      const items = prefix === undefined ? kernels : [`...${prefix.name}`, ...kernels.slice(prefix.kernels.length)];
+      return [name, `[\n${items.join(",\n")}\n]`];
+    }),
+  );
+  const templateDeclarations: ArtifactDeclaration[] = templated.templates.map((template) => ({
+    name: template.name,
+    docs: `A loop kernel shared by ${template.uses} kernels below${template.params.length === 0 ? " (the same code)" : `, which differ only in ${template.params.join(", ")} (arena offsets, sizes, constants)`}.`,
+    ...(template.params.length === 0
+      ? { type: "JsKernel<typeof lib>", initializer: template.source }
+      : { initializer: `(${template.params.map((param) => `${param}: number`).join(", ")}): JsKernel<typeof lib> => ${template.source}` }),
+  }));
+  const calls = [...new Set(specialisations.flatMap((specialisation) => specialisation.kernels.flatMap((kernel) => libraryCalls(kernel.source))))].sort();
   const declarations: ArtifactDeclaration[] = [
     {
       name: "lib",
       docs: "The runtime's library kernels the generated kernels call (only those: the rest is left out of the bundle).",
       initializer: calls.length === 0 ? "{}" : `{ ${calls.join(", ")} }`,
     },
+    ...templateDeclarations,
     ...[...kernelSources].map(([name, source]) => ({
       name,
       type: "readonly JsKernel<typeof lib>[]",

@@ -232,6 +232,18 @@ export const jsKernelSource = (kernel: Kernel, offsets: readonly number[], buffe
         `lib.gather(F,I,${o(kernel.source)},${o(kernel.index)},${o(kernel.out)},[${kernel.indexShape.join(",")}],[${kernel.sourceShape.join(",")}],${kernel.dim},${kernel.scatter ? 1 : 0},${(buffers[kernel.source]?.dtype ?? "f32") === "f32" ? 0 : 1});`,
       );
       break;
+    case "conv": {
+      const g = kernel.geometry;
+      const geometry = [g.n, g.ci, g.h, g.w, g.co, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.groups];
+      body.push(`lib.conv(F,${kernel.mode === "forward" ? 0 : kernel.mode === "transpose" ? 1 : 2},${o(kernel.a)},${o(kernel.b)},${o(kernel.bias)},${o(kernel.out)},[${geometry.join(",")}]);`);
+      break;
+    }
+    case "pool": {
+      const g = kernel.geometry;
+      const geometry = [g.planes, g.h, g.w, g.ho, g.wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw];
+      body.push(`lib.pool(F,${kernel.op === "max" ? 0 : kernel.op === "avg" ? 1 : 2},${o(kernel.x)},${o(kernel.grad)},${o(kernel.divisors)},${o(kernel.out)},[${geometry.join(",")}]);`);
+      break;
+    }
     case "copy":
       body.push(`I.copyWithin(${o(kernel.to)},${o(kernel.from)},${o(kernel.from) + kernel.size});`);
       break;

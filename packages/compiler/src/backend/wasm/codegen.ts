@@ -34,6 +34,7 @@ import { mapKernel, reduceKernel } from "./loops.js";
 import { bceKernel, crossEntropyBackwardKernel, crossEntropyFusedKernel, crossEntropyKernel, nllLossBackwardKernel, nllLossKernel } from "./losses.js";
 import { powFunctions } from "./mathlib.js";
 import { fusableCrossEntropy, splitMap } from "../rewrites.js";
+import { convKernel, poolKernel } from "./conv.js";
 import { type GemmTable, matmulKernel } from "./matmul.js";
 import { argmaxKernel, gatherKernel, logsumexpKernel, softmaxKernel } from "./rows.js";
 import { FunctionBuilder, i32c, ZERO } from "./wat-builder.js";
@@ -97,6 +98,12 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
     case "gather":
       gatherKernel(ctx, kernel, b);
       return { text: b.text(name, [], "i32"), checked: true, pow: false };
+    case "conv":
+      convKernel(ctx, kernel, b, gemms, index);
+      break;
+    case "pool":
+      poolKernel(ctx, kernel, b);
+      break;
     case "copy":
       if (kernel.size > 0) b.emit(`(memory.copy ${i32c(addrOf(ctx, kernel.to))} ${i32c(addrOf(ctx, kernel.from))} ${i32c(kernel.size * 4)})`);
       break;

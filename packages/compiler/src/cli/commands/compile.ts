@@ -21,6 +21,7 @@ import { compileBundle, formatBytes, writeBundle, type WrittenBundle } from "../
 import { AtomicWriteError } from "../../data/atomic.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
+import { MAX_MEMORY_HELP, parseMemorySize } from "../memory-option.js";
 
 /** Parsed options of `graft compile`. */
 export interface CompileCommandOptions {
@@ -31,6 +32,7 @@ export interface CompileCommandOptions {
   readonly dim?: Readonly<Record<string, number>> | undefined;
   readonly weights?: string | undefined;
   readonly emitTs?: boolean | undefined;
+  readonly maxMemory?: number | undefined;
 }
 
 const SIZE = /^[0-9]+$/;
@@ -55,7 +57,7 @@ export const parseDim = (value: string, previous: Readonly<Record<string, number
 };
 
 /** Diagnostics about the command's arguments or files (exit 2) rather than the model (exit 1). */
-const USAGE_CODES = ["bundle/weights", "bundle/dim", "bundle/batch", "bundle/backend", "optimizer/spec", "optimizer/options"];
+const USAGE_CODES = ["bundle/weights", "memory", "bundle/dim", "bundle/batch", "bundle/backend", "optimizer/spec", "optimizer/options"];
 const exitCodeOf = (diagnostics: Diagnostics): number => (diagnostics.every((d) => USAGE_CODES.includes(d.code)) ? EXIT_USAGE : EXIT_DIAGNOSTICS);
 
 /** Runs `graft compile` on `context`; sets the exit code. */
@@ -86,6 +88,7 @@ export const runCompile = async (file: string, options: CompileCommandOptions, c
     dims: options.dim,
     weights,
     weightsSource: options.weights,
+    maxMemory: options.maxMemory,
   });
   if (E.isLeft(bundle)) {
     io.err(`${formatDiagnostics(bundle.left)}\n`);
@@ -133,6 +136,7 @@ export const compileCommand: CliCommand = {
       .option("--dim <name=size>", "size of another symbolic dim of the inputs (repeatable)", parseDim)
       .option("--weights <file>", "safetensors weights to embed: load() starts from them")
       .option("--emit-ts", "also write the TypeScript module the bundle is built from (out.mts)")
+      .option("--max-memory <size>", MAX_MEMORY_HELP, parseMemorySize)
       .action(async (file: string, options: CompileCommandOptions) => runCompile(file, options, context));
   },
 };

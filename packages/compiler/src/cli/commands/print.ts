@@ -17,6 +17,7 @@ import { buildTrainingProgram } from "../../train/program.js";
 import { describePassNames, runPipeline } from "../../passes/index.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand } from "../context.js";
 import { loadModel } from "../load-model.js";
+import { MAX_MEMORY_HELP, parseMemorySize } from "../memory-option.js";
 import { countSummary, formatReport } from "../report.js";
 
 interface PrintOptions {
@@ -27,6 +28,7 @@ interface PrintOptions {
   readonly memory?: boolean;
   readonly train?: string;
   readonly batch?: string;
+  readonly maxMemory?: number;
 }
 
 /**
@@ -54,7 +56,7 @@ const printCompiled = (graph: Graph, batch: number, optimizer: Optimizer | undef
       const symbols = new Set(program.functions.flatMap((fn) => fn.graph.nodes.flatMap((node) => node.type.shape.filter((dim): dim is string => typeof dim === "string"))));
       const bindings = new Map([...symbols].map((symbol) => [symbol, batch]));
       return pipe(
-        program.functions.map((fn) => planFunction(fn, bindings, state)),
+        program.functions.map((fn) => planFunction(fn, bindings, state, { maxMemory: options.maxMemory })),
         E.sequenceArray,
         E.map((plans) =>
           plans
@@ -81,6 +83,7 @@ export const printCommand: CliCommand = {
       .option("--memory", "print the arena plan (state, scratch, reuse)")
       .option("--train <spec>", "with --kernels/--memory: include the training step, e.g. adam:lr=1e-3")
       .option("--batch <n>", "with --kernels/--memory: the size every symbolic dim is compiled at", "1")
+      .option("--max-memory <size>", `with --kernels/--memory: ${MAX_MEMORY_HELP}`, parseMemorySize)
       .action(async (file: string, options: PrintOptions) => {
         const { io, pipeline } = context;
         const after = options.grad === true ? "grad" : options.after;

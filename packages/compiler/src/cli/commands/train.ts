@@ -88,6 +88,7 @@ import {
 import { exportTrainedBundle, trainedParams, trainedWeights } from "./train-output.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
+import { MAX_MEMORY_HELP, parseMemorySize } from "../memory-option.js";
 
 /** The back end `graft train` uses when `--backend` is not given. */
 export const DEFAULT_TRAIN_BACKEND: BackendName = "wasm";
@@ -125,6 +126,8 @@ export interface TrainSettings {
   readonly out: string | undefined;
   /** Where to write a standalone bundle of the trained model. */
   readonly export: string | undefined;
+  /** `--max-memory`: the most bytes the compiled program's arena may take. */
+  readonly maxMemory?: number | undefined;
 }
 
 /** A problem to report with an exit code (never a stack trace). */
@@ -156,6 +159,7 @@ interface RawOptions {
   readonly standardize?: boolean;
   readonly out?: string;
   readonly export?: string;
+  readonly maxMemory?: number;
 }
 
 const positiveOption = (name: string, text: string | undefined): number | undefined => {
@@ -473,6 +477,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       optimizer: settings.optimizer,
       backend: settings.backend,
       seed: settings.seed,
+      ...(settings.maxMemory === undefined ? {} : { maxMemory: settings.maxMemory }),
       ...(settings.clipGradNorm === undefined ? {} : { clipGradNorm: settings.clipGradNorm }),
       ...(settings.clipGradValue === undefined ? {} : { clipGradValue: settings.clipGradValue }),
     });
@@ -621,6 +626,7 @@ export const trainCommand: CliCommand = {
       .option("--resume", "continue from the checkpoint in --checkpoint <dir> (same model, data and settings; a finished run writes its final files)")
       .option("--force", "with --resume: resume even if the model, the data or a setting changed (each difference is printed)")
       .option("--seed <n>", "seed of the initial weights, the split and the shuffles (default 0)")
+      .option("--max-memory <size>", MAX_MEMORY_HELP, parseMemorySize)
       .option("--lr-schedule <spec>", "lr scheduler, e.g. cosine, cosine:t_max=20,eta_min=1e-5, step:step_size=10,gamma=0.5, multistep:milestones=30,80, exponential:gamma=0.95, warmup:start_factor=0.1,total_iters=5, onecycle:max_lr=0.1, plateau:patience=3")
       .option("--clip-grad-norm <max_norm>", "clip the gradients by global 2-norm before each step (clip_grad_norm_)")
       .option("--clip-grad-value <v>", "clamp every gradient element to [-v, v] before each step (clip_grad_value_)")
@@ -630,7 +636,7 @@ export const trainCommand: CliCommand = {
       .action(async (file: string, options: RawOptions) => {
         const started = performance.now();
         try {
-          const settings = parseTrainSettings(options, context.io.cwd);
+          const settings = { ...parseTrainSettings(options, context.io.cwd), maxMemory: options.maxMemory };
           await runTrain(file, settings, context);
           context.io.out(`done in ${formatDuration(performance.now() - started)}\n`);
           context.exit(EXIT_OK);
@@ -643,6 +649,12 @@ export const trainCommand: CliCommand = {
           if (thrown instanceof AtomicWriteError) {
             context.io.err(`graft train: ${thrown.message}\n`);
             context.exit(EXIT_USAGE);
+            return;
+          }
+          // a diagnostic met once training runs (e.g. a batch whose arena exceeds --max-memory)
+          if (thrown instanceof GraftError) {
+            context.io.err(`graft train: ${thrown.message}\n`);
+            context.exit(EXIT_DIAGNOSTICS);
             return;
           }
           throw thrown;

@@ -1,0 +1,267 @@
+/**
+ * @file Convolution and pooling kernels. Convolutions are im2col + the packed GEMM of gemm.ts, one
+ * image and group at a time (the col matrix [cg·kh·kw, ho·wo] lives in the kernel's `col` buffer):
+ * forward `out = W_g @ col`; transposed `col = W_gᵀ @ y` then col2im (scatter-add); weight
+ * gradient `dW_g += dy @ colᵀ` over the batch. Pools are window loops over [planes, h, w].
+ */
+import type { Kernel } from "../kernels.js";
+import { addrOf, type CodegenContext, KernelCompileError } from "./context.js";
+import { gemmScratchBytes, type GemmSpec } from "./gemm-plan.js";
+import { emitGemmFunction } from "./gemm.js";
+import type { GemmTable } from "./matmul.js";
+import { f32c, FunctionBuilder, get, i32c, iadd, imul } from "./wat-builder.js";
+
+type ConvKernel = Extract<Kernel, { kind: "conv" }>;
+type PoolKernel = Extract<Kernel, { kind: "pool" }>;
+
+const gemmCall = (ctx: CodegenContext, gemms: GemmTable, index: number, spec: GemmSpec): string => {
+  let need: number;
+  try {
+    need = gemmScratchBytes(spec);
+  } catch (thrown) {
+    throw new KernelCompileError(`conv GEMM ${spec.m}×${spec.k}×${spec.n}: ${thrown instanceof Error ? thrown.message : String(thrown)}`, index);
+  }
+  if (need > ctx.scratchBytes) throw new KernelCompileError(`conv GEMM ${spec.m}×${spec.k}×${spec.n} needs ${need} bytes of packing scratch, more than the ${ctx.scratchBytes} reserved`, index);
+  const key = JSON.stringify(spec);
+  let entry = gemms.functions.get(key);
+  if (entry === undefined) {
+    const name = `gemm${gemms.functions.size}`;
+    entry = { name, text: emitGemmFunction(name, spec) };
+    gemms.functions.set(key, entry);
+  }
+  return entry.name;
+};
+
+const select = (a: string, b: string, cond: string): string => `(select ${a} ${b} ${cond})`;
+
+/** col[(c0·kh + i)·kw + j][oh·wo + ow] = image[c0][oh·sh − pt + i·dh][ow·sw − pl + j·dw] (0 outside), image at byte address `image`. */
+const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
+  const g = kernel.geometry;
+  const cg = g.ci / g.groups;
+  const P = g.ho * g.wo;
+  const [c0, i, j, oh, ow] = ["c0", "ki", "kj", "oh", "ow"].map((hint) => b.local("i32", hint)) as [string, string, string, string, string];
+  const row = b.local("i32", "row");
+  const ih = b.local("i32", "ih");
+  const dst = b.local("i32", "dst");
+  const src = b.local("i32", "src");
+  const iw0 = b.local("i32", "iw0");
+  const lo = b.local("i32", "lo");
+  const hi = b.local("i32", "hi");
+  b.forRange(c0, 0, cg, 1, () =>
+    b.forRange(i, 0, g.kh, 1, () =>
+      b.forRange(j, 0, g.kw, 1, () => {
+        b.set(row, iadd(imul(iadd(imul(get(c0), g.kh), get(i)), g.kw), get(j)));
+        b.set(iw0, `(i32.sub ${imul(get(j), g.dw)} ${i32c(g.pl)})`);
+        if (g.sw === 1) {
+          // valid columns [lo, hi): iw = ow + iw0 in [0, w)
+          b.set(lo, select(`(i32.sub ${i32c(0)} ${get(iw0)})`, i32c(0), `(i32.lt_s ${get(iw0)} ${i32c(0)})`));
+          b.set(lo, select(i32c(g.wo), get(lo), `(i32.gt_s ${get(lo)} ${i32c(g.wo)})`));
+          b.set(hi, `(i32.sub ${i32c(g.w)} ${get(iw0)})`);
+          b.set(hi, select(i32c(g.wo), get(hi), `(i32.gt_s ${get(hi)} ${i32c(g.wo)})`));
+          b.set(hi, select(get(lo), get(hi), `(i32.lt_s ${get(hi)} ${get(lo)})`));
+        }
+        b.forRange(oh, 0, g.ho, 1, () => {
+          b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.pt)})`, imul(get(i), g.dh)));
+          b.set(dst, iadd(i32c(col), `(i32.shl ${iadd(imul(get(row), P), imul(get(oh), g.wo))} ${i32c(2)})`));
+          b.when(
+            `(i32.ge_u ${get(ih)} ${i32c(g.h)})`,
+            () => b.emit(`(memory.fill ${get(dst)} ${i32c(0)} ${i32c(g.wo * 4)})`),
+            () => {
+              b.set(src, iadd(image, `(i32.shl ${iadd(imul(get(c0), g.h * g.w), imul(get(ih), g.w))} ${i32c(2)})`));
+              if (g.sw === 1) {
+                // zeros left of the image, the row in f32x4 steps (scalar tail), zeros right of it
+                const at = (index: string, base: string): string => `(i32.add ${base} (i32.shl ${index} ${i32c(2)}))`;
+                b.forDynamic(ow, i32c(0), get(lo), 1, () => b.emit(`(f32.store ${at(get(ow), get(dst))} ${f32c(0)})`));
+                b.set(ow, get(lo));
+                const vectors = b.label("V");
+                b.block(`(block ${vectors}`, () => {
+                  const loop = b.label("L");
+                  b.block(`(loop ${loop}`, () => {
+                    b.emit(`(br_if ${vectors} (i32.gt_s (i32.add ${get(ow)} ${i32c(4)}) ${get(hi)}))`);
+                    b.emit(`(v128.store align=4 ${at(get(ow), get(dst))} (v128.load align=4 ${at(`(i32.add ${get(ow)} ${get(iw0)})`, get(src))}))`);
+                    b.set(ow, `(i32.add ${get(ow)} ${i32c(4)})`);
+                    b.emit(`(br ${loop})`);
+                  });
+                });
+                b.forDynamic(ow, get(ow), get(hi), 1, () => b.emit(`(f32.store ${at(get(ow), get(dst))} (f32.load ${at(`(i32.add ${get(ow)} ${get(iw0)})`, get(src))}))`));
+                b.forDynamic(ow, get(hi), i32c(g.wo), 1, () => b.emit(`(f32.store ${at(get(ow), get(dst))} ${f32c(0)})`));
+              } else {
+                const iw = b.local("i32", "iw");
+                b.forRange(ow, 0, g.wo, 1, () => {
+                  b.set(iw, iadd(imul(get(ow), g.sw), get(iw0)));
+                  const inside = `(i32.lt_u ${get(iw)} ${i32c(g.w)})`;
+                  const clamped = select(get(iw), i32c(0), inside);
+                  const value = select(`(f32.load (i32.add ${get(src)} (i32.shl ${clamped} ${i32c(2)})))`, f32c(0), inside);
+                  b.emit(`(f32.store (i32.add ${get(dst)} (i32.shl ${get(ow)} ${i32c(2)})) ${value})`);
+                });
+              }
+            },
+          );
+        });
+      }),
+    ),
+  );
+};
+
+/** image[c0][ih][iw] += col[row][p] for every valid tap (the adjoint of im2col). */
+const col2im = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
+  const g = kernel.geometry;
+  const cg = g.ci / g.groups;
+  const P = g.ho * g.wo;
+  const [c0, i, j, oh, ow] = ["c0", "ki", "kj", "oh", "ow"].map((hint) => b.local("i32", hint)) as [string, string, string, string, string];
+  const ih = b.local("i32", "ih");
+  const iw = b.local("i32", "iw");
+  const from = b.local("i32", "from");
+  const to = b.local("i32", "to");
+  b.forRange(c0, 0, cg, 1, () =>
+    b.forRange(i, 0, g.kh, 1, () =>
+      b.forRange(j, 0, g.kw, 1, () =>
+        b.forRange(oh, 0, g.ho, 1, () => {
+          b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.pt)})`, imul(get(i), g.dh)));
+          b.when(`(i32.lt_u ${get(ih)} ${i32c(g.h)})`, () => {
+            b.set(from, iadd(i32c(col), `(i32.shl ${iadd(imul(iadd(imul(iadd(imul(get(c0), g.kh), get(i)), g.kw), get(j)), P), imul(get(oh), g.wo))} ${i32c(2)})`));
+            b.set(to, iadd(image, `(i32.shl ${iadd(imul(get(c0), g.h * g.w), imul(get(ih), g.w))} ${i32c(2)})`));
+            b.forRange(ow, 0, g.wo, 1, () => {
+              b.set(iw, iadd(`(i32.sub ${imul(get(ow), g.sw)} ${i32c(g.pl)})`, imul(get(j), g.dw)));
+              b.when(`(i32.lt_u ${get(iw)} ${i32c(g.w)})`, () => {
+                const at = `(i32.add ${get(to)} (i32.shl ${get(iw)} ${i32c(2)}))`;
+                b.emit(`(f32.store ${at} (f32.add (f32.load ${at}) (f32.load (i32.add ${get(from)} (i32.shl ${get(ow)} ${i32c(2)})))))`);
+              });
+            });
+          });
+        }),
+      ),
+    ),
+  );
+};
+
+/** Adds bias[c] to every element of channel c of [n, channels, plane] at byte address `out`. */
+const addBias = (b: FunctionBuilder, out: number, bias: number, n: number, channels: number, plane: number): void => {
+  const c = b.local("i32", "bc");
+  const p = b.local("i32", "bp");
+  const value = b.local("f32", "bv");
+  const at = b.local("i32", "ba");
+  b.set(at, i32c(out));
+  b.forRange(c, 0, n * channels, 1, () => {
+    b.set(value, `(f32.load (i32.add ${i32c(bias)} (i32.shl (i32.rem_u ${get(c)} ${i32c(channels)}) ${i32c(2)})))`);
+    b.forRange(p, 0, plane, 1, () => {
+      b.emit(`(f32.store ${get(at)} (f32.add (f32.load ${get(at)}) ${get(value)}))`);
+      b.set(at, `(i32.add ${get(at)} ${i32c(4)})`);
+    });
+  });
+};
+
+export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionBuilder, gemms: GemmTable, index: number): void => {
+  const g = kernel.geometry;
+  const cg = g.ci / g.groups;
+  const og = g.co / g.groups;
+  const K = cg * g.kh * g.kw;
+  const P = g.ho * g.wo;
+  if (g.n === 0 || K === 0 || P === 0 || og === 0) return;
+  const a = addrOf(ctx, kernel.a);
+  const w = addrOf(ctx, kernel.b);
+  const out = addrOf(ctx, kernel.out);
+  const col = addrOf(ctx, kernel.col);
+  const n = b.local("i32", "cn");
+  const grp = b.local("i32", "cg");
+  const base = { relu: false, bias: false, useRelaxedSimd: ctx.relaxedSimd } as const;
+  const imageAt = (array: number): string => iadd(i32c(array), imul(iadd(imul(get(n), g.groups), get(grp)), cg * g.h * g.w * 4));
+  const outputAt = (array: number): string => iadd(i32c(array), imul(iadd(imul(get(n), g.groups), get(grp)), og * P * 4));
+  const weightAt = iadd(i32c(w), imul(get(grp), og * K * 4));
+  switch (kernel.mode) {
+    case "forward": {
+      const fn = gemmCall(ctx, gemms, index, { ...base, m: og, n: P, k: K, transA: false, transB: false, accumulate: false });
+      b.forRange(n, 0, g.n, 1, () =>
+        b.forRange(grp, 0, g.groups, 1, () => {
+          im2col(b, kernel, b.bind("i32", imageAt(a), "img"), col);
+          b.emit(`(call $${fn} ${weightAt} ${i32c(col)} ${outputAt(out)} ${i32c(0)} ${i32c(0)} ${i32c(og)} ${i32c(ctx.scratch)})`);
+        }),
+      );
+      if (kernel.bias !== undefined) addBias(b, out, addrOf(ctx, kernel.bias), g.n, g.co, P);
+      return;
+    }
+    case "transpose": {
+      const fn = gemmCall(ctx, gemms, index, { ...base, m: K, n: P, k: og, transA: true, transB: false, accumulate: false });
+      b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.n * g.ci * g.h * g.w * 4)})`);
+      b.forRange(n, 0, g.n, 1, () =>
+        b.forRange(grp, 0, g.groups, 1, () => {
+          b.emit(`(call $${fn} ${weightAt} ${outputAt(a)} ${i32c(col)} ${i32c(0)} ${i32c(0)} ${i32c(K)} ${i32c(ctx.scratch)})`);
+          col2im(b, kernel, b.bind("i32", imageAt(out), "img"), col);
+        }),
+      );
+      if (kernel.bias !== undefined) addBias(b, out, addrOf(ctx, kernel.bias), g.n, g.ci, g.h * g.w);
+      return;
+    }
+    case "weight_grad": {
+      const fn = gemmCall(ctx, gemms, index, { ...base, m: og, n: K, k: P, transA: false, transB: true, accumulate: true });
+      const dy = addrOf(ctx, kernel.b);
+      b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.co * K * 4)})`);
+      b.forRange(n, 0, g.n, 1, () =>
+        b.forRange(grp, 0, g.groups, 1, () => {
+          im2col(b, kernel, b.bind("i32", imageAt(a), "img"), col);
+          b.emit(`(call $${fn} ${outputAt(dy)} ${i32c(col)} ${iadd(i32c(out), imul(get(grp), og * K * 4))} ${i32c(0)} ${i32c(0)} ${i32c(og)} ${i32c(ctx.scratch)})`);
+        }),
+      );
+      return;
+    }
+  }
+};
+
+/** max / avg / max-backward windows, one output position at a time (taps outside the input skipped; max pads with −∞). */
+export const poolKernel = (ctx: CodegenContext, kernel: PoolKernel, b: FunctionBuilder): void => {
+  const g = kernel.geometry;
+  const x = addrOf(ctx, kernel.x);
+  const out = addrOf(ctx, kernel.out);
+  const [p, oh, ow, i, j] = ["pp", "oh", "ow", "ki", "kj"].map((hint) => b.local("i32", hint)) as [string, string, string, string, string];
+  const ih = b.local("i32", "ih");
+  const iw = b.local("i32", "iw");
+  const at = b.local("i32", "at");
+  const best = b.local("i32", "best");
+  const value = b.local("f32", "v");
+  const acc = b.local("f32", "acc");
+  const window = b.local("i32", "win");
+  if (kernel.op === "max_backward") b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.planes * g.h * g.w * 4)})`);
+  b.set(window, i32c(0));
+  b.forRange(p, 0, g.planes, 1, () =>
+    b.forRange(oh, 0, g.ho, 1, () =>
+      b.forRange(ow, 0, g.wo, 1, () => {
+        b.set(best, i32c(-1));
+        b.set(acc, f32c(kernel.op === "avg" ? 0 : -Infinity));
+        b.forRange(i, 0, g.kh, 1, () => {
+          b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.ph)})`, imul(get(i), g.dh)));
+          b.when(`(i32.lt_u ${get(ih)} ${i32c(g.h)})`, () =>
+            b.forRange(j, 0, g.kw, 1, () => {
+              b.set(iw, iadd(`(i32.sub ${imul(get(ow), g.sw)} ${i32c(g.pw)})`, imul(get(j), g.dw)));
+              b.when(`(i32.lt_u ${get(iw)} ${i32c(g.w)})`, () => {
+                b.set(at, iadd(iadd(imul(get(p), g.h * g.w), imul(get(ih), g.w)), get(iw)));
+                b.set(value, `(f32.load offset=${x} (i32.shl ${get(at)} ${i32c(2)}))`);
+                if (kernel.op === "avg") b.set(acc, `(f32.add ${get(acc)} ${get(value)})`);
+                else {
+                  // first maximum wins; NaN beats a number
+                  const better = `(i32.or (i32.lt_s ${get(best)} ${i32c(0)}) (i32.or (f32.gt ${get(value)} ${get(acc)}) (i32.and (f32.ne ${get(value)} ${get(value)}) (f32.eq ${get(acc)} ${get(acc)}))))`;
+                  b.when(better, () => {
+                    b.set(best, get(at));
+                    b.set(acc, get(value));
+                  });
+                }
+              });
+            }),
+          );
+        });
+        const dst = `(i32.add ${i32c(out)} (i32.shl ${get(window)} ${i32c(2)}))`;
+        if (kernel.op === "max") b.emit(`(f32.store ${dst} ${get(acc)})`);
+        else if (kernel.op === "avg") {
+          const divisors = addrOf(ctx, kernel.divisors);
+          b.emit(`(f32.store ${dst} (f32.mul ${get(acc)} (f32.load offset=${divisors} (i32.shl ${iadd(imul(get(oh), g.wo), get(ow))} ${i32c(2)}))))`);
+        } else {
+          const grad = addrOf(ctx, kernel.grad);
+          b.when(`(i32.ge_s ${get(best)} ${i32c(0)})`, () => {
+            const target = `(i32.add ${i32c(out)} (i32.shl ${get(best)} ${i32c(2)}))`;
+            b.emit(`(f32.store ${target} (f32.add (f32.load ${target}) (f32.load offset=${grad} (i32.shl ${get(window)} ${i32c(2)}))))`);
+          });
+        }
+        b.set(window, `(i32.add ${get(window)} ${i32c(1)})`);
+      }),
+    ),
+  );
+};
