@@ -60,6 +60,8 @@ const exprAt = (L: IndexMapContext, id: NodeId, positions: readonly Expr[], iter
         return { ...e, lhs: substitute(e.lhs), rhs: substitute(e.rhs) };
       case "select":
         return { ...e, cond: substitute(e.cond), then: substitute(e.then), else: substitute(e.else) };
+      case "random":
+        return { ...e, counter: substitute(e.counter), index: substitute(e.index) };
     }
   };
   return substitute(L.exprOf(id, Array.from({ length: rank }, (_, d) => d), rank));

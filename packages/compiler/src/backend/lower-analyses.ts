@@ -1,9 +1,31 @@
 /**
- * @file Analyses the lowering runs on a graph at concrete dims before emitting kernels: matmul
+ * @file Analyses the lowering runs on a graph before emitting kernels: what the compiled back ends
+ * can compile, unbound symbolic dims, matmul
  * epilogue chains (`matmul → add(bias row) → relu`), transposed matmuls computed as one swapped
  * matmul, and the key that lets a cross_entropy and its backward share one logsumexp buffer.
  */
-import { sizeOf, type Graph, type Node, type NodeId } from "@graft/core";
+import { error, formatType, sizeOf, symbolsOf, unboundDims, type Diagnostics, type Graph, type Node, type NodeId } from "@graft/core";
+
+const COMPILED_DTYPES = new Set(["f32", "i32", "bool"]);
+
+/** Static check that every node can be compiled by the JS/WASM back ends. */
+export const checkCompilable = (graph: Graph): Diagnostics =>
+  graph.nodes.flatMap((node) =>
+    COMPILED_DTYPES.has(node.type.dtype)
+      ? []
+      : [error("backend", `${node.op} produces ${node.type.dtype}: the compiled back ends compute in f32/i32/bool (f64 is for the reference interpreter)`, node.loc)],
+  );
+
+/** Unbound symbolic dims at this specialisation, as diagnostics. */
+export const unboundAt = (graph: Graph, bindings: ReadonlyMap<string, number>): Diagnostics => {
+  const unbound = graph.nodes.flatMap((node) => symbolsOf(node.type.shape).filter((symbol) => !bindings.has(symbol)).map((symbol) => ({ node, symbol })));
+  if (unbound.length === 0) return [];
+  const fromInputs = unboundDims(graph);
+  if (fromInputs.length > 0) return fromInputs;
+  return unbound.slice(0, 1).map(({ node, symbol }) => error("backend", `${node.op}: symbolic dim '${symbol}' of ${formatType(node.type)} has no size at this specialisation`, node.loc));
+};
+
+
 
 /** A matmul whose bias-row add (and relu) run in its epilogue. */
 export interface Epilogue {

@@ -12,13 +12,10 @@
 import * as E from "fp-ts/lib/Either.js";
 import {
   concretize,
-  error,
-  formatType,
   isComposite,
+  randomKey,
   opNames,
   opTable,
-  symbolsOf,
-  unboundDims,
   type OpKind,
   type OpName,
   sizeOf,
@@ -30,9 +27,12 @@ import {
   type NodeId,
 } from "@graft/core";
 import { decompose } from "../passes/decompose.js";
+import { specialiseMode, type ModeResult } from "../passes/mode.js";
 import { loweredComposites } from "./fused.js";
 import { INDEX_MAPS, indexMapExpr, type IndexMapContext } from "./index-maps.js";
-import { findEpilogues, findSwappedTransposes, lseKey, type Epilogue } from "./lower-analyses.js";
+import { checkCompilable, findEpilogues, findSwappedTransposes, lseKey, unboundAt, type Epilogue } from "./lower-analyses.js";
+
+export { checkCompilable };
 import { lowerConvNode } from "./lower-conv.js";
 import type { Access, BinaryOp, BufferId, BufferInfo, Expr, Kernel, Rows, UnaryOp } from "./kernels.js";
 
@@ -71,15 +71,14 @@ const SPECIAL_ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>(["cast", "where
 export const UNARY_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("elementwise").filter((op) => opTable[op].arity[1] === 1 && !SPECIAL_ELEMENTWISE.has(op)));
 /** Broadcasting arithmetic and comparisons: one `binary` expression node each. */
 export const BINARY_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("elementwise").filter((op) => opTable[op].arity[0] === 2 && opTable[op].arity[1] === 2));
-/** Ops computed as expressions inside map kernels: the elementwise primitives, one_hot (`label == iota`) and the index maps. */
-export const ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>([...primitivesOfKind("elementwise"), "one_hot", ...INDEX_MAPS]);
+/** Ops computed as expressions inside map kernels: the elementwise primitives, one_hot (`label == iota`), the index maps (index-maps.ts) and the random ops (a hash of iotas). */
+export const ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>([...primitivesOfKind("elementwise"), "one_hot", ...INDEX_MAPS, ...primitivesOfKind("random")]);
 /** Shape ops: strided views of their input, never copies unless a consumer needs memory. */
 export const VIEW_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("shape"));
 const isUnaryOp = (op: OpName): op is UnaryOp => UNARY_OPS.has(op);
 const isBinaryOp = (op: OpName): op is BinaryOp => BINARY_OPS.has(op);
 /** Splat constants with more elements than this are fill kernels; smaller ones are embedded values. */
 export const FILL_ABOVE = 256;
-const COMPILED_DTYPES = new Set(["f32", "i32", "bool"]);
 
 /** Removing size-1 dims leaves the same sequence: a reshape that only adds or drops unit dims. */
 const isUnitReshape = (from: readonly number[], to: readonly number[]): boolean => {
@@ -94,14 +93,6 @@ const isContiguous = (view: NodeView, shape: readonly number[]): boolean => {
   const expected = stridesOf(shape);
   return shape.every((size, axis) => size === 1 || view.strides[axis] === expected[axis]);
 };
-
-/** Static check that every node can be compiled by the JS/WASM back ends. */
-export const checkCompilable = (graph: Graph): Diagnostics =>
-  graph.nodes.flatMap((node) =>
-    COMPILED_DTYPES.has(node.type.dtype)
-      ? []
-      : [error("backend", `${node.op} produces ${node.type.dtype}: the compiled back ends compute in f32/i32/bool (f64 is for the reference interpreter)`, node.loc)],
-  );
 
 /** Lowers one graph with concrete dims `bindings` to kernels. */
 /** A label input the run checks before any kernel (`%id` when the target is not an input). */
@@ -158,15 +149,6 @@ const rowsOf = (shape: readonly number[], first: number, last = first): Rows => 
   size: sizeOf(shape.slice(first, last + 1)),
   inner: sizeOf(shape.slice(last + 1)),
 });
-
-/** Unbound symbolic dims at this specialisation, as diagnostics. */
-const unboundAt = (graph: Graph, bindings: ReadonlyMap<string, number>): Diagnostics => {
-  const unbound = graph.nodes.flatMap((node) => symbolsOf(node.type.shape).filter((symbol) => !bindings.has(symbol)).map((symbol) => ({ node, symbol })));
-  if (unbound.length === 0) return [];
-  const fromInputs = unboundDims(graph);
-  if (fromInputs.length > 0) return fromInputs;
-  return unbound.slice(0, 1).map(({ node, symbol }) => error("backend", `${node.op}: symbolic dim '${symbol}' of ${formatType(node.type)} has no size at this specialisation`, node.loc));
-};
 
 /** The analyses of a graph at concrete dims, and empty outputs. */
 const startLowering = (graph: Graph, bindings: ReadonlyMap<string, number>): Lowering => {
@@ -299,6 +281,20 @@ const expandExpr = (L: Lowering, id: NodeId, map: readonly number[], rank: numbe
       return { kind: "const", value: sizeOf(node.attrs.dims.map((axis) => shapeOf(L, node.inputs[0] as NodeId)[axis] ?? 1)) };
     case "where":
       return { kind: "select", cond: arg(0), then: arg(1), else: arg(2) };
+    case "random_uniform": {
+      // the element's row-major index in the op's own shape, from the iteration axes it maps to
+      let index: Expr = { kind: "const", value: 0 };
+      let stride = 1;
+      for (let d = shape.length - 1; d >= 0; d--) {
+        const axis = map[d] ?? -1;
+        if (axis >= 0 && (shape[d] ?? 1) !== 1) {
+          const term: Expr = { kind: "binary", op: "mul", lhs: { kind: "iota", axis }, rhs: { kind: "const", value: stride }, integer: true };
+          index = { kind: "binary", op: "add", lhs: index, rhs: term, integer: true };
+        }
+        stride *= shape[d] ?? 1;
+      }
+      return { kind: "random", key: randomKey(node.attrs.seed, node.attrs.stream), counter: arg(0), index };
+    }
     case "cast":
       return node.attrs.dtype === "f32" ? arg(0) : { kind: "cast", to: node.attrs.dtype === "bool" ? "bool" : "i32", arg: arg(0) };
     case "one_hot": {
@@ -769,7 +765,10 @@ const labelInput = (L: Lowering, targetId: NodeId, numClasses: number, ignoreInd
  * graph, as `graft print --after decompose` shows it).
  */
 export const lowerGraph = (input: Graph, bindings: ReadonlyMap<string, number>): E.Either<Diagnostics, LoweredFunction> => {
-  const expanded = decompose(loweredComposites)(input);
+  // a graph as written has evaluation semantics (programs specialise each function first)
+  const specialised = E.map((result: ModeResult) => result.graph)(specialiseMode("eval", { numberStreams: false })(input));
+  if (E.isLeft(specialised)) return specialised;
+  const expanded = decompose(loweredComposites)(specialised.right);
   if (E.isLeft(expanded)) return expanded;
   const graph = expanded.right;
   const unsupported = checkCompilable(graph);
