@@ -36,8 +36,10 @@
  * checked writable before training starts (see train/checkpoint.ts).
  *
  * Training controls: `--lr-schedule` (see train/schedulers.ts `parseLrSchedule`; stepped after every
- * epoch, OneCycleLR after every batch, ReduceLROnPlateau with the epoch's mean training loss; a
- * resumed run replays the finished epochs), `--clip-grad-norm` and `--clip-grad-value`.
+ * epoch, OneCycleLR after every batch, ReduceLROnPlateau with the mean loss on the held-out rows —
+ * or, with `--split 0`, the epoch's mean training loss; a resumed run replays the finished epochs),
+ * `--clip-grad-norm` and `--clip-grad-value`; a checkpoint records them and `--resume` refuses a
+ * change (unless `--force`).
  *
  * Exit codes: 0 done, 1 the model does not check or does not fit the contract, 2 bad arguments,
  * a bad data file, a bad checkpoint or a file that cannot be written.
@@ -357,7 +359,7 @@ export { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, WEIGHTS_FILE, type Che
 /**
  * Starts `--lr-schedule` on the trainer (T_max defaults to the epochs, OneCycleLR's total_steps to
  * epochs × batches) and replays the epochs a resumed run already did; ReduceLROnPlateau is stepped
- * with each epoch's mean training loss.
+ * with each epoch's plateau metric (`plateauMetric`).
  * @throws TrainError when the schedule does not fit the run
  */
 const startSchedule = (
@@ -374,7 +376,7 @@ const startSchedule = (
     const perBatch = stepsPerBatch(spec);
     for (const metrics of done) {
       if (perBatch) for (let i = 0; i < batchesPerEpoch; i++) scheduler.step();
-      else scheduler.step(metrics.loss);
+      else scheduler.step(plateauMetric(metrics));
     }
     return { scheduler, perBatch };
   } catch (thrown) {
@@ -382,6 +384,13 @@ const startSchedule = (
     throw thrown;
   }
 };
+
+/**
+ * What ReduceLROnPlateau steps on: the mean loss on the held-out rows when there are any
+ * (`--split` > 0: a validation loss, as PyTorch users pass `val_loss`), else the epoch's mean
+ * training loss.
+ */
+const plateauMetric = (record: EpochRecord): number => record.testLoss ?? record.loss;
 
 /** The model's IR hash, the data file's hash and the settings a checkpoint records. */
 const runFingerprint = async (model: Model, settings: TrainSettings): Promise<RunFingerprint> => {
@@ -397,6 +406,9 @@ const runFingerprint = async (model: Model, settings: TrainSettings): Promise<Ru
     batchSize: settings.batchSize,
     split: settings.split,
     standardize: settings.standardize,
+    lrSchedule: settings.lrSchedule === undefined ? undefined : formatSchedule(settings.lrSchedule),
+    clipGradNorm: settings.clipGradNorm,
+    clipGradValue: settings.clipGradValue,
   };
 };
 
@@ -545,6 +557,18 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       const { mse, r2 } = regressionMetrics(predictAll(x, y.length), y);
       return { [`${prefix}Mse`]: mse, [`${prefix}R2`]: r2 };
     };
+    /** The mean loss over the held-out rows: `evaluate` in chunks of at most ACCURACY_ROWS rows, each chunk's mean weighted by its rows. */
+    const heldOutLoss = (): number => {
+      let mean = runningMean();
+      for (let start = 0; start < testY.length; start += ACCURACY_ROWS) {
+        const rows = Math.min(ACCURACY_ROWS, testY.length - start);
+        // one label or target per row
+        const feeds = { x: { shape: [rows, F], dtype: "f32" as const, data: testX.subarray(start * F, (start + rows) * F) }, y: labelFeed(rows, testY.subarray(start, start + rows)) };
+        mean = addToMean(mean, trainer.evaluate(feeds).loss, rows);
+      }
+      return mean.mean;
+    };
+    const plateauOnHeldOut = settings.lrSchedule?.kind === "plateau" && testY.length > 0;
     const stream = progressStream(context);
     for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
       const progress = createEpochProgress({ epoch: epoch + 1, epochs: settings.epochs, totalBatches: loader.length, stream });
@@ -564,6 +588,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
         loss: loss.mean,
         ...measure(trainX, trainY, "train"),
         ...(testY.length === 0 ? {} : measure(testX, testY, "test")),
+        ...(plateauOnHeldOut ? { testLoss: heldOutLoss() } : {}),
       };
       history.push(record);
       progress.finish(`loss ${loss.mean.toFixed(4)}  ${epochSummary(record)}`);
@@ -572,7 +597,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
           `epoch ${epoch + 1}: the loss is ${loss.mean}; lower the learning rate (--optimizer)${settings.standardize ? "" : ", standardize the features (--standardize)"} or check the data's scale`,
           EXIT_DIAGNOSTICS,
         );
-      if (scheduler !== undefined && !scheduler.perBatch) scheduler.scheduler.step(loss.mean);
+      if (scheduler !== undefined && !scheduler.perBatch) scheduler.scheduler.step(plateauMetric(record));
       if (checkpointPath !== undefined && fingerprint !== undefined) {
         await saveCheckpoint(checkpointPath, trainer.getState(), { ...fingerprint, epoch: epoch + 1, model: model.name, history }, writeOptions);
       }
