@@ -17,8 +17,10 @@
  * trains on `(x − mean) / std`; the saved weights (`--out`, the checkpoint folder's weights) hold
  * them as `standardize.mean` and `standardize.std`, and the bundle written by `--export` applies
  * them, so it takes raw features. `--out file.safetensors` writes the trained weights without a
- * checkpoint folder; `--export model.mjs` writes a standalone bundle (`forward`, any batch size)
- * of the trained model with its weights embedded.
+ * checkpoint folder; `--export model.mjs` writes a standalone bundle (`forward` and `evaluate`,
+ * any batch size) of the trained model with its weights embedded; `--export-train` adds
+ * `trainStep` (the run's optimizer with fresh state, its clipping, compiled for its batch size;
+ * the standardisation stays fixed).
  *
  * The data: a CSV/TSV with a header row, or JSON (`{"x": [[...]], "y": [...]}` or records), see
  * data/tabular.ts. The label column is the last one unless `--label-column` names it; labels are
@@ -128,6 +130,8 @@ export interface TrainSettings {
   readonly out: string | undefined;
   /** Where to write a standalone bundle of the trained model. */
   readonly export: string | undefined;
+  /** `--export-train`: the exported bundle also has `trainStep`. */
+  readonly exportTrain?: boolean | undefined;
   /** `--max-memory`: the most bytes the compiled program's arena may take. */
   readonly maxMemory?: number | undefined;
 }
@@ -161,6 +165,7 @@ interface RawOptions {
   readonly standardize?: boolean;
   readonly out?: string;
   readonly export?: string;
+  readonly exportTrain?: boolean;
   readonly maxMemory?: number;
 }
 
@@ -208,6 +213,7 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
   if (raw.force === true && raw.resume !== true) throw new TrainError("--force only applies to --resume (it resumes a checkpoint whose model, data or settings differ)");
   if (raw.out !== undefined && !/\.safetensors$/i.test(raw.out.trim())) throw new TrainError(`--out writes safetensors weights; name the file *.safetensors, got '${raw.out}'`);
   if (raw.export !== undefined && !/\.(m|c)?js$/i.test(raw.export.trim())) throw new TrainError(`--export writes an ES module bundle; name the file *.mjs (or *.js), got '${raw.export}'`);
+  if (raw.exportTrain === true && raw.export === undefined) throw new TrainError("--export-train needs --export <model.mjs> (it adds trainStep to that bundle)");
   return {
     data: resolve(cwd, raw.data),
     labelColumn: raw.labelColumn,
@@ -228,6 +234,7 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
     standardize: raw.standardize === true,
     out: raw.out === undefined ? undefined : resolve(cwd, raw.out),
     export: raw.export === undefined ? undefined : resolve(cwd, raw.export),
+    ...(raw.exportTrain === true ? { exportTrain: true } : {}),
   };
 }
 
@@ -615,7 +622,13 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       io.out(`weights: ${shown(settings.out)}${standardizer === undefined ? "" : ` (with ${STANDARDIZE_MEAN} and ${STANDARDIZE_STD})`}\n`);
     }
     if (settings.export !== undefined) {
-      const exported = await exportTrainedBundle(settings.export, model, weights, { backend: settings.backend, standardizer, display: shown, ...writeOptions });
+      const exported = await exportTrainedBundle(settings.export, model, weights, {
+        backend: settings.backend,
+        standardizer,
+        display: shown,
+        ...writeOptions,
+        ...(settings.exportTrain ? { train: { optimizer: settings.optimizer, batchSize: settings.batchSize, clipGradNorm: settings.clipGradNorm, clipGradValue: settings.clipGradValue } } : {}),
+      });
       if (E.isLeft(exported)) throw new TrainError(exported.left, EXIT_DIAGNOSTICS);
       io.out(`${exported.right}\n`);
     }
@@ -657,7 +670,8 @@ export const trainCommand: CliCommand = {
       .option("--clip-grad-value <v>", "clamp every gradient element to [-v, v] before each step (clip_grad_value_)")
       .option("--standardize", "standardize the features with the training rows' mean and std (stored with the weights, applied by --export's bundle)")
       .option("--out <file.safetensors>", "write the trained weights to this file (no checkpoint folder needed)")
-      .option("--export <model.mjs>", "write a standalone bundle (forward, any batch size) of the trained model with its weights")
+      .option("--export <model.mjs>", "write a standalone bundle (forward and evaluate, any batch size) of the trained model with its weights")
+      .option("--export-train", "with --export: the bundle also has trainStep (the run's optimizer, fresh state, and clipping) to train on")
       .action(async (file: string, options: RawOptions) => {
         const started = performance.now();
         try {
