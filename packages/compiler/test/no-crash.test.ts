@@ -15,6 +15,7 @@ import { main, type CliIo } from "../src/cli.js";
 import { parseMemorySize } from "../src/cli/memory-option.js";
 import { commentText } from "../src/bundle/dts.js";
 import { compileBundle } from "../src/bundle/index.js";
+import { largestParam } from "../src/backend/program.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const fixture = (name: string): string => join(root, "packages/compiler/test/fixtures/no-crash", `${name}.ts`);
@@ -64,11 +65,11 @@ describe("3: large constants and the memory limit", () => {
     expect([out.length, out[0], out[8_999_999], aux.length, aux[4_500_000]]).toEqual([9_000_000, 1, 1, 9_000_000, 1]);
   }, 60_000);
 
-  it.each(["js", "wasm"])("params bigger than the limit are a diagnostic at compile time (%s), exit 1", async (backend) => {
+  it.each(["js", "wasm"])("params bigger than the limit are a diagnostic at compile time (%s) at the line of the largest param, exit 1", async (backend) => {
     const run = await graft(["compile", fixture("huge-param"), "-o", "huge.mjs", "--backend", backend], cwd);
     expect(run.code).toBe(1);
     expect(run.err).toBe(
-      "the program's params and optimizer state need 3.47 EiB (the largest is w [1000000000,1000000000], 3.47 EiB), more than the memory limit of 4 GiB (--max-memory)\n" +
+      `${shown("huge-param")}:${lineOf("huge-param", "param(")} the program's params and optimizer state need 3.47 EiB (the largest is w [1000000000,1000000000], 3.47 EiB), more than the memory limit of 4 GiB (--max-memory)\n` +
         `graft compile: ${fixture("huge-param")}: no bundle written\n`,
     );
   });
@@ -139,6 +140,55 @@ describe("3: large constants and the memory limit", () => {
     await expect(backend.createSession({ functions: [{ name: "forward", graph: huge.right, updates: [] }] })).rejects.toThrow(
       "the program's params need 74.5 GiB as float64, more than the memory limit of 4 GiB (--max-memory)",
     );
+  });
+});
+
+describe("3: the state-memory diagnostic points at the user's line of the largest param", () => {
+  const here = fileURLToPath(import.meta.url);
+  const lineIn = (call: string): number => readFileSync(here, "utf8").split("\n").findIndex((line) => line.includes(call) && !line.includes("lineIn(")) + 1;
+  const program = (): C.Graph => {
+    const small = C.param("small", [1000]);
+    const big = C.param("big", [100000, 100000]); // the largest
+    const graph = C.check(C.model({ outputs: { s: small, b: big } }));
+    if (E.isLeft(graph)) throw new Error(C.formatDiagnostics(graph.left));
+    return graph.right;
+  };
+
+  it.each(["js", "wasm", "reference"] as const)("%s session", async (name) => {
+    const backend = await getBackend(name);
+    const created = backend.createSession({ functions: [{ name: "forward", graph: program(), updates: [] }] });
+    const thrown = await created.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(thrown).toBeInstanceOf(C.GraftError);
+    const diagnostics = thrown instanceof C.GraftError ? thrown.diagnostics : [];
+    expect(diagnostics.map((d) => [d.code, d.loc?.file, d.loc?.line])).toEqual([["memory/state", here, lineIn('C.param("big"')]]);
+  });
+
+  it("a WASM session on two threads", async () => {
+    const backend = await getBackend("wasm");
+    const thrown = await backend.createSession({ functions: [{ name: "forward", graph: program(), updates: [] }] }, { threads: 2 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const diagnostics = thrown instanceof C.GraftError ? thrown.diagnostics : [];
+    // engines without shared memories refuse threads first; with them, the state check answers
+    if (diagnostics[0]?.code === "memory/state") expect(diagnostics[0].loc?.line).toBe(lineIn('C.param("big"'));
+    else expect(diagnostics[0]?.message).toContain("threads = 2 needs shared WebAssembly memories");
+  });
+
+  it("a tie between a param and its optimizer slots names the param (the slot has no line of the user's)", () => {
+    const loc = { file: "model.ts", line: 3, column: 11 };
+    const slots = [
+      { name: "adam.m.w", size: 16 },
+      { name: "adam.v.w", size: 16 },
+      { name: "b", size: 4 },
+      { name: "w", size: 16 },
+    ];
+    expect(largestParam(slots, new Map([["w", loc]]))).toEqual({ param: { name: "w", size: 16 }, loc });
+    expect(largestParam(slots, new Map())).toEqual({ param: { name: "adam.m.w", size: 16 }, loc: undefined });
+    expect(largestParam([], new Map())).toBeUndefined();
   });
 });
 

@@ -26,7 +26,7 @@ import { error, formatLoc, GraftError, type Diagnostic, type Diagnostics, type G
 import { wasmArena, type Arena } from "@graft/runtime";
 import type { Kernel } from "../kernels.js";
 import { checkCompilable } from "../lower.js";
-import { checkStateMemory, createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "../program.js";
+import { checkStateMemory, createCompiledSession, paramLocations, programState, type CodeGenerator, type FunctionPlan } from "../program.js";
 import type { Artifact, ArtifactEntry, Backend, EmitFunction, Session, SessionOptions } from "../types.js";
 import type { ProgramSpec } from "../../program/types.js";
 import { moduleText, programModuleText } from "./codegen.js";
@@ -306,7 +306,7 @@ export const createWasmSession = async (spec: ProgramSpec, options: SessionOptio
   if (threads === 1) return createCompiledSession(spec, createWasmGenerator({ graphOf }), options);
   if (!detectWasmFeatures().threads)
     throw new GraftError([error("backend", "wasm: threads = 2 needs shared WebAssembly memories and SharedArrayBuffer, which this engine does not provide; use threads: 1")]);
-  const tooBig = checkStateMemory(programState(spec), { maxMemory: options.maxMemory });
+  const tooBig = checkStateMemory(programState(spec), { maxMemory: options.maxMemory }, paramLocations(spec.functions.map((fn) => fn.graph)));
   if (tooBig.length > 0) throw new GraftError(tooBig);
   const memory = sharedSessionMemory(programState(spec).elements);
   const pool = await createWasmThreadPool({
