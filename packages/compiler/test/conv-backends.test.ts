@@ -80,6 +80,14 @@ for (const [name, backend] of [
         await agree(await backend(), graph, feeds, `${name} ${JSON.stringify(s)}`);
       }
     });
+    it("1×1 convolutions (read the image as the col matrix on WASM) and their gradients", async () => {
+      const x = C.input("x", [2, 4, 3, 5]);
+      const w = C.input("w", [6, 2, 1, 1]);
+      const y = C.conv2d(x, w, undefined, { groups: 2 });
+      const t = C.convTranspose2d(y, w, undefined, { groups: 2 });
+      const graph = graphWithGradients(C.add(C.sum(C.mul(y, y)), C.sum(C.mul(t, t))), { y, t }, ["x", "w"]);
+      await agree(await backend(), graph, { x: randomArray([2, 4, 3, 5], 5), w: randomArray([6, 2, 1, 1], 6) }, `${name} 1×1`);
+    });
     it("max pooling ties: the cotangent goes to each window's first maximum, as the reference (and PyTorch)", async () => {
       const x = C.input("x", [1, 2, 3, 3]);
       const y = C.maxPool2d(x, 2, { stride: 1 });

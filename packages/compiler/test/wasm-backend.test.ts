@@ -261,6 +261,17 @@ const caseOutputs = (testCase: OpCase): Record<string, C.Tensor> => {
 };
 
 const opCases: Record<string, OpCase[]> = {
+  // modes: the graph as written has evaluation semantics; random ops the reference's bits
+  mode_switch: [{ name: "the evaluation input", outputs: () => ({ y: C.dropout(input("x", [3, 5]), 0.5), z: C.modeSwitch(C.exp(input("x", [3, 5])), C.tanh(input("x", [3, 5]))) }), feeds: () => ({ x: randomF32([3, 5]) }), tol: { rel: 1e-6, abs: 1e-6 } }],
+  state_update: [{ name: "the value", outputs: () => ({ y: C.stateUpdate(C.mul(input("x", [4]), 3), param("s", [4]), C.add(param("s", [4]), 1)) }), feeds: () => ({ x: randomF32([4]) }), tol: EXACT }],
+  random_uniform: [
+    {
+      name: "rand, bernoulli and randn, broadcast into their consumers",
+      outputs: () => ({ u: C.rand([3, 7], { seed: 9 }), b: C.bernoulli(C.sigmoid(input("x", [3, 7]))), n: C.add(C.randn([7]), input("x", [3, 7])) }),
+      feeds: () => ({ x: randomF32([3, 7]) }),
+      tol: { u: EXACT, b: EXACT, n: { rel: 1e-5, abs: 1e-5 } },
+    },
+  ],
   input: [{ name: "passthrough", outputs: () => ({ x: input("x", [2, 3]) }), feeds: () => ({ x: randomF32([2, 3]) }), tol: EXACT }],
   param: [{ name: "state out", outputs: () => ({ w: param("w", [3, 5], C.uniform(-1, 1)), y: C.mul(param("w", [3, 5], C.uniform(-1, 1)), 2) }), feeds: () => ({}), tol: EXACT }],
   constant: [
@@ -272,6 +283,26 @@ const opCases: Record<string, OpCase[]> = {
     },
   ],
 };
+
+// convolution and pooling (random geometries and gradients: conv-backends.test.ts)
+{
+  const CONV: Tolerance = { rel: 1e-5, abs: 0, scaled: true };
+  const image = () => input("x", [2, 4, 7, 6]);
+  const feeds = () => ({ x: randomF32([2, 4, 7, 6]), w: randomF32([6, 2, 3, 2]), b: randomF32([6]), dy: randomF32([2, 6, 4, 8]), s: randomF32([2, 4, 9]), k: randomF32([4, 2, 3]) });
+  const geometry = { stride: [2, 1], padding: [1, 1, 2, 2], dilation: [1, 2], groups: 2 } as const;
+  Object.assign(opCases, {
+    conv2d: [{ name: "stride, padding, dilation, groups, bias", outputs: () => ({ y: C.conv2d(image(), input("w", [6, 2, 3, 2]), input("b", [6]), geometry) }), feeds, tol: CONV }],
+    conv_transpose2d: [{ name: "stride 2, output padding", outputs: () => ({ y: C.convTranspose2d(input("dy", [2, 6, 4, 8]), input("w", [6, 2, 3, 2]), input("b", [4]), { ...geometry, padding: [1, 2], outputPadding: 1 }) }), feeds: () => ({ ...feeds(), b: randomF32([4]) }), tol: CONV }],
+    conv2d_weight_grad: [{ name: "groups 2", outputs: () => ({ dw: C.conv2dWeightGradRaw(image(), input("dy", [2, 6, 4, 8]), { ...geometry, kernel: [3, 2] }) }), feeds, tol: CONV }],
+    conv1d: [{ name: "same, dilation 2, groups 2", outputs: () => ({ y: C.conv1d(input("s", [2, 4, 9]), input("k", [4, 2, 3]), undefined, { padding: "same", dilation: 2, groups: 2 }) }), feeds, tol: CONV }],
+    max_pool2d: [{ name: "3×3 stride 2 padding 1", outputs: () => ({ y: C.maxPool2d(image(), 3, { stride: 2, padding: 1 }) }), feeds, tol: EXACT }],
+    max_pool2d_backward: [{ name: "2×2 windows", outputs: () => ({ dx: C.maxPool2dBackwardRaw(image(), input("dy", [2, 4, 3, 3]), { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceilMode: false }) }), feeds: () => ({ x: randomF32([2, 4, 7, 6]), dy: randomF32([2, 4, 3, 3]) }), tol: EXACT }],
+    avg_pool2d: [{ name: "ceil mode, countIncludePad false", outputs: () => ({ y: C.avgPool2d(image(), 2, { padding: 1, ceilMode: true, countIncludePad: false }) }), feeds, tol: ROWS }],
+    adaptive_avg_pool2d: [{ name: "7×6 → 3×4", outputs: () => ({ y: C.adaptiveAvgPool2d(image(), [3, 4]) }), feeds, tol: CONV }],
+    max_pool1d: [{ name: "stride 2 padding 1", outputs: () => ({ y: C.maxPool1d(input("s", [2, 4, 9]), 3, { stride: 2, padding: 1 }) }), feeds, tol: EXACT }],
+    avg_pool1d: [{ name: "kernel 2", outputs: () => ({ y: C.avgPool1d(input("s", [2, 4, 9]), 2) }), feeds, tol: ROWS }],
+  });
+}
 
 // unary elementwise: exact ops exactly, transcendental within a few ulp
 for (const op of ["neg", "abs", "sign", "relu", "sqrt", "exp", "log", "sigmoid", "log_sigmoid", "tanh"] as const) {

@@ -119,6 +119,6 @@ test("formatNode and formatOp print one node", () => {
   expect(g.formatNode({ ...node, loc: undefined }, { locations: true })).toBe("%1 = log_softmax[dim=1] %0 : f32[batch,10]");
 });
 
-test("every op name prints in snake_case", () => {
-  for (const op of g.opNames) expect(op).toMatch(/^[a-z]+(_[a-z]+)*$/);
+test("every op name prints in snake_case (digits as PyTorch's: conv2d, max_pool2d)", () => {
+  for (const op of g.opNames) expect(op).toMatch(/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/);
 });

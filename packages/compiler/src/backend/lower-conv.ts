@@ -58,7 +58,10 @@ export const lowerConvNode = (C: ConvLowering, node: Node, out: () => BufferId):
       const a = C.contiguous(ids[0] as NodeId);
       const b = C.contiguous(ids[1] as NodeId);
       const bias = ids[2] === undefined ? undefined : C.contiguous(ids[2]);
-      const col = C.newTemp(Math.max(1, (geometry.ci / geometry.groups) * geometry.kh * geometry.kw * geometry.ho * geometry.wo));
+      // the im2col matrix of one image and group (a 1×1 convolution without stride or padding reads the image itself)
+      const g = geometry;
+      const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pt === 0 && g.pl === 0 && g.ho === g.h && g.wo === g.w;
+      const col = pointwise ? undefined : C.newTemp(Math.max(1, (g.ci / g.groups) * g.kh * g.kw * g.ho * g.wo));
       const target = out();
       C.push({ kind: "conv", mode, a, b, bias, out: target, col, geometry, nodes: [node.id] });
       return target;

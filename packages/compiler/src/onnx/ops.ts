@@ -25,6 +25,10 @@ export interface LoweringNode<K extends OpName> {
  * exporter's `decompose` expands only the others (none today).
  */
 export const onnxFusedComposites: ReadonlySet<OpName> = new Set<OpName>([
+  "conv1d",
+  "adaptive_avg_pool2d",
+  "max_pool1d",
+  "avg_pool1d",
   "softmax",
   "log_softmax",
   "logsumexp",
@@ -391,6 +395,10 @@ export const onnxTable: OnnxTable = {
     if (node.attrs.reduction === "none") return E.right(rows);
     return E.right(node.attrs.reduction === "sum" ? e.reduce("ReduceSum", rows, allAxes(rank), false) : e.reduce("ReduceMean", rows, allAxes(rank), false));
   },
+  // modes (evaluation semantics: the exporter's graphs are specialised by the mode pass first)
+  mode_switch: (_e, node) => E.right(second(node)),
+  state_update: (_e, node) => E.right(first(node)),
+  random_uniform: () => E.left("random ops (dropout in training mode, rand, randn, bernoulli) are not exported to ONNX"),
   // convolution and pooling: not exported yet (issue 12 builds them for the JS/WASM back ends first)
   conv2d: notExported,
   conv_transpose2d: notExported,

@@ -168,13 +168,19 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
   const imageAt = (array: number): string => iadd(i32c(array), imul(iadd(imul(get(n), g.groups), get(grp)), cg * g.h * g.w * 4));
   const outputAt = (array: number): string => iadd(i32c(array), imul(iadd(imul(get(n), g.groups), get(grp)), og * P * 4));
   const weightAt = iadd(i32c(w), imul(get(grp), og * K * 4));
+  // a 1×1 convolution without stride or padding reads the image itself as its col matrix
+  const pointwise = kernel.col === undefined;
+  const colOf = (image: string): string => {
+    if (pointwise) return image;
+    im2col(b, kernel, b.bind("i32", image, "img"), col);
+    return i32c(col);
+  };
   switch (kernel.mode) {
     case "forward": {
       const fn = gemmCall(ctx, gemms, index, { ...base, m: og, n: P, k: K, transA: false, transB: false, accumulate: false });
       b.forRange(n, 0, g.n, 1, () =>
         b.forRange(grp, 0, g.groups, 1, () => {
-          im2col(b, kernel, b.bind("i32", imageAt(a), "img"), col);
-          b.emit(`(call $${fn} ${weightAt} ${i32c(col)} ${outputAt(out)} ${i32c(0)} ${i32c(0)} ${i32c(og)} ${i32c(ctx.scratch)})`);
+          b.emit(`(call $${fn} ${weightAt} ${colOf(imageAt(a))} ${outputAt(out)} ${i32c(0)} ${i32c(0)} ${i32c(og)} ${i32c(ctx.scratch)})`);
         }),
       );
       if (kernel.bias !== undefined) addBias(b, out, addrOf(ctx, kernel.bias), g.n, g.co, P);
@@ -185,8 +191,8 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
       b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.n * g.ci * g.h * g.w * 4)})`);
       b.forRange(n, 0, g.n, 1, () =>
         b.forRange(grp, 0, g.groups, 1, () => {
-          b.emit(`(call $${fn} ${weightAt} ${outputAt(a)} ${i32c(col)} ${i32c(0)} ${i32c(0)} ${i32c(K)} ${i32c(ctx.scratch)})`);
-          col2im(b, kernel, b.bind("i32", imageAt(out), "img"), col);
+          b.emit(`(call $${fn} ${weightAt} ${outputAt(a)} ${pointwise ? imageAt(out) : i32c(col)} ${i32c(0)} ${i32c(0)} ${i32c(K)} ${i32c(ctx.scratch)})`);
+          if (!pointwise) col2im(b, kernel, b.bind("i32", imageAt(out), "img"), col);
         }),
       );
       if (kernel.bias !== undefined) addBias(b, out, addrOf(ctx, kernel.bias), g.n, g.ci, g.h * g.w);
@@ -198,8 +204,8 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
       b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.co * K * 4)})`);
       b.forRange(n, 0, g.n, 1, () =>
         b.forRange(grp, 0, g.groups, 1, () => {
-          im2col(b, kernel, b.bind("i32", imageAt(a), "img"), col);
-          b.emit(`(call $${fn} ${outputAt(dy)} ${i32c(col)} ${iadd(i32c(out), imul(get(grp), og * K * 4))} ${i32c(0)} ${i32c(0)} ${i32c(og)} ${i32c(ctx.scratch)})`);
+          const colMatrix = colOf(imageAt(a));
+          b.emit(`(call $${fn} ${outputAt(dy)} ${colMatrix} ${iadd(i32c(out), imul(get(grp), og * K * 4))} ${i32c(0)} ${i32c(0)} ${i32c(og)} ${i32c(ctx.scratch)})`);
         }),
       );
       return;
