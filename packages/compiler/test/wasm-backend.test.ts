@@ -734,6 +734,17 @@ describe("WASM back end: cross-entropy forward + backward fusion", () => {
     }
   });
 
+  it("extreme logits (±3e38 and ±1e4 ties, −inf) agree in every mode: a saved LSE keeps the shift and log Σ apart", async () => {
+    const extreme = agreementCases().filter((c) => c.name.startsWith("ce-extreme-"));
+    expect(extreme.map((c) => c.name)).toEqual(["ce-extreme-saved", "ce-extreme-fused", "ce-extreme-spatial"]);
+    // the saved case really runs two kernels: its upstream gradient is computed between them
+    const saved = lowered({ ...extreme[0]?.model.outputs });
+    expect(saved.kernels.map((k) => k.kind).filter((kind) => kind.startsWith("cross_entropy"))).toEqual(["cross_entropy", "cross_entropy_backward", "cross_entropy", "cross_entropy_backward"]);
+    expect(fusableCrossEntropy(saved.kernels, { offsets: saved.memory.offsets, buffers: saved.buffers }).size).toBe(0);
+    for (const testCase of extreme)
+      for (const mode of modes) await checkModel({ ...testCase.model.outputs }, hostFeeds(testCase.feeds), { rel: 1e-5, abs: 1e-6, scaled: true }, mode);
+  });
+
   it("a gradient that depends on the loss (computed between the kernels) is still right", async () => {
     const x = C.input("x", [5, 11]);
     const y = C.input("y", [5], "i32");
