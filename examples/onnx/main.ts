@@ -3,7 +3,7 @@
  * training step (Adam) is exported as a plain ONNX graph and run in a loop by ONNX Runtime —
  * graft computes nothing during training — then the trained weights are written as safetensors
  * (PyTorch's names), the forward is exported with them, and ONNX Runtime serves it on a test
- * set. Needs onnxruntime-node, a peer of the benchmark (`pnpm --filter @graft/bench install`).
+ * set. Needs onnxruntime-node, a peer of the benchmark (`pnpm bench:peers` installs it in bench/peers).
  *
  *   pnpm example onnx [--steps 300] [--out artifacts/onnx]
  */
@@ -118,7 +118,7 @@ const main = async (args: readonly string[]): Promise<number> => {
   }
   const ort = loadOrt();
   if (ort === undefined) {
-    console.error("onnx example: onnxruntime-node is not installed; run `pnpm --filter @graft/bench install`");
+    console.error("onnx example: onnxruntime-node is not installed; run `pnpm bench:peers`");
     return 2;
   }
   const out = resolve(values.out ?? "artifacts/onnx");

@@ -15,5 +15,5 @@ describe("onnx example", () => {
     expect(run.accuracy).toBeGreaterThan(0.95);
     expect([...decodeSafetensors(run.weights).tensors.keys()]).toEqual(["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"]);
   });
-  it.skipIf(ort !== undefined)("skipped: onnxruntime-node is not installed (pnpm --filter @graft/bench install)", () => undefined);
+  it.skipIf(ort !== undefined)("skipped: onnxruntime-node is not installed (pnpm bench:peers)", () => undefined);
 });

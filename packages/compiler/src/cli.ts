@@ -3,6 +3,7 @@
  * commands later modules register (see `cli/commands/index.ts`). `bin/graft.mjs` runs it under
  * the TypeScript loader and exits with the code `main` returns.
  */
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { pipeline as defaultPipeline, type NamedPass } from "./passes/index.js";
 import { commands } from "./cli/commands/index.js";
@@ -10,6 +11,7 @@ import type { AtomicFileSystem } from "./data/atomic.js";
 import { EXIT_OK, EXIT_USAGE, processIo, type CliContext, type CliIo } from "./cli/context.js";
 
 export type { CliCommand, CliContext, CliIo } from "./cli/context.js";
+export type { JsonCheckReport, JsonDiagnostic, JsonFileResult } from "./cli/commands/check.js";
 export { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE } from "./cli/context.js";
 
 /** Overrides for `main`, for tests and embedding. */
@@ -22,10 +24,18 @@ export interface MainOptions {
   readonly fileSystem?: AtomicFileSystem;
 }
 
+/** The version of @graft/compiler (its package.json: `../package.json` from src/ and from dist/). */
+export const graftVersion = (): string => {
+  const manifest: unknown = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+  const version = typeof manifest === "object" && manifest !== null && "version" in manifest ? manifest.version : undefined;
+  return typeof version === "string" ? version : "unknown";
+};
+
 /** The commander program with every command registered on `context`. */
 export const createProgram = (context: CliContext): Command => {
   const program = new Command("graft")
     .description("graft: a compiler for neural-network models written in TypeScript")
+    .version(graftVersion(), "-V, --version", "print graft's version")
     .exitOverride()
     .showHelpAfterError("(run graft --help for usage)")
     .configureOutput({ writeOut: context.io.out, writeErr: context.io.err });

@@ -156,6 +156,24 @@ export const agreementCases = (): AgreementCase[] => {
     });
   }
   {
+    // normalization and attention (core/src/nn.ts) with evaluation semantics, as written
+    const a = C.input("x", ["batch", 4, 6]);
+    const mask = C.input("mask", [4, 4], "bool");
+    add(
+      "norm-attention",
+      {
+        layerNorm: C.layerNormLayer(a, [6], "ln"),
+        groupNorm: C.groupNorm(a, 2, { eps: 1e-3 }),
+        batchNorm: C.batchNormLayer(a, 4, "bn"),
+        attention: C.scaledDotProductAttention(a, C.mul(a, 0.5), a, { causal: true }),
+        masked: C.scaledDotProductAttention(a, a, C.tanh(a), { mask, scale: 0.3 }),
+        mha: C.multiHeadAttention(a, 6, 2, "attn", { causal: true }),
+        dropout: C.dropout(a, 0.4),
+      },
+      { x: randomArray([3, 4, 6], 21), mask: { shape: [4, 4], dtype: "bool", data: Float64Array.from([1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0]) } },
+    );
+  }
+  {
     // convolution and pooling: forward ops, and the backward primitives their gradients use
     const img = C.input("img", [2, 4, 7, 6]);
     const w = C.input("w", [6, 2, 3, 2]);

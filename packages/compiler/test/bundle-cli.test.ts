@@ -96,7 +96,8 @@ describe("graft compile", () => {
     ["a bad --dim", ["compile", fixture("mlp"), "-o", "x.mjs", "--dim", "seq"], 2, "error: option '--dim <name=size>' argument 'seq' is invalid. expected name=size with a positive integer size (e.g. seq=128), got 'seq'\n"],
     ["a --dim given twice", ["compile", fixture("sequence"), "-o", "x.mjs", "--dim", "seq=2", "--dim", "seq=3"], 2, "error: option '--dim <name=size>' argument 'seq=3' is invalid. dim 'seq' is given twice\n"],
     ["an unknown back end", ["compile", fixture("mlp"), "-o", "x.mjs", "--backend", "gpu"], 2, "error: option '--backend <name>' argument 'gpu' is invalid. Allowed choices are js, wasm.\n"],
-    ["no output file", ["compile", fixture("mlp")], 2, "error: required option '-o, --out <file>' not specified\n"],
+    // without -o the bundle is <model>.mjs next to the model: refused when that is the model itself
+    ["a bundle over the model file", ["compile", join(root, "packages/compiler/test/fixtures/bundle/plain-js.mjs")], 2, /^graft compile: the bundle \/.*\/fixtures\/bundle\/plain-js\.mjs would replace the model file; pass -o <file\.mjs>\n$/],
   ];
   it.each(failures)("refuses %s", async (_, argv, code, message) => {
     const run = await graft(...argv);

@@ -187,7 +187,7 @@ describe("usage", () => {
     const bare = await graft([]);
     expect(bare.code).toBe(2);
     expect(bare.err).toContain("Usage: graft [options] [command]");
-    expect(bare.err).toContain("check [options] <model.ts>");
+    expect(bare.err).toContain("check [options] <model.ts...>");
     expect(bare.err).toContain("print [options] <model.ts>");
     const help = await graft(["--help"]);
     expect(help.code).toBe(0);
@@ -265,4 +265,25 @@ test("end to end: bin/graft.mjs under node, as `pnpm graft` runs it", () => {
   });
   expect(piped.stdout).toBe("status=0\n");
   expect(piped.stderr).toBe("");
+});
+
+describe("graft print --mode", () => {
+  test("eval: dropout is gone and batch norm reads its running statistics; train: batch statistics, a random mask and the state updates", async () => {
+    const evaluation = await graft(["print", fixture("dropout-bn"), "--mode", "eval"]);
+    expect(evaluation.code).toBe(0);
+    expect(evaluation.out).not.toMatch(/random_uniform|mode_switch|state_update|update:/);
+    expect(evaluation.out).toMatch(/param\[name=bn\.running_mean/);
+    expect(evaluation.out).toMatch(/return y=%\d+\n/);
+    const train = await graft(["print", fixture("dropout-bn"), "--mode", "train"]);
+    expect(train.code).toBe(0);
+    expect(train.out).toMatch(/random_uniform\[shape=\[batch,2\], seed=0, stream=0\]/);
+    expect(train.out).not.toMatch(/mode_switch|state_update/);
+    expect(train.out).toMatch(/return y=%\d+, update:bn\.running_mean=%\d+, update:bn\.running_var=%\d+, update:bn\.num_batches_tracked=%\d+, update:random\.counter=%\d+\n/);
+    const written = await graft(["print", fixture("dropout-bn")]);
+    expect(written.out).toMatch(/mode_switch/);
+  });
+
+  test("an unknown mode exits 2", async () => {
+    expect(await graft(["print", fixture("dropout-bn"), "--mode", "test"])).toEqual({ code: 2, out: "", err: "graft print: --mode must be train or eval, got test\n" });
+  });
 });

@@ -282,7 +282,7 @@ describe("lowering: op sets from OpDef.kind, one map kernel per activation", () 
   it("derives the unary, binary, elementwise and view sets from the table", () => {
     expect([...UNARY_OPS].sort()).toEqual(["abs", "erf", "exp", "log", "log_sigmoid", "neg", "relu", "sigmoid", "sign", "sqrt", "tanh"]);
     expect([...BINARY_OPS].sort()).toEqual(["add", "div", "eq", "ge", "gt", "le", "lt", "maximum", "minimum", "mul", "ne", "pow", "sub"]);
-    expect([...ELEMENTWISE].sort()).toEqual([...UNARY_OPS, ...BINARY_OPS, "cast", "where", "one_hot"].sort());
+    expect([...ELEMENTWISE].sort()).toEqual([...UNARY_OPS, ...BINARY_OPS, "cast", "where", "one_hot", "random_uniform"].sort());
     expect([...VIEW_OPS].sort()).toEqual(["expand", "reshape", "transpose"]);
     for (const op of ELEMENTWISE) expect(C.isComposite(op), op).toBe(false);
   });

@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as E from "fp-ts/lib/Either.js";
 import {
+  modeSwitch,
+  stateUpdate,
   abs,
   conv2dWeightGradRaw,
   maxPool2dBackwardRaw,
@@ -177,6 +179,14 @@ const lossFeeds = (options: { readonly ignore: boolean }) =>
     });
 
 const cases: { readonly [K in OpName]: RuleCase | NoneCase } = {
+  // modes: evaluation semantics for the graph as written
+  mode_switch: { arb: unaryFeeds((n) => values(n, -2, 2)).map((feeds) => ({ feeds, build: (x) => modeSwitch(mul(t(x, "a"), 3), mul(t(x, "a"), 2)) })) },
+  state_update: { arb: unaryFeeds((n) => values(n, -2, 2)).map((feeds) => ({ feeds, build: (x) => {
+      const s = param("s", [], zeros, "f64");
+      return stateUpdate(mul(t(x, "a"), 2), s, add(s, 1));
+    } })) },
+  // its only input is the i32 counter: nothing can flow; the row says why
+  random_uniform: { none: () => expect(opTable.random_uniform.gradient).toEqual({ none: "random values have no gradient" }) },
   ...convGradCases,
   conv2d_weight_grad: { none: () => expectBlocked("conv2d_weight_grad", (w) => sum(conv2dWeightGradRaw(reshape(w, [1, 1, 2, 3]), reshape(w, [1, 1, 2, 3]), { stride: [1, 1], padding: [0, 0, 0, 0], dilation: [1, 1], groups: 1, kernel: [1, 1] })), /grad: conv2d_weight_grad at .*grad-ops\.test\.ts:\d+:\d+ lies on a differentiable path to the loss but has no gradient \(conv2d_weight_grad is a gradient: second derivatives of convolutions are not supported\)/) },
   max_pool2d_backward: { none: () => expectBlocked("max_pool2d_backward", (w) => sum(maxPool2dBackwardRaw(reshape(w, [1, 1, 2, 3]), reshape(w, [1, 1, 2, 3]), { kernel: [1, 1], stride: [1, 1], padding: [0, 0], dilation: [1, 1], ceilMode: false })), /grad: max_pool2d_backward at .*grad-ops\.test\.ts:\d+:\d+ lies on a differentiable path to the loss but has no gradient \(max_pool2d_backward is a gradient: second derivatives of max pooling are not supported\)/) },

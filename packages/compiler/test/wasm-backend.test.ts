@@ -261,6 +261,17 @@ const caseOutputs = (testCase: OpCase): Record<string, C.Tensor> => {
 };
 
 const opCases: Record<string, OpCase[]> = {
+  // modes: the graph as written has evaluation semantics; random ops the reference's bits
+  mode_switch: [{ name: "the evaluation input", outputs: () => ({ y: C.dropout(input("x", [3, 5]), 0.5), z: C.modeSwitch(C.exp(input("x", [3, 5])), C.tanh(input("x", [3, 5]))) }), feeds: () => ({ x: randomF32([3, 5]) }), tol: { rel: 1e-6, abs: 1e-6 } }],
+  state_update: [{ name: "the value", outputs: () => ({ y: C.stateUpdate(C.mul(input("x", [4]), 3), param("s", [4]), C.add(param("s", [4]), 1)) }), feeds: () => ({ x: randomF32([4]) }), tol: EXACT }],
+  random_uniform: [
+    {
+      name: "rand, bernoulli and randn, broadcast into their consumers",
+      outputs: () => ({ u: C.rand([3, 7], { seed: 9 }), b: C.bernoulli(C.sigmoid(input("x", [3, 7]))), n: C.add(C.randn([7]), input("x", [3, 7])) }),
+      feeds: () => ({ x: randomF32([3, 7]) }),
+      tol: { u: EXACT, b: EXACT, n: { rel: 1e-5, abs: 1e-5 } },
+    },
+  ],
   input: [{ name: "passthrough", outputs: () => ({ x: input("x", [2, 3]) }), feeds: () => ({ x: randomF32([2, 3]) }), tol: EXACT }],
   param: [{ name: "state out", outputs: () => ({ w: param("w", [3, 5], C.uniform(-1, 1)), y: C.mul(param("w", [3, 5], C.uniform(-1, 1)), 2) }), feeds: () => ({}), tol: EXACT }],
   constant: [

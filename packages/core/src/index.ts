@@ -25,3 +25,5 @@ export { softmaxValues } from "./ops/softmax.js";
 export { logsumexpValues } from "./ops/reduce.js";
 export { resolveReshape } from "./ops/shape-ops.js";
 export { describeValue, isTensor, makeTensor, rowOf, withCall, inferCall } from "./tensor.js";
+export * from "./nn.js";
+export { randomBits, randomKey, uniformOfBits, RANDOM_COUNTER_MULTIPLIER } from "./ops/modes.js";

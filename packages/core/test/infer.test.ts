@@ -96,6 +96,21 @@ const softmaxLike = (op: OpName, fn: (x: Tensor, dim: number) => Tensor): OpCase
 });
 
 const CASES: { readonly [K in OpName]: OpCases } = {
+  mode_switch: {
+    good: [["train and eval of one type", () => g.modeSwitch(f32("a", ["batch", 3]), f32("b", ["batch", 3])), "f32[batch,3]"]],
+    bad: [["types differ", () => g.modeSwitch(f32("a", [3]), f32("b", [4])), "mode_switch: the training value f32[3] and the evaluation value f32[4] must have one type"]],
+  },
+  state_update: {
+    good: [["the value's type", () => g.stateUpdate(f32("a", [2, 3]), g.param("s", [3]), f32("n", [3])), "f32[2,3]"]],
+    bad: [["new value of another shape", () => g.stateUpdate(f32("a", [2]), g.param("s", [3]), f32("n", [2])), "state_update: the new value f32[2] does not match its state f32[3]"]],
+  },
+  random_uniform: {
+    good: [["f32 of its shape", () => g.rand(["batch", 4]), "f32[batch,4]"]],
+    bad: [
+      ["a float counter", () => makeTensor("random_uniform", { shape: [2], seed: 0, stream: 0 }, [f32("c", [])]), "random_uniform: the counter must be an i32 scalar, got f32[]"],
+      ["a fractional seed", () => g.rand([2], { seed: 0.5 }), "random_uniform: seed must be an integer, got 0.5"],
+    ],
+  },
   ...CONV_INFER,
   input: {
     good: [

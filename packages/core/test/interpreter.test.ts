@@ -58,6 +58,16 @@ const z23 = () => input("z", [2, 3]);
 const yLabels = () => input("y", [2], "i32");
 
 const VALUES: { readonly [K in OpName]: readonly ValueCase[] } = {
+  mode_switch: [vc("evaluation semantics: the second input", () => {
+      const x = input("x", [2]);
+      return g.modeSwitch(g.mul(x, 2), x);
+    }, [2], [1, 2], { x: arr([1, 2]) })],
+  state_update: [vc("the value", () => {
+      const s = g.param("s", [2]);
+      return g.stateUpdate(input("x", [2]), s, g.mul(s, 3));
+    }, [2], [1, 2], { x: arr([1, 2]) }, { s: arr([5, 5]) })],
+  // murmur3 fmix32 hash of (seed 3, stream −1, counter 2, index), recomputed in Python
+  random_uniform: [vc("the top 24 bits of the counter-based hash", () => g.rand([4], { seed: 3 }), [4], [0.3856925964355469, 0.3221006989479065, 0.013561666011810303, 0.4327978491783142], {}, { "random.counter": arr([2], "i32") })],
   ...CONV_VALUES,
   input: [vc("returns the feed", () => input("x", ["batch", 2]), [3, 2], [1, 2, 3, 4, 5, 6], { x: arr([[1, 2], [3, 4], [5, 6]]) })],
   param: [vc("returns the param value", () => g.param("W", [2, 2]), [2, 2], [1, 0, 0, 1], {}, { W: arr([[1, 0], [0, 1]]) })],

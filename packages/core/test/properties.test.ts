@@ -282,6 +282,19 @@ const OPS: readonly Op[] = [
   ([a], c) => g.elu(a, c.value),
   ([a], c) => g.hardtanh(a, -Math.abs(c.value), Math.abs(c.value)),
   ([a], c) => g.clamp(a, c.flag ? { min: c.value } : { max: Math.trunc(c.value) }),
+  // modes, randomness, normalization, attention (nn.ts)
+  ([a, b]) => g.modeSwitch(a, b),
+  ([a, b], c) => g.stateUpdate(a, g.param(`s${first(c) + 4}`, c.shape.filter((d): d is number => typeof d === "number")), b),
+  // a partner derived from the operand, so that it type-checks sometimes
+  ([a], c) => g.stateUpdate(a, g.param(`u${first(c) + 4}`, [], g.zeros, a.dtype ?? "f32"), g.sum(a)),
+  (_t, c) => g.rand(c.shape, { seed: first(c) }),
+  ([a], c) => g.dropout(a, c.flag ? 0.5 : c.value),
+  ([a]) => g.bernoulli(a),
+  (_t, c) => g.randn(c.shape, { seed: first(c) }),
+  ([a, b, d], c) => g.batchNorm(a, b, d, { momentum: c.flag ? 0.1 : c.value }),
+  ([a], c) => g.layerNorm(a, c.shape.filter((d): d is number => typeof d === "number")),
+  ([a], c) => g.groupNorm(a, first(c) + 1),
+  ([a, b, d], c) => g.scaledDotProductAttention(a, b, d, { causal: c.flag }),
   // convolution and pooling, on the operand as one image row [1, 1, 1, n] (or [1, 1, n])
   ([a, b], c) => g.conv2d(g.reshape(a, [1, 1, 1, -1]), c.flag ? b : g.full([1, 1, 1, 1], 0.5, a.dtype ?? "f32"), undefined, { padding: [0, 0, Math.max(0, first(c)), 0] }),
   ([a], c) => g.convTranspose2d(g.reshape(a, [1, 1, 1, -1]), g.full([1, 2, 1, 2], 0.5, a.dtype ?? "f32"), undefined, { stride: c.flag ? 2 : 1 }),

@@ -75,6 +75,8 @@ const nodeState = (graph: Graph, node: Node, states: readonly RowState[]): RowSt
   };
   // leaves, and nodes of leaves that do not depend on rows: a batch dim there (an input's, or a
   // constant or expand of the batch's shape) has independent (possibly equal) rows
+  // random values by element index: a chunk would draw another chunk's values
+  if (node.op === "random_uniform" && outAxis >= 0) return couples("draws random values by element index, which change with the chunking");
   if (inputStates.every((state) => state.kind === "free")) return outAxis >= 0 ? { kind: "rows", axis: outAxis } : FREE;
 
   switch (node.op) {
@@ -281,6 +283,13 @@ const nodeState = (graph: Graph, node: Node, states: readonly RowState[]): RowSt
     case "cross_entropy_backward":
     case "nll_loss_backward":
       return couples("is a gradient (it scales every row by the batch's mean)");
+    // programs specialise the mode first (passes/mode.ts); as written, the evaluation semantics
+    case "mode_switch":
+      return inputStates[1] ?? FREE;
+    case "state_update":
+      return inputStates[0] ?? FREE;
+    case "random_uniform":
+      return FREE;
   }
 };
 

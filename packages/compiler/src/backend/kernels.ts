@@ -49,7 +49,12 @@ export type Expr =
    */
   | { readonly kind: "indexed"; readonly access: Access; readonly dtype: Dtype; readonly index: Expr }
   /** Conversion to an integer or bool value (float → i32 truncates; → bool is ≠ 0); float targets need no code. */
-  | { readonly kind: "cast"; readonly to: "i32" | "bool"; readonly arg: Expr };
+  | { readonly kind: "cast"; readonly to: "i32" | "bool"; readonly arg: Expr }
+  /**
+   * U[0, 1) from the counter-based hash of core's `randomBits(key, counter, index)` (the
+   * `random_uniform` op): `counter` and `index` are i32 expressions, `key` mixes seed and stream.
+   */
+  | { readonly kind: "random"; readonly key: number; readonly counter: Expr; readonly index: Expr };
 
 /** A row layout: `outer × size × inner`, element c of row (o, i) at o·size·inner + c·inner + i. */
 export interface Rows {
@@ -193,6 +198,8 @@ export const exprChildren = (expr: Expr): readonly Expr[] => {
       return [expr.lhs, expr.rhs];
     case "select":
       return [expr.cond, expr.then, expr.else];
+    case "random":
+      return [expr.counter, expr.index];
   }
 };
 
@@ -220,6 +227,8 @@ export const mapAccesses = (expr: Expr, f: (access: Access) => Access): Expr => 
       return { ...expr, lhs: mapAccesses(expr.lhs, f), rhs: mapAccesses(expr.rhs, f) };
     case "select":
       return { ...expr, cond: mapAccesses(expr.cond, f), then: mapAccesses(expr.then, f), else: mapAccesses(expr.else, f) };
+    case "random":
+      return { ...expr, counter: mapAccesses(expr.counter, f), index: mapAccesses(expr.index, f) };
   }
 };
 

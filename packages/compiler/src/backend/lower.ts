@@ -15,6 +15,7 @@ import {
   error,
   formatType,
   isComposite,
+  randomKey,
   opNames,
   opTable,
   symbolsOf,
@@ -30,6 +31,7 @@ import {
   type NodeId,
 } from "@graft/core";
 import { decompose } from "../passes/decompose.js";
+import { specialiseMode, type ModeResult } from "../passes/mode.js";
 import { loweredComposites } from "./fused.js";
 import { lowerConvNode } from "./lower-conv.js";
 import type { Access, BinaryOp, BufferId, BufferInfo, Expr, Kernel, Rows, UnaryOp } from "./kernels.js";
@@ -71,8 +73,8 @@ export const UNARY_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("elementw
 export const BINARY_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("elementwise").filter((op) => opTable[op].arity[0] === 2 && opTable[op].arity[1] === 2));
 /** Index maps: reads at computed positions of their input's memory (`indexed` expressions), or an iota. */
 export const INDEX_MAPS: ReadonlySet<OpName> = new Set<OpName>(["pad", "flip", "embedding", "arange"]);
-/** Ops computed as expressions inside map kernels: the elementwise primitives, one_hot (`label == iota`) and the index maps. */
-export const ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>([...primitivesOfKind("elementwise"), "one_hot", ...INDEX_MAPS]);
+/** Ops computed as expressions inside map kernels: the elementwise primitives, one_hot (`label == iota`), the index maps and the random ops (a hash of iotas). */
+export const ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>([...primitivesOfKind("elementwise"), "one_hot", ...INDEX_MAPS, ...primitivesOfKind("random")]);
 /** Shape ops: strided views of their input, never copies unless a consumer needs memory. */
 export const VIEW_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("shape"));
 const isUnaryOp = (op: OpName): op is UnaryOp => UNARY_OPS.has(op);
@@ -351,6 +353,20 @@ const expandExpr = (L: Lowering, id: NodeId, map: readonly number[], rank: numbe
       return { kind: "const", value: sizeOf(node.attrs.dims.map((axis) => shapeOf(L, node.inputs[0] as NodeId)[axis] ?? 1)) };
     case "where":
       return { kind: "select", cond: arg(0), then: arg(1), else: arg(2) };
+    case "random_uniform": {
+      // the element's row-major index in the op's own shape, from the iteration axes it maps to
+      let index: Expr = { kind: "const", value: 0 };
+      let stride = 1;
+      for (let d = shape.length - 1; d >= 0; d--) {
+        const axis = map[d] ?? -1;
+        if (axis >= 0 && (shape[d] ?? 1) !== 1) {
+          const term: Expr = { kind: "binary", op: "mul", lhs: { kind: "iota", axis }, rhs: { kind: "const", value: stride }, integer: true };
+          index = { kind: "binary", op: "add", lhs: index, rhs: term, integer: true };
+        }
+        stride *= shape[d] ?? 1;
+      }
+      return { kind: "random", key: randomKey(node.attrs.seed, node.attrs.stream), counter: arg(0), index };
+    }
     case "cast":
       return node.attrs.dtype === "f32" ? arg(0) : { kind: "cast", to: node.attrs.dtype === "bool" ? "bool" : "i32", arg: arg(0) };
     case "one_hot": {
@@ -903,7 +919,10 @@ const labelInput = (L: Lowering, targetId: NodeId, numClasses: number, ignoreInd
  * graph, as `graft print --after decompose` shows it).
  */
 export const lowerGraph = (input: Graph, bindings: ReadonlyMap<string, number>): E.Either<Diagnostics, LoweredFunction> => {
-  const expanded = decompose(loweredComposites)(input);
+  // a graph as written has evaluation semantics (programs specialise each function first)
+  const specialised = E.map((result: ModeResult) => result.graph)(specialiseMode("eval", { numberStreams: false })(input));
+  if (E.isLeft(specialised)) return specialised;
+  const expanded = decompose(loweredComposites)(specialised.right);
   if (E.isLeft(expanded)) return expanded;
   const graph = expanded.right;
   const unsupported = checkCompilable(graph);

@@ -22,6 +22,8 @@ const opOf = (expr: Expr): string[] => {
       return ["index_read"];
     case "select":
       return ["where"];
+    case "random":
+      return ["random_uniform"];
   }
 };
 

@@ -6,7 +6,7 @@
  * No eval, no `new Function`, no imports. Which back end made the artifact is not its concern.
  */
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build, type Plugin } from "esbuild";
@@ -256,8 +256,11 @@ const require = createRequire(import.meta.url);
 const graftResolver: Plugin = {
   name: "graft-bundle",
   setup(builder) {
-    const runtimeDir = dirname(require.resolve("@graft/runtime"));
-    builder.onResolve({ filter: /^@graft\/runtime\/[\w-]+$/ }, (args) => ({ path: join(runtimeDir, `${args.path.slice("@graft/runtime/".length)}.ts`) }));
+    // `.ts` when the runtime resolves to the workspace's sources, `.js` in an installed build
+    const runtimeEntry = require.resolve("@graft/runtime");
+    const runtimeDir = dirname(runtimeEntry);
+    const extension = extname(runtimeEntry);
+    builder.onResolve({ filter: /^@graft\/runtime\/[\w-]+$/ }, (args) => ({ path: join(runtimeDir, `${args.path.slice("@graft/runtime/".length)}${extension}`) }));
     builder.onResolve({ filter: /^@graft\/(core|compiler)(\/.*)?$/ }, (args) => ({ errors: [{ text: `${args.path} may not enter a bundle (imported by ${args.importer})` }] }));
   },
 };

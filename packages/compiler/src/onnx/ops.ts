@@ -394,5 +394,9 @@ export const onnxTable: OnnxTable = {
     if (node.attrs.reduction === "none") return E.right(rows);
     return E.right(node.attrs.reduction === "sum" ? e.reduce("ReduceSum", rows, allAxes(rank), false) : e.reduce("ReduceMean", rows, allAxes(rank), false));
   },
+  // modes (evaluation semantics: the exporter's graphs are specialised by the mode pass first)
+  mode_switch: (_e, node) => E.right(second(node)),
+  state_update: (_e, node) => E.right(first(node)),
+  random_uniform: () => E.left("random ops (dropout in training mode, rand, randn, bernoulli) are not exported to ONNX"),
   ...convOnnxRows,
 };

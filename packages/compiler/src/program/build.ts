@@ -13,11 +13,12 @@
  * Every function computes the stable fused forms, and `grad` differentiates those.
  */
 import * as E from "fp-ts/lib/Either.js";
-import { buildGraph, error, graphFromTensors, graphParams, tensorsOf, type Diagnostics, type Graph, type Model } from "@graft/core";
+import { buildGraph, error, isFloat, graphFromTensors, graphParams, tensorsOf, type Diagnostics, type Graph, type Model } from "@graft/core";
 import { trainStep, type Optimizer } from "../optim/index.js";
 import { grad } from "../passes/grad.js";
 import { decompose, type FusedComposites } from "../passes/decompose.js";
 import { decomposePass, forwardPasses, lintPass, runPipeline } from "../passes/index.js";
+import { specialiseMode } from "../passes/mode.js";
 import type { ProgramFunction, ProgramSpec } from "./types.js";
 
 /** The function computing the model's outputs. */
@@ -82,17 +83,27 @@ export const buildProgram = (model: Model | Graph, options: ProgramOptions = {})
   const passes = fused === undefined ? forwardPasses : forwardPasses.map((pass) => (pass === decomposePass ? { ...pass, run: decompose(fused) } : pass));
   const passed = runPipeline(built.right, options.fuse === false ? [lintPass] : passes);
   if (E.isLeft(passed)) return passed;
-  const graph = passed.right.graph;
+  const written = passed.right.graph;
+  // forward and evaluate have evaluation semantics, trainStep training semantics (passes/mode.ts)
+  const evaluation = specialiseMode("eval")(written);
+  if (E.isLeft(evaluation)) return evaluation;
+  const graph = evaluation.right.graph;
   const weights = graphParams(built.right).map((node) => node.attrs.name);
   const forward = forwardGraph(graph);
   if (E.isLeft(forward)) return forward;
   const forwardFunction: ProgramFunction = { name: FORWARD, graph: forward.right, updates: [] };
   if (optimizer === undefined) return E.right({ graph, spec: { functions: [forwardFunction] }, weights });
+  const training = specialiseMode("train")(written);
+  if (E.isLeft(training)) return training;
+  const stateParams = new Set(training.right.updates.map((u) => u.param));
+  // state params (running statistics, random counters) change by their updates, not by the optimizer
+  const wrt = options.wrt ?? (stateParams.size === 0 ? undefined : graphParams(training.right.graph).filter((node) => isFloat(node.type.dtype) && !stateParams.has(node.attrs.name)).map((node) => node.attrs.name));
   const step = E.chain((g: Graph) => trainStep(g, optimizer, {
       name: TRAIN_STEP,
       ...(options.clipGradNorm === undefined ? {} : { clipGradNorm: options.clipGradNorm }),
       ...(options.clipGradValue === undefined ? {} : { clipGradValue: options.clipGradValue }),
-    }))(grad(graph, options.wrt === undefined ? {} : { wrt: options.wrt }));
+    }))(grad(training.right.graph, wrt === undefined ? {} : { wrt }));
   if (E.isLeft(step)) return step;
-  return E.right({ graph, spec: { functions: [forwardFunction, { name: EVALUATE, graph, updates: [] }, step.right] }, weights });
+  const stepFunction: ProgramFunction = { ...step.right, updates: [...step.right.updates, ...training.right.updates] };
+  return E.right({ graph, spec: { functions: [forwardFunction, { name: EVALUATE, graph, updates: [] }, stepFunction] }, weights });
 };

@@ -24,7 +24,7 @@ export interface Ort {
 }
 
 /** The message of a skipped ORT test. */
-export const ORT_MISSING = "onnxruntime-node is not installed: run `pnpm --filter @graft/bench install` (or `pnpm bench:peers` once the peers live in bench/peers)";
+export const ORT_MISSING = "onnxruntime-node is not installed: run `pnpm bench:peers` (npm ci in bench/peers)";
 
 const root = join(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
 const PEER_PROJECTS = [join(root, "bench/peers/package.json"), join(root, "bench/package.json")];

@@ -164,6 +164,16 @@ export interface OpAttrs {
   cross_entropy: CrossEntropyAttrs;
   cross_entropy_backward: CrossEntropyAttrs;
   binary_cross_entropy_with_logits: { readonly reduction: Reduction };
+  // training and evaluation modes, randomness (ops/modes.ts)
+  /** Inputs [train, eval]: the `mode` pass keeps one; evaluation semantics otherwise. */
+  mode_switch: NoAttrs;
+  /** Inputs [value, param, newValue]: `value`, and in training mode the param takes `newValue` after the step. */
+  state_update: NoAttrs;
+  /**
+   * Uniform [0, 1) of `shape` from a hash of (seed, stream, counter, element index); input: the
+   * i32 scalar counter. The `mode` pass numbers the streams of a graph's random ops.
+   */
+  random_uniform: { readonly shape: Shape; readonly seed: number; readonly stream: number };
 }
 
 export type OpName = keyof OpAttrs;

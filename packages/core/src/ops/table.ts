@@ -11,6 +11,7 @@ import { indexingOps } from "./indexing.js";
 import { leafOps } from "./leaves.js";
 import { linalgOps } from "./linalg.js";
 import { lossOps } from "./losses.js";
+import { modeOps } from "./modes.js";
 import { movementOps } from "./movement.js";
 import { reduceOps } from "./reduce.js";
 import { shapeOps } from "./shape-ops.js";
@@ -29,6 +30,7 @@ export const opTable: OpTable = {
   ...indexingOps,
   ...softmaxOps,
   ...lossOps,
+  ...modeOps,
   ...convOps,
 };
 

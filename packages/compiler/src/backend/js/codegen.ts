@@ -3,6 +3,7 @@
  * of the arena for map and reduce kernels (fused expression trees, no per-element closures), and
  * calls into the runtime's library kernels for matmul, softmax-family and loss rows.
  */
+import { RANDOM_COUNTER_MULTIPLIER } from "@graft/core";
 import { ERF_CLAMP, ERF_DENOMINATOR, ERF_NUMERATOR } from "../erf-f32.js";
 import { exprAccesses, exprSome, groupAxes, mapAccesses, reductionCode, type BufferInfo, type Expr, type Kernel } from "../kernels.js";
 
@@ -116,6 +117,21 @@ const emitExpr = (ctx: Context, expr: Expr, loopVars: readonly string[], lines: 
     case "cast": {
       const a = sub(expr.arg);
       return temp(expr.to === "i32" ? `Math.trunc(${a})|0` : `${a}!==0?1:0`);
+    }
+    case "random": {
+      // core's randomBits: fmix32(fmix32(index ^ key) ^ imul(counter, M)), then the top 24 bits
+      const fmix = (h: string): string => {
+        const a = temp(`${h}^(${h}>>>16)`);
+        const b = temp(`Math.imul(${a},${0x85ebca6b | 0})`);
+        const c = temp(`${b}^(${b}>>>13)`);
+        const d = temp(`Math.imul(${c},${0xc2b2ae35 | 0})`);
+        return temp(`${d}^(${d}>>>16)`);
+      };
+      const counterCode = sub(expr.counter);
+      const indexCode = sub(expr.index);
+      const h = fmix(temp(`(${indexCode}|0)^${expr.key}`));
+      const bits = fmix(temp(`${h}^Math.imul(${counterCode}|0,${RANDOM_COUNTER_MULTIPLIER})`));
+      return temp(`(${bits}>>>8)*${2 ** -24}`);
     }
   }
   throw new Error("unreachable expression kind");

@@ -3,6 +3,7 @@
  * and SIMD code of every elementwise op of the kernel IR, and the axis collapsing and horizontal
  * combines the loop nests use.
  */
+import { RANDOM_COUNTER_MULTIPLIER } from "@graft/core";
 import { type Expr, exprChildren, exprSome, mapAccesses, groupAxes } from "../kernels.js";
 import { type CodegenContext } from "./context.js";
 import { erf, exp, Lanes, log, logSigmoid, sigmoid, tanh } from "./mathlib.js";
@@ -120,6 +121,8 @@ export class ExprCompiler {
       }
       case "cast":
         return e.to === "bool" ? "bool" : "i32";
+      case "random":
+        return "f32";
     }
   }
 
@@ -154,6 +157,8 @@ export class ExprCompiler {
         const rt = this.concrete(e);
         return scalarOnly(e.cond, "bool") || scalarOnly(e.then, rt) || scalarOnly(e.else, rt);
       }
+      case "random":
+        return true;
     }
   }
 
@@ -319,6 +324,18 @@ export class ExprCompiler {
       case "select": {
         const cond = b.bind(L.itype, this.gen(e.cond, "bool", L), "sc");
         return L.select(this.gen(e.then, t, L), this.gen(e.else, t, L), cond);
+      }
+      case "random": {
+        // core's randomBits (scalar only): fmix32(fmix32(index ^ key) ^ counter·M), top 24 bits as f32
+        const fmix = (code: string): string => {
+          const h1 = b.bind("i32", code, "rh");
+          const h2 = b.bind("i32", `(i32.mul (i32.xor ${h1} (i32.shr_u ${h1} (i32.const 16))) ${i32c(0x85ebca6b | 0)})`, "rh");
+          const h3 = b.bind("i32", `(i32.mul (i32.xor ${h2} (i32.shr_u ${h2} (i32.const 13))) ${i32c(0xc2b2ae35 | 0)})`, "rh");
+          return `(i32.xor ${h3} (i32.shr_u ${h3} (i32.const 16)))`;
+        };
+        const first = fmix(`(i32.xor ${this.gen(e.index, "i32", L)} ${i32c(e.key)})`);
+        const bits = fmix(`(i32.xor ${first} (i32.mul ${this.gen(e.counter, "i32", L)} ${i32c(RANDOM_COUNTER_MULTIPLIER)}))`);
+        return `(f32.mul (f32.convert_i32_u (i32.shr_u ${bits} (i32.const 8))) (f32.const ${2 ** -24}))`;
       }
     }
     throw new Error("unreachable expression kind");

@@ -13,7 +13,7 @@
  * model file that cannot be loaded, or weights that cannot be read or do not fit.
  */
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { InvalidArgumentError, Option } from "commander";
 import { formatDiagnostics, type Diagnostics } from "@graft/core";
@@ -25,7 +25,8 @@ import { MAX_MEMORY_HELP, parseMemorySize } from "../memory-option.js";
 
 /** Parsed options of `graft compile`. */
 export interface CompileCommandOptions {
-  readonly out: string;
+  /** The bundle to write; default `<model>.mjs` next to the model file. */
+  readonly out?: string | undefined;
   readonly backend?: "js" | "wasm" | undefined;
   readonly train?: string | undefined;
   readonly batch?: readonly number[] | undefined;
@@ -60,6 +61,9 @@ export const parseDim = (value: string, previous: Readonly<Record<string, number
 const USAGE_CODES = ["bundle/weights", "memory", "bundle/dim", "bundle/batch", "bundle/backend", "optimizer/spec", "optimizer/options"];
 const exitCodeOf = (diagnostics: Diagnostics): number => (diagnostics.every((d) => USAGE_CODES.includes(d.code)) ? EXIT_USAGE : EXIT_DIAGNOSTICS);
 
+/** `-o`'s default: the model file with `.mjs` for its extension, in the model's folder. */
+export const defaultBundlePath = (modelPath: string): string => join(dirname(modelPath), `${basename(modelPath, extname(modelPath))}.mjs`);
+
 /** Runs `graft compile` on `context`; sets the exit code. */
 export const runCompile = async (file: string, options: CompileCommandOptions, context: CliContext): Promise<void> => {
   const { io } = context;
@@ -81,6 +85,11 @@ export const runCompile = async (file: string, options: CompileCommandOptions, c
     fail(loaded.left, EXIT_USAGE);
     return;
   }
+  const outPath = options.out === undefined ? defaultBundlePath(loaded.right.path) : resolve(io.cwd, options.out);
+  if (outPath === loaded.right.path) {
+    fail(`the bundle ${displayPath(outPath, io.cwd)} would replace the model file; pass -o <file.mjs>`, EXIT_USAGE);
+    return;
+  }
   const bundle = await compileBundle(loaded.right.model, {
     backend: options.backend,
     train: options.train,
@@ -98,7 +107,7 @@ export const runCompile = async (file: string, options: CompileCommandOptions, c
   }
   let written: WrittenBundle;
   try {
-    written = await writeBundle(resolve(io.cwd, options.out), bundle.right, { emitTs: options.emitTs === true, ...(context.fileSystem === undefined ? {} : { fileSystem: context.fileSystem }) });
+    written = await writeBundle(outPath, bundle.right, { emitTs: options.emitTs === true, ...(context.fileSystem === undefined ? {} : { fileSystem: context.fileSystem }) });
   } catch (thrown) {
     if (thrown instanceof AtomicWriteError) {
       fail(thrown.message, EXIT_USAGE);
@@ -129,7 +138,7 @@ export const compileCommand: CliCommand = {
       .command("compile")
       .description("compile a model into a standalone ES module (no imports; runs in Node and browsers) with its .d.mts")
       .argument("<model.ts>", "a TypeScript module whose default export is a model")
-      .requiredOption("-o, --out <file>", "the bundle to write, e.g. model.mjs (declarations go to model.d.mts)")
+      .option("-o, --out <file>", "the bundle to write (default: <model>.mjs next to the model; declarations go to <model>.d.mts)")
       .addOption(new Option("--backend <name>", "kernel back end").choices(["js", "wasm"]).default("js"))
       .option("--train <optimizer>", "add trainStep and evaluate with this optimizer, e.g. sgd:lr=0.1,momentum=0.9 or adam:lr=1e-3")
       .option("--batch <sizes>", "batch sizes to specialise for, e.g. 32 or 1,32 (default: 1, or 32 with --train)", parseBatches)

@@ -4,17 +4,23 @@
  * the pipeline runs up to and including that pass first (`--grad` = `--after grad`: the
  * forward+backward graph); `--locations` appends each node's `# file:line:col`. `--kernels` and
  * `--memory` compile the program (the forward function, or with `--train <spec>` also the
- * training step) at `--batch N` and print its kernels / its arena plan.
+ * training step) at `--batch N` and print its kernels / its arena plan. `--mode train|eval`
+ * specialises the graph to training or evaluation semantics first (passes/mode.ts: dropout,
+ * batch norm; in training mode with an `update:<param>` output per state update).
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { buildGraph, error, printGraph, type Diagnostics, type Graph } from "@graft/core";
 import { planFunction, programState } from "../../backend/program.js";
 import { formatKernels, formatMemory } from "../../backend/report.js";
+import { Option } from "commander";
+import { getBackend } from "../../backend/index.js";
+import type { Backend } from "../../backend/types.js";
 import type { ProgramSpec } from "../../program/types.js";
 import { parseOptimizer, type Optimizer } from "../../optim/index.js";
 import { buildTrainingProgram } from "../../train/program.js";
 import { describePassNames, runPipeline } from "../../passes/index.js";
+import { modePass } from "../../passes/mode.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand } from "../context.js";
 import { loadModel } from "../load-model.js";
 import { MAX_MEMORY_HELP, parseMemorySize } from "../memory-option.js";
@@ -28,8 +34,30 @@ interface PrintOptions {
   readonly memory?: boolean;
   readonly train?: string;
   readonly batch?: string;
+  readonly backend?: "js" | "wasm";
+  readonly mode?: string;
   readonly maxMemory?: number;
 }
+
+/**
+ * Options that the chosen mode of `print` does not use, as warnings: `--train`, `--batch`,
+ * `--backend` and `--max-memory` only matter with `--kernels`/`--memory`, `--locations` only without them.
+ */
+export const ignoredPrintOptions = (options: PrintOptions): string[] => {
+  const compiled = options.kernels === true || options.memory === true;
+  const given = (flag: string, value: unknown): string[] => (value === undefined || value === false ? [] : [flag]);
+  const ignored = compiled
+    ? given("--locations", options.locations)
+    : [...given("--train", options.train), ...given("--batch", options.batch), ...given("--backend", options.backend), ...given("--max-memory", options.maxMemory)];
+  const reason = compiled ? "with --kernels/--memory (they print compiled code, not the IR)" : "without --kernels or --memory";
+  return ignored.map((flag) => `graft print: warning: ${flag} is ignored ${reason}`);
+};
+
+/** What each back end makes of the kernels that `--kernels` lists. */
+const BACKEND_NOTES: Readonly<Record<"js" | "wasm", string>> = {
+  js: "each kernel is a generated loop over Float32Array views of one arena",
+  wasm: "each kernel is a function of one WebAssembly SIMD module over linear memory",
+};
 
 /**
  * Checks `--batch` and `--train` (bad arguments: exit 2, before the model is loaded).
@@ -46,11 +74,15 @@ export const parseCompiledOptions = (options: Pick<PrintOptions, "batch" | "trai
 };
 
 /** The compiled view: every function of the program planned with every symbolic dim bound to `batch`. */
-const printCompiled = (graph: Graph, batch: number, optimizer: Optimizer | undefined, options: PrintOptions): E.Either<Diagnostics, string> => {
+const printCompiled = (graph: Graph, batch: number, optimizer: Optimizer | undefined, options: PrintOptions, backend: Backend): E.Either<Diagnostics, string> => {
   const spec: E.Either<Diagnostics, ProgramSpec> =
     optimizer === undefined ? E.right({ functions: [{ name: "forward", graph, updates: [] }] }) : buildTrainingProgram(graph, optimizer);
   return pipe(
     spec,
+    E.chain((program) => {
+      const unsupported = backend.supports(program);
+      return unsupported.length > 0 ? E.left(unsupported) : E.right(program);
+    }),
     E.chain((program) => {
       const state = programState(program);
       const symbols = new Set(program.functions.flatMap((fn) => fn.graph.nodes.flatMap((node) => node.type.shape.filter((dim): dim is string => typeof dim === "string"))));
@@ -82,13 +114,22 @@ export const printCommand: CliCommand = {
       .option("--kernels", "print the compiled kernels and the nodes each covers")
       .option("--memory", "print the arena plan (state, scratch, reuse)")
       .option("--train <spec>", "with --kernels/--memory: include the training step, e.g. adam:lr=1e-3")
-      .option("--batch <n>", "with --kernels/--memory: the size every symbolic dim is compiled at", "1")
+      .option("--mode <mode>", "specialise the graph to training (train) or evaluation (eval) semantics first")
+      .option("--batch <n>", "with --kernels/--memory: the size every symbolic dim is compiled at (default 1)")
+      .addOption(new Option("--backend <name>", "with --kernels/--memory: the back end that must compile them (default js)").choices(["js", "wasm"]))
       .option("--max-memory <size>", `with --kernels/--memory: ${MAX_MEMORY_HELP}`, parseMemorySize)
       .action(async (file: string, options: PrintOptions) => {
         const { io, pipeline } = context;
+        for (const warning of ignoredPrintOptions(options)) io.err(`${warning}\n`);
         const after = options.grad === true ? "grad" : options.after;
         if (after !== undefined && !pipeline.some((pass) => pass.name === after)) {
           io.err(`graft print: unknown pass '${after}'; the passes are: ${describePassNames(pipeline)}\n`);
+          context.exit(EXIT_USAGE);
+          return;
+        }
+        const mode = options.mode;
+        if (mode !== undefined && mode !== "train" && mode !== "eval") {
+          io.err(`graft print: --mode must be train or eval, got ${mode}\n`);
           context.exit(EXIT_USAGE);
           return;
         }
@@ -104,7 +145,8 @@ export const printCommand: CliCommand = {
           context.exit(EXIT_USAGE);
           return;
         }
-        const built = buildGraph(loaded.right.model);
+        const written = buildGraph(loaded.right.model);
+        const built = mode === undefined ? written : E.chain(modePass(mode))(written);
         const result: E.Either<Diagnostics, { readonly graph: Graph; readonly warnings: Diagnostics }> =
           after === undefined ? E.map((graph: Graph) => ({ graph, warnings: [] }))(built) : E.chain((graph: Graph) => runPipeline(graph, pipeline, { until: after }))(built);
         if (E.isLeft(result)) {
@@ -115,13 +157,15 @@ export const printCommand: CliCommand = {
         }
         io.err(formatReport(result.right.warnings));
         if (compiledOptions.right !== undefined) {
-          const compiled = printCompiled(result.right.graph, compiledOptions.right.batch, compiledOptions.right.optimizer, options);
+          const backendName = options.backend ?? "js";
+          const backend = await getBackend(backendName);
+          const compiled = printCompiled(result.right.graph, compiledOptions.right.batch, compiledOptions.right.optimizer, options, backend);
           if (E.isLeft(compiled)) {
             io.err(formatReport(compiled.left));
             context.exit(EXIT_DIAGNOSTICS);
             return;
           }
-          io.out(`${compiled.right}\n`);
+          io.out(`# ${backendName} back end (${BACKEND_NOTES[backendName]})\n${compiled.right}\n`);
           context.exit(EXIT_OK);
           return;
         }
