@@ -8,7 +8,10 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, test } from "vitest";
 import { main, type CliIo } from "../src/cli.js";
-import { WEIGHTS_FILE } from "../src/cli/commands/train.js";
+import { CHECKPOINT_FILE, WEIGHTS_FILE } from "../src/cli/commands/train.js";
+import { decodeSafetensors } from "@graft/runtime";
+import { attachScheduler, parseLrSchedule } from "../src/train/index.js";
+import * as E from "fp-ts/lib/Either.js";
 import { makeBlobs } from "../../../examples/blobs/data.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -75,5 +78,81 @@ describe("graft train: schedules and clipping", () => {
       expect(run.err, extra.join(" ")).toBe(message);
       expect(run.code).toBe(2);
     }
+  });
+});
+
+describe("graft train: a checkpoint records the schedule and the clipping; --resume refuses a change (--force overrides)", () => {
+  const ck = join(dir, "recorded");
+  const path = join(ck, CHECKPOINT_FILE);
+  const options = ["--lr-schedule", "step:step_size=1,gamma=0.5", "--clip-grad-norm", "1.0"];
+
+  test("the metadata holds them, every option spelled out", async () => {
+    const first = await graft([...base, ...options, "--epochs", "1", "--checkpoint", ck]);
+    expect(first.err).toBe("");
+    const metadata = decodeSafetensors(readFileSync(path)).metadata;
+    expect(metadata.lr_schedule).toBe("StepLR(step_size=1, gamma=0.5)");
+    expect(metadata.clip_grad_norm).toBe("1");
+    expect(metadata.clip_grad_value).toBeUndefined();
+  });
+
+  const refusals: ReadonlyArray<readonly [string[], string]> = [
+    [["--clip-grad-norm", "1.0"], "was written with --lr-schedule StepLR(step_size=1, gamma=0.5), this run has none"],
+    [["--lr-schedule", "step:step_size=1,gamma=0.1", "--clip-grad-norm", "1.0"], "was written with --lr-schedule StepLR(step_size=1, gamma=0.5), this run has StepLR(step_size=1, gamma=0.1)"],
+    [["--lr-schedule", "step:step_size=1,gamma=0.5"], "was written with --clip-grad-norm 1, this run has none"],
+    [[...options, "--clip-grad-value", "0.5"], "was written with --clip-grad-value none, this run has 0.5"],
+  ];
+  for (const [extra, difference] of refusals)
+    test(`refuses ${extra.join(" ")}`, async () => {
+      const before = readFileSync(path);
+      const run = await graft([...base, ...extra, "--epochs", "2", "--checkpoint", ck, "--resume"]);
+      expect(run.err).toBe(`graft train: --resume: ${path} ${difference}; resume with the same model, data and settings, or pass --force to resume anyway\n`);
+      expect(run.code).toBe(2);
+      expect(readFileSync(path)).toEqual(before);
+    });
+
+  test("--force resumes with a warning naming the change; the same settings resume silently", async () => {
+    const forced = await graft([...base, "--lr-schedule", "cosine:t_max=3", "--clip-grad-norm", "1.0", "--epochs", "2", "--checkpoint", ck, "--resume", "--force"]);
+    expect(forced.err).toBe(`graft train: warning: --force: ${path} was written with --lr-schedule StepLR(step_size=1, gamma=0.5), this run has CosineAnnealingLR(T_max=3, eta_min=0)\n`);
+    expect(forced.code).toBe(0);
+    const same = await graft([...base, "--lr-schedule", "cosine:t_max=3", "--clip-grad-norm", "1.0", "--epochs", "3", "--checkpoint", ck, "--resume"]);
+    expect(same.err).toBe("");
+    expect(same.code).toBe(0);
+  });
+});
+
+describe("graft train: ReduceLROnPlateau steps on the held-out loss (the training loss with --split 0)", () => {
+  /** The lr ReduceLROnPlateau gives after stepping on `metrics` (the real scheduler, on a stand-in trainer). */
+  const plateauLr = (spec: string, lr: number, metrics: readonly number[]): number => {
+    const parsed = parseLrSchedule(spec);
+    if (E.isLeft(parsed)) throw new Error(parsed.left[0]?.message);
+    const target = { learningRate: lr, setLearningRate: (next: number) => void (target.learningRate = next) };
+    const scheduler = attachScheduler(target, parsed.right);
+    for (const metric of metrics) scheduler.step(metric);
+    return target.learningRate;
+  };
+  const spec = "plateau:patience=0,factor=0.5,threshold=0.08";
+  const run = async (tag: string, extra: string[]) => {
+    const ck = join(dir, tag);
+    const result = await graft(["train", BLOBS_MODEL, "--data", csv, "--batch-size", "16", "--optimizer", "sgd:lr=0.5", "--backend", "js", "--lr-schedule", spec, "--epochs", "5", "--checkpoint", ck, ...extra]);
+    expect(result.err).toBe("");
+    const file = decodeSafetensors(readFileSync(join(ck, CHECKPOINT_FILE)));
+    const history = JSON.parse(file.metadata.history ?? "[]") as Array<{ loss: number; testLoss?: number }>;
+    // sgd.lr: the lr of the last step (f32), set by the scheduler after epoch 4
+    return { history, lastLr: file.tensors.get("sgd.lr")?.data[0] ?? Number.NaN };
+  };
+
+  test("with held-out rows: the history records each epoch's test loss and the lr follows it", async () => {
+    const { history, lastLr } = await run("plateau-val", []);
+    expect(history.every((record) => typeof record.testLoss === "number" && record.testLoss > 0)).toBe(true);
+    const byTest = plateauLr(spec, 0.5, history.slice(0, 4).map((record) => record.testLoss ?? Number.NaN));
+    expect(lastLr).toBe(Math.fround(byTest));
+    // (on these data the training loss would have given another lr: the test tells them apart)
+    expect(plateauLr(spec, 0.5, history.slice(0, 4).map((record) => record.loss))).not.toBe(byTest);
+  });
+
+  test("--split 0: no test loss, the lr follows the training loss", async () => {
+    const { history, lastLr } = await run("plateau-train", ["--split", "0"]);
+    expect(history.some((record) => record.testLoss !== undefined)).toBe(false);
+    expect(lastLr).toBe(Math.fround(plateauLr(spec, 0.5, history.slice(0, 4).map((record) => record.loss))));
   });
 });

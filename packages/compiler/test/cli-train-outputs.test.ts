@@ -74,7 +74,7 @@ describe("graft train: regression with --standardize, --out and --export", () =>
     );
     expect(lines.filter((line) => line.startsWith("epoch "))[0]).toMatch(/^epoch {2}1\/60 {2}15\/15 batches .* loss \S+ {2}train mse \S+ r² \S+ {2}test mse \S+ r² \S+$/);
     expect(run.out).toContain(`weights: ${out} (with standardize.mean and standardize.std)\n`);
-    expect(run.out).toMatch(new RegExp(`^exported: ${bundlePath.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(\\S+ \\S+, forward at any batch size, takes raw features \\(standardises them itself\\)\\); declarations: .*model\\.d\\.mts$`, "m"));
+    expect(run.out).toMatch(new RegExp(`^exported: ${bundlePath.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(\\S+ \\S+, forward and evaluate at any batch size, takes raw features \\(standardises them itself\\)\\); declarations: .*model\\.d\\.mts$`, "m"));
     const r2 = Number(/^test MSE: \S+, R²: (\S+)$/m.exec(run.out)?.[1]);
     expect(r2).toBeGreaterThan(0.99);
     expect(run.out).toMatch(/^train MSE: \S+, R²: \S+$/m);
@@ -91,14 +91,19 @@ describe("graft train: regression with --standardize, --out and --export", () =>
     expect(fitted.mean).not.toEqual(everything.mean);
 
     // the bundle takes raw rows (plain nested arrays, any number of them) and standardises itself
-    const bundle = (await import(pathToFileURL(bundlePath).href)) as { load: () => Promise<{ forward: (feeds: object) => { prediction: Float32Array }; info: { batches: number[] } }> };
+    const bundle = (await import(pathToFileURL(bundlePath).href)) as {
+      load: () => Promise<{ forward: (feeds: object) => { prediction: Float32Array }; evaluate: (feeds: object) => { loss: number }; info: { batches: number[] } }>;
+    };
     const m = await bundle.load();
     expect(m.info.batches).toEqual([1, 32]);
     const testRows = Array.from(split.test, (index) => rows[index] ?? []);
     const predicted = m.forward({ x: testRows.map((row) => row.slice(0, 3)) }).prediction;
     expect(predicted).toHaveLength(testRows.length);
-    const { r2: bundleR2 } = regressionMetrics(predicted, testRows.map((row) => Math.fround(row[3] ?? 0)));
+    const { r2: bundleR2, mse: bundleMse } = regressionMetrics(predicted, testRows.map((row) => Math.fround(row[3] ?? 0)));
     expect(bundleR2).toBeCloseTo(r2, 3);
+    // evaluate takes raw rows too (60 rows: chunks of 32, the last padded): its loss is the MSE of forward's predictions
+    const evaluated = m.evaluate({ x: testRows.map((row) => row.slice(0, 3)), y: testRows.map((row) => [row[3] ?? 0]) }).loss;
+    expect(evaluated).toBeCloseTo(bundleMse, 4);
     // one raw row, as a flat array
     const first = testRows[0] ?? [];
     const single = m.forward({ x: first.slice(0, 3) }).prediction;
@@ -178,12 +183,43 @@ describe("graft train: --out and --export for a classifier", () => {
     expect(trainAccuracy).toBeGreaterThan(85);
   }, 60_000);
 
+  test("--export-train: the bundle also has trainStep (the run's optimizer, compiled for its batch size) on raw features; the standardisation stays fixed", async () => {
+    const bundlePath = join(dir, "cls-train", "blobs.mjs");
+    const run = await graft(["train", "examples/blobs/model.ts", "--data", csv, "--epochs", "3", "--batch-size", "8", "--optimizer", "sgd:lr=0.1", "--standardize", "--backend", "js", "--export", bundlePath, "--export-train"]);
+    expect(run.err).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/^exported: .*blobs\.mjs \(\S+ \S+, forward and evaluate at any batch size, trainStep \(sgd:lr=0\.1,momentum=0,dampening=0,nesterov=false,weight_decay=0,maximize=false\) at batch 1 or 8 or 32, takes raw features \(standardises them itself\)\); declarations: .*blobs\.d\.mts$/m);
+    type Trainable = {
+      trainStep: (feeds: object) => { loss: number };
+      evaluate: (feeds: object) => { loss: number };
+      saveWeights: () => Uint8Array;
+      hyperparameters: Record<string, number>;
+      info: { batches: number[] };
+    };
+    const m = await ((await import(pathToFileURL(bundlePath).href)) as { load: () => Promise<Trainable> }).load();
+    expect(m.info.batches).toEqual([1, 8, 32]);
+    expect(m.hyperparameters).toEqual({ lr: 0.1 });
+    const rows = Array.from({ length: 8 }, (_, i) => [blobs.features[2 * i] ?? 0, blobs.features[2 * i + 1] ?? 0]);
+    const labels = Array.from(blobs.labels.subarray(0, 8));
+    const before = decodeSafetensors(m.saveWeights()).tensors;
+    const start = m.evaluate({ x: rows, y: labels }).loss;
+    for (let i = 0; i < 20; i++) m.trainStep({ x: rows, y: labels });
+    expect(m.evaluate({ x: rows, y: labels }).loss).toBeLessThan(start);
+    const after = decodeSafetensors(m.saveWeights()).tensors;
+    expect(after.get("standardize.mean")).toEqual(before.get("standardize.mean"));
+    expect(after.get("standardize.std")).toEqual(before.get("standardize.std"));
+    expect(after.get("fc1.weight")).not.toEqual(before.get("fc1.weight"));
+  }, 60_000);
+
   test("--out and --export check the file names", async () => {
     let run = await graft(["train", "examples/blobs/model.ts", "--data", csv, "--out", "w.bin"]);
     expect(run.err).toBe("graft train: --out writes safetensors weights; name the file *.safetensors, got 'w.bin'\n");
     expect(run.code).toBe(2);
     run = await graft(["train", "examples/blobs/model.ts", "--data", csv, "--export", "model.ts"]);
     expect(run.err).toBe("graft train: --export writes an ES module bundle; name the file *.mjs (or *.js), got 'model.ts'\n");
+    expect(run.code).toBe(2);
+    run = await graft(["train", "examples/blobs/model.ts", "--data", csv, "--export-train"]);
+    expect(run.err).toBe("graft train: --export-train needs --export <model.mjs> (it adds trainStep to that bundle)\n");
     expect(run.code).toBe(2);
   });
 });

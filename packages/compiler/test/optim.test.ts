@@ -175,6 +175,7 @@ describe("optimizer state is explicit params", () => {
       "sgd.step:f64[]:zeros",
       "sgd.momentum_buffer.w:f64[3]:zeros",
       "sgd.momentum:f64[]:constant",
+      "sgd.one_minus_dampening:f64[]:constant",
       "sgd.lr:f64[]:constant",
     ]);
   });

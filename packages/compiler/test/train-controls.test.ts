@@ -179,7 +179,7 @@ describe("RMSprop and Adagrad: four steps against torch.optim (float64, fixtures
     const trainer = await createTrainer(quadratic(), { optimizer: "adagrad:initial_accumulator_value=0.5" });
     expect(Array.from(trainer.getState()["adagrad.sum.w"]?.data ?? [])).toEqual([0.5, 0.5, 0.5]);
     const centered = await createTrainer(quadratic(), { optimizer: "rmsprop:centered=true,momentum=0.9" });
-    expect(Object.keys(centered.getState()).sort()).toEqual(["rmsprop.grad_avg.w", "rmsprop.lr", "rmsprop.momentum", "rmsprop.momentum_buffer.w", "rmsprop.square_avg.w", "w"]);
+    expect(Object.keys(centered.getState()).sort()).toEqual(["rmsprop.alpha", "rmsprop.eps", "rmsprop.grad_avg.w", "rmsprop.lr", "rmsprop.momentum", "rmsprop.momentum_buffer.w", "rmsprop.one_minus_alpha", "rmsprop.square_avg.w", "w"]);
   });
 });
 

@@ -11,7 +11,7 @@ import { fromBase64, type ArtifactLoader } from "./artifacts.js";
 import { batchedFunction, prepareBatch, type BatchedFunction, type Batching } from "./batching.js";
 import { formatShape } from "./describe.js";
 import { FeedError, type FeedArray } from "./feeds.js";
-import { checkLearningRate, hyperValue, type HyperScalar } from "./hyper.js";
+import { checkHyperparameter, checkLearningRate, hyperOptions, hyperValue, type HyperScalar } from "./hyper.js";
 import { initValues, type Init, type Initialise } from "./init.js";
 import { SAFETENSORS_DTYPE, WeightsError, decodeSafetensors, encodeSafetensors, type SafetensorsFile, type SafetensorsTensorInput } from "./safetensors.js";
 import { readSlot, runFunction, writeSlot, type ArenaDtype, type FunctionImage, type Slot } from "./session.js";
@@ -128,6 +128,14 @@ export interface LoadedBundle<Info extends ModelInfo = ModelInfo> {
   readonly learningRate: number | null;
   /** Sets the learning rate of the next training steps (no recompiling). @throws RangeError for a negative or non-finite lr, Error for a bundle that does not train */
   setLearningRate(lr: number): void;
+  /**
+   * The run-time hyperparameters of the training step and their current values, PyTorch's names
+   * (`param_groups[0]`): `lr`, `momentum`, `beta1`, `beta2`, `eps`, `weight_decay`, … as the
+   * optimizer has them; null for a bundle that does not train.
+   */
+  readonly hyperparameters: Readonly<Record<string, number>> | null;
+  /** Sets one of `hyperparameters` for the next training steps, as `param_groups[0][name] = value`. @throws Error naming the ones there are, RangeError for a value out of range */
+  setHyperparameter(name: string, value: number): void;
   saveWeights(options?: SaveWeightsOptions): Uint8Array;
   loadWeights(bytes: WeightsInput): void;
 }
@@ -288,6 +296,8 @@ const loadImage = async <Artifact, Entry, Info extends ModelInfo>(
 
   const hyper = bundle.hyper ?? null;
   let learningRate = hyper?.lr ?? null;
+  // the run-time hyperparameters besides the lr, at their compiled values until set
+  const hyperparameters: Record<string, number> = hyperOptions(hyper?.scalars ?? []);
   const setLearningRate = (what: string, lr: unknown): void => {
     if (hyper === null) throw new Error(`${what}: model ${bundle.info.name} does not train (compile it with --train)`);
     learningRate = checkLearningRate(what, lr);
@@ -299,7 +309,7 @@ const loadImage = async <Artifact, Entry, Info extends ModelInfo>(
     const t = (counter === undefined ? 0 : (readSlot(arena, slot(counter))[0] ?? 0)) + 1;
     for (const scalar of hyper.scalars) {
       const entry = byName.get(scalar.param);
-      if (entry !== undefined) writeSlot(arena, slot(entry), Float32Array.of(hyperValue(scalar.formula, learningRate, t)));
+      if (entry !== undefined) writeSlot(arena, slot(entry), Float32Array.of(hyperValue(scalar.formula, learningRate, t, hyperparameters)));
     }
   };
 
@@ -310,6 +320,14 @@ const loadImage = async <Artifact, Entry, Info extends ModelInfo>(
     },
     setLearningRate(lr: number): void {
       setLearningRate("setLearningRate", lr);
+    },
+    get hyperparameters() {
+      return learningRate === null ? null : { lr: learningRate, ...hyperparameters };
+    },
+    setHyperparameter(name: string, value: number): void {
+      // (a bundle that does not train has no options: only lr, which says so)
+      if (name === "lr") setLearningRate("setHyperparameter", value);
+      else hyperparameters[name] = checkHyperparameter("setHyperparameter", hyperparameters, name, value);
     },
     call(name: string, feeds: object, options?: TrainStepOptions): Record<string, FeedArray | number> {
       const candidates = images.get(name);

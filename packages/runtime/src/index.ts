@@ -15,7 +15,7 @@ export { batchedFunction, planChunks, prepareBatch, runChunked, toFeedRows } fro
 export type { BatchedFunction, Batching, Chunk, ChunkInput, PreparedBatch, RowCombine } from "./batching.js";
 export { allocateArena, bufferArena, wasmArena, runFunction, readSlot, writeSlot, WASM_MAX_PAGES } from "./session.js";
 export type { Arena, ArenaDtype, FunctionImage, Slot } from "./session.js";
-export { checkLearningRate, hyperValue, usesMomentum } from "./hyper.js";
+export { checkHyperparameter, checkLearningRate, dependsOnStep, hyperOptions, hyperValue, momentumOption } from "./hyper.js";
 export type { HyperFormula, HyperScalar } from "./hyper.js";
 export * as jsKernels from "./kernels-js.js";
 export { BASIC_INITS, basicInitValues, calculateGain, fanInAndFanOut, hashString, initNeedsMatrix, initValues, mulberry32 } from "./init.js";

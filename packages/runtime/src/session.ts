@@ -20,7 +20,7 @@ export interface FunctionImage {
   readonly inputs: readonly Slot[];
   readonly outputs: readonly Slot[];
   readonly consts: ReadonlyArray<{ readonly offset: number; readonly dtype: ArenaDtype; readonly values: readonly number[] }>;
-  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex?: number | undefined }>;
+  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex?: number | undefined; readonly noun?: "label" | "index" }>;
   /** After the kernels: copy `size` elements from `from` to `to` (state updates). */
   readonly updates: ReadonlyArray<{ readonly from: number; readonly to: number; readonly size: number }>;
   /** Arena elements this function needs. */
@@ -165,7 +165,7 @@ export function runFunction(
   for (const label of fn.labels) {
     const index = fn.inputs.findIndex((slot) => slot.name === label.input);
     const array = arrays[index];
-    if (array instanceof Int32Array) validateLabels(label.input, array, label.numClasses, label.ignoreIndex);
+    if (array instanceof Int32Array) validateLabels(label.input, array, label.numClasses, label.ignoreIndex, label.noun);
   }
   arena.ensure(fn.elements);
   const F = arena.f32;

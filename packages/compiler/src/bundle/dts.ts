@@ -6,7 +6,7 @@
  * documented `f32[32,784] (declared f32[batch,784])`.
  */
 import { Project, StructureKind, type InterfaceDeclarationStructure, type MethodSignatureStructure, type OptionalKind, type PropertySignatureStructure, type StatementStructures, type TypeAliasDeclarationStructure } from "ts-morph";
-import type { ArenaDtype } from "@graft/runtime";
+import { hyperOptions, type ArenaDtype } from "@graft/runtime";
 import { propertyName, typePrefix } from "../backend/identifiers.js";
 import type { BundleFunction, BundleLayout, BundleTensor } from "./layout.js";
 
@@ -165,7 +165,17 @@ const modelInterface = (layout: BundleLayout): InterfaceDeclarationStructure => 
   docs: [`Model \`${commentText(layout.name)}\`, loaded by \`load()\`.`],
   properties: [
     { name: "info", isReadonly: true, type: "ModelInfo" },
-    ...(layout.optimizer === undefined ? [] : [{ name: "learningRate", isReadonly: true, type: "number", docs: ["The learning rate the next `trainStep` uses."] }]),
+    ...(layout.optimizer === undefined
+      ? []
+      : [
+          { name: "learningRate", isReadonly: true, type: "number", docs: ["The learning rate the next `trainStep` uses."] },
+          {
+            name: "hyperparameters",
+            isReadonly: true,
+            type: `Readonly<{ ${["lr", ...Object.keys(hyperOptions(layout.hyper?.scalars ?? []))].map((name) => `${name}: number`).join("; ")} }>`,
+            docs: ["The training step's run-time hyperparameters and their current values, with PyTorch's names (what `optimizer.param_groups[0]` holds)."],
+          },
+        ]),
   ],
   methods: [
     ...layout.functions.map(
@@ -189,6 +199,17 @@ const modelInterface = (layout: BundleLayout): InterfaceDeclarationStructure => 
             name: "setLearningRate",
             docs: ["Sets the learning rate of the next training steps: a run-time scalar of the compiled step, no recompiling (`trainStep(feeds, { lr })` does the same for one call and the ones after).\n@throws RangeError for a negative or non-finite lr"],
             parameters: [{ name: "lr", type: "number" }],
+            returnType: "void",
+          },
+          {
+            name: "setHyperparameter",
+            docs: [
+              "Sets a run-time hyperparameter of the next training steps, as `optimizer.param_groups[0][name] = value` in PyTorch (no recompiling).\n@throws Error for a name that is not one of `hyperparameters`, RangeError for a value out of PyTorch's range",
+            ],
+            parameters: [
+              { name: "name", type: `${["lr", ...Object.keys(hyperOptions(layout.hyper?.scalars ?? []))].map((name) => JSON.stringify(name)).join(" | ")}` },
+              { name: "value", type: "number" },
+            ],
             returnType: "void",
           },
         ]),

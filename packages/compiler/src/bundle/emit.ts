@@ -205,7 +205,8 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
       docs: [declaration.docs],
       declarations: [{ name: declaration.name, type: declaration.type, initializer: declaration.initializer }],
     });
-  const state: StateEntry[] = layout.state.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset, init: entry.init, weight: entry.weight }));
+  // hyper scalars are written before every training step and never saved: their init is moot (zeros, the shortest)
+  const state: StateEntry[] = layout.state.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset, init: isHyper(layout, entry.name) ? { kind: "zeros" } : entry.init, weight: entry.weight }));
   const weights = options.weights ?? "";
   file.addVariableStatement({
     declarationKind: VariableDeclarationKind.Const,
@@ -225,7 +226,11 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
       ? `${propertyName(fn.name)}: (feeds, stepOptions) => model.call(${JSON.stringify(fn.name)}, feeds, stepOptions) as ${typePrefix(fn.name)}Outputs`
       : `${propertyName(fn.name)}: (feeds) => model.call(${JSON.stringify(fn.name)}, feeds) as ${typePrefix(fn.name)}Outputs`,
   );
-  const lrMethods = layout.optimizer === undefined ? "" : `,\nget learningRate(): number {\nreturn model.learningRate ?? Number.NaN;\n},\nsetLearningRate: (lr) => model.setLearningRate(lr)`;
+  const lrMethods = layout.optimizer === undefined ? "" : `,\nget learningRate(): number {\nreturn model.learningRate ?? Number.NaN;\n},\nsetLearningRate: (lr) => model.setLearningRate(lr),
+get hyperparameters(): GraftModel["hyperparameters"] {
+return (model.hyperparameters ?? {}) as GraftModel["hyperparameters"];
+},
+setHyperparameter: (name, value) => model.setHyperparameter(name, value)`;
   file.addFunction({
     name: "load",
     isExported: true,

@@ -25,6 +25,13 @@ export interface CompileBundleOptions {
   readonly backend?: BackendName | undefined;
   /** Optimizer spec; adds `trainStep` and `evaluate`. */
   readonly train?: string | undefined;
+  /** Without `train`: adds `evaluate` (the model must have a loss). */
+  readonly evaluate?: boolean | undefined;
+  /** With `train`: params `trainStep` does not update. */
+  readonly frozen?: readonly string[] | undefined;
+  /** With `train`: gradient clipping of `trainStep` (`clip_grad_norm_` / `clip_grad_value_`). */
+  readonly clipGradNorm?: number | undefined;
+  readonly clipGradValue?: number | undefined;
   /** Batch sizes; default 1 without `train`, 32 with it. */
   readonly batches?: readonly number[] | undefined;
   /** Sizes of symbolic dims other than `batch`. */
@@ -73,7 +80,7 @@ const checkWeights = (layout: BundleLayout, bytes: Uint8Array, source: string): 
 export const compileBundle = async (model: Model, options: CompileBundleOptions = {}): Promise<E.Either<Diagnostics, CompiledBundle>> => {
   const backend = await getBackend(options.backend ?? DEFAULT_BUNDLE_BACKEND);
   if (backend.emit === undefined) return E.left([error("bundle/backend", `the ${backend.name} back end runs in process only and cannot emit a bundle`)]);
-  const program = bundleProgram(model, { train: options.train });
+  const program = bundleProgram(model, { train: options.train, evaluate: options.evaluate, frozen: options.frozen, clipGradNorm: options.clipGradNorm, clipGradValue: options.clipGradValue });
   if (E.isLeft(program)) return program;
   const layout = planBundle(program.right, { batches: options.batches, dims: options.dims, maxMemory: options.maxMemory });
   if (E.isLeft(layout)) return layout;

@@ -29,6 +29,13 @@ export interface BundleProgram {
 export interface BundleProgramOptions {
   /** Optimizer spec (`sgd:lr=0.1,momentum=0.9`, `adam:lr=1e-3`); omitted: forward only. */
   readonly train?: string | undefined;
+  /** Without `train`: add `evaluate` (outputs and loss) beside `forward`. */
+  readonly evaluate?: boolean | undefined;
+  /** With `train`: params `trainStep` leaves as they are (e.g. a fitted standardisation). */
+  readonly frozen?: readonly string[] | undefined;
+  /** With `train`: clip the gradients by global norm / by value, as `graft train --clip-grad-norm / --clip-grad-value`. */
+  readonly clipGradNorm?: number | undefined;
+  readonly clipGradValue?: number | undefined;
 }
 
 /**
@@ -42,7 +49,14 @@ export const bundleProgram = (model: Model, options: BundleProgramOptions = {}):
     optimizer,
     E.chain((parsed) =>
       pipe(
-        buildProgram(model, { optimizer: parsed, caller: "buildTrainingProgram" }),
+        buildProgram(model, {
+          optimizer: parsed,
+          caller: "buildTrainingProgram",
+          evaluate: options.evaluate,
+          frozen: options.frozen,
+          clipGradNorm: options.clipGradNorm,
+          clipGradValue: options.clipGradValue,
+        }),
         E.chain((program): E.Either<Diagnostics, BundleProgram> => {
           if (parsed === undefined && forwardOutputs(program.graph).length === 0)
             return E.left([error("bundle", `model ${program.graph.name} has no outputs besides its loss; declare what forward returns, e.g. model({ outputs: { logits }, loss })`)]);

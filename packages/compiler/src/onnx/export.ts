@@ -7,7 +7,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { error, graphParams, isStaticShape, sizeOf, type Diagnostic, type Diagnostics, type Dtype, type Graph, type Model, type OpName, type TensorType } from "@graft/core";
-import { decodeSafetensors, encodeSafetensors, initValues, SAFETENSORS_DTYPE, WeightsError, type HyperFormula, type HyperScalar } from "@graft/runtime";
+import { decodeSafetensors, dependsOnStep, encodeSafetensors, initValues, SAFETENSORS_DTYPE, WeightsError, type HyperFormula, type HyperScalar } from "@graft/runtime";
 import { parseOptimizer, UPDATE_PREFIX, type Optimizer } from "../optim/index.js";
 import { buildProgram, TRAIN_STEP } from "../program/build.js";
 import { BATCH_DIM } from "../bundle/layout.js";
@@ -58,28 +58,28 @@ export interface OnnxExport {
 const typedArray = (dtype: Dtype, values: ArrayLike<number>): Float32Array | Float64Array | Int32Array | Uint8Array =>
   dtype === "f32" ? Float32Array.from(values) : dtype === "f64" ? Float64Array.from(values) : dtype === "i32" ? Int32Array.from(values) : Uint8Array.from(values, (v) => (v !== 0 ? 1 : 0));
 
-/** A hyper scalar's formula as text: `lr / (1 − 0.9^t)`. */
+/** A hyper scalar's formula as text, with the compiled option values: `lr / (1 − 0.9^t)`, `beta2 (compiled 0.999)`. */
 export const formatHyperFormula = (formula: HyperFormula): string => {
   switch (formula.kind) {
     case "lr":
       return "lr";
     case "one_minus_lr_times":
-      return `1 − lr·${formula.factor}`;
+      return `1 − lr·${formula.value}`;
     case "lr_over_bias_correction":
-      return `lr / (1 − ${formula.beta}^t)`;
+      return `lr / (1 − ${formula.value}^t)`;
     case "sqrt_bias_correction":
-      return `√(1 − ${formula.beta}^t)`;
+      return `√(1 − ${formula.value}^t)`;
     case "lr_decay":
-      return `lr / (1 + (t − 1)·${formula.decay})`;
-    case "momentum":
-      return `momentum (compiled ${formula.value})`;
-    case "one_minus_momentum":
-      return `1 − momentum (compiled ${formula.value})`;
+      return `lr / (1 + (t − 1)·${formula.value})`;
+    case "option":
+      return `${formula.option} (compiled ${formula.value})`;
+    case "one_minus_option":
+      return `1 − ${formula.option} (compiled ${formula.value})`;
   }
 };
 
 /** True when a hyper scalar depends on the step number t. */
-export const dependsOnStep = (formula: HyperFormula): boolean => formula.kind === "lr_over_bias_correction" || formula.kind === "sqrt_bias_correction" || formula.kind === "lr_decay";
+export { dependsOnStep };
 
 /** The suffix of an updated tensor's output in an exported training step. */
 export const NEW_SUFFIX = ".new";
@@ -126,7 +126,7 @@ const paramValues = (graph: Graph, options: OnnxExportOptions, allowed: (name: s
   for (const node of params) {
     if (values.has(node.attrs.name)) continue;
     if (!isStaticShape(node.type.shape)) return fail(`param ${node.attrs.name} has symbolic shape [${node.type.shape.join(",")}]; ONNX initializers need static shapes`);
-    values.set(node.attrs.name, initValues(node.attrs.init, sizeOf(node.type.shape), options.seed ?? 0, node.attrs.name));
+    values.set(node.attrs.name, initValues(node.attrs.init, node.type.shape as readonly number[], options.seed ?? 0, node.attrs.name));
   }
   return E.right(values);
 };

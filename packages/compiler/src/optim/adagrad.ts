@@ -10,7 +10,9 @@
  * p ← p − clr · g / (√s + eps)
  * ```
  * State: `adagrad.sum.<param>`, the step counter `adagrad.step` and the run-time scalar
- * `adagrad.clr` (computed in float64 by the host before each step, as PyTorch's Python float).
+ * `adagrad.clr` (computed in float64 by the host before each step, as PyTorch's Python float),
+ * `adagrad.eps` and `adagrad.weight_decay` (when compiled nonzero). initial_accumulator_value is
+ * the accumulator's starting state, not a run-time hyperparameter (as in PyTorch).
  */
 import { add, constantInit, div, error, mul, neg, sqrt, sub, type Diagnostic, type Diagnostics } from "@graft/core";
 import type { OptimizerRule, ParamUpdate, ParamUpdateContext } from "./step.js";
@@ -67,11 +69,11 @@ export const validateAdagrad = (options: AdagradOptimizer): Diagnostics => {
 export const adagradUpdate = (options: AdagradOptimizer) => (context: ParamUpdateContext): ParamUpdate => {
   const p = context.param;
   let g = options.maximize ? neg(context.grad) : context.grad;
-  if (options.weightDecay !== 0) g = add(g, mul(p, options.weightDecay));
-  const clr = context.hyper("clr", { kind: "lr_decay", decay: options.lrDecay });
+  if (options.weightDecay !== 0) g = add(g, mul(p, context.hyper("weight_decay", { kind: "option", option: "weight_decay", value: options.weightDecay })));
+  const clr = context.hyper("clr", { kind: "lr_decay", option: "lr_decay", value: options.lrDecay });
   // state_sum.addcmul_(g, g, value=1); std = state_sum.sqrt().add_(eps); param.addcdiv_(g, std, value=−clr)
   const sum = add(context.slot("sum"), mul(g, g));
-  return { param: sub(p, div(mul(g, clr), add(sqrt(sum), options.eps))), slots: { sum } };
+  return { param: sub(p, div(mul(g, clr), add(sqrt(sum), context.hyper("eps", { kind: "option", option: "eps", value: options.eps })))), slots: { sum } };
 };
 
 /** The rule `applyOptimizer` runs for Adagrad. */

@@ -13,9 +13,12 @@
  * denom ← √v / √(1 − β2ᵗ) + eps            (√v̂ with amsgrad)
  * p ← p − (lr / (1 − β1ᵗ)) · m / denom
  * ```
- * `lr / (1 − β1ᵗ)`, `√(1 − β2ᵗ)` and AdamW's `1 − lr·weight_decay` are run-time hyper scalars
- * (`adam.step_size`, `adam.bias_correction2_sqrt`, `adamw.decay`), computed in float64 by the
- * host before each step and rounded once, as PyTorch's Python floats are.
+ * `lr / (1 − β1ᵗ)`, `√(1 − β2ᵗ)`, AdamW's `1 − lr·weight_decay`, β1 (or 1 − β1), β2, 1 − β2, eps
+ * and Adam's weight_decay are run-time hyper scalars (`adam.step_size`,
+ * `adam.bias_correction2_sqrt`, `adamw.decay`, `adam.beta2`, …), computed in float64 by the host
+ * before each step from the current hyper-parameters and rounded once, as PyTorch's Python
+ * floats are. The lerp's branch follows the compiled β1 (PyTorch's branch on the current one
+ * differs in rounding only).
  * State: `adam.m.<param>`, `adam.v.<param>` (`adam.vmax.<param>` with amsgrad) and the step
  * counter `adam.step` (prefix `adamw` for AdamW).
  */
@@ -89,8 +92,8 @@ export const validateAdam = (options: AdamOptimizer): Diagnostics => {
  */
 const lerpBeta1 = (context: ParamUpdateContext, start: Tensor, end: Tensor, beta1: number): Tensor =>
   1 - beta1 < 0.5
-    ? add(start, mul(sub(end, start), context.hyper("one_minus_beta1", { kind: "one_minus_momentum", value: beta1 })))
-    : sub(end, mul(sub(end, start), context.hyper("beta1", { kind: "momentum", value: beta1 })));
+    ? add(start, mul(sub(end, start), context.hyper("one_minus_beta1", { kind: "one_minus_option", option: "beta1", value: beta1 })))
+    : sub(end, mul(sub(end, start), context.hyper("beta1", { kind: "option", option: "beta1", value: beta1 })));
 
 /** Adam's (or AdamW's) update of one param. */
 export const adamUpdate = (options: AdamOptimizer) => (context: ParamUpdateContext): ParamUpdate => {
@@ -98,17 +101,20 @@ export const adamUpdate = (options: AdamOptimizer) => (context: ParamUpdateConte
   let g = options.maximize ? neg(context.grad) : context.grad;
   if (options.weightDecay !== 0) {
     // param.mul_(1 − lr·weight_decay): a Python float, rounded once
-    if (options.kind === "adamw") p = mul(p, context.hyper("decay", { kind: "one_minus_lr_times", factor: options.weightDecay }));
-    else g = add(g, mul(p, options.weightDecay));
+    if (options.kind === "adamw") p = mul(p, context.hyper("decay", { kind: "one_minus_lr_times", option: "weight_decay", value: options.weightDecay }));
+    else g = add(g, mul(p, context.hyper("weight_decay", { kind: "option", option: "weight_decay", value: options.weightDecay })));
   }
   const m = lerpBeta1(context, context.slot("m"), g, options.beta1);
   // exp_avg_sq.mul_(β2).addcmul_(g, g, value=1 − β2): v·β2 + ((1 − β2)·g)·g
-  const v = add(mul(context.slot("v"), options.beta2), mul(mul(g, 1 - options.beta2), g));
+  const v = add(
+    mul(context.slot("v"), context.hyper("beta2", { kind: "option", option: "beta2", value: options.beta2 })),
+    mul(mul(g, context.hyper("one_minus_beta2", { kind: "one_minus_option", option: "beta2", value: options.beta2 })), g),
+  );
   // step_size = lr / (1 − β1ᵗ) and √(1 − β2ᵗ): Python floats in PyTorch, float64 run-time scalars here
-  const stepSize = context.hyper("step_size", { kind: "lr_over_bias_correction", beta: options.beta1 });
-  const biasCorrection2Sqrt = context.hyper("bias_correction2_sqrt", { kind: "sqrt_bias_correction", beta: options.beta2 });
+  const stepSize = context.hyper("step_size", { kind: "lr_over_bias_correction", option: "beta1", value: options.beta1 });
+  const biasCorrection2Sqrt = context.hyper("bias_correction2_sqrt", { kind: "sqrt_bias_correction", option: "beta2", value: options.beta2 });
   const vmax = options.amsgrad ? maximum(context.slot("vmax"), v) : undefined;
-  const denom = add(div(sqrt(vmax ?? v), biasCorrection2Sqrt), options.eps);
+  const denom = add(div(sqrt(vmax ?? v), biasCorrection2Sqrt), context.hyper("eps", { kind: "option", option: "eps", value: options.eps }));
   // param.addcdiv_(m, denom, value=−step_size): p + (−step_size·m)/denom
   const next = sub(p, div(mul(m, stepSize), denom));
   return { param: next, slots: vmax === undefined ? { m, v } : { m, v, vmax } };

@@ -11,7 +11,9 @@
  * p ← p − lr · g / avg                                otherwise
  * ```
  * State: `rmsprop.square_avg.<param>`, `rmsprop.grad_avg.<param>` (centered),
- * `rmsprop.momentum_buffer.<param>` (momentum) and the learning rate `rmsprop.lr` (a run-time scalar).
+ * `rmsprop.momentum_buffer.<param>` (momentum) and the run-time scalars `rmsprop.lr`, `rmsprop.alpha`,
+ * `rmsprop.one_minus_alpha`, `rmsprop.eps`, `rmsprop.momentum` (with momentum) and
+ * `rmsprop.weight_decay` (when compiled nonzero).
  */
 import { add, div, error, mul, neg, sqrt, sub, type Diagnostic, type Diagnostics, type Tensor } from "@graft/core";
 import type { OptimizerRule, ParamUpdate, ParamUpdateContext } from "./step.js";
@@ -64,29 +66,38 @@ export const validateRmsprop = (options: RmspropOptimizer): Diagnostics => {
   );
 };
 
-/** PyTorch's `torch.lerp(start, end, weight)` formula for a scalar weight. */
-const lerp = (start: Tensor, end: Tensor, weight: number): Tensor =>
-  weight < 0.5 ? add(start, mul(sub(end, start), weight)) : sub(end, mul(sub(end, start), 1 - weight));
+/**
+ * PyTorch's `torch.lerp(start, end, 1 − α)` for a scalar weight, α a run-time scalar: the branch
+ * of the compiled α (start + w·(end − start) when w < 0.5, else end − (1 − w)·(end − start)).
+ */
+const lerp = (context: ParamUpdateContext, start: Tensor, end: Tensor, alpha: number): Tensor =>
+  1 - alpha < 0.5
+    ? add(start, mul(sub(end, start), context.hyper("one_minus_alpha", { kind: "one_minus_option", option: "alpha", value: alpha })))
+    : sub(end, mul(sub(end, start), context.hyper("alpha", { kind: "option", option: "alpha", value: alpha })));
 
 /** RMSprop's update of one param. */
 export const rmspropUpdate = (options: RmspropOptimizer) => (context: ParamUpdateContext): ParamUpdate => {
   const p = context.param;
   let g = options.maximize ? neg(context.grad) : context.grad;
-  if (options.weightDecay !== 0) g = add(g, mul(p, options.weightDecay));
+  if (options.weightDecay !== 0) g = add(g, mul(p, context.hyper("weight_decay", { kind: "option", option: "weight_decay", value: options.weightDecay })));
   // square_avg.mul_(α).addcmul_(g, g, value=1 − α)
-  const squareAvg = add(mul(context.slot("square_avg"), options.alpha), mul(mul(g, 1 - options.alpha), g));
+  const squareAvg = add(
+    mul(context.slot("square_avg"), context.hyper("alpha", { kind: "option", option: "alpha", value: options.alpha })),
+    mul(mul(g, context.hyper("one_minus_alpha", { kind: "one_minus_option", option: "alpha", value: options.alpha })), g),
+  );
+  const eps = context.hyper("eps", { kind: "option", option: "eps", value: options.eps });
   const slots: Record<string, Tensor> = { square_avg: squareAvg };
   let avg: Tensor;
   if (options.centered) {
-    const gradAvg = lerp(context.slot("grad_avg"), g, 1 - options.alpha);
+    const gradAvg = lerp(context, context.slot("grad_avg"), g, options.alpha);
     slots.grad_avg = gradAvg;
     // square_avg.addcmul(grad_avg, grad_avg, value=−1).sqrt_()
-    avg = add(sqrt(add(squareAvg, mul(neg(gradAvg), gradAvg))), options.eps);
-  } else avg = add(sqrt(squareAvg), options.eps);
+    avg = add(sqrt(add(squareAvg, mul(neg(gradAvg), gradAvg))), eps);
+  } else avg = add(sqrt(squareAvg), eps);
   const lr = context.hyper("lr", { kind: "lr" });
   if (options.momentum > 0) {
     // buf.mul_(momentum).addcdiv_(g, avg); param.add_(buf, alpha=−lr)
-    const buf = add(mul(context.slot("momentum_buffer"), context.hyper("momentum", { kind: "momentum", value: options.momentum })), div(g, avg));
+    const buf = add(mul(context.slot("momentum_buffer"), context.hyper("momentum", { kind: "option", option: "momentum", value: options.momentum })), div(g, avg));
     slots.momentum_buffer = buf;
     return { param: sub(p, mul(buf, lr)), slots };
   }

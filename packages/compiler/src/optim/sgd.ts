@@ -11,7 +11,8 @@
  * p ← p − lr · g
  * ```
  * State: `sgd.momentum_buffer.<param>` and the step counter `sgd.step` (only with momentum), and
- * the learning rate `sgd.lr` (a run-time scalar, see `ParamUpdateContext.hyper`).
+ * the run-time scalars (see `ParamUpdateContext.hyper`) `sgd.lr`, `sgd.momentum` and
+ * `sgd.one_minus_dampening` (with momentum), `sgd.weight_decay` (when compiled nonzero).
  */
 import { add, eq, error, mul, neg, scalar, sub, where, type Diagnostic, type Diagnostics } from "@graft/core";
 import type { OptimizerRule, ParamUpdate, ParamUpdateContext } from "./step.js";
@@ -71,13 +72,14 @@ export const sgdUpdate = (options: SgdOptimizer) => (context: ParamUpdateContext
   const { param: p, grad } = context;
   const dtype = p.dtype ?? "f32";
   let g = options.maximize ? neg(grad) : grad;
-  if (options.weightDecay !== 0) g = add(g, mul(p, options.weightDecay));
+  if (options.weightDecay !== 0) g = add(g, mul(p, context.hyper("weight_decay", { kind: "option", option: "weight_decay", value: options.weightDecay })));
   const slots: Record<string, typeof g> = {};
   if (options.momentum !== 0) {
     const buf = context.slot("momentum_buffer");
     // the momentum is a run-time scalar (OneCycleLR cycles it)
-    const momentum = context.hyper("momentum", { kind: "momentum", value: options.momentum });
-    const decayed = add(mul(buf, momentum), options.dampening === 0 ? g : mul(g, 1 - options.dampening));
+    const momentum = context.hyper("momentum", { kind: "option", option: "momentum", value: options.momentum });
+    // buf.mul_(momentum).add_(g, alpha=1 − dampening): 1 − dampening is a run-time scalar (× 1 is exact)
+    const decayed = add(mul(buf, momentum), mul(g, context.hyper("one_minus_dampening", { kind: "one_minus_option", option: "dampening", value: options.dampening })));
     // PyTorch initialises the buffer to the first gradient (no dampening on step 1)
     const next = where(eq(context.step, scalar(0, dtype)), g, decayed);
     slots.momentum_buffer = next;

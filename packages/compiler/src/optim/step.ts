@@ -32,7 +32,7 @@ import {
   type Init,
   type Tensor,
 } from "@graft/core";
-import { hyperValue, type HyperFormula, type HyperScalar } from "@graft/runtime";
+import { dependsOnStep, hyperValue, type HyperFormula, type HyperScalar } from "@graft/runtime";
 import type { HyperSchedule, ProgramFunction, StateUpdate } from "../program/types.js";
 import { GRAD_PREFIX, gradientNames } from "../passes/grad.js";
 
@@ -241,7 +241,7 @@ export const applyOptimizer = (graph: Graph, rule: OptimizerRule, options: Train
       updated.push({ name: `${rule.prefix}.${slot}.${name}`, tensor });
     }
   }
-  const stepDependent = [...hypers.values()].some(({ scalar: { formula } }) => formula.kind === "lr_over_bias_correction" || formula.kind === "sqrt_bias_correction" || formula.kind === "lr_decay");
+  const stepDependent = [...hypers.values()].some(({ scalar: { formula } }) => dependsOnStep(formula));
   if (stepDependent || readsParam(updated.map((u) => u.tensor), stepName)) updated.push({ name: stepName, tensor: withSourceLoc(undefined, () => add(stepParam, scalar(1, stepDtype))) });
   if (diagnostics.length > 0) return E.left(diagnostics);
 

@@ -36,6 +36,10 @@ export interface ProgramOptions {
   readonly fuse?: boolean | undefined;
   /** Params to train (default: every float param). */
   readonly wrt?: readonly string[] | undefined;
+  /** Params the default `wrt` leaves out (e.g. a fitted standardisation's mean and std). */
+  readonly frozen?: readonly string[] | undefined;
+  /** Without an optimizer: add `evaluate` too (the model must have a loss). */
+  readonly evaluate?: boolean | undefined;
   /** Who asks, for the message about a missing loss (default `buildProgram`). */
   readonly caller?: string | undefined;
   /** Clip the gradients by global norm (`clip_grad_norm_`); `trainStep` then outputs `grad_norm`. */
@@ -92,12 +96,19 @@ export const buildProgram = (model: Model | Graph, options: ProgramOptions = {})
   const forward = forwardGraph(graph);
   if (E.isLeft(forward)) return forward;
   const forwardFunction: ProgramFunction = { name: FORWARD, graph: forward.right, updates: [] };
-  if (optimizer === undefined) return E.right({ graph, spec: { functions: [forwardFunction] }, weights });
+  if (optimizer === undefined && options.evaluate === true && graph.loss === undefined)
+    return E.left([error("train", `${options.caller ?? "buildProgram"}: model ${graph.name} has no loss, so it cannot have an evaluate function; declare one with model({ outputs, loss })`)]);
+  if (optimizer === undefined) return E.right({ graph, spec: { functions: options.evaluate === true ? [forwardFunction, { name: EVALUATE, graph, updates: [] }] : [forwardFunction] }, weights });
   const training = specialiseMode("train")(written);
   if (E.isLeft(training)) return training;
   const stateParams = new Set(training.right.updates.map((u) => u.param));
   // state params (running statistics, random counters) change by their updates, not by the optimizer
-  const wrt = options.wrt ?? (stateParams.size === 0 ? undefined : graphParams(training.right.graph).filter((node) => isFloat(node.type.dtype) && !stateParams.has(node.attrs.name)).map((node) => node.attrs.name));
+  const frozen = new Set(options.frozen ?? []);
+  const wrt =
+    options.wrt ??
+    (stateParams.size === 0 && frozen.size === 0
+      ? undefined
+      : graphParams(training.right.graph).filter((node) => isFloat(node.type.dtype) && !stateParams.has(node.attrs.name) && !frozen.has(node.attrs.name)).map((node) => node.attrs.name));
   const step = E.chain((g: Graph) => trainStep(g, optimizer, {
       name: TRAIN_STEP,
       ...(options.clipGradNorm === undefined ? {} : { clipGradNorm: options.clipGradNorm }),

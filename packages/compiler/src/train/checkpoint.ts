@@ -1,6 +1,7 @@
 /**
  * @file Checkpoints of `graft train --checkpoint dir`: the folder check before training, the
- * checkpoint file (params + optimizer state, with the run's settings, the data file's and the
+ * checkpoint file (params + optimizer state, with the run's settings — the schedule and clipping
+ * included —, the data file's and the
  * model's hashes and the history in its metadata), its validation on `--resume`, and the final
  * files (`weights.safetensors`, `metrics.svg`). Every file goes through `writeFileAtomic`.
  *
@@ -50,6 +51,12 @@ export interface RunFingerprint {
   readonly split: number;
   /** `graft train --standardize` (older checkpoints do not record it: off). */
   readonly standardize?: boolean;
+  /** `--lr-schedule`, every option spelled out (`formatSchedule`); undefined: none (older checkpoints do not record it: none). */
+  readonly lrSchedule?: string | undefined;
+  /** `--clip-grad-norm` (undefined: none; older checkpoints do not record it: none). */
+  readonly clipGradNorm?: number | undefined;
+  /** `--clip-grad-value` (undefined: none; older checkpoints do not record it: none). */
+  readonly clipGradValue?: number | undefined;
 }
 
 /**
@@ -65,10 +72,12 @@ export interface EpochRecord {
   readonly trainR2?: number;
   readonly testMse?: number;
   readonly testR2?: number;
+  /** The mean loss on the held-out rows (recorded when ReduceLROnPlateau steps on it). */
+  readonly testLoss?: number;
 }
 
 /** What a checkpoint records besides the state. */
-export interface CheckpointMeta extends Partial<Pick<RunFingerprint, "modelHash" | "dataHash" | "backend" | "standardize">> {
+export interface CheckpointMeta extends Partial<Pick<RunFingerprint, "modelHash" | "dataHash" | "backend" | "standardize" | "lrSchedule" | "clipGradNorm" | "clipGradValue">> {
   /** Epochs completed. */
   readonly epoch: number;
   readonly model: string;
@@ -175,6 +184,9 @@ export async function saveCheckpoint(path: string, state: Readonly<Record<string
     ...(meta.dataHash === undefined ? {} : { data_sha256: meta.dataHash }),
     ...(meta.backend === undefined ? {} : { backend: meta.backend }),
     ...(meta.standardize === true ? { standardize: "true" } : {}),
+    ...(meta.lrSchedule === undefined ? {} : { lr_schedule: meta.lrSchedule }),
+    ...(meta.clipGradNorm === undefined ? {} : { clip_grad_norm: String(meta.clipGradNorm) }),
+    ...(meta.clipGradValue === undefined ? {} : { clip_grad_value: String(meta.clipGradValue) }),
   });
   await writeFileAtomic(path, bytes, options);
 }
@@ -243,6 +255,9 @@ export async function loadCheckpoint(path: string, current: Readonly<Record<stri
     ...(metadata.data_sha256 === undefined ? {} : { dataHash: metadata.data_sha256 }),
     ...(metadata.backend === undefined ? {} : { backend: metadata.backend }),
     standardize: metadata.standardize === "true",
+    ...(metadata.lr_schedule === undefined ? {} : { lrSchedule: metadata.lr_schedule }),
+    ...(metadata.clip_grad_norm === undefined ? {} : { clipGradNorm: metaNumber(metadata, "clip_grad_norm", source) }),
+    ...(metadata.clip_grad_value === undefined ? {} : { clipGradValue: metaNumber(metadata, "clip_grad_value", source) }),
   };
   const state: Record<string, HostTensor> = {};
   for (const [name, tensor] of decoded.tensors) {
@@ -275,6 +290,9 @@ export function checkResume(meta: CheckpointMeta, run: RunFingerprint, source: s
     ["--batch-size", String(meta.batchSize), String(run.batchSize)],
     ["--split", String(meta.split), String(run.split)],
     ["--standardize", meta.standardize === true ? "on" : "off", run.standardize === true ? "on" : "off"],
+    ["--lr-schedule", meta.lrSchedule ?? "none", run.lrSchedule ?? "none"],
+    ["--clip-grad-norm", String(meta.clipGradNorm ?? "none"), String(run.clipGradNorm ?? "none")],
+    ["--clip-grad-value", String(meta.clipGradValue ?? "none"), String(run.clipGradValue ?? "none")],
   ];
   for (const [option, saved, now] of settings) compare(saved, now, (was, is) => `was written with ${option} ${was}, this run has ${is}`);
   const first = differences[0];

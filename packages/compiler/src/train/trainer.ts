@@ -12,7 +12,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { GraftError, graphInputs, graphParams, type Graph, type Model } from "@graft/core";
-import { checkLearningRate, FeedError, hyperValue } from "@graft/runtime";
+import { checkHyperparameter, checkLearningRate, FeedError, hyperOptions, hyperValue, momentumOption } from "@graft/runtime";
 import type { Backend, BackendName, HostFeeds, HostTensor, Session } from "../backend/types.js";
 import type { HyperSchedule, ProgramFunction, ProgramSpec } from "../program/types.js";
 import { referenceBackend } from "../backend/reference.js";
@@ -92,6 +92,20 @@ export interface Trainer {
   readonly momentum: number | undefined;
   /** Sets the momentum of the next steps (what OneCycleLR cycles). Throws when `momentum` is undefined or `m` is not in [0, 1]. */
   setMomentum(m: number): void;
+  /**
+   * The optimizer's run-time hyperparameters and their current values, with PyTorch's names —
+   * what `optimizer.param_groups[0]` holds: `lr` and, as the optimizer has them, `momentum`,
+   * `dampening`, `weight_decay`, `beta1`, `beta2` (PyTorch's `betas`), `eps`, `alpha`, `lr_decay`.
+   * Options that shape the step (nesterov, amsgrad, centered, maximize, a weight_decay or SGD/RMSprop
+   * momentum compiled as 0, Adagrad's initial_accumulator_value) are not among them.
+   */
+  readonly hyperparameters: Readonly<Record<string, number>>;
+  /**
+   * Sets one of `hyperparameters` for the next steps, as `optimizer.param_groups[0][name] = value`
+   * in PyTorch: no recompiling. Throws when the step has no such run-time hyperparameter (the
+   * message lists those it has) or the value is out of PyTorch's range.
+   */
+  setHyperparameter(name: string, value: number): void;
   /** The model's outputs; labels may be given and are ignored. */
   forward(feeds: HostFeeds): Record<string, HostTensor>;
   /** The loss and the outputs, without changing any state. */
@@ -105,16 +119,17 @@ export interface Trainer {
 
 /**
  * The state values of a training step's hyper scalars (see `ProgramFunction.hyper`) for learning
- * rate `lr` at step `t` (1 on the first step): what to `setState` before running the step
- * directly on a session. Empty for a step without hyper scalars.
+ * rate `lr` at step `t` (1 on the first step), with `options` (e.g. `{ beta2: 0.99 }`) replacing
+ * the compiled hyperparameters: what to `setState` before running the step directly on a
+ * session. Empty for a step without hyper scalars.
  */
-export const hyperValues = (fn: ProgramFunction, lr: number, t: number, momentum?: number): Record<string, HostTensor> => {
+export const hyperValues = (fn: ProgramFunction, lr: number, t: number, options?: Readonly<Record<string, number>>): Record<string, HostTensor> => {
   const schedule = fn.hyper;
   if (schedule === undefined) return {};
   const dtypes = new Map(graphParams(fn.graph).map((node) => [node.attrs.name, node.type.dtype]));
   return Object.fromEntries(
     schedule.scalars.map(({ param, formula }) => {
-      const value = hyperValue(formula, lr, t, momentum);
+      const value = hyperValue(formula, lr, t, options);
       const dtype = dtypes.get(param) ?? "f32";
       return [param, { shape: [], dtype, data: dtype === "f64" ? Float64Array.of(value) : Float32Array.of(value) }];
     }),
@@ -181,8 +196,9 @@ export const createTrainer = async (model: Model | Graph, options: TrainerOption
   };
   let learningRate = optimizer.right.lr;
   let stepsTaken = 0;
-  const compiledMomentum = schedule?.scalars.find(({ formula }) => formula.kind === "momentum" || formula.kind === "one_minus_momentum")?.formula;
-  let momentum = compiledMomentum !== undefined && (compiledMomentum.kind === "momentum" || compiledMomentum.kind === "one_minus_momentum") ? compiledMomentum.value : undefined;
+  // the run-time hyperparameters besides the lr, at their compiled values until set
+  const hyperparameters: Record<string, number> = hyperOptions(schedule?.scalars ?? []);
+  const momentumName = momentumOption(hyperparameters);
   const setLearningRate = (lr: number): void => {
     learningRate = checkLearningRate("setLearningRate", lr);
   };
@@ -198,18 +214,26 @@ export const createTrainer = async (model: Model | Graph, options: TrainerOption
       return stepsTaken;
     },
     get momentum() {
-      return momentum;
+      return momentumName === undefined ? undefined : hyperparameters[momentumName];
     },
     setMomentum: (m: number) => {
-      if (momentum === undefined)
+      if (momentumName === undefined)
         throw new Error(`setMomentum: the ${optimizer.right.kind} step was compiled without momentum (use sgd:momentum=…, rmsprop:momentum=…, or adam/adamw, whose β1 is the momentum)`);
       if (typeof m !== "number" || !(m >= 0 && m <= 1)) throw new RangeError(`setMomentum: invalid momentum ${String(m)} (expected a number in [0, 1])`);
-      momentum = m;
+      hyperparameters[momentumName] = m;
+    },
+    get hyperparameters() {
+      return Object.freeze({ lr: learningRate, ...hyperparameters });
+    },
+    setHyperparameter: (name: string, value: number) => {
+      const checked = checkHyperparameter("setHyperparameter", hyperparameters, name, value);
+      if (name === "lr") learningRate = checked;
+      else hyperparameters[name] = checked;
     },
     setLearningRate,
     step: (batch, stepOptions = {}) => {
       if (stepOptions.lr !== undefined) learningRate = checkLearningRate("step: options.lr", stepOptions.lr);
-      if (stepFunction !== undefined && schedule !== undefined) session.setState(hyperValues(stepFunction, learningRate, stepsTaken + 1, momentum));
+      if (stepFunction !== undefined && schedule !== undefined) session.setState(hyperValues(stepFunction, learningRate, stepsTaken + 1, hyperparameters));
       const { loss, outputs } = withLoss(call(TRAIN_STEP, batch));
       stepsTaken += 1;
       const { [GRAD_NORM_OUTPUT]: norm, ...rest } = outputs;

@@ -81,14 +81,14 @@ describe("ONNX export: the file", () => {
   it("--train: inputs are the feeds plus every param and state tensor; outputs the loss, the model outputs and every '<name>.new'", () => {
     const result = exportOnnx(seedToy, { train: "adam:lr=0.01" });
     if (E.isLeft(result)) throw new Error(result.left[0]?.message);
-    expect(result.right.inputs).toEqual(["x", "y", "W", "b", "adam.m.W", "adam.one_minus_beta1", "adam.step_size", "adam.v.W", "adam.bias_correction2_sqrt", "adam.m.b", "adam.v.b", "adam.step"]);
+    expect(result.right.inputs).toEqual(["x", "y", "W", "b", "adam.m.W", "adam.one_minus_beta1", "adam.step_size", "adam.v.W", "adam.beta2", "adam.one_minus_beta2", "adam.bias_correction2_sqrt", "adam.eps", "adam.m.b", "adam.v.b", "adam.step"]);
     expect(result.right.outputs).toEqual(["logits", "loss", "W.new", "adam.m.W.new", "adam.v.W.new", "b.new", "adam.m.b.new", "adam.v.b.new", "adam.step.new"]);
     const model = onnx.ModelProto.decode(result.right.bytes);
     expect(model.graph?.initializer).toEqual([]);
     expect((model.graph?.node ?? []).every((n) => (n.domain ?? "") === "")).toBe(true);
-    expect(model.docString).toContain("Before each step feed the hyper scalars adam.one_minus_beta1 = 1 − momentum (compiled 0.9), adam.step_size = lr / (1 − 0.9^t), adam.bias_correction2_sqrt = √(1 − 0.999^t) with t = adam.step + 1 (lr 0.01;");
+    expect(model.docString).toContain("Before each step feed the hyper scalars adam.one_minus_beta1 = 1 − beta1 (compiled 0.9), adam.beta2 = beta2 (compiled 0.999), adam.one_minus_beta2 = 1 − beta2 (compiled 0.999), adam.step_size = lr / (1 − 0.9^t), adam.bias_correction2_sqrt = √(1 − 0.999^t), adam.eps = eps (compiled 1e-8) with t = adam.step + 1 (lr 0.01;");
     const state = decodeSafetensors(result.right.initialState ?? new Uint8Array(0)).tensors;
-    expect([...state.keys()].sort()).toEqual(["W", "adam.bias_correction2_sqrt", "adam.m.W", "adam.m.b", "adam.one_minus_beta1", "adam.step", "adam.step_size", "adam.v.W", "adam.v.b", "b"]);
+    expect([...state.keys()].sort()).toEqual(["W", "adam.beta2", "adam.bias_correction2_sqrt", "adam.eps", "adam.m.W", "adam.m.b", "adam.one_minus_beta1", "adam.one_minus_beta2", "adam.step", "adam.step_size", "adam.v.W", "adam.v.b", "b"]);
     // the hyper scalars start at their values for step 1
     expect(state.get("adam.step_size")?.data[0]).toBeCloseTo(0.01 / (1 - 0.9), 6);
   });
@@ -160,8 +160,8 @@ describe("ONNX export: errors", () => {
     expect(forward.out).toMatch(/toy\.onnx: ONNX opset 17, [0-9.]+ (B|KB); inputs x; outputs logits\n$/);
     const train = await graft(["export", "examples/seed-toy/model.ts", "--train", "sgd:lr=0.1,momentum=0.9", "-o", join(dir, "toy-train.onnx")]);
     expect(train.code).toBe(0);
-    expect(train.out).toContain("toy-train.state.safetensors: the starting value of every param and state input\nbefore each step feed sgd.momentum = momentum (compiled 0.9), sgd.lr = lr (lr 0.1)\n");
-    expect([...decodeSafetensors(readFileSync(join(dir, "toy-train.state.safetensors"))).tensors.keys()].sort()).toEqual(["W", "b", "sgd.lr", "sgd.momentum", "sgd.momentum_buffer.W", "sgd.momentum_buffer.b", "sgd.step"]);
+    expect(train.out).toContain("toy-train.state.safetensors: the starting value of every param and state input\nbefore each step feed sgd.momentum = momentum (compiled 0.9), sgd.one_minus_dampening = 1 − dampening (compiled 0), sgd.lr = lr (lr 0.1)\n");
+    expect([...decodeSafetensors(readFileSync(join(dir, "toy-train.state.safetensors"))).tensors.keys()].sort()).toEqual(["W", "b", "sgd.lr", "sgd.momentum", "sgd.momentum_buffer.W", "sgd.momentum_buffer.b", "sgd.one_minus_dampening", "sgd.step"]);
   });
 });
 

@@ -36,24 +36,52 @@ export const exportedModel = (model: Model, standardizer: Standardizer | undefin
   return E.mapLeft(formatDiagnostics)(standardizedModel(model, "x"));
 };
 
+/** What `--export-train` adds to the exported bundle: a `trainStep` with the run's optimizer and clipping. */
+export interface ExportTraining {
+  /** The optimizer spec (every option spelled out); the bundle's optimizer state starts fresh. */
+  readonly optimizer: string;
+  /** The run's batch size, compiled beside EXPORT_BATCHES (trainStep takes only its compiled sizes). */
+  readonly batchSize: number;
+  readonly clipGradNorm?: number | undefined;
+  readonly clipGradValue?: number | undefined;
+}
+
 /**
- * Compiles the trained model (forward only) into a standalone bundle with its weights embedded
- * and writes it with its declarations (atomically). Returns a line describing what was written.
+ * Compiles the trained model into a standalone bundle with its weights embedded — `forward` and
+ * `evaluate` (any batch size), plus `trainStep` when `options.train` is given — and writes it with
+ * its declarations (atomically). With a fitted standardisation every function takes raw features
+ * (standardize.mean/std are weights of the bundle, which `trainStep` leaves as they are).
+ * Returns a line describing what was written.
  * @returns Left with the compiler's message when the model cannot be bundled
  */
 export const exportTrainedBundle = async (
   path: string,
   model: Model,
   weights: Uint8Array,
-  options: { readonly backend: BackendName; readonly standardizer: Standardizer | undefined; readonly display: (path: string) => string; readonly fileSystem?: AtomicFileSystem },
+  options: {
+    readonly backend: BackendName;
+    readonly standardizer: Standardizer | undefined;
+    readonly display: (path: string) => string;
+    readonly fileSystem?: AtomicFileSystem;
+    readonly train?: ExportTraining | undefined;
+  },
 ): Promise<E.Either<string, string>> => {
   const exported = exportedModel(model, options.standardizer);
   if (E.isLeft(exported)) return exported;
-  const bundle = await compileBundle(exported.right, { backend: options.backend === "wasm" ? "wasm" : "js", batches: EXPORT_BATCHES, weights, weightsSource: "the trained weights" });
+  const train = options.train;
+  const bundle = await compileBundle(exported.right, {
+    backend: options.backend === "wasm" ? "wasm" : "js",
+    batches: train === undefined ? EXPORT_BATCHES : [...new Set([...EXPORT_BATCHES, train.batchSize])].sort((a, b) => a - b),
+    weights,
+    weightsSource: "the trained weights",
+    ...(train === undefined
+      ? { evaluate: true }
+      : { train: train.optimizer, frozen: options.standardizer === undefined ? [] : [STANDARDIZE_MEAN, STANDARDIZE_STD], clipGradNorm: train.clipGradNorm, clipGradValue: train.clipGradValue }),
+  });
   if (E.isLeft(bundle)) return E.left(`--export: ${formatDiagnostics(bundle.left)}`);
   const written = await writeBundle(path, bundle.right, options.fileSystem === undefined ? {} : { fileSystem: options.fileSystem });
   const standardized = options.standardizer === undefined ? "" : ", takes raw features (standardises them itself)";
   return E.right(
-    `exported: ${options.display(written.module)} (${formatBytes(bundle.right.sizes.total)}, forward at any batch size${standardized}); declarations: ${options.display(written.dts)}`,
+    `exported: ${options.display(written.module)} (${formatBytes(bundle.right.sizes.total)}, forward and evaluate at any batch size${train === undefined ? "" : `, trainStep (${train.optimizer}) at batch ${bundle.right.info.batches.join(" or ")}`}${standardized}); declarations: ${options.display(written.dts)}`,
   );
 };

@@ -17,8 +17,10 @@
  * trains on `(x − mean) / std`; the saved weights (`--out`, the checkpoint folder's weights) hold
  * them as `standardize.mean` and `standardize.std`, and the bundle written by `--export` applies
  * them, so it takes raw features. `--out file.safetensors` writes the trained weights without a
- * checkpoint folder; `--export model.mjs` writes a standalone bundle (`forward`, any batch size)
- * of the trained model with its weights embedded.
+ * checkpoint folder; `--export model.mjs` writes a standalone bundle (`forward` and `evaluate`,
+ * any batch size) of the trained model with its weights embedded; `--export-train` adds
+ * `trainStep` (the run's optimizer with fresh state, its clipping, compiled for its batch size;
+ * the standardisation stays fixed).
  *
  * The data: a CSV/TSV with a header row, or JSON (`{"x": [[...]], "y": [...]}` or records), see
  * data/tabular.ts. The label column is the last one unless `--label-column` names it; labels are
@@ -36,8 +38,10 @@
  * checked writable before training starts (see train/checkpoint.ts).
  *
  * Training controls: `--lr-schedule` (see train/schedulers.ts `parseLrSchedule`; stepped after every
- * epoch, OneCycleLR after every batch, ReduceLROnPlateau with the epoch's mean training loss; a
- * resumed run replays the finished epochs), `--clip-grad-norm` and `--clip-grad-value`.
+ * epoch, OneCycleLR after every batch, ReduceLROnPlateau with the mean loss on the held-out rows —
+ * or, with `--split 0`, the epoch's mean training loss; a resumed run replays the finished epochs),
+ * `--clip-grad-norm` and `--clip-grad-value`; a checkpoint records them and `--resume` refuses a
+ * change (unless `--force`).
  *
  * Exit codes: 0 done, 1 the model does not check or does not fit the contract, 2 bad arguments,
  * a bad data file, a bad checkpoint or a file that cannot be written.
@@ -126,6 +130,8 @@ export interface TrainSettings {
   readonly out: string | undefined;
   /** Where to write a standalone bundle of the trained model. */
   readonly export: string | undefined;
+  /** `--export-train`: the exported bundle also has `trainStep`. */
+  readonly exportTrain?: boolean | undefined;
   /** `--max-memory`: the most bytes the compiled program's arena may take. */
   readonly maxMemory?: number | undefined;
 }
@@ -159,6 +165,7 @@ interface RawOptions {
   readonly standardize?: boolean;
   readonly out?: string;
   readonly export?: string;
+  readonly exportTrain?: boolean;
   readonly maxMemory?: number;
 }
 
@@ -206,6 +213,7 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
   if (raw.force === true && raw.resume !== true) throw new TrainError("--force only applies to --resume (it resumes a checkpoint whose model, data or settings differ)");
   if (raw.out !== undefined && !/\.safetensors$/i.test(raw.out.trim())) throw new TrainError(`--out writes safetensors weights; name the file *.safetensors, got '${raw.out}'`);
   if (raw.export !== undefined && !/\.(m|c)?js$/i.test(raw.export.trim())) throw new TrainError(`--export writes an ES module bundle; name the file *.mjs (or *.js), got '${raw.export}'`);
+  if (raw.exportTrain === true && raw.export === undefined) throw new TrainError("--export-train needs --export <model.mjs> (it adds trainStep to that bundle)");
   return {
     data: resolve(cwd, raw.data),
     labelColumn: raw.labelColumn,
@@ -226,6 +234,7 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
     standardize: raw.standardize === true,
     out: raw.out === undefined ? undefined : resolve(cwd, raw.out),
     export: raw.export === undefined ? undefined : resolve(cwd, raw.export),
+    ...(raw.exportTrain === true ? { exportTrain: true } : {}),
   };
 }
 
@@ -357,7 +366,7 @@ export { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, WEIGHTS_FILE, type Che
 /**
  * Starts `--lr-schedule` on the trainer (T_max defaults to the epochs, OneCycleLR's total_steps to
  * epochs × batches) and replays the epochs a resumed run already did; ReduceLROnPlateau is stepped
- * with each epoch's mean training loss.
+ * with each epoch's plateau metric (`plateauMetric`).
  * @throws TrainError when the schedule does not fit the run
  */
 const startSchedule = (
@@ -374,7 +383,7 @@ const startSchedule = (
     const perBatch = stepsPerBatch(spec);
     for (const metrics of done) {
       if (perBatch) for (let i = 0; i < batchesPerEpoch; i++) scheduler.step();
-      else scheduler.step(metrics.loss);
+      else scheduler.step(plateauMetric(metrics));
     }
     return { scheduler, perBatch };
   } catch (thrown) {
@@ -382,6 +391,13 @@ const startSchedule = (
     throw thrown;
   }
 };
+
+/**
+ * What ReduceLROnPlateau steps on: the mean loss on the held-out rows when there are any
+ * (`--split` > 0: a validation loss, as PyTorch users pass `val_loss`), else the epoch's mean
+ * training loss.
+ */
+const plateauMetric = (record: EpochRecord): number => record.testLoss ?? record.loss;
 
 /** The model's IR hash, the data file's hash and the settings a checkpoint records. */
 const runFingerprint = async (model: Model, settings: TrainSettings): Promise<RunFingerprint> => {
@@ -397,6 +413,9 @@ const runFingerprint = async (model: Model, settings: TrainSettings): Promise<Ru
     batchSize: settings.batchSize,
     split: settings.split,
     standardize: settings.standardize,
+    lrSchedule: settings.lrSchedule === undefined ? undefined : formatSchedule(settings.lrSchedule),
+    clipGradNorm: settings.clipGradNorm,
+    clipGradValue: settings.clipGradValue,
   };
 };
 
@@ -545,6 +564,18 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       const { mse, r2 } = regressionMetrics(predictAll(x, y.length), y);
       return { [`${prefix}Mse`]: mse, [`${prefix}R2`]: r2 };
     };
+    /** The mean loss over the held-out rows: `evaluate` in chunks of at most ACCURACY_ROWS rows, each chunk's mean weighted by its rows. */
+    const heldOutLoss = (): number => {
+      let mean = runningMean();
+      for (let start = 0; start < testY.length; start += ACCURACY_ROWS) {
+        const rows = Math.min(ACCURACY_ROWS, testY.length - start);
+        // one label or target per row
+        const feeds = { x: { shape: [rows, F], dtype: "f32" as const, data: testX.subarray(start * F, (start + rows) * F) }, y: labelFeed(rows, testY.subarray(start, start + rows)) };
+        mean = addToMean(mean, trainer.evaluate(feeds).loss, rows);
+      }
+      return mean.mean;
+    };
+    const plateauOnHeldOut = settings.lrSchedule?.kind === "plateau" && testY.length > 0;
     const stream = progressStream(context);
     for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
       const progress = createEpochProgress({ epoch: epoch + 1, epochs: settings.epochs, totalBatches: loader.length, stream });
@@ -564,6 +595,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
         loss: loss.mean,
         ...measure(trainX, trainY, "train"),
         ...(testY.length === 0 ? {} : measure(testX, testY, "test")),
+        ...(plateauOnHeldOut ? { testLoss: heldOutLoss() } : {}),
       };
       history.push(record);
       progress.finish(`loss ${loss.mean.toFixed(4)}  ${epochSummary(record)}`);
@@ -572,7 +604,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
           `epoch ${epoch + 1}: the loss is ${loss.mean}; lower the learning rate (--optimizer)${settings.standardize ? "" : ", standardize the features (--standardize)"} or check the data's scale`,
           EXIT_DIAGNOSTICS,
         );
-      if (scheduler !== undefined && !scheduler.perBatch) scheduler.scheduler.step(loss.mean);
+      if (scheduler !== undefined && !scheduler.perBatch) scheduler.scheduler.step(plateauMetric(record));
       if (checkpointPath !== undefined && fingerprint !== undefined) {
         await saveCheckpoint(checkpointPath, trainer.getState(), { ...fingerprint, epoch: epoch + 1, model: model.name, history }, writeOptions);
       }
@@ -590,7 +622,13 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       io.out(`weights: ${shown(settings.out)}${standardizer === undefined ? "" : ` (with ${STANDARDIZE_MEAN} and ${STANDARDIZE_STD})`}\n`);
     }
     if (settings.export !== undefined) {
-      const exported = await exportTrainedBundle(settings.export, model, weights, { backend: settings.backend, standardizer, display: shown, ...writeOptions });
+      const exported = await exportTrainedBundle(settings.export, model, weights, {
+        backend: settings.backend,
+        standardizer,
+        display: shown,
+        ...writeOptions,
+        ...(settings.exportTrain ? { train: { optimizer: settings.optimizer, batchSize: settings.batchSize, clipGradNorm: settings.clipGradNorm, clipGradValue: settings.clipGradValue } } : {}),
+      });
       if (E.isLeft(exported)) throw new TrainError(exported.left, EXIT_DIAGNOSTICS);
       io.out(`${exported.right}\n`);
     }
@@ -632,7 +670,8 @@ export const trainCommand: CliCommand = {
       .option("--clip-grad-value <v>", "clamp every gradient element to [-v, v] before each step (clip_grad_value_)")
       .option("--standardize", "standardize the features with the training rows' mean and std (stored with the weights, applied by --export's bundle)")
       .option("--out <file.safetensors>", "write the trained weights to this file (no checkpoint folder needed)")
-      .option("--export <model.mjs>", "write a standalone bundle (forward, any batch size) of the trained model with its weights")
+      .option("--export <model.mjs>", "write a standalone bundle (forward and evaluate, any batch size) of the trained model with its weights")
+      .option("--export-train", "with --export: the bundle also has trainStep (the run's optimizer, fresh state, and clipping) to train on")
       .action(async (file: string, options: RawOptions) => {
         const started = performance.now();
         try {
