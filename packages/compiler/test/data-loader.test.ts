@@ -133,7 +133,7 @@ describe("DataLoader", () => {
     expect(dataError(() => new DataLoader({ ...base, batchSize: 0 }))).toBe("DataLoader: batchSize must be a positive integer, got 0");
     expect(dataError(() => new DataLoader({ ...base, seed: 0.5 }))).toBe("DataLoader: seed must be a safe integer, got 0.5");
     expect(dataError(() => new DataLoader({ ...base, featureShape: [2, 0] }))).toBe(
-      "DataLoader: featureShape must be a list of positive integers, got [2,0]",
+      "DataLoader: featureShape must be a list of positive integers, got an Array of length 2 ([2,0])",
     );
     const float64Features = new Float64Array(10) as unknown as Float32Array;
     expect(dataError(() => new DataLoader({ ...base, features: float64Features }))).toBe(

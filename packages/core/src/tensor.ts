@@ -11,6 +11,7 @@ import type { OpDef } from "./ops/def.js";
 import { opTable } from "./ops/table.js";
 import { formatType, type Shape, type TensorType } from "./shape.js";
 import type { Dtype } from "./dtype.js";
+import { describeValue as describeAnyValue } from "@graft/runtime";
 
 /** An immutable handle on one node of a graph under construction. */
 export class Tensor {
@@ -59,18 +60,16 @@ export class Tensor {
 /** True for a tensor handle (made by an op of the DSL). */
 export const isTensor = (value: unknown): value is Tensor => value instanceof Tensor;
 
-/** A short description of any JS value for messages: `undefined`, `number NaN`, `a tensor (relu : f32[2])`, … */
+/**
+ * A short description of any JS value for DSL messages: `a tensor (relu : f32[2])`, primitives
+ * with their JS type (`number NaN`, `string "f16"`: where the DSL wants a tensor or an attribute,
+ * the type is the news), anything else as the runtime's describeValue names it.
+ */
 export const describeValue = (value: unknown): string => {
-  if (value === null) return "null";
-  if (value === undefined) return "undefined";
   if (value instanceof Tensor) return `a tensor (${opLabel(value.op)} : ${value.type === undefined ? "ill-typed" : formatType(value.type)})`;
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "function") return "a function";
-  if (typeof value === "object") return `an object with keys ${JSON.stringify(Object.keys(value).slice(0, 5))}`;
-  if (typeof value === "number") return `number ${String(value)}`;
-  if (typeof value === "string") return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
-  if (typeof value === "symbol" || typeof value === "bigint") return `${typeof value} ${String(value)}`;
-  return `${typeof value} ${JSON.stringify(value)}`;
+  const type = typeof value;
+  const primitive = type === "number" || type === "string" || type === "boolean" || type === "bigint" || type === "symbol";
+  return primitive ? `${type} ${describeAnyValue(value)}` : describeAnyValue(value);
 };
 
 /** An op name for messages, whatever an untyped caller passed as one. */

@@ -679,3 +679,16 @@ describe("DSL helpers built from rows", () => {
     expect(plain.inputs[1]?.call).toEqual({ op: "param", attrs: { name: "emb.weight", shape: [4, 2], dtype: "f32", init: { kind: "normal", mean: 0, std: 1 } } });
   });
 });
+
+describe("describeValue in DSL messages (the runtime's description plus tensors and JS types)", () => {
+  test("names tensors, gives primitives their JS type and delegates the rest to @graft/runtime", () => {
+    expect(g.describeValue(g.relu(input("x", [2])))).toBe("a tensor (relu : f32[2])");
+    expect(g.describeValue(Number.NaN)).toBe("number NaN");
+    expect(g.describeValue("f16")).toBe('string "f16"');
+    expect(g.describeValue(5n)).toBe("bigint 5n");
+    expect(g.describeValue(undefined)).toBe("undefined");
+    expect(g.describeValue([1, 2])).toBe("an Array of length 2 ([1,2])");
+    expect(g.describeValue(new Float32Array(3))).toBe("a Float32Array of length 3");
+    expect(g.describeValue({ kind: "bogus" })).toBe('an object {"kind":"bogus"}');
+  });
+});

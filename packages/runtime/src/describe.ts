@@ -38,3 +38,57 @@ function boundedJson(value: unknown, budget: number): string {
   }
   return text + (Array.isArray(value) ? "]" : "}");
 }
+
+/**
+ * How a message names any value a caller passed: `null`, `undefined`, `NaN`, `true`,
+ * `"abc"` (quoted, cut at 40 characters), `5n`, `a function`, `a Float32Array of length 4`,
+ * `an Array of length 2 ([2,-1])` (a short JSON excerpt), `a Map` (objects by constructor name),
+ * `an object {"a":1}`. The one description shared by feeds, safetensors, the data loader and the DSL
+ * (which adds tensors).
+ */
+export function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  const kind = typedArrayKind(value);
+  if (kind !== undefined) return `${withArticle(kind)} of length ${(value as ArrayLike<unknown>).length}`;
+  if (Array.isArray(value)) return `an Array of length ${value.length} (${describeJsonSafely(value)})`;
+  switch (typeof value) {
+    case "number":
+    case "boolean":
+    case "symbol":
+      return String(value);
+    case "bigint":
+      return `${value}n`;
+    case "string":
+      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+    case "function":
+      return "a function";
+    default: {
+      const name = constructorName(value);
+      return name === undefined || name === "Object" ? `an object ${describeJsonSafely(value)}` : withArticle(name);
+    }
+  }
+}
+
+/** "an Int32Array", "an Array", "an object", but "a Uint8Array" (you-int). */
+export function withArticle(noun: string): string {
+  return `${/^[aeio]/i.test(noun) ? "an" : "a"} ${noun}`;
+}
+
+function constructorName(value: object): string | undefined {
+  try {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === "string" && name !== "" ? name : undefined;
+  } catch {
+    return undefined; // a throwing getter or proxy
+  }
+}
+
+/** describeJson, or `{...}` for what JSON cannot render (cycles, BigInts, throwing getters). */
+function describeJsonSafely(value: unknown): string {
+  try {
+    return describeJson(value);
+  } catch {
+    return Array.isArray(value) ? "[...]" : "{...}";
+  }
+}

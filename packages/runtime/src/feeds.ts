@@ -1,6 +1,6 @@
 // Checks on the values a user feeds to a compiled program, before any kernel runs.
 // Imports only sibling runtime files: it is inlined into every standalone bundle.
-import { formatShape, typedArrayKind } from "./describe.js";
+import { describeValue, formatShape, typedArrayKind, withArticle } from "./describe.js";
 //
 // What a feed may be, per input dtype:
 //   f32  → Float32Array      f64 → Float64Array      i32 → Int32Array      bool → Uint8Array (0/1)
@@ -209,31 +209,4 @@ function convertArray<D extends FeedDtype>(inputName: string, dtype: D, values: 
     out[index] = value;
   }
   return out as FeedArrayOf[D];
-}
-
-function withArticle(noun: string): string {
-  // "an Int32Array", "an Array", but "a Uint8Array" (you-int).
-  return `${/^[aeio]/i.test(noun) ? "an" : "a"} ${noun}`;
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "undefined";
-  if (Array.isArray(value)) return `an Array of length ${value.length}`;
-  const kind = typedArrayKind(value);
-  if (kind !== undefined) return withArticle(kind);
-  switch (typeof value) {
-    case "number":
-    case "boolean":
-    case "bigint":
-      return String(value);
-    case "string":
-      return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);
-    case "object": {
-      const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-      return typeof name === "string" && name !== "Object" ? withArticle(name) : "an object";
-    }
-    default:
-      return `a ${typeof value}`;
-  }
 }

@@ -1,5 +1,5 @@
 // @graft/runtime: what a compiled model needs at run time and nothing else. Imports nothing.
-export { describeJson, formatShape, typedArrayKind } from "./describe.js";
+export { describeJson, describeValue, formatShape, typedArrayKind } from "./describe.js";
 export { FeedError, flattenNested, toFeedArray, validateFeed, validateLabels } from "./feeds.js";
 export type { FeedArray, FeedArrayOf, FeedDtype, FeedSpec, FlattenedArray } from "./feeds.js";
 export { SAFETENSORS_DTYPE, SAFETENSORS_MAX_HEADER_BYTES, WeightsError, decodeSafetensors, encodeSafetensors } from "./safetensors.js";

@@ -10,7 +10,7 @@
 //              belongs to exactly one tensor (no holes, no overlaps, no trailing bytes).
 // Tensors are little-endian, row-major.
 
-import { formatShape, typedArrayKind } from "./describe.js";
+import { describeJson, describeValue, formatShape, typedArrayKind } from "./describe.js";
 
 /** Element types graft reads and writes in safetensors files. */
 export type SafetensorsDtype = "F32" | "F64" | "I32" | "BOOL";
@@ -478,7 +478,7 @@ function checkedElementCount(shape: readonly unknown[], fail: (problem: string) 
   for (let axis = 0; axis < shape.length; axis++) {
     const dim = shape[axis];
     if (typeof dim !== "number" || !Number.isSafeInteger(dim) || dim < 0) {
-      return fail(`shape ${describeValue(shape)} has dim ${axis} = ${describeValue(dim)}, expected a non-negative integer`);
+      return fail(`shape ${describeJson(shape)} has dim ${axis} = ${describeValue(dim)}, expected a non-negative integer`);
     }
     count *= dim;
   }
@@ -491,19 +491,4 @@ function checkBoolValues(data: Uint8Array, message: (problem: string) => string)
     const value = data[index] ?? 0;
     if (value > 1) throw new WeightsError(message(`BOOL element ${index} is ${value}, expected 0 or 1`));
   }
-}
-
-function describeValue(value: unknown): string {
-  if (value === undefined) return "undefined";
-  if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "function") return "a function";
-  const name = typedArrayKind(value);
-  if (name !== undefined) return `${name} of length ${(value as ArrayLike<unknown>).length}`;
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

@@ -191,7 +191,7 @@ describe("validateLabels", () => {
   it("refuses labels that are not an Int32Array and a bad class count", () => {
     const floatLabels = new Float32Array([0, 1]) as unknown as Int32Array;
     expect(feedError(() => validateLabels("y", floatLabels, 3, undefined)).message).toBe(
-      "input y: labels must be an Int32Array, got a Float32Array",
+      "input y: labels must be an Int32Array, got a Float32Array of length 2",
     );
     expect(feedError(() => validateLabels("y", new Int32Array(1), 0, undefined)).message).toBe(
       "input y: the number of classes must be a positive integer, got 0",

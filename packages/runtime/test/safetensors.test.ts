@@ -313,9 +313,9 @@ describe("decodeSafetensors: malformed files", () => {
     const message = (found: string): string =>
       `safetensors: tensor "w": data_offsets must be [begin, end] with integers 0 ≤ begin ≤ end, found ${found}`;
     expect(decodeError(entry(8)).message).toBe(message("8"));
-    expect(decodeError(entry([0, 8, 9])).message).toBe(message("[0,8,9]"));
-    expect(decodeError(entry([-1, 8])).message).toBe(message("[-1,8]"));
-    expect(decodeError(entry([0, 0.5])).message).toBe(message("[0,0.5]"));
+    expect(decodeError(entry([0, 8, 9])).message).toBe(message("an Array of length 3 ([0,8,9])"));
+    expect(decodeError(entry([-1, 8])).message).toBe(message("an Array of length 2 ([-1,8])"));
+    expect(decodeError(entry([0, 0.5])).message).toBe(message("an Array of length 2 ([0,0.5])"));
     expect(decodeError(entry([8, 0])).message).toBe('safetensors: tensor "w": data_offsets [8,0] end before they begin');
   });
 
@@ -371,7 +371,7 @@ describe("decodeSafetensors: malformed files", () => {
 
   it("refuses metadata that is not a map of strings", () => {
     expect(decodeError(fileWithEntries({ __metadata__: ["a"] })).message).toBe(
-      'safetensors: "__metadata__" must be an object of strings, found ["a"]',
+      'safetensors: "__metadata__" must be an object of strings, found an Array of length 1 (["a"])',
     );
     expect(decodeError(fileWithEntries({ __metadata__: { epoch: 3 } })).message).toBe(
       'safetensors: "__metadata__" value "epoch" must be a string, found 3',

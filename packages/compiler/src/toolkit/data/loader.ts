@@ -2,7 +2,7 @@
 // seeded train/test split and a row gather. Every order comes from the seeded Prng, so the
 // same seed gives the same batches on every run and machine.
 
-import { formatShape, typedArrayKind } from "@graft/runtime";
+import { describeValue, formatShape, typedArrayKind } from "@graft/runtime";
 import { Prng } from "./prng.js";
 
 /** Bad data or options given to the data utilities (shapes, sizes, indices, fractions). */
@@ -289,13 +289,4 @@ function allocateLike<T extends RowArray>(data: T, length: number): T {
     default:
       throw new DataError(`gatherRows: data must be a Float32Array, Float64Array, Int32Array or Uint8Array, got ${describeValue(data)}`);
   }
-}
-
-function describeValue(value: unknown): string {
-  if (value === undefined) return "undefined";
-  const kind = typedArrayKind(value);
-  if (kind !== undefined) return `a ${kind} of length ${(value as ArrayLike<unknown>).length}`;
-  if (Array.isArray(value)) return JSON.stringify(value);
-  if (typeof value === "string") return JSON.stringify(value);
-  return String(value);
 }
