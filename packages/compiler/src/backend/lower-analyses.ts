@@ -2,7 +2,8 @@
  * @file Analyses the lowering runs on a graph before emitting kernels: what the compiled back ends
  * can compile, unbound symbolic dims, matmul
  * epilogue chains (`matmul → add(bias row) → relu`), transposed matmuls computed as one swapped
- * matmul, and the key that lets a cross_entropy and its backward share one logsumexp buffer.
+ * matmul, the key that lets a cross_entropy and its backward share one logsumexp buffer, and
+ * which inputs are class labels (checked before a run).
  */
 import { error, formatType, sizeOf, symbolsOf, unboundDims, type Diagnostics, type Graph, type Node, type NodeId } from "@graft/core";
 
@@ -15,6 +16,70 @@ export const checkCompilable = (graph: Graph): Diagnostics =>
       ? []
       : [error("backend", `${node.op} produces ${node.type.dtype}: the compiled back ends compute in f32/i32/bool (f64 is for the reference interpreter)`, node.loc)],
   );
+
+/**
+ * Which ops count as reading class labels. The two callers want different answers:
+ * - `"losses"` (the lowering, one node at a time as it emits kernels): the index targets of
+ *   `cross_entropy` and of `nll_loss`. Their backward ops read the same targets, which the forward
+ *   kernel of the same function has checked already; `one_hot` compiles to `label == iota` (an
+ *   out-of-range label gives a zero row, as jax.nn.one_hot does) and is not checked.
+ * - `"all"` (the reference interpreter, which scans a whole function before evaluating): also
+ *   `cross_entropy_backward`, `nll_loss_backward` and `one_hot`, whose float64 semantics refuse
+ *   a label out of range, so the run refuses it up front with the feed's name.
+ */
+export type LabelReaders = "losses" | "all";
+
+/** A node's read of class labels: its target node, the class count (undefined while symbolic) and the ignored label. */
+export interface LabelRead {
+  readonly target: NodeId;
+  readonly classes: number | undefined;
+  readonly ignoreIndex: number | undefined;
+}
+
+/**
+ * The class labels `node` reads, if it reads any for `readers`; `shapeOf` gives the shape of a
+ * node (symbolic in a graph, concrete in a lowering), from which the class count of a loss comes.
+ */
+export const labelRead = (node: Node, shapeOf: (id: NodeId) => readonly (number | string)[], readers: LabelReaders): LabelRead | undefined => {
+  const classesAt = (logits: NodeId | undefined, axis: number): number | undefined => {
+    const size = logits === undefined ? undefined : shapeOf(logits)[axis];
+    return typeof size === "number" ? size : undefined;
+  };
+  const [first, second] = node.inputs;
+  switch (node.op) {
+    case "cross_entropy":
+    case "cross_entropy_backward":
+      if (node.attrs.target !== "index" || (node.op === "cross_entropy_backward" && readers === "losses") || second === undefined) return undefined;
+      return { target: second, classes: classesAt(first, node.attrs.dim), ignoreIndex: node.attrs.ignoreIndex };
+    case "nll_loss":
+    case "nll_loss_backward":
+      if ((node.op === "nll_loss_backward" && readers === "losses") || second === undefined) return undefined;
+      return { target: second, classes: classesAt(first, node.attrs.dim), ignoreIndex: node.attrs.ignoreIndex };
+    case "one_hot":
+      return readers === "all" && first !== undefined ? { target: first, classes: node.attrs.numClasses, ignoreIndex: undefined } : undefined;
+    default:
+      return undefined;
+  }
+};
+
+/** An i32 input read as class labels: each value must lie in [0, classes) or be `ignoreIndex`. */
+export interface LabelInput {
+  readonly input: string;
+  readonly classes: number;
+  readonly ignoreIndex: number | undefined;
+}
+
+/**
+ * The i32 inputs of a graph that are class labels (`labelRead` with `"all"`), fed directly, with a
+ * known class count, in node order. The reference back end checks them before running (PyTorch
+ * raises on such labels too).
+ */
+export const labelInputs = (graph: Graph): LabelInput[] =>
+  graph.nodes.flatMap((node) => {
+    const read = labelRead(node, (id) => graph.nodes[id]?.type.shape ?? [], "all");
+    const leaf = read === undefined ? undefined : graph.nodes[read.target];
+    return read === undefined || leaf?.op !== "input" || read.classes === undefined ? [] : [{ input: leaf.attrs.name, classes: read.classes, ignoreIndex: read.ignoreIndex }];
+  });
 
 /** Unbound symbolic dims at this specialisation, as diagnostics. */
 export const unboundAt = (graph: Graph, bindings: ReadonlyMap<string, number>): Diagnostics => {

@@ -31,7 +31,7 @@ import { decompose } from "../passes/decompose.js";
 import { specialiseMode, type ModeResult } from "../passes/mode.js";
 import { loweredComposites } from "./fused.js";
 import { INDEX_MAPS, indexMapExpr, type IndexMapContext } from "./index-maps.js";
-import { checkCompilable, findEpilogues, findSwappedTransposes, lseKey, unboundAt, type Epilogue } from "./lower-analyses.js";
+import { checkCompilable, findEpilogues, findSwappedTransposes, labelRead, lseKey, unboundAt, type Epilogue } from "./lower-analyses.js";
 
 export { checkCompilable };
 import { lowerConvNode } from "./lower-conv.js";
@@ -612,7 +612,7 @@ const lowerLoss = (L: Lowering, t: Target): boolean => {
       if (lse !== undefined) L.lseBuffers.set(key, lse);
       const out = newOut();
       L.kernels.push({ kind: "cross_entropy", x, target, weight, out, lse, rows, attrs: node.attrs, nodes: [id] });
-      if (node.attrs.target === "index") L.labels.push(labelInput(L, tId, rows.size, node.attrs.ignoreIndex));
+      checkLabels(L, node);
       done(out);
       return true;
     }
@@ -641,7 +641,7 @@ const lowerLoss = (L: Lowering, t: Target): boolean => {
       if (node.op === "nll_loss") {
         const weight = third === undefined ? undefined : contiguousBuffer(L, third);
         L.kernels.push({ kind: "nll_loss", x, target, weight, out, rows, attrs: node.attrs, nodes: [id] });
-        L.labels.push(labelInput(L, tId, rows.size, node.attrs.ignoreIndex));
+        checkLabels(L, node);
       } else {
         const grad = contiguousBuffer(L, third as NodeId);
         const weight = fourth === undefined ? undefined : contiguousBuffer(L, fourth);
@@ -753,9 +753,12 @@ const materialize = (L: Lowering, id: NodeId): void => {
   lowerElementwise(L, t);
 };
 
-const labelInput = (L: Lowering, targetId: NodeId, numClasses: number, ignoreIndex: number) => {
-  const node = nodeOf(L, targetId);
-  return { input: node.op === "input" ? node.attrs.name : `%${targetId}`, numClasses, ignoreIndex: ignoreIndex as number | undefined };
+/** Records the class labels `node` reads (labelRead, "losses") for the check before each run. */
+const checkLabels = (L: Lowering, node: Node): void => {
+  const read = labelRead(node, (id) => shapeOf(L, id), "losses");
+  if (read === undefined || read.classes === undefined) return;
+  const target = nodeOf(L, read.target);
+  L.labels.push({ input: target.op === "input" ? target.attrs.name : `%${read.target}`, numClasses: read.classes, ignoreIndex: read.ignoreIndex });
 };
 
 /**

@@ -26,51 +26,14 @@ import {
   type NDArray,
 } from "@graft/core";
 import { FeedError, toFeedArray, validateLabels } from "@graft/runtime";
+import { labelInputs } from "./lower-analyses.js";
 import { DEFAULT_MAX_MEMORY_BYTES, formatMemorySize } from "./memory.js";
 import { largestParam, paramLocations } from "./program.js";
 import { evaluateF32 } from "./reference-f32.js";
 import type { Backend, HostArray, HostFeeds, HostTensor, RunOptions, Session, SessionOptions } from "./types.js";
 import type { ProgramFunction, ProgramSpec } from "../program/types.js";
 
-/** An i32 input read as class labels: each value must lie in [0, classes) or be `ignoreIndex`. */
-export interface LabelInput {
-  readonly input: string;
-  readonly classes: number;
-  readonly ignoreIndex: number | undefined;
-}
-
-/**
- * The i32 inputs of a graph that are class labels, with their class count: targets of
- * `cross_entropy` / `nll_loss` (and their backward ops) and labels of `one_hot`, fed directly.
- * Back ends check them before running (PyTorch raises on such labels too).
- */
-export const labelInputs = (graph: Graph): LabelInput[] => {
-  const found: LabelInput[] = [];
-  for (const node of graph.nodes) {
-    let target: number | undefined;
-    let classes: number | undefined;
-    let ignoreIndex: number | undefined;
-    if (node.op === "cross_entropy" || node.op === "cross_entropy_backward") {
-      if (node.attrs.target !== "index") continue;
-      target = node.inputs[1];
-      const size = graph.nodes[node.inputs[0] ?? -1]?.type.shape[node.attrs.dim];
-      classes = typeof size === "number" ? size : undefined;
-      ignoreIndex = node.attrs.ignoreIndex;
-    } else if (node.op === "nll_loss" || node.op === "nll_loss_backward") {
-      target = node.inputs[1];
-      const size = graph.nodes[node.inputs[0] ?? -1]?.type.shape[node.attrs.dim];
-      classes = typeof size === "number" ? size : undefined;
-      ignoreIndex = node.attrs.ignoreIndex;
-    } else if (node.op === "one_hot") {
-      target = node.inputs[0];
-      classes = node.attrs.numClasses;
-    }
-    const leaf = target === undefined ? undefined : graph.nodes[target];
-    if (leaf === undefined || leaf.op !== "input" || classes === undefined) continue;
-    found.push({ input: leaf.attrs.name, classes, ignoreIndex });
-  }
-  return found;
-};
+export { labelInputs, type LabelInput } from "./lower-analyses.js";
 
 const toHost = (array: NDArray): HostTensor => ({ shape: [...array.shape], dtype: array.dtype, data: hostArray(array.dtype, array.data) });
 
