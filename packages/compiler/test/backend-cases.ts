@@ -228,6 +228,24 @@ export const agreementCases = (): AgreementCase[] => {
     );
   }
   {
+    // constants as their dtype holds them (fuzz-graphs found wasm comparing a wrapped i32 value
+    // where js compared the raw one): i32 truncates, bool is 1 for any nonzero value, NaN included;
+    // splats small (embedded, inlined) and large (fill kernels)
+    const y = C.input("y", [4], "i32");
+    add(
+      "constant-dtypes",
+      {
+        truncated: C.add(C.mul(y, 0), C.full([], 2.7, "i32")),
+        compared: C.ge(C.full([], -2.5, "i32"), C.sub(y, 3)),
+        bools: C.constant([2.5, 0, Number.NaN, -1e300], "bool"),
+        boolSplat: C.where(C.full([4], Number.NaN, "bool"), y, C.neg(y)),
+        bigBool: C.cast(C.full([300], 1e300, "bool"), "i32"),
+        bigI32: C.add(C.full([300], -7.9, "i32"), 0),
+      },
+      { y: labels([0, 1, 2, 3]) },
+    );
+  }
+  {
     // convolution and pooling: forward ops, and the backward primitives their gradients use
     const img = C.input("img", [2, 4, 7, 6]);
     const w = C.input("w", [6, 2, 3, 2]);

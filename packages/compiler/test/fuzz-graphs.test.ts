@@ -134,6 +134,10 @@ const seedPool = (): C.Tensor[] => [
   C.param("b", [3]),
   C.input("m", [2, 3]),
   C.scalar(2),
+  // images, sequences and conv weights, so that conv, pooling and norms meet inputs they take
+  C.input("img", ["batch", 2, 5, 4]),
+  C.input("seq", [2, 3, 6]),
+  C.param("k", [3, 2, 2, 2], C.kaimingUniform(2)),
 ];
 
 const pick = (pool: readonly C.Tensor[], index: number): C.Tensor => pool[index % pool.length] as C.Tensor;
@@ -155,6 +159,8 @@ const resolve = (arg: Arg, pool: readonly C.Tensor[]): unknown => {
 };
 
 const opsSeen = new Set<string>();
+/** Ops of graphs that checked (and so reached the back ends). */
+const opsChecked = new Set<string>();
 const stats = { cases: 0, checked: 0, sessions: 0, runs: 0, compared: 0, memoryRefused: 0, bundles: 0 };
 
 /** Builds a case's tensors; every call must return a tensor without throwing. */
@@ -254,6 +260,7 @@ const checkCompileRun = async (fuzz: FuzzCase): Promise<C.Graph | undefined> => 
     return undefined;
   }
   stats.checked++;
+  for (const node of checked.right.nodes) opsChecked.add(node.op);
   expect(C.printGraph(checked.right).length).toBeGreaterThan(0);
   // the whole pipeline (fuse, grad when there is a loss) reports, never crashes
   const full = runPipeline(passes.right.graph, pipeline);
@@ -370,7 +377,7 @@ describe("fuzz: random graphs from every public op (issue 16)", () => {
     expect(stats.checked).toBeGreaterThan(RUNS / 20);
     expect(stats.runs).toBeGreaterThan(0);
     expect(stats.compared).toBeGreaterThan(RUNS / 50);
-    console.info(`fuzz: ${JSON.stringify(stats)}; ops never built: ${C.opNames.filter((op) => !opsSeen.has(op)).join(", ") || "none"}`);
+    console.info(`fuzz: ${JSON.stringify(stats)}; ops never built: ${C.opNames.filter((op) => !opsSeen.has(op)).join(", ") || "none"}; never in a checked graph: ${C.opNames.filter((op) => !opsChecked.has(op)).join(", ") || "none"}`);
   }, 600_000);
 
   it(`compiled bundles load and run, throwing only FeedError/WeightsError (${BUNDLES} bundles)`, async () => {

@@ -21,3 +21,14 @@ export const parseDtype = (name: string): Dtype | undefined =>
 
 /** Bytes per element in the compiled (arena) representation. */
 export const dtypeBytes = (dtype: Dtype): number => (dtype === "f64" ? 8 : dtype === "bool" ? 1 : 4);
+
+/** The range of an i32 value. */
+export const I32_MIN = -(2 ** 31);
+export const I32_MAX = 2 ** 31 - 1;
+
+/**
+ * A constant's value as its dtype holds it (PyTorch's conversion): i32 truncates toward zero
+ * (the value must be finite and in range: the constant row refuses others), bool is 1 for any
+ * nonzero value (NaN included), floats are unchanged.
+ */
+export const constantValue = (value: number, dtype: Dtype): number => (dtype === "i32" ? Math.trunc(value) : dtype === "bool" ? (value !== 0 ? 1 : 0) : value);

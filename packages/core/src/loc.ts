@@ -42,7 +42,12 @@ export const withSourceLoc = <A>(loc: SourceLoc | undefined, build: () => A): A 
 /** The user's location of the current op call, or undefined when none can be found. */
 export const captureLoc = (): SourceLoc | undefined => {
   if (locOverride !== undefined) return locOverride;
+  // ops build ops (a plain number lifted to a scalar constant, composites): the user's frame can
+  // be deeper than V8's default 10 frames
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 64;
   const stack = new Error().stack;
+  Error.stackTraceLimit = limit;
   if (stack === undefined) return undefined;
   for (const line of stack.split("\n").slice(1)) {
     const match = FRAME.exec(line.trim());

@@ -149,6 +149,9 @@ const CASES: { readonly [K in OpName]: OpCases } = {
     bad: [
       ["too few values", () => makeTensor("constant", { value: [1, 2, 3], shape: [2, 2], dtype: "f32" }, []), "constant: constant of shape [2,2] needs 4 values, got 3"],
       ["a ragged nested array", () => g.constant([[1, 2], [3]]), "constant: ragged nested array: [1] vs [2]"],
+      ["an i32 value past 2^31 − 1", () => g.full([2], 2 ** 31, "i32"), "constant: value 2147483648 does not fit an i32 constant (integers from -2147483648 to 2147483647)"],
+      ["an i32 NaN", () => g.constant([1, Number.NaN], "i32"), "constant: value NaN does not fit an i32 constant (integers from -2147483648 to 2147483647)"],
+      ["an i32 scalar of 2e219 (a plain number lifted to an i32 operand)", () => g.ge(g.input("y", [2], "i32"), 2e219), "constant: value 2e+219 does not fit an i32 constant (integers from -2147483648 to 2147483647)"],
     ],
   },
   neg: numericUnary("neg", g.neg),

@@ -75,6 +75,8 @@ const VALUES: { readonly [K in OpName]: readonly ValueCase[] } = {
     vc("a nested array, row-major", () => g.constant([[1, 2, 3], [4, 5, 6]]), [2, 3], [1, 2, 3, 4, 5, 6]),
     vc("full broadcasts one value over a symbolic shape", () => g.add(input("x", ["batch"]), g.full(["batch"], 0.5)), [3], [1.5, 2.5, 3.5], { x: arr([1, 2, 3]) }),
     vc("booleans are 0/1", () => g.constant([true, false, true], "bool"), [3], [1, 0, 1]),
+    vc("a bool constant is 1 for any nonzero value, NaN included (PyTorch's conversion)", () => g.constant([2.5, 0, Number.NaN, -1e300, -0], "bool"), [5], [1, 0, 1, 1, 0]),
+    vc("an i32 constant truncates toward zero", () => g.constant([2.7, -2.7, 2147483647.5, -2147483648.9], "i32"), [4], [2, -2, 2147483647, -2147483648]),
   ],
   neg: [unary("negates", g.neg, [-1, 2, -3, -0.5, -0, 1])],
   abs: [unary("absolute value", g.abs, [1, 2, 3, 0.5, 0, 1])],

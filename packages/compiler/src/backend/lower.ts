@@ -11,6 +11,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import {
+  constantValue,
   concretize,
   isComposite,
   randomKey,
@@ -276,7 +277,7 @@ const expandExpr = (L: Lowering, id: NodeId, map: readonly number[], rank: numbe
   if (isBinaryOp(node.op)) return { kind: "binary", op: node.op, lhs: arg(0), rhs: arg(1), integer: nodeOf(L, node.inputs[0] as NodeId).type.dtype !== "f32" };
   switch (node.op) {
     case "constant":
-      return { kind: "const", value: node.attrs.value[0] ?? 0 };
+      return { kind: "const", value: constantValue(node.attrs.value[0] ?? 0, node.attrs.dtype) };
     case "dim_size":
       return { kind: "const", value: sizeOf(node.attrs.dims.map((axis) => shapeOf(L, node.inputs[0] as NodeId)[axis] ?? 1)) };
     case "where":
@@ -473,11 +474,11 @@ const lowerLeaf = (L: Lowering, t: Target): boolean => {
       // it runs first, like the constant it replaces (out of the way of fusions)
       if (node.attrs.value.length === 1 && size > FILL_ABOVE) {
         const out = t.newOut();
-        L.fills.push({ kind: "map", out, shape, expr: { kind: "const", value: node.attrs.value[0] ?? 0 }, nodes: [t.id] });
+        L.fills.push({ kind: "map", out, shape, expr: { kind: "const", value: constantValue(node.attrs.value[0] ?? 0, dtype) }, nodes: [t.id] });
         done(out);
         return true;
       }
-      const values = node.attrs.value.length === 1 ? new Array<number>(size).fill(node.attrs.value[0] ?? 0) : [...node.attrs.value];
+      const values = node.attrs.value.length === 1 ? new Array<number>(size).fill(constantValue(node.attrs.value[0] ?? 0, dtype)) : node.attrs.value.map((v) => constantValue(v, dtype));
       done(newBuffer(L, { kind: "const", dtype, size, values }));
       return true;
     }

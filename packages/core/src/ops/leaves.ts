@@ -3,6 +3,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
+import { constantValue, I32_MAX, I32_MIN } from "../dtype.js";
 import { formatInit, initNeedsMatrix, type Init } from "../init.js";
 import { formatShape, isStaticShape, sizeOf, staticSize } from "../shape.js";
 import type { OpDef } from "./def.js";
@@ -14,6 +15,12 @@ const checkValues = (values: unknown): E.Either<string, readonly number[]> => {
   if (!Array.isArray(values)) return E.left(`values must be numbers, got ${describeValue(values)}`);
   const bad = (values as readonly unknown[]).findIndex((value) => typeof value !== "number");
   return bad < 0 ? E.right(values as readonly number[]) : E.left(`value ${bad} is ${describeValue(values[bad])}, expected a number`);
+};
+
+/** i32 constant values: finite and, truncated, in range (PyTorch refuses an int32 fill that overflows). */
+const checkI32Values = (values: readonly number[]): E.Either<string, readonly number[]> => {
+  const bad = values.findIndex((value) => !(Math.trunc(value) >= I32_MIN && Math.trunc(value) <= I32_MAX));
+  return bad < 0 ? E.right(values) : E.left(`value ${String(values[bad])} does not fit an i32 constant (integers from ${I32_MIN} to ${I32_MAX})`);
 };
 
 /** The numeric fields of each initialiser kind (a mapped type: a new kind must be listed here). */
@@ -96,6 +103,7 @@ export const leafOps: { readonly input: OpDef<"input">; readonly param: OpDef<"p
       pipe(
         checkDtype(attrs.dtype),
         E.chain(() => checkValues(attrs.value)),
+        E.chain((values) => (attrs.dtype === "i32" ? checkI32Values(values) : E.right(values))),
         E.chain(() => checkShapeDims(attrs.shape)),
         E.chain((shape) =>
           attrs.value.length === 1 || (isStaticShape(shape) && attrs.value.length === staticSize(shape))
@@ -105,7 +113,8 @@ export const leafOps: { readonly input: OpDef<"input">; readonly param: OpDef<"p
       ),
     evaluate: (_inputs, attrs, out) => {
       const size = sizeOf(out.shape);
-      return attrs.value.length === 1 ? new Float64Array(size).fill(attrs.value[0] as number) : Float64Array.from(attrs.value);
+      const value = (v: number): number => constantValue(v, attrs.dtype);
+      return attrs.value.length === 1 ? new Float64Array(size).fill(value(attrs.value[0] as number)) : Float64Array.from(attrs.value, value);
     },
     gradient: { rule: () => [] },
     formatAttrs: (attrs) => (attrs.value.length <= 8 ? `value=${attrs.value.length === 1 ? String(attrs.value[0]) : `[${attrs.value.join(",")}]`}` : `value=<${attrs.value.length} values>`),
