@@ -1,18 +1,18 @@
 /**
  * @file The `graft` command line: `graft check <model.ts>`, `graft print <model.ts>`, and the
- * commands later modules register (see `cli/commands/index.ts`). `bin/graft.mjs` runs it under
+ * commands later modules register (see `toolkit/cli/commands/index.ts`). `bin/graft.mjs` runs it under
  * the TypeScript loader and exits with the code `main` returns.
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { pipeline as defaultPipeline, type NamedPass } from "./passes/index.js";
-import { commands } from "./cli/commands/index.js";
-import type { AtomicFileSystem } from "./data/atomic.js";
-import { EXIT_OK, EXIT_USAGE, processIo, type CliContext, type CliIo } from "./cli/context.js";
+import { commands } from "./toolkit/cli/commands/index.js";
+import type { AtomicFileSystem } from "./toolkit/data/atomic.js";
+import { EXIT_OK, EXIT_USAGE, processIo, type CliContext, type CliIo } from "./toolkit/cli/context.js";
 
-export type { CliCommand, CliContext, CliIo } from "./cli/context.js";
-export type { JsonCheckReport, JsonDiagnostic, JsonFileResult } from "./cli/commands/check.js";
-export { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE } from "./cli/context.js";
+export type { CliCommand, CliContext, CliIo } from "./toolkit/cli/context.js";
+export type { JsonCheckReport, JsonDiagnostic, JsonFileResult } from "./toolkit/cli/commands/check.js";
+export { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE } from "./toolkit/cli/context.js";
 
 /** Overrides for `main`, for tests and embedding. */
 export interface MainOptions {

@@ -33,7 +33,7 @@ import {
   type Tensor,
 } from "@graft/core";
 import { batchRows } from "../src/analysis/batch-rows.js";
-import { buildTrainingProgram } from "../src/train/program.js";
+import { buildTrainingProgram } from "../src/toolkit/train/program.js";
 import { sgd } from "../src/optim/index.js";
 
 const graphOf = (m: Model): Graph => {

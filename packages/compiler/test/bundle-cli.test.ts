@@ -7,7 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main, type CliIo } from "../src/cli.js";
-import { parseBatches, parseDim } from "../src/cli/commands/compile.js";
+import { parseBatches, parseDim } from "../src/toolkit/cli/commands/compile.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const fixture = (name: string): string => join(root, "packages/compiler/test/fixtures/bundle", `${name}.ts`);

@@ -12,8 +12,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { main, type CliIo } from "../src/cli.js";
-import type { JsonCheckReport } from "../src/cli/commands/check.js";
-import { ignoredPrintOptions } from "../src/cli/commands/print.js";
+import type { JsonCheckReport } from "../src/toolkit/cli/commands/check.js";
+import { ignoredPrintOptions } from "../src/toolkit/cli/commands/print.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const bin = join(root, "packages/compiler/bin/graft.mjs");

@@ -13,8 +13,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, test } from "vitest";
 import { decodeSafetensors, encodeSafetensors } from "@graft/runtime";
 import { main, type CliIo } from "../src/cli.js";
-import { CHECKPOINT_FILE, WEIGHTS_FILE } from "../src/cli/commands/train.js";
-import type { AtomicFileSystem } from "../src/data/atomic.js";
+import { CHECKPOINT_FILE, WEIGHTS_FILE } from "../src/toolkit/cli/commands/train.js";
+import type { AtomicFileSystem } from "../src/toolkit/data/atomic.js";
 import { makeBlobs } from "../../../examples/blobs/data.js";
 import { faultyFileSystem, FAULT_MESSAGES, type Fault } from "./fault-fs.js";
 

@@ -8,9 +8,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, test } from "vitest";
 import { main, type CliIo } from "../src/cli.js";
-import { CHECKPOINT_FILE, WEIGHTS_FILE } from "../src/cli/commands/train.js";
+import { CHECKPOINT_FILE, WEIGHTS_FILE } from "../src/toolkit/cli/commands/train.js";
 import { decodeSafetensors } from "@graft/runtime";
-import { attachScheduler, parseLrSchedule } from "../src/train/index.js";
+import { attachScheduler, parseLrSchedule } from "../src/toolkit/train/index.js";
 import * as E from "fp-ts/lib/Either.js";
 import { makeBlobs } from "../../../examples/blobs/data.js";
 

@@ -11,9 +11,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, describe, expect, test } from "vitest";
 import { decodeSafetensors } from "@graft/runtime";
 import { main, type CliIo } from "../src/cli.js";
-import { gatherRows, seededSplit } from "../src/data/loader.js";
-import { parseCsv, parseJsonData } from "../src/data/tabular.js";
-import { applyStandardizer, fitStandardizer, regressionMetrics } from "../src/train/index.js";
+import { gatherRows, seededSplit } from "../src/toolkit/data/loader.js";
+import { parseCsv, parseJsonData } from "../src/toolkit/data/tabular.js";
+import { applyStandardizer, fitStandardizer, regressionMetrics } from "../src/toolkit/train/index.js";
 import { makeBlobs } from "../../../examples/blobs/data.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");

@@ -11,8 +11,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, test } from "vitest";
 import { decodeSafetensors } from "@graft/runtime";
 import { main, type CliIo } from "../src/cli.js";
-import { CHECKPOINT_FILE, saveCheckpoint, WEIGHTS_FILE } from "../src/cli/commands/train.js";
-import { nodeFileSystem, type AtomicFileSystem } from "../src/data/atomic.js";
+import { CHECKPOINT_FILE, saveCheckpoint, WEIGHTS_FILE } from "../src/toolkit/cli/commands/train.js";
+import { nodeFileSystem, type AtomicFileSystem } from "../src/toolkit/data/atomic.js";
 import { makeBlobs } from "../../../examples/blobs/data.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");

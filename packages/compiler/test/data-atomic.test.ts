@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AtomicWriteError, describeFileError, ensureDirectoryFor, nodeFileSystem, removeStaleTemporaryFiles, writeFileAtomic, type AtomicFileHandle, type AtomicFileSystem } from "../src/data/atomic.js";
+import { AtomicWriteError, describeFileError, ensureDirectoryFor, nodeFileSystem, removeStaleTemporaryFiles, writeFileAtomic, type AtomicFileHandle, type AtomicFileSystem } from "../src/toolkit/data/atomic.js";
 
 let directory = "";
 

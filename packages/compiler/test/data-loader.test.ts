@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { DataError, DataLoader, gatherRows, permuteRowsInPlace, seededSplit, splitRowsInPlace, type Batch, type LabelArray } from "../src/data/loader.js";
-import { Prng } from "../src/data/prng.js";
+import { DataError, DataLoader, gatherRows, permuteRowsInPlace, seededSplit, splitRowsInPlace, type Batch, type LabelArray } from "../src/toolkit/data/loader.js";
+import { Prng } from "../src/toolkit/data/prng.js";
 
 /** n samples of 2 features each: sample i is [i, -i], its label i % 3. */
 function dataset(n: number): { features: Float32Array; labels: Int32Array } {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { Prng, portableLog } from "../src/data/prng.js";
+import { Prng, portableLog } from "../src/toolkit/data/prng.js";
 
 describe("Prng: xoshiro128** seeded by splitmix64", () => {
   // Reference values from the authors' C code (splitmix64.c seeding xoshiro128starstar.c with

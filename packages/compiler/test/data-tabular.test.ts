@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { mkdir, mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DataFileError, MAX_JSON_BYTES, parseCsv, parseCsvChunks, parseJsonData, readTabularFile, type TabularOptions } from "../src/data/tabular.js";
+import { DataFileError, MAX_JSON_BYTES, parseCsv, parseCsvChunks, parseJsonData, readTabularFile, type TabularOptions } from "../src/toolkit/data/tabular.js";
 
 const iris = [
   "sepal_length,sepal_width,petal_length,petal_width,species",

@@ -5,7 +5,7 @@
  * and message format, so what the user sees is what a real failure would show.
  */
 import { basename } from "node:path";
-import { nodeFileSystem, type AtomicFileSystem } from "../src/data/atomic.js";
+import { nodeFileSystem, type AtomicFileSystem } from "../src/toolkit/data/atomic.js";
 
 export type Fault = "ENOSPC" | "EROFS" | "EISDIR";
 

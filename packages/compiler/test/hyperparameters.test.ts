@@ -11,7 +11,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { add, constant, model, mul, param, sum, zeros } from "@graft/core";
 import type { HostFeeds } from "../src/backend/types.js";
 import { compileBundle } from "../src/bundle/index.js";
-import { createTrainer } from "../src/train/index.js";
+import { createTrainer } from "../src/toolkit/train/index.js";
 import mlp from "./fixtures/bundle/mlp.js";
 
 /** L(w) = ½ Σ a·w² + Σ c·w in float64 (as fixtures/pytorch/hyperparameters.py). */

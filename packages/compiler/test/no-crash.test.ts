@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as C from "@graft/core";
 import { getBackend } from "../src/backend/index.js";
 import { main, type CliIo } from "../src/cli.js";
-import { parseMemorySize } from "../src/cli/memory-option.js";
+import { parseMemorySize } from "../src/toolkit/cli/memory-option.js";
 import { commentText } from "../src/bundle/dts.js";
 import { compileBundle } from "../src/bundle/index.js";
 import { largestParam } from "../src/backend/program.js";

@@ -12,7 +12,7 @@ import { wasmBackend } from "../src/backend/wasm/backend.js";
 import { modePass, specialiseMode } from "../src/passes/mode.js";
 import { buildProgram } from "../src/program/build.js";
 import { sgd } from "../src/optim/index.js";
-import { createTrainer } from "../src/train/index.js";
+import { createTrainer } from "../src/toolkit/train/index.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -23,7 +23,7 @@ import {
 import type { ProgramFunction } from "../src/program/types.js";
 import { adam, adamw, applyOptimizer, formatOptimizer, parseOptimizer, sgd, trainStep, type Optimizer, type OptimizerRule } from "../src/optim/index.js";
 import { grad } from "../src/passes/grad.js";
-import { createTrainer } from "../src/train/index.js";
+import { createTrainer } from "../src/toolkit/train/index.js";
 
 /*
  * The expected trajectories below were computed independently in float64 with this Python, a

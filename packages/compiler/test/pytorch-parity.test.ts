@@ -35,7 +35,7 @@ import {
   type Tensor,
 } from "@graft/core";
 import { adam, adamw } from "../src/optim/index.js";
-import { createTrainer, resolveBackend } from "../src/train/index.js";
+import { createTrainer, resolveBackend } from "../src/toolkit/train/index.js";
 import blobs from "../../../examples/blobs/model.js";
 import { grad } from "../src/passes/grad.js";
 

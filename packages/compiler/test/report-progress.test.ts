@@ -5,7 +5,7 @@ import {
   formatDuration,
   formatLoss,
   formatRate,
-} from "../src/report/progress.js";
+} from "../src/toolkit/report/progress.js";
 
 /** A stream that records what is written; `isTTY` as asked. */
 class FakeStream extends Writable {

@@ -13,7 +13,7 @@ import {
   lineChart,
   metricsChart,
   niceTicks,
-} from "../src/report/svg.js";
+} from "../src/toolkit/report/svg.js";
 
 // ---------------------------------------------------------------------------------------
 // A small XML well-formedness checker (elements, attributes, entities, comments, prolog).

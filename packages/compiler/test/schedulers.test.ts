@@ -15,7 +15,7 @@ import {
   reduceLROnPlateau,
   stepLR,
   type SchedulerSpec,
-} from "../src/train/schedulers.js";
+} from "../src/toolkit/train/schedulers.js";
 
 const TORCH: ReadonlyArray<readonly [string, SchedulerSpec, readonly number[], (readonly number[])?]> = [
   ["StepLR(step_size=3, gamma=0.5)", stepLR({ stepSize: 3, gamma: 0.5 }), [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125]],

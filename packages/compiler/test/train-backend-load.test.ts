@@ -3,7 +3,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { crossEntropy, input, matmul, model, param, zeros } from "@graft/core";
 import { sgd } from "../src/optim/index.js";
-import { createTrainer, resolveBackend } from "../src/train/index.js";
+import { createTrainer, resolveBackend } from "../src/toolkit/train/index.js";
 
 const requested: string[] = [];
 vi.mock("../src/backend/index.js", async () => {

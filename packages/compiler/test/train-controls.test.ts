@@ -9,7 +9,7 @@ import type { HostFeeds } from "../src/backend/types.js";
 import { compileBundle } from "../src/bundle/index.js";
 import { add, constant, model, mul, param, sum, zeros } from "@graft/core";
 import { adagrad, adam, adamw, formatOptimizer, parseOptimizer, rmsprop, sgd, type Optimizer } from "../src/optim/index.js";
-import { attachScheduler, createTrainer, oneCycleLR, type TrainerOptions } from "../src/train/index.js";
+import { attachScheduler, createTrainer, oneCycleLR, type TrainerOptions } from "../src/toolkit/train/index.js";
 import mlp from "./fixtures/bundle/mlp.js";
 
 const x = Float32Array.from([0.5, -1, 2, 0.25, 1.5, -0.5, -2, 0.75, 0.1, 1, -1.25, 0.3]);

@@ -28,7 +28,7 @@ import { referenceBackend } from "../src/backend/reference.js";
 import type { Backend, HostTensor } from "../src/backend/types.js";
 import type { ProgramSpec } from "../src/program/types.js";
 import { sgd } from "../src/optim/index.js";
-import { accuracy, addToMean, buildTrainingProgram, createTrainer, predictions, runningMean } from "../src/train/index.js";
+import { accuracy, addToMean, buildTrainingProgram, createTrainer, predictions, runningMean } from "../src/toolkit/train/index.js";
 
 const classifier = (name = "clf") => {
   const x = input("x", ["batch", 2]);

@@ -13,7 +13,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { error, type Diagnostics, type Model } from "@graft/core";
 import { decodeSafetensors, SAFETENSORS_DTYPE, WeightsError, type ModelInfo, type SafetensorsTensorSpec } from "@graft/runtime";
 import { DEFAULT_BUNDLE_BACKEND, getBackend, type BackendName } from "../backend/index.js";
-import { ensureDirectoryFor, writeFileAtomic, type AtomicFileSystem } from "../data/atomic.js";
+import { ensureDirectoryFor, writeFileAtomic, type AtomicFileSystem } from "../toolkit/data/atomic.js";
 import { emitDts } from "./dts.js";
 import { bundleInfo, bundleModule, emitModuleSource, isHyper, toBase64, type BundleSizes } from "./emit.js";
 import { planBundle, type BundleLayout } from "./layout.js";
@@ -117,7 +117,7 @@ export const sourcePath = (modulePath: string): string => {
 
 /**
  * Writes the bundle, its `.d.ts` (`.d.mts` for `.mjs`) and, with `emitTs`, its TypeScript source,
- * each atomically (see data/atomic.ts): a failed write leaves the previous file whole.
+ * each atomically (see toolkit/data/atomic.ts): a failed write leaves the previous file whole.
  * @throws AtomicWriteError naming the file and the cause
  */
 export const writeBundle = async (

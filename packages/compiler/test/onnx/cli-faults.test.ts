@@ -6,7 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { main, type CliIo } from "../../src/cli.js";
-import type { AtomicFileSystem } from "../../src/data/atomic.js";
+import type { AtomicFileSystem } from "../../src/toolkit/data/atomic.js";
 import { FAULT_MESSAGES, faultyFileSystem } from "../fault-fs.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");

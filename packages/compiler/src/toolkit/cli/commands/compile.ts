@@ -17,7 +17,7 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { InvalidArgumentError, Option } from "commander";
 import { formatDiagnostics, type Diagnostics } from "@graft/core";
-import { compileBundle, formatBytes, writeBundle, type WrittenBundle } from "../../bundle/index.js";
+import { compileBundle, formatBytes, writeBundle, type WrittenBundle } from "../../../bundle/index.js";
 import { AtomicWriteError } from "../../data/atomic.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";

@@ -17,7 +17,7 @@ import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeSafetensors, encodeSafetensors, SAFETENSORS_DTYPE, WeightsError, type SafetensorsTensorInput, type SafetensorsTensorSpec } from "@graft/runtime";
-import type { HostTensor } from "../backend/types.js";
+import type { HostTensor } from "../../backend/types.js";
 import { describeFileError, nodeFileSystem, removeStaleTemporaryFiles, writeFileAtomic, type AtomicFileSystem, type WriteFileAtomicOptions } from "../data/atomic.js";
 import { metricsChart, type EpochMetrics } from "../report/svg.js";
 

@@ -50,11 +50,11 @@ import { join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import * as E from "fp-ts/lib/Either.js";
 import { buildGraph, formatType, GraftError, graphInputs, printGraph, type Graph, type Model } from "@graft/core";
-import type { BackendName, HostTensor } from "../../backend/types.js";
+import type { BackendName, HostTensor } from "../../../backend/types.js";
 import { AtomicWriteError, ensureDirectoryFor, writeFileAtomic } from "../../data/atomic.js";
 import { DataLoader, seededSplit, splitRowsInPlace } from "../../data/loader.js";
 import { DataFileError, readTabularFile, type TabularData } from "../../data/tabular.js";
-import { formatOptimizer, parseOptimizer } from "../../optim/index.js";
+import { formatOptimizer, parseOptimizer } from "../../../optim/index.js";
 import { createEpochProgress, formatDuration, type ProgressStream } from "../../report/progress.js";
 import { lineChart, metricsChart, type EpochMetrics } from "../../report/svg.js";
 import {

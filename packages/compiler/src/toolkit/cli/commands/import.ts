@@ -11,7 +11,7 @@ import { basename, dirname, relative, resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { formatDiagnostics } from "@graft/core";
 import { AtomicWriteError, ensureDirectoryFor, writeFileAtomic } from "../../data/atomic.js";
-import { importOnnx } from "../../onnx/import.js";
+import { importOnnx } from "../../../onnx/import.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath } from "../load-model.js";
 

@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import type { AtomicFileSystem } from "../data/atomic.js";
-import type { NamedPass } from "../passes/index.js";
+import type { NamedPass } from "../../passes/index.js";
 
 /** Where the CLI writes; tests pass buffers, the binary passes the process streams. */
 export interface CliIo {

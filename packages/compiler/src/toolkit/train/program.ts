@@ -4,11 +4,11 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { Graph, Diagnostics, Model } from "@graft/core";
-import type { Optimizer } from "../optim/index.js";
-import { buildProgram } from "../program/build.js";
-import type { ProgramSpec } from "../program/types.js";
+import type { Optimizer } from "../../optim/index.js";
+import { buildProgram } from "../../program/build.js";
+import type { ProgramSpec } from "../../program/types.js";
 
-export { EVALUATE, FORWARD, TRAIN_STEP } from "../program/build.js";
+export { EVALUATE, FORWARD, TRAIN_STEP } from "../../program/build.js";
 
 /** Options of `buildTrainingProgram`. */
 export interface TrainingProgramOptions {

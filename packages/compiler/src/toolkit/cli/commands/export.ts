@@ -12,9 +12,9 @@ import { resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { InvalidArgumentError, Option } from "commander";
 import { formatDiagnostics, type Diagnostics } from "@graft/core";
-import { formatBytes } from "../../bundle/index.js";
+import { formatBytes } from "../../../bundle/index.js";
 import { AtomicWriteError, ensureDirectoryFor, writeFileAtomic } from "../../data/atomic.js";
-import { DEFAULT_OPSET, dependsOnStep, exportOnnx, formatHyperFormula } from "../../onnx/export.js";
+import { DEFAULT_OPSET, dependsOnStep, exportOnnx, formatHyperFormula } from "../../../onnx/export.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
 

@@ -6,8 +6,8 @@
 import * as E from "fp-ts/lib/Either.js";
 import { formatDiagnostics, type Model } from "@graft/core";
 import { encodeSafetensors } from "@graft/runtime";
-import type { BackendName, HostTensor } from "../../backend/types.js";
-import { compileBundle, formatBytes, writeBundle } from "../../bundle/index.js";
+import type { BackendName, HostTensor } from "../../../backend/types.js";
+import { compileBundle, formatBytes, writeBundle } from "../../../bundle/index.js";
 import type { AtomicFileSystem } from "../../data/atomic.js";
 import { toSafetensors } from "../../train/checkpoint.js";
 import { standardizedModel, STANDARDIZE_MEAN, STANDARDIZE_STD, type Standardizer } from "../../train/index.js";

@@ -13,10 +13,10 @@
 import * as E from "fp-ts/lib/Either.js";
 import { GraftError, graphInputs, graphParams, type Graph, type Model } from "@graft/core";
 import { checkHyperparameter, checkLearningRate, FeedError, hyperOptions, hyperValue, momentumOption } from "@graft/runtime";
-import type { Backend, BackendName, HostFeeds, HostTensor, Session } from "../backend/types.js";
-import type { HyperSchedule, ProgramFunction, ProgramSpec } from "../program/types.js";
-import { referenceBackend } from "../backend/reference.js";
-import { GRAD_NORM_OUTPUT, parseOptimizer, type Optimizer } from "../optim/index.js";
+import type { Backend, BackendName, HostFeeds, HostTensor, Session } from "../../backend/types.js";
+import type { HyperSchedule, ProgramFunction, ProgramSpec } from "../../program/types.js";
+import { referenceBackend } from "../../backend/reference.js";
+import { GRAD_NORM_OUTPUT, parseOptimizer, type Optimizer } from "../../optim/index.js";
 import { buildTrainingProgram, EVALUATE, FORWARD, TRAIN_STEP } from "./program.js";
 
 /** Options of `createTrainer`. */
@@ -144,7 +144,7 @@ export const resolveBackend = async (backend: Backend | BackendName): Promise<Ba
   if (!BACKENDS.includes(backend)) throw new Error(`unknown backend '${String(backend)}'; expected one of ${BACKENDS.join(", ")}`);
   if (backend === "reference") return referenceBackend;
   try {
-    const registry = await import("../backend/index.js");
+    const registry = await import("../../backend/index.js");
     return await registry.getBackend(backend);
   } catch (thrown) {
     throw new Error(`backend '${backend}' is not available: ${thrown instanceof Error ? thrown.message : String(thrown)}`);

@@ -8,7 +8,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { buildGraph, hasErrors, type Diagnostic, type Diagnostics, type Graph } from "@graft/core";
-import { checkedPrefix, runPipeline } from "../../passes/index.js";
+import { checkedPrefix, runPipeline } from "../../../passes/index.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
 import { countSummary, formatReport, plural } from "../report.js";
