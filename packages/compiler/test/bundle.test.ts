@@ -146,6 +146,22 @@ describe("bundle emission", () => {
     expect([...bundle.right.source.matchAll(/export: "(run\d+)"/g)].map((match) => match[1])).toEqual(["run0", "run1", "run2"]);
   });
 
+  it("writes state rows as stateEntry calls without their defaults, and info.state read from them equals the layout's", async () => {
+    for (const train of ["adam:lr=1e-3", "sgd:lr=0.1,momentum=0.9,weight_decay=0.01"]) {
+      const bundle = await compileBundle(mnistLike(), { train });
+      if (E.isLeft(bundle)) throw new Error(messages(bundle.left).join("\n"));
+      const loaded = (await import(`data:text/javascript,${encodeURIComponent(bundle.right.code)}`)) as { load(): Promise<{ info: unknown }> };
+      const { info } = await loaded.load();
+      expect(info).toEqual(bundle.right.info);
+      expect(bundle.right.info.state.length).toBeGreaterThan(bundle.right.info.weights.length);
+    }
+    const adam = await compileBundle(mnistLike(), { train: "adam:lr=1e-3" });
+    if (E.isLeft(adam)) throw new Error(messages(adam.left).join("\n"));
+    expect(adam.right.source).toContain('stateEntry("adam.m.fc1.bias", [256], 48),');
+    expect(adam.right.source).toMatch(/stateEntry\("fc1\.weight", \[256, 784\], \d+, \{ kind: "kaiming_uniform", fanIn: 784 \}, true\)/);
+    expect(adam.right.source).toContain("...stateInfos([");
+  });
+
   it("holds only the initialisers its params use: nn.Linear's alone, or all of them for an orthogonal or xavier param", async () => {
     const linear = await compileBundle(mnistLike());
     if (E.isLeft(linear)) throw new Error(messages(linear.left).join("\n"));

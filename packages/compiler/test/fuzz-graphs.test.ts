@@ -39,7 +39,9 @@ const dslFunctions: ReadonlyArray<readonly [string, DslFunction]> = (() => {
     .filter((entry): entry is [string, DslFunction] => typeof entry[1] === "function" && entry[0] !== "Tensor" && entry[0] !== "GraftError")
     .filter(([, fn]) => {
       try {
-        return fn(probe, probe, probe) instanceof C.Tensor;
+        // a new tensor: helpers that hand back their argument (constantValue) are not ops
+        const made = fn(probe, probe, probe);
+        return made instanceof C.Tensor && made !== probe;
       } catch {
         return false;
       }

@@ -37,18 +37,6 @@ export interface Arena {
   readonly i32: Int32Array;
 }
 
-/** `1536` → `1.5 KiB` (the compiler's `formatMemorySize`, which the runtime cannot import). */
-function formatBytes(bytes: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${Number(value.toPrecision(3))} ${units[unit]}`;
-}
-
 /** A WebAssembly (32-bit) memory holds at most 65536 pages of 64 KiB: 4 GiB. */
 export const WASM_MAX_PAGES = 65536;
 
@@ -67,9 +55,7 @@ export function allocateArena<T>(bytes: number, allocate: () => T, wasm = false)
       if (!(cause instanceof RangeError)) throw cause;
       why = cause.message;
     }
-  throw new RangeError(
-    `could not allocate the model's memory arena of ${formatBytes(bytes)} (${bytes} bytes): ${why}. Its plans fit the --max-memory limit it was compiled with, but this machine or engine cannot provide that much: use a smaller batch or smaller dims, or compile it with a --max-memory this machine can allocate`,
-  );
+  throw new RangeError(`could not allocate the model's arena of ${bytes} bytes (${why}): it fits the --max-memory it was compiled with, not this machine; use a smaller batch or dims`);
 }
 
 /** An arena over a plain ArrayBuffer, grown by copying. */

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build, type Plugin } from "esbuild";
 import { VariableDeclarationKind } from "ts-morph";
-import { BASIC_INITS, type ModelInfo, type StateEntry, type TensorInfo } from "@graft/runtime";
+import { BASIC_INITS, type ModelInfo, type StateEntry, type StateInfo, type TensorInfo } from "@graft/runtime";
 import { batchRows } from "../analysis/batch-rows.js";
 import { propertyName, typePrefix } from "../backend/identifiers.js";
 import type { Artifact, ArtifactEntry } from "../backend/types.js";
@@ -105,7 +105,7 @@ interface Declaration {
  * referenced where `info` repeats them (its `inputs`/`outputs` are `forward`'s, functions often
  * take the same inputs, `state` starts with the weights). The value is the same as a literal's.
  */
-const infoSource = (info: ModelInfo): { readonly declarations: readonly Declaration[]; readonly initializer: string } => {
+const infoSource = (info: ModelInfo, stateRest?: { readonly entries: readonly StateInfo[]; readonly source: string }): { readonly declarations: readonly Declaration[]; readonly initializer: string } => {
   const declarations: Declaration[] = [];
   const taken = new Set<string>();
   const declare = (stem: string, type: string, docs: string, initializer: string): string => {
@@ -135,7 +135,10 @@ const infoSource = (info: ModelInfo): { readonly declarations: readonly Declarat
   });
   const weights = declare("weights", "readonly StateInfo[]", "`info.weights`: the model's params (what `saveWeights()` writes); `info.state` starts with them.", literal(info.weights));
   const startsWithWeights = info.weights.every((entry, index) => literal(entry) === literal(info.state[index]));
-  const state = startsWithWeights ? `[\n${[`...${weights}`, ...info.state.slice(info.weights.length).map((entry) => literal(entry))].join(",\n")}\n]` : literal(info.state);
+  const rest = info.state.slice(info.weights.length);
+  // the optimizer state's infos as the program image's state rows they are read from, when they are those
+  const restSource = stateRest !== undefined && literal(stateRest.entries) === literal(rest) ? [`...${stateRest.source}`] : rest.map((entry) => literal(entry));
+  const state = startsWithWeights ? `[\n${[`...${weights}`, ...restSource].join(",\n")}\n]` : literal(info.state);
   const initializer = `{\n${[
     `name: ${literal(info.name)}`,
     `backend: ${literal(info.backend)}`,
@@ -149,6 +152,15 @@ const infoSource = (info: ModelInfo): { readonly declarations: readonly Declarat
     `state: ${state}`,
   ].join(",\n")}\n}`;
   return { declarations, initializer };
+};
+
+/** A state entry as a call of the bundle's `stateEntry` (its trailing defaults left out). */
+const stateEntrySource = (entry: StateEntry): string => {
+  const args = [literal(entry.name), literal(entry.shape), String(entry.offset), entry.init.kind === "zeros" && Object.keys(entry.init).length === 1 ? "undefined" : literal(entry.init), String(entry.weight), literal(entry.dtype)];
+  const defaults = ["undefined", "false", '"f32"'];
+  let length = args.length;
+  while (length > 3 && args[length - 1] === defaults[length - 4]) length--;
+  return `stateEntry(${args.slice(0, length).join(", ")})`;
 };
 
 /** An entry point as TypeScript: its code, or its data as a literal. */
@@ -184,7 +196,7 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
   for (const item of artifact.imports) if (item.from !== RUNTIME) addImport(item.from, item.names, item.typeNames);
   // params that start from the basic initialisers only (nn.Linear's among them): the others stay out of the bundle
   const basicInits = layout.state.every((entry) => BASIC_INITS.includes(entry.init.kind));
-  addImport(RUNTIME, basicInits ? ["basicInitValues", "modelLoader"] : ["createModel"], ["ProgramImage", "WeightsInput"]);
+  addImport(RUNTIME, basicInits ? ["basicInitValues", "modelLoader"] : ["createModel"], ["ProgramImage", "StateEntry", "WeightsInput"]);
   for (const item of artifact.imports) if (item.from === RUNTIME) addImport(item.from, item.names, item.typeNames);
   for (const [from, { names, typeNames }] of imports)
     file.addImportDeclaration({
@@ -198,15 +210,48 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
       docs: [declaration.docs],
       declarations: [{ name: declaration.name, ...(declaration.type === undefined ? {} : { type: declaration.type }), initializer: declaration.initializer }],
     });
-  const info = infoSource(bundleInfo(layout, backend));
+  // hyper scalars are written before every training step and never saved: their init is moot (zeros, the shortest)
+  const state: StateEntry[] = layout.state.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset, init: isHyper(layout, entry.name) ? { kind: "zeros" } : entry.init, weight: entry.weight }));
+  file.addVariableStatement({
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ["One entry of the program image's state (most are f32 optimizer state starting at zeros: the defaults keep the rows short)."],
+    declarations: [
+      {
+        name: "stateEntry",
+        initializer: `(name: string, shape: readonly number[], offset: number, init: StateEntry["init"] = { kind: "zeros" }, weight = false, dtype: StateEntry["dtype"] = "f32"): StateEntry => ({ name, dtype, shape, offset, init, weight })`,
+      },
+    ],
+  });
+  file.addVariableStatement({
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ["`bundle.state`: the state layout (offsets in 4-byte arena elements)."],
+    declarations: [{ name: "stateRows", type: "readonly StateEntry[]", initializer: `[\n${state.map(stateEntrySource).join(",\n")}\n]` }],
+  });
+  // the optimizer state in info.state: the rows that are neither weights nor hyper scalars, in the rows' order
+  const restIndices = state.flatMap((entry, index) => (entry.weight || isHyper(layout, entry.name) ? [] : [index]));
+  file.addVariableStatement({
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ["The infos (name, dtype, shape) of the state rows at `indices`, in the rows' order."],
+    declarations: [
+      {
+        name: "stateInfos",
+        initializer: "(indices: readonly number[]): StateInfo[] => stateRows.filter((_, index) => indices.includes(index)).map(({ name, dtype, shape }) => ({ name, dtype, shape }))",
+      },
+    ],
+  });
+  const info = infoSource(bundleInfo(layout, backend), {
+    entries: restIndices.flatMap((index) => {
+      const entry = state[index];
+      return entry === undefined ? [] : [{ name: entry.name, dtype: entry.dtype, shape: entry.shape }];
+    }),
+    source: `stateInfos(${literal(restIndices)})`,
+  });
   for (const declaration of info.declarations)
     file.addVariableStatement({
       declarationKind: VariableDeclarationKind.Const,
       docs: [declaration.docs],
       declarations: [{ name: declaration.name, type: declaration.type, initializer: declaration.initializer }],
     });
-  // hyper scalars are written before every training step and never saved: their init is moot (zeros, the shortest)
-  const state: StateEntry[] = layout.state.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset, init: isHyper(layout, entry.name) ? { kind: "zeros" } : entry.init, weight: entry.weight }));
   const weights = options.weights ?? "";
   file.addVariableStatement({
     declarationKind: VariableDeclarationKind.Const,
@@ -215,7 +260,7 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
       {
         name: "bundle",
         type: `ProgramImage<${artifact.types.artifact}, ${artifact.types.entry}, ModelInfo>`,
-        initializer: `{\ninfo: ${info.initializer},\nstate: ${literal(state)},\nfunctions: {\n${Object.entries(templates)
+        initializer: `{\ninfo: ${info.initializer},\nstate: stateRows,\nfunctions: {\n${Object.entries(templates)
           .map(([name, images]) => `${propertyName(name)}: [\n${images.join(",\n")}\n]`)
           .join(",\n")}\n},\nelements: ${layout.elements},\nartifact: ${literal(artifact.value)},\nweights: ${JSON.stringify(weights)},\nhyper: ${literal(layout.hyper ?? null)}\n}`,
       },
