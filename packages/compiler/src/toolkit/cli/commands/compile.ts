@@ -12,15 +12,14 @@
  * Exit codes: 0 written, 1 the model does not check or cannot be compiled, 2 bad arguments, a
  * model file that cannot be loaded, or weights that cannot be read or do not fit.
  */
-import { readFile } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { InvalidArgumentError, Option } from "commander";
 import { formatDiagnostics, type Diagnostics } from "@graft/core";
 import { compileBundle, formatBytes, writeBundle, type WrittenBundle } from "../../../bundle/index.js";
-import { AtomicWriteError } from "../../data/atomic.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
+import { failFor, readOptionalFile, reportingWriteErrors, writeOptionsFor } from "../command-steps.js";
 import { MAX_MEMORY_HELP, parseMemorySize } from "../memory-option.js";
 
 /** Parsed options of `graft compile`. */
@@ -67,19 +66,10 @@ export const defaultBundlePath = (modelPath: string): string => join(dirname(mod
 /** Runs `graft compile` on `context`; sets the exit code. */
 export const runCompile = async (file: string, options: CompileCommandOptions, context: CliContext): Promise<void> => {
   const { io } = context;
-  const fail = (message: string, code: number): void => {
-    io.err(`graft compile: ${message}\n`);
-    context.exit(code);
-  };
-  let weights: Uint8Array | undefined;
-  if (options.weights !== undefined) {
-    try {
-      weights = new Uint8Array(await readFile(resolve(io.cwd, options.weights)));
-    } catch (thrown) {
-      fail(`cannot read --weights ${options.weights}: ${thrown instanceof Error ? thrown.message : String(thrown)}`, EXIT_USAGE);
-      return;
-    }
-  }
+  const fail = failFor("compile", context);
+  const read = await readOptionalFile(options.weights, `--weights ${options.weights ?? ""}`, context, fail);
+  if (E.isLeft(read)) return;
+  const weights = read.right;
   const loaded = await loadModel(file, io.cwd);
   if (E.isLeft(loaded)) {
     fail(loaded.left, EXIT_USAGE);
@@ -105,16 +95,9 @@ export const runCompile = async (file: string, options: CompileCommandOptions, c
     context.exit(exitCodeOf(bundle.left));
     return;
   }
-  let written: WrittenBundle;
-  try {
-    written = await writeBundle(outPath, bundle.right, { emitTs: options.emitTs === true, ...(context.fileSystem === undefined ? {} : { fileSystem: context.fileSystem }) });
-  } catch (thrown) {
-    if (thrown instanceof AtomicWriteError) {
-      fail(thrown.message, EXIT_USAGE);
-      return;
-    }
-    throw thrown;
-  }
+  const writing = await reportingWriteErrors(() => writeBundle(outPath, bundle.right, { emitTs: options.emitTs === true, ...writeOptionsFor(context) }), fail);
+  if (E.isLeft(writing)) return;
+  const written: WrittenBundle = writing.right;
   const { sizes, info } = bundle.right;
   const show = (path: string): string => displayPath(path, io.cwd);
   const weightsNote = sizes.weights > 0 ? `; embedded weights ${formatBytes(sizes.weights)} (base64)` : "";

@@ -7,16 +7,15 @@
  * Exit codes: 0 written, 1 the model does not check or cannot be exported, 2 bad arguments, a
  * model file that cannot be loaded, weights that cannot be read or do not fit, or a failed write.
  */
-import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { InvalidArgumentError, Option } from "commander";
 import { formatDiagnostics, type Diagnostics } from "@graft/core";
 import { formatBytes } from "../../../bundle/index.js";
-import { AtomicWriteError, ensureDirectoryFor, writeFileAtomic } from "../../data/atomic.js";
 import { DEFAULT_OPSET, dependsOnStep, exportOnnx, formatHyperFormula } from "../../../onnx/export.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath, loadModel } from "../load-model.js";
+import { failFor, readOptionalFile, writeOutputs } from "../command-steps.js";
 
 /** Parsed options of `graft export`. */
 export interface ExportCommandOptions {
@@ -52,19 +51,10 @@ const exitCodeOf = (diagnostics: Diagnostics): number => (diagnostics.every((d) 
 /** Runs `graft export` on `context`; sets the exit code. */
 export const runExport = async (file: string, options: ExportCommandOptions, context: CliContext): Promise<void> => {
   const { io } = context;
-  const fail = (message: string, code: number): void => {
-    io.err(`graft export: ${message}\n`);
-    context.exit(code);
-  };
-  let weights: Uint8Array | undefined;
-  if (options.weights !== undefined) {
-    try {
-      weights = new Uint8Array(await readFile(resolve(io.cwd, options.weights)));
-    } catch (thrown) {
-      fail(`cannot read --weights ${options.weights}: ${thrown instanceof Error ? thrown.message : String(thrown)}`, EXIT_USAGE);
-      return;
-    }
-  }
+  const fail = failFor("export", context);
+  const read = await readOptionalFile(options.weights, `--weights ${options.weights ?? ""}`, context, fail);
+  if (E.isLeft(read)) return;
+  const weights = read.right;
   const loaded = await loadModel(file, io.cwd);
   if (E.isLeft(loaded)) {
     fail(loaded.left, EXIT_USAGE);
@@ -78,19 +68,9 @@ export const runExport = async (file: string, options: ExportCommandOptions, con
     return;
   }
   const out = resolve(io.cwd, options.out);
-  const write = context.fileSystem === undefined ? {} : { fileSystem: context.fileSystem };
   const state = exported.right.initialState;
-  try {
-    await ensureDirectoryFor(out, write);
-    await writeFileAtomic(out, exported.right.bytes, write);
-    if (state !== undefined) await writeFileAtomic(statePath(out), state, write);
-  } catch (thrown) {
-    if (thrown instanceof AtomicWriteError) {
-      fail(thrown.message, EXIT_USAGE);
-      return;
-    }
-    throw thrown;
-  }
+  const written = await writeOutputs(state === undefined ? [[out, exported.right.bytes]] : [[out, exported.right.bytes], [statePath(out), state]], context, fail);
+  if (E.isLeft(written)) return;
   const show = (path: string): string => displayPath(path, io.cwd);
   const { inputs, outputs } = exported.right;
   io.out(`${show(out)}: ONNX opset ${options.opset ?? DEFAULT_OPSET}, ${formatBytes(exported.right.bytes.length)}; inputs ${inputs.length <= 6 ? inputs.join(", ") : `${inputs.slice(0, 4).join(", ")}, … (${inputs.length})`}; outputs ${outputs.length <= 6 ? outputs.join(", ") : `${outputs.slice(0, 4).join(", ")}, … (${outputs.length})`}\n`);

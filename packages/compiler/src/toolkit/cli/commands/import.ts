@@ -6,14 +6,13 @@
  * Exit codes: 0 written, 1 the ONNX model uses ops graft does not have or does not check, 2 bad
  * arguments, a file that cannot be read or is not an ONNX model, or a failed write.
  */
-import { readFile } from "node:fs/promises";
 import { basename, dirname, relative, resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { formatDiagnostics } from "@graft/core";
-import { AtomicWriteError, ensureDirectoryFor, writeFileAtomic } from "../../data/atomic.js";
 import { importOnnx } from "../../../onnx/import.js";
 import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
 import { displayPath } from "../load-model.js";
+import { failFor, readOptionalFile, writeOutputs } from "../command-steps.js";
 
 /** Parsed options of `graft import`. */
 export interface ImportCommandOptions {
@@ -26,17 +25,10 @@ export const importedWeightsPath = (modelPath: string): string => `${modelPath.r
 /** Runs `graft import` on `context`; sets the exit code. */
 export const runImport = async (file: string, options: ImportCommandOptions, context: CliContext): Promise<void> => {
   const { io } = context;
-  const fail = (message: string, code: number): void => {
-    io.err(`graft import: ${message}\n`);
-    context.exit(code);
-  };
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(resolve(io.cwd, file)));
-  } catch (thrown) {
-    fail(`cannot read ${file}: ${thrown instanceof Error ? thrown.message : String(thrown)}`, EXIT_USAGE);
-    return;
-  }
+  const fail = failFor("import", context);
+  const read = await readOptionalFile(file, file, context, fail);
+  if (E.isLeft(read) || read.right === undefined) return;
+  const bytes = read.right;
   const out = resolve(io.cwd, options.out);
   const weightsPath = importedWeightsPath(out);
   const imported = importOnnx(bytes, { source: displayPath(resolve(io.cwd, file), io.cwd), weightsFile: relative(dirname(out), weightsPath) || basename(weightsPath) });
@@ -46,18 +38,8 @@ export const runImport = async (file: string, options: ImportCommandOptions, con
     context.exit(imported.left.every((d) => d.code === "onnx/malformed") ? EXIT_USAGE : EXIT_DIAGNOSTICS);
     return;
   }
-  const write = context.fileSystem === undefined ? {} : { fileSystem: context.fileSystem };
-  try {
-    await ensureDirectoryFor(out, write);
-    await writeFileAtomic(weightsPath, imported.right.weights, write);
-    await writeFileAtomic(out, imported.right.source, write);
-  } catch (thrown) {
-    if (thrown instanceof AtomicWriteError) {
-      fail(thrown.message, EXIT_USAGE);
-      return;
-    }
-    throw thrown;
-  }
+  const written = await writeOutputs([[weightsPath, imported.right.weights], [out, imported.right.source]], context, fail);
+  if (E.isLeft(written)) return;
   const show = (path: string): string => displayPath(path, io.cwd);
   io.out(`${show(out)}: model ${imported.right.model.name} (outputs ${Object.keys(imported.right.model.outputs).join(", ")})\n`);
   io.out(`${show(weightsPath)}: its weights\n`);
