@@ -6,17 +6,12 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main, type CliIo } from "../src/cli.js";
 import { parseBatches, parseDim } from "../src/toolkit/cli/commands/compile.js";
+import { runCli, type CliRun as Run } from "./cli-run.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const fixture = (name: string): string => join(root, "packages/compiler/test/fixtures/bundle", `${name}.ts`);
 
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
 
 let cwd = "";
 beforeAll(() => {
@@ -27,13 +22,7 @@ afterAll(() => {
 });
 
 /** Runs `graft …` in-process with the temp folder as the working directory. */
-const graft = async (...argv: string[]): Promise<Run> => {
-  let out = "";
-  let err = "";
-  const io: CliIo = { out: (text) => void (out += text), err: (text) => void (err += text), cwd };
-  const code = await main(argv, { io });
-  return { code, out, err };
-};
+const graft = (...argv: string[]): Promise<Run> => runCli(argv, cwd);
 
 type Loaded = { load: (weights?: Uint8Array) => Promise<{ info: { batches: number[] }; saveWeights(): Uint8Array; forward(feeds: object): { logits: Float32Array } }> };
 const importBundle = async (file: string): Promise<Loaded> => (await import(/* @vite-ignore */ `${pathToFileURL(join(cwd, file)).href}?${Date.now()}`)) as Loaded;

@@ -11,27 +11,16 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { main, type CliIo } from "../src/cli.js";
 import type { JsonCheckReport } from "../src/toolkit/cli/commands/check.js";
 import { ignoredPrintOptions } from "../src/toolkit/cli/commands/print.js";
+import { runCli, type CliRun as Run } from "./cli-run.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const bin = join(root, "packages/compiler/bin/graft.mjs");
 const fixture = (name: string): string => `packages/compiler/test/fixtures/cli/${name}.ts`;
 
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
 
-const graft = async (argv: string[]): Promise<Run> => {
-  let out = "";
-  let err = "";
-  const io: CliIo = { out: (text) => void (out += text), err: (text) => void (err += text), cwd: root };
-  const code = await main(argv, { io });
-  return { code, out, err };
-};
+const graft = (argv: string[]): Promise<Run> => runCli(argv, root);
 
 const MODEL = `import { crossEntropy, dense, input, model } from "@graft/core";
 

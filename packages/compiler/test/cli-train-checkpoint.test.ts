@@ -12,11 +12,11 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, test } from "vitest";
 import { decodeSafetensors, encodeSafetensors } from "@graft/runtime";
-import { main, type CliIo } from "../src/cli.js";
 import { CHECKPOINT_FILE, WEIGHTS_FILE } from "../src/toolkit/cli/commands/train.js";
 import type { AtomicFileSystem } from "../src/toolkit/data/atomic.js";
 import { makeBlobs } from "../../../examples/blobs/data.js";
 import { faultyFileSystem, FAULT_MESSAGES, type Fault } from "./fault-fs.js";
+import { runCli, type CliRun as Run } from "./cli-run.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const BLOBS_MODEL = "examples/blobs/model.ts";
@@ -24,19 +24,8 @@ const TANH_MODEL = "packages/compiler/test/fixtures/train/blobs-tanh.ts";
 const dir = mkdtempSync(join(tmpdir(), "graft-train-ck-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
 
-const graft = async (argv: string[], fileSystem?: AtomicFileSystem): Promise<Run> => {
-  let out = "";
-  let err = "";
-  const io: CliIo = { out: (text) => void (out += text), err: (text) => void (err += text), cwd: root };
-  const code = await main(argv, { io, ...(fileSystem === undefined ? {} : { fileSystem }) });
-  return { code, out, err };
-};
+const graft = (argv: string[], fileSystem?: AtomicFileSystem): Promise<Run> => runCli(argv, root, fileSystem === undefined ? {} : { fileSystem });
 
 const blobsCsv = (samples: number, seed: number): string => {
   const data = makeBlobs({ samples, seed });

@@ -10,30 +10,19 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, describe, expect, test } from "vitest";
 import { decodeSafetensors } from "@graft/runtime";
-import { main, type CliIo } from "../src/cli.js";
 import { gatherRows, seededSplit } from "../src/toolkit/data/loader.js";
 import { parseCsv, parseJsonData } from "../src/toolkit/data/tabular.js";
 import { applyStandardizer, fitStandardizer, regressionMetrics } from "../src/toolkit/train/index.js";
 import { makeBlobs } from "../../../examples/blobs/data.js";
+import { runCli, type CliRun as Run } from "./cli-run.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const FIXTURES = "packages/compiler/test/fixtures/train";
 const dir = mkdtempSync(join(tmpdir(), "graft-train-out-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
 
-const graft = async (argv: string[]): Promise<Run> => {
-  let out = "";
-  let err = "";
-  const io: CliIo = { out: (text) => void (out += text), err: (text) => void (err += text), cwd: root };
-  const code = await main(argv, { io });
-  return { code, out, err };
-};
+const graft = (argv: string[]): Promise<Run> => runCli(argv, root);
 
 const file = (name: string, text: string): string => {
   const path = join(dir, name);

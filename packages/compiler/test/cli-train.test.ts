@@ -10,30 +10,18 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, test } from "vitest";
 import { decodeSafetensors } from "@graft/runtime";
-import { main, type CliIo } from "../src/cli.js";
 import { CHECKPOINT_FILE, saveCheckpoint, WEIGHTS_FILE } from "../src/toolkit/cli/commands/train.js";
 import { nodeFileSystem, type AtomicFileSystem } from "../src/toolkit/data/atomic.js";
 import { makeBlobs } from "../../../examples/blobs/data.js";
+import { runCli, type CliRun as Run } from "./cli-run.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const BLOBS_MODEL = "examples/blobs/model.ts";
 const dir = mkdtempSync(join(tmpdir(), "graft-train-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
 
-/** Runs `main` in-process from the repository root, capturing what it writes. */
-const graft = async (argv: string[]): Promise<Run> => {
-  let out = "";
-  let err = "";
-  const io: CliIo = { out: (text) => void (out += text), err: (text) => void (err += text), cwd: root };
-  const code = await main(argv, { io });
-  return { code, out, err };
-};
+const graft = (argv: string[]): Promise<Run> => runCli(argv, root);
 
 /** Writes `text` to a file of the temp dir and returns its absolute path. */
 const file = (name: string, text: string): string => {

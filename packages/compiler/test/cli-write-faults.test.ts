@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, test } from "vitest";
-import { main, type CliIo } from "../src/cli.js";
 import type { AtomicFileSystem } from "../src/toolkit/data/atomic.js";
 import { faultyFileSystem, FAULT_MESSAGES, type Fault } from "./fault-fs.js";
+import { runCli, type CliRun as Run } from "./cli-run.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const MLP = join(root, "packages/compiler/test/fixtures/bundle/mlp.ts");
@@ -19,19 +19,8 @@ const NOPARAM = join(root, "packages/compiler/test/fixtures/cli/noparam.ts");
 const cwd = mkdtempSync(join(tmpdir(), "graft-write-faults-"));
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
 
-const graft = async (argv: string[], fileSystem?: AtomicFileSystem): Promise<Run> => {
-  let out = "";
-  let err = "";
-  const io: CliIo = { out: (text) => void (out += text), err: (text) => void (err += text), cwd };
-  const code = await main(argv, { io, ...(fileSystem === undefined ? {} : { fileSystem }) });
-  return { code, out, err };
-};
+const graft = (argv: string[], fileSystem?: AtomicFileSystem): Promise<Run> => runCli(argv, cwd, fileSystem === undefined ? {} : { fileSystem });
 
 const snapshot = (folder: string): Record<string, string> => Object.fromEntries(readdirSync(folder).map((name) => [name, readFileSync(join(folder, name), "utf8")]));
 

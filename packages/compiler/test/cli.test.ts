@@ -9,26 +9,15 @@ import { fileURLToPath } from "node:url";
 import * as E from "fp-ts/lib/Either.js";
 import { describe, expect, test } from "vitest";
 import { error, warning, type Graph } from "@graft/core";
-import { main, type CliIo } from "../src/cli.js";
 import { checkedPrefix, pipeline, runPipeline, type NamedPass } from "../src/passes/index.js";
+import { runCli, type CliRun as Run } from "./cli-run.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const fixture = (name: string): string => `packages/compiler/test/fixtures/cli/${name}.ts`;
 
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
 
 /** Runs `main` in-process from the repository root, capturing what it writes. */
-const graft = async (argv: string[], passes?: readonly NamedPass[]): Promise<Run> => {
-  let out = "";
-  let err = "";
-  const io: CliIo = { out: (text) => void (out += text), err: (text) => void (err += text), cwd: root };
-  const code = await main(argv, passes === undefined ? { io } : { io, pipeline: passes });
-  return { code, out, err };
-};
+const graft = (argv: string[], passes?: readonly NamedPass[]): Promise<Run> => runCli(argv, root, passes === undefined ? {} : { pipeline: passes });
 
 const SEED_TOY_IR = `graph seed_toy {
   %0 = input[name=x] : f32[batch,4]

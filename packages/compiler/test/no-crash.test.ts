@@ -11,23 +11,18 @@ import * as E from "fp-ts/lib/Either.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as C from "@graft/core";
 import { getBackend } from "../src/backend/index.js";
-import { main, type CliIo } from "../src/cli.js";
 import { parseMemorySize } from "../src/toolkit/cli/memory-option.js";
 import { commentText } from "../src/bundle/dts.js";
 import { compileBundle } from "../src/bundle/index.js";
 import { largestParam } from "../src/backend/program.js";
 import { allocateArena, bufferArena, wasmArena } from "@graft/runtime";
+import { runCli, type CliRun as Run } from "./cli-run.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const fixture = (name: string): string => join(root, "packages/compiler/test/fixtures/no-crash", `${name}.ts`);
 const shown = (name: string): string => `packages/compiler/test/fixtures/no-crash/${name}.ts`;
 const bundleFixture = (name: string): string => join(root, "packages/compiler/test/fixtures/bundle", `${name}.ts`);
 
-interface Run {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
 
 let cwd = "";
 beforeAll(() => {
@@ -38,13 +33,7 @@ afterAll(() => {
 });
 
 /** Runs `graft …` in-process; `at` is the working directory (the repository root by default). */
-const graft = async (argv: readonly string[], at = root): Promise<Run> => {
-  let out = "";
-  let err = "";
-  const io: CliIo = { out: (text) => void (out += text), err: (text) => void (err += text), cwd: at };
-  const code = await main([...argv], { io });
-  return { code, out, err };
-};
+const graft = (argv: readonly string[], at = root): Promise<Run> => runCli(argv, at);
 
 /** `line:column` of the first line of a fixture containing `call`. */
 const lineOf = (name: string, call: string): string => {
