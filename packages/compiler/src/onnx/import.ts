@@ -140,6 +140,47 @@ const softmaxRow = (fn: "softmax" | "logSoftmax", context: ImportContext, node: 
       : E.left(`before opset 13 it normalises over the input flattened at axis ${axis}, which graft does not do for a rank-${x.tensor.rank} input; re-export with opset_version=13 or later`);
   })(context.value(0));
 
+/** The spatial attributes of Conv and the pools, as graft takes them (2-D: NCHW). */
+interface Spatial {
+  readonly kernel: [number, number];
+  readonly strides: [number, number];
+  readonly dilations: [number, number];
+  /** ONNX order: [top, left, bottom, right]. */
+  readonly pads: [number, number, number, number];
+}
+
+/** Reads kernel_shape (or the weight's kernel), strides, dilations, pads and auto_pad (NOTSET or VALID) of a 2-D Conv or pool. */
+const spatialAttrs = (node: NodeProto, x: Value, weightKernel: readonly Dim[] | undefined): E.Either<string, Spatial> => {
+  if (x.tensor.rank !== 4) return E.left(`graft imports it for 4-D inputs [N,C,H,W]; input '${(node.input ?? [])[0] ?? ""}' has rank ${x.tensor.rank}`);
+  const autoPad = attr(node, "auto_pad")?.s;
+  const autoPadText = autoPad === undefined || autoPad === null ? "NOTSET" : new TextDecoder().decode(autoPad);
+  if (autoPadText !== "NOTSET" && autoPadText !== "VALID" && autoPadText !== "")
+    return E.left(`auto_pad ${autoPadText} is not supported (graft reads NOTSET with explicit pads, and VALID); re-export with explicit padding`);
+  const kernel = intsAttr(node, "kernel_shape") ?? weightKernel?.map((d) => (typeof d === "number" ? d : 0));
+  if (kernel === undefined || kernel.length !== 2 || kernel.some((k) => !(k >= 1))) return E.left(`expected a 2-D kernel_shape, got ${JSON.stringify(kernel ?? null)}`);
+  const pair = (name: string): E.Either<string, [number, number]> => {
+    const values = intsAttr(node, name) ?? [1, 1];
+    return values.length === 2 ? E.right([values[0] ?? 1, values[1] ?? 1]) : E.left(`expected 2 ${name}, got [${values.join(",")}]`);
+  };
+  const strides = pair("strides");
+  if (E.isLeft(strides)) return strides;
+  const dilations = pair("dilations");
+  if (E.isLeft(dilations)) return dilations;
+  const pads = autoPadText === "VALID" ? [0, 0, 0, 0] : (intsAttr(node, "pads") ?? [0, 0, 0, 0]);
+  if (pads.length !== 4) return E.left(`expected 4 pads [top, left, bottom, right], got [${pads.join(",")}]`);
+  return E.right({ kernel: [kernel[0] ?? 1, kernel[1] ?? 1], strides: strides.right, dilations: dilations.right, pads: [pads[0] ?? 0, pads[1] ?? 0, pads[2] ?? 0, pads[3] ?? 0] });
+};
+
+/** Pool padding: graft pads each spatial dim the same on both sides. */
+const symmetricPads = (spatial: Spatial): E.Either<string, [number, number]> => {
+  const [top, left, bottom, right] = spatial.pads;
+  return top === bottom && left === right ? E.right([top, left]) : E.left(`asymmetric pads [${spatial.pads.join(",")}] (top, left, bottom, right): graft's pools pad both sides of a dim the same`);
+};
+
+/** A node must not ask for outputs graft does not compute (MaxPool's Indices, BatchNormalization's training statistics). */
+const onlyFirstOutput = (node: NodeProto, what: string): E.Either<string, void> =>
+  (node.output ?? []).slice(1).some((o) => o !== "") ? E.left(`graft computes only its first output (${what} are not supported)`) : E.right(undefined);
+
 /** The import table: one row per ONNX op graft reads. */
 export const importTable: Readonly<Record<string, Row>> = {
   Identity: (context) => context.value(0),
@@ -256,6 +297,75 @@ export const importTable: Readonly<Record<string, Row>> = {
     }
     return context.call("concat", { list: parts }, lit(intAttr(node, "axis", 0)));
   },
+  // Conv (2-D): pads [top, left, bottom, right] become graft's per-side [top, bottom, left, right]
+  Conv: (context, node) => {
+    const x = context.value(0);
+    if (E.isLeft(x)) return x;
+    const weight = context.value(1);
+    if (E.isLeft(weight)) return weight;
+    const spatial = spatialAttrs(node, x.right, weight.right.tensor.type === undefined ? undefined : weight.right.tensor.shape.slice(2));
+    if (E.isLeft(spatial)) return spatial;
+    const { strides, dilations, pads } = spatial.right;
+    const options = { stride: strides, dilation: dilations, padding: [pads[0], pads[2], pads[1], pads[3]], groups: intAttr(node, "group", 1) };
+    if (!context.has(2)) return context.call("conv2d", x.right, weight.right, lit(undefined), lit(options));
+    return E.chain((bias: Value) => context.call("conv2d", x.right, weight.right, bias, lit(options)))(context.value(2));
+  },
+  MaxPool: (context, node) =>
+    E.chain((x: Value) => {
+      const extra = onlyFirstOutput(node, "its Indices");
+      if (E.isLeft(extra)) return extra;
+      if (intAttr(node, "storage_order", 0) !== 0) return E.left("storage_order 1 (column major) is not supported");
+      const spatial = spatialAttrs(node, x, undefined);
+      if (E.isLeft(spatial)) return spatial;
+      const padding = symmetricPads(spatial.right);
+      if (E.isLeft(padding)) return padding;
+      const { kernel, strides, dilations } = spatial.right;
+      return context.call("maxPool2d", x, lit(kernel), lit({ stride: strides, padding: padding.right, dilation: dilations, ceilMode: intAttr(node, "ceil_mode", 0) === 1 }));
+    })(context.value(0)),
+  AveragePool: (context, node) =>
+    E.chain((x: Value) => {
+      const spatial = spatialAttrs(node, x, undefined);
+      if (E.isLeft(spatial)) return spatial;
+      if (spatial.right.dilations.some((d) => d !== 1)) return E.left(`dilations [${spatial.right.dilations.join(",")}]: graft's avgPool2d has no dilation`);
+      const padding = symmetricPads(spatial.right);
+      if (E.isLeft(padding)) return padding;
+      const { kernel, strides } = spatial.right;
+      return context.call("avgPool2d", x, lit(kernel), lit({ stride: strides, padding: padding.right, ceilMode: intAttr(node, "ceil_mode", 0) === 1, countIncludePad: intAttr(node, "count_include_pad", 0) === 1 }));
+    })(context.value(0)),
+  GlobalAveragePool: (context) =>
+    E.chain((x: Value) => (x.tensor.rank === 4 ? context.call("adaptiveAvgPool2d", x, lit(1)) : E.left(`graft imports it for 4-D inputs [N,C,H,W]; got rank ${x.tensor.rank}`)))(context.value(0)),
+  // inference form: (x − mean) / sqrt(var + epsilon) · scale + B, per channel (dim 1), as plain graft ops
+  BatchNormalization: (context, node) =>
+    E.chain((x: Value) => {
+      const extra = onlyFirstOutput(node, "the running mean and variance outputs of training mode");
+      if (E.isLeft(extra)) return extra;
+      if (intAttr(node, "training_mode", 0) !== 0) return E.left("training_mode 1 is not supported (graft imports the inference form)");
+      if (x.tensor.rank < 2) return E.left(`expected an input [N,C,...], got rank ${x.tensor.rank}`);
+      const trailing = Array.from({ length: x.tensor.rank - 2 }, () => 1);
+      const channel = (index: number): E.Either<string, Value> =>
+        E.chain((v: Value) => (v.tensor.rank === 1 ? context.call("reshape", v, lit([v.tensor.shape[0], ...trailing])) : E.left(`input ${index} must be per channel [C], got rank ${v.tensor.rank}`)))(context.value(index));
+      const centered = chain2(E.right(x), channel(3), (a, mean) => context.call("sub", a, mean));
+      const deviation = E.chain((v: Value) => context.call("sqrt", v))(E.chain((v: Value) => context.call("add", v, lit(floatAttr(node, "epsilon", 1e-5))))(channel(4)));
+      const normalized = chain2(centered, deviation, (a, b) => context.call("div", a, b));
+      const scaled = chain2(normalized, channel(1), (a, scale) => context.call("mul", a, scale));
+      return chain2(scaled, channel(2), (a, bias) => context.call("add", a, bias));
+    })(context.value(0)),
+  // Pad: pads [begin…, end…] and the constant value known when importing (inputs from opset 11, attributes before)
+  Pad: (context, node) =>
+    E.chain((x: Value) => {
+      const modeBytes = attr(node, "mode")?.s;
+      const mode = modeBytes === undefined || modeBytes === null || modeBytes.length === 0 ? "constant" : new TextDecoder().decode(modeBytes);
+      const graftMode = mode === "constant" ? "constant" : mode === "reflect" ? "reflect" : mode === "edge" ? "replicate" : undefined;
+      if (graftMode === undefined) return E.left(`mode ${mode} is not supported (graft pads constant, reflect and edge)`);
+      if (context.has(3)) return E.left("its axes input is not supported; re-export with opset_version below 18");
+      const pads = intsAttr(node, "pads") ?? (context.has(1) ? Array.from(context.known(1)?.values ?? [], Number) : undefined);
+      if (pads === undefined || (context.has(1) && context.known(1) === undefined)) return E.left("its pads are computed at run time; graft needs them known");
+      const rank = x.tensor.rank;
+      if (pads.length !== 2 * rank) return E.left(`expected ${2 * rank} pads for a rank-${rank} input, got [${pads.join(",")}]`);
+      if (context.has(2) && context.known(2) === undefined) return E.left("its constant_value is computed at run time; graft needs it known");
+      const value = context.has(2) ? (context.known(2)?.values[0] ?? 0) : floatAttr(node, "value", 0);
+      return context.call("padDims", x, lit(pads.slice(0, rank)), lit(pads.slice(rank)), lit(graftMode === "constant" ? { mode: graftMode, value } : { mode: graftMode }));
+    })(context.value(0)),
   ReduceSum: reduceRow("sum"),
   ReduceMean: reduceRow("mean"),
   ReduceMax: reduceRow("max"),

@@ -1,6 +1,7 @@
 // ONNX import: a PyTorch-exported MLP (fixture made by make_fixtures.py with torch.onnx.export)
-// imports, compiles to a bundle and reproduces PyTorch's outputs; through the CLI too. A CNN
-// (Conv, MaxPool: graft has no convolution) and malformed files are refused with clear messages.
+// and two CNNs (Conv, pooling, BatchNormalization, Pad) import, compile to a bundle and reproduce
+// PyTorch's outputs; through the CLI too. Unsupported ops and malformed files are refused with clear
+// messages.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -75,14 +76,70 @@ describe("graft import of PyTorch-exported models", () => {
     expectClose(m.forward({ x: Float32Array.from(expected.x.data) }).y ?? [], expected.y.data, 1e-5);
   });
 
-  it("a CNN: one message listing every unsupported op with its node name, exit 1, nothing written", async () => {
+  const cnnCases = [
+    { name: "cnn", covers: "Conv with padding, Relu, MaxPool, Flatten, Gemm", params: ["conv.bias", "conv.weight", "fc.bias", "fc.weight"] },
+    {
+      name: "cnn2",
+      covers: "BatchNormalization (eval), strided grouped and dilated Convs, padded MaxPool, ceil_mode MaxPool, AveragePool both count_include_pad ways, Pad, GlobalAveragePool, Concat",
+      params: ["bn2.bias", "bn2.running_mean", "bn2.running_var", "bn2.weight", "conv2.bias", "conv2.weight", "conv3.weight", "fc.bias", "fc.weight", "onnx::Conv_38", "onnx::Conv_39"],
+    },
+  ];
+  for (const { name, covers, params } of cnnCases)
+    it(`imports the PyTorch CNN ${name}.onnx (${covers}) and its bundle reproduces PyTorch's outputs within 1e-5`, async () => {
+      const want = JSON.parse(readFileSync(join(fixtures, `${name}.expected.json`), "utf8")) as typeof expected;
+      const imported = importOnnx(readFileSync(join(fixtures, `${name}.onnx`)), { source: `${name}.onnx` });
+      if (E.isLeft(imported)) throw new Error(formatDiagnostics(imported.left));
+      expect([...decodeSafetensors(imported.right.weights).tensors.keys()].sort()).toEqual(params);
+      const batch = want.x.shape[0] ?? 0;
+      const bundle = await compileBundle(imported.right.model, { batches: [batch], weights: imported.right.weights });
+      if (E.isLeft(bundle)) throw new Error(formatDiagnostics(bundle.left));
+      const dir = scratch();
+      writeFileSync(join(dir, `${name}.mjs`), bundle.right.code);
+      const m = await ((await import(/* @vite-ignore */ pathToFileURL(join(dir, `${name}.mjs`)).href)) as { load: Load }).load();
+      const y = m.forward({ x: Float32Array.from(want.x.data) }).y ?? [];
+      expect(y.length).toBe(want.y.data.length);
+      expectClose(y, want.y.data, 1e-5);
+    });
+
+  it("graft import of the CNN writes conv2d and maxPool2d calls; graft compile bundles them; the bundle matches PyTorch", async () => {
+    const want = JSON.parse(readFileSync(join(fixtures, "cnn.expected.json"), "utf8")) as typeof expected;
     const dir = scratch();
     const rel = relative(root, dir);
-    const result = await graft(["import", "packages/compiler/test/fixtures/onnx/cnn.onnx", "-o", `${rel}/cnn.ts`]);
+    const imported = await graft(["import", "packages/compiler/test/fixtures/onnx/cnn.onnx", "-o", `${rel}/cnn.ts`]);
+    expect(imported.err).toBe("");
+    expect(imported.code).toBe(0);
+    const source = readFileSync(join(dir, "cnn.ts"), "utf8");
+    expect(source).toContain('conv2d(x, conv_weight, conv_bias, {"stride":[1,1],"dilation":[1,1],"padding":[1,1,1,1],"groups":1})');
+    expect(source).toMatch(/maxPool2d\(v\w*, \[2,2\], \{"stride":\[2,2\],"padding":\[0,0\],"dilation":\[1,1\],"ceilMode":false\}\)/);
+    const compiled = await graft(["compile", `${rel}/cnn.ts`, "--weights", `${rel}/cnn.safetensors`, "--batch", "3", "-o", `${rel}/cnn.mjs`]);
+    expect(compiled.err).toBe("");
+    expect(compiled.code).toBe(0);
+    const m = await ((await import(/* @vite-ignore */ pathToFileURL(join(dir, "cnn.mjs")).href)) as { load: Load }).load();
+    expectClose(m.forward({ x: Float32Array.from(want.x.data) }).y ?? [], want.y.data, 1e-5);
+  });
+
+  it("an op graft does not have: one message listing every unsupported op with its node name, exit 1, nothing written", async () => {
+    const dir = scratch();
+    const rel = relative(root, dir);
+    const bytes = onnx.ModelProto.encode({
+      opsetImport: [{ domain: "", version: 13 }],
+      graph: {
+        name: "lrn",
+        node: [
+          { opType: "LRN", name: "/norm/LRN", input: ["x"], output: ["n"], attribute: [{ name: "size", type: onnx.AttributeProto.AttributeType.INT, i: 3 }] },
+          { opType: "Relu", name: "/Relu", input: ["n"], output: ["r"] },
+          { opType: "Einsum", name: "/Einsum", input: ["r", "r"], output: ["y"] },
+        ],
+        input: [{ name: "x", type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: "batch" }, { dimValue: 2 }, { dimValue: 3 }, { dimValue: 3 }] } } } }],
+        output: [{ name: "y" }],
+      },
+    }).finish();
+    writeFileSync(join(dir, "lrn.onnx"), bytes);
+    const result = await graft(["import", `${rel}/lrn.onnx`, "-o", `${rel}/lrn.ts`]);
     expect(result.code).toBe(1);
-    expect(result.err).toContain("packages/compiler/test/fixtures/onnx/cnn.onnx: 2 nodes with ONNX ops graft does not have: Conv (node '/conv/Conv'), MaxPool (node '/MaxPool'). graft reads: Constant, Identity,");
-    expect(result.err).toContain("graft import: packages/compiler/test/fixtures/onnx/cnn.onnx: nothing written\n");
-    expect(() => readFileSync(join(dir, "cnn.ts"))).toThrow();
+    expect(result.err).toContain(`${rel}/lrn.onnx: 2 nodes with ONNX ops graft does not have: LRN (node '/norm/LRN'), Einsum (node '/Einsum'). graft reads: Constant, Identity,`);
+    expect(result.err).toContain(`graft import: ${rel}/lrn.onnx: nothing written\n`);
+    expect(() => readFileSync(join(dir, "lrn.ts"))).toThrow();
   });
 
   it("malformed files: not protobuf, no graph, a missing file", async () => {
