@@ -142,6 +142,88 @@ describe("graft import of PyTorch-exported models", () => {
     expect(() => readFileSync(join(dir, "lrn.ts"))).toThrow();
   });
 
+  it("Conv, pools, BatchNormalization and Pad refuse what graft cannot compute, naming the node and the reason", () => {
+    const { INT, INTS, STRING } = onnx.AttributeProto.AttributeType;
+    const ints = (name: string, values: number[]) => ({ name, type: INTS, ints: values });
+    const int = (name: string, value: number) => ({ name, type: INT, i: value });
+    const text = (name: string, value: string) => ({ name, type: STRING, s: new TextEncoder().encode(value) });
+    const f32 = (name: string, dims: number[]): TensorProto => ({ name, dataType: 1, dims, floatData: Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => 1) });
+    const single = (opType: string, inputs: string[], outputs: string[], attribute: object[], initializer: TensorProto[] = [], rank = 4): string => {
+      const bytes = onnx.ModelProto.encode({
+        opsetImport: [{ domain: "", version: 13 }],
+        graph: {
+          name: "one",
+          node: [{ opType, name: "n", input: inputs, output: outputs, attribute }],
+          initializer,
+          input: [{ name: "x", type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: "batch" }, { dimValue: 2 }, { dimValue: 4 }, { dimValue: 4 }].slice(0, rank) } } } }],
+          output: [{ name: outputs[0] }],
+        },
+      }).finish();
+      const imported = importOnnx(bytes, { source: "m.onnx" });
+      return E.isLeft(imported) ? (imported.left[0]?.message ?? "") : "imported";
+    };
+    const w = f32("w", [3, 2, 3, 3]);
+    expect(single("Conv", ["x", "w"], ["y"], [text("auto_pad", "SAME_UPPER")], [w])).toBe(
+      "m.onnx: Conv (node 'n'): auto_pad SAME_UPPER is not supported (graft reads NOTSET with explicit pads, and VALID); re-export with explicit padding",
+    );
+    expect(single("Conv", ["x", "w"], ["y"], [text("auto_pad", "VALID"), ints("pads", [1, 1, 1, 1])], [w])).toBe("imported");
+    expect(single("Conv", ["x", "w"], ["y"], [], [f32("w", [3, 2, 3])], 3)).toBe("m.onnx: Conv (node 'n'): graft imports it for 4-D inputs [N,C,H,W]; input 'x' has rank 3");
+    expect(single("Conv", ["x", "w"], ["y"], [int("group", 2)], [w])).toMatch(/^m\.onnx: Conv \(node 'n'\): conv2d: /);
+    expect(single("MaxPool", ["x"], ["y", "indices"], [ints("kernel_shape", [2, 2])])).toBe("m.onnx: MaxPool (node 'n'): graft computes only its first output (its Indices are not supported)");
+    expect(single("MaxPool", ["x"], ["y"], [ints("kernel_shape", [2, 2]), ints("pads", [0, 0, 1, 1])])).toBe(
+      "m.onnx: MaxPool (node 'n'): asymmetric pads [0,0,1,1] (top, left, bottom, right): graft's pools pad both sides of a dim the same",
+    );
+    expect(single("MaxPool", ["x"], ["y"], [ints("kernel_shape", [2])])).toBe("m.onnx: MaxPool (node 'n'): expected a 2-D kernel_shape, got [2]");
+    expect(single("MaxPool", ["x"], ["y"], [ints("kernel_shape", [2, 2]), ints("strides", [2])])).toBe("m.onnx: MaxPool (node 'n'): expected 2 strides, got [2]");
+    expect(single("AveragePool", ["x"], ["y"], [ints("kernel_shape", [2, 2]), ints("dilations", [2, 2])])).toBe("m.onnx: AveragePool (node 'n'): dilations [2,2]: graft's avgPool2d has no dilation");
+    expect(single("GlobalAveragePool", ["x"], ["y"], [], [], 3)).toBe("m.onnx: GlobalAveragePool (node 'n'): graft imports it for 4-D inputs [N,C,H,W]; got rank 3");
+    const bn = ["scale", "b", "mean", "var"].map((name) => f32(name, [2]));
+    expect(single("BatchNormalization", ["x", "scale", "b", "mean", "var"], ["y", "running_mean", "running_var"], [], bn)).toBe(
+      "m.onnx: BatchNormalization (node 'n'): graft computes only its first output (the running mean and variance outputs of training mode are not supported)",
+    );
+    expect(single("BatchNormalization", ["x", "scale", "b", "mean", "var"], ["y"], [int("training_mode", 1)], bn)).toBe(
+      "m.onnx: BatchNormalization (node 'n'): training_mode 1 is not supported (graft imports the inference form)",
+    );
+    expect(single("BatchNormalization", ["x", "scale", "b", "mean", "var"], ["y"], [], [...bn.slice(0, 2), f32("mean", [3]), bn[3] ?? f32("var", [2])])).toMatch(/^m\.onnx: BatchNormalization \(node 'n'\): sub: /);
+    const pads = (values: number[]): TensorProto => ({ name: "pads", dataType: 7, dims: [values.length], rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
+    expect(single("Pad", ["x", "pads"], ["y"], [text("mode", "wrap")], [pads([0, 0, 1, 1, 0, 0, 1, 1])])).toBe("m.onnx: Pad (node 'n'): mode wrap is not supported (graft pads constant, reflect and edge)");
+    expect(single("Pad", ["x", "pads"], ["y"], [], [pads([1, 1])])).toBe("m.onnx: Pad (node 'n'): expected 8 pads for a rank-4 input, got [1,1]");
+    expect(single("Pad", ["x", "pads"], ["y"], [text("mode", "edge")], [pads([0, 0, 1, 1, 0, 0, 1, 1])])).toBe("imported");
+  });
+
+  it("BatchNormalization and Pad compute ONNX's semantics in graft's interpreter", () => {
+    const tensor = (name: string, values: number[]): TensorProto => ({ name, dataType: 1, dims: [values.length], floatData: values });
+    const bytes = onnx.ModelProto.encode({
+      opsetImport: [{ domain: "", version: 13 }],
+      graph: {
+        name: "bn",
+        node: [
+          { opType: "BatchNormalization", name: "bn", input: ["x", "scale", "b", "mean", "var"], output: ["n"], attribute: [{ name: "epsilon", type: onnx.AttributeProto.AttributeType.FLOAT, f: 0.5 }] },
+          { opType: "Pad", name: "pad", input: ["n", "pads", "value"], output: ["y"] },
+        ],
+        initializer: [
+          tensor("scale", [2, 3]),
+          tensor("b", [1, -1]),
+          tensor("mean", [0.5, 2]),
+          tensor("var", [3.5, 1.5]),
+          { name: "pads", dataType: 7, dims: [6], rawData: new Uint8Array(BigInt64Array.from([0n, 0n, 1n, 0n, 0n, 0n]).buffer) },
+          { name: "value", dataType: 1, dims: [], floatData: [7] },
+        ],
+        input: [{ name: "x", type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: "batch" }, { dimValue: 2 }, { dimValue: 2 }] } } } }],
+        output: [{ name: "y" }],
+      },
+    }).finish();
+    const imported = importOnnx(bytes, { source: "bn.onnx" });
+    if (E.isLeft(imported)) throw new Error(formatDiagnostics(imported.left));
+    const graph = check(imported.right.model);
+    if (E.isLeft(graph)) throw new Error(formatDiagnostics(graph.left));
+    const params = Object.fromEntries([...decodeSafetensors(imported.right.weights).tensors].map(([name, t]) => [name, { shape: [...t.shape], dtype: "f32" as const, data: Float64Array.from(t.data) }]));
+    const y = run(graph.right, { x: fromNested([[[2.5, -1.5], [4, 0]]], "f32") }, params).y;
+    expect(y?.shape).toEqual([1, 2, 3]);
+    // channel 0: (x − 0.5) / sqrt(4) · 2 + 1; channel 1: (x − 2) / sqrt(2) · 3 − 1; the last dim padded before with 7
+    expectClose(y?.data ?? [], [7, 3, -1, 7, 3 * Math.SQRT2 - 1, -3 * Math.SQRT2 - 1], 1e-6);
+  });
+
   it("malformed files: not protobuf, no graph, a missing file", async () => {
     const garbage = importOnnx(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f]), { source: "bad.onnx" });
     expect(E.isLeft(garbage) && garbage.left[0]?.message).toMatch(/^bad\.onnx: not an ONNX model \(protobuf decoding failed: .+\)$/);
