@@ -451,7 +451,7 @@ export const importOnnx = (bytes: Uint8Array, options: OnnxImportOptions = {}): 
     if (result.diagnostics.length > 0) return E.left(result.diagnostics.map((d) => d.message).join("; "));
     imports.add(fn);
     const name = identifier("v", taken);
-    lines.push(`const ${name} = ${fn}(${args.map((a) => ("tensor" in a ? a.expr : "list" in a ? `[${a.list.map((v) => v.expr).join(", ")}]` : JSON.stringify(a.literal))).join(", ")});`);
+    lines.push(`const ${name} = ${fn}(${args.map((a) => ("tensor" in a ? a.expr : "list" in a ? `[${a.list.map((v) => v.expr).join(", ")}]` : (JSON.stringify(a.literal) ?? "undefined"))).join(", ")});`);
     return E.right({ tensor: result, expr: name });
   };
 

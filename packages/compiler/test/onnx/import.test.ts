@@ -101,22 +101,27 @@ describe("graft import of PyTorch-exported models", () => {
       expectClose(y, want.y.data, 1e-5);
     });
 
-  it("graft import of the CNN writes conv2d and maxPool2d calls; graft compile bundles them; the bundle matches PyTorch", async () => {
-    const want = JSON.parse(readFileSync(join(fixtures, "cnn.expected.json"), "utf8")) as typeof expected;
-    const dir = scratch();
-    const rel = relative(root, dir);
-    const imported = await graft(["import", "packages/compiler/test/fixtures/onnx/cnn.onnx", "-o", `${rel}/cnn.ts`]);
-    expect(imported.err).toBe("");
-    expect(imported.code).toBe(0);
-    const source = readFileSync(join(dir, "cnn.ts"), "utf8");
-    expect(source).toContain('conv2d(x, conv_weight, conv_bias, {"stride":[1,1],"dilation":[1,1],"padding":[1,1,1,1],"groups":1})');
-    expect(source).toMatch(/maxPool2d\(v\w*, \[2,2\], \{"stride":\[2,2\],"padding":\[0,0\],"dilation":\[1,1\],"ceilMode":false\}\)/);
-    const compiled = await graft(["compile", `${rel}/cnn.ts`, "--weights", `${rel}/cnn.safetensors`, "--batch", "3", "-o", `${rel}/cnn.mjs`]);
-    expect(compiled.err).toBe("");
-    expect(compiled.code).toBe(0);
-    const m = await ((await import(/* @vite-ignore */ pathToFileURL(join(dir, "cnn.mjs")).href)) as { load: Load }).load();
-    expectClose(m.forward({ x: Float32Array.from(want.x.data) }).y ?? [], want.y.data, 1e-5);
-  });
+  const cliSources: Record<string, RegExp[]> = {
+    cnn: [/conv2d\(x, conv_weight, conv_bias, \{"stride":\[1,1\],"dilation":\[1,1\],"padding":\[1,1,1,1\],"groups":1\}\)/, /maxPool2d\(v\w*, \[2,2\], \{"stride":\[2,2\],"padding":\[0,0\],"dilation":\[1,1\],"ceilMode":false\}\)/],
+    // conv3 has no bias: the written call passes undefined for it
+    cnn2: [/conv2d\(v\w*, conv3_weight, undefined, \{"stride":\[1,1\],"dilation":\[2,2\],"padding":\[0,0,0,0\],"groups":1\}\)/, /padDims\(v\w*, \[0,0,1,1\], \[0,0,1,1\], \{"mode":"constant","value":0\}\)/],
+  };
+  for (const [name, patterns] of Object.entries(cliSources))
+    it(`graft import of ${name}.onnx writes a model file with conv/pool calls; graft compile bundles it; the bundle matches PyTorch`, async () => {
+      const want = JSON.parse(readFileSync(join(fixtures, `${name}.expected.json`), "utf8")) as typeof expected;
+      const dir = scratch();
+      const rel = relative(root, dir);
+      const imported = await graft(["import", `packages/compiler/test/fixtures/onnx/${name}.onnx`, "-o", `${rel}/${name}.ts`]);
+      expect(imported.err).toBe("");
+      expect(imported.code).toBe(0);
+      const source = readFileSync(join(dir, `${name}.ts`), "utf8");
+      for (const pattern of patterns) expect(source).toMatch(pattern);
+      const compiled = await graft(["compile", `${rel}/${name}.ts`, "--weights", `${rel}/${name}.safetensors`, "--batch", "3", "-o", `${rel}/${name}.mjs`]);
+      expect(compiled.err).toBe("");
+      expect(compiled.code).toBe(0);
+      const m = await ((await import(/* @vite-ignore */ pathToFileURL(join(dir, `${name}.mjs`)).href)) as { load: Load }).load();
+      expectClose(m.forward({ x: Float32Array.from(want.x.data) }).y ?? [], want.y.data, 1e-5);
+    });
 
   it("an op graft does not have: one message listing every unsupported op with its node name, exit 1, nothing written", async () => {
     const dir = scratch();
