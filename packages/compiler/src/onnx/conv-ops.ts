@@ -1,20 +1,21 @@
 /**
  * @file ONNX rows of the convolution and pooling ops: Conv, ConvTranspose, MaxPool, AveragePool,
- * GlobalAveragePool (opset 13+; ONNX pads are [begin…, end…]). Their gradient primitives
- * (conv2d_weight_grad, max_pool2d_backward) have no ONNX op: a training step that needs them is
- * refused with a message.
+ * GlobalAveragePool (opset 13+; ONNX pads are [begin…, end…]), and the gradient primitives of a
+ * training step in standard ops: conv2d_weight_grad is a Conv over the batch (the image's channels
+ * as the batch, the output gradient as the kernel, strides and dilations swapped), grouped by
+ * reshaping the channels into groups; max_pool2d_backward is MaxPool's Indices output plus a
+ * ScatterElements with reduction=add (opset 16+; ties go to the first maximum, as in PyTorch).
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { OpName } from "@graft/core";
 import type { Emitter } from "./emitter.js";
+import { onnxDataType } from "./proto.js";
 import type { Lowering, LoweringNode } from "./ops.js";
 
 type ConvRows = { readonly [K in "conv2d" | "conv_transpose2d" | "conv2d_weight_grad" | "conv1d" | "max_pool2d" | "max_pool2d_backward" | "avg_pool2d" | "adaptive_avg_pool2d" | "max_pool1d" | "avg_pool1d"]: Lowering<K> };
 
 const inputsOf = (node: LoweringNode<OpName>): string[] => [...node.inputs];
 const first = (node: LoweringNode<OpName>): string => node.inputs[0] ?? "";
-const noGradient = (what: string): E.Either<string, never> =>
-  E.left(`${what} has no ONNX op: training steps of convolutional models are not exported yet (export the forward)`);
 
 /** Pads [top, bottom, left, right] as ONNX's [top, left, bottom, right]; Left when one is negative (inside gradients only). */
 const pads2d = (padding: readonly number[]): E.Either<string, number[]> => {
@@ -32,14 +33,45 @@ export const convOnnxRows: ConvRows = {
     E.map((pads: number[]) =>
       e.op("ConvTranspose", inputsOf(node), { strides: [...node.attrs.stride], pads, dilations: [...node.attrs.dilation], group: node.attrs.groups, output_padding: [...node.attrs.outputPadding] }),
     )(pads2d(node.attrs.padding)),
-  conv2d_weight_grad: () => noGradient("conv2d_weight_grad (a convolution's weight gradient)"),
+  conv2d_weight_grad: (e, node) => {
+    const [xType, gType] = node.inputTypes;
+    const [, c, h, w] = xType?.shape ?? [];
+    const [, o, ho, wo] = gType?.shape ?? [];
+    const { groups, stride, dilation, kernel } = node.attrs;
+    if (typeof c !== "number" || typeof h !== "number" || typeof w !== "number" || typeof o !== "number" || typeof ho !== "number" || typeof wo !== "number")
+      return E.left(`conv2d_weight_grad needs concrete channel and spatial dims, got input [${(xType?.shape ?? []).join(",")}] and output gradient [${(gType?.shape ?? []).join(",")}]`);
+    const padded = pads2d(node.attrs.padding);
+    if (E.isLeft(padded)) return padded;
+    const [x, g] = [node.inputs[0] ?? "", node.inputs[1] ?? ""];
+    const cg = c / groups;
+    const og = o / groups;
+    // image [N, G·Cg, H, W] → [Cg, G·N, H, W]: channels within a group are the batch, (group, n) the channels
+    const images = e.op("Reshape", [e.op("Transpose", [e.op("Reshape", [x, e.int64s([0, groups, cg, h, w])])], { perm: [2, 1, 0, 3, 4] }), e.int64s([cg, -1, h, w])]);
+    // output gradient [N, G·Og, Ho, Wo] → [G·Og, N, Ho, Wo]: the kernel, grouped by G
+    const kernels = e.op("Reshape", [e.op("Transpose", [e.op("Reshape", [g, e.int64s([0, groups, og, ho, wo])])], { perm: [1, 2, 0, 3, 4] }), e.int64s([o, -1, ho, wo])]);
+    const swept = e.op("Conv", [images, kernels], { strides: [...dilation], dilations: [...stride], pads: padded.right, group: groups });
+    // [Cg, O, ≥kh, ≥kw]: rows past the kernel come from bottom/right padding the forward never reached
+    const cropped = e.op("Slice", [swept, e.int64s([0, 0]), e.int64s([kernel[0], kernel[1]]), e.int64s([2, 3])]);
+    return E.right(e.op("Transpose", [cropped], { perm: [1, 0, 2, 3] }));
+  },
   conv1d: (e, node) =>
     E.right(e.op("Conv", inputsOf(node), { strides: [node.attrs.stride], pads: [node.attrs.padding[0], node.attrs.padding[1]], dilations: [node.attrs.dilation], group: node.attrs.groups })),
   max_pool2d: (e, node) => {
     const { kernel, stride, padding, dilation, ceilMode } = node.attrs;
     return E.right(pool(e, "MaxPool", first(node), kernel, stride, [padding[0], padding[1], padding[0], padding[1]], ceilMode, { dilations: [...dilation] }));
   },
-  max_pool2d_backward: () => noGradient("max_pool2d_backward (max pooling's gradient)"),
+  max_pool2d_backward: (e, node) => {
+    if (e.opset < 16) return E.left(`max_pool2d_backward (max pooling's gradient) needs ScatterElements with reduction=add, opset 16 or later (exporting opset ${e.opset}); use --opset 16`);
+    const { kernel, stride, padding, dilation, ceilMode } = node.attrs;
+    const [x, g] = [node.inputs[0] ?? "", node.inputs[1] ?? ""];
+    const [, indices = ""] = e.opOutputs("MaxPool", [x], 2, { kernel_shape: [...kernel], strides: [...stride], pads: [padding[0], padding[1], padding[0], padding[1]], ceil_mode: ceilMode ? 1 : 0, dilations: [...dilation] });
+    const shape = e.op("Shape", [x]);
+    const flat = e.int64s([-1]);
+    const zeros = e.op("ConstantOfShape", [e.op("ReduceProd", [shape], { keepdims: 1 })], { value: { tensor: { name: "zero", dataType: onnxDataType(node.type.dtype), dims: [1], rawData: new Uint8Array(node.type.dtype === "f64" ? 8 : 4) } } });
+    // Indices are positions in the whole flattened input: scatter-add each window's gradient there
+    const scattered = e.op("ScatterElements", [zeros, e.op("Reshape", [indices, flat]), e.op("Reshape", [g, flat])], { axis: 0, reduction: "add" });
+    return E.right(e.op("Reshape", [scattered, shape]));
+  },
   avg_pool2d: (e, node) => {
     const { kernel, stride, padding, ceilMode, countIncludePad } = node.attrs;
     return E.right(pool(e, "AveragePool", first(node), kernel, stride, [padding[0], padding[1], padding[0], padding[1]], ceilMode, { count_include_pad: countIncludePad ? 1 : 0 }));

@@ -58,6 +58,19 @@ export class Emitter {
     return out;
   }
 
+  /** Appends a node with several outputs (e.g. MaxPool's values and Indices) and returns their names. */
+  opOutputs(opType: string, inputs: readonly string[], outputCount: number, attrs: Readonly<Record<string, AttrValue>> = {}): string[] {
+    const outputs = Array.from({ length: outputCount }, () => this.fresh(opType.toLowerCase()));
+    this.nodes.push({
+      opType,
+      name: `${opType}_${this.nodes.length}`,
+      input: [...inputs],
+      output: outputs,
+      attribute: Object.entries(attrs).map(([name, value]) => attribute(name, value)),
+    });
+    return outputs;
+  }
+
   /** A Constant node holding `values` (one value fills the shape). */
   constant(dtype: Dtype | "i64", dims: readonly number[], values: readonly number[]): string {
     const size = dims.reduce((a, b) => a * b, 1);

@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import blobs from "../../../../examples/blobs/model.js";
 import mnist from "../../../../examples/mnist/model.js";
 import seedToy from "../../../../examples/seed-toy/model.js";
+import cnnTrainModel from "../fixtures/onnx/cnn-train-model.js";
 import movementModel from "../fixtures/onnx/movement-model.js";
 import movementPadsModel from "../fixtures/onnx/movement-pads-model.js";
 import opsModel from "../fixtures/onnx/ops-model.js";
@@ -72,11 +73,14 @@ const expectClose = (actual: ArrayLike<number>, expected: ArrayLike<number>, rto
   }
 };
 
-const examples: ReadonlyArray<{ readonly name: string; readonly model: Model; readonly width: number; readonly classes: number }> = [
+/** `inputDims` is one row's input shape when it is not [width] (a CNN's [C, H, W]). */
+const examples: ReadonlyArray<{ readonly name: string; readonly model: Model; readonly width: number; readonly classes: number; readonly inputDims?: readonly number[] }> = [
   { name: "seed toy", model: seedToy, width: 4, classes: 3 },
   { name: "blobs", model: blobs, width: 2, classes: 4 },
   { name: "mnist MLP", model: mnist, width: 784, classes: 10 },
 ];
+/** The small CNN (conv–relu–maxpool, grouped strided conv, avg pool, dense): its training step only. */
+const cnnExample = { name: "small CNN", model: cnnTrainModel, width: 2 * 8 * 8, classes: 3, inputDims: [2, 8, 8] };
 
 interface StateTensor {
   readonly values: Float64Array;
@@ -123,6 +127,7 @@ describe.runIf(ort !== undefined)("ONNX export in onnxruntime-node", () => {
 
   const trainings = [
     ...["sgd:lr=0.05,momentum=0.9", "adam:lr=1e-3"].flatMap((optimizer) => examples.map((example) => ({ optimizer, example }))),
+    ...["sgd:lr=0.1,momentum=0.9", "adam:lr=1e-3"].map((optimizer) => ({ optimizer, example: cnnExample })),
     ...["adamw:lr=1e-3,weight_decay=0.01", "adagrad:lr=0.05,lr_decay=0.01", "rmsprop:lr=0.01,momentum=0.5"].flatMap((optimizer) => examples.filter((e) => e.name === "blobs").map((example) => ({ optimizer, example }))),
   ];
   for (const { optimizer, example } of trainings) {
@@ -147,7 +152,7 @@ describe.runIf(ort !== undefined)("ONNX export in onnxruntime-node", () => {
               if (entry !== undefined) state.set(scalar.param, { ...entry, values: Float64Array.of(hyperValue(scalar.formula, hyper.lr, t)) });
             }
           }
-          const feeds: Record<string, OrtTensor> = { x: new runtime.Tensor("float32", x, [rows, example.width]), y: new runtime.Tensor("int32", y, [rows]) };
+          const feeds: Record<string, OrtTensor> = { x: new runtime.Tensor("float32", x, [rows, ...(example.inputDims ?? [example.width])]), y: new runtime.Tensor("int32", y, [rows]) };
           for (const [name, entry] of state) feeds[name] = toOrt(runtime, entry);
           const out = await session.run(feeds);
           ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
