@@ -69,6 +69,51 @@ describe("ONNX export of a convolutional training step", () => {
   });
 });
 
+// The gradient primitives as a model's outputs, fed directly: ties in the pooled input (the gradient
+// goes to each window's first maximum, PyTorch's rule) and a grouped, strided, dilated weight
+// gradient with asymmetric padding whose Conv over the batch overshoots the kernel.
+const px = C.input("px", [2, 2, 5, 5]);
+const pg = C.input("pg", [2, 2, 3, 3]);
+const gx = C.input("gx", [2, 4, 9, 8]);
+const gg = C.input("gg", [2, 6, 4, 3]);
+const poolGrad = C.maxPool2dBackwardRaw(px, pg, { kernel: [2, 2], stride: [2, 2], padding: [1, 1], dilation: [1, 1], ceilMode: true });
+const overlapGrad = C.maxPool2dBackwardRaw(px, C.input("pg2", [2, 2, 4, 4]), { kernel: [2, 2], stride: [1, 1], padding: [0, 0], dilation: [1, 1], ceilMode: false });
+const weightGrad = C.conv2dWeightGradRaw(gx, gg, { stride: [2, 3], padding: [1, 2, 0, 1], dilation: [2, 1], groups: 2, kernel: [3, 2] });
+const primitives = C.model({ name: "onnx_grad_primitives", outputs: { poolGrad, overlapGrad, weightGrad } });
+
+describe.runIf(ort !== undefined)("ONNX lowerings of the gradient primitives in onnxruntime-node", () => {
+  it("max_pool2d_backward (ties to the first maximum, overlapping windows) and conv2d_weight_grad equal the bundle's", async () => {
+    const runtime = ort as Ort;
+    const compiled = await compileBundle(primitives, {});
+    if (E.isLeft(compiled)) throw new Error(C.formatDiagnostics(compiled.left));
+    const dir = mkdtempSync(join(tmpdir(), "graft-onnx-grad-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "model.mjs"), compiled.right.code);
+    const { load } = (await import(/* @vite-ignore */ pathToFileURL(join(dir, "model.mjs")).href)) as { load: () => Promise<{ forward(f: object): Record<string, Float32Array> }> };
+    const bundle = await load();
+    // rounded to a few levels: many windows hold their maximum twice or more
+    const feeds = {
+      px: Float32Array.from({ length: 2 * 2 * 5 * 5 }, (_, i) => Math.round(Math.sin(i * 1.3) * 1.5)),
+      pg: Float32Array.from({ length: 2 * 2 * 3 * 3 }, (_, i) => i + 1),
+      pg2: Float32Array.from({ length: 2 * 2 * 4 * 4 }, (_, i) => (i % 7) + 1),
+      gx: Float32Array.from({ length: 2 * 4 * 9 * 8 }, (_, i) => Math.sin(i * 0.37)),
+      gg: Float32Array.from({ length: 2 * 6 * 4 * 3 }, (_, i) => Math.cos(i * 0.23)),
+    };
+    const dims: Record<string, number[]> = { px: [2, 2, 5, 5], pg: [2, 2, 3, 3], pg2: [2, 2, 4, 4], gx: [2, 4, 9, 8], gg: [2, 6, 4, 3] };
+    const expected = bundle.forward(feeds);
+    const exported = exportOnnx(primitives, {});
+    if (E.isLeft(exported)) throw new Error(C.formatDiagnostics(exported.left));
+    const session = await createSession(runtime, exported.right.bytes);
+    const got = await session.run(Object.fromEntries(Object.entries(feeds).map(([name, data]) => [name, new runtime.Tensor("float32", data, dims[name] ?? [])])));
+    for (const name of ["poolGrad", "overlapGrad", "weightGrad"]) {
+      const a = Array.from(got[name]?.data as Float32Array);
+      const b = Array.from(expected[name] ?? []);
+      expect(a.length, name).toBe(b.length);
+      a.forEach((v, i) => expect(Math.abs(v - (b[i] as number)), `${name}[${i}]: ONNX Runtime ${v}, graft ${b[i]}`).toBeLessThan(1e-5 * Math.max(1, Math.abs(b[i] as number))));
+    }
+  });
+});
+
 describe.runIf(ort !== undefined)("ONNX export of a convolutional training step in onnxruntime-node", () => {
   it("5 exported SGD steps give the bundle's 5 trainStep losses (grouped, dilated and transposed convs, ceil-mode max pool, 1-D conv and pools)", async () => {
     const runtime = ort as Ort;
