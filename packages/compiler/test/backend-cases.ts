@@ -156,6 +156,60 @@ export const agreementCases = (): AgreementCase[] => {
     });
   }
   {
+    // Tied huge logits make log Σ exp(x − max) (log 2, log 3…) vanish next to the max in f32
+    // (3e38 + log 2 = 3e38; 1e4 + log 2 is off by 2e-4), so a saved LSE must keep the shift and
+    // log Σ apart. Rows: ±3e38 ties (one with a loss of +inf), ±1e4 ties with −inf entries, 1e4
+    // ties more than 88 above the target (exact path of the fused WASM kernel), an ignored row.
+    const rows = 8;
+    const x = Float64Array.from([
+      ...[3e38, 3e38, -3e38, 0, 1],
+      ...[3e38, 3e38, -3e38, -Infinity, 5],
+      ...[1e4, 1e4, 0, -1e4, -Infinity],
+      ...[-1e4, -1e4, -Infinity, -1e4, -1e4],
+      ...[300, 200, 500, 500, 499],
+      ...[-Infinity, 1e4, 9999, 1e4, 1e4],
+      ...[1e4, 1e4, 1e4, -3e38, 1e4],
+      ...[1, 2, 3, 4, 5],
+    ]);
+    const feeds = { x: { shape: [rows, 5], dtype: "f32" as const, data: x }, y: labels([0, 2, 2, 0, 1, 3, 3, -100]) };
+    const w = { shape: [5], dtype: "f32" as const, data: Float64Array.from([1, 2, 0.5, 0.25, 3]) };
+    const a = C.input("x", [rows, 5]);
+    const t = C.input("y", [rows], "i32");
+    const ce = C.crossEntropy(a, t, { reduction: "none" });
+    const attrs = (ce.call.op === "cross_entropy" ? ce.call.attrs : undefined) as C.CrossEntropyAttrs;
+    const weight = C.input("w", [5]);
+    const smooth = C.crossEntropy(a, t, { weight, labelSmoothing: 0.1 });
+    const smoothAttrs = (smooth.call.op === "cross_entropy" ? smooth.call.attrs : undefined) as C.CrossEntropyAttrs;
+    // the upstream gradient depends on the loss (min(ce, 0) = 0), so its kernel runs between the
+    // forward and the backward: they are two kernels, the backward reading the saved LSE
+    const dependent = (loss: C.Tensor, g: C.Tensor): C.Tensor => C.add(g, C.minimum(loss, 0));
+    add(
+      "ce-extreme-saved",
+      { ce, dce: C.crossEntropyBackward(a, t, dependent(ce, C.abs(C.input("g", [rows]))), attrs), smooth, dsmooth: C.crossEntropyBackward(a, t, dependent(smooth, C.scalar(1)), smoothAttrs, weight) },
+      { ...feeds, g: randomArray([rows], 31), w },
+    );
+    // the same rows with a constant upstream gradient: forward and backward may run as one kernel
+    add("ce-extreme-fused", { ce, dce: C.crossEntropyBackward(a, t, C.full([rows], 1), attrs) }, feeds);
+    // class dim 1 of [2, 5, 4]: strided rows (never one fused kernel), with a saved LSE, and a
+    // backward alone (sum, so no forward shares its rows) that computes the LSE itself
+    const spatial = C.input("s", [2, 5, 4]);
+    const spatialTarget = C.input("st", [2, 4], "i32");
+    const sce = C.crossEntropy(spatial, spatialTarget, { reduction: "none" });
+    const sceAttrs = (sce.call.op === "cross_entropy" ? sce.call.attrs : undefined) as C.CrossEntropyAttrs;
+    // x[n][c][p] = rows[n·4 + p][c]
+    const spatialData = new Float64Array(40);
+    for (let n = 0; n < 2; n++) for (let c = 0; c < 5; c++) for (let p = 0; p < 4; p++) spatialData[n * 20 + c * 4 + p] = x[(n * 4 + p) * 5 + c] as number;
+    add(
+      "ce-extreme-spatial",
+      {
+        sce,
+        dsce: C.crossEntropyBackward(spatial, spatialTarget, C.input("sg", [2, 4]), sceAttrs),
+        alone: C.crossEntropyBackward(spatial, spatialTarget, C.scalar(1), { ...sceAttrs, reduction: "sum" }),
+      },
+      { s: { shape: [2, 5, 4], dtype: "f32", data: spatialData }, st: { shape: [2, 4], dtype: "i32", data: Float64Array.from([0, 2, 2, 0, 1, 3, 3, -100]) }, sg: randomArray([2, 4], 32) },
+    );
+  }
+  {
     // normalization and attention (core/src/nn.ts) with evaluation semantics, as written
     const a = C.input("x", ["batch", 4, 6]);
     const mask = C.input("mask", [4, 4], "bool");

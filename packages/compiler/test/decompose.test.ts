@@ -65,6 +65,9 @@ const compositeCases: Partial<Record<OpName, ReturnType<typeof unaryCase>>> = {
   softmax: rowCase((x) => C.softmax(x, 1)),
   log_softmax: rowCase((x) => C.logSoftmax(x, 1)),
   logsumexp: rowCase((x) => C.logsumexp(x, 1)),
+  concat: rowCase((x) => C.concat([x, C.neg(x), C.slice(x, 1, 1, 3)], 1)),
+  tril: rowCase((x) => C.tril(x, 1)),
+  triu: rowCase((x) => C.triu(x, -1)),
   conv1d: { shape: [1, 1, SPECIAL.length], specials: SPECIAL, build: (x) => C.conv1d(x, C.constant([[[0.5, -2, 3]]], "f64"), C.constant([0.25], "f64"), { padding: 1, dilation: 2 }) },
   max_pool1d: { shape: [1, 1, SPECIAL.length], specials: SPECIAL, build: (x) => C.maxPool1d(x, 3, { stride: 2, padding: 1 }) },
   avg_pool1d: { shape: [1, 1, SPECIAL.length], specials: SPECIAL, build: (x) => C.avgPool1d(x, 2, { ceilMode: true }) },
@@ -282,8 +285,8 @@ describe("lowering: op sets from OpDef.kind, one map kernel per activation", () 
   it("derives the unary, binary, elementwise and view sets from the table", () => {
     expect([...UNARY_OPS].sort()).toEqual(["abs", "erf", "exp", "log", "log_sigmoid", "neg", "relu", "sigmoid", "sign", "sqrt", "tanh"]);
     expect([...BINARY_OPS].sort()).toEqual(["add", "div", "eq", "ge", "gt", "le", "lt", "maximum", "minimum", "mul", "ne", "pow", "sub"]);
-    expect([...ELEMENTWISE].sort()).toEqual([...UNARY_OPS, ...BINARY_OPS, "cast", "where", "one_hot", "random_uniform"].sort());
-    expect([...VIEW_OPS].sort()).toEqual(["expand", "reshape", "transpose"]);
+    expect([...ELEMENTWISE].sort()).toEqual([...UNARY_OPS, ...BINARY_OPS, "cast", "where", "one_hot", "pad", "flip", "embedding", "arange", "random_uniform"].sort());
+    expect([...VIEW_OPS].sort()).toEqual(["expand", "reshape", "slice", "transpose"]);
     for (const op of ELEMENTWISE) expect(C.isComposite(op), op).toBe(false);
   });
 
@@ -305,6 +308,24 @@ describe("lowering: op sets from OpDef.kind, one map kernel per activation", () 
       const lowered = right(lowerGraph(graph, new Map([["batch", 32]])));
       expect(lowered.kernels.map((k) => k.kind)).toEqual(["matmul", "map"]);
     });
+});
+
+describe("data movement compiles to views and index maps inside map kernels", () => {
+  const kinds = (outputs: Record<string, Tensor>): string[] => right(lowerGraph(graphOf(outputs), new Map([["batch", 4]]))).kernels.map((k) => k.kind);
+  it("concat of three computed inputs, padded, flipped, sliced and masked is one map kernel", () => {
+    const x = C.input("x", ["batch", 3, 4]);
+    const joined = C.concat([C.exp(x), C.slice(x, 2, 1, 3), C.tanh(x)], 2);
+    expect(kinds({ y: C.tril(C.flip(C.pad(joined, [1, 1, 2, 0], { mode: "reflect" }), [1]), 1) })).toEqual(["map"]);
+  });
+  it("a slice is a view: its consumer reads it in place, no copy", () => {
+    const x = C.input("x", ["batch", 8]);
+    expect(kinds({ y: C.mul(C.slice(x, 1, 1, 7, 2), 2) })).toEqual(["map"]);
+  });
+  it("an embedding lookup fuses into its consumer; its gradient is one scatter-add", () => {
+    const ids = C.input("ids", ["batch", 5], "i32");
+    expect(kinds({ y: C.relu(C.embedding(ids, C.param("w", [10, 3]))) })).toEqual(["map"]);
+    expect(kinds({ g: C.embeddingBackward(ids, C.input("d", ["batch", 5, 3]), 10) })).toEqual(["map", "gather"]);
+  });
 });
 
 // ----- a back end that fuses nothing ------------------------------------------------------------------

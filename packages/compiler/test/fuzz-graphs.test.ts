@@ -6,6 +6,8 @@
  * - `check` (and the checking passes) returns diagnostics and never throws, never an `internal` one;
  * - compiling a checked graph on the js and wasm back ends gives a session or diagnostics
  *   (GraftError), never anything else; running it throws only GraftError/FeedError/WeightsError;
+ * - on well-formed feeds, js and wasm give the same results (NaN = NaN, finite values within
+ *   1e-3 of the larger magnitude, at least 1), state updates included;
  * - a compiled bundle loads and runs, throwing only FeedError/WeightsError.
  *
  * The DSL functions are found by probing the exports of @graft/core, so new ops join by
@@ -153,7 +155,7 @@ const resolve = (arg: Arg, pool: readonly C.Tensor[]): unknown => {
 };
 
 const opsSeen = new Set<string>();
-const stats = { cases: 0, checked: 0, sessions: 0, runs: 0, memoryRefused: 0, bundles: 0 };
+const stats = { cases: 0, checked: 0, sessions: 0, runs: 0, compared: 0, memoryRefused: 0, bundles: 0 };
 
 /** Builds a case's tensors; every call must return a tensor without throwing. */
 const build = (fuzz: FuzzCase): { readonly pool: C.Tensor[]; readonly model: C.Model } => {
@@ -209,6 +211,26 @@ const rightFeeds = (graph: C.Graph, seed: number, wrong: boolean): HostFeeds => 
   return feeds;
 };
 
+/**
+ * Where two back ends' results of one function differ (undefined when they agree): NaN equals
+ * NaN, ±inf must match, finite values within 1e-3 of the larger magnitude (at least 1).
+ */
+const disagreement = (js: Readonly<Record<string, HostTensor>>, wasm: Readonly<Record<string, HostTensor>>): string | undefined => {
+  for (const [name, expected] of Object.entries(js)) {
+    const actual = wasm[name];
+    if (actual === undefined) return `${name}: missing on wasm`;
+    if (actual.data.length !== expected.data.length) return `${name}: ${actual.data.length} values on wasm, ${expected.data.length} on js`;
+    for (let i = 0; i < expected.data.length; i++) {
+      const a = Number(actual.data[i]);
+      const e = Number(expected.data[i]);
+      if (a === e || (Number.isNaN(a) && Number.isNaN(e))) continue;
+      if (Number.isFinite(a) && Number.isFinite(e) && Math.abs(a - e) <= 1e-3 * Math.max(1, Math.abs(a), Math.abs(e))) continue;
+      return `${name}[${i}]: js ${e}, wasm ${a}`;
+    }
+  }
+  return undefined;
+};
+
 const allowedAtRun = (thrown: unknown): boolean => thrown instanceof C.GraftError || thrown instanceof FeedError || thrown instanceof WeightsError;
 
 const describeThrown = (thrown: unknown): string => (thrown instanceof Error ? `${thrown.name}: ${thrown.stack ?? thrown.message}` : String(thrown));
@@ -241,6 +263,8 @@ const checkCompileRun = async (fuzz: FuzzCase): Promise<C.Graph | undefined> => 
     expect(program.left.filter((d) => d.code === "internal")).toEqual([]);
     return undefined;
   }
+  // results on well-formed feeds, per back end and function: js and wasm must agree
+  const results = { js: new Map<string, Record<string, HostTensor>>(), wasm: new Map<string, Record<string, HostTensor>>() };
   for (const name of ["js", "wasm"] as const) {
     const backend = await getBackend(name);
     let session: Session;
@@ -255,7 +279,8 @@ const checkCompileRun = async (fuzz: FuzzCase): Promise<C.Graph | undefined> => 
       for (const fn of program.right.spec.functions) {
         const feeds = feedsFor(fn.graph, fuzz.feedSeed, fuzz.wrongFeed);
         try {
-          session.run(fn.name, feeds);
+          const outputs = session.run(fn.name, feeds);
+          if (fuzz.wrongFeed >= 4) results[name].set(fn.name, outputs);
           stats.runs++;
         } catch (thrown) {
           if (!allowedAtRun(thrown)) throw new Error(`${name}: ${fn.name} threw ${describeThrown(thrown)}\n${C.printGraph(fn.graph)}`);
@@ -264,6 +289,19 @@ const checkCompileRun = async (fuzz: FuzzCase): Promise<C.Graph | undefined> => 
       }
     } finally {
       session.dispose();
+    }
+  }
+  // functions run in the same order from the same initial state, so state updates agree too
+  for (const fn of program.right.spec.functions) {
+    const js = results.js.get(fn.name);
+    const wasm = results.wasm.get(fn.name);
+    if (js === undefined || wasm === undefined) continue;
+    stats.compared++;
+    const where = disagreement(js, wasm);
+    if (where !== undefined) {
+      const feeds = feedsFor(fn.graph, fuzz.feedSeed, fuzz.wrongFeed);
+      const shown = Object.entries(feeds).map(([input, feed]) => `${input} [${feed.shape.join(",")}] = ${Array.from(feed.data).join(", ")}`);
+      throw new Error(`js and wasm disagree on ${fn.name}, ${where}\n${C.printGraph(fn.graph)}\nfeeds:\n${shown.join("\n")}`);
     }
   }
   return checked.right;
@@ -331,6 +369,7 @@ describe("fuzz: random graphs from every public op (issue 16)", () => {
     // the cases reach the back ends, and every op of the table appears in some graph
     expect(stats.checked).toBeGreaterThan(RUNS / 20);
     expect(stats.runs).toBeGreaterThan(0);
+    expect(stats.compared).toBeGreaterThan(RUNS / 50);
     console.info(`fuzz: ${JSON.stringify(stats)}; ops never built: ${C.opNames.filter((op) => !opsSeen.has(op)).join(", ") || "none"}`);
   }, 600_000);
 

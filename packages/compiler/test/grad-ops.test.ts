@@ -61,7 +61,20 @@ import {
   pow,
   relu,
   reshape,
+  run,
   scatterAdd,
+  slice,
+  pad,
+  padDims,
+  flip,
+  arange,
+  concat,
+  stack,
+  split,
+  tril,
+  triu,
+  embedding,
+  embeddingBackward,
   sigmoid,
   sign,
   softmax,
@@ -295,6 +308,95 @@ const cases: { readonly [K in OpName]: RuleCase | NoneCase } = {
       })),
     ),
   },
+  slice: {
+    // Python slicing on a random dim: negative and out-of-range bounds, steps 1–3, one or two dims
+    arb: fc
+      .tuple(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 3 }), fc.nat(2), fc.integer({ min: -6, max: 6 }), fc.integer({ min: -6, max: 6 }), fc.integer({ min: 1, max: 3 }), fc.boolean())
+      .chain(([shape, d, start, stop, step, twoDims]) =>
+        tensorOf(shape, (n) => values(n, -2, 2)).map((a) => ({
+          feeds: { a },
+          build: (x: Readonly<Record<string, Tensor>>) => {
+            const dim = d % shape.length;
+            const specs = [{ dim, start, stop, step }, ...(twoDims && shape.length > 1 ? [{ dim: (dim + 1) % shape.length, start: 1 }] : [])];
+            return mul(slice(t(x, "a"), specs), t(x, "a").rank === 0 ? 1 : 2);
+          },
+        })),
+      ),
+  },
+  pad: {
+    // every mode, pads smaller than the dim for reflect, negative (cropping) constant pads; split covers the constant-pad gradient too
+    arb: fc
+      .tuple(fc.array(fc.integer({ min: 2, max: 4 }), { minLength: 1, maxLength: 3 }), fc.constantFrom("constant", "reflect", "replicate") as fc.Arbitrary<"constant" | "reflect" | "replicate">, fc.array(fc.integer({ min: -1, max: 3 }), { minLength: 6, maxLength: 6 }))
+      .chain(([shape, mode, amounts]) =>
+        tensorOf(shape, (n) => values(n, -2, 2)).map((a) => ({
+          feeds: { a },
+          build: (x: Readonly<Record<string, Tensor>>) => {
+            const pads = amounts.slice(0, 2 * shape.length).map((amount, i) => {
+              const size = shape[shape.length - 1 - Math.floor(i / 2)] ?? 2;
+              return mode === "constant" ? amount : Math.min(Math.max(amount, 0), mode === "reflect" ? size - 1 : 3);
+            });
+            return pad(t(x, "a"), pads, { mode, value: 0.5 });
+          },
+        })),
+      ),
+  },
+  flip: {
+    arb: shapeArb(1, 3).chain((shape) =>
+      fc.record({ a: tensorOf(shape, (n) => values(n, -2, 2)), dims: fc.subarray(shape.map((_, i) => i), { minLength: 1 }) }).map(({ a, dims }) => ({
+        feeds: { a },
+        build: (x: Readonly<Record<string, Tensor>>) => flip(t(x, "a"), dims),
+      })),
+    ),
+  },
+  arange: {
+    none: () => {
+      // a range of numbers has no tensor input; the tensor it multiplies still differentiates
+      const report = checkGradients((x) => mul(arange(0.5, 3, 1, "f64"), t(x, "a")), { feeds: { a: f64([3], [1, 2, 3]) } });
+      expect(report.ok).toBe(true);
+      expect(report.checks.map((c) => c.name)).toEqual(["a"]);
+    },
+  },
+  concat: {
+    arb: fc
+      .tuple(fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 }), fc.nat(2), fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 3, maxLength: 3 }), fc.boolean())
+      .chain(([shape, d, sizes, asStack]) => {
+        const dim = d % shape.length;
+        const shapeOf = (k: number) => (asStack ? shape : shape.map((s, axis) => (axis === dim ? (sizes[k] ?? 1) : s)));
+        return fc.record({ a: tensorOf(shapeOf(0), (n) => values(n, -2, 2)), b: tensorOf(shapeOf(1), (n) => values(n, -2, 2)), c: tensorOf(shapeOf(2), (n) => values(n, -2, 2)) }).map((feeds) => ({
+          feeds,
+          build: (x: Readonly<Record<string, Tensor>>) => (asStack ? stack([t(x, "a"), t(x, "b"), t(x, "c")], dim) : concat([t(x, "a"), exp(t(x, "b")), t(x, "c")], dim)),
+        }));
+      }),
+  },
+  tril: {
+    arb: fc.tuple(shapeArb(2, 3), fc.integer({ min: -2, max: 2 })).chain(([shape, diagonal]) =>
+      tensorOf(shape, (n) => values(n, -2, 2)).map((a) => ({ feeds: { a }, build: (x: Readonly<Record<string, Tensor>>) => tril(t(x, "a"), diagonal) })),
+    ),
+  },
+  triu: {
+    arb: fc.tuple(shapeArb(2, 3), fc.integer({ min: -2, max: 2 })).chain(([shape, diagonal]) =>
+      tensorOf(shape, (n) => values(n, -2, 2)).map((a) => ({ feeds: { a }, build: (x: Readonly<Record<string, Tensor>>) => triu(t(x, "a"), diagonal) })),
+    ),
+  },
+  embedding: {
+    // repeated indices sum into one row (the padding row, which gets none, is tested below)
+    arb: fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 3 }), shapeArb(1, 2)).chain(([num, width, indexShape]) =>
+      fc.record({ w: tensorOf([num, width], (n) => values(n, -2, 2)), i: labels(size(indexShape), num).map((d) => i32(indexShape, d)) }).map((feeds) => ({
+        feeds,
+        wrt: ["w"],
+        build: (x: Readonly<Record<string, Tensor>>) => embedding(t(x, "i"), t(x, "w")),
+      })),
+    ),
+  },
+  embedding_backward: {
+    arb: fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 3 }), shapeArb(1, 2)).chain(([num, width, indexShape]) =>
+      fc.record({ g: tensorOf([...indexShape, width], (n) => values(n, -2, 2)), i: labels(size(indexShape), num).map((d) => i32(indexShape, d)) }).map((feeds) => ({
+        feeds,
+        wrt: ["g"],
+        build: (x: Readonly<Record<string, Tensor>>) => embeddingBackward(t(x, "i"), t(x, "g"), num),
+      })),
+    ),
+  },
   softmax: {
     arb: shapeArb(1, 3).chain((shape) => fc.record({ a: tensorOf(shape, (n) => values(n, -3, 3)), dim: fc.integer({ min: 0, max: shape.length - 1 }) }).map(({ a, dim }) => ({ feeds: { a }, build: (x: Readonly<Record<string, Tensor>>) => softmax(t(x, "a"), dim) }))),
   },
@@ -404,4 +506,18 @@ describe("VJP of every op vs central finite differences (float64)", () => {
       );
     });
   }
+});
+
+describe("embedding's paddingIdx", () => {
+  it("the padding row gets no gradient, the other rows their scatter-added cotangents (PyTorch's padding_idx)", () => {
+    const w = param("W", [3, 2], zeros, "f64");
+    const indices = input("i", [4], "i32");
+    const out = embedding(indices, w, { paddingIdx: 1 });
+    const built = buildGraph(model({ name: "emb", outputs: {}, loss: sum(mul(out, constant([[1, 2], [3, 4], [5, 6], [7, 8]], "f64"))) }));
+    if (E.isLeft(built)) throw new Error(formatDiagnostics(built.left));
+    const graph = grad(built.right);
+    if (E.isLeft(graph)) throw new Error(formatDiagnostics(graph.left));
+    const result = run(graph.right, { i: i32([4], [0, 1, 2, 0]) }, { W: f64([3, 2], [0, 0, 0, 0, 0, 0]) });
+    expect(Array.from(result["grad:W"]?.data ?? [])).toEqual([1 + 7, 2 + 8, 0, 0, 5, 6]);
+  });
 });

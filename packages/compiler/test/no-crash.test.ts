@@ -15,6 +15,8 @@ import { main, type CliIo } from "../src/cli.js";
 import { parseMemorySize } from "../src/cli/memory-option.js";
 import { commentText } from "../src/bundle/dts.js";
 import { compileBundle } from "../src/bundle/index.js";
+import { largestParam } from "../src/backend/program.js";
+import { allocateArena, bufferArena, wasmArena } from "@graft/runtime";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const fixture = (name: string): string => join(root, "packages/compiler/test/fixtures/no-crash", `${name}.ts`);
@@ -64,11 +66,11 @@ describe("3: large constants and the memory limit", () => {
     expect([out.length, out[0], out[8_999_999], aux.length, aux[4_500_000]]).toEqual([9_000_000, 1, 1, 9_000_000, 1]);
   }, 60_000);
 
-  it.each(["js", "wasm"])("params bigger than the limit are a diagnostic at compile time (%s), exit 1", async (backend) => {
+  it.each(["js", "wasm"])("params bigger than the limit are a diagnostic at compile time (%s) at the line of the largest param, exit 1", async (backend) => {
     const run = await graft(["compile", fixture("huge-param"), "-o", "huge.mjs", "--backend", backend], cwd);
     expect(run.code).toBe(1);
     expect(run.err).toBe(
-      "the program's params and optimizer state need 3.47 EiB (the largest is w [1000000000,1000000000], 3.47 EiB), more than the memory limit of 4 GiB (--max-memory)\n" +
+      `${shown("huge-param")}:${lineOf("huge-param", "param(")} the program's params and optimizer state need 3.47 EiB (the largest is w [1000000000,1000000000], 3.47 EiB), more than the memory limit of 4 GiB (--max-memory)\n` +
         `graft compile: ${fixture("huge-param")}: no bundle written\n`,
     );
   });
@@ -139,6 +141,93 @@ describe("3: large constants and the memory limit", () => {
     await expect(backend.createSession({ functions: [{ name: "forward", graph: huge.right, updates: [] }] })).rejects.toThrow(
       "the program's params need 74.5 GiB as float64, more than the memory limit of 4 GiB (--max-memory)",
     );
+  });
+});
+
+describe("3: an arena the engine cannot allocate is a clear error, not a bare RangeError", () => {
+  const allocationFailure = (bytes: string, why: string): string =>
+    `could not allocate the model's memory arena of ${bytes}: ${why}. Its plans fit the --max-memory limit it was compiled with, but this machine or engine cannot provide that much: use a smaller batch or smaller dims, or compile it with a --max-memory this machine can allocate`;
+
+  it("a JS bundle compiled with --max-memory far above the machine: load() rejects naming the bytes and --max-memory", async () => {
+    const run = await graft(["compile", fixture("arena-too-big"), "-o", "arena.mjs", "--backend", "js", "--max-memory", "4000TiB"], cwd);
+    expect(run.code).toBe(0);
+    const bundle = await importBundle("arena.mjs");
+    const thrown = await bundle.load().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(thrown).toBeInstanceOf(RangeError);
+    expect(thrown instanceof Error ? thrown.message : thrown).toMatch(/^could not allocate the model's memory arena of 3\.55 PiB \(4000000440000000 bytes\): .+\. Its plans fit the --max-memory limit/);
+  }, 60_000);
+
+  it("a wasm bundle whose arena is past 4 GiB is refused at compile time, whatever --max-memory says, exit 2", async () => {
+    const run = await graft(["compile", fixture("wasm-over-4gib"), "-o", "over.mjs", "--backend", "wasm", "--max-memory", "16GiB"], cwd);
+    expect(run.code).toBe(2);
+    expect(run.err).toBe(
+      "wasm: forward needs a memory of 5.59 GiB (6001048576 bytes), more than the 4 GiB a wasm32 memory can address, whatever --max-memory says; use a smaller batch or dims, or --backend js\n" +
+        `graft compile: ${fixture("wasm-over-4gib")}: no bundle written\n`,
+    );
+  }, 60_000);
+
+  it("the runtime's arenas: a failed ArrayBuffer, a failed memory.grow and a WASM memory past 4 GiB", () => {
+    expect(() => bufferArena(16).ensure(2 ** 50)).toThrow(/^could not allocate the model's memory arena of 4 PiB \(4503599627370496 bytes\): .+\. Its plans fit the --max-memory limit/);
+    expect(() => bufferArena(2 ** 50)).toThrow(/^could not allocate the model's memory arena of 4 PiB \(4503599627370496 bytes\): /);
+    const capped = wasmArena(new WebAssembly.Memory({ initial: 1, maximum: 2 }), 64);
+    capped.ensure(16_000);
+    expect(() => capped.ensure(40_000)).toThrow(/^could not allocate the model's memory arena of 156 KiB \(160064 bytes\): .+\. Its plans fit/);
+    expect(capped.f32.length).toBe((65536 - 64) / 4); // unchanged
+    expect(() => wasmArena(new WebAssembly.Memory({ initial: 1 })).ensure(2 ** 30 + 1)).toThrow(allocationFailure("4 GiB (4294967300 bytes)", "a WebAssembly memory holds at most 4 GiB"));
+    // other errors pass through unchanged
+    expect(() => allocateArena(8, () => { throw new TypeError("not an allocation failure"); })).toThrow(new TypeError("not an allocation failure"));
+  });
+});
+
+describe("3: the state-memory diagnostic points at the user's line of the largest param", () => {
+  const here = fileURLToPath(import.meta.url);
+  const lineIn = (call: string): number => readFileSync(here, "utf8").split("\n").findIndex((line) => line.includes(call) && !line.includes("lineIn(")) + 1;
+  const program = (): C.Graph => {
+    const small = C.param("small", [1000]);
+    const big = C.param("big", [100000, 100000]); // the largest
+    const graph = C.check(C.model({ outputs: { s: small, b: big } }));
+    if (E.isLeft(graph)) throw new Error(C.formatDiagnostics(graph.left));
+    return graph.right;
+  };
+
+  it.each(["js", "wasm", "reference"] as const)("%s session", async (name) => {
+    const backend = await getBackend(name);
+    const created = backend.createSession({ functions: [{ name: "forward", graph: program(), updates: [] }] });
+    const thrown = await created.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(thrown).toBeInstanceOf(C.GraftError);
+    const diagnostics = thrown instanceof C.GraftError ? thrown.diagnostics : [];
+    expect(diagnostics.map((d) => [d.code, d.loc?.file, d.loc?.line])).toEqual([["memory/state", here, lineIn('C.param("big"')]]);
+  });
+
+  it("a WASM session on two threads", async () => {
+    const backend = await getBackend("wasm");
+    const thrown = await backend.createSession({ functions: [{ name: "forward", graph: program(), updates: [] }] }, { threads: 2 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const diagnostics = thrown instanceof C.GraftError ? thrown.diagnostics : [];
+    // engines without shared memories refuse threads first; with them, the state check answers
+    if (diagnostics[0]?.code === "memory/state") expect(diagnostics[0].loc?.line).toBe(lineIn('C.param("big"'));
+    else expect(diagnostics[0]?.message).toContain("threads = 2 needs shared WebAssembly memories");
+  });
+
+  it("a tie between a param and its optimizer slots names the param (the slot has no line of the user's)", () => {
+    const loc = { file: "model.ts", line: 3, column: 11 };
+    const slots = [
+      { name: "adam.m.w", size: 16 },
+      { name: "adam.v.w", size: 16 },
+      { name: "b", size: 4 },
+      { name: "w", size: 16 },
+    ];
+    expect(largestParam(slots, new Map([["w", loc]]))).toEqual({ param: { name: "w", size: 16 }, loc });
+    expect(largestParam(slots, new Map())).toEqual({ param: { name: "adam.m.w", size: 16 }, loc: undefined });
+    expect(largestParam([], new Map())).toBeUndefined();
   });
 });
 

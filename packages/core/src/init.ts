@@ -66,7 +66,7 @@ export const formatInit = (init: Init): string => {
     case "uniform":
       return `uniform(${init.low},${init.high})`;
     case "normal":
-      return `normal(${init.mean},${init.std})`;
+      return `normal(${init.mean},${init.std}${init.zeroRow === undefined ? "" : `,zero_row=${init.zeroRow.index}`})`;
     case "kaiming_uniform":
       return `kaiming_uniform(fan_in=${init.fanIn})`;
     case "xavier":

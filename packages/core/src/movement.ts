@@ -183,7 +183,7 @@ export const chunk = (x: Tensor, chunks: number, dim = 0): Tensor[] => {
     return [rejected({ op: "slice", attrs: { dims: [], starts: [], stops: [], steps: [] } }, isTensor(x) ? [x] : [], `chunk: chunks must be a positive integer, got ${describeValue(chunks)}`)];
   if (!isTensor(x) || x.type === undefined) return split(x, 1, dim);
   const known = staticDim("chunk", x, dim);
-  if (typeof known === "string") return split(x, 1, dim);
+  if (typeof known === "string") return [rejected({ op: "slice", attrs: { dims: [], starts: [], stops: [], steps: [] } }, [x], known)];
   return split(x, Math.max(Math.ceil(known.size / chunks), 1), dim);
 };
 

@@ -26,15 +26,32 @@ const rejectedCall = (inputs: readonly Tensor[], message: string): Tensor => {
   return new Tensor(call, inputs.filter((t) => t instanceof Tensor), loc, undefined, [error("type", message, loc)]);
 };
 
+/**
+ * Makes a function total over any JS arguments (untyped callers): whatever it would throw becomes
+ * an ill-typed node with the message at the caller's line, like the DSL's own functions.
+ */
+const total = <F extends (...args: never[]) => Tensor>(op: string, build: F): F => {
+  const guardedBuild = (...args: unknown[]): Tensor => {
+    try {
+      const out = (build as unknown as (...values: unknown[]) => unknown)(...args);
+      if (out instanceof Tensor) return out;
+      return rejectedCall(args.filter((a): a is Tensor => a instanceof Tensor), `${op}: invalid arguments`);
+    } catch (thrown) {
+      return rejectedCall(args.filter((a): a is Tensor => a instanceof Tensor), `${op}: invalid arguments (${thrown instanceof Error ? thrown.message : String(thrown)})`);
+    }
+  };
+  return guardedBuild as unknown as F;
+};
+
 const typeOf = (t: Tensor): string => (t.type === undefined ? "<ill-typed>" : formatType(t.type));
 
 // ----- modes ------------------------------------------------------------------------------------
 
 /** `train` in training mode, `evaluation` otherwise (the `mode` pass chooses; one type). */
-export const modeSwitch = (train: Tensor, evaluation: Tensor): Tensor => makeTensor("mode_switch", {}, [train, evaluation]);
+export const modeSwitch = total("modeSwitch", (train: Tensor, evaluation: Tensor): Tensor => makeTensor("mode_switch", {}, [train, evaluation]));
 
 /** `value`; in training mode, the state param `state` takes `next` after the step. */
-export const stateUpdate = (value: Tensor, state: Tensor, next: Tensor): Tensor => makeTensor("state_update", {}, [value, state, next]);
+export const stateUpdate = total("stateUpdate", (value: Tensor, state: Tensor, next: Tensor): Tensor => makeTensor("state_update", {}, [value, state, next]));
 
 // ----- randomness -------------------------------------------------------------------------------
 
@@ -54,14 +71,14 @@ export interface RandomOptions {
 }
 
 /** U[0, 1) of `shape` (PyTorch's torch.rand), counter-based: the same values on every back end. */
-export const rand = (shape: Shape, options: RandomOptions = {}): Tensor => makeTensor("random_uniform", { shape: [...shape], seed: options.seed ?? 0, stream: -1 }, [randomCounter()]);
+export const rand = total("rand", (shape: Shape, options: RandomOptions = {}): Tensor => makeTensor("random_uniform", { shape: [...shape], seed: options.seed ?? 0, stream: -1 }, [randomCounter()]));
 
 /** N(0, 1) of `shape` (torch.randn) by Box–Muller from two uniform draws. */
-export const randn = (shape: Shape, options: RandomOptions = {}): Tensor => {
+export const randn = total("randn", (shape: Shape, options: RandomOptions = {}): Tensor => {
   // u1 in (0, 1], so the log is finite
   const radius = sqrt(mul(log(sub(1, rand(shape, options))), -2));
   return mul(radius, cos2pi(rand(shape, options)));
-};
+});
 
 /**
  * cos(2πu) for u in [0, 1): reduced to a = min(v, ½ − v) ∈ [0, ¼] with v = |u − ½|, then the
@@ -84,21 +101,21 @@ const cos2pi = (u: Tensor): Tensor => {
 const neg1 = (t: Tensor): Tensor => mul(t, -1);
 
 /** 1 with probability p, else 0, elementwise (torch.bernoulli); p is a float tensor. */
-export const bernoulli = (p: Tensor, options: RandomOptions = {}): Tensor => {
+export const bernoulli = total("bernoulli", (p: Tensor, options: RandomOptions = {}): Tensor => {
   if (p.type !== undefined && !isFloat(p.type.dtype)) return rejectedCall([p], `bernoulli: p must be a float tensor of probabilities, got ${typeOf(p)}`);
   return where(lt(rand(p.shape, options), p), 1, 0);
-};
+});
 
 /**
  * PyTorch's F.dropout: in training mode each element is zeroed with probability p and the
  * others scaled by 1/(1 − p); the identity in evaluation mode. p must be in [0, 1).
  */
-export const dropout = (x: Tensor, p = 0.5, options: RandomOptions = {}): Tensor => {
+export const dropout = total("dropout", (x: Tensor, p = 0.5, options: RandomOptions = {}): Tensor => {
   if (typeof p !== "number" || !(p >= 0 && p < 1)) return rejectedCall([x], `dropout: p must be a probability in [0, 1), got ${String(p)}`);
   if (p === 0) return x;
   const keep = ge(rand(x.shape, options), p);
   return modeSwitch(where(keep, mul(x, 1 / (1 - p)), 0), x);
-};
+});
 
 // ----- normalization ----------------------------------------------------------------------------
 
@@ -124,7 +141,7 @@ const shapeMismatch = (t: Tensor | undefined, expected: Shape): boolean =>
  * mean and variance (`(1 − momentum)·running + momentum·batch`, the variance unbiased) as state;
  * evaluation mode: normalizes with the running statistics.
  */
-export const batchNorm = (x: Tensor, runningMean: Tensor, runningVar: Tensor, options: BatchNormOptions = {}): Tensor => {
+export const batchNorm = total("batchNorm", (x: Tensor, runningMean: Tensor, runningVar: Tensor, options: BatchNormOptions = {}): Tensor => {
   const momentum = options.momentum ?? 0.1;
   const eps = options.eps ?? 1e-5;
   if (x.type === undefined) return rejectedCall([x], "batchNorm: the input is ill-typed");
@@ -153,7 +170,7 @@ export const batchNorm = (x: Tensor, runningMean: Tensor, runningVar: Tensor, op
   if (options.weight !== undefined) y = mul(y, channelView(options.weight, channels, rank));
   if (options.bias !== undefined) y = add(y, channelView(options.bias, channels, rank));
   return y;
-};
+});
 
 export interface LayerNormOptions {
   readonly weight?: Tensor | undefined;
@@ -170,7 +187,7 @@ const standardize = (x: Tensor, dims: readonly number[], eps: number): Tensor =>
 };
 
 /** PyTorch's F.layer_norm: normalizes over the last dims, which must equal `normalizedShape`; optional elementwise weight and bias of that shape. */
-export const layerNorm = (x: Tensor, normalizedShape: readonly number[], options: LayerNormOptions = {}): Tensor => {
+export const layerNorm = total("layerNorm", (x: Tensor, normalizedShape: readonly number[], options: LayerNormOptions = {}): Tensor => {
   const eps = options.eps ?? 1e-5;
   if (x.type === undefined) return rejectedCall([x], "layerNorm: the input is ill-typed");
   const k = normalizedShape.length;
@@ -184,10 +201,10 @@ export const layerNorm = (x: Tensor, normalizedShape: readonly number[], options
   if (options.weight !== undefined) y = mul(y, options.weight);
   if (options.bias !== undefined) y = add(y, options.bias);
   return y;
-};
+});
 
 /** PyTorch's F.group_norm: [N, C, *] in `numGroups` groups of C/numGroups channels, normalized per sample and group; per-channel weight and bias. */
-export const groupNorm = (x: Tensor, numGroups: number, options: LayerNormOptions = {}): Tensor => {
+export const groupNorm = total("groupNorm", (x: Tensor, numGroups: number, options: LayerNormOptions = {}): Tensor => {
   const eps = options.eps ?? 1e-5;
   if (x.type === undefined) return rejectedCall([x], "groupNorm: the input is ill-typed");
   if (x.rank < 2) return rejectedCall([x], `groupNorm: expected an input [N,C,…], got ${typeOf(x)}`);
@@ -204,7 +221,7 @@ export const groupNorm = (x: Tensor, numGroups: number, options: LayerNormOption
   if (options.weight !== undefined) y = mul(y, channelView(options.weight, channels, x.rank));
   if (options.bias !== undefined) y = add(y, channelView(options.bias, channels, x.rank));
   return y;
-};
+});
 
 // ----- attention --------------------------------------------------------------------------------
 
@@ -222,7 +239,7 @@ export interface AttentionOptions {
  * softmax(q·kᵀ·scale + mask)·v, the softmax max-shifted (a row masked everywhere gives NaN, as
  * PyTorch).
  */
-export const scaledDotProductAttention = (q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor => {
+export const scaledDotProductAttention = total("scaledDotProductAttention", (q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor => {
   if (q.type === undefined || k.type === undefined || v.type === undefined) return rejectedCall([q, k, v], "scaledDotProductAttention: an input is ill-typed");
   if (q.rank < 2 || k.rank < 2 || v.rank < 2) return rejectedCall([q, k, v], `scaledDotProductAttention: query, key and value need 2 or more dims, got ${typeOf(q)}, ${typeOf(k)}, ${typeOf(v)}`);
   const depth = q.shape[q.rank - 1] as Dim;
@@ -250,7 +267,7 @@ export const scaledDotProductAttention = (q: Tensor, k: Tensor, v: Tensor, optio
     scores = where(constant(allowed, "bool"), scores, -Infinity);
   }
   return matmul(softmax(scores, -1), v);
-};
+});
 
 export interface MultiHeadAttentionOptions extends Omit<AttentionOptions, "scale"> {
   /** in_proj_bias and out_proj.bias (default true). */
@@ -267,7 +284,7 @@ export interface MultiHeadAttentionOptions extends Omit<AttentionOptions, "scale
  * input projection, as PyTorch's state dict holds it. Returns the attention output [N, L, E]
  * (not the averaged weights).
  */
-export const multiHeadAttention = (query: Tensor, embedDim: number, numHeads: number, name: string, options: MultiHeadAttentionOptions = {}): Tensor => {
+export const multiHeadAttention = total("multiHeadAttention", (query: Tensor, embedDim: number, numHeads: number, name: string, options: MultiHeadAttentionOptions = {}): Tensor => {
   if (!Number.isInteger(numHeads) || numHeads <= 0 || embedDim % numHeads !== 0)
     return rejectedCall([query], `multiHeadAttention: numHeads ${String(numHeads)} does not divide embedDim ${embedDim}`);
   if (query.type === undefined) return rejectedCall([query], "multiHeadAttention: the query is ill-typed");
@@ -291,7 +308,7 @@ export const multiHeadAttention = (query: Tensor, embedDim: number, numHeads: nu
   const outWeight = param(`${name}.out_proj.weight`, [embedDim, embedDim], kaimingUniform(embedDim));
   const out = matmul(merged, transpose(outWeight, 0, 1));
   return options.bias === false ? out : add(out, param(`${name}.out_proj.bias`, [embedDim], zeros));
-};
+});
 
 // ----- layer helpers ----------------------------------------------------------------------------
 
@@ -307,7 +324,7 @@ export interface BatchNormLayerOptions {
  * (zeros), state `<name>.running_mean` (zeros), `<name>.running_var` (ones) and
  * `<name>.num_batches_tracked` (i32 zeros; PyTorch's is int64).
  */
-export const batchNormLayer = (x: Tensor, numFeatures: number, name: string, options: BatchNormLayerOptions = {}): Tensor => {
+export const batchNormLayer = total("batchNormLayer", (x: Tensor, numFeatures: number, name: string, options: BatchNormLayerOptions = {}): Tensor => {
   const affine = options.affine ?? true;
   return batchNorm(x, param(`${name}.running_mean`, [numFeatures], zeros), param(`${name}.running_var`, [numFeatures], ones), {
     weight: affine ? param(`${name}.weight`, [numFeatures], ones) : undefined,
@@ -316,14 +333,14 @@ export const batchNormLayer = (x: Tensor, numFeatures: number, name: string, opt
     ...(options.momentum === undefined ? {} : { momentum: options.momentum }),
     numBatchesTracked: param(`${name}.num_batches_tracked`, [], zeros, "i32"),
   });
-};
+});
 
 /** nn.LayerNorm(normalizedShape): params `<name>.weight` (ones) and `<name>.bias` (zeros) of normalizedShape. */
-export const layerNormLayer = (x: Tensor, normalizedShape: readonly number[], name: string, options: { readonly eps?: number; readonly elementwiseAffine?: boolean; readonly bias?: boolean } = {}): Tensor => {
+export const layerNormLayer = total("layerNormLayer", (x: Tensor, normalizedShape: readonly number[], name: string, options: { readonly eps?: number; readonly elementwiseAffine?: boolean; readonly bias?: boolean } = {}): Tensor => {
   const affine = options.elementwiseAffine ?? true;
   return layerNorm(x, normalizedShape, {
     weight: affine ? param(`${name}.weight`, [...normalizedShape], ones) : undefined,
     bias: affine && options.bias !== false ? param(`${name}.bias`, [...normalizedShape], zeros) : undefined,
     ...(options.eps === undefined ? {} : { eps: options.eps }),
   });
-};
+});

@@ -361,6 +361,7 @@ const CASES: { readonly [K in OpName]: OpCases } = {
       ["a fractional start", () => g.slice(f32("x", [4]), 0, 0.5), "slice: start must be an integer, got number 0.5"],
       ["sections that do not sum to the dim", () => g.split(f32("x", [5, 2]), [2, 2])[0] as Tensor, "split: sections [2,2] sum to 4, but dim 0 of f32[5,2] has size 5"],
       ["chunks 0", () => g.chunk(f32("x", [5, 2]), 0)[0] as Tensor, "chunk: chunks must be a positive integer, got number 0"],
+      ["chunks of a symbolic dim", () => g.chunk(f32("x", ["batch", 2]), 2)[0] as Tensor, "chunk: dim 0 of f32[batch,2] has symbolic size 'batch'; chunk needs a static size"],
       ["an attribute out of the dim (direct node)", () => makeTensor("slice", { dims: [0], starts: [2], stops: [5], steps: [1] }, [f32("x", [4])]), "slice: slice 2:5 of dim 0 is not within 0 ≤ start ≤ stop ≤ 4 (f32[4])"],
     ],
   },
@@ -656,5 +657,22 @@ describe("DSL helpers built from rows", () => {
     ]);
     const noBias = g.dense(f32("x", ["batch", 4]), 4, 2, "fc", { bias: false });
     expect(noBias.op).toBe("matmul");
+  });
+
+  test("embeddingLayer names its weight like nn.Embedding, N(0, 1) with the padding row zeros", () => {
+    const graph = g.buildGraph(g.model({ outputs: { y: g.embeddingLayer(input("ids", ["batch", 5], "i32"), 200, 8, "tok", { paddingIdx: -1 }) } }));
+    if (graph._tag !== "Right") throw new Error(g.formatDiagnostics(graph.left));
+    const params = g.graphParams(graph.right).map((p) => [p.attrs.name, g.formatType(p.type), g.formatInit(p.attrs.init)]);
+    expect(params).toEqual([["tok.weight", "f32[200,8]", "normal(0,1,zero_row=199)"]]);
+    const weight = g.initParams(graph.right, 7)["tok.weight"]?.data ?? new Float64Array(0);
+    expect(Array.from(weight.subarray(199 * 8))).toEqual(new Array(8).fill(0));
+    const rest = Array.from(weight.subarray(0, 199 * 8));
+    const mean = rest.reduce((a, b) => a + b, 0) / rest.length;
+    const std = Math.sqrt(rest.reduce((a, b) => a + (b - mean) ** 2, 0) / rest.length);
+    expect(Math.abs(mean)).toBeLessThan(0.1);
+    expect(Math.abs(std - 1)).toBeLessThan(0.05);
+    // without paddingIdx every row is drawn
+    const plain = g.embeddingLayer(input("ids", [3], "i32"), 4, 2, "emb");
+    expect(plain.inputs[1]?.call).toEqual({ op: "param", attrs: { name: "emb.weight", shape: [4, 2], dtype: "f32", init: { kind: "normal", mean: 0, std: 1 } } });
   });
 });

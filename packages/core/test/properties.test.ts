@@ -282,6 +282,24 @@ const OPS: readonly Op[] = [
   ([a], c) => g.elu(a, c.value),
   ([a], c) => g.hardtanh(a, -Math.abs(c.value), Math.abs(c.value)),
   ([a], c) => g.clamp(a, c.flag ? { min: c.value } : { max: Math.trunc(c.value) }),
+  // data movement
+  ([a], c) => g.slice(a, first(c), c.ints[1], c.ints[2], c.flag ? 2 : 1),
+  ([a], c) => g.pad(a, c.ints.slice(0, 2), { mode: c.flag ? "reflect" : "constant", value: Math.trunc(c.value) }),
+  ([a], c) => g.pad(a, c.ints.map(Math.abs), { mode: "replicate" }),
+  ([a], c) => g.flip(a, c.ints),
+  ([a, b], c) => g.concat(c.flag ? [a, b] : [a, a], first(c)),
+  ([a, b], c) => g.stack([a, b], first(c)),
+  ([a], c) => g.split(a, Math.abs(first(c)) + 1, c.ints[1] ?? 0)[0] ?? a,
+  ([a], c) => g.chunk(a, 2, first(c))[1] ?? a,
+  ([a], c) => g.tril(a, first(c)),
+  // a [..., 2, 2] block of a, so that the matrix dims are static
+  ([a], c) => g.triu(g.stack([g.stack([a, a], -1), g.stack([a, a], -1)], -1), first(c)),
+  (_t, c) => g.arange(first(c), c.ints[1] ?? 3, c.flag ? 1 : 0.5),
+  ([a, b]) => g.embedding(a, b),
+  ([a]) => g.embedding(g.argmax(a, -1), g.flatten(a, 0, -2)),
+  ([a], c) => g.embeddingBackward(g.argmax(a, -1), a, first(c) + 5),
+  // a gather that type-checks whenever its operand is float (the picks above rarely do)
+  ([a]) => g.gather(a, -1, g.argmax(a, -1, true)),
   // modes, randomness, normalization, attention (nn.ts)
   ([a, b]) => g.modeSwitch(a, b),
   ([a, b], c) => g.stateUpdate(a, g.param(`s${first(c) + 4}`, c.shape.filter((d): d is number => typeof d === "number")), b),

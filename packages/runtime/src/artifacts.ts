@@ -1,7 +1,7 @@
 // Artifact loaders: how the program image (image.ts) turns what a back end emitted into code that
 // runs over an arena. One loader per kind of artifact; a bundle imports only the one it needs, so
 // the others never enter it. Imports only sibling runtime files (inlined into bundles).
-import { bufferArena, wasmArena, type Arena } from "./session.js";
+import { allocateArena, bufferArena, wasmArena, type Arena } from "./session.js";
 
 /** The `run` of one function image: all its kernels, in order, over the arena views. */
 export type RunKernels = (F: Float32Array, I: Int32Array) => void;
@@ -66,7 +66,8 @@ const compiledModules = new WeakMap<WasmArtifact, Promise<WebAssembly.Module>>()
 
 /** WASM artifacts: a fresh memory per load, the module instantiated over it. */
 export const loadWasmArtifact: ArtifactLoader<WasmArtifact, WasmEntry> = async (artifact, elements) => {
-  const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil((artifact.base + elements * 4) / 65536)) });
+  const bytes = artifact.base + elements * 4;
+  const memory = allocateArena(bytes, () => new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) }), true);
   const arena = wasmArena(memory, artifact.base);
   const imports = { env: { memory } };
   let instance: WebAssembly.Instance;

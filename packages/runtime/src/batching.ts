@@ -223,7 +223,7 @@ export interface BatchedFunction {
   /** The shape after the batch of every input at the compiled sizes (from any image). */
   readonly rowDims: Readonly<Record<string, readonly number[]>>;
   /** Class-label checks of the inputs (run on the whole batch before any chunk). */
-  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex?: number | undefined }>;
+  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex?: number | undefined; readonly noun?: "label" | "index" }>;
 }
 
 /**
@@ -293,7 +293,7 @@ export function prepareBatch(fn: BatchedFunction, feeds: Readonly<Record<string,
   const arrays = converted as Record<string, FeedArray>;
   for (const label of fn.labels) {
     const array = arrays[label.input];
-    if (array instanceof Int32Array) validateLabels(label.input, array, label.numClasses, label.ignoreIndex);
+    if (array instanceof Int32Array) validateLabels(label.input, array, label.numClasses, label.ignoreIndex, label.noun);
   }
   const aggregates = Object.entries(batching.outputs).filter(([, combine]) => combine.kind === "mean" || combine.kind === "sum");
   const padding = aggregates.every(([, combine]) => "weight" in combine && combine.weight === "labels");

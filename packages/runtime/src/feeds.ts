@@ -134,10 +134,11 @@ export function flattenNested(inputName: string, dims: readonly (number | null)[
 
 /**
  * Checks class labels before they index anything: every label must be in [0, numClasses)
- * or equal to `ignoreIndex`. Rows are counted in the flat, row-major order of `labels`.
+ * or equal to `ignoreIndex`. Rows are counted in the flat, row-major order of `labels`. With
+ * `noun` "index" (embedding indices into `numClasses` rows) the message speaks of indices and positions.
  * @throws FeedError naming the input, the first offending row and its value
  */
-export function validateLabels(inputName: string, labels: Int32Array, numClasses: number, ignoreIndex: number | undefined): void {
+export function validateLabels(inputName: string, labels: Int32Array, numClasses: number, ignoreIndex: number | undefined, noun: "label" | "index" = "label"): void {
   if (typedArrayKind(labels) !== "Int32Array") {
     throw new FeedError(inputName, `input ${inputName}: labels must be an Int32Array, got ${describeValue(labels)}`);
   }
@@ -154,6 +155,10 @@ export function validateLabels(inputName: string, labels: Int32Array, numClasses
     }
   }
   if (firstBadRow < 0) return;
+  if (noun === "index") {
+    const more = badCount > 1 ? `; ${badCount} of ${labels.length} indices are out of range` : "";
+    throw new FeedError(inputName, `input ${inputName}: index at position ${firstBadRow} is ${labels[firstBadRow] ?? 0}, expected 0 ≤ index < ${numClasses}${more}`);
+  }
   const allowed = `0 ≤ label < ${numClasses}${ignoreIndex === undefined ? "" : ` (or ignore_index ${ignoreIndex})`}`;
   const others = badCount > 1 ? `; ${badCount} of ${labels.length} labels are out of range` : "";
   throw new FeedError(

@@ -13,7 +13,7 @@ export type {
 } from "./safetensors.js";
 export { batchedFunction, planChunks, prepareBatch, runChunked, toFeedRows } from "./batching.js";
 export type { BatchedFunction, Batching, Chunk, ChunkInput, PreparedBatch, RowCombine } from "./batching.js";
-export { bufferArena, wasmArena, runFunction, readSlot, writeSlot } from "./session.js";
+export { allocateArena, bufferArena, wasmArena, runFunction, readSlot, writeSlot, WASM_MAX_PAGES } from "./session.js";
 export type { Arena, ArenaDtype, FunctionImage, Slot } from "./session.js";
 export { checkHyperparameter, checkLearningRate, dependsOnStep, hyperOptions, hyperValue, momentumOption } from "./hyper.js";
 export type { HyperFormula, HyperScalar } from "./hyper.js";

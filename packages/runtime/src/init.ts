@@ -190,8 +190,11 @@ export const initValues: Initialise = (init, shape, seed, name) => {
     case "uniform":
     case "kaiming_uniform":
       return basicInitValues(init, shape, seed, name);
-    case "normal":
-      return fillNormal(new Float64Array(size), random(), init.mean, init.std);
+    case "normal": {
+      const out = fillNormal(new Float64Array(size), random(), init.mean, init.std);
+      if (init.zeroRow !== undefined) out.fill(0, init.zeroRow.index * init.zeroRow.width, (init.zeroRow.index + 1) * init.zeroRow.width);
+      return out;
+    }
     case "xavier":
     case "kaiming": {
       const { fanIn, fanOut } = fanInAndFanOut(dims());

@@ -20,7 +20,7 @@ export interface FunctionImage {
   readonly inputs: readonly Slot[];
   readonly outputs: readonly Slot[];
   readonly consts: ReadonlyArray<{ readonly offset: number; readonly dtype: ArenaDtype; readonly values: readonly number[] }>;
-  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex?: number | undefined }>;
+  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex?: number | undefined; readonly noun?: "label" | "index" }>;
   /** After the kernels: copy `size` elements from `from` to `to` (state updates). */
   readonly updates: ReadonlyArray<{ readonly from: number; readonly to: number; readonly size: number }>;
   /** Arena elements this function needs. */
@@ -37,15 +37,59 @@ export interface Arena {
   readonly i32: Int32Array;
 }
 
+/** `1536` → `1.5 KiB` (the compiler's `formatMemorySize`, which the runtime cannot import). */
+function formatBytes(bytes: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} bytes` : `${Number(value.toPrecision(3))} ${units[unit]}`;
+}
+
+/** A WebAssembly (32-bit) memory holds at most 65536 pages of 64 KiB: 4 GiB. */
+export const WASM_MAX_PAGES = 65536;
+
+/**
+ * Allocates an arena's memory (`bytes` in all) with `allocate`; the engine's bare RangeError
+ * ("Array buffer allocation failed", a WASM memory past 4 GiB) becomes one naming the bytes and
+ * what to do. Nothing else is caught.
+ */
+export function allocateArena<T>(bytes: number, allocate: () => T, wasm = false): T {
+  let why: string;
+  if (wasm && bytes > WASM_MAX_PAGES * 65536) why = "a WebAssembly memory holds at most 4 GiB";
+  else
+    try {
+      return allocate();
+    } catch (cause) {
+      if (!(cause instanceof RangeError)) throw cause;
+      why = cause.message;
+    }
+  throw new RangeError(
+    `could not allocate the model's memory arena of ${formatBytes(bytes)} (${bytes} bytes): ${why}. Its plans fit the --max-memory limit it was compiled with, but this machine or engine cannot provide that much: use a smaller batch or smaller dims, or compile it with a --max-memory this machine can allocate`,
+  );
+}
+
 /** An arena over a plain ArrayBuffer, grown by copying. */
 export function bufferArena(initialElements: number): Arena {
-  let buffer = new ArrayBuffer(Math.max(initialElements, 16) * 4);
+  const initialBytes = Math.max(initialElements, 16) * 4;
+  let buffer = allocateArena(initialBytes, () => new ArrayBuffer(initialBytes));
   let f32 = new Float32Array(buffer);
   let i32 = new Int32Array(buffer);
   return {
     ensure(elements: number): void {
       if (elements * 4 <= buffer.byteLength) return;
-      const bigger = new ArrayBuffer(Math.max(elements * 4, buffer.byteLength * 2));
+      const bytes = Math.max(elements * 4, buffer.byteLength * 2);
+      // doubling is a convenience: when it cannot be had, exactly what is needed may still be
+      const bigger = allocateArena(elements * 4, () => {
+        try {
+          return new ArrayBuffer(bytes);
+        } catch {
+          return new ArrayBuffer(elements * 4);
+        }
+      });
       new Uint8Array(bigger).set(new Uint8Array(buffer));
       buffer = bigger;
       f32 = new Float32Array(buffer);
@@ -76,7 +120,7 @@ export function wasmArena(memory: WebAssembly.Memory, baseBytes = 0): Arena {
   return {
     ensure(elements: number): void {
       const bytes = baseBytes + elements * 4;
-      if (bytes > memory.buffer.byteLength) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+      if (bytes > memory.buffer.byteLength) allocateArena(bytes, () => memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536)), true);
       refresh();
     },
     get f32() {
@@ -121,7 +165,7 @@ export function runFunction(
   for (const label of fn.labels) {
     const index = fn.inputs.findIndex((slot) => slot.name === label.input);
     const array = arrays[index];
-    if (array instanceof Int32Array) validateLabels(label.input, array, label.numClasses, label.ignoreIndex);
+    if (array instanceof Int32Array) validateLabels(label.input, array, label.numClasses, label.ignoreIndex, label.noun);
   }
   arena.ensure(fn.elements);
   const F = arena.f32;

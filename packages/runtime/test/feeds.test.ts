@@ -196,6 +196,9 @@ describe("validateLabels", () => {
     expect(feedError(() => validateLabels("y", new Int32Array(1), 0, undefined)).message).toBe(
       "input y: the number of classes must be a positive integer, got 0",
     );
+    // embedding indices: positions and indices, no ignore_index
+    expect(feedError(() => validateLabels("ids", new Int32Array([0, 5, 9, 1]), 5, undefined, "index")).message).toBe("input ids: index at position 1 is 5, expected 0 ≤ index < 5; 2 of 4 indices are out of range");
+    expect(feedError(() => validateLabels("ids", new Int32Array([-3]), 5, undefined, "index")).message).toBe("input ids: index at position 0 is -3, expected 0 ≤ index < 5");
   });
 
   it("finds exactly the out-of-range labels (property)", () => {

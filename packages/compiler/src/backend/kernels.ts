@@ -106,7 +106,11 @@ export type Kernel =
       readonly target: BufferId;
       readonly weight: BufferId | undefined;
       readonly out: BufferId;
-      /** Per-row (max shift, log Σ exp) pairs, written for the backward kernel to reuse (no max recomputation). */
+      /**
+       * Per-row (shift, log Σ exp(x − shift)) pairs, two f32 a row, written for the backward kernel
+       * to reuse (no max recomputation). The shift is the row max (or, on WASM's fast path, the
+       * target logit); never store their sum, which loses log Σ next to a huge shift.
+       */
       readonly lse: BufferId | undefined;
       readonly rows: Rows;
       readonly attrs: CrossEntropyAttrs;

@@ -12,14 +12,10 @@
 import * as E from "fp-ts/lib/Either.js";
 import {
   concretize,
-  error,
-  formatType,
   isComposite,
   randomKey,
   opNames,
   opTable,
-  symbolsOf,
-  unboundDims,
   type OpKind,
   type OpName,
   sizeOf,
@@ -33,6 +29,10 @@ import {
 import { decompose } from "../passes/decompose.js";
 import { specialiseMode, type ModeResult } from "../passes/mode.js";
 import { loweredComposites } from "./fused.js";
+import { INDEX_MAPS, indexMapExpr, type IndexMapContext } from "./index-maps.js";
+import { checkCompilable, findEpilogues, findSwappedTransposes, lseKey, unboundAt, type Epilogue } from "./lower-analyses.js";
+
+export { checkCompilable };
 import { lowerConvNode } from "./lower-conv.js";
 import type { Access, BinaryOp, BufferId, BufferInfo, Expr, Kernel, Rows, UnaryOp } from "./kernels.js";
 
@@ -52,7 +52,7 @@ export interface LoweredFunction {
   /** Param name → buffer. */
   readonly state: ReadonlyMap<string, BufferId>;
   /** Label inputs and the class count they index (validated before each run). */
-  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex: number | undefined }>;
+  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex: number | undefined; readonly noun?: "label" | "index" }>;
 }
 
 interface NodeView {
@@ -71,9 +71,7 @@ const SPECIAL_ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>(["cast", "where
 export const UNARY_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("elementwise").filter((op) => opTable[op].arity[1] === 1 && !SPECIAL_ELEMENTWISE.has(op)));
 /** Broadcasting arithmetic and comparisons: one `binary` expression node each. */
 export const BINARY_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("elementwise").filter((op) => opTable[op].arity[0] === 2 && opTable[op].arity[1] === 2));
-/** Index maps: reads at computed positions of their input's memory (`indexed` expressions), or an iota. */
-export const INDEX_MAPS: ReadonlySet<OpName> = new Set<OpName>(["pad", "flip", "embedding", "arange"]);
-/** Ops computed as expressions inside map kernels: the elementwise primitives, one_hot (`label == iota`), the index maps and the random ops (a hash of iotas). */
+/** Ops computed as expressions inside map kernels: the elementwise primitives, one_hot (`label == iota`), the index maps (index-maps.ts) and the random ops (a hash of iotas). */
 export const ELEMENTWISE: ReadonlySet<OpName> = new Set<OpName>([...primitivesOfKind("elementwise"), "one_hot", ...INDEX_MAPS, ...primitivesOfKind("random")]);
 /** Shape ops: strided views of their input, never copies unless a consumer needs memory. */
 export const VIEW_OPS: ReadonlySet<OpName> = new Set(primitivesOfKind("shape"));
@@ -81,7 +79,6 @@ const isUnaryOp = (op: OpName): op is UnaryOp => UNARY_OPS.has(op);
 const isBinaryOp = (op: OpName): op is BinaryOp => BINARY_OPS.has(op);
 /** Splat constants with more elements than this are fill kernels; smaller ones are embedded values. */
 export const FILL_ABOVE = 256;
-const COMPILED_DTYPES = new Set(["f32", "i32", "bool"]);
 
 /** Removing size-1 dims leaves the same sequence: a reshape that only adds or drops unit dims. */
 const isUnitReshape = (from: readonly number[], to: readonly number[]): boolean => {
@@ -97,20 +94,14 @@ const isContiguous = (view: NodeView, shape: readonly number[]): boolean => {
   return shape.every((size, axis) => size === 1 || view.strides[axis] === expected[axis]);
 };
 
-/** Static check that every node can be compiled by the JS/WASM back ends. */
-export const checkCompilable = (graph: Graph): Diagnostics =>
-  graph.nodes.flatMap((node) =>
-    COMPILED_DTYPES.has(node.type.dtype)
-      ? []
-      : [error("backend", `${node.op} produces ${node.type.dtype}: the compiled back ends compute in f32/i32/bool (f64 is for the reference interpreter)`, node.loc)],
-  );
-
 /** Lowers one graph with concrete dims `bindings` to kernels. */
 /** A label input the run checks before any kernel (`%id` when the target is not an input). */
 interface LabelCheck {
   readonly input: string;
   readonly numClasses: number;
   readonly ignoreIndex: number | undefined;
+  /** "index": row indices of an embedding (the message speaks of indices). */
+  readonly noun?: "label" | "index";
 }
 
 /** The graph at concrete dims, what lowering knows about it, and what it has emitted so far. */
@@ -140,12 +131,6 @@ interface Lowering {
   readonly labels: LabelCheck[];
 }
 
-/** A matmul whose bias-row add (and relu) run in its epilogue. */
-interface Epilogue {
-  readonly matmul: NodeId;
-  readonly bias: NodeId | undefined;
-  readonly relu: boolean;
-}
 
 const shapeOf = (L: Lowering, id: NodeId): number[] => (L.shapes[id] as number[] | undefined) ?? [];
 const nodeOf = (L: Lowering, id: NodeId): Node => L.graph.nodes[id] as Node;
@@ -164,71 +149,6 @@ const rowsOf = (shape: readonly number[], first: number, last = first): Rows => 
   size: sizeOf(shape.slice(first, last + 1)),
   inner: sizeOf(shape.slice(last + 1)),
 });
-
-/** Unbound symbolic dims at this specialisation, as diagnostics. */
-const unboundAt = (graph: Graph, bindings: ReadonlyMap<string, number>): Diagnostics => {
-  const unbound = graph.nodes.flatMap((node) => symbolsOf(node.type.shape).filter((symbol) => !bindings.has(symbol)).map((symbol) => ({ node, symbol })));
-  if (unbound.length === 0) return [];
-  const fromInputs = unboundDims(graph);
-  if (fromInputs.length > 0) return fromInputs;
-  return unbound.slice(0, 1).map(({ node, symbol }) => error("backend", `${node.op}: symbolic dim '${symbol}' of ${formatType(node.type)} has no size at this specialisation`, node.loc));
-};
-
-/** Epilogue fusion: `matmul → add(bias row) → relu` chains, by their last node. */
-const findEpilogues = (graph: Graph, shapes: readonly number[][], uses: readonly number[], consumers: readonly (readonly NodeId[])[], outputIds: ReadonlySet<NodeId>): { absorbed: Set<NodeId>; epilogues: Map<NodeId, Epilogue> } => {
-  const shapeOf = (id: NodeId): number[] => (shapes[id] as number[] | undefined) ?? [];
-  const nodeOf = (id: NodeId): Node => graph.nodes[id] as Node;
-
-const absorbed = new Set<NodeId>();
-const epilogues = new Map<NodeId, { matmul: NodeId; bias: NodeId | undefined; relu: boolean }>();
-for (const node of graph.nodes) {
-  if (node.op !== "matmul" || uses[node.id] !== 1 || outputIds.has(node.id)) continue;
-  const [consumer] = consumers[node.id] ?? [];
-  const addNode = consumer === undefined ? undefined : nodeOf(consumer);
-  if (addNode === undefined || addNode.op !== "add") continue;
-  const biasId = addNode.inputs[0] === node.id ? addNode.inputs[1] : addNode.inputs[0];
-  if (biasId === undefined || addNode.inputs[0] === addNode.inputs[1]) continue;
-  const biasShape = shapeOf(biasId);
-  const outShape = shapeOf(node.id);
-  const n = outShape[outShape.length - 1] as number;
-  const biasIsRow = biasShape.length <= outShape.length && sizeOf(biasShape) === n && biasShape[biasShape.length - 1] === n && shapeOf(addNode.id).join() === outShape.join();
-  if (!biasIsRow) continue;
-  let last: NodeId = addNode.id;
-  let relu = false;
-  const [afterAdd] = consumers[addNode.id] ?? [];
-  if (uses[addNode.id] === 1 && !outputIds.has(addNode.id) && afterAdd !== undefined && nodeOf(afterAdd).op === "relu") {
-    relu = true;
-    last = afterAdd;
-    absorbed.add(addNode.id);
-  }
-  absorbed.add(node.id);
-  epilogues.set(last, { matmul: node.id, bias: biasId, relu });
-}
-  return { absorbed, epilogues };
-};
-
-/** The key of a cross_entropy (or its backward): equal keys share one logsumexp buffer. */
-const lseKey = (node: Node): string => {
-  if (node.op !== "cross_entropy" && node.op !== "cross_entropy_backward") return "";
-  const { dim, reduction, ignoreIndex, labelSmoothing, target, weighted } = node.attrs;
-  return JSON.stringify([node.inputs[0], node.inputs[1], weighted ? node.inputs[node.op === "cross_entropy" ? 2 : 3] : -1, dim, reduction, ignoreIndex, labelSmoothing, target]);
-};
-
-/** transpose(matmul) over the last two dims is computed as one swapped matmul: never inline it. */
-const findSwappedTransposes = (graph: Graph, uses: readonly number[], outputIds: ReadonlySet<NodeId>, absorbed: ReadonlySet<NodeId>): Set<NodeId> => {
-  const nodeOf = (id: NodeId): Node => graph.nodes[id] as Node;
-  return new Set(
-    graph.nodes
-      .filter((node) => {
-        if (node.op !== "transpose") return false;
-        const r = node.attrs.perm.length;
-        const input = node.inputs[0] as NodeId;
-        const swaps = r >= 2 && node.attrs.perm.every((axis, d) => (d < r - 2 ? axis === d : d === r - 2 ? axis === r - 1 : axis === r - 2));
-        return swaps && nodeOf(input).op === "matmul" && uses[input] === 1 && !outputIds.has(input) && !absorbed.has(input);
-      })
-      .map((node) => node.id),
-  );
-};
 
 /** The analyses of a graph at concrete dims, and empty outputs. */
 const startLowering = (graph: Graph, bindings: ReadonlyMap<string, number>): Lowering => {
@@ -332,6 +252,14 @@ const exprOf = (L: Lowering, id: NodeId, map: readonly number[], rank: number): 
 };
 
 /** The expression of a node's own op (its L.inputs through exprOf). */
+/** What the index maps (index-maps.ts) need of a lowering. */
+const indexMapContext = (L: Lowering): IndexMapContext => ({
+  shapeOf: (id) => shapeOf(L, id),
+  nodeOf: (id) => nodeOf(L, id),
+  exprOf: (id, map, rank) => exprOf(L, id, map, rank),
+  checkIndices: (input, count) => void L.labels.push({ input, numClasses: count, ignoreIndex: undefined, noun: "index" }),
+});
+
 const expandExpr = (L: Lowering, id: NodeId, map: readonly number[], rank: number): Expr => {
   const node = nodeOf(L, id);
   const shape = shapeOf(L, id);
@@ -395,7 +323,7 @@ const expandExpr = (L: Lowering, id: NodeId, map: readonly number[], rank: numbe
     case "flip":
     case "embedding":
     case "arange":
-      return indexMapExpr(L, node, shape, map, rank);
+      return indexMapExpr(indexMapContext(L), node, shape, map, rank);
     case "reshape": {
       const inputId = node.inputs[0] as NodeId;
       const inShape = shapeOf(L, inputId);
@@ -411,88 +339,6 @@ const expandExpr = (L: Lowering, id: NodeId, map: readonly number[], rank: numbe
     }
     default:
       throw new Error(`internal: ${node.op} is not an elementwise expression`);
-  }
-};
-
-const int = (op: BinaryOp, lhs: Expr, rhs: Expr): Expr => ({ kind: "binary", op, lhs, rhs, integer: true });
-const num = (value: number): Expr => ({ kind: "const", value });
-const clampInt = (e: Expr, low: number, high: number): Expr => int("minimum", int("maximum", e, num(low)), num(high));
-const both = (a: Expr | undefined, b: Expr): Expr => (a === undefined ? b : { kind: "select", cond: a, then: b, else: num(0) });
-
-/** The memory of a node (its view, or a new buffer holding its value). */
-const memoryOf = (L: Lowering, id: NodeId): NodeView => {
-  const view = L.views.get(id) ?? viewOf(L, id);
-  if (view !== undefined) return view;
-  materialize(L, id);
-  return L.views.get(id) as NodeView;
-};
-
-/** An element of `view` at per-dim integer positions (each kept within its dim). */
-const indexedRead = (view: NodeView, positions: readonly Expr[], dtype: Node["type"]["dtype"], rank: number): Expr => {
-  const terms = positions.flatMap((position, d) => {
-    const stride = view.strides[d] ?? 0;
-    if (stride === 0 || (position.kind === "const" && position.value === 0)) return [];
-    return [stride === 1 ? position : int("mul", position, num(stride))];
-  });
-  const index = terms.reduce<Expr | undefined>((acc, term) => (acc === undefined ? term : int("add", acc, term)), undefined) ?? num(0);
-  return { kind: "indexed", access: { buffer: view.buffer, offset: view.offset, strides: new Array<number>(rank).fill(0) }, dtype, index };
-};
-
-/** pad, flip, embedding and arange as expressions: positions computed from iotas, reads at them. */
-const indexMapExpr = (L: Lowering, node: Node, shape: readonly number[], map: readonly number[], iterationRank: number): Expr => {
-  const position = (d: number): Expr => ((map[d] ?? -1) < 0 ? num(0) : { kind: "iota", axis: map[d] as number });
-  switch (node.op) {
-    case "arange": {
-      const { start, step, dtype } = node.attrs;
-      if (dtype === "i32") return int("add", num(start), int("mul", num(step), position(0)));
-      return { kind: "binary", op: "add", lhs: num(start), rhs: { kind: "binary", op: "mul", lhs: num(step), rhs: position(0), integer: false }, integer: false };
-    }
-    case "flip": {
-      const inputId = node.inputs[0] as NodeId;
-      const view = memoryOf(L, inputId);
-      const positions = shape.map((size, d) => (node.attrs.dims.includes(d) ? int("sub", num(size - 1), position(d)) : position(d)));
-      return indexedRead(view, positions, node.type.dtype, iterationRank);
-    }
-    case "pad": {
-      const inputId = node.inputs[0] as NodeId;
-      const inShape = shapeOf(L, inputId);
-      const { before, interior, mode, value } = node.attrs;
-      if (inShape.some((size) => size === 0)) return num(value);
-      const view = memoryOf(L, inputId);
-      let valid: Expr | undefined;
-      const positions = inShape.map((size, d): Expr => {
-        const b = before[d] ?? 0;
-        const s = (interior[d] ?? 0) + 1;
-        const j = b === 0 ? position(d) : int("sub", position(d), num(b));
-        if (b === 0 && s === 1 && shape[d] === size) return j;
-        if (mode === "replicate") return clampInt(j, 0, size - 1);
-        if (mode === "reflect") {
-          const r: Expr = { kind: "unary", op: "abs", arg: j };
-          return int("sub", num(size - 1), { kind: "unary", op: "abs", arg: int("sub", num(size - 1), r) });
-        }
-        // constant: in range (and on the interior grid) reads, elsewhere the value
-        const last = (size - 1) * s;
-        const clamped = clampInt(j, 0, last);
-        valid = both(valid, int("eq", j, clamped));
-        if (s === 1) return clamped;
-        const k = int("div", clamped, num(s));
-        valid = both(valid, int("eq", int("mul", k, num(s)), clamped));
-        return k;
-      });
-      const read = indexedRead(view, positions, node.type.dtype, iterationRank);
-      return valid === undefined ? read : { kind: "select", cond: valid, then: read, else: num(value) };
-    }
-    case "embedding": {
-      const [indicesId, weightId] = node.inputs as [NodeId, NodeId];
-      const weightShape = shapeOf(L, weightId);
-      const count = weightShape[0] ?? 0;
-      const indicesNode = nodeOf(L, indicesId);
-      if (indicesNode.op === "input") L.labels.push({ input: indicesNode.attrs.name, numClasses: count, ignoreIndex: undefined });
-      const row = clampInt(exprOf(L, indicesId, map.slice(0, -1), iterationRank), 0, Math.max(count - 1, 0));
-      return indexedRead(memoryOf(L, weightId), [row, position(shape.length - 1)], node.type.dtype, iterationRank);
-    }
-    default:
-      throw new Error(`internal: ${node.op} is not an index map`);
   }
 };
 

@@ -5,7 +5,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { bindDims, error, GraftError, graphParams, initParams, stridesOf, type Diagnostics, type Dtype } from "@graft/core";
+import { bindDims, error, GraftError, graphParams, initParams, stridesOf, type Diagnostics, type Dtype, type Graph, type SourceLoc } from "@graft/core";
 import { readSlot, runFunction, writeSlot, type Arena, type ArenaDtype, type FeedArray, type FunctionImage, type Slot } from "@graft/runtime";
 import { lowerGraph, type LoweredFunction } from "./lower.js";
 import { kernelWrites } from "./kernels.js";
@@ -47,20 +47,40 @@ export interface PlanOptions {
 
 const describeBindings = (bindings: ReadonlyMap<string, number>): string => (bindings.size === 0 ? "" : ` at ${bindingsKey(bindings)}`);
 
-/** The state of a program when it fits `limit`, else the diagnostic saying how big it is. */
-export const checkStateMemory = (state: StateLayout, options: PlanOptions = {}): Diagnostics => {
+/** Where the user declared each param of some graphs (the first location found per name). */
+export const paramLocations = (graphs: readonly Graph[]): ReadonlyMap<string, SourceLoc> => {
+  const locations = new Map<string, SourceLoc>();
+  for (const graph of graphs) for (const node of graphParams(graph)) if (node.loc !== undefined && !locations.has(node.attrs.name)) locations.set(node.attrs.name, node.loc);
+  return locations;
+};
+
+/**
+ * The largest of some named sizes (ties: one the user declared — a model param rather than its
+ * optimizer slot — then the first), with its location when known.
+ */
+export const largestParam = <P extends { readonly name: string; readonly size: number }>(params: readonly P[], locations: ReadonlyMap<string, SourceLoc>): { readonly param: P; readonly loc: SourceLoc | undefined } | undefined => {
+  const located = (p: P): number => (locations.has(p.name) ? 1 : 0);
+  const param = [...params].sort((a, b) => b.size - a.size || located(b) - located(a))[0];
+  return param === undefined ? undefined : { param, loc: locations.get(param.name) };
+};
+
+/**
+ * The state of a program when it fits `limit`, else the diagnostic saying how big it is, at the
+ * user's line of the largest param (`locations`, from {@link paramLocations}).
+ */
+export const checkStateMemory = (state: StateLayout, options: PlanOptions = {}, locations: ReadonlyMap<string, SourceLoc> = new Map()): Diagnostics => {
   const limit = options.maxMemory ?? DEFAULT_MAX_MEMORY_BYTES;
   const bytes = state.elements * ELEMENT_BYTES;
   if (bytes <= limit) return [];
-  const largest = [...state.slots].sort((a, b) => b.size - a.size)[0];
-  const note = largest === undefined ? "" : ` (the largest is ${largest.name} [${largest.shape.join(",")}], ${formatMemorySize(largest.size * ELEMENT_BYTES)})`;
-  return [error("memory/state", `the program's params and optimizer state need ${formatMemorySize(bytes)}${note}, more than the memory limit of ${formatMemorySize(limit)} (--max-memory)`)];
+  const largest = largestParam(state.slots, locations);
+  const note = largest === undefined ? "" : ` (the largest is ${largest.param.name} [${largest.param.shape.join(",")}], ${formatMemorySize(largest.param.size * ELEMENT_BYTES)})`;
+  return [error("memory/state", `the program's params and optimizer state need ${formatMemorySize(bytes)}${note}, more than the memory limit of ${formatMemorySize(limit)} (--max-memory)`, largest?.loc)];
 };
 
 /** Lowers and plans one function at `bindings`; Left when its arena would exceed the memory limit. */
 export const planFunction = (fn: ProgramFunction, bindings: ReadonlyMap<string, number>, state: StateLayout, options: PlanOptions = {}): E.Either<Diagnostics, FunctionPlan> =>
   pipe(
-    checkStateMemory(state, options),
+    checkStateMemory(state, options, paramLocations([fn.graph])),
     (problems) => (problems.length > 0 ? E.left(problems) : lowerGraph(fn.graph, bindings)),
     E.map((unfused) => updateInPlace(unfused, fn.updates)),
     E.chain((planned) => {
@@ -116,7 +136,7 @@ const toHost = (dtype: Dtype, shape: readonly number[], data: FeedArray): HostTe
 export const createCompiledSession = (spec: ProgramSpec, generator: CodeGenerator, options: SessionOptions = {}): Session => {
   const state = programState(spec);
   const planOptions: PlanOptions = { maxMemory: options.maxMemory };
-  const tooBig = checkStateMemory(state, planOptions);
+  const tooBig = checkStateMemory(state, planOptions, paramLocations(spec.functions.map((fn) => fn.graph)));
   if (tooBig.length > 0) throw new GraftError(tooBig);
   const arena = generator.arena(state.elements);
   const previous: { last: FunctionImage | undefined } = { last: undefined };

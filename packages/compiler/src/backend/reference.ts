@@ -27,6 +27,7 @@ import {
 } from "@graft/core";
 import { FeedError, toFeedArray, validateLabels } from "@graft/runtime";
 import { DEFAULT_MAX_MEMORY_BYTES, formatMemorySize } from "./memory.js";
+import { largestParam, paramLocations } from "./program.js";
 import { evaluateF32 } from "./reference-f32.js";
 import type { Backend, HostArray, HostFeeds, HostTensor, RunOptions, Session, SessionOptions } from "./types.js";
 import type { ProgramFunction, ProgramSpec } from "../program/types.js";
@@ -298,8 +299,13 @@ export const referenceBackend: Backend = {
     // the interpreter holds every value in float64
     const paramSizes = new Map(spec.functions.flatMap((fn) => graphParams(fn.graph).map((node) => [node.attrs.name, sizeOf(node.type.shape as readonly number[])] as const)));
     const stateBytes = [...paramSizes.values()].reduce((total, size) => total + size * 8, 0);
-    if (stateBytes > maxMemory)
-      return Promise.reject(new GraftError([error("memory/state", `the program's params need ${formatMemorySize(stateBytes)} as float64, more than the memory limit of ${formatMemorySize(maxMemory)} (--max-memory)`)]));
+    if (stateBytes > maxMemory) {
+      const largest = largestParam(
+        [...paramSizes].map(([name, size]) => ({ name, size })),
+        paramLocations(spec.functions.map((fn) => fn.graph)),
+      );
+      return Promise.reject(new GraftError([error("memory/state", `the program's params need ${formatMemorySize(stateBytes)} as float64, more than the memory limit of ${formatMemorySize(maxMemory)} (--max-memory)`, largest?.loc)]));
+    }
     const initial: Record<string, NDArray> = {};
     for (const fn of spec.functions) for (const [name, value] of Object.entries(initParams(fn.graph, options.seed ?? 0))) initial[name] ??= value.dtype === "f32" ? { ...value, data: roundToF32(value.data) } : value;
     return Promise.resolve(new ReferenceSession(new Map(spec.functions.map((fn) => [fn.name, fn])), checked.right, initial, maxMemory));

@@ -126,7 +126,7 @@ const paramValues = (graph: Graph, options: OnnxExportOptions, allowed: (name: s
   for (const node of params) {
     if (values.has(node.attrs.name)) continue;
     if (!isStaticShape(node.type.shape)) return fail(`param ${node.attrs.name} has symbolic shape [${node.type.shape.join(",")}]; ONNX initializers need static shapes`);
-    values.set(node.attrs.name, initValues(node.attrs.init, sizeOf(node.type.shape), options.seed ?? 0, node.attrs.name));
+    values.set(node.attrs.name, initValues(node.attrs.init, node.type.shape as readonly number[], options.seed ?? 0, node.attrs.name));
   }
   return E.right(values);
 };

@@ -7,6 +7,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { CrossEntropyAttrs, Dtype, OpAttrs, OpName, Reduction, TensorType } from "@graft/core";
+import { convOnnxRows } from "./conv-ops.js";
 import { float, type Emitter } from "./emitter.js";
 import { DATA_TYPE, onnxDataType } from "./proto.js";
 
@@ -225,8 +226,6 @@ const shaped = (e: Emitter, opType: "Reshape" | "Expand", node: LoweringNode<"re
   return shape === undefined ? E.left(`its shape [${node.attrs.shape.join(",")}] has a symbolic dim that no input of the model carries`) : E.right(e.op(opType, [first(node), shape]));
 };
 
-const notExported = (): E.Either<string, never> => E.left("the ONNX exporter does not support convolution and pooling yet");
-
 export const onnxTable: OnnxTable = {
   input: leaf,
   param: leaf,
@@ -399,15 +398,5 @@ export const onnxTable: OnnxTable = {
   mode_switch: (_e, node) => E.right(second(node)),
   state_update: (_e, node) => E.right(first(node)),
   random_uniform: () => E.left("random ops (dropout in training mode, rand, randn, bernoulli) are not exported to ONNX"),
-  // convolution and pooling: not exported yet (issue 12 builds them for the JS/WASM back ends first)
-  conv2d: notExported,
-  conv_transpose2d: notExported,
-  conv2d_weight_grad: notExported,
-  conv1d: notExported,
-  max_pool2d: notExported,
-  max_pool2d_backward: notExported,
-  avg_pool2d: notExported,
-  adaptive_avg_pool2d: notExported,
-  max_pool1d: notExported,
-  avg_pool1d: notExported,
+  ...convOnnxRows,
 };

@@ -13,6 +13,7 @@ import blobs from "../../../../examples/blobs/model.js";
 import mnist from "../../../../examples/mnist/model.js";
 import seedToy from "../../../../examples/seed-toy/model.js";
 import movementModel from "../fixtures/onnx/movement-model.js";
+import movementPadsModel from "../fixtures/onnx/movement-pads-model.js";
 import opsModel from "../fixtures/onnx/ops-model.js";
 import { compileBundle } from "../../src/bundle/index.js";
 import { exportOnnx, type OnnxExport, type OnnxExportOptions } from "../../src/onnx/export.js";
@@ -255,6 +256,48 @@ describe.runIf(ort !== undefined)("data-movement lowerings in onnxruntime-node (
     expectClose(ortLosses, graftLosses, 1e-5, "movement losses");
     const final = decodeSafetensors(bundle.saveWeights()).tensors;
     for (const name of ["W", "emb"]) expectClose(state.get(name)?.values ?? [], final.get(name)?.data ?? [], 1e-5, `${name} after 5 steps`);
+  });
+});
+
+describe.runIf(ort !== undefined)("more data-movement lowerings in onnxruntime-node (reflect/replicate/cropping pads, stack, padding_idx)", () => {
+  const runtime = ort as Ort;
+  const rows = 5;
+  const x = features(rows, 6, 3);
+  const ids = Int32Array.from([0, 3, 6, 1, 1, 0, 5, 2, 4, 6, 6, 6, 2, 0, 3]);
+  const y = Int32Array.from([0, 7, 3, 5, 1]);
+  const feedsOf = (): Record<string, OrtTensor> => ({ x: new runtime.Tensor("float32", x, [rows, 6]), ids: new runtime.Tensor("int32", ids, [rows, 3]), y: new runtime.Tensor("int32", y, [rows]) });
+
+  it("forward (Gather, Concat, Pad reflect/edge/constant, Slice with negative steps, Trilu, Range) equals the bundle's", async () => {
+    const bundle = await loadBundle(movementPadsModel, { batches: [rows] });
+    const expected = bundle.forward({ x, ids });
+    const got = await (await createSession(runtime, exported(movementPadsModel, { opset: 18 }).bytes)).run({ x: feedsOf().x as OrtTensor, ids: feedsOf().ids as OrtTensor });
+    expectClose(numbers(got.picked), expected.picked ?? [], 1e-6, "picked");
+    expectClose(numbers(got.logits), expected.logits ?? [], 1e-5, "logits");
+  });
+
+  it("training step (SGD), opset 18: 5 steps give the bundle's losses and final weights (ScatterND, ScatterElements, interior pads)", async () => {
+    const bundle = await loadBundle(movementPadsModel, { batches: [rows], train: "sgd:lr=0.2" });
+    const step = exported(movementPadsModel, { train: "sgd:lr=0.2", weights: bundle.saveWeights(), opset: 18 });
+    const session = await createSession(runtime, step.bytes);
+    const state = startingState(step.initialState);
+    const graftLosses: number[] = [];
+    const ortLosses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      graftLosses.push(bundle.trainStep({ x, ids, y }).loss);
+      const feeds = feedsOf();
+      for (const [name, entry] of state) feeds[name] = toOrt(runtime, entry);
+      const out = await session.run(feeds);
+      ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
+      for (const [name, entry] of state) {
+        const updated = out[`${name}.new`];
+        if (updated !== undefined) state.set(name, { ...entry, values: Float64Array.from(numbers(updated)) });
+      }
+    }
+    expectClose(ortLosses, graftLosses, 1e-5, "movement model losses");
+    const final = decodeSafetensors(bundle.saveWeights()).tensors;
+    for (const name of ["W", "M", "emb.weight"]) expectClose(state.get(name)?.values ?? [], final.get(name)?.data ?? [], 1e-5, `${name} after 5 steps`);
+    // the padding row never moved
+    expect((state.get("emb.weight")?.values ?? []).slice(0, 4)).toEqual(new Float64Array(4));
   });
 });
 

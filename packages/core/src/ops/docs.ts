@@ -90,4 +90,52 @@ export const opDocs: { readonly [K in OpName]?: OpDoc } = {
   cross_entropy: { signature: "crossEntropy(logits, target, { reduction, weight, ignoreIndex, labelSmoothing, dim })", shape: `${LOSS_SHAPE}; target i32 class ids (\`logits\` without the class dim) or float class probabilities (\`logits\`' shape)`, gradient: "cross_entropy_backward: (softmax(x) − target)·scale from the saved logsumexp", torch: "`F.cross_entropy` (same options; `dim` is graft's)" },
   cross_entropy_backward: { signature: "crossEntropyBackward(logits, target, g, attrs, weight?)", shape: "`logits`' shape and dtype (made by `grad`)", gradient: "second derivatives of the fused loss (Hessian-vector products): per row, S·m·p⊙(V − ⟨V,p⟩) to the logits for the cotangent V, and to the targets, the incoming gradient and the class weights", torch: "autograd's CrossEntropyLoss backward (softmax − one-hot)" },
   binary_cross_entropy_with_logits: { signature: "binaryCrossEntropyWithLogits(logits, target, { reduction })", shape: "scalar for `mean`/`sum`, `logits`' shape for `none`; target: float of `logits`' shape and dtype", gradient: "(σ(x) − t)·g, scaled by the reduction; none to the target", torch: "`F.binary_cross_entropy_with_logits` (no `weight`/`pos_weight`)" },
+  mode_switch: {
+    signature: "modeSwitch(train, eval) · dropout(x, p) · batchNorm(x, runningMean, runningVar, options)",
+    shape: "both inputs of one type; that type",
+    gradient: "g to the evaluation input (the `mode` pass keeps one input before `grad` in a training step)",
+    torch: "`module.train()` / `module.eval()`",
+  },
+  state_update: {
+    signature: "stateUpdate(value, param, next) · batchNormLayer(x, C, name)",
+    shape: "`value`'s type; `next` of `param`'s type",
+    gradient: "g to `value`",
+    torch: "a module buffer updated in `forward` (`running_mean`, `running_var`, `num_batches_tracked`)",
+  },
+  random_uniform: {
+    signature: "rand(shape, { seed }) · randn · bernoulli(p) · dropout(x, p)",
+    shape: "f32 of `shape`; input: the i32 scalar counter `random.counter`",
+    torch: "`torch.rand` (counter-based: murmur3 fmix32 of seed, stream, counter, index; not torch's bits)",
+  },
+  // convolution and pooling (ops/conv.ts)
+  conv2d: {
+    signature: 'conv2d(x, weight, bias?, { stride, padding: n | [h, w] | [top, bottom, left, right] | "same" | "valid", dilation, groups }) · conv2dLayer(x, in, out, kernel, name, opts)',
+    shape: "x [N, C, H, W] (C, H, W numbers), weight [out, C/groups, kh, kw], bias [out] → [N, out, ⌊(H + pt + pb − dh(kh−1) − 1)/sh⌋ + 1, …]; float, one dtype",
+    gradient: "conv_transpose2d of g with the weight to x, conv2d_weight_grad(x, g) to the weight, Σ g over N, H, W to the bias",
+    torch: "`F.conv2d` (per-side padding is graft's; PyTorch pads per side with `F.pad`); `nn.Conv2d` for `conv2dLayer` (same names and init)",
+  },
+  conv_transpose2d: {
+    signature: "convTranspose2d(x, weight, bias?, { stride, padding, outputPadding, dilation, groups })",
+    shape: "x [N, C, H, W], weight [C, out/groups, kh, kw] → [N, out, (H−1)·sh − 2·ph + dh(kh−1) + oph + 1, …]",
+    gradient: "conv2d of g with the weight to x, conv2d_weight_grad(g, x) to the weight, Σ g to the bias",
+    torch: "`F.conv_transpose2d`",
+  },
+  conv2d_weight_grad: { signature: "made by `grad` (conv2dWeightGradRaw(x, g, attrs))", shape: "the conv's weight [out, C/groups, kh, kw]; g must be the conv's output shape", torch: "autograd's ConvolutionBackward (weight)" },
+  conv1d: { signature: 'conv1d(x, weight, bias?, { stride, padding: n | [left, right] | "same" | "valid", dilation, groups })', shape: "x [N, C, L], weight [out, C/groups, k] → [N, out, L_out]", gradient: "from its decomposition (conv2d over a unit height)", torch: "`F.conv1d`" },
+  max_pool2d: {
+    signature: "maxPool2d(x, kernel, { stride = kernel, padding, dilation, ceilMode })",
+    shape: "x [N, C, H, W] → [N, C, H_out, W_out] (PyTorch's ceil-mode rule); padding ≤ half the effective kernel",
+    gradient: "max_pool2d_backward: each window's g to its first maximum (window order, NaN wins)",
+    torch: "`F.max_pool2d` (padding is −∞)",
+  },
+  max_pool2d_backward: { signature: "made by `grad`", shape: "x's shape; g must be the pool's output shape", torch: "autograd's MaxPool2DWithIndicesBackward" },
+  avg_pool2d: {
+    signature: "avgPool2d(x, kernel, { stride = kernel, padding, ceilMode, countIncludePad = true })",
+    shape: "as max_pool2d; each window divided by its size (clipped to the padded input) or, without countIncludePad, by its taps inside the input",
+    gradient: "g / divisor spread back over each window: a depthwise conv_transpose2d with a ones kernel",
+    torch: "`F.avg_pool2d` (no divisor_override)",
+  },
+  adaptive_avg_pool2d: { signature: "adaptiveAvgPool2d(x, outputSize)", shape: "x [N, C, H, W] → [N, C, oh, ow]; cell i covers [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉)", gradient: "from its decomposition (a matmul with the constant pooling matrix)", torch: "`F.adaptive_avg_pool2d` (1 is global average pooling)" },
+  max_pool1d: { signature: "maxPool1d(x, kernel, { stride, padding, dilation, ceilMode })", shape: "x [N, C, L] → [N, C, L_out]", gradient: "from its decomposition (max_pool2d over a unit height)", torch: "`F.max_pool1d`" },
+  avg_pool1d: { signature: "avgPool1d(x, kernel, { stride, padding, ceilMode, countIncludePad })", shape: "x [N, C, L] → [N, C, L_out]", gradient: "from its decomposition (avg_pool2d over a unit height)", torch: "`F.avg_pool1d`" },
 };

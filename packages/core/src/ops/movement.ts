@@ -79,7 +79,7 @@ const triangleCheck = (x: TensorType): string | undefined => {
   return undefined;
 };
 
-const triangle = (upper: boolean): OpDef<"tril"> => ({
+const triangle = <K extends "tril" | "triu">(upper: boolean): OpDef<K> => ({
   kind: "elementwise",
   arity: [1, 1],
   infer: ([x], attrs) => {
@@ -331,8 +331,8 @@ export const movementOps: {
       return result;
     },
   },
-  tril: triangle(false),
-  triu: triangle(true) as unknown as OpDef<"triu">,
+  tril: triangle<"tril">(false),
+  triu: triangle<"triu">(true),
   embedding: {
     kind: "index",
     arity: [2, 2],

@@ -23,10 +23,11 @@
 import { gzipSync } from "node:zlib";
 import * as E from "fp-ts/lib/Either.js";
 import { error, formatLoc, GraftError, type Diagnostic, type Diagnostics, type Graph, type Node } from "@graft/core";
-import { wasmArena, type Arena } from "@graft/runtime";
+import { allocateArena, wasmArena, type Arena } from "@graft/runtime";
 import type { Kernel } from "../kernels.js";
 import { checkCompilable } from "../lower.js";
-import { checkStateMemory, createCompiledSession, programState, type CodeGenerator, type FunctionPlan } from "../program.js";
+import { formatMemorySize } from "../memory.js";
+import { checkStateMemory, createCompiledSession, paramLocations, programState, type CodeGenerator, type FunctionPlan } from "../program.js";
 import type { Artifact, ArtifactEntry, Backend, EmitFunction, Session, SessionOptions } from "../types.js";
 import type { ProgramSpec } from "../../program/types.js";
 import { moduleText, programModuleText } from "./codegen.js";
@@ -56,7 +57,7 @@ const pagesFor = (reserved: number, elements: number): number => Math.ceil((rese
 
 /** A shared memory (for `threads` > 1) big enough for `elements` arena elements; it can grow to 4 GiB. */
 export const sharedSessionMemory = (elements: number, threads = 2): WebAssembly.Memory =>
-  new WebAssembly.Memory({ initial: pagesFor(reservedBytes(threads), elements), maximum: MAX_MEMORY_PAGES, shared: true });
+  allocateArena(reservedBytes(threads) + elements * 4, () => new WebAssembly.Memory({ initial: pagesFor(reservedBytes(threads), elements), maximum: MAX_MEMORY_PAGES, shared: true }), true);
 
 /** Options of {@link wasmSessionArena}. */
 export interface WasmArenaOptions {
@@ -73,7 +74,7 @@ export interface WasmArenaOptions {
  */
 export const wasmSessionArena = (elements: number, options: WasmArenaOptions = {}): Arena & { readonly memory: WebAssembly.Memory } => {
   const reserved = options.reserved ?? RESERVED_BYTES;
-  const memory = options.memory ?? new WebAssembly.Memory({ initial: pagesFor(reserved, elements) });
+  const memory = options.memory ?? allocateArena(reserved + elements * 4, () => new WebAssembly.Memory({ initial: pagesFor(reserved, elements) }), true);
   const arena = wasmArena(memory, reserved);
   // compiled runners find the memory behind the views they are given
   const register = (): void => void memories.set(memory.buffer, memory);
@@ -226,7 +227,19 @@ const describeKernel = (graph: Graph, plan: FunctionPlan, kernelIndex: number | 
  */
 export const emitWasmArtifact = (functions: readonly EmitFunction[], options: { readonly relaxedSimd?: boolean } = {}): E.Either<Diagnostics, Artifact> => {
   const relaxedSimd = options.relaxedSimd ?? false;
-  const images = functions.flatMap((fn) => fn.specialisations.map(({ plan }) => ({ fn, plan })));
+  const images = functions.flatMap((fn) => fn.specialisations.map(({ batch, plan }) => ({ fn, batch, plan })));
+  // a bundle's memory is one wasm32 memory: an arena past 4 GiB could never be loaded
+  const tooBig = images.filter(({ plan }) => RESERVED_BYTES + plan.memory.elements * 4 > MAX_BYTES);
+  if (tooBig.length > 0)
+    return E.left(
+      tooBig.map(({ fn, batch, plan }) => {
+        const bytes = RESERVED_BYTES + plan.memory.elements * 4;
+        return error(
+          "memory",
+          `wasm: ${fn.name}${batch === undefined ? "" : ` at batch=${batch}`} needs a memory of ${formatMemorySize(bytes)} (${bytes} bytes), more than the 4 GiB a wasm32 memory can address, whatever --max-memory says; use a smaller batch or dims, or --backend js`,
+        );
+      }),
+    );
   const entries: ModuleEntry[] = images.map(({ plan }, index) => ({
     name: `run${index}`,
     kernels: plan.lowered.kernels,
@@ -306,7 +319,7 @@ export const createWasmSession = async (spec: ProgramSpec, options: SessionOptio
   if (threads === 1) return createCompiledSession(spec, createWasmGenerator({ graphOf }), options);
   if (!detectWasmFeatures().threads)
     throw new GraftError([error("backend", "wasm: threads = 2 needs shared WebAssembly memories and SharedArrayBuffer, which this engine does not provide; use threads: 1")]);
-  const tooBig = checkStateMemory(programState(spec), { maxMemory: options.maxMemory });
+  const tooBig = checkStateMemory(programState(spec), { maxMemory: options.maxMemory }, paramLocations(spec.functions.map((fn) => fn.graph)));
   if (tooBig.length > 0) throw new GraftError(tooBig);
   const memory = sharedSessionMemory(programState(spec).elements);
   const pool = await createWasmThreadPool({

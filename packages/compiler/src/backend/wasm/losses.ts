@@ -8,7 +8,7 @@ import { type Kernel, reductionCode, type Rows } from "../kernels.js";
 import { addrOf, type CodegenContext } from "./context.js";
 import { horizontal } from "./expr.js";
 import { exp, expNeg, Lanes, log, log1pNonNeg } from "./mathlib.js";
-import { vty, forRows, lseValue, newRowLse, ROW_UNROLL, rowExpShifted, type RowLse, rowLse, rowLseExact, rowMaxFinite, rowPass, RowSum } from "./rows.js";
+import { vty, forRows, newRowLse, ROW_UNROLL, rowExpShifted, type RowLse, rowLse, rowLseExact, rowMaxFinite, rowPass, RowSum } from "./rows.js";
 import { f32c, f64c, FunctionBuilder, get, i32c, iadd, ld, st, ZERO } from "./wat-builder.js";
 
 /** What the cross-entropy kernels share: addresses and attributes of one (x, target, weight). */
@@ -98,14 +98,17 @@ export const ceRowMass = (s: CeSetup, base: string, y: string, wTotal: string, m
   b.set(mass, `(f64.promote_f32 ${sum.total()})`);
 };
 
-/** The exact scalar gradient row: out = scale·(exp(x − l)·mass − w·tc). */
-export const ceRowGradExact = (s: CeSetup, base: string, y: string, l: string, scale: string, mass: string, out: number): void => {
+/**
+ * The exact scalar gradient row: out = scale·(exp((x − shift) − logSum)·mass − w·tc). The shift and
+ * log Σ stay apart: their f32 sum would lose log Σ next to a huge shift (3e38 + log 2 = 3e38).
+ */
+export const ceRowGradExact = (s: CeSetup, base: string, y: string, l: RowLse, scale: string, mass: string, out: number): void => {
   const { b, eps, size } = s;
   const S = new Lanes(false);
   const scale32 = b.bind("f32", `(f32.demote_f64 ${scale})`, "sc");
   const mass32 = b.bind("f32", `(f32.demote_f64 ${mass})`, "ms");
   rowPass(b, s.rows, base, undefined, (_L, at, c) => {
-    const p = exp(b, S, `(f32.sub ${ld("f32", s.x, at)} ${l})`);
+    const p = exp(b, S, `(f32.sub (f32.sub ${ld("f32", s.x, at)} ${get(l.shift)}) ${get(l.logSum)})`);
     const tc = s.prob ? `(f32.add (f32.mul ${f32c(1 - eps)} ${ld("f32", s.t, at)}) ${f32c(eps / size)})` : `(f32.add (select ${f32c(1 - eps)} ${f32c(0)} (i32.eq ${c} ${y})) ${f32c(eps / size)})`;
     b.emit(st("f32", out, at, `(f32.mul ${scale32} (f32.sub (f32.mul ${p} ${mass32}) (f32.mul ${classWeight(s, S, c)} ${tc})))`));
   });
@@ -224,11 +227,30 @@ export interface CeRowSinks {
   readonly wTotal: string;
 }
 
+/**
+ * The saved LSE of a cross-entropy row, as the kernel IR lays it out (kernels.ts, and kernels-js):
+ * two f32 a row, the max shift at element 2·row and log Σ exp(x − shift) at 2·row + 1 — never their
+ * sum, which loses log Σ next to a huge shift. `rowAt` is the row's byte offset in a one-f32-a-row
+ * buffer (row·4).
+ */
+export const savedLse = {
+  shiftAt: (rowAt: string): string => `(i32.shl ${rowAt} ${i32c(1)})`,
+  logSumAt: (rowAt: string): string => `(i32.add (i32.shl ${rowAt} ${i32c(1)}) ${i32c(4)})`,
+  store: (b: FunctionBuilder, lse: number, rowAt: string, shift: string, logSum: string): void => {
+    b.emit(st("f32", lse, savedLse.shiftAt(rowAt), shift));
+    b.emit(st("f32", lse, savedLse.logSumAt(rowAt), logSum));
+  },
+  load: (b: FunctionBuilder, lse: number, rowAt: string, into: RowLse): void => {
+    b.set(into.shift, ld("f32", lse, savedLse.shiftAt(rowAt)));
+    b.set(into.logSum, ld("f32", lse, savedLse.logSumAt(rowAt)));
+  },
+};
+
 /** After a row's logsumexp: save it for a backward kernel, then write (none) or accumulate (mean/sum) the row's loss. */
 export const storeRowLoss = (s: CeSetup, sinks: CeRowSinks, rowAt: string, base: string, y: string, l: RowLse): void => {
   const { b } = s;
   const { lse, out, reduction, total, loss } = sinks;
-  if (lse !== undefined) b.emit(st("f32", lse, rowAt, lseValue(l)));
+  if (lse !== undefined) savedLse.store(b, lse, rowAt, get(l.shift), get(l.logSum));
   if (out === undefined || reduction === undefined) return;
   ceRowLoss(s, base, y, l, sinks.wTotal, loss, sinks.denominator);
   if (reduction === 2) b.emit(st("f32", out, rowAt, `(f32.demote_f64 ${get(loss)})`));
@@ -255,7 +277,7 @@ export const crossEntropyKernel = (ctx: CodegenContext, kernel: Extract<Kernel, 
   forCeRows(
     s,
     (rowAt) => {
-      if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
+      if (lse !== undefined) savedLse.store(b, lse, rowAt, f32c(0), f32c(0));
       if (reduction === 2) b.emit(st("f32", out, rowAt, f32c(0)));
     },
     (rowAt, base, y) => {
@@ -286,29 +308,28 @@ export const crossEntropyBackwardKernel = (ctx: CodegenContext, kernel: Extract<
   const reduction = reductionCode(kernel.attrs.reduction);
   const denominator = backwardDenominator(s);
   const wTotal = weightTotal(s);
-  const l = b.local("f32", "l");
-  const computed = newRowLse(b);
+  const l = newRowLse(b);
   const mass = b.local("f64", "mass");
   forCeRows(
     s,
     (_rowAt, base) => rowPass(b, s.rows, base, s.vector, (L, at) => b.emit(st(vty(L), out, at, L.fc(0)))),
     (rowAt, base, y) => {
       const scale = b.bind("f64", `(f64.div (f64.promote_f32 ${ld("f32", g, reduction === 2 ? rowAt : ZERO)}) ${denominator})`, "scale");
-      if (lse !== undefined) b.set(l, ld("f32", lse, rowAt));
-      else {
-        rowLse(ctx, b, s.x, s.rows, base, computed);
-        b.set(l, lseValue(computed));
-      }
+      if (lse !== undefined) savedLse.load(b, lse, rowAt, l);
+      else rowLse(ctx, b, s.x, s.rows, base, l);
       ceRowMass(s, base, y, wTotal, mass);
       if (s.vector === undefined) {
-        ceRowGradExact(s, base, y, get(l), scale, get(mass), out);
+        ceRowGradExact(s, base, y, l, scale, get(mass), out);
         return;
       }
-      const vl = b.bind("v128", `(f32x4.splat ${get(l)})`, "vl");
+      const vsh = b.bind("v128", `(f32x4.splat ${get(l.shift)})`, "vsh");
+      const vls = b.bind("v128", `(f32x4.splat ${get(l.logSum)})`, "vls");
+      const finite = (v: string): string => `(f32.eq (f32.sub ${v} ${v}) ${f32c(0)})`;
+      // p = exp((x − shift) − log Σ): with both finite, every exponent is ≤ 0 (up to rounding)
       b.when(
-        `(f32.eq (f32.sub ${get(l)} ${get(l)}) ${f32c(0)})`,
-        () => ceRowGradFast(s, base, y, scale, get(mass), out, (L, at) => expNeg(b, L, L.sub(ld(vty(L), s.x, at), L.vector ? vl : get(l)))),
-        () => ceRowGradExact(s, base, y, get(l), scale, get(mass), out),
+        `(i32.and ${finite(get(l.shift))} ${finite(get(l.logSum))})`,
+        () => ceRowGradFast(s, base, y, scale, get(mass), out, (L, at) => expNeg(b, L, L.sub(L.sub(ld(vty(L), s.x, at), L.vector ? vsh : get(l.shift)), L.vector ? vls : get(l.logSum)))),
+        () => ceRowGradExact(s, base, y, l, scale, get(mass), out),
       );
     },
   );
@@ -406,7 +427,7 @@ export const crossEntropyPipelinedKernel = (
     const next = b.label("next");
     b.block(`(block ${next}`, () => {
       b.when(ignored, () => {
-        if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
+        if (lse !== undefined) savedLse.store(b, lse, rowAt, f32c(0), f32c(0));
         if (reduction === 2 && out !== undefined) b.emit(st("f32", out, rowAt, f32c(0)));
         if (size > 0) b.emit(`(memory.fill (i32.add ${i32c(dOut)} ${base}) ${ZERO} ${i32c(size * 4)})`);
         b.emit(`(br ${next})`);
@@ -431,7 +452,7 @@ export const crossEntropyPipelinedKernel = (
         },
         () => {
           rowLseExact(b, s.x, s.rows, base, l);
-          ceRowGradExact(s, base, y, lseValue(l), scale, get(mass), dOut);
+          ceRowGradExact(s, base, y, l, scale, get(mass), dOut);
         },
       );
       storeRowLoss(s, { lse, out, reduction, total, loss, denominator, wTotal }, rowAt, base, y, l);
@@ -482,7 +503,7 @@ export const crossEntropyFusedKernel = (
   forCeRows(
     s,
     (rowAt, base) => {
-      if (lse !== undefined) b.emit(st("f32", lse, rowAt, f32c(0)));
+      if (lse !== undefined) savedLse.store(b, lse, rowAt, f32c(0), f32c(0));
       if (reduction === 2 && out !== undefined) b.emit(st("f32", out, rowAt, f32c(0)));
       rowPass(b, s.rows, base, V, (L, at) => b.emit(st(vty(L), dOut, at, L.fc(0))));
     },
@@ -501,7 +522,7 @@ export const crossEntropyFusedKernel = (
         },
         () => {
           rowLseExact(b, s.x, s.rows, base, l);
-          ceRowGradExact(s, base, y, lseValue(l), scale, get(mass), dOut);
+          ceRowGradExact(s, base, y, l, scale, get(mass), dOut);
         },
       );
       storeRowLoss(s, { lse, out, reduction, total, loss, denominator, wTotal }, rowAt, base, y, l);
