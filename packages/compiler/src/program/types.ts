@@ -21,7 +21,8 @@ export interface ProgramFunction {
   readonly updates: readonly StateUpdate[];
   /**
    * A training step's run-time hyper-parameters: scalar state params the caller writes before
-   * each call (see `HyperScalar`), from the learning rate (initially `lr`) and the step number
+   * each call (see `HyperScalar`), from the learning rate (initially `lr`), the optimizer's other
+   * run-time options (initially their compiled values, held by the formulas) and the step number
    * (the state counter `step` + 1). Each param starts at its value for step 1 at `lr`.
    */
   readonly hyper?: HyperSchedule;
