@@ -9,7 +9,9 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { AtomicWriteError, ensureDirectoryFor, writeFileAtomic, type WriteFileAtomicOptions } from "../data/atomic.js";
-import { EXIT_USAGE, type CliContext } from "./context.js";
+import type { Diagnostics } from "@graft/core";
+import { EXIT_DIAGNOSTICS, EXIT_USAGE, type CliContext } from "./context.js";
+import { loadModel, type LoadedModel } from "./load-model.js";
 
 /** Reports a failure of the command and sets its exit code. */
 export type Fail = (message: string, code: number) => void;
@@ -68,3 +70,22 @@ export const writeOutputs = async (files: ReadonlyArray<readonly [string, Uint8A
     if (first !== undefined) await ensureDirectoryFor(first[0], options);
     for (const [path, data] of files) await writeFileAtomic(path, data, options);
   }, fail);
+
+/** Loads the model file; one that cannot be loaded is reported with exit 2. */
+export const loadModelStep = async (file: string, context: CliContext, fail: Fail): Promise<E.Either<Reported, LoadedModel>> => {
+  const loaded = await loadModel(file, context.io.cwd);
+  if (E.isLeft(loaded)) {
+    fail(loaded.left, EXIT_USAGE);
+    return E.left("reported");
+  }
+  return loaded;
+};
+
+/**
+ * The exit code for a command's diagnostics: 2 when every one is about its arguments or files
+ * (a code in `usageCodes`), 1 when the model itself is at fault.
+ */
+export const exitCodeFor =
+  (usageCodes: readonly string[]) =>
+  (diagnostics: Diagnostics): number =>
+    diagnostics.every((d) => usageCodes.includes(d.code)) ? EXIT_USAGE : EXIT_DIAGNOSTICS;

@@ -15,11 +15,11 @@
 import { basename, dirname, extname, join, resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { InvalidArgumentError, Option } from "commander";
-import { formatDiagnostics, type Diagnostics } from "@graft/core";
+import { formatDiagnostics } from "@graft/core";
 import { compileBundle, formatBytes, writeBundle, type WrittenBundle } from "../../../bundle/index.js";
-import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
-import { displayPath, loadModel } from "../load-model.js";
-import { failFor, readOptionalFile, reportingWriteErrors, writeOptionsFor } from "../command-steps.js";
+import { EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
+import { displayPath } from "../load-model.js";
+import { exitCodeFor, failFor, loadModelStep, readOptionalFile, reportingWriteErrors, writeOptionsFor } from "../command-steps.js";
 import { MAX_MEMORY_HELP, parseMemorySize } from "../memory-option.js";
 
 /** Parsed options of `graft compile`. */
@@ -58,7 +58,7 @@ export const parseDim = (value: string, previous: Readonly<Record<string, number
 
 /** Diagnostics about the command's arguments or files (exit 2) rather than the model (exit 1). */
 const USAGE_CODES = ["bundle/weights", "memory", "bundle/dim", "bundle/batch", "bundle/backend", "optimizer/spec", "optimizer/options"];
-const exitCodeOf = (diagnostics: Diagnostics): number => (diagnostics.every((d) => USAGE_CODES.includes(d.code)) ? EXIT_USAGE : EXIT_DIAGNOSTICS);
+const exitCodeOf = exitCodeFor(USAGE_CODES);
 
 /** `-o`'s default: the model file with `.mjs` for its extension, in the model's folder. */
 export const defaultBundlePath = (modelPath: string): string => join(dirname(modelPath), `${basename(modelPath, extname(modelPath))}.mjs`);
@@ -70,11 +70,8 @@ export const runCompile = async (file: string, options: CompileCommandOptions, c
   const read = await readOptionalFile(options.weights, `--weights ${options.weights ?? ""}`, context, fail);
   if (E.isLeft(read)) return;
   const weights = read.right;
-  const loaded = await loadModel(file, io.cwd);
-  if (E.isLeft(loaded)) {
-    fail(loaded.left, EXIT_USAGE);
-    return;
-  }
+  const loaded = await loadModelStep(file, context, fail);
+  if (E.isLeft(loaded)) return;
   const outPath = options.out === undefined ? defaultBundlePath(loaded.right.path) : resolve(io.cwd, options.out);
   if (outPath === loaded.right.path) {
     fail(`the bundle ${displayPath(outPath, io.cwd)} would replace the model file; pass -o <file.mjs>`, EXIT_USAGE);

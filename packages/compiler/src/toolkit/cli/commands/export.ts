@@ -10,12 +10,12 @@
 import { resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { InvalidArgumentError, Option } from "commander";
-import { formatDiagnostics, type Diagnostics } from "@graft/core";
+import { formatDiagnostics } from "@graft/core";
 import { formatBytes } from "../../../bundle/index.js";
 import { DEFAULT_OPSET, dependsOnStep, exportOnnx, formatHyperFormula } from "../../../onnx/export.js";
-import { EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, type CliCommand, type CliContext } from "../context.js";
-import { displayPath, loadModel } from "../load-model.js";
-import { failFor, readOptionalFile, writeOutputs } from "../command-steps.js";
+import { EXIT_OK, type CliCommand, type CliContext } from "../context.js";
+import { displayPath } from "../load-model.js";
+import { exitCodeFor, failFor, loadModelStep, readOptionalFile, writeOutputs } from "../command-steps.js";
 
 /** Parsed options of `graft export`. */
 export interface ExportCommandOptions {
@@ -46,7 +46,7 @@ export const parseOpset = (value: string): number => {
 export const statePath = (onnxPath: string): string => `${onnxPath.replace(/\.onnx$/i, "")}.state.safetensors`;
 
 const USAGE_CODES = ["onnx/opset", "onnx/batch", "onnx/weights", "optimizer/spec", "optimizer/options"];
-const exitCodeOf = (diagnostics: Diagnostics): number => (diagnostics.every((d) => USAGE_CODES.includes(d.code)) ? EXIT_USAGE : EXIT_DIAGNOSTICS);
+const exitCodeOf = exitCodeFor(USAGE_CODES);
 
 /** Runs `graft export` on `context`; sets the exit code. */
 export const runExport = async (file: string, options: ExportCommandOptions, context: CliContext): Promise<void> => {
@@ -55,11 +55,8 @@ export const runExport = async (file: string, options: ExportCommandOptions, con
   const read = await readOptionalFile(options.weights, `--weights ${options.weights ?? ""}`, context, fail);
   if (E.isLeft(read)) return;
   const weights = read.right;
-  const loaded = await loadModel(file, io.cwd);
-  if (E.isLeft(loaded)) {
-    fail(loaded.left, EXIT_USAGE);
-    return;
-  }
+  const loaded = await loadModelStep(file, context, fail);
+  if (E.isLeft(loaded)) return;
   const exported = exportOnnx(loaded.right.model, { opset: options.opset, batch: options.batch, weights, weightsSource: options.weights, train: options.train });
   if (E.isLeft(exported)) {
     io.err(`${formatDiagnostics(exported.left)}\n`);
