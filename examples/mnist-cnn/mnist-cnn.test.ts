@@ -342,6 +342,27 @@ describe.skipIf(!available)(available ? "the browser page in headless Chromium" 
     expect(errors).toEqual([]);
   });
 
+  it("draws with a finger too (touch events)", async () => {
+    const page = openPage();
+    await page.click("#clear");
+    const box = await page.locator("#pad").boundingBox();
+    if (box === null) throw new Error("the canvas is not visible");
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Emulation.setTouchEmulationEnabled", { enabled: true, maxTouchPoints: 1 });
+    const touch = (type: "touchStart" | "touchMove" | "touchEnd", x: number, y: number): Promise<unknown> =>
+      cdp.send("Input.dispatchTouchEvent", { type, touchPoints: type === "touchEnd" ? [] : [{ x: box.x + x, y: box.y + y }] });
+    await touch("touchStart", 140, 40);
+    for (let y = 50; y <= 240; y += 10) await touch("touchMove", 140, y);
+    await touch("touchEnd", 140, 240);
+    await page.waitForFunction(() => (globalThis as { __digitPrediction?: number | null }).__digitPrediction !== null, undefined, { timeout: 5_000 });
+    const state = await pageState(page);
+    expect(state.ink).toBeGreaterThan(0);
+    expect(state.prediction).toBe(1);
+    await cdp.send("Emulation.setTouchEmulationEnabled", { enabled: false });
+    await cdp.detach();
+    expect(errors).toEqual([]);
+  });
+
   it("clears the canvas and the prediction", async () => {
     const page = openPage();
     await drawStrokes(page, ONE);
