@@ -6,7 +6,7 @@ import { extname, join, normalize } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeSafetensors } from "@graft/runtime";
-import { predictions } from "@graft/compiler";
+import { lrSequence, oneCycleLR, predictions } from "@graft/compiler";
 import { MNIST_PIXELS } from "../shared/mnist.js";
 import { bundleLogits, loadBundle, type LoadedClassifier } from "./check.js";
 import { BUNDLE_FILE, confusionCounts, forwardWeights, logitsOf, parseCnnArgs, percent, RECIPE, stateDict, trainCnn, writeArtifacts, type Artifacts, type CnnRun } from "./main.js";
@@ -23,7 +23,7 @@ describe("command line", () => {
       parseCnnArgs(["--epochs", "3", "--batch-size", "32", "--optimizer", "adamw:lr=1e-3", "--lr-schedule", "cosine", "--augment", "off", "--backend", "js", "--seed", "5", "--train-size", "100", "--test-size", "50", "--out", "x"]),
     ).toEqual({ out: "x", epochs: 3, batchSize: 32, optimizer: "adamw:lr=1e-3", schedule: "cosine", augment: false, backend: "js", seed: 5, trainSize: 100, testSize: 50 });
     expect(parseCnnArgs(["--lr-schedule", "none"]).schedule).toBe("none");
-    expect(RECIPE).toEqual({ optimizer: "adam:lr=3e-3", batchSize: 64, epochs: 12, schedule: "onecycle", augment: true });
+    expect(RECIPE).toEqual({ optimizer: "adam:lr=3e-3", batchSize: 64, epochs: 10, schedule: "onecycle", augment: true });
   });
 
   it("refuses bad options with a message naming them", () => {
@@ -199,6 +199,20 @@ describe("a short run (1 epoch on 2,000 digits)", () => {
     inChunks.data.forEach((v, i) => expect(v).toBeCloseTo(Number(once.data[i]), 4));
   });
 
+  it("refuses to write a bundle that disagrees with the trained model, saying how much", async () => {
+    const { run } = await shortRun();
+    // pretend the trained model predicted class (p + 1) % 10 for the first 5 test digits
+    const logits = Float32Array.from(run.testLogits.data as Float32Array);
+    for (let row = 0; row < 5; row++) {
+      const p = run.testPredictions[row] ?? 0;
+      logits[row * 10 + ((p + 1) % 10)] = (logits[row * 10 + p] ?? 0) + 1;
+    }
+    const other = join(dir, "disagreeing");
+    await expect(writeArtifacts({ ...run, testLogits: { ...run.testLogits, data: logits } }, other)).rejects.toThrow(
+      new RegExp(`^mnist-cnn: the bundle predicts 5 of ${TEST_SIZE} test digits differently from the trained model \\(max logit difference \\d`),
+    );
+  });
+
   it("writes a bundle that predicts like the trained model on the test set", async () => {
     const { run, artifacts } = await shortRun();
     expect(artifacts.check).toMatchObject({ rows: TEST_SIZE, mismatches: 0 });
@@ -206,6 +220,27 @@ describe("a short run (1 epoch on 2,000 digits)", () => {
     const bundle = await loadBundle(join(dir, BUNDLE_FILE));
     const logits = bundleLogits(bundle, run.test.images, TEST_SIZE);
     expect(predictions({ shape: [TEST_SIZE, 10], data: logits })).toEqual(run.testPredictions);
+  });
+});
+
+describe("the learning-rate schedule and a diverging run", () => {
+  it("steps OneCycleLR per batch, ending at max_lr / 25 / 1e4", async () => {
+    const run = await trainCnn({ epochs: 2, trainSize: 128, testSize: 16, progress: null });
+    try {
+      // 2 batches per epoch, 4 steps: epoch 1 ends with batch 2's lr, epoch 2 with batch 4's, the minimum
+      const lrs = lrSequence(oneCycleLR(), { lr: 3e-3, epochs: 2, batchesPerEpoch: 2 }, 4);
+      expect(run.history.map((epoch) => epoch.lr)).toEqual([lrs[1], lrs[3]]);
+      expect(lrs[3]).toBeCloseTo(3e-3 / 25 / 1e4, 15);
+      expect(run.settings.schedule).toMatch(/^OneCycleLR\(/);
+    } finally {
+      run.trainer.dispose();
+    }
+  });
+
+  it("stops with a message when the loss is not finite", async () => {
+    await expect(trainCnn({ epochs: 2, trainSize: 256, testSize: 16, progress: null, optimizer: "sgd:lr=1e30", schedule: "none", augment: false })).rejects.toThrow(
+      /^mnist-cnn: the loss is (NaN|Infinity) after epoch 1; lower the learning rate$/,
+    );
   });
 });
 
