@@ -9,7 +9,7 @@
  * 0.95 ↔ 0.85), the random affine augmentation of the training digits (examples/shared/augment.ts),
  * training mode (batch statistics, dropout) for the steps and evaluation mode (running batch-norm
  * statistics, no dropout) for every accuracy. Measured on the seed-0 split: 99.1% test accuracy
- * (seeds 0–4: 98.5–99.2%) in 2–3 minutes on a busy 2-core machine (~50 s of CPU time). Adam at a
+ * (seeds 0–4: 98.5–99.2%) in ~1.5 minutes on a busy 2-core machine (~45 s of CPU time). Adam at a
  * constant lr 1e-3 without augmentation reaches 98.3%, OneCycleLR without augmentation 98.6%;
  * README.md lists the variants tried. The js back end trains the model too, ~35× slower.
  *
