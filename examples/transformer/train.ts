@@ -1,0 +1,213 @@
+/**
+ * @file Training the transformer on the sorting task (the recipe is described at the top of
+ * main.ts): AdamW, warm-up then cosine per batch, clipping by norm, the held-out set evaluated
+ * by greedy generation after every epoch.
+ */
+import * as E from "fp-ts/lib/Either.js";
+import type { Model } from "@graft/core";
+import {
+  addToMean,
+  attachScheduler,
+  cosineAnnealingLR,
+  createEpochProgress,
+  createTrainer,
+  formatDuration,
+  formatOptimizer,
+  linearLR,
+  parseOptimizer,
+  runningMean,
+  type BackendName,
+  type EpochMetrics,
+  type ProgressStream,
+  type Scheduler,
+  type Trainer,
+} from "@graft/compiler";
+import transformer from "./model.js";
+import { CONTEXT, createSortTask, digitAccuracy, encodeRows, generateSorted, sequenceAccuracy, teacherForcedHits, type DigitRows, type SortTask } from "./task.js";
+
+/** The back end when `--backend` is not given. */
+export const DEFAULT_BACKEND: BackendName = "wasm";
+
+/** The default recipe (see the top of this file). */
+export const RECIPE = {
+  steps: 2000,
+  epochs: 8,
+  batchSize: 32,
+  optimizer: "adamw:lr=3e-3,weight_decay=0.01",
+  warmup: 100,
+  clipGradNorm: 1,
+  heldOut: 2000,
+  /** LinearLR's start_factor during the warm-up. */
+  warmupStartFactor: 0.01,
+} as const;
+
+/** Options of {@link trainTransformer}; unset fields come from {@link RECIPE}. */
+export interface TransformerOptions {
+  readonly steps?: number;
+  readonly epochs?: number;
+  readonly batchSize?: number;
+  readonly optimizer?: string;
+  /** Warm-up steps (0: cosine from the first step). */
+  readonly warmup?: number;
+  /** Global gradient-norm clip. */
+  readonly clipGradNorm?: number;
+  readonly backend?: BackendName;
+  /** Seed of the task (held-out set and training batches), the initial weights and dropout (default 0). */
+  readonly seed?: number;
+  readonly heldOut?: number;
+  /** Where the per-epoch progress goes (default stdout); `null` for none. */
+  readonly progress?: ProgressStream | null;
+}
+
+/** One epoch of a run. */
+export interface TransformerEpoch extends EpochMetrics {
+  /** Steps taken so far. */
+  readonly steps: number;
+  /** Held-out digits generated right, as a fraction. */
+  readonly testDigitAccuracy: number;
+  readonly trainSeconds: number;
+  readonly evalSeconds: number;
+  /** The lr of the epoch's last step. */
+  readonly lr: number;
+}
+
+/** The settings of a run, as resolved. */
+export interface TransformerSettings {
+  readonly steps: number;
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly optimizer: string;
+  readonly warmup: number;
+  readonly clipGradNorm: number;
+  readonly backend: BackendName;
+  readonly seed: number;
+  readonly heldOut: number;
+}
+
+/** What {@link trainTransformer} returns. */
+export interface TransformerRun {
+  readonly history: readonly TransformerEpoch[];
+  /** The trained model (open: dispose it when done). */
+  readonly trainer: Trainer;
+  readonly model: Model;
+  readonly task: SortTask;
+  /** The final model's greedy generations for the held-out sequences, `[count, DIGITS]`. */
+  readonly generated: Int32Array;
+  /** Held-out exact-sequence accuracy of the final model. */
+  readonly sequenceAccuracy: number;
+  readonly settings: TransformerSettings;
+}
+
+/** Logits `[rows, CONTEXT, VOCAB]` of the trainer (evaluation semantics) for token rows `x`. */
+export const trainerLogits =
+  (trainer: Trainer) =>
+  (x: Int32Array, rows: number): Float32Array => {
+    const logits = trainer.forward({ x: { shape: [rows, CONTEXT], dtype: "i32", data: x } }).logits;
+    if (logits === undefined || !(logits.data instanceof Float32Array)) throw new Error("transformer: the model has no f32 'logits' output");
+    return logits.data;
+  };
+
+/** The held-out loss (teacher forced, evaluation semantics). */
+const heldOutLoss = (trainer: Trainer, rows: DigitRows): number => {
+  const { x, y } = encodeRows(rows);
+  return trainer.evaluate({ x, y }).loss;
+};
+
+/**
+ * PyTorch's `SequentialLR([LinearLR(start_factor, total_iters=warmup), CosineAnnealingLR(T_max=steps − warmup)], milestones=[warmup])`,
+ * stepped once per batch: `step()` after each optimizer step.
+ */
+export const warmupCosine = (trainer: Trainer, warmup: number, steps: number, startFactor: number = RECIPE.warmupStartFactor): { step(): void } => {
+  const base = trainer.learningRate;
+  const cosine = (): Scheduler => attachScheduler(trainer, cosineAnnealingLR({ tMax: steps - warmup }));
+  let scheduler = warmup > 0 ? attachScheduler(trainer, linearLR({ startFactor, endFactor: 1, totalIters: warmup })) : cosine();
+  let taken = 0;
+  return {
+    step: () => {
+      taken += 1;
+      if (taken === warmup) {
+        trainer.setLearningRate(base);
+        scheduler = cosine();
+      } else scheduler.step();
+    },
+  };
+};
+
+/** Steps of epoch `epoch` (0-based) when `steps` are spread over `epochs` as evenly as possible. */
+export const epochSteps = (steps: number, epochs: number, epoch: number): number => Math.floor(((epoch + 1) * steps) / epochs) - Math.floor((epoch * steps) / epochs);
+
+/** Resolves options against the recipe and checks them together. */
+export const resolveSettings = (options: TransformerOptions): TransformerSettings => {
+  const settings: TransformerSettings = {
+    steps: options.steps ?? RECIPE.steps,
+    epochs: options.epochs ?? RECIPE.epochs,
+    batchSize: options.batchSize ?? RECIPE.batchSize,
+    optimizer: options.optimizer ?? RECIPE.optimizer,
+    warmup: options.warmup ?? RECIPE.warmup,
+    clipGradNorm: options.clipGradNorm ?? RECIPE.clipGradNorm,
+    backend: options.backend ?? DEFAULT_BACKEND,
+    seed: options.seed ?? 0,
+    heldOut: options.heldOut ?? RECIPE.heldOut,
+  };
+  if (settings.epochs > settings.steps) throw new Error(`--epochs (${settings.epochs}) must not exceed --steps (${settings.steps}): every epoch takes at least one step`);
+  if (settings.warmup >= settings.steps) throw new Error(`--warmup (${settings.warmup} steps) must be less than --steps (${settings.steps})`);
+  return settings;
+};
+
+/** Trains the transformer on the sorting task. Deterministic for a given seed, back end and options. */
+export async function trainTransformer(options: TransformerOptions = {}): Promise<TransformerRun> {
+  const resolved = resolveSettings(options);
+  const parsed = parseOptimizer(resolved.optimizer);
+  if (E.isLeft(parsed)) throw new Error(`--optimizer: ${parsed.left.map((d) => d.message).join("; ")}`);
+  const settings: TransformerSettings = { ...resolved, optimizer: formatOptimizer(parsed.right) };
+  const { steps, epochs, batchSize, seed } = settings;
+  const stream = options.progress === undefined ? process.stdout : options.progress;
+  const task = createSortTask(seed, settings.heldOut);
+  const trainer = await createTrainer(transformer, { optimizer: parsed.right, backend: settings.backend, seed, clipGradNorm: settings.clipGradNorm });
+  const schedule = warmupCosine(trainer, settings.warmup, steps);
+  const history: TransformerEpoch[] = [];
+  let generated: Int32Array = new Int32Array(0);
+  let taken = 0;
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    const batches = epochSteps(steps, epochs, epoch);
+    const progress = stream === null ? undefined : createEpochProgress({ epoch: epoch + 1, epochs, totalBatches: batches, stream });
+    const started = performance.now();
+    let loss = runningMean();
+    let hits = 0;
+    for (let index = 0; index < batches; index++) {
+      const batch = task.nextBatch(batchSize);
+      const step = trainer.step(batch);
+      const logits = step.outputs.logits;
+      if (logits !== undefined && logits.data instanceof Float32Array && batch.y.data instanceof Int32Array) hits += teacherForcedHits(logits.data, batch.y.data);
+      loss = addToMean(loss, step.loss, batchSize);
+      schedule.step();
+      progress?.update(index, { loss: loss.mean, samplesPerSecond: ((index + 1) * batchSize * 1000) / Math.max(1e-3, performance.now() - started) });
+    }
+    taken += batches;
+    const lr = trainer.learningRate;
+    const trained = performance.now();
+    generated = generateSorted(trainerLogits(trainer), task.heldOut);
+    const metrics: TransformerEpoch = {
+      epoch: epoch + 1,
+      steps: taken,
+      loss: loss.mean,
+      trainAccuracy: hits / (batches * batchSize),
+      testLoss: heldOutLoss(trainer, task.heldOut),
+      testAccuracy: sequenceAccuracy(task.heldOut, generated),
+      testDigitAccuracy: digitAccuracy(task.heldOut, generated),
+      trainSeconds: (trained - started) / 1000,
+      evalSeconds: (performance.now() - trained) / 1000,
+      lr,
+    };
+    history.push(metrics);
+    progress?.finish(
+      `loss ${metrics.loss.toFixed(4)}  train seq ${percent(metrics.trainAccuracy)}  held-out loss ${(metrics.testLoss ?? Number.NaN).toFixed(4)}  ` +
+        `held-out seq ${percent(metrics.testAccuracy ?? 0)} (digits ${percent(metrics.testDigitAccuracy)}, eval ${formatDuration(1000 * metrics.evalSeconds)})`,
+    );
+    if (!Number.isFinite(loss.mean)) throw new Error(`transformer: the loss is ${loss.mean} after epoch ${epoch + 1}; lower the learning rate`);
+  }
+  return { history, trainer, model: transformer, task, generated, sequenceAccuracy: history.at(-1)?.testAccuracy ?? 0, settings };
+}
+
+/** `97.6%`: a fraction as a percentage with one decimal. */
+export const percent = (fraction: number): string => `${(100 * fraction).toFixed(1)}%`;
