@@ -161,7 +161,7 @@ export async function writeArtifacts(run: TransformerRun, dir: string): Promise<
   await write("weights.safetensors", weights);
   const title = `Transformer sorting 8 digits (epoch = ${Math.round(run.settings.steps / run.settings.epochs)} steps; accuracy = exact sequences, held-out by greedy generation)`;
   await write("metrics.svg", metricsChart(run.history, { title }));
-  await write("metrics.json", `${JSON.stringify({ settings: run.settings, sequenceAccuracy: run.sequenceAccuracy, history: run.history }, null, 2)}\n`);
+  await write("metrics.json", `${JSON.stringify({ settings: run.settings, sequenceAccuracy: run.sequenceAccuracy, digitAccuracy: run.digitAccuracy, teacherForcedAccuracy: run.teacherForcedAccuracy, history: run.history }, null, 2)}\n`);
 
   const backend: BackendName = run.settings.backend === "reference" ? "js" : run.settings.backend;
   const compiled = await compileBundle(run.model, { backend, weights, weightsSource: "weights.safetensors", batches: BUNDLE_BATCHES });
