@@ -159,7 +159,7 @@ export async function writeArtifacts(run: TransformerRun, dir: string): Promise<
   };
   const weights = weightsBytes(run);
   await write("weights.safetensors", weights);
-  const title = `Transformer sorting 8 digits (epoch = ${Math.round(run.settings.steps / run.settings.epochs)} steps; accuracy = exact sequences, held-out by greedy generation)`;
+  const title = `Transformer sorting 8 digits: exact sequences, epochs of ${Math.round(run.settings.steps / run.settings.epochs)} steps`;
   await write("metrics.svg", metricsChart(run.history, { title }));
   await write("metrics.json", `${JSON.stringify({ settings: run.settings, sequenceAccuracy: run.sequenceAccuracy, digitAccuracy: run.digitAccuracy, teacherForcedAccuracy: run.teacherForcedAccuracy, history: run.history }, null, 2)}\n`);
 
