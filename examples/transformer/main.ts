@@ -29,7 +29,7 @@
  * is `sequence accuracy: NN.N%`.
  *
  *   pnpm example transformer [--steps 2000] [--epochs 8] [--batch-size 32]
- *     [--optimizer adamw:lr=3e-3,weight_decay=0.01] [--warmup 100] [--clip 1]
+ *     [--optimizer adamw:lr=3e-3,weight_decay=0.01] [--warmup 100 (5% of the steps)] [--clip 1]
  *     [--backend wasm|js|reference] [--seed 0] [--held-out 2000] [--out dir]
  */
 import { join, relative, resolve } from "node:path";

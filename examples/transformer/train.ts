@@ -35,7 +35,8 @@ export const RECIPE = {
   epochs: 8,
   batchSize: 32,
   optimizer: "adamw:lr=3e-3,weight_decay=0.01",
-  warmup: 100,
+  /** Warm-up steps as a fraction of the steps (100 of 2,000). */
+  warmupFraction: 0.05,
   clipGradNorm: 1,
   heldOut: 2000,
   /** LinearLR's start_factor during the warm-up. */
@@ -48,7 +49,7 @@ export interface TransformerOptions {
   readonly epochs?: number;
   readonly batchSize?: number;
   readonly optimizer?: string;
-  /** Warm-up steps (0: cosine from the first step). */
+  /** Warm-up steps (0: cosine from the first step; default 5% of the steps). */
   readonly warmup?: number;
   /** Global gradient-norm clip. */
   readonly clipGradNorm?: number;
@@ -151,12 +152,13 @@ export const epochSteps = (steps: number, epochs: number, epoch: number): number
 
 /** Resolves options against the recipe and checks them together. */
 export const resolveSettings = (options: TransformerOptions): TransformerSettings => {
+  const steps = options.steps ?? RECIPE.steps;
   const settings: TransformerSettings = {
-    steps: options.steps ?? RECIPE.steps,
-    epochs: options.epochs ?? RECIPE.epochs,
+    steps,
+    epochs: options.epochs ?? Math.min(RECIPE.epochs, steps),
     batchSize: options.batchSize ?? RECIPE.batchSize,
     optimizer: options.optimizer ?? RECIPE.optimizer,
-    warmup: options.warmup ?? RECIPE.warmup,
+    warmup: options.warmup ?? Math.round(steps * RECIPE.warmupFraction),
     clipGradNorm: options.clipGradNorm ?? RECIPE.clipGradNorm,
     backend: options.backend ?? DEFAULT_BACKEND,
     seed: options.seed ?? 0,

@@ -25,7 +25,7 @@ import {
   type DigitRows,
   type ForwardLogits,
 } from "./task.js";
-import { epochSteps, percent, RECIPE, trainTransformer, warmupCosine, type TransformerRun } from "./train.js";
+import { epochSteps, percent, RECIPE, resolveSettings, trainTransformer, warmupCosine, type TransformerRun } from "./train.js";
 
 const dir = mkdtempSync(join(tmpdir(), "graft-transformer-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -196,6 +196,12 @@ describe("the schedule and the command line", () => {
   it("spreads the steps over the epochs", () => {
     expect([0, 1, 2].map((e) => epochSteps(10, 3, e))).toEqual([3, 3, 4]);
     expect([0, 1, 2, 3, 4, 5, 6, 7].map((e) => epochSteps(RECIPE.steps, RECIPE.epochs, e))).toEqual(Array<number>(8).fill(250));
+  });
+
+  it("scales the default epochs and warm-up with the steps", () => {
+    expect(resolveSettings({})).toMatchObject({ steps: 2000, epochs: 8, warmup: 100, batchSize: 32, optimizer: "adamw:lr=3e-3,weight_decay=0.01", clipGradNorm: 1, heldOut: 2000, backend: "wasm", seed: 0 });
+    expect(resolveSettings({ steps: 100 })).toMatchObject({ steps: 100, epochs: 8, warmup: 5 });
+    expect(resolveSettings({ steps: 3 })).toMatchObject({ steps: 3, epochs: 3, warmup: 0 });
   });
 
   it("parses every option", () => {
