@@ -12,7 +12,7 @@
  * another stream of the same seed, and any draw equal to a held-out sequence is redrawn, so the
  * model never trains on a held-out sequence.
  */
-import { Prng, type HostTensor } from "@graft/compiler";
+import { Prng } from "@graft/compiler";
 
 /** Digits to sort per sequence. */
 export const DIGITS = 8;
@@ -29,6 +29,19 @@ export const IGNORE_INDEX = -100;
 /** The position whose output is the first sorted digit (it reads SEP). */
 export const FIRST_OUTPUT = DIGITS;
 
+/** Token rows, i32 `[rows, CONTEXT]` (a model input or target as a host tensor). */
+export interface TokenTensor {
+  readonly shape: readonly [number, number];
+  readonly dtype: "i32";
+  readonly data: Int32Array;
+}
+
+/** A batch: the tokens the model reads and the next tokens it should predict (−100: no loss). */
+export interface TokenBatch {
+  readonly x: TokenTensor;
+  readonly y: TokenTensor;
+}
+
 /** `count` digit strings, row-major `[count, DIGITS]`. */
 export interface DigitRows {
   readonly count: number;
@@ -42,7 +55,7 @@ export interface SortTask {
   /** True when `digits[offset … offset + DIGITS)` is a held-out sequence. */
   isHeldOut(digits: ArrayLike<number>, offset?: number): boolean;
   /** The next training batch (never a held-out sequence); `x` and `y` are i32 `[batchSize, CONTEXT]`. */
-  nextBatch(batchSize: number): { readonly x: HostTensor; readonly y: HostTensor };
+  nextBatch(batchSize: number): TokenBatch;
 }
 
 /** The number a digit string spells (d1 most significant): a key for sets of sequences. */
@@ -82,7 +95,7 @@ export const encodeExample = (digits: ArrayLike<number>, offset: number, x: Int3
 };
 
 /** The batch of `rows` (all of them): x and y as i32 `[count, CONTEXT]`. */
-export const encodeRows = (rows: DigitRows): { readonly x: HostTensor; readonly y: HostTensor } => {
+export const encodeRows = (rows: DigitRows): TokenBatch => {
   const x = new Int32Array(rows.count * CONTEXT);
   const y = new Int32Array(rows.count * CONTEXT);
   for (let row = 0; row < rows.count; row++) encodeExample(rows.digits, row * DIGITS, x, y, row);

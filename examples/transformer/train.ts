@@ -1,7 +1,7 @@
 /**
  * @file Training the transformer on the sorting task (the recipe is described at the top of
  * main.ts): AdamW, warm-up then cosine per batch, clipping by norm, the held-out set evaluated
- * by greedy generation after every epoch.
+ * after every epoch (teacher forced) and by greedy generation at the end.
  */
 import * as E from "fp-ts/lib/Either.js";
 import type { Model } from "@graft/core";
@@ -18,6 +18,7 @@ import {
   runningMean,
   type BackendName,
   type EpochMetrics,
+  type HostTensor,
   type LearningRateTarget,
   type ProgressStream,
   type Scheduler,
@@ -29,7 +30,7 @@ import { CONTEXT, createSortTask, digitAccuracy, encodeRows, generateSorted, seq
 /** The back end when `--backend` is not given. */
 export const DEFAULT_BACKEND: BackendName = "wasm";
 
-/** The default recipe (see the top of this file). */
+/** The default recipe (why: see the top of main.ts). */
 export const RECIPE = {
   steps: 2000,
   epochs: 8,
@@ -104,13 +105,18 @@ export interface TransformerRun {
   readonly settings: TransformerSettings;
 }
 
+/** The f32 `logits` among a function's outputs; throws naming `source` when there are none. */
+export const logitsOf = (outputs: Readonly<Record<string, HostTensor>>, source: string): Float32Array => {
+  const logits = outputs.logits;
+  if (logits === undefined || !(logits.data instanceof Float32Array)) throw new Error(`transformer: ${source} gave no f32 'logits' output (outputs: ${Object.keys(outputs).join(", ") || "none"})`);
+  return logits.data;
+};
+
 /** Logits `[rows, CONTEXT, VOCAB]` of the trainer (evaluation semantics) for token rows `x`. */
 export const trainerLogits =
-  (trainer: Trainer) =>
+  (trainer: Pick<Trainer, "forward">) =>
   (x: Int32Array, rows: number): Float32Array => {
-    const logits = trainer.forward({ x: { shape: [rows, CONTEXT], dtype: "i32", data: x } }).logits;
-    if (logits === undefined || !(logits.data instanceof Float32Array)) throw new Error("transformer: the model has no f32 'logits' output");
-    return logits.data;
+    return logitsOf(trainer.forward({ x: { shape: [rows, CONTEXT], dtype: "i32", data: x } }), "forward");
   };
 
 /**
@@ -122,9 +128,7 @@ export const trainerLogits =
 export const heldOutMetrics = (trainer: Trainer, rows: DigitRows): { readonly loss: number; readonly sequenceAccuracy: number } => {
   const { x, y } = encodeRows(rows);
   const { loss, outputs } = trainer.evaluate({ x, y });
-  const logits = outputs.logits;
-  if (logits === undefined || !(logits.data instanceof Float32Array) || !(y.data instanceof Int32Array)) throw new Error("transformer: the model has no f32 'logits' output");
-  return { loss, sequenceAccuracy: teacherForcedHits(logits.data, y.data) / rows.count };
+  return { loss, sequenceAccuracy: teacherForcedHits(logitsOf(outputs, "evaluate"), y.data) / rows.count };
 };
 
 /**
@@ -175,10 +179,21 @@ export async function trainTransformer(options: TransformerOptions = {}): Promis
   const parsed = parseOptimizer(resolved.optimizer);
   if (E.isLeft(parsed)) throw new Error(`--optimizer: ${parsed.left.map((d) => d.message).join("; ")}`);
   const settings: TransformerSettings = { ...resolved, optimizer: formatOptimizer(parsed.right) };
-  const { steps, epochs, batchSize, seed } = settings;
+  const { seed } = settings;
   const stream = options.progress === undefined ? process.stdout : options.progress;
   const task = createSortTask(seed, settings.heldOut);
   const trainer = await createTrainer(transformer, { optimizer: parsed.right, backend: settings.backend, seed, clipGradNorm: settings.clipGradNorm });
+  try {
+    return trainEpochs(trainer, task, settings, stream);
+  } catch (thrown) {
+    trainer.dispose();
+    throw thrown;
+  }
+}
+
+/** The epochs of {@link trainTransformer} and the final generation. */
+function trainEpochs(trainer: Trainer, task: SortTask, settings: TransformerSettings, stream: ProgressStream | null): TransformerRun {
+  const { steps, epochs, batchSize } = settings;
   const schedule = warmupCosine(trainer, settings.warmup, steps);
   const history: TransformerEpoch[] = [];
   let taken = 0;
@@ -190,9 +205,8 @@ export async function trainTransformer(options: TransformerOptions = {}): Promis
     let hits = 0;
     for (let index = 0; index < batches; index++) {
       const batch = task.nextBatch(batchSize);
-      const step = trainer.step(batch);
-      const logits = step.outputs.logits;
-      if (logits !== undefined && logits.data instanceof Float32Array && batch.y.data instanceof Int32Array) hits += teacherForcedHits(logits.data, batch.y.data);
+      const step = trainer.step({ x: batch.x, y: batch.y });
+      hits += teacherForcedHits(logitsOf(step.outputs, "the training step"), batch.y.data);
       loss = addToMean(loss, step.loss, batchSize);
       schedule.step();
       progress?.update(index, { loss: loss.mean, samplesPerSecond: ((index + 1) * batchSize * 1000) / Math.max(1e-3, performance.now() - started) });

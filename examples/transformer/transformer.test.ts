@@ -1,12 +1,12 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeSafetensors } from "@graft/runtime";
-import { BUNDLE_FILE, GENERATE_FILE, heldOutStrings, runGenerateScript, writeArtifacts, type Artifacts } from "./artifacts.js";
+import { BUNDLE_FILE, bundleLogits, checkBundle, GENERATE_FILE, heldOutStrings, runGenerateScript, writeArtifacts, type Artifacts } from "./artifacts.js";
 import { parseTransformerArgs } from "./main.js";
 import {
   CONTEXT,
@@ -25,7 +25,7 @@ import {
   type DigitRows,
   type ForwardLogits,
 } from "./task.js";
-import { epochSteps, percent, RECIPE, resolveSettings, trainTransformer, warmupCosine, type TransformerRun } from "./train.js";
+import { epochSteps, logitsOf, percent, RECIPE, resolveSettings, trainerLogits, trainTransformer, warmupCosine, type TransformerRun } from "./train.js";
 
 const dir = mkdtempSync(join(tmpdir(), "graft-transformer-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -229,13 +229,21 @@ describe("the schedule and the command line", () => {
   });
 });
 
+describe("a diverging run", () => {
+  it("stops with a message when the loss is not finite", async () => {
+    await expect(trainTransformer({ steps: 2, warmup: 0, optimizer: "sgd:lr=1e30", clipGradNorm: 1e30, heldOut: 8, progress: null })).rejects.toThrow(
+      /^transformer: the loss is (NaN|Infinity) after epoch [12]; lower the learning rate$/,
+    );
+  }, 120_000);
+});
+
 describe("a short run (120 steps) and its artifacts", () => {
   let run: TransformerRun;
   let artifacts: Artifacts;
   beforeAll(async () => {
     run = await trainTransformer({ steps: 120, epochs: 2, warmup: 20, heldOut: 64, seed: 1, progress: null });
     artifacts = await writeArtifacts(run, dir);
-  });
+  }, 300_000); // ~15 s on a quiet machine; generous for a loaded CI
   afterAll(() => run.trainer.dispose());
 
   it("learns: the loss falls, the lr anneals, generation is measured on the held-out set", () => {
@@ -265,7 +273,7 @@ describe("a short run (120 steps) and its artifacts", () => {
       again.trainer.dispose();
       other.trainer.dispose();
     }
-  });
+  }, 120_000);
 
   it("writes the weights under PyTorch's names, the metrics and a bundle that generates like the trainer", () => {
     expect(artifacts.files).toEqual(["weights.safetensors", "metrics.svg", "metrics.json", BUNDLE_FILE, "transformer.d.mts", GENERATE_FILE]);
@@ -289,6 +297,15 @@ describe("a short run (120 steps) and its artifacts", () => {
     const expected = inputs.map((text, row) => `${text} -> ${Array.from(run.generated.subarray(row * DIGITS, (row + 1) * DIGITS), (t) => (t === SEP ? "|" : String(t))).join("")}`);
     expect(lines).toEqual(expected);
     expect(artifacts.samples.slice(1)).toEqual(expected.slice(0, 3));
+  });
+
+  it("refuses a bundle without load() and outputs without logits, naming them", async () => {
+    const notABundle = join(dir, "not-a-bundle.mjs");
+    writeFileSync(notABundle, "export const answer = 42;\n");
+    await expect(checkBundle(notABundle, run)).rejects.toThrow(`transformer: ${notABundle} has no load()`);
+    expect(() => bundleLogits({ forward: () => ({}) })(new Int32Array(CONTEXT), 1)).toThrow("transformer: the bundle's forward gave no Float32Array 'logits'");
+    expect(() => trainerLogits({ forward: () => ({}) })(new Int32Array(CONTEXT), 1)).toThrow("transformer: forward gave no f32 'logits' output (outputs: none)");
+    expect(() => logitsOf({ probs: { shape: [1], dtype: "f32", data: new Float32Array(1) } }, "evaluate")).toThrow("transformer: evaluate gave no f32 'logits' output (outputs: probs)");
   });
 
   it("generate.mjs refuses a malformed digit string with exit code 2 and a message", async () => {
