@@ -97,7 +97,7 @@ describe("the sorting task", () => {
     );
   });
 
-  it("redraws the training sequences that are held out", () => {
+  it("redraws training sequences that are held out, and repeated held-out ones", () => {
     // 200,000 held-out sequences of 10^8: about 1 in 500 random draws is one, so 20,000
     // training rows would hold ~40 of them without the redraw
     const task = createSortTask(7, 200_000);
@@ -106,6 +106,9 @@ describe("the sorting task", () => {
     for (let row = 0; row < 20_000; row++) if (task.isHeldOut(x.data, row * CONTEXT)) heldOut++;
     expect(heldOut).toBe(0);
     expect(task.isHeldOut(task.heldOut.digits, 5 * DIGITS)).toBe(true);
+    // ~200 pairs of 200,000 independent draws would coincide: the held-out ones are redrawn too
+    const keys = new Set(Array.from({ length: 200_000 }, (_, row) => sequenceKey(task.heldOut.digits, row * DIGITS)));
+    expect(keys.size).toBe(200_000);
   });
 
   it("is determined by its seed (property)", () => {
