@@ -44,6 +44,13 @@ const images = (count: number, seed: number): { readonly pixels: number[][]; rea
   return { pixels, labels };
 };
 
+/** The dtype each tensor has in a safetensors file's header (decodeSafetensors reads I64 as I32). */
+const headerDtypes = (bytes: Uint8Array): Record<string, string> => {
+  const length = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length))) as Record<string, { dtype?: string }>;
+  return Object.fromEntries(Object.entries(header).flatMap(([name, entry]) => (name === "__metadata__" ? [] : [[name, entry.dtype ?? ""]])));
+};
+
 const data = images(150, 7);
 const header = [...Array.from({ length: 64 }, (_, i) => `p${Math.floor(i / 8)}_${i % 8}`), "label"].join(",");
 const csvPath = join(dir, "bars.csv");
@@ -68,6 +75,9 @@ describe("graft train: image-shaped x", () => {
       "bn1.bias", "bn1.num_batches_tracked", "bn1.running_mean", "bn1.running_var", "bn1.weight",
       "conv1.bias", "conv1.weight", "fc.bias", "fc.weight", "standardize.mean", "standardize.std",
     ]);
+    // BatchNorm's counter as PyTorch saves it (int64), read back as i32
+    expect(headerDtypes(readFileSync(out))["bn1.num_batches_tracked"]).toBe("I64");
+    expect(weights.get("bn1.num_batches_tracked")).toEqual({ name: "bn1.num_batches_tracked", dtype: "I32", shape: [], data: Int32Array.of(96) });
     expect(weights.get("standardize.mean")?.shape).toEqual([1, 8, 8]);
     expect(weights.get("standardize.std")?.shape).toEqual([1, 8, 8]);
     const split = seededSplit(data.labels.length, 0.2, 0);
@@ -79,6 +89,7 @@ describe("graft train: image-shaped x", () => {
     const m = await bundle.load();
     // the forward-only bundle keeps the whole state dict, bn1.num_batches_tracked too (which its forward does not read)
     expect(decodeSafetensors(m.saveWeights()).tensors).toEqual(weights);
+    expect(headerDtypes(m.saveWeights())["bn1.num_batches_tracked"]).toBe("I64");
     const nested = (row: readonly number[]): number[][][] => [Array.from({ length: 8 }, (_, r) => row.slice(8 * r, 8 * r + 8))];
     const testRows = Array.from(split.test, (index) => data.pixels[index] ?? []);
     const logits = m.forward({ x: testRows.map(nested) }).logits;
