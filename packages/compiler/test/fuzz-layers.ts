@@ -21,7 +21,7 @@ export const LAYER_TAGS = [
 export type LayerTag = (typeof LAYER_TAGS)[number];
 
 export const layerCaseArb = fc.record({
-  /** 0–3 image [N,C,H,W], 4–5 sequence [N,C,L], 6–7 token ids → embedding [N,T,D], 8 flat [N,F]. */
+  /** 0–3 image [N,C,H,W] (3: a bigger one), 4–5 sequence [N,C,L], 6–7 token ids → embedding [N,T,D], 8 flat [N,F]. */
   start: fc.nat({ max: 8 }),
   sizes: fc.array(fc.nat(), { minLength: 4, maxLength: 4 }),
   layers: fc.array(fc.record({ kind: fc.nat(), draws: fc.array(fc.nat(), { minLength: 12, maxLength: 12 }) }), { minLength: 1, maxLength: 5 }),
@@ -77,9 +77,10 @@ const convAxis = (size: number, next: Draw, symmetric: boolean): { kernel: numbe
 const LAYERS: readonly Layer[] = [
   {
     tag: "conv2d",
-    fits: (dims) => dims.length === 3 && small(dims),
+    fits: (dims) => dims.length === 3 && small(dims, 10),
     apply: (x, [channels = 1, height = 1, width = 1], next, name) => {
-      const out = 1 + next(4);
+      // now and then wide enough for the WASM GEMM's full tiles and their tails
+      const out = next(4) === 0 ? 5 + next(12) : 1 + next(4);
       const groupChoices = divisors(gcd(channels, out));
       const groups = groupChoices[next(groupChoices.length)] ?? 1;
       const mode = next(4);
@@ -276,7 +277,8 @@ export const buildLayerCase = (fuzz: LayerCase): BuiltLayerCase => {
   const size = (index: number, min: number, max: number): number => min + ((fuzz.sizes[index] ?? 0) % (max - min + 1));
   const tags = new Set<LayerTag>();
   let x: C.Tensor;
-  if (fuzz.start <= 3) x = C.input("x", ["batch", size(0, 1, 3), size(1, 2, 6), size(2, 2, 6)]);
+  if (fuzz.start <= 2) x = C.input("x", ["batch", size(0, 1, 3), size(1, 2, 6), size(2, 2, 6)]);
+  else if (fuzz.start === 3) x = C.input("x", ["batch", size(0, 4, 9), size(1, 6, 10), size(2, 6, 10)]);
   else if (fuzz.start <= 5) x = C.input("x", ["batch", size(0, 1, 4), size(1, 2, 8)]);
   else if (fuzz.start <= 7) {
     tags.add("embedding");
