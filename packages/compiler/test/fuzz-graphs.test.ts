@@ -13,10 +13,10 @@
  *   evaluation and training, slice/pad/concat/flip/tril, embedding, attention) give the
  *   reference's results on js and wasm — forward, evaluate, an SGD trainStep (state updates
  *   included) and forward again — and in bundles; every layer kind must appear in a minimum share
- *   of them (`GRAFT_FUZZ_LAYER_RUNS`, default 150, `GRAFT_FUZZ_LAYER_BUNDLES`, default 8).
+ *   of them (`GRAFT_FUZZ_LAYER_RUNS`, default 120, `GRAFT_FUZZ_LAYER_BUNDLES`, default 8).
  *
  * The DSL functions are found by probing the exports of @graft/core, so new ops join by
- * themselves. Seeded; `GRAFT_FUZZ_RUNS` (default 2000) and `GRAFT_FUZZ_BUNDLES` (default 12) set
+ * themselves. Seeded; `GRAFT_FUZZ_RUNS` (default 1400) and `GRAFT_FUZZ_BUNDLES` (default 12) set
  * the number of cases, `GRAFT_FUZZ_SEED` the seed.
  */
 import fc from "fast-check";
@@ -31,10 +31,10 @@ import { checkedPrefix, pipeline, runPipeline } from "../src/passes/index.js";
 import { toSafetensors } from "../src/toolkit/train/checkpoint.js";
 import { buildLayerCase, layerCaseArb, layerFeeds, LAYER_TAGS, type LayerCase, type LayerTag } from "./fuzz-layers.js";
 
-const RUNS = Number(process.env["GRAFT_FUZZ_RUNS"] ?? 2000);
+const RUNS = Number(process.env["GRAFT_FUZZ_RUNS"] ?? 1400);
 const BUNDLES = Number(process.env["GRAFT_FUZZ_BUNDLES"] ?? 12);
 const SEED = Number(process.env["GRAFT_FUZZ_SEED"] ?? 16);
-const LAYER_RUNS = Number(process.env["GRAFT_FUZZ_LAYER_RUNS"] ?? 150);
+const LAYER_RUNS = Number(process.env["GRAFT_FUZZ_LAYER_RUNS"] ?? 120);
 const LAYER_BUNDLES = Number(process.env["GRAFT_FUZZ_LAYER_BUNDLES"] ?? 8);
 /** The least share of the layer cases compared on every back end that must hold each layer kind. */
 const MIN_LAYER_SHARE = 0.03;
@@ -507,7 +507,8 @@ describe("fuzz: random graphs from every public op (issue 16)", () => {
     console.info(`fuzz layers: ${JSON.stringify(layerStats)}; % of the compared cases holding each layer kind: ${JSON.stringify(shares)}`);
     expect(layerStats.compared).toBe(LAYER_RUNS);
     expect(layerStats.bundles).toBeGreaterThanOrEqual(Math.min(LAYER_BUNDLES, LAYER_RUNS));
+    // a share needs enough cases to mean something: asserted from 100 cases on (the default is more)
     const rare = [...layerCoverage].filter(([, count]) => count < MIN_LAYER_SHARE * layerStats.compared).map(([tag, count]) => `${tag} (${count} of ${layerStats.compared})`);
-    expect(rare).toEqual([]);
+    if (layerStats.compared >= 100) expect(rare).toEqual([]);
   }, 600_000);
 });

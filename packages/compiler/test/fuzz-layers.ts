@@ -50,6 +50,8 @@ interface Layer {
   /** Whether the layer takes an input of these dims (after batch), keeping sizes small. */
   readonly fits: (dims: readonly number[]) => boolean;
   readonly apply: (x: C.Tensor, dims: readonly number[], next: Draw, name: string) => C.Tensor;
+  /** A layer of one input rank (convolutions, pooling, attention): the first layer of a case is one when the start fits any. */
+  readonly specific?: true;
 }
 
 const small = (dims: readonly number[], limit = 7): boolean => dims.every((d) => d <= limit);
@@ -77,6 +79,7 @@ const convAxis = (size: number, next: Draw, symmetric: boolean): { kernel: numbe
 const LAYERS: readonly Layer[] = [
   {
     tag: "conv2d",
+    specific: true,
     fits: (dims) => dims.length === 3 && small(dims, 10),
     apply: (x, [channels = 1, height = 1, width = 1], next, name) => {
       // now and then wide enough for the WASM GEMM's full tiles and their tails
@@ -100,6 +103,7 @@ const LAYERS: readonly Layer[] = [
   },
   {
     tag: "conv2d_depthwise",
+    specific: true,
     fits: (dims) => dims.length === 3 && small(dims),
     apply: (x, [channels = 1, height = 1, width = 1], next, name) => {
       const kernel = Math.min(1 + next(3), height + 2, width + 2);
@@ -108,7 +112,8 @@ const LAYERS: readonly Layer[] = [
   },
   {
     tag: "conv_transpose2d",
-    fits: (dims) => dims.length === 3 && small(dims, 5),
+    specific: true,
+    fits: (dims) => dims.length === 3 && small(dims, 6),
     apply: (x, [channels = 1, height = 1, width = 1], next, name) => {
       const groupChoices = divisors(channels);
       const groups = groupChoices[next(groupChoices.length)] ?? 1;
@@ -127,6 +132,7 @@ const LAYERS: readonly Layer[] = [
   },
   {
     tag: "conv1d",
+    specific: true,
     fits: (dims) => dims.length === 2 && small(dims, 9),
     apply: (x, [channels = 1, length = 1], next, name) => {
       const out = 1 + next(4);
@@ -143,6 +149,7 @@ const LAYERS: readonly Layer[] = [
   },
   {
     tag: "max_pool2d",
+    specific: true,
     fits: (dims) => dims.length === 3,
     apply: (x, [, height = 1, width = 1], next) => {
       const [kh, sh, ph, dh] = poolWindow(height, next, true);
@@ -152,6 +159,7 @@ const LAYERS: readonly Layer[] = [
   },
   {
     tag: "avg_pool2d",
+    specific: true,
     fits: (dims) => dims.length === 3,
     apply: (x, [, height = 1, width = 1], next) => {
       const [kh, sh, ph] = poolWindow(height, next, false);
@@ -161,11 +169,13 @@ const LAYERS: readonly Layer[] = [
   },
   {
     tag: "adaptive_avg_pool2d",
+    specific: true,
     fits: (dims) => dims.length === 3,
     apply: (x, [, height = 1, width = 1], next) => C.adaptiveAvgPool2d(x, [1 + next(Math.min(height, 3)), 1 + next(Math.min(width, 3))]),
   },
   {
     tag: "max_pool1d",
+    specific: true,
     fits: (dims) => dims.length === 2,
     apply: (x, [, length = 1], next) => {
       const [kernel, stride, padding, dilation] = poolWindow(length, next, true);
@@ -174,6 +184,7 @@ const LAYERS: readonly Layer[] = [
   },
   {
     tag: "avg_pool1d",
+    specific: true,
     fits: (dims) => dims.length === 2,
     apply: (x, [, length = 1], next) => {
       const [kernel, stride, padding] = poolWindow(length, next, false);
@@ -242,6 +253,7 @@ const LAYERS: readonly Layer[] = [
   { tag: "tril_triu", fits: (dims) => dims.length >= 2, apply: (x, _dims, next) => (next(2) === 0 ? C.tril(x, next(3) - 1) : C.triu(x, next(3) - 1)) },
   {
     tag: "attention",
+    specific: true,
     fits: (dims) => dims.length === 2,
     apply: (x, _dims, next) => {
       const keys = next(2) === 0 ? x : C.tanh(x);
@@ -250,6 +262,7 @@ const LAYERS: readonly Layer[] = [
   },
   {
     tag: "multi_head_attention",
+    specific: true,
     fits: (dims) => dims.length === 2,
     apply: (x, [, width = 1], next, name) => {
       const heads = divisors(width);
@@ -288,7 +301,10 @@ export const buildLayerCase = (fuzz: LayerCase): BuiltLayerCase => {
   fuzz.layers.forEach((layer, index) => {
     const dims = dimsOf(x);
     const fitting = LAYERS.filter((candidate) => candidate.fits(dims));
-    const chosen = fitting[layer.kind % fitting.length];
+    const specific = fitting.filter((candidate) => candidate.specific === true);
+    // the first layer is one of the start's own kind (conv, pool, attention) when there is one
+    const choices = index === 0 && specific.length > 0 ? specific : fitting;
+    const chosen = choices[layer.kind % choices.length];
     if (chosen === undefined) return;
     x = chosen.apply(x, dims, drawsOf(layer.draws), `l${index}`);
     tags.add(chosen.tag === "dropout_eval" && fuzz.train ? "dropout_train" : chosen.tag);
