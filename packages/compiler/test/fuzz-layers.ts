@@ -317,7 +317,7 @@ export const buildLayerCase = (fuzz: LayerCase): BuiltLayerCase => {
   return { model: C.model({ name: "layers", outputs: { logits, out: x }, loss }), tags, train: fuzz.train ? "sgd:lr=0.1,momentum=0.9" : undefined, loss: true };
 };
 
-/** Right feeds for a layer case's function: features in [-2, 2], token ids and labels in range, batch 2. */
+/** Right feeds for a layer case's function: features in [-2, 2], token ids and labels in range, `batch` rows. */
 export const layerFeeds = (graph: C.Graph, seed: number, batch = 2): HostFeeds => {
   const random = C.mulberry32(seed);
   const feeds: Record<string, HostTensor> = {};
