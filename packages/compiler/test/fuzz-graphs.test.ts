@@ -423,12 +423,16 @@ const compareLayerCase = async (fuzz: LayerCase, bundle: "js" | "wasm" | undefin
   const results = new Map<string, Record<string, HostTensor>[]>();
   // batch 1 to 3 (batch norm over one row, attention and pools over several)
   const batch = 1 + (fuzz.feedSeed % 3);
+  // one case in four without training sees NaN, ±inf, −0 among its features. Not with training:
+  // a NaN weight times a conv's zero padding is NaN on wasm (and in PyTorch) but skipped by the
+  // reference and js (a known difference, test/conv-padding-nan.test.ts)
+  const special = train === undefined && fuzz.feedSeed % 4 === 0;
   let initialWeights: Record<string, HostTensor> = {};
   for (const name of ["reference", "js", "wasm"] as const) {
     const session = await (await getBackend(name)).createSession(program.right.spec, { maxMemory: MAX_MEMORY });
     try {
       if (name === "reference") initialWeights = Object.fromEntries(Object.entries(session.getState()).filter(([param]) => program.right.weights.includes(param)));
-      results.set(name, calls.map((fn, i) => session.run(fn, layerFeeds(graphOf(fn), fuzz.feedSeed + i, batch))));
+      results.set(name, calls.map((fn, i) => session.run(fn, layerFeeds(graphOf(fn), fuzz.feedSeed + i, batch, special))));
     } catch (thrown) {
       throw new Error(`${name}: ${describeThrown(thrown)}\n${describeLayerCase(model, fuzz)}`);
     } finally {
@@ -457,7 +461,7 @@ const compareLayerCase = async (fuzz: LayerCase, bundle: "js" | "wasm" | undefin
   const compiled = await compileBundle(model, { backend: bundle, train, batches: [batch], maxMemory: MAX_MEMORY, weights });
   if (E.isLeft(compiled)) throw new Error(`compileBundle (${bundle}): ${C.formatDiagnostics(compiled.left)}\n${describeLayerCase(model, fuzz)}`);
   const loaded = await ((await import(`data:text/javascript;base64,${Buffer.from(compiled.right.code).toString("base64")}`)) as { load: () => Promise<{ forward: (feeds: object) => Record<string, ArrayLike<number>> }> }).load();
-  const feeds = Object.fromEntries(Object.entries(layerFeeds(graphOf("forward"), fuzz.feedSeed, batch)).map(([input, feed]) => [input, feed.data]));
+  const feeds = Object.fromEntries(Object.entries(layerFeeds(graphOf("forward"), fuzz.feedSeed, batch, special)).map(([input, feed]) => [input, feed.data]));
   const where = offReference(reference[0] ?? {}, loaded.forward(feeds), LAYER_TOLERANCE);
   if (where !== undefined) throw new Error(`the ${bundle} bundle differs from the reference on forward, ${where}\n${describeLayerCase(model, fuzz)}`);
   layerStats.bundles++;

@@ -317,8 +317,17 @@ export const buildLayerCase = (fuzz: LayerCase): BuiltLayerCase => {
   return { model: C.model({ name: "layers", outputs: { logits, out: x }, loss }), tags, train: fuzz.train ? "sgd:lr=0.1,momentum=0.9" : undefined, loss: true };
 };
 
-/** Right feeds for a layer case's function: features in [-2, 2], token ids and labels in range, `batch` rows. */
-export const layerFeeds = (graph: C.Graph, seed: number, batch = 2): HostFeeds => {
+/**
+ * Values the back ends must treat as the reference does: NaN, ±inf, −0 and a tiny magnitude. No
+ * huge finite values: f32 sums of them overflow where the reference's float64 sums do not.
+ */
+const SPECIAL_VALUES = [Number.NaN, Infinity, -Infinity, -0, 1e-30];
+
+/**
+ * Right feeds for a layer case's function: features in [-2, 2] (with `special`, 5% of them
+ * SPECIAL_VALUES), token ids and labels in range, `batch` rows.
+ */
+export const layerFeeds = (graph: C.Graph, seed: number, batch = 2, special = false): HostFeeds => {
   const random = C.mulberry32(seed);
   const feeds: Record<string, HostTensor> = {};
   for (const node of C.graphInputs(graph)) {
@@ -328,7 +337,7 @@ export const layerFeeds = (graph: C.Graph, seed: number, batch = 2): HostFeeds =
     feeds[name] =
       node.type.dtype === "i32"
         ? { shape, dtype: "i32", data: Int32Array.from({ length: count }, () => Math.floor(random() * (name === "y" ? CLASSES : VOCABULARY))) }
-        : { shape, dtype: "f32", data: Float32Array.from({ length: count }, () => random() * 4 - 2) };
+        : { shape, dtype: "f32", data: Float32Array.from({ length: count }, () => (special && random() < 0.05 ? SPECIAL_VALUES[Math.floor(random() * SPECIAL_VALUES.length)] ?? 0 : random() * 4 - 2)) };
   }
   return feeds;
 };
