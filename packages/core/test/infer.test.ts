@@ -539,6 +539,50 @@ const CASES: { readonly [K in OpName]: OpCases } = {
       ],
     ],
   },
+  layer_norm: {
+    good: [
+      ["over the last dim, weight and bias", () => g.layerNormRaw(f32("x", ["batch", 8]), { dims: 1, eps: 1e-5, weight: true, bias: true }, f32("w", [8]), f32("b", [8])), "f32[batch,8]"],
+      ["over two dims, bias only", () => g.layerNormRaw(f64("x", [2, 3, 4]), { dims: 2, eps: 0, weight: false, bias: true }, undefined, f64("b", [3, 4])), "f64[2,3,4]"],
+      ["layerNorm builds it", () => g.layerNorm(f32("x", [2, 5]), [5]), "f32[2,5]"],
+    ],
+    bad: [
+      ["integer input", () => g.layerNormRaw(i32("x", [2, 3]), { dims: 1, eps: 1e-5, weight: false, bias: false }), "layer_norm: expected a float input (f32 or f64), got i32[2,3]"],
+      ["more dims than the input", () => g.layerNormRaw(f32("x", [2, 3]), { dims: 3, eps: 1e-5, weight: false, bias: false }), "layer_norm: dims (the number of normalized trailing dims) must be an integer in [1, 2] for input f32[2,3], got 3"],
+      ["negative eps", () => g.layerNormRaw(f32("x", [2, 3]), { dims: 1, eps: -1, weight: false, bias: false }), "layer_norm: eps must be a finite number ≥ 0, got -1"],
+      ["a weight of another shape", () => g.layerNormRaw(f32("x", [2, 3]), { dims: 1, eps: 1e-5, weight: true, bias: false }, f32("w", [2])), "layer_norm: weight must be f32[3] (the normalized shape of input f32[2,3]), got f32[2]"],
+      ["a missing bias", () => g.layerNormRaw(f32("x", [2, 3]), { dims: 1, eps: 1e-5, weight: false, bias: true }), "layer_norm: expected 1 affine input(s) (weight false, bias true), got 0"],
+    ],
+  },
+  layer_norm_backward: {
+    good: [
+      ["with a weight", () => g.layerNormBackwardRaw(f32("x", ["batch", 8]), f32("g", ["batch", 8]), { dims: 1, eps: 1e-5, weight: true }, f32("w", [8])), "f32[batch,8]"],
+      ["without", () => g.layerNormBackwardRaw(f64("x", [2, 3]), f64("g", [2, 3]), { dims: 2, eps: 1e-5, weight: false }), "f64[2,3]"],
+    ],
+    bad: [
+      ["a grad of another shape", () => g.layerNormBackwardRaw(f32("x", [2, 3]), f32("g", [3]), { dims: 1, eps: 1e-5, weight: false }), "layer_norm_backward: grad must be f32[2,3] like the input, got f32[3]"],
+      ["a weight of another dtype", () => g.layerNormBackwardRaw(f32("x", [2, 3]), f32("g", [2, 3]), { dims: 1, eps: 1e-5, weight: true }, f64("w", [3])), "layer_norm_backward: weight must be f32[3] (the normalized shape of input f32[2,3]), got f64[3]"],
+    ],
+  },
+  attention_softmax: {
+    good: [
+      ["causal with a broadcast additive mask", () => g.attentionSoftmaxRaw(f32("s", ["batch", 4, 5, 5]), { scale: 0.5, mask: "add", causal: true }, f32("m", [5, 5])), "f32[batch,4,5,5]"],
+      ["a bool mask", () => g.attentionSoftmaxRaw(f64("s", [3, 2]), { scale: 1, mask: "bool", causal: false }, bool("m", [3, 1])), "f64[3,2]"],
+    ],
+    bad: [
+      ["a mask that does not broadcast", () => g.attentionSoftmaxRaw(f32("s", [2, 4, 5]), { scale: 1, mask: "add", causal: false }, f32("m", [4, 4])), "attention_softmax: mask f32[4,4] does not broadcast to the scores f32[2,4,5]"],
+      ["an integer mask", () => g.attentionSoftmaxRaw(f32("s", [4, 5]), { scale: 1, mask: "add", causal: false }, i32("m", [4, 5])), "attention_softmax: an additive mask must be f32, got i32[4,5]"],
+      ["a float mask called bool", () => g.attentionSoftmaxRaw(f32("s", [4, 5]), { scale: 1, mask: "bool", causal: false }, f32("m", [4, 5])), "attention_softmax: a bool mask must be bool, got f32[4,5]"],
+      ["causal over symbolic lengths", () => g.attentionSoftmaxRaw(f32("s", ["q", "k"]), { scale: 1, mask: "none", causal: true }), "attention_softmax: causal needs scores [..., L, S] with static L and S, got f32[q,k]"],
+      ["an infinite scale", () => g.attentionSoftmaxRaw(f32("s", [4, 5]), { scale: Infinity, mask: "none", causal: false }), "attention_softmax: scale must be a finite number, got Infinity"],
+    ],
+  },
+  softmax_backward: {
+    good: [["keeps the shape", () => g.softmaxBackwardRaw(f32("y", ["batch", 3]), f32("g", ["batch", 3]), 0.5), "f32[batch,3]"]],
+    bad: [
+      ["a grad of another shape", () => g.softmaxBackwardRaw(f32("y", [2, 3]), f32("g", [2, 1]), 1), "softmax_backward: grad must be f32[2,3] like the softmax output, got f32[2,1]"],
+      ["a scalar", () => g.softmaxBackwardRaw(f32("y", []), f32("g", []), 1), "softmax_backward: expected a softmax output with a dim, got f32[]"],
+    ],
+  },
   binary_cross_entropy_with_logits: {
     good: [
       ["mean", () => g.binaryCrossEntropyWithLogits(f32("z", ["batch"]), f32("t", ["batch"])), "f32[]"],

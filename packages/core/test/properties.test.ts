@@ -313,6 +313,13 @@ const OPS: readonly Op[] = [
   ([a], c) => g.layerNorm(a, c.shape.filter((d): d is number => typeof d === "number")),
   ([a], c) => g.groupNorm(a, first(c) + 1),
   ([a, b, d], c) => g.scaledDotProductAttention(a, b, d, { causal: c.flag }),
+  // the fused rows themselves (the DSL builds their forward rows; grad builds the backward ones)
+  ([a, b], c) => g.attentionSoftmaxRaw(a, { scale: c.value, mask: c.flag ? "add" : "none", causal: false }, b),
+  ([a, b], c) => g.layerNormRaw(a, { dims: 1, eps: 1e-5, weight: c.flag, bias: false }, b),
+  ([a], c) => g.attentionSoftmaxRaw(a, { scale: 1, mask: "none", causal: c.flag }),
+  ([a, b], c) => g.layerNormBackwardRaw(a, b, { dims: 1, eps: 1e-5, weight: false }, c.flag ? a : undefined),
+  ([a], c) => g.layerNormBackwardRaw(a, a, { dims: Math.max(1, a.rank), eps: 1e-5, weight: false }),
+  ([a, b], c) => g.softmaxBackwardRaw(a, c.flag ? b : a, c.value),
   // convolution and pooling, on the operand as one image row [1, 1, 1, n] (or [1, 1, n])
   ([a, b], c) => g.conv2d(g.reshape(a, [1, 1, 1, -1]), c.flag ? b : g.full([1, 1, 1, 1], 0.5, a.dtype ?? "f32"), undefined, { padding: [0, 0, Math.max(0, first(c)), 0] }),
   ([a], c) => g.convTranspose2d(g.reshape(a, [1, 1, 1, -1]), g.full([1, 2, 1, 2], 0.5, a.dtype ?? "f32"), undefined, { stride: c.flag ? 2 : 1 }),

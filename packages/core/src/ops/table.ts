@@ -13,6 +13,7 @@ import { linalgOps } from "./linalg.js";
 import { lossOps } from "./losses.js";
 import { modeOps } from "./modes.js";
 import { movementOps } from "./movement.js";
+import { normOps } from "./norm.js";
 import { reduceOps } from "./reduce.js";
 import { shapeOps } from "./shape-ops.js";
 import { softmaxOps } from "./softmax.js";
@@ -30,6 +31,7 @@ export const opTable: OpTable = {
   ...indexingOps,
   ...softmaxOps,
   ...lossOps,
+  ...normOps,
   ...modeOps,
   ...convOps,
 };
