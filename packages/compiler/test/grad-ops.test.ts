@@ -88,6 +88,9 @@ import {
   layerNormBackwardRaw,
   layerNormRaw,
   softmaxBackwardRaw,
+  batchNormBackwardStatsRaw,
+  batchNormRaw,
+  batchNormStatsRaw,
   type NDArray,
   type OpName,
   type Reduction,
@@ -490,6 +493,33 @@ const cases: { readonly [K in OpName]: RuleCase | NoneCase } = {
           build: (v: Readonly<Record<string, Tensor>>) => attentionSoftmaxRaw(t(v, "a"), { scale, mask, causal }, mask === "none" ? undefined : t(v, "m")),
         }));
     }),
+  },
+  batch_norm_stats: {
+    // [N, C] and [N, C, L]: the batch mean and biased variance per channel
+    arb: fc.tuple(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.constantFrom<number[]>([], [2], [1, 3])).chain(([n, c, rest]) =>
+      tensorOf([n, c, ...rest], (k) => values(k, -2, 2)).map((a) => ({ feeds: { a }, build: (v: Readonly<Record<string, Tensor>>) => batchNormStatsRaw(t(v, "a")) })),
+    ),
+  },
+  batch_norm: {
+    // with statistics given (variances ≥ 0.2) and with the batch's own, with and without weight and bias
+    arb: fc.tuple(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.constantFrom<number[]>([], [2]), fc.boolean(), fc.boolean(), fc.boolean()).chain(([n, c, rest, weight, bias, own]) =>
+      fc
+        .record({ a: tensorOf([n, c, ...rest], (k) => values(k, -2, 2)), m: tensorOf([c], (k) => values(k, -1, 1)), s: tensorOf([c], (k) => values(k, 0.2, 2)), w: tensorOf([c], (k) => values(k, 0.5, 2)), b: tensorOf([c], (k) => values(k, -1, 1)) })
+        .map(({ a, m, s, w, b }) => ({
+          feeds: { a, st: f64([2, c], [...m.data, ...s.data]), w, b },
+          wrt: ["a", ...(own ? [] : ["st"]), ...(weight ? ["w"] : []), ...(bias ? ["b"] : [])],
+          build: (v: Readonly<Record<string, Tensor>>) => batchNormRaw(t(v, "a"), own ? batchNormStatsRaw(t(v, "a")) : t(v, "st"), { eps: 1e-3, weight, bias }, t(v, "w"), t(v, "b")),
+        })),
+    ),
+  },
+  batch_norm_backward_stats: {
+    arb: fc.tuple(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.constantFrom<number[]>([], [2])).chain(([n, c, rest]) =>
+      fc.record({ a: tensorOf([n, c, ...rest], (k) => values(k, -2, 2)), g: tensorOf([n, c, ...rest], (k) => values(k, -2, 2)), m: tensorOf([c], (k) => values(k, -1, 1)), s: tensorOf([c], (k) => values(k, 0.2, 2)) }).map(({ a, g, m, s }) => ({
+        feeds: { a, g, st: f64([2, c], [...m.data, ...s.data]) },
+        wrt: ["a", "g", "st"],
+        build: (v: Readonly<Record<string, Tensor>>) => batchNormBackwardStatsRaw(t(v, "a"), t(v, "st"), t(v, "g"), 1e-3),
+      })),
+    ),
   },
   softmax_backward: {
     arb: fc.tuple(shapeArb(1, 3), fc.constantFrom(1, 0.5)).chain(([shape, scale]) =>

@@ -1,9 +1,10 @@
 /**
  * @file The fused normalization and attention rows (core ops/norm.ts) on the JS and WASM back
- * ends against the f32 reference: layer_norm / group norm and the attention softmax (scale, bool /
- * additive / causal masks, broadcast masks, fully masked rows) over random shapes with odd widths
- * and rows of one element, forward and the backward rows `grad` builds; each is one row kernel
- * (never decomposed on these back ends), and `graft print` shows the fused rows.
+ * ends against the f32 reference: layer_norm / group norm, the attention softmax (scale, bool /
+ * additive / causal masks, broadcast masks, fully masked rows) and training-mode batch norm over
+ * random shapes with odd widths and rows of one element, forward and the backward rows `grad`
+ * builds; each is one row (or channel) kernel, never decomposed on these back ends, and
+ * `graft print` shows the fused rows.
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -114,6 +115,31 @@ const attentionCase = (s: AttentionShape, seed: number) => {
   return { graph, feeds };
 };
 
+const batchNormShape = fc.record({
+  batch: fc.integer({ min: 1, max: 4 }),
+  channels: fc.integer({ min: 1, max: 5 }),
+  spatial: fc.constantFrom<number[]>([], [1], [3], [7], [2, 2], [3, 5], [4, 4]),
+  weight: fc.boolean(),
+  bias: fc.boolean(),
+});
+type BatchNormShape = typeof batchNormShape extends fc.Arbitrary<infer T> ? T : never;
+
+/** Training-mode batch norm (the rows `batchNorm` builds in training mode) over [N, C, *], with its gradients. */
+const batchNormCase = (s: BatchNormShape, seed: number) => {
+  const shape = [s.batch, s.channels, ...s.spatial];
+  const x = C.input("x", shape);
+  const w = C.input("w", [s.channels]);
+  const b = C.input("b", [s.channels]);
+  const r = C.input("r", shape);
+  const stats = C.batchNormStatsRaw(x);
+  const y = C.batchNormRaw(x, stats, { eps: 1e-5, weight: s.weight, bias: s.bias }, w, b);
+  const graph = graphWithGradients(C.sum(C.mul(y, r)), { y, stats }, ["x", ...(s.weight ? ["w"] : []), ...(s.bias ? ["b"] : [])]);
+  const feeds: Record<string, NDArray> = { x: randomArray(shape, seed, 6), r: randomArray(shape, seed + 3) };
+  if (s.weight) feeds["w"] = randomArray([s.channels], seed + 1);
+  if (s.bias) feeds["b"] = randomArray([s.channels], seed + 2);
+  return { graph, feeds };
+};
+
 for (const [name, backend] of [
   ["JS", async () => jsBackend],
   ["WASM", async () => (await loadWasmToolkit(), wasmBackend)],
@@ -130,6 +156,13 @@ for (const [name, backend] of [
       const cases = fc.sample(attentionShape, { seed: 92, numRuns: 30 });
       for (const [index, s] of cases.entries()) {
         const { graph, feeds } = attentionCase(s, 300 + index);
+        await agree(await backend(), graph, feeds, `${name} ${JSON.stringify(s)}`);
+      }
+    });
+    it("batch norm's statistics, normalization and backward statistics (batches of one, channels of one element, odd planes)", async () => {
+      const cases = fc.sample(batchNormShape, { seed: 93, numRuns: 20 });
+      for (const [index, s] of cases.entries()) {
+        const { graph, feeds } = batchNormCase(s, 400 + index);
         await agree(await backend(), graph, feeds, `${name} ${JSON.stringify(s)}`);
       }
     });
@@ -170,6 +203,15 @@ describe("the fused rows are row kernels", () => {
     expect(lowered(C.input("m", [5]))).toEqual([{ rows: 12, maskRows: 1 }]);
   });
 
+  it("a training-mode batch norm and its gradients lower to two channel kernels and maps, no reductions", () => {
+    const x = C.input("x", [4, 3, 5, 5]);
+    const y = C.batchNormRaw(x, C.batchNormStatsRaw(x), { eps: 1e-5, weight: true, bias: true }, C.input("w", [3]), C.input("b", [3]));
+    const kinds = kernelKinds(graphWithGradients(C.sum(C.mul(y, C.input("r", [4, 3, 5, 5]))), { y }, ["x", "w", "b"]));
+    expect(kinds.filter((kind) => kind === "channel_stats")).toHaveLength(1);
+    expect(kinds.filter((kind) => kind === "channel_backward_stats")).toHaveLength(1);
+    expect(kinds.filter((kind) => kind === "reduce")).toEqual(["reduce"]);
+  });
+
   it("graft print shows the fused rows of the transformer example, and --kernels their row kernels", async () => {
     const printed = await runCli(["print", "--grad", "examples/transformer/model.ts"]);
     expect(printed.err).toBe("");
@@ -181,5 +223,9 @@ describe("the fused rows are row kernels", () => {
     expect(kernels.err).toBe("");
     expect(kernels.out).toMatch(/attention_softmax rows 128×16 \(scale → causal → softmax: one row kernel\)/);
     expect(kernels.out).toMatch(/layer_norm rows 32×64 \(mean, variance, normalize, ·weight, \+bias: one row kernel\)/);
+    const cnn = await runCli(["print", "--kernels", "--train", "adam:lr=1e-3", "--batch", "2", "examples/mnist-cnn/model.ts"]);
+    expect(cnn.err).toBe("");
+    expect(cnn.out).toMatch(/batch_norm_stats 16 channels × 2×576 \(mean, variance: one channel kernel\)/);
+    expect(cnn.out).toMatch(/batch_norm_backward_stats 32 channels × 2×64 \(Σg, Σg·x̂: one channel kernel\)/);
   });
 });

@@ -19,6 +19,7 @@ import type { OpCall } from "./ops/attrs.js";
 import { broadcastShapes, formatShape, formatType, type Dim, type Shape } from "./shape.js";
 import { makeTensor, Tensor } from "./tensor.js";
 import { attentionSoftmaxRaw, layerNormRaw } from "./ops/norm.js";
+import { batchNormRaw, batchNormStatsRaw } from "./ops/batch-norm.js";
 
 /** An ill-typed node carrying `message` at the caller's line (reported by `check`). */
 const rejectedCall = (inputs: readonly Tensor[], message: string): Tensor => {
@@ -156,21 +157,20 @@ export const batchNorm = total("batchNorm", (x: Tensor, runningMean: Tensor, run
       return rejectedCall([x], `batchNorm: ${name} ${t === undefined ? "" : typeOf(t)} does not match the ${String(channels)} channels of input ${typeOf(x)} (expected [${String(channels)}])`);
   const rank = x.rank;
   const dims = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== 1);
-  const normalize = (m: Tensor, v: Tensor): Tensor => div(sub(x, channelView(m, channels, rank)), sqrt(add(channelView(v, channels, rank), eps)));
-  // batch statistics (keepdim false: per channel)
-  const batchMean = mean(x, dims);
-  const centered = () => sub(x, channelView(batchMean, channels, rank));
-  const biasedVar = mean(mul(centered(), centered()), dims);
+  // training: the batch statistics as one fused row ([2, C]: mean, biased variance), the normalization and affine as one map (ops/batch-norm.ts)
+  const stats = batchNormStatsRaw(x);
+  const statRow = (row: number): Tensor => reshape(slice(stats, 0, row, row + 1), [channels]);
   const count = dimSize(x, dims);
-  const unbiasedVar = mul(biasedVar, div(count, sub(count, 1)));
-  let train = div(centered(), sqrt(add(channelView(biasedVar, channels, rank), eps)));
-  train = stateUpdate(train, runningMean, add(mul(runningMean, 1 - momentum), mul(batchMean, momentum)));
+  const unbiasedVar = mul(statRow(1), div(count, sub(count, 1)));
+  let train = batchNormRaw(x, stats, { eps, weight: options.weight !== undefined, bias: options.bias !== undefined }, options.weight, options.bias);
+  train = stateUpdate(train, runningMean, add(mul(runningMean, 1 - momentum), mul(statRow(0), momentum)));
   train = stateUpdate(train, runningVar, add(mul(runningVar, 1 - momentum), mul(unbiasedVar, momentum)));
   if (options.numBatchesTracked !== undefined) train = stateUpdate(train, options.numBatchesTracked, add(options.numBatchesTracked, 1));
-  let y = modeSwitch(train, normalize(runningMean, runningVar));
-  if (options.weight !== undefined) y = mul(y, channelView(options.weight, channels, rank));
-  if (options.bias !== undefined) y = add(y, channelView(options.bias, channels, rank));
-  return y;
+  // evaluation: the running statistics, a per-channel affine (one map)
+  let evaluation = div(sub(x, channelView(runningMean, channels, rank)), sqrt(add(channelView(runningVar, channels, rank), eps)));
+  if (options.weight !== undefined) evaluation = mul(evaluation, channelView(options.weight, channels, rank));
+  if (options.bias !== undefined) evaluation = add(evaluation, channelView(options.bias, channels, rank));
+  return modeSwitch(train, evaluation);
 });
 
 export interface LayerNormOptions {

@@ -576,6 +576,28 @@ const CASES: { readonly [K in OpName]: OpCases } = {
       ["an infinite scale", () => g.attentionSoftmaxRaw(f32("s", [4, 5]), { scale: Infinity, mask: "none", causal: false }), "attention_softmax: scale must be a finite number, got Infinity"],
     ],
   },
+  batch_norm_stats: {
+    good: [["[2, C] of an image batch", () => g.batchNormStatsRaw(f32("x", ["batch", 16, 24, 24])), "f32[2,16]"]],
+    bad: [
+      ["a vector", () => g.batchNormStatsRaw(f32("x", [4])), "batch_norm_stats: expected an input [N, C, …] with a channel dim, got f32[4]"],
+      ["integers", () => g.batchNormStatsRaw(i32("x", [4, 2])), "batch_norm_stats: expected a float input (f32 or f64), got i32[4,2]"],
+    ],
+  },
+  batch_norm: {
+    good: [
+      ["weight and bias", () => g.batchNormRaw(f32("x", ["batch", 3, 5]), f32("s", [2, 3]), { eps: 1e-5, weight: true, bias: true }, f32("w", [3]), f32("b", [3])), "f32[batch,3,5]"],
+      ["no affine", () => g.batchNormRaw(f64("x", [2, 3]), f64("s", [2, 3]), { eps: 0, weight: false, bias: false }), "f64[2,3]"],
+    ],
+    bad: [
+      ["statistics of another channel count", () => g.batchNormRaw(f32("x", [2, 3]), f32("s", [2, 4]), { eps: 1e-5, weight: false, bias: false }), "batch_norm: stats must be f32[2,3] (mean and variance per channel of input f32[2,3]), got f32[2,4]"],
+      ["a weight per element", () => g.batchNormRaw(f32("x", [2, 3, 4]), f32("s", [2, 3]), { eps: 1e-5, weight: true, bias: false }, f32("w", [3, 4])), "batch_norm: weight and bias must be f32[3] (one per channel of input f32[2,3,4]), got f32[3,4]"],
+      ["negative eps", () => g.batchNormRaw(f32("x", [2, 3]), f32("s", [2, 3]), { eps: -1, weight: false, bias: false }), "batch_norm: eps must be a finite number ≥ 0, got -1"],
+    ],
+  },
+  batch_norm_backward_stats: {
+    good: [["[2, C]", () => g.batchNormBackwardStatsRaw(f32("x", [4, 3, 2]), f32("s", [2, 3]), f32("g", [4, 3, 2]), 1e-5), "f32[2,3]"]],
+    bad: [["a grad of another shape", () => g.batchNormBackwardStatsRaw(f32("x", [4, 3]), f32("s", [2, 3]), f32("g", [3]), 1e-5), "batch_norm_backward_stats: grad must be f32[4,3] like the input, got f32[3]"]],
+  },
   softmax_backward: {
     good: [["keeps the shape", () => g.softmaxBackwardRaw(f32("y", ["batch", 3]), f32("g", ["batch", 3]), 0.5), "f32[batch,3]"]],
     bad: [

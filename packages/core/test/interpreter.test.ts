@@ -383,6 +383,23 @@ const VALUES: { readonly [K in OpName]: readonly ValueCase[] } = {
     vc("causal: query i sees keys j ≤ i", () => g.attentionSoftmaxRaw(input("x", [2, 2]), { scale: 1, mask: "none", causal: true }), [2, 2], [1, 0, 0.5, 0.5], { x: arr([[5, 7], [2, 2]]) }),
     vc("a NaN score makes its row NaN", () => g.attentionSoftmaxRaw(input("x", [2, 2]), { scale: 1, mask: "none", causal: false }), [2, 2], [Number.NaN, Number.NaN, 0.5, 0.5], { x: arr([[Number.NaN, 1], [2, 2]]) }),
   ],
+  // [N=2, C=2, 2]: channel 0 holds 1, 2, 3, −2; channel 1 holds −1, 0.5, 0, 4
+  batch_norm_stats: [vc("mean and biased variance per channel", () => g.batchNormStatsRaw(input("x", [2, 2, 2])), [2, 2], [1, 0.875, 3.5, 3.546875], { x: arr([[[1, 2], [-1, 0.5]], [[3, -2], [0, 4]]]) })],
+  batch_norm: [
+    vc("eps 0.1, weight and bias per channel", () => g.batchNormRaw(input("x", [2, 2, 2]), input("s", [2, 2]), { eps: 0.1, weight: true, bias: true }, input("w", [2]), input("b", [2])), [2, 2, 2], [0.5, 1.5540925533894598, 0.9818402531860004, 0.1963680506372001, 2.6081851067789197, -2.6622776601683795, 0.4581921181534669, -1.6364004219766675], {
+      x: arr([[[1, 2], [-1, 0.5]], [[3, -2], [0, 4]]]),
+      s: arr([[1, 0.875], [3.5, 3.546875]]),
+      w: arr([2, -1]),
+      b: arr([0.5, 0]),
+    }),
+  ],
+  batch_norm_backward_stats: [
+    vc("Σg and Σg·x̂ per channel", () => g.batchNormBackwardStatsRaw(input("x", [2, 2, 2]), input("s", [2, 2]), input("g", [2, 2, 2]), 0.1), [2, 2], [-1, 5.5, -4.216370213557839, -2.258232582327801], {
+      x: arr([[[1, 2], [-1, 0.5]], [[3, -2], [0, 4]]]),
+      s: arr([[1, 0.875], [3.5, 3.546875]]),
+      g: arr([[[1, -1], [0.5, 2]], [[-2, 1], [3, 0]]]),
+    }),
+  ],
   softmax_backward: [vc("scale·y⊙(g − Σg⊙y)", () => g.softmaxBackwardRaw(input("y", [1, 3]), input("g", [1, 3]), 0.5), [1, 3], [0.01, -0.285, 0.275], { y: arr([[0.2, 0.3, 0.5]]), g: arr([[1, -1, 2]]) })],
   binary_cross_entropy_with_logits: [
     vc("reduction none", () => g.binaryCrossEntropyWithLogits(input("x", [3]), input("t", [3]), { reduction: "none" }), [3], [0.6931471805599453, 2.1269280110429727, 1.548587351573742], {

@@ -104,3 +104,46 @@ export function softmaxBackwardRows(F: F32, y: number, g: number, out: number, r
     for (let c = 0; c < size; c++) F[out + at + c] = scale * (F[y + at + c] as number) * ((F[g + at + c] as number) - dot);
   }
 }
+
+/** Per channel c of x [outer, channels, inner]: mean and biased variance over outer × inner (two passes) into out[c], out[channels + c]. */
+export function channelStats(F: F32, x: number, out: number, outer: number, channels: number, inner: number): void {
+  const count = outer * inner;
+  for (let c = 0; c < channels; c++) {
+    let total = 0;
+    for (let n = 0; n < outer; n++) {
+      const at = x + (n * channels + c) * inner;
+      for (let j = 0; j < inner; j++) total += F[at + j] as number;
+    }
+    const mean = total / count;
+    let squares = 0;
+    for (let n = 0; n < outer; n++) {
+      const at = x + (n * channels + c) * inner;
+      for (let j = 0; j < inner; j++) {
+        const d = (F[at + j] as number) - mean;
+        squares += d * d;
+      }
+    }
+    F[out + c] = mean;
+    F[out + channels + c] = squares / count;
+  }
+}
+
+/** Per channel c: Σ g and Σ g·(x − mean)·rstd (s = [mean…, variance…]) into out[c], out[channels + c]. */
+export function channelBackwardStats(F: F32, x: number, s: number, g: number, out: number, outer: number, channels: number, inner: number, eps: number): void {
+  for (let c = 0; c < channels; c++) {
+    const mean = F[s + c] as number;
+    const rstd = 1 / Math.sqrt((F[s + channels + c] as number) + eps);
+    let gradTotal = 0;
+    let projection = 0;
+    for (let n = 0; n < outer; n++) {
+      const at = (n * channels + c) * inner;
+      for (let j = 0; j < inner; j++) {
+        const gv = F[g + at + j] as number;
+        gradTotal += gv;
+        projection += gv * ((F[x + at + j] as number) - mean);
+      }
+    }
+    F[out + c] = gradTotal;
+    F[out + channels + c] = projection * rstd;
+  }
+}

@@ -289,6 +289,11 @@ const nodeState = (graph: Graph, node: Node, states: readonly RowState[]): RowSt
       const state = elementwise();
       return state.kind === "rows" && state.axis >= node.type.shape.length - normalized ? couples("normalises over the batch dim") : state;
     }
+    case "batch_norm_stats":
+    case "batch_norm_backward_stats":
+      return couples("takes per-channel statistics over the batch's rows");
+    case "batch_norm":
+      return elementwise();
     case "cross_entropy_backward":
     case "nll_loss_backward":
       return couples("is a gradient (it scales every row by the batch's mean)");

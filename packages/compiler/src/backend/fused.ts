@@ -4,7 +4,8 @@
  * JS and WASM back ends share the lowering (`lower.ts`), whose row kernels compute the
  * softmax family, cross-entropy (with a saved logsumexp for the backward), binary
  * cross-entropy with logits, layer norm (group norm is one of its grouped view) and the attention
- * softmax (scale → mask → softmax) and their backward rows in one row kernel each; the
+ * softmax (scale → mask → softmax) and their backward rows in one row kernel each, and batch
+ * norm's statistics in one channel kernel (its normalization in one map kernel); the
  * reference back end evaluates every row's own float64 semantics.
  */
 import type { OpName } from "@graft/core";
@@ -22,6 +23,9 @@ export const loweredComposites: FusedComposites = new Set<OpName>([
   "layer_norm_backward",
   "attention_softmax",
   "softmax_backward",
+  "batch_norm_stats",
+  "batch_norm",
+  "batch_norm_backward_stats",
 ]);
 
 export const jsFusedComposites: FusedComposites = loweredComposites;

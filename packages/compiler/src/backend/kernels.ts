@@ -207,6 +207,21 @@ export type Kernel =
     }
   /** scale·y⊙(g − Σ g⊙y) over `rows` contiguous rows of `size`. */
   | { readonly kind: "softmax_backward"; readonly y: BufferId; readonly grad: BufferId; readonly out: BufferId; readonly rows: number; readonly size: number; readonly scale: number; readonly nodes: readonly NodeId[] }
+  /** Per channel c of x [outer, channels, inner] (contiguous): the mean and biased variance over outer × inner, out[c] and out[channels + c]. */
+  | { readonly kind: "channel_stats"; readonly x: BufferId; readonly out: BufferId; readonly outer: number; readonly channels: number; readonly inner: number; readonly nodes: readonly NodeId[] }
+  /** Per channel c: Σ grad and Σ grad·(x − mean)·rstd (stats [2, channels]: mean, variance), out[c] and out[channels + c]. */
+  | {
+      readonly kind: "channel_backward_stats";
+      readonly x: BufferId;
+      readonly stats: BufferId;
+      readonly grad: BufferId;
+      readonly out: BufferId;
+      readonly outer: number;
+      readonly channels: number;
+      readonly inner: number;
+      readonly eps: number;
+      readonly nodes: readonly NodeId[];
+    }
   /** Copies `size` elements (state updates, aliasing outputs). */
   | { readonly kind: "copy"; readonly from: BufferId; readonly to: BufferId; readonly size: number; readonly nodes: readonly NodeId[] };
 
@@ -298,6 +313,10 @@ export const kernelReads = (kernel: Kernel): BufferId[] => {
       return [kernel.x, ...optional(kernel.mask)];
     case "softmax_backward":
       return [kernel.y, kernel.grad];
+    case "channel_stats":
+      return [kernel.x];
+    case "channel_backward_stats":
+      return [kernel.x, kernel.stats, kernel.grad];
     case "copy":
       return [kernel.from];
   }

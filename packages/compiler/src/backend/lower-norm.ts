@@ -3,8 +3,8 @@
  * layer_norm and its backward over the trailing dims, attention_softmax over the last dim (its
  * mask as few rows as repeat: a [L, S] mask of scores [N, H, L, S] stays L rows), softmax_backward.
  */
-import { sizeOf, type Node, type NodeId } from "@graft/core";
-import type { BufferId, Kernel } from "./kernels.js";
+import { sizeOf, stridesOf, type Node, type NodeId } from "@graft/core";
+import type { BufferId, Expr, Kernel } from "./kernels.js";
 
 /** What the lowering offers these rows: operands as contiguous buffers, broadcasts, the schedule. */
 export interface NormLowering {
@@ -77,6 +77,39 @@ export const lowerNormNode = (N: NormLowering, node: Node, out: () => BufferId):
       const grad = N.contiguous(ids[1] as NodeId);
       const target = out();
       N.push({ kind: "softmax_backward", y, grad, out: target, rows, size, scale: node.attrs.scale, nodes: [node.id] });
+      return target;
+    }
+    case "batch_norm_stats":
+    case "batch_norm_backward_stats": {
+      const xShape = N.shapeOf(ids[0] as NodeId);
+      const layout = { outer: xShape[0] ?? 1, channels: xShape[1] ?? 1, inner: sizeOf(xShape.slice(2)) };
+      const x = N.contiguous(ids[0] as NodeId);
+      if (node.op === "batch_norm_stats") {
+        const target = out();
+        N.push({ kind: "channel_stats", x, out: target, ...layout, nodes: [node.id] });
+        return target;
+      }
+      const stats = N.contiguous(ids[1] as NodeId);
+      const grad = N.contiguous(ids[2] as NodeId);
+      const target = out();
+      N.push({ kind: "channel_backward_stats", x, stats, grad, out: target, ...layout, eps: node.attrs.eps, nodes: [node.id] });
+      return target;
+    }
+    case "batch_norm": {
+      // (x − mean[c]) / √(var[c] + eps) · weight[c] + bias[c] as one map over x
+      const channels = shape[1] ?? 1;
+      const perChannel = shape.map((_, axis) => (axis === 1 ? 1 : 0));
+      const read = (buffer: BufferId, offset: number, strides: readonly number[]): Expr => ({ kind: "read", access: { buffer, offset, strides }, dtype: "f32" });
+      const binary = (op: "add" | "sub" | "mul" | "div", lhs: Expr, rhs: Expr): Expr => ({ kind: "binary", op, lhs, rhs, integer: false });
+      const stats = N.contiguous(ids[1] as NodeId);
+      const x = read(N.contiguous(ids[0] as NodeId), 0, stridesOf(shape));
+      const rstd = binary("div", { kind: "const", value: 1 }, { kind: "unary", op: "sqrt", arg: binary("add", read(stats, channels, perChannel), { kind: "const", value: node.attrs.eps }) });
+      let expr = binary("mul", binary("sub", x, read(stats, 0, perChannel)), rstd);
+      if (node.attrs.weight) expr = binary("mul", expr, read(N.contiguous(ids[2] as NodeId), 0, perChannel));
+      const biasId = node.attrs.bias ? ids[node.attrs.weight ? 3 : 2] : undefined;
+      if (biasId !== undefined) expr = binary("add", expr, read(N.contiguous(biasId), 0, perChannel));
+      const target = out();
+      N.push({ kind: "map", out: target, shape: [...shape], expr, nodes: [node.id] });
       return target;
     }
     default:

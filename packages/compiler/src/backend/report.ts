@@ -74,6 +74,10 @@ const describeKernel = (kernel: Kernel, buffer: (id: number) => string): string 
     }
     case "softmax_backward":
       return `softmax_backward rows ${kernel.rows}×${kernel.size}${kernel.scale === 1 ? "" : " (scaled)"} → ${buffer(kernel.out)}`;
+    case "channel_stats":
+      return `batch_norm_stats ${kernel.channels} channels × ${kernel.outer}×${kernel.inner} (mean, variance: one channel kernel) → ${buffer(kernel.out)}`;
+    case "channel_backward_stats":
+      return `batch_norm_backward_stats ${kernel.channels} channels × ${kernel.outer}×${kernel.inner} (Σg, Σg·x̂: one channel kernel) → ${buffer(kernel.out)}`;
     case "copy":
       return `copy ${kernel.size} → ${buffer(kernel.to)}`;
   }

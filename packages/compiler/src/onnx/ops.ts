@@ -394,6 +394,9 @@ export const onnxTable: OnnxTable = {
   layer_norm_backward: decomposed,
   attention_softmax: decomposed,
   softmax_backward: decomposed,
+  batch_norm_stats: decomposed,
+  batch_norm: decomposed,
+  batch_norm_backward_stats: decomposed,
   binary_cross_entropy_with_logits: (e, node) => {
     const [x = "", t = ""] = node.inputs;
     const rows = e.op("Add", [e.op("Sub", [e.op("Max", [x, e.scalar(node.type.dtype, 0)]), e.op("Mul", [x, t])]), e.op("Softplus", [e.op("Neg", [e.op("Abs", [x])])])]);

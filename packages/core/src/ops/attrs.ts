@@ -173,6 +173,12 @@ export interface OpAttrs {
   attention_softmax: { readonly scale: number; readonly mask: "none" | "bool" | "add"; readonly causal: boolean };
   /** Inputs [y, grad]: scale·y⊙(grad − Σ grad⊙y) over the last dim (softmax's input cotangent from its output). */
   softmax_backward: { readonly scale: number };
+  /** The batch mean and biased variance per channel (dim 1) of [N, C, *], as [2, C]. */
+  batch_norm_stats: NoAttrs;
+  /** Inputs [x, stats [2, C], weight?, bias?]: (x − mean)/√(var + eps) per channel, ⊙ weight + bias. */
+  batch_norm: { readonly eps: number; readonly weight: boolean; readonly bias: boolean };
+  /** Inputs [x, stats, grad]: per channel Σ grad and Σ grad⊙x̂, as [2, C]. */
+  batch_norm_backward_stats: { readonly eps: number };
   // training and evaluation modes, randomness (ops/modes.ts)
   /** Inputs [train, eval]: the `mode` pass keeps one; evaluation semantics otherwise. */
   mode_switch: NoAttrs;

@@ -113,6 +113,24 @@ export const opDocs: { readonly [K in OpName]?: OpDoc } = {
     gradient: "the gradient of its definition in primitives (second derivatives)",
     torch: "`torch._softmax_backward_data` (times the scale)",
   },
+  batch_norm_stats: {
+    signature: "batchNorm(x, runningMean, runningVar, options) / batchNormLayer in training mode · batchNormStatsRaw(x)",
+    shape: "[2, C] of `x`'s float dtype for `x` [N, C, *]: the batch mean and biased variance per channel",
+    gradient: "G_mean/n + G_var·2(x − μ)/n per channel (elementwise)",
+    torch: "the batch statistics of `F.batch_norm(training=True)` (the running variance is updated with the unbiased one); one channel kernel on JS/WASM",
+  },
+  batch_norm: {
+    signature: "batchNorm / batchNormLayer in training mode · batchNormRaw(x, stats, { eps, weight, bias }, weight?, bias?)",
+    shape: "`x`'s shape and dtype; stats [2, C], weight and bias [C]",
+    gradient: "from batch_norm_backward_stats S = (Σg, Σg⊙x̂): g·w·rstd to `x`, (−w·rstd·Σg, −½·w·rstd²·Σg⊙x̂) to the statistics, Σg⊙x̂ to the weight, Σg to the bias",
+    torch: "the normalization of `F.batch_norm(training=True)`: (x − mean)/√(var + eps)·weight + bias; one map kernel on JS/WASM",
+  },
+  batch_norm_backward_stats: {
+    signature: "batchNormBackwardStatsRaw(x, stats, g, eps)",
+    shape: "[2, C] (made by `grad`)",
+    gradient: "the gradient of its definition in primitives (second derivatives)",
+    torch: "the per-channel sums of autograd's BatchNorm backward (`sum_dy`, `sum_dy_xmu`·rstd)",
+  },
   binary_cross_entropy_with_logits: { signature: "binaryCrossEntropyWithLogits(logits, target, { reduction })", shape: "scalar for `mean`/`sum`, `logits`' shape for `none`; target: float of `logits`' shape and dtype", gradient: "(σ(x) − t)·g, scaled by the reduction; none to the target", torch: "`F.binary_cross_entropy_with_logits` (no `weight`/`pos_weight`)" },
   mode_switch: {
     signature: "modeSwitch(train, eval) · dropout(x, p) · batchNorm(x, runningMean, runningVar, options)",

@@ -14,6 +14,7 @@ import { lossOps } from "./losses.js";
 import { modeOps } from "./modes.js";
 import { movementOps } from "./movement.js";
 import { normOps } from "./norm.js";
+import { batchNormOps } from "./batch-norm.js";
 import { reduceOps } from "./reduce.js";
 import { shapeOps } from "./shape-ops.js";
 import { softmaxOps } from "./softmax.js";
@@ -32,6 +33,7 @@ export const opTable: OpTable = {
   ...softmaxOps,
   ...lossOps,
   ...normOps,
+  ...batchNormOps,
   ...modeOps,
   ...convOps,
 };

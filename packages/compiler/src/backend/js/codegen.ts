@@ -274,6 +274,12 @@ export const jsKernelSource = (kernel: Kernel, offsets: readonly number[], buffe
     case "softmax_backward":
       body.push(`lib.softmaxBackwardRows(F,${o(kernel.y)},${o(kernel.grad)},${o(kernel.out)},${kernel.rows},${kernel.size},${kernel.scale});`);
       break;
+    case "channel_stats":
+      body.push(`lib.channelStats(F,${o(kernel.x)},${o(kernel.out)},${kernel.outer},${kernel.channels},${kernel.inner});`);
+      break;
+    case "channel_backward_stats":
+      body.push(`lib.channelBackwardStats(F,${o(kernel.x)},${o(kernel.stats)},${o(kernel.grad)},${o(kernel.out)},${kernel.outer},${kernel.channels},${kernel.inner},${kernel.eps});`);
+      break;
     case "copy":
       body.push(`I.copyWithin(${o(kernel.to)},${o(kernel.from)},${o(kernel.from) + kernel.size});`);
       break;

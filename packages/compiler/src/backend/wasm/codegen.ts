@@ -38,7 +38,7 @@ import { fusableCrossEntropy, splitMap } from "../rewrites.js";
 import { convKernel, poolKernel } from "./conv.js";
 import { type GemmTable, matmulKernel } from "./matmul.js";
 import { argmaxKernel, gatherKernel, logsumexpKernel, softmaxKernel } from "./rows.js";
-import { attentionSoftmaxKernel, layerNormBackwardKernel, layerNormKernel, softmaxBackwardKernel } from "./norm.js";
+import { attentionSoftmaxKernel, channelBackwardStatsKernel, channelStatsKernel, layerNormBackwardKernel, layerNormKernel, softmaxBackwardKernel } from "./norm.js";
 import { FunctionBuilder, i32c, ZERO } from "./wat-builder.js";
 // ----- module --------------------------------------------------------------------------------------
 
@@ -117,6 +117,12 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
       break;
     case "softmax_backward":
       softmaxBackwardKernel(ctx, kernel, b);
+      break;
+    case "channel_stats":
+      channelStatsKernel(ctx, kernel, b);
+      break;
+    case "channel_backward_stats":
+      channelBackwardStatsKernel(ctx, kernel, b);
       break;
     case "copy":
       if (kernel.size > 0) b.emit(`(memory.copy ${i32c(addrOf(ctx, kernel.to))} ${i32c(addrOf(ctx, kernel.from))} ${i32c(kernel.size * 4)})`);

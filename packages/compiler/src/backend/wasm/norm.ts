@@ -173,3 +173,59 @@ export const softmaxBackwardKernel = (ctx: CodegenContext, kernel: Extract<Kerne
     rowPass(b, rows, base, V, (L, at) => b.emit(st(vty(L), out, at, L.mul(L.mul(scale(L), ld(vty(L), y, at)), L.sub(ld(vty(L), grad, at), total(L))))));
   });
 };
+
+/** Loops over the segments of channel `c` of [outer, channels, inner]: `body(base)` with base the segment's byte offset. */
+const forChannelSegments = (b: FunctionBuilder, kernel: { readonly outer: number; readonly channels: number; readonly inner: number }, c: string, body: (base: string) => void): void => {
+  const n = b.local("i32", "n");
+  b.forRange(n, 0, kernel.outer, 1, () => body(b.bind("i32", `(i32.mul (i32.add (i32.mul ${get(n)} ${i32c(kernel.channels)}) ${c}) ${i32c(kernel.inner * 4)})`, "cb")));
+};
+
+export const channelStatsKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "channel_stats" }>, b: FunctionBuilder): void => {
+  const x = addrOf(ctx, kernel.x);
+  const out = addrOf(ctx, kernel.out);
+  const segment = contiguousRows(1, kernel.inner);
+  const V = new Lanes(true, ctx.relaxedSimd);
+  const count = f32c(kernel.outer * kernel.inner);
+  const c = b.local("i32", "ch");
+  b.forRange(c, 0, kernel.channels, 1, () => {
+    const total = new RowSum(b);
+    forChannelSegments(b, kernel, get(c), (base) => rowPass(b, segment, base, V, (L, at) => total.add(L, ld(vty(L), x, at))));
+    const mean = splatOf(b, `(f32.div ${total.total()} ${count})`);
+    const squares = new RowSum(b);
+    forChannelSegments(b, kernel, get(c), (base) =>
+      rowPass(b, segment, base, V, (L, at) => {
+        const d = b.bind(L.type, L.sub(ld(vty(L), x, at), mean(L)), "d");
+        squares.add(L, L.mul(d, d));
+      }),
+    );
+    const at = b.bind("i32", `(i32.shl ${get(c)} ${i32c(2)})`, "co");
+    b.emit(st("f32", out, at, mean(new Lanes(false))));
+    b.emit(st("f32", out + kernel.channels * 4, at, `(f32.div ${squares.total()} ${count})`));
+  });
+};
+
+export const channelBackwardStatsKernel = (ctx: CodegenContext, kernel: Extract<Kernel, { kind: "channel_backward_stats" }>, b: FunctionBuilder): void => {
+  const x = addrOf(ctx, kernel.x);
+  const stats = addrOf(ctx, kernel.stats);
+  const grad = addrOf(ctx, kernel.grad);
+  const out = addrOf(ctx, kernel.out);
+  const segment = contiguousRows(1, kernel.inner);
+  const V = new Lanes(true, ctx.relaxedSimd);
+  const c = b.local("i32", "ch");
+  b.forRange(c, 0, kernel.channels, 1, () => {
+    const at = b.bind("i32", `(i32.shl ${get(c)} ${i32c(2)})`, "co");
+    const mean = splatOf(b, ld("f32", stats, at));
+    const rstd = b.bind("f32", `(f32.div ${f32c(1)} (f32.sqrt (f32.add ${ld("f32", stats + kernel.channels * 4, at)} ${f32c(kernel.eps)})))`, "rs");
+    const gradTotal = new RowSum(b);
+    const projection = new RowSum(b);
+    forChannelSegments(b, kernel, get(c), (base) =>
+      rowPass(b, segment, base, V, (L, elementAt) => {
+        const g = b.bind(L.type, ld(vty(L), grad, elementAt), "g");
+        gradTotal.add(L, g);
+        projection.add(L, L.mul(g, L.sub(ld(vty(L), x, elementAt), mean(L))));
+      }),
+    );
+    b.emit(st("f32", out, at, gradTotal.total()));
+    b.emit(st("f32", out + kernel.channels * 4, at, `(f32.mul ${projection.total()} ${rstd})`));
+  });
+};
