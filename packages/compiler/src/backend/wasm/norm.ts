@@ -21,11 +21,16 @@ const splatOf = (b: FunctionBuilder, value: string): ((L: Lanes) => string) => {
 /** Byte offset of element c of a row-wide operand (weight, bias): c·4. */
 const elementAt = (c: string): string => `(i32.shl ${c} ${i32c(2)})`;
 
-/** Mean and 1/√(biased variance + eps) of the row at `base` (two SIMD passes), as scalar/splat getters. */
+/**
+ * Mean and 1/√(biased variance + eps) of the row at `base` (two SIMD passes), as scalar/splat
+ * getters. The first pass sums x − x₀ (x₀ the row's first element), so a row far from 0 (1000 ± 1)
+ * keeps its mean to f32 precision of the deviations, not of the values.
+ */
 const rowMoments = (b: FunctionBuilder, V: Lanes, x: number, rows: Rows, base: string, eps: number): { readonly mean: (L: Lanes) => string; readonly rstd: (L: Lanes) => string } => {
+  const first = splatOf(b, ld("f32", x, base));
   const total = new RowSum(b);
-  rowPass(b, rows, base, V, (L, at) => total.add(L, ld(vty(L), x, at)));
-  const mean = splatOf(b, `(f32.div ${total.total()} ${f32c(rows.size)})`);
+  rowPass(b, rows, base, V, (L, at) => total.add(L, L.sub(ld(vty(L), x, at), first(L))));
+  const mean = splatOf(b, `(f32.add ${first(new Lanes(false))} (f32.div ${total.total()} ${f32c(rows.size)}))`);
   const squares = new RowSum(b);
   rowPass(b, rows, base, V, (L, at) => {
     const d = b.bind(L.type, L.sub(ld(vty(L), x, at), mean(L)), "d");
@@ -188,9 +193,11 @@ export const channelStatsKernel = (ctx: CodegenContext, kernel: Extract<Kernel, 
   const count = f32c(kernel.outer * kernel.inner);
   const c = b.local("i32", "ch");
   b.forRange(c, 0, kernel.channels, 1, () => {
+    // sums of x − x₀ (x₀ the channel's first element), as the layer norm rows
+    const first = splatOf(b, ld("f32", x, `(i32.mul ${get(c)} ${i32c(kernel.inner * 4)})`));
     const total = new RowSum(b);
-    forChannelSegments(b, kernel, get(c), (base) => rowPass(b, segment, base, V, (L, at) => total.add(L, ld(vty(L), x, at))));
-    const mean = splatOf(b, `(f32.div ${total.total()} ${count})`);
+    forChannelSegments(b, kernel, get(c), (base) => rowPass(b, segment, base, V, (L, at) => total.add(L, L.sub(ld(vty(L), x, at), first(L)))));
+    const mean = splatOf(b, `(f32.add ${first(new Lanes(false))} (f32.div ${total.total()} ${count}))`);
     const squares = new RowSum(b);
     forChannelSegments(b, kernel, get(c), (base) =>
       rowPass(b, segment, base, V, (L, at) => {
