@@ -551,6 +551,7 @@ const CASES: { readonly [K in OpName]: OpCases } = {
       ["negative eps", () => g.layerNormRaw(f32("x", [2, 3]), { dims: 1, eps: -1, weight: false, bias: false }), "layer_norm: eps must be a finite number ≥ 0, got -1"],
       ["a weight of another shape", () => g.layerNormRaw(f32("x", [2, 3]), { dims: 1, eps: 1e-5, weight: true, bias: false }, f32("w", [2])), "layer_norm: weight must be f32[3] (the normalized shape of input f32[2,3]), got f32[2]"],
       ["a missing bias", () => g.layerNormRaw(f32("x", [2, 3]), { dims: 1, eps: 1e-5, weight: false, bias: true }), "layer_norm: expected 1 affine input(s) (weight false, bias true), got 0"],
+      ["an untyped call without attributes", () => g.layerNormRaw(f32("x", [2, 3]), undefined as never), "layerNormRaw: invalid arguments (Cannot read properties of undefined (reading 'weight'))"],
     ],
   },
   layer_norm_backward: {
@@ -596,12 +597,16 @@ const CASES: { readonly [K in OpName]: OpCases } = {
   },
   batch_norm_backward_stats: {
     good: [["[2, C]", () => g.batchNormBackwardStatsRaw(f32("x", [4, 3, 2]), f32("s", [2, 3]), f32("g", [4, 3, 2]), 1e-5), "f32[2,3]"]],
-    bad: [["a grad of another shape", () => g.batchNormBackwardStatsRaw(f32("x", [4, 3]), f32("s", [2, 3]), f32("g", [3]), 1e-5), "batch_norm_backward_stats: grad must be f32[4,3] like the input, got f32[3]"]],
+    bad: [
+      ["a grad of another shape", () => g.batchNormBackwardStatsRaw(f32("x", [4, 3]), f32("s", [2, 3]), f32("g", [3]), 1e-5), "batch_norm_backward_stats: grad must be f32[4,3] like the input, got f32[3]"],
+      ["an untyped call without attributes", () => g.batchNormRaw(f32("x", [4, 3]), f32("s", [2, 3]), null as never), "batchNormRaw: invalid arguments (Cannot read properties of null (reading 'weight'))"],
+    ],
   },
   softmax_backward: {
     good: [["keeps the shape", () => g.softmaxBackwardRaw(f32("y", ["batch", 3]), f32("g", ["batch", 3]), 0.5), "f32[batch,3]"]],
     bad: [
       ["a grad of another shape", () => g.softmaxBackwardRaw(f32("y", [2, 3]), f32("g", [2, 1]), 1), "softmax_backward: grad must be f32[2,3] like the softmax output, got f32[2,1]"],
+      ["an untyped scale", () => g.softmaxBackwardRaw(f32("y", [2, 3]), f32("g", [2, 3]), "1" as never), "softmax_backward: scale must be a finite number, got string \"1\""],
       ["a scalar", () => g.softmaxBackwardRaw(f32("y", []), f32("g", []), 1), "softmax_backward: expected a softmax output with a dim, got f32[]"],
     ],
   },

@@ -14,11 +14,14 @@ import { describeValue, makeTensor, type Tensor } from "../tensor.js";
 import type { OpAttrs } from "./attrs.js";
 import type { OpDef } from "./def.js";
 import { ok, requireFloat } from "./rules.js";
+import { lazyGuarded } from "./norm.js";
 
-export const batchNormStatsRaw = (x: Tensor): Tensor => makeTensor("batch_norm_stats", {}, [x]);
-export const batchNormRaw = (x: Tensor, stats: Tensor, attrs: OpAttrs["batch_norm"], weight?: Tensor, bias?: Tensor): Tensor =>
-  makeTensor("batch_norm", attrs, [x, stats, ...(attrs.weight && weight !== undefined ? [weight] : []), ...(attrs.bias && bias !== undefined ? [bias] : [])]);
-export const batchNormBackwardStatsRaw = (x: Tensor, stats: Tensor, grad: Tensor, eps: number): Tensor => makeTensor("batch_norm_backward_stats", { eps }, [x, stats, grad]);
+// lazyGuarded (norm.ts): untyped callers get a diagnostic, never a throw
+export const batchNormStatsRaw = lazyGuarded("batchNormStatsRaw", (x: Tensor): Tensor => makeTensor("batch_norm_stats", {}, [x]));
+export const batchNormRaw = lazyGuarded("batchNormRaw", (x: Tensor, stats: Tensor, attrs: OpAttrs["batch_norm"], weight?: Tensor, bias?: Tensor): Tensor =>
+  makeTensor("batch_norm", attrs, [x, stats, ...(attrs.weight && weight !== undefined ? [weight] : []), ...(attrs.bias && bias !== undefined ? [bias] : [])]),
+);
+export const batchNormBackwardStatsRaw = lazyGuarded("batchNormBackwardStatsRaw", (x: Tensor, stats: Tensor, grad: Tensor, eps: number): Tensor => makeTensor("batch_norm_backward_stats", { eps }, [x, stats, grad]));
 
 // ----- shape and dtype rules ---------------------------------------------------------------------
 

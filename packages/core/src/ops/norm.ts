@@ -14,16 +14,29 @@ import { describeValue, makeTensor, type Tensor } from "../tensor.js";
 import type { OpAttrs } from "./attrs.js";
 import type { OpDef } from "./def.js";
 import { ok, requireFloat, sumTo } from "./rules.js";
+import { guarded } from "../guard.js";
 
 // ----- builders (what gradient rules, decompositions and nn.ts make) ----------------------------
 
-export const layerNormRaw = (x: Tensor, attrs: OpAttrs["layer_norm"], weight?: Tensor, bias?: Tensor): Tensor =>
-  makeTensor("layer_norm", attrs, [x, ...(attrs.weight && weight !== undefined ? [weight] : []), ...(attrs.bias && bias !== undefined ? [bias] : [])]);
-export const layerNormBackwardRaw = (x: Tensor, grad: Tensor, attrs: OpAttrs["layer_norm_backward"], weight?: Tensor): Tensor =>
-  makeTensor("layer_norm_backward", attrs, [x, grad, ...(attrs.weight && weight !== undefined ? [weight] : [])]);
-export const attentionSoftmaxRaw = (x: Tensor, attrs: OpAttrs["attention_softmax"], mask?: Tensor): Tensor =>
-  makeTensor("attention_softmax", attrs, attrs.mask === "none" || mask === undefined ? [x] : [x, mask]);
-export const softmaxBackwardRaw = (y: Tensor, grad: Tensor, scale: number): Tensor => makeTensor("softmax_backward", { scale }, [y, grad]);
+/**
+ * `guarded(op, build)` looked up at call time: untyped callers (attributes missing or of the wrong
+ * type) get a diagnostic, never a throw. (guard.ts imports the table through tensor.ts, so it is
+ * not initialised yet when the table's modules load.)
+ */
+export const lazyGuarded =
+  <F extends (...args: never[]) => Tensor>(op: string, build: F): F =>
+    ((...args: never[]): Tensor => guarded(op, build)(...args)) as unknown as F;
+
+export const layerNormRaw = lazyGuarded("layerNormRaw", (x: Tensor, attrs: OpAttrs["layer_norm"], weight?: Tensor, bias?: Tensor): Tensor =>
+  makeTensor("layer_norm", attrs, [x, ...(attrs.weight && weight !== undefined ? [weight] : []), ...(attrs.bias && bias !== undefined ? [bias] : [])]),
+);
+export const layerNormBackwardRaw = lazyGuarded("layerNormBackwardRaw", (x: Tensor, grad: Tensor, attrs: OpAttrs["layer_norm_backward"], weight?: Tensor): Tensor =>
+  makeTensor("layer_norm_backward", attrs, [x, grad, ...(attrs.weight && weight !== undefined ? [weight] : [])]),
+);
+export const attentionSoftmaxRaw = lazyGuarded("attentionSoftmaxRaw", (x: Tensor, attrs: OpAttrs["attention_softmax"], mask?: Tensor): Tensor =>
+  makeTensor("attention_softmax", attrs, attrs.mask === "none" || mask === undefined ? [x] : [x, mask]),
+);
+export const softmaxBackwardRaw = lazyGuarded("softmaxBackwardRaw", (y: Tensor, grad: Tensor, scale: number): Tensor => makeTensor("softmax_backward", { scale }, [y, grad]));
 
 // ----- shape and dtype rules ---------------------------------------------------------------------
 
