@@ -130,8 +130,9 @@ for (let r = 0; r < runs + 50; r++) {
     if (feed !== undefined) new Uint8Array(memory.buffer, reservedBytes(threads) + (plan.memory.offsets[io.buffer] ?? 0) * 4, feed.data.byteLength).set(new Uint8Array(feed.data.buffer));
   }
   pool?.wake();
+  // a checked kernel that refuses (a label out of range) stops the step: the profile would be partial
   const code = run();
-  if (code !== 0 && r === 0) console.log(`run returned ${code}`);
+  if (code !== 0) throw new Error(`the step stopped at its checked kernel ${code} (bad feeds?): no profile`);
   pool?.idle();
   if (r < 50) continue;
   for (let s = 0; s + 1 < stamps.length; s++) {
