@@ -60,7 +60,11 @@ function gemmSpec(m: number, n: number, k: number, flags: Partial<GemmSpec>, rel
 
 /** The shapes of the brief: a big square GEMM and the forward/backward matmuls of the MNIST MLP. */
 function benchShapes(relaxed: boolean): BenchShape[] {
-  const shapes: BenchShape[] = [{ label: "square 1024x1024x1024", spec: gemmSpec(1024, 1024, 1024, {}, relaxed) }];
+  const shapes: BenchShape[] = [
+    { label: "square 1024x1024x1024", spec: gemmSpec(1024, 1024, 1024, {}, relaxed) },
+    // the per-image GEMM of conv2d 64→64, 3×3 over 32×32 (bench-conv.ts): W [64×576] @ col [576×1024]
+    { label: "conv 64x576x1024  W@col", spec: gemmSpec(64, 1024, 576, {}, relaxed) },
+  ];
   const layers: ReadonlyArray<readonly [number, number, boolean]> = [
     [784, 256, true],
     [256, 128, true],

@@ -1,10 +1,10 @@
-// Per-kernel time profile of the benchmark MLP train step (784-256-128-64-10, ReLU, CE, Adam) on
-// the WASM back end: the step's module is rebuilt with a JS `tick(i)` call before every kernel,
+// Per-kernel time profile of the benchmark MLP train step (784-256-128-64-10, ReLU, CE, Adam), or
+// with --model=cnn of the examples/mnist-cnn model (input [batch,1,28,28]), on the WASM back end: the step's module is rebuilt with a JS `tick(i)` call before every kernel,
 // run over the session's own memory (real weights and data), and each kernel's median time is
 // printed with its share of the step and its GFLOP/s (matmuls). Shows how much of a step is
 // matmul (what threads can split) and how much runs serially (Amdahl).
 //
-//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--batch=256] [--runs=300] [--threads=2] [--min-flops=5e5] [--min-map=32768] [--spin=µs] [--worker-spin=µs]
+//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--model=mlp|cnn] [--batch=256] [--runs=300] [--threads=2] [--min-flops=5e5] [--min-map=32768] [--spin=µs] [--worker-spin=µs]
 //
 // With --threads=2 the module is the two-thread one (split matmuls hand half their rows to a
 // helper worker over the shared memory), so the times show what each kernel gains.
@@ -19,6 +19,7 @@ import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS } from "../sr
 import { createWasmThreadPool } from "../src/backend/wasm/threads.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";
 import { formatKernels } from "../src/backend/report.js";
+import { cnnModel } from "../../../examples/mnist-cnn/model.js";
 
 const arg = (name: string, fallback: number): number => {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -43,7 +44,11 @@ for (let l = 0; l + 1 < sizes.length; l++) {
   h = C.add(C.matmul(h, C.param(`w${l}`, [sizes[l] ?? 0, sizes[l + 1] ?? 0])), C.param(`b${l}`, [sizes[l + 1] ?? 0]));
   if (l + 2 < sizes.length) h = C.relu(h);
 }
-const spec = unwrap(buildTrainingProgram(C.model({ name: "mlp", outputs: { logits: h }, loss: C.crossEntropy(h, y) }), adam({ lr: 1e-3 })));
+const modelName = process.argv.find((a) => a.startsWith("--model="))?.slice("--model=".length) ?? "mlp";
+if (modelName !== "mlp" && modelName !== "cnn") throw new Error(`--model must be mlp or cnn, got ${modelName}`);
+const trained = modelName === "cnn" ? cnnModel() : C.model({ name: "mlp", outputs: { logits: h }, loss: C.crossEntropy(h, y) });
+const features = modelName === "cnn" ? [1, 28, 28] : [784];
+const spec = unwrap(buildTrainingProgram(trained, adam({ lr: 1e-3 })));
 
 await loadWasmToolkit();
 const shared = threads > 1 ? sharedSessionMemory(programState(spec).elements) : undefined;
@@ -66,7 +71,7 @@ const generator: CodeGenerator = {
 const session = createCompiledSession(spec, generator, { seed: 1 });
 const xs = new Float32Array(batch * 784).map((_, i) => Math.sin(i * 0.37));
 const ys = new Int32Array(batch).map((_, i) => (i * 7) % 10);
-const feeds = { x: { shape: [batch, 784], dtype: "f32" as const, data: xs }, y: { shape: [batch], dtype: "i32" as const, data: ys } };
+const feeds = { x: { shape: [batch, ...features], dtype: "f32" as const, data: xs }, y: { shape: [batch], dtype: "i32" as const, data: ys } };
 for (let i = 0; i < 20; i++) session.run("trainStep", feeds, { fetch: ["loss"] });
 if (plan === undefined || memory === undefined) throw new Error("no plan");
 
@@ -78,6 +83,8 @@ const text = moduleText(plan.lowered.kernels, {
   scratch: 0,
   scratchBytes: RESERVED_BYTES,
   relaxedSimd,
+  fuseCrossEntropy: true,
+  pipelineCrossEntropy: true,
   threads: threads > 1 ? { scratch: RESERVED_BYTES, minFlops, minMapElements: arg("min-map", DEFAULT_THREAD_MIN_MAP_ELEMENTS) } : undefined,
 });
 const wat = text.wat
@@ -96,8 +103,15 @@ const perKernel = new Map<number, number[]>();
 const totals: number[] = [];
 for (let r = 0; r < runs + 50; r++) {
   stamps.length = 0;
+  // the step may reuse its input buffers (the labels) for temporaries: write the feeds every run
+  for (const io of plan.lowered.inputs) {
+    const at = reservedBytes(threads) + (plan.memory.offsets[io.buffer] ?? 0) * 4;
+    if (io.name === "x") new Float32Array(memory.buffer, at, xs.length).set(xs);
+    if (io.name === "y") new Int32Array(memory.buffer, at, ys.length).set(ys);
+  }
   pool?.wake();
-  run();
+  const status = run();
+  if (status !== 0) throw new Error(`the profiled step stopped at kernel ${text.checked[status - 1] ?? "?"}, which refused its input`);
   pool?.idle();
   if (r < 50) continue;
   for (let s = 0; s + 1 < stamps.length; s++) {
@@ -118,11 +132,17 @@ for (const [i, times] of perKernel) {
   const kernel = plan.lowered.kernels[i];
   const ms = median(times);
   sum += ms;
-  const flops = kernel?.kind === "matmul" ? 2 * kernel.batch * kernel.m * kernel.n * kernel.k : 0;
-  if (kernel?.kind === "matmul") matmul += ms;
+  const geometry = kernel?.kind === "conv" ? kernel.geometry : undefined;
+  const flops =
+    kernel?.kind === "matmul"
+      ? 2 * kernel.batch * kernel.m * kernel.n * kernel.k
+      : geometry === undefined
+        ? 0
+        : (2 * geometry.n * geometry.co * geometry.ho * geometry.wo * geometry.ci * geometry.kh * geometry.kw) / geometry.groups;
+  if (kernel?.kind === "matmul" || kernel?.kind === "conv") matmul += ms;
   const label = (lines.find((line) => line.trimStart().startsWith(`k${i}:`)) ?? kernel?.kind ?? "?").replace(/^\s*k\d+: /, "").replace(/  covers .*/, "");
   console.log(`${String(i).padStart(3)} ${ms.toFixed(4).padStart(8)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}% ${flops > 0 ? `${(flops / ms / 1e6).toFixed(1).padStart(6)} GFLOP/s ${(flops / 1e6).toFixed(1)} MFLOP` : ""}  ${label.trim().slice(0, 110)}`);
 }
-console.log(`matmul ${matmul.toFixed(3)} ms (${((100 * matmul) / sum).toFixed(1)}% of ${sum.toFixed(3)} ms), other ${(sum - matmul).toFixed(3)} ms`);
+console.log(`matmul and conv ${matmul.toFixed(3)} ms (${((100 * matmul) / sum).toFixed(1)}% of ${sum.toFixed(3)} ms), other ${(sum - matmul).toFixed(3)} ms`);
 session.dispose();
 pool?.dispose();

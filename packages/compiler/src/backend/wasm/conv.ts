@@ -1,8 +1,8 @@
 /**
- * @file Convolution and pooling kernels. Convolutions are im2col + the packed GEMM of gemm.ts, one
+ * @file Convolution kernels: im2col + the packed GEMM of gemm.ts, one
  * image and group at a time (the col matrix [cg·kh·kw, ho·wo] lives in the kernel's `col` buffer):
  * forward `out = W_g @ col`; transposed `col = W_gᵀ @ y` then col2im (scatter-add); weight
- * gradient `dW_g += dy @ colᵀ` over the batch. Pools are window loops over [planes, h, w].
+ * gradient `dW_g += dy @ colᵀ` over the batch. Pooling is in pool.ts.
  */
 import type { Kernel } from "../kernels.js";
 import { addrOf, type CodegenContext, KernelCompileError } from "./context.js";
@@ -12,7 +12,6 @@ import type { GemmTable } from "./matmul.js";
 import { f32c, FunctionBuilder, get, i32c, iadd, imul } from "./wat-builder.js";
 
 type ConvKernel = Extract<Kernel, { kind: "conv" }>;
-type PoolKernel = Extract<Kernel, { kind: "pool" }>;
 
 const gemmCall = (ctx: CodegenContext, gemms: GemmTable, index: number, spec: GemmSpec): string => {
   let need: number;
@@ -211,63 +210,4 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
       return;
     }
   }
-};
-
-/** max / avg / max-backward windows, one output position at a time (taps outside the input skipped; max pads with −∞). */
-export const poolKernel = (ctx: CodegenContext, kernel: PoolKernel, b: FunctionBuilder): void => {
-  const g = kernel.geometry;
-  const x = addrOf(ctx, kernel.x);
-  const out = addrOf(ctx, kernel.out);
-  const [p, oh, ow, i, j] = ["pp", "oh", "ow", "ki", "kj"].map((hint) => b.local("i32", hint)) as [string, string, string, string, string];
-  const ih = b.local("i32", "ih");
-  const iw = b.local("i32", "iw");
-  const at = b.local("i32", "at");
-  const best = b.local("i32", "best");
-  const value = b.local("f32", "v");
-  const acc = b.local("f32", "acc");
-  const window = b.local("i32", "win");
-  if (kernel.op === "max_backward") b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.planes * g.h * g.w * 4)})`);
-  b.set(window, i32c(0));
-  b.forRange(p, 0, g.planes, 1, () =>
-    b.forRange(oh, 0, g.ho, 1, () =>
-      b.forRange(ow, 0, g.wo, 1, () => {
-        b.set(best, i32c(-1));
-        b.set(acc, f32c(kernel.op === "avg" ? 0 : -Infinity));
-        b.forRange(i, 0, g.kh, 1, () => {
-          b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.ph)})`, imul(get(i), g.dh)));
-          b.when(`(i32.lt_u ${get(ih)} ${i32c(g.h)})`, () =>
-            b.forRange(j, 0, g.kw, 1, () => {
-              b.set(iw, iadd(`(i32.sub ${imul(get(ow), g.sw)} ${i32c(g.pw)})`, imul(get(j), g.dw)));
-              b.when(`(i32.lt_u ${get(iw)} ${i32c(g.w)})`, () => {
-                b.set(at, iadd(iadd(imul(get(p), g.h * g.w), imul(get(ih), g.w)), get(iw)));
-                b.set(value, `(f32.load offset=${x} (i32.shl ${get(at)} ${i32c(2)}))`);
-                if (kernel.op === "avg") b.set(acc, `(f32.add ${get(acc)} ${get(value)})`);
-                else {
-                  // first maximum wins; NaN beats a number
-                  const better = `(i32.or (i32.lt_s ${get(best)} ${i32c(0)}) (i32.or (f32.gt ${get(value)} ${get(acc)}) (i32.and (f32.ne ${get(value)} ${get(value)}) (f32.eq ${get(acc)} ${get(acc)}))))`;
-                  b.when(better, () => {
-                    b.set(best, get(at));
-                    b.set(acc, get(value));
-                  });
-                }
-              });
-            }),
-          );
-        });
-        const dst = `(i32.add ${i32c(out)} (i32.shl ${get(window)} ${i32c(2)}))`;
-        if (kernel.op === "max") b.emit(`(f32.store ${dst} ${get(acc)})`);
-        else if (kernel.op === "avg") {
-          const divisors = addrOf(ctx, kernel.divisors);
-          b.emit(`(f32.store ${dst} (f32.mul ${get(acc)} (f32.load offset=${divisors} (i32.shl ${iadd(imul(get(oh), g.wo), get(ow))} ${i32c(2)}))))`);
-        } else {
-          const grad = addrOf(ctx, kernel.grad);
-          b.when(`(i32.ge_s ${get(best)} ${i32c(0)})`, () => {
-            const target = `(i32.add ${i32c(out)} (i32.shl ${get(best)} ${i32c(2)}))`;
-            b.emit(`(f32.store ${target} (f32.add (f32.load ${target}) (f32.load offset=${grad} (i32.shl ${get(window)} ${i32c(2)}))))`);
-          });
-        }
-        b.set(window, `(i32.add ${get(window)} ${i32c(1)})`);
-      }),
-    ),
-  );
 };
