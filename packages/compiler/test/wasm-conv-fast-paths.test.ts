@@ -83,7 +83,7 @@ describe("WASM pooling: unrolled interior windows and checked edge windows", () 
       const y = C.maxPool2d(x, kernel, options);
       const weights = C.input("g", [...shape.slice(0, 2), 1, 1]);
       const graph = graphWithGradients(C.sum(C.mul(y, weights)), { y }, ["x"]);
-      const size = shape.reduce((a, b) => a * b, 1);
+      const size = shape.reduce<number>((a, b) => a * b, 1);
       const g = Array.from({ length: shape[0] * shape[1] }, (_, i) => i + 1);
       await agree(graph, { x: C.ndarray([...shape], "f32", tricky(size, 3)), g: C.ndarray([...shape.slice(0, 2), 1, 1], "f32", g) }, label);
     });
