@@ -99,3 +99,59 @@ describe("WASM pooling: unrolled interior windows and checked edge windows", () 
     }
   });
 });
+
+/** A conv geometry wide enough for the f32x4 col2im rows and the transposed weight gradient (og ≥ 8). */
+const wideConv = fc
+  .record({
+    n: fc.integer({ min: 1, max: 2 }),
+    groups: fc.integer({ min: 1, max: 2 }),
+    cg: fc.integer({ min: 1, max: 5 }),
+    og: fc.integer({ min: 6, max: 18 }),
+    kernel: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+    stride: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+    dilation: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+    padding: fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
+    h: fc.integer({ min: 5, max: 11 }),
+    w: fc.integer({ min: 5, max: 15 }),
+  })
+  .filter((s) => s.h + s.padding[0] + s.padding[1] >= s.dilation[0] * (s.kernel[0] - 1) + 1 && s.w + s.padding[2] + s.padding[3] >= s.dilation[1] * (s.kernel[1] - 1) + 1);
+
+type WideConv = typeof wideConv extends fc.Arbitrary<infer T> ? T : never;
+
+const values = (size: number, seed: number): number[] => Array.from({ length: size }, (_, i) => Math.sin(i * 0.37 + seed) * 0.5 + Math.cos(i * 0.11 * seed));
+
+const convGraph = (s: WideConv): { graph: Graph; feeds: Record<string, NDArray> } => {
+  const xShape = [s.n, s.groups * s.cg, s.h, s.w];
+  const wShape = [s.groups * s.og, s.cg, ...s.kernel];
+  const x = C.input("x", xShape);
+  const w = C.input("w", wShape);
+  const b = C.input("b", [s.groups * s.og]);
+  const options = { stride: s.stride, padding: s.padding, dilation: s.dilation, groups: s.groups };
+  const y = C.conv2d(x, w, b, options);
+  // the loss's gradient reaches x through conv_transpose2d (col2im) and w through conv2d_weight_grad
+  const graph = graphWithGradients(C.sum(C.mul(y, y)), { y }, ["x", "w", "b"]);
+  const size = (shape: readonly number[]): number => shape.reduce((p, q) => p * q, 1);
+  return { graph, feeds: { x: C.ndarray(xShape, "f32", values(size(xShape), 1)), w: C.ndarray(wShape, "f32", values(size(wShape), 2)), b: C.ndarray([s.groups * s.og], "f32", values(s.groups * s.og, 3)) } };
+};
+
+describe("WASM convolution: f32x4 col2im rows, transposed weight gradients, pointwise and depthwise shapes", () => {
+  it("random wide geometries (stride, padding, dilation, groups, odd widths): forward and both gradients agree with the reference", async () => {
+    const cases = fc.sample(wideConv, { seed: 91, numRuns: 14 });
+    for (const s of cases) {
+      const { graph, feeds } = convGraph(s);
+      await agree(graph, feeds, JSON.stringify(s));
+    }
+  });
+
+  for (const [label, s] of [
+    ["1×1 (the image is the col matrix), og 16 > K", { n: 2, groups: 1, cg: 24, og: 16, kernel: [1, 1], stride: [1, 1], dilation: [1, 1], padding: [0, 0, 0, 0], h: 5, w: 7 }],
+    ["batch 1, 5×5, og 32 < K 400 (the mnist-cnn conv2)", { n: 1, groups: 1, cg: 16, og: 32, kernel: [5, 5], stride: [1, 1], dilation: [1, 1], padding: [0, 0, 0, 0], h: 12, w: 12 }],
+    ["depthwise 3×3 padding 1, odd width", { n: 2, groups: 6, cg: 1, og: 1, kernel: [3, 3], stride: [1, 1], dilation: [1, 1], padding: [1, 1, 1, 1], h: 9, w: 13 }],
+    ["depthwise 3×3 stride 2, channel multiplier 2", { n: 1, groups: 4, cg: 1, og: 2, kernel: [3, 3], stride: [2, 2], dilation: [1, 1], padding: [1, 1, 1, 1], h: 8, w: 11 }],
+  ] as const) {
+    it(`${label}: forward and both gradients agree with the reference`, async () => {
+      const { graph, feeds } = convGraph({ ...s, kernel: [...s.kernel], stride: [...s.stride], dilation: [...s.dilation], padding: [...s.padding] });
+      await agree(graph, feeds, label);
+    });
+  }
+});

@@ -33,6 +33,15 @@ const gemmCall = (ctx: CodegenContext, gemms: GemmTable, index: number, spec: Ge
 
 const select = (a: string, b: string, cond: string): string => `(select ${a} ${b} ${cond})`;
 
+/** Stride-1 columns: the output columns [lo, hi) whose input column ow + iw0 lies in [0, w). */
+const validColumns = (b: FunctionBuilder, g: ConvKernel["geometry"], iw0: string, lo: string, hi: string): void => {
+  b.set(lo, select(`(i32.sub ${i32c(0)} ${get(iw0)})`, i32c(0), `(i32.lt_s ${get(iw0)} ${i32c(0)})`));
+  b.set(lo, select(i32c(g.wo), get(lo), `(i32.gt_s ${get(lo)} ${i32c(g.wo)})`));
+  b.set(hi, `(i32.sub ${i32c(g.w)} ${get(iw0)})`);
+  b.set(hi, select(i32c(g.wo), get(hi), `(i32.gt_s ${get(hi)} ${i32c(g.wo)})`));
+  b.set(hi, select(get(lo), get(hi), `(i32.lt_s ${get(hi)} ${get(lo)})`));
+};
+
 /** col[(c0·kh + i)·kw + j][oh·wo + ow] = image[c0][oh·sh − pt + i·dh][ow·sw − pl + j·dw] (0 outside), image at byte address `image`. */
 const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
   const g = kernel.geometry;
@@ -51,14 +60,7 @@ const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: numb
       b.forRange(j, 0, g.kw, 1, () => {
         b.set(row, iadd(imul(iadd(imul(get(c0), g.kh), get(i)), g.kw), get(j)));
         b.set(iw0, `(i32.sub ${imul(get(j), g.dw)} ${i32c(g.pl)})`);
-        if (g.sw === 1) {
-          // valid columns [lo, hi): iw = ow + iw0 in [0, w)
-          b.set(lo, select(`(i32.sub ${i32c(0)} ${get(iw0)})`, i32c(0), `(i32.lt_s ${get(iw0)} ${i32c(0)})`));
-          b.set(lo, select(i32c(g.wo), get(lo), `(i32.gt_s ${get(lo)} ${i32c(g.wo)})`));
-          b.set(hi, `(i32.sub ${i32c(g.w)} ${get(iw0)})`);
-          b.set(hi, select(i32c(g.wo), get(hi), `(i32.gt_s ${get(hi)} ${i32c(g.wo)})`));
-          b.set(hi, select(get(lo), get(hi), `(i32.lt_s ${get(hi)} ${get(lo)})`));
-        }
+        if (g.sw === 1) validColumns(b, g, iw0, lo, hi);
         b.forRange(oh, 0, g.ho, 1, () => {
           b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.pt)})`, imul(get(i), g.dh)));
           b.set(dst, iadd(i32c(col), `(i32.shl ${iadd(imul(get(row), P), imul(get(oh), g.wo))} ${i32c(2)})`));
@@ -102,7 +104,7 @@ const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: numb
   );
 };
 
-/** image[c0][ih][iw] += col[row][p] for every valid tap (the adjoint of im2col). */
+/** image[c0][ih][iw] += col[row][p] for every valid tap (the adjoint of im2col); f32x4 over output columns when stride w is 1. */
 const col2im = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
   const g = kernel.geometry;
   const cg = g.ci / g.groups;
@@ -110,27 +112,71 @@ const col2im = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: numb
   const [c0, i, j, oh, ow] = ["c0", "ki", "kj", "oh", "ow"].map((hint) => b.local("i32", hint)) as [string, string, string, string, string];
   const ih = b.local("i32", "ih");
   const iw = b.local("i32", "iw");
+  const iw0 = b.local("i32", "iw0");
+  const lo = b.local("i32", "lo");
+  const hi = b.local("i32", "hi");
   const from = b.local("i32", "from");
   const to = b.local("i32", "to");
   b.forRange(c0, 0, cg, 1, () =>
     b.forRange(i, 0, g.kh, 1, () =>
-      b.forRange(j, 0, g.kw, 1, () =>
+      b.forRange(j, 0, g.kw, 1, () => {
+        b.set(iw0, `(i32.sub ${imul(get(j), g.dw)} ${i32c(g.pl)})`);
+        if (g.sw === 1) validColumns(b, g, iw0, lo, hi);
         b.forRange(oh, 0, g.ho, 1, () => {
           b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.pt)})`, imul(get(i), g.dh)));
           b.when(`(i32.lt_u ${get(ih)} ${i32c(g.h)})`, () => {
             b.set(from, iadd(i32c(col), `(i32.shl ${iadd(imul(iadd(imul(iadd(imul(get(c0), g.kh), get(i)), g.kw), get(j)), P), imul(get(oh), g.wo))} ${i32c(2)})`));
             b.set(to, iadd(image, `(i32.shl ${iadd(imul(get(c0), g.h * g.w), imul(get(ih), g.w))} ${i32c(2)})`));
+            const at = (index: string, base: string): string => `(i32.add ${base} (i32.shl ${index} ${i32c(2)}))`;
+            if (g.sw === 1) {
+              // image[ih][ow + iw0] += col[p] over the valid columns [lo, hi): f32x4 steps, scalar tail
+              b.set(ow, get(lo));
+              const vectors = b.label("V");
+              b.block(`(block ${vectors}`, () => {
+                const loop = b.label("L");
+                b.block(`(loop ${loop}`, () => {
+                  b.emit(`(br_if ${vectors} (i32.gt_s (i32.add ${get(ow)} ${i32c(4)}) ${get(hi)}))`);
+                  b.set(iw, at(`(i32.add ${get(ow)} ${get(iw0)})`, get(to)));
+                  b.emit(`(v128.store align=4 ${get(iw)} (f32x4.add (v128.load align=4 ${get(iw)}) (v128.load align=4 ${at(get(ow), get(from))})))`);
+                  b.set(ow, `(i32.add ${get(ow)} ${i32c(4)})`);
+                  b.emit(`(br ${loop})`);
+                });
+              });
+              b.forDynamic(ow, get(ow), get(hi), 1, () => {
+                b.set(iw, at(`(i32.add ${get(ow)} ${get(iw0)})`, get(to)));
+                b.emit(`(f32.store ${get(iw)} (f32.add (f32.load ${get(iw)}) (f32.load ${at(get(ow), get(from))})))`);
+              });
+              return;
+            }
             b.forRange(ow, 0, g.wo, 1, () => {
-              b.set(iw, iadd(`(i32.sub ${imul(get(ow), g.sw)} ${i32c(g.pl)})`, imul(get(j), g.dw)));
+              b.set(iw, iadd(imul(get(ow), g.sw), get(iw0)));
               b.when(`(i32.lt_u ${get(iw)} ${i32c(g.w)})`, () => {
-                const at = `(i32.add ${get(to)} (i32.shl ${get(iw)} ${i32c(2)}))`;
-                b.emit(`(f32.store ${at} (f32.add (f32.load ${at}) (f32.load (i32.add ${get(from)} (i32.shl ${get(ow)} ${i32c(2)})))))`);
+                const target = at(get(iw), get(to));
+                b.emit(`(f32.store ${target} (f32.add (f32.load ${target}) (f32.load ${at(get(ow), get(from))})))`);
               });
             });
           });
-        }),
-      ),
+        });
+      }),
     ),
+  );
+};
+
+/** to[blk][c][r] = from[blk][r][c] for `blocks` row-major rows×cols matrices at byte addresses `from`, `to`. */
+const transposeBlocks = (b: FunctionBuilder, from: number, to: number, blocks: number, rows: number, cols: number): void => {
+  const [blk, r, c] = ["tb", "tr", "tc"].map((hint) => b.local("i32", hint)) as [string, string, string];
+  const src = b.local("i32", "tsrc");
+  const dst = b.local("i32", "tdst");
+  b.set(src, i32c(from));
+  b.forRange(blk, 0, blocks, 1, () =>
+    b.forRange(r, 0, rows, 1, () => {
+      b.set(dst, iadd(i32c(to), `(i32.shl ${iadd(imul(get(blk), rows * cols), get(r))} ${i32c(2)})`));
+      b.forRange(c, 0, cols, 1, () => {
+        b.emit(`(f32.store ${get(dst)} (f32.load ${get(src)}))`);
+        b.set(src, `(i32.add ${get(src)} ${i32c(4)})`);
+        b.set(dst, `(i32.add ${get(dst)} ${i32c(rows * 4)})`);
+      });
+    }),
   );
 };
 
@@ -198,8 +244,22 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
       return;
     }
     case "weight_grad": {
-      const fn = gemmCall(ctx, gemms, index, { ...base, m: og, n: K, k: P, transA: false, transB: true, accumulate: true });
       const dy = addrOf(ctx, kernel.b);
+      if (kernel.accumulator !== undefined) {
+        // dW_gᵀ [K, og] += col [K, P] @ dy_gᵀ [P, og] per image, then dW_g = (dW_gᵀ)ᵀ
+        const fn = gemmCall(ctx, gemms, index, { ...base, m: K, n: og, k: P, transA: false, transB: true, accumulate: true });
+        const acc = addrOf(ctx, kernel.accumulator);
+        b.emit(`(memory.fill ${i32c(acc)} ${i32c(0)} ${i32c(g.co * K * 4)})`);
+        b.forRange(n, 0, g.n, 1, () =>
+          b.forRange(grp, 0, g.groups, 1, () => {
+            const colMatrix = colOf(imageAt(a));
+            b.emit(`(call $${fn} ${colMatrix} ${outputAt(dy)} ${iadd(i32c(acc), imul(get(grp), og * K * 4))} ${i32c(0)} ${i32c(0)} ${i32c(K)} ${i32c(ctx.scratch)})`);
+          }),
+        );
+        transposeBlocks(b, acc, out, g.groups, K, og);
+        return;
+      }
+      const fn = gemmCall(ctx, gemms, index, { ...base, m: og, n: K, k: P, transA: false, transB: true, accumulate: true });
       b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.co * K * 4)})`);
       b.forRange(n, 0, g.n, 1, () =>
         b.forRange(grp, 0, g.groups, 1, () => {

@@ -1,7 +1,7 @@
 /**
  * @file Pooling kernels (max / avg / max-backward) over [planes, h, w]. Windows that lie wholly
  * inside the input (the interior, known at compile time from the static geometry) run with every
- * tap unrolled at a constant offset from the window's corner and branch-free maxima (`select`);
+ * tap unrolled at a constant offset from the window's corner and branch-free maxima (bit blends);
  * the windows that touch padding or the ceil-mode edge take the checked loop over their taps.
  * Max ties go to the first maximum in window order and NaN beats a number, as in PyTorch.
  */
@@ -76,11 +76,12 @@ const foldTap = (kernel: PoolKernel, b: FunctionBuilder, l: PoolLocals, at: stri
   }
   // first maximum wins; NaN beats a number
   const better = `(i32.or (f32.gt ${get(l.value)} ${get(l.acc)}) (i32.and (f32.ne ${get(l.value)} ${get(l.value)}) (f32.eq ${get(l.acc)} ${get(l.acc)})))`;
-  if (kernel.op === "max_backward") {
-    b.set(l.take, better);
-    b.set(l.best, `(select ${at} ${get(l.best)} ${get(l.take)})`);
-    b.set(l.acc, `(select ${get(l.value)} ${get(l.acc)} ${get(l.take)})`);
-  } else b.set(l.acc, `(select ${get(l.value)} ${get(l.acc)} ${better})`);
+  // V8 compiles a float `select` to a branch, which random data mispredicts: blend the bits with
+  // the mask −take instead (i32 `select` is a conditional move)
+  b.set(l.take, `(i32.sub ${i32c(0)} ${better})`);
+  const blend = (taken: string, kept: string): string => `(i32.or (i32.and ${taken} ${get(l.take)}) (i32.and ${kept} (i32.xor ${get(l.take)} ${i32c(-1)})))`;
+  b.set(l.acc, `(f32.reinterpret_i32 ${blend(`(i32.reinterpret_f32 ${get(l.value)})`, `(i32.reinterpret_f32 ${get(l.acc)})`)})`);
+  if (kernel.op === "max_backward") b.set(l.best, `(select ${at} ${get(l.best)} ${get(l.take)})`);
 };
 
 /** One window whose taps may fall outside the input: every tap checked. */
