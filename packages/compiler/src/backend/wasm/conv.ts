@@ -42,9 +42,107 @@ const validColumns = (b: FunctionBuilder, g: ConvKernel["geometry"], iw0: string
   b.set(hi, select(get(lo), get(hi), `(i32.lt_s ${get(hi)} ${get(lo)})`));
 };
 
+/** Stride-1 rows short enough to copy with straight-line code, one column tap j at a time. */
+export const UNROLL_MAX_KW = 7;
+export const UNROLL_MAX_WO = 64;
+const unrolledRows = (g: ConvKernel["geometry"]): boolean => g.sw === 1 && g.kw <= UNROLL_MAX_KW && g.wo <= UNROLL_MAX_WO;
+
+/** The output columns [lo, hi) of column tap j whose input column ow − pl + j·dw lies in [0, w), at compile time. */
+const columnsOf = (g: ConvKernel["geometry"], j: number): { readonly iw0: number; readonly lo: number; readonly hi: number } => {
+  const iw0 = j * g.dw - g.pl;
+  const lo = Math.min(g.wo, Math.max(0, -iw0));
+  return { iw0, lo, hi: Math.max(lo, Math.min(g.wo, g.w - iw0)) };
+};
+
+/**
+ * Visits the rows of the col matrix (stride-1 widths, {@link unrolledRows}): for each channel, row
+ * tap i, output row oh and (unrolled) column tap j, `valid(dst, src, j)` where the input row exists
+ * (dst: the col row segment's byte address, src: the input row's), else `outside(dst)`.
+ */
+const forEachColRow = (
+  b: FunctionBuilder,
+  g: ConvKernel["geometry"],
+  image: string,
+  col: number,
+  valid: (dst: string, src: string, j: number) => void,
+  outside: (dst: string) => void,
+): void => {
+  const cg = g.ci / g.groups;
+  const P = g.ho * g.wo;
+  const [c0, i, oh] = ["c0", "ki", "oh"].map((hint) => b.local("i32", hint)) as [string, string, string];
+  const ih = b.local("i32", "ih");
+  const dst = b.local("i32", "dst");
+  const src = b.local("i32", "src");
+  b.forRange(c0, 0, cg, 1, () =>
+    b.forRange(i, 0, g.kh, 1, () =>
+      b.forRange(oh, 0, g.ho, 1, () => {
+        b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.pt)})`, imul(get(i), g.dh)));
+        // row (c0·kh + i)·kw + j of the col matrix, at output row oh
+        b.set(dst, iadd(i32c(col), `(i32.shl ${iadd(imul(iadd(imul(get(c0), g.kh), get(i)), g.kw * P), imul(get(oh), g.wo))} ${i32c(2)})`));
+        b.when(
+          `(i32.lt_u ${get(ih)} ${i32c(g.h)})`,
+          () => {
+            b.set(src, iadd(image, `(i32.shl ${iadd(imul(get(c0), g.h * g.w), imul(get(ih), g.w))} ${i32c(2)})`));
+            for (let j = 0; j < g.kw; j++) valid(j === 0 ? get(dst) : `(i32.add ${get(dst)} ${i32c(j * P * 4)})`, get(src), j);
+          },
+          () => {
+            for (let j = 0; j < g.kw; j++) outside(j === 0 ? get(dst) : `(i32.add ${get(dst)} ${i32c(j * P * 4)})`);
+          },
+        );
+      }),
+    ),
+  );
+};
+
+/** im2col for stride-1 widths: each row segment as straight-line code (zeros, f32x4 copies, scalar tail, zeros). */
+const im2colUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
+  const g = kernel.geometry;
+  const at = b.local("i32", "at");
+  forEachColRow(
+    b,
+    g,
+    image,
+    col,
+    (dst, src, j) => {
+      const { iw0, lo, hi } = columnsOf(g, j);
+      b.set(at, dst);
+      for (let ow = 0; ow < lo; ow++) b.emit(`(f32.store offset=${ow * 4} ${get(at)} ${f32c(0)})`);
+      let ow = lo;
+      for (; ow + 4 <= hi; ow += 4) b.emit(`(v128.store offset=${ow * 4} align=4 ${get(at)} (v128.load offset=${(ow + iw0) * 4} align=4 ${src}))`);
+      for (; ow < hi; ow++) b.emit(`(f32.store offset=${ow * 4} ${get(at)} (f32.load offset=${(ow + iw0) * 4} ${src}))`);
+      for (ow = hi; ow < g.wo; ow++) b.emit(`(f32.store offset=${ow * 4} ${get(at)} ${f32c(0)})`);
+    },
+    (dst) => b.emit(`(memory.fill ${dst} ${i32c(0)} ${i32c(g.wo * 4)})`),
+  );
+};
+
+/** col2im for stride-1 widths: image row += each col row segment, straight-line f32x4 adds. */
+const col2imUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
+  const g = kernel.geometry;
+  const at = b.local("i32", "at");
+  forEachColRow(
+    b,
+    g,
+    image,
+    col,
+    (from, to, j) => {
+      const { iw0, lo, hi } = columnsOf(g, j);
+      b.set(at, from);
+      let ow = lo;
+      for (; ow + 4 <= hi; ow += 4) {
+        const target = `offset=${(ow + iw0) * 4} align=4 ${to}`;
+        b.emit(`(v128.store ${target} (f32x4.add (v128.load ${target}) (v128.load offset=${ow * 4} align=4 ${get(at)})))`);
+      }
+      for (; ow < hi; ow++) b.emit(`(f32.store offset=${(ow + iw0) * 4} ${to} (f32.add (f32.load offset=${(ow + iw0) * 4} ${to}) (f32.load offset=${ow * 4} ${get(at)})))`);
+    },
+    () => undefined,
+  );
+};
+
 /** col[(c0·kh + i)·kw + j][oh·wo + ow] = image[c0][oh·sh − pt + i·dh][ow·sw − pl + j·dw] (0 outside), image at byte address `image`. */
 const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
   const g = kernel.geometry;
+  if (unrolledRows(g)) return im2colUnrolled(b, kernel, image, col);
   const cg = g.ci / g.groups;
   const P = g.ho * g.wo;
   const [c0, i, j, oh, ow] = ["c0", "ki", "kj", "oh", "ow"].map((hint) => b.local("i32", hint)) as [string, string, string, string, string];
@@ -107,6 +205,7 @@ const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: numb
 /** image[c0][ih][iw] += col[row][p] for every valid tap (the adjoint of im2col); f32x4 over output columns when stride w is 1. */
 const col2im = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
   const g = kernel.geometry;
+  if (unrolledRows(g)) return col2imUnrolled(b, kernel, image, col);
   const cg = g.ci / g.groups;
   const P = g.ho * g.wo;
   const [c0, i, j, oh, ow] = ["c0", "ki", "kj", "oh", "ow"].map((hint) => b.local("i32", hint)) as [string, string, string, string, string];
