@@ -1,6 +1,7 @@
 // conv2d on the WASM back end, one thread: forward (batch 16, 64→64 channels, 32×32, 3×3,
 // padding 1) and the input/weight gradients of the same conv, as effective GFLOP/s
-// (2·N·Co·Ho·Wo·Ci·kh·kw per conv), medians of the kernel schedule after warm-up:
+// (2·N·Co·Ho·Wo·Ci·kh·kw per conv), medians of the kernel schedule after warm-up, over wall-clock
+// time and over the process's CPU time (steadier when other processes share the machine):
 //
 // A plain batched matmul of the same GEMM shape is timed too: the forward's distance to it is
 // the im2col cost (the numbers move with machine load; compare lines of one run).
@@ -44,6 +45,7 @@ const randomTensor = (shape: readonly number[]): HostTensor => {
 const bench = (label: string, graph: Graph, feeds: Record<string, HostTensor>, flops: number): void => {
   if (!label.includes(only)) return;
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   const inner = createWasmGenerator();
   const generator: CodeGenerator = {
     ...inner,
@@ -51,17 +53,22 @@ const bench = (label: string, graph: Graph, feeds: Record<string, HostTensor>, f
       const run = inner.compile(plan);
       return (F, I) => {
         const start = performance.now();
+        const cpuStart = process.cpuUsage();
         run(F, I);
+        const cpu = process.cpuUsage(cpuStart);
         times.push(performance.now() - start);
+        cpuTimes.push((cpu.user + cpu.system) / 1000);
       };
     },
   };
   const session = createCompiledSession({ functions: [{ name: "f", graph, updates: [] }] }, generator);
   for (let i = 0; i < WARMUP; i++) session.run("f", feeds);
   times.length = 0;
+  cpuTimes.length = 0;
   for (let i = 0; i < RUNS; i++) session.run("f", feeds);
   const ms = median(times);
-  console.log(`${label}: median ${ms.toFixed(2)} ms (min ${Math.min(...times).toFixed(2)}), ${(flops / ms / 1e6).toFixed(1)} GFLOP/s`);
+  const cpuMs = median(cpuTimes);
+  console.log(`${label}: median ${ms.toFixed(2)} ms (min ${Math.min(...times).toFixed(2)}), ${(flops / ms / 1e6).toFixed(1)} GFLOP/s; CPU time median ${cpuMs.toFixed(2)} ms, ${(flops / cpuMs / 1e6).toFixed(1)} GFLOP/s`);
 };
 
 await loadWasmToolkit();

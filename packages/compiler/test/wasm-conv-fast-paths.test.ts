@@ -148,6 +148,8 @@ describe("WASM convolution: f32x4 col2im rows, transposed weight gradients, poin
     ["batch 1, 5×5, og 32 < K 400 (the mnist-cnn conv2)", { n: 1, groups: 1, cg: 16, og: 32, kernel: [5, 5], stride: [1, 1], dilation: [1, 1], padding: [0, 0, 0, 0], h: 12, w: 12 }],
     ["depthwise 3×3 padding 1, odd width", { n: 2, groups: 6, cg: 1, og: 1, kernel: [3, 3], stride: [1, 1], dilation: [1, 1], padding: [1, 1, 1, 1], h: 9, w: 13 }],
     ["depthwise 3×3 stride 2, channel multiplier 2", { n: 1, groups: 4, cg: 1, og: 2, kernel: [3, 3], stride: [2, 2], dilation: [1, 1], padding: [1, 1, 1, 1], h: 8, w: 11 }],
+    ["depthwise 5×3 dilation 2, asymmetric padding, multiplier 3, width 17", { n: 2, groups: 3, cg: 1, og: 3, kernel: [5, 3], stride: [1, 1], dilation: [2, 2], padding: [2, 1, 0, 3], h: 10, w: 17 }],
+    ["depthwise 7×7 padding 3, stride [1, 2]", { n: 1, groups: 2, cg: 1, og: 1, kernel: [7, 7], stride: [1, 2], dilation: [1, 1], padding: [3, 3, 3, 3], h: 9, w: 12 }],
   ] as const) {
     it(`${label}: forward and both gradients agree with the reference`, async () => {
       const { graph, feeds } = convGraph({ ...s, kernel: [...s.kernel], stride: [...s.stride], dilation: [...s.dilation], padding: [...s.padding] });

@@ -7,6 +7,7 @@
 import type { Kernel } from "../kernels.js";
 import { addrOf, type CodegenContext, KernelCompileError } from "./context.js";
 import { gemmScratchBytes, type GemmSpec } from "./gemm-plan.js";
+import { depthwiseKernel, directDepthwise } from "./depthwise.js";
 import { emitGemmFunction } from "./gemm.js";
 import type { GemmTable } from "./matmul.js";
 import { f32c, FunctionBuilder, get, i32c, iadd, imul } from "./wat-builder.js";
@@ -302,6 +303,7 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
   const K = cg * g.kh * g.kw;
   const P = g.ho * g.wo;
   if (g.n === 0 || K === 0 || P === 0 || og === 0) return;
+  if (directDepthwise(kernel)) return depthwiseKernel(ctx, kernel, b);
   const a = addrOf(ctx, kernel.a);
   const w = addrOf(ctx, kernel.b);
   const out = addrOf(ctx, kernel.out);
