@@ -296,6 +296,19 @@ const addBias = (b: FunctionBuilder, out: number, bias: number, n: number, chann
   });
 };
 
+/** The per-image GEMM of a forward or transposed convolution (undefined: weight gradients, direct depthwise, empty shapes). */
+export const convGemmSpec = (ctx: CodegenContext, kernel: ConvKernel): GemmSpec | undefined => {
+  const g = kernel.geometry;
+  const og = g.co / g.groups;
+  const K = (g.ci / g.groups) * g.kh * g.kw;
+  const P = g.ho * g.wo;
+  if (g.n === 0 || K === 0 || P === 0 || og === 0 || directDepthwise(kernel)) return undefined;
+  const base = { relu: false, bias: false, useRelaxedSimd: ctx.relaxedSimd, transB: false, accumulate: false } as const;
+  if (kernel.mode === "forward") return { ...base, m: og, n: P, k: K, transA: false };
+  if (kernel.mode === "transpose") return { ...base, m: K, n: P, k: og, transA: true };
+  return undefined;
+};
+
 export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionBuilder, gemms: GemmTable, index: number): void => {
   const g = kernel.geometry;
   const cg = g.ci / g.groups;
@@ -323,7 +336,7 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
   };
   switch (kernel.mode) {
     case "forward": {
-      const fn = gemmCall(ctx, gemms, index, { ...base, m: og, n: P, k: K, transA: false, transB: false, accumulate: false });
+      const fn = gemmCall(ctx, gemms, index, convGemmSpec(ctx, kernel) ?? { ...base, m: og, n: P, k: K, transA: false, transB: false, accumulate: false });
       b.forRange(n, 0, g.n, 1, () =>
         b.forRange(grp, 0, g.groups, 1, () => {
           b.emit(`(call $${fn} ${weightAt} ${colOf(imageAt(a))} ${outputAt(out)} ${i32c(0)} ${i32c(0)} ${i32c(og)} ${i32c(ctx.scratch)})`);
@@ -333,7 +346,7 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
       return;
     }
     case "transpose": {
-      const fn = gemmCall(ctx, gemms, index, { ...base, m: K, n: P, k: og, transA: true, transB: false, accumulate: false });
+      const fn = gemmCall(ctx, gemms, index, convGemmSpec(ctx, kernel) ?? { ...base, m: K, n: P, k: og, transA: true, transB: false, accumulate: false });
       b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.n * g.ci * g.h * g.w * 4)})`);
       b.forRange(n, 0, g.n, 1, () =>
         b.forRange(grp, 0, g.groups, 1, () => {
