@@ -101,6 +101,8 @@ const instance = new WebAssembly.Instance(compiled, {
 const run = instance.exports["run"] as () => number;
 const perKernel = new Map<number, number[]>();
 const totals: number[] = [];
+/** CPU time of the process per step (steadier than wall-clock when other processes share the cores; with --threads=2 it adds the worker's). */
+const cpuTotals: number[] = [];
 for (let r = 0; r < runs + 50; r++) {
   stamps.length = 0;
   // the step may reuse its input buffers (the labels) for temporaries: write the feeds every run
@@ -110,7 +112,9 @@ for (let r = 0; r < runs + 50; r++) {
     if (io.name === "y") new Int32Array(memory.buffer, at, ys.length).set(ys);
   }
   pool?.wake();
+  const cpuStart = process.cpuUsage();
   const status = run();
+  const cpu = process.cpuUsage(cpuStart);
   if (status !== 0) throw new Error(`the profiled step stopped at kernel ${text.checked[status - 1] ?? "?"}, which refused its input`);
   pool?.idle();
   if (r < 50) continue;
@@ -121,12 +125,13 @@ for (let r = 0; r < runs + 50; r++) {
     perKernel.set(i, list);
   }
   totals.push((stamps.at(-1)?.[1] ?? 0) - (stamps[0]?.[1] ?? 0));
+  cpuTotals.push((cpu.user + cpu.system) / 1000);
 }
 const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? NaN;
 const lines = formatKernels(plan).split("\n");
 const total = median(totals);
 let matmul = 0;
-console.log(`trainStep batch ${batch}, ${threads} thread(s): median step ${total.toFixed(3)} ms over ${runs} runs (sum of kernel medians below)`);
+console.log(`trainStep batch ${batch}, ${threads} thread(s): median step ${total.toFixed(3)} ms (min ${Math.min(...totals).toFixed(3)}, CPU time median ${median(cpuTotals).toFixed(3)} ms) over ${runs} runs (sum of kernel medians below)`);
 let sum = 0;
 for (const [i, times] of perKernel) {
   const kernel = plan.lowered.kernels[i];

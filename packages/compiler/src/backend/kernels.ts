@@ -159,7 +159,7 @@ export type Kernel =
    * (+ bias per channel); `transpose` a = output side, b = weight → image side (+ bias);
    * `weight_grad` a = image, b = output cotangent → weight. `col` is scratch for the im2col matrix
    * of one image and group (WASM), undefined for a 1×1 convolution without stride or padding (the
-   * image is its own col matrix). `accumulator`, for some weight gradients (WASM), holds the
+   * image is its own col matrix) and for a direct depthwise one (lower-conv.ts `directDepthwise`). `accumulator`, for some weight gradients (WASM), holds the
    * gradient transposed, [groups][cg·kh·kw][co/groups], while images are summed in.
    */
   | {

@@ -6,24 +6,19 @@
  * four output columns per f32x4 where every column tap lies inside the input (stride 1), each
  * tap's weight a splat at a constant offset, the column taps unrolled; the edge columns (and
  * strided widths) one output at a time with checked taps. Taps are summed in (i, j) order, then
- * the bias, as the GEMM path does.
+ * the bias, as the GEMM path does (with relaxed SIMD the vector columns fuse multiply-adds, as the
+ * GEMM does).
  */
 import type { Kernel } from "../kernels.js";
+import { directDepthwise as directDepthwiseConv } from "../lower-conv.js";
 import { addrOf, type CodegenContext } from "./context.js";
 import { interiorRange } from "./pool.js";
 import { f32c, FunctionBuilder, get, i32c, iadd, imul } from "./wat-builder.js";
 
 type ConvKernel = Extract<Kernel, { kind: "conv" }>;
 
-/** Largest kernel the direct path unrolls (rows × columns, and rows alone). */
-export const DEPTHWISE_MAX_TAPS = 49;
-export const DEPTHWISE_MAX_KH = 7;
-
-/** Whether a convolution kernel runs as the direct depthwise kernel. */
-export const directDepthwise = (kernel: ConvKernel): boolean => {
-  const g = kernel.geometry;
-  return kernel.mode === "forward" && g.groups > 1 && g.groups === g.ci && g.kh <= DEPTHWISE_MAX_KH && g.kh * g.kw <= DEPTHWISE_MAX_TAPS;
-};
+/** Whether a convolution kernel runs as the direct depthwise kernel (its lowering allocated no im2col matrix). */
+export const directDepthwise = (kernel: ConvKernel): boolean => directDepthwiseConv(kernel.mode, kernel.geometry);
 
 export const depthwiseKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionBuilder): void => {
   const g = kernel.geometry;
@@ -82,8 +77,10 @@ export const depthwiseKernel = (ctx: CodegenContext, kernel: ConvKernel, b: Func
           rows.forEach(({ valid, at }, i) =>
             b.when(get(valid), () => {
               b.set(iw, `(i32.add ${get(at)} (i32.shl (i32.sub ${get(ow)} ${i32c(g.pl)}) ${i32c(2)}))`);
-              for (let j = 0; j < g.kw; j++)
-                b.set(vacc, `(f32x4.add ${get(vacc)} (f32x4.mul (v128.load32_splat offset=${weightAt(i, j)} ${get(weights)}) (v128.load offset=${j * g.dw * 4} align=4 ${get(iw)})))`);
+              for (let j = 0; j < g.kw; j++) {
+                const [weight, input] = [`(v128.load32_splat offset=${weightAt(i, j)} ${get(weights)})`, `(v128.load offset=${j * g.dw * 4} align=4 ${get(iw)})`];
+                b.set(vacc, ctx.relaxedSimd ? `(f32x4.relaxed_madd ${weight} ${input} ${get(vacc)})` : `(f32x4.add ${get(vacc)} (f32x4.mul ${weight} ${input}))`);
+              }
             }),
           );
           const value = bias === undefined ? get(vacc) : `(f32x4.add ${get(vacc)} (v128.load32_splat offset=${bias} (i32.shl ${get(oc)} ${i32c(2)})))`;
