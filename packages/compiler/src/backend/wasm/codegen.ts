@@ -26,7 +26,8 @@
  * same instructions in the same order: results are bit-identical to one thread. Elementwise
  * (map) kernels of at least `threads.minMapElements` elements split their leading axis the same
  * way (at a multiple of 4 elements, so SIMD and scalar-remainder elements stay the same);
- * convolutions (forward, transposed) split their images and pools their planes (conv-split.ts).
+ * convolutions (forward, transposed) split their images, pools their planes and transposed weight
+ * gradients their input channels (conv-split.ts).
  * When `spawn` returns 0 (no usable worker) the main thread computes everything.
  */
 import { type Expr, type Kernel, kernelReads, kernelWrites } from "../kernels.js";
@@ -36,8 +37,8 @@ import { mapKernel, reduceKernel } from "./loops.js";
 import { bceKernel, crossEntropyBackwardKernel, crossEntropyFusedKernel, crossEntropyKernel, nllLossBackwardKernel, nllLossKernel } from "./losses.js";
 import { powFunctions } from "./mathlib.js";
 import { fusableCrossEntropy, splitMap } from "../rewrites.js";
-import { convGemmSpec, convKernel } from "./conv.js";
-import { splitConv, splitPool } from "./conv-split.js";
+import { convGemmSpec, convKernel, weightGradParts } from "./conv.js";
+import { splitConv, splitPool, splitWeightGrad } from "./conv-split.js";
 import { poolKernel } from "./pool.js";
 import { type GemmTable, matmulKernel } from "./matmul.js";
 import { argmaxKernel, gatherKernel, logsumexpKernel, softmaxKernel } from "./rows.js";
@@ -114,6 +115,19 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
       gatherKernel(ctx, kernel, b);
       return { text: b.text(name, [], "i32"), checked: true, pow: false };
     case "conv": {
+      const parts = weightGradParts(ctx, kernel, gemms, index);
+      const rowSplit = parts === undefined ? undefined : splitWeightGrad(ctx, kernel, parts);
+      if (parts !== undefined && rowSplit !== undefined && ctx.threads !== undefined) {
+        const [all, col, workerScratch] = [kernel.geometry.ci / kernel.geometry.groups, addrOf(ctx, kernel.col), ctx.threads.scratch];
+        parts.zero(b);
+        splitInTwo(b, gemms, index, {
+          whole: () => parts.rows(b, { from: 0, to: all }, col, ctx.scratch),
+          first: () => parts.rows(b, { from: 0, to: rowSplit.channels }, col, ctx.scratch),
+          second: (fb) => parts.rows(fb, { from: rowSplit.channels, to: all }, rowSplit.col, workerScratch),
+        });
+        parts.finish(b);
+        break;
+      }
       const split = splitConv(ctx, kernel, convGemmSpec(ctx, kernel));
       if (split === undefined) convKernel(ctx, kernel, b, gemms, index);
       else

@@ -5,13 +5,14 @@
  * buffers that start at its first image / plane (as `splitMap` does for elementwise kernels).
  * Each image and plane is computed by the same instructions as on one thread, so results are
  * bit-identical. The worker packs GEMM operands in its own scratch area and keeps its im2col
- * matrix after them (the split is skipped when both do not fit there). Weight gradients sum over
- * the batch into one buffer and are not split.
+ * matrix after them (the split is skipped when both do not fit there). A weight gradient sums
+ * over the batch, so it splits its transposed rows instead (`splitWeightGrad`): each thread takes
+ * the rows of some input channels for every image, summed in the same order as on one thread.
  */
 import type { BufferId, Kernel } from "../kernels.js";
 import { addrOf, type CodegenContext } from "./context.js";
 import { directDepthwise } from "./depthwise.js";
-import { gemmScratchBytes, type GemmSpec } from "./gemm-plan.js";
+import { gemmScratchBytes, planGemm, type GemmSpec } from "./gemm-plan.js";
 
 type ConvKernel = Extract<Kernel, { kind: "conv" }>;
 type PoolKernel = Extract<Kernel, { kind: "pool" }>;
@@ -109,4 +110,34 @@ export const splitConv = (ctx: CodegenContext, kernel: ConvKernel, gemm: GemmSpe
     second: { ...kernel, a, out, col: colBytes > 0 ? col : kernel.col, geometry: { ...g, n: rest } },
     secondCtx,
   };
+};
+
+/**
+ * A transposed weight gradient (conv.ts `weightGradParts`) split by input channels: the main
+ * thread takes channels [0, channels), the worker the rest, its im2col rows at `col` (after its
+ * GEMM packing, in its scratch area). The split row `channels·kh·kw` is a multiple of the GEMM's
+ * register-tile height. Undefined when the GEMM is not the packed one, below `minFlops`, with
+ * no such split, or when the worker's rows do not fit its scratch area.
+ */
+export const splitWeightGrad = (ctx: CodegenContext, kernel: ConvKernel, parts: { readonly spec: GemmSpec; readonly mr: number }): { readonly channels: number; readonly col: number } | undefined => {
+  const threads = ctx.threads;
+  const g = kernel.geometry;
+  const cg = g.ci / g.groups;
+  const taps = g.kh * g.kw;
+  const P = g.ho * g.wo;
+  if (threads === undefined || cg < 2 || 2 * g.n * g.co * P * cg * taps < threads.minFlops) return undefined;
+  let packing: number;
+  try {
+    if (planGemm(parts.spec).strategy !== "packed") return undefined;
+    packing = Math.ceil(gemmScratchBytes(parts.spec) / ALIGN) * ALIGN;
+  } catch {
+    return undefined;
+  }
+  // the split nearest the middle whose row is on a tile boundary
+  const candidates = Array.from({ length: cg - 1 }, (_, i) => i + 1).filter((c) => (c * taps) % parts.mr === 0);
+  const channels = candidates.sort((x, y) => Math.abs(2 * x - cg) - Math.abs(2 * y - cg) || x - y)[0];
+  if (channels === undefined) return undefined;
+  const colBytes = kernel.col === undefined ? 0 : (cg - channels) * taps * P * F32;
+  if (packing + colBytes > ctx.scratchBytes) return undefined;
+  return { channels, col: threads.scratch + packing };
 };

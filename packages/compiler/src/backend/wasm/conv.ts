@@ -6,7 +6,7 @@
  */
 import type { Kernel } from "../kernels.js";
 import { addrOf, type CodegenContext, KernelCompileError } from "./context.js";
-import { gemmScratchBytes, type GemmSpec } from "./gemm-plan.js";
+import { gemmScratchBytes, planGemm, type GemmSpec } from "./gemm-plan.js";
 import { depthwiseKernel, directDepthwise } from "./depthwise.js";
 import { emitGemmFunction } from "./gemm.js";
 import type { GemmTable } from "./matmul.js";
@@ -43,6 +43,12 @@ const validColumns = (b: FunctionBuilder, g: ConvKernel["geometry"], iw0: string
   b.set(hi, select(get(lo), get(hi), `(i32.lt_s ${get(hi)} ${get(lo)})`));
 };
 
+/** Input channels [from, to) of a group: the im2col rows (c0·kh + i)·kw + j of c0 in that range. */
+export interface ChannelRange {
+  readonly from: number;
+  readonly to: number;
+}
+
 /** Stride-1 rows short enough to copy with straight-line code, one column tap j at a time. */
 export const UNROLL_MAX_KW = 7;
 export const UNROLL_MAX_WO = 64;
@@ -67,14 +73,14 @@ const forEachColRow = (
   col: number,
   valid: (dst: string, src: string, j: number) => void,
   outside: (dst: string) => void,
+  channels: ChannelRange = { from: 0, to: g.ci / g.groups },
 ): void => {
-  const cg = g.ci / g.groups;
   const P = g.ho * g.wo;
   const [c0, i, oh] = ["c0", "ki", "oh"].map((hint) => b.local("i32", hint)) as [string, string, string];
   const ih = b.local("i32", "ih");
   const dst = b.local("i32", "dst");
   const src = b.local("i32", "src");
-  b.forRange(c0, 0, cg, 1, () =>
+  b.forRange(c0, channels.from, channels.to, 1, () =>
     b.forRange(i, 0, g.kh, 1, () =>
       b.forRange(oh, 0, g.ho, 1, () => {
         b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.pt)})`, imul(get(i), g.dh)));
@@ -96,7 +102,7 @@ const forEachColRow = (
 };
 
 /** im2col for stride-1 widths: each row segment as straight-line code (zeros, f32x4 copies, scalar tail, zeros). */
-const im2colUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
+const im2colUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number, channels?: ChannelRange): void => {
   const g = kernel.geometry;
   const at = b.local("i32", "at");
   forEachColRow(
@@ -114,6 +120,7 @@ const im2colUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, c
       for (ow = hi; ow < g.wo; ow++) b.emit(`(f32.store offset=${ow * 4} ${get(at)} ${f32c(0)})`);
     },
     (dst) => b.emit(`(memory.fill ${dst} ${i32c(0)} ${i32c(g.wo * 4)})`),
+    channels,
   );
 };
 
@@ -141,10 +148,9 @@ const col2imUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, c
 };
 
 /** col[(c0·kh + i)·kw + j][oh·wo + ow] = image[c0][oh·sh − pt + i·dh][ow·sw − pl + j·dw] (0 outside), image at byte address `image`. */
-const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
+const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number, channels: ChannelRange = { from: 0, to: kernel.geometry.ci / kernel.geometry.groups }): void => {
   const g = kernel.geometry;
-  if (unrolledRows(g)) return im2colUnrolled(b, kernel, image, col);
-  const cg = g.ci / g.groups;
+  if (unrolledRows(g)) return im2colUnrolled(b, kernel, image, col, channels);
   const P = g.ho * g.wo;
   const [c0, i, j, oh, ow] = ["c0", "ki", "kj", "oh", "ow"].map((hint) => b.local("i32", hint)) as [string, string, string, string, string];
   const row = b.local("i32", "row");
@@ -154,7 +160,7 @@ const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: numb
   const iw0 = b.local("i32", "iw0");
   const lo = b.local("i32", "lo");
   const hi = b.local("i32", "hi");
-  b.forRange(c0, 0, cg, 1, () =>
+  b.forRange(c0, channels.from, channels.to, 1, () =>
     b.forRange(i, 0, g.kh, 1, () =>
       b.forRange(j, 0, g.kw, 1, () => {
         b.set(row, iadd(imul(iadd(imul(get(c0), g.kh), get(i)), g.kw), get(j)));
@@ -296,6 +302,61 @@ const addBias = (b: FunctionBuilder, out: number, bias: number, n: number, chann
   });
 };
 
+/**
+ * A weight gradient computed transposed (`kernel.accumulator`), in parts that two threads can
+ * share: `zero` clears the accumulator; `rows` adds, for every image and group, the rows of the
+ * input channels `channels` — `dW_gᵀ[rows] += col[rows] @ dy_gᵀ` (their im2col rows in `col`,
+ * GEMM packing at `scratch`); `finish` transposes the accumulator into the output. `mr` is the
+ * GEMM's register-tile height: a split on a multiple of it keeps every tile as on one thread.
+ */
+export interface WeightGradParts {
+  readonly zero: (b: FunctionBuilder) => void;
+  readonly rows: (b: FunctionBuilder, channels: ChannelRange, col: number, scratch: number) => void;
+  readonly finish: (b: FunctionBuilder) => void;
+  readonly spec: GemmSpec;
+  readonly mr: number;
+}
+
+export const weightGradParts = (ctx: CodegenContext, kernel: ConvKernel, gemms: GemmTable, index: number): WeightGradParts | undefined => {
+  const g = kernel.geometry;
+  const cg = g.ci / g.groups;
+  const og = g.co / g.groups;
+  const taps = g.kh * g.kw;
+  const K = cg * taps;
+  const P = g.ho * g.wo;
+  if (kernel.mode !== "weight_grad" || kernel.accumulator === undefined || g.n === 0 || K === 0 || P === 0 || og === 0) return undefined;
+  // dW_gᵀ [K, og] += col [K, P] @ dy_gᵀ [P, og] per image, then dW_g = (dW_gᵀ)ᵀ
+  const spec: GemmSpec = { relu: false, bias: false, useRelaxedSimd: ctx.relaxedSimd, m: K, n: og, k: P, transA: false, transB: true, accumulate: true };
+  const fn = gemmCall(ctx, gemms, index, spec);
+  const acc = addrOf(ctx, kernel.accumulator);
+  const [a, dy, out] = [addrOf(ctx, kernel.a), addrOf(ctx, kernel.b), addrOf(ctx, kernel.out)];
+  return {
+    spec,
+    mr: planGemm(spec).mr,
+    zero: (b) => b.emit(`(memory.fill ${i32c(acc)} ${i32c(0)} ${i32c(g.co * K * 4)})`),
+    rows: (b, channels, col, scratch) => {
+      const [n, grp] = [b.local("i32", "wn"), b.local("i32", "wg")];
+      const [from, to] = [channels.from * taps, channels.to * taps];
+      // row r of the col matrix lives at colBase + r·P·4 (its rows [from, to) at col)
+      const colBase = col - from * P * 4;
+      b.forRange(n, 0, g.n, 1, () =>
+        b.forRange(grp, 0, g.groups, 1, () => {
+          const block = iadd(imul(get(n), g.groups), get(grp));
+          const image = iadd(i32c(a), imul(block, cg * g.h * g.w * 4));
+          let colMatrix = image;
+          if (kernel.col !== undefined) {
+            im2col(b, kernel, b.bind("i32", image, "img"), colBase, channels);
+            colMatrix = i32c(colBase);
+          }
+          const cotangent = iadd(i32c(dy), imul(block, og * P * 4));
+          b.emit(`(call $${fn} ${colMatrix} ${cotangent} ${iadd(i32c(acc), imul(get(grp), og * K * 4))} ${i32c(0)} ${i32c(from)} ${i32c(to)} ${i32c(scratch)})`);
+        }),
+      );
+    },
+    finish: (b) => transposeBlocks(b, acc, out, g.groups, K, og),
+  };
+};
+
 /** The per-image GEMM of a forward or transposed convolution (undefined: weight gradients, direct depthwise, empty shapes). */
 export const convGemmSpec = (ctx: CodegenContext, kernel: ConvKernel): GemmSpec | undefined => {
   const g = kernel.geometry;
@@ -359,18 +420,11 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
     }
     case "weight_grad": {
       const dy = addrOf(ctx, kernel.b);
-      if (kernel.accumulator !== undefined) {
-        // dW_gᵀ [K, og] += col [K, P] @ dy_gᵀ [P, og] per image, then dW_g = (dW_gᵀ)ᵀ
-        const fn = gemmCall(ctx, gemms, index, { ...base, m: K, n: og, k: P, transA: false, transB: true, accumulate: true });
-        const acc = addrOf(ctx, kernel.accumulator);
-        b.emit(`(memory.fill ${i32c(acc)} ${i32c(0)} ${i32c(g.co * K * 4)})`);
-        b.forRange(n, 0, g.n, 1, () =>
-          b.forRange(grp, 0, g.groups, 1, () => {
-            const colMatrix = colOf(imageAt(a));
-            b.emit(`(call $${fn} ${colMatrix} ${outputAt(dy)} ${iadd(i32c(acc), imul(get(grp), og * K * 4))} ${i32c(0)} ${i32c(0)} ${i32c(K)} ${i32c(ctx.scratch)})`);
-          }),
-        );
-        transposeBlocks(b, acc, out, g.groups, K, og);
+      const parts = weightGradParts(ctx, kernel, gemms, index);
+      if (parts !== undefined) {
+        parts.zero(b);
+        parts.rows(b, { from: 0, to: cg }, col, ctx.scratch);
+        parts.finish(b);
         return;
       }
       const fn = gemmCall(ctx, gemms, index, { ...base, m: og, n: K, k: P, transA: false, transB: true, accumulate: true });
