@@ -1,8 +1,8 @@
 /**
  * @file Pooling kernels (max / avg / max-backward) over [planes, h, w]. Windows that lie wholly
  * inside the input (the interior, known at compile time from the static geometry) run with every
- * tap unrolled at a constant offset from the window's corner and branch-free maxima (bit blends);
- * the windows that touch padding or the ceil-mode edge take the checked loop over their taps.
+ * tap unrolled at a constant offset from the window's corner and branch-free maxima (bit blends),
+ * four windows per f32x4 when the stride along w is 1 or 2; the windows that touch padding or the ceil-mode edge take the checked loop over their taps.
  * Max ties go to the first maximum in window order and NaN beats a number, as in PyTorch.
  */
 import type { Kernel } from "../kernels.js";
@@ -131,6 +131,58 @@ const interiorWindow = (ctx: CodegenContext, kernel: PoolKernel, b: FunctionBuil
   finishWindow(ctx, kernel, b, l);
 };
 
+interface VectorLocals {
+  readonly value: string;
+  readonly acc: string;
+  /** i32x4 byte addresses of each lane's best tap (max_backward). */
+  readonly best: string;
+  readonly mask: string;
+  readonly at: string;
+}
+
+/**
+ * Four consecutive windows inside the input (stride w 1 or 2), one per f32x4 lane: each tap's
+ * four values are one load (stride 1) or the even lanes of two (stride 2), folded in window order
+ * with lane masks (`bitselect`), so every lane computes what {@link interiorWindow} computes.
+ */
+const interiorWindows4 = (ctx: CodegenContext, kernel: PoolKernel, b: FunctionBuilder, l: PoolLocals, corner: string, v: VectorLocals): void => {
+  const g = kernel.geometry;
+  const x = addrOf(ctx, kernel.x);
+  const out = addrOf(ctx, kernel.out);
+  let first = true;
+  for (let i = 0; i < g.kh; i++)
+    for (let j = 0; j < g.kw; j++) {
+      const offset = (i * g.dh * g.w + j * g.dw) * 4;
+      const load = (extra: number): string => `(v128.load offset=${offset + extra} align=4 ${get(corner)})`;
+      b.set(v.value, g.sw === 1 ? load(0) : `(i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 ${load(0)} ${load(16)})`);
+      const tapAddresses = `(i32x4.add (i32x4.splat (i32.add ${get(corner)} ${i32c(offset)})) (v128.const i32x4 0 ${4 * g.sw} ${8 * g.sw} ${12 * g.sw}))`;
+      if (first) {
+        b.set(v.acc, get(v.value));
+        if (kernel.op === "max_backward") b.set(v.best, tapAddresses);
+      } else if (kernel.op === "avg") b.set(v.acc, `(f32x4.add ${get(v.acc)} ${get(v.value)})`);
+      else {
+        // first maximum wins; NaN beats a number (lane by lane, as foldTap)
+        b.set(v.mask, `(v128.or (f32x4.gt ${get(v.value)} ${get(v.acc)}) (v128.and (f32x4.ne ${get(v.value)} ${get(v.value)}) (f32x4.eq ${get(v.acc)} ${get(v.acc)})))`);
+        b.set(v.acc, `(v128.bitselect ${get(v.value)} ${get(v.acc)} ${get(v.mask)})`);
+        if (kernel.op === "max_backward") b.set(v.best, `(v128.bitselect ${tapAddresses} ${get(v.best)} ${get(v.mask)})`);
+      }
+      first = false;
+    }
+  const dst = `(i32.add ${i32c(out)} (i32.shl ${get(l.window)} ${i32c(2)}))`;
+  if (kernel.op === "max") b.emit(`(v128.store align=4 ${dst} ${get(v.acc)})`);
+  else if (kernel.op === "avg") {
+    const divisors = addrOf(ctx, kernel.divisors);
+    b.emit(`(v128.store align=4 ${dst} (f32x4.mul ${get(v.acc)} (v128.load offset=${divisors} align=4 (i32.shl ${iadd(imul(get(l.oh), g.wo), get(l.ow))} ${i32c(2)}))))`);
+  } else {
+    const grad = addrOf(ctx, kernel.grad);
+    for (let lane = 0; lane < 4; lane++) {
+      b.set(v.at, `(i32.add (i32x4.extract_lane ${lane} ${get(v.best)}) ${i32c(out - x)})`);
+      b.emit(`(f32.store ${get(v.at)} (f32.add (f32.load ${get(v.at)}) (f32.load offset=${grad + lane * 4} (i32.shl ${get(l.window)} ${i32c(2)}))))`);
+    }
+  }
+  b.set(l.window, `(i32.add ${get(l.window)} ${i32c(4)})`);
+};
+
 /** max / avg / max-backward windows, one output position at a time (taps outside the input skipped; max pads with −∞). */
 export const poolKernel = (ctx: CodegenContext, kernel: PoolKernel, b: FunctionBuilder): void => {
   const g: PoolGeometry = kernel.geometry;
@@ -160,6 +212,7 @@ export const poolKernel = (ctx: CodegenContext, kernel: PoolKernel, b: FunctionB
   const unrolled = g.kh * g.kw <= POOL_UNROLL_TAPS && ohLo < ohHi && owLo < owHi;
   const checkedRow = (): void => b.forRange(l.ow, 0, g.wo, 1, () => checkedWindow(ctx, kernel, b, l));
   const corner = b.local("i32", "corner");
+  const vectors: VectorLocals = { value: b.local("v128", "vv"), acc: b.local("v128", "vacc"), best: b.local("v128", "vbest"), mask: b.local("v128", "vmask"), at: b.local("i32", "vat") };
   b.forRange(l.p, 0, g.planes, 1, () =>
     b.forRange(l.oh, 0, g.ho, 1, () => {
       if (!unrolled) return checkedRow();
@@ -170,7 +223,12 @@ export const poolKernel = (ctx: CodegenContext, kernel: PoolKernel, b: FunctionB
           // the window corner (oh·sh − ph, owLo·sw − pw) of plane p, then sw floats per window
           const row = `(i32.add ${imul(get(l.p), g.h * g.w)} (i32.sub ${imul(get(l.oh), g.sh * g.w)} ${i32c(g.ph * g.w)}))`;
           b.set(corner, iadd(i32c(x), `(i32.shl (i32.add ${row} ${i32c(owLo * g.sw - g.pw)}) ${i32c(2)})`));
-          b.forRange(l.ow, owLo, owHi, 1, () => {
+          const vectorEnd = g.sw <= 2 ? owLo + Math.floor((owHi - owLo) / 4) * 4 : owLo;
+          b.forRange(l.ow, owLo, vectorEnd, 4, () => {
+            interiorWindows4(ctx, kernel, b, l, corner, vectors);
+            b.set(corner, `(i32.add ${get(corner)} ${i32c(g.sw * 16)})`);
+          });
+          b.forRange(l.ow, vectorEnd, owHi, 1, () => {
             interiorWindow(ctx, kernel, b, l, corner);
             b.set(corner, `(i32.add ${get(corner)} ${i32c(g.sw * 4)})`);
           });
