@@ -1,8 +1,12 @@
 /**
- * @file Convolution kernels: im2col + the packed GEMM of gemm.ts, one
- * image and group at a time (the col matrix [cg·kh·kw, ho·wo] lives in the kernel's `col` buffer):
- * forward `out = W_g @ col`; transposed `col = W_gᵀ @ y` then col2im (scatter-add); weight
- * gradient `dW_g += dy @ colᵀ` over the batch. Pooling is in pool.ts.
+ * @file Convolution kernels: im2col + the packed GEMM of gemm.ts, one image and group at a time
+ * (the col matrix [cg·kh·kw, ho·wo] lives in the kernel's `col` buffer): forward
+ * `out = W_g @ col`; transposed `col = W_gᵀ @ y` then col2im (scatter-add); weight gradient
+ * `dW_g += dy @ colᵀ` over the batch, or transposed `dW_gᵀ += col @ dyᵀ` (then one transpose)
+ * when that packs less (lower-conv.ts `weightGradTransposed`). Stride-1 rows of up to 64 columns
+ * are copied (im2col) and added back (col2im) by straight-line f32x4 code per column tap, their
+ * valid ranges known at compile time. Depthwise forward convolutions are direct (depthwise.ts),
+ * pooling is in pool.ts, the two-thread splits in conv-split.ts.
  */
 import type { Kernel } from "../kernels.js";
 import { addrOf, type CodegenContext, KernelCompileError } from "./context.js";
