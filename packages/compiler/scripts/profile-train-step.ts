@@ -4,9 +4,9 @@
 // printed with its share of the step and its GFLOP/s (matmuls). Shows how much of a step is
 // matmul (what threads can split) and how much runs serially (Amdahl).
 //
-//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--batch=256] [--runs=300] [--threads=2] [--min-flops=5e5] [--min-map=32768] [--spin=µs] [--worker-spin=µs] [--model=examples/transformer/model.ts]
+//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--batch=256] [--runs=300] [--threads=2] [--min-flops=5e5] [--min-map=32768] [--spin=µs] [--worker-spin=µs] [--model=mlp|cnn|<file>]
 //
-// --model=<file> profiles that model file's default export instead (feeds: f32 inputs sin(i·0.37),
+// --model=cnn profiles examples/mnist-cnn/model.ts, --model=<file> that model file's default export (feeds: f32 inputs sin(i·0.37),
 // i32 inputs (i·7) mod 10, symbolic dims = --batch), and the summary adds the time per kind of
 // kernel (matmul, conv, pool, norm, softmax/attention rows, maps, reductions, …).
 //
@@ -37,7 +37,8 @@ const minFlops = arg("min-flops", DEFAULT_THREAD_MIN_FLOPS);
 const spinMicros = arg("spin", NaN);
 const workerSpinMicros = arg("worker-spin", NaN);
 const sizes = [784, 256, 128, 64, 10];
-const modelPath = process.argv.find((a) => a.startsWith("--model="))?.slice("--model=".length);
+const modelArg = process.argv.find((a) => a.startsWith("--model="))?.slice("--model=".length);
+const modelPath = modelArg === undefined || modelArg === "mlp" ? undefined : modelArg === "cnn" ? "examples/mnist-cnn/model.ts" : modelArg;
 
 const unwrap = <A>(value: E.Either<C.Diagnostics, A>): A => {
   if (E.isLeft(value)) throw new C.GraftError(value.left);
@@ -121,6 +122,8 @@ const run = instance.exports["run"] as () => number;
 const snapshot = new Uint8Array(memory.buffer).slice();
 const perKernel = new Map<number, number[]>();
 const totals: number[] = [];
+/** CPU time of the process per step (steadier than wall-clock when other processes share the cores; with --threads=2 it adds the worker's). */
+const cpuTotals: number[] = [];
 for (let r = 0; r < runs + 50; r++) {
   stamps.length = 0;
   new Uint8Array(memory.buffer).set(snapshot);
@@ -131,7 +134,9 @@ for (let r = 0; r < runs + 50; r++) {
   }
   pool?.wake();
   // a checked kernel that refuses (a label out of range) stops the step: the profile would be partial
+  const cpuStart = process.cpuUsage();
   const code = run();
+  const cpu = process.cpuUsage(cpuStart);
   if (code !== 0) throw new Error(`the step stopped at its checked kernel ${code} (bad feeds?): no profile`);
   pool?.idle();
   if (r < 50) continue;
@@ -142,12 +147,13 @@ for (let r = 0; r < runs + 50; r++) {
     perKernel.set(i, list);
   }
   totals.push((stamps.at(-1)?.[1] ?? 0) - (stamps[0]?.[1] ?? 0));
+  cpuTotals.push((cpu.user + cpu.system) / 1000);
 }
 const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? NaN;
 const lines = formatKernels(plan).split("\n");
 const total = median(totals);
 let matmul = 0;
-console.log(`trainStep batch ${batch}, ${threads} thread(s): median step ${total.toFixed(3)} ms over ${runs} runs (sum of kernel medians below)`);
+console.log(`trainStep batch ${batch}, ${threads} thread(s): median step ${total.toFixed(3)} ms (min ${Math.min(...totals).toFixed(3)}, CPU time median ${median(cpuTotals).toFixed(3)} ms) over ${runs} runs (sum of kernel medians below)`);
 let sum = 0;
 for (const [i, times] of perKernel) {
   const kernel = plan.lowered.kernels[i];

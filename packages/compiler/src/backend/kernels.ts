@@ -159,7 +159,8 @@ export type Kernel =
    * (+ bias per channel); `transpose` a = output side, b = weight → image side (+ bias);
    * `weight_grad` a = image, b = output cotangent → weight. `col` is scratch for the im2col matrix
    * of one image and group (WASM), undefined for a 1×1 convolution without stride or padding (the
-   * image is its own col matrix).
+   * image is its own col matrix) and for a direct depthwise one (lower-conv.ts `directDepthwise`). `accumulator`, for some weight gradients (WASM), holds the
+   * gradient transposed, [groups][cg·kh·kw][co/groups], while images are summed in.
    */
   | {
       readonly kind: "conv";
@@ -169,6 +170,7 @@ export type Kernel =
       readonly bias: BufferId | undefined;
       readonly out: BufferId;
       readonly col: BufferId | undefined;
+      readonly accumulator: BufferId | undefined;
       readonly geometry: ConvGeometry;
       readonly nodes: readonly NodeId[];
     }
@@ -330,7 +332,7 @@ export const kernelWrites = (kernel: Kernel): BufferId[] => {
     case "cross_entropy":
       return kernel.lse === undefined ? [kernel.out] : [kernel.out, kernel.lse];
     case "conv":
-      return kernel.col === undefined ? [kernel.out] : [kernel.out, kernel.col];
+      return [kernel.out, ...(kernel.col === undefined ? [] : [kernel.col]), ...(kernel.accumulator === undefined ? [] : [kernel.accumulator])];
     default:
       return [kernel.out];
   }
