@@ -12,6 +12,8 @@ import { decodeSafetensors, encodeSafetensors } from "@graft/runtime";
 import { afterAll, describe, expect, it } from "vitest";
 import mnist from "../../../../examples/mnist/model.js";
 import seedToy from "../../../../examples/seed-toy/model.js";
+import { cnnModel } from "../../../../examples/mnist-cnn/model.js";
+import { transformerModel } from "../../../../examples/transformer/model.js";
 import { main, type CliIo } from "../../src/cli.js";
 import { exportOnnx } from "../../src/onnx/export.js";
 import { onnxFusedComposites, onnxTable } from "../../src/onnx/ops.js";
@@ -169,16 +171,21 @@ describe("ONNX export: errors", () => {
 const pythonWithOnnx = ["python3", "/usr/bin/python3"].find((python) => spawnSync(python, ["-c", "import onnx"], { stdio: "ignore" }).status === 0);
 
 describe("the ONNX checker (python onnx, full_check)", () => {
-  it.runIf(pythonWithOnnx !== undefined)("accepts the exported forward and training steps", () => {
+  it.runIf(pythonWithOnnx !== undefined)("accepts the exported forward and training steps (the CNN and transformer steps with dropout's integer ops, batch norm's state)", () => {
     const dir = scratch();
     const files: string[] = [];
-    for (const [name, options] of [
-      ["mnist", {}],
-      ["mnist-fixed", { batch: 32 }],
-      ["mnist-adam", { train: "adam:lr=1e-3" }],
-      ["toy-sgd", { train: "sgd:lr=0.1,momentum=0.9" }],
+    const models = { mnist, toy: seedToy, cnn: cnnModel(), transformer: transformerModel() };
+    for (const [name, source, options] of [
+      ["mnist", "mnist", {}],
+      ["mnist-fixed", "mnist", { batch: 32 }],
+      ["mnist-adam", "mnist", { train: "adam:lr=1e-3" }],
+      ["toy-sgd", "toy", { train: "sgd:lr=0.1,momentum=0.9" }],
+      ["cnn", "cnn", {}],
+      ["cnn-adam", "cnn", { train: "adam:lr=1e-3" }],
+      ["transformer", "transformer", {}],
+      ["transformer-adam", "transformer", { train: "adam:lr=1e-3" }],
     ] as const) {
-      const result = exportOnnx(name.startsWith("toy") ? seedToy : mnist, options);
+      const result = exportOnnx(models[source], options);
       if (E.isLeft(result)) throw new Error(result.left[0]?.message);
       const file = join(dir, `${name}.onnx`);
       writeFileSync(file, result.right.bytes);
