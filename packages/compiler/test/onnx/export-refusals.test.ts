@@ -1,7 +1,7 @@
 // What the ONNX exporter still refuses, each with a message naming the op, the node, the user's
 // line and why (the refusals of a symbolic class dim, a bad opset or batch, and max pooling's
 // gradient below opset 16 are tested with the rest of their files). The lowerings' other Lefts —
-// interior padding or a conv weight gradient over symbolic dims, negative conv padding — guard
+// interior padding, a conv weight gradient or a negative conv padding over symbolic dims — guard
 // graphs the DSL does not build (slice and conv2d need static dims there) and are not reachable
 // from a model.
 import * as E from "fp-ts/lib/Either.js";
