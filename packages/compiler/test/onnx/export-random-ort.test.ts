@@ -4,6 +4,7 @@
 // for a static and a dynamic (batch) shape — so dropout in an exported training step masks as
 // graft's does.
 import * as E from "fp-ts/lib/Either.js";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as C from "@graft/core";
 import { encodeSafetensors } from "@graft/runtime";
@@ -41,6 +42,21 @@ describe.runIf(ort !== undefined)("random_uniform exported to ONNX, in onnxrunti
         }
       }
     });
+
+  it("any seed, counter and shape (opset 13 and 18): ORT's draws are core's, bit for bit", async () => {
+    const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
+    await fc.assert(
+      fc.asyncProperty(int32, int32, fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }), fc.constantFrom(13, 18), async (seed, counter, shape, opset) => {
+        const drawn = C.model({ name: "draw", outputs: { u: C.rand(shape, { seed }) } });
+        const result = exportOnnx(drawn, { opset, weights: counterWeights(counter) });
+        if (E.isLeft(result)) throw new Error(C.formatDiagnostics(result.left));
+        const got = await (await createSession(runtime, result.right.bytes)).run({});
+        expect(got.u?.dims).toEqual(shape);
+        expect(Array.from(got.u?.data as Float32Array)).toEqual(expected(seed, 0, counter, shape.reduce((a, b) => a * b, 1)));
+      }),
+      { numRuns: 12, seed: 12 },
+    );
+  });
 });
 
 describe("random_uniform's ONNX lowering", () => {
