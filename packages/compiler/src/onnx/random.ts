@@ -7,9 +7,9 @@
  * - `h >>> k` is an integer `Div` by 2ᵏ (exact for non-negative values);
  * - `h · c mod 2³²` never overflows int64: with c = c_hi·2¹⁶ + c_lo it is
  *   (h·c_lo + (h·c_hi mod 2¹⁶)·2¹⁶) mod 2³², each product below 2⁴⁸;
- * - `a ⊕ b` is `BitwiseXor` from opset 18; below, it is computed bit by bit along a new axis of
- *   32 (a's and b's bits by `Div` and `Mod`, their sum mod 2 weighted by 2ᵏ and summed), opset 13
- *   ops only, at 32× the memory of the tensor.
+ * - `a ⊕ b` is `BitwiseXor` from opset 18; below, it is computed nibble by nibble along a new
+ *   axis of 8 (a's and b's nibbles by `Div` and `Mod`, 16·aₖ + bₖ `Gather`ed from a table of the
+ *   256 nibble XORs, weighted by 16ᵏ and summed), opset 13 ops only, at 8× the memory of the tensor.
  * The counter is the i32 state param `random.counter`, read as its 32 bits (`Mod` 2³² with the
  * divisor's sign); the key mixes the op's seed and stream at export time; the uniform is the top
  * 24 bits times 2⁻²⁴, exact in f32.
@@ -26,17 +26,36 @@ export const BITWISE_XOR_OPSET = 18;
 const TWO_16 = 2 ** 16;
 const TWO_32 = 2 ** 32;
 
-/** The bit weights 2⁰ … 2³¹ (int64[32]), for the bitwise XOR below opset 18. */
-const bitWeights = (e: Emitter): string => e.int64s(Array.from({ length: 32 }, (_, k) => 2 ** k));
+/** The XOR tables of an export below opset 18, emitted once per graph. */
+interface NibbleTables {
+  /** 16⁰ … 16⁷ (int64[8]). */
+  readonly weights: string;
+  /** 16 (int64 scalar). */
+  readonly sixteen: string;
+  /** i ↦ (i div 16) ⊕ (i mod 16) for i < 256 (int64[256]). */
+  readonly xors: string;
+}
+const tablesOf = new WeakMap<Emitter, NibbleTables>();
+const nibbleTables = (e: Emitter): NibbleTables => {
+  const known = tablesOf.get(e);
+  if (known !== undefined) return known;
+  const tables = {
+    weights: e.int64s(Array.from({ length: 8 }, (_, k) => 16 ** k)),
+    sixteen: e.scalar("i64", 16),
+    xors: e.constant("i64", [256], Array.from({ length: 256 }, (_, i) => (i >> 4) ^ (i & 15))),
+  };
+  tablesOf.set(e, tables);
+  return tables;
+};
 
 /** a ⊕ b for int64 values in [0, 2³²) (broadcasting). */
 const xor32 = (e: Emitter, a: string, b: string): string => {
   if (e.opset >= BITWISE_XOR_OPSET) return e.op("BitwiseXor", [a, b]);
-  const weights = bitWeights(e);
-  const two = e.scalar("i64", 2);
-  const bitsOf = (x: string): string => e.op("Mod", [e.op("Div", [e.unsqueeze(x, [-1]), weights]), two]);
-  const differing = e.op("Mod", [e.op("Add", [bitsOf(a), bitsOf(b)]), two]);
-  return e.reduce("ReduceSum", e.op("Mul", [differing, weights]), [-1], false);
+  // nibble by nibble: 16·aₖ + bₖ indexes the table of the 256 nibble XORs
+  const { weights, sixteen, xors } = nibbleTables(e);
+  const nibblesOf = (x: string): string => e.op("Mod", [e.op("Div", [e.unsqueeze(x, [-1]), weights]), sixteen]);
+  const xored = e.op("Gather", [xors, e.op("Add", [e.op("Mul", [nibblesOf(a), sixteen]), nibblesOf(b)])], { axis: 0 });
+  return e.reduce("ReduceSum", e.op("Mul", [xored, weights]), [-1], false);
 };
 
 /** h >>> k for int64 values in [0, 2³²). */

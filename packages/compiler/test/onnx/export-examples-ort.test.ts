@@ -55,7 +55,7 @@ const cnn: Example = {
   // magnitude), the WASM and JS bundles 7.6e-6.
   training: [
     { optimizer: "adam:lr=1e-4" },
-    // opset 17: dropout's XOR bit by bit
+    // opset 17: dropout's XOR nibble by nibble
     { optimizer: "sgd:lr=0.05,momentum=0.9", opset: 17, stateRtol: 5e-5 },
   ],
 };

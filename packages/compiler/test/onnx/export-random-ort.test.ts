@@ -1,5 +1,5 @@
 // The seeded random op in ONNX: `random_uniform` lowered to integer ops (int64 held in [0, 2³²),
-// BitwiseXor from opset 18, a bit-by-bit XOR below) draws in onnxruntime-node exactly core's
+// BitwiseXor from opset 18, a nibble-by-nibble XOR below) draws in onnxruntime-node exactly core's
 // randomBits — every bit, at counters 0, 1, a large one and negative ones (the i32 counter wraps),
 // for a static and a dynamic (batch) shape — so dropout in an exported training step masks as
 // graft's does.

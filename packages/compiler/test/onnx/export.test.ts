@@ -196,7 +196,7 @@ describe("the ONNX checker (python onnx, full_check)", () => {
       ["mnist-adam", "mnist", { train: "adam:lr=1e-3" }],
       ["toy-sgd", "toy", { train: "sgd:lr=0.1,momentum=0.9" }],
       ["cnn", "cnn", {}],
-      // python3-onnx 1.12 knows opsets up to 17: the random op's XOR is then the bit-by-bit one
+      // python3-onnx 1.12 knows opsets up to 17: the random op's XOR is then the nibble-by-nibble one
       ["cnn-adam", "cnn", { train: "adam:lr=1e-3", opset: 17 }],
       ["transformer", "transformer", {}],
       ["transformer-adam", "transformer", { train: "adam:lr=1e-3", opset: 17 }],
