@@ -1,8 +1,9 @@
 // Convolution and pooling in the ONNX exporter: a small CNN's exported forward (Conv with groups
 // and per-side pads, ConvTranspose, MaxPool with ceil mode, AveragePool, GlobalAveragePool,
 // 1-D Conv/pools) equals the bundle's forward in onnxruntime-node; its training step (ConvTranspose
-// with output padding, the weight gradients of grouped and dilated convs, MaxPool's gradient with
-// ceil mode) gives the bundle's losses; below opset 16 max pooling's gradient is refused.
+// with output padding as a zero Pad, the weight gradients of grouped and dilated convs, MaxPool's
+// gradient with ceil mode) gives the bundle's losses; below opset 16 max pooling's gradient is
+// refused; gradients with negative padding (crops, zero extensions) give the bundle's weights.
 import * as E from "fp-ts/lib/Either.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
