@@ -10,6 +10,7 @@ import type { CrossEntropyAttrs, Dtype, OpAttrs, OpName, Reduction, TensorType }
 import { convOnnxRows } from "./conv-ops.js";
 import { float, type Emitter } from "./emitter.js";
 import { DATA_TYPE, onnxDataType } from "./proto.js";
+import { randomUniformOnnx } from "./random.js";
 
 /** What a row sees of the node it lowers. */
 export interface LoweringNode<K extends OpName> {
@@ -407,6 +408,6 @@ export const onnxTable: OnnxTable = {
   // modes (evaluation semantics: the exporter's graphs are specialised by the mode pass first)
   mode_switch: (_e, node) => E.right(second(node)),
   state_update: (_e, node) => E.right(first(node)),
-  random_uniform: () => E.left("random ops (dropout in training mode, rand, randn, bernoulli) are not exported to ONNX"),
+  random_uniform: randomUniformOnnx,
   ...convOnnxRows,
 };
