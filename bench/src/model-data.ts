@@ -39,6 +39,13 @@ export interface ConvData {
   readonly bias: Float32Array;
 }
 
+/** Elements [from, to) of a param that are not checked, and why. */
+export interface UncheckedRange {
+  readonly from: number;
+  readonly to: number;
+  readonly reason: string;
+}
+
 /** Which example model a model workload trains. */
 export type ModelName = "cnn" | "transformer";
 
@@ -64,6 +71,15 @@ export interface ModelData {
   readonly params: Readonly<Record<string, F32Tensor>>;
   /** The params Adam updates (the others are BatchNorm running statistics). */
   readonly trained: readonly string[];
+  /**
+   * Param elements whose change is not checked (their delta counts as 0 in the checksums), with
+   * the reason. All are elements whose exact gradient is 0, so what Adam does with them is
+   * float32 rounding noise divided by its own magnitude: steps of ~lr with arbitrary signs,
+   * different on every system. A conv bias followed by a training-mode BatchNorm (the batch
+   * mean subtracts it); the key part of an attention's in_proj_bias (q·(k + b) adds the same
+   * q·b to every score of a query, which the softmax cancels).
+   */
+  readonly unchecked: Readonly<Record<string, UncheckedRange>>;
   /** Dropout probability of the timed steps (the example's); checks use dropout 0. */
   readonly dropout: number;
   readonly adam: AdamConfig;
@@ -133,6 +149,12 @@ export function makeCnnData(batch: number): ModelData {
     yShape: [batch],
     params,
     trained,
+    unchecked: Object.fromEntries(
+      ["conv1.bias", "conv2.bias"].map((name) => [
+        name,
+        { from: 0, to: params[name]?.data.length ?? 0, reason: "a conv bias before a training-mode BatchNorm: exact gradient 0" },
+      ]),
+    ),
     dropout: CNN_CONFIG.dropout,
     adam: ADAM,
   };
@@ -159,6 +181,12 @@ export function makeTransformerData(batch: number, config: TransformerConfig = T
     yShape: [batch, context],
     params,
     trained,
+    unchecked: Object.fromEntries(
+      Array.from({ length: config.layers }, (_, i) => [
+        `blocks.${i}.attn.in_proj_bias`,
+        { from: config.width, to: 2 * config.width, reason: "the key bias of attention: exact gradient 0 (the softmax cancels it)" },
+      ]),
+    ),
     dropout: config.dropout,
     adam: ADAM,
     transformer: config,
