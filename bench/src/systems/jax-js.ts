@@ -2,7 +2,8 @@
  * Peer: jax-js (`@jax-js/jax`) on its WASM device.
  *
  * Every workload is one `jit`-compiled function (kernel fusion, compiled on the first call,
- * which the harness times separately as `first_ms`). The train step is
+ * which the harness times separately as `first_ms`), except `conv2d` and the CNN step, which
+ * run eagerly (faster for jax-js: see jax-models.ts). The train step is
  * `jit(valueAndGrad(loss) + hand-written Adam)` (there is no `@jax-js/optax` on npm), with
  * the step counter kept on the device so no host value changes between steps.
  *
@@ -232,7 +233,8 @@ export const jaxJs: System = {
         `global Worker ${workers ? "present (multi-threaded)" : "absent in Node 20 (single-threaded)"}; ` +
         `relaxed-SIMD madd ${relaxed ? "available" : "not available in this Node (plain f32x4 mul+add)"}; ` +
         "kernels generated per jit with f32x4 SIMD paths; one-hot labels prepared outside timing; completion via blockUntilReady; " +
-        "conv via lax.convGeneralDilated; BN, max pool, layer norm, attention from np primitives; GELU nn.gelu exact (erfc); dropout random.bernoulli, key from the step number",
+        "conv via lax.convGeneralDilated, conv2d and the CNN step eager (jit makes its conv ~10x slower), the transformer step jit; " +
+        "BN, max pool, layer norm, attention from np primitives; GELU nn.gelu exact (erfc); dropout random.bernoulli, key from the step number",
     };
   },
   async prepare(c: BenchCase, data: WorkloadData): Promise<PreparedRun | "unsupported"> {

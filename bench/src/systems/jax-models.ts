@@ -2,7 +2,13 @@
  * jax-js's implementations of the conv and model workloads (see jax-js.ts for the device
  * set-up and the ownership rules: every call consumes its array arguments, `.ref` adds a
  * reference): `conv2d`, and the train steps of the examples' CNN and transformer, each step
- * one `jit` of `valueAndGrad(loss)` + a hand-written Adam (no @jax-js/optax on npm).
+ * `valueAndGrad(loss)` + a hand-written Adam (no @jax-js/optax on npm).
+ *
+ * jit or eager, whichever is faster for jax-js: its `jit` compiles `lax.convGeneralDilated`
+ * into a generic fused loop about 10× slower than the eager conv routine (measured here, CPU
+ * time: conv2d at batch 4 1.2 s jitted vs 0.11 s eager; the CNN step at batch 64 1.47 s vs
+ * 0.80 s), while the transformer step gains from jit (0.12 s vs 0.32 s). So `conv2d` and the
+ * CNN step run eagerly (op by op on the wasm device), the transformer step under `jit`.
  *
  * Layouts: NCHW activations and OIHW conv kernels (`lax.convGeneralDilated`'s, as graft's);
  * dense kernels `[in, out]` (flax's), converted in `prepare` and back for the check.
@@ -15,7 +21,7 @@
  * made from the step number on the host (`random.key(step)`, split on the device per dropout
  * site), the token embedding as a one-hot matmul (np.take's gradient, a scatter, does not
  * jit). The check runs (the first two) use a step built without dropout; the timed runs a
- * second jit with the example's dropout, continuing from the same state.
+ * second step function with the example's dropout, continuing from the same state.
  */
 import { blockUntilReady, jit, lax, nn, numpy as np, random, tree, valueAndGrad } from "@jax-js/jax";
 import { convChecks, modelTrainChecks } from "../checks.js";
@@ -45,7 +51,8 @@ export function prepareConv(d: ConvData): PreparedRun {
     [d.pad, d.pad],
     [d.pad, d.pad],
   ];
-  const f = jit((xx: Arr, ww: Arr, bb: Arr): Arr => lax.convGeneralDilated(xx, ww, [1, 1], pad).add(bb));
+  // eager, not jit: see the file comment
+  const f = (xx: Arr, ww: Arr, bb: Arr): Arr => lax.convGeneralDilated(xx, ww, [1, 1], pad).add(bb);
   let last: Arr | undefined;
   return {
     async run() {
@@ -62,7 +69,6 @@ export function prepareConv(d: ConvData): PreparedRun {
       x.dispose();
       weight.dispose();
       bias.dispose();
-      f.dispose();
     },
   };
 }
@@ -97,9 +103,9 @@ type TrainState = { p: Tree; m: Tree; v: Tree; t: Arr; stats: Tree };
 /** A model's loss on (params, stats, extra inputs); returns [loss, new stats]. Consumes its arguments. */
 type LossFn = (p: Tree, stats: Tree, inputs: Arr[], key: Arr | undefined) => [Arr, Tree];
 
-/** `jit(valueAndGrad(loss) + Adam)`; with `dropout`, the step takes a PRNG key too. */
-function trainStep(loss: LossFn, cfg: AdamConfig, withKey: boolean) {
-  return jit((s: TrainState, inputs: Arr[], key: Arr[]): [Arr, TrainState] => {
+/** `valueAndGrad(loss) + Adam`, under `jit` when `compiled`; `withKey`: the loss takes a PRNG key (dropout). */
+function trainStep(loss: LossFn, cfg: AdamConfig, withKey: boolean, compiled: boolean) {
+  const body = (s: TrainState, inputs: Arr[], key: Arr[]): [Arr, TrainState] => {
     // gradient wrt the first argument (the trained params) only
     const [[lossValue, stats], g] = valueAndGrad((p: Tree, st: Tree, ins: Arr[], keys: Arr[]) => loss(p, st, ins, withKey ? keys[0] : undefined), { hasAux: true })(tree.ref(s.p), s.stats, inputs, key);
     const t = s.t.add(1);
@@ -118,14 +124,15 @@ function trainStep(loss: LossFn, cfg: AdamConfig, withKey: boolean) {
     bc1.dispose();
     bc2.dispose();
     return [lossValue, { p, m, v, t, stats }];
-  });
+  };
+  return compiled ? jit(body) : Object.assign(body, { dispose() {} });
 }
 
 /**
  * A model train step: params converted by `layouts` (trained unless in `statNames`), the
  * check step without dropout, the timed step with it (a fresh key per step).
  */
-function trainRun(d: ModelData, layouts: Readonly<Record<string, Layout>>, statNames: readonly string[], loss: (dropout: number) => LossFn, inputs: Arr[]): PreparedRun {
+function trainRun(d: ModelData, layouts: Readonly<Record<string, Layout>>, statNames: readonly string[], loss: (dropout: number) => LossFn, inputs: Arr[], compiled: boolean): PreparedRun {
   const p: Tree = {};
   const stats: Tree = {};
   for (const [name, layout] of Object.entries(layouts)) {
@@ -134,8 +141,8 @@ function trainRun(d: ModelData, layouts: Readonly<Record<string, Layout>>, statN
   }
   const zeros = (tr: Tree): Tree => Object.fromEntries(Object.entries(tr).map(([name, a]) => [name, np.zeros(a.shape)]));
   let state: TrainState = { p, m: zeros(p), v: zeros(p), t: np.zeros([]), stats };
-  const checkStep = trainStep(loss(0), d.adam, false);
-  const timedStep = trainStep(loss(d.dropout), d.adam, true);
+  const checkStep = trainStep(loss(0), d.adam, false, compiled);
+  const timedStep = trainStep(loss(d.dropout), d.adam, true, compiled);
   let checking = true;
   let steps = 0;
   let lastLoss: Arr | undefined;
@@ -238,7 +245,8 @@ export function prepareCnnTrain(d: ModelData): PreparedRun {
       const newStats: Tree = { "bn1.running_mean": m1, "bn1.running_var": v1, "bn2.running_mean": m2, "bn2.running_var": v2 };
       return [meanCe(logits, yb), newStats];
     };
-  return trainRun(d, layouts, statNames, loss, [x, oneHot]);
+  // eager: jax-js's jit turns convolutions into generic fused loops, slower than its eager conv
+  return trainRun(d, layouts, statNames, loss, [x, oneHot], false);
 }
 
 /** LayerNorm over the last axis (eps 1e-5); consumes all three. */
@@ -296,5 +304,5 @@ export function prepareTransformerTrain(d: ModelData): PreparedRun {
       const logits = dense(layerNorm(h, take(p, "ln_f.weight"), take(p, "ln_f.bias")), take(p, "head.weight"), take(p, "head.bias"));
       return [meanCe(logits, yb), stats];
     };
-  return trainRun(d, layouts, [], loss, [tokens, oneHot, mask]);
+  return trainRun(d, layouts, [], loss, [tokens, oneHot, mask], true);
 }
