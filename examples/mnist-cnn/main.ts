@@ -32,7 +32,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import { RANDOM_COUNTER, type Model } from "@graft/core";
-import { encodeSafetensors, type SafetensorsTensorInput } from "@graft/runtime";
+import { encodeSafetensors, safetensorsDtypeOf, type SafetensorsTensorInput } from "@graft/runtime";
 import {
   accuracy,
   addToMean,
@@ -242,20 +242,22 @@ export async function trainCnn(options: CnnRunOptions = {}): Promise<CnnRun> {
 export const percent = (fraction: number): string => `${(100 * fraction).toFixed(1)}%`;
 
 /**
- * The model's state dict, as `model.state_dict()` names it: every param and batch-norm buffer
- * (running_mean, running_var, num_batches_tracked), not the optimizer's moments nor graft's
- * dropout counter; sorted by name.
+ * The model's state: every param and buffer, not the optimizer's moments; sorted by name. I32
+ * counters PyTorch keeps as int64 (num_batches_tracked) are written as I64.
  */
-export function stateDict(trainer: Trainer): SafetensorsTensorInput[] {
+export function modelState(trainer: Trainer): SafetensorsTensorInput[] {
   const optimizerPrefix = `${trainer.optimizer.kind}.`;
   return Object.entries(trainer.getState())
-    .filter(([name]) => !name.startsWith(optimizerPrefix) && name !== RANDOM_COUNTER)
+    .filter(([name]) => !name.startsWith(optimizerPrefix))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, t]) => ({ name, dtype: t.dtype === "i32" ? "I32" : "F32", shape: t.shape, data: t.data }));
+    .map(([name, t]) => ({ name, dtype: safetensorsDtypeOf(name, t.dtype === "i32" ? "i32" : "f32"), shape: t.shape, data: t.data }));
 }
 
-/** The weights a forward bundle embeds: the state dict without num_batches_tracked, which evaluation does not read. */
-export const forwardWeights = (state: readonly SafetensorsTensorInput[]): SafetensorsTensorInput[] => state.filter((t) => !t.name.endsWith(".num_batches_tracked"));
+/**
+ * The state dict of the same nn.Module, as `model.state_dict()` names it: params and batch-norm
+ * buffers (running_mean, running_var, num_batches_tracked), without graft's dropout counter.
+ */
+export const stateDict = (trainer: Trainer): SafetensorsTensorInput[] => modelState(trainer).filter((t) => t.name !== RANDOM_COUNTER);
 
 /** `matrix[t][p]`: test images of digit t predicted as p. */
 export function confusionCounts(labels: Int32Array, predicted: Int32Array): number[][] {
@@ -290,8 +292,7 @@ export async function writeArtifacts(run: CnnRun, dir: string): Promise<Artifact
     await writeFileAtomic(join(dir, name), contents);
     files.push(name);
   };
-  const state = stateDict(run.trainer);
-  await write("weights.safetensors", encodeSafetensors(state, { format: "pt", model: run.model.name }));
+  await write("weights.safetensors", encodeSafetensors(stateDict(run.trainer), { format: "pt", model: run.model.name }));
   const title = "MNIST LeNet-style CNN";
   await write("metrics.svg", metricsChart(run.history, { title: `${title}: metrics by epoch` }));
   await write(
@@ -299,7 +300,7 @@ export async function writeArtifacts(run: CnnRun, dir: string): Promise<Artifact
     confusionMatrix({ matrix: confusionCounts(run.test.labels, run.testPredictions), classNames: Array.from({ length: MNIST_CLASSES }, (_, d) => String(d)), title: `${title}: test confusion matrix (${percent(run.testAccuracy)})` }),
   );
 
-  const compiled = await compileBundle(run.model, { backend: BUNDLE_BACKEND, weights: encodeSafetensors(forwardWeights(state), { format: "pt", model: run.model.name }), batches: [1, 100] });
+  const compiled = await compileBundle(run.model, { backend: BUNDLE_BACKEND, weights: encodeSafetensors(modelState(run.trainer), { format: "pt", model: run.model.name }), batches: [1, 100] });
   if (E.isLeft(compiled)) throw new Error(`mnist-cnn: the bundle does not compile: ${compiled.left.map((d) => d.message).join("; ")}`);
   const written = await writeBundle(join(dir, BUNDLE_FILE), compiled.right);
   files.push(BUNDLE_FILE, relative(dir, written.dts));
