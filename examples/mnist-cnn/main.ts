@@ -11,7 +11,7 @@
  * statistics, no dropout) for every accuracy. Measured on the seed-0 split: 98.9% test accuracy
  * (seeds 0–4: 98.7–99.0%) in 82 s on a busy 2-core machine (29 s of CPU time). Without the
  * schedule and the augmentation (Adam lr 1e-3) it reached 98.3%; README.md lists the variants
- * tried. The js back end trains the model too, ~35× slower.
+ * tried. The js back end trains the model too, ~65× slower per step.
  *
  * Every epoch prints the batches, the wall time, samples/s, the mean training loss and the train
  * and test accuracy (the train accuracy of the first 2,000 training digits, to keep evaluation
