@@ -26,44 +26,35 @@
  *     [--lr-schedule onecycle|none|<graft train's --lr-schedule>] [--augment on|off]
  *     [--backend wasm|js|reference] [--seed N] [--train-size N] [--test-size N] [--out dir]
  */
-import { mkdir } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import { RANDOM_COUNTER, type Model } from "@graft/core";
-import { encodeSafetensors, safetensorsDtypeOf, type SafetensorsTensorInput } from "@graft/runtime";
+import { encodeSafetensors, type SafetensorsTensorInput } from "@graft/runtime";
 import {
   accuracy,
-  addToMean,
   attachScheduler,
   compileBundle,
-  confusionMatrix,
-  createEpochProgress,
   createTrainer,
   DataLoader,
   formatBytes,
-  formatDuration,
   formatOptimizer,
   formatSchedule,
-  metricsChart,
   parseLrSchedule,
   parseOptimizer,
   predictions,
-  Prng,
-  runningMean,
   stepsPerBatch,
   writeBundle,
-  writeFileAtomic,
   type BackendName,
-  type EpochMetrics,
   type HostTensor,
   type ProgressStream,
   type SchedulerSpec,
   type Trainer,
 } from "@graft/compiler";
-import { augmentBatch, DEFAULT_AFFINE } from "../shared/augment.js";
-import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, MNIST_SIDE, type MnistSet } from "../shared/mnist.js";
+import { artifactsDir, backendOption, integerOption, onOffOption, percent, runIfScript, shownDir } from "../shared/cli.js";
+import { artifactWriter } from "../shared/artifacts.js";
+import { modelState, setLogits, trainClassifierEpoch, trainingSummary, writeClassifierPlots, type ClassifierEpoch, type ImageFeed } from "../shared/classifier.js";
+import { loadMnist, MNIST_PIXELS, MNIST_SIDE, type MnistSet } from "../shared/mnist.js";
 import { checkBundle, type BundleCheck } from "./check.js";
 import { cnnModel } from "./model.js";
 import { pageHtml } from "./page.js";
@@ -111,13 +102,7 @@ export interface CnnRunOptions {
 }
 
 /** One epoch of a run: the metrics plus timings and the learning rate of its last batch. */
-export interface CnnEpoch extends EpochMetrics {
-  /** Wall time of the training steps, in seconds. */
-  readonly trainSeconds: number;
-  /** Wall time of measuring train and test accuracy, in seconds. */
-  readonly evalSeconds: number;
-  readonly lr: number;
-}
+export type CnnEpoch = ClassifierEpoch;
 
 /** The settings a run used (recorded in metrics.json). */
 export interface CnnSettings {
@@ -147,19 +132,10 @@ export interface CnnRun {
 }
 
 /** `count` flattened digits as the model's input x f32[count, 1, 28, 28] (no copy). */
-export const imageFeed = (images: Float32Array, count: number): HostTensor => ({ shape: [count, 1, MNIST_SIDE, MNIST_SIDE], dtype: "f32", data: images });
+export const imageFeed: ImageFeed = (images, count) => ({ shape: [count, 1, MNIST_SIDE, MNIST_SIDE], dtype: "f32", data: images });
 
 /** Logits (evaluation mode) of the first `count` images of `set` (default all), in chunks of `chunk` rows (100: faster here than bigger chunks, whose activations leave the caches). */
-export function logitsOf(trainer: Trainer, set: MnistSet, count = set.count, chunk = 100): HostTensor {
-  const data = new Float32Array(count * MNIST_CLASSES);
-  for (let start = 0; start < count; start += chunk) {
-    const rows = Math.min(chunk, count - start);
-    const logits = trainer.forward({ x: imageFeed(set.images.subarray(start * MNIST_PIXELS, (start + rows) * MNIST_PIXELS), rows) }).logits;
-    if (logits === undefined) throw new Error("mnist-cnn: the model has no 'logits' output");
-    data.set(logits.data as Float32Array, start * MNIST_CLASSES);
-  }
-  return { shape: [count, MNIST_CLASSES], dtype: "f32", data };
-}
+export const logitsOf = (trainer: Trainer, set: MnistSet, count = set.count, chunk = 100): HostTensor => setLogits(trainer, set, imageFeed, count, chunk, "mnist-cnn");
 
 /** The schedule of a `--lr-schedule` text ("none": a constant lr). */
 export function scheduleOf(text: string): SchedulerSpec | undefined {
@@ -194,34 +170,28 @@ export async function trainCnn(options: CnnRunOptions = {}): Promise<CnnRun> {
   const sampleLabels = train.labels.subarray(0, sample);
   let steps = 0;
   const totalSteps = epochs * loader.length;
+  const afterStep = (): void => {
+    steps++;
+    // per-batch schedules (OneCycleLR) step after each batch but the last
+    if (perBatch && steps < totalSteps) scheduler?.step();
+  };
   for (let epoch = 0; epoch < epochs; epoch++) {
-    const progress = stream === null ? undefined : createEpochProgress({ epoch: epoch + 1, epochs, totalBatches: loader.length, stream });
-    const augmentPrng = new Prng(seed * 1_000_003 + epoch + 1);
-    const started = performance.now();
-    let loss = runningMean();
-    let seen = 0;
-    let index = 0;
-    let lr = trainer.learningRate;
-    for (const batch of loader.epoch(epoch)) {
-      lr = trainer.learningRate;
-      const x = augment ? augmentBatch(batch.x, batch.size, augmentPrng, DEFAULT_AFFINE) : batch.x;
-      const step = trainer.step({ x: imageFeed(x, batch.size), y: { shape: [batch.size], dtype: "i32", data: batch.y } });
-      loss = addToMean(loss, step.loss, batch.size);
-      seen += batch.size;
-      steps++;
-      // per-batch schedules (OneCycleLR) step after each batch but the last
-      if (perBatch && steps < totalSteps) scheduler?.step();
-      progress?.update(index++, { loss: loss.mean, samplesPerSecond: (seen * 1000) / Math.max(1e-3, performance.now() - started) });
-    }
-    const trained = performance.now();
-    const trainAccuracy = accuracy(logitsOf(trainer, train, sample), sampleLabels);
-    const testAccuracy = accuracy(logitsOf(trainer, test), test.labels);
-    const evaluated = performance.now();
-    history.push({ epoch, loss: loss.mean, trainAccuracy, testAccuracy, trainSeconds: (trained - started) / 1000, evalSeconds: (evaluated - trained) / 1000, lr });
-    progress?.finish(`loss ${loss.mean.toFixed(4)}  train ${percent(trainAccuracy)}  test ${percent(testAccuracy)}  (eval ${formatDuration(evaluated - trained)})`);
-    if (!Number.isFinite(loss.mean)) {
+    const metrics = trainClassifierEpoch({
+      trainer,
+      loader,
+      epoch,
+      epochs,
+      seed,
+      augment,
+      feed: imageFeed,
+      stream,
+      afterStep,
+      evaluate: () => ({ trainAccuracy: accuracy(logitsOf(trainer, train, sample), sampleLabels), testAccuracy: accuracy(logitsOf(trainer, test), test.labels) }),
+    });
+    history.push(metrics);
+    if (!Number.isFinite(metrics.loss)) {
       trainer.dispose();
-      throw new Error(`mnist-cnn: the loss is ${loss.mean} after epoch ${epoch + 1}; lower the learning rate`);
+      throw new Error(`mnist-cnn: the loss is ${metrics.loss} after epoch ${epoch + 1}; lower the learning rate`);
     }
     if (!perBatch) scheduler?.step();
   }
@@ -238,37 +208,14 @@ export async function trainCnn(options: CnnRunOptions = {}): Promise<CnnRun> {
   };
 }
 
-/** `98.6%`: a fraction as a percentage with one decimal. */
-export const percent = (fraction: number): string => `${(100 * fraction).toFixed(1)}%`;
-
-/**
- * The model's state: every param and buffer, not the optimizer's moments; sorted by name. I32
- * counters PyTorch keeps as int64 (num_batches_tracked) are written as I64.
- */
-export function modelState(trainer: Trainer): SafetensorsTensorInput[] {
-  const optimizerPrefix = `${trainer.optimizer.kind}.`;
-  return Object.entries(trainer.getState())
-    .filter(([name]) => !name.startsWith(optimizerPrefix))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, t]) => ({ name, dtype: safetensorsDtypeOf(name, t.dtype === "i32" ? "i32" : "f32"), shape: t.shape, data: t.data }));
-}
+export { percent } from "../shared/cli.js";
+export { confusionCounts, modelState } from "../shared/classifier.js";
 
 /**
  * The state dict of the same nn.Module, as `model.state_dict()` names it: params and batch-norm
  * buffers (running_mean, running_var, num_batches_tracked), without graft's dropout counter.
  */
 export const stateDict = (trainer: Trainer): SafetensorsTensorInput[] => modelState(trainer).filter((t) => t.name !== RANDOM_COUNTER);
-
-/** `matrix[t][p]`: test images of digit t predicted as p. */
-export function confusionCounts(labels: Int32Array, predicted: Int32Array): number[][] {
-  const matrix = Array.from({ length: MNIST_CLASSES }, () => new Array<number>(MNIST_CLASSES).fill(0));
-  labels.forEach((label, row) => {
-    const line = matrix[label];
-    const p = predicted[row] ?? 0;
-    if (line !== undefined) line[p] = (line[p] ?? 0) + 1;
-  });
-  return matrix;
-}
 
 /** What {@link writeArtifacts} wrote. */
 export interface Artifacts {
@@ -286,19 +233,10 @@ export interface Artifacts {
  * test digit. Throws when the bundle does not compile or disagrees with the trained model.
  */
 export async function writeArtifacts(run: CnnRun, dir: string): Promise<Artifacts> {
-  await mkdir(dir, { recursive: true });
-  const files: string[] = [];
-  const write = async (name: string, contents: string | Uint8Array): Promise<void> => {
-    await writeFileAtomic(join(dir, name), contents);
-    files.push(name);
-  };
+  const writer = await artifactWriter(dir);
+  const { files, write } = writer;
   await write("weights.safetensors", encodeSafetensors(stateDict(run.trainer), { format: "pt", model: run.model.name }));
-  const title = "MNIST LeNet-style CNN";
-  await write("metrics.svg", metricsChart(run.history, { title: `${title}: metrics by epoch` }));
-  await write(
-    "confusion.svg",
-    confusionMatrix({ matrix: confusionCounts(run.test.labels, run.testPredictions), classNames: Array.from({ length: MNIST_CLASSES }, (_, d) => String(d)), title: `${title}: test confusion matrix (${percent(run.testAccuracy)})` }),
-  );
+  await writeClassifierPlots(writer, run, "MNIST LeNet-style CNN");
 
   const compiled = await compileBundle(run.model, { backend: BUNDLE_BACKEND, weights: encodeSafetensors(modelState(run.trainer), { format: "pt", model: run.model.name }), batches: [1, 100] });
   if (E.isLeft(compiled)) throw new Error(`mnist-cnn: the bundle does not compile: ${compiled.left.map((d) => d.message).join("; ")}`);
@@ -312,18 +250,6 @@ export async function writeArtifacts(run: CnnRun, dir: string): Promise<Artifact
   const bundle = `${BUNDLE_FILE}, ${formatBytes(sizes.code)} of code (${formatBytes(sizes.gzip)} gzipped) + ${formatBytes(sizes.weights)} of inlined weights`;
   return { dir, files, bundle, check };
 }
-
-const timestamp = (date: Date): string => {
-  const pad = (n: number): string => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}-${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
-};
-
-const integer = (name: string, text: string | undefined, min: number): number | undefined => {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isSafeInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min}, got '${text}'`);
-  return value;
-};
 
 /** Parses the command line (see the top of this file); throws naming the bad option. */
 export function parseCnnArgs(argv: readonly string[]): CnnRunOptions & { readonly out: string | undefined } {
@@ -343,10 +269,8 @@ export function parseCnnArgs(argv: readonly string[]): CnnRunOptions & { readonl
     },
     strict: true,
   });
-  const backend = values.backend;
-  if (backend !== undefined && backend !== "js" && backend !== "wasm" && backend !== "reference") throw new Error(`--backend must be js, wasm or reference, got '${backend}'`);
-  const augment = values.augment;
-  if (augment !== undefined && augment !== "on" && augment !== "off") throw new Error(`--augment must be on or off, got '${augment}'`);
+  const backend = backendOption(values.backend);
+  const augment = onOffOption("augment", values.augment);
   const optimizer = values.optimizer;
   if (optimizer !== undefined) {
     const parsed = parseOptimizer(optimizer);
@@ -360,18 +284,18 @@ export function parseCnnArgs(argv: readonly string[]): CnnRunOptions & { readonl
       throw new Error(`--lr-schedule: ${thrown instanceof Error ? thrown.message : String(thrown)}`);
     }
   }
-  const epochs = integer("epochs", values.epochs, 1);
-  const batchSize = integer("batch-size", values["batch-size"], 1);
-  const seed = integer("seed", values.seed, 0);
-  const trainSize = integer("train-size", values["train-size"], 1);
-  const testSize = integer("test-size", values["test-size"], 1);
+  const epochs = integerOption("epochs", values.epochs, 1);
+  const batchSize = integerOption("batch-size", values["batch-size"], 1);
+  const seed = integerOption("seed", values.seed, 0);
+  const trainSize = integerOption("train-size", values["train-size"], 1);
+  const testSize = integerOption("test-size", values["test-size"], 1);
   return {
     out: values.out,
     ...(epochs === undefined ? {} : { epochs }),
     ...(batchSize === undefined ? {} : { batchSize }),
     ...(optimizer === undefined ? {} : { optimizer }),
     ...(schedule === undefined ? {} : { schedule }),
-    ...(augment === undefined ? {} : { augment: augment === "on" }),
+    ...(augment === undefined ? {} : { augment }),
     ...(backend === undefined ? {} : { backend }),
     ...(seed === undefined ? {} : { seed }),
     ...(trainSize === undefined ? {} : { trainSize }),
@@ -389,28 +313,19 @@ async function main(argv: readonly string[]): Promise<void> {
       `${options.epochs ?? RECIPE.epochs} epochs${options.augment ?? RECIPE.augment ? ", random affine augmentation" : ""}, ${options.backend ?? DEFAULT_BACKEND} backend`,
   );
   const run = await trainCnn(options);
-  const dir = resolve(options.out ?? join("artifacts", `mnist-cnn-${timestamp(new Date())}`));
+  const dir = artifactsDir(options.out, "mnist-cnn");
   let artifacts: Artifacts;
   try {
     artifacts = await writeArtifacts(run, dir);
   } finally {
     run.trainer.dispose();
   }
-  const seconds = run.history.reduce((sum, h) => sum + h.trainSeconds, 0);
-  const shown = relative(process.cwd(), dir) || ".";
-  const where = shown.startsWith("..") ? dir : shown;
-  console.log(`training: ${formatDuration((1000 * seconds) / Math.max(1, run.history.length))} per epoch on average (${Math.round((run.history.length * run.settings.trainSize) / Math.max(1e-9, seconds))} samples/s), total ${formatDuration(performance.now() - started)}`);
+  const where = shownDir(dir);
+  console.log(trainingSummary(run.history, run.settings.trainSize, started));
   console.log(`bundle: ${artifacts.bundle}; on the ${artifacts.check.rows} test digits it predicts like the trained model (logits within ${artifacts.check.maxDifference.toExponential(1)})`);
   console.log(`browser page: ${where}/index.html (serve the folder over http, e.g. python3 -m http.server -d ${where}, and open http://localhost:8000/)`);
   console.log(`artifacts: ${where}/ (${artifacts.files.join(", ")})`);
   console.log(`test accuracy: ${percent(run.testAccuracy)}`);
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && resolve(entry) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).catch((thrown: unknown) => {
-    const message = thrown instanceof Error ? thrown.message : String(thrown);
-    console.error(message.startsWith("mnist-cnn:") ? message : `mnist-cnn: ${message}`);
-    process.exitCode = 1;
-  });
-}
+runIfScript(import.meta.url, "mnist-cnn", main);

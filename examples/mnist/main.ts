@@ -33,16 +33,17 @@
  *     [--optimizer adam:lr=1e-3] [--lr-drops 12,17|none] [--augment on|off]
  *     [--backend js|wasm|reference] [--seed N] [--train-size N] [--test-size N] [--out dir]
  */
-import { mkdir } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import type { Model } from "@graft/core";
-import { encodeSafetensors, safetensorsDtypeOf, type SafetensorsTensorInput } from "@graft/runtime";
-import { accuracy, addToMean, attachScheduler, compileBundle, multiStepLR, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, runningMean, writeBundle, type BackendName, type HostTensor, type Optimizer, type Trainer, formatBytes, Prng, createEpochProgress, formatDuration, type ProgressStream, confusionMatrix, metricsChart, type EpochMetrics, writeFileAtomic } from "@graft/compiler";
+import { encodeSafetensors } from "@graft/runtime";
+import { accuracy, attachScheduler, compileBundle, multiStepLR, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, writeBundle, type BackendName, type HostTensor, type Trainer, formatBytes, type ProgressStream } from "@graft/compiler";
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, type MnistSet } from "../shared/mnist.js";
-import { augmentBatch, DEFAULT_AFFINE } from "../shared/augment.js";
+import { artifactsDir, backendOption, integerOption, onOffOption, percent, runIfScript, shownDir } from "../shared/cli.js";
+import { artifactWriter } from "../shared/artifacts.js";
+import { modelState, setLogits, trainClassifierEpoch, trainingSummary, writeClassifierPlots, type ClassifierEpoch, type ImageFeed } from "../shared/classifier.js";
 import mlp256 from "./model.js";
 import mlp520 from "./model-520.js";
 
@@ -89,13 +90,7 @@ export interface MnistOptions {
 }
 
 /** One epoch of a run: the metrics plus timings and the learning rate. */
-export interface MnistEpoch extends EpochMetrics {
-  /** Wall time of the training steps, in seconds. */
-  readonly trainSeconds: number;
-  /** Wall time of measuring train and test accuracy, in seconds. */
-  readonly evalSeconds: number;
-  readonly lr: number;
-}
+export type MnistEpoch = ClassifierEpoch;
 
 /** What {@link trainMnist} returns. */
 export interface MnistRun {
@@ -112,17 +107,11 @@ export interface MnistRun {
   readonly loadMs: number;
 }
 
+/** `count` flattened digits as the MLP's input x f32[count, 784] (no copy). */
+const pixelsFeed: ImageFeed = (images, count) => ({ shape: [count, MNIST_PIXELS], dtype: "f32", data: images });
+
 /** Logits of every image of `set`, in chunks of 1,000 rows. */
-export function logitsOf(trainer: Trainer, set: MnistSet, chunk = 1000): HostTensor {
-  const data = new Float32Array(set.count * MNIST_CLASSES);
-  for (let start = 0; start < set.count; start += chunk) {
-    const rows = Math.min(chunk, set.count - start);
-    const logits = trainer.forward({ x: { shape: [rows, MNIST_PIXELS], dtype: "f32", data: set.images.subarray(start * MNIST_PIXELS, (start + rows) * MNIST_PIXELS) } }).logits;
-    if (logits === undefined) throw new Error("mnist: the model has no 'logits' output");
-    data.set(logits.data as Float32Array, start * MNIST_CLASSES);
-  }
-  return { shape: [set.count, MNIST_CLASSES], dtype: "f32", data };
-}
+export const logitsOf = (trainer: Trainer, set: MnistSet, chunk = 1000): HostTensor => setLogits(trainer, set, pixelsFeed, set.count, chunk, "mnist");
 
 /** Trains an MNIST MLP. Deterministic for a given seed, back end and options. */
 export async function trainMnist(options: MnistOptions = {}): Promise<MnistRun> {
@@ -146,36 +135,19 @@ export async function trainMnist(options: MnistOptions = {}): Promise<MnistRun> 
   const scheduler = attachScheduler(trainer, multiStepLR({ milestones: lrDrops, gamma: recipe.gamma }));
   const history: MnistEpoch[] = [];
   for (let epoch = 0; epoch < epochs; epoch++) {
-
-    const progress = stream === null ? undefined : createEpochProgress({ epoch: epoch + 1, epochs, totalBatches: loader.length, stream });
-    const augmentPrng = new Prng(seed * 1_000_003 + epoch + 1);
-    const started = performance.now();
-    let loss = runningMean();
-    let seen = 0;
-    let index = 0;
-    for (const batch of loader.epoch(epoch)) {
-      const x = augment ? augmentBatch(batch.x, batch.size, augmentPrng, DEFAULT_AFFINE) : batch.x;
-      const step = trainer.step({ x: { shape: [batch.size, MNIST_PIXELS], dtype: "f32", data: x }, y: { shape: [batch.size], dtype: "i32", data: batch.y } });
-      loss = addToMean(loss, step.loss, batch.size);
-      seen += batch.size;
-      progress?.update(index++, { loss: loss.mean, samplesPerSecond: (seen * 1000) / Math.max(1e-3, performance.now() - started) });
-    }
-    const trained = performance.now();
-    const trainAccuracy = accuracy(logitsOf(trainer, train), train.labels);
-    const testAccuracy = accuracy(logitsOf(trainer, test), test.labels);
-    const evaluated = performance.now();
-    const metrics: MnistEpoch = {
+    const metrics = trainClassifierEpoch({
+      trainer,
+      loader,
       epoch,
-      loss: loss.mean,
-      trainAccuracy,
-      testAccuracy,
-      trainSeconds: (trained - started) / 1000,
-      evalSeconds: (evaluated - trained) / 1000,
-      lr: trainer.learningRate,
-    };
+      epochs,
+      seed,
+      augment,
+      feed: pixelsFeed,
+      stream,
+      evaluate: () => ({ trainAccuracy: accuracy(logitsOf(trainer, train), train.labels), testAccuracy: accuracy(logitsOf(trainer, test), test.labels) }),
+    });
     history.push(metrics);
-    progress?.finish(`loss ${loss.mean.toFixed(4)}  train ${percent(trainAccuracy)}  test ${percent(testAccuracy)}  (eval ${formatDuration(evaluated - trained)})`);
-    if (!Number.isFinite(loss.mean)) throw new Error(`mnist: the loss is ${loss.mean} after epoch ${epoch + 1}; lower the learning rate`);
+    if (!Number.isFinite(metrics.loss)) throw new Error(`mnist: the loss is ${metrics.loss} after epoch ${epoch + 1}; lower the learning rate`);
     scheduler.step();
   }
   const testPredictions = predictions(logitsOf(trainer, test));
@@ -192,29 +164,11 @@ export async function trainMnist(options: MnistOptions = {}): Promise<MnistRun> 
   };
 }
 
-/** `97.6%`: a fraction as a percentage with one decimal. */
-export const percent = (fraction: number): string => `${(100 * fraction).toFixed(1)}%`;
+export { percent } from "../shared/cli.js";
+export { confusionCounts } from "../shared/classifier.js";
 
 /** The trained params (not the optimizer state) as safetensors, loadable by PyTorch and by bundles. */
-export function weightsBytes(run: MnistRun): Uint8Array {
-  const prefix = `${run.trainer.optimizer.kind}.`;
-  const tensors: SafetensorsTensorInput[] = Object.entries(run.trainer.getState())
-    .filter(([name]) => !name.startsWith(prefix))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, t]) => ({ name, dtype: safetensorsDtypeOf(name, t.dtype === "i32" ? "i32" : "f32"), shape: t.shape, data: t.data }));
-  return encodeSafetensors(tensors, { format: "pt", model: run.model.name });
-}
-
-/** `matrix[t][p]`: test images of digit t predicted as p. */
-export function confusionCounts(labels: Int32Array, predicted: Int32Array): number[][] {
-  const matrix = Array.from({ length: MNIST_CLASSES }, () => new Array<number>(MNIST_CLASSES).fill(0));
-  labels.forEach((label, row) => {
-    const line = matrix[label];
-    const p = predicted[row] ?? 0;
-    if (line !== undefined) line[p] = (line[p] ?? 0) + 1;
-  });
-  return matrix;
-}
+export const weightsBytes = (run: MnistRun): Uint8Array => encodeSafetensors(modelState(run.trainer), { format: "pt", model: run.model.name });
 
 /** What {@link writeArtifacts} wrote. */
 export interface Artifacts {
@@ -229,20 +183,12 @@ export interface Artifacts {
  * trained model on the first 100 test digits), the SVG plots and metrics.json into `dir`.
  */
 export async function writeArtifacts(run: MnistRun, dir: string): Promise<Artifacts> {
-  await mkdir(dir, { recursive: true });
-  const files: string[] = [];
-  const write = async (name: string, contents: string | Uint8Array): Promise<void> => {
-    await writeFileAtomic(join(dir, name), contents);
-    files.push(name);
-  };
+  const writer = await artifactWriter(dir);
+  const { files, write } = writer;
   const weights = weightsBytes(run);
   await write("weights.safetensors", weights);
   const title = run.settings.arch === "256" ? "MNIST 784-256-128-64-10 MLP" : "MNIST 784-520-320-240-120-10 MLP";
-  await write("metrics.svg", metricsChart(run.history, { title: `${title}: metrics by epoch` }));
-  await write(
-    "confusion.svg",
-    confusionMatrix({ matrix: confusionCounts(run.test.labels, run.testPredictions), classNames: Array.from({ length: MNIST_CLASSES }, (_, d) => String(d)), title: `${title}: test confusion matrix (${percent(run.testAccuracy)})` }),
-  );
+  await writeClassifierPlots(writer, run, title);
   await write("metrics.json", `${JSON.stringify({ settings: run.settings, testAccuracy: run.testAccuracy, history: run.history }, null, 2)}\n`);
 
   let bundle: string;
@@ -270,18 +216,6 @@ async function checkBundle(path: string, run: MnistRun): Promise<string> {
   return same ? ", predicts like the trained model" : " — WARNING: its predictions differ from the trained model's";
 }
 
-const timestamp = (date: Date): string => {
-  const pad = (n: number): string => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}-${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
-};
-
-const integer = (name: string, text: string | undefined, min: number): number | undefined => {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isSafeInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min}, got '${text}'`);
-  return value;
-};
-
 /** Parses the command line (see the top of this file). */
 export function parseMnistArgs(argv: readonly string[]): MnistOptions & { readonly demo: boolean; readonly out: string | undefined } {
   const { values } = parseArgs({
@@ -304,21 +238,19 @@ export function parseMnistArgs(argv: readonly string[]): MnistOptions & { readon
   });
   const arch = values.arch ?? "256";
   if (arch !== "256" && arch !== "520") throw new Error(`--arch must be 256 (784-256-128-64-10) or 520 (784-520-320-240-120-10), got '${arch}'`);
-  const backend = values.backend;
-  if (backend !== undefined && backend !== "js" && backend !== "wasm" && backend !== "reference") throw new Error(`--backend must be js, wasm or reference, got '${backend}'`);
-  const augment = values.augment;
-  if (augment !== undefined && augment !== "on" && augment !== "off") throw new Error(`--augment must be on or off, got '${augment}'`);
+  const backend = backendOption(values.backend);
+  const augment = onOffOption("augment", values.augment);
   const drops = values["lr-drops"];
   let lrDrops: number[] | undefined;
   if (drops !== undefined) {
     lrDrops = drops === "none" ? [] : drops.split(",").map((part) => Number(part.trim()));
     if (lrDrops.some((epoch) => !Number.isSafeInteger(epoch) || epoch < 1)) throw new Error(`--lr-drops takes epochs ≥ 1 separated by commas, or none; got '${drops}'`);
   }
-  const epochs = integer("epochs", values.epochs, 1);
-  const batchSize = integer("batch-size", values["batch-size"], 1);
-  const seed = integer("seed", values.seed, 0);
-  const trainSize = integer("train-size", values["train-size"], 1);
-  const testSize = integer("test-size", values["test-size"], 1);
+  const epochs = integerOption("epochs", values.epochs, 1);
+  const batchSize = integerOption("batch-size", values["batch-size"], 1);
+  const seed = integerOption("seed", values.seed, 0);
+  const trainSize = integerOption("train-size", values["train-size"], 1);
+  const testSize = integerOption("test-size", values["test-size"], 1);
   return {
     demo: values.demo,
     out: values.out,
@@ -327,7 +259,7 @@ export function parseMnistArgs(argv: readonly string[]): MnistOptions & { readon
     ...(batchSize === undefined ? {} : { batchSize }),
     ...(values.optimizer === undefined ? {} : { optimizer: values.optimizer }),
     ...(lrDrops === undefined ? {} : { lrDrops }),
-    ...(augment === undefined ? {} : { augment: augment === "on" }),
+    ...(augment === undefined ? {} : { augment }),
     ...(backend === undefined ? {} : { backend }),
     ...(seed === undefined ? {} : { seed }),
     ...(trainSize === undefined ? {} : { trainSize }),
@@ -349,22 +281,13 @@ async function main(argv: readonly string[]): Promise<void> {
       `${options.epochs ?? recipe.epochs} epochs${augment ? ", random affine augmentation" : ""}, ${options.backend ?? DEFAULT_BACKEND} backend`,
   );
   const run = await trainMnist(options);
-  const seconds = run.history.map((h) => h.trainSeconds);
-  const meanTrain = seconds.reduce((a, b) => a + b, 0) / Math.max(1, seconds.length);
-  const dir = resolve(options.out ?? join("artifacts", `mnist${options.arch === "520" ? "-520" : ""}-${timestamp(new Date())}`));
+  const dir = artifactsDir(options.out, `mnist${options.arch === "520" ? "-520" : ""}`);
   const artifacts = await writeArtifacts(run, dir);
   run.trainer.dispose();
-  const shown = relative(process.cwd(), dir) || ".";
-  console.log(`training: ${formatDuration(1000 * meanTrain)} per epoch on average (${Math.round((run.history.length * (options.trainSize ?? 8000)) / Math.max(1e-9, seconds.reduce((a, b) => a + b, 0)))} samples/s), total ${formatDuration(performance.now() - started)}`);
+  console.log(trainingSummary(run.history, options.trainSize ?? 8000, started));
   console.log(`bundle: ${artifacts.bundle}`);
-  console.log(`artifacts: ${shown.startsWith("..") ? dir : shown}/ (${artifacts.files.join(", ")})`);
+  console.log(`artifacts: ${shownDir(dir)}/ (${artifacts.files.join(", ")})`);
   console.log(`test accuracy: ${percent(run.testAccuracy)}`);
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && resolve(entry) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).catch((thrown: unknown) => {
-    console.error(`mnist: ${thrown instanceof Error ? thrown.message : String(thrown)}`);
-    process.exitCode = 1;
-  });
-}
+runIfScript(import.meta.url, "mnist", main);

@@ -4,14 +4,14 @@
  * `generate.mjs` (sorts digit strings with the bundle, in plain Node), the metrics chart and JSON.
  */
 import { execFile } from "node:child_process";
-import { mkdir } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import { graphParams } from "@graft/core";
 import { encodeSafetensors, type SafetensorsTensorInput } from "@graft/runtime";
-import { compileBundle, FORWARD, formatBytes, metricsChart, writeBundle, writeFileAtomic, type BackendName } from "@graft/compiler";
+import { compileBundle, FORWARD, formatBytes, metricsChart, writeBundle, type BackendName } from "@graft/compiler";
+import { artifactWriter } from "../shared/artifacts.js";
 import { CONTEXT, DIGITS, encodeRows, generateSorted, SEP, VOCAB, type ForwardLogits } from "./task.js";
 import { percent, trainerLogits, type TransformerRun } from "./train.js";
 
@@ -154,12 +154,7 @@ export async function runGenerateScript(dir: string, inputs: readonly string[]):
  * (run once on three held-out sequences), the SVG chart and metrics.json into `dir`.
  */
 export async function writeArtifacts(run: TransformerRun, dir: string): Promise<Artifacts> {
-  await mkdir(dir, { recursive: true });
-  const files: string[] = [];
-  const write = async (name: string, contents: string | Uint8Array): Promise<void> => {
-    await writeFileAtomic(join(dir, name), contents);
-    files.push(name);
-  };
+  const { files, write } = await artifactWriter(dir);
   const weights = weightsBytes(run);
   await write("weights.safetensors", weights);
   const title = `Transformer sorting 8 digits: exact sequences, epochs of ${Math.round(run.settings.steps / run.settings.epochs)} steps`;

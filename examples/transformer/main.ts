@@ -34,27 +34,14 @@
  *     [--optimizer adamw:lr=3e-3,weight_decay=0.01] [--warmup 100 (5% of the steps)] [--clip 1]
  *     [--backend wasm|js|reference] [--seed 0] [--held-out 2000] [--out dir]
  */
-import { join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import { formatDuration, parseOptimizer } from "@graft/compiler";
+import { artifactsDir, backendOption, integerOption, runIfScript, shownDir } from "../shared/cli.js";
 import { writeArtifacts } from "./artifacts.js";
 import { percent, resolveSettings, trainTransformer, type TransformerOptions } from "./train.js";
 
 export { DEFAULT_BACKEND, RECIPE, trainTransformer } from "./train.js";
-
-const timestamp = (date: Date): string => {
-  const pad = (n: number): string => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}-${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
-};
-
-const integer = (name: string, text: string | undefined, min: number): number | undefined => {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isSafeInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min}, got '${text}'`);
-  return value;
-};
 
 /** Parses the command line (see the top of this file). */
 export function parseTransformerArgs(argv: readonly string[]): TransformerOptions & { readonly out: string | undefined } {
@@ -75,18 +62,17 @@ export function parseTransformerArgs(argv: readonly string[]): TransformerOption
     strict: true,
     allowPositionals: false,
   });
-  const backend = values.backend;
-  if (backend !== undefined && backend !== "js" && backend !== "wasm" && backend !== "reference") throw new Error(`--backend must be js, wasm or reference, got '${backend}'`);
+  const backend = backendOption(values.backend);
   const clipText = values.clip;
   const clipGradNorm = clipText === undefined ? undefined : Number(clipText);
   if (clipText !== undefined && (clipText.trim() === "" || clipGradNorm === undefined || !Number.isFinite(clipGradNorm) || clipGradNorm <= 0))
     throw new Error(`--clip must be a number > 0 (the largest global gradient norm), got '${clipText}'`);
-  const steps = integer("steps", values.steps, 1);
-  const epochs = integer("epochs", values.epochs, 1);
-  const batchSize = integer("batch-size", values["batch-size"], 1);
-  const warmup = integer("warmup", values.warmup, 0);
-  const seed = integer("seed", values.seed, 0);
-  const heldOut = integer("held-out", values["held-out"], 1);
+  const steps = integerOption("steps", values.steps, 1);
+  const epochs = integerOption("epochs", values.epochs, 1);
+  const batchSize = integerOption("batch-size", values["batch-size"], 1);
+  const warmup = integerOption("warmup", values.warmup, 0);
+  const seed = integerOption("seed", values.seed, 0);
+  const heldOut = integerOption("held-out", values["held-out"], 1);
   if (heldOut !== undefined && heldOut > 1_000_000) throw new Error(`--held-out must be at most 1000000, got '${values["held-out"] ?? ""}'`);
   const parsed = values.optimizer === undefined ? undefined : parseOptimizer(values.optimizer);
   if (parsed !== undefined && E.isLeft(parsed)) throw new Error(`--optimizer: ${parsed.left.map((d) => d.message).join("; ")}`);
@@ -116,10 +102,9 @@ async function main(argv: readonly string[]): Promise<void> {
   );
   const run = await trainTransformer(options);
   const trainSeconds = run.history.reduce((sum, h) => sum + h.trainSeconds, 0);
-  const dir = resolve(options.out ?? join("artifacts", `transformer-${timestamp(new Date())}`));
+  const dir = artifactsDir(options.out, "transformer");
   const artifacts = await writeArtifacts(run, dir);
   run.trainer.dispose();
-  const shown = relative(process.cwd(), dir) || ".";
   console.log(
     `training: ${formatDuration(1000 * trainSeconds)} for ${s.steps} steps (${formatDuration(trainSeconds * 1000 / Math.max(1, s.steps))} per step, ${Math.round((s.steps * s.batchSize) / Math.max(1e-9, trainSeconds))} sequences/s), total ${formatDuration(performance.now() - started)}`,
   );
@@ -129,14 +114,8 @@ async function main(argv: readonly string[]): Promise<void> {
   );
   console.log(`bundle: ${artifacts.bundle}`);
   for (const line of artifacts.samples) console.log(`  ${line}`);
-  console.log(`artifacts: ${shown.startsWith("..") ? dir : shown}/ (${artifacts.files.join(", ")})`);
+  console.log(`artifacts: ${shownDir(dir)}/ (${artifacts.files.join(", ")})`);
   console.log(`sequence accuracy: ${percent(run.sequenceAccuracy)}`);
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && resolve(entry) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).catch((thrown: unknown) => {
-    console.error(`transformer: ${thrown instanceof Error ? thrown.message : String(thrown)}`);
-    process.exitCode = 1;
-  });
-}
+runIfScript(import.meta.url, "transformer", main);

@@ -24,6 +24,7 @@ import {
   type Scheduler,
   type Trainer,
 } from "@graft/compiler";
+import { percent } from "../shared/cli.js";
 import transformer from "./model.js";
 import { CONTEXT, createSortTask, digitAccuracy, encodeRows, generateSorted, sequenceAccuracy, teacherForcedHits, type DigitRows, type SortTask } from "./task.js";
 
@@ -250,5 +251,4 @@ function trainEpochs(trainer: Trainer, task: SortTask, settings: TransformerSett
   };
 }
 
-/** `97.6%`: a fraction as a percentage with one decimal. */
-export const percent = (fraction: number): string => `${(100 * fraction).toFixed(1)}%`;
+export { percent } from "../shared/cli.js";
