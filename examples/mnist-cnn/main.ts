@@ -47,13 +47,12 @@ import {
   writeBundle,
   type BackendName,
   type HostTensor,
-  type ProgressStream,
   type SchedulerSpec,
   type Trainer,
 } from "@graft/compiler";
-import { artifactsDir, backendOption, integerOption, onOffOption, percent, runIfScript, shownDir } from "../shared/cli.js";
+import { artifactsDir, percent, runIfScript, shownDir } from "../shared/cli.js";
 import { artifactWriter } from "../shared/artifacts.js";
-import { modelState, setLogits, trainClassifierEpoch, trainingSummary, writeClassifierPlots, type ClassifierEpoch, type ImageFeed } from "../shared/classifier.js";
+import { CLASSIFIER_ARGS, classifierOptions, modelState, setLogits, trainClassifierEpoch, trainingSummary, writeClassifierPlots, type ClassifierEpoch, type ClassifierOptions, type ImageFeed } from "../shared/classifier.js";
 import { loadMnist, MNIST_PIXELS, MNIST_SIDE, type MnistSet } from "../shared/mnist.js";
 import { checkBundle, type BundleCheck } from "./check.js";
 import { cnnModel } from "./model.js";
@@ -85,20 +84,9 @@ export const RECIPE: Recipe = { optimizer: "adam:lr=3e-3", batchSize: 64, epochs
 /** Training digits whose accuracy is reported each epoch (the first ones of the training set). */
 export const TRAIN_ACCURACY_SAMPLE = 2000;
 
-/** Options of {@link trainCnn}; unset fields come from {@link RECIPE}. */
-export interface CnnRunOptions {
-  readonly epochs?: number;
-  readonly batchSize?: number;
-  readonly optimizer?: string;
+/** Options of {@link trainCnn}; unset fields come from {@link RECIPE} (dropout draws from the model's seed and the step counter, not `seed`). */
+export interface CnnRunOptions extends ClassifierOptions {
   readonly schedule?: string;
-  readonly augment?: boolean;
-  readonly backend?: BackendName;
-  /** Seed of the split, the initial weights, the shuffles and the augmentation (default 0; dropout draws from the model's seed and the step counter). */
-  readonly seed?: number;
-  readonly trainSize?: number;
-  readonly testSize?: number;
-  /** Where the per-epoch progress goes (default stdout); `null` for none. */
-  readonly progress?: ProgressStream | null;
 }
 
 /** One epoch of a run: the metrics plus timings and the learning rate of its last batch. */
@@ -256,21 +244,12 @@ export function parseCnnArgs(argv: readonly string[]): CnnRunOptions & { readonl
   const { values } = parseArgs({
     args: [...argv],
     options: {
-      epochs: { type: "string" },
-      "batch-size": { type: "string" },
-      optimizer: { type: "string" },
       "lr-schedule": { type: "string" },
-      augment: { type: "string" },
-      backend: { type: "string" },
-      seed: { type: "string" },
-      "train-size": { type: "string" },
-      "test-size": { type: "string" },
-      out: { type: "string" },
+      ...CLASSIFIER_ARGS,
     },
     strict: true,
   });
-  const backend = backendOption(values.backend);
-  const augment = onOffOption("augment", values.augment);
+  const common = classifierOptions(values);
   const optimizer = values.optimizer;
   if (optimizer !== undefined) {
     const parsed = parseOptimizer(optimizer);
@@ -284,23 +263,7 @@ export function parseCnnArgs(argv: readonly string[]): CnnRunOptions & { readonl
       throw new Error(`--lr-schedule: ${thrown instanceof Error ? thrown.message : String(thrown)}`);
     }
   }
-  const epochs = integerOption("epochs", values.epochs, 1);
-  const batchSize = integerOption("batch-size", values["batch-size"], 1);
-  const seed = integerOption("seed", values.seed, 0);
-  const trainSize = integerOption("train-size", values["train-size"], 1);
-  const testSize = integerOption("test-size", values["test-size"], 1);
-  return {
-    out: values.out,
-    ...(epochs === undefined ? {} : { epochs }),
-    ...(batchSize === undefined ? {} : { batchSize }),
-    ...(optimizer === undefined ? {} : { optimizer }),
-    ...(schedule === undefined ? {} : { schedule }),
-    ...(augment === undefined ? {} : { augment }),
-    ...(backend === undefined ? {} : { backend }),
-    ...(seed === undefined ? {} : { seed }),
-    ...(trainSize === undefined ? {} : { trainSize }),
-    ...(testSize === undefined ? {} : { testSize }),
-  };
+  return { out: values.out, ...common, ...(schedule === undefined ? {} : { schedule }) };
 }
 
 async function main(argv: readonly string[]): Promise<void> {

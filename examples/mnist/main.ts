@@ -39,11 +39,11 @@ import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import type { Model } from "@graft/core";
 import { encodeSafetensors } from "@graft/runtime";
-import { accuracy, attachScheduler, compileBundle, multiStepLR, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, writeBundle, type BackendName, type HostTensor, type Trainer, formatBytes, type ProgressStream } from "@graft/compiler";
+import { accuracy, attachScheduler, compileBundle, multiStepLR, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, writeBundle, type BackendName, type HostTensor, type Trainer, formatBytes } from "@graft/compiler";
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, type MnistSet } from "../shared/mnist.js";
-import { artifactsDir, backendOption, integerOption, onOffOption, percent, runIfScript, shownDir } from "../shared/cli.js";
+import { artifactsDir, percent, runIfScript, shownDir } from "../shared/cli.js";
 import { artifactWriter } from "../shared/artifacts.js";
-import { modelState, setLogits, trainClassifierEpoch, trainingSummary, writeClassifierPlots, type ClassifierEpoch, type ImageFeed } from "../shared/classifier.js";
+import { CLASSIFIER_ARGS, classifierOptions, modelState, setLogits, trainClassifierEpoch, trainingSummary, writeClassifierPlots, type ClassifierEpoch, type ClassifierOptions, type ImageFeed } from "../shared/classifier.js";
 import mlp256 from "./model.js";
 import mlp520 from "./model-520.js";
 
@@ -73,20 +73,9 @@ export const RECIPES: Readonly<Record<Arch, Recipe>> = {
 };
 
 /** Options of {@link trainMnist}; unset fields come from the architecture's recipe. */
-export interface MnistOptions {
+export interface MnistOptions extends ClassifierOptions {
   readonly arch?: Arch;
-  readonly epochs?: number;
-  readonly batchSize?: number;
-  readonly optimizer?: string;
   readonly lrDrops?: readonly number[];
-  readonly augment?: boolean;
-  readonly backend?: BackendName;
-  /** Seed of the split, the initial weights, the shuffles and the augmentation (default 0). */
-  readonly seed?: number;
-  readonly trainSize?: number;
-  readonly testSize?: number;
-  /** Where the per-epoch progress goes (default stdout); `null` for none. */
-  readonly progress?: ProgressStream | null;
 }
 
 /** One epoch of a run: the metrics plus timings and the learning rate. */
@@ -223,48 +212,20 @@ export function parseMnistArgs(argv: readonly string[]): MnistOptions & { readon
     options: {
       demo: { type: "boolean", default: false },
       arch: { type: "string" },
-      epochs: { type: "string" },
-      "batch-size": { type: "string" },
-      optimizer: { type: "string" },
       "lr-drops": { type: "string" },
-      augment: { type: "string" },
-      backend: { type: "string" },
-      seed: { type: "string" },
-      "train-size": { type: "string" },
-      "test-size": { type: "string" },
-      out: { type: "string" },
+      ...CLASSIFIER_ARGS,
     },
     strict: true,
   });
   const arch = values.arch ?? "256";
   if (arch !== "256" && arch !== "520") throw new Error(`--arch must be 256 (784-256-128-64-10) or 520 (784-520-320-240-120-10), got '${arch}'`);
-  const backend = backendOption(values.backend);
-  const augment = onOffOption("augment", values.augment);
   const drops = values["lr-drops"];
   let lrDrops: number[] | undefined;
   if (drops !== undefined) {
     lrDrops = drops === "none" ? [] : drops.split(",").map((part) => Number(part.trim()));
     if (lrDrops.some((epoch) => !Number.isSafeInteger(epoch) || epoch < 1)) throw new Error(`--lr-drops takes epochs ≥ 1 separated by commas, or none; got '${drops}'`);
   }
-  const epochs = integerOption("epochs", values.epochs, 1);
-  const batchSize = integerOption("batch-size", values["batch-size"], 1);
-  const seed = integerOption("seed", values.seed, 0);
-  const trainSize = integerOption("train-size", values["train-size"], 1);
-  const testSize = integerOption("test-size", values["test-size"], 1);
-  return {
-    demo: values.demo,
-    out: values.out,
-    arch,
-    ...(epochs === undefined ? {} : { epochs }),
-    ...(batchSize === undefined ? {} : { batchSize }),
-    ...(values.optimizer === undefined ? {} : { optimizer: values.optimizer }),
-    ...(lrDrops === undefined ? {} : { lrDrops }),
-    ...(augment === undefined ? {} : { augment }),
-    ...(backend === undefined ? {} : { backend }),
-    ...(seed === undefined ? {} : { seed }),
-    ...(trainSize === undefined ? {} : { trainSize }),
-    ...(testSize === undefined ? {} : { testSize }),
-  };
+  return { demo: values.demo, out: values.out, arch, ...(lrDrops === undefined ? {} : { lrDrops }), ...classifierOptions(values) };
 }
 
 async function main(argv: readonly string[]): Promise<void> {

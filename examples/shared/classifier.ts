@@ -12,6 +12,7 @@ import {
   metricsChart,
   Prng,
   runningMean,
+  type BackendName,
   type DataLoader,
   type EpochMetrics,
   type HostTensor,
@@ -20,8 +21,57 @@ import {
 } from "@graft/compiler";
 import { type ArtifactWriter } from "./artifacts.js";
 import { augmentBatch, DEFAULT_AFFINE } from "./augment.js";
-import { percent } from "./cli.js";
+import { backendOption, integerOption, onOffOption, percent } from "./cli.js";
 import { MNIST_CLASSES, MNIST_PIXELS, type MnistSet } from "./mnist.js";
+
+/** Options every MNIST classifier run takes; unset fields come from the example's recipe. */
+export interface ClassifierOptions {
+  readonly epochs?: number;
+  readonly batchSize?: number;
+  readonly optimizer?: string;
+  readonly augment?: boolean;
+  readonly backend?: BackendName;
+  /** Seed of the split, the initial weights, the shuffles and the augmentation (default 0). */
+  readonly seed?: number;
+  readonly trainSize?: number;
+  readonly testSize?: number;
+  /** Where the per-epoch progress goes (default stdout); `null` for none. */
+  readonly progress?: ProgressStream | null;
+}
+
+/** The command-line options of {@link ClassifierOptions} and `--out`, as node:util's parseArgs takes them. */
+export const CLASSIFIER_ARGS = {
+  epochs: { type: "string" },
+  "batch-size": { type: "string" },
+  optimizer: { type: "string" },
+  augment: { type: "string" },
+  backend: { type: "string" },
+  seed: { type: "string" },
+  "train-size": { type: "string" },
+  "test-size": { type: "string" },
+  out: { type: "string" },
+} as const;
+
+/** The {@link ClassifierOptions} given on a command line parsed with {@link CLASSIFIER_ARGS} (the optimizer unchecked); throws naming a bad option. */
+export function classifierOptions(values: { readonly [K in keyof typeof CLASSIFIER_ARGS]?: string | undefined }): ClassifierOptions {
+  const backend = backendOption(values.backend);
+  const augment = onOffOption("augment", values.augment);
+  const epochs = integerOption("epochs", values.epochs, 1);
+  const batchSize = integerOption("batch-size", values["batch-size"], 1);
+  const seed = integerOption("seed", values.seed, 0);
+  const trainSize = integerOption("train-size", values["train-size"], 1);
+  const testSize = integerOption("test-size", values["test-size"], 1);
+  return {
+    ...(epochs === undefined ? {} : { epochs }),
+    ...(batchSize === undefined ? {} : { batchSize }),
+    ...(values.optimizer === undefined ? {} : { optimizer: values.optimizer }),
+    ...(augment === undefined ? {} : { augment }),
+    ...(backend === undefined ? {} : { backend }),
+    ...(seed === undefined ? {} : { seed }),
+    ...(trainSize === undefined ? {} : { trainSize }),
+    ...(testSize === undefined ? {} : { testSize }),
+  };
+}
 
 /** The model's input x for `count` flattened digits (the data not copied). */
 export type ImageFeed = (images: Float32Array, count: number) => HostTensor;
