@@ -10,11 +10,11 @@ import * as E from "fp-ts/lib/Either.js";
 import { add, div, dimSize, mean, mul, neg, reshape, sqrt, sub, sum } from "../api.js";
 import type { NDArray } from "../ndarray.js";
 import { formatShape, formatType, shapeEquals, sizeOf, type Dim, type TensorType } from "../shape.js";
-import { describeValue, makeTensor, type Tensor } from "../tensor.js";
+import { makeTensor, type Tensor } from "../tensor.js";
 import type { OpAttrs } from "./attrs.js";
 import type { OpDef } from "./def.js";
 import { ok, requireFloat } from "./rules.js";
-import { lazyGuarded } from "./norm.js";
+import { checkAffineCount, checkEps, checkGradLike, lazyGuarded } from "./norm.js";
 
 // lazyGuarded (norm.ts): untyped callers get a diagnostic, never a throw
 export const batchNormStatsRaw = lazyGuarded("batchNormStatsRaw", (x: Tensor): Tensor => makeTensor("batch_norm_stats", {}, [x]));
@@ -33,13 +33,20 @@ const checkChannels = (x: TensorType): E.Either<string, Dim> => {
   return channels === undefined ? E.left(`expected an input [N, C, …] with a channel dim, got ${formatType(x)}`) : E.right(channels);
 };
 
-const checkEps = (eps: unknown): E.Either<string, number> =>
-  typeof eps === "number" && eps >= 0 && Number.isFinite(eps) ? E.right(eps) : E.left(`eps must be a finite number ≥ 0, got ${typeof eps === "number" ? String(eps) : describeValue(eps)}`);
-
 /** stats: [2, C] of the input's dtype. */
 const checkStats = (what: string, t: TensorType | undefined, x: TensorType, channels: Dim): E.Either<string, void> => {
   if (t === undefined) return E.left(`missing ${what}`);
   return shapeEquals(t.shape, [2, channels]) && t.dtype === x.dtype ? E.right(undefined) : E.left(`${what} must be ${x.dtype}${formatShape([2, channels])} (mean and variance per channel of input ${formatType(x)}), got ${formatType(t)}`);
+};
+
+/** x [N, C, *], eps and its stats [2, C] (batch_norm, batch_norm_backward_stats): the channel count. */
+const checkNormalization = (x: TensorType, stats: TensorType | undefined, eps: unknown): E.Either<string, Dim> => {
+  const channels = checkChannels(x);
+  if (E.isLeft(channels)) return channels;
+  const epsilon = checkEps(eps);
+  if (E.isLeft(epsilon)) return epsilon;
+  const checked = checkStats("stats", stats, x, channels.right);
+  return E.isLeft(checked) ? checked : channels;
 };
 
 const statsInfer: OpDef<"batch_norm_stats">["infer"] = ([x, ...rest]) => {
@@ -50,14 +57,10 @@ const statsInfer: OpDef<"batch_norm_stats">["infer"] = ([x, ...rest]) => {
 
 const batchNormInfer: OpDef<"batch_norm">["infer"] = ([x, stats, ...affine], attrs) => {
   if (x === undefined) return E.left("missing input");
-  const channels = checkChannels(x);
+  const channels = checkNormalization(x, stats, attrs.eps);
   if (E.isLeft(channels)) return channels;
-  const eps = checkEps(attrs.eps);
-  if (E.isLeft(eps)) return eps;
-  const checked = checkStats("stats", stats, x, channels.right);
-  if (E.isLeft(checked)) return checked;
-  const expected = (attrs.weight === true ? 1 : 0) + (attrs.bias === true ? 1 : 0);
-  if (affine.length !== expected) return E.left(`expected ${expected} affine input(s) (weight ${String(attrs.weight)}, bias ${String(attrs.bias)}), got ${affine.length}`);
+  const count = checkAffineCount(attrs, affine);
+  if (E.isLeft(count)) return count;
   for (const t of affine)
     if (t === undefined || !shapeEquals(t.shape, [channels.right]) || t.dtype !== x.dtype)
       return E.left(`weight and bias must be ${x.dtype}${formatShape([channels.right])} (one per channel of input ${formatType(x)}), got ${t === undefined ? "none" : formatType(t)}`);
@@ -66,14 +69,10 @@ const batchNormInfer: OpDef<"batch_norm">["infer"] = ([x, stats, ...affine], att
 
 const backwardStatsInfer: OpDef<"batch_norm_backward_stats">["infer"] = ([x, stats, grad], attrs) => {
   if (x === undefined || grad === undefined) return E.left("missing input");
-  const channels = checkChannels(x);
+  const channels = checkNormalization(x, stats, attrs.eps);
   if (E.isLeft(channels)) return channels;
-  const eps = checkEps(attrs.eps);
-  if (E.isLeft(eps)) return eps;
-  const checked = checkStats("stats", stats, x, channels.right);
-  if (E.isLeft(checked)) return checked;
-  if (!shapeEquals(grad.shape, x.shape) || grad.dtype !== x.dtype) return E.left(`grad must be ${formatType(x)} like the input, got ${formatType(grad)}`);
-  return ok([2, channels.right], x.dtype);
+  const gradChecked = checkGradLike(grad, x);
+  return E.isLeft(gradChecked) ? gradChecked : ok([2, channels.right], x.dtype);
 };
 
 // ----- reference semantics (float64) -------------------------------------------------------------

@@ -43,7 +43,8 @@ export const softmaxBackwardRaw = lazyGuarded("softmaxBackwardRaw", (y: Tensor, 
 /** A number as written, anything else described (untyped callers). */
 const shown = (value: unknown): string => (typeof value === "number" ? String(value) : describeValue(value));
 
-const checkEps = (eps: unknown): E.Either<string, number> => (typeof eps === "number" && eps >= 0 && Number.isFinite(eps) ? E.right(eps) : E.left(`eps must be a finite number ≥ 0, got ${shown(eps)}`));
+/** eps: a finite number ≥ 0 (layer_norm, batch_norm). */
+export const checkEps = (eps: unknown): E.Either<string, number> => (typeof eps === "number" && eps >= 0 && Number.isFinite(eps) ? E.right(eps) : E.left(`eps must be a finite number ≥ 0, got ${shown(eps)}`));
 const checkScale = (scale: unknown): E.Either<string, number> => (typeof scale === "number" && Number.isFinite(scale) ? E.right(scale) : E.left(`scale must be a finite number, got ${shown(scale)}`));
 
 /** x float with at least `dims` ≥ 1 dims; the trailing `dims` dims are the normalized shape. */
@@ -63,13 +64,23 @@ const checkAffine = (what: string, t: TensorType | undefined, normalized: Shape,
   return shapeEquals(t.shape, normalized) && t.dtype === x.dtype ? E.right(undefined) : E.left(`${what} must be ${x.dtype}${formatShape(normalized)} (the normalized shape of input ${formatType(x)}), got ${formatType(t)}`);
 };
 
+/** As many affine inputs as the weight and bias attributes ask for (layer_norm, batch_norm). */
+export const checkAffineCount = (attrs: { readonly weight: unknown; readonly bias: unknown }, affine: readonly unknown[]): E.Either<string, void> => {
+  const expected = (attrs.weight === true ? 1 : 0) + (attrs.bias === true ? 1 : 0);
+  return affine.length === expected ? E.right(undefined) : E.left(`expected ${expected} affine input(s) (weight ${String(attrs.weight)}, bias ${String(attrs.bias)}), got ${affine.length}`);
+};
+
+/** A backward row's incoming gradient: the input's shape and dtype. */
+export const checkGradLike = (grad: TensorType, x: TensorType): E.Either<string, void> =>
+  shapeEquals(grad.shape, x.shape) && grad.dtype === x.dtype ? E.right(undefined) : E.left(`grad must be ${formatType(x)} like the input, got ${formatType(grad)}`);
+
 const layerNormInfer: OpDef<"layer_norm">["infer"] = (types, attrs) => {
   const [x, ...affine] = types;
   if (x === undefined) return E.left("missing input");
   const normalized = checkNormalized(x, attrs.dims, attrs.eps);
   if (E.isLeft(normalized)) return normalized;
-  const expected = (attrs.weight === true ? 1 : 0) + (attrs.bias === true ? 1 : 0);
-  if (affine.length !== expected) return E.left(`expected ${expected} affine input(s) (weight ${String(attrs.weight)}, bias ${String(attrs.bias)}), got ${affine.length}`);
+  const count = checkAffineCount(attrs, affine);
+  if (E.isLeft(count)) return count;
   const checks = [...(attrs.weight === true ? [["weight", affine[0]] as const] : []), ...(attrs.bias === true ? [["bias", affine[attrs.weight === true ? 1 : 0]] as const] : [])];
   for (const [what, t] of checks) {
     const checked = checkAffine(what, t, normalized.right, x);
@@ -82,7 +93,8 @@ const layerNormBackwardInfer: OpDef<"layer_norm_backward">["infer"] = ([x, grad,
   if (x === undefined || grad === undefined) return E.left("missing input");
   const normalized = checkNormalized(x, attrs.dims, attrs.eps);
   if (E.isLeft(normalized)) return normalized;
-  if (!shapeEquals(grad.shape, x.shape) || grad.dtype !== x.dtype) return E.left(`grad must be ${formatType(x)} like the input, got ${formatType(grad)}`);
+  const gradChecked = checkGradLike(grad, x);
+  if (E.isLeft(gradChecked)) return gradChecked;
   if (rest.length > 0 || (attrs.weight !== true && weight !== undefined)) return E.left("unexpected input after the weight");
   if (attrs.weight === true) {
     const checked = checkAffine("weight", weight, normalized.right, x);
