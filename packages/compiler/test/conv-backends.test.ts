@@ -6,36 +6,19 @@
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import * as E from "fp-ts/lib/Either.js";
 import * as C from "@graft/core";
 import type { Graph, NDArray } from "@graft/core";
 import { jsBackend } from "../src/backend/js/backend.js";
 import { loadWasmToolkit, wasmBackend } from "../src/backend/wasm/backend.js";
 import type { Backend } from "../src/backend/types.js";
-import { grad } from "../src/passes/grad.js";
-import { hostFeeds, randomArray } from "./backend-cases.js";
+import { randomArray } from "./backend-cases.js";
+import { agreeWithReference, gradientGraph } from "./reference-agreement.js";
 import { convShape, poolShape, type ConvShape } from "./grad-conv-cases.js";
 
-const graphWithGradients = (loss: C.Tensor, outputs: Record<string, C.Tensor>, inputs: readonly string[]): Graph => {
-  const built = C.buildGraph(C.model({ name: "conv", outputs, loss }));
-  if (E.isLeft(built)) throw new Error(C.formatDiagnostics(built.left));
-  const withGrads = grad(built.right, { inputs });
-  if (E.isLeft(withGrads)) throw new Error(C.formatDiagnostics(withGrads.left));
-  return withGrads.right;
-};
+const graphWithGradients = (loss: C.Tensor, outputs: Record<string, C.Tensor>, inputs: readonly string[]): Graph => gradientGraph("conv", loss, outputs, inputs);
 
-const agree = async (backend: Backend, graph: Graph, feeds: Record<string, NDArray>, label: string): Promise<void> => {
-  const reference = C.run(graph, feeds, {}, { precision: "f32" });
-  const session = await backend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { seed: 1 });
-  const outputs = session.run("f", hostFeeds(feeds));
-  for (const [name, expected] of Object.entries(reference)) {
-    const actual = outputs[name]?.data ?? [];
-    expect(actual.length, `${label} ${name}: length`).toBe(expected.data.length);
-    const scale = Math.max(1, ...Array.from(expected.data).map(Math.abs));
-    for (let i = 0; i < expected.data.length; i++)
-      expect(Math.abs((actual[i] as number) - (expected.data[i] as number)), `${label} ${name}[${i}]: ${actual[i]} vs ${expected.data[i]}`).toBeLessThanOrEqual(2e-5 * scale);
-  }
-};
+/** Every output of `graph` on `backend` equals the f32 reference (finite values within 2e-5 of the output's scale). */
+const agree = (backend: Backend, graph: Graph, feeds: Record<string, NDArray>, label: string): Promise<void> => agreeWithReference(backend, graph, feeds, label, 2e-5);
 
 const convCase = (s: ConvShape, seed: number) => {
   const x = C.input("x", [s.n, s.groups * s.cg, s.h, s.w]);

@@ -37,17 +37,26 @@ export interface ConvShape {
   readonly w: number;
 }
 
+/**
+ * The fields of a random conv geometry but its input size (for `fc.record`): 1–2 images and
+ * groups, 1–3 kernel taps, stride and dilation 1–2, padding 0–2 a side, input channels per group
+ * in `cg` and output channels per group in `og` (inclusive ranges).
+ */
+export const convGeometryFields = (cg: readonly [number, number], og: readonly [number, number]) => ({
+  n: fc.integer({ min: 1, max: 2 }),
+  groups: fc.integer({ min: 1, max: 2 }),
+  cg: fc.integer({ min: cg[0], max: cg[1] }),
+  og: fc.integer({ min: og[0], max: og[1] }),
+  kernel: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+  stride: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+  dilation: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+  padding: fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
+});
+
 /** A random conv geometry whose padded input holds the dilated kernel. */
 export const convShape: fc.Arbitrary<ConvShape> = fc
   .record({
-    n: fc.integer({ min: 1, max: 2 }),
-    groups: fc.integer({ min: 1, max: 2 }),
-    cg: fc.integer({ min: 1, max: 2 }),
-    og: fc.integer({ min: 1, max: 2 }),
-    kernel: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
-    stride: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
-    dilation: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
-    padding: fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
+    ...convGeometryFields([1, 2], [1, 2]),
     extra: fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 })),
   })
   .map(({ extra, ...s }) => ({

@@ -15,34 +15,14 @@ import { jsBackend } from "../src/backend/js/backend.js";
 import { loadWasmToolkit, wasmBackend } from "../src/backend/wasm/backend.js";
 import { lowerGraph } from "../src/backend/lower.js";
 import type { Backend } from "../src/backend/types.js";
-import { grad } from "../src/passes/grad.js";
-import { hostFeeds, randomArray } from "./backend-cases.js";
+import { randomArray } from "./backend-cases.js";
+import { agreeWithReference, gradientGraph } from "./reference-agreement.js";
 import { runCli } from "./cli-run.js";
 
-const graphWithGradients = (loss: C.Tensor, outputs: Record<string, C.Tensor>, inputs: readonly string[]): Graph => {
-  const built = C.buildGraph(C.model({ name: "norm", outputs, loss }));
-  if (E.isLeft(built)) throw new Error(C.formatDiagnostics(built.left));
-  const withGrads = grad(built.right, { inputs });
-  if (E.isLeft(withGrads)) throw new Error(C.formatDiagnostics(withGrads.left));
-  return withGrads.right;
-};
+const graphWithGradients = (loss: C.Tensor, outputs: Record<string, C.Tensor>, inputs: readonly string[]): Graph => gradientGraph("norm", loss, outputs, inputs);
 
 /** Every output of `graph` on `backend` equals the f32 reference (NaN for NaN, ±inf for ±inf, finite values within 3e-5 of the output's scale). */
-const agree = async (backend: Backend, graph: Graph, feeds: Record<string, NDArray>, label: string): Promise<void> => {
-  const reference = C.run(graph, feeds, {}, { precision: "f32" });
-  const session = await backend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { seed: 1 });
-  const outputs = session.run("f", hostFeeds(feeds));
-  for (const [name, expected] of Object.entries(reference)) {
-    const actual = outputs[name]?.data ?? [];
-    expect(actual.length, `${label} ${name}: length`).toBe(expected.data.length);
-    const scale = Math.max(1, ...Array.from(expected.data).filter(Number.isFinite).map(Math.abs));
-    for (let i = 0; i < expected.data.length; i++) {
-      const [a, e] = [actual[i] as number, expected.data[i] as number];
-      if (!Number.isFinite(e)) expect(a, `${label} ${name}[${i}]`).toBe(e);
-      else expect(Math.abs(a - e), `${label} ${name}[${i}]: ${a} vs ${e}`).toBeLessThanOrEqual(3e-5 * scale);
-    }
-  }
-};
+const agree = (backend: Backend, graph: Graph, feeds: Record<string, NDArray>, label: string): Promise<void> => agreeWithReference(backend, graph, feeds, label, 3e-5);
 
 /** The kinds of the kernels `graph` lowers to (the JS and WASM back ends share the lowering). */
 const kernelKinds = (graph: Graph): string[] => {

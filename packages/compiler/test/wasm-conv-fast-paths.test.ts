@@ -5,42 +5,20 @@
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import * as E from "fp-ts/lib/Either.js";
 import * as C from "@graft/core";
 import type { Graph, NDArray } from "@graft/core";
 import { loadWasmToolkit, wasmBackend } from "../src/backend/wasm/backend.js";
 import { interiorRange } from "../src/backend/wasm/pool.js";
-import { grad } from "../src/passes/grad.js";
-import { hostFeeds } from "./backend-cases.js";
+import { convGeometryFields } from "./grad-conv-cases.js";
+import { agreeWithReference, gradientGraph } from "./reference-agreement.js";
 
-const graphWithGradients = (loss: C.Tensor, outputs: Record<string, C.Tensor>, inputs: readonly string[]): Graph => {
-  const built = C.buildGraph(C.model({ name: "fast_paths", outputs, loss }));
-  if (E.isLeft(built)) throw new Error(C.formatDiagnostics(built.left));
-  const withGrads = grad(built.right, { inputs });
-  if (E.isLeft(withGrads)) throw new Error(C.formatDiagnostics(withGrads.left));
-  return withGrads.right;
-};
+
+const graphWithGradients = (loss: C.Tensor, outputs: Record<string, C.Tensor>, inputs: readonly string[]): Graph => gradientGraph("fast_paths", loss, outputs, inputs);
 
 /** WASM vs the f32 reference, NaN where the reference has NaN, ±∞ exactly, else within 2e-5 relative to the output's scale. */
 const agree = async (graph: Graph, feeds: Record<string, NDArray>, label: string): Promise<void> => {
   await loadWasmToolkit();
-  const reference = C.run(graph, feeds, {}, { precision: "f32" });
-  const session = await wasmBackend.createSession({ functions: [{ name: "f", graph, updates: [] }] }, { seed: 1 });
-  const outputs = session.run("f", hostFeeds(feeds));
-  for (const [name, expected] of Object.entries(reference)) {
-    const actual = Array.from(outputs[name]?.data ?? []);
-    expect(actual.length, `${label} ${name}: length`).toBe(expected.data.length);
-    const finite = Array.from(expected.data).filter(Number.isFinite);
-    const scale = Math.max(1, ...finite.map(Math.abs));
-    for (let i = 0; i < expected.data.length; i++) {
-      const want = expected.data[i] as number;
-      const got = actual[i] as number;
-      const where = `${label} ${name}[${i}]: ${got} vs ${want}`;
-      if (Number.isNaN(want)) expect(Number.isNaN(got), where).toBe(true);
-      else if (!Number.isFinite(want)) expect(got, where).toBe(want);
-      else expect(Math.abs(got - want), where).toBeLessThanOrEqual(2e-5 * scale);
-    }
-  }
+  await agreeWithReference(wasmBackend, graph, feeds, label, 2e-5);
 };
 
 describe("WASM pooling: unrolled interior windows and checked edge windows", () => {
@@ -103,14 +81,7 @@ describe("WASM pooling: unrolled interior windows and checked edge windows", () 
 /** A conv geometry wide enough for the f32x4 col2im rows and the transposed weight gradient (og ≥ 8). */
 const wideConv = fc
   .record({
-    n: fc.integer({ min: 1, max: 2 }),
-    groups: fc.integer({ min: 1, max: 2 }),
-    cg: fc.integer({ min: 1, max: 5 }),
-    og: fc.integer({ min: 6, max: 18 }),
-    kernel: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
-    stride: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
-    dilation: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
-    padding: fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
+    ...convGeometryFields([1, 5], [6, 18]),
     h: fc.integer({ min: 5, max: 11 }),
     w: fc.integer({ min: 5, max: 15 }),
   })
