@@ -105,8 +105,19 @@ const forEachColRow = (
   );
 };
 
-/** im2col for stride-1 widths: each row segment as straight-line code (zeros, f32x4 copies, scalar tail, zeros). */
-const im2colUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number, channels?: ChannelRange): void => {
+/**
+ * {@link forEachColRow} with the column tap's compile-time valid columns: `valid(at, other, columns)`
+ * with local `at` set to the col row segment's byte address and `other` the input row's.
+ */
+const forEachColSegment = (
+  b: FunctionBuilder,
+  kernel: ConvKernel,
+  image: string,
+  col: number,
+  valid: (at: string, other: string, columns: ReturnType<typeof columnsOf>) => void,
+  outside: (dst: string) => void,
+  channels?: ChannelRange,
+): void => {
   const g = kernel.geometry;
   const at = b.local("i32", "at");
   forEachColRow(
@@ -115,13 +126,29 @@ const im2colUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, c
     image,
     col,
     (dst, src, j) => {
-      const { iw0, lo, hi } = columnsOf(g, j);
+      const columns = columnsOf(g, j);
       b.set(at, dst);
-      for (let ow = 0; ow < lo; ow++) b.emit(`(f32.store offset=${ow * 4} ${get(at)} ${f32c(0)})`);
+      valid(get(at), src, columns);
+    },
+    outside,
+    channels,
+  );
+};
+
+/** im2col for stride-1 widths: each row segment as straight-line code (zeros, f32x4 copies, scalar tail, zeros). */
+const im2colUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number, channels?: ChannelRange): void => {
+  const g = kernel.geometry;
+  forEachColSegment(
+    b,
+    kernel,
+    image,
+    col,
+    (at, src, { iw0, lo, hi }) => {
+      for (let ow = 0; ow < lo; ow++) b.emit(`(f32.store offset=${ow * 4} ${at} ${f32c(0)})`);
       let ow = lo;
-      for (; ow + 4 <= hi; ow += 4) b.emit(`(v128.store offset=${ow * 4} align=4 ${get(at)} (v128.load offset=${(ow + iw0) * 4} align=4 ${src}))`);
-      for (; ow < hi; ow++) b.emit(`(f32.store offset=${ow * 4} ${get(at)} (f32.load offset=${(ow + iw0) * 4} ${src}))`);
-      for (ow = hi; ow < g.wo; ow++) b.emit(`(f32.store offset=${ow * 4} ${get(at)} ${f32c(0)})`);
+      for (; ow + 4 <= hi; ow += 4) b.emit(`(v128.store offset=${ow * 4} align=4 ${at} (v128.load offset=${(ow + iw0) * 4} align=4 ${src}))`);
+      for (; ow < hi; ow++) b.emit(`(f32.store offset=${ow * 4} ${at} (f32.load offset=${(ow + iw0) * 4} ${src}))`);
+      for (ow = hi; ow < g.wo; ow++) b.emit(`(f32.store offset=${ow * 4} ${at} ${f32c(0)})`);
     },
     (dst) => b.emit(`(memory.fill ${dst} ${i32c(0)} ${i32c(g.wo * 4)})`),
     channels,
@@ -129,27 +156,22 @@ const im2colUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, c
 };
 
 /** col2im for stride-1 widths: image row += each col row segment, straight-line f32x4 adds. */
-const col2imUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
-  const g = kernel.geometry;
-  const at = b.local("i32", "at");
-  forEachColRow(
+const col2imUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void =>
+  forEachColSegment(
     b,
-    g,
+    kernel,
     image,
     col,
-    (from, to, j) => {
-      const { iw0, lo, hi } = columnsOf(g, j);
-      b.set(at, from);
+    (at, to, { iw0, lo, hi }) => {
       let ow = lo;
       for (; ow + 4 <= hi; ow += 4) {
         const target = `offset=${(ow + iw0) * 4} align=4 ${to}`;
-        b.emit(`(v128.store ${target} (f32x4.add (v128.load ${target}) (v128.load offset=${ow * 4} align=4 ${get(at)})))`);
+        b.emit(`(v128.store ${target} (f32x4.add (v128.load ${target}) (v128.load offset=${ow * 4} align=4 ${at})))`);
       }
-      for (; ow < hi; ow++) b.emit(`(f32.store offset=${(ow + iw0) * 4} ${to} (f32.add (f32.load offset=${(ow + iw0) * 4} ${to}) (f32.load offset=${ow * 4} ${get(at)})))`);
+      for (; ow < hi; ow++) b.emit(`(f32.store offset=${(ow + iw0) * 4} ${to} (f32.add (f32.load offset=${(ow + iw0) * 4} ${to}) (f32.load offset=${ow * 4} ${at})))`);
     },
     () => undefined,
   );
-};
 
 /** col[(c0·kh + i)·kw + j][oh·wo + ow] = image[c0][oh·sh − pt + i·dh][ow·sw − pl + j·dw] (0 outside), image at byte address `image`. */
 const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number, channels: ChannelRange = { from: 0, to: kernel.geometry.ci / kernel.geometry.groups }): void => {
