@@ -36,7 +36,6 @@ import {
   attachScheduler,
   compileBundle,
   createTrainer,
-  DataLoader,
   formatBytes,
   formatOptimizer,
   formatSchedule,
@@ -52,7 +51,7 @@ import {
 } from "@graft/compiler";
 import { artifactsDir, percent, runIfScript, shownDir } from "../shared/cli.js";
 import { artifactWriter } from "../shared/artifacts.js";
-import { CLASSIFIER_ARGS, classifierOptions, modelState, setLogits, trainClassifierEpoch, trainingSummary, writeClassifierPlots, type ClassifierEpoch, type ClassifierOptions, type ImageFeed } from "../shared/classifier.js";
+import { CLASSIFIER_ARGS, classifierOptions, digitLoader, modelState, setLogits, trainClassifierEpochs, trainingSummary, writeClassifierPlots, type ClassifierEpoch, type ClassifierOptions, type ImageFeed } from "../shared/classifier.js";
 import { loadMnist, MNIST_PIXELS, MNIST_SIDE, type MnistSet } from "../shared/mnist.js";
 import { checkBundle, type BundleCheck } from "./check.js";
 import { cnnModel } from "./model.js";
@@ -150,39 +149,32 @@ export async function trainCnn(options: CnnRunOptions = {}): Promise<CnnRun> {
 
   const model = cnnModel();
   const trainer = await createTrainer(model, { optimizer: parsed.right, backend, seed });
-  const loader = new DataLoader({ features: train.images, featureShape: [MNIST_PIXELS], labels: train.labels, batchSize, shuffle: true, seed, dropLast: false });
+  const loader = digitLoader(train, batchSize, seed);
   const scheduler = schedule === undefined ? undefined : attachScheduler(trainer, schedule, { epochs, batchesPerEpoch: loader.length });
   const perBatch = schedule !== undefined && stepsPerBatch(schedule);
-  const history: CnnEpoch[] = [];
   const sample = Math.min(TRAIN_ACCURACY_SAMPLE, train.count);
   const sampleLabels = train.labels.subarray(0, sample);
   let steps = 0;
   const totalSteps = epochs * loader.length;
-  const afterStep = (): void => {
-    steps++;
-    // per-batch schedules (OneCycleLR) step after each batch but the last
-    if (perBatch && steps < totalSteps) scheduler?.step();
-  };
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    const metrics = trainClassifierEpoch({
-      trainer,
-      loader,
-      epoch,
-      epochs,
-      seed,
-      augment,
-      feed: imageFeed,
-      stream,
-      afterStep,
-      evaluate: () => ({ trainAccuracy: accuracy(logitsOf(trainer, train, sample), sampleLabels), testAccuracy: accuracy(logitsOf(trainer, test), test.labels) }),
-    });
-    history.push(metrics);
-    if (!Number.isFinite(metrics.loss)) {
-      trainer.dispose();
-      throw new Error(`mnist-cnn: the loss is ${metrics.loss} after epoch ${epoch + 1}; lower the learning rate`);
-    }
-    if (!perBatch) scheduler?.step();
-  }
+  const history = trainClassifierEpochs({
+    name: "mnist-cnn",
+    trainer,
+    loader,
+    epochs,
+    seed,
+    augment,
+    feed: imageFeed,
+    stream,
+    afterStep: () => {
+      steps++;
+      // per-batch schedules (OneCycleLR) step after each batch but the last
+      if (perBatch && steps < totalSteps) scheduler?.step();
+    },
+    evaluate: () => ({ trainAccuracy: accuracy(logitsOf(trainer, train, sample), sampleLabels), testAccuracy: accuracy(logitsOf(trainer, test), test.labels) }),
+    afterEpoch: () => {
+      if (!perBatch) scheduler?.step();
+    },
+  });
   const testLogits = logitsOf(trainer, test);
   return {
     history,

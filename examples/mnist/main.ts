@@ -39,11 +39,11 @@ import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import type { Model } from "@graft/core";
 import { encodeSafetensors } from "@graft/runtime";
-import { accuracy, attachScheduler, compileBundle, multiStepLR, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, writeBundle, type BackendName, type HostTensor, type Trainer, formatBytes } from "@graft/compiler";
+import { accuracy, attachScheduler, compileBundle, multiStepLR, createTrainer, formatOptimizer, parseOptimizer, predictions, writeBundle, type BackendName, type HostTensor, type Trainer, formatBytes } from "@graft/compiler";
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, type MnistSet } from "../shared/mnist.js";
 import { artifactsDir, percent, runIfScript, shownDir } from "../shared/cli.js";
 import { artifactWriter } from "../shared/artifacts.js";
-import { CLASSIFIER_ARGS, classifierOptions, modelState, setLogits, trainClassifierEpoch, trainingSummary, writeClassifierPlots, type ClassifierEpoch, type ClassifierOptions, type ImageFeed } from "../shared/classifier.js";
+import { CLASSIFIER_ARGS, classifierOptions, digitLoader, modelState, setLogits, trainClassifierEpochs, trainingSummary, writeClassifierPlots, type ClassifierEpoch, type ClassifierOptions, type ImageFeed } from "../shared/classifier.js";
 import mlp256 from "./model.js";
 import mlp520 from "./model-520.js";
 
@@ -119,26 +119,20 @@ export async function trainMnist(options: MnistOptions = {}): Promise<MnistRun> 
   const stream = options.progress === undefined ? process.stdout : options.progress;
 
   const trainer = await createTrainer(recipe.model, { optimizer, backend, seed });
-  const loader = new DataLoader({ features: train.images, featureShape: [MNIST_PIXELS], labels: train.labels, batchSize, shuffle: true, seed, dropLast: false });
   // MultiStepLR: the learning rate is a run-time scalar of the compiled step, no recompiling to drop it
   const scheduler = attachScheduler(trainer, multiStepLR({ milestones: lrDrops, gamma: recipe.gamma }));
-  const history: MnistEpoch[] = [];
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    const metrics = trainClassifierEpoch({
-      trainer,
-      loader,
-      epoch,
-      epochs,
-      seed,
-      augment,
-      feed: pixelsFeed,
-      stream,
-      evaluate: () => ({ trainAccuracy: accuracy(logitsOf(trainer, train), train.labels), testAccuracy: accuracy(logitsOf(trainer, test), test.labels) }),
-    });
-    history.push(metrics);
-    if (!Number.isFinite(metrics.loss)) throw new Error(`mnist: the loss is ${metrics.loss} after epoch ${epoch + 1}; lower the learning rate`);
-    scheduler.step();
-  }
+  const history = trainClassifierEpochs({
+    name: "mnist",
+    trainer,
+    loader: digitLoader(train, batchSize, seed),
+    epochs,
+    seed,
+    augment,
+    feed: pixelsFeed,
+    stream,
+    evaluate: () => ({ trainAccuracy: accuracy(logitsOf(trainer, train), train.labels), testAccuracy: accuracy(logitsOf(trainer, test), test.labels) }),
+    afterEpoch: () => scheduler.step(),
+  });
   const testPredictions = predictions(logitsOf(trainer, test));
   const testAccuracy = accuracy(logitsOf(trainer, test), test.labels);
   return {

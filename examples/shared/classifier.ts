@@ -13,7 +13,7 @@ import {
   Prng,
   runningMean,
   type BackendName,
-  type DataLoader,
+  DataLoader,
   type EpochMetrics,
   type HostTensor,
   type ProgressStream,
@@ -144,6 +144,33 @@ export function trainClassifierEpoch(options: ClassifierEpochOptions): Classifie
   const evaluated = performance.now();
   progress?.finish(`loss ${loss.mean.toFixed(4)}  train ${percent(trainAccuracy)}  test ${percent(testAccuracy)}  (eval ${formatDuration(evaluated - trained)})`);
   return { epoch, loss: loss.mean, trainAccuracy, testAccuracy, trainSeconds: (trained - started) / 1000, evalSeconds: (evaluated - trained) / 1000, lr };
+}
+
+/** Shuffled batches of a training set of flattened digits (the last one partial), reshuffled each epoch from `seed`. */
+export const digitLoader = (train: MnistSet, batchSize: number, seed: number): DataLoader<Int32Array> =>
+  new DataLoader({ features: train.images, featureShape: [MNIST_PIXELS], labels: train.labels, batchSize, shuffle: true, seed, dropLast: false });
+
+/** What {@link trainClassifierEpochs} needs: {@link ClassifierEpochOptions} for every epoch. */
+export interface ClassifierEpochsOptions extends Omit<ClassifierEpochOptions, "epoch"> {
+  /** The example's name, the prefix of its errors. */
+  readonly name: string;
+  /** Called after each epoch that ended with a finite loss (a per-epoch learning-rate schedule). */
+  readonly afterEpoch?: () => void;
+}
+
+/** Runs `epochs` epochs of {@link trainClassifierEpoch}; after one whose mean loss is not finite, disposes the trainer and throws. */
+export function trainClassifierEpochs(options: ClassifierEpochsOptions): ClassifierEpoch[] {
+  const history: ClassifierEpoch[] = [];
+  for (let epoch = 0; epoch < options.epochs; epoch++) {
+    const metrics = trainClassifierEpoch({ ...options, epoch });
+    history.push(metrics);
+    if (!Number.isFinite(metrics.loss)) {
+      options.trainer.dispose();
+      throw new Error(`${options.name}: the loss is ${metrics.loss} after epoch ${epoch + 1}; lower the learning rate`);
+    }
+    options.afterEpoch?.();
+  }
+  return history;
 }
 
 /** `training: 1.2 s per epoch on average (6500 samples/s), total 30 s` for `history` over `trainSize` digits a run started at `started`. */
