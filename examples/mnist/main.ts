@@ -42,7 +42,7 @@ import type { Model } from "@graft/core";
 import { encodeSafetensors, safetensorsDtypeOf, type SafetensorsTensorInput } from "@graft/runtime";
 import { accuracy, addToMean, attachScheduler, compileBundle, multiStepLR, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, runningMean, writeBundle, type BackendName, type HostTensor, type Optimizer, type Trainer, formatBytes, Prng, createEpochProgress, formatDuration, type ProgressStream, confusionMatrix, metricsChart, type EpochMetrics, writeFileAtomic } from "@graft/compiler";
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, type MnistSet } from "../shared/mnist.js";
-import { augmentBatch, DEFAULT_AFFINE } from "./augment.js";
+import { augmentBatch, DEFAULT_AFFINE } from "../shared/augment.js";
 import mlp256 from "./model.js";
 import mlp520 from "./model-520.js";
 

@@ -344,3 +344,4 @@ function store4(F: F32, at: number, c0: number, c1: number, c2: number, c3: numb
   storeOne(F, at + 3, c3, bias, j + 3, relu);
 }
 export { conv, pool } from "./kernels-conv.js";
+export { attentionSoftmaxRows, channelBackwardStats, channelStats, layerNormBackwardRows, layerNormRows, softmaxBackwardRows } from "./kernels-norm.js";
