@@ -29,12 +29,9 @@ export interface FunctionPlan {
 
 const arenaDtype = (dtype: Dtype): ArenaDtype => (dtype === "f64" ? "f32" : dtype);
 
-/**
- * The persistent state of a program: every param of every function, by name, plus `extra` slots
- * no function reads (a bundle keeps every model param, see bundle/program.ts `weightSlots`).
- */
-export const programState = (spec: ProgramSpec, extra: ReadonlyArray<{ readonly name: string; readonly dtype: Dtype; readonly shape: readonly number[] }> = []): StateLayout =>
-  planState([...spec.functions.flatMap((fn) => graphParams(fn.graph).map((node) => ({ name: node.attrs.name, dtype: node.type.dtype, shape: node.type.shape as readonly number[] }))), ...extra]);
+/** The persistent state of a program: every param of every function, by name. */
+export const programState = (spec: ProgramSpec): StateLayout =>
+  planState(spec.functions.flatMap((fn) => graphParams(fn.graph).map((node) => ({ name: node.attrs.name, dtype: node.type.dtype, shape: node.type.shape as readonly number[] }))));
 
 const bindingsKey = (bindings: ReadonlyMap<string, number>): string =>
   [...bindings.entries()]

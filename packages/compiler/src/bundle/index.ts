@@ -11,7 +11,7 @@
 import { resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { error, type Diagnostics, type Model } from "@graft/core";
-import { decodeSafetensors, SAFETENSORS_DTYPE, WeightsError, type ModelInfo, type SafetensorsTensorSpec } from "@graft/runtime";
+import { decodeSafetensors, encodeSafetensors, SAFETENSORS_DTYPE, WeightsError, type ModelInfo, type SafetensorsTensorInput, type SafetensorsTensorSpec } from "@graft/runtime";
 import { DEFAULT_BUNDLE_BACKEND, getBackend, type BackendName } from "../backend/index.js";
 import { ensureDirectoryFor, writeFileAtomic, type AtomicFileSystem } from "../toolkit/data/atomic.js";
 import { emitDts } from "./dts.js";
@@ -36,7 +36,12 @@ export interface CompileBundleOptions {
   readonly batches?: readonly number[] | undefined;
   /** Sizes of symbolic dims other than `batch`. */
   readonly dims?: Readonly<Record<string, number>> | undefined;
-  /** Safetensors bytes to embed (checked against the model: its weights, or weights + optimizer state). */
+  /**
+   * Safetensors bytes to embed (checked against the model: its weights, or weights + optimizer
+   * state). Model params that no function of the bundle reads — BatchNorm's `num_batches_tracked`
+   * or graft's `random.counter` in a forward-only bundle — may be in the file (a PyTorch state
+   * dict, `graft train`'s weights) and are left out of the bundle.
+   */
   readonly weights?: Uint8Array | undefined;
   /** How messages name the weights file. */
   readonly weightsSource?: string | undefined;
@@ -74,6 +79,25 @@ const checkWeights = (layout: BundleLayout, bytes: Uint8Array, source: string): 
 };
 
 /**
+ * The weights without the tensors of model params no function reads (see
+ * CompileBundleOptions.weights); the same bytes when there are none, Left with the message of a
+ * malformed file.
+ */
+const withoutUnreadParams = (layout: BundleLayout, bytes: Uint8Array, source: string): E.Either<Diagnostics, Uint8Array> => {
+  const held = new Set(layout.state.map((entry) => entry.name));
+  const unread = new Set(layout.weights.filter((name) => !held.has(name)));
+  try {
+    const file = decodeSafetensors(bytes, undefined, source);
+    if (![...file.tensors.keys()].some((name) => unread.has(name))) return E.right(bytes);
+    const kept = [...file.tensors.values()].filter((tensor) => !unread.has(tensor.name)).map((tensor): SafetensorsTensorInput => tensor);
+    return E.right(encodeSafetensors(kept, file.metadata));
+  } catch (caught) {
+    if (caught instanceof WeightsError) return E.left([error("bundle/weights", caught.message)]);
+    throw caught;
+  }
+};
+
+/**
  * Compiles `model` into a standalone bundle. Left with diagnostics for a model that does not
  * check, a bad optimizer spec or dim size, weights that do not fit, or an unavailable back end.
  */
@@ -84,11 +108,16 @@ export const compileBundle = async (model: Model, options: CompileBundleOptions 
   if (E.isLeft(program)) return program;
   const layout = planBundle(program.right, { batches: options.batches, dims: options.dims, maxMemory: options.maxMemory });
   if (E.isLeft(layout)) return layout;
+  let embedded: Uint8Array | undefined;
   if (options.weights !== undefined) {
-    const problems = checkWeights(layout.right, options.weights, options.weightsSource ?? "weights");
+    const source = options.weightsSource ?? "weights";
+    const read = withoutUnreadParams(layout.right, options.weights, source);
+    if (E.isLeft(read)) return read;
+    const problems = checkWeights(layout.right, read.right, source);
     if (problems.length > 0) return E.left(problems);
+    embedded = read.right;
   }
-  const weights = options.weights === undefined ? "" : toBase64(options.weights);
+  const weights = embedded === undefined ? "" : toBase64(embedded);
   const artifact = await backend.emit(layout.right.functions);
   if (E.isLeft(artifact)) return artifact;
   const source = emitModuleSource(layout.right, { backend: backend.name, artifact: artifact.right, weights });

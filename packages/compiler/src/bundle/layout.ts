@@ -120,10 +120,9 @@ export const planBundle = (program: BundleProgram, options: LayoutOptions = {}):
   if (diagnostics.length > 0) return E.left(diagnostics);
 
   const batches = hasBatch ? (requested ?? defaultBatches(program.optimizer !== undefined)) : [];
-  // the model params no function reads (num_batches_tracked in a forward-only bundle) too: see BundleProgram.weightSlots
-  const state = programState(program.spec, program.weightSlots);
+  const state = programState(program.spec);
   const weights = new Set(program.weights);
-  const inits = new Map([...program.weightSlots.map((slot) => [slot.name, slot.init] as const), ...functions.flatMap((fn) => graphParams(fn.graph).map((node) => [node.attrs.name, node.attrs.init] as const))]);
+  const inits = new Map(functions.flatMap((fn) => graphParams(fn.graph).map((node) => [node.attrs.name, node.attrs.init] as const)));
   const planned: BundleFunction[] = [];
   for (const fn of functions) {
     const specialisations: BundleSpecialisation[] = [];
