@@ -32,7 +32,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import { RANDOM_COUNTER, type Model } from "@graft/core";
-import { encodeSafetensors, type SafetensorsTensorInput } from "@graft/runtime";
+import { encodeSafetensors, safetensorsDtypeOf, type SafetensorsTensorInput } from "@graft/runtime";
 import {
   accuracy,
   addToMean,
@@ -243,15 +243,15 @@ export const percent = (fraction: number): string => `${(100 * fraction).toFixed
 
 /**
  * The model's state dict, as `model.state_dict()` names it: every param and batch-norm buffer
- * (running_mean, running_var, num_batches_tracked), not the optimizer's moments nor graft's
- * dropout counter; sorted by name.
+ * (running_mean, running_var, num_batches_tracked — int64 in PyTorch, so I64 here), not the
+ * optimizer's moments nor graft's dropout counter; sorted by name.
  */
 export function stateDict(trainer: Trainer): SafetensorsTensorInput[] {
   const optimizerPrefix = `${trainer.optimizer.kind}.`;
   return Object.entries(trainer.getState())
     .filter(([name]) => !name.startsWith(optimizerPrefix) && name !== RANDOM_COUNTER)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, t]) => ({ name, dtype: t.dtype === "i32" ? "I32" : "F32", shape: t.shape, data: t.data }));
+    .map(([name, t]) => ({ name, dtype: safetensorsDtypeOf(name, t.dtype === "i32" ? "i32" : "f32"), shape: t.shape, data: t.data }));
 }
 
 /** The weights a forward bundle embeds: the state dict without num_batches_tracked, which evaluation does not read. */

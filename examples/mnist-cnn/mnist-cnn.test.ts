@@ -187,6 +187,8 @@ describe("a short run (1 epoch on 2,000 digits)", () => {
     expect(Array.from(weights.tensors.get("bn2.running_var")?.data ?? []).some((v) => Math.abs(v - 1) > 0.01)).toBe(true);
     expect(weights.tensors.get("fc1.weight")?.data).toEqual(run.trainer.getState()["fc1.weight"]?.data);
     expect(forwardWeights(stateDict(run.trainer)).map((t) => t.name)).not.toContain("bn1.num_batches_tracked");
+    // num_batches_tracked as PyTorch's int64 (decodeSafetensors reads it back as I32)
+    expect(stateDict(run.trainer).filter((t) => t.dtype === "I64").map((t) => t.name)).toEqual(["bn1.num_batches_tracked", "bn2.num_batches_tracked"]);
   });
 
   it("evaluates in eval mode: forward is deterministic and uses the running statistics", async () => {
