@@ -87,8 +87,9 @@ describe("graft train: image-shaped x", () => {
     // the bundle takes raw images, [rows,1,8,8] as nested arrays, and predicts like the run measured
     const bundle = (await import(pathToFileURL(bundlePath).href)) as { load: () => Promise<{ forward: (feeds: object) => { logits: Float32Array }; saveWeights: () => Uint8Array }> };
     const m = await bundle.load();
-    // the forward-only bundle holds what its functions read: the weights without bn1.num_batches_tracked
-    expect(decodeSafetensors(m.saveWeights()).tensors).toEqual(new Map([...weights].filter(([name]) => name !== "bn1.num_batches_tracked")));
+    // the forward-only bundle keeps the whole state dict, bn1.num_batches_tracked too (which its forward does not read)
+    expect(decodeSafetensors(m.saveWeights()).tensors).toEqual(weights);
+    expect(headerDtypes(m.saveWeights())["bn1.num_batches_tracked"]).toBe("I64");
     const nested = (row: readonly number[]): number[][][] => [Array.from({ length: 8 }, (_, r) => row.slice(8 * r, 8 * r + 8))];
     const testRows = Array.from(split.test, (index) => data.pixels[index] ?? []);
     const logits = m.forward({ x: testRows.map(nested) }).logits;

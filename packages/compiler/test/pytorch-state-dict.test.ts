@@ -64,7 +64,7 @@ describe("graft reads a state dict PyTorch wrote (num_batches_tracked as int64)"
     }
   }, 60_000);
 
-  it("a forward bundle takes the file as its weights (num_batches_tracked, which forward does not read, left out)", async () => {
+  it("a forward bundle takes the file as its weights (num_batches_tracked, which forward does not read, included)", async () => {
     const bundle = await compileBundle(cnnModel(), { backend: "js", weights: bytes, weightsSource: "mnist-cnn-torch.safetensors" });
     expect(E.isRight(bundle) ? "compiled" : bundle.left.map((d) => d.message).join("\n")).toBe("compiled");
     // a training bundle reads num_batches_tracked: the strict check takes the I64 tensor for its i32 param

@@ -11,7 +11,7 @@
 import { resolve } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { error, type Diagnostics, type Model } from "@graft/core";
-import { decodeSafetensors, encodeSafetensors, SAFETENSORS_DTYPE, WeightsError, type ModelInfo, type SafetensorsTensorInput, type SafetensorsTensorSpec } from "@graft/runtime";
+import { decodeSafetensors, SAFETENSORS_DTYPE, WeightsError, type ModelInfo, type SafetensorsTensorSpec } from "@graft/runtime";
 import { DEFAULT_BUNDLE_BACKEND, getBackend, type BackendName } from "../backend/index.js";
 import { ensureDirectoryFor, writeFileAtomic, type AtomicFileSystem } from "../toolkit/data/atomic.js";
 import { emitDts } from "./dts.js";
@@ -36,12 +36,7 @@ export interface CompileBundleOptions {
   readonly batches?: readonly number[] | undefined;
   /** Sizes of symbolic dims other than `batch`. */
   readonly dims?: Readonly<Record<string, number>> | undefined;
-  /**
-   * Safetensors bytes to embed (checked against the model: its weights, or weights + optimizer
-   * state). Model params that no function of the bundle reads — BatchNorm's `num_batches_tracked`
-   * or graft's `random.counter` in a forward-only bundle — may be in the file (a PyTorch state
-   * dict, `graft train`'s weights) and are left out of the bundle.
-   */
+  /** Safetensors bytes to embed (checked against the model: its weights, or weights + optimizer state). */
   readonly weights?: Uint8Array | undefined;
   /** How messages name the weights file. */
   readonly weightsSource?: string | undefined;
@@ -65,34 +60,17 @@ export interface CompiledBundle {
 /** Checks weights to embed like the bundle's `loadWeights` would; Left with its message. */
 const checkWeights = (layout: BundleLayout, bytes: Uint8Array, source: string): Diagnostics => {
   const spec = (entry: BundleLayout["state"][number]): SafetensorsTensorSpec => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape });
-  const weights = layout.weights.flatMap((name) => layout.state.filter((entry) => entry.name === name)).map(spec);
-  const optimizerState = layout.state.filter((entry) => !entry.weight && !isHyper(layout, entry.name)).map(spec);
   try {
     const file = decodeSafetensors(bytes, undefined, source);
+    // params no function reads may be left out (they keep their init)
+    const present = (entry: BundleLayout["state"][number]): boolean => entry.optional !== true || file.tensors.has(entry.name);
+    const weights = layout.weights.flatMap((name) => layout.state.filter((entry) => entry.name === name && present(entry))).map(spec);
+    const optimizerState = layout.state.filter((entry) => !entry.weight && !isHyper(layout, entry.name) && present(entry)).map(spec);
     const full = optimizerState.some((entry) => file.tensors.has(entry.name));
     decodeSafetensors(bytes, full ? [...weights, ...optimizerState] : weights, source);
     return [];
   } catch (caught) {
     if (caught instanceof WeightsError) return [error("bundle/weights", caught.message)];
-    throw caught;
-  }
-};
-
-/**
- * The weights without the tensors of model params no function reads (see
- * CompileBundleOptions.weights); the same bytes when there are none, Left with the message of a
- * malformed file.
- */
-const withoutUnreadParams = (layout: BundleLayout, bytes: Uint8Array, source: string): E.Either<Diagnostics, Uint8Array> => {
-  const held = new Set(layout.state.map((entry) => entry.name));
-  const unread = new Set(layout.weights.filter((name) => !held.has(name)));
-  try {
-    const file = decodeSafetensors(bytes, undefined, source);
-    if (![...file.tensors.keys()].some((name) => unread.has(name))) return E.right(bytes);
-    const kept = [...file.tensors.values()].filter((tensor) => !unread.has(tensor.name)).map((tensor): SafetensorsTensorInput => tensor);
-    return E.right(encodeSafetensors(kept, file.metadata));
-  } catch (caught) {
-    if (caught instanceof WeightsError) return E.left([error("bundle/weights", caught.message)]);
     throw caught;
   }
 };
@@ -108,16 +86,11 @@ export const compileBundle = async (model: Model, options: CompileBundleOptions 
   if (E.isLeft(program)) return program;
   const layout = planBundle(program.right, { batches: options.batches, dims: options.dims, maxMemory: options.maxMemory });
   if (E.isLeft(layout)) return layout;
-  let embedded: Uint8Array | undefined;
   if (options.weights !== undefined) {
-    const source = options.weightsSource ?? "weights";
-    const read = withoutUnreadParams(layout.right, options.weights, source);
-    if (E.isLeft(read)) return read;
-    const problems = checkWeights(layout.right, read.right, source);
+    const problems = checkWeights(layout.right, options.weights, options.weightsSource ?? "weights");
     if (problems.length > 0) return E.left(problems);
-    embedded = read.right;
   }
-  const weights = embedded === undefined ? "" : toBase64(embedded);
+  const weights = options.weights === undefined ? "" : toBase64(options.weights);
   const artifact = await backend.emit(layout.right.functions);
   if (E.isLeft(artifact)) return artifact;
   const source = emitModuleSource(layout.right, { backend: backend.name, artifact: artifact.right, weights });
