@@ -60,7 +60,16 @@ function gemmSpec(m: number, n: number, k: number, flags: Partial<GemmSpec>, rel
 
 /** The shapes of the brief: a big square GEMM and the forward/backward matmuls of the MNIST MLP. */
 function benchShapes(relaxed: boolean): BenchShape[] {
-  const shapes: BenchShape[] = [{ label: "square 1024x1024x1024", spec: gemmSpec(1024, 1024, 1024, {}, relaxed) }];
+  const shapes: BenchShape[] = [
+    { label: "square 1024x1024x1024", spec: gemmSpec(1024, 1024, 1024, {}, relaxed) },
+    // the per-image GEMM of conv2d 64→64, 3×3 over 32×32 (bench-conv.ts): W [64×576] @ col [576×1024]
+    { label: "conv 64x576x1024  W@col", spec: gemmSpec(64, 1024, 576, {}, relaxed) },
+    // the same product transposed: colᵀ [1024×576] (col stored [576×1024]) @ Wᵀ (W stored [64×576])
+    { label: "conv 1024x576x64  colT@WT", spec: gemmSpec(1024, 64, 576, { transA: true, transB: true }, relaxed) },
+    // mnist-cnn conv2 per image: W [32×400] @ col [400×64], and transposed
+    { label: "conv 32x400x64  W@col", spec: gemmSpec(32, 64, 400, {}, relaxed) },
+    { label: "conv 64x400x32  colT@WT", spec: gemmSpec(64, 32, 400, { transA: true, transB: true }, relaxed) },
+  ];
   const layers: ReadonlyArray<readonly [number, number, boolean]> = [
     [784, 256, true],
     [256, 128, true],

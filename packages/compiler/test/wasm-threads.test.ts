@@ -137,6 +137,52 @@ describe.runIf(features.threads)("wasm back end, threads: 2", () => {
     expect(wasmThreadPoolOf(two)?.spawned ?? 0).toBeGreaterThan(0);
   });
 
+  it("convolutions and pools split by images / planes are bit-identical: a small CNN's train steps and a forward of conv, depthwise, transposed conv and pools", { timeout: 120_000 }, async () => {
+    // conv (im2col + GEMM, the worker's col in its scratch) → max pool → depthwise (direct) → avg pool → dense
+    const x = C.input("x", ["batch", 2, 9, 11]);
+    const y = C.input("y", ["batch"], "i32");
+    const h1 = C.maxPool2d(C.relu(C.conv2dLayer(x, 2, 8, 3, "conv1", { padding: 1 })), 2);
+    const h2 = C.avgPool2d(C.conv2dLayer(h1, 8, 8, 3, "dw", { padding: 1, groups: 8 }), 2);
+    const logits = C.dense(C.reshape(h2, ["batch", 8 * 2 * 2]), 8 * 2 * 2, 3, "fc");
+    const spec = unwrap(buildTrainingProgram(C.model({ name: "cnn", outputs: { logits }, loss: C.crossEntropy(logits, y) }), adam({ lr: 1e-2 })));
+    const one = track(await createWasmSession(spec, { seed: 4, threads: 1 }));
+    const two = track(await createWasmSession(spec, { seed: 4, threads: 2 }, { minFlops: 0, minMapElements: 0 }));
+    const data = dataset(40, 2 * 9 * 11, 3, 13);
+    const imageFeeds = (start: number, end: number): HostFeeds => {
+      const rows = batchFeeds(data, 2 * 9 * 11, start, end);
+      const features = rows["x"];
+      return features === undefined ? rows : { ...rows, x: { ...features, shape: [end - start, 2, 9, 11] } };
+    };
+    for (const batch of [1, 3, 8, 17]) {
+      const feeds = imageFeeds(0, batch);
+      expectSameRecords(one.run("trainStep", feeds), two.run("trainStep", feeds), `trainStep batch ${batch}`);
+      expectSameRecords(one.run("forward", feeds), two.run("forward", feeds), `forward batch ${batch}`);
+    }
+    expectSameRecords(one.getState(), two.getState(), "state");
+    expect(bitwiseMismatch(one.getState()["conv1.weight"], track(await createWasmSession(spec, { seed: 4, threads: 1 })).getState()["conv1.weight"]), "training moved the conv weights").toBeDefined();
+
+    // conv kernels and pools only: every kernel of it splits (the worker's task count grows by 6 per run)
+    const image = C.input("image", [5, 4, 8, 13]);
+    const weight = C.input("weight", [6, 2, 3, 3]);
+    const forward = C.conv2d(image, weight, undefined, { padding: [1, 0], groups: 2, stride: [1, 2] });
+    // weight gradients split by input channels: 3×3 (im2col rows of channels 2, 3 in the worker's scratch) and 1×1 (rows read from the image)
+    const cotangent = C.input("cotangent", [5, 8, 8, 13]);
+    const grad3 = C.conv2dWeightGradRaw(image, cotangent, { stride: [1, 1], padding: [1, 1, 1, 1], dilation: [1, 1], groups: 1, kernel: [3, 3] });
+    const wide = C.input("wide", [5, 16, 8, 13]);
+    const grad1 = C.conv2dWeightGradRaw(wide, cotangent, { stride: [1, 1], padding: [0, 0, 0, 0], dilation: [1, 1], groups: 1, kernel: [1, 1] });
+    const outputs = { up: C.convTranspose2d(forward, weight, undefined, { groups: 2, stride: [1, 2] }), pooled: C.maxPool2d(forward, 2, { ceilMode: true }), depthwise: C.conv2d(image, C.input("dwWeight", [4, 1, 3, 3]), undefined, { groups: 4 }), grad3, grad1 };
+    const built = C.buildGraph(C.model({ name: "convs", outputs }));
+    if (E.isLeft(built)) throw new C.GraftError(built.left);
+    const convSpec: ProgramSpec = { functions: [{ name: "f", graph: built.right, updates: [] }] };
+    const single = track(await createWasmSession(convSpec, { threads: 1 }));
+    const split = track(await createWasmSession(convSpec, { threads: 2 }, { minFlops: 0, minMapElements: 0 }));
+    const tensor = (shape: number[], seed: number): HostTensor => ({ shape, dtype: "f32", data: dataset(1, shape.reduce((p, q) => p * q, 1), 1, seed).x });
+    const feeds = { image: tensor([5, 4, 8, 13], 1), weight: tensor([6, 2, 3, 3], 2), dwWeight: tensor([4, 1, 3, 3], 3), cotangent: tensor([5, 8, 8, 13], 4), wide: tensor([5, 16, 8, 13], 5) };
+    const before = wasmThreadPoolOf(split)?.spawned ?? 0;
+    for (let run = 0; run < 3; run++) expectSameRecords(single.run("f", feeds), split.run("f", feeds), `conv forward run ${run}`);
+    expect((wasmThreadPoolOf(split)?.spawned ?? 0) - before).toBe(18);
+  });
+
   it("state persists across specialisations, setState and the memory growing", { timeout: 120_000 }, async () => {
     const spec = mlpProgram();
     const one = track(await wasmBackend.createSession(spec, { seed: 9, threads: 1 }));

@@ -46,6 +46,28 @@ const poolGeometryOf = (node: Node, shapeOf: ConvLowering["shapeOf"]): PoolGeome
   return { planes: n * c, h, w, ho: pooled[2] ?? 0, wo: pooled[3] ?? 0, kh: a.kernel[0], kw: a.kernel[1], sh: a.stride[0], sw: a.stride[1], ph: a.padding[0], pw: a.padding[1], dh: a.dilation[0], dw: a.dilation[1] };
 };
 
+/** Largest kernel the direct depthwise path unrolls (rows × columns, and rows alone). */
+export const DEPTHWISE_MAX_TAPS = 49;
+export const DEPTHWISE_MAX_KH = 7;
+
+/**
+ * Whether a convolution runs as the direct depthwise kernel on WASM (wasm/depthwise.ts), which
+ * needs no im2col matrix: a forward convolution with one input channel per group, several groups.
+ */
+export const directDepthwise = (mode: "forward" | "transpose" | "weight_grad", g: ConvGeometry): boolean =>
+  mode === "forward" && g.groups > 1 && g.groups === g.ci && g.kh <= DEPTHWISE_MAX_KH && g.kh * g.kw <= DEPTHWISE_MAX_TAPS;
+
+/**
+ * Whether a weight gradient is computed transposed, `dW_gᵀ [K, og] += col [K, P] @ dyᵀ [P, og]`
+ * per image (then transposed once), rather than `dW_g += dy @ colᵀ`: the GEMM packs its B operand
+ * for every image, and dyᵀ (og·P values) is smaller than colᵀ (K·P) when K = cg·kh·kw exceeds
+ * og; og of at least 8 keeps the 16-wide register tile mostly busy.
+ */
+export const weightGradTransposed = (g: ConvGeometry): boolean => {
+  const og = g.co / g.groups;
+  return og >= 8 && (g.ci / g.groups) * g.kh * g.kw > og;
+};
+
 /** Emits the kernel of a convolution or pooling node into `out`; false for another op. */
 export const lowerConvNode = (C: ConvLowering, node: Node, out: () => BufferId): BufferId | undefined => {
   const ids = node.inputs as readonly NodeId[];
@@ -61,9 +83,10 @@ export const lowerConvNode = (C: ConvLowering, node: Node, out: () => BufferId):
       // the im2col matrix of one image and group (a 1×1 convolution without stride or padding reads the image itself)
       const g = geometry;
       const pointwise = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pt === 0 && g.pl === 0 && g.ho === g.h && g.wo === g.w;
-      const col = pointwise ? undefined : C.newTemp(Math.max(1, (g.ci / g.groups) * g.kh * g.kw * g.ho * g.wo));
+      const col = pointwise || directDepthwise(mode, g) ? undefined : C.newTemp(Math.max(1, (g.ci / g.groups) * g.kh * g.kw * g.ho * g.wo));
+      const accumulator = mode === "weight_grad" && weightGradTransposed(g) ? C.newTemp(g.co * (g.ci / g.groups) * g.kh * g.kw) : undefined;
       const target = out();
-      C.push({ kind: "conv", mode, a, b, bias, out: target, col, geometry, nodes: [node.id] });
+      C.push({ kind: "conv", mode, a, b, bias, out: target, col, accumulator, geometry, nodes: [node.id] });
       return target;
     }
     case "max_pool2d":

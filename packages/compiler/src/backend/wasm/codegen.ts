@@ -13,8 +13,10 @@
  *   horizontal combine), read-modify-write of the output otherwise (SIMD along kept axes);
  * - row kernels mirror `@graft/runtime`'s kernels-js.ts; contiguous rows (inner = 1) of softmax,
  *   logsumexp and cross-entropy (forward/backward) take a SIMD path when the row is all finite
- *   (checked in the max pass), else the exact scalar path;
- * - matmul: gemm.ts's register-blocked f32x4 GEMM (a batch loop around it when batched).
+ *   (checked in the max pass), else the exact scalar path; the normalization and attention rows
+ *   (norm.ts: layer_norm, attention_softmax and their backward) are contiguous: SIMD passes always;
+ * - matmul: gemm.ts's register-blocked f32x4 GEMM (a batch loop around it when batched);
+ * - conv: im2col + the same GEMMs (conv.ts), depthwise directly (depthwise.ts); pool: pool.ts.
  *
  * With `ctx.threads` (two threads over a shared memory, see threads.ts) the module imports a
  * shared memory and `env.spawn(task) → i32` / `env.join()`, and exports `task(task)`: a matmul
@@ -24,8 +26,10 @@
  * walks exactly the tiles the one-thread code walks and every element of C is computed by the
  * same instructions in the same order: results are bit-identical to one thread. Elementwise
  * (map) kernels of at least `threads.minMapElements` elements split their leading axis the same
- * way (at a multiple of 4 elements, so SIMD and scalar-remainder elements stay the same). When
- * `spawn` returns 0 (no usable worker) the main thread computes everything.
+ * way (at a multiple of 4 elements, so SIMD and scalar-remainder elements stay the same);
+ * convolutions (forward, transposed) split their images, pools their planes and transposed weight
+ * gradients their input channels (conv-split.ts).
+ * When `spawn` returns 0 (no usable worker) the main thread computes everything.
  */
 import { type Expr, type Kernel, kernelReads, kernelWrites } from "../kernels.js";
 import { addrOf, type CodegenContext, KernelCompileError, MAX_MEMORY_PAGES, type ModuleEntry, type ModuleText, type ProgramModuleText } from "./context.js";
@@ -34,11 +38,31 @@ import { mapKernel, reduceKernel } from "./loops.js";
 import { bceKernel, crossEntropyBackwardKernel, crossEntropyFusedKernel, crossEntropyKernel, nllLossBackwardKernel, nllLossKernel } from "./losses.js";
 import { powFunctions } from "./mathlib.js";
 import { fusableCrossEntropy, splitMap } from "../rewrites.js";
-import { convKernel, poolKernel } from "./conv.js";
+import { convGemmSpec, convKernel, weightGradParts } from "./conv.js";
+import { splitConv, splitPool, splitWeightGrad } from "./conv-split.js";
+import { poolKernel } from "./pool.js";
 import { type GemmTable, matmulKernel } from "./matmul.js";
 import { argmaxKernel, gatherKernel, logsumexpKernel, softmaxKernel } from "./rows.js";
+import { attentionSoftmaxKernel, channelBackwardStatsKernel, channelStatsKernel, layerNormBackwardKernel, layerNormKernel, softmaxBackwardKernel } from "./norm.js";
 import { FunctionBuilder, i32c, ZERO } from "./wat-builder.js";
 // ----- module --------------------------------------------------------------------------------------
+
+/**
+ * A kernel split between the threads: the worker's task runs `second`; the main thread runs
+ * `first` and joins, or `whole` when no worker takes the task.
+ */
+const splitInTwo = (b: FunctionBuilder, gemms: GemmTable, index: number, parts: { readonly whole: () => void; readonly first: () => void; readonly second: (fb: FunctionBuilder) => void }): void => {
+  const task = gemms.tasks.length;
+  gemms.tasks.push({ kernel: index, emit: parts.second });
+  b.when(
+    `(call $spawn ${i32c(task)})`,
+    () => {
+      parts.first();
+      b.emit("(call $join)");
+    },
+    parts.whole,
+  );
+};
 
 const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemms: GemmTable, name: string): { text: string; checked: boolean; pow: boolean } => {
   const b = new FunctionBuilder();
@@ -46,18 +70,12 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
     case "map": {
       const split = ctx.threads === undefined ? undefined : splitMap(ctx, kernel, ctx.threads.minMapElements);
       if (split === undefined) mapKernel(ctx, kernel, b);
-      else {
-        const task = gemms.tasks.length;
-        gemms.tasks.push({ kernel: index, emit: (fb) => mapKernel(split.ctx, split.second, fb) });
-        b.when(
-          `(call $spawn ${i32c(task)})`,
-          () => {
-            mapKernel(ctx, split.first, b);
-            b.emit("(call $join)");
-          },
-          () => mapKernel(ctx, kernel, b),
-        );
-      }
+      else
+        splitInTwo(b, gemms, index, {
+          whole: () => mapKernel(ctx, kernel, b),
+          first: () => mapKernel(ctx, split.first, b),
+          second: (fb) => mapKernel(split.ctx, split.second, fb),
+        });
       return { text: b.text(name), checked: false, pow: usesPow(kernel.expr) };
     }
     case "reduce":
@@ -98,11 +116,58 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
     case "gather":
       gatherKernel(ctx, kernel, b);
       return { text: b.text(name, [], "i32"), checked: true, pow: false };
-    case "conv":
-      convKernel(ctx, kernel, b, gemms, index);
+    case "conv": {
+      const parts = weightGradParts(ctx, kernel, gemms, index);
+      const rowSplit = parts === undefined ? undefined : splitWeightGrad(ctx, kernel, parts);
+      if (parts !== undefined && rowSplit !== undefined && ctx.threads !== undefined) {
+        const [all, col, workerScratch] = [kernel.geometry.ci / kernel.geometry.groups, addrOf(ctx, kernel.col), ctx.threads.scratch];
+        parts.zero(b);
+        splitInTwo(b, gemms, index, {
+          whole: () => parts.rows(b, { from: 0, to: all }, col, ctx.scratch),
+          first: () => parts.rows(b, { from: 0, to: rowSplit.channels }, col, ctx.scratch),
+          second: (fb) => parts.rows(fb, { from: rowSplit.channels, to: all }, rowSplit.col, workerScratch),
+        });
+        parts.finish(b);
+        break;
+      }
+      const split = splitConv(ctx, kernel, convGemmSpec(ctx, kernel));
+      if (split === undefined) convKernel(ctx, kernel, b, gemms, index);
+      else
+        splitInTwo(b, gemms, index, {
+          whole: () => convKernel(ctx, kernel, b, gemms, index),
+          first: () => convKernel(ctx, split.first, b, gemms, index),
+          second: (fb) => convKernel(split.secondCtx, split.second, fb, gemms, index),
+        });
       break;
-    case "pool":
-      poolKernel(ctx, kernel, b);
+    }
+    case "pool": {
+      const split = splitPool(ctx, kernel);
+      if (split === undefined) poolKernel(ctx, kernel, b);
+      else
+        splitInTwo(b, gemms, index, {
+          whole: () => poolKernel(ctx, kernel, b),
+          first: () => poolKernel(ctx, split.first, b),
+          second: (fb) => poolKernel(split.secondCtx, split.second, fb),
+        });
+      break;
+    }
+    case "layer_norm":
+      layerNormKernel(ctx, kernel, b);
+      break;
+    case "layer_norm_backward":
+      layerNormBackwardKernel(ctx, kernel, b);
+      break;
+    case "attention_softmax":
+      attentionSoftmaxKernel(ctx, kernel, b);
+      break;
+    case "softmax_backward":
+      softmaxBackwardKernel(ctx, kernel, b);
+      break;
+    case "channel_stats":
+      channelStatsKernel(ctx, kernel, b);
+      break;
+    case "channel_backward_stats":
+      channelBackwardStatsKernel(ctx, kernel, b);
       break;
     case "copy":
       if (kernel.size > 0) b.emit(`(memory.copy ${i32c(addrOf(ctx, kernel.to))} ${i32c(addrOf(ctx, kernel.from))} ${i32c(kernel.size * 4)})`);

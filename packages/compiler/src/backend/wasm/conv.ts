@@ -1,18 +1,22 @@
 /**
- * @file Convolution and pooling kernels. Convolutions are im2col + the packed GEMM of gemm.ts, one
- * image and group at a time (the col matrix [cg·kh·kw, ho·wo] lives in the kernel's `col` buffer):
- * forward `out = W_g @ col`; transposed `col = W_gᵀ @ y` then col2im (scatter-add); weight
- * gradient `dW_g += dy @ colᵀ` over the batch. Pools are window loops over [planes, h, w].
+ * @file Convolution kernels: im2col + the packed GEMM of gemm.ts, one image and group at a time
+ * (the col matrix [cg·kh·kw, ho·wo] lives in the kernel's `col` buffer): forward
+ * `out = W_g @ col`; transposed `col = W_gᵀ @ y` then col2im (scatter-add); weight gradient
+ * `dW_g += dy @ colᵀ` over the batch, or transposed `dW_gᵀ += col @ dyᵀ` (then one transpose)
+ * when that packs less (lower-conv.ts `weightGradTransposed`). Stride-1 rows of up to 64 columns
+ * are copied (im2col) and added back (col2im) by straight-line f32x4 code per column tap, their
+ * valid ranges known at compile time. Depthwise forward convolutions are direct (depthwise.ts),
+ * pooling is in pool.ts, the two-thread splits in conv-split.ts.
  */
 import type { Kernel } from "../kernels.js";
 import { addrOf, type CodegenContext, KernelCompileError } from "./context.js";
-import { gemmScratchBytes, type GemmSpec } from "./gemm-plan.js";
+import { gemmScratchBytes, planGemm, type GemmSpec } from "./gemm-plan.js";
+import { depthwiseKernel, directDepthwise } from "./depthwise.js";
 import { emitGemmFunction } from "./gemm.js";
 import type { GemmTable } from "./matmul.js";
 import { f32c, FunctionBuilder, get, i32c, iadd, imul } from "./wat-builder.js";
 
 type ConvKernel = Extract<Kernel, { kind: "conv" }>;
-type PoolKernel = Extract<Kernel, { kind: "pool" }>;
 
 const gemmCall = (ctx: CodegenContext, gemms: GemmTable, index: number, spec: GemmSpec): string => {
   let need: number;
@@ -34,10 +38,123 @@ const gemmCall = (ctx: CodegenContext, gemms: GemmTable, index: number, spec: Ge
 
 const select = (a: string, b: string, cond: string): string => `(select ${a} ${b} ${cond})`;
 
-/** col[(c0·kh + i)·kw + j][oh·wo + ow] = image[c0][oh·sh − pt + i·dh][ow·sw − pl + j·dw] (0 outside), image at byte address `image`. */
-const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
+/** Stride-1 columns: the output columns [lo, hi) whose input column ow + iw0 lies in [0, w). */
+const validColumns = (b: FunctionBuilder, g: ConvKernel["geometry"], iw0: string, lo: string, hi: string): void => {
+  b.set(lo, select(`(i32.sub ${i32c(0)} ${get(iw0)})`, i32c(0), `(i32.lt_s ${get(iw0)} ${i32c(0)})`));
+  b.set(lo, select(i32c(g.wo), get(lo), `(i32.gt_s ${get(lo)} ${i32c(g.wo)})`));
+  b.set(hi, `(i32.sub ${i32c(g.w)} ${get(iw0)})`);
+  b.set(hi, select(i32c(g.wo), get(hi), `(i32.gt_s ${get(hi)} ${i32c(g.wo)})`));
+  b.set(hi, select(get(lo), get(hi), `(i32.lt_s ${get(hi)} ${get(lo)})`));
+};
+
+/** Input channels [from, to) of a group: the im2col rows (c0·kh + i)·kw + j of c0 in that range. */
+export interface ChannelRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Stride-1 rows short enough to copy with straight-line code, one column tap j at a time. */
+export const UNROLL_MAX_KW = 7;
+export const UNROLL_MAX_WO = 64;
+const unrolledRows = (g: ConvKernel["geometry"]): boolean => g.sw === 1 && g.kw <= UNROLL_MAX_KW && g.wo <= UNROLL_MAX_WO;
+
+/** The output columns [lo, hi) of column tap j whose input column ow − pl + j·dw lies in [0, w), at compile time. */
+const columnsOf = (g: ConvKernel["geometry"], j: number): { readonly iw0: number; readonly lo: number; readonly hi: number } => {
+  const iw0 = j * g.dw - g.pl;
+  const lo = Math.min(g.wo, Math.max(0, -iw0));
+  return { iw0, lo, hi: Math.max(lo, Math.min(g.wo, g.w - iw0)) };
+};
+
+/**
+ * Visits the rows of the col matrix (stride-1 widths, {@link unrolledRows}): for each channel, row
+ * tap i, output row oh and (unrolled) column tap j, `valid(dst, src, j)` where the input row exists
+ * (dst: the col row segment's byte address, src: the input row's), else `outside(dst)`.
+ */
+const forEachColRow = (
+  b: FunctionBuilder,
+  g: ConvKernel["geometry"],
+  image: string,
+  col: number,
+  valid: (dst: string, src: string, j: number) => void,
+  outside: (dst: string) => void,
+  channels: ChannelRange = { from: 0, to: g.ci / g.groups },
+): void => {
+  const P = g.ho * g.wo;
+  const [c0, i, oh] = ["c0", "ki", "oh"].map((hint) => b.local("i32", hint)) as [string, string, string];
+  const ih = b.local("i32", "ih");
+  const dst = b.local("i32", "dst");
+  const src = b.local("i32", "src");
+  b.forRange(c0, channels.from, channels.to, 1, () =>
+    b.forRange(i, 0, g.kh, 1, () =>
+      b.forRange(oh, 0, g.ho, 1, () => {
+        b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.pt)})`, imul(get(i), g.dh)));
+        // row (c0·kh + i)·kw + j of the col matrix, at output row oh
+        b.set(dst, iadd(i32c(col), `(i32.shl ${iadd(imul(iadd(imul(get(c0), g.kh), get(i)), g.kw * P), imul(get(oh), g.wo))} ${i32c(2)})`));
+        b.when(
+          `(i32.lt_u ${get(ih)} ${i32c(g.h)})`,
+          () => {
+            b.set(src, iadd(image, `(i32.shl ${iadd(imul(get(c0), g.h * g.w), imul(get(ih), g.w))} ${i32c(2)})`));
+            for (let j = 0; j < g.kw; j++) valid(j === 0 ? get(dst) : `(i32.add ${get(dst)} ${i32c(j * P * 4)})`, get(src), j);
+          },
+          () => {
+            for (let j = 0; j < g.kw; j++) outside(j === 0 ? get(dst) : `(i32.add ${get(dst)} ${i32c(j * P * 4)})`);
+          },
+        );
+      }),
+    ),
+  );
+};
+
+/** im2col for stride-1 widths: each row segment as straight-line code (zeros, f32x4 copies, scalar tail, zeros). */
+const im2colUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number, channels?: ChannelRange): void => {
   const g = kernel.geometry;
-  const cg = g.ci / g.groups;
+  const at = b.local("i32", "at");
+  forEachColRow(
+    b,
+    g,
+    image,
+    col,
+    (dst, src, j) => {
+      const { iw0, lo, hi } = columnsOf(g, j);
+      b.set(at, dst);
+      for (let ow = 0; ow < lo; ow++) b.emit(`(f32.store offset=${ow * 4} ${get(at)} ${f32c(0)})`);
+      let ow = lo;
+      for (; ow + 4 <= hi; ow += 4) b.emit(`(v128.store offset=${ow * 4} align=4 ${get(at)} (v128.load offset=${(ow + iw0) * 4} align=4 ${src}))`);
+      for (; ow < hi; ow++) b.emit(`(f32.store offset=${ow * 4} ${get(at)} (f32.load offset=${(ow + iw0) * 4} ${src}))`);
+      for (ow = hi; ow < g.wo; ow++) b.emit(`(f32.store offset=${ow * 4} ${get(at)} ${f32c(0)})`);
+    },
+    (dst) => b.emit(`(memory.fill ${dst} ${i32c(0)} ${i32c(g.wo * 4)})`),
+    channels,
+  );
+};
+
+/** col2im for stride-1 widths: image row += each col row segment, straight-line f32x4 adds. */
+const col2imUnrolled = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
+  const g = kernel.geometry;
+  const at = b.local("i32", "at");
+  forEachColRow(
+    b,
+    g,
+    image,
+    col,
+    (from, to, j) => {
+      const { iw0, lo, hi } = columnsOf(g, j);
+      b.set(at, from);
+      let ow = lo;
+      for (; ow + 4 <= hi; ow += 4) {
+        const target = `offset=${(ow + iw0) * 4} align=4 ${to}`;
+        b.emit(`(v128.store ${target} (f32x4.add (v128.load ${target}) (v128.load offset=${ow * 4} align=4 ${get(at)})))`);
+      }
+      for (; ow < hi; ow++) b.emit(`(f32.store offset=${(ow + iw0) * 4} ${to} (f32.add (f32.load offset=${(ow + iw0) * 4} ${to}) (f32.load offset=${ow * 4} ${get(at)})))`);
+    },
+    () => undefined,
+  );
+};
+
+/** col[(c0·kh + i)·kw + j][oh·wo + ow] = image[c0][oh·sh − pt + i·dh][ow·sw − pl + j·dw] (0 outside), image at byte address `image`. */
+const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number, channels: ChannelRange = { from: 0, to: kernel.geometry.ci / kernel.geometry.groups }): void => {
+  const g = kernel.geometry;
+  if (unrolledRows(g)) return im2colUnrolled(b, kernel, image, col, channels);
   const P = g.ho * g.wo;
   const [c0, i, j, oh, ow] = ["c0", "ki", "kj", "oh", "ow"].map((hint) => b.local("i32", hint)) as [string, string, string, string, string];
   const row = b.local("i32", "row");
@@ -47,19 +164,12 @@ const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: numb
   const iw0 = b.local("i32", "iw0");
   const lo = b.local("i32", "lo");
   const hi = b.local("i32", "hi");
-  b.forRange(c0, 0, cg, 1, () =>
+  b.forRange(c0, channels.from, channels.to, 1, () =>
     b.forRange(i, 0, g.kh, 1, () =>
       b.forRange(j, 0, g.kw, 1, () => {
         b.set(row, iadd(imul(iadd(imul(get(c0), g.kh), get(i)), g.kw), get(j)));
         b.set(iw0, `(i32.sub ${imul(get(j), g.dw)} ${i32c(g.pl)})`);
-        if (g.sw === 1) {
-          // valid columns [lo, hi): iw = ow + iw0 in [0, w)
-          b.set(lo, select(`(i32.sub ${i32c(0)} ${get(iw0)})`, i32c(0), `(i32.lt_s ${get(iw0)} ${i32c(0)})`));
-          b.set(lo, select(i32c(g.wo), get(lo), `(i32.gt_s ${get(lo)} ${i32c(g.wo)})`));
-          b.set(hi, `(i32.sub ${i32c(g.w)} ${get(iw0)})`);
-          b.set(hi, select(i32c(g.wo), get(hi), `(i32.gt_s ${get(hi)} ${i32c(g.wo)})`));
-          b.set(hi, select(get(lo), get(hi), `(i32.lt_s ${get(hi)} ${get(lo)})`));
-        }
+        if (g.sw === 1) validColumns(b, g, iw0, lo, hi);
         b.forRange(oh, 0, g.ho, 1, () => {
           b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.pt)})`, imul(get(i), g.dh)));
           b.set(dst, iadd(i32c(col), `(i32.shl ${iadd(imul(get(row), P), imul(get(oh), g.wo))} ${i32c(2)})`));
@@ -103,35 +213,80 @@ const im2col = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: numb
   );
 };
 
-/** image[c0][ih][iw] += col[row][p] for every valid tap (the adjoint of im2col). */
+/** image[c0][ih][iw] += col[row][p] for every valid tap (the adjoint of im2col); f32x4 over output columns when stride w is 1. */
 const col2im = (b: FunctionBuilder, kernel: ConvKernel, image: string, col: number): void => {
   const g = kernel.geometry;
+  if (unrolledRows(g)) return col2imUnrolled(b, kernel, image, col);
   const cg = g.ci / g.groups;
   const P = g.ho * g.wo;
   const [c0, i, j, oh, ow] = ["c0", "ki", "kj", "oh", "ow"].map((hint) => b.local("i32", hint)) as [string, string, string, string, string];
   const ih = b.local("i32", "ih");
   const iw = b.local("i32", "iw");
+  const iw0 = b.local("i32", "iw0");
+  const lo = b.local("i32", "lo");
+  const hi = b.local("i32", "hi");
   const from = b.local("i32", "from");
   const to = b.local("i32", "to");
   b.forRange(c0, 0, cg, 1, () =>
     b.forRange(i, 0, g.kh, 1, () =>
-      b.forRange(j, 0, g.kw, 1, () =>
+      b.forRange(j, 0, g.kw, 1, () => {
+        b.set(iw0, `(i32.sub ${imul(get(j), g.dw)} ${i32c(g.pl)})`);
+        if (g.sw === 1) validColumns(b, g, iw0, lo, hi);
         b.forRange(oh, 0, g.ho, 1, () => {
           b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.pt)})`, imul(get(i), g.dh)));
           b.when(`(i32.lt_u ${get(ih)} ${i32c(g.h)})`, () => {
             b.set(from, iadd(i32c(col), `(i32.shl ${iadd(imul(iadd(imul(iadd(imul(get(c0), g.kh), get(i)), g.kw), get(j)), P), imul(get(oh), g.wo))} ${i32c(2)})`));
             b.set(to, iadd(image, `(i32.shl ${iadd(imul(get(c0), g.h * g.w), imul(get(ih), g.w))} ${i32c(2)})`));
+            const at = (index: string, base: string): string => `(i32.add ${base} (i32.shl ${index} ${i32c(2)}))`;
+            if (g.sw === 1) {
+              // image[ih][ow + iw0] += col[p] over the valid columns [lo, hi): f32x4 steps, scalar tail
+              b.set(ow, get(lo));
+              const vectors = b.label("V");
+              b.block(`(block ${vectors}`, () => {
+                const loop = b.label("L");
+                b.block(`(loop ${loop}`, () => {
+                  b.emit(`(br_if ${vectors} (i32.gt_s (i32.add ${get(ow)} ${i32c(4)}) ${get(hi)}))`);
+                  b.set(iw, at(`(i32.add ${get(ow)} ${get(iw0)})`, get(to)));
+                  b.emit(`(v128.store align=4 ${get(iw)} (f32x4.add (v128.load align=4 ${get(iw)}) (v128.load align=4 ${at(get(ow), get(from))})))`);
+                  b.set(ow, `(i32.add ${get(ow)} ${i32c(4)})`);
+                  b.emit(`(br ${loop})`);
+                });
+              });
+              b.forDynamic(ow, get(ow), get(hi), 1, () => {
+                b.set(iw, at(`(i32.add ${get(ow)} ${get(iw0)})`, get(to)));
+                b.emit(`(f32.store ${get(iw)} (f32.add (f32.load ${get(iw)}) (f32.load ${at(get(ow), get(from))})))`);
+              });
+              return;
+            }
             b.forRange(ow, 0, g.wo, 1, () => {
-              b.set(iw, iadd(`(i32.sub ${imul(get(ow), g.sw)} ${i32c(g.pl)})`, imul(get(j), g.dw)));
+              b.set(iw, iadd(imul(get(ow), g.sw), get(iw0)));
               b.when(`(i32.lt_u ${get(iw)} ${i32c(g.w)})`, () => {
-                const at = `(i32.add ${get(to)} (i32.shl ${get(iw)} ${i32c(2)}))`;
-                b.emit(`(f32.store ${at} (f32.add (f32.load ${at}) (f32.load (i32.add ${get(from)} (i32.shl ${get(ow)} ${i32c(2)})))))`);
+                const target = at(get(iw), get(to));
+                b.emit(`(f32.store ${target} (f32.add (f32.load ${target}) (f32.load ${at(get(ow), get(from))})))`);
               });
             });
           });
-        }),
-      ),
+        });
+      }),
     ),
+  );
+};
+
+/** to[blk][c][r] = from[blk][r][c] for `blocks` row-major rows×cols matrices at byte addresses `from`, `to`. */
+const transposeBlocks = (b: FunctionBuilder, from: number, to: number, blocks: number, rows: number, cols: number): void => {
+  const [blk, r, c] = ["tb", "tr", "tc"].map((hint) => b.local("i32", hint)) as [string, string, string];
+  const src = b.local("i32", "tsrc");
+  const dst = b.local("i32", "tdst");
+  b.set(src, i32c(from));
+  b.forRange(blk, 0, blocks, 1, () =>
+    b.forRange(r, 0, rows, 1, () => {
+      b.set(dst, iadd(i32c(to), `(i32.shl ${iadd(imul(get(blk), rows * cols), get(r))} ${i32c(2)})`));
+      b.forRange(c, 0, cols, 1, () => {
+        b.emit(`(f32.store ${get(dst)} (f32.load ${get(src)}))`);
+        b.set(src, `(i32.add ${get(src)} ${i32c(4)})`);
+        b.set(dst, `(i32.add ${get(dst)} ${i32c(rows * 4)})`);
+      });
+    }),
   );
 };
 
@@ -151,6 +306,74 @@ const addBias = (b: FunctionBuilder, out: number, bias: number, n: number, chann
   });
 };
 
+/**
+ * A weight gradient computed transposed (`kernel.accumulator`), in parts that two threads can
+ * share: `zero` clears the accumulator; `rows` adds, for every image and group, the rows of the
+ * input channels `channels` — `dW_gᵀ[rows] += col[rows] @ dy_gᵀ` (their im2col rows in `col`,
+ * GEMM packing at `scratch`); `finish` transposes the accumulator into the output. `mr` is the
+ * GEMM's register-tile height: a split on a multiple of it keeps every tile as on one thread.
+ */
+export interface WeightGradParts {
+  readonly zero: (b: FunctionBuilder) => void;
+  readonly rows: (b: FunctionBuilder, channels: ChannelRange, col: number, scratch: number) => void;
+  readonly finish: (b: FunctionBuilder) => void;
+  readonly spec: GemmSpec;
+  readonly mr: number;
+}
+
+export const weightGradParts = (ctx: CodegenContext, kernel: ConvKernel, gemms: GemmTable, index: number): WeightGradParts | undefined => {
+  const g = kernel.geometry;
+  const cg = g.ci / g.groups;
+  const og = g.co / g.groups;
+  const taps = g.kh * g.kw;
+  const K = cg * taps;
+  const P = g.ho * g.wo;
+  if (kernel.mode !== "weight_grad" || kernel.accumulator === undefined || g.n === 0 || K === 0 || P === 0 || og === 0) return undefined;
+  // dW_gᵀ [K, og] += col [K, P] @ dy_gᵀ [P, og] per image, then dW_g = (dW_gᵀ)ᵀ
+  const spec: GemmSpec = { relu: false, bias: false, useRelaxedSimd: ctx.relaxedSimd, m: K, n: og, k: P, transA: false, transB: true, accumulate: true };
+  const fn = gemmCall(ctx, gemms, index, spec);
+  const acc = addrOf(ctx, kernel.accumulator);
+  const [a, dy, out] = [addrOf(ctx, kernel.a), addrOf(ctx, kernel.b), addrOf(ctx, kernel.out)];
+  return {
+    spec,
+    mr: planGemm(spec).mr,
+    zero: (b) => b.emit(`(memory.fill ${i32c(acc)} ${i32c(0)} ${i32c(g.co * K * 4)})`),
+    rows: (b, channels, col, scratch) => {
+      const [n, grp] = [b.local("i32", "wn"), b.local("i32", "wg")];
+      const [from, to] = [channels.from * taps, channels.to * taps];
+      // row r of the col matrix lives at colBase + r·P·4 (its rows [from, to) at col)
+      const colBase = col - from * P * 4;
+      b.forRange(n, 0, g.n, 1, () =>
+        b.forRange(grp, 0, g.groups, 1, () => {
+          const block = iadd(imul(get(n), g.groups), get(grp));
+          const image = iadd(i32c(a), imul(block, cg * g.h * g.w * 4));
+          let colMatrix = image;
+          if (kernel.col !== undefined) {
+            im2col(b, kernel, b.bind("i32", image, "img"), colBase, channels);
+            colMatrix = i32c(colBase);
+          }
+          const cotangent = iadd(i32c(dy), imul(block, og * P * 4));
+          b.emit(`(call $${fn} ${colMatrix} ${cotangent} ${iadd(i32c(acc), imul(get(grp), og * K * 4))} ${i32c(0)} ${i32c(from)} ${i32c(to)} ${i32c(scratch)})`);
+        }),
+      );
+    },
+    finish: (b) => transposeBlocks(b, acc, out, g.groups, K, og),
+  };
+};
+
+/** The per-image GEMM of a forward or transposed convolution (undefined: weight gradients, direct depthwise, empty shapes). */
+export const convGemmSpec = (ctx: CodegenContext, kernel: ConvKernel): GemmSpec | undefined => {
+  const g = kernel.geometry;
+  const og = g.co / g.groups;
+  const K = (g.ci / g.groups) * g.kh * g.kw;
+  const P = g.ho * g.wo;
+  if (g.n === 0 || K === 0 || P === 0 || og === 0 || directDepthwise(kernel)) return undefined;
+  const base = { relu: false, bias: false, useRelaxedSimd: ctx.relaxedSimd, transB: false, accumulate: false } as const;
+  if (kernel.mode === "forward") return { ...base, m: og, n: P, k: K, transA: false };
+  if (kernel.mode === "transpose") return { ...base, m: K, n: P, k: og, transA: true };
+  return undefined;
+};
+
 export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionBuilder, gemms: GemmTable, index: number): void => {
   const g = kernel.geometry;
   const cg = g.ci / g.groups;
@@ -158,6 +381,7 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
   const K = cg * g.kh * g.kw;
   const P = g.ho * g.wo;
   if (g.n === 0 || K === 0 || P === 0 || og === 0) return;
+  if (directDepthwise(kernel)) return depthwiseKernel(ctx, kernel, b);
   const a = addrOf(ctx, kernel.a);
   const w = addrOf(ctx, kernel.b);
   const out = addrOf(ctx, kernel.out);
@@ -177,7 +401,7 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
   };
   switch (kernel.mode) {
     case "forward": {
-      const fn = gemmCall(ctx, gemms, index, { ...base, m: og, n: P, k: K, transA: false, transB: false, accumulate: false });
+      const fn = gemmCall(ctx, gemms, index, convGemmSpec(ctx, kernel) ?? { ...base, m: og, n: P, k: K, transA: false, transB: false, accumulate: false });
       b.forRange(n, 0, g.n, 1, () =>
         b.forRange(grp, 0, g.groups, 1, () => {
           b.emit(`(call $${fn} ${weightAt} ${colOf(imageAt(a))} ${outputAt(out)} ${i32c(0)} ${i32c(0)} ${i32c(og)} ${i32c(ctx.scratch)})`);
@@ -187,7 +411,7 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
       return;
     }
     case "transpose": {
-      const fn = gemmCall(ctx, gemms, index, { ...base, m: K, n: P, k: og, transA: true, transB: false, accumulate: false });
+      const fn = gemmCall(ctx, gemms, index, convGemmSpec(ctx, kernel) ?? { ...base, m: K, n: P, k: og, transA: true, transB: false, accumulate: false });
       b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.n * g.ci * g.h * g.w * 4)})`);
       b.forRange(n, 0, g.n, 1, () =>
         b.forRange(grp, 0, g.groups, 1, () => {
@@ -199,8 +423,15 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
       return;
     }
     case "weight_grad": {
-      const fn = gemmCall(ctx, gemms, index, { ...base, m: og, n: K, k: P, transA: false, transB: true, accumulate: true });
       const dy = addrOf(ctx, kernel.b);
+      const parts = weightGradParts(ctx, kernel, gemms, index);
+      if (parts !== undefined) {
+        parts.zero(b);
+        parts.rows(b, { from: 0, to: cg }, col, ctx.scratch);
+        parts.finish(b);
+        return;
+      }
+      const fn = gemmCall(ctx, gemms, index, { ...base, m: og, n: K, k: P, transA: false, transB: true, accumulate: true });
       b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.co * K * 4)})`);
       b.forRange(n, 0, g.n, 1, () =>
         b.forRange(grp, 0, g.groups, 1, () => {
@@ -211,63 +442,4 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
       return;
     }
   }
-};
-
-/** max / avg / max-backward windows, one output position at a time (taps outside the input skipped; max pads with −∞). */
-export const poolKernel = (ctx: CodegenContext, kernel: PoolKernel, b: FunctionBuilder): void => {
-  const g = kernel.geometry;
-  const x = addrOf(ctx, kernel.x);
-  const out = addrOf(ctx, kernel.out);
-  const [p, oh, ow, i, j] = ["pp", "oh", "ow", "ki", "kj"].map((hint) => b.local("i32", hint)) as [string, string, string, string, string];
-  const ih = b.local("i32", "ih");
-  const iw = b.local("i32", "iw");
-  const at = b.local("i32", "at");
-  const best = b.local("i32", "best");
-  const value = b.local("f32", "v");
-  const acc = b.local("f32", "acc");
-  const window = b.local("i32", "win");
-  if (kernel.op === "max_backward") b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.planes * g.h * g.w * 4)})`);
-  b.set(window, i32c(0));
-  b.forRange(p, 0, g.planes, 1, () =>
-    b.forRange(oh, 0, g.ho, 1, () =>
-      b.forRange(ow, 0, g.wo, 1, () => {
-        b.set(best, i32c(-1));
-        b.set(acc, f32c(kernel.op === "avg" ? 0 : -Infinity));
-        b.forRange(i, 0, g.kh, 1, () => {
-          b.set(ih, iadd(`(i32.sub ${imul(get(oh), g.sh)} ${i32c(g.ph)})`, imul(get(i), g.dh)));
-          b.when(`(i32.lt_u ${get(ih)} ${i32c(g.h)})`, () =>
-            b.forRange(j, 0, g.kw, 1, () => {
-              b.set(iw, iadd(`(i32.sub ${imul(get(ow), g.sw)} ${i32c(g.pw)})`, imul(get(j), g.dw)));
-              b.when(`(i32.lt_u ${get(iw)} ${i32c(g.w)})`, () => {
-                b.set(at, iadd(iadd(imul(get(p), g.h * g.w), imul(get(ih), g.w)), get(iw)));
-                b.set(value, `(f32.load offset=${x} (i32.shl ${get(at)} ${i32c(2)}))`);
-                if (kernel.op === "avg") b.set(acc, `(f32.add ${get(acc)} ${get(value)})`);
-                else {
-                  // first maximum wins; NaN beats a number
-                  const better = `(i32.or (i32.lt_s ${get(best)} ${i32c(0)}) (i32.or (f32.gt ${get(value)} ${get(acc)}) (i32.and (f32.ne ${get(value)} ${get(value)}) (f32.eq ${get(acc)} ${get(acc)}))))`;
-                  b.when(better, () => {
-                    b.set(best, get(at));
-                    b.set(acc, get(value));
-                  });
-                }
-              });
-            }),
-          );
-        });
-        const dst = `(i32.add ${i32c(out)} (i32.shl ${get(window)} ${i32c(2)}))`;
-        if (kernel.op === "max") b.emit(`(f32.store ${dst} ${get(acc)})`);
-        else if (kernel.op === "avg") {
-          const divisors = addrOf(ctx, kernel.divisors);
-          b.emit(`(f32.store ${dst} (f32.mul ${get(acc)} (f32.load offset=${divisors} (i32.shl ${iadd(imul(get(oh), g.wo), get(ow))} ${i32c(2)}))))`);
-        } else {
-          const grad = addrOf(ctx, kernel.grad);
-          b.when(`(i32.ge_s ${get(best)} ${i32c(0)})`, () => {
-            const target = `(i32.add ${i32c(out)} (i32.shl ${get(best)} ${i32c(2)}))`;
-            b.emit(`(f32.store ${target} (f32.add (f32.load ${target}) (f32.load offset=${grad} (i32.shl ${get(window)} ${i32c(2)}))))`);
-          });
-        }
-        b.set(window, `(i32.add ${get(window)} ${i32c(1)})`);
-      }),
-    ),
-  );
 };
