@@ -9,7 +9,7 @@ import { decodeSafetensors } from "@graft/runtime";
 import { lrSequence, oneCycleLR, predictions } from "@graft/compiler";
 import { MNIST_PIXELS } from "../shared/mnist.js";
 import { bundleLogits, loadBundle, type LoadedClassifier } from "./check.js";
-import { BUNDLE_FILE, confusionCounts, forwardWeights, logitsOf, parseCnnArgs, percent, RECIPE, stateDict, trainCnn, writeArtifacts, type Artifacts, type CnnRun } from "./main.js";
+import { BUNDLE_FILE, confusionCounts, logitsOf, modelState, parseCnnArgs, percent, RECIPE, stateDict, trainCnn, writeArtifacts, type Artifacts, type CnnRun } from "./main.js";
 import { CANVAS_SIDE } from "./page.js";
 import { preprocessDigit } from "./preprocess.js";
 
@@ -181,12 +181,18 @@ describe("a short run (1 epoch on 2,000 digits)", () => {
       "fc2.bias": [10],
       "fc2.weight": [10, 128],
     });
+    // dtypes as PyTorch's: float32, and int64 for the batch counters
+    const bytes = readFileSync(join(dir, "weights.safetensors"));
+    const headerLength = Number(Buffer.from(bytes).readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString()) as Record<string, { dtype?: string }>;
+    for (const name of weights.tensors.keys()) expect([name, header[name]?.dtype]).toEqual([name, name.endsWith(".num_batches_tracked") ? "I64" : "F32"]);
     // the buffers are the trained ones: one batch counted per step, running statistics moved
     const steps = Math.ceil(TRAIN_SIZE / 64);
     expect(Array.from(weights.tensors.get("bn1.num_batches_tracked")?.data ?? [])).toEqual([steps]);
     expect(Array.from(weights.tensors.get("bn2.running_var")?.data ?? []).some((v) => Math.abs(v - 1) > 0.01)).toBe(true);
     expect(weights.tensors.get("fc1.weight")?.data).toEqual(run.trainer.getState()["fc1.weight"]?.data);
-    expect(forwardWeights(stateDict(run.trainer)).map((t) => t.name)).not.toContain("bn1.num_batches_tracked");
+    // the bundle embeds the whole model state: the state dict and the dropout counter
+    expect(modelState(run.trainer).map((t) => t.name)).toEqual([...stateDict(run.trainer).map((t) => t.name), "random.counter"].sort());
   });
 
   it("evaluates in eval mode: forward is deterministic and uses the running statistics", async () => {

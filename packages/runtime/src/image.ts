@@ -71,6 +71,11 @@ export interface StateEntry extends StateInfo {
   readonly init: Init;
   /** A model param (saved by default), as opposed to optimizer state. */
   readonly weight: boolean;
+  /**
+   * A model param no function reads (a forward-only bundle's `num_batches_tracked`): kept so the
+   * state dict is whole, but weights files may leave it out (it keeps its init then).
+   */
+  readonly optional?: boolean;
 }
 
 /** A function image as a program image holds it: its entry point in the artifact instead of `run`. */
@@ -245,10 +250,11 @@ const loadImage = async <Artifact, Entry, Info extends ModelInfo>(
   const specs = (entries: readonly StateEntry[]) => entries.map((entry) => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape }));
 
   const matches = (file: SafetensorsFile, entries: readonly StateEntry[]): boolean =>
-    file.tensors.size === entries.length &&
+    file.tensors.size === entries.filter((entry) => file.tensors.has(entry.name)).length &&
     entries.every((entry) => {
       const tensor = file.tensors.get(entry.name);
-      return tensor !== undefined && tensor.dtype === SAFETENSORS_DTYPE[entry.dtype] && formatShape(tensor.shape) === formatShape(entry.shape);
+      if (tensor === undefined) return entry.optional === true;
+      return tensor.dtype === SAFETENSORS_DTYPE[entry.dtype] && formatShape(tensor.shape) === formatShape(entry.shape);
     });
 
   /** Validates everything, then writes: all-or-nothing. */
@@ -258,7 +264,7 @@ const loadImage = async <Artifact, Entry, Info extends ModelInfo>(
     const full = [...file.tensors.keys()].some((name) => optimizerNames.has(name));
     const entries = full ? allEntries : weightEntries;
     if (!matches(file, entries)) {
-      decodeSafetensors(bytes, specs(entries), what); // throws the detailed mismatch
+      decodeSafetensors(bytes, specs(entries.filter((entry) => entry.optional !== true || file.tensors.has(entry.name))), what); // throws the detailed mismatch
       throw new WeightsError(`${what}: weights do not match the model`);
     }
     for (const entry of entries) {

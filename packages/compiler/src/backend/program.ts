@@ -15,6 +15,8 @@ import type { BackendName, HostArray, HostFeeds, HostTensor, RunOptions, Session
 import type { ProgramFunction, ProgramSpec, StateUpdate } from "../program/types.js";
 
 /** A function lowered and placed in memory at concrete dims: everything a code generator needs. */
+export { planState };
+
 export interface FunctionPlan {
   readonly name: string;
   /** The bindings of symbolic dims, as a cache key. */

@@ -156,8 +156,8 @@ const infoSource = (info: ModelInfo, stateRest?: { readonly entries: readonly St
 
 /** A state entry as a call of the bundle's `stateEntry` (its trailing defaults left out). */
 const stateEntrySource = (entry: StateEntry): string => {
-  const args = [literal(entry.name), literal(entry.shape), String(entry.offset), entry.init.kind === "zeros" && Object.keys(entry.init).length === 1 ? "undefined" : literal(entry.init), String(entry.weight), literal(entry.dtype)];
-  const defaults = ["undefined", "false", '"f32"'];
+  const args = [literal(entry.name), literal(entry.shape), String(entry.offset), entry.init.kind === "zeros" && Object.keys(entry.init).length === 1 ? "undefined" : literal(entry.init), String(entry.weight), literal(entry.dtype), String(entry.optional === true)];
+  const defaults = ["undefined", "false", '"f32"', "false"];
   let length = args.length;
   while (length > 3 && args[length - 1] === defaults[length - 4]) length--;
   return `stateEntry(${args.slice(0, length).join(", ")})`;
@@ -211,14 +211,14 @@ export const emitModuleSource = (layout: BundleLayout, options: EmitOptions): st
       declarations: [{ name: declaration.name, ...(declaration.type === undefined ? {} : { type: declaration.type }), initializer: declaration.initializer }],
     });
   // hyper scalars are written before every training step and never saved: their init is moot (zeros, the shortest)
-  const state: StateEntry[] = layout.state.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset, init: isHyper(layout, entry.name) ? { kind: "zeros" } : entry.init, weight: entry.weight }));
+  const state: StateEntry[] = layout.state.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, offset: entry.offset, init: isHyper(layout, entry.name) ? { kind: "zeros" } : entry.init, weight: entry.weight, ...(entry.optional === true ? { optional: true } : {}) }));
   file.addVariableStatement({
     declarationKind: VariableDeclarationKind.Const,
     docs: ["One entry of the program image's state (most are f32 optimizer state starting at zeros: the defaults keep the rows short)."],
     declarations: [
       {
         name: "stateEntry",
-        initializer: `(name: string, shape: readonly number[], offset: number, init: StateEntry["init"] = { kind: "zeros" }, weight = false, dtype: StateEntry["dtype"] = "f32"): StateEntry => ({ name, dtype, shape, offset, init, weight })`,
+        initializer: `(name: string, shape: readonly number[], offset: number, init: StateEntry["init"] = { kind: "zeros" }, weight = false, dtype: StateEntry["dtype"] = "f32", optional = false): StateEntry => (optional ? { name, dtype, shape, offset, init, weight, optional } : { name, dtype, shape, offset, init, weight })`,
       },
     ],
   });

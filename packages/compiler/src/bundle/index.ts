@@ -60,10 +60,12 @@ export interface CompiledBundle {
 /** Checks weights to embed like the bundle's `loadWeights` would; Left with its message. */
 const checkWeights = (layout: BundleLayout, bytes: Uint8Array, source: string): Diagnostics => {
   const spec = (entry: BundleLayout["state"][number]): SafetensorsTensorSpec => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape });
-  const weights = layout.weights.flatMap((name) => layout.state.filter((entry) => entry.name === name)).map(spec);
-  const optimizerState = layout.state.filter((entry) => !entry.weight && !isHyper(layout, entry.name)).map(spec);
   try {
     const file = decodeSafetensors(bytes, undefined, source);
+    // params no function reads may be left out (they keep their init)
+    const present = (entry: BundleLayout["state"][number]): boolean => entry.optional !== true || file.tensors.has(entry.name);
+    const weights = layout.weights.flatMap((name) => layout.state.filter((entry) => entry.name === name && present(entry))).map(spec);
+    const optimizerState = layout.state.filter((entry) => !entry.weight && !isHyper(layout, entry.name) && present(entry)).map(spec);
     const full = optimizerState.some((entry) => file.tensors.has(entry.name));
     decodeSafetensors(bytes, full ? [...weights, ...optimizerState] : weights, source);
     return [];

@@ -6,8 +6,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { error, graphInputs, graphParams, outputNode, symbolsOf, type Diagnostic, type Diagnostics, type Dim, type Graph, type Init } from "@graft/core";
 import type { ArenaDtype } from "@graft/runtime";
-import { planState } from "../backend/memory.js";
-import { planFunction, programState, type FunctionPlan } from "../backend/program.js";
+import { planFunction, planState, programState, type FunctionPlan } from "../backend/program.js";
 import type { HyperSchedule } from "../program/types.js";
 import type { BundleProgram } from "./program.js";
 
@@ -52,6 +51,8 @@ export interface BundleState {
   readonly init: Init;
   /** True for the model's own params (saved by `saveWeights()`), false for optimizer state. */
   readonly weight: boolean;
+  /** A model param no function reads: weights files may leave it out (it keeps its init). */
+  readonly optional?: boolean;
 }
 
 /** Everything a bundle is generated from. */
@@ -122,7 +123,9 @@ export const planBundle = (program: BundleProgram, options: LayoutOptions = {}):
 
   const batches = hasBatch ? (requested ?? defaultBatches(program.optimizer !== undefined)) : [];
   // the model params no function reads (num_batches_tracked in a forward-only bundle) too: see BundleProgram.weightSlots
-  const state = planState([...programState(program.spec).slots, ...program.weightSlots]);
+  const read = programState(program.spec).slots;
+  const readNames = new Set(read.map((slot) => slot.name));
+  const state = planState([...read, ...program.weightSlots]);
   const weights = new Set(program.weights);
   const inits = new Map([...program.weightSlots.map((slot) => [slot.name, slot.init] as const), ...functions.flatMap((fn) => graphParams(fn.graph).map((node) => [node.attrs.name, node.attrs.init] as const))]);
   const planned: BundleFunction[] = [];
@@ -155,6 +158,7 @@ export const planBundle = (program: BundleProgram, options: LayoutOptions = {}):
       offset: slot.offset,
       init: inits.get(slot.name) ?? { kind: "zeros" },
       weight: weights.has(slot.name),
+      ...(readNames.has(slot.name) ? {} : { optional: true }),
     })),
     weights: program.weights,
     elements: Math.max(state.elements, ...planned.flatMap((fn) => fn.specialisations.map((s) => s.plan.image.elements))),
