@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import { graphParams } from "@graft/core";
-import { encodeSafetensors, type SafetensorsTensorInput } from "@graft/runtime";
+import { encodeSafetensors, safetensorsDtypeOf, type SafetensorsTensorInput } from "@graft/runtime";
 import { compileBundle, FORWARD, formatBytes, metricsChart, writeBundle, type BackendName } from "@graft/compiler";
 import { artifactWriter } from "../shared/artifacts.js";
 import { CONTEXT, DIGITS, encodeRows, generateSorted, SEP, VOCAB, type ForwardLogits } from "./task.js";
@@ -32,7 +32,7 @@ export function weightsBytes(run: TransformerRun): Uint8Array {
   const tensors: SafetensorsTensorInput[] = Object.entries(run.trainer.getState())
     .filter(([name]) => params.has(name))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, t]) => ({ name, dtype: t.dtype === "i32" ? "I32" : "F32", shape: t.shape, data: t.data }));
+    .map(([name, t]) => ({ name, dtype: safetensorsDtypeOf(name, t.dtype === "i32" ? "i32" : "f32"), shape: t.shape, data: t.data }));
   return encodeSafetensors(tensors, { format: "pt", model: run.model.name });
 }
 

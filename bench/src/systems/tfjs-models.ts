@@ -1,9 +1,10 @@
 /**
  * tfjs-wasm's implementations of the conv and model workloads (see tfjs-wasm.ts for the
  * backend set-up): `conv2d`, and the train steps of the examples' CNN and transformer,
- * written as a tfjs user would (channels-last tensors, `tf.fused` conv/matMul with bias and
- * ReLU epilogues, `tf.moments` + `tf.batchNorm` as tf.layers' BatchNormalization does in
- * training, `optimizer.minimize` with `tf.train.adam`).
+ * written as a tfjs user would for speed (channels-last tensors, `tf.fused` conv/matMul with bias
+ * and ReLU epilogues, batch statistics from `tf.moments` as tf.layers' BatchNormalization takes
+ * them in training, the normalisation in elementwise ops, `optimizer.minimize` with
+ * `tf.train.adam`).
  *
  * Layouts: tfjs's idiomatic NHWC activations, HWIO conv kernels and `[in, out]` dense kernels;
  * the shared PyTorch-layout params are converted in `prepare` (fc1's kernel rows are permuted so
@@ -131,7 +132,9 @@ function batchNormTrain(h: tf.Tensor, gamma: tf.Variable, beta: tf.Variable, run
     runningMean.assign(tf.add(tf.mul(runningMean, 1 - momentum), tf.mul(mean, momentum)));
     runningVar.assign(tf.add(tf.mul(runningVar, 1 - momentum), tf.mul(variance, (momentum * count) / (count - 1))));
   });
-  return tf.batchNorm(h, mean, variance, beta, gamma, 1e-5);
+  // (h − mean)·rsqrt(var + eps)·γ + β in elementwise ops: ~20% faster per CNN step than
+  // tf.batchNorm, whose gradient tiles the per-channel vectors to the activation's full shape
+  return tf.add(tf.mul(tf.mul(tf.sub(h, mean), tf.rsqrt(tf.add(variance, 1e-5))), gamma), beta);
 }
 
 /**

@@ -209,7 +209,7 @@ export const tfjsWasm: System = {
       notes:
         `binary ${binaries.join(", ") || "(not seen)"}; WASM_HAS_SIMD_SUPPORT=${simd}, WASM_HAS_MULTITHREAD_SUPPORT=${mt}; ` +
         "prod mode; fused matMul+bias+relu and conv2d+bias; NHWC activations, HWIO/[in,out] kernels (converted outside timing); " +
-        "BN via tf.moments + tf.batchNorm with running-stat updates; dropout tf.dropout (timed runs); " +
+        "BN via tf.moments + elementwise ops (faster than tf.batchNorm's gradient) with running-stat updates; dropout tf.dropout (timed runs); " +
         "CNN conv weight gradient via tf.customGrad (no Conv2DBackpropFilter on wasm), token embedding as a one-hot matmul (no UnsortedSegmentSum); " +
         "one-hot labels prepared outside timing; completion fenced by a 1-element read",
     };

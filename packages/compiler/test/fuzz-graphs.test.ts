@@ -450,14 +450,8 @@ const compareLayerCase = async (fuzz: LayerCase, bundle: "js" | "wasm" | undefin
   layerStats.compared++;
   for (const tag of tags) layerCoverage.set(tag, (layerCoverage.get(tag) ?? 0) + 1);
   if (bundle === undefined) return;
-  // the bundle, from the sessions' initial weights, computes the reference's first forward (the
-  // params no function reads, which sessions do not hold, are zeros: num_batches_tracked)
-  const unread = program.right.weightSlots.filter((slot) => initialWeights[slot.name] === undefined);
-  const zeros = (slot: (typeof unread)[number]): HostTensor => {
-    const size = slot.shape.reduce((a, b) => a * b, 1);
-    return slot.dtype === "i32" ? { shape: slot.shape, dtype: "i32", data: new Int32Array(size) } : { shape: slot.shape, dtype: "f32", data: new Float32Array(size) };
-  };
-  const weights = encodeSafetensors(toSafetensors({ ...initialWeights, ...Object.fromEntries(unread.map((slot) => [slot.name, zeros(slot)])) }));
+  // the bundle, from the sessions' initial weights, computes the reference's first forward
+  const weights = encodeSafetensors(toSafetensors(initialWeights));
   const compiled = await compileBundle(model, { backend: bundle, train, batches: [batch], maxMemory: MAX_MEMORY, weights });
   if (E.isLeft(compiled)) throw new Error(`compileBundle (${bundle}): ${C.formatDiagnostics(compiled.left)}\n${describeLayerCase(model, fuzz)}`);
   const loaded = await ((await import(`data:text/javascript;base64,${Buffer.from(compiled.right.code).toString("base64")}`)) as { load: () => Promise<{ forward: (feeds: object) => Record<string, ArrayLike<number>> }> }).load();

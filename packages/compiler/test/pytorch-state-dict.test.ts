@@ -64,9 +64,12 @@ describe("graft reads a state dict PyTorch wrote (num_batches_tracked as int64)"
     }
   }, 60_000);
 
-  it("a bundle takes the file as its weights (the strict check accepts I64 for an i32 param)", async () => {
-    const bundle = await compileBundle(cnnModel({ dropout: 0 }), { backend: "js", weights: bytes, weightsSource: "mnist-cnn-torch.safetensors" });
+  it("a forward bundle takes the file as its weights (num_batches_tracked, which forward does not read, included)", async () => {
+    const bundle = await compileBundle(cnnModel(), { backend: "js", weights: bytes, weightsSource: "mnist-cnn-torch.safetensors" });
     expect(E.isRight(bundle) ? "compiled" : bundle.left.map((d) => d.message).join("\n")).toBe("compiled");
+    // a training bundle reads num_batches_tracked: the strict check takes the I64 tensor for its i32 param
+    const training = await compileBundle(cnnModel({ dropout: 0 }), { backend: "js", train: "sgd:lr=0.1", weights: bytes, weightsSource: "mnist-cnn-torch.safetensors" });
+    expect(E.isRight(training) ? training.right.info.weights.map((w) => w.name) : training.left.map((d) => d.message)).toContain("bn1.num_batches_tracked");
   }, 60_000);
 });
 
