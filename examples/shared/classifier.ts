@@ -3,7 +3,7 @@
  * share: logits of a whole set in chunks, one training epoch with augmentation and a progress
  * line, the model's state for safetensors, the confusion counts and the SVG plots.
  */
-import { safetensorsDtypeOf, type SafetensorsTensorInput } from "@graft/runtime";
+import type { SafetensorsTensorInput } from "@graft/runtime";
 import {
   addToMean,
   confusionMatrix,
@@ -19,7 +19,7 @@ import {
   type ProgressStream,
   type Trainer,
 } from "@graft/compiler";
-import { type ArtifactWriter } from "./artifacts.js";
+import { stateTensors, type ArtifactWriter } from "./artifacts.js";
 import { augmentBatch, DEFAULT_AFFINE } from "./augment.js";
 import { backendOption, integerOption, onOffOption, percent } from "./cli.js";
 import { MNIST_CLASSES, MNIST_PIXELS, type MnistSet } from "./mnist.js";
@@ -185,10 +185,7 @@ export function trainingSummary(history: readonly ClassifierEpoch[], trainSize: 
  */
 export function modelState(trainer: Trainer): SafetensorsTensorInput[] {
   const optimizerPrefix = `${trainer.optimizer.kind}.`;
-  return Object.entries(trainer.getState())
-    .filter(([name]) => !name.startsWith(optimizerPrefix))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, t]) => ({ name, dtype: safetensorsDtypeOf(name, t.dtype === "i32" ? "i32" : "f32"), shape: t.shape, data: t.data }));
+  return stateTensors(trainer, (name) => !name.startsWith(optimizerPrefix));
 }
 
 /** `matrix[t][p]`: test images of digit t predicted as p. */

@@ -9,9 +9,9 @@ import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import { graphParams } from "@graft/core";
-import { encodeSafetensors, safetensorsDtypeOf, type SafetensorsTensorInput } from "@graft/runtime";
+import { encodeSafetensors } from "@graft/runtime";
 import { compileBundle, FORWARD, formatBytes, metricsChart, writeBundle, type BackendName } from "@graft/compiler";
-import { artifactWriter } from "../shared/artifacts.js";
+import { artifactWriter, stateTensors } from "../shared/artifacts.js";
 import { CONTEXT, DIGITS, encodeRows, generateSorted, SEP, VOCAB, type ForwardLogits } from "./task.js";
 import { percent, trainerLogits, type TransformerRun } from "./train.js";
 
@@ -29,11 +29,7 @@ export function weightsBytes(run: TransformerRun): Uint8Array {
   const forward = run.trainer.program.functions.find((fn) => fn.name === FORWARD);
   if (forward === undefined) throw new Error("transformer: the training program has no forward function");
   const params = new Set(graphParams(forward.graph).map((node) => node.attrs.name));
-  const tensors: SafetensorsTensorInput[] = Object.entries(run.trainer.getState())
-    .filter(([name]) => params.has(name))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, t]) => ({ name, dtype: safetensorsDtypeOf(name, t.dtype === "i32" ? "i32" : "f32"), shape: t.shape, data: t.data }));
-  return encodeSafetensors(tensors, { format: "pt", model: run.model.name });
+  return encodeSafetensors(stateTensors(run.trainer, (name) => params.has(name)), { format: "pt", model: run.model.name });
 }
 
 /**
