@@ -36,6 +36,7 @@ import { checkCompilable, findEpilogues, isContiguous, isUnitReshape, rowsOf, fi
 export { checkCompilable };
 import { lowerConvNode } from "./lower-conv.js";
 import { lowerNormNode } from "./lower-norm.js";
+import { stackBatchRows } from "./rewrites.js";
 import type { Access, BinaryOp, BufferId, BufferInfo, Expr, Kernel, Rows, UnaryOp } from "./kernels.js";
 
 export interface LoweredIo {
@@ -417,7 +418,8 @@ const emitMatmul = (L: Lowering, id: NodeId, aId: NodeId, bId: NodeId, out: Buff
   }
   const batch = sizeOf(outBatch);
   const biasView = bias === undefined ? undefined : { buffer: contiguousBuffer(L, bias), offset: 0 };
-  L.kernels.push({ kind: "matmul", out, batch, m, n, k, a, b, bias: biasView, relu, nodes: [id, ...covered] });
+  const kernel: Extract<Kernel, { kind: "matmul" }> = { kind: "matmul", out, batch, m, n, k, a, b, bias: biasView, relu, nodes: [id, ...covered] };
+  L.kernels.push(swap ? kernel : stackBatchRows(kernel));
 };
 
 // ----- kernels, by node -------------------------------------------------------------------------
