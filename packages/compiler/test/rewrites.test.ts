@@ -20,7 +20,7 @@ const buffer = (id: number, size: number): BufferInfo => ({ id, kind: "temp", dt
 
 describe("kernel-IR rewrites", () => {
   it("are listed in one table", () => {
-    expect(KERNEL_REWRITES.map((rewrite) => rewrite.name)).toEqual(["epilogue", "stacked-rows", "in-place", "ce-fusion", "map-split"]);
+    expect(KERNEL_REWRITES.map((rewrite) => rewrite.name)).toEqual(["epilogue", "stacked-rows", "batch-sum", "in-place", "ce-fusion", "map-split"]);
   });
 
   it("graft print --kernels names the rewrites that apply to each function", async () => {

@@ -1,9 +1,11 @@
 /**
- * @file The stacked-rows rewrite (backend/rewrites.ts `stackBatchRows`): a batched matmul by one
- * shared right matrix over left rows contiguous across the batch is one GEMM over the stacked
- * rows — a dense layer on [N, L, E] inputs and its input gradient. It fires only when the rows
- * really are stacked (not on permuted or transposed left operands, nor a batched right operand),
- * and both back ends agree with the f32 reference with and without it.
+ * @file The stacked-rows and batch-sum rewrites (backend/rewrites.ts `stackBatchRows`,
+ * `sumBatchDepth`): a batched matmul by one shared right matrix over left rows contiguous across
+ * the batch is one GEMM over the stacked rows (a dense layer on [N, L, E] inputs and its input
+ * gradient), and a batched matmul summed over its batch is one GEMM over the stacked inner dim
+ * (the weight gradient Σ_b X_bᵀ G_b). They fire only when the operands really are stacked in
+ * memory (not on permuted or transposed operands, nor broadcast ones), and both back ends agree
+ * with the f32 reference with and without them.
  */
 import { describe, expect, it } from "vitest";
 import * as E from "fp-ts/lib/Either.js";
@@ -37,6 +39,17 @@ const matmulKernels = (graph: Graph): MatmulKernel[] => {
 
 /** (batch, m, n, k, stackedBatch) of each matmul kernel. */
 const shapes = (graph: Graph) => matmulKernels(graph).map(({ batch, m, n, k, stackedBatch }) => ({ batch, m, n, k, stackedBatch }));
+
+/** (batch, m, n, k, summedBatch) of each matmul kernel, and the shapes the reduce kernels reduce. */
+const sums = (graph: Graph) => {
+  const lowered = lowerGraph(graph, new Map());
+  if (E.isLeft(lowered)) throw new Error(C.formatDiagnostics(lowered.left));
+  const kernels = lowered.right.kernels;
+  return {
+    matmuls: kernels.flatMap((kernel) => (kernel.kind === "matmul" ? [{ batch: kernel.batch, m: kernel.m, n: kernel.n, k: kernel.k, summedBatch: kernel.summedBatch }] : [])),
+    reduces: kernels.flatMap((kernel) => (kernel.kind === "reduce" ? [kernel.shape] : [])),
+  };
+};
 
 describe("stacked-rows: a batched matmul by one shared matrix as one GEMM", () => {
   it("a dense layer on [N, L, E] inputs is one [N·L, E] @ [E, F] kernel, epilogue kept", () => {
@@ -119,7 +132,46 @@ const agree = (backend: Backend, backendName: string) =>
     }
   });
 
-describe("stacked-rows agrees with the reference on both back ends", () => {
+describe("batch-sum: a batched matmul summed over its batch as one GEMM", () => {
+  const trained = (y: (x: C.Tensor) => C.Tensor, xShape: readonly number[]) => {
+    const out = y(C.input("x", xShape));
+    return graphOf({ y: out }, C.sum(C.mul(out, out)));
+  };
+
+  it("the weight gradient of a dense layer on [N, L, E] is one [E, N·L] @ [N·L, F] kernel, no reduction over the batch", () => {
+    const { matmuls, reduces } = sums(trained((x) => C.matmul(x, C.param("w", [4, 6])), [3, 5, 4]));
+    expect(matmuls).toContainEqual({ batch: 1, m: 4, n: 6, k: 15, summedBatch: 3 });
+    expect(reduces.filter((shape) => shape.length === 3 && shape[1] === 4 && shape[2] === 6)).toEqual([]);
+    // nn.Linear (x @ Wᵀ): the gradient of Wᵀ, read transposed by W's
+    expect(sums(trained((x) => C.linear(x, C.param("lw", [6, 4])), [3, 5, 4])).matmuls).toContainEqual({ batch: 1, m: 4, n: 6, k: 15, summedBatch: 3 });
+    // two batch dims
+    expect(sums(trained((x) => C.matmul(x, C.param("w", [4, 6])), [2, 3, 5, 4])).matmuls).toContainEqual({ batch: 1, m: 4, n: 6, k: 30, summedBatch: 6 });
+  });
+
+  it("keeps the batched matmul and its reduction when the inner dim does not run on across the batch", () => {
+    // transposed input: dW = Σ_b X_b G_b with X_b [4, 5] row-major — its inner dim (columns) does not run on into the next batch
+    const transposed = sums(trained((x) => C.matmul(C.transpose(x), C.param("w", [4, 6])), [3, 4, 5]));
+    expect(transposed.matmuls.every((kernel) => kernel.summedBatch === undefined)).toBe(true);
+    expect(transposed.reduces).toContainEqual([3, 4, 6]);
+    // a permuted input is copied contiguous once for the forward matmul; the gradient stacks that copy
+    expect(sums(trained((x) => C.matmul(C.permute(x, [1, 0, 2]), C.param("w", [4, 6])), [5, 3, 4])).matmuls).toContainEqual({ batch: 1, m: 4, n: 6, k: 15, summedBatch: 3 });
+    // a left operand broadcast over a batched right one: Σ_b G_b V_bᵀ reads G's rows, not its inner dim, across the batch
+    const v = C.param("v", [3, 4, 6]);
+    const broadcast = sums(trained((x) => C.matmul(x, v), [5, 4]));
+    expect(broadcast.matmuls.every((kernel) => kernel.summedBatch === undefined)).toBe(true);
+    expect(broadcast.reduces).toContainEqual([3, 5, 4]);
+  });
+
+  it("describeRewrites names the summed kernels", () => {
+    const graph = trained((x) => C.matmul(x, C.param("w", [4, 6])), [3, 5, 4]);
+    const lowered = lowerGraph(graph, new Map());
+    if (E.isLeft(lowered)) throw new Error(C.formatDiagnostics(lowered.left));
+    const layout = { offsets: lowered.right.buffers.map(() => 0), buffers: lowered.right.buffers };
+    expect(describeRewrites(lowered.right.kernels, layout, []).some((line) => /^batch-sum \(lowering\): k\d+$/.test(line))).toBe(true);
+  });
+});
+
+describe("stacked-rows and batch-sum agree with the reference on both back ends", () => {
   agree(jsBackend, "JS");
   agree(wasmBackend, "WASM");
 });

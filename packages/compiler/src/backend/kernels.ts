@@ -97,6 +97,8 @@ export type Kernel =
       readonly relu: boolean;
       /** Set when a batched matmul over one shared right matrix runs as this one GEMM: the batch count folded into `m` (the stacked-rows rewrite). */
       readonly stackedBatch?: number;
+      /** Set when a batched matmul summed over its batch runs as this one GEMM: the batch count folded into `k` (the batch-sum rewrite). */
+      readonly summedBatch?: number;
       readonly nodes: readonly NodeId[];
     }
   | { readonly kind: "softmax"; readonly log: boolean; readonly x: BufferId; readonly out: BufferId; readonly rows: Rows; readonly nodes: readonly NodeId[] }
