@@ -10,6 +10,7 @@ import type { CrossEntropyAttrs, Dtype, OpAttrs, OpName, Reduction, TensorType }
 import { convOnnxRows } from "./conv-ops.js";
 import { float, type Emitter } from "./emitter.js";
 import { DATA_TYPE, onnxDataType } from "./proto.js";
+import { normOnnxRows } from "./norm-ops.js";
 import { randomUniformOnnx } from "./random.js";
 
 /** What a row sees of the node it lowers. */
@@ -24,8 +25,7 @@ export interface LoweringNode<K extends OpName> {
 
 /**
  * The composites the table lowers itself (to an ONNX op or its own formula in ONNX ops); the
- * exporter's `decompose` expands the others (the fused normalization and attention rows, whose
- * primitives export as they are).
+ * exporter's `decompose` expands the others (none today).
  */
 export const onnxFusedComposites: ReadonlySet<OpName> = new Set<OpName>([
   "conv1d",
@@ -47,6 +47,13 @@ export const onnxFusedComposites: ReadonlySet<OpName> = new Set<OpName>([
   "concat",
   "tril",
   "triu",
+  "layer_norm",
+  "layer_norm_backward",
+  "attention_softmax",
+  "softmax_backward",
+  "batch_norm_stats",
+  "batch_norm",
+  "batch_norm_backward_stats",
 ]);
 
 /** Lowers one node: Right with the ONNX value name of its output, Left with why it cannot be. */
@@ -66,8 +73,6 @@ const binary =
   (e, node) =>
     E.right(e.op(opType, [first(node), second(node)]));
 const leaf: Lowering<OpName> = () => E.left("a leaf is bound by the exporter");
-/** A composite the exporter expands (`decompose`) before lowering: never reaches the table. */
-const decomposed: Lowering<OpName> = () => E.left("internal: a composite the exporter decomposes reached the ONNX table");
 
 const rankOf = (node: LoweringNode<OpName>, index = 0): number => node.inputTypes[index]?.shape.length ?? 0;
 const allAxes = (rank: number): number[] => Array.from({ length: rank }, (_, i) => i);
@@ -391,13 +396,6 @@ export const onnxTable: OnnxTable = {
   cross_entropy: crossEntropy,
   cross_entropy_backward: crossEntropyBackward,
   // max(x, 0) − x·t + softplus(−|x|)
-  layer_norm: decomposed,
-  layer_norm_backward: decomposed,
-  attention_softmax: decomposed,
-  softmax_backward: decomposed,
-  batch_norm_stats: decomposed,
-  batch_norm: decomposed,
-  batch_norm_backward_stats: decomposed,
   binary_cross_entropy_with_logits: (e, node) => {
     const [x = "", t = ""] = node.inputs;
     const rows = e.op("Add", [e.op("Sub", [e.op("Max", [x, e.scalar(node.type.dtype, 0)]), e.op("Mul", [x, t])]), e.op("Softplus", [e.op("Neg", [e.op("Abs", [x])])])]);
@@ -410,4 +408,5 @@ export const onnxTable: OnnxTable = {
   state_update: (_e, node) => E.right(first(node)),
   random_uniform: randomUniformOnnx,
   ...convOnnxRows,
+  ...normOnnxRows,
 };
