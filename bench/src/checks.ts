@@ -8,7 +8,9 @@
  */
 import type { CeData, GemmData, MlpData, WorkloadData } from "./data.js";
 import type { BenchCase, WorkloadName } from "./harness.js";
-import { matmul, mlpLogits, mlpParams64, mlpTrainSteps, softmaxCrossEntropy, toF64 } from "./reference.js";
+import type { ConvData, ModelData } from "./model-data.js";
+import { conv2dForward, matmul, mlpLogits, mlpParams64, mlpTrainSteps, softmaxCrossEntropy, toF64 } from "./reference.js";
+import { modelTrainSteps } from "./reference-model.js";
 
 /**
  * How many `run()`s the harness does on a freshly prepared state before `check()`.
@@ -20,6 +22,9 @@ export const CHECK_RUNS: Readonly<Record<WorkloadName, number>> = {
   softmax_ce: 1,
   sgemm: 1,
   inference: 1,
+  conv2d: 1,
+  cnn_train_step: 2,
+  transformer_train_step: 2,
   compile: 1,
 };
 
@@ -129,6 +134,55 @@ export function inferenceChecks(logits: ArrayLike<number>): CheckValues {
   return checksum("logits", logits);
 }
 
+/** Check values of `conv2d`: checksums of the output `[n, cout, ho, wo]` (NCHW order). */
+export function convChecks(out: ArrayLike<number>): CheckValues {
+  return checksum("out", out);
+}
+
+/**
+ * Check values of the model train steps after `CHECK_RUNS` (2) steps with dropout 0: the
+ * last step's `loss`, and checksums of every float param's total change `delta_<name>`
+ * (trained weights and BatchNorm running statistics), in PyTorch's layout, with the elements
+ * of `data.unchecked` (exact gradient 0) left out.
+ * @param params every param of `data.params` after the steps, by name, PyTorch layout
+ */
+export function modelTrainChecks(data: ModelData, loss: number, params: Readonly<Record<string, ArrayLike<number>>>): CheckValues {
+  let out: CheckValues = { loss };
+  for (const name of Object.keys(data.params)) {
+    const after = params[name];
+    if (after !== undefined) out = { ...out, ...checksum(`delta_${name}`, modelParamDelta(data, name, after)) };
+  }
+  return out;
+}
+
+/** `after - initial` of a model param in float64, with the elements of `data.unchecked` set to 0. */
+export function modelParamDelta(data: ModelData, name: string, after: ArrayLike<number>): Float64Array {
+  const before = data.params[name]?.data ?? new Float32Array(0);
+  const delta = new Float64Array(before.length);
+  for (let i = 0; i < delta.length; i++) delta[i] = (after[i] ?? 0) - (before[i] ?? 0);
+  const skip = data.unchecked[name];
+  if (skip !== undefined) delta.fill(0, skip.from, skip.to);
+  return delta;
+}
+
+function expectedConv(data: ConvData): ExpectedValues {
+  return expectedChecksum("out", conv2dForward(toF64(data.x), toF64(data.weight), toF64(data.bias), data), 1e-4);
+}
+
+function expectedModelTrain(data: ModelData, steps: number): ExpectedValues {
+  const ref = modelTrainSteps(data, steps);
+  let out: ExpectedValues = { loss: { value: ref.loss, tol: 1e-4 * Math.abs(ref.loss) + 1e-6 } };
+  for (const name of Object.keys(data.params)) {
+    const after = ref.params[name];
+    if (after === undefined) continue;
+    const delta = modelParamDelta(data, name, after);
+    // as for the MLP: Adam moves each element by ~lr, 2e-3 relative leaves room for float32
+    // rounding and sign flips of near-zero gradients (running statistics move smoothly)
+    out = { ...out, ...expectedChecksum(`delta_${name}`, delta, 2e-3) };
+  }
+  return out;
+}
+
 function expectedMlpTrain(data: MlpData): ExpectedValues {
   const ref = mlpTrainSteps(data, CHECK_RUNS.mlp_train_step);
   const names = mlpParamNames(data);
@@ -178,6 +232,13 @@ export function expectedFor(c: BenchCase, data: WorkloadData): ExpectedValues {
     case "inference":
       if (data.kind !== "mlp") throw new Error("inference needs MLP data");
       return expectedInference(data);
+    case "conv2d":
+      if (data.kind !== "conv") throw new Error("conv2d needs conv data");
+      return expectedConv(data);
+    case "cnn_train_step":
+    case "transformer_train_step":
+      if (data.kind !== "model") throw new Error(`${c.workload} needs model data`);
+      return expectedModelTrain(data, CHECK_RUNS[c.workload]);
     case "compile":
       return {};
   }

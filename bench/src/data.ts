@@ -5,6 +5,7 @@
  * float64 reference in `reference.ts` starts from those same float32 values promoted
  * to float64, so any disagreement is the system's arithmetic, not its inputs.
  */
+import type { ConvData, ModelData } from "./model-data.js";
 
 /** Layer sizes of the benchmark MLP: 784-256-128-64-10. */
 export const MLP_SIZES: readonly number[] = [784, 256, 128, 64, 10];
@@ -69,7 +70,7 @@ export interface GemmData {
 }
 
 /** The input data of one benchmark case; `kind` tells which workload family it feeds. */
-export type WorkloadData = MlpData | CeData | GemmData;
+export type WorkloadData = MlpData | CeData | GemmData | ConvData | ModelData;
 
 /** 32-bit FNV-1a hash of a string: turns a tensor's role into its seed. */
 export function hashString(s: string): number {
@@ -238,5 +239,18 @@ export function asCe(data: WorkloadData): CeData {
 /** Narrows `data` to GEMM data or throws. */
 export function asGemm(data: WorkloadData): GemmData {
   if (data.kind !== "gemm") throw new Error(`expected GEMM data, got ${data.kind}`);
+  return data;
+}
+
+/** Narrows `data` to conv2d data or throws. */
+export function asConv(data: WorkloadData): ConvData {
+  if (data.kind !== "conv") throw new Error(`expected conv2d data, got ${data.kind}`);
+  return data;
+}
+
+/** Narrows `data` to model (train step) data of `model`, or throws. */
+export function asModel(data: WorkloadData, model: ModelData["model"]): ModelData {
+  if (data.kind !== "model") throw new Error(`expected ${model} model data, got ${data.kind}`);
+  if (data.model !== model) throw new Error(`expected ${model} model data, got ${data.model}`);
   return data;
 }

@@ -23,10 +23,10 @@ import type { WorkloadData } from "./data.js";
 import { snapshotWasmHeaps, wasmHeapGrowthSince } from "./wasm-memory.js";
 
 /** The benchmark workloads. */
-export type WorkloadName = "mlp_train_step" | "softmax_ce" | "sgemm" | "inference" | "compile";
+export type WorkloadName = "mlp_train_step" | "softmax_ce" | "sgemm" | "inference" | "conv2d" | "cnn_train_step" | "transformer_train_step" | "compile";
 
 /** All workloads, in report order. */
-export const WORKLOADS: readonly WorkloadName[] = ["mlp_train_step", "softmax_ce", "sgemm", "inference", "compile"];
+export const WORKLOADS: readonly WorkloadName[] = ["mlp_train_step", "softmax_ce", "sgemm", "inference", "conv2d", "cnn_train_step", "transformer_train_step", "compile"];
 
 /** One benchmark case: a workload and a case within it (e.g. `"batch 32"`). */
 export interface BenchCase {

@@ -227,3 +227,45 @@ export function mlpTrainSteps(data: MlpData, steps: number): TrainStepResult {
   }
   return { loss, params };
 }
+
+/**
+ * `conv2d` forward in float64: x `[n, cin, h, w]`, weight `[cout, cin, k, k]`, bias
+ * `[cout]`, stride 1, zero padding `pad` on every side; output `[n, cout, h + 2 pad - k + 1, ...]`.
+ */
+export function conv2dForward(
+  x: Float64Array,
+  weight: Float64Array,
+  bias: Float64Array,
+  dims: { readonly n: number; readonly cin: number; readonly cout: number; readonly h: number; readonly w: number; readonly k: number; readonly pad: number },
+): Float64Array {
+  const { n, cin, cout, h, w, k, pad } = dims;
+  const ho = h + 2 * pad - k + 1;
+  const wo = w + 2 * pad - k + 1;
+  const out = new Float64Array(n * cout * ho * wo);
+  const plane = new Float64Array(ho * wo);
+  for (let b = 0; b < n; b++) {
+    for (let o = 0; o < cout; o++) {
+      plane.fill(bias[o] ?? 0);
+      for (let c = 0; c < cin; c++) {
+        const xBase = (b * cin + c) * h * w;
+        for (let i = 0; i < k; i++) {
+          for (let j = 0; j < k; j++) {
+            const wv = weight[((o * cin + c) * k + i) * k + j] ?? 0;
+            // output rows/cols whose input (y + i - pad, x + j - pad) is inside the image
+            const y0 = Math.max(0, pad - i);
+            const y1 = Math.min(ho, h + pad - i);
+            const x0 = Math.max(0, pad - j);
+            const x1 = Math.min(wo, w + pad - j);
+            for (let y = y0; y < y1; y++) {
+              const row = xBase + (y + i - pad) * w - pad + j;
+              const orow = y * wo;
+              for (let xo = x0; xo < x1; xo++) plane[orow + xo] = (plane[orow + xo] ?? 0) + wv * (x[row + xo] ?? 0);
+            }
+          }
+        }
+      }
+      out.set(plane, (b * cout + o) * ho * wo);
+    }
+  }
+  return out;
+}

@@ -39,10 +39,10 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
 import type { Model } from "@graft/core";
-import { encodeSafetensors, type SafetensorsTensorInput } from "@graft/runtime";
+import { encodeSafetensors, safetensorsDtypeOf, type SafetensorsTensorInput } from "@graft/runtime";
 import { accuracy, addToMean, attachScheduler, compileBundle, multiStepLR, createTrainer, DataLoader, formatOptimizer, parseOptimizer, predictions, runningMean, writeBundle, type BackendName, type HostTensor, type Optimizer, type Trainer, formatBytes, Prng, createEpochProgress, formatDuration, type ProgressStream, confusionMatrix, metricsChart, type EpochMetrics, writeFileAtomic } from "@graft/compiler";
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, type MnistSet } from "../shared/mnist.js";
-import { augmentBatch, DEFAULT_AFFINE } from "./augment.js";
+import { augmentBatch, DEFAULT_AFFINE } from "../shared/augment.js";
 import mlp256 from "./model.js";
 import mlp520 from "./model-520.js";
 
@@ -201,7 +201,7 @@ export function weightsBytes(run: MnistRun): Uint8Array {
   const tensors: SafetensorsTensorInput[] = Object.entries(run.trainer.getState())
     .filter(([name]) => !name.startsWith(prefix))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, t]) => ({ name, dtype: t.dtype === "i32" ? "I32" : "F32", shape: t.shape, data: t.data }));
+    .map(([name, t]) => ({ name, dtype: safetensorsDtypeOf(name, t.dtype === "i32" ? "i32" : "f32"), shape: t.shape, data: t.data }));
   return encodeSafetensors(tensors, { format: "pt", model: run.model.name });
 }
 

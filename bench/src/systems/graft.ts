@@ -5,7 +5,11 @@
  * `buildTrainingProgram(model, adam)` (forward + backward + Adam update as one graph, state
  * updated in place in the arena); `softmax_ce` differentiates a mean cross-entropy with respect
  * to resident logits (a param, like the peers' device arrays); `sgemm` multiplies two resident
- * matrices; `inference` feeds `x` and fetches the logits. Timed runs fetch only small outputs
+ * matrices; `inference` feeds `x` and fetches the logits; `conv2d` convolves a resident input
+ * (a param, like sgemm's matrices); `cnn_train_step` and `transformer_train_step` run the
+ * training program of the example's model (`examples/mnist-cnn`, `examples/transformer`),
+ * the checked steps with the model built with dropout 0, the timed steps with the example's
+ * dropout (graft's counter-based random op, advanced by each step). Timed runs fetch only small outputs
  * (`fetch`); the check run fetches everything it compares. `compile` times building the train
  * program and the session, including the first specialisation (lowering, memory plan, codegen,
  * WASM assembly and instantiation).
@@ -13,8 +17,9 @@
 import * as E from "fp-ts/lib/Either.js";
 import * as C from "@graft/core";
 import { adam, buildTrainingProgram, getBackend, grad, hyperValues, type Backend, type BackendName, type HostTensor, type ProgramSpec, type Session } from "@graft/compiler";
-import { ceChecks, gemmChecks, inferenceChecks, mlpTrainChecks } from "../checks.js";
-import { asCe, asGemm, asMlp, type MlpData, type WorkloadData } from "../data.js";
+import { ceChecks, convChecks, gemmChecks, inferenceChecks, mlpTrainChecks, modelTrainChecks } from "../checks.js";
+import { asCe, asConv, asGemm, asMlp, asModel, type MlpData, type WorkloadData } from "../data.js";
+import { exampleModel, type ModelData } from "../model-data.js";
 import type { BenchCase, PreparedRun, System, SystemInfo } from "../harness.js";
 
 const unwrap = <A>(value: E.Either<C.Diagnostics, A>): A => {
@@ -51,8 +56,8 @@ const trainProgram = (d: MlpData): ProgramSpec =>
 
 const single = (name: string, graph: C.Graph): ProgramSpec => ({ functions: [{ name, graph, updates: [] }] });
 
-const stateData = (session: Session, name: string): Float32Array => {
-  const value = session.getState()[name];
+const stateData = (session: Session, name: string, state: Record<string, HostTensor> = session.getState()): Float32Array => {
+  const value = state[name];
   if (value === undefined || !(value.data instanceof Float32Array)) throw new Error(`no f32 state ${name}`);
   return value.data;
 };
@@ -62,6 +67,57 @@ const outputData = (outputs: Record<string, HostTensor>, name: string): Float32A
   if (value === undefined || !(value.data instanceof Float32Array)) throw new Error(`no f32 output ${name}`);
   return value.data;
 };
+
+/**
+ * A model train step: the check runs use the example built with dropout 0 (deterministic, so
+ * comparable with the reference), the timed runs (after `check`) the example with its dropout,
+ * both from the shared initial params, each session with its own Adam state.
+ */
+async function prepareModelTrain(backend: Backend, options: { seed: number; threads: number }, d: ModelData): Promise<PreparedRun> {
+  const program = (dropout: number): ProgramSpec =>
+    unwrap(buildTrainingProgram(exampleModel(d, dropout), adam({ lr: d.adam.lr, beta1: d.adam.beta1, beta2: d.adam.beta2, eps: d.adam.eps })));
+  const initial = Object.fromEntries(Object.entries(d.params).map(([name, p]) => [name, f32(p.shape, p.data)]));
+  const feeds = {
+    x: d.x instanceof Int32Array ? { shape: d.xShape, dtype: "i32" as const, data: d.x } : f32(d.xShape, d.x),
+    y: { shape: d.yShape, dtype: "i32" as const, data: d.y },
+  };
+  const open = async (spec: ProgramSpec) => {
+    const step = spec.functions.find((fn) => fn.name === "trainStep");
+    if (step === undefined) throw new Error("graft: the training program has no trainStep");
+    const session = await backend.createSession(spec, options);
+    session.setState(initial);
+    let t = 0;
+    let loss = Number.NaN;
+    return {
+      session,
+      run() {
+        session.setState(hyperValues(step, d.adam.lr, ++t));
+        loss = outputData(session.run("trainStep", feeds, { fetch: ["loss"] }), "loss")[0] ?? Number.NaN;
+      },
+      loss: () => loss,
+    };
+  };
+  const checked = await open(program(0));
+  const timed = await open(program(d.dropout));
+  let checking = true;
+  return {
+    run() {
+      (checking ? checked : timed).run();
+    },
+    async check() {
+      const state = checked.session.getState();
+      const params = Object.fromEntries(Object.keys(d.params).map((name) => [name, stateData(checked.session, name, state)]));
+      checking = false;
+      const values = modelTrainChecks(d, checked.loss(), params);
+      checked.session.dispose();
+      return values;
+    },
+    dispose() {
+      if (checking) checked.session.dispose();
+      timed.session.dispose();
+    },
+  };
+}
 
 async function prepare(backend: Backend, threads: number, c: BenchCase, data: WorkloadData): Promise<PreparedRun | "unsupported"> {
   const options = { seed: 0, threads };
@@ -145,6 +201,28 @@ async function prepare(backend: Backend, threads: number, c: BenchCase, data: Wo
         dispose: () => session.dispose(),
       };
     }
+    case "conv2d": {
+      const d = asConv(data);
+      const x = C.param("x", [d.n, d.cin, d.h, d.w]);
+      const weight = C.param("weight", [d.cout, d.cin, d.k, d.k]);
+      const bias = C.param("bias", [d.cout]);
+      const graph = unwrap(C.buildGraph(C.model({ name: "conv2d", outputs: { out: C.conv2d(x, weight, bias, { padding: d.pad }) } })));
+      const session = await backend.createSession(single("conv", graph), options);
+      session.setState({ x: f32([d.n, d.cin, d.h, d.w], d.x), weight: f32([d.cout, d.cin, d.k, d.k], d.weight), bias: f32([d.cout], d.bias) });
+      return {
+        run() {
+          session.run("conv", {}, { fetch: [] });
+        },
+        async check() {
+          return convChecks(outputData(session.run("conv", {}), "out"));
+        },
+        dispose: () => session.dispose(),
+      };
+    }
+    case "cnn_train_step":
+      return prepareModelTrain(backend, options, asModel(data, "cnn"));
+    case "transformer_train_step":
+      return prepareModelTrain(backend, options, asModel(data, "transformer"));
     case "compile": {
       const d = asMlp(data);
       const feeds = { x: f32([d.batch, d.sizes[0] ?? 0], d.x), y: { shape: [d.batch], dtype: "i32" as const, data: d.labels } };

@@ -2,7 +2,8 @@
  * Peer: jax-js (`@jax-js/jax`) on its WASM device.
  *
  * Every workload is one `jit`-compiled function (kernel fusion, compiled on the first call,
- * which the harness times separately as `first_ms`). The train step is
+ * which the harness times separately as `first_ms`), except `conv2d` and the CNN step, which
+ * run eagerly (faster for jax-js: see jax-models.ts). The train step is
  * `jit(valueAndGrad(loss) + hand-written Adam)` (there is no `@jax-js/optax` on npm), with
  * the step counter kept on the device so no host value changes between steps.
  *
@@ -13,13 +14,16 @@
  * Completion: `run()` awaits `blockUntilReady` on every output (the documented way to wait
  * for jax-js's lazy dispatch); results stay on the device, nothing is copied out.
  *
+ * `conv2d` and the model train steps are in jax-models.ts.
+ *
  * Threads: jax-js's WASM device uses Web Workers when `SharedArrayBuffer` and a global
  * `Worker` exist; Node 20 has no global `Worker`, so it runs single-threaded here.
  */
 import { blockUntilReady, defaultDevice, init, jit, nn, numpy as np, tree, valueAndGrad } from "@jax-js/jax";
 import { ceChecks, gemmChecks, inferenceChecks, mlpTrainChecks } from "../checks.js";
 import type { AdamConfig, MlpData, WorkloadData } from "../data.js";
-import { asCe, asGemm, asMlp } from "../data.js";
+import { asCe, asConv, asGemm, asMlp, asModel } from "../data.js";
+import { prepareCnnTrain, prepareConv, prepareTransformerTrain } from "./jax-models.js";
 import type { BenchCase, PreparedRun, System, SystemInfo } from "../harness.js";
 
 type Arr = np.Array;
@@ -228,7 +232,9 @@ export const jaxJs: System = {
       notes:
         `global Worker ${workers ? "present (multi-threaded)" : "absent in Node 20 (single-threaded)"}; ` +
         `relaxed-SIMD madd ${relaxed ? "available" : "not available in this Node (plain f32x4 mul+add)"}; ` +
-        "kernels generated per jit with f32x4 SIMD paths; one-hot labels prepared outside timing; completion via blockUntilReady",
+        "kernels generated per jit with f32x4 SIMD paths; one-hot labels prepared outside timing; completion via blockUntilReady; " +
+        "conv via lax.convGeneralDilated, conv2d and the CNN step eager (jit makes its conv ~10x slower), the transformer step jit; " +
+        "BN, max pool, layer norm, attention from np primitives; GELU nn.gelu exact (erfc); dropout random.bernoulli, key from the step number",
     };
   },
   async prepare(c: BenchCase, data: WorkloadData): Promise<PreparedRun | "unsupported"> {
@@ -241,6 +247,12 @@ export const jaxJs: System = {
         return prepareCe(data);
       case "sgemm":
         return prepareGemm(data);
+      case "conv2d":
+        return prepareConv(asConv(data));
+      case "cnn_train_step":
+        return prepareCnnTrain(asModel(data, "cnn"));
+      case "transformer_train_step":
+        return prepareTransformerTrain(asModel(data, "transformer"));
       case "compile":
         return "unsupported";
     }

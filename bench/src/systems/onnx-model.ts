@@ -1,7 +1,7 @@
 /**
  * A tiny ONNX model writer (protobuf wire format by hand, no dependency) for the
- * graphs the onnxruntime peer runs: MatMul / Add / Relu over float32 tensors with fixed
- * shapes, weights as initializers.
+ * graphs the onnxruntime peer runs: MatMul / Add / Relu / Conv over float32 tensors with
+ * fixed shapes, weights as initializers, integer-list attributes (Conv's pads, ...).
  */
 
 type Bytes = number[];
@@ -56,11 +56,13 @@ export interface Initializer extends ValueInfo {
   readonly data: Float32Array;
 }
 
-/** One node: ONNX operator name, input and output value names. */
+/** One node: ONNX operator name, input and output value names, integer-list attributes. */
 export interface OnnxNode {
   readonly op: string;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
+  /** e.g. Conv's `{ kernel_shape: [3, 3], pads: [1, 1, 1, 1] }` (INTS attributes). */
+  readonly attrs?: Readonly<Record<string, readonly number[]>>;
 }
 
 /** A whole graph. */
@@ -83,8 +85,16 @@ function initializer(t: Initializer): Bytes {
   return msg(5, ...t.dims.map((d) => int(1, d)), int(2, FLOAT), str(8, t.name), bytes(9, raw));
 }
 
+const INTS = 7;
+
+function intsAttribute(name: string, values: readonly number[]): Bytes {
+  // AttributeProto{name=1, ints=8 (repeated, unpacked), type=20}
+  return msg(5, str(1, name), ...values.map((v) => int(8, v)), int(20, INTS));
+}
+
 function node(n: OnnxNode, i: number): Bytes {
-  return msg(1, ...n.inputs.map((s) => str(1, s)), ...n.outputs.map((s) => str(2, s)), str(3, `n${i}`), str(4, n.op));
+  const attrs = Object.entries(n.attrs ?? {}).map(([name, values]) => intsAttribute(name, values));
+  return msg(1, ...n.inputs.map((s) => str(1, s)), ...n.outputs.map((s) => str(2, s)), str(3, `n${i}`), str(4, n.op), ...attrs);
 }
 
 /** Serialises a graph as an ONNX ModelProto (IR version 8, opset 17). */

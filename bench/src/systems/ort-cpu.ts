@@ -1,18 +1,19 @@
 /**
  * Optional peer: onnxruntime-node (native C++ CPU execution provider, MLAS kernels), one
  * intra-op thread. Not a JS library: it stands in for "native CPU speed" (what PyTorch on
- * a CPU gets), as a ceiling. It has no autodiff in Node, so it runs only `sgemm` and
- * `inference`, from ONNX graphs written by `onnx-model.ts` (weights as initializers,
- * graph optimisations "all", which fuse MatMul+Add(+Relu)).
+ * a CPU gets), as a ceiling. It has no autodiff in Node, so it runs only `sgemm`,
+ * `inference` and `conv2d` (an ONNX `Conv` with bias), from ONNX graphs written by
+ * `onnx-model.ts` (weights as initializers, graph optimisations "all", which fuse
+ * MatMul+Add(+Relu)). Train steps are unsupported: onnxruntime-node has no training API.
  *
  * Loaded with a dynamic import: when the optional dependency is not installed the system
  * is reported unavailable. Completion: `session.run` resolves when outputs are computed
  * and copied into JS typed arrays (that copy is inside the timed region).
  */
 import type * as OrtModule from "onnxruntime-node";
-import { gemmChecks, inferenceChecks } from "../checks.js";
+import { convChecks, gemmChecks, inferenceChecks } from "../checks.js";
 import type { MlpData, WorkloadData } from "../data.js";
-import { asGemm, asMlp } from "../data.js";
+import { asConv, asGemm, asMlp } from "../data.js";
 import type { BenchCase, PreparedRun, System, SystemInfo } from "../harness.js";
 import type { OnnxGraph, OnnxNode } from "./onnx-model.js";
 import { onnxModel } from "./onnx-model.js";
@@ -109,6 +110,35 @@ async function prepareGemm(o: Ort, data: WorkloadData): Promise<PreparedRun> {
   };
 }
 
+async function prepareConv(o: Ort, data: WorkloadData): Promise<PreparedRun> {
+  const d = asConv(data);
+  const ho = d.h + 2 * d.pad - d.k + 1;
+  const wo = d.w + 2 * d.pad - d.k + 1;
+  const s = await session(o, {
+    nodes: [{ op: "Conv", inputs: ["x", "weight", "bias"], outputs: ["out"], attrs: { kernel_shape: [d.k, d.k], pads: [d.pad, d.pad, d.pad, d.pad], strides: [1, 1] } }],
+    inputs: [{ name: "x", dims: [d.n, d.cin, d.h, d.w] }],
+    outputs: [{ name: "out", dims: [d.n, d.cout, ho, wo] }],
+    initializers: [
+      { name: "weight", dims: [d.cout, d.cin, d.k, d.k], data: d.weight },
+      { name: "bias", dims: [d.cout], data: d.bias },
+    ],
+  });
+  const feeds = { x: new o.Tensor("float32", d.x, [d.n, d.cin, d.h, d.w]) };
+  let last: Float32Array | undefined;
+  return {
+    async run() {
+      last = outputData(await s.run(feeds), "out");
+    },
+    async check() {
+      if (last === undefined) throw new Error("not run");
+      return convChecks(last);
+    },
+    async dispose() {
+      await s.release();
+    },
+  };
+}
+
 /** The onnxruntime-node peer (native CPU, 1 thread); unavailable when not installed. */
 export const ortCpu: System = {
   name: "ort-cpu",
@@ -137,7 +167,11 @@ export const ortCpu: System = {
         return prepareInference(o, asMlp(data));
       case "sgemm":
         return prepareGemm(o, data);
+      case "conv2d":
+        return prepareConv(o, data);
       case "mlp_train_step":
+      case "cnn_train_step":
+      case "transformer_train_step":
       case "softmax_ce":
       case "compile":
         return "unsupported";

@@ -11,6 +11,8 @@
  * the op returns; `run()` still reads the loss (a scalar) with `dataSync()`, and fences
  * large outputs by reading one element of them (a 1-element slice), so the timed region
  * neither skips work nor pays for copying megabytes out of the WASM heap.
+ *
+ * `conv2d` and the model train steps are in tfjs-models.ts.
  */
 import fs from "node:fs";
 import { createRequire } from "node:module";
@@ -19,7 +21,8 @@ import * as tf from "@tensorflow/tfjs";
 import * as tfwasm from "@tensorflow/tfjs-backend-wasm";
 import { ceChecks, gemmChecks, inferenceChecks, mlpTrainChecks } from "../checks.js";
 import type { MlpData, WorkloadData } from "../data.js";
-import { asCe, asGemm, asMlp } from "../data.js";
+import { asCe, asConv, asGemm, asMlp, asModel } from "../data.js";
+import { prepareCnnTrain, prepareConv, prepareTransformerTrain } from "./tfjs-models.js";
 import type { BenchCase, PreparedRun, System, SystemInfo } from "../harness.js";
 
 /** Reads one element of `t` (a data dependency on all of it) and disposes it. */
@@ -205,7 +208,10 @@ export const tfjsWasm: System = {
       simd,
       notes:
         `binary ${binaries.join(", ") || "(not seen)"}; WASM_HAS_SIMD_SUPPORT=${simd}, WASM_HAS_MULTITHREAD_SUPPORT=${mt}; ` +
-        "prod mode; fused matMul+bias+relu; one-hot labels prepared outside timing; completion fenced by a 1-element read",
+        "prod mode; fused matMul+bias+relu and conv2d+bias; NHWC activations, HWIO/[in,out] kernels (converted outside timing); " +
+        "BN via tf.moments + tf.batchNorm with running-stat updates; dropout tf.dropout (timed runs); " +
+        "CNN conv weight gradient via tf.customGrad (no Conv2DBackpropFilter on wasm), token embedding as a one-hot matmul (no UnsortedSegmentSum); " +
+        "one-hot labels prepared outside timing; completion fenced by a 1-element read",
     };
   },
   async prepare(c: BenchCase, data: WorkloadData): Promise<PreparedRun | "unsupported"> {
@@ -218,6 +224,12 @@ export const tfjsWasm: System = {
         return prepareCe(data);
       case "sgemm":
         return prepareGemm(data);
+      case "conv2d":
+        return prepareConv(asConv(data));
+      case "cnn_train_step":
+        return prepareCnnTrain(asModel(data, "cnn"));
+      case "transformer_train_step":
+        return prepareTransformerTrain(asModel(data, "transformer"));
       case "compile":
         return "unsupported";
     }

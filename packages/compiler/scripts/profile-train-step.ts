@@ -1,10 +1,14 @@
-// Per-kernel time profile of the benchmark MLP train step (784-256-128-64-10, ReLU, CE, Adam), or
-// with --model=cnn of the examples/mnist-cnn model (input [batch,1,28,28]), on the WASM back end: the step's module is rebuilt with a JS `tick(i)` call before every kernel,
+// Per-kernel time profile of the benchmark MLP train step (784-256-128-64-10, ReLU, CE, Adam) on
+// the WASM back end: the step's module is rebuilt with a JS `tick(i)` call before every kernel,
 // run over the session's own memory (real weights and data), and each kernel's median time is
 // printed with its share of the step and its GFLOP/s (matmuls). Shows how much of a step is
 // matmul (what threads can split) and how much runs serially (Amdahl).
 //
-//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--model=mlp|cnn] [--batch=256] [--runs=300] [--threads=2] [--min-flops=5e5] [--min-map=32768] [--spin=µs] [--worker-spin=µs]
+//   node packages/compiler/bin/run-ts.mjs packages/compiler/scripts/profile-train-step.ts [--batch=256] [--runs=300] [--threads=2] [--min-flops=5e5] [--min-map=32768] [--spin=µs] [--worker-spin=µs] [--model=mlp|cnn|<file>]
+//
+// --model=cnn profiles examples/mnist-cnn/model.ts, --model=<file> that model file's default export (feeds: f32 inputs sin(i·0.37),
+// i32 inputs (i·7) mod 10, symbolic dims = --batch), and the summary adds the time per kind of
+// kernel (matmul, conv, pool, norm, softmax/attention rows, maps, reductions, …).
 //
 // With --threads=2 the module is the two-thread one (split matmuls hand half their rows to a
 // helper worker over the shared memory), so the times show what each kernel gains.
@@ -19,7 +23,8 @@ import { DEFAULT_THREAD_MIN_FLOPS, DEFAULT_THREAD_MIN_MAP_ELEMENTS } from "../sr
 import { createWasmThreadPool } from "../src/backend/wasm/threads.js";
 import { detectWasmFeatures } from "../src/backend/wasm/features.js";
 import { formatKernels } from "../src/backend/report.js";
-import { cnnModel } from "../../../examples/mnist-cnn/model.js";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 
 const arg = (name: string, fallback: number): number => {
   const found = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -32,6 +37,8 @@ const minFlops = arg("min-flops", DEFAULT_THREAD_MIN_FLOPS);
 const spinMicros = arg("spin", NaN);
 const workerSpinMicros = arg("worker-spin", NaN);
 const sizes = [784, 256, 128, 64, 10];
+const modelArg = process.argv.find((a) => a.startsWith("--model="))?.slice("--model=".length);
+const modelPath = modelArg === undefined || modelArg === "mlp" ? undefined : modelArg === "cnn" ? "examples/mnist-cnn/model.ts" : modelArg;
 
 const unwrap = <A>(value: E.Either<C.Diagnostics, A>): A => {
   if (E.isLeft(value)) throw new C.GraftError(value.left);
@@ -44,11 +51,11 @@ for (let l = 0; l + 1 < sizes.length; l++) {
   h = C.add(C.matmul(h, C.param(`w${l}`, [sizes[l] ?? 0, sizes[l + 1] ?? 0])), C.param(`b${l}`, [sizes[l + 1] ?? 0]));
   if (l + 2 < sizes.length) h = C.relu(h);
 }
-const modelName = process.argv.find((a) => a.startsWith("--model="))?.slice("--model=".length) ?? "mlp";
-if (modelName !== "mlp" && modelName !== "cnn") throw new Error(`--model must be mlp or cnn, got ${modelName}`);
-const trained = modelName === "cnn" ? cnnModel() : C.model({ name: "mlp", outputs: { logits: h }, loss: C.crossEntropy(h, y) });
-const features = modelName === "cnn" ? [1, 28, 28] : [784];
-const spec = unwrap(buildTrainingProgram(trained, adam({ lr: 1e-3 })));
+const profiled: C.Model =
+  modelPath === undefined
+    ? C.model({ name: "mlp", outputs: { logits: h }, loss: C.crossEntropy(h, y) })
+    : ((await import(pathToFileURL(resolve(modelPath)).href)) as { default: C.Model }).default;
+const spec = unwrap(buildTrainingProgram(profiled, adam({ lr: 1e-3 })));
 
 await loadWasmToolkit();
 const shared = threads > 1 ? sharedSessionMemory(programState(spec).elements) : undefined;
@@ -64,14 +71,28 @@ const generator: CodeGenerator = {
     return arena;
   },
   compile: (p) => {
-    if (p.name === "trainStep") plan = p;
-    return inner.compile(p);
+    const compiledStep = inner.compile(p);
+    // the plan of the last trainStep run (a session may compile several specialisations)
+    return p.name === "trainStep"
+      ? (F, I) => {
+          plan = p;
+          compiledStep(F, I);
+        }
+      : compiledStep;
   },
 };
 const session = createCompiledSession(spec, generator, { seed: 1 });
-const xs = new Float32Array(batch * 784).map((_, i) => Math.sin(i * 0.37));
-const ys = new Int32Array(batch).map((_, i) => (i * 7) % 10);
-const feeds = { x: { shape: [batch, ...features], dtype: "f32" as const, data: xs }, y: { shape: [batch], dtype: "i32" as const, data: ys } };
+const checked = unwrap(C.check(profiled));
+const feeds = Object.fromEntries(
+  checked.nodes.flatMap((node) => {
+    if (node.op !== "input") return [];
+    const shape = node.type.shape.map((d) => (typeof d === "number" ? d : batch));
+    const count = shape.reduce((a, b) => a * b, 1);
+    const dtype = node.type.dtype === "i32" ? ("i32" as const) : ("f32" as const);
+    const data = dtype === "i32" ? new Int32Array(count).map((_, i) => (i * 7) % 10) : new Float32Array(count).map((_, i) => Math.sin(i * 0.37));
+    return [[node.attrs.name, { shape, dtype, data }]];
+  }),
+);
 for (let i = 0; i < 20; i++) session.run("trainStep", feeds, { fetch: ["loss"] });
 if (plan === undefined || memory === undefined) throw new Error("no plan");
 
@@ -83,8 +104,6 @@ const text = moduleText(plan.lowered.kernels, {
   scratch: 0,
   scratchBytes: RESERVED_BYTES,
   relaxedSimd,
-  fuseCrossEntropy: true,
-  pipelineCrossEntropy: true,
   threads: threads > 1 ? { scratch: RESERVED_BYTES, minFlops, minMapElements: arg("min-map", DEFAULT_THREAD_MIN_MAP_ELEMENTS) } : undefined,
 });
 const wat = text.wat
@@ -99,23 +118,26 @@ const instance = new WebAssembly.Instance(compiled, {
   env: { memory, tick: (i: number) => stamps.push([i, performance.now()]), spawn: (task: number) => (pool?.spawn(id, task) === true ? 1 : 0), join: () => pool?.join() },
 });
 const run = instance.exports["run"] as () => number;
+// the memory after the session's step, restored before each run: a run may reuse its inputs' memory as scratch
+const snapshot = new Uint8Array(memory.buffer).slice();
 const perKernel = new Map<number, number[]>();
 const totals: number[] = [];
 /** CPU time of the process per step (steadier than wall-clock when other processes share the cores; with --threads=2 it adds the worker's). */
 const cpuTotals: number[] = [];
 for (let r = 0; r < runs + 50; r++) {
   stamps.length = 0;
-  // the step may reuse its input buffers (the labels) for temporaries: write the feeds every run
+  new Uint8Array(memory.buffer).set(snapshot);
+  // and the feeds, whose memory a step may reuse once it has read them
   for (const io of plan.lowered.inputs) {
-    const at = reservedBytes(threads) + (plan.memory.offsets[io.buffer] ?? 0) * 4;
-    if (io.name === "x") new Float32Array(memory.buffer, at, xs.length).set(xs);
-    if (io.name === "y") new Int32Array(memory.buffer, at, ys.length).set(ys);
+    const feed = (feeds as Record<string, { data: Float32Array | Int32Array } | undefined>)[io.name];
+    if (feed !== undefined) new Uint8Array(memory.buffer, reservedBytes(threads) + (plan.memory.offsets[io.buffer] ?? 0) * 4, feed.data.byteLength).set(new Uint8Array(feed.data.buffer));
   }
   pool?.wake();
+  // a checked kernel that refuses (a label out of range) stops the step: the profile would be partial
   const cpuStart = process.cpuUsage();
-  const status = run();
+  const code = run();
   const cpu = process.cpuUsage(cpuStart);
-  if (status !== 0) throw new Error(`the profiled step stopped at kernel ${text.checked[status - 1] ?? "?"}, which refused its input`);
+  if (code !== 0) throw new Error(`the step stopped at its checked kernel ${code} (bad feeds?): no profile`);
   pool?.idle();
   if (r < 50) continue;
   for (let s = 0; s + 1 < stamps.length; s++) {
@@ -137,17 +159,19 @@ for (const [i, times] of perKernel) {
   const kernel = plan.lowered.kernels[i];
   const ms = median(times);
   sum += ms;
-  const geometry = kernel?.kind === "conv" ? kernel.geometry : undefined;
-  const flops =
-    kernel?.kind === "matmul"
-      ? 2 * kernel.batch * kernel.m * kernel.n * kernel.k
-      : geometry === undefined
-        ? 0
-        : (2 * geometry.n * geometry.co * geometry.ho * geometry.wo * geometry.ci * geometry.kh * geometry.kw) / geometry.groups;
-  if (kernel?.kind === "matmul" || kernel?.kind === "conv") matmul += ms;
+  const flops = kernel?.kind === "matmul" ? 2 * kernel.batch * kernel.m * kernel.n * kernel.k : 0;
+  if (kernel?.kind === "matmul") matmul += ms;
   const label = (lines.find((line) => line.trimStart().startsWith(`k${i}:`)) ?? kernel?.kind ?? "?").replace(/^\s*k\d+: /, "").replace(/  covers .*/, "");
   console.log(`${String(i).padStart(3)} ${ms.toFixed(4).padStart(8)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}% ${flops > 0 ? `${(flops / ms / 1e6).toFixed(1).padStart(6)} GFLOP/s ${(flops / 1e6).toFixed(1)} MFLOP` : ""}  ${label.trim().slice(0, 110)}`);
 }
-console.log(`matmul and conv ${matmul.toFixed(3)} ms (${((100 * matmul) / sum).toFixed(1)}% of ${sum.toFixed(3)} ms), other ${(sum - matmul).toFixed(3)} ms`);
+console.log(`matmul ${matmul.toFixed(3)} ms (${((100 * matmul) / sum).toFixed(1)}% of ${sum.toFixed(3)} ms), other ${(sum - matmul).toFixed(3)} ms`);
+// time per kind of kernel (the row kernels by name; maps and reductions together)
+const byKind = new Map<string, number>();
+for (const [i, times] of perKernel) {
+  const kernel = plan.lowered.kernels[i];
+  const kind = kernel === undefined ? "?" : kernel.kind === "conv" ? `conv_${kernel.mode}` : kernel.kind === "pool" ? `pool_${kernel.op}` : kernel.kind;
+  byKind.set(kind, (byKind.get(kind) ?? 0) + median(times));
+}
+for (const [kind, ms] of [...byKind].sort((p, q) => q[1] - p[1])) console.log(`  ${kind.padEnd(24)} ${ms.toFixed(3).padStart(8)} ms ${((100 * ms) / sum).toFixed(1).padStart(5)}%`);
 session.dispose();
 pool?.dispose();

@@ -65,6 +65,15 @@ const compositeCases: Partial<Record<OpName, ReturnType<typeof unaryCase>>> = {
   softmax: rowCase((x) => C.softmax(x, 1)),
   log_softmax: rowCase((x) => C.logSoftmax(x, 1)),
   logsumexp: rowCase((x) => C.logsumexp(x, 1)),
+  // the fused normalization and attention rows (the backward rows take the specials as their cotangent too)
+  layer_norm: rowCase((x) => C.layerNormRaw(x, { dims: 1, eps: 1e-5, weight: false, bias: false })),
+  layer_norm_backward: rowCase((x) => C.layerNormBackwardRaw(x, x, { dims: 2, eps: 1e-5, weight: false })),
+  attention_softmax: rowCase((x) => C.attentionSoftmaxRaw(x, { scale: 0.5, mask: "none", causal: true })),
+  softmax_backward: rowCase((x) => C.softmaxBackwardRaw(C.softmax(x, 1), x, 0.5)),
+  // batch norm over [N = 7, C = 4]: the special values are the batch
+  batch_norm_stats: rowCase((x) => C.batchNormStatsRaw(x)),
+  batch_norm: rowCase((x) => C.batchNormRaw(x, C.batchNormStatsRaw(x), { eps: 1e-5, weight: false, bias: false })),
+  batch_norm_backward_stats: rowCase((x) => C.batchNormBackwardStatsRaw(x, C.batchNormStatsRaw(x), x, 1e-5)),
   concat: rowCase((x) => C.concat([x, C.neg(x), C.slice(x, 1, 1, 3)], 1)),
   tril: rowCase((x) => C.tril(x, 1)),
   triu: rowCase((x) => C.triu(x, -1)),
@@ -199,7 +208,7 @@ describe("the decompose pass", () => {
   });
 
   it("declares the fused composites of each back end: the lowering's for JS and WASM, every composite for the reference", () => {
-    expect([...loweredComposites].sort()).toEqual(["binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "logsumexp", "softmax"]);
+    expect([...loweredComposites].sort()).toEqual(["attention_softmax", "batch_norm", "batch_norm_backward_stats", "batch_norm_stats", "binary_cross_entropy_with_logits", "cross_entropy", "layer_norm", "layer_norm_backward", "log_softmax", "logsumexp", "softmax", "softmax_backward"]);
     expect(fusedComposites.js).toBe(loweredComposites);
     expect(fusedComposites.wasm).toBe(loweredComposites);
     expect([...fusedComposites.reference].sort()).toEqual([...allComposites].sort());

@@ -84,6 +84,13 @@ import {
   tanh,
   where,
   zeros,
+  attentionSoftmaxRaw,
+  layerNormBackwardRaw,
+  layerNormRaw,
+  softmaxBackwardRaw,
+  batchNormBackwardStatsRaw,
+  batchNormRaw,
+  batchNormStatsRaw,
   type NDArray,
   type OpName,
   type Reduction,
@@ -443,6 +450,83 @@ const cases: { readonly [K in OpName]: RuleCase | NoneCase } = {
             { dim: meta.dim, reduction: meta.reduction, ignoreIndex: -100, labelSmoothing: smoothing, target: prob ? "prob" : "index", weighted: meta.weighted },
             meta.weighted ? t(v, "w") : undefined,
           ),
+      })),
+    ),
+  },
+  layer_norm: {
+    // over 1..rank trailing dims, with and without weight and bias (rows of one element included)
+    arb: shapeArb(1, 3).chain((shape) =>
+      fc.record({ dims: fc.integer({ min: 1, max: shape.length }), weight: fc.boolean(), bias: fc.boolean(), a: tensorOf(shape, (n) => values(n, -2, 2)) }).chain(({ dims, weight, bias, a }) => {
+        const normalized = shape.slice(shape.length - dims);
+        return fc.record({ w: tensorOf(normalized, (n) => values(n, 0.5, 2)), b: tensorOf(normalized, (n) => values(n, -1, 1)) }).map(({ w, b }) => ({
+          feeds: { a, w, b },
+          wrt: ["a", ...(weight ? ["w"] : []), ...(bias ? ["b"] : [])],
+          build: (v: Readonly<Record<string, Tensor>>) => layerNormRaw(t(v, "a"), { dims, eps: 1e-5, weight, bias }, t(v, "w"), t(v, "b")),
+        }));
+      }),
+    ),
+  },
+  layer_norm_backward: {
+    // second derivatives: w.r.t. the input, the cotangent and the weight
+    arb: shapeArb(1, 3).chain((shape) =>
+      fc.record({ dims: fc.integer({ min: 1, max: shape.length }), weight: fc.boolean(), a: tensorOf(shape, (n) => values(n, -2, 2)), g: tensorOf(shape, (n) => values(n, -2, 2)) }).chain(({ dims, weight, a, g }) =>
+        tensorOf(shape.slice(shape.length - dims), (n) => values(n, 0.5, 2)).map((w) => ({
+          feeds: { a, g, w },
+          wrt: ["a", "g", ...(weight ? ["w"] : [])],
+          build: (v: Readonly<Record<string, Tensor>>) => layerNormBackwardRaw(t(v, "a"), t(v, "g"), { dims, eps: 1e-5, weight }, t(v, "w")),
+        })),
+      ),
+    ),
+  },
+  attention_softmax: {
+    // scale, no / bool / additive mask (broadcast), causal; w.r.t. the scores and the additive mask
+    arb: fc.tuple(shapeArb(2, 3), fc.constantFrom<"none" | "bool" | "add">("none", "bool", "add"), fc.boolean(), fc.constantFrom(1, 0.5, -0.7), fc.array(fc.boolean(), { minLength: 3, maxLength: 3 })).chain(([shape, mask, causal, scale, ones]) => {
+      const maskShape = shape.map((d, i) => (ones[i] === true ? 1 : d));
+      return fc
+        .record({
+          a: tensorOf(shape, (n) => values(n, -3, 3)),
+          m: mask === "bool" ? fc.array(fc.boolean(), { minLength: size(maskShape), maxLength: size(maskShape) }).map((bits) => ({ shape: maskShape, dtype: "bool" as const, data: Float64Array.from(bits, Number) })) : tensorOf(maskShape, (n) => values(n, -2, 2)),
+        })
+        .map(({ a, m }) => ({
+          feeds: (mask === "none" ? { a } : { a, m }) as Feeds,
+          wrt: ["a", ...(mask === "add" ? ["m"] : [])],
+          build: (v: Readonly<Record<string, Tensor>>) => attentionSoftmaxRaw(t(v, "a"), { scale, mask, causal }, mask === "none" ? undefined : t(v, "m")),
+        }));
+    }),
+  },
+  batch_norm_stats: {
+    // [N, C] and [N, C, L]: the batch mean and biased variance per channel
+    arb: fc.tuple(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.constantFrom<number[]>([], [2], [1, 3])).chain(([n, c, rest]) =>
+      tensorOf([n, c, ...rest], (k) => values(k, -2, 2)).map((a) => ({ feeds: { a }, build: (v: Readonly<Record<string, Tensor>>) => batchNormStatsRaw(t(v, "a")) })),
+    ),
+  },
+  batch_norm: {
+    // with statistics given (variances ≥ 0.2) and with the batch's own, with and without weight and bias
+    arb: fc.tuple(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.constantFrom<number[]>([], [2]), fc.boolean(), fc.boolean(), fc.boolean()).chain(([n, c, rest, weight, bias, own]) =>
+      fc
+        .record({ a: tensorOf([n, c, ...rest], (k) => values(k, -2, 2)), m: tensorOf([c], (k) => values(k, -1, 1)), s: tensorOf([c], (k) => values(k, 0.2, 2)), w: tensorOf([c], (k) => values(k, 0.5, 2)), b: tensorOf([c], (k) => values(k, -1, 1)) })
+        .map(({ a, m, s, w, b }) => ({
+          feeds: { a, st: f64([2, c], [...m.data, ...s.data]), w, b },
+          wrt: ["a", ...(own ? [] : ["st"]), ...(weight ? ["w"] : []), ...(bias ? ["b"] : [])],
+          build: (v: Readonly<Record<string, Tensor>>) => batchNormRaw(t(v, "a"), own ? batchNormStatsRaw(t(v, "a")) : t(v, "st"), { eps: 1e-3, weight, bias }, t(v, "w"), t(v, "b")),
+        })),
+    ),
+  },
+  batch_norm_backward_stats: {
+    arb: fc.tuple(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.constantFrom<number[]>([], [2])).chain(([n, c, rest]) =>
+      fc.record({ a: tensorOf([n, c, ...rest], (k) => values(k, -2, 2)), g: tensorOf([n, c, ...rest], (k) => values(k, -2, 2)), m: tensorOf([c], (k) => values(k, -1, 1)), s: tensorOf([c], (k) => values(k, 0.2, 2)) }).map(({ a, g, m, s }) => ({
+        feeds: { a, g, st: f64([2, c], [...m.data, ...s.data]) },
+        wrt: ["a", "g", "st"],
+        build: (v: Readonly<Record<string, Tensor>>) => batchNormBackwardStatsRaw(t(v, "a"), t(v, "st"), t(v, "g"), 1e-3),
+      })),
+    ),
+  },
+  softmax_backward: {
+    arb: fc.tuple(shapeArb(1, 3), fc.constantFrom(1, 0.5)).chain(([shape, scale]) =>
+      fc.record({ y: tensorOf(shape, (n) => values(n, 0, 1)), g: tensorOf(shape, (n) => values(n, -2, 2)) }).map((feeds) => ({
+        feeds,
+        wrt: ["y", "g"],
+        build: (v: Readonly<Record<string, Tensor>>) => softmaxBackwardRaw(t(v, "y"), t(v, "g"), scale),
       })),
     ),
   },

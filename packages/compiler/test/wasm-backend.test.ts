@@ -562,6 +562,91 @@ for (const op of ["softmax", "log_softmax"] as const) {
   ];
 }
 
+// the fused normalization and attention rows (random shapes and gradients: norm-kernels.test.ts)
+{
+  const NORM: Tolerance = { rel: 1e-5, abs: 1e-5 };
+  const lnAttrs = (weight: boolean, bias: boolean) => ({ dims: 1, eps: 1e-5, weight, bias });
+  Object.assign(opCases, {
+    layer_norm: [
+      {
+        name: "SIMD rows of odd length, rows of one, rows far from 0, weight and bias",
+        outputs: () => ({
+          y: C.layerNormRaw(input("x", [5, 67]), lnAttrs(true, true), input("w", [67]), input("b", [67])),
+          one: C.layerNormRaw(input("o", [4, 1]), lnAttrs(false, false)),
+          far: C.layerNormRaw(C.add(input("n", [3, 9]), 1000), lnAttrs(false, true), undefined, input("c", [9])),
+        }),
+        feeds: () => ({ x: randomF32([5, 67], 3), w: randomF32([67]), b: randomF32([67]), o: randomF32([4, 1]), n: randomF32([3, 9]), c: randomF32([9]) }),
+        // a row's mean near 1000 rounds to f32 (ulp 6e-5) before x − mean
+        tol: { y: NORM, one: NORM, far: { rel: 1e-5, abs: 1e-4 } },
+      },
+    ],
+    layer_norm_backward: [
+      {
+        name: "with and without a weight, over two dims",
+        outputs: () => ({
+          dx: C.layerNormBackwardRaw(input("x", [5, 67]), input("g", [5, 67]), { dims: 1, eps: 1e-5, weight: true }, input("w", [67])),
+          d2: C.layerNormBackwardRaw(input("m", [2, 3, 5]), input("h", [2, 3, 5]), { dims: 2, eps: 1e-5, weight: false }),
+        }),
+        feeds: () => ({ x: randomF32([5, 67], 3), g: randomF32([5, 67]), w: randomF32([67]), m: randomF32([2, 3, 5]), h: randomF32([2, 3, 5]) }),
+        tol: NORM,
+      },
+    ],
+    attention_softmax: [
+      {
+        name: "scale, causal, bool and additive masks (broadcast), -inf/+inf/NaN/huge rows, fully masked rows",
+        outputs: () => {
+          const e = input("e", [8, 5]);
+          return {
+            special: C.attentionSoftmaxRaw(e, { scale: 1, mask: "none", causal: false }),
+            causal: C.attentionSoftmaxRaw(e, { scale: 0.5, mask: "none", causal: true }),
+            bool: C.attentionSoftmaxRaw(input("s", [2, 3, 9]), { scale: 0.25, mask: "bool", causal: true }, input("b", [3, 9], "bool")),
+            add: C.attentionSoftmaxRaw(input("s", [2, 3, 9]), { scale: 1, mask: "add", causal: false }, input("a", [2, 1, 9])),
+          };
+        },
+        feeds: () => ({
+          e: f32([8, 5], [-Infinity, -Infinity, -Infinity, -Infinity, -Infinity, 1, -Infinity, 2, 3, -Infinity, Infinity, 1, 2, 3, 4, NaN, 1, 2, 3, 4, 3e38, 3e38, -3e38, 1, 0, 300, 200, 500, -1e4, 1e4, 1, 1, 1, 1, 1, -200, 0, -100, 50, 88]),
+          s: randomF32([2, 3, 9], 8),
+          b: { shape: [3, 9], dtype: "bool" as const, data: Uint8Array.from({ length: 27 }, (_, i) => (i >= 9 && i < 18 ? 0 : (i * 7) % 3 === 0 ? 0 : 1)) },
+          a: f32([2, 1, 9], [0, -1, -Infinity, 2, 0.5, -Infinity, 0, 1, -3, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity]),
+        }),
+        tol: ROWS,
+      },
+    ],
+    softmax_backward: [
+      {
+        name: "scaled, SIMD rows of odd length",
+        outputs: () => ({ d: C.softmaxBackwardRaw(C.softmax(input("x", [5, 67]), 1), input("g", [5, 67]), 0.125), n: C.softmaxBackwardRaw(input("y", [3, 2]), input("h", [3, 2]), 1) }),
+        feeds: () => ({ x: randomF32([5, 67], 3), g: randomF32([5, 67]), y: randomF32([3, 2]), h: randomF32([3, 2]) }),
+        tol: LOGS,
+      },
+    ],
+    batch_norm_stats: [
+      {
+        name: "planes of odd size, [N, C] and channels of one element",
+        outputs: () => ({ img: C.batchNormStatsRaw(input("x", [3, 4, 5, 7])), vec: C.batchNormStatsRaw(input("v", [6, 3])), one: C.batchNormStatsRaw(input("o", [1, 2, 1])) }),
+        feeds: () => ({ x: randomF32([3, 4, 5, 7], 3), v: randomF32([6, 3]), o: randomF32([1, 2, 1]) }),
+        tol: NORM,
+      },
+    ],
+    batch_norm: [
+      {
+        name: "weight and bias per channel",
+        outputs: () => ({ y: C.batchNormRaw(input("x", [3, 4, 5, 7]), input("s", [2, 4]), { eps: 1e-5, weight: true, bias: true }, input("w", [4]), input("b", [4])) }),
+        feeds: () => ({ x: randomF32([3, 4, 5, 7], 3), s: f32([2, 4], [0.5, -1, 0, 2, 1, 0.25, 3, 0.5]), w: randomF32([4]), b: randomF32([4]) }),
+        tol: NORM,
+      },
+    ],
+    batch_norm_backward_stats: [
+      {
+        name: "planes of odd size",
+        outputs: () => ({ s: C.batchNormBackwardStatsRaw(input("x", [3, 4, 5, 7]), input("t", [2, 4]), input("g", [3, 4, 5, 7]), 1e-5) }),
+        feeds: () => ({ x: randomF32([3, 4, 5, 7], 3), t: f32([2, 4], [0.5, -1, 0, 2, 1, 0.25, 3, 0.5]), g: randomF32([3, 4, 5, 7]) }),
+        tol: { rel: 1e-5, abs: 1e-4 },
+      },
+    ],
+  });
+}
+
 // losses: every reduction × weights × ignore_index × label smoothing × target kind, forward and backward
 const lossCase = (reduction: C.Reduction): OpCase[] => {
   const rows = 6;

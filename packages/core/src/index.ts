@@ -22,6 +22,8 @@ export { opTable, opNames, isComposite, compositeNames } from "./ops/table.js";
 export { erf as erfValue } from "./ops/erf.js";
 export { sumTo, unreduce, keptShape } from "./ops/rules.js";
 export { softmaxValues } from "./ops/softmax.js";
+export { attentionSoftmaxRaw, layerNormBackwardRaw, layerNormRaw, softmaxBackwardRaw } from "./ops/norm.js";
+export { batchNormBackwardStatsRaw, batchNormRaw, batchNormStatsRaw } from "./ops/batch-norm.js";
 export { logsumexpValues } from "./ops/reduce.js";
 export { resolveReshape } from "./ops/shape-ops.js";
 export { describeValue, isTensor, makeTensor, rowOf, withCall, inferCall } from "./tensor.js";

@@ -10,7 +10,7 @@
  * mode, so every back end sees plain ops. Bad arguments are diagnostics at the caller's line.
  */
 import { slice } from "./movement.js";
-import { add, constant, dimSize, div, ge, log, lt, matmul, mean, minimum, mul, param, permute, reshape, scalar, softmax, sqrt, sub, transpose, where, abs } from "./api.js";
+import { add, dimSize, div, ge, log, lt, matmul, mean, minimum, mul, param, permute, reshape, scalar, sqrt, sub, transpose, where, abs } from "./api.js";
 import { error } from "./diagnostics.js";
 import { isFloat } from "./dtype.js";
 import { kaimingUniform, ones, xavierUniform, zeros } from "./init.js";
@@ -18,6 +18,8 @@ import { captureLoc, withSourceLoc } from "./loc.js";
 import type { OpCall } from "./ops/attrs.js";
 import { broadcastShapes, formatShape, formatType, type Dim, type Shape } from "./shape.js";
 import { makeTensor, Tensor } from "./tensor.js";
+import { attentionSoftmaxRaw, layerNormRaw } from "./ops/norm.js";
+import { batchNormRaw, batchNormStatsRaw } from "./ops/batch-norm.js";
 
 /** An ill-typed node carrying `message` at the caller's line (reported by `check`). */
 const rejectedCall = (inputs: readonly Tensor[], message: string): Tensor => {
@@ -155,21 +157,20 @@ export const batchNorm = total("batchNorm", (x: Tensor, runningMean: Tensor, run
       return rejectedCall([x], `batchNorm: ${name} ${t === undefined ? "" : typeOf(t)} does not match the ${String(channels)} channels of input ${typeOf(x)} (expected [${String(channels)}])`);
   const rank = x.rank;
   const dims = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== 1);
-  const normalize = (m: Tensor, v: Tensor): Tensor => div(sub(x, channelView(m, channels, rank)), sqrt(add(channelView(v, channels, rank), eps)));
-  // batch statistics (keepdim false: per channel)
-  const batchMean = mean(x, dims);
-  const centered = () => sub(x, channelView(batchMean, channels, rank));
-  const biasedVar = mean(mul(centered(), centered()), dims);
+  // training: the batch statistics as one fused row ([2, C]: mean, biased variance), the normalization and affine as one map (ops/batch-norm.ts)
+  const stats = batchNormStatsRaw(x);
+  const statRow = (row: number): Tensor => reshape(slice(stats, 0, row, row + 1), [channels]);
   const count = dimSize(x, dims);
-  const unbiasedVar = mul(biasedVar, div(count, sub(count, 1)));
-  let train = div(centered(), sqrt(add(channelView(biasedVar, channels, rank), eps)));
-  train = stateUpdate(train, runningMean, add(mul(runningMean, 1 - momentum), mul(batchMean, momentum)));
+  const unbiasedVar = mul(statRow(1), div(count, sub(count, 1)));
+  let train = batchNormRaw(x, stats, { eps, weight: options.weight !== undefined, bias: options.bias !== undefined }, options.weight, options.bias);
+  train = stateUpdate(train, runningMean, add(mul(runningMean, 1 - momentum), mul(statRow(0), momentum)));
   train = stateUpdate(train, runningVar, add(mul(runningVar, 1 - momentum), mul(unbiasedVar, momentum)));
   if (options.numBatchesTracked !== undefined) train = stateUpdate(train, options.numBatchesTracked, add(options.numBatchesTracked, 1));
-  let y = modeSwitch(train, normalize(runningMean, runningVar));
-  if (options.weight !== undefined) y = mul(y, channelView(options.weight, channels, rank));
-  if (options.bias !== undefined) y = add(y, channelView(options.bias, channels, rank));
-  return y;
+  // evaluation: the running statistics, a per-channel affine (one map)
+  let evaluation = div(sub(x, channelView(runningMean, channels, rank)), sqrt(add(channelView(runningVar, channels, rank), eps)));
+  if (options.weight !== undefined) evaluation = mul(evaluation, channelView(options.weight, channels, rank));
+  if (options.bias !== undefined) evaluation = add(evaluation, channelView(options.bias, channels, rank));
+  return modeSwitch(train, evaluation);
 });
 
 export interface LayerNormOptions {
@@ -177,14 +178,6 @@ export interface LayerNormOptions {
   readonly bias?: Tensor | undefined;
   readonly eps?: number;
 }
-
-/** Mean 0 and biased variance 1 over `dims` (keepdim), then ε inside the square root. */
-const standardize = (x: Tensor, dims: readonly number[], eps: number): Tensor => {
-  const mu = mean(x, dims, true);
-  // x − μ rebuilt per use (one node with two consumers would be its own buffer; μ is computed once)
-  const centered = () => sub(x, mu);
-  return div(centered(), sqrt(add(mean(mul(centered(), centered()), dims, true), eps)));
-};
 
 /** PyTorch's F.layer_norm: normalizes over the last dims, which must equal `normalizedShape`; optional elementwise weight and bias of that shape. */
 export const layerNorm = total("layerNorm", (x: Tensor, normalizedShape: readonly number[], options: LayerNormOptions = {}): Tensor => {
@@ -197,10 +190,8 @@ export const layerNorm = total("layerNorm", (x: Tensor, normalizedShape: readonl
   if (!isFloat(x.type.dtype)) return rejectedCall([x], `layerNorm: expected a float input, got ${typeOf(x)}`);
   for (const [name, t] of [["weight", options.weight], ["bias", options.bias]] as const)
     if (shapeMismatch(t, normalizedShape)) return rejectedCall([x], `layerNorm: ${name} ${t === undefined ? "" : typeOf(t)} does not have the normalizedShape ${formatShape(normalizedShape)}`);
-  let y = standardize(x, Array.from({ length: k }, (_, i) => x.rank - k + i), eps);
-  if (options.weight !== undefined) y = mul(y, options.weight);
-  if (options.bias !== undefined) y = add(y, options.bias);
-  return y;
+  // one fused row (ops/norm.ts): statistics, normalization and the affine in one pass per row
+  return layerNormRaw(x, { dims: k, eps, weight: options.weight !== undefined, bias: options.bias !== undefined }, options.weight, options.bias);
 });
 
 /** PyTorch's F.group_norm: [N, C, *] in `numGroups` groups of C/numGroups channels, normalized per sample and group; per-channel weight and bias. */
@@ -217,7 +208,8 @@ export const groupNorm = total("groupNorm", (x: Tensor, numGroups: number, optio
     if (shapeMismatch(t, [channels])) return rejectedCall([x], `groupNorm: ${name} ${t === undefined ? "" : typeOf(t)} does not match the ${channels} channels of input ${typeOf(x)} (expected [${channels}])`);
   const perGroup = (channels / numGroups) * (rest as number[]).reduce((a, b) => a * b, 1);
   const grouped = reshape(x, [x.shape[0] as Dim, numGroups, perGroup]);
-  let y = reshape(standardize(grouped, [2], eps), x.shape);
+  // the groups are contiguous: a layer_norm row of the grouped view, then the per-channel affine
+  let y = reshape(layerNormRaw(grouped, { dims: 1, eps, weight: false, bias: false }), x.shape);
   if (options.weight !== undefined) y = mul(y, channelView(options.weight, channels, x.rank));
   if (options.bias !== undefined) y = add(y, channelView(options.bias, channels, x.rank));
   return y;
@@ -236,8 +228,8 @@ export interface AttentionOptions {
 
 /**
  * PyTorch's F.scaled_dot_product_attention(q [..., L, E], k [..., S, E], v [..., S, Ev]):
- * softmax(q·kᵀ·scale + mask)·v, the softmax max-shifted (a row masked everywhere gives NaN, as
- * PyTorch).
+ * softmax(q·kᵀ·scale + mask)·v, the softmax max-shifted; a row masked everywhere (every score
+ * −inf) gives weights 0 and an output row 0, as PyTorch's SDPA (its `_safe_softmax`, since 2.5).
  */
 export const scaledDotProductAttention = total("scaledDotProductAttention", (q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor => {
   if (q.type === undefined || k.type === undefined || v.type === undefined) return rejectedCall([q, k, v], "scaledDotProductAttention: an input is ill-typed");
@@ -247,7 +239,7 @@ export const scaledDotProductAttention = total("scaledDotProductAttention", (q: 
   if (k.shape[k.rank - 2] !== v.shape[v.rank - 2]) return rejectedCall([q, k, v], `scaledDotProductAttention: key ${typeOf(k)} and value ${typeOf(v)} differ in their sequence dim (-2)`);
   if (typeof depth !== "number" && options.scale === undefined) return rejectedCall([q, k, v], `scaledDotProductAttention: the default scale 1/√E needs a static last dim, got query ${typeOf(q)}; pass scale`);
   const scale = options.scale ?? 1 / Math.sqrt(depth as number);
-  let scores = mul(matmul(q, transpose(k, -2, -1)), scale);
+  const scores = matmul(q, transpose(k, -2, -1));
   if (scores.type === undefined) return scores;
   const scoresType = typeOf(scores);
   const mask = options.mask;
@@ -257,16 +249,15 @@ export const scaledDotProductAttention = total("scaledDotProductAttention", (q: 
     const joint = broadcast._tag === "Right" ? broadcast.right : undefined;
     if (joint === undefined || joint.length !== scores.rank || joint.some((d, i) => d !== scores.shape[i]))
       return rejectedCall([q, k, v, mask], `scaledDotProductAttention: mask ${typeOf(mask)} does not broadcast to the attention scores ${scoresType} (query ${typeOf(q)}, key ${typeOf(k)})`);
-    scores = mask.type.dtype === "bool" ? where(mask, scores, -Infinity) : add(scores, mask);
   }
   if (options.causal === true) {
     const queries = q.shape[q.rank - 2];
     const keys = k.shape[k.rank - 2];
     if (typeof queries !== "number" || typeof keys !== "number") return rejectedCall([q, k, v], `scaledDotProductAttention: causal needs static sequence lengths, got query ${typeOf(q)} and key ${typeOf(k)}`);
-    const allowed = Array.from({ length: queries }, (_, i) => Array.from({ length: keys }, (_, j) => j <= i));
-    scores = where(constant(allowed, "bool"), scores, -Infinity);
   }
-  return matmul(softmax(scores, -1), v);
+  // scale → mask → softmax as one fused row (ops/norm.ts attention_softmax)
+  const maskKind = mask === undefined ? "none" : mask.type?.dtype === "bool" ? "bool" : "add";
+  return matmul(attentionSoftmaxRaw(scores, { scale, mask: maskKind, causal: options.causal === true }, mask), v);
 });
 
 export interface MultiHeadAttentionOptions extends Omit<AttentionOptions, "scale"> {

@@ -539,6 +539,77 @@ const CASES: { readonly [K in OpName]: OpCases } = {
       ],
     ],
   },
+  layer_norm: {
+    good: [
+      ["over the last dim, weight and bias", () => g.layerNormRaw(f32("x", ["batch", 8]), { dims: 1, eps: 1e-5, weight: true, bias: true }, f32("w", [8]), f32("b", [8])), "f32[batch,8]"],
+      ["over two dims, bias only", () => g.layerNormRaw(f64("x", [2, 3, 4]), { dims: 2, eps: 0, weight: false, bias: true }, undefined, f64("b", [3, 4])), "f64[2,3,4]"],
+      ["layerNorm builds it", () => g.layerNorm(f32("x", [2, 5]), [5]), "f32[2,5]"],
+    ],
+    bad: [
+      ["integer input", () => g.layerNormRaw(i32("x", [2, 3]), { dims: 1, eps: 1e-5, weight: false, bias: false }), "layer_norm: expected a float input (f32 or f64), got i32[2,3]"],
+      ["more dims than the input", () => g.layerNormRaw(f32("x", [2, 3]), { dims: 3, eps: 1e-5, weight: false, bias: false }), "layer_norm: dims (the number of normalized trailing dims) must be an integer in [1, 2] for input f32[2,3], got 3"],
+      ["negative eps", () => g.layerNormRaw(f32("x", [2, 3]), { dims: 1, eps: -1, weight: false, bias: false }), "layer_norm: eps must be a finite number ≥ 0, got -1"],
+      ["a weight of another shape", () => g.layerNormRaw(f32("x", [2, 3]), { dims: 1, eps: 1e-5, weight: true, bias: false }, f32("w", [2])), "layer_norm: weight must be f32[3] (the normalized shape of input f32[2,3]), got f32[2]"],
+      ["a missing bias", () => g.layerNormRaw(f32("x", [2, 3]), { dims: 1, eps: 1e-5, weight: false, bias: true }), "layer_norm: expected 1 affine input(s) (weight false, bias true), got 0"],
+      ["an untyped call without attributes", () => g.layerNormRaw(f32("x", [2, 3]), undefined as never), "layerNormRaw: invalid arguments (Cannot read properties of undefined (reading 'weight'))"],
+    ],
+  },
+  layer_norm_backward: {
+    good: [
+      ["with a weight", () => g.layerNormBackwardRaw(f32("x", ["batch", 8]), f32("g", ["batch", 8]), { dims: 1, eps: 1e-5, weight: true }, f32("w", [8])), "f32[batch,8]"],
+      ["without", () => g.layerNormBackwardRaw(f64("x", [2, 3]), f64("g", [2, 3]), { dims: 2, eps: 1e-5, weight: false }), "f64[2,3]"],
+    ],
+    bad: [
+      ["a grad of another shape", () => g.layerNormBackwardRaw(f32("x", [2, 3]), f32("g", [3]), { dims: 1, eps: 1e-5, weight: false }), "layer_norm_backward: grad must be f32[2,3] like the input, got f32[3]"],
+      ["a weight of another dtype", () => g.layerNormBackwardRaw(f32("x", [2, 3]), f32("g", [2, 3]), { dims: 1, eps: 1e-5, weight: true }, f64("w", [3])), "layer_norm_backward: weight must be f32[3] (the normalized shape of input f32[2,3]), got f64[3]"],
+    ],
+  },
+  attention_softmax: {
+    good: [
+      ["causal with a broadcast additive mask", () => g.attentionSoftmaxRaw(f32("s", ["batch", 4, 5, 5]), { scale: 0.5, mask: "add", causal: true }, f32("m", [5, 5])), "f32[batch,4,5,5]"],
+      ["a bool mask", () => g.attentionSoftmaxRaw(f64("s", [3, 2]), { scale: 1, mask: "bool", causal: false }, bool("m", [3, 1])), "f64[3,2]"],
+    ],
+    bad: [
+      ["a mask that does not broadcast", () => g.attentionSoftmaxRaw(f32("s", [2, 4, 5]), { scale: 1, mask: "add", causal: false }, f32("m", [4, 4])), "attention_softmax: mask f32[4,4] does not broadcast to the scores f32[2,4,5]"],
+      ["an integer mask", () => g.attentionSoftmaxRaw(f32("s", [4, 5]), { scale: 1, mask: "add", causal: false }, i32("m", [4, 5])), "attention_softmax: an additive mask must be f32, got i32[4,5]"],
+      ["a float mask called bool", () => g.attentionSoftmaxRaw(f32("s", [4, 5]), { scale: 1, mask: "bool", causal: false }, f32("m", [4, 5])), "attention_softmax: a bool mask must be bool, got f32[4,5]"],
+      ["causal over symbolic lengths", () => g.attentionSoftmaxRaw(f32("s", ["q", "k"]), { scale: 1, mask: "none", causal: true }), "attention_softmax: causal needs scores [..., L, S] with static L and S, got f32[q,k]"],
+      ["an infinite scale", () => g.attentionSoftmaxRaw(f32("s", [4, 5]), { scale: Infinity, mask: "none", causal: false }), "attention_softmax: scale must be a finite number, got Infinity"],
+    ],
+  },
+  batch_norm_stats: {
+    good: [["[2, C] of an image batch", () => g.batchNormStatsRaw(f32("x", ["batch", 16, 24, 24])), "f32[2,16]"]],
+    bad: [
+      ["a vector", () => g.batchNormStatsRaw(f32("x", [4])), "batch_norm_stats: expected an input [N, C, …] with a channel dim, got f32[4]"],
+      ["integers", () => g.batchNormStatsRaw(i32("x", [4, 2])), "batch_norm_stats: expected a float input (f32 or f64), got i32[4,2]"],
+    ],
+  },
+  batch_norm: {
+    good: [
+      ["weight and bias", () => g.batchNormRaw(f32("x", ["batch", 3, 5]), f32("s", [2, 3]), { eps: 1e-5, weight: true, bias: true }, f32("w", [3]), f32("b", [3])), "f32[batch,3,5]"],
+      ["no affine", () => g.batchNormRaw(f64("x", [2, 3]), f64("s", [2, 3]), { eps: 0, weight: false, bias: false }), "f64[2,3]"],
+    ],
+    bad: [
+      ["statistics of another channel count", () => g.batchNormRaw(f32("x", [2, 3]), f32("s", [2, 4]), { eps: 1e-5, weight: false, bias: false }), "batch_norm: stats must be f32[2,3] (mean and variance per channel of input f32[2,3]), got f32[2,4]"],
+      ["a weight per element", () => g.batchNormRaw(f32("x", [2, 3, 4]), f32("s", [2, 3]), { eps: 1e-5, weight: true, bias: false }, f32("w", [3, 4])), "batch_norm: weight and bias must be f32[3] (one per channel of input f32[2,3,4]), got f32[3,4]"],
+      ["negative eps", () => g.batchNormRaw(f32("x", [2, 3]), f32("s", [2, 3]), { eps: -1, weight: false, bias: false }), "batch_norm: eps must be a finite number ≥ 0, got -1"],
+    ],
+  },
+  batch_norm_backward_stats: {
+    good: [["[2, C]", () => g.batchNormBackwardStatsRaw(f32("x", [4, 3, 2]), f32("s", [2, 3]), f32("g", [4, 3, 2]), 1e-5), "f32[2,3]"]],
+    bad: [
+      ["a grad of another shape", () => g.batchNormBackwardStatsRaw(f32("x", [4, 3]), f32("s", [2, 3]), f32("g", [3]), 1e-5), "batch_norm_backward_stats: grad must be f32[4,3] like the input, got f32[3]"],
+      ["an untyped call without attributes", () => g.batchNormRaw(f32("x", [4, 3]), f32("s", [2, 3]), null as never), "batchNormRaw: invalid arguments (Cannot read properties of null (reading 'weight'))"],
+    ],
+  },
+  softmax_backward: {
+    good: [["keeps the shape", () => g.softmaxBackwardRaw(f32("y", ["batch", 3]), f32("g", ["batch", 3]), 0.5), "f32[batch,3]"]],
+    bad: [
+      ["a grad of another shape", () => g.softmaxBackwardRaw(f32("y", [2, 3]), f32("g", [2, 1]), 1), "softmax_backward: grad must be f32[2,3] like the softmax output, got f32[2,1]"],
+      ["an untyped scale", () => g.softmaxBackwardRaw(f32("y", [2, 3]), f32("g", [2, 3]), "1" as never), "softmax_backward: scale must be a finite number, got string \"1\""],
+      ["a scalar", () => g.softmaxBackwardRaw(f32("y", []), f32("g", []), 1), "softmax_backward: expected a softmax output with a dim, got f32[]"],
+    ],
+  },
   binary_cross_entropy_with_logits: {
     good: [
       ["mean", () => g.binaryCrossEntropyWithLogits(f32("z", ["batch"]), f32("t", ["batch"])), "f32[]"],

@@ -358,6 +358,49 @@ const VALUES: { readonly [K in OpName]: readonly ValueCase[] } = {
   cross_entropy_backward: [
     vc("(softmax − onehot)/N", () => g.crossEntropyBackward(z23(), yLabels(), g.scalar(1), ceAttrs), [2, 3], [0.04501528658519023, 0.12236423552739882, -0.1673795221125891, -0.33333333333333337, 0.16666666666666666, 0.16666666666666666], CE),
   ],
+  // literals from an independent script (layer norm by its definition; its backward by central differences in 60-digit decimals)
+  layer_norm: [
+    vc("over the last dim, eps 0, weight and bias", () => g.layerNormRaw(x23(), { dims: 1, eps: 0, weight: true, bias: true }, input("w", [3]), input("b", [3])), [2, 3], [0.3244428422615251, 2.2977713690461004, -0.43222502604233115, 2.138089935299395, 0.7327387580875756, -1.668153104781061], {
+      ...X,
+      w: arr([2, -1, 0.5]),
+      b: arr([0, 1, -1]),
+    }),
+    vc("a row of one element is 0", () => g.layerNormRaw(input("x", [2, 1]), { dims: 1, eps: 1e-5, weight: false, bias: false }), [2, 1], [0, 0], { x: arr([[3], [-4]]) }),
+  ],
+  layer_norm_backward: [
+    vc("with a weight, eps 1e-5", () => g.layerNormBackwardRaw(x23(), input("g", [2, 3]), { dims: 1, eps: 1e-5, weight: true }, input("w", [3])), [2, 3], [0.32017348845306476, -0.1280694722226787, -0.19210401623038603, 2.290804753966894, -3.4361658979491576, 1.1453611439822635], {
+      ...X,
+      g: arr([[1, -1, 2], [0.5, 3, -2]]),
+      w: arr([2, -1, 0.5]),
+    }),
+  ],
+  attention_softmax: [
+    vc("scale 0.5 and an additive mask", () => g.attentionSoftmaxRaw(x23(), { scale: 0.5, mask: "add", causal: false }, input("m", [2, 3])), [2, 3], [0.1797341135001498, 0.014753474459327466, 0.8055124120405226, 0.7772998611746911, 0.22270013882530884, 5.024872615058402e-45], {
+      ...X,
+      m: arr([[0, -1, 0.5], [1, 0, -100]]),
+    }),
+    vc("causal and a broadcast bool mask: a row masked everywhere is 0 (PyTorch's SDPA)", () => g.attentionSoftmaxRaw(x23(), { scale: 1, mask: "bool", causal: true }, input("m", [3], "bool")), [2, 3], [0, 0, 0, 0, 0, 0], { ...X, m: arr([0, 0, 1], "bool") }),
+    vc("causal: query i sees keys j ≤ i", () => g.attentionSoftmaxRaw(input("x", [2, 2]), { scale: 1, mask: "none", causal: true }), [2, 2], [1, 0, 0.5, 0.5], { x: arr([[5, 7], [2, 2]]) }),
+    vc("a NaN score makes its row NaN", () => g.attentionSoftmaxRaw(input("x", [2, 2]), { scale: 1, mask: "none", causal: false }), [2, 2], [Number.NaN, Number.NaN, 0.5, 0.5], { x: arr([[Number.NaN, 1], [2, 2]]) }),
+  ],
+  // [N=2, C=2, 2]: channel 0 holds 1, 2, 3, −2; channel 1 holds −1, 0.5, 0, 4
+  batch_norm_stats: [vc("mean and biased variance per channel", () => g.batchNormStatsRaw(input("x", [2, 2, 2])), [2, 2], [1, 0.875, 3.5, 3.546875], { x: arr([[[1, 2], [-1, 0.5]], [[3, -2], [0, 4]]]) })],
+  batch_norm: [
+    vc("eps 0.1, weight and bias per channel", () => g.batchNormRaw(input("x", [2, 2, 2]), input("s", [2, 2]), { eps: 0.1, weight: true, bias: true }, input("w", [2]), input("b", [2])), [2, 2, 2], [0.5, 1.5540925533894598, 0.9818402531860004, 0.1963680506372001, 2.6081851067789197, -2.6622776601683795, 0.4581921181534669, -1.6364004219766675], {
+      x: arr([[[1, 2], [-1, 0.5]], [[3, -2], [0, 4]]]),
+      s: arr([[1, 0.875], [3.5, 3.546875]]),
+      w: arr([2, -1]),
+      b: arr([0.5, 0]),
+    }),
+  ],
+  batch_norm_backward_stats: [
+    vc("Σg and Σg·x̂ per channel", () => g.batchNormBackwardStatsRaw(input("x", [2, 2, 2]), input("s", [2, 2]), input("g", [2, 2, 2]), 0.1), [2, 2], [-1, 5.5, -4.216370213557839, -2.258232582327801], {
+      x: arr([[[1, 2], [-1, 0.5]], [[3, -2], [0, 4]]]),
+      s: arr([[1, 0.875], [3.5, 3.546875]]),
+      g: arr([[[1, -1], [0.5, 2]], [[-2, 1], [3, 0]]]),
+    }),
+  ],
+  softmax_backward: [vc("scale·y⊙(g − Σg⊙y)", () => g.softmaxBackwardRaw(input("y", [1, 3]), input("g", [1, 3]), 0.5), [1, 3], [0.01, -0.285, 0.275], { y: arr([[0.2, 0.3, 0.5]]), g: arr([[1, -1, 2]]) })],
   binary_cross_entropy_with_logits: [
     vc("reduction none", () => g.binaryCrossEntropyWithLogits(input("x", [3]), input("t", [3]), { reduction: "none" }), [3], [0.6931471805599453, 2.1269280110429727, 1.548587351573742], {
       x: arr([0, 2, -3]),

@@ -294,6 +294,7 @@ const OPS: readonly Op[] = [
   ([a], c) => g.tril(a, first(c)),
   // a [..., 2, 2] block of a, so that the matrix dims are static
   ([a], c) => g.triu(g.stack([g.stack([a, a], -1), g.stack([a, a], -1)], -1), first(c)),
+  ([a], c) => g.tril(g.stack([g.stack([a, a], -1), g.stack([a, a], -1)], -1), first(c)),
   (_t, c) => g.arange(first(c), c.ints[1] ?? 3, c.flag ? 1 : 0.5),
   ([a, b]) => g.embedding(a, b),
   ([a]) => g.embedding(g.argmax(a, -1), g.flatten(a, 0, -2)),
@@ -313,6 +314,16 @@ const OPS: readonly Op[] = [
   ([a], c) => g.layerNorm(a, c.shape.filter((d): d is number => typeof d === "number")),
   ([a], c) => g.groupNorm(a, first(c) + 1),
   ([a, b, d], c) => g.scaledDotProductAttention(a, b, d, { causal: c.flag }),
+  // the fused rows themselves (the DSL builds their forward rows; grad builds the backward ones)
+  ([a, b], c) => g.attentionSoftmaxRaw(a, { scale: c.value, mask: c.flag ? "add" : "none", causal: false }, b),
+  ([a, b], c) => g.layerNormRaw(a, { dims: 1, eps: 1e-5, weight: c.flag, bias: false }, b),
+  ([a], c) => g.attentionSoftmaxRaw(a, { scale: 1, mask: "none", causal: c.flag }),
+  ([a, b], c) => g.layerNormBackwardRaw(a, b, { dims: 1, eps: 1e-5, weight: false }, c.flag ? a : undefined),
+  ([a], c) => g.layerNormBackwardRaw(a, a, { dims: Math.max(1, a.rank), eps: 1e-5, weight: false }),
+  ([a, b], c) => g.softmaxBackwardRaw(a, c.flag ? b : a, c.value),
+  ([a]) => g.batchNormStatsRaw(a),
+  ([a]) => g.batchNormRaw(a, g.batchNormStatsRaw(a), { eps: 1e-5, weight: false, bias: false }),
+  ([a, b]) => g.batchNormBackwardStatsRaw(a, g.batchNormStatsRaw(a), b, 1e-5),
   // convolution and pooling, on the operand as one image row [1, 1, 1, n] (or [1, 1, n])
   ([a, b], c) => g.conv2d(g.reshape(a, [1, 1, 1, -1]), c.flag ? b : g.full([1, 1, 1, 1], 0.5, a.dtype ?? "f32"), undefined, { padding: [0, 0, Math.max(0, first(c)), 0] }),
   ([a], c) => g.convTranspose2d(g.reshape(a, [1, 1, 1, -1]), g.full([1, 2, 1, 2], 0.5, a.dtype ?? "f32"), undefined, { stride: c.flag ? 2 : 1 }),

@@ -13,7 +13,7 @@ import { formatShape } from "./describe.js";
 import { FeedError, type FeedArray } from "./feeds.js";
 import { checkHyperparameter, checkLearningRate, hyperOptions, hyperValue, type HyperScalar } from "./hyper.js";
 import { initValues, type Init, type Initialise } from "./init.js";
-import { SAFETENSORS_DTYPE, WeightsError, decodeSafetensors, encodeSafetensors, type SafetensorsFile, type SafetensorsTensorInput } from "./safetensors.js";
+import { SAFETENSORS_DTYPE, WeightsError, decodeSafetensors, encodeSafetensors, safetensorsDtypeOf, type SafetensorsFile, type SafetensorsTensorInput } from "./safetensors.js";
 import { readSlot, runFunction, writeSlot, type ArenaDtype, type FunctionImage, type Slot } from "./session.js";
 
 /** An input or output of a bundled function. */
@@ -362,7 +362,7 @@ const loadImage = async <Artifact, Entry, Info extends ModelInfo>(
     },
     saveWeights(options: SaveWeightsOptions = {}): Uint8Array {
       const entries = options.optimizer === true ? allEntries : weightEntries;
-      const tensors: SafetensorsTensorInput[] = entries.map((entry) => ({ name: entry.name, dtype: SAFETENSORS_DTYPE[entry.dtype], shape: entry.shape, data: readSlot(arena, slot(entry)) as SafetensorsTensorInput["data"] }));
+      const tensors: SafetensorsTensorInput[] = entries.map((entry) => ({ name: entry.name, dtype: safetensorsDtypeOf(entry.name, entry.dtype), shape: entry.shape, data: readSlot(arena, slot(entry)) as SafetensorsTensorInput["data"] }));
       const metadata: Record<string, string> = { format: "pt", "graft.model": bundle.info.name };
       if (options.optimizer === true && bundle.info.optimizer !== null) metadata["graft.optimizer"] = bundle.info.optimizer;
       return encodeSafetensors(tensors, metadata);

@@ -2,7 +2,7 @@
 export { describeJson, describeValue, formatShape, typedArrayKind } from "./describe.js";
 export { FeedError, flattenNested, toFeedArray, validateFeed, validateLabels } from "./feeds.js";
 export type { FeedArray, FeedArrayOf, FeedDtype, FeedSpec, FlattenedArray } from "./feeds.js";
-export { SAFETENSORS_DTYPE, SAFETENSORS_MAX_HEADER_BYTES, WeightsError, decodeSafetensors, encodeSafetensors } from "./safetensors.js";
+export { SAFETENSORS_DTYPE, SAFETENSORS_MAX_HEADER_BYTES, WeightsError, decodeSafetensors, encodeSafetensors, isPyTorchInt64, safetensorsDtypeOf } from "./safetensors.js";
 export type {
   DecodedTensor,
   SafetensorsData,

@@ -28,8 +28,11 @@ export function softmaxRows(F: F32, x: number, out: number, outer: number, size:
     }
 }
 
-/** The row's max shift (0 when ±inf) and log Σ exp(x − shift), kept apart so huge logits lose nothing. */
-function rowStats(F: F32, at: number, size: number, stride: number, into: Float64Array): void {
+/**
+ * The row's max shift (0 when ±inf) and log Σ exp(x − shift), kept apart so huge logits lose
+ * nothing; returns the row's max.
+ */
+function rowStats(F: F32, at: number, size: number, stride: number, into: Float64Array): number {
   let max = -Infinity;
   for (let c = 0; c < size; c++) {
     const v = F[at + c * stride] as number;
@@ -40,6 +43,15 @@ function rowStats(F: F32, at: number, size: number, stride: number, into: Float6
   for (let c = 0; c < size; c++) total += Math.exp((F[at + c * stride] as number) - shift);
   into[0] = shift;
   into[1] = Math.log(total);
+  return max;
+}
+
+/**
+ * rowStats for cross_entropy: a row with a +inf logit has log Σ NaN, so its loss and gradient are
+ * NaN, as PyTorch's log_softmax (x − max is NaN there); logsumexp keeps +inf (torch.logsumexp).
+ */
+function ceRowStats(F: F32, at: number, size: number, stride: number, into: Float64Array): void {
+  if (rowStats(F, at, size, stride, into) === Infinity) into[1] = Number.NaN;
 }
 
 const stats = new Float64Array(2);
@@ -113,7 +125,7 @@ export function crossEntropy(F: F32, I: I32, x: number, t: number, w: number, ou
           if (reduction === 2) F[out + row] = 0;
           continue;
         }
-        rowStats(F, x + base, size, inner, stats);
+        ceRowStats(F, x + base, size, inner, stats);
         const shift = stats[0] as number;
         const logSum = stats[1] as number;
         if (lse >= 0) {
@@ -129,7 +141,7 @@ export function crossEntropy(F: F32, I: I32, x: number, t: number, w: number, ou
         }
         denominator += wy;
       } else {
-        rowStats(F, x + base, size, inner, stats);
+        ceRowStats(F, x + base, size, inner, stats);
         const shift = stats[0] as number;
         const logSum = stats[1] as number;
         if (lse >= 0) {
@@ -167,7 +179,7 @@ export function crossEntropyBackward(F: F32, I: I32, x: number, t: number, g: nu
       if (lse >= 0) {
         stats[0] = F[lse + 2 * row] as number;
         stats[1] = F[lse + 2 * row + 1] as number;
-      } else rowStats(F, x + base, size, inner, stats);
+      } else ceRowStats(F, x + base, size, inner, stats);
       const shift = stats[0] as number;
       const logSum = stats[1] as number;
       let mass: number;
@@ -332,3 +344,4 @@ function store4(F: F32, at: number, c0: number, c1: number, c2: number, c3: numb
   storeOne(F, at + 3, c3, bias, j + 3, relu);
 }
 export { conv, pool } from "./kernels-conv.js";
+export { attentionSoftmaxRows, channelBackwardStats, channelStats, layerNormBackwardRows, layerNormRows, softmaxBackwardRows } from "./kernels-norm.js";

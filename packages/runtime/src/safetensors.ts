@@ -9,11 +9,18 @@
 //   the rest   the byte buffer; data_offsets are relative to its start, every byte of it
 //              belongs to exactly one tensor (no holes, no overlaps, no trailing bytes).
 // Tensors are little-endian, row-major.
+//
+// I64: graft has no 64-bit integers. PyTorch stores some integer state as int64 (BatchNorm's
+// `num_batches_tracked`), so graft writes its i32 values of those tensors as I64 (see
+// `safetensorsDtypeOf`) and reads I64 tensors as I32 after checking every value fits in int32.
 
 import { describeJson, describeValue, formatShape, typedArrayKind } from "./describe.js";
 
-/** Element types graft reads and writes in safetensors files. */
-export type SafetensorsDtype = "F32" | "F64" | "I32" | "BOOL";
+/**
+ * Element types graft reads and writes in safetensors files. I64 holds int32 values: it is
+ * written from an Int32Array (sign-extended) and read back as I32 (range-checked).
+ */
+export type SafetensorsDtype = "F32" | "F64" | "I32" | "I64" | "BOOL";
 
 /** The typed arrays that hold tensor elements: F32, F64, I32, and BOOL (one byte, 0 or 1). */
 export type SafetensorsData = Float32Array | Float64Array | Int32Array | Uint8Array;
@@ -25,12 +32,15 @@ export interface SafetensorsTensorSpec {
   readonly shape: readonly number[];
 }
 
-/** A tensor to write: its spec and its elements in row-major order. */
+/** A tensor to write: its spec and its elements in row-major order (an Int32Array for I32 and I64). */
 export interface SafetensorsTensorInput extends SafetensorsTensorSpec {
   readonly data: SafetensorsData;
 }
 
-/** A decoded tensor; `data` is a fresh, aligned copy whose type matches `dtype`. */
+/**
+ * A decoded tensor; `data` is a fresh, aligned copy whose type matches `dtype`. An I64 tensor of
+ * the file is decoded as I32 (its values checked to fit), so `dtype` is never I64.
+ */
 export type DecodedTensor =
   | { readonly name: string; readonly dtype: "F32"; readonly shape: readonly number[]; readonly data: Float32Array }
   | { readonly name: string; readonly dtype: "F64"; readonly shape: readonly number[]; readonly data: Float64Array }
@@ -54,20 +64,39 @@ export class WeightsError extends Error {
 export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
 
 const METADATA_KEY = "__metadata__";
-const SUPPORTED_DTYPES: readonly SafetensorsDtype[] = ["F32", "F64", "I32", "BOOL"];
+const SUPPORTED_DTYPES: readonly SafetensorsDtype[] = ["F32", "F64", "I32", "I64", "BOOL"];
 
 /** The safetensors dtype of each graft dtype (f32, f64, i32, bool). */
 export const SAFETENSORS_DTYPE = { f32: "F32", f64: "F64", i32: "I32", bool: "BOOL" } as const satisfies Readonly<Record<string, SafetensorsDtype>>;
-const ITEM_SIZE: Readonly<Record<SafetensorsDtype, number>> = { F32: 4, F64: 8, I32: 4, BOOL: 1 };
+const ITEM_SIZE: Readonly<Record<SafetensorsDtype, number>> = { F32: 4, F64: 8, I32: 4, I64: 8, BOOL: 1 };
+
+/**
+ * The names of graft's i32 params that PyTorch stores as int64: BatchNorm's
+ * `num_batches_tracked` (`bn1.num_batches_tracked`, or the bare name). Other i32 tensors (e.g.
+ * graft's own `random.counter`) have no PyTorch counterpart and stay I32.
+ */
+export const isPyTorchInt64 = (name: string): boolean => name === "num_batches_tracked" || name.endsWith(".num_batches_tracked");
+
+/**
+ * The safetensors dtype graft writes a tensor of graft dtype `dtype` named `name` with: I64 for
+ * an i32 tensor whose PyTorch counterpart is int64 ({@link isPyTorchInt64}), so that
+ * `load_state_dict(strict=True)` gets the dtype PyTorch saved, else {@link SAFETENSORS_DTYPE}.
+ */
+export const safetensorsDtypeOf = (name: string, dtype: keyof typeof SAFETENSORS_DTYPE): SafetensorsDtype =>
+  dtype === "i32" && isPyTorchInt64(name) ? "I64" : SAFETENSORS_DTYPE[dtype];
+
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
 /** Valid safetensors dtypes that graft does not read. */
 const OTHER_SPEC_DTYPES: readonly string[] = [
   "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2",
-  "I16", "U16", "F16", "BF16", "U32", "I64", "U64", "C64",
+  "I16", "U16", "F16", "BF16", "U32", "U64", "C64",
 ];
 const TYPED_ARRAY_NAME: Readonly<Record<SafetensorsDtype, string>> = {
   F32: "Float32Array",
   F64: "Float64Array",
   I32: "Int32Array",
+  I64: "Int32Array",
   BOOL: "Uint8Array",
 };
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -168,6 +197,15 @@ export function encodeSafetensors(
 }
 
 function writeElements(view: DataView, position: number, dtype: SafetensorsDtype, data: SafetensorsData): void {
+  if (dtype === "I64") {
+    // int32 values sign-extended to int64, little-endian: the low word, then the high word
+    for (let index = 0; index < data.length; index++) {
+      const value = data[index] ?? 0;
+      view.setInt32(position + 8 * index, value, true);
+      view.setInt32(position + 8 * index + 4, value < 0 ? -1 : 0, true);
+    }
+    return;
+  }
   if (HOST_IS_LITTLE_ENDIAN || dtype === "BOOL") {
     new Uint8Array(view.buffer).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
     return;
@@ -285,6 +323,7 @@ export function decodeSafetensors(
         (message) => `${source}: tensor ${JSON.stringify(entry.name)}: ${message}`,
       );
     }
+    if (entry.dtype === "I64") checkInt32Range(view, dataStart + entry.begin, entry, fail);
   }
   if (expected !== undefined) checkExpected(entries, expected, fail);
 
@@ -430,7 +469,8 @@ function checkExpected(
       problems.push(`${label} is missing (expected ${spec.dtype} ${formatShape(spec.shape)})`);
       continue;
     }
-    if (entry.dtype !== spec.dtype) problems.push(`${label} has dtype ${entry.dtype}, expected ${spec.dtype}`);
+    // I64 and I32 both hold graft's i32 (I64 values are range-checked when read)
+    if (entry.dtype !== spec.dtype && !(isInteger(entry.dtype) && isInteger(spec.dtype))) problems.push(`${label} has dtype ${entry.dtype}, expected ${spec.dtype}`);
     if (formatShape(entry.shape) !== formatShape(spec.shape)) {
       problems.push(`${label} has shape ${formatShape(entry.shape)}, expected ${formatShape(spec.shape)}`);
     }
@@ -444,13 +484,36 @@ function checkExpected(
   if (problems.length > 1) fail(`weights do not match the model (${problems.length} problems):\n  ${problems.join("\n  ")}`);
 }
 
+const isInteger = (dtype: SafetensorsDtype): boolean => dtype === "I32" || dtype === "I64";
+
+/** Checks that every element of an I64 tensor fits in int32 (graft holds it as i32). */
+function checkInt32Range(view: DataView, start: number, entry: HeaderEntry, fail: (message: string) => never): void {
+  for (let index = 0; 8 * index < entry.end - entry.begin; index++) {
+    const low = view.getInt32(start + 8 * index, true);
+    const high = view.getInt32(start + 8 * index + 4, true);
+    if (high !== (low < 0 ? -1 : 0)) {
+      const value = view.getBigInt64(start + 8 * index, true);
+      fail(
+        `tensor ${JSON.stringify(entry.name)}: I64 element ${index} is ${value}, outside the int32 range [${INT32_MIN}, ${INT32_MAX}] graft holds integer tensors in`,
+      );
+    }
+  }
+}
+
 function readTensor(bytes: Uint8Array, dataStart: number, entry: HeaderEntry): DecodedTensor {
+  const { name, shape } = entry;
+  if (entry.dtype === "I64") {
+    // range-checked in decodeSafetensors: each element's low word is its value
+    const view = new DataView(bytes.buffer, bytes.byteOffset + dataStart + entry.begin, entry.end - entry.begin);
+    const data = new Int32Array((entry.end - entry.begin) / 8);
+    for (let index = 0; index < data.length; index++) data[index] = view.getInt32(8 * index, true);
+    return { name, dtype: "I32", shape, data };
+  }
   const byteLength = entry.end - entry.begin;
   const storage = new ArrayBuffer(byteLength);
   const start = dataStart + entry.begin;
   // subarray, not slice: Node's Buffer.slice returns a view, and views may be unaligned.
   new Uint8Array(storage).set(bytes.subarray(start, start + byteLength));
-  const { name, shape } = entry;
   if (entry.dtype === "BOOL") return { name, dtype: "BOOL", shape, data: new Uint8Array(storage) };
   const tensor: DecodedTensor =
     entry.dtype === "F32"

@@ -7,6 +7,8 @@ import {
   WeightsError,
   decodeSafetensors,
   encodeSafetensors,
+  isPyTorchInt64,
+  safetensorsDtypeOf,
   type SafetensorsDtype,
   type SafetensorsTensorInput,
 } from "../src/safetensors.js";
@@ -120,6 +122,7 @@ function dataArbitrary(dtype: SafetensorsDtype, count: number): fc.Arbitrary<Saf
     case "F64":
       return fc.array(fc.double(), { minLength: count, maxLength: count }).map((values) => Float64Array.from(values));
     case "I32":
+    case "I64":
       return fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { minLength: count, maxLength: count }).map((values) => Int32Array.from(values));
     case "BOOL":
       return fc.array(fc.boolean(), { minLength: count, maxLength: count }).map((values) => Uint8Array.from(values, Number));
@@ -292,9 +295,9 @@ describe("decodeSafetensors: malformed files", () => {
   it("refuses a dtype that is not a string, unknown, or not supported", () => {
     const entry = (dtype: unknown): Uint8Array => fileWithEntries({ w: { dtype, shape: [2], data_offsets: [0, 8] } }, f32Pair);
     expect(decodeError(entry(3)).message).toBe('safetensors: tensor "w": dtype must be a string, found 3');
-    expect(decodeError(entry("F17")).message).toBe('safetensors: tensor "w": unknown dtype "F17" (supported: F32, F64, I32, BOOL)');
+    expect(decodeError(entry("F17")).message).toBe('safetensors: tensor "w": unknown dtype "F17" (supported: F32, F64, I32, I64, BOOL)');
     expect(decodeError(entry("F16")).message).toBe(
-      'safetensors: tensor "w": dtype F16 is not supported by graft (supported: F32, F64, I32, BOOL); convert the tensor before saving, e.g. tensor.float() in PyTorch',
+      'safetensors: tensor "w": dtype F16 is not supported by graft (supported: F32, F64, I32, I64, BOOL); convert the tensor before saving, e.g. tensor.float() in PyTorch',
     );
   });
 
@@ -492,7 +495,7 @@ describe("encodeSafetensors: bad tensors", () => {
     );
     const badDtype = { ...ok, dtype: "F16" } as unknown as SafetensorsTensorInput;
     expect(encodeError([badDtype]).message).toBe(
-      'cannot encode safetensors: tensor "w" has dtype "F16", expected one of F32, F64, I32, BOOL',
+      'cannot encode safetensors: tensor "w" has dtype "F16", expected one of F32, F64, I32, I64, BOOL',
     );
     expect(encodeError([ok, ok]).message).toBe('cannot encode safetensors: tensor "w" appears twice');
     expect(encodeError([{ ...ok, name: "__metadata__" }]).message).toBe(
@@ -520,5 +523,77 @@ describe("runtime contract", () => {
     const source = readFileSync(new URL("../src/safetensors.ts", import.meta.url), "utf8");
     expect(source).not.toMatch(/^\s*(import|export)\b[^;]*\bfrom\s+["'](?!\.\/)/m);
     expect(source).not.toMatch(/\b(require|import)\s*\(/);
+  });
+});
+
+describe("I64: PyTorch's int64 tensors as graft's i32", () => {
+  const int64Bytes = (values: readonly bigint[]): number[] => {
+    const out = new Uint8Array(8 * values.length);
+    values.forEach((value, index) => new DataView(out.buffer).setBigInt64(8 * index, value, true));
+    return Array.from(out);
+  };
+
+  it("writes I32 data as sign-extended little-endian int64 and reads it back as I32", () => {
+    const values = Int32Array.of(0, 1, -1, 2147483647, -2147483648, 123456);
+    const bytes = encodeSafetensors([{ name: "bn.num_batches_tracked", dtype: "I64", shape: [6], data: values }]);
+    const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    expect(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)).trimEnd()).toBe('{"bn.num_batches_tracked":{"dtype":"I64","shape":[6],"data_offsets":[0,48]}}');
+    expect(Array.from(bytes.subarray(8 + headerLength))).toEqual(int64Bytes([0n, 1n, -1n, 2147483647n, -2147483648n, 123456n]));
+    const decoded = decodeSafetensors(bytes, [{ name: "bn.num_batches_tracked", dtype: "I32", shape: [6] }]).tensors.get("bn.num_batches_tracked");
+    expect(decoded?.dtype).toBe("I32");
+    expect(decoded?.data).toEqual(values);
+    // an expected I64 accepts an I32 tensor too (both hold graft's i32)
+    const i32File = encodeSafetensors([{ name: "n", dtype: "I32", shape: [], data: Int32Array.of(7) }]);
+    expect(decodeSafetensors(i32File, [{ name: "n", dtype: "I64", shape: [] }]).tensors.get("n")?.data).toEqual(Int32Array.of(7));
+  });
+
+  it("round trips any int32 values through I64 (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { maxLength: 20 }), (values) => {
+        const data = Int32Array.from(values);
+        const decoded = decodeSafetensors(encodeSafetensors([{ name: "t", dtype: "I64", shape: [data.length], data }])).tensors.get("t");
+        expect(decoded?.data).toEqual(data);
+      }),
+    );
+  });
+
+  it("refuses an I64 value outside int32, naming the tensor, the element, the value and the range", () => {
+    const file = (value: bigint): Uint8Array =>
+      fileWithEntries({ "bn1.num_batches_tracked": { dtype: "I64", shape: [2], data_offsets: [0, 16] } }, int64Bytes([5n, value]));
+    expect(decodeError(file(2147483648n), undefined, "weights.safetensors").message).toBe(
+      'weights.safetensors: tensor "bn1.num_batches_tracked": I64 element 1 is 2147483648, outside the int32 range [-2147483648, 2147483647] graft holds integer tensors in',
+    );
+    expect(decodeError(file(-9223372036854775808n)).message).toBe(
+      'safetensors: tensor "bn1.num_batches_tracked": I64 element 1 is -9223372036854775808, outside the int32 range [-2147483648, 2147483647] graft holds integer tensors in',
+    );
+    expect(decodeSafetensors(file(-2147483648n)).tensors.get("bn1.num_batches_tracked")?.data).toEqual(Int32Array.of(5, -2147483648));
+  });
+
+  it("refuses I64 data whose length is not 8 bytes per element", () => {
+    const bytes = fileWithEntries({ "bn1.num_batches_tracked": { dtype: "I64", shape: [], data_offsets: [0, 4] } }, [1, 0, 0, 0]);
+    expect(decodeError(bytes).message).toBe(
+      'safetensors: tensor "bn1.num_batches_tracked": data_offsets [0,4] hold 4 bytes, but I64 [] needs 8 (1 elements × 8 bytes)',
+    );
+  });
+
+  it("an I64 tensor for an f32 param is a dtype mismatch", () => {
+    const bytes = encodeSafetensors([{ name: "w", dtype: "I64", shape: [1], data: Int32Array.of(1) }]);
+    expect(decodeError(bytes, [{ name: "w", dtype: "F32", shape: [1] }]).message).toBe('safetensors: weights do not match the model: tensor "w" has dtype I64, expected F32');
+  });
+
+  it("writes I64 for i32 tensors named num_batches_tracked only", () => {
+    expect(isPyTorchInt64("bn1.num_batches_tracked")).toBe(true);
+    expect(isPyTorchInt64("num_batches_tracked")).toBe(true);
+    expect(isPyTorchInt64("random.counter")).toBe(false);
+    expect(isPyTorchInt64("my_num_batches_tracked")).toBe(false);
+    expect(safetensorsDtypeOf("features.1.num_batches_tracked", "i32")).toBe("I64");
+    expect(safetensorsDtypeOf("features.1.num_batches_tracked", "f32")).toBe("F32");
+    expect(safetensorsDtypeOf("random.counter", "i32")).toBe("I32");
+  });
+
+  it("refuses I64 data that is not an Int32Array", () => {
+    expect(encodeError([{ name: "n", dtype: "I64", shape: [1], data: Float32Array.of(1) }]).message).toBe(
+      'cannot encode safetensors: tensor "n" has dtype I64, so its data must be a Int32Array, got Float32Array',
+    );
   });
 });

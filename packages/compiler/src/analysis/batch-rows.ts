@@ -280,6 +280,20 @@ const nodeState = (graph: Graph, node: Node, states: readonly RowState[]): RowSt
       if (node.attrs.reduction === "none") return rowsAt(node.type.shape.length - ([...fromRight][0] ?? 0));
       return { kind: node.attrs.reduction, weight: { by: "rows" } };
     }
+    case "layer_norm":
+    case "layer_norm_backward":
+    case "attention_softmax":
+    case "softmax_backward": {
+      // row-local: the batch dim must not be one of the normalized (trailing) dims
+      const normalized = node.op === "layer_norm" || node.op === "layer_norm_backward" ? node.attrs.dims : 1;
+      const state = elementwise();
+      return state.kind === "rows" && state.axis >= node.type.shape.length - normalized ? couples("normalises over the batch dim") : state;
+    }
+    case "batch_norm_stats":
+    case "batch_norm_backward_stats":
+      return couples("takes per-channel statistics over the batch's rows");
+    case "batch_norm":
+      return elementwise();
     case "cross_entropy_backward":
     case "nll_loss_backward":
       return couples("is a gradient (it scales every row by the batch's mean)");

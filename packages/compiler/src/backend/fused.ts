@@ -2,8 +2,10 @@
  * @file Which composites of the op table each back end computes as fused kernels. The `decompose`
  * pass expands every other composite into primitives before the back end sees the graph. The
  * JS and WASM back ends share the lowering (`lower.ts`), whose row kernels compute the
- * softmax family, cross-entropy (with a saved logsumexp for the backward) and binary
- * cross-entropy with logits in one pass; the
+ * softmax family, cross-entropy (with a saved logsumexp for the backward), binary
+ * cross-entropy with logits, layer norm (group norm is one of its grouped view) and the attention
+ * softmax (scale → mask → softmax) and their backward rows in one row kernel each, and batch
+ * norm's statistics in one channel kernel (its normalization in one map kernel); the
  * reference back end evaluates every row's own float64 semantics.
  */
 import type { OpName } from "@graft/core";
@@ -11,7 +13,20 @@ import { allComposites, type FusedComposites } from "../passes/decompose.js";
 import type { BackendName } from "./types.js";
 
 /** The composites `lowerGraph` has kernels for. */
-export const loweredComposites: FusedComposites = new Set<OpName>(["softmax", "log_softmax", "logsumexp", "cross_entropy", "binary_cross_entropy_with_logits"]);
+export const loweredComposites: FusedComposites = new Set<OpName>([
+  "softmax",
+  "log_softmax",
+  "logsumexp",
+  "cross_entropy",
+  "binary_cross_entropy_with_logits",
+  "layer_norm",
+  "layer_norm_backward",
+  "attention_softmax",
+  "softmax_backward",
+  "batch_norm_stats",
+  "batch_norm",
+  "batch_norm_backward_stats",
+]);
 
 export const jsFusedComposites: FusedComposites = loweredComposites;
 export const wasmFusedComposites: FusedComposites = loweredComposites;

@@ -2,8 +2,8 @@
  * @file The kernel IR both back ends compile: a static schedule of kernels over buffers.
  * Elementwise chains are expression trees read through strided views (broadcast, transpose and
  * unit-dim reshapes cost nothing); reductions absorb their elementwise producers; matmuls take
- * transposed operands as strides and carry a bias/ReLU epilogue; softmax-family and loss ops are
- * row kernels.
+ * transposed operands as strides and carry a bias/ReLU epilogue; softmax-family, loss,
+ * normalization and attention-softmax ops are row kernels.
  */
 import type { ConvGeometry, CrossEntropyAttrs, Dtype, NllLossAttrs, NodeId, PoolGeometry, Reduction } from "@graft/core";
 
@@ -185,6 +185,45 @@ export type Kernel =
       readonly geometry: PoolGeometry;
       readonly nodes: readonly NodeId[];
     }
+  /** layer_norm of `rows` contiguous rows of `size` (biased variance, eps inside the root), ⊙ weight + bias per element of a row when given. */
+  | { readonly kind: "layer_norm"; readonly x: BufferId; readonly weight: BufferId | undefined; readonly bias: BufferId | undefined; readonly out: BufferId; readonly rows: number; readonly size: number; readonly eps: number; readonly nodes: readonly NodeId[] }
+  /** The input cotangent of layer_norm from (x, grad, weight?), the row statistics recomputed from x. */
+  | { readonly kind: "layer_norm_backward"; readonly x: BufferId; readonly grad: BufferId; readonly weight: BufferId | undefined; readonly out: BufferId; readonly rows: number; readonly size: number; readonly eps: number; readonly nodes: readonly NodeId[] }
+  /**
+   * softmax over `rows` contiguous rows of `size` of x·scale, masked: `mask` is [maskRows, size]
+   * (bool: false → −inf; add: added), read by row r mod maskRows; `causalQueries` > 0 masks key
+   * c > r mod causalQueries. A row of −inf only is 0.
+   */
+  | {
+      readonly kind: "attention_softmax";
+      readonly x: BufferId;
+      readonly mask: BufferId | undefined;
+      readonly maskKind: "none" | "bool" | "add";
+      readonly maskRows: number;
+      readonly out: BufferId;
+      readonly rows: number;
+      readonly size: number;
+      readonly scale: number;
+      readonly causalQueries: number;
+      readonly nodes: readonly NodeId[];
+    }
+  /** scale·y⊙(g − Σ g⊙y) over `rows` contiguous rows of `size`. */
+  | { readonly kind: "softmax_backward"; readonly y: BufferId; readonly grad: BufferId; readonly out: BufferId; readonly rows: number; readonly size: number; readonly scale: number; readonly nodes: readonly NodeId[] }
+  /** Per channel c of x [outer, channels, inner] (contiguous): the mean and biased variance over outer × inner, out[c] and out[channels + c]. */
+  | { readonly kind: "channel_stats"; readonly x: BufferId; readonly out: BufferId; readonly outer: number; readonly channels: number; readonly inner: number; readonly nodes: readonly NodeId[] }
+  /** Per channel c: Σ grad and Σ grad·(x − mean)·rstd (stats [2, channels]: mean, variance), out[c] and out[channels + c]. */
+  | {
+      readonly kind: "channel_backward_stats";
+      readonly x: BufferId;
+      readonly stats: BufferId;
+      readonly grad: BufferId;
+      readonly out: BufferId;
+      readonly outer: number;
+      readonly channels: number;
+      readonly inner: number;
+      readonly eps: number;
+      readonly nodes: readonly NodeId[];
+    }
   /** Copies `size` elements (state updates, aliasing outputs). */
   | { readonly kind: "copy"; readonly from: BufferId; readonly to: BufferId; readonly size: number; readonly nodes: readonly NodeId[] };
 
@@ -268,6 +307,18 @@ export const kernelReads = (kernel: Kernel): BufferId[] => {
       return [kernel.a, kernel.b, ...optional(kernel.bias)];
     case "pool":
       return [kernel.x, ...optional(kernel.grad), ...optional(kernel.divisors)];
+    case "layer_norm":
+      return [kernel.x, ...optional(kernel.weight), ...optional(kernel.bias)];
+    case "layer_norm_backward":
+      return [kernel.x, kernel.grad, ...optional(kernel.weight)];
+    case "attention_softmax":
+      return [kernel.x, ...optional(kernel.mask)];
+    case "softmax_backward":
+      return [kernel.y, kernel.grad];
+    case "channel_stats":
+      return [kernel.x];
+    case "channel_backward_stats":
+      return [kernel.x, kernel.stats, kernel.grad];
     case "copy":
       return [kernel.from];
   }

@@ -5,7 +5,8 @@
  * matmul, the key that lets a cross_entropy and its backward share one logsumexp buffer, and
  * which inputs are class labels (checked before a run).
  */
-import { error, formatType, sizeOf, symbolsOf, unboundDims, type Diagnostics, type Graph, type Node, type NodeId } from "@graft/core";
+import { error, formatType, sizeOf, stridesOf, symbolsOf, unboundDims, type Diagnostics, type Graph, type Node, type NodeId } from "@graft/core";
+import type { Rows } from "./kernels.js";
 
 const COMPILED_DTYPES = new Set(["f32", "i32", "bool"]);
 
@@ -155,3 +156,24 @@ export const findSwappedTransposes = (graph: Graph, uses: readonly number[], out
   );
 };
 
+// ----- layouts ---------------------------------------------------------------------------------
+
+/** Removing size-1 dims leaves the same sequence: a reshape that only adds or drops unit dims. */
+export const isUnitReshape = (from: readonly number[], to: readonly number[]): boolean => {
+  const a = from.filter((d) => d !== 1);
+  const b = to.filter((d) => d !== 1);
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+};
+
+/** A view walks `shape` row-major without gaps (unit dims may have any stride). */
+export const isContiguous = (view: { readonly strides: readonly number[] }, shape: readonly number[]): boolean => {
+  const expected = stridesOf(shape);
+  return shape.every((size, axis) => size === 1 || view.strides[axis] === expected[axis]);
+};
+
+/** The rows along dims first..last of `shape`: outer × size × inner. */
+export const rowsOf = (shape: readonly number[], first: number, last = first): Rows => ({
+  outer: sizeOf(shape.slice(0, first)),
+  size: sizeOf(shape.slice(first, last + 1)),
+  inner: sizeOf(shape.slice(last + 1)),
+});

@@ -31,10 +31,11 @@ import { decompose } from "../passes/decompose.js";
 import { specialiseMode, type ModeResult } from "../passes/mode.js";
 import { loweredComposites } from "./fused.js";
 import { INDEX_MAPS, indexMapExpr, type IndexMapContext } from "./index-maps.js";
-import { checkCompilable, findEpilogues, findSwappedTransposes, labelRead, lseKey, unboundAt, type Epilogue } from "./lower-analyses.js";
+import { checkCompilable, findEpilogues, isContiguous, isUnitReshape, rowsOf, findSwappedTransposes, labelRead, lseKey, unboundAt, type Epilogue } from "./lower-analyses.js";
 
 export { checkCompilable };
 import { lowerConvNode } from "./lower-conv.js";
+import { lowerNormNode } from "./lower-norm.js";
 import type { Access, BinaryOp, BufferId, BufferInfo, Expr, Kernel, Rows, UnaryOp } from "./kernels.js";
 
 export interface LoweredIo {
@@ -81,21 +82,9 @@ const isBinaryOp = (op: OpName): op is BinaryOp => BINARY_OPS.has(op);
 /** Splat constants with more elements than this are fill kernels; smaller ones are embedded values. */
 export const FILL_ABOVE = 256;
 
-/** Removing size-1 dims leaves the same sequence: a reshape that only adds or drops unit dims. */
-const isUnitReshape = (from: readonly number[], to: readonly number[]): boolean => {
-  const a = from.filter((d) => d !== 1);
-  const b = to.filter((d) => d !== 1);
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-};
-
 const formatShapeOf = (shape: readonly number[]): string => `[${shape.join(",")}]`;
 
-const isContiguous = (view: NodeView, shape: readonly number[]): boolean => {
-  const expected = stridesOf(shape);
-  return shape.every((size, axis) => size === 1 || view.strides[axis] === expected[axis]);
-};
 
-/** Lowers one graph with concrete dims `bindings` to kernels. */
 /** A label input the run checks before any kernel (`%id` when the target is not an input). */
 interface LabelCheck {
   readonly input: string;
@@ -132,7 +121,6 @@ interface Lowering {
   readonly labels: LabelCheck[];
 }
 
-
 const shapeOf = (L: Lowering, id: NodeId): number[] => (L.shapes[id] as number[] | undefined) ?? [];
 const nodeOf = (L: Lowering, id: NodeId): Node => L.graph.nodes[id] as Node;
 
@@ -145,11 +133,6 @@ const contiguousView = (buffer: BufferId, shape: readonly number[]): NodeView =>
 
 const identity = (rank: number): number[] => Array.from({ length: rank }, (_, i) => i);
 
-const rowsOf = (shape: readonly number[], first: number, last = first): Rows => ({
-  outer: sizeOf(shape.slice(0, first)),
-  size: sizeOf(shape.slice(first, last + 1)),
-  inner: sizeOf(shape.slice(last + 1)),
-});
 
 /** The analyses of a graph at concrete dims, and empty outputs. */
 const startLowering = (graph: Graph, bindings: ReadonlyMap<string, number>): Lowering => {
@@ -252,7 +235,6 @@ const exprOf = (L: Lowering, id: NodeId, map: readonly number[], rank: number): 
   return expandExpr(L, id, map, rank);
 };
 
-/** The expression of a node's own op (its L.inputs through exprOf). */
 /** What the index maps (index-maps.ts) need of a lowering. */
 const indexMapContext = (L: Lowering): IndexMapContext => ({
   shapeOf: (id) => shapeOf(L, id),
@@ -701,16 +683,28 @@ const lowerGather = (L: Lowering, t: Target): boolean => {
   }
 };
 
-/** Convolution and pooling (lower-conv.ts). */
-const lowerConv = (L: Lowering, t: Target): boolean => {
+/** Node `id` broadcast (right-aligned) to `shape` in contiguous memory: its own buffer when it has as many elements, else a map kernel's. */
+const broadcastBuffer = (L: Lowering, id: NodeId, shape: readonly number[]): BufferId => {
+  const own = shapeOf(L, id);
+  if (sizeOf(own) === sizeOf(shape)) return contiguousBuffer(L, id);
+  const lead = shape.length - own.length;
+  const map = own.map((size, d) => (d + lead < 0 || (size === 1 && shape[d + lead] !== 1) ? -1 : d + lead));
+  const out = newBuffer(L, { kind: "temp", dtype: nodeOf(L, id).type.dtype, size: sizeOf(shape) });
+  L.kernels.push({ kind: "map", out, shape: [...shape], expr: exprOf(L, id, map, shape.length), nodes: [id] });
+  return out;
+};
+
+/** Convolution and pooling (lower-conv.ts), normalization and attention rows (lower-norm.ts). */
+const lowerFamilies = (L: Lowering, t: Target): boolean => {
   const helpers = {
     shapeOf: (id: NodeId) => shapeOf(L, id),
     contiguous: (id: NodeId) => contiguousBuffer(L, id),
+    broadcast: (id: NodeId, shape: readonly number[]) => broadcastBuffer(L, id, shape),
     newTemp: (size: number) => newBuffer(L, { kind: "temp", dtype: "f32", size }),
     newConst: (values: readonly number[]) => newBuffer(L, { kind: "const", dtype: "f32", size: values.length, values }),
     push: (kernel: Kernel) => void L.kernels.push(kernel),
   };
-  const out = lowerConvNode(helpers, t.node, t.newOut);
+  const out = lowerConvNode(helpers, t.node, t.newOut) ?? lowerNormNode(helpers, t.node, t.newOut);
   if (out !== undefined) t.done(out);
   return out !== undefined;
 };
@@ -749,7 +743,7 @@ const materialize = (L: Lowering, id: NodeId): void => {
     t.done(out);
     return;
   }
-  for (const lower of [lowerLeaf, lowerMatmul, lowerReduce, lowerRows, lowerLoss, lowerGather, lowerConv]) if (lower(L, t)) return;
+  for (const lower of [lowerLeaf, lowerMatmul, lowerReduce, lowerRows, lowerLoss, lowerGather, lowerFamilies]) if (lower(L, t)) return;
   lowerElementwise(L, t);
 };
 

@@ -64,6 +64,20 @@ const describeKernel = (kernel: Kernel, buffer: (id: number) => string): string 
     }
     case "pool":
       return `pool_${kernel.op} ${kernel.geometry.planes}×[${kernel.geometry.h}×${kernel.geometry.w}] window ${kernel.geometry.kh}×${kernel.geometry.kw} → ${buffer(kernel.out)}`;
+    case "layer_norm":
+      return `layer_norm rows ${kernel.rows}×${kernel.size} (mean, variance, normalize${kernel.weight === undefined ? "" : ", ·weight"}${kernel.bias === undefined ? "" : ", +bias"}: one row kernel) → ${buffer(kernel.out)}`;
+    case "layer_norm_backward":
+      return `layer_norm_backward rows ${kernel.rows}×${kernel.size} (one row kernel) → ${buffer(kernel.out)}`;
+    case "attention_softmax": {
+      const masks = [kernel.scale === 1 ? "" : "scale", kernel.maskKind === "none" ? "" : `${kernel.maskKind} mask${kernel.maskRows < kernel.rows ? ` (${kernel.maskRows} rows)` : ""}`, kernel.causalQueries > 0 ? "causal" : ""].filter((s) => s !== "");
+      return `attention_softmax rows ${kernel.rows}×${kernel.size} (${[...masks, "softmax"].join(" → ")}: one row kernel) → ${buffer(kernel.out)}`;
+    }
+    case "softmax_backward":
+      return `softmax_backward rows ${kernel.rows}×${kernel.size}${kernel.scale === 1 ? "" : " (scaled)"} → ${buffer(kernel.out)}`;
+    case "channel_stats":
+      return `batch_norm_stats ${kernel.channels} channels × ${kernel.outer}×${kernel.inner} (mean, variance: one channel kernel) → ${buffer(kernel.out)}`;
+    case "channel_backward_stats":
+      return `batch_norm_backward_stats ${kernel.channels} channels × ${kernel.outer}×${kernel.inner} (Σg, Σg·x̂: one channel kernel) → ${buffer(kernel.out)}`;
     case "copy":
       return `copy ${kernel.size} → ${buffer(kernel.to)}`;
   }

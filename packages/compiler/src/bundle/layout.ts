@@ -6,6 +6,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { error, graphInputs, graphParams, outputNode, symbolsOf, type Diagnostic, type Diagnostics, type Dim, type Graph, type Init } from "@graft/core";
 import type { ArenaDtype } from "@graft/runtime";
+import { planState } from "../backend/memory.js";
 import { planFunction, programState, type FunctionPlan } from "../backend/program.js";
 import type { HyperSchedule } from "../program/types.js";
 import type { BundleProgram } from "./program.js";
@@ -120,9 +121,10 @@ export const planBundle = (program: BundleProgram, options: LayoutOptions = {}):
   if (diagnostics.length > 0) return E.left(diagnostics);
 
   const batches = hasBatch ? (requested ?? defaultBatches(program.optimizer !== undefined)) : [];
-  const state = programState(program.spec);
+  // the model params no function reads (num_batches_tracked in a forward-only bundle) too: see BundleProgram.weightSlots
+  const state = planState([...programState(program.spec).slots, ...program.weightSlots]);
   const weights = new Set(program.weights);
-  const inits = new Map(functions.flatMap((fn) => graphParams(fn.graph).map((node) => [node.attrs.name, node.attrs.init] as const)));
+  const inits = new Map([...program.weightSlots.map((slot) => [slot.name, slot.init] as const), ...functions.flatMap((fn) => graphParams(fn.graph).map((node) => [node.attrs.name, node.attrs.init] as const))]);
   const planned: BundleFunction[] = [];
   for (const fn of functions) {
     const specialisations: BundleSpecialisation[] = [];

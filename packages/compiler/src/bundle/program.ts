@@ -10,7 +10,7 @@
  */
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { error, type Diagnostics, type Model } from "@graft/core";
+import { buildGraph, error, graphParams, type Diagnostics, type Dtype, type Init, type Model } from "@graft/core";
 import { formatOptimizer, parseOptimizer, type Optimizer } from "../optim/index.js";
 import { buildProgram, forwardOutputs } from "../program/build.js";
 import type { ProgramSpec } from "../program/types.js";
@@ -23,6 +23,12 @@ export interface BundleProgram {
   readonly optimizer: string | undefined;
   /** The model's own params (what `saveWeights()` writes by default), in declaration order. */
   readonly weights: readonly string[];
+  /**
+   * Every model param with its type. The bundle's state holds them all, also those no function
+   * reads (a forward-only bundle of a BatchNorm model does not read `num_batches_tracked`), so
+   * `saveWeights`/`loadWeights` carry the whole state dict that PyTorch's `load_state_dict` expects.
+   */
+  readonly weightSlots: readonly { readonly name: string; readonly dtype: Dtype; readonly shape: readonly number[]; readonly init: Init }[];
 }
 
 /** Options for {@link bundleProgram}. */
@@ -45,11 +51,14 @@ export interface BundleProgramOptions {
 export const bundleProgram = (model: Model, options: BundleProgramOptions = {}): E.Either<Diagnostics, BundleProgram> => {
   const train = options.train;
   const optimizer: E.Either<Diagnostics, Optimizer | undefined> = train === undefined ? E.right(undefined) : parseOptimizer(train);
+  const built = buildGraph(model);
+  if (E.isLeft(built)) return built;
+  const weightSlots = graphParams(built.right).map((node) => ({ name: node.attrs.name, dtype: node.type.dtype, shape: node.type.shape.filter((dim): dim is number => typeof dim === "number"), init: node.attrs.init }));
   return pipe(
     optimizer,
     E.chain((parsed) =>
       pipe(
-        buildProgram(model, {
+        buildProgram(built.right, {
           optimizer: parsed,
           caller: "buildTrainingProgram",
           evaluate: options.evaluate,
@@ -60,7 +69,7 @@ export const bundleProgram = (model: Model, options: BundleProgramOptions = {}):
         E.chain((program): E.Either<Diagnostics, BundleProgram> => {
           if (parsed === undefined && forwardOutputs(program.graph).length === 0)
             return E.left([error("bundle", `model ${program.graph.name} has no outputs besides its loss; declare what forward returns, e.g. model({ outputs: { logits }, loss })`)]);
-          return E.right({ name: program.graph.name, spec: program.spec, optimizer: parsed === undefined ? undefined : formatOptimizer(parsed), weights: program.weights });
+          return E.right({ name: program.graph.name, spec: program.spec, optimizer: parsed === undefined ? undefined : formatOptimizer(parsed), weights: program.weights, weightSlots });
         }),
       ),
     ),

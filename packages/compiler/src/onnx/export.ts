@@ -21,6 +21,12 @@ import { onnx, onnxDataType, tensorProto, type ModelProto, type TensorProto, typ
 export const MIN_OPSET = 13;
 export const MAX_OPSET = 21;
 export const DEFAULT_OPSET = 17;
+/**
+ * The default opset of a function that draws random numbers: BitwiseXor (opset 18) keeps the
+ * random op's hash one op per XOR; below, each XOR is computed nibble by nibble (random.ts), which
+ * made the transformer's Adam step ~4.5× slower in onnxruntime-node.
+ */
+export const RANDOM_DEFAULT_OPSET = 18;
 
 /** Names of optimizer state in a checkpoint (`adam.m.fc1.weight`, `sgd.lr`, …). */
 const OPTIMIZER_STATE = /^(sgd|adam|adamw|adagrad|rmsprop)\./;
@@ -30,7 +36,7 @@ const irVersionOf = (opset: number): number => (opset <= 18 ? 8 : opset <= 20 ? 
 
 /** Options of {@link exportOnnx}. */
 export interface OnnxExportOptions {
-  /** The ONNX opset (default 17). */
+  /** The ONNX opset (default 17, or 18 when the exported function draws random numbers). */
   readonly opset?: number | undefined;
   /** The size of the `batch` dim, or `dynamic` (default): a dynamic ONNX dim named `batch`. */
   readonly batch?: number | "dynamic" | undefined;
@@ -47,6 +53,8 @@ export interface OnnxExportOptions {
 /** An exported model. */
 export interface OnnxExport {
   readonly bytes: Uint8Array;
+  /** The opset written. */
+  readonly opset: number;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   /** The training step's hyper scalars (inputs the caller computes before each step), when any. */
@@ -214,8 +222,8 @@ const parseTrain = (train: string | Optimizer): E.Either<Diagnostics, Optimizer>
  * training step. Left with the model's diagnostics or why it cannot be exported.
  */
 export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}): E.Either<Diagnostics, OnnxExport> => {
-  const opset = options.opset ?? DEFAULT_OPSET;
-  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) return fail(`onnx export: opset ${opset} is not supported; graft exports opsets ${MIN_OPSET} to ${MAX_OPSET}`, "onnx/opset");
+  const chosen = options.opset;
+  if (chosen !== undefined && (!Number.isInteger(chosen) || chosen < MIN_OPSET || chosen > MAX_OPSET)) return fail(`onnx export: opset ${chosen} is not supported; graft exports opsets ${MIN_OPSET} to ${MAX_OPSET}`, "onnx/opset");
   const batch = options.batch ?? "dynamic";
   if (batch !== "dynamic" && !(Number.isSafeInteger(batch) && batch >= 1)) return fail(`onnx export: batch must be a positive integer or 'dynamic', got ${String(batch)}`, "onnx/batch");
   const optimizer = options.train === undefined ? undefined : parseTrain(options.train);
@@ -225,6 +233,7 @@ export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}
   const training = optimizer !== undefined;
   const fn = training ? program.right.spec.functions.find((f) => f.name === TRAIN_STEP) : program.right.spec.functions[0];
   if (fn === undefined) return fail("onnx export: the program has no function to export");
+  const opset = chosen ?? (fn.graph.nodes.some((node) => node.op === "random_uniform") ? RANDOM_DEFAULT_OPSET : DEFAULT_OPSET);
   const stateNames = new Set(graphParams(fn.graph).map((p) => p.attrs.name));
   // a forward export reads the params of a checkpoint and leaves its optimizer state
   const values = paramValues(fn.graph, options, (name) => OPTIMIZER_STATE.test(name) || stateNames.has(name));
@@ -267,5 +276,5 @@ export const exportOnnx = (model: Model | Graph, options: OnnxExportOptions = {}
     graph: { name: graphName, node: lowered.right.nodes, initializer: initializers, input: inputs, output: lowered.right.outputs },
   };
   const bytes = onnx.ModelProto.encode(modelProto).finish();
-  return E.right({ bytes, inputs: inputs.map((i) => i.name ?? ""), outputs: lowered.right.outputs.map((o) => o.name ?? ""), hyper, initialState });
+  return E.right({ bytes, opset, inputs: inputs.map((i) => i.name ?? ""), outputs: lowered.right.outputs.map((o) => o.name ?? ""), hyper, initialState });
 };

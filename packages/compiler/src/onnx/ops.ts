@@ -10,6 +10,7 @@ import type { CrossEntropyAttrs, Dtype, OpAttrs, OpName, Reduction, TensorType }
 import { convOnnxRows } from "./conv-ops.js";
 import { float, type Emitter } from "./emitter.js";
 import { DATA_TYPE, onnxDataType } from "./proto.js";
+import { randomUniformOnnx } from "./random.js";
 
 /** What a row sees of the node it lowers. */
 export interface LoweringNode<K extends OpName> {
@@ -23,7 +24,8 @@ export interface LoweringNode<K extends OpName> {
 
 /**
  * The composites the table lowers itself (to an ONNX op or its own formula in ONNX ops); the
- * exporter's `decompose` expands only the others (none today).
+ * exporter's `decompose` expands the others (the fused normalization and attention rows, whose
+ * primitives export as they are).
  */
 export const onnxFusedComposites: ReadonlySet<OpName> = new Set<OpName>([
   "conv1d",
@@ -64,6 +66,8 @@ const binary =
   (e, node) =>
     E.right(e.op(opType, [first(node), second(node)]));
 const leaf: Lowering<OpName> = () => E.left("a leaf is bound by the exporter");
+/** A composite the exporter expands (`decompose`) before lowering: never reaches the table. */
+const decomposed: Lowering<OpName> = () => E.left("internal: a composite the exporter decomposes reached the ONNX table");
 
 const rankOf = (node: LoweringNode<OpName>, index = 0): number => node.inputTypes[index]?.shape.length ?? 0;
 const allAxes = (rank: number): number[] => Array.from({ length: rank }, (_, i) => i);
@@ -387,6 +391,13 @@ export const onnxTable: OnnxTable = {
   cross_entropy: crossEntropy,
   cross_entropy_backward: crossEntropyBackward,
   // max(x, 0) − x·t + softplus(−|x|)
+  layer_norm: decomposed,
+  layer_norm_backward: decomposed,
+  attention_softmax: decomposed,
+  softmax_backward: decomposed,
+  batch_norm_stats: decomposed,
+  batch_norm: decomposed,
+  batch_norm_backward_stats: decomposed,
   binary_cross_entropy_with_logits: (e, node) => {
     const [x = "", t = ""] = node.inputs;
     const rows = e.op("Add", [e.op("Sub", [e.op("Max", [x, e.scalar(node.type.dtype, 0)]), e.op("Mul", [x, t])]), e.op("Softplus", [e.op("Neg", [e.op("Abs", [x])])])]);
@@ -397,6 +408,6 @@ export const onnxTable: OnnxTable = {
   // modes (evaluation semantics: the exporter's graphs are specialised by the mode pass first)
   mode_switch: (_e, node) => E.right(second(node)),
   state_update: (_e, node) => E.right(first(node)),
-  random_uniform: () => E.left("random ops (dropout in training mode, rand, randn, bernoulli) are not exported to ONNX"),
+  random_uniform: randomUniformOnnx,
   ...convOnnxRows,
 };

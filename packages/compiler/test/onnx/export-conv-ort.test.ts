@@ -1,8 +1,9 @@
 // Convolution and pooling in the ONNX exporter: a small CNN's exported forward (Conv with groups
 // and per-side pads, ConvTranspose, MaxPool with ceil mode, AveragePool, GlobalAveragePool,
 // 1-D Conv/pools) equals the bundle's forward in onnxruntime-node; its training step (ConvTranspose
-// with output padding, the weight gradients of grouped and dilated convs, MaxPool's gradient with
-// ceil mode) gives the bundle's losses; below opset 16 max pooling's gradient is refused.
+// with output padding as a zero Pad, the weight gradients of grouped and dilated convs, MaxPool's
+// gradient with ceil mode) gives the bundle's losses; below opset 16 max pooling's gradient is
+// refused; gradients with negative padding (crops, zero extensions) give the bundle's weights.
 import * as E from "fp-ts/lib/Either.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,11 +15,13 @@ import { decodeSafetensors } from "@graft/runtime";
 import { compileBundle } from "../../src/bundle/index.js";
 import { exportOnnx } from "../../src/onnx/export.js";
 import { createSession, loadOrt, type Ort } from "./ort.js";
+import { expectClose, exported, loadBundle, numbers, removeBundles, runStep, startingState } from "./ort-steps.js";
 
 const ort = await loadOrt();
 const dirs: string[] = [];
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  removeBundles();
 });
 
 const x = C.input("x", ["batch", 2, 9, 8]);
@@ -148,5 +151,38 @@ describe.runIf(ort !== undefined)("ONNX export of a convolutional training step 
         if (updated !== undefined) state.set(name, { ...entry, data: Float32Array.from(updated.data as Float32Array) });
       }
     }
+  });
+});
+
+// A transposed conv with stride 1, dilation 2 and output padding 1 (PyTorch allows it, ORT's
+// ConvTranspose does not: the export writes output padding as zeros padded on), then an average
+// pool that leaves the last row and column unread. In the training step, the pool's gradient is a
+// transposed conv with negative padding (a Pad with zeros), the transposed conv's input gradient a
+// conv2d and its weight gradient a conv2d_weight_grad with negative padding (a Slice of the input).
+const tx = C.input("x", ["batch", 2, 5, 5]);
+const ty = C.input("y", ["batch"], "i32");
+const grown = C.convTranspose2d(C.relu(C.conv2dLayer(tx, 2, 3, 2, "conv1")), C.param("up.weight", [3, 2, 3, 3], C.kaimingUniform({ a: Math.sqrt(5) })), undefined, { stride: 1, dilation: 2, outputPadding: 1 });
+const cropLogits = C.dense(C.flatten(C.avgPool2d(grown, 4), 1), 2 * 2 * 2, 3, "fc");
+const cropModel = C.model({ name: "onnx_crop", outputs: { logits: cropLogits }, loss: C.crossEntropy(cropLogits, ty) });
+
+describe.runIf(ort !== undefined)("ONNX export of a gradient conv with negative padding, in onnxruntime-node", () => {
+  it("5 exported SGD steps give the bundle's losses and final weights (negative padding in conv2d, conv2d_weight_grad and conv_transpose2d)", async () => {
+    const runtime = ort as Ort;
+    const rows = 3;
+    const bundle = await loadBundle(cropModel, { batches: [rows], train: "sgd:lr=0.1" });
+    const step = exported(cropModel, { train: "sgd:lr=0.1", weights: bundle.saveWeights() });
+    const session = await createSession(runtime, step.bytes);
+    const state = startingState(step.initialState);
+    const graftLosses: number[] = [];
+    const ortLosses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const images = Float32Array.from({ length: rows * 2 * 5 * 5 }, (_, j) => Math.sin(j * 0.43 + i));
+      const labels = Int32Array.from({ length: rows }, (_, j) => (j + i) % 3);
+      graftLosses.push(bundle.trainStep({ x: images, y: labels }).loss);
+      const out = await runStep(runtime, session, step, state, { x: new runtime.Tensor("float32", images, [rows, 2, 5, 5]), y: new runtime.Tensor("int32", labels, [rows]) });
+      ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
+    }
+    expectClose(ortLosses, graftLosses, 1e-5, "losses");
+    for (const [name, tensor] of decodeSafetensors(bundle.saveWeights()).tensors) expectClose(state.get(name)?.values ?? [], tensor.data, 1e-5, `${name} after 5 steps`);
   });
 });

@@ -1,13 +1,8 @@
 // The exported ONNX models run in onnxruntime-node: the forward of every example model equals the
 // bundle's forward (batch 1, 32 and a size only the dynamic dim allows), and the exported training
 // step run 20 times gives the bundle's 20 trainStep losses, for SGD with momentum and Adam.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import * as E from "fp-ts/lib/Either.js";
-import { formatDiagnostics, type Model } from "@graft/core";
-import { decodeSafetensors, hyperValue } from "@graft/runtime";
+import type { Model } from "@graft/core";
+import { decodeSafetensors } from "@graft/runtime";
 import { afterAll, describe, expect, it } from "vitest";
 import blobs from "../../../../examples/blobs/model.js";
 import mnist from "../../../../examples/mnist/model.js";
@@ -16,62 +11,17 @@ import cnnTrainModel from "../fixtures/onnx/cnn-train-model.js";
 import movementModel from "../fixtures/onnx/movement-model.js";
 import movementPadsModel from "../fixtures/onnx/movement-pads-model.js";
 import opsModel from "../fixtures/onnx/ops-model.js";
-import { compileBundle } from "../../src/bundle/index.js";
-import { exportOnnx, type OnnxExport, type OnnxExportOptions } from "../../src/onnx/export.js";
 import { createSession, loadOrt, ORT_MISSING, type Ort, type OrtTensor } from "./ort.js";
+import { expectClose, exported, loadBundle, numbers, removeBundles, runStep, startingState } from "./ort-steps.js";
 
 const ort = await loadOrt();
-
-interface Bundle {
-  forward(feeds: Record<string, unknown>): Record<string, Float32Array>;
-  trainStep(feeds: Record<string, unknown>): { loss: number };
-  saveWeights(options?: { optimizer?: boolean }): Uint8Array;
-}
-type Load = (weights?: unknown, options?: { seed?: number }) => Promise<Bundle>;
-
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-const loadBundle = async (model: Model, options: { batches: number[]; train?: string }): Promise<Bundle> => {
-  const compiled = await compileBundle(model, { batches: options.batches, ...(options.train === undefined ? {} : { train: options.train }) });
-  if (E.isLeft(compiled)) throw new Error(formatDiagnostics(compiled.left));
-  const dir = mkdtempSync(join(tmpdir(), "graft-onnx-"));
-  dirs.push(dir);
-  const file = join(dir, "model.mjs");
-  writeFileSync(file, compiled.right.code);
-  const load = ((await import(/* @vite-ignore */ pathToFileURL(file).href)) as { load: Load }).load;
-  return load(undefined, { seed: 0 });
-};
-
-const exported = (model: Model, options: OnnxExportOptions): OnnxExport => {
-  const result = exportOnnx(model, options);
-  if (E.isLeft(result)) throw new Error(formatDiagnostics(result.left));
-  return result.right;
-};
+afterAll(removeBundles);
 
 /** Deterministic inputs in [-1, 1) and labels in [0, classes). */
 const features = (rows: number, width: number, salt: number): Float32Array => Float32Array.from({ length: rows * width }, (_, i) => (((i * 7919 + salt * 104729) % 2003) / 1001.5) - 1);
 /** Learnable labels: the signs of a row's first two features, modulo the classes. */
 const labels = (x: Float32Array, width: number, classes: number): Int32Array =>
   Int32Array.from({ length: x.length / width }, (_, row) => (((x[row * width] ?? 0) > 0 ? 1 : 0) + ((x[row * width + 1] ?? 0) > 0 ? 2 : 0)) % classes);
-
-/**
- * Relative closeness per element; an element much smaller than the tensor's mean magnitude (a
- * logit near 0 that is a sum of larger terms) is compared relative to that mean, as f32 sums in a
- * different order differ by a few ulps of their terms, not of their result.
- */
-const expectClose = (actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, what: string): void => {
-  expect(actual.length, what).toBe(expected.length);
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) scale += Math.abs(expected[i] as number) / expected.length;
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i] as number;
-    const b = expected[i] as number;
-    if (!(Math.abs(a - b) <= rtol * Math.max(Math.abs(b), scale))) expect.fail(`${what}[${i}]: ONNX Runtime ${a}, graft ${b} (rtol ${rtol})`);
-  }
-};
 
 /** `inputDims` is one row's input shape when it is not [width] (a CNN's [C, H, W]). */
 const examples: ReadonlyArray<{ readonly name: string; readonly model: Model; readonly width: number; readonly classes: number; readonly inputDims?: readonly number[] }> = [
@@ -81,30 +31,6 @@ const examples: ReadonlyArray<{ readonly name: string; readonly model: Model; re
 ];
 /** The small CNN (conv–relu–maxpool, grouped strided conv, avg pool, dense): its training step only. */
 const cnnExample = { name: "small CNN", model: cnnTrainModel, width: 2 * 8 * 8, classes: 3, inputDims: [2, 8, 8] };
-
-interface StateTensor {
-  readonly values: Float64Array;
-  readonly dims: number[];
-  readonly dtype: string;
-}
-
-/** The starting state of an exported training step, from its safetensors, by name. */
-const startingState = (bytes: Uint8Array | undefined): Map<string, StateTensor> => {
-  const out = new Map<string, StateTensor>();
-  if (bytes === undefined) throw new Error("a training export has an initial state");
-  for (const [name, tensor] of decodeSafetensors(bytes).tensors) out.set(name, { values: Float64Array.from(tensor.data), dims: [...tensor.shape], dtype: tensor.dtype });
-  return out;
-};
-
-/** An ORT output as numbers. */
-const numbers = (tensor: OrtTensor | undefined): number[] => (tensor === undefined ? [] : Array.from(tensor.data as ArrayLike<number | bigint>, Number));
-
-const toOrt = (ortModule: Ort, entry: StateTensor): OrtTensor =>
-  entry.dtype === "F64"
-    ? new ortModule.Tensor("float64", Float64Array.from(entry.values), entry.dims)
-    : entry.dtype === "I32"
-      ? new ortModule.Tensor("int32", Int32Array.from(entry.values), entry.dims)
-      : new ortModule.Tensor("float32", Float32Array.from(entry.values), entry.dims);
 
 describe.runIf(ort !== undefined)("ONNX export in onnxruntime-node", () => {
   const runtime = ort as Ort;
@@ -145,21 +71,8 @@ describe.runIf(ort !== undefined)("ONNX export in onnxruntime-node", () => {
           const x = features(rows, example.width, i);
           const y = labels(x, example.width, example.classes);
           graftLosses.push(bundle.trainStep({ x, y }).loss);
-          if (hyper !== undefined) {
-            const t = (state.get(hyper.step)?.values[0] ?? 0) + 1;
-            for (const scalar of hyper.scalars) {
-              const entry = state.get(scalar.param);
-              if (entry !== undefined) state.set(scalar.param, { ...entry, values: Float64Array.of(hyperValue(scalar.formula, hyper.lr, t)) });
-            }
-          }
           const feeds: Record<string, OrtTensor> = { x: new runtime.Tensor("float32", x, [rows, ...(example.inputDims ?? [example.width])]), y: new runtime.Tensor("int32", y, [rows]) };
-          for (const [name, entry] of state) feeds[name] = toOrt(runtime, entry);
-          const out = await session.run(feeds);
-          ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
-          for (const [name, entry] of state) {
-            const updated = out[`${name}.new`];
-            if (updated !== undefined) state.set(name, { ...entry, values: Float64Array.from(numbers(updated)) });
-          }
+          ortLosses.push(numbers((await runStep(runtime, session, step, state, feeds)).loss)[0] ?? Number.NaN);
         }
         expect(new Set(step.outputs)).toEqual(new Set(["logits", "loss", ...[...state.keys()].filter((n) => !(hyper?.scalars ?? []).some((s) => s.param === n)).map((n) => `${n}.new`)]));
         expectClose(ortLosses, graftLosses, 1e-5, `${example.name} ${optimizer} losses`);
@@ -212,13 +125,7 @@ describe.runIf(ort !== undefined)("every lowering in onnxruntime-node (a model u
     for (let i = 0; i < 5; i++) {
       graftLosses.push(bundle.trainStep({ x, y, t }).loss);
       const feeds = feedsOf();
-      for (const [name, entry] of state) feeds[name] = toOrt(runtime, entry);
-      const out = await session.run(feeds);
-      ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
-      for (const [name, entry] of state) {
-        const updated = out[`${name}.new`];
-        if (updated !== undefined) state.set(name, { ...entry, values: Float64Array.from(numbers(updated)) });
-      }
+      ortLosses.push(numbers((await runStep(runtime, session, step, state, feeds)).loss)[0] ?? Number.NaN);
     }
     expectClose(ortLosses, graftLosses, 1e-5, "ops model losses");
     const final = decodeSafetensors(bundle.saveWeights()).tensors;
@@ -250,13 +157,7 @@ describe.runIf(ort !== undefined)("data-movement lowerings in onnxruntime-node (
     for (let i = 0; i < 5; i++) {
       graftLosses.push(bundle.trainStep({ x, ids, y }).loss);
       const feeds: Record<string, OrtTensor> = { ...ortFeeds(), y: new runtime.Tensor("int32", y, [rows]) };
-      for (const [name, entry] of state) feeds[name] = toOrt(runtime, entry);
-      const out = await session.run(feeds);
-      ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
-      for (const [name, entry] of state) {
-        const updated = out[`${name}.new`];
-        if (updated !== undefined) state.set(name, { ...entry, values: Float64Array.from(numbers(updated)) });
-      }
+      ortLosses.push(numbers((await runStep(runtime, session, step, state, feeds)).loss)[0] ?? Number.NaN);
     }
     expectClose(ortLosses, graftLosses, 1e-5, "movement losses");
     const final = decodeSafetensors(bundle.saveWeights()).tensors;
@@ -290,13 +191,7 @@ describe.runIf(ort !== undefined)("more data-movement lowerings in onnxruntime-n
     for (let i = 0; i < 5; i++) {
       graftLosses.push(bundle.trainStep({ x, ids, y }).loss);
       const feeds = feedsOf();
-      for (const [name, entry] of state) feeds[name] = toOrt(runtime, entry);
-      const out = await session.run(feeds);
-      ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
-      for (const [name, entry] of state) {
-        const updated = out[`${name}.new`];
-        if (updated !== undefined) state.set(name, { ...entry, values: Float64Array.from(numbers(updated)) });
-      }
+      ortLosses.push(numbers((await runStep(runtime, session, step, state, feeds)).loss)[0] ?? Number.NaN);
     }
     expectClose(ortLosses, graftLosses, 1e-5, "movement model losses");
     const final = decodeSafetensors(bundle.saveWeights()).tensors;

@@ -164,6 +164,21 @@ export interface OpAttrs {
   cross_entropy: CrossEntropyAttrs;
   cross_entropy_backward: CrossEntropyAttrs;
   binary_cross_entropy_with_logits: { readonly reduction: Reduction };
+  // fused normalization and attention rows (ops/norm.ts)
+  /** Normalizes over the trailing `dims` dims (biased variance, eps inside the root); inputs [x, weight?, bias?] as `weight`/`bias` say. */
+  layer_norm: { readonly dims: number; readonly eps: number; readonly weight: boolean; readonly bias: boolean };
+  /** Inputs [x, grad, weight?]: the input cotangent of layer_norm. */
+  layer_norm_backward: { readonly dims: number; readonly eps: number; readonly weight: boolean };
+  /** softmax over the last dim of x·scale with a bool (false → −inf) or additive mask (input 2) and the causal mask; a row of −inf only gives 0. */
+  attention_softmax: { readonly scale: number; readonly mask: "none" | "bool" | "add"; readonly causal: boolean };
+  /** Inputs [y, grad]: scale·y⊙(grad − Σ grad⊙y) over the last dim (softmax's input cotangent from its output). */
+  softmax_backward: { readonly scale: number };
+  /** The batch mean and biased variance per channel (dim 1) of [N, C, *], as [2, C]. */
+  batch_norm_stats: NoAttrs;
+  /** Inputs [x, stats [2, C], weight?, bias?]: (x − mean)/√(var + eps) per channel, ⊙ weight + bias. */
+  batch_norm: { readonly eps: number; readonly weight: boolean; readonly bias: boolean };
+  /** Inputs [x, stats, grad]: per channel Σ grad and Σ grad⊙x̂, as [2, C]. */
+  batch_norm_backward_stats: { readonly eps: number };
   // training and evaluation modes, randomness (ops/modes.ts)
   /** Inputs [train, eval]: the `mode` pass keeps one; evaluation semantics otherwise. */
   mode_switch: NoAttrs;

@@ -14,7 +14,7 @@ import type { OpAttrs, OpName } from "./attrs.js";
  * What kind of computation an op is. The lowering derives its op sets from it (elementwise
  * primitives become expressions of one map kernel, shape ops become strided views).
  */
-export type OpKind = "leaf" | "elementwise" | "reduce" | "shape" | "matmul" | "index" | "softmax" | "loss" | "conv" | "mode" | "random";
+export type OpKind = "leaf" | "elementwise" | "reduce" | "shape" | "matmul" | "index" | "softmax" | "norm" | "loss" | "conv" | "mode" | "random";
 
 /** The arguments a VJP rule gets: the forward node's inputs and output, and the output's cotangent. */
 export interface VjpArgs<K extends OpName> {

@@ -89,6 +89,48 @@ export const opDocs: { readonly [K in OpName]?: OpDoc } = {
   nll_loss_backward: { signature: "nllLossBackward(logProbs, target, g, attrs, weight?)", shape: "`logProbs`' shape and dtype (made by `grad`)", gradient: "linear in g: nll_loss of the cotangent", torch: "autograd's NllLossBackward" },
   cross_entropy: { signature: "crossEntropy(logits, target, { reduction, weight, ignoreIndex, labelSmoothing, dim })", shape: `${LOSS_SHAPE}; target i32 class ids (\`logits\` without the class dim) or float class probabilities (\`logits\`' shape)`, gradient: "cross_entropy_backward: (softmax(x) − target)·scale from the saved logsumexp", torch: "`F.cross_entropy` (same options; `dim` is graft's)" },
   cross_entropy_backward: { signature: "crossEntropyBackward(logits, target, g, attrs, weight?)", shape: "`logits`' shape and dtype (made by `grad`)", gradient: "second derivatives of the fused loss (Hessian-vector products): per row, S·m·p⊙(V − ⟨V,p⟩) to the logits for the cotangent V, and to the targets, the incoming gradient and the class weights", torch: "autograd's CrossEntropyLoss backward (softmax − one-hot)" },
+  layer_norm: {
+    signature: "layerNorm(x, normalizedShape, { weight, bias, eps }) · layerNormLayer · groupNorm (a layer_norm of the grouped view)",
+    shape: "`x`'s shape and dtype (float); weight and bias: the normalized (trailing) shape",
+    gradient: "layer_norm_backward to `x`; Σ g⊙x̂ to the weight and Σ g to the bias over the leading dims",
+    torch: "`F.layer_norm` (biased variance, eps inside the square root); one fused row kernel on JS/WASM",
+  },
+  layer_norm_backward: {
+    signature: "layerNormBackwardRaw(x, g, { dims, eps, weight }, weight?)",
+    shape: "`x`'s shape and dtype (made by `grad`)",
+    gradient: "the gradient of its definition in primitives (second derivatives)",
+    torch: "autograd's LayerNorm backward: rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂)), ĝ = g⊙weight",
+  },
+  attention_softmax: {
+    signature: "scaledDotProductAttention(q, k, v, { causal, mask, scale }) · multiHeadAttention",
+    shape: "the scores' shape and dtype (float); a bool or additive (same dtype) mask broadcasting to it",
+    gradient: "softmax_backward with the scale to the scores; without it, summed to the mask's shape, to an additive mask",
+    torch: "softmax(q·kᵀ·scale + mask) of `F.scaled_dot_product_attention`: a row masked everywhere gives 0 (its `_safe_softmax`, PyTorch ≥ 2.5), a NaN or +inf score a NaN row",
+  },
+  softmax_backward: {
+    signature: "softmaxBackwardRaw(y, g, scale)",
+    shape: "`y`'s shape and dtype (made by `grad`)",
+    gradient: "the gradient of its definition in primitives (second derivatives)",
+    torch: "`torch._softmax_backward_data` (times the scale)",
+  },
+  batch_norm_stats: {
+    signature: "batchNorm(x, runningMean, runningVar, options) / batchNormLayer in training mode · batchNormStatsRaw(x)",
+    shape: "[2, C] of `x`'s float dtype for `x` [N, C, *]: the batch mean and biased variance per channel",
+    gradient: "G_mean/n + G_var·2(x − μ)/n per channel (elementwise)",
+    torch: "the batch statistics of `F.batch_norm(training=True)` (the running variance is updated with the unbiased one); one channel kernel on JS/WASM",
+  },
+  batch_norm: {
+    signature: "batchNorm / batchNormLayer in training mode · batchNormRaw(x, stats, { eps, weight, bias }, weight?, bias?)",
+    shape: "`x`'s shape and dtype; stats [2, C], weight and bias [C]",
+    gradient: "from batch_norm_backward_stats S = (Σg, Σg⊙x̂): g·w·rstd to `x`, (−w·rstd·Σg, −½·w·rstd²·Σg⊙x̂) to the statistics, Σg⊙x̂ to the weight, Σg to the bias",
+    torch: "the normalization of `F.batch_norm(training=True)`: (x − mean)/√(var + eps)·weight + bias; one map kernel on JS/WASM",
+  },
+  batch_norm_backward_stats: {
+    signature: "batchNormBackwardStatsRaw(x, stats, g, eps)",
+    shape: "[2, C] (made by `grad`)",
+    gradient: "the gradient of its definition in primitives (second derivatives)",
+    torch: "the per-channel sums of autograd's BatchNorm backward (`sum_dy`, `sum_dy_xmu`·rstd)",
+  },
   binary_cross_entropy_with_logits: { signature: "binaryCrossEntropyWithLogits(logits, target, { reduction })", shape: "scalar for `mean`/`sum`, `logits`' shape for `none`; target: float of `logits`' shape and dtype", gradient: "(σ(x) − t)·g, scaled by the reduction; none to the target", torch: "`F.binary_cross_entropy_with_logits` (no `weight`/`pos_weight`)" },
   mode_switch: {
     signature: "modeSwitch(train, eval) · dropout(x, p) · batchNorm(x, runningMean, runningVar, options)",

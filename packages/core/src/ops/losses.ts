@@ -151,6 +151,8 @@ const rowStats = (x: NDArray, base: number, stride: number, size: number): RowSt
     const v = x.data[base + c * stride] as number;
     if (v > max || Number.isNaN(v)) max = v;
   }
+  // a +inf logit makes the whole row NaN, as PyTorch's log_softmax (x − max = inf − inf there)
+  if (max === Infinity) return { shift: 0, total: Number.NaN, logTotal: Number.NaN };
   const shift = Number.isFinite(max) ? max : 0;
   let total = 0;
   for (let c = 0; c < size; c++) total += Math.exp((x.data[base + c * stride] as number) - shift);

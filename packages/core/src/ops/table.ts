@@ -13,6 +13,8 @@ import { linalgOps } from "./linalg.js";
 import { lossOps } from "./losses.js";
 import { modeOps } from "./modes.js";
 import { movementOps } from "./movement.js";
+import { normOps } from "./norm.js";
+import { batchNormOps } from "./batch-norm.js";
 import { reduceOps } from "./reduce.js";
 import { shapeOps } from "./shape-ops.js";
 import { softmaxOps } from "./softmax.js";
@@ -30,6 +32,8 @@ export const opTable: OpTable = {
   ...indexingOps,
   ...softmaxOps,
   ...lossOps,
+  ...normOps,
+  ...batchNormOps,
   ...modeOps,
   ...convOps,
 };

@@ -260,6 +260,26 @@ export const jsKernelSource = (kernel: Kernel, offsets: readonly number[], buffe
       body.push(`lib.pool(F,${kernel.op === "max" ? 0 : kernel.op === "avg" ? 1 : 2},${o(kernel.x)},${o(kernel.grad)},${o(kernel.divisors)},${o(kernel.out)},[${geometry.join(",")}]);`);
       break;
     }
+    case "layer_norm":
+      body.push(`lib.layerNormRows(F,${o(kernel.x)},${o(kernel.weight)},${o(kernel.bias)},${o(kernel.out)},${kernel.rows},${kernel.size},${kernel.eps});`);
+      break;
+    case "layer_norm_backward":
+      body.push(`lib.layerNormBackwardRows(F,${o(kernel.x)},${o(kernel.grad)},${o(kernel.weight)},${o(kernel.out)},${kernel.rows},${kernel.size},${kernel.eps});`);
+      break;
+    case "attention_softmax": {
+      const maskKind = kernel.maskKind === "none" ? 0 : kernel.maskKind === "bool" ? 1 : 2;
+      body.push(`lib.attentionSoftmaxRows(F,I,${o(kernel.x)},${o(kernel.mask)},${maskKind},${kernel.maskRows},${o(kernel.out)},${kernel.rows},${kernel.size},${kernel.scale},${kernel.causalQueries});`);
+      break;
+    }
+    case "softmax_backward":
+      body.push(`lib.softmaxBackwardRows(F,${o(kernel.y)},${o(kernel.grad)},${o(kernel.out)},${kernel.rows},${kernel.size},${kernel.scale});`);
+      break;
+    case "channel_stats":
+      body.push(`lib.channelStats(F,${o(kernel.x)},${o(kernel.out)},${kernel.outer},${kernel.channels},${kernel.inner});`);
+      break;
+    case "channel_backward_stats":
+      body.push(`lib.channelBackwardStats(F,${o(kernel.x)},${o(kernel.stats)},${o(kernel.grad)},${o(kernel.out)},${kernel.outer},${kernel.channels},${kernel.inner},${kernel.eps});`);
+      break;
     case "copy":
       body.push(`I.copyWithin(${o(kernel.to)},${o(kernel.from)},${o(kernel.from) + kernel.size});`);
       break;

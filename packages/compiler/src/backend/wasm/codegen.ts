@@ -13,7 +13,8 @@
  *   horizontal combine), read-modify-write of the output otherwise (SIMD along kept axes);
  * - row kernels mirror `@graft/runtime`'s kernels-js.ts; contiguous rows (inner = 1) of softmax,
  *   logsumexp and cross-entropy (forward/backward) take a SIMD path when the row is all finite
- *   (checked in the max pass), else the exact scalar path;
+ *   (checked in the max pass), else the exact scalar path; the normalization and attention rows
+ *   (norm.ts: layer_norm, attention_softmax and their backward) are contiguous: SIMD passes always;
  * - matmul: gemm.ts's register-blocked f32x4 GEMM (a batch loop around it when batched);
  * - conv: im2col + the same GEMMs (conv.ts), depthwise directly (depthwise.ts); pool: pool.ts.
  *
@@ -43,6 +44,7 @@ import { splitConv, splitConvRows, splitPool, splitWeightGrad } from "./conv-spl
 import { poolKernel } from "./pool.js";
 import { type GemmTable, matmulKernel } from "./matmul.js";
 import { argmaxKernel, gatherKernel, logsumexpKernel, softmaxKernel } from "./rows.js";
+import { attentionSoftmaxKernel, channelBackwardStatsKernel, channelStatsKernel, layerNormBackwardKernel, layerNormKernel, softmaxBackwardKernel } from "./norm.js";
 import { FunctionBuilder, i32c, ZERO } from "./wat-builder.js";
 // ----- module --------------------------------------------------------------------------------------
 
@@ -155,6 +157,24 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
         });
       break;
     }
+    case "layer_norm":
+      layerNormKernel(ctx, kernel, b);
+      break;
+    case "layer_norm_backward":
+      layerNormBackwardKernel(ctx, kernel, b);
+      break;
+    case "attention_softmax":
+      attentionSoftmaxKernel(ctx, kernel, b);
+      break;
+    case "softmax_backward":
+      softmaxBackwardKernel(ctx, kernel, b);
+      break;
+    case "channel_stats":
+      channelStatsKernel(ctx, kernel, b);
+      break;
+    case "channel_backward_stats":
+      channelBackwardStatsKernel(ctx, kernel, b);
+      break;
     case "copy":
       if (kernel.size > 0) b.emit(`(memory.copy ${i32c(addrOf(ctx, kernel.to))} ${i32c(addrOf(ctx, kernel.from))} ${i32c(kernel.size * 4)})`);
       break;

@@ -291,9 +291,9 @@ export const crossEntropyKernel = (ctx: CodegenContext, kernel: Extract<Kernel, 
             b.set(l.shift, shift);
             b.set(l.logSum, log(b, new Lanes(false), sum));
           },
-          () => rowLseExact(b, s.x, s.rows, base, l),
+          () => rowLseExact(b, s.x, s.rows, base, l, "nan"),
         );
-      } else rowLse(ctx, b, s.x, s.rows, base, l);
+      } else rowLse(ctx, b, s.x, s.rows, base, l, "nan");
       storeRowLoss(s, { lse, out, reduction, total, loss, denominator, wTotal }, rowAt, base, y, l);
     },
   );
@@ -316,7 +316,7 @@ export const crossEntropyBackwardKernel = (ctx: CodegenContext, kernel: Extract<
     (rowAt, base, y) => {
       const scale = b.bind("f64", `(f64.div (f64.promote_f32 ${ld("f32", g, reduction === 2 ? rowAt : ZERO)}) ${denominator})`, "scale");
       if (lse !== undefined) savedLse.load(b, lse, rowAt, l);
-      else rowLse(ctx, b, s.x, s.rows, base, l);
+      else rowLse(ctx, b, s.x, s.rows, base, l, "nan");
       ceRowMass(s, base, y, wTotal, mass);
       if (s.vector === undefined) {
         ceRowGradExact(s, base, y, l, scale, get(mass), out);
@@ -451,7 +451,7 @@ export const crossEntropyPipelinedKernel = (
           );
         },
         () => {
-          rowLseExact(b, s.x, s.rows, base, l);
+          rowLseExact(b, s.x, s.rows, base, l, "nan");
           ceRowGradExact(s, base, y, l, scale, get(mass), dOut);
         },
       );
@@ -521,7 +521,7 @@ export const crossEntropyFusedKernel = (
           ceRowGradFast(s, base, y, scale, get(mass), dOut, (L, at) => ld(vty(L), dOut, at), inv);
         },
         () => {
-          rowLseExact(b, s.x, s.rows, base, l);
+          rowLseExact(b, s.x, s.rows, base, l, "nan");
           ceRowGradExact(s, base, y, l, scale, get(mass), dOut);
         },
       );

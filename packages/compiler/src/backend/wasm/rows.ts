@@ -156,20 +156,27 @@ export interface RowLse {
 export const newRowLse = (b: FunctionBuilder): RowLse => ({ shift: b.local("f32", "lsh"), logSum: b.local("f32", "lls") });
 export const lseValue = (l: RowLse): string => `(f32.add ${get(l.logSum)} ${get(l.shift)})`;
 
+/**
+ * What a row with a +inf element gives: "inf" for logsumexp (torch.logsumexp), "nan" for
+ * cross-entropy (PyTorch's log_softmax: x − max is NaN there; kernels-js ceRowStats).
+ */
+export type PlusInfinityRow = "inf" | "nan";
+
 /** The exact scalar logsumexp of a row (kernels-js rowLse: shift 0 when the max is ±inf). */
-export const rowLseExact = (b: FunctionBuilder, x: number, rows: Rows, base: string, into: RowLse): void => {
+export const rowLseExact = (b: FunctionBuilder, x: number, rows: Rows, base: string, into: RowLse, plusInfinity: PlusInfinityRow = "inf"): void => {
   const S = new Lanes(false);
   const max = b.bind("f32", rowMaxExact(b, x, rows, base), "m");
   b.set(into.shift, `(select ${f32c(0)} ${max} (f32.eq (f32.abs ${max}) ${f32c(Infinity)}))`);
   const sum = new RowSum(b);
   rowPass(b, rows, base, undefined, (L, at) => sum.add(L, exp(b, S, `(f32.sub ${ld("f32", x, at)} ${get(into.shift)})`)));
   b.set(into.logSum, log(b, S, sum.total()));
+  if (plusInfinity === "nan") b.set(into.logSum, `(select ${f32c(Number.NaN)} ${get(into.logSum)} (f32.eq ${max} ${f32c(Infinity)}))`);
 };
 
 /** logsumexp of a row: SIMD (max pass, exp pass) for all-finite contiguous rows, exact otherwise. */
-export const rowLse = (ctx: CodegenContext, b: FunctionBuilder, x: number, rows: Rows, base: string, into: RowLse): void => {
+export const rowLse = (ctx: CodegenContext, b: FunctionBuilder, x: number, rows: Rows, base: string, into: RowLse, plusInfinity: PlusInfinityRow = "inf"): void => {
   if (rows.inner !== 1) {
-    rowLseExact(b, x, rows, base, into);
+    rowLseExact(b, x, rows, base, into, plusInfinity);
     return;
   }
   const V = new Lanes(true, ctx.relaxedSimd);
@@ -185,7 +192,7 @@ export const rowLse = (ctx: CodegenContext, b: FunctionBuilder, x: number, rows:
       b.set(into.shift, m);
       b.set(into.logSum, log(b, S, sum.total()));
     },
-    () => rowLseExact(b, x, rows, base, into),
+    () => rowLseExact(b, x, rows, base, into, plusInfinity),
   );
 };
 

@@ -16,7 +16,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { decodeSafetensors, encodeSafetensors, SAFETENSORS_DTYPE, WeightsError, type SafetensorsTensorInput, type SafetensorsTensorSpec } from "@graft/runtime";
+import { decodeSafetensors, encodeSafetensors, safetensorsDtypeOf, WeightsError, type SafetensorsTensorInput, type SafetensorsTensorSpec } from "@graft/runtime";
 import type { HostTensor } from "../../backend/types.js";
 import { describeFileError, nodeFileSystem, removeStaleTemporaryFiles, writeFileAtomic, type AtomicFileSystem, type WriteFileAtomicOptions } from "../data/atomic.js";
 import { metricsChart, type EpochMetrics } from "../report/svg.js";
@@ -159,11 +159,11 @@ export async function prepareCheckpointFolder(folder: string, shown: (path: stri
 // ----- the checkpoint file --------------------------------------------------------------------------
 
 
-/** State tensors as safetensors entries, sorted by name. */
+/** State tensors as safetensors entries, sorted by name (`*.num_batches_tracked` as I64, as PyTorch saves it: see safetensorsDtypeOf). */
 export const toSafetensors = (state: Readonly<Record<string, HostTensor>>): SafetensorsTensorInput[] =>
   Object.entries(state)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, tensor]) => ({ name, dtype: SAFETENSORS_DTYPE[tensor.dtype], shape: tensor.shape, data: tensor.data }));
+    .map(([name, tensor]) => ({ name, dtype: safetensorsDtypeOf(name, tensor.dtype), shape: tensor.shape, data: tensor.data }));
 
 /**
  * Writes a checkpoint atomically: the previous file at `path` stays whole until the new one is

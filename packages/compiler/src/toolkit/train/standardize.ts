@@ -17,6 +17,12 @@ export interface Standardizer {
   readonly mean: Float32Array;
   /** Per feature, the population standard deviation (ddof 0, as StandardScaler), 1 where it is 0. */
   readonly std: Float32Array;
+  /**
+   * The shape of one row's features (the model's x without the batch dim), which the stored
+   * `standardize.mean`/`std` take: `[F]` when absent, e.g. `[C, H, W]` for images (one mean and
+   * std per pixel of each channel, in x's row-major order).
+   */
+  readonly shape?: readonly number[];
 }
 
 /**
@@ -57,9 +63,11 @@ export const applyStandardizer = (features: Float32Array, standardizer: Standard
 };
 
 /**
- * The model with its input `inputName` (f32[batch,F]) standardised inside it: the new model takes
- * raw features and computes `(x − standardize.mean) / standardize.std` before the original graph.
- * The two params start at 0 and 1; load the fitted values as weights.
+ * The model with its input `inputName` (f32[batch,F], or any fixed feature shape such as
+ * f32[batch,C,H,W]) standardised inside it: the new model takes raw features and computes
+ * `(x − standardize.mean) / standardize.std` before the original graph. The two params have x's
+ * shape without the batch dim ([F], [C,H,W]; only the last dim when another dim is symbolic) and
+ * start at 0 and 1; load the fitted values as weights.
  */
 export const standardizedModel = (original: Model, inputName: string): E.Either<Diagnostics, Model> => {
   const built = buildGraph(original);
@@ -68,13 +76,15 @@ export const standardizedModel = (original: Model, inputName: string): E.Either<
   const input = graphInputs(graph).find((node) => node.attrs.name === inputName);
   const features = input?.type.shape[input.type.shape.length - 1];
   if (input === undefined || typeof features !== "number") return E.left([error("train/standardize", `standardize: model ${graph.name} has no input ${inputName} with a fixed last dim`)]);
+  const rowShape = input.type.shape.slice(1);
+  const paramShape = rowShape.length > 0 && rowShape.every((dim): dim is number => typeof dim === "number") ? rowShape : [features];
   const handles = tensorsOf(graph);
   const tensors: Tensor[] = [];
   for (const node of graph.nodes) {
     if (node.id === input.id) {
       const raw = handles[node.id];
       if (raw === undefined) continue;
-      tensors.push(div(sub(raw, param(STANDARDIZE_MEAN, [features], zeros)), param(STANDARDIZE_STD, [features], ones)));
+      tensors.push(div(sub(raw, param(STANDARDIZE_MEAN, paramShape, zeros)), param(STANDARDIZE_STD, paramShape, ones)));
       continue;
     }
     const inputs = node.inputs.map((id) => tensors[id]).filter((t): t is Tensor => t !== undefined);

@@ -12,7 +12,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { InvalidArgumentError, Option } from "commander";
 import { formatDiagnostics } from "@graft/core";
 import { formatBytes } from "../../../bundle/index.js";
-import { DEFAULT_OPSET, dependsOnStep, exportOnnx, formatHyperFormula } from "../../../onnx/export.js";
+import { DEFAULT_OPSET, RANDOM_DEFAULT_OPSET, dependsOnStep, exportOnnx, formatHyperFormula } from "../../../onnx/export.js";
 import { EXIT_OK, type CliCommand, type CliContext } from "../context.js";
 import { displayPath } from "../load-model.js";
 import { exitCodeFor, failFor, loadModelStep, readOptionalFile, writeOutputs } from "../command-steps.js";
@@ -70,7 +70,7 @@ export const runExport = async (file: string, options: ExportCommandOptions, con
   if (E.isLeft(written)) return;
   const show = (path: string): string => displayPath(path, io.cwd);
   const { inputs, outputs } = exported.right;
-  io.out(`${show(out)}: ONNX opset ${options.opset ?? DEFAULT_OPSET}, ${formatBytes(exported.right.bytes.length)}; inputs ${inputs.length <= 6 ? inputs.join(", ") : `${inputs.slice(0, 4).join(", ")}, … (${inputs.length})`}; outputs ${outputs.length <= 6 ? outputs.join(", ") : `${outputs.slice(0, 4).join(", ")}, … (${outputs.length})`}\n`);
+  io.out(`${show(out)}: ONNX opset ${exported.right.opset}, ${formatBytes(exported.right.bytes.length)}; inputs ${inputs.length <= 6 ? inputs.join(", ") : `${inputs.slice(0, 4).join(", ")}, … (${inputs.length})`}; outputs ${outputs.length <= 6 ? outputs.join(", ") : `${outputs.slice(0, 4).join(", ")}, … (${outputs.length})`}\n`);
   if (state !== undefined) io.out(`${show(statePath(out))}: the starting value of every param and state input\n`);
   const hyper = exported.right.hyper;
   if (hyper !== undefined)
@@ -90,7 +90,7 @@ export const exportCommand: CliCommand = {
       .requiredOption("-o, --out <file>", "the file to write, e.g. model.onnx")
       .option("--batch <size>", "the batch dim: a size, or 'dynamic' (default) for a dynamic ONNX dim", parseExportBatch)
       .option("--weights <file>", "safetensors weights for the params (default: their initialisers, seed 0)")
-      .option("--opset <n>", `the ONNX opset (default ${DEFAULT_OPSET})`, parseOpset)
+      .option("--opset <n>", `the ONNX opset (default ${DEFAULT_OPSET}, ${RANDOM_DEFAULT_OPSET} for a function with random ops)`, parseOpset)
       .option("--train <optimizer>", "export the training step with this optimizer, e.g. adam:lr=1e-3 (also writes <out>.state.safetensors)")
       .action(async (file: string, options: ExportCommandOptions) => runExport(file, options, context));
   },

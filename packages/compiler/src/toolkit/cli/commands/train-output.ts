@@ -18,11 +18,11 @@ export const EXPORT_BATCHES: readonly number[] = [1, 32];
 /** The model's params after training, plus the standardisation when fitted. */
 export const trainedParams = (params: Readonly<Record<string, HostTensor>>, standardizer: Standardizer | undefined): Record<string, HostTensor> => {
   if (standardizer === undefined) return { ...params };
-  const features = standardizer.mean.length;
+  const shape = standardizer.shape ?? [standardizer.mean.length];
   return {
     ...params,
-    [STANDARDIZE_MEAN]: { shape: [features], dtype: "f32", data: standardizer.mean },
-    [STANDARDIZE_STD]: { shape: [features], dtype: "f32", data: standardizer.std },
+    [STANDARDIZE_MEAN]: { shape, dtype: "f32", data: standardizer.mean },
+    [STANDARDIZE_STD]: { shape, dtype: "f32", data: standardizer.std },
   };
 };
 

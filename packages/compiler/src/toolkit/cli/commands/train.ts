@@ -5,7 +5,9 @@
  *
  * The model contract: the model file's default export is a `model({ outputs, loss })` with
  *
- * - an input named `x` of type f32[batch, F] — F is the number of feature columns of the data;
+ * - an input named `x` of type f32[batch, F] — F is the number of feature columns of the data — or
+ *   of any fixed feature shape, e.g. f32[batch, C, H, W] for images: each row's C·H·W feature
+ *   columns are read row-major (the layout of `x.flatten(1)`) and reshaped into the feature shape;
  * - classification: an input named `y` of type i32[batch] — the class id of each row (0 ≤ y < C),
  *   a scalar `loss` (e.g. `crossEntropy(logits, y)`), and an output of type f32[batch, C] (the
  *   first such output, typically `logits`), whose argmax is the predicted class;
@@ -244,8 +246,10 @@ export function parseTrainSettings(raw: RawOptions, cwd: string): TrainSettings 
 export type ModelContract =
   | {
       readonly task: "classification";
-      /** F, the features per row the model's `x` takes. */
+      /** F, the features per row the model's `x` takes (the product of `featureShape`). */
       readonly features: number;
+      /** x's shape per row, without the batch dim: `[F]`, or e.g. `[C, H, W]` for images. */
+      readonly featureShape: readonly number[];
       /** C, the number of classes (the class dim of the prediction output). */
       readonly classes: number;
       /** The output whose argmax is the predicted class. */
@@ -254,6 +258,7 @@ export type ModelContract =
   | {
       readonly task: "regression";
       readonly features: number;
+      readonly featureShape: readonly number[];
       /** y's shape per row: `[]` for f32[batch], `[1]` for f32[batch,1]. */
       readonly targetShape: readonly [] | readonly [1];
       /** The output (of y's type) that predicts the targets. */
@@ -282,9 +287,10 @@ export function checkContract(model: Model, display: string): ModelContract {
   const extra = inputs.filter((node) => node.attrs.name !== "x" && node.attrs.name !== "y");
   if (extra.length > 0) throw fail(`the model has inputs other than x and y: ${extra.map((node) => node.attrs.name).join(", ")}`);
   const xType = x?.type;
-  const features = xType?.shape[1];
-  if (xType === undefined || xType.dtype !== "f32" || xType.shape.length !== 2 || typeof features !== "number")
-    throw fail(`input x is ${xType === undefined ? "untyped" : formatType(xType)}, expected f32[batch,F] with a fixed F`);
+  const featureShape = xType?.shape.slice(1).filter((dim): dim is number => typeof dim === "number") ?? [];
+  if (xType === undefined || xType.dtype !== "f32" || xType.shape.length < 2 || featureShape.length !== xType.shape.length - 1)
+    throw fail(`input x is ${xType === undefined ? "untyped" : formatType(xType)}, expected f32[batch,F] (or a fixed feature shape such as f32[batch,C,H,W]) with fixed dims after the batch dim`);
+  const features = featureShape.reduce((product, dim) => product * dim, 1);
   const yType = y?.type;
   if (regression) {
     const targetShape = yType.shape.length === 1 ? ([] as const) : yType.shape.length === 2 && yType.shape[1] === 1 ? ([1] as const) : undefined;
@@ -295,7 +301,7 @@ export function checkContract(model: Model, display: string): ModelContract {
       return type !== undefined && type.dtype === "f32" && type.shape.length === yType.shape.length && type.shape[0] === yType.shape[0] && type.shape.slice(1).every((dim) => dim === 1);
     });
     if (fits === undefined) throw fail(`the model has no output of type ${formatType(yType)} (y's type) to predict the targets with`);
-    return { task: "regression", features, targetShape, prediction: fits.name };
+    return { task: "regression", features, featureShape, targetShape, prediction: fits.name };
   }
   if (yType.dtype !== "i32" || yType.shape.length !== 1)
     throw fail(`input y is ${formatType(yType)}, expected i32[batch] class ids (or f32[batch] targets for a regression)`);
@@ -306,7 +312,7 @@ export function checkContract(model: Model, display: string): ModelContract {
   });
   const classes = prediction === undefined ? undefined : graph.nodes[prediction.id]?.type.shape[1];
   if (prediction === undefined || typeof classes !== "number") throw fail("the model has no output of type f32[batch,C] to predict classes with");
-  return { task: "classification", features, classes, prediction: prediction.name };
+  return { task: "classification", features, featureShape, classes, prediction: prediction.name };
 }
 
 // ----- data ---------------------------------------------------------------------------------------
@@ -331,9 +337,12 @@ export async function readTrainingData(settings: TrainSettings, contract: ModelC
   };
   const checkColumns = (data: TabularData): TabularData => {
     const columns = data.featureNames.length;
-    if (columns !== contract.features)
+    const { featureShape, features } = contract;
+    // an image-shaped x names its shape and the product the columns must make
+    const takes = featureShape.length === 1 ? `${features}` : `${features} (x is ${formatFeatureType(featureShape)}: ${featureShape.join("·")} = ${features} values per row)`;
+    if (columns !== features)
       throw new TrainError(
-        `${name}: has ${columns} feature column${columns === 1 ? "" : "s"} (${data.featureNames.slice(0, 8).join(", ")}${columns > 8 ? ", …" : ""}) besides the label '${data.labelName}', but the model's x takes ${contract.features}`,
+        `${name}: has ${columns} feature column${columns === 1 ? "" : "s"} (${data.featureNames.slice(0, 8).join(", ")}${columns > 8 ? ", …" : ""}) besides the label '${data.labelName}', but the model's x takes ${takes}`,
       );
     return data;
   };
@@ -356,6 +365,9 @@ export async function readTrainingData(settings: TrainSettings, contract: ModelC
   }
   return checkColumns(data);
 }
+
+/** The type of x with its feature shape, `f32[batch,1,28,28]`. */
+const formatFeatureType = (featureShape: readonly number[]): string => `f32[batch,${featureShape.join(",")}]`;
 
 // ----- checkpoints (see train/checkpoint.ts) --------------------------------------------------------
 
@@ -475,6 +487,9 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
   const data = await readTrainingData(settings, contract, shown);
 
   const F = contract.features;
+  const { featureShape } = contract;
+  /** x's feed of `rows` rows: f32[rows, ...featureShape]. */
+  const xFeed = (rows: number, data: Float32Array): HostTensor => ({ shape: [rows, ...featureShape], dtype: "f32", data });
   // In place (no second copy of a large dataset, and the split's index list is not kept); the
   // same rows as gatherRows of each list.
   const split = seededSplit(data.numSamples, settings.split, settings.seed);
@@ -482,7 +497,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
     contract.task === "regression" ? splitRowsInPlace(data.features, F, data.targets ?? new Float32Array(0), split) : splitRowsInPlace(data.features, F, data.labels, split);
   if (trainY.length === 0) throw new TrainError(`${shown(settings.data)}: --split ${settings.split} leaves no rows to train on (${data.numSamples} rows)`);
   // fitted on the training rows only, so nothing of the test rows leaks into training; applied in place
-  const standardizer: Standardizer | undefined = settings.standardize ? fitStandardizer(trainX, F, trainY.length) : undefined;
+  const standardizer: Standardizer | undefined = settings.standardize ? { ...fitStandardizer(trainX, F, trainY.length), shape: featureShape } : undefined;
   if (standardizer !== undefined) {
     applyStandardizer(trainX, standardizer, trainX);
     applyStandardizer(testX, standardizer, testX);
@@ -528,15 +543,15 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
 
     const task = contract.task === "classification" ? `${contract.classes} classes` : `regression on '${data.labelName}'`;
     io.out(
-      `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${trainY.length} train / ${testY.length} test rows, ${F} features${standardizer === undefined ? "" : " (standardized)"}, ${task}; ` +
+      `training ${display} (model ${model.name}) on ${shown(settings.data)}: ${trainY.length} train / ${testY.length} test rows, ${featureShape.length === 1 ? `${F} features` : `${F} features as ${formatFeatureType(featureShape)}`}${standardizer === undefined ? "" : " (standardized)"}, ${task}; ` +
         `${settings.optimizerSpec}${settings.lrSchedule === undefined ? "" : `, ${formatSchedule(settings.lrSchedule)}`}` +
         `${settings.clipGradNorm === undefined ? "" : `, clip_grad_norm ${settings.clipGradNorm}`}${settings.clipGradValue === undefined ? "" : `, clip_grad_value ${settings.clipGradValue}`}` +
         `, batch ${settings.batchSize}, ${settings.backend} backend\n`,
     );
-    const loader = new DataLoader({ features: trainX, featureShape: [F], labels: trainY, batchSize: settings.batchSize, shuffle: true, seed: settings.seed, dropLast: false });
+    const loader = new DataLoader({ features: trainX, featureShape, labels: trainY, batchSize: settings.batchSize, shuffle: true, seed: settings.seed, dropLast: false });
     const scheduler = settings.lrSchedule === undefined ? undefined : startSchedule(trainer, settings.lrSchedule, settings.epochs, loader.length, history.slice(0, startEpoch));
     const predict = (x: Float32Array, rows: number): HostTensor => {
-      const output = trainer.forward({ x: { shape: [rows, F], dtype: "f32", data: x } })[contract.prediction];
+      const output = trainer.forward({ x: xFeed(rows, x) })[contract.prediction];
       if (output === undefined) throw new TrainError(`the model's forward pass returned no '${contract.prediction}'`, EXIT_DIAGNOSTICS);
       return output;
     };
@@ -570,7 +585,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       for (let start = 0; start < testY.length; start += ACCURACY_ROWS) {
         const rows = Math.min(ACCURACY_ROWS, testY.length - start);
         // one label or target per row
-        const feeds = { x: { shape: [rows, F], dtype: "f32" as const, data: testX.subarray(start * F, (start + rows) * F) }, y: labelFeed(rows, testY.subarray(start, start + rows)) };
+        const feeds = { x: xFeed(rows, testX.subarray(start * F, (start + rows) * F)), y: labelFeed(rows, testY.subarray(start, start + rows)) };
         mean = addToMean(mean, trainer.evaluate(feeds).loss, rows);
       }
       return mean.mean;
@@ -584,7 +599,7 @@ export async function runTrain(file: string, settings: TrainSettings, context: C
       let seen = 0;
       let index = 0;
       for (const batch of loader.epoch(epoch)) {
-        const result = trainer.step({ x: { shape: [batch.size, F], dtype: "f32", data: batch.x }, y: labelFeed(batch.size, batch.y) });
+        const result = trainer.step({ x: xFeed(batch.size, batch.x), y: labelFeed(batch.size, batch.y) });
         loss = addToMean(loss, result.loss, batch.size);
         if (scheduler?.perBatch === true) scheduler.scheduler.step();
         seen += batch.size;
@@ -650,7 +665,7 @@ export const trainCommand: CliCommand = {
   register: (program, context) => {
     program
       .command("train")
-      .description("train a model on a CSV/TSV/JSON data file (input x : f32[batch,F], labels y : i32[batch] or targets y : f32[batch]) with progress, checkpoints and --resume")
+      .description("train a model on a CSV/TSV/JSON data file (input x : f32[batch,F] or f32[batch,C,H,W], labels y : i32[batch] or targets y : f32[batch]) with progress, checkpoints and --resume")
       .argument("<model.ts>", "a TypeScript module whose default export is a model with inputs x and y and a loss")
       .requiredOption("--data <file>", "the data: .csv/.tsv with a header row, or .json ({x, y} or records)")
       .option("--label-column <name>", "the label column, by name or 0-based index (default: the last column)")

@@ -1,7 +1,7 @@
 /**
  * @file Random affine augmentation of 28×28 digits — what a PyTorch user adds with
  * `transforms.RandomAffine(degrees=10, translate=(2/28, 2/28), scale=(0.9, 1.1))` when a small
- * training set (8,000 digits here) makes an MLP overfit. Each image gets its own rotation,
+ * training set (8,000 digits here) makes a model overfit; used by the mnist and mnist-cnn examples. Each image gets its own rotation,
  * scale and shift from a seeded PRNG, applied around the image centre with bilinear
  * interpolation (pixels outside the image are 0, the background).
  */
@@ -22,7 +22,7 @@ export interface AffineRange {
   readonly shift: number;
 }
 
-/** The augmentation the MNIST example uses: ±10°, ±10% scale, ±2 px shift. */
+/** The augmentation the MNIST examples use: ±10°, ±10% scale, ±2 px shift. */
 export const DEFAULT_AFFINE: AffineRange = { degrees: 10, scale: 0.1, shift: 2 };
 
 /** One image's transform: output pixel (i, j) samples the input at a rotated, scaled, shifted point. */
