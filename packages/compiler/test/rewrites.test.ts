@@ -20,7 +20,7 @@ const buffer = (id: number, size: number): BufferInfo => ({ id, kind: "temp", dt
 
 describe("kernel-IR rewrites", () => {
   it("are listed in one table", () => {
-    expect(KERNEL_REWRITES.map((rewrite) => rewrite.name)).toEqual(["epilogue", "in-place", "ce-fusion", "map-split"]);
+    expect(KERNEL_REWRITES.map((rewrite) => rewrite.name)).toEqual(["epilogue", "stacked-rows", "batch-sum", "in-place", "ce-fusion", "map-split"]);
   });
 
   it("graft print --kernels names the rewrites that apply to each function", async () => {
@@ -30,6 +30,10 @@ describe("kernel-IR rewrites", () => {
     expect(run.out).toContain("  rewrite ce-fusion (wasm codegen): k2+k3");
     const mlp = await graft(["print", "--kernels", "--batch", "8", "examples/blobs/model.ts"]);
     expect(mlp.out).toMatch(/ {2}rewrite epilogue \(lowering\): k\d+/);
+    // dense layers on [N, L, E]: forward and input gradients over stacked rows, weight gradients summed in one GEMM
+    const transformer = await graft(["print", "--kernels", "--train", "adam:lr=1e-3", "--batch", "4", "examples/transformer/model.ts"]);
+    expect(transformer.out).toMatch(/ {2}rewrite stacked-rows \(lowering\): k\d+(, k\d+){12}/);
+    expect(transformer.out).toMatch(/ {2}rewrite batch-sum \(lowering\): k\d+(, k\d+){12}\n/);
   });
 
   it("splits a big map kernel by its leading axis, shifting the second half's reads by the rows it skips", () => {

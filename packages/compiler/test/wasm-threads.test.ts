@@ -183,6 +183,28 @@ describe.runIf(features.threads)("wasm back end, threads: 2", () => {
     expect((wasmThreadPoolOf(split)?.spawned ?? 0) - before).toBe(18);
   });
 
+  it("a convolution whose batch cannot be split (one image, or an im2col matrix bigger than the worker's scratch) shares each image's GEMM rows, bit-identically", { timeout: 120_000 }, async () => {
+    const tensor = (shape: number[], seed: number): HostTensor => ({ shape, dtype: "f32", data: dataset(1, shape.reduce((p, q) => p * q, 1), 1, seed).x });
+    for (const [label, shape, channelsOut] of [
+      ["one image", [1, 6, 9, 10], 10],
+      ["an im2col matrix of 576×576 floats (1.3 MB) per image", [2, 64, 24, 24], 16],
+    ] as const) {
+      const image = C.input("image", [...shape]);
+      const weight = C.input("weight", [channelsOut, shape[1], 3, 3]);
+      const y = C.conv2d(image, weight, undefined, { padding: 1 });
+      const built = C.buildGraph(C.model({ name: "rows", outputs: { y, back: C.convTranspose2d(y, weight, undefined, { padding: 1 }) } }));
+      if (E.isLeft(built)) throw new C.GraftError(built.left);
+      const spec: ProgramSpec = { functions: [{ name: "f", graph: built.right, updates: [] }] };
+      const single = track(await createWasmSession(spec, { threads: 1 }));
+      const split = track(await createWasmSession(spec, { threads: 2 }, { minFlops: 0 }));
+      const feeds = { image: tensor([...shape], 7), weight: tensor([channelsOut, shape[1], 3, 3], 8) };
+      const before = wasmThreadPoolOf(split)?.spawned ?? 0;
+      expectSameRecords(single.run("f", feeds), split.run("f", feeds), label);
+      // one hand-off per image for each of the two convolutions
+      expect((wasmThreadPoolOf(split)?.spawned ?? 0) - before, label).toBe(2 * shape[0]);
+    }
+  });
+
   it("state persists across specialisations, setState and the memory growing", { timeout: 120_000 }, async () => {
     const spec = mlpProgram();
     const one = track(await wasmBackend.createSession(spec, { seed: 9, threads: 1 }));

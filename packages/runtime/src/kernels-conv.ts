@@ -24,12 +24,17 @@ export function conv(F: F32, mode: number, a: number, b: number, bias: number, o
             const wi = ((o * cg + c0) * kh + i) * kw + j;
             for (let oh = 0; oh < ho; oh++) {
               const ih = oh * sh - pt + i * dh;
-              if (ih < 0 || ih >= h) continue;
+              const rowInside = ih >= 0 && ih < h;
               const imageRow = ((b0 * ci + c) * h + ih) * w;
               const outRow = ((b0 * co + o) * ho + oh) * wo;
               for (let ow = 0; ow < wo; ow++) {
                 const iw = ow * sw - pl + j * dw;
-                if (iw < 0 || iw >= w) continue;
+                if (!rowInside || iw < 0 || iw >= w) {
+                  // a tap into the zero padding: 0 · weight (or 0 · cotangent) is NaN when that is not finite, as in PyTorch
+                  if (mode === 0) acc[outRow + ow] = (acc[outRow + ow] as number) + 0 * (F[b + wi] as number);
+                  else if (mode === 2) acc[wi] = (acc[wi] as number) + 0 * (F[b + outRow + ow] as number);
+                  continue;
+                }
                 if (mode === 0) acc[outRow + ow] = (acc[outRow + ow] as number) + (F[a + imageRow + iw] as number) * (F[b + wi] as number);
                 else if (mode === 1) acc[imageRow + iw] = (acc[imageRow + iw] as number) + (F[a + outRow + ow] as number) * (F[b + wi] as number);
                 else acc[wi] = (acc[wi] as number) + (F[a + imageRow + iw] as number) * (F[b + outRow + ow] as number);

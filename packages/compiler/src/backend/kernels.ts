@@ -95,6 +95,10 @@ export type Kernel =
       readonly b: { readonly buffer: BufferId; readonly offset: number; readonly batchStride: number; readonly rowStride: number; readonly colStride: number };
       readonly bias: { readonly buffer: BufferId; readonly offset: number } | undefined;
       readonly relu: boolean;
+      /** Set when a batched matmul over one shared right matrix runs as this one GEMM: the batch count folded into `m` (the stacked-rows rewrite). */
+      readonly stackedBatch?: number;
+      /** Set when a batched matmul summed over its batch runs as this one GEMM: the batch count folded into `k` (the batch-sum rewrite). */
+      readonly summedBatch?: number;
       readonly nodes: readonly NodeId[];
     }
   | { readonly kind: "softmax"; readonly log: boolean; readonly x: BufferId; readonly out: BufferId; readonly rows: Rows; readonly nodes: readonly NodeId[] }

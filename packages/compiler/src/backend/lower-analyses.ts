@@ -156,6 +156,24 @@ export const findSwappedTransposes = (graph: Graph, uses: readonly number[], out
   );
 };
 
+/**
+ * sum(matmul(a, b)) over exactly the matmul's batch dims — a weight gradient Σ_b A_bᵀ G_b as the
+ * matmul VJP's sumTo builds it — where the matmul feeds nothing else: the sum nodes, each with
+ * its matmul (lowering may compute the pair as one GEMM, `sumBatchDepth`).
+ */
+export const findBatchSums = (graph: Graph, shapes: readonly (readonly number[])[], uses: readonly number[], outputIds: ReadonlySet<NodeId>, absorbed: ReadonlySet<NodeId>): Map<NodeId, NodeId> => {
+  const sums = new Map<NodeId, NodeId>();
+  for (const node of graph.nodes) {
+    if (node.op !== "sum") continue;
+    const input = node.inputs[0] as NodeId;
+    const batchDims = (shapes[input]?.length ?? 0) - 2;
+    const dims = [...node.attrs.dims].sort((x, y) => x - y);
+    const overBatch = batchDims >= 1 && dims.length === batchDims && dims.every((axis, i) => axis === i);
+    if (overBatch && graph.nodes[input]?.op === "matmul" && uses[input] === 1 && !outputIds.has(input) && !absorbed.has(input)) sums.set(node.id, input);
+  }
+  return sums;
+};
+
 // ----- layouts ---------------------------------------------------------------------------------
 
 /** Removing size-1 dims leaves the same sequence: a reshape that only adds or drops unit dims. */

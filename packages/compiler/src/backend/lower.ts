@@ -31,38 +31,16 @@ import { decompose } from "../passes/decompose.js";
 import { specialiseMode, type ModeResult } from "../passes/mode.js";
 import { loweredComposites } from "./fused.js";
 import { INDEX_MAPS, indexMapExpr, type IndexMapContext } from "./index-maps.js";
-import { checkCompilable, findEpilogues, isContiguous, isUnitReshape, rowsOf, findSwappedTransposes, labelRead, lseKey, unboundAt, type Epilogue } from "./lower-analyses.js";
+import { checkCompilable, findBatchSums, findEpilogues, isContiguous, isUnitReshape, rowsOf, findSwappedTransposes, labelRead, lseKey, unboundAt, type Epilogue } from "./lower-analyses.js";
 
 export { checkCompilable };
 import { lowerConvNode } from "./lower-conv.js";
 import { lowerNormNode } from "./lower-norm.js";
+import { stackBatchRows, sumBatchDepth } from "./rewrites.js";
 import type { Access, BinaryOp, BufferId, BufferInfo, Expr, Kernel, Rows, UnaryOp } from "./kernels.js";
+import type { LabelCheck, LoweredFunction, LoweredIo, NodeView } from "./lower-types.js";
 
-export interface LoweredIo {
-  readonly name: string;
-  readonly buffer: BufferId;
-  readonly shape: readonly number[];
-  readonly dtype: Node["type"]["dtype"];
-}
-
-/** A function lowered to kernels: buffers (state by name), the schedule, and its I/O. */
-export interface LoweredFunction {
-  readonly buffers: readonly BufferInfo[];
-  readonly kernels: readonly Kernel[];
-  readonly inputs: readonly LoweredIo[];
-  readonly outputs: readonly LoweredIo[];
-  /** Param name → buffer. */
-  readonly state: ReadonlyMap<string, BufferId>;
-  /** Label inputs and the class count they index (validated before each run). */
-  readonly labels: ReadonlyArray<{ readonly input: string; readonly numClasses: number; readonly ignoreIndex: number | undefined; readonly noun?: "label" | "index" }>;
-}
-
-interface NodeView {
-  readonly buffer: BufferId;
-  readonly offset: number;
-  /** One stride per dim of the node's shape. */
-  readonly strides: readonly number[];
-}
+export type { LoweredFunction, LoweredIo } from "./lower-types.js";
 
 // ----- op sets, from the op table's `kind` -----------------------------------------------------
 
@@ -85,15 +63,6 @@ export const FILL_ABOVE = 256;
 const formatShapeOf = (shape: readonly number[]): string => `[${shape.join(",")}]`;
 
 
-/** A label input the run checks before any kernel (`%id` when the target is not an input). */
-interface LabelCheck {
-  readonly input: string;
-  readonly numClasses: number;
-  readonly ignoreIndex: number | undefined;
-  /** "index": row indices of an embedding (the message speaks of indices). */
-  readonly noun?: "label" | "index";
-}
-
 /** The graph at concrete dims, what lowering knows about it, and what it has emitted so far. */
 interface Lowering {
   readonly graph: Graph;
@@ -111,6 +80,9 @@ interface Lowering {
   /** transpose(matmul) nodes computed as one swapped matmul, and those matmuls. */
   readonly swappedTransposes: ReadonlySet<NodeId>;
   readonly swappedMatmuls: ReadonlySet<NodeId>;
+  /** sum-over-batch nodes of a matmul (a weight gradient), by id, with their matmuls; and those matmuls. */
+  readonly batchSums: ReadonlyMap<NodeId, NodeId>;
+  readonly batchSummedMatmuls: ReadonlySet<NodeId>;
   readonly buffers: BufferInfo[];
   readonly kernels: Kernel[];
   /** Fill kernels of large splat constants: they read nothing, so they run first. */
@@ -143,6 +115,7 @@ const startLowering = (graph: Graph, bindings: ReadonlyMap<string, number>): Low
   const outputIds = new Set(graph.outputs.map((o) => o.id));
   const { absorbed, epilogues } = findEpilogues(graph, shapes, uses, consumers, outputIds);
   const swappedTransposes = findSwappedTransposes(graph, uses, outputIds, absorbed);
+  const batchSums = findBatchSums(graph, shapes, uses, outputIds, absorbed);
   return {
     graph,
     shapes,
@@ -156,6 +129,8 @@ const startLowering = (graph: Graph, bindings: ReadonlyMap<string, number>): Low
     forwardByKey: new Map(graph.nodes.filter((n) => n.op === "cross_entropy" && (uses[n.id] ?? 0) > 0).map((n) => [lseKey(n), n.id])),
     swappedTransposes,
     swappedMatmuls: new Set([...swappedTransposes].map((id) => (graph.nodes[id] as Node).inputs[0] as NodeId)),
+    batchSums,
+    batchSummedMatmuls: new Set(batchSums.values()),
     buffers: [],
     kernels: [],
     fills: [],
@@ -398,6 +373,12 @@ const matmulOperand = (L: Lowering, id: NodeId, outBatch: readonly number[]) => 
 };
 
 const emitMatmul = (L: Lowering, id: NodeId, aId: NodeId, bId: NodeId, out: BufferId, bias: NodeId | undefined, relu: boolean, swap: boolean, covered: readonly NodeId[]): void => {
+  const kernel = matmulKernelOf(L, id, aId, bId, out, bias, relu, swap, covered);
+  L.kernels.push(swap ? kernel : stackBatchRows(kernel));
+};
+
+/** The matmul kernel of node `id` (its operands' copies, when they need one, are emitted). */
+const matmulKernelOf = (L: Lowering, id: NodeId, aId: NodeId, bId: NodeId, out: BufferId, bias: NodeId | undefined, relu: boolean, swap: boolean, covered: readonly NodeId[]): Extract<Kernel, { kind: "matmul" }> => {
   // swap: compute (a@b)ᵀ = bᵀ@aᵀ straight into `out`
   const aShape = shapeOf(L, aId);
   const bShape = shapeOf(L, bId);
@@ -417,7 +398,7 @@ const emitMatmul = (L: Lowering, id: NodeId, aId: NodeId, bId: NodeId, out: Buff
   }
   const batch = sizeOf(outBatch);
   const biasView = bias === undefined ? undefined : { buffer: contiguousBuffer(L, bias), offset: 0 };
-  L.kernels.push({ kind: "matmul", out, batch, m, n, k, a, b, bias: biasView, relu, nodes: [id, ...covered] });
+  return { kind: "matmul", out, batch, m, n, k, a, b, bias: biasView, relu, nodes: [id, ...covered] };
 };
 
 // ----- kernels, by node -------------------------------------------------------------------------
@@ -507,6 +488,22 @@ const lowerReduce = (L: Lowering, t: Target): boolean => {
     case "max":
     case "min": {
       const inputId = node.inputs[0] as NodeId;
+      const summedMatmul = L.batchSums.get(id);
+      if (summedMatmul !== undefined) {
+        // Σ over the batch of a matmul: one GEMM over the stacked inner dim when the operands allow
+        const matmulNode = nodeOf(L, summedMatmul);
+        const batched = matmulKernelOf(L, summedMatmul, matmulNode.inputs[0] as NodeId, matmulNode.inputs[1] as NodeId, -1, undefined, false, false, []);
+        const summed = sumBatchDepth({ ...batched, nodes: [summedMatmul, id] });
+        if (summed !== undefined) {
+          const out = newOut();
+          L.kernels.push({ ...summed, out });
+          done(out);
+          return true;
+        }
+        const matmulOut = newBuffer(L, { kind: "temp", dtype: matmulNode.type.dtype, size: sizeOf(shapeOf(L, summedMatmul)) });
+        L.kernels.push({ ...batched, out: matmulOut });
+        L.views.set(summedMatmul, contiguousView(matmulOut, shapeOf(L, summedMatmul)));
+      }
       const inShape = shapeOf(L, inputId);
       const rank = inShape.length;
       const out = newOut();
@@ -776,7 +773,7 @@ export const lowerGraph = (input: Graph, bindings: ReadonlyMap<string, number>):
   const L = startLowering(graph, bindings);
   for (const node of graph.nodes) if (node.op === "input" || node.op === "param") materialize(L, node.id);
   for (const node of graph.nodes) {
-    if (L.absorbed.has(node.id) || L.views.has(node.id) || L.swappedMatmuls.has(node.id)) continue;
+    if (L.absorbed.has(node.id) || L.views.has(node.id) || L.swappedMatmuls.has(node.id) || L.batchSummedMatmuls.has(node.id)) continue;
     const needsMemory = L.outputIds.has(node.id) || L.epilogues.has(node.id) || !(inlinable(L, node) || (L.consumers[node.id] ?? []).length === 0);
     if (needsMemory && (L.uses[node.id] ?? 0) > 0) materialize(L, node.id);
   }

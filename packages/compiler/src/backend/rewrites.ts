@@ -5,6 +5,8 @@
  * | rewrite      | when                              | what                                                                 |
  * | ------------ | --------------------------------- | -------------------------------------------------------------------- |
  * | `epilogue`   | lowering (lower.ts, all back ends) | `matmul → add(bias row) → relu` is one matmul kernel with an epilogue |
+ * | `stacked-rows`| lowering (lower.ts, all back ends) | a batched matmul by one shared matrix over contiguous left rows is one GEMM over the stacked rows ({@link stackBatchRows}) |
+ * | `batch-sum`  | lowering (lower.ts, all back ends) | Σ over the batch of a batched matmul (a weight gradient Σ_b X_bᵀ G_b) is one GEMM over the stacked inner dim ({@link sumBatchDepth}) |
  * | `in-place`   | planning (`updateInPlace`)        | a state update whose elementwise kernel reads the old value at the same element writes straight into the param |
  * | `ce-fusion`  | WASM codegen (`fusableCrossEntropy`) | cross_entropy and its backward on the same rows run as one kernel (one pass: loss, LSE and gradient) |
  * | `map-split`  | WASM codegen, 2 threads (`splitMap`) | a big elementwise kernel gives half its leading axis to the helper worker |
@@ -18,7 +20,7 @@ import type { LoweredFunction } from "./lower.js";
 
 /** One kernel-IR rewrite: its name, the stage that applies it, and what it does. */
 export interface KernelRewrite {
-  readonly name: "epilogue" | "in-place" | "ce-fusion" | "map-split";
+  readonly name: "epilogue" | "stacked-rows" | "batch-sum" | "in-place" | "ce-fusion" | "map-split";
   readonly stage: string;
   readonly description: string;
 }
@@ -26,10 +28,31 @@ export interface KernelRewrite {
 /** Every kernel-IR rewrite (the table above). */
 export const KERNEL_REWRITES: readonly KernelRewrite[] = [
   { name: "epilogue", stage: "lowering", description: "matmul → add(bias row) → relu as one matmul kernel with an epilogue" },
+  { name: "stacked-rows", stage: "lowering", description: "a batched matmul by one shared right matrix, left rows contiguous across the batch, as one GEMM over the stacked rows" },
+  { name: "batch-sum", stage: "lowering", description: "a batched matmul summed over its batch (a weight gradient Σ_b X_bᵀ G_b) as one GEMM over the stacked inner dim" },
   { name: "in-place", stage: "planning", description: "a state update computed elementwise from the old value writes straight into the param" },
   { name: "ce-fusion", stage: "wasm codegen", description: "cross_entropy and its backward on the same rows as one kernel" },
   { name: "map-split", stage: "wasm codegen, 2 threads", description: "a big elementwise kernel split along its leading axis between the threads" },
 ];
+
+/**
+ * The batch-sum rewrite: Σ_b A[b] @ B[b] as one [m, batch·k] @ [batch·k, n] GEMM, when both
+ * operands walk their inner dim on across the batch — batch b's columns of A right after batch
+ * b−1's, B's rows likewise (the weight gradient of a dense layer on [N, L, E] inputs: A[b] = X[b]ᵀ,
+ * B[b] = G[b], both contiguous). Undefined when they do not (a broadcast operand, a permuted one)
+ * or the stacked operands are strided (the caller keeps the batched matmul and its reduction).
+ */
+/** An r×c operand with (row, col) strides is row-major or its transpose (what a GEMM reads without a scalar loop). */
+const isMatrixLayout = (r: number, c: number, row: number, col: number): boolean =>
+  ((c === 1 || col === 1) && (r === 1 || row === c)) || ((r === 1 || row === 1) && (c === 1 || col === r));
+
+export const sumBatchDepth = (kernel: MatmulKernel): MatmulKernel | undefined => {
+  const { a, b, batch, m, n, k } = kernel;
+  if (batch <= 1 || a.batchStride !== k * a.colStride || b.batchStride !== k * b.rowStride) return undefined;
+  const depth = batch * k;
+  if (!isMatrixLayout(m, depth, a.rowStride, a.colStride) || !isMatrixLayout(depth, n, b.rowStride, b.colStride)) return undefined;
+  return { ...kernel, batch: 1, k: depth, a: { ...a, batchStride: 0 }, b: { ...b, batchStride: 0 }, summedBatch: batch };
+};
 
 /** Where buffers live: element offsets and sizes, by buffer id. */
 export interface BufferLayout {
@@ -38,6 +61,21 @@ export interface BufferLayout {
 }
 
 type MapKernel = Extract<Kernel, { kind: "map" }>;
+type MatmulKernel = Extract<Kernel, { kind: "matmul" }>;
+
+/**
+ * The stacked-rows rewrite: C[b] = A[b] @ B for every b as one [batch·m, k] @ [k, n] GEMM, when B
+ * is the same matrix for every batch (batch stride 0) and A is row-major with batch b's rows
+ * right after batch b−1's — a dense layer on [N, L, E] inputs, or its input gradient. The output
+ * [batch, m, n] is contiguous, so it already is [batch·m, n]. A permuted or otherwise strided A,
+ * or a batched B, keeps the batched kernel.
+ */
+export const stackBatchRows = (kernel: MatmulKernel): MatmulKernel => {
+  const { a, b, batch, m, k } = kernel;
+  const rowsStack = a.rowStride === k && (a.colStride === 1 || k === 1) && a.batchStride === m * k;
+  if (batch <= 1 || b.batchStride !== 0 || !rowsStack) return kernel;
+  return { ...kernel, batch: 1, m: batch * m, a: { ...a, batchStride: 0 }, stackedBatch: batch };
+};
 
 /**
  * Writes state updates in place: when the new value of a param is computed by an elementwise
@@ -174,6 +212,8 @@ export const describeRewrites = (kernels: readonly Kernel[], layout: BufferLayou
   const split = kernels.flatMap((kernel, index) => (kernel.kind === "map" && splitMap(layout, kernel, MAP_SPLIT_ELEMENTS) !== undefined ? [index] : []));
   const found: Record<KernelRewrite["name"], readonly string[]> = {
     epilogue: epilogue.map((index) => `k${index}`),
+    "batch-sum": kernels.flatMap((kernel, index) => (kernel.kind === "matmul" && kernel.summedBatch !== undefined ? [`k${index}`] : [])),
+    "stacked-rows": kernels.flatMap((kernel, index) => (kernel.kind === "matmul" && kernel.stackedBatch !== undefined ? [`k${index}`] : [])),
     "in-place": [...inPlace].sort((a, b) => a - b).map((index) => `k${index}`),
     "ce-fusion": fused,
     "map-split": split.map((index) => `k${index}`),

@@ -198,7 +198,11 @@ const inferWeightGrad = (inputs: readonly TensorType[], attrs: OpAttrs["conv2d_w
   });
 };
 
-/** Calls f(imageIndex, outputIndex, weightIndex) for every tap of the convolution that reads inside the image. */
+/**
+ * Calls f(imageIndex, outputIndex, weightIndex) for every tap of the convolution, in a fixed order;
+ * imageIndex is −1 for a tap that reads the zero padding (PyTorch computes those taps: a NaN or
+ * infinite weight times the padding is NaN, so is a weight gradient over a non-finite cotangent).
+ */
 export const forEachConvTap = (g: ConvGeometry, f: (image: number, output: number, weight: number) => void): void => {
   const inPerGroup = g.ci / g.groups;
   const outPerGroup = g.co / g.groups;
@@ -212,11 +216,10 @@ export const forEachConvTap = (g: ConvGeometry, f: (image: number, output: numbe
             const weight = ((o * inPerGroup + cg) * g.kh + i) * g.kw + j;
             for (let oh = 0; oh < g.ho; oh++) {
               const ih = oh * g.sh - g.pt + i * g.dh;
-              if (ih < 0 || ih >= g.h) continue;
               for (let ow = 0; ow < g.wo; ow++) {
                 const iw = ow * g.sw - g.pl + j * g.dw;
-                if (iw < 0 || iw >= g.w) continue;
-                f(((n * g.ci + c) * g.h + ih) * g.w + iw, ((n * g.co + o) * g.ho + oh) * g.wo + ow, weight);
+                const inside = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
+                f(inside ? ((n * g.ci + c) * g.h + ih) * g.w + iw : -1, ((n * g.co + o) * g.ho + oh) * g.wo + ow, weight);
               }
             }
           }
@@ -357,7 +360,7 @@ export const convOps: ConvRows = {
       const result = new Float64Array(out.shape.reduce((a, b) => a * b, 1));
       if (x === undefined || weight === undefined) return result;
       const g = geometryOf(inferConv2d([typeOf(x), typeOf(weight)], attrs), x.shape[0] ?? 0);
-      forEachConvTap(g, (image, output, w) => (result[output] = (result[output] as number) + (x.data[image] as number) * (weight.data[w] as number)));
+      forEachConvTap(g, (image, output, w) => (result[output] = (result[output] as number) + (image < 0 ? 0 : (x.data[image] as number)) * (weight.data[w] as number)));
       return addBias(result, bias?.data, g.co, g.ho * g.wo);
     },
     gradient: {
@@ -389,7 +392,10 @@ export const convOps: ConvRows = {
       const result = new Float64Array(out.shape.reduce((a, b) => a * b, 1));
       if (x === undefined || weight === undefined) return result;
       const g = geometryOf(inferConvTranspose2d([typeOf(x), typeOf(weight)], attrs), x.shape[0] ?? 0);
-      forEachConvTap(g, (image, output, w) => (result[image] = (result[image] as number) + (x.data[output] as number) * (weight.data[w] as number)));
+      // taps into the padding have nowhere to go (PyTorch's col2im drops them too)
+      forEachConvTap(g, (image, output, w) => {
+        if (image >= 0) result[image] = (result[image] as number) + (x.data[output] as number) * (weight.data[w] as number);
+      });
       return addBias(result, bias?.data, g.ci, g.h * g.w);
     },
     gradient: {
@@ -416,7 +422,7 @@ export const convOps: ConvRows = {
       const result = new Float64Array(out.shape.reduce((a, b) => a * b, 1));
       if (x === undefined || dy === undefined) return result;
       const g = geometryOf(inferWeightGrad([typeOf(x), typeOf(dy)], attrs), x.shape[0] ?? 0);
-      forEachConvTap(g, (image, output, w) => (result[w] = (result[w] as number) + (x.data[image] as number) * (dy.data[output] as number)));
+      forEachConvTap(g, (image, output, w) => (result[w] = (result[w] as number) + (image < 0 ? 0 : (x.data[image] as number)) * (dy.data[output] as number)));
       return result;
     },
     gradient: { none: "conv2d_weight_grad is a gradient: second derivatives of convolutions are not supported" },

@@ -27,7 +27,8 @@
  * same instructions in the same order: results are bit-identical to one thread. Elementwise
  * (map) kernels of at least `threads.minMapElements` elements split their leading axis the same
  * way (at a multiple of 4 elements, so SIMD and scalar-remainder elements stay the same);
- * convolutions (forward, transposed) split their images, pools their planes and transposed weight
+ * convolutions (forward, transposed) split their images (or, when an image's im2col matrix does
+ * not fit the worker's scratch, each image's GEMM rows), pools their planes and transposed weight
  * gradients their input channels (conv-split.ts).
  * When `spawn` returns 0 (no usable worker) the main thread computes everything.
  */
@@ -38,8 +39,8 @@ import { mapKernel, reduceKernel } from "./loops.js";
 import { bceKernel, crossEntropyBackwardKernel, crossEntropyFusedKernel, crossEntropyKernel, nllLossBackwardKernel, nllLossKernel } from "./losses.js";
 import { powFunctions } from "./mathlib.js";
 import { fusableCrossEntropy, splitMap } from "../rewrites.js";
-import { convGemmSpec, convKernel, weightGradParts } from "./conv.js";
-import { splitConv, splitPool, splitWeightGrad } from "./conv-split.js";
+import { convGemmSpec, convKernel, convRowTask, weightGradParts } from "./conv.js";
+import { splitConv, splitConvRows, splitPool, splitWeightGrad } from "./conv-split.js";
 import { poolKernel } from "./pool.js";
 import { type GemmTable, matmulKernel } from "./matmul.js";
 import { argmaxKernel, gatherKernel, logsumexpKernel, softmaxKernel } from "./rows.js";
@@ -131,7 +132,12 @@ const kernelFunction = (ctx: CodegenContext, kernel: Kernel, index: number, gemm
         break;
       }
       const split = splitConv(ctx, kernel, convGemmSpec(ctx, kernel));
-      if (split === undefined) convKernel(ctx, kernel, b, gemms, index);
+      const rowsSplit = split === undefined ? splitConvRows(ctx, kernel, convGemmSpec(ctx, kernel)) : undefined;
+      if (rowsSplit !== undefined && ctx.threads !== undefined) {
+        const task = gemms.tasks.length;
+        gemms.tasks.push({ kernel: index, emit: convRowTask(ctx, kernel, gemms, index, { ...rowsSplit, scratch: ctx.threads.scratch }) });
+        convKernel(ctx, kernel, b, gemms, index, { task, ...rowsSplit });
+      } else if (split === undefined) convKernel(ctx, kernel, b, gemms, index);
       else
         splitInTwo(b, gemms, index, {
           whole: () => convKernel(ctx, kernel, b, gemms, index),

@@ -13,6 +13,7 @@ import type { BufferId, Kernel } from "../kernels.js";
 import { addrOf, type CodegenContext } from "./context.js";
 import { directDepthwise } from "./depthwise.js";
 import { gemmScratchBytes, planGemm, type GemmSpec } from "./gemm-plan.js";
+import { splitRow } from "./matmul.js";
 
 type ConvKernel = Extract<Kernel, { kind: "conv" }>;
 type PoolKernel = Extract<Kernel, { kind: "pool" }>;
@@ -140,4 +141,28 @@ export const splitWeightGrad = (ctx: CodegenContext, kernel: ConvKernel, parts: 
   const colBytes = kernel.col === undefined ? 0 : (cg - channels) * taps * P * F32;
   if (packing + colBytes > ctx.scratchBytes) return undefined;
   return { channels, col: threads.scratch + packing };
+};
+
+/**
+ * A forward or transposed convolution that `splitConv` cannot split by images (its im2col matrix
+ * does not fit the worker's scratch area, or one image) shares each image's GEMM rows instead
+ * (conv.ts `ConvRowSplit`): rows [rows, m) go to the worker, on a register-tile boundary (as
+ * matmul.ts splits), the operand addresses passed in three i32 slots after its GEMM packing.
+ * Costs one hand-off per image and group, so only above `minFlops` per image.
+ */
+export const splitConvRows = (ctx: CodegenContext, kernel: ConvKernel, gemm: GemmSpec | undefined): { readonly rows: number; readonly slot: number } | undefined => {
+  const threads = ctx.threads;
+  if (threads === undefined || gemm === undefined || kernel.mode === "weight_grad" || directDepthwise(kernel)) return undefined;
+  if (2 * gemm.m * gemm.n * gemm.k < threads.minFlops) return undefined;
+  let packing: number;
+  let mr: number;
+  try {
+    packing = Math.ceil(gemmScratchBytes(gemm) / ALIGN) * ALIGN;
+    mr = planGemm(gemm).mr;
+  } catch {
+    return undefined;
+  }
+  const rows = splitRow(gemm.m, mr);
+  if (rows <= 0 || rows >= gemm.m || packing + 3 * F32 > ctx.scratchBytes) return undefined;
+  return { rows, slot: threads.scratch + packing };
 };

@@ -396,7 +396,28 @@ export const convGemmSpec = (ctx: CodegenContext, kernel: ConvKernel): GemmSpec 
   return undefined;
 };
 
-export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionBuilder, gemms: GemmTable, index: number): void => {
+/**
+ * A forward or transposed convolution whose per-image GEMM rows are shared with the worker (an
+ * image too big to split the batch, conv-split.ts `splitConvRows`): for each image and group the
+ * main thread writes the GEMM's three operand addresses at `slot`, spawns `task` (rows
+ * [rows, m) there, {@link convRowTask}), computes rows [0, rows) and joins.
+ */
+export interface ConvRowSplit {
+  readonly task: number;
+  readonly rows: number;
+  readonly slot: number;
+}
+
+/** The worker's side of a {@link ConvRowSplit}: the GEMM rows [rows, m) of the operands at `slot`, packing at `scratch`. */
+export const convRowTask = (ctx: CodegenContext, kernel: ConvKernel, gemms: GemmTable, index: number, split: { readonly rows: number; readonly slot: number; readonly scratch: number }): ((fb: FunctionBuilder) => void) => {
+  const spec = convGemmSpec(ctx, kernel);
+  if (spec === undefined) throw new KernelCompileError("internal: a row split of a convolution without a GEMM", index);
+  const fn = gemmCall(ctx, gemms, index, spec);
+  const operand = (at: number): string => `(i32.load ${i32c(split.slot + at)})`;
+  return (fb) => fb.emit(`(call $${fn} ${operand(0)} ${operand(4)} ${operand(8)} ${i32c(0)} ${i32c(split.rows)} ${i32c(spec.m)} ${i32c(split.scratch)})`);
+};
+
+export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionBuilder, gemms: GemmTable, index: number, rowSplit?: ConvRowSplit): void => {
   const g = kernel.geometry;
   const cg = g.ci / g.groups;
   const og = g.co / g.groups;
@@ -421,12 +442,30 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
     im2col(b, kernel, b.bind("i32", image, "img"), col);
     return i32c(col);
   };
+  /** One per-image GEMM call of m rows (shared with the worker under a row split). */
+  const gemm = (fn: string, aOperand: string, bOperand: string, cOperand: string, m: number): void => {
+    if (rowSplit === undefined) {
+      b.emit(`(call $${fn} ${aOperand} ${bOperand} ${cOperand} ${i32c(0)} ${i32c(0)} ${i32c(m)} ${i32c(ctx.scratch)})`);
+      return;
+    }
+    const operands = [aOperand, bOperand, cOperand].map((operand) => b.bind("i32", operand, "op"));
+    operands.forEach((operand, at) => b.emit(`(i32.store ${i32c(rowSplit.slot + 4 * at)} ${operand})`));
+    const call = (rows: number): string => `(call $${fn} ${operands.join(" ")} ${i32c(0)} ${i32c(0)} ${i32c(rows)} ${i32c(ctx.scratch)})`;
+    b.when(
+      `(call $spawn ${i32c(rowSplit.task)})`,
+      () => {
+        b.emit(call(rowSplit.rows));
+        b.emit("(call $join)");
+      },
+      () => b.emit(call(m)),
+    );
+  };
   switch (kernel.mode) {
     case "forward": {
       const fn = gemmCall(ctx, gemms, index, convGemmSpec(ctx, kernel) ?? { ...base, m: og, n: P, k: K, transA: false, transB: false, accumulate: false });
       b.forRange(n, 0, g.n, 1, () =>
         b.forRange(grp, 0, g.groups, 1, () => {
-          b.emit(`(call $${fn} ${weightAt} ${colOf(imageAt(a))} ${outputAt(out)} ${i32c(0)} ${i32c(0)} ${i32c(og)} ${i32c(ctx.scratch)})`);
+          gemm(fn, weightAt, colOf(imageAt(a)), outputAt(out), og);
         }),
       );
       if (kernel.bias !== undefined) addBias(b, out, addrOf(ctx, kernel.bias), g.n, g.co, P);
@@ -437,7 +476,7 @@ export const convKernel = (ctx: CodegenContext, kernel: ConvKernel, b: FunctionB
       b.emit(`(memory.fill ${i32c(out)} ${i32c(0)} ${i32c(g.n * g.ci * g.h * g.w * 4)})`);
       b.forRange(n, 0, g.n, 1, () =>
         b.forRange(grp, 0, g.groups, 1, () => {
-          b.emit(`(call $${fn} ${weightAt} ${outputAt(a)} ${pointwise ? imageAt(out) : i32c(col)} ${i32c(0)} ${i32c(0)} ${i32c(K)} ${i32c(ctx.scratch)})`);
+          gemm(fn, weightAt, outputAt(a), pointwise ? imageAt(out) : i32c(col), K);
           if (!pointwise) col2im(b, kernel, b.bind("i32", imageAt(out), "img"), col);
         }),
       );

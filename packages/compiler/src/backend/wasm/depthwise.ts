@@ -5,7 +5,8 @@
  * `out[n][oc][oh][ow] = Σ_ij w[oc][i][j] · x[n][oc / og][oh·sh − pt + i·dh][ow·sw − pl + j·dw] (+ bias[oc])`,
  * four output columns per f32x4 where every column tap lies inside the input (stride 1), each
  * tap's weight a splat at a constant offset, the column taps unrolled; the edge columns (and
- * strided widths) one output at a time with checked taps. Taps are summed in (i, j) order, then
+ * strided widths) one output at a time with checked taps. Taps into the zero padding are computed
+ * (0 · weight), as PyTorch and the im2col path do. Taps are summed in (i, j) order, then
  * the bias, as the GEMM path does (with relaxed SIMD the vector columns fuse multiply-adds, as the
  * GEMM does).
  */
@@ -43,15 +44,24 @@ export const depthwiseKernel = (ctx: CodegenContext, kernel: ConvKernel, b: Func
   /** One output column `ow` with every tap checked. */
   const scalarColumn = (): void => {
     b.set(acc, f32c(0));
+    const tap = (i: number, j: number, input: string): void => b.set(acc, `(f32.add ${get(acc)} (f32.mul (f32.load offset=${weightAt(i, j)} ${get(weights)}) ${input}))`);
     rows.forEach(({ valid, at }, i) =>
-      b.when(get(valid), () => {
-        for (let j = 0; j < g.kw; j++) {
-          b.set(iw, iadd(`(i32.sub ${imul(get(ow), g.sw)} ${i32c(g.pl)})`, i32c(j * g.dw)));
-          b.when(`(i32.lt_u ${get(iw)} ${i32c(g.w)})`, () =>
-            b.set(acc, `(f32.add ${get(acc)} (f32.mul (f32.load offset=${weightAt(i, j)} ${get(weights)}) (f32.load (i32.add ${get(at)} (i32.shl ${get(iw)} ${i32c(2)})))))`),
-          );
-        }
-      }),
+      b.when(
+        get(valid),
+        () => {
+          for (let j = 0; j < g.kw; j++) {
+            b.set(iw, iadd(`(i32.sub ${imul(get(ow), g.sw)} ${i32c(g.pl)})`, i32c(j * g.dw)));
+            b.when(
+              `(i32.lt_u ${get(iw)} ${i32c(g.w)})`,
+              () => tap(i, j, `(f32.load (i32.add ${get(at)} (i32.shl ${get(iw)} ${i32c(2)})))`),
+              () => tap(i, j, f32c(0)),
+            );
+          }
+        },
+        () => {
+          for (let j = 0; j < g.kw; j++) tap(i, j, f32c(0));
+        },
+      ),
     );
     const value = bias === undefined ? get(acc) : `(f32.add ${get(acc)} (f32.load offset=${bias} (i32.shl ${get(oc)} ${i32c(2)})))`;
     b.emit(`(f32.store (i32.add ${get(dst)} (i32.shl ${get(ow)} ${i32c(2)})) ${value})`);
@@ -74,14 +84,22 @@ export const depthwiseKernel = (ctx: CodegenContext, kernel: ConvKernel, b: Func
         b.forRange(ow, owLo, vectorEnd, 4, () => {
           // columns ow..ow+3, every column tap inside the row: ow − pl + j·dw ≥ 0
           b.set(vacc, "(v128.const i64x2 0 0)");
+          const tap = (i: number, j: number, input: string): void => {
+            const weight = `(v128.load32_splat offset=${weightAt(i, j)} ${get(weights)})`;
+            b.set(vacc, ctx.relaxedSimd ? `(f32x4.relaxed_madd ${weight} ${input} ${get(vacc)})` : `(f32x4.add ${get(vacc)} (f32x4.mul ${weight} ${input}))`);
+          };
           rows.forEach(({ valid, at }, i) =>
-            b.when(get(valid), () => {
-              b.set(iw, `(i32.add ${get(at)} (i32.shl (i32.sub ${get(ow)} ${i32c(g.pl)}) ${i32c(2)}))`);
-              for (let j = 0; j < g.kw; j++) {
-                const [weight, input] = [`(v128.load32_splat offset=${weightAt(i, j)} ${get(weights)})`, `(v128.load offset=${j * g.dw * 4} align=4 ${get(iw)})`];
-                b.set(vacc, ctx.relaxedSimd ? `(f32x4.relaxed_madd ${weight} ${input} ${get(vacc)})` : `(f32x4.add ${get(vacc)} (f32x4.mul ${weight} ${input}))`);
-              }
-            }),
+            b.when(
+              get(valid),
+              () => {
+                b.set(iw, `(i32.add ${get(at)} (i32.shl (i32.sub ${get(ow)} ${i32c(g.pl)}) ${i32c(2)}))`);
+                for (let j = 0; j < g.kw; j++) tap(i, j, `(v128.load offset=${j * g.dw * 4} align=4 ${get(iw)})`);
+              },
+              // a row of zero padding: 0 · weight (NaN for a weight that is not finite, as in PyTorch)
+              () => {
+                for (let j = 0; j < g.kw; j++) tap(i, j, "(v128.const i64x2 0 0)");
+              },
+            ),
           );
           const value = bias === undefined ? get(vacc) : `(f32x4.add ${get(vacc)} (v128.load32_splat offset=${bias} (i32.shl ${get(oc)} ${i32c(2)})))`;
           b.emit(`(v128.store align=4 (i32.add ${get(dst)} (i32.shl ${get(ow)} ${i32c(2)})) ${value})`);
