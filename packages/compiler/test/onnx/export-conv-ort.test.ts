@@ -15,7 +15,7 @@ import { decodeSafetensors } from "@graft/runtime";
 import { compileBundle } from "../../src/bundle/index.js";
 import { exportOnnx } from "../../src/onnx/export.js";
 import { createSession, loadOrt, type Ort } from "./ort.js";
-import { expectClose, exported, loadBundle, numbers, removeBundles, runStep, startingState } from "./ort-steps.js";
+import { expectClose, exported, loadBundle, removeBundles, startingState, stepsSideBySide } from "./ort-steps.js";
 
 const ort = await loadOrt();
 const dirs: string[] = [];
@@ -173,16 +173,12 @@ describe.runIf(ort !== undefined)("ONNX export of a gradient conv with negative 
     const step = exported(cropModel, { train: "sgd:lr=0.1", weights: bundle.saveWeights() });
     const session = await createSession(runtime, step.bytes);
     const state = startingState(step.initialState);
-    const graftLosses: number[] = [];
-    const ortLosses: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    const losses = await stepsSideBySide(runtime, bundle, session, step, state, 5, (i) => {
       const images = Float32Array.from({ length: rows * 2 * 5 * 5 }, (_, j) => Math.sin(j * 0.43 + i));
       const labels = Int32Array.from({ length: rows }, (_, j) => (j + i) % 3);
-      graftLosses.push(bundle.trainStep({ x: images, y: labels }).loss);
-      const out = await runStep(runtime, session, step, state, { x: new runtime.Tensor("float32", images, [rows, 2, 5, 5]), y: new runtime.Tensor("int32", labels, [rows]) });
-      ortLosses.push(numbers(out.loss)[0] ?? Number.NaN);
-    }
-    expectClose(ortLosses, graftLosses, 1e-5, "losses");
+      return { bundle: { x: images, y: labels }, ort: { x: new runtime.Tensor("float32", images, [rows, 2, 5, 5]), y: new runtime.Tensor("int32", labels, [rows]) } };
+    });
+    expectClose(losses.ort, losses.graft, 1e-5, "losses");
     for (const [name, tensor] of decodeSafetensors(bundle.saveWeights()).tensors) expectClose(state.get(name)?.values ?? [], tensor.data, 1e-5, `${name} after 5 steps`);
   });
 });

@@ -8,7 +8,7 @@ import { decodeSafetensors } from "@graft/runtime";
 import normModel from "../fixtures/onnx/norm-model.js";
 import { onnx } from "../../src/onnx/proto.js";
 import { createSession, loadOrt, ORT_MISSING, type Ort } from "./ort.js";
-import { expectClose, exported, loadBundle, numbers, removeBundles, runStep, startingState } from "./ort-steps.js";
+import { expectClose, exported, loadBundle, numbers, removeBundles, startingState, stepsSideBySide } from "./ort-steps.js";
 
 const ort = await loadOrt();
 afterAll(removeBundles);
@@ -41,15 +41,12 @@ describe.runIf(ort !== undefined)("the fused normalization rows exported to ONNX
       const step = exported(normModel, { train: "sgd:lr=0.1,momentum=0.9", weights: bundle.saveWeights(), opset });
       const trainSession = await createSession(runtime, step.bytes);
       const state = startingState(step.initialState);
-      const graftLosses: number[] = [];
-      const ortLosses: number[] = [];
-      for (let i = 0; i < 5; i++) {
+      const losses = await stepsSideBySide(runtime, bundle, trainSession, step, state, 5, (i) => {
         const x = features(rows, i);
         const y = Int32Array.from({ length: rows }, (_, r) => (r + i) % 3);
-        graftLosses.push(bundle.trainStep({ x, y }).loss);
-        ortLosses.push(numbers((await runStep(runtime, trainSession, step, state, { x: new runtime.Tensor("float32", x, [rows, 4, 6]), y: new runtime.Tensor("int32", y, [rows]) })).loss)[0] ?? Number.NaN);
-      }
-      expectClose(ortLosses, graftLosses, 1e-5, "losses");
+        return { bundle: { x, y }, ort: { x: new runtime.Tensor("float32", x, [rows, 4, 6]), y: new runtime.Tensor("int32", y, [rows]) } };
+      });
+      expectClose(losses.ort, losses.graft, 1e-5, "losses");
       for (const [name, tensor] of decodeSafetensors(bundle.saveWeights()).tensors) expectClose(state.get(name)?.values ?? [], tensor.data, 1e-5, `${name} after 5 steps`);
     });
 });

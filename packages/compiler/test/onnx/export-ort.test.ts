@@ -12,7 +12,7 @@ import movementModel from "../fixtures/onnx/movement-model.js";
 import movementPadsModel from "../fixtures/onnx/movement-pads-model.js";
 import opsModel from "../fixtures/onnx/ops-model.js";
 import { createSession, loadOrt, ORT_MISSING, type Ort, type OrtTensor } from "./ort.js";
-import { expectClose, exported, loadBundle, numbers, removeBundles, runStep, startingState } from "./ort-steps.js";
+import { expectClose, exported, loadBundle, numbers, removeBundles, startingState, stepsSideBySide } from "./ort-steps.js";
 
 const ort = await loadOrt();
 afterAll(removeBundles);
@@ -65,15 +65,11 @@ describe.runIf(ort !== undefined)("ONNX export in onnxruntime-node", () => {
         const session = await createSession(runtime, step.bytes);
         const state = startingState(step.initialState);
         const hyper = step.hyper;
-        const graftLosses: number[] = [];
-        const ortLosses: number[] = [];
-        for (let i = 0; i < 20; i++) {
+        const { graft: graftLosses, ort: ortLosses } = await stepsSideBySide(runtime, bundle, session, step, state, 20, (i) => {
           const x = features(rows, example.width, i);
           const y = labels(x, example.width, example.classes);
-          graftLosses.push(bundle.trainStep({ x, y }).loss);
-          const feeds: Record<string, OrtTensor> = { x: new runtime.Tensor("float32", x, [rows, ...(example.inputDims ?? [example.width])]), y: new runtime.Tensor("int32", y, [rows]) };
-          ortLosses.push(numbers((await runStep(runtime, session, step, state, feeds)).loss)[0] ?? Number.NaN);
-        }
+          return { bundle: { x, y }, ort: { x: new runtime.Tensor("float32", x, [rows, ...(example.inputDims ?? [example.width])]), y: new runtime.Tensor("int32", y, [rows]) } };
+        });
         expect(new Set(step.outputs)).toEqual(new Set(["logits", "loss", ...[...state.keys()].filter((n) => !(hyper?.scalars ?? []).some((s) => s.param === n)).map((n) => `${n}.new`)]));
         expectClose(ortLosses, graftLosses, 1e-5, `${example.name} ${optimizer} losses`);
         expect(graftLosses[19]).toBeLessThan(graftLosses[0] ?? 0);
@@ -120,14 +116,8 @@ describe.runIf(ort !== undefined)("every lowering in onnxruntime-node (a model u
     const step = exported(opsModel, { train: "sgd:lr=0.1", weights: bundle.saveWeights(), opset });
     const session = await createSession(runtime, step.bytes);
     const state = startingState(step.initialState);
-    const graftLosses: number[] = [];
-    const ortLosses: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      graftLosses.push(bundle.trainStep({ x, y, t }).loss);
-      const feeds = feedsOf();
-      ortLosses.push(numbers((await runStep(runtime, session, step, state, feeds)).loss)[0] ?? Number.NaN);
-    }
-    expectClose(ortLosses, graftLosses, 1e-5, "ops model losses");
+    const losses = await stepsSideBySide(runtime, bundle, session, step, state, 5, () => ({ bundle: { x, y, t }, ort: feedsOf() }));
+    expectClose(losses.ort, losses.graft, 1e-5, "ops model losses");
     const final = decodeSafetensors(bundle.saveWeights()).tensors;
     for (const name of ["W", "b"]) expectClose(state.get(name)?.values ?? [], final.get(name)?.data ?? [], 1e-5, `${name} after 5 steps`);
   });
@@ -152,14 +142,8 @@ describe.runIf(ort !== undefined)("data-movement lowerings in onnxruntime-node (
     const step = exported(movementModel, { train: "sgd:lr=0.1", weights: bundle.saveWeights() });
     const session = await createSession(runtime, step.bytes);
     const state = startingState(step.initialState);
-    const graftLosses: number[] = [];
-    const ortLosses: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      graftLosses.push(bundle.trainStep({ x, ids, y }).loss);
-      const feeds: Record<string, OrtTensor> = { ...ortFeeds(), y: new runtime.Tensor("int32", y, [rows]) };
-      ortLosses.push(numbers((await runStep(runtime, session, step, state, feeds)).loss)[0] ?? Number.NaN);
-    }
-    expectClose(ortLosses, graftLosses, 1e-5, "movement losses");
+    const losses = await stepsSideBySide(runtime, bundle, session, step, state, 5, () => ({ bundle: { x, ids, y }, ort: { ...ortFeeds(), y: new runtime.Tensor("int32", y, [rows]) } }));
+    expectClose(losses.ort, losses.graft, 1e-5, "movement losses");
     const final = decodeSafetensors(bundle.saveWeights()).tensors;
     for (const name of ["W", "emb"]) expectClose(state.get(name)?.values ?? [], final.get(name)?.data ?? [], 1e-5, `${name} after 5 steps`);
   });
@@ -186,14 +170,8 @@ describe.runIf(ort !== undefined)("more data-movement lowerings in onnxruntime-n
     const step = exported(movementPadsModel, { train: "sgd:lr=0.2", weights: bundle.saveWeights(), opset: 18 });
     const session = await createSession(runtime, step.bytes);
     const state = startingState(step.initialState);
-    const graftLosses: number[] = [];
-    const ortLosses: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      graftLosses.push(bundle.trainStep({ x, ids, y }).loss);
-      const feeds = feedsOf();
-      ortLosses.push(numbers((await runStep(runtime, session, step, state, feeds)).loss)[0] ?? Number.NaN);
-    }
-    expectClose(ortLosses, graftLosses, 1e-5, "movement model losses");
+    const losses = await stepsSideBySide(runtime, bundle, session, step, state, 5, () => ({ bundle: { x, ids, y }, ort: feedsOf() }));
+    expectClose(losses.ort, losses.graft, 1e-5, "movement model losses");
     const final = decodeSafetensors(bundle.saveWeights()).tensors;
     for (const name of ["W", "M", "emb.weight"]) expectClose(state.get(name)?.values ?? [], final.get(name)?.data ?? [], 1e-5, `${name} after 5 steps`);
     // the padding row never moved

@@ -114,3 +114,21 @@ export const runStep = async (runtime: Ort, session: OrtSession, step: OnnxExpor
   }
   return out;
 };
+
+/** The feeds of training step `i`: the bundle's (plain arrays) and ORT's (tensors). */
+export type StepFeeds = (i: number) => { readonly bundle: Record<string, unknown>; readonly ort: Readonly<Record<string, OrtTensor>> };
+
+/**
+ * Runs `steps` training steps in the bundle and in ORT (`runStep`, from `state`) with the same
+ * feeds; returns each side's losses.
+ */
+export const stepsSideBySide = async (runtime: Ort, bundle: Bundle, session: OrtSession, step: OnnxExport, state: Map<string, StateTensor>, steps: number, feedsOf: StepFeeds): Promise<{ readonly graft: number[]; readonly ort: number[] }> => {
+  const graft: number[] = [];
+  const ort: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const feeds = feedsOf(i);
+    graft.push(bundle.trainStep(feeds.bundle).loss);
+    ort.push(numbers((await runStep(runtime, session, step, state, feeds.ort)).loss)[0] ?? Number.NaN);
+  }
+  return { graft, ort };
+};

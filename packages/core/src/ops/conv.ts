@@ -106,21 +106,41 @@ interface ConvTypes {
   readonly geometry: (n: number) => ConvGeometry;
 }
 
-const inferConv2d = (inputs: readonly TensorType[], attrs: Conv2dAttrs): E.Either<string, ConvTypes> => {
+/** The operands of conv2d / conv_transpose2d, checked: x and weight 4-D floats of one dtype (with the bias), the weight's first dim concrete. */
+interface ConvOperands {
+  readonly x: TensorType;
+  readonly weight: TensorType;
+  readonly bias: TensorType | undefined;
+  readonly xs: { readonly batch: Dim; readonly c: number; readonly h: number; readonly w: number };
+  /** The weight's dims 1–3 (channels per group, kh, kw). */
+  readonly ws: { readonly c: number; readonly h: number; readonly w: number };
+  /** The weight's dim 0. */
+  readonly lead: number;
+}
+
+/** Checks shared by the conv rows, in order; `attrsBad` adds the row's own attribute check. */
+const convOperands = (inputs: readonly TensorType[], attrs: Conv2dAttrs, weightLayout: string, attrsBad?: string): E.Either<string, ConvOperands> => {
   const [x, weight, bias] = inputs;
   if (x === undefined || weight === undefined) return E.left("missing input");
-  const bad = checkConvAttrs(attrs);
+  const bad = checkConvAttrs(attrs) ?? attrsBad;
   if (bad !== undefined) return E.left(bad);
   const xs = nchw(x, "input");
   if (E.isLeft(xs)) return xs;
   const ws = nchw(weight, "weight");
-  if (E.isLeft(ws)) return E.left(ws.left.replace("[batch, channels, height, width]", "[out_channels, in_channels/groups, kh, kw]"));
-  const co = weight.shape[0];
-  if (typeof co !== "number") return E.left(`weight ${formatType(weight)} needs concrete dims`);
+  if (E.isLeft(ws)) return E.left(ws.left.replace("[batch, channels, height, width]", weightLayout));
+  const lead = weight.shape[0];
+  if (typeof lead !== "number") return E.left(`weight ${formatType(weight)} needs concrete dims`);
   const mismatch = sameDtype(bias === undefined ? [x, weight] : [x, weight, bias]);
   if (mismatch !== undefined) return E.left(mismatch);
-  const { c, h, w } = xs.right;
-  const { c: perGroup, h: kh, w: kw } = ws.right;
+  return E.right({ x, weight, bias, xs: xs.right, ws: ws.right, lead });
+};
+
+const inferConv2d = (inputs: readonly TensorType[], attrs: Conv2dAttrs): E.Either<string, ConvTypes> => {
+  const operands = convOperands(inputs, attrs, "[out_channels, in_channels/groups, kh, kw]");
+  if (E.isLeft(operands)) return operands;
+  const { x, weight, bias, xs, lead: co } = operands.right;
+  const { c, h, w } = xs;
+  const { c: perGroup, h: kh, w: kw } = operands.right.ws;
   const g = attrs.groups;
   if (c % g !== 0) return E.left(`groups ${g} must divide the input's ${c} channels (input ${formatType(x)})`);
   if (co % g !== 0) return E.left(`groups ${g} must divide the weight's ${co} output channels (weight ${formatType(weight)})`);
@@ -134,30 +154,22 @@ const inferConv2d = (inputs: readonly TensorType[], attrs: Conv2dAttrs): E.Eithe
   const ho = convOutSize(h, pt, pb, kh, attrs.stride[0], attrs.dilation[0]);
   const wo = convOutSize(w, pl, pr, kw, attrs.stride[1], attrs.dilation[1]);
   return E.right({
-    out: { shape: [xs.right.batch, co, ho, wo], dtype: x.dtype },
+    out: { shape: [xs.batch, co, ho, wo], dtype: x.dtype },
     geometry: (n) => ({ n, ci: c, h, w, co, ho, wo, kh, kw, sh: attrs.stride[0], sw: attrs.stride[1], pt, pl, dh: attrs.dilation[0], dw: attrs.dilation[1], groups: g }),
   });
 };
 
 const inferConvTranspose2d = (inputs: readonly TensorType[], attrs: OpAttrs["conv_transpose2d"]): E.Either<string, ConvTypes> => {
-  const [x, weight, bias] = inputs;
-  if (x === undefined || weight === undefined) return E.left("missing input");
-  const bad = checkConvAttrs(attrs);
-  if (bad !== undefined) return E.left(bad);
-  if (attrs.outputPadding.length !== 2 || !attrs.outputPadding.every((p) => Number.isInteger(p) && p >= 0)) return E.left(`outputPadding must be two non-negative integers, got [${attrs.outputPadding.join(",")}]`);
-  const xs = nchw(x, "input");
-  if (E.isLeft(xs)) return xs;
-  const ws = nchw(weight, "weight");
-  if (E.isLeft(ws)) return E.left(ws.left.replace("[batch, channels, height, width]", "[in_channels, out_channels/groups, kh, kw]"));
-  const cin = weight.shape[0];
-  if (typeof cin !== "number") return E.left(`weight ${formatType(weight)} needs concrete dims`);
-  const mismatch = sameDtype(bias === undefined ? [x, weight] : [x, weight, bias]);
-  if (mismatch !== undefined) return E.left(mismatch);
-  const { c, h, w } = xs.right;
+  const outputPaddingBad =
+    attrs.outputPadding.length !== 2 || !attrs.outputPadding.every((p) => Number.isInteger(p) && p >= 0) ? `outputPadding must be two non-negative integers, got [${attrs.outputPadding.join(",")}]` : undefined;
+  const operands = convOperands(inputs, attrs, "[in_channels, out_channels/groups, kh, kw]", outputPaddingBad);
+  if (E.isLeft(operands)) return operands;
+  const { x, weight, bias, xs, lead: cin } = operands.right;
+  const { c, h, w } = xs;
   const g = attrs.groups;
   if (c % g !== 0) return E.left(`groups ${g} must divide the input's ${c} channels (input ${formatType(x)})`);
   if (cin !== c) return E.left(`input has ${c} channels, weight expects ${cin} (weight ${formatType(weight)})`);
-  const { c: outPerGroup, h: kh, w: kw } = ws.right;
+  const { c: outPerGroup, h: kh, w: kw } = operands.right.ws;
   const cout = outPerGroup * g;
   const biasBad = checkBias(bias, cout);
   if (biasBad !== undefined) return E.left(biasBad);
@@ -166,7 +178,7 @@ const inferConvTranspose2d = (inputs: readonly TensorType[], attrs: OpAttrs["con
   const wy = convTransposeOutSize(w, pl, pr, kw, attrs.stride[1], attrs.dilation[1], attrs.outputPadding[1]);
   if (hy < 1 || wy < 1) return E.left(`output size ${hy}×${wy} is not positive (input ${formatType(x)}, padding [${attrs.padding.join(",")}])`);
   return E.right({
-    out: { shape: [xs.right.batch, cout, hy, wy], dtype: x.dtype },
+    out: { shape: [xs.batch, cout, hy, wy], dtype: x.dtype },
     geometry: (n) => ({ n, ci: cout, h: hy, w: wy, co: c, ho: h, wo: w, kh, kw, sh: attrs.stride[0], sw: attrs.stride[1], pt, pl, dh: attrs.dilation[0], dw: attrs.dilation[1], groups: g }),
   });
 };
